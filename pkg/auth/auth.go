@@ -1,0 +1,239 @@
+// Package auth carries caller identities: Ed25519-signed JWT bearer tokens
+// naming a user, a role and an organisation, verified by every service.
+package auth
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Role is what a user may do.
+type Role string
+
+// The roles of the system.
+const (
+	RoleSchoolOfficer  Role = "school_officer"
+	RoleSchoolReviewer Role = "school_reviewer"
+	RoleBureauReviewer Role = "bureau_reviewer"
+	RoleDataOfficer    Role = "data_officer"
+	RoleFinanceOfficer Role = "finance_officer"
+	RoleAuditor        Role = "auditor"
+	RoleOps            Role = "ops"
+	// RoleService is a service acting on its own behalf.
+	RoleService Role = "service"
+)
+
+// Roles lists every role, for token minting and test matrices.
+var Roles = []Role{RoleSchoolOfficer, RoleSchoolReviewer, RoleBureauReviewer, RoleDataOfficer,
+	RoleFinanceOfficer, RoleAuditor, RoleOps, RoleService}
+
+// Organisations that are not schools.
+const (
+	OrgBureau  = "BUREAU"
+	OrgFinance = "FINANCE"
+	OrgIT      = "IT"
+)
+
+// SchoolBound reports whether users of the role belong to one school.
+func (r Role) SchoolBound() bool { return r == RoleSchoolOfficer || r == RoleSchoolReviewer }
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool {
+	for _, k := range Roles {
+		if r == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Identity is the verified caller.
+type Identity struct {
+	UserID string
+	Role   Role
+	Org    string
+}
+
+// String is safe to log: it holds no personal data.
+func (i Identity) String() string { return fmt.Sprintf("%s(%s@%s)", i.UserID, i.Role, i.Org) }
+
+// Claims are the JWT claims the system uses.
+type Claims struct {
+	Role Role   `json:"role"`
+	Org  string `json:"org"`
+	jwt.RegisteredClaims
+}
+
+// Errors returned by Verify.
+var (
+	ErrNoToken      = errors.New("no bearer token")
+	ErrInvalidToken = errors.New("invalid token")
+)
+
+// Verifier checks tokens against a set of public keys.
+type Verifier struct {
+	keys     []ed25519.PublicKey
+	audience string
+	now      func() time.Time
+}
+
+// NewVerifier returns a Verifier accepting tokens signed by any of keys for
+// audience.
+func NewVerifier(audience string, keys ...ed25519.PublicKey) *Verifier {
+	return &Verifier{keys: keys, audience: audience, now: time.Now}
+}
+
+// Verify parses and checks a raw token: signature, expiry, audience, role and
+// organisation.
+func (v *Verifier) Verify(raw string) (Identity, error) {
+	var lastErr error
+	for _, key := range v.keys {
+		var c Claims
+		_, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return key, nil },
+			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+			jwt.WithAudience(v.audience),
+			jwt.WithExpirationRequired(),
+			jwt.WithTimeFunc(v.now),
+			jwt.WithLeeway(5*time.Second),
+		)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		id := Identity{UserID: c.Subject, Role: c.Role, Org: c.Org}
+		if id.UserID == "" || len(id.UserID) > 64 || !id.Role.Valid() || id.Org == "" || len(id.Org) > 32 {
+			return Identity{}, fmt.Errorf("%w: missing or malformed subject, role or organisation", ErrInvalidToken)
+		}
+		return id, nil
+	}
+	return Identity{}, fmt.Errorf("%w: %v", ErrInvalidToken, lastErr)
+}
+
+// Signer mints tokens with a private key.
+type Signer struct {
+	key      ed25519.PrivateKey
+	audience string
+	issuer   string
+}
+
+// NewSigner returns a Signer for audience.
+func NewSigner(key ed25519.PrivateKey, issuer, audience string) *Signer {
+	return &Signer{key: key, audience: audience, issuer: issuer}
+}
+
+// Mint returns a signed token for id valid for ttl.
+func (s *Signer) Mint(id Identity, ttl time.Duration) (string, error) {
+	now := time.Now()
+	c := Claims{
+		Role: id.Role,
+		Org:  id.Org,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   id.UserID,
+			Issuer:    s.issuer,
+			Audience:  jwt.ClaimStrings{s.audience},
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		},
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodEdDSA, c).SignedString(s.key)
+}
+
+// GenerateKey returns a new Ed25519 key pair.
+func GenerateKey() (ed25519.PublicKey, ed25519.PrivateKey, error) {
+	return ed25519.GenerateKey(rand.Reader)
+}
+
+// WriteKeyPair writes the private key (PKCS#8) and public key (PKIX) as PEM files.
+func WriteKeyPair(privPath, pubPath string, pub ed25519.PublicKey, priv ed25519.PrivateKey) error {
+	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return err
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(privPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
+}
+
+// LoadPrivateKey reads a PKCS#8 PEM Ed25519 private key.
+func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("%s: no PEM block", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
+	}
+	return priv, nil
+}
+
+// LoadPublicKeys reads a comma-separated list of PKIX PEM Ed25519 public key files.
+func LoadPublicKeys(paths string) ([]ed25519.PublicKey, error) {
+	var keys []ed25519.PublicKey
+	for _, p := range strings.Split(paths, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		for {
+			var block *pem.Block
+			block, b = pem.Decode(b)
+			if block == nil {
+				break
+			}
+			k, err := x509.ParsePKIXPublicKey(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+			pub, ok := k.(ed25519.PublicKey)
+			if !ok {
+				return nil, fmt.Errorf("%s: not an Ed25519 key", p)
+			}
+			keys = append(keys, pub)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no public keys configured")
+	}
+	return keys, nil
+}
+
+type ctxKey struct{}
+
+// WithIdentity returns ctx carrying id.
+func WithIdentity(ctx context.Context, id Identity) context.Context {
+	return context.WithValue(ctx, ctxKey{}, id)
+}
+
+// FromContext returns the caller's identity, if the call was authenticated.
+func FromContext(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(ctxKey{}).(Identity)
+	return id, ok
+}

@@ -1,0 +1,146 @@
+// Package config reads the process configuration from environment variables.
+// It is the only package that calls os.Getenv; every setting has a working
+// default so that a bare `go run` talks to the local development stack.
+package config
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults shared by every process.
+const (
+	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	DefaultNATSURL     = "nats://127.0.0.1:4222"
+	// DevDataKey is the development data key (AES-256 and HMAC). Production
+	// sets AID_DATA_KEY.
+	DevDataKey = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdCE="
+)
+
+// Service is the configuration of one of the five services.
+type Service struct {
+	// Name is the service name, e.g. "application"; it names the schema,
+	// the durable consumer and service.name in traces.
+	Name        string
+	GRPCAddr    string
+	HTTPAddr    string
+	DatabaseURL string
+	NATSURL     string
+	// DataKey is the base64 key that seals card numbers and keys the
+	// hashes used for duplicate checks.
+	DataKey string
+	// AuthPublicKeys is a comma-separated list of PEM files with the Ed25519
+	// public keys tokens may be signed with.
+	AuthPublicKeys string
+	// AuthAudience is the audience tokens must carry.
+	AuthAudience string
+	// ServiceKey is the PEM file of this service's own signing key, used for
+	// service-to-service calls.
+	ServiceKey string
+	// DBMaxConns caps the service's PostgreSQL pool.
+	DBMaxConns int32
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout time.Duration
+	// TraceDB turns query spans on.
+	TraceDB bool
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+}
+
+// Env returns the value of key or def when it is unset or empty.
+func Env(key, def string) string {
+	if v := strings.TrimSpace(os.Getenv(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+// Duration reads a Go duration from key.
+func Duration(key string, def time.Duration) (time.Duration, error) {
+	v := Env(key, "")
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", key, err)
+	}
+	return d, nil
+}
+
+// Int reads an integer from key.
+func Int(key string, def int) (int, error) {
+	v := Env(key, "")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", key, err)
+	}
+	return n, nil
+}
+
+// Float reads a float from key.
+func Float(key string, def float64) (float64, error) {
+	v := Env(key, "")
+	if v == "" {
+		return def, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", key, err)
+	}
+	return f, nil
+}
+
+// Bool reads a boolean from key.
+func Bool(key string, def bool) (bool, error) {
+	v := Env(key, "")
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", key, err)
+	}
+	return b, nil
+}
+
+// LoadService reads the configuration of the named service. Variables are
+// prefixed with the service's upper-cased name where they differ per
+// service (APPLICATION_GRPC_ADDR) and shared otherwise (DATABASE_URL).
+func LoadService(name string, defaultGRPC, defaultHTTP string) (Service, error) {
+	prefix := strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_"
+	c := Service{
+		Name:           name,
+		GRPCAddr:       Env(prefix+"GRPC_ADDR", defaultGRPC),
+		HTTPAddr:       Env(prefix+"HTTP_ADDR", defaultHTTP),
+		DatabaseURL:    Env("DATABASE_URL", DefaultDatabaseURL),
+		NATSURL:        Env("NATS_URL", DefaultNATSURL),
+		DataKey:        Env("AID_DATA_KEY", DevDataKey),
+		AuthPublicKeys: Env("AID_AUTH_PUBLIC_KEYS", ""),
+		AuthAudience:   Env("AID_AUTH_AUDIENCE", "studentaid"),
+		ServiceKey:     Env("AID_SERVICE_KEY", ""),
+		LogLevel:       Env("LOG_LEVEL", "info"),
+	}
+	var err error
+	var n int
+	if n, err = Int(prefix+"DB_MAX_CONNS", 16); err != nil {
+		return c, err
+	}
+	c.DBMaxConns = int32(n)
+	if c.ShutdownTimeout, err = Duration("SHUTDOWN_TIMEOUT", 15*time.Second); err != nil {
+		return c, err
+	}
+	if c.TraceDB, err = Bool("AID_TRACE_DB", true); err != nil {
+		return c, err
+	}
+	if c.AuthPublicKeys == "" {
+		return c, fmt.Errorf("AID_AUTH_PUBLIC_KEYS is not set: run `make run`, or point it at the PEM public key(s) tokens are signed with")
+	}
+	return c, nil
+}

@@ -1,0 +1,76 @@
+package grpcx
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/edubureau/studentaid/proto/gen/openapi"
+)
+
+// MaxHTTPBodyBytes caps a REST request body.
+const MaxHTTPBodyBytes = 1 << 20
+
+// GatewayRegistrar registers one service's REST handlers; the generated
+// Register<Service>HandlerFromEndpoint functions have this shape.
+type GatewayRegistrar func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error
+
+// HTTPDeps are what the HTTP side of a service serves.
+type HTTPDeps struct {
+	// GRPCAddr is the service's own gRPC address the gateway forwards to.
+	GRPCAddr string
+	Gatherer prometheus.Gatherer
+	// Ready reports whether the service can take traffic.
+	Ready      func(ctx context.Context) error
+	Registrars []GatewayRegistrar
+}
+
+// NewHTTPHandler serves the REST gateway under /v1/, the OpenAPI document at
+// /openapi.json, Prometheus metrics at /metrics and health at /healthz and
+// /readyz. The Authorization header is forwarded to gRPC, where it is checked.
+func NewHTTPHandler(ctx context.Context, d HTTPDeps) (http.Handler, error) {
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}),
+	)
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+	}
+	for _, reg := range d.Registrars {
+		if err := reg(ctx, gw, d.GRPCAddr, opts); err != nil {
+			return nil, fmt.Errorf("register gateway: %w", err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", http.MaxBytesHandler(otelhttp.NewHandler(gw, "rest",
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }),
+	), MaxHTTPBodyBytes))
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.Spec)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if d.Ready != nil {
+			if err := d.Ready(r.Context()); err != nil {
+				http.Error(w, "not ready", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux, nil
+}

@@ -1,0 +1,36 @@
+package natsx
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// StartEmbedded starts a real NATS server with JetStream in this process,
+// storing its streams under dir and fsyncing every write (SyncAlways), on
+// 127.0.0.1:port (0 picks a free port). Stop it with Shutdown.
+func StartEmbedded(dir string, port int) (*server.Server, error) {
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	ns, err := server.NewServer(&server.Options{
+		ServerName: "aid-embedded",
+		Host:       "127.0.0.1",
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   dir,
+		SyncAlways: true,
+		NoSigs:     true,
+		NoLog:      true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("embedded nats: not ready in 10s")
+	}
+	return ns, nil
+}

@@ -1,0 +1,157 @@
+// Package natsx connects to NATS JetStream, declares the event streams,
+// carries trace context in message headers and runs durable consumers.
+package natsx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+
+	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
+)
+
+// Stream names and subjects.
+const (
+	EventStream    = "AID_EVENTS"
+	EventSubjects  = "aid.>"
+	DeadStream     = "AID_DEAD_LETTERS"
+	DeadPrefix     = "dead."
+	DuplicateWindow = 10 * time.Minute
+)
+
+// Connect dials url with reconnects forever and returns the connection and
+// its JetStream context.
+func Connect(url, name string) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect nats: %w", err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
+}
+
+// EnsureStreams creates or updates the event and dead-letter streams: file
+// storage, a duplicate window for message-ID dedup, kept for a year.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+	cfgs := []jetstream.StreamConfig{
+		{
+			Name:        EventStream,
+			Description: "Student aid events, one subject per event type.",
+			Subjects:    []string{EventSubjects},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      365 * 24 * time.Hour,
+			Duplicates:  DuplicateWindow,
+		},
+		{
+			Name:        DeadStream,
+			Description: "Events a consumer could not process, with the error, for replay.",
+			Subjects:    []string{DeadPrefix + ">"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      365 * 24 * time.Hour,
+			Duplicates:  DuplicateWindow,
+		},
+	}
+	for _, cfg := range cfgs {
+		var err error
+		for attempt := 0; attempt < 20; attempt++ {
+			if _, err = js.CreateOrUpdateStream(ctx, cfg); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// HeaderCarrier adapts NATS headers to OpenTelemetry's TextMapCarrier.
+type HeaderCarrier nats.Header
+
+// Get returns the first value of key.
+func (h HeaderCarrier) Get(key string) string { return nats.Header(h).Get(key) }
+
+// Set sets key to value.
+func (h HeaderCarrier) Set(key, value string) { nats.Header(h).Set(key, value) }
+
+// Keys lists the header names.
+func (h HeaderCarrier) Keys() []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// MessagingAttributes are the OpenTelemetry messaging attributes of an
+// operation ("send", "process") on subject.
+func MessagingAttributes(op, subject, messageID string) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		attribute.String("messaging.system", "nats"),
+		attribute.String("messaging.operation.name", op),
+		attribute.String("messaging.operation.type", op),
+		attribute.String("messaging.destination.name", subject),
+		attribute.String("messaging.message.id", messageID),
+	}
+}
+
+// BusinessAttributes are the keys ops search by. They never include personal data.
+func BusinessAttributes(ev *eventsv1.Event) []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, 6)
+	add := func(k, v string) {
+		if v != "" {
+			attrs = append(attrs, attribute.String(k, v))
+		}
+	}
+	add("application.id", ev.GetApplicationId())
+	add("batch.id", ev.GetBatchId())
+	add("school.code", ev.GetSchoolCode())
+	add("program.code", ev.GetProgramCode())
+	add("term", ev.GetTerm())
+	add("event.type", ev.GetType())
+	if p := ev.GetPaymentOrdered(); p != nil {
+		add("payout.id", p.GetPaymentId())
+	}
+	return attrs
+}
+
+// ErrNotYet marks an event that arrived before the state it needs; it is
+// redelivered after a short delay rather than dead-lettered.
+var ErrNotYet = errors.New("event arrived before its prerequisite")
+
+// permanent wraps an error that redelivery cannot fix.
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// Permanent marks err as one that redelivery cannot fix: the message goes to
+// the dead-letter stream at once.
+func Permanent(err error) error { return permanent{err} }
+
+// IsPermanent reports whether err was marked Permanent.
+func IsPermanent(err error) bool {
+	var p permanent
+	return errors.As(err, &p)
+}

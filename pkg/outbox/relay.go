@@ -1,0 +1,272 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/natsx"
+)
+
+// Publisher is the part of JetStream the relay needs.
+type Publisher interface {
+	PublishMsgAsync(m *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
+}
+
+// Relay moves unpublished outbox rows to JetStream in id order. Several relays
+// (replicas of one service) may run at once: rows are claimed with
+// FOR UPDATE SKIP LOCKED. A crash between publishing and marking rows
+// published re-publishes them; JetStream drops the repeats by message ID
+// within its duplicate window and consumers drop them by event ID after it.
+type Relay struct {
+	pool      *pgxpool.Pool
+	js        Publisher
+	log       *slog.Logger
+	tracer    trace.Tracer
+	wake      chan struct{}
+	batchSize int
+	interval  time.Duration
+	metrics   *relayMetrics
+}
+
+// RelayOption configures a Relay.
+type RelayOption func(*Relay)
+
+// WithBatchSize sets how many rows one round publishes.
+func WithBatchSize(n int) RelayOption { return func(r *Relay) { r.batchSize = n } }
+
+// WithPollInterval sets how often the relay looks for rows it was not told about.
+func WithPollInterval(d time.Duration) RelayOption { return func(r *Relay) { r.interval = d } }
+
+// WithRegisterer registers the relay's metrics.
+func WithRegisterer(reg prometheus.Registerer, service string) RelayOption {
+	return func(r *Relay) { r.metrics = newRelayMetrics(reg, service) }
+}
+
+// NewRelay returns a relay for the outbox reachable through pool's search path.
+func NewRelay(pool *pgxpool.Pool, js Publisher, log *slog.Logger, opts ...RelayOption) *Relay {
+	r := &Relay{
+		pool:      pool,
+		js:        js,
+		log:       log,
+		tracer:    otel.Tracer("github.com/edubureau/studentaid/pkg/outbox"),
+		wake:      make(chan struct{}, 1),
+		batchSize: 500,
+		interval:  250 * time.Millisecond,
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.metrics == nil {
+		r.metrics = newRelayMetrics(nil, "")
+	}
+	return r
+}
+
+// Notify tells the relay that new rows were committed. It never blocks.
+func (r *Relay) Notify() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run relays until ctx is done, then makes a last pass so that rows committed
+// before shutdown are not left for the next start.
+func (r *Relay) Run(ctx context.Context) error {
+	ticker := time.NewTicker(r.interval)
+	defer ticker.Stop()
+	backoff := 100 * time.Millisecond
+	for {
+		n, err := r.RelayOnce(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.log.WarnContext(ctx, "outbox relay round failed", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		case err == nil:
+			backoff = 100 * time.Millisecond
+		}
+		if n == r.batchSize {
+			continue // more waiting
+		}
+		select {
+		case <-ctx.Done():
+			return r.flush()
+		case <-r.wake:
+		case <-ticker.C:
+			r.observeBacklog(ctx)
+		}
+	}
+}
+
+// flush publishes what is left, bounded in time.
+func (r *Relay) flush() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		n, err := r.RelayOnce(ctx)
+		if err != nil {
+			return fmt.Errorf("outbox flush: %w", err)
+		}
+		if n < r.batchSize {
+			return nil
+		}
+	}
+}
+
+type row struct {
+	id          int64
+	eventID     string
+	subject     string
+	payload     []byte
+	traceparent string
+	tracestate  string
+}
+
+// RelayOnce publishes one batch of unpublished rows and returns how many.
+func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, event_id::text, subject, payload, traceparent, tracestate
+			FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, r.batchSize)
+		if err != nil {
+			return err
+		}
+		batch, err := pgx.CollectRows(rows, func(cr pgx.CollectableRow) (row, error) {
+			var x row
+			err := cr.Scan(&x.id, &x.eventID, &x.subject, &x.payload, &x.traceparent, &x.tracestate)
+			return x, err
+		})
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := r.publish(ctx, batch); err != nil {
+			return err
+		}
+		ids := make([]int64, len(batch))
+		for i, x := range batch {
+			ids[i] = x.id
+		}
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET published_at = now() WHERE id = ANY($1)`, ids); err != nil {
+			return err
+		}
+		n = len(batch)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	r.metrics.published.Add(float64(n))
+	return n, nil
+}
+
+func (r *Relay) publish(ctx context.Context, batch []row) error {
+	futures := make([]jetstream.PubAckFuture, len(batch))
+	spans := make([]trace.Span, len(batch))
+	defer func() {
+		for _, s := range spans {
+			if s != nil {
+				s.End()
+			}
+		}
+	}()
+	for i, x := range batch {
+		parent := propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": x.traceparent, "tracestate": x.tracestate})
+		spanCtx, span := r.tracer.Start(parent, "send "+x.subject,
+			trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(natsx.MessagingAttributes("send", x.subject, x.eventID)...),
+		)
+		if ev, err := events.Unmarshal(x.payload); err == nil {
+			span.SetAttributes(natsx.BusinessAttributes(ev)...)
+		}
+		spans[i] = span
+		msg := nats.NewMsg(x.subject)
+		msg.Data = x.payload
+		msg.Header.Set(jetstream.MsgIDHeader, x.eventID)
+		otel.GetTextMapPropagator().Inject(spanCtx, natsx.HeaderCarrier(msg.Header))
+		f, err := r.js.PublishMsgAsync(msg)
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "publish")
+			return fmt.Errorf("publish %s: %w", x.eventID, err)
+		}
+		futures[i] = f
+	}
+	timeout := time.After(10 * time.Second)
+	var errs []error
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			spans[i].RecordError(err)
+			spans[i].SetStatus(codes.Error, "publish not acknowledged")
+			errs = append(errs, fmt.Errorf("publish %s: %w", batch[i].eventID, err))
+		case <-timeout:
+			return errors.New("publish: timed out waiting for acknowledgements")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Relay) observeBacklog(ctx context.Context) {
+	var backlog int64
+	var oldest float64
+	err := r.pool.QueryRow(ctx, `SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
+		FROM outbox WHERE published_at IS NULL`).Scan(&backlog, &oldest)
+	if err != nil {
+		return
+	}
+	r.metrics.backlog.Set(float64(backlog))
+	r.metrics.oldestAge.Set(oldest)
+}
+
+// Backlog returns the number of unpublished rows.
+func Backlog(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (int64, error) {
+	var n int64
+	err := q.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&n)
+	return n, err
+}
+
+type relayMetrics struct {
+	published prometheus.Counter
+	backlog   prometheus.Gauge
+	oldestAge prometheus.Gauge
+}
+
+func newRelayMetrics(reg prometheus.Registerer, service string) *relayMetrics {
+	labels := prometheus.Labels{"service": service}
+	m := &relayMetrics{
+		published: prometheus.NewCounter(prometheus.CounterOpts{Name: "aid_outbox_published_total", Help: "Events relayed from the outbox to JetStream.", ConstLabels: labels}),
+		backlog:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "aid_outbox_backlog", Help: "Outbox rows not yet published.", ConstLabels: labels}),
+		oldestAge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aid_outbox_oldest_age_seconds", Help: "Age of the oldest unpublished outbox row.", ConstLabels: labels}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.published, m.backlog, m.oldestAge)
+	}
+	return m
+}

@@ -1,0 +1,299 @@
+// Package service hosts one of the five services: it reads the
+// configuration, sets up telemetry, opens the database and applies the
+// service's migrations to its own schema, connects to JetStream, and runs the
+// gRPC server, the REST gateway, the outbox relay, the event consumers and
+// any background workers, stopping them in order on shutdown.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/edubureau/studentaid/pkg/audit"
+	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/config"
+	"github.com/edubureau/studentaid/pkg/db"
+	"github.com/edubureau/studentaid/pkg/grpcx"
+	"github.com/edubureau/studentaid/pkg/natsx"
+	"github.com/edubureau/studentaid/pkg/outbox"
+	"github.com/edubureau/studentaid/pkg/pii"
+	"github.com/edubureau/studentaid/pkg/telemetry"
+)
+
+// Spec describes a service to host.
+type Spec struct {
+	// Name is the service's name: its schema (with '-' as '_'), durable
+	// consumer and service.name.
+	Name            string
+	DefaultGRPCAddr string
+	DefaultHTTPAddr string
+	// Migrations are the service's own NNN_name.up.sql files.
+	Migrations fs.FS
+	// Policy says which roles may call each RPC.
+	Policy grpcx.Policy
+	// Setup registers the service's gRPC and REST handlers, consumers and workers.
+	Setup func(ctx context.Context, h *Host) error
+}
+
+// Host gives a service's Setup what it needs and collects what it registers.
+type Host struct {
+	Config config.Service
+	Log    *slog.Logger
+	Pool   *pgxpool.Pool
+	JS     jetstream.JetStream
+	Relay  *outbox.Relay
+	GRPC   *grpc.Server
+	Sealer *pii.Sealer
+	Hasher *pii.Hasher
+	Tel    *telemetry.Telemetry
+
+	consumerMetrics *natsx.ConsumerMetrics
+	consumers       []*natsx.Consumer
+	workers         []worker
+	gateways        []grpcx.GatewayRegistrar
+}
+
+type worker struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// Schema returns the PostgreSQL schema a service owns.
+func Schema(name string) string {
+	out := []byte(name)
+	for i, c := range out {
+		if c == '-' {
+			out[i] = '_'
+		}
+	}
+	return string(out)
+}
+
+// AddConsumer runs c (durable name = service name unless set) for the
+// lifetime of the service.
+func (h *Host) AddConsumer(c *natsx.Consumer) {
+	if c.Name == "" {
+		c.Name = h.Config.Name
+	}
+	if c.AfterCommit == nil {
+		c.AfterCommit = h.Relay.Notify
+	}
+	c.Bind(h.Pool, h.JS, h.Log.With("consumer", c.Name), h.consumerMetrics)
+	h.consumers = append(h.consumers, c)
+}
+
+// AddWorker runs fn until the service stops; fn returns when ctx is done.
+func (h *Host) AddWorker(name string, fn func(ctx context.Context) error) {
+	h.workers = append(h.workers, worker{name, fn})
+}
+
+// AddGateway registers a REST gateway for one of the service's gRPC services.
+func (h *Host) AddGateway(r grpcx.GatewayRegistrar) { h.gateways = append(h.gateways, r) }
+
+// Main runs spec until SIGINT or SIGTERM and exits non-zero on failure.
+func Main(spec Spec) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, spec); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", spec.Name, err)
+		os.Exit(1)
+	}
+}
+
+// Run hosts spec until ctx is done, then shuts down in order: stop taking
+// requests and let in-flight ones finish, stop the consumers, flush the
+// outbox relay, close NATS and the pool, flush traces.
+func Run(ctx context.Context, spec Spec) error {
+	cfg, err := config.LoadService(spec.Name, spec.DefaultGRPCAddr, spec.DefaultHTTPAddr)
+	if err != nil {
+		return err
+	}
+	return RunWithConfig(ctx, spec, cfg)
+}
+
+// RunWithConfig is Run with the configuration given rather than read from
+// the environment; tests use it to host a service in-process.
+func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
+	tel, err := telemetry.Setup(ctx, spec.Name, cfg.LogLevel)
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	log := tel.Log
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			log.Warn("trace flush failed", "err", err)
+		}
+	}()
+
+	keys, err := auth.LoadPublicKeys(cfg.AuthPublicKeys)
+	if err != nil {
+		return fmt.Errorf("auth keys: %w", err)
+	}
+	dataKey, err := pii.ParseKey(cfg.DataKey)
+	if err != nil {
+		return fmt.Errorf("AID_DATA_KEY: %w", err)
+	}
+	sealer, err := pii.NewSealer(dataKey)
+	if err != nil {
+		return err
+	}
+	hasher, err := pii.NewHasher(dataKey)
+	if err != nil {
+		return err
+	}
+
+	schema := Schema(spec.Name)
+	pool, err := db.Connect(ctx, cfg.DatabaseURL, db.Options{MaxConns: cfg.DBMaxConns, Trace: cfg.TraceDB, SearchPath: schema})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	sets := []fs.FS{outbox.Migrations(), audit.Migrations()}
+	if spec.Migrations != nil {
+		sets = append(sets, spec.Migrations)
+	}
+	if err := db.Migrate(ctx, pool, schema, sets...); err != nil {
+		return err
+	}
+
+	nc, js, err := natsx.Connect(cfg.NATSURL, spec.Name)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if err := natsx.EnsureStreams(ctx, js); err != nil {
+		return err
+	}
+
+	relay := outbox.NewRelay(pool, js, log, outbox.WithRegisterer(tel.Registry, spec.Name))
+	srv := grpcx.NewServer(grpcx.ServerDeps{
+		Log:      log,
+		Verifier: auth.NewVerifier(cfg.AuthAudience, keys...),
+		Policy:   spec.Policy,
+		Audit:    pool,
+		Registry: tel.Registry,
+	})
+	healthSrv := health.NewServer()
+	healthpb.RegisterHealthServer(srv, healthSrv)
+
+	h := &Host{
+		Config: cfg, Log: log, Pool: pool, JS: js, Relay: relay, GRPC: srv,
+		Sealer: sealer, Hasher: hasher, Tel: tel,
+		consumerMetrics: natsx.NewConsumerMetrics(tel.Registry),
+	}
+	if err := spec.Setup(ctx, h); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen grpc: %w", err)
+	}
+	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen http: %w", err)
+	}
+	handler, err := grpcx.NewHTTPHandler(ctx, grpcx.HTTPDeps{
+		GRPCAddr:   grpcLis.Addr().String(),
+		Gatherer:   tel.Registry,
+		Registrars: h.gateways,
+		Ready: func(ctx context.Context) error {
+			if nc.Status() != nats.CONNECTED {
+				return errors.New("nats not connected")
+			}
+			return pool.Ping(ctx)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+
+	// Background work stops when bgCtx is cancelled, after the servers.
+	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	var consumersWG, relayWG sync.WaitGroup
+	errc := make(chan error, 4+len(h.workers)+len(h.consumers))
+	for _, c := range h.consumers {
+		consumersWG.Add(1)
+		go func() {
+			defer consumersWG.Done()
+			if err := c.Run(bgCtx); err != nil {
+				errc <- fmt.Errorf("consumer %s: %w", c.Name, err)
+			}
+		}()
+	}
+	for _, w := range h.workers {
+		consumersWG.Add(1)
+		go func() {
+			defer consumersWG.Done()
+			if err := w.run(bgCtx); err != nil && bgCtx.Err() == nil {
+				errc <- fmt.Errorf("worker %s: %w", w.name, err)
+			}
+		}()
+	}
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRelay()
+	relayWG.Add(1)
+	go func() {
+		defer relayWG.Done()
+		if err := relay.Run(relayCtx); err != nil {
+			log.Error("outbox relay stopped", "err", err)
+		}
+	}()
+	go func() { errc <- srv.Serve(grpcLis) }()
+	go func() {
+		if err := httpSrv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	log.Info("service started", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "schema", schema)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		log.Error("service failed", "err", runErr)
+	}
+
+	log.Info("shutting down")
+	healthSrv.Shutdown()
+	deadline := time.AfterFunc(cfg.ShutdownTimeout, func() {
+		log.Error("graceful shutdown timed out; exiting")
+		os.Exit(2)
+	})
+	defer deadline.Stop()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	_ = httpSrv.Shutdown(sctx)
+	srv.GracefulStop()
+	stopBG()
+	consumersWG.Wait()
+	stopRelay()
+	relayWG.Wait()
+	if err := nc.Drain(); err != nil {
+		log.Warn("nats drain", "err", err)
+	}
+	log.Info("stopped")
+	return runErr
+}

@@ -1,0 +1,88 @@
+// Package servicetest hosts a service in the test process against real
+// PostgreSQL and NATS, for component tests.
+package servicetest
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/edubureau/studentaid/pkg/config"
+	"github.com/edubureau/studentaid/pkg/service"
+)
+
+// Env is the shared infrastructure of a test: one database, one NATS server
+// and one signing key, on which several services can run.
+type Env struct {
+	DatabaseURL   string
+	NATSURL       string
+	PublicKeyPath string
+}
+
+// Running is a service started by Start.
+type Running struct {
+	GRPCAddr string
+	HTTPAddr string
+}
+
+// Start runs spec in-process until the test ends and waits until it is ready.
+func Start(t testing.TB, env Env, spec service.Spec) Running {
+	t.Helper()
+	cfg := config.Service{
+		Name:            spec.Name,
+		GRPCAddr:        freeAddr(t),
+		HTTPAddr:        freeAddr(t),
+		DatabaseURL:     env.DatabaseURL,
+		NATSURL:         env.NATSURL,
+		DataKey:         config.DevDataKey,
+		AuthPublicKeys:  env.PublicKeyPath,
+		AuthAudience:    "studentaid",
+		DBMaxConns:      8,
+		ShutdownTimeout: 10 * time.Second,
+		LogLevel:        "warn",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- service.RunWithConfig(ctx, spec, cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s stopped with error: %v", spec.Name, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("%s did not stop within 20s", spec.Name)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("%s exited during start: %v", spec.Name, err)
+		default:
+		}
+		resp, err := http.Get("http://" + cfg.HTTPAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return Running{GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready within 30s", spec.Name)
+	return Running{}
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

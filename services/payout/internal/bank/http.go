@@ -1,0 +1,208 @@
+package bank
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+)
+
+// maxResponseBytes bounds how much of a bank response is read.
+const maxResponseBytes = 1 << 20
+
+// HTTPGateway is a Gateway over the bank's HTTP JSON API
+// (POST /v1/payments, GET /v1/payments/{key}). Bank calls appear as
+// OpenTelemetry client spans. It sets no timeout of its own: bound each call
+// with the caller's context.
+type HTTPGateway struct {
+	baseURL string
+	client  *http.Client
+}
+
+var _ Gateway = (*HTTPGateway)(nil)
+
+// NewHTTPGateway calls the bank at baseURL through a copy of client (a zero
+// client when nil) whose Transport is wrapped with otelhttp.
+func NewHTTPGateway(baseURL string, client *http.Client) *HTTPGateway {
+	c := &http.Client{}
+	if client != nil {
+		copied := *client
+		c = &copied
+	}
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	if _, traced := rt.(*otelhttp.Transport); !traced {
+		rt = otelhttp.NewTransport(rt, otelhttp.WithSpanNameFormatter(spanName))
+	}
+	c.Transport = rt
+	return &HTTPGateway{baseURL: strings.TrimRight(baseURL, "/"), client: c}
+}
+
+// spanName keeps span names low-cardinality: the lookup path holds the key.
+func spanName(_ string, r *http.Request) string {
+	if r.Method == http.MethodPost {
+		return "bank pay"
+	}
+	return "bank lookup"
+}
+
+type payRequest struct {
+	IdempotencyKey string `json:"idempotency_key"`
+	CardNumber     string `json:"card_number"`
+	AccountName    string `json:"account_name"`
+	AmountFen      int64  `json:"amount_fen"`
+}
+
+type paymentResponse struct {
+	IdempotencyKey string `json:"idempotency_key"`
+	BankRef        string `json:"bank_ref"`
+	Status         Status `json:"status"`
+	Reason         string `json:"reason"`
+	AmountFen      int64  `json:"amount_fen"`
+}
+
+type errorResponse struct {
+	Error string `json:"error"`
+}
+
+// Pay implements Gateway. Errors carry the key, never the card number or name.
+func (g *HTTPGateway) Pay(ctx context.Context, p Payment) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		// Nothing was sent, so the outcome is known: not executed.
+		return Result{}, fmt.Errorf("pay %s: %w", p.Key, err)
+	}
+	body, err := json.Marshal(payRequest{IdempotencyKey: p.Key, CardNumber: p.CardNumber, AccountName: p.AccountName, AmountFen: p.AmountFen})
+	if err != nil {
+		return Result{}, fmt.Errorf("pay %s: encode: %w", p.Key, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.baseURL+"/v1/payments", bytes.NewReader(body))
+	if err != nil {
+		return Result{}, fmt.Errorf("pay %s: build request: %w", p.Key, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	status, respBody, err := g.do(req)
+	if err != nil {
+		// Sent, or maybe sent: the bank may have executed it.
+		return Result{}, fmt.Errorf("pay %s: %w: %w", p.Key, ErrUnknownOutcome, err)
+	}
+	switch status {
+	case http.StatusOK, http.StatusCreated:
+		res, err := decodeResult(respBody, p.Key)
+		if err != nil {
+			return Result{}, fmt.Errorf("pay %s: %w: %w", p.Key, ErrUnknownOutcome, err)
+		}
+		if res.AmountFen != p.AmountFen {
+			return Result{}, fmt.Errorf("pay %s: %w: bank answered amount %d fen, sent %d", p.Key, ErrUnknownOutcome, res.AmountFen, p.AmountFen)
+		}
+		return res, nil
+	case http.StatusBadRequest:
+		return Result{}, fmt.Errorf("pay %s: %w: %s", p.Key, ErrInvalidPayment, bankMessage(respBody, p))
+	case http.StatusConflict:
+		return Result{}, fmt.Errorf("pay %s: %w: %s", p.Key, ErrKeyConflict, bankMessage(respBody, p))
+	default:
+		// 5xx, and anything unexpected: assume it may have been executed.
+		return Result{}, fmt.Errorf("pay %s: %w: status %d: %s", p.Key, ErrUnknownOutcome, status, bankMessage(respBody, p))
+	}
+}
+
+// Lookup implements Gateway.
+func (g *HTTPGateway) Lookup(ctx context.Context, key string) (Result, error) {
+	if key == "" {
+		return Result{}, fmt.Errorf("lookup: %w: empty key", ErrInvalidPayment)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.baseURL+"/v1/payments/"+url.PathEscape(key), nil)
+	if err != nil {
+		return Result{}, fmt.Errorf("lookup %s: build request: %w", key, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	status, respBody, err := g.do(req)
+	if err != nil {
+		return Result{}, fmt.Errorf("lookup %s: %w: %w", key, ErrUnknownOutcome, err)
+	}
+	switch status {
+	case http.StatusOK:
+		res, err := decodeResult(respBody, key)
+		if err != nil {
+			return Result{}, fmt.Errorf("lookup %s: %w: %w", key, ErrUnknownOutcome, err)
+		}
+		return res, nil
+	case http.StatusNotFound:
+		// Only the bank's own "not found" proves it never executed the
+		// payment; a 404 from a proxy or a wrong base URL proves nothing.
+		var e errorResponse
+		if json.Unmarshal(respBody, &e) == nil && e.Error == "not found" {
+			return Result{}, fmt.Errorf("lookup %s: %w", key, ErrNotFound)
+		}
+		return Result{}, fmt.Errorf("lookup %s: %w: status 404 not from the bank", key, ErrUnknownOutcome)
+	case http.StatusBadRequest:
+		return Result{}, fmt.Errorf("lookup %s: %w: %s", key, ErrInvalidPayment, bankMessage(respBody, Payment{}))
+	default:
+		return Result{}, fmt.Errorf("lookup %s: %w: status %d: %s", key, ErrUnknownOutcome, status, bankMessage(respBody, Payment{}))
+	}
+}
+
+// do sends req and reads the whole response, so that a connection dropped
+// mid-body counts as a failed call.
+func (g *HTTPGateway) do(req *http.Request) (int, []byte, error) {
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return 0, nil, fmt.Errorf("read response: %w", err)
+	}
+	return resp.StatusCode, body, nil
+}
+
+func decodeResult(body []byte, key string) (Result, error) {
+	var r paymentResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		return Result{}, fmt.Errorf("decode bank response: %w", err)
+	}
+	if r.IdempotencyKey != key {
+		return Result{}, fmt.Errorf("bank answered for key %q", r.IdempotencyKey)
+	}
+	switch {
+	case r.Status == StatusCredited && r.Reason == "":
+	case r.Status == StatusRejected && r.Reason != "":
+	default:
+		return Result{}, fmt.Errorf("bank answered status %q reason %q", r.Status, r.Reason)
+	}
+	if r.BankRef == "" {
+		return Result{}, fmt.Errorf("bank answered without a bank_ref")
+	}
+	return Result{Key: r.IdempotencyKey, BankRef: r.BankRef, Status: r.Status, Reason: r.Reason, AmountFen: r.AmountFen}, nil
+}
+
+// bankMessage is the bank's error text for an error value: only the JSON
+// error field, shortened, with the payee's card number and name struck out
+// in case the bank echoed them.
+func bankMessage(body []byte, p Payment) string {
+	var e errorResponse
+	if json.Unmarshal(body, &e) != nil || e.Error == "" {
+		return "no error message"
+	}
+	msg := e.Error
+	if p.CardNumber != "" {
+		msg = strings.ReplaceAll(msg, p.CardNumber, "[card]")
+	}
+	if p.AccountName != "" {
+		msg = strings.ReplaceAll(msg, p.AccountName, "[name]")
+	}
+	const maxLen = 200
+	if len(msg) > maxLen {
+		msg = strings.ToValidUTF8(msg[:maxLen], "") + "…"
+	}
+	return msg
+}
