@@ -275,6 +275,9 @@ func (c *Consumer) deadLetter(d *delivery) {
 	dead.Header.Set(HeaderOriginalSubject, d.msg.Subject())
 	dead.Header.Set(HeaderError, truncate(d.err.Error(), 512))
 	dead.Header.Set(HeaderConsumer, c.Name)
+	if d.ev != nil {
+		dead.Header.Set(HeaderEventID, d.ev.GetEventId())
+	}
 	if md, err := d.msg.Metadata(); err == nil {
 		dead.Header.Set(HeaderStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
 		dead.Header.Set(jetstream.MsgIDHeader, c.Name+"-"+strconv.FormatUint(md.Sequence.Stream, 10))
@@ -295,6 +298,7 @@ const (
 	HeaderError           = "Aid-Error"
 	HeaderConsumer        = "Aid-Consumer"
 	HeaderStreamSeq       = "Aid-Stream-Seq"
+	HeaderEventID         = "Aid-Event-Id"
 )
 
 func truncate(s string, n int) string {

@@ -270,3 +270,36 @@ func newRelayMetrics(reg prometheus.Registerer, service string) *relayMetrics {
 	}
 	return m
 }
+
+// Republish publishes again the outbox rows with ids in [fromID, toID],
+// published or not, in id order, with their original message IDs. Within the
+// stream's duplicate window JetStream drops them; after it, consumers drop
+// them by event ID. It returns how many rows it sent.
+func Republish(ctx context.Context, pool *pgxpool.Pool, js Publisher, fromID, toID int64) (int, error) {
+	r := NewRelay(pool, js, slog.New(slog.DiscardHandler))
+	sent := 0
+	for next := fromID; next <= toID; {
+		rows, err := pool.Query(ctx, `SELECT id, event_id::text, subject, payload, traceparent, tracestate
+			FROM outbox WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT 500`, next, toID)
+		if err != nil {
+			return sent, err
+		}
+		batch, err := pgx.CollectRows(rows, func(cr pgx.CollectableRow) (row, error) {
+			var x row
+			err := cr.Scan(&x.id, &x.eventID, &x.subject, &x.payload, &x.traceparent, &x.tracestate)
+			return x, err
+		})
+		if err != nil {
+			return sent, err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		if err := r.publish(ctx, batch); err != nil {
+			return sent, err
+		}
+		sent += len(batch)
+		next = batch[len(batch)-1].id + 1
+	}
+	return sent, nil
+}

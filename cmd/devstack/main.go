@@ -1,0 +1,114 @@
+// Command devstack runs the whole system on this machine for development:
+// PostgreSQL (DATABASE_URL, or a throwaway cluster under .devstack/pg), NATS
+// JetStream (NATS_URL, or an embedded server), Jaeger, the bank simulator and
+// the five services as separate processes. It prints the endpoints and stops
+// everything on Ctrl-C.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+
+	"github.com/edubureau/studentaid/pkg/config"
+	"github.com/edubureau/studentaid/pkg/stack"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	dir := config.Env("AID_DEV_DIR", ".devstack")
+	if len(os.Args) > 2 && os.Args[1] == "exec" {
+		return execWithDatabase(ctx, dir, os.Args[2:])
+	}
+	opts := stack.Options{
+		Dir:            dir,
+		BinDir:         config.Env("AID_BIN_DIR", "bin"),
+		DatabaseURL:    config.Env("DATABASE_URL", ""),
+		NATSURL:        config.Env("NATS_URL", ""),
+		JaegerBin:      config.Env("JAEGER_BIN", filepath.Join(".cache", "bin", "jaeger")),
+		JaegerUIAssets: config.Env("JAEGER_UI_ASSETS", ""),
+		Env: map[string]string{
+			"SCHOOL_REVIEW_NOTICE_PERIOD": config.Env("SCHOOL_REVIEW_NOTICE_PERIOD", "5wd"),
+			"LOG_LEVEL":                   config.Env("LOG_LEVEL", "info"),
+		},
+	}
+	if _, err := os.Stat(opts.JaegerBin); err != nil {
+		fmt.Fprintf(os.Stderr, "devstack: no Jaeger binary at %s (run `make jaeger`); running without traces export\n", opts.JaegerBin)
+		opts.JaegerBin = ""
+	}
+	fmt.Println("starting the student aid stack…")
+	s, err := stack.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+
+	fmt.Println()
+	fmt.Println("PostgreSQL  ", s.DatabaseURL)
+	fmt.Println("NATS        ", s.NATSURL)
+	if s.JaegerQuery != "" {
+		fmt.Println("Jaeger UI/API", s.JaegerQuery, " (search by tag application.id=<id>)")
+	}
+	fmt.Println("Bank sim    ", s.BankURL, " (ledger: "+s.BankURL+"/v1/ledger)")
+	names := append([]string(nil), stack.Services...)
+	sort.Strings(names)
+	for _, n := range names {
+		ep := s.Endpoints[n]
+		fmt.Printf("%-21s gRPC %s   REST http://%s/v1/…   metrics http://%s/metrics\n", n, ep.GRPC, ep.HTTP, ep.HTTP)
+	}
+	fmt.Printf("\nOpenAPI: http://%s/openapi.json   logs: %s\n", s.Endpoints["application"].HTTP, filepath.Join(dir, "logs"))
+	fmt.Println("\nDevelopment tokens (signed with", filepath.Join(s.KeyDir, "auth.pem")+"):")
+	fmt.Println("  go run ./cmd/devtoken -role school_officer  -org S001 -user officer1")
+	fmt.Println("  go run ./cmd/devtoken -role school_reviewer -org S001 -user reviewer1")
+	fmt.Println("  go run ./cmd/devtoken -role bureau_reviewer -org BUREAU -user bureau1")
+	fmt.Println("  go run ./cmd/devtoken -role finance_officer -org FINANCE -user finance1")
+	fmt.Println("  go run ./cmd/devtoken -role auditor -org BUREAU -user auditor1")
+	fmt.Println("\nPress Ctrl-C to stop.")
+	<-ctx.Done()
+	fmt.Println("\nstopping…")
+	return nil
+}
+
+// execWithDatabase runs args with DATABASE_URL pointing at a PostgreSQL
+// server: the one already named by DATABASE_URL, or a throwaway cluster that
+// is removed afterwards. `make test` runs the test suite this way.
+func execWithDatabase(ctx context.Context, dir string, args []string) error {
+	if args[0] == "--" {
+		args = args[1:]
+	}
+	env := os.Environ()
+	if config.Env("DATABASE_URL", "") == "" {
+		pgDir := filepath.Join(dir, "test-pg")
+		_ = os.RemoveAll(pgDir)
+		pg, err := stack.StartPostgres(ctx, pgDir)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			_ = pg.Stop()
+			_ = os.RemoveAll(pgDir)
+		}()
+		fmt.Fprintln(os.Stderr, "devstack: throwaway PostgreSQL at", pg.URL)
+		env = append(env, "DATABASE_URL="+pg.URL)
+	}
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Env = env
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w", args[0], err)
+	}
+	return nil
+}

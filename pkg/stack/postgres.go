@@ -1,0 +1,157 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Postgres is a throwaway PostgreSQL cluster.
+type Postgres struct {
+	Dir  string
+	Port int
+	URL  string
+	asPG bool
+}
+
+// StartPostgres creates (if needed) and starts a cluster in dir on a free
+// port, with fsync on. As root, initdb and the server run as the postgres
+// user, which owns dir. PostgreSQL's server binaries come from PATH or
+// /usr/lib/postgresql/*/bin.
+func StartPostgres(ctx context.Context, dir string) (*Postgres, error) {
+	bin, err := pgBinDir()
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	p := &Postgres{Dir: abs, asPG: os.Geteuid() == 0}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, err
+	}
+	if p.asPG {
+		if err := chownToPostgres(abs); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(abs, "PG_VERSION")); os.IsNotExist(err) {
+		out, err := p.command(ctx, filepath.Join(bin, "initdb"), "-D", abs, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8").CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("initdb: %v: %s", err, out)
+		}
+	}
+	if p.Port, err = FreePort(); err != nil {
+		return nil, err
+	}
+	opts := strings.Join([]string{
+		"-p " + strconv.Itoa(p.Port),
+		"-c listen_addresses=127.0.0.1",
+		"-c unix_socket_directories=" + abs,
+		"-c max_connections=300",
+		"-c shared_buffers=256MB",
+		"-c fsync=on",
+		"-c synchronous_commit=on",
+	}, " ")
+	out, err := p.command(ctx, filepath.Join(bin, "pg_ctl"), "-D", abs, "-l", filepath.Join(abs, "server.log"), "-w", "-t", "60", "-o", opts, "start").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("pg_ctl start: %v: %s", err, out)
+	}
+	p.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.Port)
+	if err := waitPostgres(ctx, p.URL); err != nil {
+		_ = p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Stop stops the cluster (fast shutdown) and keeps its files.
+func (p *Postgres) Stop() error {
+	bin, err := pgBinDir()
+	if err != nil {
+		return err
+	}
+	out, err := p.command(context.Background(), filepath.Join(bin, "pg_ctl"), "-D", p.Dir, "-m", "fast", "-w", "stop").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_ctl stop: %v: %s", err, out)
+	}
+	return nil
+}
+
+// Restart stops and starts the cluster on the same port (used by fault tests).
+func (p *Postgres) Restart(ctx context.Context, mode string) error {
+	bin, err := pgBinDir()
+	if err != nil {
+		return err
+	}
+	out, err := p.command(ctx, filepath.Join(bin, "pg_ctl"), "-D", p.Dir, "-m", mode, "-w", "-t", "60", "restart").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_ctl restart: %v: %s", err, out)
+	}
+	return waitPostgres(ctx, p.URL)
+}
+
+func (p *Postgres) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if p.asPG {
+		return exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
+	}
+	return exec.CommandContext(ctx, name, args...)
+}
+
+func waitPostgres(ctx context.Context, url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		conn, err := pgx.Connect(cctx, url)
+		cancel()
+		if err == nil {
+			conn.Close(ctx)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("postgres not reachable: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func pgBinDir() (string, error) {
+	if p, err := exec.LookPath("pg_ctl"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
+	if len(matches) == 0 {
+		return "", fmt.Errorf("PostgreSQL server binaries (pg_ctl, initdb) not found: install postgresql or set DATABASE_URL")
+	}
+	return filepath.Dir(matches[len(matches)-1]), nil
+}
+
+func chownToPostgres(dir string) error {
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return fmt.Errorf("running as root needs a postgres user to own the cluster: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	// The postgres user must be able to reach the directory.
+	for d := filepath.Dir(dir); d != "/"; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			_ = os.Chmod(d, fi.Mode().Perm()|0o011)
+		}
+	}
+	return filepath.Walk(dir, func(path string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, uid, gid)
+	})
+}

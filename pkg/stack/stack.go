@@ -1,0 +1,429 @@
+// Package stack brings up the whole system on one machine, for `make run`,
+// the end-to-end tests and the load generator: PostgreSQL (the one named by
+// DATABASE_URL, or a throwaway cluster), NATS JetStream (the one named by
+// NATS_URL, or an embedded server), optionally Jaeger, the bank simulator
+// and the five services as separate processes.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/natsx"
+)
+
+// Services are the five services, in start order.
+var Services = []string{"application", "school-review", "bureau-review", "finance-confirmation", "payout"}
+
+// Options configure a stack.
+type Options struct {
+	// Dir holds the throwaway cluster, NATS store, keys and logs.
+	Dir string
+	// BinDir holds the built binaries: the five services and banksim.
+	BinDir string
+	// DatabaseURL of an existing server; empty starts a throwaway cluster.
+	// Either way the stack creates a fresh database in it when FreshDatabase is set.
+	DatabaseURL   string
+	FreshDatabase bool
+	// NATSURL of an existing server; empty starts an embedded one.
+	NATSURL string
+	// JaegerBin, when set, starts Jaeger and exports traces to it.
+	JaegerBin string
+	// JaegerUIAssets is a Jaeger UI build folder served by Jaeger, if given.
+	JaegerUIAssets string
+	// Env is added to every service's environment.
+	Env map[string]string
+	// BankEnv is added to the bank simulator's environment.
+	BankEnv map[string]string
+	// Logs receives every process's output; nil writes per-process files under Dir/logs.
+	Logs io.Writer
+}
+
+// Endpoint is where a service listens.
+type Endpoint struct {
+	GRPC string
+	HTTP string
+}
+
+// Stack is a running system.
+type Stack struct {
+	opts        Options
+	DatabaseURL string
+	NATSURL     string
+	// JaegerQuery is Jaeger's HTTP query address (http://host:port), if started.
+	JaegerQuery string
+	OTLP        string
+	BankURL     string
+	Endpoints   map[string]Endpoint
+	Signer      *auth.Signer
+	KeyDir      string
+
+	pg     *Postgres
+	nats   *server.Server
+	mu     sync.Mutex
+	procs  map[string]*Process
+	jaeger *Process
+	bank   *Process
+}
+
+// Start brings the system up. On error, whatever was started is stopped.
+func Start(ctx context.Context, opts Options) (s *Stack, err error) {
+	s = &Stack{opts: opts, procs: map[string]*Process{}, Endpoints: map[string]Endpoint{}}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	if err := os.MkdirAll(filepath.Join(opts.Dir, "logs"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := s.keys(); err != nil {
+		return nil, err
+	}
+
+	s.DatabaseURL = opts.DatabaseURL
+	if s.DatabaseURL == "" {
+		if s.pg, err = StartPostgres(ctx, filepath.Join(opts.Dir, "pg")); err != nil {
+			return nil, err
+		}
+		s.DatabaseURL = s.pg.URL
+	}
+	if opts.FreshDatabase {
+		if s.DatabaseURL, err = freshDatabase(ctx, s.DatabaseURL); err != nil {
+			return nil, err
+		}
+	}
+
+	s.NATSURL = opts.NATSURL
+	if s.NATSURL == "" {
+		if s.nats, err = natsx.StartEmbedded(filepath.Join(opts.Dir, "nats"), 0); err != nil {
+			return nil, err
+		}
+		s.NATSURL = s.nats.ClientURL()
+	}
+
+	if opts.JaegerBin != "" {
+		if err := s.startJaeger(ctx); err != nil {
+			return nil, err
+		}
+	}
+
+	bankPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	s.BankURL = "http://127.0.0.1:" + strconv.Itoa(bankPort)
+	bankEnv := map[string]string{"BANKSIM_ADDR": "127.0.0.1:" + strconv.Itoa(bankPort), "DATABASE_URL": s.DatabaseURL}
+	for k, v := range opts.BankEnv {
+		bankEnv[k] = v
+	}
+	s.bank = s.newProcess("banksim", filepath.Join(opts.BinDir, "banksim"), bankEnv, s.BankURL+"/healthz")
+	if err := s.bank.Start(ctx); err != nil {
+		return nil, err
+	}
+
+	for _, name := range Services {
+		gp, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		hp, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		ep := Endpoint{GRPC: "127.0.0.1:" + strconv.Itoa(gp), HTTP: "127.0.0.1:" + strconv.Itoa(hp)}
+		s.Endpoints[name] = ep
+		p := s.newProcess(name, filepath.Join(opts.BinDir, name), s.serviceEnv(name, ep), "http://"+ep.HTTP+"/readyz")
+		s.procs[name] = p
+	}
+	// Services start in parallel: each applies its own migrations.
+	errc := make(chan error, len(Services))
+	for _, name := range Services {
+		go func() { errc <- s.procs[name].Start(ctx) }()
+	}
+	var errs []error
+	for range Services {
+		errs = append(errs, <-errc)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stack) serviceEnv(name string, ep Endpoint) map[string]string {
+	prefix := envPrefix(name)
+	env := map[string]string{
+		prefix + "GRPC_ADDR":   ep.GRPC,
+		prefix + "HTTP_ADDR":   ep.HTTP,
+		"DATABASE_URL":         s.DatabaseURL,
+		"NATS_URL":             s.NATSURL,
+		"AID_AUTH_PUBLIC_KEYS": filepath.Join(s.KeyDir, "auth.pub.pem"),
+		"PAYOUT_BANK_URL":      s.BankURL,
+		"OTEL_SERVICE_NAME":    name,
+	}
+	if s.OTLP != "" {
+		env["OTEL_EXPORTER_OTLP_ENDPOINT"] = s.OTLP
+		env["OTEL_EXPORTER_OTLP_INSECURE"] = "true"
+		env["OTEL_BSP_SCHEDULE_DELAY"] = "500"
+	}
+	for k, v := range s.opts.Env {
+		env[k] = v
+	}
+	return env
+}
+
+func envPrefix(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		switch {
+		case c == '-':
+			b[i] = '_'
+		case c >= 'a' && c <= 'z':
+			b[i] = c - 32
+		}
+	}
+	return string(b) + "_"
+}
+
+// keys creates (once) the development signing key under Dir/keys.
+func (s *Stack) keys() error {
+	s.KeyDir = filepath.Join(s.opts.Dir, "keys")
+	priv := filepath.Join(s.KeyDir, "auth.pem")
+	pub := filepath.Join(s.KeyDir, "auth.pub.pem")
+	if _, err := os.Stat(priv); os.IsNotExist(err) {
+		if err := os.MkdirAll(s.KeyDir, 0o700); err != nil {
+			return err
+		}
+		pk, sk, err := auth.GenerateKey()
+		if err != nil {
+			return err
+		}
+		if err := auth.WriteKeyPair(priv, pub, pk, sk); err != nil {
+			return err
+		}
+	}
+	sk, err := auth.LoadPrivateKey(priv)
+	if err != nil {
+		return err
+	}
+	s.Signer = auth.NewSigner(sk, "devstack", "studentaid")
+	return nil
+}
+
+// Token mints a development token.
+func (s *Stack) Token(user string, role auth.Role, org string) (string, error) {
+	return s.Signer.Mint(auth.Identity{UserID: user, Role: role, Org: org}, 12*time.Hour)
+}
+
+// Process returns a service's process.
+func (s *Stack) Process(name string) *Process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name == "banksim" {
+		return s.bank
+	}
+	return s.procs[name]
+}
+
+// Postgres returns the throwaway cluster, or nil when DATABASE_URL was given.
+func (s *Stack) Postgres() *Postgres { return s.pg }
+
+// RestartNATS stops and restarts the embedded NATS server on the same port
+// and store. It fails when NATS_URL pointed elsewhere.
+func (s *Stack) RestartNATS() error {
+	if s.nats == nil {
+		return errors.New("NATS is external; cannot restart it")
+	}
+	port := s.nats.Addr().(*net.TCPAddr).Port
+	s.nats.Shutdown()
+	s.nats.WaitForShutdown()
+	ns, err := natsx.StartEmbedded(filepath.Join(s.opts.Dir, "nats"), port)
+	if err != nil {
+		return err
+	}
+	s.nats = ns
+	return nil
+}
+
+// Stop stops the services (SIGTERM, then SIGKILL after a grace period), the
+// bank, Jaeger, NATS and the throwaway cluster.
+func (s *Stack) Stop() {
+	var wg sync.WaitGroup
+	for _, p := range s.procs {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = p.Stop(20 * time.Second) }()
+	}
+	wg.Wait()
+	if s.bank != nil {
+		_ = s.bank.Stop(10 * time.Second)
+	}
+	if s.jaeger != nil {
+		_ = s.jaeger.Stop(5 * time.Second)
+	}
+	if s.nats != nil {
+		s.nats.Shutdown()
+	}
+	if s.pg != nil {
+		_ = s.pg.Stop()
+	}
+}
+
+func (s *Stack) newProcess(name, bin string, env map[string]string, readyURL string) *Process {
+	return &Process{Name: name, Bin: bin, Env: env, ReadyURL: readyURL, logs: s.opts.Logs, logDir: filepath.Join(s.opts.Dir, "logs")}
+}
+
+// Process is one child process of the stack.
+type Process struct {
+	Name     string
+	Bin      string
+	Args     []string
+	Env      map[string]string
+	ReadyURL string
+
+	logs   io.Writer
+	logDir string
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{}
+}
+
+// Start launches the process and waits until ReadyURL answers 200.
+func (p *Process) Start(ctx context.Context) error {
+	p.mu.Lock()
+	cmd := exec.Command(p.Bin, p.Args...)
+	cmd.Env = os.Environ()
+	for k, v := range p.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out := p.logs
+	if out == nil {
+		f, err := os.OpenFile(filepath.Join(p.logDir, p.Name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			p.mu.Unlock()
+			return err
+		}
+		out = f
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("start %s: %w", p.Name, err)
+	}
+	done := make(chan struct{})
+	p.cmd, p.done = cmd, done
+	p.mu.Unlock()
+	go func() { _ = cmd.Wait(); close(done) }()
+	if p.ReadyURL == "" {
+		return nil
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			return fmt.Errorf("%s exited during start (see its log in %s)", p.Name, p.logDir)
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		if resp, err := http.Get(p.ReadyURL); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready within 60s", p.Name)
+}
+
+// Kill sends SIGKILL and waits for the process to die.
+func (p *Process) Kill() {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+}
+
+// Stop sends SIGTERM and waits up to grace before SIGKILL. It reports
+// whether the process had to be killed.
+func (p *Process) Stop(grace time.Duration) error {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	default:
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+		return nil
+	case <-time.After(grace):
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+		return fmt.Errorf("%s did not stop within %s; killed", p.Name, grace)
+	}
+}
+
+// Pid returns the process ID, 0 if not running.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// FreePort returns a TCP port free on 127.0.0.1 at the time of the call.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func freshDatabase(ctx context.Context, base string) (string, error) {
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", fmt.Errorf("connect %s: %w", "database", err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	if _, err := io.ReadFull(randReader, b[:]); err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("aid_%x", b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", err
+	}
+	cfg := conn.Config()
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name), nil
+}
