@@ -1,0 +1,216 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ed25519"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/pii"
+	"github.com/edubureau/studentaid/pkg/stack"
+	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
+	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
+	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
+	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
+	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
+)
+
+// rpcCase is one RPC with a request that a permitted caller gets `allowed`
+// for (NotFound for an unknown ID, OK for a list, InvalidArgument for an
+// empty submission), and the roles it is permitted to.
+type rpcCase struct {
+	name    string
+	roles   []auth.Role
+	allowed codes.Code
+	call    func(ctx context.Context, u *user) error
+}
+
+var (
+	readers       = []auth.Role{auth.RoleSchoolOfficer, auth.RoleSchoolReviewer, auth.RoleBureauReviewer, auth.RoleFinanceOfficer, auth.RoleDataOfficer, auth.RoleAuditor}
+	schoolReaders = []auth.Role{auth.RoleSchoolReviewer, auth.RoleSchoolOfficer, auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor}
+	bureauReaders = []auth.Role{auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor, auth.RoleFinanceOfficer}
+	financeReader = []auth.Role{auth.RoleFinanceOfficer, auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor}
+	allButOps     = []auth.Role{auth.RoleSchoolOfficer, auth.RoleSchoolReviewer, auth.RoleBureauReviewer, auth.RoleFinanceOfficer, auth.RoleDataOfficer, auth.RoleAuditor}
+)
+
+func rpcCases() []rpcCase {
+	unknown := uuid.NewString()
+	card := pii.GenerateCardNumber("621700", 123456, 19)
+	return []rpcCase{
+		{"application.SubmitApplications", []auth.Role{auth.RoleSchoolOfficer}, codes.InvalidArgument, func(ctx context.Context, u *user) error {
+			_, err := u.app.SubmitApplications(ctx, &applicationv1.SubmitApplicationsRequest{SchoolCode: "S001", Term: "2017-autumn"})
+			return err
+		}},
+		{"application.GetApplication", readers, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.app.GetApplication(ctx, &applicationv1.GetApplicationRequest{ApplicationId: unknown})
+			return err
+		}},
+		{"application.ListApplications", readers, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.app.ListApplications(ctx, &applicationv1.ListApplicationsRequest{})
+			return err
+		}},
+		{"application.GetTrail", readers, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.app.GetTrail(ctx, &applicationv1.GetTrailRequest{ApplicationId: unknown})
+			return err
+		}},
+		{"application.VerifyTrail", []auth.Role{auth.RoleAuditor, auth.RoleDataOfficer, auth.RoleBureauReviewer}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.app.VerifyTrail(ctx, &applicationv1.VerifyTrailRequest{ApplicationId: unknown})
+			return err
+		}},
+		{"application.CorrectPayee", []auth.Role{auth.RoleSchoolOfficer}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.app.CorrectPayee(ctx, &applicationv1.CorrectPayeeRequest{ApplicationId: unknown, BankCardNumber: card, AccountName: "王大明"})
+			return err
+		}},
+		{"application.ListPrograms", allButOps, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.app.ListPrograms(ctx, &applicationv1.ListProgramsRequest{})
+			return err
+		}},
+		{"school-review.ListReviews", schoolReaders, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.school.ListReviews(ctx, &schoolreviewv1.ListReviewsRequest{})
+			return err
+		}},
+		{"school-review.GetReview", schoolReaders, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.school.GetReview(ctx, &schoolreviewv1.GetReviewRequest{ApplicationId: unknown})
+			return err
+		}},
+		{"school-review.Decide", []auth.Role{auth.RoleSchoolReviewer}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.school.Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{{ApplicationId: unknown, Approve: false, Reason: "不符合条件"}}})
+			return err
+		}},
+		{"school-review.RaiseObjection", []auth.Role{auth.RoleSchoolOfficer, auth.RoleSchoolReviewer}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.school.RaiseObjection(ctx, &schoolreviewv1.RaiseObjectionRequest{ApplicationId: unknown, Reason: "有异议"})
+			return err
+		}},
+		{"bureau-review.ListReviews", bureauReaders, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.bureau.ListReviews(ctx, &bureaureviewv1.ListReviewsRequest{})
+			return err
+		}},
+		{"bureau-review.GetReview", bureauReaders, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.bureau.GetReview(ctx, &bureaureviewv1.GetReviewRequest{ApplicationId: unknown})
+			return err
+		}},
+		{"bureau-review.Decide", []auth.Role{auth.RoleBureauReviewer}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.bureau.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: []*bureaureviewv1.Decision{{ApplicationId: unknown, Approve: true}}})
+			return err
+		}},
+		{"finance.ListBatches", financeReader, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.finance.ListBatches(ctx, &financev1.ListBatchesRequest{})
+			return err
+		}},
+		{"finance.GetBatch", financeReader, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.finance.GetBatch(ctx, &financev1.GetBatchRequest{BatchId: unknown})
+			return err
+		}},
+		{"finance.ListBatchItems", financeReader, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.finance.ListBatchItems(ctx, &financev1.ListBatchItemsRequest{BatchId: unknown})
+			return err
+		}},
+		{"finance.CloseBatch", []auth.Role{auth.RoleFinanceOfficer}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.finance.CloseBatch(ctx, &financev1.CloseBatchRequest{BatchId: unknown})
+			return err
+		}},
+		{"finance.ConfirmBatch", []auth.Role{auth.RoleFinanceOfficer}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.finance.ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: unknown, ControlCount: 1, ControlSumFen: 50000})
+			return err
+		}},
+		{"finance.ReturnItem", []auth.Role{auth.RoleFinanceOfficer}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.finance.ReturnItem(ctx, &financev1.ReturnItemRequest{BatchId: unknown, ApplicationId: unknown, Reason: "请复核"})
+			return err
+		}},
+		{"finance.ReissuePayment", []auth.Role{auth.RoleFinanceOfficer}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.finance.ReissuePayment(ctx, &financev1.ReissuePaymentRequest{BatchId: unknown, ApplicationId: unknown})
+			return err
+		}},
+		{"payout.GetPayment", financeReader, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.payout.GetPayment(ctx, &payoutv1.GetPaymentRequest{PaymentId: unknown})
+			return err
+		}},
+		{"payout.ListPayments", financeReader, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.payout.ListPayments(ctx, &payoutv1.ListPaymentsRequest{})
+			return err
+		}},
+	}
+}
+
+// TestAuthorizationMatrix calls every RPC as every role, with no token, an
+// expired token, a token signed by another key, one for another audience,
+// and a school user of another school, and checks the exact code of each cell.
+func TestAuthorizationMatrix(t *testing.T) {
+	s := startStack(t, nil, false)
+	orgOf := map[auth.Role]string{
+		auth.RoleSchoolOfficer: "S001", auth.RoleSchoolReviewer: "S001", auth.RoleBureauReviewer: auth.OrgBureau,
+		auth.RoleDataOfficer: auth.OrgBureau, auth.RoleFinanceOfficer: auth.OrgFinance, auth.RoleAuditor: auth.OrgBureau,
+		auth.RoleOps: auth.OrgIT, auth.RoleService: "application",
+	}
+	users := map[string]*user{}
+	for _, r := range auth.Roles {
+		users[string(r)] = newUser(t, s, "matrix-"+string(r), r, orgOf[r])
+	}
+	// The wrong school: permitted roles of another school.
+	users["school_officer@S002"] = newUser(t, s, "matrix-officer-s002", auth.RoleSchoolOfficer, "S002")
+
+	expired, err := s.Signer.Mint(auth.Identity{UserID: "late", Role: auth.RoleAuditor, Org: auth.OrgBureau}, -time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherKey, _ := auth.GenerateKey()
+	forged, _ := auth.NewSigner(otherKey, "mallory", "studentaid").Mint(auth.Identity{UserID: "mallory", Role: auth.RoleAuditor, Org: auth.OrgBureau}, time.Hour)
+	wrongAud, _ := auth.NewSigner(mustKey(t, s), "devstack", "another-system").Mint(auth.Identity{UserID: "aud", Role: auth.RoleAuditor, Org: auth.OrgBureau}, time.Hour)
+	unauth := map[string]*user{
+		"no token":       newUserWithToken(t, s, ""),
+		"expired token":  newUserWithToken(t, s, expired),
+		"wrong key":      newUserWithToken(t, s, forged),
+		"wrong audience": newUserWithToken(t, s, wrongAud),
+	}
+
+	for _, rc := range rpcCases() {
+		t.Run(rc.name, func(t *testing.T) {
+			for _, r := range auth.Roles {
+				want := codes.PermissionDenied
+				for _, ok := range rc.roles {
+					if ok == r {
+						want = rc.allowed
+					}
+				}
+				check(t, rc, string(r), users[string(r)], want)
+			}
+			for name, u := range unauth {
+				check(t, rc, name, u, codes.Unauthenticated)
+			}
+		})
+	}
+
+	// A school officer of S002 cannot submit for S001, nor read its rows.
+	ctx := ctxT(t)
+	_, err = users["school_officer@S002"].app.SubmitApplications(ctx, &applicationv1.SubmitApplicationsRequest{SchoolCode: "S001", Term: "2017-autumn",
+		Applications: []*applicationv1.NewApplication{{StudentIdNumber: "x"}}})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Errorf("submit for another school: %v, want PermissionDenied", err)
+	}
+}
+
+func check(t *testing.T, rc rpcCase, who string, u *user, want codes.Code) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := rc.call(ctx, u)
+	if got := status.Code(err); got != want {
+		t.Errorf("%s as %s: %s (%v), want %s", rc.name, who, got, err, want)
+	}
+}
+
+// mustKey loads the stack's development signing key.
+func mustKey(t *testing.T, s *stack.Stack) ed25519.PrivateKey {
+	t.Helper()
+	k, err := auth.LoadPrivateKey(filepath.Join(s.KeyDir, "auth.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

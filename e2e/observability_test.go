@@ -1,0 +1,383 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edubureau/studentaid/pkg/stack"
+)
+
+// TestTracesMetricsAndPrivacy runs the chain with a real Jaeger, then checks
+// the traces ops rely on, the metrics, and that no full ID or card number
+// reached any log or span.
+func TestTracesMetricsAndPrivacy(t *testing.T) {
+	s := startStack(t, map[string]string{"SCHOOL_REVIEW_NOTICE_PERIOD": "3s"}, true)
+	res := runChain(t, s)
+	apps := res.apps
+
+	// Spans are exported in batches; wait until every service has reported.
+	eventually(t, "all five services in Jaeger", 60*time.Second, func() error {
+		var svc struct{ Data []string }
+		if err := getJSON(s.JaegerQuery+"/api/services", &svc); err != nil {
+			return err
+		}
+		for _, name := range stack.Services {
+			if !contains(svc.Data, name) {
+				return fmt.Errorf("services %v lack %s", svc.Data, name)
+			}
+		}
+		return nil
+	})
+
+	t.Run("batch confirmation is one connected trace down to the application's update", func(t *testing.T) {
+		b := res.batches[0]
+		var tr jaegerTrace
+		eventually(t, "confirmation trace complete", 60*time.Second, func() error {
+			traces, err := findTraces(s.JaegerQuery, "finance-confirmation", map[string]string{"batch.id": b.GetBatchId()}, "aid.finance.v1.FinanceConfirmationService/ConfirmBatch")
+			if err != nil {
+				return err
+			}
+			for _, c := range traces {
+				if c.hasSpan("finance-confirmation", "aid.finance.v1.FinanceConfirmationService/ConfirmBatch") {
+					tr = c
+				}
+			}
+			if tr.TraceID == "" {
+				return fmt.Errorf("no trace with the ConfirmBatch server span among %d", len(traces))
+			}
+			for _, want := range [][2]string{
+				{"finance-confirmation", "send aid.finance.payment_ordered.v1"},
+				{"payout", "process aid.finance.payment_ordered.v1"},
+				{"payout", "bank pay"},
+				{"payout", "send aid.payout.payment_succeeded.v1"},
+				{"application", "process aid.payout.payment_succeeded.v1"},
+			} {
+				if !tr.hasSpanPrefix(want[0], want[1]) {
+					// refetch the whole trace: search results can be partial while spans arrive
+					full, err := getTrace(s.JaegerQuery, tr.TraceID)
+					if err != nil {
+						return err
+					}
+					tr = full
+					if !tr.hasSpanPrefix(want[0], want[1]) {
+						return fmt.Errorf("trace %s has no %s span %q", tr.TraceID, want[0], want[1])
+					}
+				}
+			}
+			return nil
+		})
+		if orphans := tr.orphans(); len(orphans) > 0 {
+			t.Errorf("trace %s: %d spans whose parent is not in the trace, e.g. %s", tr.TraceID, len(orphans), orphans[0])
+		}
+	})
+
+	t.Run("a review decision links to the submission's trace", func(t *testing.T) {
+		p := apps[0]
+		eventually(t, "decision trace with a link", 60*time.Second, func() error {
+			traces, err := findTraces(s.JaegerQuery, "school-review", nil, "aid.schoolreview.v1.SchoolReviewService/Decide")
+			if err != nil {
+				return err
+			}
+			subs, err := findTraces(s.JaegerQuery, "application", map[string]string{"application.id": p.id}, "")
+			if err != nil {
+				return err
+			}
+			submission := map[string]bool{}
+			for _, st := range subs {
+				if st.hasSpan("application", "aid.application.v1.ApplicationService/SubmitApplications") || st.hasSpanPrefix("application", "POST") {
+					submission[st.TraceID] = true
+				}
+			}
+			if len(submission) == 0 {
+				return fmt.Errorf("no submission trace found for application.id=%s", p.id)
+			}
+			for _, dt := range traces {
+				for _, sp := range dt.Spans {
+					for _, ref := range sp.References {
+						if ref.TraceID != dt.TraceID && submission[ref.TraceID] {
+							return nil
+						}
+					}
+				}
+			}
+			return fmt.Errorf("%d decision traces, none links to the submission traces %v", len(traces), submission)
+		})
+	})
+
+	t.Run("searching by application.id finds the application's traces", func(t *testing.T) {
+		for _, p := range []*planned{apps[0], apps[5], apps[160]} {
+			traces, err := findTraces(s.JaegerQuery, "application", map[string]string{"application.id": p.id}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(traces) < 2 {
+				t.Errorf("application %s: %d traces found by tag", p.id, len(traces))
+			}
+		}
+	})
+
+	t.Run("metrics moved by the expected amounts", func(t *testing.T) {
+		paid := countWhere(apps, (*planned).paid)
+		var paidSum int64
+		for _, p := range apps {
+			if p.paid() {
+				paidSum += p.amount
+			}
+		}
+		app := scrape(t, s.Endpoints["application"].HTTP)
+		// 6 submissions (one over REST) and one idempotent retry succeed; one duplicate is refused.
+		expectMetric(t, app, `aid_grpc_requests_total{code="OK",method="SubmitApplications"}`, 7)
+		expectMetric(t, app, `aid_grpc_requests_total{code="AlreadyExists",method="SubmitApplications"}`, 1)
+		pay := scrape(t, s.Endpoints["payout"].HTTP)
+		expectMetric(t, pay, `aid_payouts_total{result="paid"}`, float64(paid))
+		expectMetric(t, pay, `aid_payouts_total{result="failed"}`, 1)
+		expectMetric(t, pay, `aid_payout_amount_fen_total{result="paid"}`, float64(paidSum))
+		for _, name := range stack.Services {
+			m := scrape(t, s.Endpoints[name].HTTP)
+			if sumMetric(m, "aid_outbox_published_total") <= 0 {
+				t.Errorf("%s: no events published", name)
+			}
+			if v := sumMetric(m, "aid_outbox_backlog"); v != 0 {
+				t.Errorf("%s: outbox backlog %v after the run", name, v)
+			}
+			if sumMetric(m, "aid_events_consumed_total") <= 0 {
+				t.Errorf("%s: consumed no events", name)
+			}
+		}
+	})
+
+	t.Run("no full ID number, name or card number in logs or spans", func(t *testing.T) {
+		var secrets []string
+		for _, p := range apps {
+			secrets = append(secrets, p.req.StudentIdNumber, p.req.BankCardNumber, p.req.StudentName)
+		}
+		logs, _ := filepath.Glob(filepath.Join(s.KeyDir, "..", "logs", "*.log"))
+		if len(logs) < 6 {
+			t.Fatalf("expected the processes' logs, found %v", logs)
+		}
+		for _, f := range logs {
+			if strings.HasSuffix(f, "banksim.log") {
+				continue // the bank holds card numbers by nature; its own log is checked by its tests
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b) == 0 {
+				t.Errorf("%s is empty: the capture would prove nothing", f)
+			}
+			for _, sec := range secrets {
+				if strings.Contains(string(b), sec) {
+					t.Errorf("%s contains personal data %s", filepath.Base(f), maskForReport(sec))
+					break
+				}
+			}
+		}
+		for _, name := range stack.Services {
+			raw, err := getRaw(s.JaegerQuery + "/api/traces?service=" + name + "&limit=2000&lookback=1h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(raw) < 1000 {
+				t.Errorf("%s: only %d bytes of traces", name, len(raw))
+			}
+			for _, sec := range secrets {
+				if strings.Contains(raw, sec) {
+					t.Errorf("%s spans contain personal data %s", name, maskForReport(sec))
+					break
+				}
+			}
+		}
+	})
+}
+
+func maskForReport(s string) string {
+	r := []rune(s)
+	if len(r) <= 4 {
+		return "**"
+	}
+	return string(r[:2]) + "…" + string(r[len(r)-2:])
+}
+
+type jaegerSpan struct {
+	TraceID       string `json:"traceID"`
+	SpanID        string `json:"spanID"`
+	OperationName string `json:"operationName"`
+	ProcessID     string `json:"processID"`
+	References    []struct {
+		RefType string `json:"refType"`
+		TraceID string `json:"traceID"`
+		SpanID  string `json:"spanID"`
+	} `json:"references"`
+}
+
+type jaegerTrace struct {
+	TraceID   string       `json:"traceID"`
+	Spans     []jaegerSpan `json:"spans"`
+	Processes map[string]struct {
+		ServiceName string `json:"serviceName"`
+	} `json:"processes"`
+}
+
+func (tr jaegerTrace) hasSpan(service, op string) bool {
+	for _, sp := range tr.Spans {
+		if sp.OperationName == op && tr.Processes[sp.ProcessID].ServiceName == service {
+			return true
+		}
+	}
+	return false
+}
+
+func (tr jaegerTrace) hasSpanPrefix(service, prefix string) bool {
+	for _, sp := range tr.Spans {
+		if strings.HasPrefix(sp.OperationName, prefix) && tr.Processes[sp.ProcessID].ServiceName == service {
+			return true
+		}
+	}
+	return false
+}
+
+// orphans lists spans whose CHILD_OF parent is missing from the trace.
+func (tr jaegerTrace) orphans() []string {
+	ids := map[string]bool{}
+	for _, sp := range tr.Spans {
+		ids[sp.SpanID] = true
+	}
+	var out []string
+	for _, sp := range tr.Spans {
+		for _, ref := range sp.References {
+			if ref.RefType == "CHILD_OF" && ref.TraceID == tr.TraceID && !ids[ref.SpanID] {
+				out = append(out, tr.Processes[sp.ProcessID].ServiceName+": "+sp.OperationName)
+			}
+		}
+	}
+	return out
+}
+
+func findTraces(base, service string, tags map[string]string, operation string) ([]jaegerTrace, error) {
+	q := url.Values{"service": {service}, "limit": {"200"}, "lookback": {"1h"}}
+	if len(tags) > 0 {
+		b, _ := json.Marshal(tags)
+		q.Set("tags", string(b))
+	}
+	if operation != "" {
+		q.Set("operation", operation)
+	}
+	var resp struct{ Data []jaegerTrace }
+	if err := getJSON(base+"/api/traces?"+q.Encode(), &resp); err != nil {
+		return nil, err
+	}
+	return resp.Data, nil
+}
+
+func getTrace(base, id string) (jaegerTrace, error) {
+	var resp struct{ Data []jaegerTrace }
+	if err := getJSON(base+"/api/traces/"+id, &resp); err != nil {
+		return jaegerTrace{}, err
+	}
+	if len(resp.Data) != 1 {
+		return jaegerTrace{}, fmt.Errorf("trace %s: %d results", id, len(resp.Data))
+	}
+	return resp.Data[0], nil
+}
+
+func getRaw(u string) (string, error) {
+	resp, err := http.Get(u)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: HTTP %d: %s", u, resp.StatusCode, b)
+	}
+	return string(b), err
+}
+
+func getJSON(u string, out any) error {
+	raw, err := getRaw(u)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal([]byte(raw), out)
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// scrape reads a service's Prometheus metrics as "name{labels}" → value,
+// with labels sorted as the exposition format prints them.
+func scrape(t *testing.T, httpAddr string) map[string]float64 {
+	t.Helper()
+	raw, err := getRaw("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(strings.NewReader(raw))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[stripConstLabels(line[:i])] = v
+	}
+	return out
+}
+
+// stripConstLabels drops the service const label so tests can name series simply.
+func stripConstLabels(series string) string {
+	open := strings.IndexByte(series, '{')
+	if open < 0 {
+		return series
+	}
+	var keep []string
+	for _, kv := range strings.Split(series[open+1:len(series)-1], ",") {
+		if !strings.HasPrefix(kv, "service=") {
+			keep = append(keep, kv)
+		}
+	}
+	if len(keep) == 0 {
+		return series[:open]
+	}
+	return series[:open] + "{" + strings.Join(keep, ",") + "}"
+}
+
+func sumMetric(m map[string]float64, name string) float64 {
+	var sum float64
+	for k, v := range m {
+		if k == name || strings.HasPrefix(k, name+"{") {
+			sum += v
+		}
+	}
+	return sum
+}
+
+func expectMetric(t *testing.T, m map[string]float64, series string, want float64) {
+	t.Helper()
+	if got, ok := m[series]; !ok || got != want {
+		t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+	}
+}
