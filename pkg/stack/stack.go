@@ -390,6 +390,22 @@ func (p *Process) Stop(grace time.Duration) error {
 	}
 }
 
+// Running reports whether the process is alive.
+func (p *Process) Running() bool {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
+}
+
 // Pid returns the process ID, 0 if not running.
 func (p *Process) Pid() int {
 	p.mu.Lock()
