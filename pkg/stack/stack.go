@@ -296,11 +296,19 @@ type Process struct {
 	Env      map[string]string
 	ReadyURL string
 
-	logs   io.Writer
-	logDir string
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{}
+	logs    io.Writer
+	logDir  string
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{}
+	exitErr error
+}
+
+// ExitErr is the error of the process's last exit (nil for status 0).
+func (p *Process) ExitErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exitErr
 }
 
 // Start launches the process and waits until ReadyURL answers 200.
@@ -329,7 +337,13 @@ func (p *Process) Start(ctx context.Context) error {
 	done := make(chan struct{})
 	p.cmd, p.done = cmd, done
 	p.mu.Unlock()
-	go func() { _ = cmd.Wait(); close(done) }()
+	go func() {
+		err := cmd.Wait()
+		p.mu.Lock()
+		p.exitErr = err
+		p.mu.Unlock()
+		close(done)
+	}()
 	if p.ReadyURL == "" {
 		return nil
 	}

@@ -1,0 +1,229 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/idnumber"
+	"github.com/edubureau/studentaid/pkg/pii"
+	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
+	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
+	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
+)
+
+func goodApplication(seq int) *applicationv1.NewApplication {
+	return &applicationv1.NewApplication{
+		StudentIdNumber: idnumber.Generate("420102", time.Date(2012, 3, 15, 0, 0, 0, 0, time.UTC), seq),
+		StudentName:     "王小明",
+		Stage:           "preschool",
+		ProgramCode:     "PRESCHOOL_AID",
+		BankCardNumber:  pii.GenerateCardNumber("621700", int64(900000+seq), 19),
+		AccountName:     "王大明",
+	}
+}
+
+// rowCounts returns the number of rows of every table in the given schemas.
+func rowCounts(t *testing.T, dbURL string, schemas ...string) map[string]int64 {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT table_schema || '.' || table_name FROM information_schema.tables
+		WHERE table_schema = ANY($1) AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations' ORDER BY 1`, schemas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) < 3 {
+		t.Fatalf("found only tables %v in %v", names, schemas)
+	}
+	out := map[string]int64{}
+	for _, n := range names {
+		var c int64
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+n).Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		out[n] = c
+	}
+	return out
+}
+
+// TestBadInputCorpus sends a corpus of bad requests and checks each gets the
+// right code with a message, and that none leaves a row or event behind.
+func TestBadInputCorpus(t *testing.T) {
+	s := startStack(t, map[string]string{"SCHOOL_REVIEW_NOTICE_PERIOD": "1h"}, false)
+	ctx := ctxT(t)
+	officer := newUser(t, s, "officer-S001", auth.RoleSchoolOfficer, "S001")
+	reviewer := newUser(t, s, "reviewer-S001", auth.RoleSchoolReviewer, "S001")
+	bureau := newUser(t, s, "bureau-1", auth.RoleBureauReviewer, auth.OrgBureau)
+
+	// One accepted application, for the duplicate and wrong-state cases.
+	accepted, err := officer.app.SubmitApplications(ctx, &applicationv1.SubmitApplicationsRequest{SchoolCode: "S001", Term: "2017-autumn", Applications: []*applicationv1.NewApplication{goodApplication(1)}, IdempotencyKey: "corpus-seed-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appID := accepted.GetApplications()[0].GetApplicationId()
+	eventually(t, "review item", 30*time.Second, func() error {
+		_, err := reviewer.school.GetReview(ctx, &schoolreviewv1.GetReviewRequest{ApplicationId: appID})
+		return err
+	})
+
+	with := func(mod func(a *applicationv1.NewApplication)) []*applicationv1.NewApplication {
+		a := goodApplication(2)
+		mod(a)
+		return []*applicationv1.NewApplication{a}
+	}
+	validID := goodApplication(2).StudentIdNumber
+	wrongCheck := validID[:17] + string("0123456789X"[(strings.IndexByte("0123456789X", validID[17])+1)%11])
+	many := make([]*applicationv1.NewApplication, 1001)
+	for i := range many {
+		many[i] = goodApplication(100 + i)
+	}
+	type grpcCase struct {
+		name string
+		req  *applicationv1.SubmitApplicationsRequest
+		want codes.Code
+	}
+	submit := func(apps []*applicationv1.NewApplication) *applicationv1.SubmitApplicationsRequest {
+		return &applicationv1.SubmitApplicationsRequest{SchoolCode: "S001", Term: "2017-autumn", Applications: apps}
+	}
+	cases := []grpcCase{
+		{"ID number too short", submit(with(func(a *applicationv1.NewApplication) { a.StudentIdNumber = "4201022012" })), codes.InvalidArgument},
+		{"ID number with letters", submit(with(func(a *applicationv1.NewApplication) { a.StudentIdNumber = "42010A201203150011" })), codes.InvalidArgument},
+		{"ID number wrong checksum", submit(with(func(a *applicationv1.NewApplication) { a.StudentIdNumber = wrongCheck })), codes.InvalidArgument},
+		{"impossible birth date", submit(with(func(a *applicationv1.NewApplication) {
+			a.StudentIdNumber = fixCheck("42010220120230001")
+		})), codes.InvalidArgument},
+		{"unknown region", submit(with(func(a *applicationv1.NewApplication) { a.StudentIdNumber = fixCheck("99010220120315001") })), codes.InvalidArgument},
+		{"unknown program", submit(with(func(a *applicationv1.NewApplication) { a.ProgramCode = "FREE_MONEY" })), codes.InvalidArgument},
+		{"unknown term", &applicationv1.SubmitApplicationsRequest{SchoolCode: "S001", Term: "2017-winter", Applications: with(func(*applicationv1.NewApplication) {})}, codes.InvalidArgument},
+		{"wrong stage for the program", submit(with(func(a *applicationv1.NewApplication) { a.Stage = "university" })), codes.InvalidArgument},
+		{"boarding subsidy without boarding", submit(with(func(a *applicationv1.NewApplication) { a.ProgramCode, a.Stage = "BOARDING_SUBSIDY", "primary" })), codes.InvalidArgument},
+		{"empty name", submit(with(func(a *applicationv1.NewApplication) { a.StudentName = "" })), codes.InvalidArgument},
+		{"oversize name", submit(with(func(a *applicationv1.NewApplication) { a.StudentName = strings.Repeat("王", 500) })), codes.InvalidArgument},
+		{"card fails Luhn", submit(with(func(a *applicationv1.NewApplication) { a.BankCardNumber = "6217000010000000001" })), codes.InvalidArgument},
+		{"no applications", submit(nil), codes.InvalidArgument},
+		{"more than 1000 applications", submit(many), codes.InvalidArgument},
+		{"same student twice in one request", submit([]*applicationv1.NewApplication{goodApplication(3), goodApplication(3)}), codes.InvalidArgument},
+		{"duplicate of an accepted application", submit([]*applicationv1.NewApplication{goodApplication(4), goodApplication(1)}), codes.AlreadyExists},
+		{"idempotency key reused with another body", &applicationv1.SubmitApplicationsRequest{SchoolCode: "S001", Term: "2017-autumn", Applications: []*applicationv1.NewApplication{goodApplication(5)}, IdempotencyKey: "corpus-seed-1"}, codes.InvalidArgument},
+		{"bad idempotency key", &applicationv1.SubmitApplicationsRequest{SchoolCode: "S001", Term: "2017-autumn", Applications: with(func(*applicationv1.NewApplication) {}), IdempotencyKey: "k"}, codes.InvalidArgument},
+	}
+	schemas := []string{"application", "school_review", "bureau_review", "finance_confirmation", "payout"}
+	time.Sleep(500 * time.Millisecond) // let the seed's events settle before taking the baseline
+	before := rowCounts(t, s.DatabaseURL, schemas...)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := officer.app.SubmitApplications(ctx, c.req)
+			st := status.Convert(err)
+			if st.Code() != c.want {
+				t.Fatalf("got %s (%s), want %s", st.Code(), st.Message(), c.want)
+			}
+			if len(st.Message()) < 10 {
+				t.Errorf("message %q does not say what to fix", st.Message())
+			}
+			for _, a := range c.req.GetApplications() {
+				if a != nil && len(a.StudentIdNumber) == 18 && strings.Contains(st.Message(), a.StudentIdNumber) {
+					t.Errorf("message leaks a full ID number: %q", st.Message())
+				}
+			}
+		})
+	}
+
+	// REST: an amount the school tries to set, invalid UTF-8, malformed JSON, an oversize body.
+	restCases := []struct {
+		name string
+		body []byte
+		want int
+	}{
+		{"amount set by the school", []byte(`{"school_code":"S001","term":"2017-autumn","applications":[{"student_id_number":"` + goodApplication(6).StudentIdNumber + `","student_name":"王","stage":"preschool","program_code":"PRESCHOOL_AID","bank_card_number":"` + goodApplication(6).BankCardNumber + `","account_name":"王","amount_fen":99999999}]}`), http.StatusBadRequest},
+		{"invalid UTF-8", append(append([]byte(`{"school_code":"S001","term":"2017-autumn","applications":[{"student_name":"`), 0xff, 0xfe), []byte(`"}]}`)...), http.StatusBadRequest},
+		{"malformed JSON", []byte(`{"school_code":`), http.StatusBadRequest},
+		{"oversize body", []byte(`{"school_code":"` + strings.Repeat("S", 2<<20) + `"}`), http.StatusRequestEntityTooLarge},
+	}
+	for _, c := range restCases {
+		t.Run("REST "+c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, "http://"+s.Endpoints["application"].HTTP+"/v1/applications:submit", bytes.NewReader(c.body))
+			req.Header.Set("Authorization", "Bearer "+officer.token)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.want && !(c.want == http.StatusRequestEntityTooLarge && resp.StatusCode == http.StatusBadRequest) {
+				t.Fatalf("HTTP %d (%s), want %d", resp.StatusCode, b, c.want)
+			}
+		})
+	}
+
+	// Decisions on applications in the wrong state.
+	t.Run("bureau decision before the school's", func(t *testing.T) {
+		_, err := bureau.bureau.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: []*bureaureviewv1.Decision{{ApplicationId: appID, Approve: true}}})
+		if c := status.Code(err); c != codes.NotFound && c != codes.FailedPrecondition {
+			t.Fatalf("got %v, want NotFound or FailedPrecondition", err)
+		}
+	})
+	t.Run("objection before any notice", func(t *testing.T) {
+		_, err := officer.school.RaiseObjection(ctx, &schoolreviewv1.RaiseObjectionRequest{ApplicationId: appID, Reason: "有异议"})
+		if status.Code(err) != codes.FailedPrecondition {
+			t.Fatalf("got %v, want FailedPrecondition", err)
+		}
+	})
+	t.Run("tiered-level missing and bad reason", func(t *testing.T) {
+		_, err := reviewer.school.Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{{ApplicationId: appID, Approve: false}}})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("reject without a reason: got %v, want InvalidArgument", err)
+		}
+	})
+	t.Run("bad application ID", func(t *testing.T) {
+		_, err := officer.app.GetApplication(ctx, &applicationv1.GetApplicationRequest{ApplicationId: "not-a-uuid"})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("got %v, want InvalidArgument", err)
+		}
+	})
+	t.Run("page size out of range", func(t *testing.T) {
+		_, err := officer.app.ListApplications(ctx, &applicationv1.ListApplicationsRequest{PageSize: 100000})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("got %v, want InvalidArgument", err)
+		}
+		_, err = officer.app.ListApplications(ctx, &applicationv1.ListApplicationsRequest{PageToken: "garbage!"})
+		if status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("bad page token: got %v, want InvalidArgument", err)
+		}
+	})
+
+	time.Sleep(500 * time.Millisecond) // anything wrongly written would have been relayed and consumed by now
+	after := rowCounts(t, s.DatabaseURL, schemas...)
+	for table, n := range after {
+		if before[table] != n {
+			t.Errorf("%s: %d rows before the bad requests, %d after", table, before[table], n)
+		}
+	}
+	if t.Failed() {
+		t.Log(fmt.Sprint(after))
+	}
+}
+
+// fixCheck appends the correct MOD 11-2 check character to 17 digits.
+func fixCheck(first17 string) string {
+	return first17 + string(idnumber.CheckChar(first17))
+}
