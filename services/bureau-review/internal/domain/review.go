@@ -1,0 +1,170 @@
+// Package domain holds the bureau review's rules: the review item's state
+// machine (pending → approved or rejected; finance may send an approved item
+// back to pending) and separation of duties between submitter, school
+// reviewer and bureau reviewer. It does no I/O.
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// State is where an item stands in the bureau's review.
+type State string
+
+// The review states.
+const (
+	// StatePending waits for a bureau reviewer.
+	StatePending State = "PENDING"
+	// StateApproved was approved by the bureau; finance batches it next.
+	StateApproved State = "APPROVED"
+	// StateRejected was rejected by the bureau. Final.
+	StateRejected State = "REJECTED"
+)
+
+// ParseState returns the State named s.
+func ParseState(s string) (State, error) {
+	switch st := State(s); st {
+	case StatePending, StateApproved, StateRejected:
+		return st, nil
+	}
+	return "", fmt.Errorf("unknown review state %q", s)
+}
+
+// MaxReasonRunes caps reasons.
+const MaxReasonRunes = 500
+
+// Errors of the review rules. Compare with errors.Is.
+var (
+	// ErrIllegalTransition means the item's state does not allow the action.
+	ErrIllegalTransition = errors.New("illegal review transition")
+	// ErrSubmitterCannotReview means the bureau reviewer submitted the application.
+	ErrSubmitterCannotReview = errors.New("the submitter of an application cannot review it")
+	// ErrSchoolReviewerCannotBureauReview means the bureau reviewer already
+	// reviewed the application at the school.
+	ErrSchoolReviewerCannotBureauReview = errors.New("the school reviewer of an application cannot review it for the bureau")
+	// ErrReasonRequired means a rejection has no reason.
+	ErrReasonRequired = errors.New("reason required")
+	// ErrReasonInvalid means a reason is too long or not valid UTF-8.
+	ErrReasonInvalid = errors.New("invalid reason")
+)
+
+// TransitionError says which action an item's state refused.
+type TransitionError struct {
+	ApplicationID string
+	From          State
+	Action        string
+}
+
+// Error names the application, its state and the refused action.
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("application %s is %s; cannot %s", e.ApplicationID, e.From, e.Action)
+}
+
+// Unwrap makes TransitionError match ErrIllegalTransition.
+func (e *TransitionError) Unwrap() error { return ErrIllegalTransition }
+
+// Review is one school-approved application under the bureau's review.
+type Review struct {
+	ApplicationID   string
+	SchoolCode      string
+	Term            string
+	ProgramCode     string
+	Stage           string
+	StudentIDMasked string
+	StudentIDHash   string
+	HardshipLevel   string
+	AmountFen       int64
+	FundingSource   string
+	SubmittedBy     string
+	SchoolReviewer  string
+	State           State
+	Reason          string
+	Reviewer        string
+	Returns         int32
+	// TraceParent and TraceState are the W3C trace context of the item's
+	// arrival (the notice_passed consumer span).
+	TraceParent string
+	TraceState  string
+	UpdatedAt   time.Time
+}
+
+// Decision is a bureau reviewer's verdict on one item.
+type Decision struct {
+	ApplicationID string
+	Approve       bool
+	// Reason is required when rejecting.
+	Reason string
+}
+
+// CheckReason validates a reason: at most MaxReasonRunes runes of valid
+// UTF-8, and not blank when required.
+func CheckReason(reason string, required bool) error {
+	if !utf8.ValidString(reason) {
+		return fmt.Errorf("%w: not valid UTF-8", ErrReasonInvalid)
+	}
+	if n := utf8.RuneCountInString(reason); n > MaxReasonRunes {
+		return fmt.Errorf("%w: %d characters, at most %d allowed", ErrReasonInvalid, n, MaxReasonRunes)
+	}
+	if required && blank(reason) {
+		return ErrReasonRequired
+	}
+	return nil
+}
+
+func blank(s string) bool {
+	for _, r := range s {
+		if r != ' ' && r != '\t' && r != '\n' && r != '\r' && r != '\u3000' {
+			return false
+		}
+	}
+	return true
+}
+
+// Decide applies a bureau reviewer's decision at now. Returns
+// ErrSchoolReviewerCannotBureauReview or ErrSubmitterCannotReview when the
+// reviewer already acted on the application, a *TransitionError unless the
+// item is pending, and ErrReasonRequired for a rejection without reason.
+func (r *Review) Decide(d Decision, reviewer string, now time.Time) error {
+	if reviewer == r.SchoolReviewer {
+		return ErrSchoolReviewerCannotBureauReview
+	}
+	if reviewer == r.SubmittedBy {
+		return ErrSubmitterCannotReview
+	}
+	action := "reject"
+	if d.Approve {
+		action = "approve"
+	}
+	if r.State != StatePending {
+		return &TransitionError{ApplicationID: r.ApplicationID, From: r.State, Action: action}
+	}
+	if err := CheckReason(d.Reason, !d.Approve); err != nil {
+		return err
+	}
+	r.State = StateRejected
+	if d.Approve {
+		r.State = StateApproved
+	}
+	r.Reason = d.Reason
+	r.Reviewer = reviewer
+	r.UpdatedAt = now
+	return nil
+}
+
+// ReturnFromFinance sends an approved item back to pending because a
+// finance officer returned it with reason. Returns a *TransitionError unless
+// the item is approved.
+func (r *Review) ReturnFromFinance(reason string, now time.Time) error {
+	if r.State != StateApproved {
+		return &TransitionError{ApplicationID: r.ApplicationID, From: r.State, Action: "take it back from finance"}
+	}
+	r.State = StatePending
+	r.Reason = reason
+	r.Reviewer = ""
+	r.Returns++
+	r.UpdatedAt = now
+	return nil
+}

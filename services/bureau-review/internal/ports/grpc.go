@@ -1,0 +1,258 @@
+// Package ports exposes the bureau review over gRPC (and, through the
+// generated gateway, REST) and routes incoming events to the use cases. It
+// validates every request before anything is read or written.
+package ports
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/edubureau/studentaid/pkg/apperr"
+	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/catalog"
+	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/grpcx"
+	"github.com/edubureau/studentaid/pkg/natsx"
+	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
+	"github.com/edubureau/studentaid/services/bureau-review/internal/adapters"
+	"github.com/edubureau/studentaid/services/bureau-review/internal/app"
+	"github.com/edubureau/studentaid/services/bureau-review/internal/domain"
+)
+
+// Request limits.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+	MaxDecisions    = 1000
+	maxCodeLen      = 64
+)
+
+// Policy says which roles may call each RPC; ops, school roles and every
+// unlisted role are refused.
+var Policy = grpcx.Policy{
+	bureaureviewv1.BureauReviewService_ListReviews_FullMethodName: {
+		auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor, auth.RoleFinanceOfficer,
+	},
+	bureaureviewv1.BureauReviewService_GetReview_FullMethodName: {
+		auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor, auth.RoleFinanceOfficer,
+	},
+	bureaureviewv1.BureauReviewService_Decide_FullMethodName: {auth.RoleBureauReviewer},
+}
+
+// NewConsumer returns the service's durable consumer: applications whose
+// school notice passed, and items finance sent back.
+func NewConsumer(a *app.Service) *natsx.Consumer {
+	return &natsx.Consumer{
+		Subjects: []string{events.Subject(events.TypeNoticePassed), events.Subject(events.TypeItemReturnedToBureau)},
+		Handle:   a.HandleEvent,
+	}
+}
+
+// Server implements aid.bureaureview.v1.BureauReviewService.
+type Server struct {
+	bureaureviewv1.UnimplementedBureauReviewServiceServer
+	app *app.Service
+}
+
+var _ bureaureviewv1.BureauReviewServiceServer = (*Server)(nil)
+
+// NewServer returns a Server backed by a.
+func NewServer(a *app.Service) *Server { return &Server{app: a} }
+
+// ListReviews lists review items across schools, pending by default.
+func (s *Server) ListReviews(ctx context.Context, req *bureaureviewv1.ListReviewsRequest) (*bureaureviewv1.ListReviewsResponse, error) {
+	var v apperr.Violations
+	checkCode(&v, "school_code", req.GetSchoolCode())
+	checkCode(&v, "program_code", req.GetProgramCode())
+	if t := req.GetTerm(); t != "" {
+		if _, err := catalog.ParseTerm(t); err != nil {
+			v.Add("term", "%v", err)
+		}
+	}
+	state := domain.StatePending
+	if req.GetState() != bureaureviewv1.ReviewState_REVIEW_STATE_UNSPECIFIED {
+		var ok bool
+		if state, ok = stateFromProto[req.GetState()]; !ok {
+			v.Add("state", "unknown review state %d", req.GetState())
+		}
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size == 0:
+		size = DefaultPageSize
+	case size < 1 || size > MaxPageSize:
+		v.Add("page_size", "must be between 1 and %d", MaxPageSize)
+	}
+	after, err := decodePageToken(req.GetPageToken())
+	if err != nil {
+		v.Add("page_token", "%v", err)
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	list, more, err := s.app.List(ctx, adapters.Filter{
+		SchoolCode: req.GetSchoolCode(), Term: req.GetTerm(), ProgramCode: req.GetProgramCode(),
+		State: state, After: after, Limit: size,
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp := &bureaureviewv1.ListReviewsResponse{Reviews: make([]*bureaureviewv1.Review, 0, len(list))}
+	for _, r := range list {
+		resp.Reviews = append(resp.Reviews, toProto(r))
+	}
+	if more {
+		resp.NextPageToken = encodePageToken(list[len(list)-1].ApplicationID)
+	}
+	return resp, nil
+}
+
+// GetReview returns one review item.
+func (s *Server) GetReview(ctx context.Context, req *bureaureviewv1.GetReviewRequest) (*bureaureviewv1.Review, error) {
+	var v apperr.Violations
+	appID := checkUUID(&v, "application_id", req.GetApplicationId())
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	r, err := s.app.Get(ctx, appID)
+	if err != nil {
+		return nil, err
+	}
+	return toProto(r), nil
+}
+
+// Decide approves or rejects 1 to 1000 pending items, all or nothing.
+func (s *Server) Decide(ctx context.Context, req *bureaureviewv1.DecideRequest) (*bureaureviewv1.DecideResponse, error) {
+	id, ok := auth.FromContext(ctx)
+	if !ok {
+		return nil, apperr.New(apperr.Unauthenticated, "not signed in")
+	}
+	var v apperr.Violations
+	n := len(req.GetDecisions())
+	if n < 1 || n > MaxDecisions {
+		v.Add("decisions", "give between 1 and %d decisions, not %d", MaxDecisions, n)
+		return nil, v.Err()
+	}
+	ds := make([]domain.Decision, 0, n)
+	seen := make(map[string]int, n)
+	for i, d := range req.GetDecisions() {
+		field := fmt.Sprintf("decisions[%d]", i)
+		appID := checkUUID(&v, field+".application_id", d.GetApplicationId())
+		if j, dup := seen[appID]; dup && appID != "" {
+			v.Add(field+".application_id", "application %s is also decided in decisions[%d]", appID, j)
+		}
+		seen[appID] = i
+		if err := domain.CheckReason(d.GetReason(), !d.GetApprove()); err != nil {
+			v.Add(field+".reason", "%v", err)
+		}
+		ds = append(ds, domain.Decision{ApplicationID: appID, Approve: d.GetApprove(), Reason: d.GetReason()})
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	out, err := s.app.Decide(ctx, id, ds)
+	if err != nil {
+		return nil, err
+	}
+	resp := &bureaureviewv1.DecideResponse{Reviews: make([]*bureaureviewv1.Review, 0, len(out))}
+	for _, r := range out {
+		resp.Reviews = append(resp.Reviews, toProto(r))
+	}
+	return resp, nil
+}
+
+var stateFromProto = map[bureaureviewv1.ReviewState]domain.State{
+	bureaureviewv1.ReviewState_REVIEW_STATE_PENDING:  domain.StatePending,
+	bureaureviewv1.ReviewState_REVIEW_STATE_APPROVED: domain.StateApproved,
+	bureaureviewv1.ReviewState_REVIEW_STATE_REJECTED: domain.StateRejected,
+}
+
+var stateToProto = map[domain.State]bureaureviewv1.ReviewState{
+	domain.StatePending:  bureaureviewv1.ReviewState_REVIEW_STATE_PENDING,
+	domain.StateApproved: bureaureviewv1.ReviewState_REVIEW_STATE_APPROVED,
+	domain.StateRejected: bureaureviewv1.ReviewState_REVIEW_STATE_REJECTED,
+}
+
+func toProto(r *domain.Review) *bureaureviewv1.Review {
+	return &bureaureviewv1.Review{
+		ApplicationId:   r.ApplicationID,
+		SchoolCode:      r.SchoolCode,
+		Term:            r.Term,
+		ProgramCode:     r.ProgramCode,
+		Stage:           r.Stage,
+		StudentIdMasked: r.StudentIDMasked,
+		HardshipLevel:   r.HardshipLevel,
+		AmountFen:       r.AmountFen,
+		FundingSource:   r.FundingSource,
+		State:           stateToProto[r.State],
+		Reason:          r.Reason,
+		SchoolReviewer:  r.SchoolReviewer,
+		Reviewer:        r.Reviewer,
+		Returns:         r.Returns,
+		UpdatedAt:       timestamppb.New(r.UpdatedAt),
+	}
+}
+
+// checkUUID validates a UUID field and returns it in canonical form.
+func checkUUID(v *apperr.Violations, field, s string) string {
+	if s == "" {
+		v.Add(field, "required")
+		return ""
+	}
+	u, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 {
+		v.Add(field, "must be a UUID such as 0190a5f2-7c1e-7d3a-9b2e-5f6a7b8c9d0e")
+		return ""
+	}
+	return u.String()
+}
+
+// checkCode validates an optional code filter (school or program code).
+func checkCode(v *apperr.Violations, field, s string) {
+	if s == "" {
+		return
+	}
+	if !utf8.ValidString(s) || len(s) > maxCodeLen {
+		v.Add(field, "must be valid UTF-8 of at most %d bytes", maxCodeLen)
+		return
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		v.Add(field, "must not contain control characters")
+	}
+}
+
+// pageTokenPrefix versions the keyset cursor inside a page token.
+const pageTokenPrefix = "br1:"
+
+func encodePageToken(lastID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + lastID))
+}
+
+func decodePageToken(tok string) (string, error) {
+	if tok == "" {
+		return "", nil
+	}
+	bad := fmt.Errorf("not a page token from this service")
+	if len(tok) > 128 {
+		return "", bad
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return "", bad
+	}
+	id, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
+	if !ok {
+		return "", bad
+	}
+	u, err := uuid.Parse(id)
+	if err != nil || len(id) != 36 {
+		return "", bad
+	}
+	return u.String(), nil
+}

@@ -1,0 +1,268 @@
+// Package domain holds the school review's rules: the review item's state
+// machine (pending → in notice → passed, or rejected; an objection during the
+// notice sends it back to pending), separation of duties, hardship levels and
+// amounts, and the public notice period. It does no I/O.
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/edubureau/studentaid/pkg/catalog"
+)
+
+// State is where an item stands in the school's review.
+type State string
+
+// The review states.
+const (
+	// StatePending waits for the school's review committee.
+	StatePending State = "PENDING"
+	// StateInNotice was approved; the public notice (公示) is running.
+	StateInNotice State = "IN_NOTICE"
+	// StateRejected was rejected by the school. Final.
+	StateRejected State = "REJECTED"
+	// StatePassed finished the notice without objection; the bureau reviews next. Final.
+	StatePassed State = "PASSED"
+)
+
+// ParseState returns the State named s.
+func ParseState(s string) (State, error) {
+	switch st := State(s); st {
+	case StatePending, StateInNotice, StateRejected, StatePassed:
+		return st, nil
+	}
+	return "", fmt.Errorf("unknown review state %q", s)
+}
+
+// MaxReasonRunes caps reasons and objections.
+const MaxReasonRunes = 500
+
+// Errors of the review rules. Compare with errors.Is.
+var (
+	// ErrIllegalTransition means the item's state does not allow the action.
+	ErrIllegalTransition = errors.New("illegal review transition")
+	// ErrSubmitterCannotReview means the reviewer submitted the application.
+	ErrSubmitterCannotReview = errors.New("the submitter of an application cannot review it")
+	// ErrLevelRequired means a tiered program was approved without a hardship level.
+	ErrLevelRequired = errors.New("hardship level required")
+	// ErrInvalidLevel means the level is not one of the program's levels.
+	ErrInvalidLevel = errors.New("invalid hardship level")
+	// ErrReasonRequired means a rejection or objection has no reason.
+	ErrReasonRequired = errors.New("reason required")
+	// ErrReasonInvalid means a reason is too long or not valid UTF-8.
+	ErrReasonInvalid = errors.New("invalid reason")
+	// ErrNoticeEnded means an objection came after the notice's deadline.
+	ErrNoticeEnded = errors.New("public notice has ended")
+)
+
+// TransitionError says which action an item's state refused.
+type TransitionError struct {
+	ApplicationID string
+	From          State
+	Action        string
+}
+
+// Error names the application, its state and the refused action.
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("application %s is %s; cannot %s", e.ApplicationID, e.From, e.Action)
+}
+
+// Unwrap makes TransitionError match ErrIllegalTransition.
+func (e *TransitionError) Unwrap() error { return ErrIllegalTransition }
+
+// Review is one application under the school's review.
+type Review struct {
+	ApplicationID     string
+	SchoolCode        string
+	Term              string
+	ProgramCode       string
+	Stage             string
+	StudentIDMasked   string
+	StudentNameMasked string
+	StudentIDHash     string
+	Tiered            bool
+	// BaseAmountFen is the standard amount from the submission; 0 for tiered programs.
+	BaseAmountFen int64
+	// AmountFen is the amount as decided.
+	AmountFen     int64
+	FundingSource string
+	SubmittedBy   string
+	State         State
+	HardshipLevel catalog.HardshipLevel
+	Reason        string
+	Reviewer      string
+	// NoticeEndsAt is set while the item is in notice.
+	NoticeEndsAt time.Time
+	Objections   int32
+	// TraceParent and TraceState are the W3C trace context of the submission.
+	TraceParent string
+	TraceState  string
+	UpdatedAt   time.Time
+}
+
+// Submitted returns the pending review item for a submitted application. The
+// catalog, when it knows the program, decides whether it is tiered and
+// supplies a missing standard amount.
+func Submitted(r Review) Review {
+	r.State = StatePending
+	if p, ok := catalog.Lookup(r.ProgramCode); ok {
+		r.Tiered = p.Tiered
+		if !p.Tiered && r.BaseAmountFen == 0 {
+			if amount, err := p.AmountFen(catalog.Stage(r.Stage), catalog.LevelUnspecified); err == nil {
+				r.BaseAmountFen = amount
+			}
+		}
+	}
+	if r.Tiered {
+		r.BaseAmountFen = 0
+	}
+	r.AmountFen = r.BaseAmountFen
+	return r
+}
+
+// Decision is a reviewer's verdict on one item.
+type Decision struct {
+	ApplicationID string
+	Approve       bool
+	// Level is required when approving a tiered program.
+	Level catalog.HardshipLevel
+	// Reason is required when rejecting.
+	Reason string
+}
+
+// CheckReason validates a reason: at most MaxReasonRunes runes of valid
+// UTF-8, and not empty when required.
+func CheckReason(reason string, required bool) error {
+	if !utf8.ValidString(reason) {
+		return fmt.Errorf("%w: not valid UTF-8", ErrReasonInvalid)
+	}
+	if n := utf8.RuneCountInString(reason); n > MaxReasonRunes {
+		return fmt.Errorf("%w: %d characters, at most %d allowed", ErrReasonInvalid, n, MaxReasonRunes)
+	}
+	if required && trimmedEmpty(reason) {
+		return ErrReasonRequired
+	}
+	return nil
+}
+
+func trimmedEmpty(s string) bool {
+	for _, r := range s {
+		if r != ' ' && r != '\t' && r != '\n' && r != '\r' && r != '\u3000' {
+			return false
+		}
+	}
+	return true
+}
+
+// Decide applies a reviewer's decision at now: approval starts the public
+// notice, which ends after period; rejection is final. Returns a
+// *TransitionError unless the item is pending, ErrSubmitterCannotReview when
+// the reviewer submitted it, ErrLevelRequired or ErrInvalidLevel for a bad
+// level, and ErrReasonRequired for a rejection without reason.
+func (r *Review) Decide(d Decision, reviewer string, now time.Time, period NoticePeriod) error {
+	if reviewer == r.SubmittedBy {
+		return ErrSubmitterCannotReview
+	}
+	action := "reject"
+	if d.Approve {
+		action = "approve"
+	}
+	if r.State != StatePending {
+		return &TransitionError{ApplicationID: r.ApplicationID, From: r.State, Action: action}
+	}
+	if !d.Approve {
+		if err := CheckReason(d.Reason, true); err != nil {
+			return err
+		}
+		r.State = StateRejected
+		r.HardshipLevel = catalog.LevelUnspecified
+		r.AmountFen = r.BaseAmountFen
+		r.Reason = d.Reason
+		r.Reviewer = reviewer
+		r.NoticeEndsAt = time.Time{}
+		r.UpdatedAt = now
+		return nil
+	}
+	if err := CheckReason(d.Reason, false); err != nil {
+		return err
+	}
+	amount, err := r.amountFor(d.Level)
+	if err != nil {
+		return err
+	}
+	r.State = StateInNotice
+	r.HardshipLevel = d.Level
+	r.AmountFen = amount
+	r.Reason = d.Reason
+	r.Reviewer = reviewer
+	r.NoticeEndsAt = period.EndsAt(now)
+	r.UpdatedAt = now
+	return nil
+}
+
+// amountFor returns the amount the item pays at level.
+func (r *Review) amountFor(level catalog.HardshipLevel) (int64, error) {
+	if _, err := catalog.ParseLevel(string(level)); err != nil {
+		return 0, fmt.Errorf("%w: %q (want especially_difficult, difficult or generally_difficult)", ErrInvalidLevel, level)
+	}
+	if !r.Tiered {
+		return r.BaseAmountFen, nil
+	}
+	if level == catalog.LevelUnspecified {
+		return 0, fmt.Errorf("%w: program %s pays by hardship level; give especially_difficult, difficult or generally_difficult", ErrLevelRequired, r.ProgramCode)
+	}
+	p, ok := catalog.Lookup(r.ProgramCode)
+	if !ok {
+		return 0, fmt.Errorf("%w: program %s is not in the catalog", ErrInvalidLevel, r.ProgramCode)
+	}
+	amount, err := p.AmountFen(catalog.Stage(r.Stage), level)
+	if err != nil {
+		if errors.Is(err, catalog.ErrLevelRequired) {
+			return 0, fmt.Errorf("%w: %v", ErrLevelRequired, err)
+		}
+		return 0, fmt.Errorf("%w: %v", ErrInvalidLevel, err)
+	}
+	return amount, nil
+}
+
+// Object records an objection at now: the notice stops and the item goes
+// back to pending with its level and amount cleared. Returns a
+// *TransitionError unless the item is in notice, ErrNoticeEnded once the
+// deadline has passed, and ErrReasonRequired without a reason.
+func (r *Review) Object(reason string, now time.Time) error {
+	if r.State != StateInNotice {
+		return &TransitionError{ApplicationID: r.ApplicationID, From: r.State, Action: "raise an objection (the public notice is not running)"}
+	}
+	if !now.Before(r.NoticeEndsAt) {
+		return fmt.Errorf("%w: the notice of application %s ended at %s", ErrNoticeEnded, r.ApplicationID, r.NoticeEndsAt.UTC().Format(time.RFC3339))
+	}
+	if err := CheckReason(reason, true); err != nil {
+		return err
+	}
+	r.State = StatePending
+	r.Objections++
+	r.HardshipLevel = catalog.LevelUnspecified
+	r.AmountFen = r.BaseAmountFen
+	r.Reason = reason
+	r.Reviewer = ""
+	r.NoticeEndsAt = time.Time{}
+	r.UpdatedAt = now
+	return nil
+}
+
+// PassNotice ends the notice at now. Returns a *TransitionError unless the
+// item is in notice and its deadline has come.
+func (r *Review) PassNotice(now time.Time) error {
+	if r.State != StateInNotice {
+		return &TransitionError{ApplicationID: r.ApplicationID, From: r.State, Action: "pass the public notice"}
+	}
+	if now.Before(r.NoticeEndsAt) {
+		return &TransitionError{ApplicationID: r.ApplicationID, From: r.State, Action: "pass the public notice before " + r.NoticeEndsAt.UTC().Format(time.RFC3339)}
+	}
+	r.State = StatePassed
+	r.UpdatedAt = now
+	return nil
+}
