@@ -1,0 +1,330 @@
+// Package adapters keeps the application service's state in PostgreSQL: the
+// applications, their insert-only hash-chained trails and the submission
+// idempotency keys. SQL names tables unqualified; the pool's search_path is
+// the service's schema.
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/edubureau/studentaid/services/application/internal/domain"
+)
+
+// Querier runs statements; *pgxpool.Pool and pgx.Tx satisfy it.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// UniqueStudentProgramTerm is the constraint that keeps one application per
+// student, program and term.
+const UniqueStudentProgramTerm = "applications_student_program_term"
+
+// Store reads and writes the service's tables.
+type Store struct{}
+
+// applicationColumns are the columns scanApplication reads, in order.
+const applicationColumns = `id, school_code, term, program_code, stage, funding_source, tiered,
+	boarding, rural, registered_poor,
+	student_id_hash, student_id_masked, student_id_sealed, student_name_masked, student_name_sealed,
+	bank_card_masked, bank_card_sealed, account_name_sealed,
+	status, hardship_level, amount_fen, batch_id, payment_id, status_reason,
+	submitted_by, submitted_at, updated_at, trail_length, trail_head`
+
+func scanApplication(row pgx.Row) (domain.Application, error) {
+	var a domain.Application
+	var status string
+	err := row.Scan(&a.ID, &a.SchoolCode, &a.Term, &a.ProgramCode, &a.Stage, &a.FundingSource, &a.Tiered,
+		&a.Boarding, &a.Rural, &a.RegisteredPoor,
+		&a.StudentIDHash, &a.StudentIDMasked, &a.StudentIDSealed, &a.StudentNameMasked, &a.StudentNameSealed,
+		&a.BankCardMasked, &a.BankCardSealed, &a.AccountNameSealed,
+		&status, &a.HardshipLevel, &a.AmountFen, &a.BatchID, &a.PaymentID, &a.Reason,
+		&a.SubmittedBy, &a.SubmittedAt, &a.UpdatedAt, &a.TrailLength, &a.TrailHead)
+	a.Status = domain.Status(status)
+	return a, err
+}
+
+// StudentProgram names one student (by ID hash) and program.
+type StudentProgram struct {
+	StudentIDHash string
+	ProgramCode   string
+}
+
+// FindExisting returns which of the given student/program pairs already have
+// an application in term, at any school.
+func (Store) FindExisting(ctx context.Context, q Querier, term string, pairs []StudentProgram) ([]StudentProgram, error) {
+	hashes := make([]string, len(pairs))
+	programs := make([]string, len(pairs))
+	for i, p := range pairs {
+		hashes[i], programs[i] = p.StudentIDHash, p.ProgramCode
+	}
+	rows, err := q.Query(ctx, `SELECT a.student_id_hash, a.program_code
+		FROM applications a
+		JOIN unnest($2::text[], $3::text[]) AS want (student_id_hash, program_code)
+		  ON a.student_id_hash = want.student_id_hash AND a.program_code = want.program_code
+		WHERE a.term = $1`, term, hashes, programs)
+	if err != nil {
+		return nil, fmt.Errorf("find existing applications: %w", err)
+	}
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StudentProgram, error) {
+		var p StudentProgram
+		err := r.Scan(&p.StudentIDHash, &p.ProgramCode)
+		return p, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find existing applications: %w", err)
+	}
+	return found, nil
+}
+
+// InsertApplications writes new applications with COPY.
+func (Store) InsertApplications(ctx context.Context, tx pgx.Tx, apps []domain.Application) error {
+	rows := make([][]any, len(apps))
+	for i, a := range apps {
+		rows[i] = []any{a.ID, a.SchoolCode, a.Term, a.ProgramCode, a.Stage, a.FundingSource, a.Tiered,
+			a.Boarding, a.Rural, a.RegisteredPoor,
+			a.StudentIDHash, a.StudentIDMasked, a.StudentIDSealed, a.StudentNameMasked, a.StudentNameSealed,
+			a.BankCardMasked, a.BankCardSealed, a.AccountNameSealed,
+			string(a.Status), a.HardshipLevel, a.AmountFen, a.BatchID, a.PaymentID, a.Reason,
+			a.SubmittedBy, a.SubmittedAt, a.UpdatedAt, a.TrailLength, a.TrailHead}
+	}
+	cols := strings.Split(strings.NewReplacer("\n", "", "\t", "", " ", "").Replace(applicationColumns), ",")
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"applications"}, cols, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("insert %d applications: %w", len(apps), err)
+	}
+	return nil
+}
+
+// trailColumns are the trail's columns as InsertTrail writes them.
+var trailColumns = []string{"application_id", "position", "event_id", "type", "occurred_at",
+	"actor_user_id", "actor_role", "actor_org", "status", "reason", "amount_fen", "batch_id", "prev_hash", "hash"}
+
+func trailRow(e domain.TrailEntry) []any {
+	return []any{e.ApplicationID, e.Position, e.EventID, e.Type, e.OccurredAt,
+		e.ActorUser, e.ActorRole, e.ActorOrg, string(e.Status), e.Reason, e.AmountFen, e.BatchID, e.PrevHash, e.Hash}
+}
+
+// InsertTrail appends trail entries with COPY.
+func (Store) InsertTrail(ctx context.Context, tx pgx.Tx, entries []domain.TrailEntry) error {
+	rows := make([][]any, len(entries))
+	for i, e := range entries {
+		rows[i] = trailRow(e)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"trail"}, trailColumns, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("insert %d trail entries: %w", len(entries), err)
+	}
+	return nil
+}
+
+// IdempotencyRecord is what a submission's idempotency key stored.
+type IdempotencyRecord struct {
+	RequestHash    string
+	ApplicationIDs []string
+}
+
+// ClaimIdempotencyKey reserves key for school inside tx. It returns nil when
+// the key is new (the caller goes on and calls CompleteIdempotencyKey), or
+// the earlier submission's record. A concurrent claim of the same key waits
+// for the other transaction and then sees its outcome.
+func (Store) ClaimIdempotencyKey(ctx context.Context, tx pgx.Tx, school, key, requestHash, user string) (*IdempotencyRecord, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (school_code, key, request_hash, created_by)
+		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, school, key, requestHash, user)
+	if err != nil {
+		return nil, fmt.Errorf("claim idempotency key: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil, nil
+	}
+	var rec IdempotencyRecord
+	if err := tx.QueryRow(ctx, `SELECT request_hash, application_ids::text[] FROM idempotency_keys
+		WHERE school_code = $1 AND key = $2`, school, key).Scan(&rec.RequestHash, &rec.ApplicationIDs); err != nil {
+		return nil, fmt.Errorf("read idempotency key: %w", err)
+	}
+	return &rec, nil
+}
+
+// CompleteIdempotencyKey records the applications a claimed key created.
+func (Store) CompleteIdempotencyKey(ctx context.Context, tx pgx.Tx, school, key string, ids []string) error {
+	if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET application_ids = $3::uuid[]
+		WHERE school_code = $1 AND key = $2`, school, key, ids); err != nil {
+		return fmt.Errorf("complete idempotency key: %w", err)
+	}
+	return nil
+}
+
+// GetApplications returns the applications with ids, in the order of ids;
+// missing ones are left out.
+func (Store) GetApplications(ctx context.Context, q Querier, ids []string) ([]domain.Application, error) {
+	rows, err := q.Query(ctx, `SELECT `+applicationColumns+`
+		FROM applications JOIN unnest($1::uuid[]) WITH ORDINALITY AS want (id, n) USING (id)
+		ORDER BY want.n`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("get applications: %w", err)
+	}
+	apps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Application, error) { return scanApplication(r) })
+	if err != nil {
+		return nil, fmt.Errorf("get applications: %w", err)
+	}
+	return apps, nil
+}
+
+// GetApplication returns one application; found is false if there is none.
+// forUpdate locks the row until the end of the transaction.
+func (Store) GetApplication(ctx context.Context, q Querier, id string, forUpdate bool) (a domain.Application, found bool, err error) {
+	sql := `SELECT ` + applicationColumns + ` FROM applications WHERE id = $1`
+	if forUpdate {
+		sql += ` FOR UPDATE`
+	}
+	a, err = scanApplication(q.QueryRow(ctx, sql, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, false, nil
+	}
+	if err != nil {
+		return a, false, fmt.Errorf("get application %s: %w", id, err)
+	}
+	return a, true, nil
+}
+
+// Head is what the event handler needs of an application: its keys, its
+// state and the end of its trail.
+type Head struct {
+	SchoolCode  string
+	ProgramCode string
+	Term        string
+	State       domain.State
+	TrailLength int64
+	TrailHead   string
+}
+
+// LockHead reads and locks an application's state for an update; found is
+// false if there is no such application.
+func (Store) LockHead(ctx context.Context, tx pgx.Tx, id string) (h Head, found bool, err error) {
+	var status string
+	err = tx.QueryRow(ctx, `SELECT school_code, program_code, term, status, hardship_level, amount_fen, batch_id,
+		payment_id, status_reason, trail_length, trail_head
+		FROM applications WHERE id = $1 FOR UPDATE`, id).Scan(&h.SchoolCode, &h.ProgramCode, &h.Term, &status,
+		&h.State.HardshipLevel, &h.State.AmountFen, &h.State.BatchID, &h.State.PaymentID, &h.State.Reason,
+		&h.TrailLength, &h.TrailHead)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return h, false, nil
+	}
+	if err != nil {
+		return h, false, fmt.Errorf("lock application %s: %w", id, err)
+	}
+	h.State.Status = domain.Status(status)
+	return h, true, nil
+}
+
+// ApplyChange stores an application's new state and appends its trail entry
+// in one statement, provided the application's trail still ends where the
+// entry follows (length e.Position-1 and head e.PrevHash). It reports whether
+// it did; when the trail has moved on, it changes nothing.
+func (Store) ApplyChange(ctx context.Context, tx pgx.Tx, s domain.State, at time.Time, e domain.TrailEntry) (bool, error) {
+	args := append(trailRow(e), string(s.Status), s.HardshipLevel, s.AmountFen, s.BatchID, s.PaymentID, s.Reason, at)
+	tag, err := tx.Exec(ctx, `WITH moved AS (
+		UPDATE applications SET status = $15, hardship_level = $16, amount_fen = $17, batch_id = $18,
+		  payment_id = $19, status_reason = $20, updated_at = $21, trail_length = $2, trail_head = $14
+		WHERE id = $1::uuid AND trail_length = $2::bigint - 1 AND trail_head = $13::text
+		RETURNING id)
+		INSERT INTO trail (`+strings.Join(trailColumns, ", ")+`)
+		SELECT id, $2::bigint, $3::uuid, $4::text, $5::timestamptz, $6::text, $7::text, $8::text, $9::text,
+		  $10::text, $11::bigint, $12::text, $13::text, $14::text FROM moved`, args...)
+	if err != nil {
+		return false, fmt.Errorf("apply %s to %s: %w", e.Type, e.ApplicationID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// UpdatePayee replaces an application's bank card and account name.
+func (Store) UpdatePayee(ctx context.Context, tx pgx.Tx, id string, cardMasked string, cardSealed, nameSealed []byte) error {
+	if _, err := tx.Exec(ctx, `UPDATE applications SET bank_card_masked = $2, bank_card_sealed = $3, account_name_sealed = $4
+		WHERE id = $1`, id, cardMasked, cardSealed, nameSealed); err != nil {
+		return fmt.Errorf("update payee of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Filter narrows a listing; empty fields match everything.
+type Filter struct {
+	SchoolCode  string
+	Term        string
+	ProgramCode string
+	Status      domain.Status
+}
+
+// Cursor is the keyset position after which a page starts.
+type Cursor struct {
+	SubmittedAt time.Time
+	ID          string
+}
+
+// List returns up to limit applications matching f, newest first, starting
+// after the cursor when one is given.
+func (Store) List(ctx context.Context, q Querier, f Filter, after *Cursor, limit int) ([]domain.Application, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.SchoolCode != "" {
+		where = append(where, "school_code = "+arg(f.SchoolCode))
+	}
+	if f.Term != "" {
+		where = append(where, "term = "+arg(f.Term))
+	}
+	if f.ProgramCode != "" {
+		where = append(where, "program_code = "+arg(f.ProgramCode))
+	}
+	if f.Status != "" {
+		where = append(where, "status = "+arg(string(f.Status)))
+	}
+	if after != nil {
+		where = append(where, fmt.Sprintf("(submitted_at, id) < (%s, %s::uuid)", arg(after.SubmittedAt), arg(after.ID)))
+	}
+	sql := `SELECT ` + applicationColumns + ` FROM applications`
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += " ORDER BY submitted_at DESC, id DESC LIMIT " + arg(limit)
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list applications: %w", err)
+	}
+	apps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Application, error) { return scanApplication(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list applications: %w", err)
+	}
+	return apps, nil
+}
+
+// Trail returns an application's trail entries in stored position order.
+func (Store) Trail(ctx context.Context, q Querier, id string) ([]domain.TrailEntry, error) {
+	rows, err := q.Query(ctx, `SELECT `+strings.Join(trailColumns, ", ")+`
+		FROM trail WHERE application_id = $1 ORDER BY position`, id)
+	if err != nil {
+		return nil, fmt.Errorf("trail of %s: %w", id, err)
+	}
+	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.TrailEntry, error) {
+		var e domain.TrailEntry
+		var status string
+		err := r.Scan(&e.ApplicationID, &e.Position, &e.EventID, &e.Type, &e.OccurredAt,
+			&e.ActorUser, &e.ActorRole, &e.ActorOrg, &status, &e.Reason, &e.AmountFen, &e.BatchID, &e.PrevHash, &e.Hash)
+		e.Status = domain.Status(status)
+		e.OccurredAt = e.OccurredAt.UTC()
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("trail of %s: %w", id, err)
+	}
+	return entries, nil
+}

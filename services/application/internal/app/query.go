@@ -1,0 +1,195 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/edubureau/studentaid/pkg/apperr"
+	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/catalog"
+	"github.com/edubureau/studentaid/services/application/internal/adapters"
+	"github.com/edubureau/studentaid/services/application/internal/domain"
+)
+
+// Page sizes of ListApplications.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// Get returns one application. Returns InvalidArgument for a malformed ID
+// and NotFound if it does not exist or belongs to a school the caller may
+// not see.
+func (s *Service) Get(ctx context.Context, caller auth.Identity, id string) (domain.Application, error) {
+	if err := checkID("application_id", id); err != nil {
+		return domain.Application{}, err
+	}
+	a, found, err := s.store.GetApplication(ctx, s.pool, id, false)
+	if err != nil {
+		return a, err
+	}
+	if !found || !visible(caller, a) {
+		return domain.Application{}, notFound(id)
+	}
+	annotate(ctx, a)
+	return a, nil
+}
+
+// ListRequest filters and pages a listing; empty fields match everything.
+type ListRequest struct {
+	SchoolCode  string
+	Term        string
+	ProgramCode string
+	Status      domain.Status
+	PageSize    int
+	PageToken   string
+}
+
+// List returns applications newest first and the token of the next page
+// ("" on the last). School roles see only their own school: the school
+// filter is set to theirs, and asking for another school is refused
+// (PermissionDenied, rule own-school-only). Returns InvalidArgument for bad
+// filters, page sizes or tokens.
+func (s *Service) List(ctx context.Context, caller auth.Identity, req ListRequest) ([]domain.Application, string, error) {
+	if caller.Role.SchoolBound() {
+		if req.SchoolCode != "" && req.SchoolCode != caller.Org {
+			return nil, "", apperr.Denied("own-school-only", "you may only list your own school's applications")
+		}
+		req.SchoolCode = caller.Org
+	}
+	var v apperr.Violations
+	checkCode(&v, "school_code", req.SchoolCode, false)
+	if req.Term != "" {
+		if _, err := catalog.ParseTerm(req.Term); err != nil {
+			v.Add("term", "%s", termProblem(req.Term))
+		}
+	}
+	if req.ProgramCode != "" {
+		if _, ok := catalog.Lookup(req.ProgramCode); !ok || len(req.ProgramCode) > maxCodeLength {
+			v.Add("program_code", "is not a program of the catalog (see ListPrograms)")
+		}
+	}
+	if req.Status != "" && !req.Status.Valid() {
+		v.Add("status", "is not a known status")
+	}
+	size := req.PageSize
+	switch {
+	case size == 0:
+		size = DefaultPageSize
+	case size < 1 || size > MaxPageSize:
+		v.Add("page_size", "must be between 1 and %d", MaxPageSize)
+	}
+	f := adapters.Filter{SchoolCode: req.SchoolCode, Term: req.Term, ProgramCode: req.ProgramCode, Status: req.Status}
+	var after *adapters.Cursor
+	if req.PageToken != "" {
+		c, ok := decodePageToken(req.PageToken, f)
+		if !ok {
+			v.Add("page_token", "is not a page token of this listing; start again without it")
+		}
+		after = c
+	}
+	if err := v.Err(); err != nil {
+		return nil, "", err
+	}
+	trace.SpanFromContext(ctx).SetAttributes(
+		attribute.String("school.code", f.SchoolCode),
+		attribute.String("term", f.Term),
+		attribute.String("program.code", f.ProgramCode),
+	)
+	apps, err := s.store.List(ctx, s.pool, f, after, size+1)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(apps) > size {
+		apps = apps[:size]
+		last := apps[size-1]
+		next = encodePageToken(adapters.Cursor{SubmittedAt: last.SubmittedAt, ID: last.ID}, f)
+	}
+	return apps, next, nil
+}
+
+// pageToken is the keyset cursor a page token carries, bound to its filter.
+type pageToken struct {
+	SubmittedAt time.Time `json:"t"`
+	ID          string    `json:"id"`
+	Filter      string    `json:"f"`
+}
+
+// filterFingerprint identifies a listing's filter, so a token is not
+// replayed against another one.
+func filterFingerprint(f adapters.Filter) string {
+	b, _ := json.Marshal(f)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+func encodePageToken(c adapters.Cursor, f adapters.Filter) string {
+	b, _ := json.Marshal(pageToken{SubmittedAt: c.SubmittedAt.UTC(), ID: c.ID, Filter: filterFingerprint(f)})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodePageToken(s string, f adapters.Filter) (*adapters.Cursor, bool) {
+	if len(s) > 512 {
+		return nil, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, false
+	}
+	var t pageToken
+	if err := json.Unmarshal(b, &t); err != nil || t.SubmittedAt.IsZero() || t.Filter != filterFingerprint(f) {
+		return nil, false
+	}
+	if _, err := uuid.Parse(t.ID); err != nil {
+		return nil, false
+	}
+	return &adapters.Cursor{SubmittedAt: t.SubmittedAt, ID: t.ID}, true
+}
+
+// Trail returns an application's trail in order. Errors as Get.
+func (s *Service) Trail(ctx context.Context, caller auth.Identity, id string) ([]domain.TrailEntry, error) {
+	if _, err := s.Get(ctx, caller, id); err != nil {
+		return nil, err
+	}
+	return s.store.Trail(ctx, s.pool, id)
+}
+
+// VerifyTrail recomputes an application's hash chain and reports the first
+// bad position. Errors as Get.
+func (s *Service) VerifyTrail(ctx context.Context, caller auth.Identity, id string) (domain.Verification, error) {
+	if err := checkID("application_id", id); err != nil {
+		return domain.Verification{}, err
+	}
+	var (
+		a       domain.Application
+		found   bool
+		entries []domain.TrailEntry
+	)
+	// One snapshot, so an entry appended meanwhile does not look like tampering.
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		if a, found, err = s.store.GetApplication(ctx, tx, id, false); err != nil || !found || !visible(caller, a) {
+			return err
+		}
+		entries, err = s.store.Trail(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return domain.Verification{}, err
+	}
+	if !found || !visible(caller, a) {
+		return domain.Verification{}, notFound(id)
+	}
+	annotate(ctx, a)
+	return domain.VerifyTrail(entries, a.TrailLength), nil
+}

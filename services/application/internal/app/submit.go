@@ -1,0 +1,413 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/edubureau/studentaid/pkg/apperr"
+	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/catalog"
+	"github.com/edubureau/studentaid/pkg/db"
+	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/idnumber"
+	"github.com/edubureau/studentaid/pkg/outbox"
+	"github.com/edubureau/studentaid/pkg/pii"
+	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
+	"github.com/edubureau/studentaid/services/application/internal/adapters"
+	"github.com/edubureau/studentaid/services/application/internal/domain"
+)
+
+// MaxApplicationsPerRequest caps one submission.
+const MaxApplicationsPerRequest = 1000
+
+// maxViolations caps the field violations one answer lists.
+const maxViolations = 100
+
+// NewApplication is what a school submits for one student.
+type NewApplication struct {
+	StudentIDNumber string `json:"student_id_number"`
+	StudentName     string `json:"student_name"`
+	Stage           string `json:"stage"`
+	ProgramCode     string `json:"program_code"`
+	Boarding        bool   `json:"boarding"`
+	Rural           bool   `json:"rural"`
+	RegisteredPoor  bool   `json:"registered_poor"`
+	BankCardNumber  string `json:"bank_card_number"`
+	AccountName     string `json:"account_name"`
+}
+
+// SubmitRequest is one school's submission.
+type SubmitRequest struct {
+	SchoolCode   string           `json:"school_code"`
+	Term         string           `json:"term"`
+	Applications []NewApplication `json:"applications"`
+	// IdempotencyKey is optional: 8..64 characters of [A-Za-z0-9_-].
+	IdempotencyKey string `json:"-"`
+}
+
+// requestHash is the hex SHA-256 of the request's canonical encoding (JSON
+// with fields in declaration order), idempotency key excluded.
+func (r SubmitRequest) requestHash() (string, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return "", fmt.Errorf("encode request: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// ErrIdempotencyKeyReused is the message for a key sent again with another body.
+const ErrIdempotencyKeyReused = "idempotency key reused with a different request"
+
+// Submit records a school's applications, all or nothing. The caller must be
+// an aid officer of req.SchoolCode.
+//
+// Returns PermissionDenied (rule own-school-only) for another school,
+// InvalidArgument with field violations for bad input or an idempotency key
+// reused with a different request, and AlreadyExists when a student already
+// has an application for the program in the term.
+func (s *Service) Submit(ctx context.Context, caller auth.Identity, req SubmitRequest) ([]domain.Application, error) {
+	if caller.Role != auth.RoleSchoolOfficer {
+		return nil, apperr.Denied("school-officer-only", "only a school's aid officer may submit applications")
+	}
+	if req.SchoolCode != "" && req.SchoolCode != caller.Org {
+		return nil, apperr.Denied("own-school-only", "you may only submit applications for your own school")
+	}
+	prepared, err := s.prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	trace.SpanFromContext(ctx).SetAttributes(
+		attribute.String("school.code", req.SchoolCode),
+		attribute.String("term", req.Term),
+		attribute.Int("applications.count", len(req.Applications)),
+	)
+	now := s.clock()
+	apps, evs, entries, err := s.build(caller, req, prepared, now)
+	if err != nil {
+		return nil, err
+	}
+	hash, err := req.requestHash()
+	if err != nil {
+		return nil, err
+	}
+
+	var result []domain.Application
+	wrote := false
+	attempt := func(tx pgx.Tx) error {
+		result, wrote = nil, false
+		if req.IdempotencyKey != "" {
+			rec, err := s.store.ClaimIdempotencyKey(ctx, tx, req.SchoolCode, req.IdempotencyKey, hash, caller.UserID)
+			if err != nil {
+				return err
+			}
+			if rec != nil {
+				if rec.RequestHash != hash {
+					return &apperr.Error{Code: apperr.Invalid, Message: ErrIdempotencyKeyReused, Violations: []apperr.FieldViolation{{
+						Field:       "idempotency_key",
+						Description: "was already used for a different request; use a new key for new applications",
+					}}}
+				}
+				result, err = s.store.GetApplications(ctx, tx, rec.ApplicationIDs)
+				return err
+			}
+		}
+		if err := s.refuseDuplicates(ctx, tx, req, prepared); err != nil {
+			return err
+		}
+		if err := s.store.InsertApplications(ctx, tx, apps); err != nil {
+			return err
+		}
+		if err := s.store.InsertTrail(ctx, tx, entries); err != nil {
+			return err
+		}
+		if err := outbox.Append(ctx, tx, evs...); err != nil {
+			return err
+		}
+		if req.IdempotencyKey != "" {
+			ids := make([]string, len(apps))
+			for i, a := range apps {
+				ids[i] = a.ID
+			}
+			if err := s.store.CompleteIdempotencyKey(ctx, tx, req.SchoolCode, req.IdempotencyKey, ids); err != nil {
+				return err
+			}
+		}
+		result, wrote = apps, true
+		return nil
+	}
+	// A concurrent submission of the same student can slip between the
+	// duplicate check and the insert; the unique index catches it, and a
+	// second attempt names the student.
+	for try := 0; ; try++ {
+		err = db.InTx(ctx, s.pool, attempt)
+		if err == nil || !db.IsUniqueViolation(err, adapters.UniqueStudentProgramTerm) {
+			break
+		}
+		if try == 1 {
+			return nil, apperr.New(apperr.AlreadyExists, "a student in this request already has an application for the program in term %s", req.Term)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if wrote {
+		for _, a := range result {
+			s.heads.put(a.ID, headOf(a))
+		}
+		s.notify()
+	}
+	return result, nil
+}
+
+// prepared is a validated application, with what validation computed.
+type prepared struct {
+	id      idnumber.ID
+	hash    string
+	name    string
+	stage   catalog.Stage
+	program catalog.Program
+	card    string
+	account string
+}
+
+// prepare validates the whole request and returns every problem at once.
+func (s *Service) prepare(req SubmitRequest) ([]prepared, error) {
+	var v apperr.Violations
+	checkCode(&v, "school_code", req.SchoolCode, true)
+	if _, err := catalog.ParseTerm(req.Term); err != nil {
+		v.Add("term", "%s", termProblem(req.Term))
+	}
+	if k := req.IdempotencyKey; k != "" && !validIdempotencyKey(k) {
+		v.Add("idempotency_key", "must be 8 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
+	}
+	switch n := len(req.Applications); {
+	case n == 0:
+		v.Add("applications", "at least one application is required")
+		return nil, v.Err()
+	case n > MaxApplicationsPerRequest:
+		v.Add("applications", "at most %d applications per request, got %d; split the submission", MaxApplicationsPerRequest, n)
+		return nil, v.Err()
+	}
+	out := make([]prepared, len(req.Applications))
+	firstOf := make(map[[2]string]int, len(req.Applications))
+	extra := 0
+	for i, in := range req.Applications {
+		var iv apperr.Violations
+		field := func(name string) string { return fmt.Sprintf("applications[%d].%s", i, name) }
+		p := &out[i]
+		id, err := idnumber.Parse(in.StudentIDNumber)
+		if err != nil {
+			iv.Add(field("student_id_number"), "%v", err)
+		} else {
+			p.id, p.hash = id, s.hasher.Hash(id.String())
+		}
+		p.name = checkName(&iv, field("student_name"), in.StudentName)
+		stage, stageErr := catalog.ParseStage(in.Stage)
+		if stageErr != nil {
+			iv.Add(field("stage"), "must be one of preschool, primary, junior, high_school, vocational or university")
+		}
+		program, known := catalog.Program{}, false
+		if len(in.ProgramCode) <= maxCodeLength {
+			program, known = catalog.Lookup(in.ProgramCode)
+		}
+		switch {
+		case in.ProgramCode == "":
+			iv.Add(field("program_code"), "is required")
+		case !known:
+			iv.Add(field("program_code"), "is not a program of the catalog (see ListPrograms)")
+		}
+		if known && stageErr == nil {
+			if err := program.CheckEligibility(catalog.Applicant{Stage: stage, Boarding: in.Boarding, Rural: in.Rural, RegisteredPoor: in.RegisteredPoor}); err != nil {
+				iv.Add(field(eligibilityField(err)), "%v", err)
+			}
+		}
+		p.stage, p.program = stage, program
+		if err := pii.ValidateCardNumber(in.BankCardNumber); err != nil {
+			iv.Add(field("bank_card_number"), "%s", cardProblem(err))
+		}
+		p.card = in.BankCardNumber
+		p.account = checkName(&iv, field("account_name"), in.AccountName)
+		if p.hash != "" && known {
+			key := [2]string{p.hash, program.Code}
+			if j, dup := firstOf[key]; dup {
+				iv.Add(field("student_id_number"), "the same student already applies for %s in applications[%d]", program.Code, j)
+			} else {
+				firstOf[key] = i
+			}
+		}
+		for _, fv := range iv {
+			if len(v) < maxViolations {
+				v = append(v, fv)
+			} else {
+				extra++
+			}
+		}
+	}
+	if extra > 0 {
+		v.Add("applications", "%d more problems not listed; fix the ones above and submit again", extra)
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func termProblem(term string) string {
+	if term == "" {
+		return "is required (e.g. 2017-autumn)"
+	}
+	return "must be a year and season such as 2017-spring or 2017-autumn"
+}
+
+// eligibilityField names the input field an eligibility error is about.
+func eligibilityField(err error) string {
+	switch {
+	case errors.Is(err, catalog.ErrNotBoarding):
+		return "boarding"
+	case errors.Is(err, catalog.ErrNotRural):
+		return "rural"
+	case errors.Is(err, catalog.ErrNotRegisteredPoor):
+		return "registered_poor"
+	default:
+		return "stage"
+	}
+}
+
+func cardProblem(err error) string {
+	if errors.Is(err, pii.ErrCardChecksum) {
+		return "check digit does not match: a digit is probably mistyped"
+	}
+	return "must be 16 to 19 digits"
+}
+
+func validIdempotencyKey(k string) bool {
+	if len(k) < 8 || len(k) > 64 {
+		return false
+	}
+	for i := range len(k) {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// build turns validated input into the rows, trail entries and events to write.
+func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, now time.Time) ([]domain.Application, []*eventsv1.Event, []domain.TrailEntry, error) {
+	apps := make([]domain.Application, len(ps))
+	evs := make([]*eventsv1.Event, len(ps))
+	entries := make([]domain.TrailEntry, len(ps))
+	actor := events.Actor(caller.UserID, string(caller.Role), caller.Org)
+	for i, p := range ps {
+		in := req.Applications[i]
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("new application id: %w", err)
+		}
+		amount, err := p.program.AmountFen(p.stage, catalog.LevelUnspecified)
+		if err != nil {
+			if !p.program.Tiered {
+				return nil, nil, nil, fmt.Errorf("amount of %s for %s: %w", p.program.Code, p.stage, err)
+			}
+			amount = 0 // set once the school determines the hardship level
+		}
+		a := domain.Application{
+			ID: id.String(), SchoolCode: req.SchoolCode, Term: req.Term,
+			ProgramCode: p.program.Code, Stage: string(p.stage), FundingSource: string(p.program.Funding), Tiered: p.program.Tiered,
+			Boarding: in.Boarding, Rural: in.Rural, RegisteredPoor: in.RegisteredPoor,
+			StudentIDHash: p.hash, StudentIDMasked: p.id.Masked(),
+			StudentNameMasked: domain.MaskName(p.name),
+			BankCardMasked:    idnumber.Mask(p.card),
+			SubmittedBy:       caller.UserID, SubmittedAt: now, UpdatedAt: now,
+		}
+		if a.StudentIDSealed, err = s.sealer.Seal(p.id.String()); err != nil {
+			return nil, nil, nil, err
+		}
+		if a.StudentNameSealed, err = s.sealer.Seal(p.name); err != nil {
+			return nil, nil, nil, err
+		}
+		if a.BankCardSealed, err = s.sealer.Seal(p.card); err != nil {
+			return nil, nil, nil, err
+		}
+		if a.AccountNameSealed, err = s.sealer.Seal(p.account); err != nil {
+			return nil, nil, nil, err
+		}
+		change := domain.Change{Kind: domain.KindSubmitted, AmountFen: amount}
+		if a.State, err = domain.Apply(domain.State{}, change); err != nil {
+			return nil, nil, nil, err
+		}
+		ev, err := events.New(now, actor, events.Keys{ApplicationID: a.ID, SchoolCode: a.SchoolCode, ProgramCode: a.ProgramCode, Term: a.Term},
+			&eventsv1.ApplicationSubmitted{
+				StudentIdMasked:   a.StudentIDMasked,
+				StudentIdHash:     a.StudentIDHash,
+				StudentNameMasked: a.StudentNameMasked,
+				Stage:             a.Stage,
+				FundingSource:     a.FundingSource,
+				Tiered:            a.Tiered,
+				AmountFen:         amount,
+				BankCardSealed:    a.BankCardSealed,
+				AccountNameSealed: a.AccountNameSealed,
+				BankCardMasked:    a.BankCardMasked,
+				SubmittedBy:       caller.UserID,
+			})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		entry := domain.Chain(0, domain.GenesisHash, domain.TrailEntry{
+			ApplicationID: a.ID, EventID: ev.GetEventId(), Type: ev.GetType(), OccurredAt: now,
+			ActorUser: caller.UserID, ActorRole: string(caller.Role), ActorOrg: caller.Org,
+			Status: a.Status, AmountFen: amount,
+		})
+		a.TrailLength, a.TrailHead = entry.Position, entry.Hash
+		apps[i], evs[i], entries[i] = a, ev, entry
+	}
+	return apps, evs, entries, nil
+}
+
+// refuseDuplicates returns AlreadyExists when a student of the request
+// already has an application for the program in the term, at any school.
+func (s *Service) refuseDuplicates(ctx context.Context, tx pgx.Tx, req SubmitRequest, ps []prepared) error {
+	pairs := make([]adapters.StudentProgram, len(ps))
+	for i, p := range ps {
+		pairs[i] = adapters.StudentProgram{StudentIDHash: p.hash, ProgramCode: p.program.Code}
+	}
+	existing, err := s.store.FindExisting(ctx, tx, req.Term, pairs)
+	if err != nil || len(existing) == 0 {
+		return err
+	}
+	taken := make(map[adapters.StudentProgram]bool, len(existing))
+	for _, e := range existing {
+		taken[e] = true
+	}
+	e := &apperr.Error{Code: apperr.AlreadyExists}
+	for i, p := range ps {
+		if !taken[pairs[i]] {
+			continue
+		}
+		if e.Message == "" {
+			e.Message = fmt.Sprintf("student %s already has an application for %s in %s", p.id.Masked(), p.program.Code, req.Term)
+		}
+		if len(e.Violations) < maxViolations {
+			e.Violations = append(e.Violations, apperr.FieldViolation{
+				Field:       fmt.Sprintf("applications[%d].student_id_number", i),
+				Description: fmt.Sprintf("student %s already has an application for %s in %s", p.id.Masked(), p.program.Code, req.Term),
+			})
+		}
+	}
+	if n := len(existing); n > 1 {
+		e.Message += fmt.Sprintf(" (and %d more students of this request)", n-1)
+	}
+	return e
+}

@@ -1,0 +1,247 @@
+// Package ports exposes the application service: the gRPC API (and through
+// it the REST gateway) and the handler of the events of the later steps.
+package ports
+
+import (
+	"context"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/edubureau/studentaid/pkg/apperr"
+	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/catalog"
+	"github.com/edubureau/studentaid/pkg/grpcx"
+	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
+	commonv1 "github.com/edubureau/studentaid/proto/gen/aid/common/v1"
+	"github.com/edubureau/studentaid/services/application/internal/app"
+	"github.com/edubureau/studentaid/services/application/internal/domain"
+)
+
+// Full method names of the service, for the policy.
+const (
+	MethodSubmitApplications = "/aid.application.v1.ApplicationService/SubmitApplications"
+	MethodGetApplication     = "/aid.application.v1.ApplicationService/GetApplication"
+	MethodListApplications   = "/aid.application.v1.ApplicationService/ListApplications"
+	MethodGetTrail           = "/aid.application.v1.ApplicationService/GetTrail"
+	MethodVerifyTrail        = "/aid.application.v1.ApplicationService/VerifyTrail"
+	MethodCorrectPayee       = "/aid.application.v1.ApplicationService/CorrectPayee"
+	MethodListPrograms       = "/aid.application.v1.ApplicationService/ListPrograms"
+)
+
+// Policy says which roles may call each method. Ops is in none of them.
+func Policy() grpcx.Policy {
+	readers := []auth.Role{auth.RoleSchoolOfficer, auth.RoleSchoolReviewer, auth.RoleBureauReviewer,
+		auth.RoleFinanceOfficer, auth.RoleDataOfficer, auth.RoleAuditor}
+	return grpcx.Policy{
+		MethodSubmitApplications: {auth.RoleSchoolOfficer},
+		MethodGetApplication:     readers,
+		MethodListApplications:   readers,
+		MethodGetTrail:           readers,
+		MethodVerifyTrail:        {auth.RoleAuditor, auth.RoleDataOfficer, auth.RoleBureauReviewer},
+		MethodCorrectPayee:       {auth.RoleSchoolOfficer},
+		MethodListPrograms: {auth.RoleSchoolOfficer, auth.RoleSchoolReviewer, auth.RoleBureauReviewer,
+			auth.RoleFinanceOfficer, auth.RoleDataOfficer, auth.RoleAuditor, auth.RoleService},
+	}
+}
+
+// Server implements applicationv1.ApplicationServiceServer.
+type Server struct {
+	applicationv1.UnimplementedApplicationServiceServer
+	app *app.Service
+}
+
+var _ applicationv1.ApplicationServiceServer = (*Server)(nil)
+
+// NewServer returns the gRPC server of the use cases in a.
+func NewServer(a *app.Service) *Server { return &Server{app: a} }
+
+func caller(ctx context.Context) (auth.Identity, error) {
+	id, ok := auth.FromContext(ctx)
+	if !ok {
+		return auth.Identity{}, apperr.New(apperr.Unauthenticated, "not authenticated")
+	}
+	return id, nil
+}
+
+// SubmitApplications implements the RPC.
+func (s *Server) SubmitApplications(ctx context.Context, req *applicationv1.SubmitApplicationsRequest) (*applicationv1.SubmitApplicationsResponse, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := app.SubmitRequest{SchoolCode: req.GetSchoolCode(), Term: req.GetTerm(), IdempotencyKey: req.GetIdempotencyKey(),
+		Applications: make([]app.NewApplication, len(req.GetApplications()))}
+	for i, a := range req.GetApplications() {
+		in.Applications[i] = app.NewApplication{
+			StudentIDNumber: a.GetStudentIdNumber(), StudentName: a.GetStudentName(), Stage: a.GetStage(),
+			ProgramCode: a.GetProgramCode(), Boarding: a.GetBoarding(), Rural: a.GetRural(), RegisteredPoor: a.GetRegisteredPoor(),
+			BankCardNumber: a.GetBankCardNumber(), AccountName: a.GetAccountName(),
+		}
+	}
+	apps, err := s.app.Submit(ctx, id, in)
+	if err != nil {
+		return nil, err
+	}
+	out := &applicationv1.SubmitApplicationsResponse{Applications: make([]*applicationv1.Application, len(apps))}
+	full := domain.SeesFullIdentity(id.Role, false)
+	for i, a := range apps {
+		if out.Applications[i], err = s.toProto(a, full); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// GetApplication implements the RPC.
+func (s *Server) GetApplication(ctx context.Context, req *applicationv1.GetApplicationRequest) (*applicationv1.Application, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.app.Get(ctx, id, req.GetApplicationId())
+	if err != nil {
+		return nil, err
+	}
+	return s.toProto(a, domain.SeesFullIdentity(id.Role, true))
+}
+
+// ListApplications implements the RPC.
+func (s *Server) ListApplications(ctx context.Context, req *applicationv1.ListApplicationsRequest) (*applicationv1.ListApplicationsResponse, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := app.ListRequest{SchoolCode: req.GetSchoolCode(), Term: req.GetTerm(), ProgramCode: req.GetProgramCode(),
+		PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()}
+	if st := req.GetStatus(); st != commonv1.ApplicationStatus_APPLICATION_STATUS_UNSPECIFIED {
+		in.Status = statusFromProto(st)
+		if in.Status == "" {
+			var v apperr.Violations
+			v.Add("status", "is not a known status")
+			return nil, v.Err()
+		}
+	}
+	apps, next, err := s.app.List(ctx, id, in)
+	if err != nil {
+		return nil, err
+	}
+	out := &applicationv1.ListApplicationsResponse{NextPageToken: next, Applications: make([]*applicationv1.Application, len(apps))}
+	full := domain.SeesFullIdentity(id.Role, false)
+	for i, a := range apps {
+		if out.Applications[i], err = s.toProto(a, full); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// GetTrail implements the RPC.
+func (s *Server) GetTrail(ctx context.Context, req *applicationv1.GetTrailRequest) (*applicationv1.Trail, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := s.app.Trail(ctx, id, req.GetApplicationId())
+	if err != nil {
+		return nil, err
+	}
+	out := &applicationv1.Trail{ApplicationId: req.GetApplicationId(), Events: make([]*applicationv1.TrailEvent, len(entries))}
+	for i, e := range entries {
+		out.Events[i] = &applicationv1.TrailEvent{
+			Position: e.Position, EventId: e.EventID, Type: e.Type, OccurredAt: timestamppb.New(e.OccurredAt),
+			Actor:  &commonv1.Actor{UserId: e.ActorUser, Role: e.ActorRole, Org: e.ActorOrg},
+			Status: statusToProto(e.Status), Reason: e.Reason, AmountFen: e.AmountFen, BatchId: e.BatchID,
+			PrevHash: e.PrevHash, Hash: e.Hash,
+		}
+	}
+	return out, nil
+}
+
+// VerifyTrail implements the RPC.
+func (s *Server) VerifyTrail(ctx context.Context, req *applicationv1.VerifyTrailRequest) (*applicationv1.VerifyTrailResponse, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.app.VerifyTrail(ctx, id, req.GetApplicationId())
+	if err != nil {
+		return nil, err
+	}
+	return &applicationv1.VerifyTrailResponse{Ok: v.OK, Length: v.Length, FirstBadPosition: v.FirstBadPosition, Problem: v.Problem}, nil
+}
+
+// CorrectPayee implements the RPC.
+func (s *Server) CorrectPayee(ctx context.Context, req *applicationv1.CorrectPayeeRequest) (*applicationv1.Application, error) {
+	id, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.app.CorrectPayee(ctx, id, req.GetApplicationId(), req.GetBankCardNumber(), req.GetAccountName())
+	if err != nil {
+		return nil, err
+	}
+	return s.toProto(a, domain.SeesFullIdentity(id.Role, true))
+}
+
+// ListPrograms implements the RPC.
+func (s *Server) ListPrograms(context.Context, *applicationv1.ListProgramsRequest) (*applicationv1.ListProgramsResponse, error) {
+	programs := catalog.All()
+	out := &applicationv1.ListProgramsResponse{Programs: make([]*applicationv1.Program, len(programs))}
+	for i, p := range programs {
+		pp := &applicationv1.Program{
+			Code: p.Code, Name: p.Name, NameEn: p.NameEN, FundingSource: string(p.Funding), Tiered: p.Tiered,
+			StandardFen: make(map[string]int64, len(p.StandardFen)), TierFen: make(map[string]int64, len(p.TierFen)),
+			RequiresBoarding: p.RequiresBoarding, RequiresRural: p.RequiresRural, RequiresRegisteredPoor: p.RequiresRegisteredPoor,
+		}
+		for _, st := range p.Stages {
+			pp.Stages = append(pp.Stages, string(st))
+		}
+		for st, fen := range p.StandardFen {
+			pp.StandardFen[string(st)] = fen
+		}
+		for lvl, fen := range p.TierFen {
+			pp.TierFen[string(lvl)] = fen
+		}
+		out.Programs[i] = pp
+	}
+	return out, nil
+}
+
+// toProto renders a, with the student's ID number and name in full only
+// when full is set.
+func (s *Server) toProto(a domain.Application, full bool) (*applicationv1.Application, error) {
+	who, err := s.app.Reveal(a, full)
+	if err != nil {
+		return nil, err
+	}
+	return &applicationv1.Application{
+		ApplicationId: a.ID, SchoolCode: a.SchoolCode, Term: a.Term, ProgramCode: a.ProgramCode, Stage: a.Stage,
+		StudentIdNumber: who.StudentIDNumber, StudentName: who.StudentName, BankCardMasked: a.BankCardMasked,
+		Status: statusToProto(a.Status), AmountFen: a.AmountFen, HardshipLevel: a.HardshipLevel, BatchId: a.BatchID,
+		StatusReason: a.Reason, SubmittedBy: a.SubmittedBy,
+		SubmittedAt: timestamppb.New(a.SubmittedAt), UpdatedAt: timestamppb.New(a.UpdatedAt),
+	}, nil
+}
+
+var statusNames = map[domain.Status]commonv1.ApplicationStatus{
+	domain.StatusSubmitted:      commonv1.ApplicationStatus_APPLICATION_STATUS_SUBMITTED,
+	domain.StatusInNotice:       commonv1.ApplicationStatus_APPLICATION_STATUS_IN_NOTICE,
+	domain.StatusSchoolRejected: commonv1.ApplicationStatus_APPLICATION_STATUS_SCHOOL_REJECTED,
+	domain.StatusSchoolApproved: commonv1.ApplicationStatus_APPLICATION_STATUS_SCHOOL_APPROVED,
+	domain.StatusBureauRejected: commonv1.ApplicationStatus_APPLICATION_STATUS_BUREAU_REJECTED,
+	domain.StatusBureauApproved: commonv1.ApplicationStatus_APPLICATION_STATUS_BUREAU_APPROVED,
+	domain.StatusConfirmed:      commonv1.ApplicationStatus_APPLICATION_STATUS_CONFIRMED,
+	domain.StatusPaid:           commonv1.ApplicationStatus_APPLICATION_STATUS_PAID,
+	domain.StatusPaymentFailed:  commonv1.ApplicationStatus_APPLICATION_STATUS_PAYMENT_FAILED,
+}
+
+func statusToProto(s domain.Status) commonv1.ApplicationStatus { return statusNames[s] }
+
+func statusFromProto(p commonv1.ApplicationStatus) domain.Status {
+	for s, q := range statusNames {
+		if q == p {
+			return s
+		}
+	}
+	return ""
+}
