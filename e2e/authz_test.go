@@ -132,7 +132,7 @@ func rpcCases() []rpcCase {
 			return err
 		}},
 		{"payout.ListPayments", financeReader, codes.OK, func(ctx context.Context, u *user) error {
-			_, err := u.payout.ListPayments(ctx, &payoutv1.ListPaymentsRequest{})
+			_, err := u.payout.ListPayments(ctx, &payoutv1.ListPaymentsRequest{BatchId: unknown})
 			return err
 		}},
 	}

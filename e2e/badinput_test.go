@@ -24,7 +24,7 @@ import (
 
 func goodApplication(seq int) *applicationv1.NewApplication {
 	return &applicationv1.NewApplication{
-		StudentIdNumber: idnumber.Generate("420102", time.Date(2012, 3, 15, 0, 0, 0, 0, time.UTC), seq),
+		StudentIdNumber: idnumber.Generate("420102", time.Date(2012, 3, 15, 0, 0, 0, 0, time.UTC).AddDate(0, 0, seq/1000), seq%1000),
 		StudentName:     "王小明",
 		Stage:           "preschool",
 		ProgramCode:     "PRESCHOOL_AID",

@@ -77,6 +77,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal("no submission was accepted before the stop")
 	}
 	ctx := ctxT(t)
+	officer = newUser(t, s, "officer-S001", auth.RoleSchoolOfficer, "S001") // fresh connections to the new process
 	for _, id := range ids {
 		if _, err := officer.app.GetApplication(ctx, &applicationv1.GetApplicationRequest{ApplicationId: id}); err != nil {
 			t.Fatalf("accepted application %s lost: %v", id, err)

@@ -39,8 +39,7 @@ func Policy() grpcx.Policy {
 		MethodGetTrail:           readers,
 		MethodVerifyTrail:        {auth.RoleAuditor, auth.RoleDataOfficer, auth.RoleBureauReviewer},
 		MethodCorrectPayee:       {auth.RoleSchoolOfficer},
-		MethodListPrograms: {auth.RoleSchoolOfficer, auth.RoleSchoolReviewer, auth.RoleBureauReviewer,
-			auth.RoleFinanceOfficer, auth.RoleDataOfficer, auth.RoleAuditor, auth.RoleService},
+		MethodListPrograms:       readers,
 	}
 }
 

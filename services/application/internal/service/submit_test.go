@@ -171,7 +171,7 @@ func TestListPrograms(t *testing.T) {
 	for _, role := range auth.Roles {
 		c := e.client("u-"+string(role), role, "S001")
 		resp, err := c.ListPrograms(ctx, &applicationv1.ListProgramsRequest{})
-		if role == auth.RoleOps {
+		if role == auth.RoleOps || role == auth.RoleService {
 			wantCode(t, err, codes.PermissionDenied)
 			continue
 		}

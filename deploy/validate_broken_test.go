@@ -1,0 +1,377 @@
+package deploy
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The validators must fail on broken manifests. Each case below takes a
+// small valid fixture, breaks one thing, and expects the validator to name
+// it; the fixtures themselves must pass, so every failure is the mutation's.
+
+var demoService = []serviceSpec{{"demo", 9100, 8100}}
+
+const k8sFixture = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: student-aid
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: aid-config
+  namespace: student-aid
+data:
+  DEMO_GRPC_ADDR: "0.0.0.0:9100"
+  DEMO_HTTP_ADDR: "0.0.0.0:8100"
+  NATS_URL: nats://nats:4222
+  AID_AUTH_PUBLIC_KEYS: /etc/aid/keys/auth.pub.pem
+  OTEL_EXPORTER_OTLP_ENDPOINT: http://otel-collector:4317
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: aid-secrets
+  namespace: student-aid
+stringData:
+  DATABASE_URL: REPLACE_ME
+  AID_DATA_KEY: REPLACE_ME
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: default-deny-all
+  namespace: student-aid
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: demo
+  namespace: student-aid
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: demo
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: demo
+        app.kubernetes.io/part-of: student-aid
+    spec:
+      securityContext:
+        runAsNonRoot: true
+      containers:
+        - name: demo
+          image: registry.example.com/studentaid/demo:v1.0.0
+          ports:
+            - name: grpc
+              containerPort: 9100
+            - name: http
+              containerPort: 8100
+          envFrom:
+            - configMapRef:
+                name: aid-config
+          env:
+            - name: DATABASE_URL
+              valueFrom:
+                secretKeyRef:
+                  name: aid-secrets
+                  key: DATABASE_URL
+            - name: AID_DATA_KEY
+              valueFrom:
+                secretKeyRef:
+                  name: aid-secrets
+                  key: AID_DATA_KEY
+          resources:
+            requests:
+              cpu: 100m
+              memory: 128Mi
+            limits:
+              memory: 256Mi
+          readinessProbe:
+            httpGet:
+              path: /readyz
+              port: http
+          livenessProbe:
+            httpGet:
+              path: /healthz
+              port: 8100
+          securityContext:
+            readOnlyRootFilesystem: true
+            allowPrivilegeEscalation: false
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: demo
+  namespace: student-aid
+spec:
+  selector:
+    app.kubernetes.io/name: demo
+  ports:
+    - name: grpc
+      port: 9100
+      targetPort: grpc
+    - name: http
+      port: 8100
+      targetPort: http
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: demo
+  namespace: student-aid
+spec:
+  minAvailable: 1
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: demo
+`
+
+const composeFixture = `name: fixture
+services:
+  postgres:
+    image: postgres:15
+    healthcheck:
+      test: ["CMD-SHELL", "pg_isready"]
+  nats:
+    image: nats:2.12-alpine
+    volumes:
+      - ./nats/nats.conf:/etc/nats/nats.conf:ro
+      - natsdata:/data
+    healthcheck:
+      test: ["CMD", "wget", "-q", "--spider", "http://127.0.0.1:8222/healthz"]
+  jaeger:
+    image: jaegertracing/jaeger:2.13.0
+    ports: ["4317:4317", "4318:4318", "16686:16686"]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "--spider", "http://127.0.0.1:13133/status"]
+  demo:
+    build:
+      context: ..
+      dockerfile: deploy/docker/Dockerfile
+      args: {SERVICE: demo}
+    secrets: [auth_public_key]
+    environment:
+      DEMO_GRPC_ADDR: 0.0.0.0:9100
+      DEMO_HTTP_ADDR: 0.0.0.0:8100
+      DATABASE_URL: postgres://postgres:${POSTGRES_PASSWORD:-postgres}@postgres:5432/aid
+      NATS_URL: nats://nats:4222
+      AID_AUTH_PUBLIC_KEYS: /run/secrets/auth_public_key
+      AID_DATA_KEY: ${AID_DATA_KEY:?required}
+      OTEL_EXPORTER_OTLP_ENDPOINT: http://jaeger:4317
+    depends_on:
+      postgres: {condition: service_healthy}
+      nats: {condition: service_healthy}
+      jaeger: {condition: service_started}
+    healthcheck:
+      test: ["CMD", "/healthcheck", "http://127.0.0.1:8100/readyz"]
+secrets:
+  auth_public_key:
+    file: ./secrets/auth.pub.pem
+volumes:
+  natsdata:
+`
+
+const natsFixture = `port: 4222
+http_port: 8222
+jetstream {
+  store_dir: /data/jetstream
+  sync_interval: always
+}
+`
+
+const kustomizationFixture = `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: student-aid
+resources:
+  - a.yaml
+  - b.yaml
+`
+
+var kustomizationFixtureFiles = []string{"a.yaml", "b.yaml"}
+
+const dockerfileFixture = `FROM golang:1.26 AS build
+ARG SERVICE
+RUN go build -o /out/app ./services/${SERVICE}/cmd/${SERVICE}
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/app /app
+USER nonroot:nonroot
+ENTRYPOINT ["/app"]
+`
+
+// mutate replaces the single occurrence of old in base.
+func mutate(t *testing.T, base, old, replacement string) string {
+	t.Helper()
+	if n := strings.Count(base, old); n != 1 {
+		t.Fatalf("fixture: %q occurs %d times, want exactly once", old, n)
+	}
+	return strings.Replace(base, old, replacement, 1)
+}
+
+func kubernetesErrors(text string, want []serviceSpec) []error {
+	docs, err := parseDocuments("fixture.yaml", []byte(text))
+	if err != nil {
+		return []error{err}
+	}
+	objs, errs := decodeObjects(docs)
+	return append(errs, validateKubernetes(objs, want)...)
+}
+
+func kustomizationErrors(text string, files []string) []error {
+	docs, err := parseDocuments("kustomization.yaml", []byte(text))
+	if err != nil {
+		return []error{err}
+	}
+	k, err := decodeKustomization(docs)
+	if err != nil {
+		return []error{err}
+	}
+	return validateKustomization(k, files)
+}
+
+func composeErrors(text string, want []serviceSpec) []error {
+	docs, err := parseDocuments("compose.yaml", []byte(text))
+	if err != nil {
+		return []error{err}
+	}
+	c, err := decodeCompose(docs)
+	if err != nil {
+		return []error{err}
+	}
+	return validateCompose(c, want)
+}
+
+func natsErrors(t *testing.T, text string) []error {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return validateNATSConfig(file)
+}
+
+func TestValidatorsAcceptFixtures(t *testing.T) {
+	t.Parallel()
+	reportAll(t, kubernetesErrors(k8sFixture, demoService))
+	reportAll(t, kustomizationErrors(kustomizationFixture, kustomizationFixtureFiles))
+	reportAll(t, composeErrors(composeFixture, demoService))
+	reportAll(t, natsErrors(t, natsFixture))
+	reportAll(t, validateDockerfile(dockerfileFixture))
+}
+
+func TestValidatorsRejectBrokenManifests(t *testing.T) {
+	t.Parallel()
+	type check func(t *testing.T, text string) []error
+	var (
+		k8s check = func(_ *testing.T, text string) []error { return kubernetesErrors(text, demoService) }
+		kus check = func(_ *testing.T, text string) []error {
+			return kustomizationErrors(text, kustomizationFixtureFiles)
+		}
+		compose check = func(_ *testing.T, text string) []error { return composeErrors(text, demoService) }
+		nats    check = natsErrors
+		docker  check = func(_ *testing.T, text string) []error { return validateDockerfile(text) }
+	)
+	tests := []struct {
+		name     string
+		validate check
+		fixture  string
+		old, new string
+		want     string
+	}{
+		// Kubernetes.
+		{"yaml syntax error", k8s, k8sFixture, "replicas: 2", "replicas: [2", "document 5"},
+		{"memory limit above 256Mi", k8s, k8sFixture, "memory: 256Mi", "memory: 512Mi", "memory limit 512Mi exceeds 256Mi"},
+		{"memory limit in plain bytes above 256Mi", k8s, k8sFixture, "memory: 256Mi", "memory: 300000000", "exceeds 256Mi"},
+		{"no memory limit", k8s, k8sFixture, "            limits:\n              memory: 256Mi\n", "", "no resources.limits.memory"},
+		{"unparsable memory limit", k8s, k8sFixture, "memory: 256Mi", "memory: lots", "unsupported quantity"},
+		{"request above limit", k8s, k8sFixture, "memory: 128Mi", "memory: 200Gi", "exceeds its limit"},
+		{"no readiness probe", k8s, k8sFixture, "          readinessProbe:\n            httpGet:\n              path: /readyz\n              port: http\n", "", "readinessProbe: want an httpGet probe"},
+		{"readiness probe on /healthz", k8s, k8sFixture, "path: /readyz", "path: /healthz", `readinessProbe path is "/healthz"`},
+		{"no liveness probe", k8s, k8sFixture, "          livenessProbe:\n            httpGet:\n              path: /healthz\n              port: 8100\n", "", "livenessProbe: want an httpGet probe"},
+		{"liveness probe on the grpc port", k8s, k8sFixture, "port: 8100\n          securityContext", "port: grpc\n          securityContext", "livenessProbe port \"grpc\" is not the http container port"},
+		{"runs as root", k8s, k8sFixture, "runAsNonRoot: true", "runAsNonRoot: false", "runAsNonRoot is not true"},
+		{"writable root filesystem", k8s, k8sFixture, "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "readOnlyRootFilesystem is not true"},
+		{"privilege escalation", k8s, k8sFixture, "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true", "allowPrivilegeEscalation is not false"},
+		{"one replica", k8s, k8sFixture, "replicas: 2", "replicas: 1", "spec.replicas must be at least 2"},
+		{"latest image", k8s, k8sFixture, "demo:v1.0.0", "demo:latest", "needs a version tag"},
+		{"wrong namespace", k8s, k8sFixture, "kind: Service\nmetadata:\n  name: demo\n  namespace: student-aid", "kind: Service\nmetadata:\n  name: demo\n  namespace: default", `metadata.namespace is "default"`},
+		{"no name", k8s, k8sFixture, "  name: default-deny-all\n", "", "metadata.name is missing"},
+		{"no kind", k8s, k8sFixture, "kind: PodDisruptionBudget\n", "", "kind is missing"},
+		{"service selects other pods", k8s, k8sFixture, "  selector:\n    app.kubernetes.io/name: demo\n", "  selector:\n    app.kubernetes.io/name: other\n", "no Service selects the pod labels"},
+		{"service without http port", k8s, k8sFixture, "    - name: http\n      port: 8100\n      targetPort: http\n", "", "has no port named http"},
+		{"service targets a missing port", k8s, k8sFixture, "targetPort: grpc", "targetPort: grcp", `targets "grcp"`},
+		{"no pod disruption budget", k8s, k8sFixture, "kind: PodDisruptionBudget", "kind: ResourceQuota", "no PodDisruptionBudget selects"},
+		{"pdb blocks every eviction", k8s, k8sFixture, "minAvailable: 1", "minAvailable: 2", "blocks every eviction"},
+		{"deployment selector misses its pods", k8s, k8sFixture, "    matchLabels:\n      app.kubernetes.io/name: demo\n  template", "    matchLabels:\n      app.kubernetes.io/name: dmeo\n  template", "does not match the pod template labels"},
+		{"secret key missing", k8s, k8sFixture, "                  key: AID_DATA_KEY", "                  key: DATA_KEY", `Secret aid-secrets has no key "DATA_KEY"`},
+		{"configmap missing", k8s, k8sFixture, "                name: aid-config", "                name: aid-settings", `ConfigMap "aid-settings", which is not defined`},
+		{"real secret value", k8s, k8sFixture, "DATABASE_URL: REPLACE_ME", "DATABASE_URL: postgres://aid:hunter2@db/aid", "must be the placeholder"},
+		{"data key as a literal", k8s, k8sFixture, "            - name: AID_DATA_KEY\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_DATA_KEY\n", "            - name: AID_DATA_KEY\n              value: ZGV2\n", "AID_DATA_KEY must come from a Secret"},
+		{"public keys not configured", k8s, k8sFixture, "  AID_AUTH_PUBLIC_KEYS: /etc/aid/keys/auth.pub.pem\n", "", "AID_AUTH_PUBLIC_KEYS is not set"},
+		{"http address on loopback", k8s, k8sFixture, `DEMO_HTTP_ADDR: "0.0.0.0:8100"`, `DEMO_HTTP_ADDR: "127.0.0.1:8100"`, "listens on loopback only"},
+		{"http address port drift", k8s, k8sFixture, `DEMO_HTTP_ADDR: "0.0.0.0:8100"`, `DEMO_HTTP_ADDR: "0.0.0.0:8200"`, "does not match container port 8100"},
+		{"grpc address unset", k8s, k8sFixture, `  DEMO_GRPC_ADDR: "0.0.0.0:9100"` + "\n", "", "DEMO_GRPC_ADDR is not set"},
+		{"no default deny", k8s, k8sFixture, "  policyTypes: [Ingress, Egress]", "  policyTypes: [Ingress]", "no default-deny NetworkPolicy"},
+		{"no namespace object", k8s, k8sFixture, "kind: Namespace", "kind: LimitRange", "want exactly one Namespace"},
+		{"missing service deployment", k8s, k8sFixture, "kind: Deployment\nmetadata:\n  name: demo", "kind: Deployment\nmetadata:\n  name: demo2", "no Deployment for service demo"},
+
+		// Kustomization.
+		{"manifest not listed", kus, kustomizationFixture, "  - b.yaml\n", "", "manifest b.yaml is not listed"},
+		{"listed file does not exist", kus, kustomizationFixture, "  - b.yaml\n", "  - b.yaml\n  - c.yaml\n", "resource c.yaml does not exist"},
+		{"kustomization namespace", kus, kustomizationFixture, "namespace: student-aid", "namespace: default", `namespace is "default"`},
+
+		// Compose.
+		{"service without healthcheck", compose, composeFixture, "    healthcheck:\n      test: [\"CMD-SHELL\", \"pg_isready\"]\n", "", "service postgres: no healthcheck"},
+		{"healthcheck disabled", compose, composeFixture, `test: ["CMD-SHELL", "pg_isready"]`, `test: ["NONE"]`, "service postgres: no healthcheck"},
+		{"depends on an unknown service", compose, composeFixture, "      jaeger: {condition: service_started}", "      jaeger: {condition: service_started}\n      redis: {condition: service_started}", `depends_on names unknown service "redis"`},
+		{"depends on a typo", compose, composeFixture, "      nats: {condition: service_healthy}", "      natss: {condition: service_healthy}", `unknown service "natss"`},
+		{"unknown condition", compose, composeFixture, "jaeger: {condition: service_started}", "jaeger: {condition: started}", `unknown condition "started"`},
+		{"healthy without healthcheck", compose, composeFixture, "    healthcheck:\n      test: [\"CMD\", \"wget\", \"-q\", \"--spider\", \"http://127.0.0.1:13133/status\"]\n", "", "jaeger: no healthcheck"},
+		{"service url not in depends_on", compose, composeFixture, "      jaeger: {condition: service_started}\n", "", "OTEL_EXPORTER_OTLP_ENDPOINT points at jaeger, which is not in depends_on"},
+		{"wrong otlp endpoint", compose, composeFixture, "http://jaeger:4317", "http://localhost:4317", "OTEL_EXPORTER_OTLP_ENDPOINT is"},
+		{"readyz not probed", compose, composeFixture, "http://127.0.0.1:8100/readyz", "http://127.0.0.1:8100/healthz", "does not probe /readyz"},
+		{"undefined secret", compose, composeFixture, "secrets: [auth_public_key]", "secrets: [auth_key]", `uses secret "auth_key"`},
+		{"undefined volume", compose, composeFixture, "natsdata:/data", "jsdata:/data", `uses volume "jsdata"`},
+		{"service missing", compose, composeFixture, "  demo:\n", "  demo2:\n", "no service demo"},
+		{"wrong jaeger image", compose, composeFixture, "jaegertracing/jaeger:2.13.0", "jaegertracing/all-in-one:1.60", "want jaegertracing/jaeger:2.13.0"},
+		{"nats config not mounted", compose, composeFixture, "      - ./nats/nats.conf:/etc/nats/nats.conf:ro\n", "", "does not mount nats/nats.conf"},
+		{"dependency cycle", compose, composeFixture, "  postgres:\n    image: postgres:15\n", "  postgres:\n    image: postgres:15\n    depends_on: [demo]\n", "depends_on cycle"},
+
+		// NATS.
+		{"sync_interval commented out", nats, natsFixture, "  sync_interval: always", "  # sync_interval: always", "sync_interval is not always"},
+		{"sync_interval a duration", nats, natsFixture, "sync_interval: always", "sync_interval: 2m", "sync_interval is not always"},
+		{"misspelt field", nats, natsFixture, "sync_interval: always", "sync_intervall: always", `unknown field "sync_intervall"`},
+		{"no jetstream", nats, natsFixture, "jetstream {\n  store_dir: /data/jetstream\n  sync_interval: always\n}\n", "", "JetStream is not enabled"},
+		{"no monitoring port", nats, natsFixture, "http_port: 8222\n", "", "http_port is not set"},
+
+		// Dockerfile.
+		{"runtime not distroless", docker, dockerfileFixture, "gcr.io/distroless/static-debian12:nonroot", "alpine:3.22", "want gcr.io/distroless/static"},
+		{"runs as root", docker, dockerfileFixture, "USER nonroot:nonroot", "USER root", `final USER is "root"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			broken := mutate(t, tt.fixture, tt.old, tt.new)
+			errs := tt.validate(t, broken)
+			if len(errs) == 0 {
+				t.Fatalf("broken document passed validation; want an error containing %q", tt.want)
+			}
+			for _, err := range errs {
+				if strings.Contains(err.Error(), tt.want) {
+					return
+				}
+			}
+			t.Errorf("no error contains %q; got:", tt.want)
+			for _, err := range errs {
+				t.Log("  ", err)
+			}
+		})
+	}
+}

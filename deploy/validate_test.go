@@ -1,0 +1,1295 @@
+// Package deploy holds the container images, the Compose stack and the
+// Kubernetes manifests. Nothing here runs them, so this test validates them
+// structurally: every YAML file parses, the Kubernetes objects follow the
+// platform's rules (namespace, probes, memory limits, non-root, a Service and
+// a PodDisruptionBudget per Deployment, references that resolve), the
+// kustomization lists every manifest, the Compose services are healthchecked
+// and depend on services that exist, and the NATS configuration is accepted
+// by the real server's parser with sync_interval always.
+package deploy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"gopkg.in/yaml.v3"
+)
+
+// namespace is where every Kubernetes object of the platform lives.
+const namespace = "student-aid"
+
+// maxMemoryLimit is the largest memory limit a container may declare (256Mi).
+var maxMemoryLimit = big.NewRat(256<<20, 1)
+
+// serviceSpec is one of the platform's services and its default ports
+// (docs/architecture.md).
+type serviceSpec struct {
+	name       string
+	grpc, http int
+}
+
+// envPrefix is the prefix of the service's own variables (pkg/config).
+func (s serviceSpec) envPrefix() string {
+	return strings.ToUpper(strings.ReplaceAll(s.name, "-", "_")) + "_"
+}
+
+// platformServices are the five services every deployment must run.
+var platformServices = []serviceSpec{
+	{"application", 9101, 8101},
+	{"school-review", 9102, 8102},
+	{"bureau-review", 9103, 8103},
+	{"finance-confirmation", 9104, 8104},
+	{"payout", 9105, 8105},
+}
+
+// requiredServiceEnv must be set for every service; LoadService or the
+// connections fail without them (AID_AUTH_PUBLIC_KEYS has no default) or
+// the service silently talks to localhost.
+var requiredServiceEnv = []string{"DATABASE_URL", "NATS_URL", "AID_AUTH_PUBLIC_KEYS", "AID_DATA_KEY", "OTEL_EXPORTER_OTLP_ENDPOINT"}
+
+// secretServiceEnv must come from a Secret in Kubernetes, never a literal.
+var secretServiceEnv = []string{"DATABASE_URL", "AID_DATA_KEY"}
+
+// secretPlaceholder is the only value the committed Secret template may hold.
+const secretPlaceholder = "REPLACE_ME"
+
+// ---------------------------------------------------------------------------
+// The real files.
+
+func TestDeployFiles(t *testing.T) {
+	t.Parallel()
+	var (
+		k8sObjects    []object
+		k8sManifests  []string
+		kustomization *kustomizationFile
+		compose       *composeFile
+	)
+	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if ext := filepath.Ext(p); ext != ".yaml" && ext != ".yml" {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		docs, err := parseDocuments(filepath.ToSlash(p), data)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		switch dir, base := filepath.Dir(p), filepath.Base(p); {
+		case dir == "k8s" && base == "kustomization.yaml":
+			k, err := decodeKustomization(docs)
+			if err != nil {
+				t.Error(err)
+				return nil
+			}
+			kustomization = k
+		case dir == "k8s":
+			k8sManifests = append(k8sManifests, base)
+			objs, errs := decodeObjects(docs)
+			reportAll(t, errs)
+			k8sObjects = append(k8sObjects, objs...)
+		case p == "compose.yaml":
+			c, err := decodeCompose(docs)
+			if err != nil {
+				t.Error(err)
+				return nil
+			}
+			compose = c
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("kubernetes", func(t *testing.T) {
+		if len(k8sObjects) == 0 {
+			t.Fatal("no Kubernetes manifests under k8s/")
+		}
+		reportAll(t, validateKubernetes(k8sObjects, platformServices))
+	})
+	t.Run("kustomization", func(t *testing.T) {
+		if kustomization == nil {
+			t.Fatal("k8s/kustomization.yaml is missing")
+		}
+		reportAll(t, validateKustomization(kustomization, k8sManifests))
+	})
+	t.Run("compose", func(t *testing.T) {
+		if compose == nil {
+			t.Fatal("compose.yaml is missing")
+		}
+		reportAll(t, validateCompose(compose, platformServices))
+		reportAll(t, validateComposeBuilds(compose, "."))
+	})
+	t.Run("nats", func(t *testing.T) {
+		reportAll(t, validateNATSConfig("nats/nats.conf"))
+	})
+	t.Run("dockerfile", func(t *testing.T) {
+		data, err := os.ReadFile("docker/Dockerfile")
+		if err != nil {
+			t.Fatal(err)
+		}
+		reportAll(t, validateDockerfile(string(data)))
+	})
+}
+
+func reportAll(t *testing.T, errs []error) {
+	t.Helper()
+	for _, err := range errs {
+		t.Error(err)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Parsing.
+
+// document is one YAML document of a file; source names it in errors.
+type document struct {
+	source string
+	node   *yaml.Node
+}
+
+// parseDocuments splits data into its YAML documents, skipping empty ones.
+func parseDocuments(source string, data []byte) ([]document, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var docs []document
+	for i := 1; ; i++ {
+		n := new(yaml.Node)
+		err := dec.Decode(n)
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", source, i, err)
+		}
+		if len(n.Content) == 0 || n.Content[0].Tag == "!!null" {
+			continue
+		}
+		if n.Content[0].Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%s: document %d is not a mapping", source, i)
+		}
+		docs = append(docs, document{source: fmt.Sprintf("%s#%d", source, i), node: n})
+	}
+}
+
+// problems collects validation failures, each prefixed with where it is.
+type problems struct{ errs []error }
+
+func (p *problems) addf(where, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...)))
+}
+
+// ---------------------------------------------------------------------------
+// Kubernetes.
+
+type objectMeta struct {
+	Name      string            `yaml:"name"`
+	Namespace string            `yaml:"namespace"`
+	Labels    map[string]string `yaml:"labels"`
+}
+
+// object is one Kubernetes manifest; node keeps the document for decoding
+// the kind-specific part.
+type object struct {
+	APIVersion string     `yaml:"apiVersion"`
+	Kind       string     `yaml:"kind"`
+	Metadata   objectMeta `yaml:"metadata"`
+	source     string
+	node       *yaml.Node
+}
+
+func (o object) String() string { return fmt.Sprintf("%s (%s %s)", o.source, o.Kind, o.Metadata.Name) }
+
+func decodeObjects(docs []document) ([]object, []error) {
+	var objs []object
+	var errs []error
+	for _, d := range docs {
+		var o object
+		if err := d.node.Decode(&o); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", d.source, err))
+			continue
+		}
+		o.source, o.node = d.source, d.node
+		objs = append(objs, o)
+	}
+	return objs, errs
+}
+
+type labelSelector struct {
+	MatchLabels      map[string]string `yaml:"matchLabels"`
+	MatchExpressions []yaml.Node       `yaml:"matchExpressions"`
+}
+
+// selects reports whether the selector is a plain, non-empty label match
+// satisfied by labels.
+func (s labelSelector) selects(labels map[string]string) bool {
+	return len(s.MatchExpressions) == 0 && selectorMatches(s.MatchLabels, labels)
+}
+
+func selectorMatches(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+type securityContext struct {
+	RunAsNonRoot             *bool `yaml:"runAsNonRoot"`
+	ReadOnlyRootFilesystem   *bool `yaml:"readOnlyRootFilesystem"`
+	AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
+}
+
+type probe struct {
+	HTTPGet *struct {
+		Path string    `yaml:"path"`
+		Port yaml.Node `yaml:"port"`
+	} `yaml:"httpGet"`
+}
+
+type keyRef struct {
+	Name string `yaml:"name"`
+	Key  string `yaml:"key"`
+}
+
+type envVar struct {
+	Name      string  `yaml:"name"`
+	Value     *string `yaml:"value"`
+	ValueFrom *struct {
+		SecretKeyRef    *keyRef `yaml:"secretKeyRef"`
+		ConfigMapKeyRef *keyRef `yaml:"configMapKeyRef"`
+		FieldRef        *struct {
+			FieldPath string `yaml:"fieldPath"`
+		} `yaml:"fieldRef"`
+	} `yaml:"valueFrom"`
+}
+
+type container struct {
+	Name  string `yaml:"name"`
+	Image string `yaml:"image"`
+	Ports []struct {
+		Name          string `yaml:"name"`
+		ContainerPort int    `yaml:"containerPort"`
+	} `yaml:"ports"`
+	EnvFrom []struct {
+		ConfigMapRef *keyRef `yaml:"configMapRef"`
+		SecretRef    *keyRef `yaml:"secretRef"`
+	} `yaml:"envFrom"`
+	Env       []envVar `yaml:"env"`
+	Resources struct {
+		Requests map[string]string `yaml:"requests"`
+		Limits   map[string]string `yaml:"limits"`
+	} `yaml:"resources"`
+	ReadinessProbe  *probe           `yaml:"readinessProbe"`
+	LivenessProbe   *probe           `yaml:"livenessProbe"`
+	SecurityContext *securityContext `yaml:"securityContext"`
+}
+
+// port returns the number of the container port called name.
+func (c container) port(name string) (int, bool) {
+	for _, p := range c.Ports {
+		if p.Name == name {
+			return p.ContainerPort, true
+		}
+	}
+	return 0, false
+}
+
+// resolvePort turns a probe or targetPort (number or port name) into a number.
+func (c container) resolvePort(n yaml.Node) (int, bool) {
+	if n.Kind != yaml.ScalarNode {
+		return 0, false
+	}
+	if v, err := strconv.Atoi(n.Value); err == nil {
+		return v, true
+	}
+	return c.port(n.Value)
+}
+
+type deploymentSpec struct {
+	Spec struct {
+		Replicas *int          `yaml:"replicas"`
+		Selector labelSelector `yaml:"selector"`
+		Template struct {
+			Metadata objectMeta `yaml:"metadata"`
+			Spec     struct {
+				SecurityContext *securityContext `yaml:"securityContext"`
+				Containers      []container      `yaml:"containers"`
+				InitContainers  []container      `yaml:"initContainers"`
+				Volumes         []struct {
+					Name   string `yaml:"name"`
+					Secret *struct {
+						SecretName string `yaml:"secretName"`
+					} `yaml:"secret"`
+					ConfigMap *keyRef `yaml:"configMap"`
+				} `yaml:"volumes"`
+			} `yaml:"spec"`
+		} `yaml:"template"`
+	} `yaml:"spec"`
+}
+
+type servicePort struct {
+	Name       string    `yaml:"name"`
+	Port       int       `yaml:"port"`
+	TargetPort yaml.Node `yaml:"targetPort"`
+}
+
+type serviceObjectSpec struct {
+	Spec struct {
+		Type     string            `yaml:"type"`
+		Selector map[string]string `yaml:"selector"`
+		Ports    []servicePort     `yaml:"ports"`
+	} `yaml:"spec"`
+}
+
+type pdbSpec struct {
+	Spec struct {
+		MinAvailable   yaml.Node     `yaml:"minAvailable"`
+		MaxUnavailable yaml.Node     `yaml:"maxUnavailable"`
+		Selector       labelSelector `yaml:"selector"`
+	} `yaml:"spec"`
+}
+
+type networkPolicySpec struct {
+	Spec struct {
+		PodSelector labelSelector `yaml:"podSelector"`
+		PolicyTypes []string      `yaml:"policyTypes"`
+		Ingress     []yaml.Node   `yaml:"ingress"`
+		Egress      []yaml.Node   `yaml:"egress"`
+	} `yaml:"spec"`
+}
+
+type dataSpec struct {
+	Data       map[string]string `yaml:"data"`
+	StringData map[string]string `yaml:"stringData"`
+}
+
+// deployment is a decoded Deployment with where it came from.
+type deployment struct {
+	object
+	deploymentSpec
+}
+
+func (d deployment) podLabels() map[string]string { return d.Spec.Template.Metadata.Labels }
+
+// validateKubernetes checks the platform's rules on a set of manifests and
+// that each of want has its Deployment, Service and PodDisruptionBudget.
+func validateKubernetes(objs []object, want []serviceSpec) []error {
+	var p problems
+	var (
+		deployments []deployment
+		services    = map[string]serviceObjectSpec{}
+		pdbs        []pdbSpec
+		configMaps  = map[string]map[string]string{}
+		secrets     = map[string]map[string]string{}
+		defaultDeny bool
+		namespaces  int
+		seen        = map[string]string{}
+	)
+	for _, o := range objs {
+		if o.APIVersion == "" {
+			p.addf(o.String(), "apiVersion is missing")
+		}
+		if o.Kind == "" {
+			p.addf(o.String(), "kind is missing")
+		}
+		if o.Metadata.Name == "" {
+			p.addf(o.String(), "metadata.name is missing")
+		}
+		if o.Kind == "Namespace" {
+			namespaces++
+			if o.Metadata.Name != namespace {
+				p.addf(o.String(), "namespace is named %q, want %q", o.Metadata.Name, namespace)
+			}
+		} else if o.Metadata.Namespace != namespace {
+			p.addf(o.String(), "metadata.namespace is %q, want %q", o.Metadata.Namespace, namespace)
+		}
+		id := o.Kind + "/" + o.Metadata.Name
+		if prev, dup := seen[id]; dup {
+			p.addf(o.String(), "%s is also defined in %s", id, prev)
+		}
+		seen[id] = o.source
+
+		var err error
+		switch o.Kind {
+		case "Deployment":
+			var d deploymentSpec
+			if err = o.node.Decode(&d); err == nil {
+				deployments = append(deployments, deployment{o, d})
+			}
+		case "Service":
+			var s serviceObjectSpec
+			if err = o.node.Decode(&s); err == nil {
+				services[o.Metadata.Name] = s
+			}
+		case "PodDisruptionBudget":
+			var b pdbSpec
+			if err = o.node.Decode(&b); err == nil {
+				pdbs = append(pdbs, b)
+			}
+		case "NetworkPolicy":
+			var np networkPolicySpec
+			if err = o.node.Decode(&np); err == nil {
+				s := np.Spec
+				if len(s.PodSelector.MatchLabels) == 0 && len(s.PodSelector.MatchExpressions) == 0 &&
+					slices.Contains(s.PolicyTypes, "Ingress") && slices.Contains(s.PolicyTypes, "Egress") &&
+					len(s.Ingress) == 0 && len(s.Egress) == 0 {
+					defaultDeny = true
+				}
+			}
+		case "ConfigMap":
+			var c dataSpec
+			if err = o.node.Decode(&c); err == nil {
+				configMaps[o.Metadata.Name] = c.Data
+			}
+		case "Secret":
+			var s dataSpec
+			if err = o.node.Decode(&s); err == nil {
+				secrets[o.Metadata.Name] = s.StringData
+				if len(s.Data) > 0 {
+					p.addf(o.String(), "a committed Secret must be a template: use stringData placeholders, not data")
+				}
+				for k, v := range s.StringData {
+					if v != secretPlaceholder {
+						p.addf(o.String(), "stringData.%s must be the placeholder %q, not a real value", k, secretPlaceholder)
+					}
+				}
+			}
+		}
+		if err != nil {
+			p.addf(o.String(), "%v", err)
+		}
+	}
+	if namespaces != 1 {
+		p.addf("k8s", "want exactly one Namespace %q, found %d", namespace, namespaces)
+	}
+	if !defaultDeny {
+		p.addf("k8s", "no default-deny NetworkPolicy (empty podSelector, policyTypes Ingress and Egress, no rules)")
+	}
+
+	for _, d := range deployments {
+		checkDeployment(&p, d)
+		checkReferences(&p, d, configMaps, secrets)
+		checkServiceFor(&p, d, deployments, services)
+		checkPDBFor(&p, d, deployments, pdbs)
+	}
+	for _, s := range want {
+		i := slices.IndexFunc(deployments, func(d deployment) bool { return d.Metadata.Name == s.name })
+		if i < 0 {
+			p.addf("k8s", "no Deployment for service %s", s.name)
+			continue
+		}
+		checkServiceEnv(&p, deployments[i], s, configMaps)
+	}
+	return p.errs
+}
+
+func checkDeployment(p *problems, d deployment) {
+	where := d.String()
+	if r := d.Spec.Replicas; r == nil || *r < 2 {
+		p.addf(where, "spec.replicas must be at least 2")
+	}
+	if !d.Spec.Selector.selects(d.podLabels()) {
+		p.addf(where, "spec.selector.matchLabels %v does not match the pod template labels %v", d.Spec.Selector.MatchLabels, d.podLabels())
+	}
+	pod := d.Spec.Template.Spec
+	if len(pod.Containers) == 0 {
+		p.addf(where, "no containers")
+	}
+	all := append(slices.Clone(pod.Containers), pod.InitContainers...)
+	for i, c := range all {
+		cw := fmt.Sprintf("%s container %q", where, c.Name)
+		checkImage(p, cw, c.Image)
+		checkMemory(p, cw, c)
+		nonRoot := pod.SecurityContext != nil && pod.SecurityContext.RunAsNonRoot != nil && *pod.SecurityContext.RunAsNonRoot
+		if sc := c.SecurityContext; sc != nil && sc.RunAsNonRoot != nil {
+			nonRoot = *sc.RunAsNonRoot
+		}
+		if !nonRoot {
+			p.addf(cw, "runAsNonRoot is not true")
+		}
+		if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+			p.addf(cw, "securityContext.readOnlyRootFilesystem is not true")
+		}
+		if sc := c.SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			p.addf(cw, "securityContext.allowPrivilegeEscalation is not false")
+		}
+		if i >= len(pod.Containers) {
+			continue // init containers take no probes
+		}
+		httpPort, ok := c.port("http")
+		if !ok {
+			p.addf(cw, "no container port named http")
+		}
+		if _, ok := c.port("grpc"); !ok {
+			p.addf(cw, "no container port named grpc")
+		}
+		checkProbe(p, cw, "readinessProbe", c.ReadinessProbe, "/readyz", c, httpPort)
+		checkProbe(p, cw, "livenessProbe", c.LivenessProbe, "/healthz", c, httpPort)
+	}
+}
+
+func checkImage(p *problems, where, image string) {
+	if image == "" {
+		p.addf(where, "no image")
+		return
+	}
+	if strings.Contains(image, "@sha256:") {
+		return
+	}
+	slash := strings.LastIndex(image, "/")
+	colon := strings.LastIndex(image, ":")
+	if colon <= slash || image[colon+1:] == "latest" {
+		p.addf(where, "image %q needs a version tag (not latest)", image)
+	}
+}
+
+func checkMemory(p *problems, where string, c container) {
+	limitText, ok := c.Resources.Limits["memory"]
+	if !ok {
+		p.addf(where, "no resources.limits.memory")
+		return
+	}
+	limit, err := parseQuantity(limitText)
+	if err != nil {
+		p.addf(where, "resources.limits.memory: %v", err)
+		return
+	}
+	if limit.Cmp(maxMemoryLimit) > 0 {
+		p.addf(where, "memory limit %s exceeds 256Mi", limitText)
+	}
+	reqText, ok := c.Resources.Requests["memory"]
+	if !ok {
+		p.addf(where, "no resources.requests.memory")
+		return
+	}
+	req, err := parseQuantity(reqText)
+	if err != nil {
+		p.addf(where, "resources.requests.memory: %v", err)
+		return
+	}
+	if req.Cmp(limit) > 0 {
+		p.addf(where, "memory request %s exceeds its limit %s", reqText, limitText)
+	}
+	if _, ok := c.Resources.Requests["cpu"]; !ok {
+		p.addf(where, "no resources.requests.cpu")
+	}
+}
+
+func checkProbe(p *problems, where, field string, pr *probe, wantPath string, c container, httpPort int) {
+	if pr == nil || pr.HTTPGet == nil {
+		p.addf(where, "%s: want an httpGet probe on %s", field, wantPath)
+		return
+	}
+	if pr.HTTPGet.Path != wantPath {
+		p.addf(where, "%s path is %q, want %q", field, pr.HTTPGet.Path, wantPath)
+	}
+	if port, ok := c.resolvePort(pr.HTTPGet.Port); !ok || port != httpPort {
+		p.addf(where, "%s port %q is not the http container port", field, pr.HTTPGet.Port.Value)
+	}
+}
+
+// quantityPattern is a Kubernetes resource quantity without exponent forms.
+var quantityPattern = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$`)
+
+// parseQuantity parses a Kubernetes quantity such as 256Mi or 0.5Gi into bytes.
+func parseQuantity(s string) (*big.Rat, error) {
+	m := quantityPattern.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return nil, fmt.Errorf("unsupported quantity %q", s)
+	}
+	v, ok := new(big.Rat).SetString(m[1])
+	if !ok {
+		return nil, fmt.Errorf("bad number in quantity %q", s)
+	}
+	mult := map[string]*big.Rat{
+		"": big.NewRat(1, 1), "m": big.NewRat(1, 1000),
+		"k": big.NewRat(1e3, 1), "M": big.NewRat(1e6, 1), "G": big.NewRat(1e9, 1),
+		"T": big.NewRat(1e12, 1), "P": big.NewRat(1e15, 1), "E": big.NewRat(1e18, 1),
+		"Ki": big.NewRat(1<<10, 1), "Mi": big.NewRat(1<<20, 1), "Gi": big.NewRat(1<<30, 1),
+		"Ti": big.NewRat(1<<40, 1), "Pi": big.NewRat(1<<50, 1), "Ei": big.NewRat(1<<60, 1),
+	}[m[2]]
+	return v.Mul(v, mult), nil
+}
+
+// checkReferences makes sure every ConfigMap, Secret and key the pod names exists.
+func checkReferences(p *problems, d deployment, configMaps, secrets map[string]map[string]string) {
+	where := d.String()
+	refKey := func(kind string, set map[string]map[string]string, r *keyRef) {
+		data, ok := set[r.Name]
+		if !ok {
+			p.addf(where, "refers to %s %q, which is not defined", kind, r.Name)
+			return
+		}
+		if r.Key == "" {
+			return
+		}
+		if _, ok := data[r.Key]; !ok {
+			p.addf(where, "%s %s has no key %q", kind, r.Name, r.Key)
+		}
+	}
+	for _, c := range d.Spec.Template.Spec.Containers {
+		for _, ef := range c.EnvFrom {
+			if ef.ConfigMapRef != nil {
+				refKey("ConfigMap", configMaps, &keyRef{Name: ef.ConfigMapRef.Name})
+			}
+			if ef.SecretRef != nil {
+				refKey("Secret", secrets, &keyRef{Name: ef.SecretRef.Name})
+			}
+		}
+		for _, e := range c.Env {
+			if e.ValueFrom == nil {
+				continue
+			}
+			if r := e.ValueFrom.SecretKeyRef; r != nil {
+				refKey("Secret", secrets, r)
+			}
+			if r := e.ValueFrom.ConfigMapKeyRef; r != nil {
+				refKey("ConfigMap", configMaps, r)
+			}
+		}
+	}
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Secret != nil {
+			refKey("Secret", secrets, &keyRef{Name: v.Secret.SecretName})
+		}
+		if v.ConfigMap != nil {
+			refKey("ConfigMap", configMaps, &keyRef{Name: v.ConfigMap.Name})
+		}
+	}
+}
+
+// checkServiceEnv checks the environment a service's container ends up with:
+// the required variables, secrets from Secrets, and listen addresses that are
+// reachable and agree with the container ports.
+func checkServiceEnv(p *problems, d deployment, s serviceSpec, configMaps map[string]map[string]string) {
+	where := d.String()
+	if len(d.Spec.Template.Spec.Containers) == 0 {
+		return
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	literal := map[string]string{}
+	fromSecret := map[string]bool{}
+	for _, ef := range c.EnvFrom {
+		if ef.ConfigMapRef != nil {
+			for k, v := range configMaps[ef.ConfigMapRef.Name] {
+				literal[k] = v
+			}
+		}
+	}
+	for _, e := range c.Env {
+		switch {
+		case e.Value != nil:
+			literal[e.Name] = *e.Value
+			delete(fromSecret, e.Name)
+		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+			fromSecret[e.Name] = true
+			delete(literal, e.Name)
+		case e.ValueFrom != nil:
+			literal[e.Name] = ""
+		}
+	}
+	for _, name := range requiredServiceEnv {
+		if _, ok := literal[name]; !ok && !fromSecret[name] {
+			p.addf(where, "environment variable %s is not set", name)
+		}
+	}
+	for _, name := range secretServiceEnv {
+		if !fromSecret[name] {
+			p.addf(where, "%s must come from a Secret (valueFrom.secretKeyRef)", name)
+		}
+	}
+	for _, l := range []struct {
+		port string
+		want int
+	}{{"grpc", s.grpc}, {"http", s.http}} {
+		name := s.envPrefix() + strings.ToUpper(l.port) + "_ADDR"
+		containerPort, _ := c.port(l.port)
+		checkListenAddr(p, where, name, literal[name], containerPort)
+	}
+}
+
+// checkListenAddr requires addr to listen on every interface at port.
+func checkListenAddr(p *problems, where, name, addr string, port int) {
+	if addr == "" {
+		p.addf(where, "%s is not set: the service would listen on loopback only", name)
+		return
+	}
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.addf(where, "%s=%q: %v", name, addr, err)
+		return
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		p.addf(where, "%s=%q listens on loopback only", name, addr)
+	}
+	if portText != strconv.Itoa(port) {
+		p.addf(where, "%s=%q does not match container port %d", name, addr, port)
+	}
+}
+
+// checkServiceFor requires a Service that selects exactly d's pods and
+// exposes its grpc and http ports.
+func checkServiceFor(p *problems, d deployment, all []deployment, services map[string]serviceObjectSpec) {
+	where := d.String()
+	c := d.Spec.Template.Spec.Containers
+	var found bool
+	for name, s := range services {
+		if s.Spec.Type == "ExternalName" || !selectorMatches(s.Spec.Selector, d.podLabels()) {
+			continue
+		}
+		for _, other := range all {
+			if other.Metadata.Name != d.Metadata.Name && selectorMatches(s.Spec.Selector, other.podLabels()) {
+				p.addf(where, "Service %s also selects the pods of Deployment %s", name, other.Metadata.Name)
+			}
+		}
+		found = true
+		for _, want := range []string{"grpc", "http"} {
+			i := slices.IndexFunc(s.Spec.Ports, func(sp servicePort) bool { return sp.Name == want })
+			if i < 0 {
+				p.addf(where, "Service %s has no port named %s", name, want)
+				continue
+			}
+			if len(c) == 0 {
+				continue
+			}
+			containerPort, _ := c[0].port(want)
+			sp := s.Spec.Ports[i]
+			target := sp.Port
+			if sp.TargetPort.Kind != 0 {
+				var ok bool
+				if target, ok = c[0].resolvePort(sp.TargetPort); !ok {
+					p.addf(where, "Service %s port %s targets %q, which the container does not expose", name, want, sp.TargetPort.Value)
+					continue
+				}
+			}
+			if target != containerPort {
+				p.addf(where, "Service %s port %s targets %d, the container's %s port is %d", name, want, target, want, containerPort)
+			}
+		}
+	}
+	if !found {
+		p.addf(where, "no Service selects the pod labels %v", d.podLabels())
+	}
+}
+
+// checkPDBFor requires a PodDisruptionBudget that covers exactly d's pods and
+// still lets a node drain.
+func checkPDBFor(p *problems, d deployment, all []deployment, pdbs []pdbSpec) {
+	where := d.String()
+	var found bool
+	for _, b := range pdbs {
+		if !b.Spec.Selector.selects(d.podLabels()) {
+			continue
+		}
+		found = true
+		for _, other := range all {
+			if other.Metadata.Name != d.Metadata.Name && b.Spec.Selector.selects(other.podLabels()) {
+				p.addf(where, "its PodDisruptionBudget also covers Deployment %s", other.Metadata.Name)
+			}
+		}
+		if b.Spec.MinAvailable.Kind == 0 && b.Spec.MaxUnavailable.Kind == 0 {
+			p.addf(where, "PodDisruptionBudget sets neither minAvailable nor maxUnavailable")
+		}
+		if m := b.Spec.MinAvailable; m.Kind == yaml.ScalarNode && d.Spec.Replicas != nil {
+			if n, err := strconv.Atoi(m.Value); err == nil && n >= *d.Spec.Replicas {
+				p.addf(where, "PodDisruptionBudget minAvailable %d blocks every eviction of %d replicas", n, *d.Spec.Replicas)
+			}
+		}
+	}
+	if !found {
+		p.addf(where, "no PodDisruptionBudget selects the pod labels %v", d.podLabels())
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Kustomization.
+
+type kustomizationFile struct {
+	APIVersion string   `yaml:"apiVersion"`
+	Kind       string   `yaml:"kind"`
+	Namespace  string   `yaml:"namespace"`
+	Resources  []string `yaml:"resources"`
+}
+
+func decodeKustomization(docs []document) (*kustomizationFile, error) {
+	if len(docs) != 1 {
+		return nil, fmt.Errorf("kustomization: want one document, found %d", len(docs))
+	}
+	var k kustomizationFile
+	if err := docs[0].node.Decode(&k); err != nil {
+		return nil, fmt.Errorf("%s: %w", docs[0].source, err)
+	}
+	return &k, nil
+}
+
+// validateKustomization requires the kustomization to list exactly the
+// manifest files (names relative to its folder).
+func validateKustomization(k *kustomizationFile, manifests []string) []error {
+	var p problems
+	const where = "k8s/kustomization.yaml"
+	if k.Kind != "Kustomization" || !strings.HasPrefix(k.APIVersion, "kustomize.config.k8s.io/") {
+		p.addf(where, "not a Kustomization (apiVersion %q, kind %q)", k.APIVersion, k.Kind)
+	}
+	if k.Namespace != "" && k.Namespace != namespace {
+		p.addf(where, "namespace is %q, want %q", k.Namespace, namespace)
+	}
+	listed := map[string]bool{}
+	for _, r := range k.Resources {
+		clean := path.Clean(r)
+		if listed[clean] {
+			p.addf(where, "resource %s is listed twice", r)
+		}
+		listed[clean] = true
+		if !slices.Contains(manifests, clean) {
+			p.addf(where, "resource %s does not exist", r)
+		}
+	}
+	for _, m := range manifests {
+		if !listed[m] {
+			p.addf(where, "manifest %s is not listed in resources", m)
+		}
+	}
+	return p.errs
+}
+
+// ---------------------------------------------------------------------------
+// Compose.
+
+type composeFile struct {
+	Services map[string]composeService `yaml:"services"`
+	Secrets  map[string]struct {
+		File        string `yaml:"file"`
+		Environment string `yaml:"environment"`
+	} `yaml:"secrets"`
+	Volumes map[string]yaml.Node `yaml:"volumes"`
+}
+
+type composeService struct {
+	Image string `yaml:"image"`
+	Build *struct {
+		Context    string            `yaml:"context"`
+		Dockerfile string            `yaml:"dockerfile"`
+		Args       map[string]string `yaml:"args"`
+	} `yaml:"build"`
+	Environment yaml.Node `yaml:"environment"`
+	DependsOn   yaml.Node `yaml:"depends_on"`
+	Healthcheck *struct {
+		Test    yaml.Node `yaml:"test"`
+		Disable bool      `yaml:"disable"`
+	} `yaml:"healthcheck"`
+	Ports   []string    `yaml:"ports"`
+	Secrets []yaml.Node `yaml:"secrets"`
+	Volumes []yaml.Node `yaml:"volumes"`
+}
+
+func decodeCompose(docs []document) (*composeFile, error) {
+	if len(docs) != 1 {
+		return nil, fmt.Errorf("compose: want one document, found %d", len(docs))
+	}
+	var c composeFile
+	if err := docs[0].node.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s: %w", docs[0].source, err)
+	}
+	return &c, nil
+}
+
+// environment returns the service's variables (map or KEY=VALUE list form).
+func (s composeService) environment() (map[string]string, error) {
+	env := map[string]string{}
+	switch s.Environment.Kind {
+	case 0:
+	case yaml.MappingNode:
+		if err := s.Environment.Decode(&env); err != nil {
+			return nil, err
+		}
+	case yaml.SequenceNode:
+		var list []string
+		if err := s.Environment.Decode(&list); err != nil {
+			return nil, err
+		}
+		for _, kv := range list {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+	default:
+		return nil, errors.New("environment is neither a map nor a list")
+	}
+	return env, nil
+}
+
+// dependsOn returns the services depended on and the condition for each.
+func (s composeService) dependsOn() (map[string]string, error) {
+	deps := map[string]string{}
+	switch s.DependsOn.Kind {
+	case 0:
+	case yaml.SequenceNode:
+		var list []string
+		if err := s.DependsOn.Decode(&list); err != nil {
+			return nil, err
+		}
+		for _, name := range list {
+			deps[name] = "service_started"
+		}
+	case yaml.MappingNode:
+		var m map[string]struct {
+			Condition string `yaml:"condition"`
+		}
+		if err := s.DependsOn.Decode(&m); err != nil {
+			return nil, err
+		}
+		for name, d := range m {
+			deps[name] = d.Condition
+		}
+	default:
+		return nil, errors.New("depends_on is neither a list nor a map")
+	}
+	return deps, nil
+}
+
+// healthcheckTest returns the healthcheck command as one string.
+func (s composeService) healthcheckTest() string {
+	if s.Healthcheck == nil || s.Healthcheck.Disable {
+		return ""
+	}
+	t := s.Healthcheck.Test
+	switch t.Kind {
+	case yaml.ScalarNode:
+		return t.Value
+	case yaml.SequenceNode:
+		var parts []string
+		for _, n := range t.Content {
+			parts = append(parts, n.Value)
+		}
+		if len(parts) > 0 && parts[0] == "NONE" {
+			return ""
+		}
+		return strings.Join(parts, " ")
+	}
+	return ""
+}
+
+// interpolation matches ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}.
+var interpolation = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}`)
+
+// interpolate resolves Compose variables to their defaults, or to a
+// placeholder for required ones, as if the environment set nothing.
+func interpolate(s string) string {
+	return interpolation.ReplaceAllStringFunc(s, func(m string) string {
+		sub := interpolation.FindStringSubmatch(m)
+		switch {
+		case strings.HasSuffix(sub[2], "-"):
+			return sub[3]
+		case strings.HasSuffix(sub[2], "?"):
+			return "required"
+		}
+		return ""
+	})
+}
+
+// validateCompose checks the Compose stack: healthchecks everywhere,
+// dependencies that exist (and are healthy when asked to be), the
+// infrastructure images, and each of want configured to be reachable,
+// traced and ready-checked.
+func validateCompose(c *composeFile, want []serviceSpec) []error {
+	var p problems
+	if len(c.Services) == 0 {
+		p.addf("compose.yaml", "no services")
+	}
+	names := make([]string, 0, len(c.Services))
+	for name := range c.Services {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	deps := map[string]map[string]string{}
+	for _, name := range names {
+		s := c.Services[name]
+		where := "compose.yaml service " + name
+		if s.Image == "" && s.Build == nil {
+			p.addf(where, "neither image nor build")
+		}
+		if s.healthcheckTest() == "" {
+			p.addf(where, "no healthcheck")
+		}
+		d, err := s.dependsOn()
+		if err != nil {
+			p.addf(where, "depends_on: %v", err)
+		}
+		deps[name] = d
+		for dep, cond := range d {
+			target, ok := c.Services[dep]
+			switch {
+			case !ok:
+				p.addf(where, "depends_on names unknown service %q", dep)
+			case dep == name:
+				p.addf(where, "depends on itself")
+			case cond == "service_healthy" && target.healthcheckTest() == "":
+				p.addf(where, "waits for %s to be healthy, but %s has no healthcheck", dep, dep)
+			}
+			if !slices.Contains([]string{"service_started", "service_healthy", "service_completed_successfully"}, cond) {
+				p.addf(where, "depends_on %s has unknown condition %q", dep, cond)
+			}
+		}
+		env, err := s.environment()
+		if err != nil {
+			p.addf(where, "environment: %v", err)
+		}
+		// A URL naming another service of the stack needs that service up first.
+		for k, v := range env {
+			u, err := url.Parse(interpolate(v))
+			if err != nil || u.Host == "" {
+				continue
+			}
+			if _, isService := c.Services[u.Hostname()]; isService && u.Hostname() != name {
+				if _, ok := d[u.Hostname()]; !ok {
+					p.addf(where, "%s points at %s, which is not in depends_on", k, u.Hostname())
+				}
+			}
+		}
+		for _, sec := range s.Secrets {
+			ref := sec.Value
+			if sec.Kind == yaml.MappingNode {
+				var long struct {
+					Source string `yaml:"source"`
+				}
+				_ = sec.Decode(&long)
+				ref = long.Source
+			}
+			if _, ok := c.Secrets[ref]; !ok {
+				p.addf(where, "uses secret %q, which is not defined at the top level", ref)
+			}
+		}
+		for _, v := range s.Volumes {
+			if v.Kind != yaml.ScalarNode {
+				continue
+			}
+			src, _, _ := strings.Cut(v.Value, ":")
+			if src != "" && !strings.HasPrefix(src, ".") && !strings.HasPrefix(src, "/") && !strings.HasPrefix(src, "$") {
+				if _, ok := c.Volumes[src]; !ok {
+					p.addf(where, "uses volume %q, which is not defined at the top level", src)
+				}
+			}
+		}
+	}
+	checkComposeCycles(&p, names, deps)
+	checkComposeInfra(&p, c)
+
+	for _, s := range want {
+		svc, ok := c.Services[s.name]
+		where := "compose.yaml service " + s.name
+		if !ok {
+			p.addf("compose.yaml", "no service %s", s.name)
+			continue
+		}
+		if svc.Build != nil && svc.Build.Args["SERVICE"] != s.name {
+			p.addf(where, "build arg SERVICE is %q, want %q", svc.Build.Args["SERVICE"], s.name)
+		}
+		env, _ := svc.environment()
+		for _, name := range requiredServiceEnv {
+			if _, ok := env[name]; !ok {
+				p.addf(where, "environment variable %s is not set", name)
+			}
+		}
+		if got := env["OTEL_EXPORTER_OTLP_ENDPOINT"]; got != "http://jaeger:4317" {
+			p.addf(where, "OTEL_EXPORTER_OTLP_ENDPOINT is %q, want http://jaeger:4317", got)
+		}
+		checkListenAddr(&p, where, s.envPrefix()+"GRPC_ADDR", env[s.envPrefix()+"GRPC_ADDR"], s.grpc)
+		checkListenAddr(&p, where, s.envPrefix()+"HTTP_ADDR", env[s.envPrefix()+"HTTP_ADDR"], s.http)
+		if test := svc.healthcheckTest(); !strings.Contains(test, fmt.Sprintf(":%d/readyz", s.http)) {
+			p.addf(where, "healthcheck %q does not probe /readyz on port %d", test, s.http)
+		}
+		for _, infra := range []string{"postgres", "nats"} {
+			if deps[s.name][infra] != "service_healthy" {
+				p.addf(where, "must depend on %s with condition service_healthy", infra)
+			}
+		}
+	}
+	return p.errs
+}
+
+// checkComposeInfra pins the infrastructure images and wiring.
+func checkComposeInfra(p *problems, c *composeFile) {
+	for _, want := range []struct{ service, imagePrefix string }{
+		{"postgres", "postgres:15"},
+		{"nats", "nats:2.12"},
+		{"jaeger", "jaegertracing/jaeger:2.13.0"},
+	} {
+		s, ok := c.Services[want.service]
+		if !ok {
+			p.addf("compose.yaml", "no service %s", want.service)
+			continue
+		}
+		if !strings.HasPrefix(s.Image, want.imagePrefix) {
+			p.addf("compose.yaml service "+want.service, "image %q, want %s", s.Image, want.imagePrefix)
+		}
+	}
+	if nats, ok := c.Services["nats"]; ok {
+		if !slices.ContainsFunc(nats.Volumes, func(v yaml.Node) bool { return strings.Contains(v.Value, "nats/nats.conf:") }) {
+			p.addf("compose.yaml service nats", "does not mount nats/nats.conf")
+		}
+	}
+	if jaeger, ok := c.Services["jaeger"]; ok {
+		for _, port := range []string{"4317", "4318", "16686"} {
+			if !slices.ContainsFunc(jaeger.Ports, func(p string) bool { return strings.HasSuffix(p, ":"+port) }) {
+				p.addf("compose.yaml service jaeger", "does not publish port %s", port)
+			}
+		}
+	}
+}
+
+func checkComposeCycles(p *problems, names []string, deps map[string]map[string]string) {
+	const (
+		visiting = 1
+		done     = 2
+	)
+	state := map[string]int{}
+	var visit func(n string, trail []string)
+	visit = func(n string, trail []string) {
+		switch state[n] {
+		case visiting:
+			p.addf("compose.yaml", "depends_on cycle: %s", strings.Join(append(trail, n), " -> "))
+			return
+		case done:
+			return
+		}
+		state[n] = visiting
+		next := make([]string, 0, len(deps[n]))
+		for d := range deps[n] {
+			next = append(next, d)
+		}
+		sort.Strings(next)
+		for _, d := range next {
+			visit(d, append(trail, n))
+		}
+		state[n] = done
+	}
+	for _, n := range names {
+		visit(n, nil)
+	}
+}
+
+// validateComposeBuilds requires every build's context to be the repository
+// root and its Dockerfile to exist; composeDir is the folder holding the
+// Compose file, which build paths are relative to.
+func validateComposeBuilds(c *composeFile, composeDir string) []error {
+	var p problems
+	for name, s := range c.Services {
+		if s.Build == nil {
+			continue
+		}
+		ctx := filepath.Join(composeDir, s.Build.Context)
+		dockerfile := s.Build.Dockerfile
+		if dockerfile == "" {
+			dockerfile = "Dockerfile"
+		}
+		if _, err := os.Stat(filepath.Join(ctx, "go.mod")); err != nil {
+			p.addf("compose.yaml service "+name, "build context %s has no go.mod: want the repository root", s.Build.Context)
+		}
+		if _, err := os.Stat(filepath.Join(ctx, dockerfile)); err != nil {
+			p.addf("compose.yaml service "+name, "dockerfile %s: %v", dockerfile, err)
+		}
+	}
+	return p.errs
+}
+
+// ---------------------------------------------------------------------------
+// NATS and Dockerfile.
+
+// validateNATSConfig parses the file with the NATS server's own parser (which
+// rejects unknown fields) and requires JetStream with sync_interval always.
+func validateNATSConfig(file string) []error {
+	var p problems
+	opts, err := server.ProcessConfigFile(file)
+	if err != nil {
+		p.addf(file, "%v", err)
+		return p.errs
+	}
+	if !opts.JetStream {
+		p.addf(file, "JetStream is not enabled")
+	}
+	if !opts.SyncAlways {
+		p.addf(file, "jetstream sync_interval is not always: acknowledged events could be lost in a crash")
+	}
+	if opts.StoreDir == "" {
+		p.addf(file, "jetstream store_dir is not set")
+	}
+	if opts.HTTPPort <= 0 {
+		p.addf(file, "http_port is not set: the /healthz healthcheck needs the monitoring port")
+	}
+	return p.errs
+}
+
+// validateDockerfile checks the multi-stage recipe: a Go builder stage, a
+// distroless static nonroot runtime, the SERVICE build arg and a non-root user.
+func validateDockerfile(text string) []error {
+	var p problems
+	const where = "docker/Dockerfile"
+	var froms []string
+	var user string
+	var hasServiceArg, buildsService bool
+	for _, line := range strings.Split(text, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		switch strings.ToUpper(fields[0]) {
+		case "FROM":
+			if len(fields) > 1 {
+				froms = append(froms, fields[1])
+			}
+		case "ARG":
+			if len(fields) > 1 && (fields[1] == "SERVICE" || strings.HasPrefix(fields[1], "SERVICE=")) {
+				hasServiceArg = true
+			}
+		case "USER":
+			if len(fields) > 1 {
+				user = fields[1]
+			}
+		}
+		if strings.Contains(line, "./services/${SERVICE}/cmd/${SERVICE}") {
+			buildsService = true
+		}
+	}
+	if len(froms) < 2 {
+		p.addf(where, "want a multi-stage build, found %d FROM", len(froms))
+		return p.errs
+	}
+	if !strings.HasPrefix(froms[0], "golang:") {
+		p.addf(where, "first stage is %q, want a golang builder", froms[0])
+	}
+	if last := froms[len(froms)-1]; !strings.HasPrefix(last, "gcr.io/distroless/static") || !strings.HasSuffix(last, ":nonroot") {
+		p.addf(where, "runtime stage is %q, want gcr.io/distroless/static...:nonroot", last)
+	}
+	if !hasServiceArg || !buildsService {
+		p.addf(where, "does not build ./services/${SERVICE}/cmd/${SERVICE} from ARG SERVICE")
+	}
+	if user == "" || strings.HasPrefix(user, "root") || strings.HasPrefix(user, "0") {
+		p.addf(where, "final USER is %q, want nonroot", user)
+	}
+	return p.errs
+}
