@@ -28,12 +28,28 @@ import (
 // Permanent error when the event can never be applied.
 type Handler func(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error
 
+// Delivery is one event of a batch, with the context of its consumer span:
+// follow-up events must be appended with that context so that they continue
+// the event's trace.
+type Delivery struct {
+	Ctx   context.Context
+	Event *eventsv1.Event
+}
+
+// BatchHandler applies several new events inside one transaction, in order.
+// It is all or nothing: an error rolls back the batch, and the consumer then
+// applies its events one at a time through Handle.
+type BatchHandler func(ctx context.Context, tx pgx.Tx, ds []Delivery) error
+
 // Consumer is a durable JetStream consumer that applies events to PostgreSQL
 // exactly once in effect.
 type Consumer struct {
-	Name       string
-	Subjects   []string
-	Handle     Handler
+	Name     string
+	Subjects []string
+	Handle   Handler
+	// HandleBatch, when set, applies a fetched batch's new events in one call
+	// (saving round trips); Handle still applies them singly after a failure.
+	HandleBatch BatchHandler
 	BatchSize  int
 	MaxDeliver int
 	// AfterCommit runs after a transaction that applied events commits
@@ -207,22 +223,57 @@ func (c *Consumer) open(ctx context.Context, m jetstream.Msg) *delivery {
 	return d
 }
 
-// applyAll applies ds in one transaction; results are recorded on each delivery.
+// applyAll applies ds in one transaction; results are recorded on each
+// delivery. The inbox rows of the whole batch are written by one statement;
+// the events it did not insert were applied before and are skipped.
 func (c *Consumer) applyAll(ctx context.Context, ds []*delivery) error {
 	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		ids := make([]string, len(ds))
+		subjects := make([]string, len(ds))
+		for i, d := range ds {
+			ids[i], subjects[i] = d.ev.GetEventId(), d.msg.Subject()
+		}
+		rows, err := tx.Query(ctx, `INSERT INTO inbox (event_id, subject)
+			SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING RETURNING event_id::text`, ids, subjects)
+		if err != nil {
+			return err
+		}
+		inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		fresh := make(map[string]bool, len(inserted))
+		for _, id := range inserted {
+			fresh[id] = true
+		}
+		var todo []*delivery
 		for _, d := range ds {
-			tag, err := tx.Exec(d.ctx, `INSERT INTO inbox (event_id, subject) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-				d.ev.GetEventId(), d.msg.Subject())
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 0 {
+			if !fresh[d.ev.GetEventId()] {
 				d.result = "duplicate"
 				continue
 			}
-			if err := c.Handle(d.ctx, tx, d.ev); err != nil {
-				return fmt.Errorf("%s %s: %w", d.ev.GetType(), d.ev.GetEventId(), err)
+			delete(fresh, d.ev.GetEventId()) // a second copy in the same batch is a duplicate
+			todo = append(todo, d)
+		}
+		if len(todo) == 0 {
+			return nil
+		}
+		if c.HandleBatch != nil && len(todo) > 1 {
+			batch := make([]Delivery, len(todo))
+			for i, d := range todo {
+				batch[i] = Delivery{Ctx: d.ctx, Event: d.ev}
 			}
+			if err := c.HandleBatch(ctx, tx, batch); err != nil {
+				return fmt.Errorf("batch of %d: %w", len(batch), err)
+			}
+		} else {
+			for _, d := range todo {
+				if err := c.Handle(d.ctx, tx, d.ev); err != nil {
+					return fmt.Errorf("%s %s: %w", d.ev.GetType(), d.ev.GetEventId(), err)
+				}
+			}
+		}
+		for _, d := range todo {
 			d.result = "applied"
 		}
 		return nil

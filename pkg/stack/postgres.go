@@ -93,7 +93,9 @@ func (p *Postgres) Restart(ctx context.Context, mode string) error {
 	if err != nil {
 		return err
 	}
-	out, err := p.command(ctx, filepath.Join(bin, "pg_ctl"), "-D", p.Dir, "-m", mode, "-w", "-t", "60", "restart").CombinedOutput()
+	// -l again: without it the restarted server would write to (and hold
+	// open) pg_ctl's output.
+	out, err := p.command(ctx, filepath.Join(bin, "pg_ctl"), "-D", p.Dir, "-l", filepath.Join(p.Dir, "server.log"), "-m", mode, "-w", "-t", "60", "restart").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("pg_ctl restart: %v: %s", err, out)
 	}

@@ -82,8 +82,8 @@ type Stack struct {
 }
 
 // Start brings the system up. On error, whatever was started is stopped.
-func Start(ctx context.Context, opts Options) (s *Stack, err error) {
-	s = &Stack{opts: opts, procs: map[string]*Process{}, Endpoints: map[string]Endpoint{}}
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	s := &Stack{opts: opts, procs: map[string]*Process{}, Endpoints: map[string]Endpoint{}}
 	defer func() {
 		if err != nil {
 			s.Stop()

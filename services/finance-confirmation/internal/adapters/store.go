@@ -1,0 +1,332 @@
+// Package adapters keeps finance-confirmation's batches and items in
+// PostgreSQL. Bulk changes (ordering every item of a batch) are single
+// set-based statements; every change runs in the caller's transaction so the
+// events describing it commit with it.
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/edubureau/studentaid/services/finance-confirmation/internal/domain"
+)
+
+// Querier runs queries; pools and transactions satisfy it.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Errors of the store.
+var (
+	// ErrNotFound: no such batch, item or payment.
+	ErrNotFound = errors.New("not found")
+	// ErrTotalsMismatch: a batch row's control totals disagree with its
+	// items. It means a bug or a manual edit; nothing is ordered.
+	ErrTotalsMismatch = errors.New("batch control totals disagree with its items")
+)
+
+const batchColumns = `batch_id::text, term, program_code, funding_source, status, control_count, control_sum_fen,
+	paid_count, paid_sum_fen, failed_count, confirmed_by, created_at, confirmed_at`
+
+func scanBatch(row pgx.Row) (domain.Batch, error) {
+	var b domain.Batch
+	var status string
+	var confirmedAt *time.Time
+	err := row.Scan(&b.ID, &b.Term, &b.ProgramCode, &b.FundingSource, &status, &b.ControlCount, &b.ControlSumFen,
+		&b.PaidCount, &b.PaidSumFen, &b.FailedCount, &b.ConfirmedBy, &b.CreatedAt, &confirmedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Batch{}, ErrNotFound
+	}
+	if err != nil {
+		return domain.Batch{}, err
+	}
+	b.Status = domain.BatchStatus(status)
+	b.CreatedAt = b.CreatedAt.UTC()
+	if confirmedAt != nil {
+		b.ConfirmedAt = confirmedAt.UTC()
+	}
+	return b, nil
+}
+
+const itemColumns = `batch_id::text, application_id::text, school_code, amount_fen, status, reason,
+	coalesce(payment_id::text, ''), attempt, corrected, submitted_by, school_reviewer, bureau_reviewer`
+
+func scanItem(row pgx.Row) (domain.Item, error) {
+	var it domain.Item
+	var status string
+	err := row.Scan(&it.BatchID, &it.ApplicationID, &it.SchoolCode, &it.AmountFen, &status, &it.Reason,
+		&it.PaymentID, &it.Attempt, &it.Corrected, &it.SubmittedBy, &it.SchoolReviewer, &it.BureauReviewer)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Item{}, ErrNotFound
+	}
+	it.Status = domain.ItemStatus(status)
+	return it, err
+}
+
+// NewItem is a bureau-approved application to gather into a batch.
+type NewItem struct {
+	ApplicationID string
+	SchoolCode    string
+	AmountFen     int64
+	Term          string
+	ProgramCode   string
+	FundingSource string
+	domain.Reviewers
+}
+
+// AddItem puts it into the OPEN batch of its term, program and funding
+// source, creating that batch when none is open, and adds it to the batch's
+// control totals in the same statement. added is false when the application
+// already has a live item (a repeated approval): nothing changes then.
+//
+// Creation is race-safe: the partial unique index batches_one_open lets only
+// one OPEN batch exist per key, so concurrent creators insert with
+// ON CONFLICT DO NOTHING and then join whichever batch won.
+func AddItem(ctx context.Context, tx pgx.Tx, it NewItem) (batchID string, added bool, err error) {
+	for range 3 {
+		var updated, inserted *string
+		err := tx.QueryRow(ctx, `WITH b AS (
+  UPDATE batches
+     SET control_count = control_count + 1, control_sum_fen = control_sum_fen + $4, updated_at = now()
+   WHERE term = $1 AND program_code = $2 AND funding_source = $3 AND status = 'OPEN'
+     AND NOT EXISTS (SELECT 1 FROM items WHERE application_id = $5 AND status <> 'RETURNED')
+  RETURNING batch_id
+), i AS (
+  INSERT INTO items (batch_id, application_id, school_code, amount_fen, submitted_by, school_reviewer, bureau_reviewer)
+  SELECT batch_id, $5, $6, $4, $7, $8, $9 FROM b
+  ON CONFLICT (batch_id, application_id) DO UPDATE
+     SET status = 'PENDING', reason = '', school_code = EXCLUDED.school_code, amount_fen = EXCLUDED.amount_fen,
+         submitted_by = EXCLUDED.submitted_by, school_reviewer = EXCLUDED.school_reviewer,
+         bureau_reviewer = EXCLUDED.bureau_reviewer, updated_at = now()
+   WHERE items.status = 'RETURNED'
+  RETURNING batch_id
+)
+SELECT (SELECT batch_id::text FROM b), (SELECT batch_id::text FROM i)`,
+			it.Term, it.ProgramCode, it.FundingSource, it.AmountFen, it.ApplicationID, it.SchoolCode,
+			it.SubmittedBy, it.SchoolReviewer, it.BureauReviewer).Scan(&updated, &inserted)
+		if err != nil {
+			return "", false, fmt.Errorf("add item %s: %w", it.ApplicationID, err)
+		}
+		switch {
+		case updated != nil && inserted != nil:
+			return *inserted, true, nil
+		case updated != nil:
+			// Counted but not inserted: a concurrent writer made the item
+			// live in this batch. Roll back rather than keep wrong totals.
+			return "", false, fmt.Errorf("add item %s: the item became live concurrently", it.ApplicationID)
+		}
+		var live bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM items WHERE application_id = $1 AND status <> 'RETURNED')`,
+			it.ApplicationID).Scan(&live); err != nil {
+			return "", false, fmt.Errorf("add item %s: %w", it.ApplicationID, err)
+		}
+		if live {
+			return "", false, nil
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return "", false, err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO batches (batch_id, term, program_code, funding_source)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (term, program_code, funding_source) WHERE status = 'OPEN' DO NOTHING`,
+			id, it.Term, it.ProgramCode, it.FundingSource); err != nil {
+			return "", false, fmt.Errorf("open batch: %w", err)
+		}
+		// The next round's statement takes a new snapshot and sees the open batch,
+		// ours or the one a concurrent creator committed.
+	}
+	return "", false, fmt.Errorf("add item %s: no open batch after retries", it.ApplicationID)
+}
+
+// GetBatch reads a batch.
+func GetBatch(ctx context.Context, q Querier, id string) (domain.Batch, error) {
+	return scanBatch(q.QueryRow(ctx, `SELECT `+batchColumns+` FROM batches WHERE batch_id = $1`, id))
+}
+
+// LockBatch reads a batch and locks it until tx ends.
+func LockBatch(ctx context.Context, tx pgx.Tx, id string) (domain.Batch, error) {
+	return scanBatch(tx.QueryRow(ctx, `SELECT `+batchColumns+` FROM batches WHERE batch_id = $1 FOR UPDATE`, id))
+}
+
+// CloseBatch stores a closed batch.
+func CloseBatch(ctx context.Context, tx pgx.Tx, b domain.Batch, by string) error {
+	_, err := tx.Exec(ctx, `UPDATE batches SET status = $2, closed_by = $3, closed_at = now(), updated_at = now()
+WHERE batch_id = $1`, b.ID, string(b.Status), by)
+	return err
+}
+
+// SaveTotals stores a batch's control totals after an item left it.
+func SaveTotals(ctx context.Context, tx pgx.Tx, b domain.Batch) error {
+	_, err := tx.Exec(ctx, `UPDATE batches SET control_count = $2, control_sum_fen = $3, updated_at = now()
+WHERE batch_id = $1`, b.ID, b.ControlCount, b.ControlSumFen)
+	return err
+}
+
+// SaveFailedCount stores a batch's failed count after a reissue.
+func SaveFailedCount(ctx context.Context, tx pgx.Tx, b domain.Batch) error {
+	_, err := tx.Exec(ctx, `UPDATE batches SET failed_count = $2, updated_at = now() WHERE batch_id = $1`, b.ID, b.FailedCount)
+	return err
+}
+
+// InvolvedItem returns an application among the batch's PENDING items that
+// user submitted or reviewed, if any.
+func InvolvedItem(ctx context.Context, tx pgx.Tx, batchID, user string) (applicationID string, found bool, err error) {
+	err = tx.QueryRow(ctx, `SELECT application_id::text FROM items
+WHERE batch_id = $1 AND status = 'PENDING' AND $2 IN (submitted_by, school_reviewer, bureau_reviewer)
+LIMIT 1`, batchID, user).Scan(&applicationID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("check reviewers of batch %s: %w", batchID, err)
+	}
+	return applicationID, true, nil
+}
+
+// OrderedItem is an item whose payment a confirmation ordered.
+type OrderedItem struct {
+	ApplicationID string
+	SchoolCode    string
+	AmountFen     int64
+	PaymentID     string
+}
+
+// ConfirmBatch stores the confirmed batch b and, in one statement, orders
+// every PENDING item of it: ORDERED, attempt 1, a new payment ID each. The
+// ordered items must add up to b's control totals, else nothing is kept
+// (ErrTotalsMismatch).
+func ConfirmBatch(ctx context.Context, tx pgx.Tx, b domain.Batch) ([]OrderedItem, error) {
+	tag, err := tx.Exec(ctx, `UPDATE batches SET status = $2, confirmed_by = $3, confirmed_at = $4, updated_at = now()
+WHERE batch_id = $1`, b.ID, string(b.Status), b.ConfirmedBy, b.ConfirmedAt)
+	if err != nil {
+		return nil, fmt.Errorf("confirm batch %s: %w", b.ID, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return nil, fmt.Errorf("confirm batch %s: %w", b.ID, ErrNotFound)
+	}
+	rows, err := tx.Query(ctx, `UPDATE items
+   SET status = 'ORDERED', payment_id = gen_random_uuid(), attempt = 1, updated_at = now()
+ WHERE batch_id = $1 AND status = 'PENDING'
+RETURNING application_id::text, school_code, amount_fen, payment_id::text`, b.ID)
+	if err != nil {
+		return nil, fmt.Errorf("order items of batch %s: %w", b.ID, err)
+	}
+	items := make([]OrderedItem, 0, b.ControlCount)
+	var sum int64
+	var it OrderedItem
+	_, err = pgx.ForEachRow(rows, []any{&it.ApplicationID, &it.SchoolCode, &it.AmountFen, &it.PaymentID}, func() error {
+		items = append(items, it)
+		sum += it.AmountFen
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("order items of batch %s: %w", b.ID, err)
+	}
+	if int64(len(items)) != b.ControlCount || sum != b.ControlSumFen {
+		return nil, fmt.Errorf("batch %s: %w: row %d / %d fen, items %d / %d fen",
+			b.ID, ErrTotalsMismatch, b.ControlCount, b.ControlSumFen, len(items), sum)
+	}
+	return items, nil
+}
+
+// LockItem reads an item of a batch and locks it until tx ends.
+func LockItem(ctx context.Context, tx pgx.Tx, batchID, applicationID string) (domain.Item, error) {
+	return scanItem(tx.QueryRow(ctx, `SELECT `+itemColumns+` FROM items
+WHERE batch_id = $1 AND application_id = $2 FOR UPDATE`, batchID, applicationID))
+}
+
+// ReturnItem stores a returned item.
+func ReturnItem(ctx context.Context, tx pgx.Tx, it domain.Item) error {
+	_, err := tx.Exec(ctx, `UPDATE items SET status = $3, reason = $4, updated_at = now()
+WHERE batch_id = $1 AND application_id = $2`, it.BatchID, it.ApplicationID, string(it.Status), it.Reason)
+	return err
+}
+
+// ReissueItem stores a reissued item with its new payment ID and attempt.
+func ReissueItem(ctx context.Context, tx pgx.Tx, it domain.Item) error {
+	_, err := tx.Exec(ctx, `UPDATE items SET status = $3, payment_id = $4, attempt = $5, reason = $6, corrected = $7, updated_at = now()
+WHERE batch_id = $1 AND application_id = $2`,
+		it.BatchID, it.ApplicationID, string(it.Status), it.PaymentID, it.Attempt, it.Reason, it.Corrected)
+	return err
+}
+
+// SettledItem is an item whose payment result was recorded.
+type SettledItem struct {
+	BatchID       string
+	ApplicationID string
+	SchoolCode    string
+	ProgramCode   string
+	Term          string
+}
+
+// ErrPaymentMismatch: a payment result does not fit the item it names.
+var ErrPaymentMismatch = errors.New("payment result does not match its item")
+
+// RecordPaymentResult marks the ORDERED item with paymentID PAID (paid) or
+// FAILED with reason, and counts it in its batch, in one statement.
+// applied is false when the result was already recorded. Returns ErrNotFound
+// for an unknown payment and ErrPaymentMismatch when the amount differs or
+// the item already has the other result.
+func RecordPaymentResult(ctx context.Context, tx pgx.Tx, paymentID string, amountFen int64, paid bool, reason string) (applied bool, err error) {
+	status, batchSet := "FAILED", "failed_count = failed_count + 1"
+	if paid {
+		status, batchSet = "PAID", "paid_count = paid_count + 1, paid_sum_fen = paid_sum_fen + i.amount_fen"
+		reason = ""
+	}
+	tag, err := tx.Exec(ctx, `WITH i AS (
+  UPDATE items SET status = $3, reason = $4, corrected = false, updated_at = now()
+   WHERE payment_id = $1 AND status = 'ORDERED' AND amount_fen = $2
+  RETURNING batch_id, amount_fen
+)
+UPDATE batches b SET `+batchSet+`, updated_at = now() FROM i WHERE b.batch_id = i.batch_id`,
+		paymentID, amountFen, status, reason)
+	if err != nil {
+		return false, fmt.Errorf("record payment %s: %w", paymentID, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return true, nil
+	}
+	var curStatus string
+	var curAmount int64
+	err = tx.QueryRow(ctx, `SELECT status, amount_fen FROM items WHERE payment_id = $1`, paymentID).Scan(&curStatus, &curAmount)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return false, fmt.Errorf("payment %s: %w", paymentID, ErrNotFound)
+	case err != nil:
+		return false, fmt.Errorf("record payment %s: %w", paymentID, err)
+	case curAmount != amountFen:
+		return false, fmt.Errorf("payment %s: %w: %d fen reported, %d fen ordered", paymentID, ErrPaymentMismatch, amountFen, curAmount)
+	case curStatus == status:
+		return false, nil
+	default:
+		return false, fmt.Errorf("payment %s: %w: %s reported for a %s item", paymentID, ErrPaymentMismatch, status, curStatus)
+	}
+}
+
+// MarkCorrected records that the payee of applicationID's FAILED item was
+// corrected. It reports the status of the application's live item ("" when
+// there is none), so the caller can tell a correction that arrived before the
+// failure from one that concerns nothing finance holds.
+func MarkCorrected(ctx context.Context, tx pgx.Tx, applicationID string) (liveStatus domain.ItemStatus, err error) {
+	var status string
+	err = tx.QueryRow(ctx, `WITH u AS (
+  UPDATE items SET corrected = true, updated_at = now()
+   WHERE application_id = $1 AND status = 'FAILED'
+  RETURNING status
+)
+SELECT coalesce((SELECT status FROM u), (SELECT status FROM items WHERE application_id = $1 AND status <> 'RETURNED'), '')`,
+		applicationID).Scan(&status)
+	if err != nil {
+		return "", fmt.Errorf("mark payee corrected for %s: %w", applicationID, err)
+	}
+	return domain.ItemStatus(status), nil
+}

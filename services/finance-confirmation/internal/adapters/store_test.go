@@ -1,0 +1,196 @@
+package adapters_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/edubureau/studentaid/pkg/audit"
+	"github.com/edubureau/studentaid/pkg/db"
+	"github.com/edubureau/studentaid/pkg/outbox"
+	"github.com/edubureau/studentaid/pkg/testenv"
+	"github.com/edubureau/studentaid/services/finance-confirmation/internal/adapters"
+	"github.com/edubureau/studentaid/services/finance-confirmation/internal/domain"
+	"github.com/edubureau/studentaid/services/finance-confirmation/migrations"
+)
+
+func migrated(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, _ := testenv.Pool(t, "finance_confirmation")
+	if err := db.Migrate(context.Background(), pool, "finance_confirmation", outbox.Migrations(), audit.Migrations(), migrations.FS()); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+func item(amount int64) adapters.NewItem {
+	return adapters.NewItem{ApplicationID: uuid.NewString(), SchoolCode: "S001", AmountFen: amount, Term: "2017-autumn",
+		ProgramCode: "PRESCHOOL_AID", FundingSource: "government",
+		Reviewers: domain.Reviewers{SubmittedBy: "off", SchoolReviewer: "rev", BureauReviewer: "bur"}}
+}
+
+// TestConcurrentCreatorsShareOneOpenBatch races two transactions that both
+// find no open batch: the second waits on the partial unique index, does
+// nothing, and joins the batch the first created.
+func TestConcurrentCreatorsShareOneOpenBatch(t *testing.T) {
+	t.Parallel()
+	pool := migrated(t)
+	ctx := context.Background()
+	tx1, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx1.Rollback(ctx)
+	first, added, err := adapters.AddItem(ctx, tx1, item(50000))
+	if err != nil || !added {
+		t.Fatalf("first: %v %v", added, err)
+	}
+
+	type result struct {
+		batch string
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		tx2, err := pool.Begin(ctx)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer tx2.Rollback(ctx)
+		batch, _, err := adapters.AddItem(ctx, tx2, item(50000))
+		if err == nil {
+			err = tx2.Commit(ctx)
+		}
+		done <- result{batch, err}
+	}()
+	// The second creator must be blocked behind the first's uncommitted batch.
+	eventuallyBlocked(t, pool)
+	if err := tx1.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.batch != first {
+		t.Errorf("second item went to %s, want the first's batch %s", r.batch, first)
+	}
+	var batches, count, sum int64
+	if err := pool.QueryRow(ctx, `SELECT count(*), sum(control_count), sum(control_sum_fen) FROM batches`).Scan(&batches, &count, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if batches != 1 || count != 2 || sum != 100000 {
+		t.Errorf("%d batches holding %d items / %d fen, want 1 / 2 / 100000", batches, count, sum)
+	}
+}
+
+func eventuallyBlocked(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var waiting int
+		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the second creator never waited for the first")
+}
+
+func TestAddItemTwiceAndAfterReturn(t *testing.T) {
+	t.Parallel()
+	pool := migrated(t)
+	ctx := context.Background()
+	it := item(62500)
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	batch, added, err := adapters.AddItem(ctx, tx, it)
+	if err != nil || !added {
+		t.Fatal(added, err)
+	}
+	if _, added, err := adapters.AddItem(ctx, tx, it); err != nil || added {
+		t.Fatalf("repeat: added %v err %v, want ignored", added, err)
+	}
+	b, err := adapters.LockBatch(ctx, tx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.ControlCount != 1 || b.ControlSumFen != 62500 {
+		t.Fatalf("totals %d / %d after a repeated approval", b.ControlCount, b.ControlSumFen)
+	}
+	stored, err := adapters.LockItem(ctx, tx, batch, it.ApplicationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stored.Return("wrong program"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.RemoveItem(stored.AmountFen); err != nil {
+		t.Fatal(err)
+	}
+	if err := adapters.ReturnItem(ctx, tx, stored); err != nil {
+		t.Fatal(err)
+	}
+	if err := adapters.SaveTotals(ctx, tx, b); err != nil {
+		t.Fatal(err)
+	}
+	again, added, err := adapters.AddItem(ctx, tx, it)
+	if err != nil || !added || again != batch {
+		t.Fatalf("re-approval: %s %v %v", again, added, err)
+	}
+	b, err = adapters.LockBatch(ctx, tx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.ControlCount != 1 || b.ControlSumFen != 62500 {
+		t.Errorf("totals %d / %d after re-approval", b.ControlCount, b.ControlSumFen)
+	}
+	// The batch row's totals must match its items at confirmation.
+	if err := b.Confirm("fin", 1, 62500, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ordered, err := adapters.ConfirmBatch(ctx, tx, b)
+	if err != nil || len(ordered) != 1 || ordered[0].ApplicationID != it.ApplicationID {
+		t.Fatalf("confirm: %v %v", ordered, err)
+	}
+}
+
+func TestConfirmRefusesTotalsThatDisagreeWithItems(t *testing.T) {
+	t.Parallel()
+	pool := migrated(t)
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	batch, _, err := adapters.AddItem(ctx, tx, item(50000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A manual edit that bypassed the item.
+	if _, err := tx.Exec(ctx, `UPDATE batches SET control_sum_fen = 40000 WHERE batch_id = $1`, batch); err != nil {
+		t.Fatal(err)
+	}
+	b, err := adapters.LockBatch(ctx, tx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Confirm("fin", 1, 40000, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adapters.ConfirmBatch(ctx, tx, b); err == nil {
+		t.Fatal("confirmed a batch whose row disagrees with its items")
+	}
+}

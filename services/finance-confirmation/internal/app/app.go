@@ -1,0 +1,323 @@
+// Package app holds finance-confirmation's use cases: gathering approved
+// items into batches, confirming, closing and returning, reissuing failed
+// payments, and recording payment outcomes. Each runs in one transaction
+// that also writes the events describing it to the outbox.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/edubureau/studentaid/pkg/apperr"
+	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/db"
+	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/outbox"
+	commonv1 "github.com/edubureau/studentaid/proto/gen/aid/common/v1"
+	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
+	"github.com/edubureau/studentaid/services/finance-confirmation/internal/adapters"
+	"github.com/edubureau/studentaid/services/finance-confirmation/internal/domain"
+)
+
+// ServiceName is the service's name: its schema, durable consumer and actor.
+const ServiceName = "finance-confirmation"
+
+// RuleConfirmerReviewedItem names the separation-of-duties rule that keeps a
+// finance officer from ordering payment of an item they submitted or reviewed.
+const RuleConfirmerReviewedItem = "confirmer-reviewed-item"
+
+// systemActor signs the events finance writes on its own (batching).
+var systemActor = events.Actor("system:"+ServiceName, string(auth.RoleService), auth.OrgFinance)
+
+// Service runs the use cases against PostgreSQL.
+type Service struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	// notify wakes the outbox relay after a commit that wrote events.
+	notify func()
+	now    func() time.Time
+}
+
+// New returns the use cases over pool; notify is called after commits that
+// wrote events.
+func New(pool *pgxpool.Pool, log *slog.Logger, notify func()) *Service {
+	return &Service{pool: pool, log: log, notify: notify, now: func() time.Time { return time.Now().UTC() }}
+}
+
+func actorOf(id auth.Identity) *commonv1.Actor {
+	return events.Actor(id.UserID, string(id.Role), id.Org)
+}
+
+func batchKeys(b domain.Batch) events.Keys {
+	return events.Keys{BatchID: b.ID, ProgramCode: b.ProgramCode, Term: b.Term}
+}
+
+func itemKeys(b domain.Batch, applicationID, school string) events.Keys {
+	return events.Keys{ApplicationID: applicationID, BatchID: b.ID, SchoolCode: school, ProgramCode: b.ProgramCode, Term: b.Term}
+}
+
+func annotate(ctx context.Context, kv ...attribute.KeyValue) {
+	trace.SpanFromContext(ctx).SetAttributes(kv...)
+}
+
+func batchAttrs(b domain.Batch) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		attribute.String("batch.id", b.ID),
+		attribute.String("program.code", b.ProgramCode),
+		attribute.String("term", b.Term),
+	}
+}
+
+// errBatchNotFound is what a caller sees for an unknown batch.
+func errBatchNotFound() error { return apperr.New(apperr.NotFound, "batch not found") }
+
+// transitionError turns a refused domain transition into what the officer sees.
+func transitionError(err error) error {
+	var totals *domain.TotalsError
+	switch {
+	case errors.As(err, &totals):
+		return apperr.New(apperr.FailedPrecondition, "%s", totals.Error())
+	case errors.Is(err, domain.ErrEmptyBatch):
+		return apperr.New(apperr.FailedPrecondition, "the batch holds no items and cannot be confirmed")
+	case errors.Is(err, domain.ErrNotCorrected):
+		return apperr.New(apperr.FailedPrecondition, "the payment can be reissued only after the school corrected the payee")
+	case errors.Is(err, domain.ErrReasonRequired):
+		v := apperr.Violations{}
+		v.Add("reason", "give the reason in 1 to %d characters", domain.MaxReasonRunes)
+		return v.Err()
+	case errors.Is(err, domain.ErrIllegalTransition), errors.Is(err, domain.ErrInvalidAmount):
+		return apperr.New(apperr.FailedPrecondition, "%s", err.Error())
+	}
+	return err
+}
+
+// inTx runs fn in a transaction and wakes the relay after a commit.
+func (s *Service) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	if err := db.InTx(ctx, s.pool, fn); err != nil {
+		return err
+	}
+	s.notify()
+	return nil
+}
+
+// GetBatch returns a batch. Returns NotFound if there is none.
+func (s *Service) GetBatch(ctx context.Context, batchID string) (domain.Batch, error) {
+	b, err := adapters.GetBatch(ctx, s.pool, batchID)
+	if errors.Is(err, adapters.ErrNotFound) {
+		return domain.Batch{}, errBatchNotFound()
+	}
+	if err == nil {
+		annotate(ctx, batchAttrs(b)...)
+	}
+	return b, err
+}
+
+// ListBatches lists batches newest first.
+func (s *Service) ListBatches(ctx context.Context, f adapters.BatchFilter, after *adapters.BatchCursor, limit int) ([]domain.Batch, bool, error) {
+	return adapters.ListBatches(ctx, s.pool, f, after, limit)
+}
+
+// ListItems lists a batch's items. Returns NotFound for an unknown batch.
+func (s *Service) ListItems(ctx context.Context, batchID string, status domain.ItemStatus, afterApplicationID string, limit int) ([]domain.Item, bool, error) {
+	if _, err := s.GetBatch(ctx, batchID); err != nil {
+		return nil, false, err
+	}
+	return adapters.ListItems(ctx, s.pool, batchID, status, afterApplicationID, limit)
+}
+
+// CloseBatch stops an OPEN batch from taking items. Returns NotFound or
+// FailedPrecondition (not open).
+func (s *Service) CloseBatch(ctx context.Context, who auth.Identity, batchID string) (domain.Batch, error) {
+	var out domain.Batch
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		b, err := adapters.LockBatch(ctx, tx, batchID)
+		if errors.Is(err, adapters.ErrNotFound) {
+			return errBatchNotFound()
+		}
+		if err != nil {
+			return err
+		}
+		annotate(ctx, batchAttrs(b)...)
+		if err := b.Close(); err != nil {
+			return transitionError(err)
+		}
+		if err := adapters.CloseBatch(ctx, tx, b, who.UserID); err != nil {
+			return fmt.Errorf("close batch %s: %w", b.ID, err)
+		}
+		out = b
+		return nil
+	})
+	return out, err
+}
+
+// ConfirmBatch confirms a batch whose control totals are the ones the
+// officer quotes and orders payment of every pending item: the batch, the
+// items and the events (batch_confirmed and one payment_ordered per item)
+// commit in one transaction. Returns NotFound, FailedPrecondition (totals
+// changed, empty, already confirmed) or PermissionDenied (the officer
+// submitted or reviewed an item).
+func (s *Service) ConfirmBatch(ctx context.Context, who auth.Identity, batchID string, count, sumFen int64) (domain.Batch, error) {
+	var out domain.Batch
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		b, err := adapters.LockBatch(ctx, tx, batchID)
+		if errors.Is(err, adapters.ErrNotFound) {
+			return errBatchNotFound()
+		}
+		if err != nil {
+			return err
+		}
+		annotate(ctx, batchAttrs(b)...)
+		now := s.now()
+		if err := b.Confirm(who.UserID, count, sumFen, now); err != nil {
+			return transitionError(err)
+		}
+		appID, involved, err := adapters.InvolvedItem(ctx, tx, b.ID, who.UserID)
+		if err != nil {
+			return err
+		}
+		if involved {
+			return apperr.Denied(RuleConfirmerReviewedItem,
+				"you submitted or reviewed application %s in this batch; another finance officer must confirm it", appID)
+		}
+		items, err := adapters.ConfirmBatch(ctx, tx, b)
+		if err != nil {
+			return err
+		}
+		actor := actorOf(who)
+		evs := make([]*eventsv1.Event, 0, len(items)+1)
+		ev, err := events.New(now, actor, batchKeys(b), &eventsv1.BatchConfirmed{
+			ControlCount: b.ControlCount, ControlSumFen: b.ControlSumFen, FundingSource: b.FundingSource,
+		})
+		if err != nil {
+			return err
+		}
+		evs = append(evs, ev)
+		for _, it := range items {
+			ev, err := events.New(now, actor, itemKeys(b, it.ApplicationID, it.SchoolCode), &eventsv1.PaymentOrdered{
+				PaymentId: it.PaymentID, AmountFen: it.AmountFen, Attempt: 1,
+			})
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev)
+		}
+		if err := outbox.Append(ctx, tx, evs...); err != nil {
+			return err
+		}
+		out = b
+		return nil
+	})
+	if err == nil {
+		s.log.InfoContext(ctx, "batch confirmed", "batch_id", out.ID, "control_count", out.ControlCount,
+			"control_sum_fen", out.ControlSumFen, "confirmed_by", who.UserID)
+	}
+	return out, err
+}
+
+// ReturnItem sends a PENDING item of an unconfirmed batch back to the
+// bureau and takes it out of the batch's control totals. Returns NotFound,
+// InvalidArgument (no reason) or FailedPrecondition.
+func (s *Service) ReturnItem(ctx context.Context, who auth.Identity, batchID, applicationID, reason string) (domain.Batch, error) {
+	var out domain.Batch
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		b, err := adapters.LockBatch(ctx, tx, batchID)
+		if errors.Is(err, adapters.ErrNotFound) {
+			return errBatchNotFound()
+		}
+		if err != nil {
+			return err
+		}
+		annotate(ctx, append(batchAttrs(b), attribute.String("application.id", applicationID))...)
+		it, err := adapters.LockItem(ctx, tx, batchID, applicationID)
+		if errors.Is(err, adapters.ErrNotFound) {
+			return apperr.New(apperr.NotFound, "the batch holds no item for application %s", applicationID)
+		}
+		if err != nil {
+			return err
+		}
+		annotate(ctx, attribute.String("school.code", it.SchoolCode))
+		if b.Status == domain.BatchConfirmed {
+			return apperr.New(apperr.FailedPrecondition, "the batch is already confirmed; its items can no longer be returned")
+		}
+		if err := it.Return(reason); err != nil {
+			return transitionError(err)
+		}
+		if err := b.RemoveItem(it.AmountFen); err != nil {
+			return transitionError(err)
+		}
+		if err := adapters.ReturnItem(ctx, tx, it); err != nil {
+			return fmt.Errorf("return item: %w", err)
+		}
+		if err := adapters.SaveTotals(ctx, tx, b); err != nil {
+			return fmt.Errorf("return item: %w", err)
+		}
+		ev, err := events.New(s.now(), actorOf(who), itemKeys(b, it.ApplicationID, it.SchoolCode), &eventsv1.ItemReturnedToBureau{
+			Reason: it.Reason, SchoolReviewer: it.SchoolReviewer, SubmittedBy: it.SubmittedBy,
+		})
+		if err != nil {
+			return err
+		}
+		out = b
+		return outbox.Append(ctx, tx, ev)
+	})
+	return out, err
+}
+
+// ReissuePayment orders a FAILED item's payment again, under a new payment
+// ID with the next attempt number, once the school corrected the payee.
+// Returns NotFound, FailedPrecondition or PermissionDenied (the officer
+// submitted or reviewed the item).
+func (s *Service) ReissuePayment(ctx context.Context, who auth.Identity, batchID, applicationID string) (domain.Item, error) {
+	var out domain.Item
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// Item before batch: the order payment results lock them in.
+		it, err := adapters.LockItem(ctx, tx, batchID, applicationID)
+		if errors.Is(err, adapters.ErrNotFound) {
+			return apperr.New(apperr.NotFound, "the batch holds no item for application %s", applicationID)
+		}
+		if err != nil {
+			return err
+		}
+		b, err := adapters.LockBatch(ctx, tx, batchID)
+		if err != nil {
+			return err
+		}
+		annotate(ctx, append(batchAttrs(b), attribute.String("application.id", applicationID), attribute.String("school.code", it.SchoolCode))...)
+		if domain.CheckConfirmer(who.UserID, it.Reviewers) != nil {
+			return apperr.Denied(RuleConfirmerReviewedItem,
+				"you submitted or reviewed application %s; another finance officer must reissue its payment", applicationID)
+		}
+		paymentID := uuid.NewString()
+		if err := it.Reissue(paymentID); err != nil {
+			return transitionError(err)
+		}
+		if err := b.RecordReissued(); err != nil {
+			return transitionError(err)
+		}
+		if err := adapters.ReissueItem(ctx, tx, it); err != nil {
+			return fmt.Errorf("reissue: %w", err)
+		}
+		if err := adapters.SaveFailedCount(ctx, tx, b); err != nil {
+			return fmt.Errorf("reissue: %w", err)
+		}
+		annotate(ctx, attribute.String("payout.id", paymentID))
+		ev, err := events.New(s.now(), actorOf(who), itemKeys(b, it.ApplicationID, it.SchoolCode), &eventsv1.PaymentOrdered{
+			PaymentId: it.PaymentID, AmountFen: it.AmountFen, Attempt: it.Attempt,
+		})
+		if err != nil {
+			return err
+		}
+		out = it
+		return outbox.Append(ctx, tx, ev)
+	})
+	return out, err
+}

@@ -1,0 +1,207 @@
+// Package domain holds the finance bureau's rules for payment batches: how
+// bureau-approved items gather into a batch, how the batch's control count
+// and control sum move, which transitions a batch and its items may make,
+// and who may confirm a batch. It does no I/O.
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// BatchStatus is where a payment batch stands.
+type BatchStatus string
+
+// Batch statuses. A batch is OPEN while it takes new items, CLOSED once an
+// officer froze it for checking, and CONFIRMED once the finance bureau
+// confirmed its control totals and payment was ordered.
+const (
+	BatchOpen      BatchStatus = "OPEN"
+	BatchClosed    BatchStatus = "CLOSED"
+	BatchConfirmed BatchStatus = "CONFIRMED"
+)
+
+// ItemStatus is where one item of a batch stands.
+type ItemStatus string
+
+// Item statuses.
+const (
+	// ItemPending: in the batch, counted in its control totals, not yet confirmed.
+	ItemPending ItemStatus = "PENDING"
+	// ItemReturned: a finance officer sent it back to the bureau; out of the totals.
+	ItemReturned ItemStatus = "RETURNED"
+	// ItemOrdered: the batch was confirmed (or the item reissued); payout pays it.
+	ItemOrdered ItemStatus = "ORDERED"
+	// ItemPaid: the bank credited the payee.
+	ItemPaid ItemStatus = "PAID"
+	// ItemFailed: the bank returned the payment; it may be reissued once the
+	// school corrected the payee.
+	ItemFailed ItemStatus = "FAILED"
+)
+
+// Sentinel errors of the domain. The messages are shown to finance officers.
+var (
+	// ErrIllegalTransition: the batch or item is not in a state that allows the change.
+	ErrIllegalTransition = errors.New("illegal transition")
+	// ErrTotalsChanged: the officer confirmed totals that are not the batch's.
+	ErrTotalsChanged = errors.New("batch totals changed")
+	// ErrEmptyBatch: a batch without items cannot be confirmed.
+	ErrEmptyBatch = errors.New("empty batch")
+	// ErrInvalidAmount: an item amount must be positive.
+	ErrInvalidAmount = errors.New("invalid amount")
+	// ErrNotCorrected: a failed item can be reissued only after the payee was corrected.
+	ErrNotCorrected = errors.New("payee not corrected")
+	// ErrReasonRequired: a return needs a reason.
+	ErrReasonRequired = errors.New("reason required")
+	// ErrReviewedOwnItem: separation of duties; the confirmer reviewed or submitted an item.
+	ErrReviewedOwnItem = errors.New("confirmer reviewed or submitted an item")
+)
+
+// Batch is a payment batch: the items of one term, program and funding
+// source, with the control count and control sum of its PENDING items.
+type Batch struct {
+	ID            string
+	Term          string
+	ProgramCode   string
+	FundingSource string
+	Status        BatchStatus
+	// ControlCount and ControlSumFen count the batch's PENDING items before
+	// confirmation, and the confirmed (ordered) items after.
+	ControlCount  int64
+	ControlSumFen int64
+	PaidCount     int64
+	PaidSumFen    int64
+	// FailedCount is the number of items whose latest payment failed and
+	// that were not reissued yet.
+	FailedCount int64
+	ConfirmedBy string
+	CreatedAt   time.Time
+	ConfirmedAt time.Time
+}
+
+// TotalsError says what the officer saw and what the batch holds now.
+type TotalsError struct {
+	SawCount, SawSumFen int64
+	NowCount, NowSumFen int64
+}
+
+// Error is the message the finance officer sees.
+func (e *TotalsError) Error() string {
+	return fmt.Sprintf("batch totals changed: you saw %d items / %d fen, the batch now holds %d / %d; reload and check again",
+		e.SawCount, e.SawSumFen, e.NowCount, e.NowSumFen)
+}
+
+// Unwrap makes errors.Is(err, ErrTotalsChanged) hold.
+func (e *TotalsError) Unwrap() error { return ErrTotalsChanged }
+
+// AddItem counts a new PENDING item of amountFen. Only an OPEN batch takes items.
+func (b *Batch) AddItem(amountFen int64) error {
+	if amountFen <= 0 {
+		return fmt.Errorf("%w: %d fen", ErrInvalidAmount, amountFen)
+	}
+	if b.Status != BatchOpen {
+		return fmt.Errorf("%w: a %s batch takes no new items", ErrIllegalTransition, b.Status)
+	}
+	b.ControlCount++
+	b.ControlSumFen += amountFen
+	return nil
+}
+
+// RemoveItem takes a returned PENDING item out of the control totals. Only
+// an unconfirmed batch gives items back.
+func (b *Batch) RemoveItem(amountFen int64) error {
+	if amountFen <= 0 {
+		return fmt.Errorf("%w: %d fen", ErrInvalidAmount, amountFen)
+	}
+	if b.Status != BatchOpen && b.Status != BatchClosed {
+		return fmt.Errorf("%w: items of a %s batch cannot be returned", ErrIllegalTransition, b.Status)
+	}
+	if b.ControlCount < 1 || b.ControlSumFen < amountFen {
+		return fmt.Errorf("%w: the batch totals (%d items / %d fen) do not hold an item of %d fen",
+			ErrIllegalTransition, b.ControlCount, b.ControlSumFen, amountFen)
+	}
+	b.ControlCount--
+	b.ControlSumFen -= amountFen
+	return nil
+}
+
+// Close stops an OPEN batch from taking new items.
+func (b *Batch) Close() error {
+	if b.Status != BatchOpen {
+		return fmt.Errorf("%w: only an open batch can be closed; this one is %s", ErrIllegalTransition, b.Status)
+	}
+	b.Status = BatchClosed
+	return nil
+}
+
+// Confirm confirms an OPEN or CLOSED batch by officer at at, provided the
+// totals the officer quotes are the batch's and it is not empty. Separation
+// of duties is checked separately (CheckConfirmer), because it needs every
+// item's reviewers.
+func (b *Batch) Confirm(officer string, sawCount, sawSumFen int64, at time.Time) error {
+	if b.Status != BatchOpen && b.Status != BatchClosed {
+		return fmt.Errorf("%w: the batch is already %s", ErrIllegalTransition, b.Status)
+	}
+	if sawCount != b.ControlCount || sawSumFen != b.ControlSumFen {
+		return &TotalsError{SawCount: sawCount, SawSumFen: sawSumFen, NowCount: b.ControlCount, NowSumFen: b.ControlSumFen}
+	}
+	if b.ControlCount == 0 {
+		return fmt.Errorf("%w: the batch holds no items", ErrEmptyBatch)
+	}
+	b.Status = BatchConfirmed
+	b.ConfirmedBy = officer
+	b.ConfirmedAt = at.UTC()
+	return nil
+}
+
+// RecordPaid counts a paid item of amountFen.
+func (b *Batch) RecordPaid(amountFen int64) error {
+	if b.Status != BatchConfirmed {
+		return fmt.Errorf("%w: a %s batch has no payments", ErrIllegalTransition, b.Status)
+	}
+	b.PaidCount++
+	b.PaidSumFen += amountFen
+	return nil
+}
+
+// RecordFailed counts an item whose payment failed.
+func (b *Batch) RecordFailed() error {
+	if b.Status != BatchConfirmed {
+		return fmt.Errorf("%w: a %s batch has no payments", ErrIllegalTransition, b.Status)
+	}
+	b.FailedCount++
+	return nil
+}
+
+// RecordReissued takes a failed item out of the failed count: it is being paid again.
+func (b *Batch) RecordReissued() error {
+	if b.Status != BatchConfirmed || b.FailedCount < 1 {
+		return fmt.Errorf("%w: the batch has no failed item to reissue", ErrIllegalTransition)
+	}
+	b.FailedCount--
+	return nil
+}
+
+// Reviewers are the people who handled an item before finance.
+type Reviewers struct {
+	SubmittedBy    string
+	SchoolReviewer string
+	BureauReviewer string
+}
+
+// Involves reports whether user submitted or reviewed the item.
+func (r Reviewers) Involves(user string) bool {
+	return user != "" && (user == r.SubmittedBy || user == r.SchoolReviewer || user == r.BureauReviewer)
+}
+
+// CheckConfirmer refuses an officer who submitted or reviewed (at the school
+// or the bureau) an item they are about to order payment for.
+func CheckConfirmer(officer string, items ...Reviewers) error {
+	for _, r := range items {
+		if r.Involves(officer) {
+			return ErrReviewedOwnItem
+		}
+	}
+	return nil
+}

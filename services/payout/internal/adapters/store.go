@@ -1,0 +1,290 @@
+// Package adapters keeps payout's payees and payments in PostgreSQL: the
+// work queue the pay worker claims from with FOR UPDATE SKIP LOCKED, and
+// set-based settlement of many bank verdicts in one statement.
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/edubureau/studentaid/services/payout/internal/domain"
+)
+
+// Querier runs queries; pools and transactions satisfy it.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// ErrNotFound: no such payment.
+var ErrNotFound = errors.New("not found")
+
+// OneLivePaymentPerApplication is the unique index that keeps an application
+// from having two open or paid payments.
+const OneLivePaymentPerApplication = "payments_one_live_per_application"
+
+// Payee is an application's payee as an event described it.
+type Payee struct {
+	ApplicationID string
+	CardSealed    []byte
+	NameSealed    []byte
+	CardMasked    string
+	EventID       string
+	At            time.Time
+}
+
+// SavePayee stores p unless a newer description of the application's payee is already stored.
+func SavePayee(ctx context.Context, tx pgx.Tx, p Payee) error {
+	_, err := tx.Exec(ctx, `INSERT INTO payees (application_id, bank_card_sealed, account_name_sealed, bank_card_masked, source_event_id, source_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (application_id) DO UPDATE
+   SET bank_card_sealed = EXCLUDED.bank_card_sealed, account_name_sealed = EXCLUDED.account_name_sealed,
+       bank_card_masked = EXCLUDED.bank_card_masked, source_event_id = EXCLUDED.source_event_id,
+       source_at = EXCLUDED.source_at, updated_at = now()
+ WHERE payees.source_at <= EXCLUDED.source_at`,
+		p.ApplicationID, p.CardSealed, p.NameSealed, p.CardMasked, p.EventID, p.At)
+	if err != nil {
+		return fmt.Errorf("save payee of %s: %w", p.ApplicationID, err)
+	}
+	return nil
+}
+
+// NewPayment is a payment finance ordered.
+type NewPayment struct {
+	ID            string
+	ApplicationID string
+	BatchID       string
+	SchoolCode    string
+	ProgramCode   string
+	Term          string
+	AmountFen     int64
+	Order         int32
+	TraceParent   string
+	TraceState    string
+}
+
+// AddPayment stores a PENDING payment with a copy of the application's
+// current payee. payeeKnown is false (and nothing is stored) when the payee
+// has not arrived yet; inserted is false when the payment was already stored.
+func AddPayment(ctx context.Context, tx pgx.Tx, p NewPayment) (payeeKnown, inserted bool, err error) {
+	err = tx.QueryRow(ctx, `WITH p AS (
+  SELECT bank_card_sealed, account_name_sealed, bank_card_masked FROM payees WHERE application_id = $2
+), ins AS (
+  INSERT INTO payments (payment_id, application_id, batch_id, school_code, program_code, term, amount_fen, order_attempt,
+                        bank_card_sealed, account_name_sealed, bank_card_masked, traceparent, tracestate)
+  SELECT $1, $2, $3, $4, $5, $6, $7, $8, p.bank_card_sealed, p.account_name_sealed, p.bank_card_masked, $9, $10 FROM p
+  ON CONFLICT (payment_id) DO NOTHING
+  RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM p), EXISTS (SELECT 1 FROM ins)`,
+		p.ID, p.ApplicationID, p.BatchID, p.SchoolCode, p.ProgramCode, p.Term, p.AmountFen, p.Order,
+		p.TraceParent, p.TraceState).Scan(&payeeKnown, &inserted)
+	if err != nil {
+		return false, false, fmt.Errorf("add payment %s: %w", p.ID, err)
+	}
+	return payeeKnown, inserted, nil
+}
+
+// Claimed is a payment a worker took up: its state before the claim, what it
+// needs for the bank call, and the trace it continues.
+type Claimed struct {
+	domain.Payment
+	ClaimID     string
+	CardSealed  []byte
+	NameSealed  []byte
+	TraceParent string
+	TraceState  string
+}
+
+// Claim takes up to limit due payments (PENDING, or UNKNOWN whose wait is
+// over), skipping rows other workers hold, and commits them as UNKNOWN with
+// one more attempt and a lease: until the lease ends no other worker takes
+// them, and if this one dies they are looked up at the bank, never paid
+// blind. The returned payments carry their state from before the claim.
+func Claim(ctx context.Context, q Querier, limit int, lease time.Duration) ([]Claimed, error) {
+	claimID := uuid.NewString()
+	rows, err := q.Query(ctx, `WITH c AS (
+  SELECT payment_id, status AS was FROM payments
+   WHERE status IN ('PENDING', 'UNKNOWN') AND next_attempt_at <= now()
+   ORDER BY next_attempt_at
+   LIMIT $1
+   FOR UPDATE SKIP LOCKED
+)
+UPDATE payments p
+   SET status = 'UNKNOWN', attempts = p.attempts + 1, claim_id = $2,
+       next_attempt_at = now() + $3 * interval '1 millisecond', updated_at = now()
+  FROM c
+ WHERE p.payment_id = c.payment_id
+RETURNING p.payment_id::text, c.was, p.attempts - 1, p.application_id::text, p.batch_id::text, p.school_code,
+          p.program_code, p.term, p.amount_fen, p.order_attempt, p.bank_card_masked,
+          p.bank_card_sealed, p.account_name_sealed, p.traceparent, p.tracestate`,
+		limit, claimID, lease.Milliseconds())
+	if err != nil {
+		return nil, fmt.Errorf("claim payments: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Claimed, error) {
+		c := Claimed{ClaimID: claimID}
+		var was string
+		err := r.Scan(&c.ID, &was, &c.Attempts, &c.ApplicationID, &c.BatchID, &c.SchoolCode,
+			&c.ProgramCode, &c.Term, &c.AmountFen, &c.Order, &c.CardMasked,
+			&c.CardSealed, &c.NameSealed, &c.TraceParent, &c.TraceState)
+		c.Status = domain.Status(was)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim payments: %w", err)
+	}
+	return out, nil
+}
+
+// Settlement is the bank's verdict on one payment.
+type Settlement struct {
+	PaymentID string
+	Status    domain.Status
+	BankRef   string
+	Reason    string
+}
+
+// Settle records verdicts on UNKNOWN payments in one statement and returns
+// the IDs it changed; a payment another worker already settled is skipped,
+// so its outcome event is written once.
+func Settle(ctx context.Context, tx pgx.Tx, ss []Settlement) (map[string]bool, error) {
+	if len(ss) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(ss))
+	statuses := make([]string, len(ss))
+	refs := make([]string, len(ss))
+	reasons := make([]string, len(ss))
+	for i, s := range ss {
+		ids[i], statuses[i], refs[i], reasons[i] = s.PaymentID, string(s.Status), s.BankRef, s.Reason
+	}
+	rows, err := tx.Query(ctx, `UPDATE payments p
+   SET status = r.status, bank_ref = r.bank_ref, reason = r.reason, last_error = '', updated_at = now()
+  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS r(payment_id, status, bank_ref, reason)
+ WHERE p.payment_id = r.payment_id AND p.status = 'UNKNOWN'
+RETURNING p.payment_id::text`, ids, statuses, refs, reasons)
+	if err != nil {
+		return nil, fmt.Errorf("settle %d payments: %w", len(ss), err)
+	}
+	applied := make(map[string]bool, len(ss))
+	var id string
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { applied[id] = true; return nil }); err != nil {
+		return nil, fmt.Errorf("settle %d payments: %w", len(ss), err)
+	}
+	return applied, nil
+}
+
+// Postponement puts an UNKNOWN payment back in the queue after Delay.
+type Postponement struct {
+	PaymentID string
+	ClaimID   string
+	Delay     time.Duration
+	// Error says why, for operators; it never holds a card number or name.
+	Error string
+}
+
+// Postpone reschedules UNKNOWN payments still held by the claims that took
+// them up, in one statement.
+func Postpone(ctx context.Context, tx pgx.Tx, ps []Postponement) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	ids := make([]string, len(ps))
+	claims := make([]string, len(ps))
+	delays := make([]int64, len(ps))
+	errs := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i], claims[i], delays[i], errs[i] = p.PaymentID, p.ClaimID, p.Delay.Milliseconds(), truncate(p.Error, 500)
+	}
+	_, err := tx.Exec(ctx, `UPDATE payments p
+   SET next_attempt_at = now() + r.delay_ms * interval '1 millisecond', last_error = r.err, updated_at = now()
+  FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[]) AS r(payment_id, claim_id, delay_ms, err)
+ WHERE p.payment_id = r.payment_id AND p.claim_id = r.claim_id AND p.status = 'UNKNOWN'`, ids, claims, delays, errs)
+	if err != nil {
+		return fmt.Errorf("postpone %d payments: %w", len(ps), err)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
+
+const paymentColumns = `payment_id::text, application_id::text, batch_id::text, school_code, program_code, term, amount_fen,
+	order_attempt, bank_card_masked, status, reason, bank_ref, attempts, created_at, updated_at`
+
+func scanPayment(row pgx.Row) (domain.Payment, error) {
+	var p domain.Payment
+	var status string
+	err := row.Scan(&p.ID, &p.ApplicationID, &p.BatchID, &p.SchoolCode, &p.ProgramCode, &p.Term, &p.AmountFen,
+		&p.Order, &p.CardMasked, &status, &p.Reason, &p.BankRef, &p.Attempts, &p.CreatedAt, &p.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Payment{}, ErrNotFound
+	}
+	p.Status = domain.Status(status)
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	return p, err
+}
+
+// GetPayment reads a payment.
+func GetPayment(ctx context.Context, q Querier, id string) (domain.Payment, error) {
+	return scanPayment(q.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE payment_id = $1`, id))
+}
+
+// PaymentFilter narrows ListPayments; empty fields match everything.
+type PaymentFilter struct {
+	BatchID       string
+	ApplicationID string
+	Status        domain.Status
+}
+
+// PaymentCursor is the position after the last payment of a page.
+type PaymentCursor struct {
+	CreatedAt time.Time
+	PaymentID string
+}
+
+// ListPayments returns up to limit payments matching f in order of creation
+// after cursor (from the first when nil), and whether more follow.
+func ListPayments(ctx context.Context, q Querier, f PaymentFilter, after *PaymentCursor, limit int) ([]domain.Payment, bool, error) {
+	var at *time.Time
+	var id, batch, app *string
+	if after != nil {
+		at, id = &after.CreatedAt, &after.PaymentID
+	}
+	if f.BatchID != "" {
+		batch = &f.BatchID
+	}
+	if f.ApplicationID != "" {
+		app = &f.ApplicationID
+	}
+	rows, err := q.Query(ctx, `SELECT `+paymentColumns+` FROM payments
+WHERE ($1::uuid IS NULL OR batch_id = $1::uuid) AND ($2::uuid IS NULL OR application_id = $2::uuid)
+  AND ($3 = '' OR status = $3)
+  AND ($4::timestamptz IS NULL OR (created_at, payment_id) > ($4, $5::uuid))
+ORDER BY created_at, payment_id
+LIMIT $6`, batch, app, string(f.Status), at, id, limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("list payments: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Payment, error) { return scanPayment(r) })
+	if err != nil {
+		return nil, false, fmt.Errorf("list payments: %w", err)
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
+}

@@ -1,0 +1,30 @@
+package app
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics count payout's results and bank calls.
+type Metrics struct {
+	payouts   *prometheus.CounterVec
+	amountFen *prometheus.CounterVec
+	bankCalls *prometheus.CounterVec
+}
+
+// NewMetrics registers payout's metrics with reg (nil skips registering).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		payouts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aid_payouts_total",
+			Help: "Payments settled by the bank's verdict, by result (paid, failed)."}, []string{"result"}),
+		amountFen: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aid_payout_amount_fen_total",
+			Help: "Fen of payments settled by the bank's verdict, by result (paid, failed)."}, []string{"result"}),
+		bankCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aid_payout_bank_calls_total",
+			Help: "Calls to the bank by call (pay, lookup) and outcome (credited, rejected, not_found, invalid, unknown)."}, []string{"call", "outcome"}),
+	}
+	for _, r := range []string{"paid", "failed"} {
+		m.payouts.WithLabelValues(r)
+		m.amountFen.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.payouts, m.amountFen, m.bankCalls)
+	}
+	return m
+}

@@ -1,0 +1,133 @@
+// Package domain holds payout's rules: the life of one payment from its
+// order to the bank's verdict, and how long to wait before asking the bank
+// again when its answer was lost. It does no I/O.
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Status is where a payment stands.
+type Status string
+
+// Payment statuses.
+const (
+	// Pending: ordered by finance, never sent to the bank.
+	Pending Status = "PENDING"
+	// Unknown: sent, or about to be sent, and the bank's verdict is not
+	// known. It is never sent blind again: the bank is asked first.
+	Unknown Status = "UNKNOWN"
+	// Paid: the bank credited the payee.
+	Paid Status = "PAID"
+	// Failed: the bank returned the payment, or refused it as malformed.
+	Failed Status = "FAILED"
+)
+
+// Final reports whether s is a verdict that never changes.
+func (s Status) Final() bool { return s == Paid || s == Failed }
+
+// Reasons payout itself gives for a failed payment, beside the bank's codes.
+const (
+	// ReasonInvalidPayment: the bank refused the request as malformed and executed nothing.
+	ReasonInvalidPayment = "INVALID_PAYMENT"
+	// ReasonPayeeUnreadable: the sealed card or name could not be opened; nothing was sent.
+	ReasonPayeeUnreadable = "PAYEE_UNREADABLE"
+)
+
+// ErrIllegalTransition: the payment is not in a state that allows the change.
+var ErrIllegalTransition = errors.New("illegal payment transition")
+
+// Payment is one ordered credit to a payee.
+type Payment struct {
+	ID            string
+	ApplicationID string
+	BatchID       string
+	SchoolCode    string
+	ProgramCode   string
+	Term          string
+	AmountFen     int64
+	// Order is finance's attempt number of the item (1, then one more per reissue).
+	Order int32
+	// CardMasked is the payee's card as shown to people.
+	CardMasked string
+	Status     Status
+	Reason     string
+	BankRef    string
+	// Attempts counts the times payout took the payment up to send it or
+	// to ask the bank about it.
+	Attempts  int32
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Step is what to do with a claimed payment.
+type Step int
+
+// Steps.
+const (
+	// StepPay: never sent; send it.
+	StepPay Step = iota + 1
+	// StepLookup: maybe sent; ask the bank first, and send it again (same key)
+	// only if the bank has no record of it.
+	StepLookup
+)
+
+// Claim takes the payment up for a bank call. A PENDING payment becomes
+// UNKNOWN before anything is sent: if payout dies after the bank call, the
+// next claim looks it up instead of paying blind. An UNKNOWN payment is
+// looked up.
+func (p *Payment) Claim() (Step, error) {
+	switch p.Status {
+	case Pending:
+		p.Status = Unknown
+		p.Attempts++
+		return StepPay, nil
+	case Unknown:
+		p.Attempts++
+		return StepLookup, nil
+	}
+	return 0, fmt.Errorf("%w: a %s payment is settled", ErrIllegalTransition, p.Status)
+}
+
+// Verdict is the bank's final answer on a payment.
+type Verdict struct {
+	Paid    bool
+	BankRef string
+	// Reason is the return code of a failed payment.
+	Reason string
+}
+
+// Settle records the bank's verdict on an UNKNOWN payment.
+func (p *Payment) Settle(v Verdict) error {
+	if p.Status != Unknown {
+		return fmt.Errorf("%w: only a payment sent to the bank can be settled; this one is %s", ErrIllegalTransition, p.Status)
+	}
+	switch {
+	case v.Paid && v.BankRef == "":
+		return fmt.Errorf("%w: a credit without a bank reference", ErrIllegalTransition)
+	case !v.Paid && v.Reason == "":
+		return fmt.Errorf("%w: a failure without a reason", ErrIllegalTransition)
+	}
+	if v.Paid {
+		p.Status, p.BankRef, p.Reason = Paid, v.BankRef, ""
+	} else {
+		p.Status, p.BankRef, p.Reason = Failed, v.BankRef, v.Reason
+	}
+	return nil
+}
+
+// Backoff is how long to wait before asking the bank again about a payment
+// taken up attempts times whose outcome is still unknown: base, doubling per
+// attempt, at most max.
+func Backoff(attempts int32, base, max time.Duration) time.Duration {
+	if base <= 0 {
+		return 0
+	}
+	d := base
+	for i := int32(1); i < attempts && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}

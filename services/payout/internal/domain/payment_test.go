@@ -1,0 +1,103 @@
+package domain
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestClaim(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		from     Status
+		wantStep Step
+		wantErr  error
+		to       Status
+		attempts int32
+	}{
+		{Pending, StepPay, nil, Unknown, 1},
+		{Unknown, StepLookup, nil, Unknown, 1},
+		{Paid, 0, ErrIllegalTransition, Paid, 0},
+		{Failed, 0, ErrIllegalTransition, Failed, 0},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.from), func(t *testing.T) {
+			t.Parallel()
+			p := &Payment{Status: tt.from}
+			step, err := p.Claim()
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("err %v, want %v", err, tt.wantErr)
+			}
+			if step != tt.wantStep || p.Status != tt.to || p.Attempts != tt.attempts {
+				t.Errorf("step %v status %s attempts %d; want %v %s %d", step, p.Status, p.Attempts, tt.wantStep, tt.to, tt.attempts)
+			}
+		})
+	}
+}
+
+func TestSettle(t *testing.T) {
+	t.Parallel()
+	credited := Verdict{Paid: true, BankRef: "B1"}
+	closed := Verdict{BankRef: "B2", Reason: "ACCOUNT_CLOSED"}
+	tests := []struct {
+		name    string
+		from    Status
+		v       Verdict
+		wantErr error
+		to      Status
+	}{
+		{"credited", Unknown, credited, nil, Paid},
+		{"returned", Unknown, closed, nil, Failed},
+		{"credit without reference", Unknown, Verdict{Paid: true}, ErrIllegalTransition, Unknown},
+		{"failure without reason", Unknown, Verdict{}, ErrIllegalTransition, Unknown},
+		{"pending never sent", Pending, credited, ErrIllegalTransition, Pending},
+		{"paid twice", Paid, credited, ErrIllegalTransition, Paid},
+		{"paid then failed", Paid, closed, ErrIllegalTransition, Paid},
+		{"failed then paid", Failed, credited, ErrIllegalTransition, Failed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := &Payment{Status: tt.from}
+			err := p.Settle(tt.v)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("err %v, want %v", err, tt.wantErr)
+			}
+			if p.Status != tt.to {
+				t.Errorf("status %s, want %s", p.Status, tt.to)
+			}
+		})
+	}
+	p := &Payment{Status: Unknown}
+	if err := p.Settle(closed); err != nil || p.Reason != "ACCOUNT_CLOSED" || p.BankRef != "B2" {
+		t.Errorf("failed payment %+v %v", p, err)
+	}
+	if !Paid.Final() || !Failed.Final() || Pending.Final() || Unknown.Final() {
+		t.Error("Final")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	base, max := time.Second, 5*time.Minute
+	tests := []struct {
+		attempts int32
+		want     time.Duration
+	}{
+		{0, time.Second},
+		{1, time.Second},
+		{2, 2 * time.Second},
+		{3, 4 * time.Second},
+		{9, 256 * time.Second},
+		{10, 5 * time.Minute},
+		{1000, 5 * time.Minute},
+	}
+	for _, tt := range tests {
+		if got := Backoff(tt.attempts, base, max); got != tt.want {
+			t.Errorf("Backoff(%d) = %v, want %v", tt.attempts, got, tt.want)
+		}
+	}
+	if got := Backoff(3, 0, max); got != 0 {
+		t.Errorf("zero base: %v", got)
+	}
+}

@@ -1,0 +1,302 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edubureau/studentaid/cmd/banksim/sim"
+	"github.com/edubureau/studentaid/cmd/banksim/sim/simtest"
+	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/config"
+	"github.com/edubureau/studentaid/pkg/db"
+	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/grpcx"
+	"github.com/edubureau/studentaid/pkg/natsx"
+	"github.com/edubureau/studentaid/pkg/pii"
+	"github.com/edubureau/studentaid/pkg/service/servicetest"
+	"github.com/edubureau/studentaid/pkg/testenv"
+	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
+	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
+	"github.com/edubureau/studentaid/services/payout/internal/server"
+)
+
+const (
+	term        = "2017-autumn"
+	program     = "BOARDING_SUBSIDY"
+	goodCard    = "6217001234567890123"
+	closedCard  = "6217001234560000"
+	accountName = "王小明"
+)
+
+// harness is one running payout with its own database, NATS and bank.
+type harness struct {
+	t      *testing.T
+	run    servicetest.Running
+	keys   testenv.Keys
+	js     jetstream.JetStream
+	pool   *pgxpool.Pool
+	bank   *simtest.Env
+	sealer *pii.Sealer
+}
+
+// testOptions make retries quick; the bank URL is filled in by start.
+func testOptions() server.Options {
+	return server.Options{Concurrency: 4, BankTimeout: 5 * time.Second, RetryBackoff: 100 * time.Millisecond,
+		MaxBackoff: time.Second, ClaimLease: time.Minute, PollInterval: 50 * time.Millisecond}
+}
+
+func start(t *testing.T, faults sim.Faults) *harness {
+	return startWith(t, faults, testOptions())
+}
+
+// startWith starts a bank with faults and then payout with opts.
+func startWith(t *testing.T, faults sim.Faults, opts server.Options) *harness {
+	t.Helper()
+	return startOn(t, testenv.NATS(t), faults, opts)
+}
+
+// startOn is startWith on the NATS server at natsURL.
+func startOn(t *testing.T, natsURL string, faults sim.Faults, opts server.Options) *harness {
+	t.Helper()
+	dbURL := testenv.DatabaseURL(t)
+	keys := testenv.NewKeys(t)
+	key, err := pii.ParseKey(config.DevDataKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := pii.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, keys: keys, bank: simtest.Start(t, faults), sealer: sealer}
+	opts.BankURL = h.bank.Server.URL
+	h.run = servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}, server.Spec(opts))
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if h.js, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	if h.pool, err = db.Connect(context.Background(), dbURL, db.Options{SearchPath: "payout", MaxConns: 2}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.pool.Close)
+	return h
+}
+
+func (h *harness) client(role auth.Role, org string) payoutv1.PayoutServiceClient {
+	h.t.Helper()
+	conn, err := grpcx.Dial(h.run.GRPCAddr, h.keys.Token(h.t, "u-"+string(role), role, org))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { conn.Close() })
+	return payoutv1.NewPayoutServiceClient(conn)
+}
+
+func (h *harness) seal(s string) []byte {
+	h.t.Helper()
+	b, err := h.sealer.Seal(s)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return b
+}
+
+// publish puts ev on its subject with msgID (the event ID when empty) and
+// extra headers.
+func (h *harness) publish(ev *eventsv1.Event, msgID string, headers map[string]string) {
+	h.t.Helper()
+	data, err := events.Marshal(ev)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	msg := nats.NewMsg(events.Subject(ev.GetType()))
+	msg.Data = data
+	if msgID == "" {
+		msgID = ev.GetEventId()
+	}
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	for k, v := range headers {
+		msg.Header.Set(k, v)
+	}
+	if _, err := h.js.PublishMsg(context.Background(), msg); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+type application struct {
+	id, school string
+	amount     int64
+}
+
+func newApplication(amount int64) application {
+	return application{id: uuid.NewString(), school: "S001", amount: amount}
+}
+
+// submitted is the application.submitted event carrying the payee.
+func (h *harness) submitted(a application, card, name string) *eventsv1.Event {
+	return events.MustNew(time.Now(), events.Actor("off-1", string(auth.RoleSchoolOfficer), a.school),
+		events.Keys{ApplicationID: a.id, SchoolCode: a.school, ProgramCode: program, Term: term},
+		&eventsv1.ApplicationSubmitted{StudentIdMasked: "4201**********123X", StudentIdHash: "h", StudentNameMasked: "王*",
+			Stage: "junior", FundingSource: "government", AmountFen: a.amount,
+			BankCardSealed: h.seal(card), AccountNameSealed: h.seal(name), BankCardMasked: sim.MaskCard(card), SubmittedBy: "off-1"})
+}
+
+func (h *harness) corrected(a application, card, name string) *eventsv1.Event {
+	return events.MustNew(time.Now(), events.Actor("off-1", string(auth.RoleSchoolOfficer), a.school),
+		events.Keys{ApplicationID: a.id, SchoolCode: a.school, ProgramCode: program, Term: term},
+		&eventsv1.PayeeCorrected{BankCardSealed: h.seal(card), AccountNameSealed: h.seal(name), BankCardMasked: sim.MaskCard(card)})
+}
+
+func ordered(a application, batchID, paymentID string, attempt int32) *eventsv1.Event {
+	return events.MustNew(time.Now(), events.Actor("fin-1", string(auth.RoleFinanceOfficer), auth.OrgFinance),
+		events.Keys{ApplicationID: a.id, BatchID: batchID, SchoolCode: a.school, ProgramCode: program, Term: term},
+		&eventsv1.PaymentOrdered{PaymentId: paymentID, AmountFen: a.amount, Attempt: attempt})
+}
+
+type received struct {
+	ev  *eventsv1.Event
+	msg jetstream.Msg
+}
+
+// await reads messages on subject from the start of the stream until n
+// match keep, or fails after a deadline.
+func (h *harness) await(subject string, n int, keep func(*eventsv1.Event) bool) []received {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stream := natsx.EventStream
+	if strings.HasPrefix(subject, natsx.DeadPrefix) {
+		stream = natsx.DeadStream
+	}
+	cons, err := h.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []received
+	for len(out) < n && ctx.Err() == nil {
+		batch, err := cons.Fetch(n-len(out), jetstream.FetchMaxWait(300*time.Millisecond))
+		if err != nil {
+			continue
+		}
+		for m := range batch.Messages() {
+			ev, err := events.Unmarshal(m.Data())
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			if keep == nil || keep(ev) {
+				out = append(out, received{ev, m})
+			}
+		}
+	}
+	if len(out) < n {
+		h.t.Fatalf("got %d messages on %s, want %d", len(out), subject, n)
+	}
+	return out
+}
+
+func (h *harness) awaitEvents(typ string, n int) []*eventsv1.Event {
+	h.t.Helper()
+	var out []*eventsv1.Event
+	for _, r := range h.await(events.Subject(typ), n, nil) {
+		out = append(out, r.ev)
+	}
+	return out
+}
+
+// count is the number of messages on subject in stream now.
+func (h *harness) count(stream, subject string) int {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := h.js.Stream(ctx, stream)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return int(info.State.Subjects[subject])
+}
+
+// awaitConsumed waits until payout's consumer has applied everything published so far.
+func (h *harness) awaitConsumed() {
+	h.t.Helper()
+	eventually(h.t, "consumer caught up", func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c, err := h.js.Consumer(ctx, natsx.EventStream, "payout")
+		if err != nil {
+			return false, err.Error()
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return info.NumPending == 0 && info.NumAckPending == 0, fmt.Sprintf("pending %d, awaiting ack %d", info.NumPending, info.NumAckPending)
+	})
+}
+
+// awaitSettled waits until no payment is PENDING or UNKNOWN.
+func (h *harness) awaitSettled() {
+	h.t.Helper()
+	eventually(h.t, "payments settled", func() (bool, string) {
+		var open int
+		if err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM payments WHERE status IN ('PENDING', 'UNKNOWN')`).Scan(&open); err != nil {
+			return false, err.Error()
+		}
+		return open == 0, fmt.Sprintf("%d open", open)
+	})
+}
+
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, detail := cond()
+		if ok {
+			return
+		}
+		last = detail
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within 20s (last: %s)", what, last)
+}
+
+// ledger returns the bank's totals.
+func (h *harness) ledger() sim.Totals {
+	h.t.Helper()
+	page, err := h.bank.Ledger.List(context.Background(), "", 1000)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return page.Totals
+}
+
+// bankLog counts the simulator's log lines that hold every one of parts.
+func (h *harness) bankLog(parts ...string) int {
+	n := 0
+	for _, line := range strings.Split(h.bank.Logs.String(), "\n") {
+		all := line != ""
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
