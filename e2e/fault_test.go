@@ -353,6 +353,9 @@ func faultPlan(n int) []*planned {
 			schoolReject: i%13 == 7,
 		}
 		p.bureauReject = !p.schoolReject && i%17 == 3
+		for body := int64(2000000 + i); p.req.BankCardNumber[len(p.req.BankCardNumber)-4:] == "0000"; body += 1000000 {
+			p.req.BankCardNumber = pii.GenerateCardNumber("621700", body, 19) // not a closed account
+		}
 		pg, _ := catalog.Lookup(prog.code)
 		if pg.Tiered {
 			p.level = levels[i%len(levels)]

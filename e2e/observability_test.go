@@ -133,6 +133,13 @@ func TestTracesMetricsAndPrivacy(t *testing.T) {
 		// 6 submissions (one over REST) and one idempotent retry succeed; one duplicate is refused.
 		expectMetric(t, app, `aid_grpc_requests_total{code="OK",method="SubmitApplications"}`, 7)
 		expectMetric(t, app, `aid_grpc_requests_total{code="AlreadyExists",method="SubmitApplications"}`, 1)
+		eventually(t, "applications by status", 15*time.Second, func() error {
+			m := scrape(t, s.Endpoints["application"].HTTP)
+			if got := m[`aid_applications_by_status{status="PAID"}`]; got != float64(paid) {
+				return fmt.Errorf("aid_applications_by_status{status=PAID} = %v, want %d", got, paid)
+			}
+			return nil
+		})
 		pay := scrape(t, s.Endpoints["payout"].HTTP)
 		expectMetric(t, pay, `aid_payouts_total{result="paid"}`, float64(paid))
 		expectMetric(t, pay, `aid_payouts_total{result="failed"}`, 1)

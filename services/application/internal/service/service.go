@@ -39,5 +39,6 @@ func setup(_ context.Context, h *platform.Host) error {
 	applicationv1.RegisterApplicationServiceServer(h.GRPC, ports.NewServer(a))
 	h.AddGateway(applicationv1.RegisterApplicationServiceHandlerFromEndpoint)
 	h.AddConsumer(ports.NewEventHandler(a).Consumer())
+	h.AddWorker("status-gauge", ports.NewStatusGauge(h.Pool, h.Tel.Registry).Run)
 	return nil
 }
