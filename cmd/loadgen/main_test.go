@@ -1,0 +1,66 @@
+package main
+
+import (
+	"testing"
+)
+
+func TestParseFlags(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr bool
+		check   func(t *testing.T, c config)
+	}{
+		{name: "defaults", args: nil, check: func(t *testing.T, c config) {
+			if c.N != 2000 || c.Batch != 100 || !c.Start || c.Seed == 0 || c.Notice != "1ms" || c.SampleRatio != 0.01 {
+				t.Errorf("defaults %+v", c)
+			}
+		}},
+		{name: "single batch approves everything of one program", args: []string{"-single-batch", "-reject-school", "0.3"}, check: func(t *testing.T, c config) {
+			if c.RejectSchool != 0 || c.RejectBureau != 0 || c.Program != "POVERTY_EXTENSION" {
+				t.Errorf("single batch %+v", c)
+			}
+		}},
+		{name: "batch too large", args: []string{"-batch", "1001"}, wantErr: true},
+		{name: "no applications", args: []string{"-n", "0"}, wantErr: true},
+		{name: "reject rate above one", args: []string{"-reject-bureau", "1.5"}, wantErr: true},
+		{name: "stray argument", args: []string{"extra"}, wantErr: true},
+		{name: "single batch and submit only", args: []string{"-single-batch", "-submit-only"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := parseFlags(tt.args)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err %v, want error %v", err, tt.wantErr)
+			}
+			if tt.check != nil {
+				tt.check(t, c)
+			}
+		})
+	}
+}
+
+func TestParseEndpointsAndPIDs(t *testing.T) {
+	t.Parallel()
+	eps, err := parseEndpoints(defaultEndpoints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := eps["finance-confirmation"]; got.GRPC != "127.0.0.1:9104" || got.HTTP != "127.0.0.1:8104" {
+		t.Fatalf("finance endpoint %+v", got)
+	}
+	for _, bad := range []string{"application=127.0.0.1:9101", "application=127.0.0.1:9101/127.0.0.1:8101"} {
+		if _, err := parseEndpoints(bad); err == nil {
+			t.Errorf("%q: want an error (malformed or incomplete)", bad)
+		}
+	}
+	groups, err := parsePIDs("postgres=10,payout=11")
+	if err != nil || len(groups) != 2 || !groups[0].WithChildren || groups[1].WithChildren || groups[1].Pid != 11 {
+		t.Fatalf("groups %+v, %v", groups, err)
+	}
+	if _, err := parsePIDs("payout=x"); err == nil {
+		t.Fatal("want an error for a bad pid")
+	}
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# make bench: measure this machine's PostgreSQL with pgbench (-N, 8 clients,
+# 20 s, on a throwaway cluster with the stack's durable settings), then run
+# the whole approval chain under loadgen, and print both figures and their
+# ratio (applications/s per 1000 pgbench TPS), which compares across
+# machines better than either number alone.
+#
+# Environment:
+#   BENCH_N      applications (default 20000)
+#   BENCH_RATE   applications/s offered, 0 = as fast as possible (default 0)
+#   BENCH_ARGS   more loadgen flags, e.g. "-batch 500 -concurrency 4"
+#   BENCH_OUT    where results go (default .cache/bench/<timestamp>)
+#   BIN          built binaries (default bin; `make bench` builds them)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${BIN:-bin}
+BENCH_N=${BENCH_N:-20000}
+BENCH_RATE=${BENCH_RATE:-0}
+BENCH_ARGS=${BENCH_ARGS:-}
+OUT=${BENCH_OUT:-.cache/bench/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+
+for b in devstack loadgen application school-review bureau-review finance-confirmation payout banksim; do
+  [[ -x "$BIN/$b" ]] || { echo "bench: $BIN/$b is missing; run make build" >&2; exit 1; }
+done
+PGBENCH=$(command -v pgbench || true)
+if [[ -z "$PGBENCH" ]]; then
+  PGBENCH=$(ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | tail -n 1 || true)
+fi
+[[ -n "$PGBENCH" ]] || { echo "bench: pgbench not found (install postgresql-contrib / postgresql-client)" >&2; exit 1; }
+
+echo "== machine: $(nproc) CPUs, $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+echo "== pgbench -N -c 8 -j 2 -T 20 (scale 10) on a throwaway cluster, fsync on"
+# A private devstack directory, so the throwaway cluster cannot clash with a
+# concurrent `make test`; DATABASE_URL is unset so a shared server is never touched.
+env -u DATABASE_URL AID_DEV_DIR="$OUT/devstack" "$BIN/devstack" exec -- \
+  bash -c "'$PGBENCH' -q -i -s 10 \"\$DATABASE_URL\" 2>&1 | tail -n 1 && '$PGBENCH' -N -c 8 -j 2 -T 20 \"\$DATABASE_URL\"" \
+  2>&1 | tee "$OUT/pgbench.txt"
+rm -rf "$OUT/devstack"
+TPS=$(awk '/^tps = / {print $3; exit}' "$OUT/pgbench.txt")
+[[ -n "$TPS" ]] || { echo "bench: no TPS in pgbench's output" >&2; exit 1; }
+
+echo
+echo "== loadgen -n $BENCH_N -rate $BENCH_RATE $BENCH_ARGS"
+# shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
+"$BIN/loadgen" -bin "$BIN" -n "$BENCH_N" -rate "$BENCH_RATE" -pgbench-tps "$TPS" -json "$OUT/loadgen.json" $BENCH_ARGS \
+  2> >(tee "$OUT/loadgen.log" >&2) | tee "$OUT/loadgen.txt"
+
+E2E=$(jq -r '.end_to_end_per_s' "$OUT/loadgen.json")
+echo
+echo "== summary"
+awk -v tps="$TPS" -v e2e="$E2E" 'BEGIN {
+  printf "pgbench:     %.0f TPS (-N, 8 clients, 20 s)\n", tps
+  printf "end to end:  %.1f applications/s (first submission -> last application paid or rejected)\n", e2e
+  if (tps > 0) printf "ratio:       %.1f applications/s per 1000 pgbench TPS\n", e2e / tps * 1000
+}'
+echo "results:     $OUT"
