@@ -73,10 +73,10 @@ func TestFault(t *testing.T) {
 			round++
 			switch round {
 			case 4:
-				if err := s.RestartNATS(); err != nil {
+				if err := s.RestartNATS(chaosCtx); err != nil {
 					t.Errorf("restart NATS: %v", err)
 				}
-				t.Log("chaos: restarted NATS")
+				t.Log("chaos: killed and restarted NATS")
 			case 8:
 				if err := s.Postgres().Restart(chaosCtx, "immediate"); err != nil {
 					t.Errorf("restart PostgreSQL: %v", err)
@@ -259,14 +259,23 @@ func TestFault(t *testing.T) {
 
 	paid := want[commonv1.ApplicationStatus_APPLICATION_STATUS_PAID]
 	ledger := readLedger(t, s.BankURL)
+	// Finance records payment results from its own consumer; give it time to catch up.
 	var batchPaid, batchCount int64
-	for _, b := range listBatches(t, finance, financev1.BatchStatus_BATCH_STATUS_CONFIRMED) {
-		if b.GetPaidSumFen() != b.GetControlSumFen() || b.GetPaidCount() != b.GetControlCount() {
-			t.Errorf("batch %s: control %d / %d fen but paid %d / %d fen", b.GetBatchId(), b.GetControlCount(), b.GetControlSumFen(), b.GetPaidCount(), b.GetPaidSumFen())
+	var batchErr error
+	eventually(t, "batches record every payment", 2*time.Minute, func() error {
+		batchPaid, batchCount, batchErr = 0, 0, nil
+		for _, b := range listBatches(t, finance, financev1.BatchStatus_BATCH_STATUS_CONFIRMED) {
+			if b.GetPaidSumFen() != b.GetControlSumFen() || b.GetPaidCount() != b.GetControlCount() {
+				batchErr = fmt.Errorf("batch %s: control %d / %d fen but paid %d / %d fen", b.GetBatchId(), b.GetControlCount(), b.GetControlSumFen(), b.GetPaidCount(), b.GetPaidSumFen())
+			}
+			batchPaid += b.GetPaidSumFen()
+			batchCount += b.GetPaidCount()
 		}
-		batchPaid += b.GetPaidSumFen()
-		batchCount += b.GetPaidCount()
-	}
+		if batchErr == nil && batchCount != int64(paid) {
+			batchErr = fmt.Errorf("batches paid %d items, want %d", batchCount, paid)
+		}
+		return batchErr
+	})
 	badTrails := 0
 	for _, p := range apps {
 		tr, err := auditor.app.GetTrail(ctx, &applicationv1.GetTrailRequest{ApplicationId: p.id})

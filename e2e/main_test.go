@@ -43,7 +43,7 @@ func run(m *testing.M) (int, error) {
 			return 0, err
 		}
 		defer os.RemoveAll(dir)
-		pkgs := []string{"../cmd/banksim"}
+		pkgs := []string{"../cmd/banksim", "../cmd/devstack"}
 		for _, s := range stack.Services {
 			pkgs = append(pkgs, "../services/"+s+"/cmd/"+s)
 		}

@@ -13,9 +13,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"syscall"
 
 	"github.com/edubureau/studentaid/pkg/config"
+	"github.com/edubureau/studentaid/pkg/natsx"
 	"github.com/edubureau/studentaid/pkg/stack"
 )
 
@@ -32,6 +34,9 @@ func run(ctx context.Context) error {
 	dir := config.Env("AID_DEV_DIR", ".devstack")
 	if len(os.Args) > 2 && os.Args[1] == "exec" {
 		return execWithDatabase(ctx, dir, os.Args[2:])
+	}
+	if len(os.Args) > 1 && os.Args[1] == "natsd" {
+		return natsd(ctx, os.Args[2:])
 	}
 	opts := stack.Options{
 		Dir:            dir,
@@ -110,5 +115,27 @@ func execWithDatabase(ctx context.Context, dir string, args []string) error {
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s: %w", args[0], err)
 	}
+	return nil
+}
+
+// natsd serves NATS with JetStream (fsync on every write) until SIGTERM:
+// `devstack natsd <store-dir> <port> <monitor-port>`. The stack runs NATS
+// this way, as a process of its own that fault tests can kill.
+func natsd(ctx context.Context, args []string) error {
+	if len(args) != 3 {
+		return fmt.Errorf("usage: devstack natsd <store-dir> <port> <monitor-port>")
+	}
+	port, err1 := strconv.Atoi(args[1])
+	monitor, err2 := strconv.Atoi(args[2])
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("natsd: ports must be numbers")
+	}
+	ns, err := natsx.StartEmbeddedWithMonitor(args[0], port, monitor)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	ns.Shutdown()
+	ns.WaitForShutdown()
 	return nil
 }

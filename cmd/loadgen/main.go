@@ -26,13 +26,6 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == natsdCommand {
-		if err := runNATSD(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "loadgen natsd:", err)
-			os.Exit(1)
-		}
-		return
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := parseFlags(os.Args[1:])

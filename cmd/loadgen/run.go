@@ -70,14 +70,6 @@ func bringUp(ctx context.Context, c config, logf func(string, ...any)) (*system,
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return nil, err
 	}
-	natsLog, err := os.Create(filepath.Join(dir, "logs", "nats.log"))
-	if err != nil {
-		return nil, err
-	}
-	nats, err := startNATSChild(filepath.Join(dir, "nats"), natsLog)
-	if err != nil {
-		return nil, err
-	}
 	jaeger := c.JaegerBin
 	if jaeger != "" {
 		if _, err := os.Stat(jaeger); err != nil {
@@ -91,7 +83,6 @@ func bringUp(ctx context.Context, c config, logf func(string, ...any)) (*system,
 	opts := stack.Options{
 		Dir:       dir,
 		BinDir:    c.BinDir,
-		NATSURL:   nats.URL,
 		JaegerBin: jaeger,
 		Env: map[string]string{
 			"SCHOOL_REVIEW_NOTICE_PERIOD": c.Notice,
@@ -105,17 +96,15 @@ func bringUp(ctx context.Context, c config, logf func(string, ...any)) (*system,
 	started := time.Now()
 	s, err := stack.Start(ctx, opts)
 	if err != nil {
-		nats.Stop()
 		return nil, err
 	}
 	logf("stack up in %s", time.Since(started).Round(time.Millisecond))
 	sys := &system{endpoints: s.Endpoints, tokens: s, databaseURL: s.DatabaseURL}
-	for _, name := range append(append([]string{}, stack.Services...), "banksim") {
+	for _, name := range append(append([]string{}, stack.Services...), "banksim", "nats") {
 		if p := s.Process(name); p != nil && p.Pid() != 0 {
 			sys.groups = append(sys.groups, driver.ProcessGroup{Name: name, Pid: p.Pid()})
 		}
 	}
-	sys.groups = append(sys.groups, driver.ProcessGroup{Name: "nats", Pid: nats.Pid()})
 	if pg := s.Postgres(); pg != nil {
 		if pid, err := driver.PostmasterPID(pg.Dir); err == nil {
 			sys.groups = append(sys.groups, driver.ProcessGroup{Name: "postgres", Pid: pid, WithChildren: true})
@@ -138,8 +127,6 @@ func bringUp(ctx context.Context, c config, logf func(string, ...any)) (*system,
 	sys.stop = func() {
 		logf("stopping the stack…")
 		s.Stop()
-		nats.Stop()
-		_ = natsLog.Close()
 		if removeDir {
 			_ = os.RemoveAll(dir)
 		} else {

@@ -50,8 +50,8 @@ type Consumer struct {
 	// HandleBatch, when set, applies a fetched batch's new events in one call
 	// (saving round trips); Handle still applies them singly after a failure.
 	HandleBatch BatchHandler
-	BatchSize  int
-	MaxDeliver int
+	BatchSize   int
+	MaxDeliver  int
 	// AfterCommit runs after a transaction that applied events commits
 	// (e.g. to wake the outbox relay).
 	AfterCommit func()

@@ -11,10 +11,16 @@ import (
 // storing its streams under dir and fsyncing every write (SyncAlways), on
 // 127.0.0.1:port (0 picks a free port). Stop it with Shutdown.
 func StartEmbedded(dir string, port int) (*server.Server, error) {
+	return StartEmbeddedWithMonitor(dir, port, 0)
+}
+
+// StartEmbeddedWithMonitor is StartEmbedded with the HTTP monitoring endpoint
+// (/healthz, /varz, /jsz) on 127.0.0.1:httpPort when httpPort > 0.
+func StartEmbeddedWithMonitor(dir string, port, httpPort int) (*server.Server, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
-	ns, err := server.NewServer(&server.Options{
+	opts := &server.Options{
 		ServerName: "aid-embedded",
 		Host:       "127.0.0.1",
 		Port:       port,
@@ -23,7 +29,11 @@ func StartEmbedded(dir string, port int) (*server.Server, error) {
 		SyncAlways: true,
 		NoSigs:     true,
 		NoLog:      true,
-	})
+	}
+	if httpPort > 0 {
+		opts.HTTPHost, opts.HTTPPort = "127.0.0.1", httpPort
+	}
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}

@@ -17,10 +17,10 @@ import (
 
 // Stream names and subjects.
 const (
-	EventStream    = "AID_EVENTS"
-	EventSubjects  = "aid.>"
-	DeadStream     = "AID_DEAD_LETTERS"
-	DeadPrefix     = "dead."
+	EventStream     = "AID_EVENTS"
+	EventSubjects   = "aid.>"
+	DeadStream      = "AID_DEAD_LETTERS"
+	DeadPrefix      = "dead."
 	DuplicateWindow = 10 * time.Minute
 )
 

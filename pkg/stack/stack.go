@@ -21,10 +21,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/edubureau/studentaid/pkg/auth"
-	"github.com/edubureau/studentaid/pkg/natsx"
 )
 
 // Services are the five services, in start order.
@@ -40,7 +38,8 @@ type Options struct {
 	// Either way the stack creates a fresh database in it when FreshDatabase is set.
 	DatabaseURL   string
 	FreshDatabase bool
-	// NATSURL of an existing server; empty starts an embedded one.
+	// NATSURL of an existing server; empty starts one as a child process
+	// (`devstack natsd`, from BinDir) with its store under Dir/nats.
 	NATSURL string
 	// JaegerBin, when set, starts Jaeger and exports traces to it.
 	JaegerBin string
@@ -74,7 +73,7 @@ type Stack struct {
 	KeyDir      string
 
 	pg     *Postgres
-	nats   *server.Server
+	nats   *Process
 	mu     sync.Mutex
 	procs  map[string]*Process
 	jaeger *Process
@@ -111,10 +110,20 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 
 	s.NATSURL = opts.NATSURL
 	if s.NATSURL == "" {
-		if s.nats, err = natsx.StartEmbedded(filepath.Join(opts.Dir, "nats"), 0); err != nil {
+		port, err := FreePort()
+		if err != nil {
 			return nil, err
 		}
-		s.NATSURL = s.nats.ClientURL()
+		monitor, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		s.nats = s.newProcess("nats", filepath.Join(opts.BinDir, "devstack"), nil, fmt.Sprintf("http://127.0.0.1:%d/healthz?js-enabled-only=true", monitor))
+		s.nats.Args = []string{"natsd", filepath.Join(opts.Dir, "nats"), strconv.Itoa(port), strconv.Itoa(monitor)}
+		if err := s.nats.Start(ctx); err != nil {
+			return nil, err
+		}
+		s.NATSURL = fmt.Sprintf("nats://127.0.0.1:%d", port)
 	}
 
 	if opts.JaegerBin != "" {
@@ -235,8 +244,11 @@ func (s *Stack) Token(user string, role auth.Role, org string) (string, error) {
 func (s *Stack) Process(name string) *Process {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if name == "banksim" {
+	switch name {
+	case "banksim":
 		return s.bank
+	case "nats":
+		return s.nats
 	}
 	return s.procs[name]
 }
@@ -244,21 +256,15 @@ func (s *Stack) Process(name string) *Process {
 // Postgres returns the throwaway cluster, or nil when DATABASE_URL was given.
 func (s *Stack) Postgres() *Postgres { return s.pg }
 
-// RestartNATS stops and restarts the embedded NATS server on the same port
+// RestartNATS kills the NATS server (SIGKILL: acknowledged writes must
+// survive, since every write is fsynced) and starts it again on the same port
 // and store. It fails when NATS_URL pointed elsewhere.
-func (s *Stack) RestartNATS() error {
+func (s *Stack) RestartNATS(ctx context.Context) error {
 	if s.nats == nil {
 		return errors.New("NATS is external; cannot restart it")
 	}
-	port := s.nats.Addr().(*net.TCPAddr).Port
-	s.nats.Shutdown()
-	s.nats.WaitForShutdown()
-	ns, err := natsx.StartEmbedded(filepath.Join(s.opts.Dir, "nats"), port)
-	if err != nil {
-		return err
-	}
-	s.nats = ns
-	return nil
+	s.nats.Kill()
+	return s.nats.Start(ctx)
 }
 
 // Stop stops the services (SIGTERM, then SIGKILL after a grace period), the
@@ -277,7 +283,7 @@ func (s *Stack) Stop() {
 		_ = s.jaeger.Stop(5 * time.Second)
 	}
 	if s.nats != nil {
-		s.nats.Shutdown()
+		_ = s.nats.Stop(10 * time.Second)
 	}
 	if s.pg != nil {
 		_ = s.pg.Stop()
