@@ -45,6 +45,7 @@ func run(ctx context.Context) error {
 		NATSURL:        config.Env("NATS_URL", ""),
 		JaegerBin:      config.Env("JAEGER_BIN", filepath.Join(".cache", "bin", "jaeger")),
 		JaegerUIAssets: config.Env("JAEGER_UI_ASSETS", ""),
+		PreferredPorts: true,
 		Env: map[string]string{
 			"SCHOOL_REVIEW_NOTICE_PERIOD": config.Env("SCHOOL_REVIEW_NOTICE_PERIOD", "5wd"),
 			"LOG_LEVEL":                   config.Env("LOG_LEVEL", "info"),

@@ -51,6 +51,27 @@ type Options struct {
 	BankEnv map[string]string
 	// Logs receives every process's output; nil writes per-process files under Dir/logs.
 	Logs io.Writer
+	// PreferredPorts uses the documented default ports (services 9101-9105
+	// and 8101-8105, bank 8600, Jaeger 16686 and 4317) where they are free,
+	// so that `make run` matches the README; otherwise ports are picked free.
+	PreferredPorts bool
+}
+
+// defaultPorts are the documented ports of `make run`, by process.
+var defaultPorts = map[string][2]int{
+	"application": {9101, 8101}, "school-review": {9102, 8102}, "bureau-review": {9103, 8103},
+	"finance-confirmation": {9104, 8104}, "payout": {9105, 8105},
+}
+
+// port returns preferred if the stack prefers it and it is free, else a free port.
+func (s *Stack) port(preferred int) (int, error) {
+	if s.opts.PreferredPorts && preferred > 0 {
+		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(preferred)); err == nil {
+			l.Close()
+			return preferred, nil
+		}
+	}
+	return FreePort()
 }
 
 // Endpoint is where a service listens.
@@ -132,7 +153,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 	}
 
-	bankPort, err := FreePort()
+	bankPort, err := s.port(8600)
 	if err != nil {
 		return nil, err
 	}
@@ -147,11 +168,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 
 	for _, name := range Services {
-		gp, err := FreePort()
+		gp, err := s.port(defaultPorts[name][0])
 		if err != nil {
 			return nil, err
 		}
-		hp, err := FreePort()
+		hp, err := s.port(defaultPorts[name][1])
 		if err != nil {
 			return nil, err
 		}
@@ -335,7 +356,9 @@ func (p *Process) Start(ctx context.Context) error {
 		out = f
 	}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group (a Ctrl-C reaches only the stack, which stops
+	// the children in order), and killed if the stack dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		p.mu.Unlock()
 		return fmt.Errorf("start %s: %w", p.Name, err)
