@@ -155,6 +155,18 @@ func TestOutboxRelayAndIdempotentConsumer(t *testing.T) {
 	waitCount(t, b.pool, `SELECT count(*) FROM inbox`, 41)
 	waitCount(t, b.pool, `SELECT count(*) FROM effects`, 41)
 	waitCount(t, b.pool, `SELECT count(DISTINCT event_id) FROM effects`, 41)
+
+	// The operator re-publishes the whole outbox: nothing changes.
+	n, err = outbox.Republish(ctx, b.pool, b.js, 1, 1<<62)
+	if err != nil || n != 41 {
+		t.Fatalf("Republish = %d, %v; want 41", n, err)
+	}
+	si, _ = info.Info(ctx)
+	if si.State.Msgs != 42 {
+		t.Fatalf("stream holds %d messages after re-publishing, want 42", si.State.Msgs)
+	}
+	time.Sleep(200 * time.Millisecond)
+	waitCount(t, b.pool, `SELECT count(*) FROM effects`, 41)
 }
 
 // A failing handler leaves no effect and no inbox row; the event is
