@@ -187,3 +187,13 @@ func (m *serverMetrics) interceptor() grpc.UnaryServerInterceptor {
 		return resp, err
 	}
 }
+
+// Caller returns the authenticated caller of an RPC; the auth interceptor
+// put it there, so its absence is a wiring error reported as Unauthenticated.
+func Caller(ctx context.Context) (auth.Identity, error) {
+	id, ok := auth.FromContext(ctx)
+	if !ok {
+		return auth.Identity{}, apperr.New(apperr.Unauthenticated, "not signed in")
+	}
+	return id, nil
+}
