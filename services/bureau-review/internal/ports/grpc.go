@@ -5,12 +5,10 @@ package ports
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edubureau/studentaid/pkg/apperr"
@@ -19,6 +17,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/grpcx"
 	"github.com/edubureau/studentaid/pkg/natsx"
+	"github.com/edubureau/studentaid/pkg/page"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
 	"github.com/edubureau/studentaid/services/bureau-review/internal/adapters"
 	"github.com/edubureau/studentaid/services/bureau-review/internal/app"
@@ -27,10 +26,8 @@ import (
 
 // Request limits.
 const (
-	DefaultPageSize = 50
-	MaxPageSize     = 500
-	MaxDecisions    = 1000
-	maxCodeLen      = 64
+	MaxDecisions = 1000
+	maxCodeLen   = 64
 )
 
 // Policy says which roles may call each RPC; ops, school roles and every
@@ -82,17 +79,12 @@ func (s *Server) ListReviews(ctx context.Context, req *bureaureviewv1.ListReview
 			v.Add("state", "unknown review state %d", req.GetState())
 		}
 	}
-	size := int(req.GetPageSize())
-	switch {
-	case size == 0:
-		size = DefaultPageSize
-	case size < 1 || size > MaxPageSize:
-		v.Add("page_size", "must be between 1 and %d", MaxPageSize)
+	size := page.Size(&v, req.GetPageSize())
+	var cursor pageCursor
+	if page.Decode(&v, req.GetPageToken(), &cursor) {
+		cursor.After = v.CheckUUID("page_token", cursor.After)
 	}
-	after, err := decodePageToken(req.GetPageToken())
-	if err != nil {
-		v.Add("page_token", "%v", err)
-	}
+	after := cursor.After
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -108,7 +100,7 @@ func (s *Server) ListReviews(ctx context.Context, req *bureaureviewv1.ListReview
 		resp.Reviews = append(resp.Reviews, toProto(r))
 	}
 	if more {
-		resp.NextPageToken = encodePageToken(list[len(list)-1].ApplicationID)
+		resp.NextPageToken = page.Encode(pageCursor{After: list[len(list)-1].ApplicationID})
 	}
 	return resp, nil
 }
@@ -116,7 +108,7 @@ func (s *Server) ListReviews(ctx context.Context, req *bureaureviewv1.ListReview
 // GetReview returns one review item.
 func (s *Server) GetReview(ctx context.Context, req *bureaureviewv1.GetReviewRequest) (*bureaureviewv1.Review, error) {
 	var v apperr.Violations
-	appID := checkUUID(&v, "application_id", req.GetApplicationId())
+	appID := v.CheckUUID("application_id", req.GetApplicationId())
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -143,7 +135,7 @@ func (s *Server) Decide(ctx context.Context, req *bureaureviewv1.DecideRequest) 
 	seen := make(map[string]int, n)
 	for i, d := range req.GetDecisions() {
 		field := fmt.Sprintf("decisions[%d]", i)
-		appID := checkUUID(&v, field+".application_id", d.GetApplicationId())
+		appID := v.CheckUUID(field+".application_id", d.GetApplicationId())
 		if j, dup := seen[appID]; dup && appID != "" {
 			v.Add(field+".application_id", "application %s is also decided in decisions[%d]", appID, j)
 		}
@@ -199,20 +191,6 @@ func toProto(r *domain.Review) *bureaureviewv1.Review {
 	}
 }
 
-// checkUUID validates a UUID field and returns it in canonical form.
-func checkUUID(v *apperr.Violations, field, s string) string {
-	if s == "" {
-		v.Add(field, "required")
-		return ""
-	}
-	u, err := uuid.Parse(s)
-	if err != nil || len(s) != 36 {
-		v.Add(field, "must be a UUID such as 0190a5f2-7c1e-7d3a-9b2e-5f6a7b8c9d0e")
-		return ""
-	}
-	return u.String()
-}
-
 // checkCode validates an optional code filter (school or program code).
 func checkCode(v *apperr.Violations, field, s string) {
 	if s == "" {
@@ -227,32 +205,7 @@ func checkCode(v *apperr.Violations, field, s string) {
 	}
 }
 
-// pageTokenPrefix versions the keyset cursor inside a page token.
-const pageTokenPrefix = "br1:"
-
-func encodePageToken(lastID string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + lastID))
-}
-
-func decodePageToken(tok string) (string, error) {
-	if tok == "" {
-		return "", nil
-	}
-	bad := fmt.Errorf("not a page token from this service")
-	if len(tok) > 128 {
-		return "", bad
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil {
-		return "", bad
-	}
-	id, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
-	if !ok {
-		return "", bad
-	}
-	u, err := uuid.Parse(id)
-	if err != nil || len(id) != 36 {
-		return "", bad
-	}
-	return u.String(), nil
+// pageCursor is the keyset position a page token carries.
+type pageCursor struct {
+	After string `json:"after"`
 }

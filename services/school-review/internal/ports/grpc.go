@@ -5,18 +5,17 @@ package ports
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/catalog"
 	"github.com/edubureau/studentaid/pkg/grpcx"
+	"github.com/edubureau/studentaid/pkg/page"
 	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
 	"github.com/edubureau/studentaid/services/school-review/internal/adapters"
 	"github.com/edubureau/studentaid/services/school-review/internal/app"
@@ -25,10 +24,8 @@ import (
 
 // Request limits.
 const (
-	DefaultPageSize = 50
-	MaxPageSize     = 500
-	MaxDecisions    = 1000
-	maxCodeLen      = 64
+	MaxDecisions = 1000
+	maxCodeLen   = 64
 )
 
 // Policy says which roles may call each RPC; ops and every unlisted role are refused.
@@ -54,17 +51,9 @@ var _ schoolreviewv1.SchoolReviewServiceServer = (*Server)(nil)
 // NewServer returns a Server backed by a.
 func NewServer(a *app.Service) *Server { return &Server{app: a} }
 
-func caller(ctx context.Context) (auth.Identity, error) {
-	id, ok := auth.FromContext(ctx)
-	if !ok {
-		return auth.Identity{}, apperr.New(apperr.Unauthenticated, "not signed in")
-	}
-	return id, nil
-}
-
 // ListReviews lists review items in the caller's scope, pending by default.
 func (s *Server) ListReviews(ctx context.Context, req *schoolreviewv1.ListReviewsRequest) (*schoolreviewv1.ListReviewsResponse, error) {
-	id, err := caller(ctx)
+	id, err := grpcx.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -83,17 +72,12 @@ func (s *Server) ListReviews(ctx context.Context, req *schoolreviewv1.ListReview
 			v.Add("state", "unknown review state %d", req.GetState())
 		}
 	}
-	size := int(req.GetPageSize())
-	switch {
-	case size == 0:
-		size = DefaultPageSize
-	case size < 1 || size > MaxPageSize:
-		v.Add("page_size", "must be between 1 and %d", MaxPageSize)
+	size := page.Size(&v, req.GetPageSize())
+	var cursor pageCursor
+	if page.Decode(&v, req.GetPageToken(), &cursor) {
+		cursor.After = v.CheckUUID("page_token", cursor.After)
 	}
-	after, err := decodePageToken(req.GetPageToken())
-	if err != nil {
-		v.Add("page_token", "%v", err)
-	}
+	after := cursor.After
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -109,19 +93,19 @@ func (s *Server) ListReviews(ctx context.Context, req *schoolreviewv1.ListReview
 		resp.Reviews = append(resp.Reviews, toProto(r))
 	}
 	if more {
-		resp.NextPageToken = encodePageToken(list[len(list)-1].ApplicationID)
+		resp.NextPageToken = page.Encode(pageCursor{After: list[len(list)-1].ApplicationID})
 	}
 	return resp, nil
 }
 
 // GetReview returns one review item; NotFound for another school's item.
 func (s *Server) GetReview(ctx context.Context, req *schoolreviewv1.GetReviewRequest) (*schoolreviewv1.Review, error) {
-	id, err := caller(ctx)
+	id, err := grpcx.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var v apperr.Violations
-	appID := checkUUID(&v, "application_id", req.GetApplicationId())
+	appID := v.CheckUUID("application_id", req.GetApplicationId())
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -134,7 +118,7 @@ func (s *Server) GetReview(ctx context.Context, req *schoolreviewv1.GetReviewReq
 
 // Decide approves or rejects 1 to 1000 pending items, all or nothing.
 func (s *Server) Decide(ctx context.Context, req *schoolreviewv1.DecideRequest) (*schoolreviewv1.DecideResponse, error) {
-	id, err := caller(ctx)
+	id, err := grpcx.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +132,7 @@ func (s *Server) Decide(ctx context.Context, req *schoolreviewv1.DecideRequest) 
 	seen := make(map[string]int, n)
 	for i, d := range req.GetDecisions() {
 		field := fmt.Sprintf("decisions[%d]", i)
-		appID := checkUUID(&v, field+".application_id", d.GetApplicationId())
+		appID := v.CheckUUID(field+".application_id", d.GetApplicationId())
 		if j, dup := seen[appID]; dup && appID != "" {
 			v.Add(field+".application_id", "application %s is also decided in decisions[%d]", appID, j)
 		}
@@ -178,12 +162,12 @@ func (s *Server) Decide(ctx context.Context, req *schoolreviewv1.DecideRequest) 
 
 // RaiseObjection sends an item in notice back to review.
 func (s *Server) RaiseObjection(ctx context.Context, req *schoolreviewv1.RaiseObjectionRequest) (*schoolreviewv1.Review, error) {
-	id, err := caller(ctx)
+	id, err := grpcx.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var v apperr.Violations
-	appID := checkUUID(&v, "application_id", req.GetApplicationId())
+	appID := v.CheckUUID("application_id", req.GetApplicationId())
 	if err := domain.CheckReason(req.GetReason(), true); err != nil {
 		v.Add("reason", "%v", err)
 	}
@@ -235,20 +219,6 @@ func toProto(r *domain.Review) *schoolreviewv1.Review {
 	return out
 }
 
-// checkUUID validates a UUID field and returns it in canonical form.
-func checkUUID(v *apperr.Violations, field, s string) string {
-	if s == "" {
-		v.Add(field, "required")
-		return ""
-	}
-	u, err := uuid.Parse(s)
-	if err != nil || len(s) != 36 {
-		v.Add(field, "must be a UUID such as 0190a5f2-7c1e-7d3a-9b2e-5f6a7b8c9d0e")
-		return ""
-	}
-	return u.String()
-}
-
 // checkCode validates an optional code filter (school or program code).
 func checkCode(v *apperr.Violations, field, s string) {
 	if s == "" {
@@ -263,28 +233,7 @@ func checkCode(v *apperr.Violations, field, s string) {
 	}
 }
 
-// pageTokenPrefix versions the keyset cursor inside a page token.
-const pageTokenPrefix = "sr1:"
-
-func encodePageToken(lastID string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + lastID))
-}
-
-func decodePageToken(tok string) (string, error) {
-	if tok == "" {
-		return "", nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || len(tok) > 128 {
-		return "", fmt.Errorf("not a page token from this service")
-	}
-	id, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
-	if !ok {
-		return "", fmt.Errorf("not a page token from this service")
-	}
-	u, err := uuid.Parse(id)
-	if err != nil || len(id) != 36 {
-		return "", fmt.Errorf("not a page token from this service")
-	}
-	return u.String(), nil
+// pageCursor is the keyset position a page token carries.
+type pageCursor struct {
+	After string `json:"after"`
 }
