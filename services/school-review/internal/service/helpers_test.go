@@ -2,17 +2,13 @@ package service_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -133,33 +129,10 @@ var (
 	hsTuition = submission{school: schoolA, program: "HS_TUITION_WAIVER", stage: "high_school", submitter: officer, amount: 85000}
 )
 
-func eventMsg(t testing.TB, ev *eventsv1.Event) *nats.Msg {
-	t.Helper()
-	data, err := events.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := nats.NewMsg(events.Subject(ev.GetType()))
-	msg.Data = data
-	msg.Header.Set(jetstream.MsgIDHeader, ev.GetEventId())
-	return msg
-}
-
 // publish sends events to JetStream as the application service's relay would.
 func (e *env) publish(t *testing.T, evs ...*eventsv1.Event) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	for _, ev := range evs {
-		if _, err := e.js.PublishMsgAsync(eventMsg(t, ev)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	select {
-	case <-e.js.PublishAsyncComplete():
-	case <-ctx.Done():
-		t.Fatal("publishing timed out")
-	}
+	servicetest.Publish(t, e.js, evs...)
 }
 
 // submit publishes n submissions like s and waits until all are under review.
@@ -192,104 +165,29 @@ func (e *env) waitCount(t *testing.T, query string, want int, args ...any) {
 }
 
 // eventually polls fn until it succeeds or the wait limit passes.
-func eventually(t *testing.T, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %s: %v", waitLimit, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+func eventually(t *testing.T, fn func() error) { t.Helper(); servicetest.Eventually(t, fn) }
 
 // outputs reads the events of type typ about the given applications from the
 // AID_EVENTS stream until want of them have arrived.
 func (e *env) outputs(t *testing.T, typ string, want int, appIDs ...string) map[string][]*eventsv1.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	cons, err := e.js.OrderedConsumer(ctx, natsx.EventStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.Subject(typ)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wanted := make(map[string]bool, len(appIDs))
-	for _, id := range appIDs {
-		wanted[id] = true
-	}
-	out := make(map[string][]*eventsv1.Event)
-	got := 0
-	for got < want {
-		batch, err := cons.Fetch(want-got, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range batch.Messages() {
-			ev, err := events.Unmarshal(m.Data())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(wanted) == 0 || wanted[ev.GetApplicationId()] {
-				out[ev.GetApplicationId()] = append(out[ev.GetApplicationId()], ev)
-				got++
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			t.Fatal(err)
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("%d of %d %s events after %s", got, want, typ, waitLimit)
-		}
-	}
-	return out
+	return servicetest.Outputs(t, e.js, typ, want, appIDs...)
 }
 
 // streamCount is how many messages of type typ the stream holds.
 func (e *env) streamCount(t *testing.T, typ string) uint64 {
 	t.Helper()
-	ctx := context.Background()
-	stream, err := e.js.Stream(ctx, natsx.EventStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(events.Subject(typ)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Subjects[events.Subject(typ)]
+	return servicetest.StreamCount(t, e.js, typ)
 }
 
 // wantCode fails unless err is a status with code whose message contains each of parts.
 func wantCode(t *testing.T, err error, code codes.Code, parts ...string) *status.Status {
 	t.Helper()
-	st, _ := status.FromError(err)
-	if st.Code() != code {
-		t.Fatalf("got %v, want %s", err, code)
-	}
-	for _, p := range parts {
-		if !strings.Contains(st.Message(), p) {
-			t.Fatalf("message %q does not mention %q", st.Message(), p)
-		}
-	}
-	return st
+	return servicetest.WantCode(t, err, code, parts...)
 }
 
 // violationFields lists the fields of a status's BadRequest detail.
-func violationFields(st *status.Status) []string {
-	var out []string
-	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				out = append(out, v.GetField())
-			}
-		}
-	}
-	return out
-}
+func violationFields(st *status.Status) []string { return servicetest.ViolationFields(st) }
 
 func approve(id, level string) *schoolreviewv1.Decision {
 	return &schoolreviewv1.Decision{ApplicationId: id, Approve: true, HardshipLevel: level}
