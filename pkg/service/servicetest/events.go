@@ -145,4 +145,3 @@ func ViolationFields(st *status.Status) []string {
 	}
 	return out
 }
-
