@@ -33,24 +33,41 @@ func Migrations() fs.FS {
 // copyThreshold is the batch size from which Append uses COPY.
 const copyThreshold = 16
 
+// Traced is an event with the context of the work that caused it; its trace
+// context is stored with the event.
+type Traced struct {
+	Ctx   context.Context
+	Event *eventsv1.Event
+}
+
 // Append writes evs to the outbox inside tx. The trace context of ctx is
 // stored with each event so that publishing and consuming it continue the
 // same trace.
 func Append(ctx context.Context, tx pgx.Tx, evs ...*eventsv1.Event) error {
-	if len(evs) == 0 {
+	items := make([]Traced, len(evs))
+	for i, ev := range evs {
+		items[i] = Traced{Ctx: ctx, Event: ev}
+	}
+	return AppendTraced(ctx, tx, items...)
+}
+
+// AppendTraced writes events that belong to different traces (a batch of
+// consumed events, a group of payments) inside tx, each with its own trace
+// context.
+func AppendTraced(ctx context.Context, tx pgx.Tx, items ...Traced) error {
+	if len(items) == 0 {
 		return nil
 	}
-	carrier := propagation.MapCarrier{}
-	otel.GetTextMapPropagator().Inject(ctx, carrier)
-	traceparent, tracestate := carrier.Get("traceparent"), carrier.Get("tracestate")
-
-	rows := make([][]any, 0, len(evs))
-	for _, ev := range evs {
-		payload, err := events.Marshal(ev)
+	prop := otel.GetTextMapPropagator()
+	rows := make([][]any, 0, len(items))
+	for _, it := range items {
+		payload, err := events.Marshal(it.Event)
 		if err != nil {
-			return fmt.Errorf("outbox: encode %s: %w", ev.GetType(), err)
+			return fmt.Errorf("outbox: encode %s: %w", it.Event.GetType(), err)
 		}
-		rows = append(rows, []any{ev.GetEventId(), events.Subject(ev.GetType()), payload, traceparent, tracestate})
+		carrier := propagation.MapCarrier{}
+		prop.Inject(it.Ctx, carrier)
+		rows = append(rows, []any{it.Event.GetEventId(), events.Subject(it.Event.GetType()), payload, carrier.Get("traceparent"), carrier.Get("tracestate")})
 	}
 	if len(rows) >= copyThreshold {
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"outbox"},

@@ -14,6 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/edubureau/studentaid/pkg/outbox"
+	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
+
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/domain"
 )
 
@@ -329,4 +332,157 @@ SELECT coalesce((SELECT status FROM u), (SELECT status FROM items WHERE applicat
 		return "", fmt.Errorf("mark payee corrected for %s: %w", applicationID, err)
 	}
 	return domain.ItemStatus(status), nil
+}
+
+type batchKey struct{ term, program, funding string }
+
+// AddItems is AddItem for many items in two statements: it opens the
+// batches that are missing, then puts every item whose application has no
+// live item into the OPEN batch of its key and adds them to the batches'
+// control totals. added maps each added application to its batch; an
+// application listed twice is added once. A concurrent change (a batch
+// closed in between, an item made live by another transaction) fails the
+// call, and the caller falls back to AddItem.
+func AddItems(ctx context.Context, tx pgx.Tx, its []NewItem) (added map[string]string, err error) {
+	n := len(its)
+	apps, schools, terms, programs, fundings := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	amounts := make([]int64, n)
+	subs, schoolRevs, bureauRevs := make([]string, n), make([]string, n), make([]string, n)
+	seen := map[batchKey]bool{}
+	var kIDs, kTerms, kPrograms, kFundings []string
+	for i, it := range its {
+		apps[i], schools[i], terms[i], programs[i], fundings[i] = it.ApplicationID, it.SchoolCode, it.Term, it.ProgramCode, it.FundingSource
+		amounts[i] = it.AmountFen
+		subs[i], schoolRevs[i], bureauRevs[i] = it.SubmittedBy, it.SchoolReviewer, it.BureauReviewer
+		k := batchKey{it.Term, it.ProgramCode, it.FundingSource}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, err
+		}
+		kIDs, kTerms, kPrograms, kFundings = append(kIDs, id.String()), append(kTerms, k.term), append(kPrograms, k.program), append(kFundings, k.funding)
+	}
+	// Open a batch for each key that gets an item and has none open; a
+	// concurrent creator's batch wins (ON CONFLICT waits for it) and the next
+	// statement, in a new snapshot, joins it.
+	if _, err := tx.Exec(ctx, `INSERT INTO batches (batch_id, term, program_code, funding_source)
+SELECT k.batch_id, k.term, k.program_code, k.funding_source
+  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS k(batch_id, term, program_code, funding_source)
+ WHERE NOT EXISTS (SELECT 1 FROM batches b WHERE b.status = 'OPEN'
+                      AND (b.term, b.program_code, b.funding_source) = (k.term, k.program_code, k.funding_source))
+   AND EXISTS (SELECT 1 FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[]) AS r(application_id, term, program_code, funding_source)
+                WHERE (r.term, r.program_code, r.funding_source) = (k.term, k.program_code, k.funding_source)
+                  AND NOT EXISTS (SELECT 1 FROM items i WHERE i.application_id = r.application_id AND i.status <> 'RETURNED'))
+ON CONFLICT (term, program_code, funding_source) WHERE status = 'OPEN' DO NOTHING`,
+		kIDs, kTerms, kPrograms, kFundings, apps, terms, programs, fundings); err != nil {
+		return nil, fmt.Errorf("open batches: %w", err)
+	}
+	var addedApps, addedBatches []string
+	var unbatched int
+	err = tx.QueryRow(ctx, `WITH r AS MATERIALIZED (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+    WITH ORDINALITY AS r(application_id, school_code, amount_fen, term, program_code, funding_source, submitted_by, school_reviewer, bureau_reviewer, ord)
+   WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.application_id = r.application_id AND i.status <> 'RETURNED')
+), f AS (
+  SELECT DISTINCT ON (r.application_id) r.*, b.batch_id
+    FROM r JOIN batches b ON b.status = 'OPEN'
+     AND (b.term, b.program_code, b.funding_source) = (r.term, r.program_code, r.funding_source)
+   ORDER BY r.application_id, r.ord
+), i AS (
+  INSERT INTO items (batch_id, application_id, school_code, amount_fen, submitted_by, school_reviewer, bureau_reviewer)
+  SELECT batch_id, application_id, school_code, amount_fen, submitted_by, school_reviewer, bureau_reviewer FROM f
+  ON CONFLICT (batch_id, application_id) DO UPDATE
+     SET status = 'PENDING', reason = '', school_code = EXCLUDED.school_code, amount_fen = EXCLUDED.amount_fen,
+         submitted_by = EXCLUDED.submitted_by, school_reviewer = EXCLUDED.school_reviewer,
+         bureau_reviewer = EXCLUDED.bureau_reviewer, updated_at = now()
+   WHERE items.status = 'RETURNED'
+  RETURNING batch_id, application_id, amount_fen
+), t AS (
+  UPDATE batches b
+     SET control_count = b.control_count + s.n, control_sum_fen = b.control_sum_fen + s.sum_fen, updated_at = now()
+    FROM (SELECT batch_id, count(*) AS n, sum(amount_fen) AS sum_fen FROM i GROUP BY batch_id) s
+   WHERE b.batch_id = s.batch_id
+)
+SELECT coalesce(array_agg(application_id::text), '{}'), coalesce(array_agg(batch_id::text), '{}'),
+       (SELECT count(DISTINCT application_id) FROM r) - (SELECT count(*) FROM f)
+  FROM i`,
+		apps, schools, amounts, terms, programs, fundings, subs, schoolRevs, bureauRevs).Scan(&addedApps, &addedBatches, &unbatched)
+	if err != nil {
+		return nil, fmt.Errorf("add %d items: %w", n, err)
+	}
+	if unbatched != 0 {
+		return nil, fmt.Errorf("add %d items: %d found no open batch", n, unbatched)
+	}
+	added = make(map[string]string, len(addedApps))
+	for i, app := range addedApps {
+		added[app] = addedBatches[i]
+	}
+	return added, nil
+}
+
+// PaymentResult is payout's verdict on one payment.
+type PaymentResult struct {
+	PaymentID string
+	AmountFen int64
+	Paid      bool
+	// Reason is the bank's reason code of a failed payment.
+	Reason string
+}
+
+// RecordPaymentResults is RecordPaymentResult for many results in one
+// statement: each ORDERED item whose payment and amount match becomes PAID
+// or FAILED and its batch counts it. applied is the number of items changed;
+// results that changed nothing (repeated, unknown or mismatched) are left
+// for the caller to tell apart with RecordPaymentResult.
+func RecordPaymentResults(ctx context.Context, tx pgx.Tx, rs []PaymentResult) (applied int, err error) {
+	n := len(rs)
+	ids, statuses, reasons := make([]string, n), make([]string, n), make([]string, n)
+	amounts := make([]int64, n)
+	for i, r := range rs {
+		ids[i], amounts[i], statuses[i], reasons[i] = r.PaymentID, r.AmountFen, "FAILED", r.Reason
+		if r.Paid {
+			statuses[i], reasons[i] = "PAID", ""
+		}
+	}
+	err = tx.QueryRow(ctx, `WITH i AS (
+  UPDATE items SET status = r.status, reason = r.reason, corrected = false, updated_at = now()
+    FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[]) AS r(payment_id, amount_fen, status, reason)
+   WHERE items.payment_id = r.payment_id AND items.status = 'ORDERED' AND items.amount_fen = r.amount_fen
+  RETURNING items.batch_id, items.amount_fen, items.status
+), t AS (
+  UPDATE batches b
+     SET paid_count = b.paid_count + s.paid, paid_sum_fen = b.paid_sum_fen + s.paid_sum, failed_count = b.failed_count + s.failed,
+         updated_at = now()
+    FROM (SELECT batch_id, count(*) FILTER (WHERE status = 'PAID') AS paid,
+                 coalesce(sum(amount_fen) FILTER (WHERE status = 'PAID'), 0) AS paid_sum,
+                 count(*) FILTER (WHERE status = 'FAILED') AS failed
+            FROM i GROUP BY batch_id) s
+   WHERE b.batch_id = s.batch_id
+)
+SELECT count(*) FROM i`, ids, amounts, statuses, reasons).Scan(&applied)
+	if err != nil {
+		return 0, fmt.Errorf("record %d payment results: %w", n, err)
+	}
+	return applied, nil
+}
+
+// OutboxEvent is an event to put in the outbox with the trace context of its
+// own Ctx (the span of the delivery it follows from).
+type OutboxEvent struct {
+	Ctx   context.Context
+	Event *eventsv1.Event
+}
+
+// AppendEvents writes events to the outbox in one COPY, in the rows
+// outbox.Append writes, each with the trace context of its own Ctx
+// (outbox.Append stamps one context on all the events of a call).
+func AppendEvents(ctx context.Context, tx pgx.Tx, evs []OutboxEvent) error {
+	items := make([]outbox.Traced, len(evs))
+	for i, e := range evs {
+		items[i] = outbox.Traced{Ctx: e.Ctx, Event: e.Event}
+	}
+	return outbox.AppendTraced(ctx, tx, items...)
 }

@@ -194,3 +194,87 @@ func TestConfirmRefusesTotalsThatDisagreeWithItems(t *testing.T) {
 		t.Fatal("confirmed a batch whose row disagrees with its items")
 	}
 }
+
+// TestAddItemsAndRecordResultsInBulk adds approvals in one call (a repeat,
+// one already live, two keys) and records their payment results in one
+// call, checking the control, paid and failed totals the set-based
+// statements keep.
+func TestAddItemsAndRecordResultsInBulk(t *testing.T) {
+	t.Parallel()
+	pool := migrated(t)
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+
+	live := item(10000)
+	liveBatch, added, err := adapters.AddItem(ctx, tx, live)
+	if err != nil || !added {
+		t.Fatalf("add live item: %v %v", added, err)
+	}
+	a, b, c := item(20000), item(30000), item(40000)
+	c.ProgramCode = "OTHER_AID"
+	added2, err := adapters.AddItems(ctx, tx, []adapters.NewItem{a, b, a, live, c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(added2) != 3 || added2[a.ApplicationID] != liveBatch || added2[b.ApplicationID] != liveBatch ||
+		added2[c.ApplicationID] == "" || added2[c.ApplicationID] == liveBatch {
+		t.Fatalf("added %v, want a and b in %s and c in a batch of its own", added2, liveBatch)
+	}
+	for _, want := range []struct {
+		batch string
+		count int64
+		sum   int64
+	}{{liveBatch, 3, 60000}, {added2[c.ApplicationID], 1, 40000}} {
+		got, err := adapters.GetBatch(ctx, tx, want.batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ControlCount != want.count || got.ControlSumFen != want.sum {
+			t.Errorf("batch %s totals %d / %d fen, want %d / %d", want.batch, got.ControlCount, got.ControlSumFen, want.count, want.sum)
+		}
+	}
+
+	bt, err := adapters.LockBatch(ctx, tx, liveBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bt.Confirm("fin", bt.ControlCount, bt.ControlSumFen, time.Now().UTC()); err != nil {
+		t.Fatal(err)
+	}
+	ordered, err := adapters.ConfirmBatch(ctx, tx, bt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay := map[string]adapters.OrderedItem{}
+	for _, o := range ordered {
+		pay[o.ApplicationID] = o
+	}
+	results := []adapters.PaymentResult{
+		{PaymentID: pay[live.ApplicationID].PaymentID, AmountFen: 10000, Paid: true},
+		{PaymentID: pay[a.ApplicationID].PaymentID, AmountFen: 20000, Paid: true},
+		{PaymentID: pay[b.ApplicationID].PaymentID, AmountFen: 30000, Reason: "ACCOUNT_CLOSED"},
+	}
+	applied, err := adapters.RecordPaymentResults(ctx, tx, results)
+	if err != nil || applied != 3 {
+		t.Fatalf("applied %d, %v; want 3", applied, err)
+	}
+	got, err := adapters.GetBatch(ctx, tx, liveBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PaidCount != 2 || got.PaidSumFen != 30000 || got.FailedCount != 1 {
+		t.Errorf("paid %d / %d fen, failed %d; want 2 / 30000, 1", got.PaidCount, got.PaidSumFen, got.FailedCount)
+	}
+	// Repeated and mismatched results change nothing and are not counted.
+	results[2].AmountFen = 1
+	if applied, err := adapters.RecordPaymentResults(ctx, tx, results); err != nil || applied != 0 {
+		t.Fatalf("repeat applied %d, %v; want 0", applied, err)
+	}
+	if again, err := adapters.GetBatch(ctx, tx, liveBatch); err != nil || again.PaidCount != 2 || again.FailedCount != 1 {
+		t.Errorf("after repeat: %+v, %v", again, err)
+	}
+}

@@ -32,7 +32,7 @@ func Spec() service.Spec {
 			a := app.New(h.Pool, h.Log, h.Relay.Notify)
 			financev1.RegisterFinanceConfirmationServiceServer(h.GRPC, ports.NewServer(a))
 			h.AddGateway(financev1.RegisterFinanceConfirmationServiceHandlerFromEndpoint)
-			h.AddConsumer(&natsx.Consumer{Subjects: ports.Subjects(), Handle: ports.EventHandler(a)})
+			h.AddConsumer(&natsx.Consumer{Subjects: ports.Subjects(), Handle: ports.EventHandler(a), HandleBatch: ports.BatchHandler(a)})
 			return nil
 		},
 	}

@@ -14,6 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/edubureau/studentaid/pkg/outbox"
+	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
+
 	"github.com/edubureau/studentaid/services/payout/internal/domain"
 )
 
@@ -91,6 +94,43 @@ SELECT EXISTS (SELECT 1 FROM p), EXISTS (SELECT 1 FROM ins)`,
 		return false, false, fmt.Errorf("add payment %s: %w", p.ID, err)
 	}
 	return payeeKnown, inserted, nil
+}
+
+// AddPayments stores PENDING payments, each with a copy of its
+// application's current payee, in one statement; payments already stored are
+// left alone. missing counts the payments whose payee has not arrived: the
+// caller must then roll back, as those were not stored. A second live payment
+// for one application fails with a unique violation of
+// OneLivePaymentPerApplication.
+func AddPayments(ctx context.Context, tx pgx.Tx, ps []NewPayment) (missing int, err error) {
+	n := len(ps)
+	ids, apps, batches := make([]string, n), make([]string, n), make([]string, n)
+	schools, programs, terms := make([]string, n), make([]string, n), make([]string, n)
+	amounts, orders := make([]int64, n), make([]int32, n)
+	parents, states := make([]string, n), make([]string, n)
+	for i, p := range ps {
+		ids[i], apps[i], batches[i] = p.ID, p.ApplicationID, p.BatchID
+		schools[i], programs[i], terms[i] = p.SchoolCode, p.ProgramCode, p.Term
+		amounts[i], orders[i] = p.AmountFen, p.Order
+		parents[i], states[i] = p.TraceParent, p.TraceState
+	}
+	err = tx.QueryRow(ctx, `WITH r AS MATERIALIZED (
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::int[], $9::text[], $10::text[])
+      AS r(payment_id, application_id, batch_id, school_code, program_code, term, amount_fen, order_attempt, traceparent, tracestate)
+), ins AS (
+  INSERT INTO payments (payment_id, application_id, batch_id, school_code, program_code, term, amount_fen, order_attempt,
+                        bank_card_sealed, account_name_sealed, bank_card_masked, traceparent, tracestate)
+  SELECT r.payment_id, r.application_id, r.batch_id, r.school_code, r.program_code, r.term, r.amount_fen, r.order_attempt,
+         p.bank_card_sealed, p.account_name_sealed, p.bank_card_masked, r.traceparent, r.tracestate
+    FROM r JOIN payees p ON p.application_id = r.application_id
+  ON CONFLICT (payment_id) DO NOTHING
+)
+SELECT count(*) FROM r WHERE NOT EXISTS (SELECT 1 FROM payees p WHERE p.application_id = r.application_id)`,
+		ids, apps, batches, schools, programs, terms, amounts, orders, parents, states).Scan(&missing)
+	if err != nil {
+		return 0, fmt.Errorf("add %d payments: %w", n, err)
+	}
+	return missing, nil
 }
 
 // Claimed is a payment a worker took up: its state before the claim, what it
@@ -181,6 +221,24 @@ RETURNING p.payment_id::text`, ids, statuses, refs, reasons)
 		return nil, fmt.Errorf("settle %d payments: %w", len(ss), err)
 	}
 	return applied, nil
+}
+
+// Outcome is an event to put in the outbox with the trace context of its
+// own payment's span.
+type Outcome struct {
+	Ctx   context.Context
+	Event *eventsv1.Event
+}
+
+// AppendOutcomes writes events to the outbox in one COPY, each with the trace
+// context of its own Ctx, in the rows outbox.Append writes (which stamps a
+// single context on all the events of one call).
+func AppendOutcomes(ctx context.Context, tx pgx.Tx, os []Outcome) error {
+	items := make([]outbox.Traced, len(os))
+	for i, o := range os {
+		items[i] = outbox.Traced{Ctx: o.Ctx, Event: o.Event}
+	}
+	return outbox.AppendTraced(ctx, tx, items...)
 }
 
 // Postponement puts an UNKNOWN payment back in the queue after Delay.

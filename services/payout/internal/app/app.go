@@ -112,22 +112,70 @@ func (s *Service) SavePayee(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) 
 // repeated order of the same payment changes nothing; a second live payment
 // for one application is refused for good, as it could pay twice.
 func (s *Service) AddPayment(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
+	p, err := newPayment(ctx, ev)
+	if err != nil {
+		return err
+	}
+	payeeKnown, _, err := adapters.AddPayment(ctx, tx, p)
+	if db.IsUniqueViolation(err, adapters.OneLivePaymentPerApplication) {
+		return natsx.Permanent(fmt.Errorf("payment %s: application %s already has an open or paid payment: %w",
+			p.ID, p.ApplicationID, err))
+	}
+	if err != nil {
+		return err
+	}
+	if !payeeKnown {
+		return fmt.Errorf("payment %s: payee of %s not known yet: %w", p.ID, p.ApplicationID, natsx.ErrNotYet)
+	}
+	return nil
+}
+
+// AddPayments takes in several finance.payment_ordered events at once, each
+// with its own delivery's trace context, in one statement. It is all or
+// nothing: any malformed order, missing payee or second live payment of an
+// application fails the whole call, so that the consumer applies the events
+// one at a time through AddPayment and settles each on its own.
+func (s *Service) AddPayments(tx pgx.Tx, ds []natsx.Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	ps := make([]adapters.NewPayment, len(ds))
+	for i, d := range ds {
+		p, err := newPayment(d.Ctx, d.Event)
+		if err != nil {
+			return err
+		}
+		ps[i] = p
+	}
+	missing, err := adapters.AddPayments(ds[0].Ctx, tx, ps)
+	if err != nil {
+		return err
+	}
+	if missing > 0 {
+		return fmt.Errorf("%d of %d payment orders: payee not known yet: %w", missing, len(ps), natsx.ErrNotYet)
+	}
+	return nil
+}
+
+// newPayment checks a payment_ordered event, puts its business keys on the
+// span in ctx and returns the payment it orders, carrying ctx's trace context.
+func newPayment(ctx context.Context, ev *eventsv1.Event) (adapters.NewPayment, error) {
 	body := ev.GetPaymentOrdered()
 	if body == nil {
-		return permanentf("%s is not a payment order", ev.GetType())
+		return adapters.NewPayment{}, permanentf("%s is not a payment order", ev.GetType())
 	}
 	for _, k := range [][2]string{{"payment_id", body.GetPaymentId()}, {"application_id", ev.GetApplicationId()}, {"batch_id", ev.GetBatchId()}} {
 		if err := checkUUID(k[0], k[1]); err != nil {
-			return err
+			return adapters.NewPayment{}, err
 		}
 	}
 	for _, k := range [][2]string{{"school_code", ev.GetSchoolCode()}, {"program_code", ev.GetProgramCode()}, {"term", ev.GetTerm()}} {
 		if err := checkKey(k[0], k[1]); err != nil {
-			return err
+			return adapters.NewPayment{}, err
 		}
 	}
 	if body.GetAmountFen() <= 0 || body.GetAttempt() < 1 {
-		return permanentf("payment %s: amount %d fen or attempt %d out of range", body.GetPaymentId(), body.GetAmountFen(), body.GetAttempt())
+		return adapters.NewPayment{}, permanentf("payment %s: amount %d fen or attempt %d out of range", body.GetPaymentId(), body.GetAmountFen(), body.GetAttempt())
 	}
 	trace.SpanFromContext(ctx).SetAttributes(
 		attribute.String("payout.id", body.GetPaymentId()),
@@ -136,7 +184,7 @@ func (s *Service) AddPayment(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event)
 	)
 	carrier := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, carrier)
-	payeeKnown, _, err := adapters.AddPayment(ctx, tx, adapters.NewPayment{
+	return adapters.NewPayment{
 		ID:            body.GetPaymentId(),
 		ApplicationID: ev.GetApplicationId(),
 		BatchID:       ev.GetBatchId(),
@@ -147,18 +195,7 @@ func (s *Service) AddPayment(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event)
 		Order:         body.GetAttempt(),
 		TraceParent:   carrier.Get("traceparent"),
 		TraceState:    carrier.Get("tracestate"),
-	})
-	if db.IsUniqueViolation(err, adapters.OneLivePaymentPerApplication) {
-		return natsx.Permanent(fmt.Errorf("payment %s: application %s already has an open or paid payment: %w",
-			body.GetPaymentId(), ev.GetApplicationId(), err))
-	}
-	if err != nil {
-		return err
-	}
-	if !payeeKnown {
-		return fmt.Errorf("payment %s: payee of %s not known yet: %w", body.GetPaymentId(), ev.GetApplicationId(), natsx.ErrNotYet)
-	}
-	return nil
+	}, nil
 }
 
 // GetPayment returns a payment. Returns NotFound if there is none.

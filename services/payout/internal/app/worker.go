@@ -18,7 +18,6 @@ import (
 
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
-	"github.com/edubureau/studentaid/pkg/outbox"
 	"github.com/edubureau/studentaid/pkg/pii"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/payout/internal/adapters"
@@ -370,9 +369,11 @@ func statusOf(v domain.Verdict) domain.Status {
 }
 
 // appendOutcomes writes payment_succeeded or payment_failed for each
-// payment this group settled, each in its own payment's trace.
+// payment this group settled, each carrying its own payment's trace context,
+// all in one statement (a round trip per payment would cap the worker).
 func (w *Worker) appendOutcomes(tx pgx.Tx, group []*job, applied map[string]bool) error {
 	now := w.now()
+	var out []adapters.Outcome
 	for _, j := range group {
 		if j.verdict == nil || !applied[j.ID] {
 			continue
@@ -388,11 +389,9 @@ func (w *Worker) appendOutcomes(tx pgx.Tx, group []*job, applied map[string]bool
 		if err != nil {
 			return err
 		}
-		if err := outbox.Append(j.ctx, tx, ev); err != nil {
-			return err
-		}
+		out = append(out, adapters.Outcome{Ctx: j.ctx, Event: ev})
 	}
-	return nil
+	return adapters.AppendOutcomes(context.Background(), tx, out)
 }
 
 // finish counts and logs a job's end and ends its span.

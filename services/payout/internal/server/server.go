@@ -171,8 +171,9 @@ func Spec(o Options) service.Spec {
 					PollInterval: o.PollInterval,
 				})
 			h.AddConsumer(&natsx.Consumer{
-				Subjects: ports.Subjects(),
-				Handle:   ports.EventHandler(a),
+				Subjects:    ports.Subjects(),
+				Handle:      ports.EventHandler(a),
+				HandleBatch: ports.BatchHandler(a),
 				// New orders wake the worker as well as the relay.
 				AfterCommit: func() {
 					h.Relay.Notify()
