@@ -224,6 +224,82 @@ func (Store) LockHead(ctx context.Context, tx pgx.Tx, id string) (h Head, found 
 	return h, true, nil
 }
 
+// LockHeads reads and locks the states of the applications with ids, in one
+// statement, and returns them by ID; unknown IDs are left out. Rows are
+// locked in ID order, so that concurrent batches cannot deadlock.
+func (Store) LockHeads(ctx context.Context, tx pgx.Tx, ids []string) (map[string]Head, error) {
+	rows, err := tx.Query(ctx, `SELECT id::text, school_code, program_code, term, status, hardship_level, amount_fen,
+		batch_id, payment_id, status_reason, trail_length, trail_head
+		FROM applications WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("lock %d applications: %w", len(ids), err)
+	}
+	defer rows.Close()
+	heads := make(map[string]Head, len(ids))
+	for rows.Next() {
+		var id, status string
+		var h Head
+		if err := rows.Scan(&id, &h.SchoolCode, &h.ProgramCode, &h.Term, &status,
+			&h.State.HardshipLevel, &h.State.AmountFen, &h.State.BatchID, &h.State.PaymentID, &h.State.Reason,
+			&h.TrailLength, &h.TrailHead); err != nil {
+			return nil, fmt.Errorf("lock %d applications: %w", len(ids), err)
+		}
+		h.State.Status = domain.Status(status)
+		heads[id] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lock %d applications: %w", len(ids), err)
+	}
+	return heads, nil
+}
+
+// Move is one application's change of state by ApplyChanges: from the trail
+// end it was read at (FromLength, FromHead) to State with the trail ending
+// at Length and Head.
+type Move struct {
+	ID         string
+	FromLength int64
+	FromHead   string
+	State      domain.State
+	Length     int64
+	Head       string
+}
+
+// ApplyChanges stores the new states of several applications with one UPDATE
+// and appends their trail entries with one COPY. Each move applies only if
+// its application's trail still ends where the move started; if any does
+// not, it returns an error (the caller rolls back). An application appears
+// in at most one move.
+func (Store) ApplyChanges(ctx context.Context, tx pgx.Tx, moves []Move, at time.Time, entries []domain.TrailEntry) error {
+	n := len(moves)
+	ids, fromLen, fromHead := make([]string, n), make([]int64, n), make([]string, n)
+	status, hardship, amount := make([]string, n), make([]string, n), make([]int64, n)
+	batch, payment, reason := make([]string, n), make([]string, n), make([]string, n)
+	length, head := make([]int64, n), make([]string, n)
+	for i, m := range moves {
+		ids[i], fromLen[i], fromHead[i] = m.ID, m.FromLength, m.FromHead
+		status[i], hardship[i], amount[i] = string(m.State.Status), m.State.HardshipLevel, m.State.AmountFen
+		batch[i], payment[i], reason[i] = m.State.BatchID, m.State.PaymentID, m.State.Reason
+		length[i], head[i] = m.Length, m.Head
+	}
+	tag, err := tx.Exec(ctx, `UPDATE applications a SET status = u.status, hardship_level = u.hardship_level,
+		  amount_fen = u.amount_fen, batch_id = u.batch_id, payment_id = u.payment_id, status_reason = u.reason,
+		  updated_at = $12, trail_length = u.length, trail_head = u.head
+		FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
+		  $8::text[], $9::text[], $10::bigint[], $11::text[])
+		  AS u (id, from_length, from_head, status, hardship_level, amount_fen, batch_id, payment_id, reason, length, head)
+		WHERE a.id = ANY($1::uuid[]) AND a.id = u.id AND a.trail_length = u.from_length AND a.trail_head = u.from_head`,
+		ids, fromLen, fromHead, status, hardship, amount, batch, payment, reason, length, head, at)
+	if err != nil {
+		return fmt.Errorf("update %d applications: %w", n, err)
+	}
+	if got := tag.RowsAffected(); got != int64(n) {
+		// Unreachable while the rows are locked.
+		return fmt.Errorf("update %d applications: %d still ended where they were read", n, got)
+	}
+	return Store{}.InsertTrail(ctx, tx, entries)
+}
+
 // ApplyChange stores an application's new state and appends its trail entry
 // in one statement, provided the application's trail still ends where the
 // entry follows (length e.Position-1 and head e.PrevHash). It reports whether

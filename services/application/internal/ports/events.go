@@ -36,27 +36,65 @@ func NewEventHandler(a *app.Service) *EventHandler { return &EventHandler{app: a
 
 // Consumer returns the service's durable consumer of Subjects.
 func (h *EventHandler) Consumer() *natsx.Consumer {
-	return &natsx.Consumer{Subjects: Subjects, Handle: h.Handle}
+	return &natsx.Consumer{Subjects: Subjects, Handle: h.Handle, HandleBatch: h.HandleBatch}
 }
 
 // Handle applies ev inside tx. It returns natsx.ErrNotYet when ev came before
 // a step it follows, and a natsx.Permanent error when it can never apply.
 // Events that are not about one application are ignored.
 func (h *EventHandler) Handle(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
+	e, ok, err := eventOf(ev)
+	if !ok || err != nil {
+		return err
+	}
+	return classify(h.app.ApplyEvent(ctx, tx, e))
+}
+
+// HandleBatch applies the new events of a fetched batch inside tx, in stream
+// order, reading and writing all the applications they touch at once. It is
+// all or nothing: when any event cannot be applied now it returns an error,
+// the consumer rolls back and applies the events one at a time through
+// Handle, which sorts the early from the impossible. Events that are not
+// about one application are ignored. The consumer has put each event's
+// business keys on its delivery's span.
+func (h *EventHandler) HandleBatch(ctx context.Context, tx pgx.Tx, ds []natsx.Delivery) error {
+	evs := make([]app.Event, 0, len(ds))
+	for _, d := range ds {
+		e, ok, err := eventOf(d.Event)
+		if err != nil {
+			return err
+		}
+		if ok {
+			evs = append(evs, e)
+		}
+	}
+	return classify(h.app.ApplyEvents(ctx, tx, evs))
+}
+
+// eventOf converts ev to the change it makes to its application; ok is false
+// for events that change no application. The application ID is returned in
+// its canonical form, the one the database gives back and the trail hashes.
+func eventOf(ev *eventsv1.Event) (e app.Event, ok bool, err error) {
 	change, ok := changeOf(ev)
 	if !ok {
-		return nil
+		return e, false, nil
 	}
-	if _, err := uuid.Parse(ev.GetApplicationId()); err != nil {
-		return natsx.Permanent(fmt.Errorf("%s %s: bad application id %q", ev.GetType(), ev.GetEventId(), ev.GetApplicationId()))
+	id, err := uuid.Parse(ev.GetApplicationId())
+	if err != nil {
+		return e, false, natsx.Permanent(fmt.Errorf("%s %s: bad application id %q", ev.GetType(), ev.GetEventId(), ev.GetApplicationId()))
 	}
 	actor := ev.GetActor()
-	err := h.app.ApplyEvent(ctx, tx, app.Event{
+	return app.Event{
 		ID: ev.GetEventId(), OccurredAt: ev.GetOccurredAt().AsTime(),
 		ActorUser: actor.GetUserId(), ActorRole: actor.GetRole(), ActorOrg: actor.GetOrg(),
-		ApplicationID: ev.GetApplicationId(), SchoolCode: ev.GetSchoolCode(), ProgramCode: ev.GetProgramCode(), Term: ev.GetTerm(),
+		ApplicationID: id.String(), SchoolCode: ev.GetSchoolCode(), ProgramCode: ev.GetProgramCode(), Term: ev.GetTerm(),
 		BatchID: ev.GetBatchId(), Change: change,
-	})
+	}, true, nil
+}
+
+// classify maps a use case's error to the consumer's: natsx.ErrNotYet to
+// retry later, natsx.Permanent for never, anything else to retry.
+func classify(err error) error {
 	switch {
 	case err == nil:
 		return nil

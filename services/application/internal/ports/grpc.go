@@ -54,17 +54,9 @@ var _ applicationv1.ApplicationServiceServer = (*Server)(nil)
 // NewServer returns the gRPC server of the use cases in a.
 func NewServer(a *app.Service) *Server { return &Server{app: a} }
 
-func caller(ctx context.Context) (auth.Identity, error) {
-	id, ok := auth.FromContext(ctx)
-	if !ok {
-		return auth.Identity{}, apperr.New(apperr.Unauthenticated, "not authenticated")
-	}
-	return id, nil
-}
-
 // SubmitApplications implements the RPC.
 func (s *Server) SubmitApplications(ctx context.Context, req *applicationv1.SubmitApplicationsRequest) (*applicationv1.SubmitApplicationsResponse, error) {
-	id, err := caller(ctx)
+	id, err := grpcx.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +85,7 @@ func (s *Server) SubmitApplications(ctx context.Context, req *applicationv1.Subm
 
 // GetApplication implements the RPC.
 func (s *Server) GetApplication(ctx context.Context, req *applicationv1.GetApplicationRequest) (*applicationv1.Application, error) {
-	id, err := caller(ctx)
+	id, err := grpcx.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +98,7 @@ func (s *Server) GetApplication(ctx context.Context, req *applicationv1.GetAppli
 
 // ListApplications implements the RPC.
 func (s *Server) ListApplications(ctx context.Context, req *applicationv1.ListApplicationsRequest) (*applicationv1.ListApplicationsResponse, error) {
-	id, err := caller(ctx)
+	id, err := grpcx.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +128,7 @@ func (s *Server) ListApplications(ctx context.Context, req *applicationv1.ListAp
 
 // GetTrail implements the RPC.
 func (s *Server) GetTrail(ctx context.Context, req *applicationv1.GetTrailRequest) (*applicationv1.Trail, error) {
-	id, err := caller(ctx)
+	id, err := grpcx.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +150,7 @@ func (s *Server) GetTrail(ctx context.Context, req *applicationv1.GetTrailReques
 
 // VerifyTrail implements the RPC.
 func (s *Server) VerifyTrail(ctx context.Context, req *applicationv1.VerifyTrailRequest) (*applicationv1.VerifyTrailResponse, error) {
-	id, err := caller(ctx)
+	id, err := grpcx.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +163,7 @@ func (s *Server) VerifyTrail(ctx context.Context, req *applicationv1.VerifyTrail
 
 // CorrectPayee implements the RPC.
 func (s *Server) CorrectPayee(ctx context.Context, req *applicationv1.CorrectPayeeRequest) (*applicationv1.Application, error) {
-	id, err := caller(ctx)
+	id, err := grpcx.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/grpcx"
+	"github.com/edubureau/studentaid/pkg/page"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/adapters"
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/app"
@@ -45,14 +46,6 @@ var _ financev1.FinanceConfirmationServiceServer = (*Server)(nil)
 
 // NewServer serves the use cases of a.
 func NewServer(a *app.Service) *Server { return &Server{app: a} }
-
-func caller(ctx context.Context) (auth.Identity, error) {
-	id, ok := auth.FromContext(ctx)
-	if !ok {
-		return auth.Identity{}, apperr.New(apperr.Unauthenticated, "not signed in")
-	}
-	return id, nil
-}
 
 var batchStatusToProto = map[domain.BatchStatus]financev1.BatchStatus{
 	domain.BatchOpen:      financev1.BatchStatus_BATCH_STATUS_OPEN,
@@ -143,10 +136,10 @@ func (s *Server) ListBatches(ctx context.Context, req *financev1.ListBatchesRequ
 	checkText(&v, "term", req.GetTerm(), maxFilterLen)
 	checkText(&v, "program_code", req.GetProgramCode(), maxFilterLen)
 	status := batchStatusFromProto(&v, req.GetStatus())
-	limit := pageSize(&v, req.GetPageSize())
+	limit := page.Size(&v, req.GetPageSize())
 	var after *adapters.BatchCursor
 	var c batchCursor
-	if decodeToken(&v, req.GetPageToken(), &c) {
+	if page.Decode(&v, req.GetPageToken(), &c) {
 		at, terr := time.Parse(time.RFC3339Nano, c.CreatedAt)
 		id, ierr := uuid.Parse(c.BatchID)
 		if terr != nil || ierr != nil {
@@ -168,7 +161,7 @@ func (s *Server) ListBatches(ctx context.Context, req *financev1.ListBatchesRequ
 	}
 	if more {
 		last := batches[len(batches)-1]
-		resp.NextPageToken = encodeToken(batchCursor{CreatedAt: last.CreatedAt.Format(time.RFC3339Nano), BatchID: last.ID})
+		resp.NextPageToken = page.Encode(batchCursor{CreatedAt: last.CreatedAt.Format(time.RFC3339Nano), BatchID: last.ID})
 	}
 	return resp, nil
 }
@@ -176,7 +169,7 @@ func (s *Server) ListBatches(ctx context.Context, req *financev1.ListBatchesRequ
 // GetBatch implements financev1.FinanceConfirmationServiceServer.
 func (s *Server) GetBatch(ctx context.Context, req *financev1.GetBatchRequest) (*financev1.Batch, error) {
 	var v apperr.Violations
-	id := checkUUID(&v, "batch_id", req.GetBatchId())
+	id := v.CheckUUID("batch_id", req.GetBatchId())
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -190,12 +183,12 @@ func (s *Server) GetBatch(ctx context.Context, req *financev1.GetBatchRequest) (
 // ListBatchItems implements financev1.FinanceConfirmationServiceServer.
 func (s *Server) ListBatchItems(ctx context.Context, req *financev1.ListBatchItemsRequest) (*financev1.ListBatchItemsResponse, error) {
 	var v apperr.Violations
-	id := checkUUID(&v, "batch_id", req.GetBatchId())
+	id := v.CheckUUID("batch_id", req.GetBatchId())
 	status := itemStatusFromProto(&v, req.GetStatus())
-	limit := pageSize(&v, req.GetPageSize())
+	limit := page.Size(&v, req.GetPageSize())
 	after := ""
 	var c itemCursor
-	if decodeToken(&v, req.GetPageToken(), &c) {
+	if page.Decode(&v, req.GetPageToken(), &c) {
 		a, err := uuid.Parse(c.ApplicationID)
 		if err != nil {
 			v.Add("page_token", "is not a page token returned by this method")
@@ -215,19 +208,19 @@ func (s *Server) ListBatchItems(ctx context.Context, req *financev1.ListBatchIte
 		resp.Items = append(resp.Items, itemToProto(it))
 	}
 	if more {
-		resp.NextPageToken = encodeToken(itemCursor{ApplicationID: items[len(items)-1].ApplicationID})
+		resp.NextPageToken = page.Encode(itemCursor{ApplicationID: items[len(items)-1].ApplicationID})
 	}
 	return resp, nil
 }
 
 // CloseBatch implements financev1.FinanceConfirmationServiceServer.
 func (s *Server) CloseBatch(ctx context.Context, req *financev1.CloseBatchRequest) (*financev1.Batch, error) {
-	who, err := caller(ctx)
+	who, err := grpcx.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var v apperr.Violations
-	id := checkUUID(&v, "batch_id", req.GetBatchId())
+	id := v.CheckUUID("batch_id", req.GetBatchId())
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -240,12 +233,12 @@ func (s *Server) CloseBatch(ctx context.Context, req *financev1.CloseBatchReques
 
 // ConfirmBatch implements financev1.FinanceConfirmationServiceServer.
 func (s *Server) ConfirmBatch(ctx context.Context, req *financev1.ConfirmBatchRequest) (*financev1.Batch, error) {
-	who, err := caller(ctx)
+	who, err := grpcx.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var v apperr.Violations
-	id := checkUUID(&v, "batch_id", req.GetBatchId())
+	id := v.CheckUUID("batch_id", req.GetBatchId())
 	if req.GetControlCount() < 0 {
 		v.Add("control_count", "must not be negative")
 	}
@@ -264,13 +257,13 @@ func (s *Server) ConfirmBatch(ctx context.Context, req *financev1.ConfirmBatchRe
 
 // ReturnItem implements financev1.FinanceConfirmationServiceServer.
 func (s *Server) ReturnItem(ctx context.Context, req *financev1.ReturnItemRequest) (*financev1.Batch, error) {
-	who, err := caller(ctx)
+	who, err := grpcx.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var v apperr.Violations
-	id := checkUUID(&v, "batch_id", req.GetBatchId())
-	appID := checkUUID(&v, "application_id", req.GetApplicationId())
+	id := v.CheckUUID("batch_id", req.GetBatchId())
+	appID := v.CheckUUID("application_id", req.GetApplicationId())
 	reason := strings.TrimSpace(req.GetReason())
 	if reason == "" {
 		v.Add("reason", "is required: say why the item goes back to the bureau")
@@ -289,13 +282,13 @@ func (s *Server) ReturnItem(ctx context.Context, req *financev1.ReturnItemReques
 
 // ReissuePayment implements financev1.FinanceConfirmationServiceServer.
 func (s *Server) ReissuePayment(ctx context.Context, req *financev1.ReissuePaymentRequest) (*financev1.BatchItem, error) {
-	who, err := caller(ctx)
+	who, err := grpcx.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var v apperr.Violations
-	id := checkUUID(&v, "batch_id", req.GetBatchId())
-	appID := checkUUID(&v, "application_id", req.GetApplicationId())
+	id := v.CheckUUID("batch_id", req.GetBatchId())
+	appID := v.CheckUUID("application_id", req.GetApplicationId())
 	if err := v.Err(); err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/grpcx"
+	"github.com/edubureau/studentaid/pkg/page"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
 	"github.com/edubureau/studentaid/services/payout/internal/adapters"
 	"github.com/edubureau/studentaid/services/payout/internal/app"
@@ -79,7 +80,7 @@ func paymentToProto(p domain.Payment) *payoutv1.Payment {
 // GetPayment implements payoutv1.PayoutServiceServer.
 func (s *Server) GetPayment(ctx context.Context, req *payoutv1.GetPaymentRequest) (*payoutv1.Payment, error) {
 	var v apperr.Violations
-	id := checkUUID(&v, "payment_id", req.GetPaymentId())
+	id := v.CheckUUID("payment_id", req.GetPaymentId())
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -103,16 +104,16 @@ func (s *Server) ListPayments(ctx context.Context, req *payoutv1.ListPaymentsReq
 		v.Add("batch_id", "give a batch_id or an application_id")
 	}
 	if req.GetBatchId() != "" {
-		f.BatchID = checkUUID(&v, "batch_id", req.GetBatchId())
+		f.BatchID = v.CheckUUID("batch_id", req.GetBatchId())
 	}
 	if req.GetApplicationId() != "" {
-		f.ApplicationID = checkUUID(&v, "application_id", req.GetApplicationId())
+		f.ApplicationID = v.CheckUUID("application_id", req.GetApplicationId())
 	}
 	f.Status = statusFromProto(&v, req.GetStatus())
-	limit := pageSize(&v, req.GetPageSize())
+	limit := page.Size(&v, req.GetPageSize())
 	var after *adapters.PaymentCursor
 	var c paymentCursor
-	if decodeToken(&v, req.GetPageToken(), &c) {
+	if page.Decode(&v, req.GetPageToken(), &c) {
 		at, terr := time.Parse(time.RFC3339Nano, c.CreatedAt)
 		id, ierr := uuid.Parse(c.PaymentID)
 		if terr != nil || ierr != nil {
@@ -134,7 +135,7 @@ func (s *Server) ListPayments(ctx context.Context, req *payoutv1.ListPaymentsReq
 	}
 	if more {
 		last := payments[len(payments)-1]
-		resp.NextPageToken = encodeToken(paymentCursor{CreatedAt: last.CreatedAt.Format(time.RFC3339Nano), PaymentID: last.ID})
+		resp.NextPageToken = page.Encode(paymentCursor{CreatedAt: last.CreatedAt.Format(time.RFC3339Nano), PaymentID: last.ID})
 	}
 	return resp, nil
 }
