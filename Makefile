@@ -51,7 +51,7 @@ test-short: build ## the fast loop: skips the end-to-end and fault tests
 
 .PHONY: fault
 fault: build ## the full crash/restart fault run (a few thousand applications)
-	AID_BIN_DIR=$(CURDIR)/$(BIN) AID_FAULT_APPLICATIONS=3000 AID_FAULT_DURATION=180s $(BIN)/devstack exec -- $(GO) test -count=1 -timeout 30m -run TestFault -v ./e2e/
+	AID_BIN_DIR=$(CURDIR)/$(BIN) AID_FAULT_APPLICATIONS=3000 AID_FAULT_MIN_CHAOS_S=60 $(BIN)/devstack exec -- $(GO) test -count=1 -timeout 30m -run TestFault -v ./e2e/
 
 .PHONY: bench
 bench: build ## pgbench baseline, then the chain under loadgen; prints both and their ratio
