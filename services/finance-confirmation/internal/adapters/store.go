@@ -381,7 +381,7 @@ ON CONFLICT (term, program_code, funding_source) WHERE status = 'OPEN' DO NOTHIN
 		return nil, fmt.Errorf("open batches: %w", err)
 	}
 	var addedApps, addedBatches []string
-	var unbatched int
+	var unbatched, closedMeanwhile int
 	err = tx.QueryRow(ctx, `WITH r AS MATERIALIZED (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
     WITH ORDINALITY AS r(application_id, school_code, amount_fen, term, program_code, funding_source, submitted_by, school_reviewer, bureau_reviewer, ord)
@@ -404,17 +404,27 @@ ON CONFLICT (term, program_code, funding_source) WHERE status = 'OPEN' DO NOTHIN
   UPDATE batches b
      SET control_count = b.control_count + s.n, control_sum_fen = b.control_sum_fen + s.sum_fen, updated_at = now()
     FROM (SELECT batch_id, count(*) AS n, sum(amount_fen) AS sum_fen FROM i GROUP BY batch_id) s
-   WHERE b.batch_id = s.batch_id
+   WHERE b.batch_id = s.batch_id AND b.status = 'OPEN'
+  RETURNING b.batch_id
 )
 SELECT coalesce(array_agg(application_id::text), '{}'), coalesce(array_agg(batch_id::text), '{}'),
-       (SELECT count(DISTINCT application_id) FROM r) - (SELECT count(*) FROM f)
+       (SELECT count(DISTINCT application_id) FROM r) - (SELECT count(*) FROM f),
+       (SELECT count(DISTINCT batch_id) FROM i) - (SELECT count(*) FROM t)
   FROM i`,
-		apps, schools, amounts, terms, programs, fundings, subs, schoolRevs, bureauRevs).Scan(&addedApps, &addedBatches, &unbatched)
+		apps, schools, amounts, terms, programs, fundings, subs, schoolRevs, bureauRevs).Scan(&addedApps, &addedBatches, &unbatched, &closedMeanwhile)
 	if err != nil {
 		return nil, fmt.Errorf("add %d items: %w", n, err)
 	}
 	if unbatched != 0 {
 		return nil, fmt.Errorf("add %d items: %d found no open batch", n, unbatched)
+	}
+	// A batch closed or confirmed by a concurrent transaction after this
+	// statement's snapshot must not take items or change its totals: the
+	// UPDATE re-checks the status under the row lock, and a batch it skipped
+	// fails the call (the transaction rolls back and the caller falls back to
+	// AddItem, which joins or opens a batch that is really open).
+	if closedMeanwhile != 0 {
+		return nil, fmt.Errorf("add %d items: %d batches closed concurrently", n, closedMeanwhile)
 	}
 	added = make(map[string]string, len(addedApps))
 	for i, app := range addedApps {

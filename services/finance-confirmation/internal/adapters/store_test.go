@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/edubureau/studentaid/pkg/audit"
@@ -276,5 +277,53 @@ func TestAddItemsAndRecordResultsInBulk(t *testing.T) {
 	}
 	if again, err := adapters.GetBatch(ctx, tx, liveBatch); err != nil || again.PaidCount != 2 || again.FailedCount != 1 {
 		t.Errorf("after repeat: %+v, %v", again, err)
+	}
+}
+
+// TestAddItemsDoesNotJoinABatchConfirmedMeanwhile races a bulk add with a
+// confirmation: the add's snapshot still sees the batch OPEN, but the batch
+// is confirmed (and committed) while the add waits for its row. The add must
+// fail rather than put unordered items into a confirmed batch or change its
+// control totals.
+func TestAddItemsDoesNotJoinABatchConfirmedMeanwhile(t *testing.T) {
+	t.Parallel()
+	pool := migrated(t)
+	ctx := context.Background()
+	var batchID string
+	if err := db.InTx(ctx, pool, func(tx pgx.Tx) error {
+		var err error
+		batchID, _, err = adapters.AddItem(ctx, tx, item(50000))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	confirm, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer confirm.Rollback(ctx)
+	if _, err := confirm.Exec(ctx, `UPDATE batches SET status = 'CONFIRMED', confirmed_at = now() WHERE batch_id = $1`, batchID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- db.InTx(ctx, pool, func(tx pgx.Tx) error {
+			_, err := adapters.AddItems(ctx, tx, []adapters.NewItem{item(50000), item(50000)})
+			return err
+		})
+	}()
+	eventuallyBlocked(t, pool)
+	if err := confirm.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("AddItems joined a batch confirmed while it waited")
+	}
+	var count, pending int64
+	if err := pool.QueryRow(ctx, `SELECT control_count, (SELECT count(*) FROM items WHERE batch_id = $1 AND status = 'PENDING') FROM batches WHERE batch_id = $1`, batchID).Scan(&count, &pending); err != nil {
+		t.Fatal(err)
+	}
+	if count != 1 || pending != 1 {
+		t.Fatalf("confirmed batch now counts %d items with %d pending, want 1 and 1", count, pending)
 	}
 }
