@@ -8,8 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/edubureau/studentaid/pkg/catalog"
+	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/services/school-review/internal/domain"
 )
 
@@ -187,31 +186,14 @@ type Filter struct {
 
 // List returns up to f.Limit items matching f in application ID order.
 func List(ctx context.Context, q Querier, f Filter) ([]*domain.Review, error) {
-	var (
-		where []string
-		args  []any
-	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
-	add("state = ?", string(f.State))
-	if f.SchoolCode != "" {
-		add("school_code = ?", f.SchoolCode)
-	}
-	if f.Term != "" {
-		add("term = ?", f.Term)
-	}
-	if f.ProgramCode != "" {
-		add("program_code = ?", f.ProgramCode)
-	}
-	if f.After != "" {
-		add("application_id > ?::uuid", f.After)
-	}
-	args = append(args, f.Limit)
-	sql := `SELECT ` + columns + ` FROM review WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY application_id LIMIT $` + strconv.Itoa(len(args))
-	rows, err := q.Query(ctx, sql, args...)
+	var w db.Where
+	w.Add("state = ?", string(f.State))
+	w.AddIf("school_code = ?", f.SchoolCode)
+	w.AddIf("term = ?", f.Term)
+	w.AddIf("program_code = ?", f.ProgramCode)
+	w.AddIf("application_id > ?::uuid", f.After)
+	sql := `SELECT ` + columns + ` FROM review` + w.SQL() + ` ORDER BY application_id LIMIT ` + w.Arg(f.Limit)
+	rows, err := q.Query(ctx, sql, w.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("list reviews: %w", err)
 	}
