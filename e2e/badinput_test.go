@@ -127,8 +127,7 @@ func TestBadInputCorpus(t *testing.T) {
 		{"bad idempotency key", &applicationv1.SubmitApplicationsRequest{SchoolCode: "S001", Term: "2017-autumn", Applications: with(func(*applicationv1.NewApplication) {}), IdempotencyKey: "k"}, codes.InvalidArgument},
 	}
 	schemas := []string{"application", "school_review", "bureau_review", "finance_confirmation", "payout"}
-	time.Sleep(500 * time.Millisecond) // let the seed's events settle before taking the baseline
-	before := rowCounts(t, s.DatabaseURL, schemas...)
+	before := stableRowCounts(t, s.DatabaseURL, schemas...) // the seed's events have settled everywhere
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := officer.app.SubmitApplications(ctx, c.req)
@@ -211,8 +210,7 @@ func TestBadInputCorpus(t *testing.T) {
 		}
 	})
 
-	time.Sleep(500 * time.Millisecond) // anything wrongly written would have been relayed and consumed by now
-	after := rowCounts(t, s.DatabaseURL, schemas...)
+	after := stableRowCounts(t, s.DatabaseURL, schemas...) // anything wrongly written has been relayed and consumed
 	for table, n := range after {
 		if before[table] != n {
 			t.Errorf("%s: %d rows before the bad requests, %d after", table, before[table], n)
@@ -221,6 +219,28 @@ func TestBadInputCorpus(t *testing.T) {
 	if t.Failed() {
 		t.Log(fmt.Sprint(after))
 	}
+}
+
+// stableRowCounts waits until the row counts stop changing (every event
+// relayed and consumed) and returns them.
+func stableRowCounts(t *testing.T, dbURL string, schemas ...string) map[string]int64 {
+	t.Helper()
+	prev := rowCounts(t, dbURL, schemas...)
+	deadline := time.Now().Add(20 * time.Second)
+	for stable := 0; stable < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("row counts still changing after 20s: %v", prev)
+		}
+		time.Sleep(250 * time.Millisecond)
+		cur := rowCounts(t, dbURL, schemas...)
+		if fmt.Sprint(cur) == fmt.Sprint(prev) {
+			stable++
+		} else {
+			stable = 0
+		}
+		prev = cur
+	}
+	return prev
 }
 
 // fixCheck appends the correct MOD 11-2 check character to 17 digits.
