@@ -278,22 +278,42 @@ func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
 
 	log.Info("shutting down")
 	healthSrv.Shutdown()
-	deadline := time.AfterFunc(cfg.ShutdownTimeout, func() {
-		log.Error("graceful shutdown timed out; exiting")
-		os.Exit(2)
-	})
-	defer deadline.Stop()
+	// Every step shares one deadline; a step that overruns it is cut short
+	// (in-flight RPCs cancelled, consumers' unacked messages redelivered
+	// later), so the process always exits within ShutdownTimeout or so.
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	_ = httpSrv.Shutdown(sctx)
-	srv.GracefulStop()
+	if !within(sctx, srv.GracefulStop) {
+		log.Error("in-flight requests did not finish in time; stopping hard")
+		srv.Stop()
+	}
 	stopBG()
-	consumersWG.Wait()
+	if !within(sctx, consumersWG.Wait) {
+		log.Error("consumers or workers did not stop in time")
+		runErr = errors.Join(runErr, errors.New("shutdown timed out"))
+	}
 	stopRelay()
-	relayWG.Wait()
+	if !within(sctx, relayWG.Wait) {
+		log.Error("outbox relay did not flush in time; the rows stay for the next start")
+		runErr = errors.Join(runErr, errors.New("shutdown timed out"))
+	}
 	if err := nc.Drain(); err != nil {
 		log.Warn("nats drain", "err", err)
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+// within runs fn and reports whether it returned before ctx ended; if not,
+// fn keeps running in the background.
+func within(ctx context.Context, fn func()) bool {
+	done := make(chan struct{})
+	go func() { fn(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
