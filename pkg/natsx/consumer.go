@@ -52,6 +52,9 @@ type Consumer struct {
 	HandleBatch BatchHandler
 	BatchSize   int
 	MaxDeliver  int
+	// Linger is how long a batch that has begun to fill waits for more
+	// messages before it is applied (default 5 ms; a lone message never waits).
+	Linger time.Duration
 	// AfterCommit runs after a transaction that applied events commits
 	// (e.g. to wake the outbox relay).
 	AfterCommit func()
@@ -99,6 +102,9 @@ func (c *Consumer) Bind(pool *pgxpool.Pool, js jetstream.JetStream, log *slog.Lo
 	if c.MaxDeliver <= 0 {
 		c.MaxDeliver = 20
 	}
+	if c.Linger == 0 {
+		c.Linger = 5 * time.Millisecond
+	}
 	if c.metrics == nil {
 		c.metrics = NewConsumerMetrics(nil)
 	}
@@ -143,15 +149,27 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 		case m := <-inbox:
 			msgs := []jetstream.Msg{m}
+			// Group commit: when more messages are arriving, wait a moment
+			// for them, so that one transaction (and one fsync) applies many.
+			linger := time.NewTimer(c.Linger)
 		drain:
 			for len(msgs) < c.BatchSize {
 				select {
 				case m := <-inbox:
 					msgs = append(msgs, m)
 				default:
-					break drain
+					if len(msgs) == 1 || c.Linger == 0 {
+						break drain // a lone message goes at once
+					}
+					select {
+					case m := <-inbox:
+						msgs = append(msgs, m)
+					case <-linger.C:
+						break drain
+					}
 				}
 			}
+			linger.Stop()
 			c.process(ctx, msgs)
 		}
 	}
