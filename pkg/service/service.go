@@ -148,6 +148,9 @@ func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
 	if err != nil {
 		return fmt.Errorf("auth keys: %w", err)
 	}
+	if cfg.DataKey == config.DevDataKey {
+		log.Warn("AID_DATA_KEY is not set: sealing card numbers with the development key; set it in any real deployment")
+	}
 	dataKey, err := pii.ParseKey(cfg.DataKey)
 	if err != nil {
 		return fmt.Errorf("AID_DATA_KEY: %w", err)
