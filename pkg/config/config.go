@@ -37,9 +37,6 @@ type Service struct {
 	AuthPublicKeys string
 	// AuthAudience is the audience tokens must carry.
 	AuthAudience string
-	// ServiceKey is the PEM file of this service's own signing key, used for
-	// service-to-service calls.
-	ServiceKey string
 	// DBMaxConns caps the service's PostgreSQL pool.
 	DBMaxConns int32
 	// ShutdownTimeout bounds a graceful stop.
@@ -124,7 +121,6 @@ func LoadService(name string, defaultGRPC, defaultHTTP string) (Service, error) 
 		DataKey:        Env("AID_DATA_KEY", DevDataKey),
 		AuthPublicKeys: Env("AID_AUTH_PUBLIC_KEYS", ""),
 		AuthAudience:   Env("AID_AUTH_AUDIENCE", "studentaid"),
-		ServiceKey:     Env("AID_SERVICE_KEY", ""),
 		LogLevel:       Env("LOG_LEVEL", "info"),
 	}
 	var err error
