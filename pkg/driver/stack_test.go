@@ -26,6 +26,9 @@ func TestBotsDriveTheWholeChain(t *testing.T) {
 	}
 	binDir := os.Getenv("AID_BIN_DIR")
 	if binDir == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("AID_BIN_DIR is not set in CI: `make test` sets it to the built binaries")
+		}
 		t.Skip("AID_BIN_DIR is not set (make test sets it to the built binaries)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

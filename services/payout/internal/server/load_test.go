@@ -22,8 +22,11 @@ import (
 )
 
 // TestPayFiftyThousand pays one confirmed batch of AID_LOAD_TEST items
-// (50,000 for "1"): the target is under 60 s on 2 cores with the simulated
-// bank at zero latency. It runs only when AID_LOAD_TEST is set.
+// (50,000 for "1") and checks every item is paid exactly once; it logs how
+// long paying took (the target is under 60 s on 2 cores with the simulated
+// bank at zero latency; docs/performance.md records the measurements, the
+// test asserts no timing). It is a measurement run, so it runs only when
+// AID_LOAD_TEST is set.
 func TestPayFiftyThousand(t *testing.T) {
 	n, err := strconv.Atoi(config.Env("AID_LOAD_TEST", "0"))
 	if err != nil || n == 0 {
@@ -119,9 +122,6 @@ func TestPayFiftyThousand(t *testing.T) {
 	t.Logf("%d orders published in %v; all paid after %v; all payment_succeeded relayed after %v", n, published, allPaid, reported)
 	if paid != int64(n) || backlog != 0 {
 		t.Fatalf("paid %d of %d, outbox backlog %d", paid, n, backlog)
-	}
-	if allPaid > 60*time.Second {
-		t.Errorf("paying %d took %v, want < 60s", n, allPaid)
 	}
 	totals := h.ledger()
 	if totals.CreditedCount != int64(n) || totals.CreditedSumFen != int64(n)*62500 {
