@@ -3,10 +3,12 @@ package servicetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -144,4 +146,46 @@ func ViolationFields(st *status.Status) []string {
 		}
 	}
 	return out
+}
+
+// AwaitConsumed waits until the durable consumer has applied (and acked)
+// everything published to the event stream so far.
+func AwaitConsumed(t testing.TB, js jetstream.JetStream, durable string) {
+	t.Helper()
+	Eventually(t, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c, err := js.Consumer(ctx, natsx.EventStream, durable)
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumPending != 0 || info.NumAckPending != 0 {
+			return fmt.Errorf("%s: pending %d, awaiting ack %d", durable, info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+}
+
+// Querier runs a query; pools and transactions satisfy it.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// WaitCount polls a count query until it returns want.
+func WaitCount(t testing.TB, q Querier, query string, want int, args ...any) {
+	t.Helper()
+	Eventually(t, func() error {
+		var got int
+		if err := q.QueryRow(context.Background(), query, args...).Scan(&got); err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("%q = %d, want %d", query, got, want)
+		}
+		return nil
+	})
 }

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -157,19 +156,7 @@ func countKept(evs []*eventsv1.Event, keep func(*eventsv1.Event) bool) int {
 // awaitConsumed waits until the service's consumer has applied everything published so far.
 func (h *harness) awaitConsumed() {
 	h.t.Helper()
-	eventually(h.t, "consumer caught up", func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		c, err := h.js.Consumer(ctx, natsx.EventStream, "finance-confirmation")
-		if err != nil {
-			return false, err.Error()
-		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return false, err.Error()
-		}
-		return info.NumPending == 0 && info.NumAckPending == 0, fmt.Sprintf("pending %d, awaiting ack %d", info.NumPending, info.NumAckPending)
-	})
+	servicetest.AwaitConsumed(h.t, h.js, "finance-confirmation")
 }
 
 // eventually polls cond until it holds or a deadline passes.

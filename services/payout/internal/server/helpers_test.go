@@ -234,19 +234,7 @@ func (h *harness) count(stream, subject string) int {
 // awaitConsumed waits until payout's consumer has applied everything published so far.
 func (h *harness) awaitConsumed() {
 	h.t.Helper()
-	eventually(h.t, "consumer caught up", func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		c, err := h.js.Consumer(ctx, natsx.EventStream, "payout")
-		if err != nil {
-			return false, err.Error()
-		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return false, err.Error()
-		}
-		return info.NumPending == 0 && info.NumAckPending == 0, fmt.Sprintf("pending %d, awaiting ack %d", info.NumPending, info.NumAckPending)
-	})
+	servicetest.AwaitConsumed(h.t, h.js, "payout")
 }
 
 // awaitSettled waits until no payment is PENDING or UNKNOWN.

@@ -2,7 +2,6 @@ package service_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -152,16 +151,7 @@ func (e *env) submit(t *testing.T, s submission, n int) []string {
 // waitCount polls query until it returns want.
 func (e *env) waitCount(t *testing.T, query string, want int, args ...any) {
 	t.Helper()
-	var got int
-	eventually(t, func() error {
-		if err := e.pool.QueryRow(context.Background(), query, args...).Scan(&got); err != nil {
-			return err
-		}
-		if got != want {
-			return fmt.Errorf("%q = %d, want %d", query, got, want)
-		}
-		return nil
-	})
+	servicetest.WaitCount(t, e.pool, query, want, args...)
 }
 
 // eventually polls fn until it succeeds or the wait limit passes.
