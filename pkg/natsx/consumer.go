@@ -15,9 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/edubureau/studentaid/pkg/events"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 )
 
@@ -111,8 +111,8 @@ func (c *Consumer) Bind(pool *pgxpool.Pool, js jetstream.JetStream, log *slog.Lo
 }
 
 // Run creates or updates the durable consumer and applies events until ctx
-// is done. Messages are fetched in batches and applied in one transaction;
-// when that fails, each message of the batch is retried in its own.
+// is done. Messages are fetched in batches and their events applied in one
+// transaction; when that fails, each event is retried in its own.
 func (c *Consumer) Run(ctx context.Context) error {
 	cons, err := c.js.CreateOrUpdateConsumer(ctx, EventStream, jetstream.ConsumerConfig{
 		Durable:        c.Name,
@@ -128,7 +128,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	inbox := make(chan jetstream.Msg, c.BatchSize*2)
 	cc, err := cons.Consume(func(m jetstream.Msg) { inbox <- m },
-		jetstream.PullMaxMessages(c.BatchSize*2),
+		// Bytes, not messages: a frame holds up to MaxFrameEvents events.
+		jetstream.PullMaxBytes(4*MaxFrameBytes),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			c.log.DebugContext(ctx, "consume", "consumer", c.Name, "err", err)
 		}))
@@ -138,6 +139,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer cc.Stop()
 	lagTicker := time.NewTicker(2 * time.Second)
 	defer lagTicker.Stop()
+	// In-flight handlers finish even when ctx is cancelled mid-batch.
+	work := context.WithoutCancel(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -148,97 +151,121 @@ func (c *Consumer) Run(ctx context.Context) error {
 				c.metrics.pending.WithLabelValues(c.Name).Set(float64(info.NumPending + uint64(info.NumAckPending)))
 			}
 		case m := <-inbox:
-			msgs := []jetstream.Msg{m}
+			msgs := []*message{c.open(work, m)}
+			n := len(msgs[0].ds)
 			// Group commit: when more messages are arriving, wait a moment
 			// for them, so that one transaction (and one fsync) applies many.
 			linger := time.NewTimer(c.Linger)
 		drain:
-			for len(msgs) < c.BatchSize {
+			for n < c.BatchSize {
 				select {
 				case m := <-inbox:
-					msgs = append(msgs, m)
+					msgs = append(msgs, c.open(work, m))
+					n += len(msgs[len(msgs)-1].ds)
 				default:
-					if len(msgs) == 1 || c.Linger == 0 {
-						break drain // a lone message goes at once
+					if n <= 1 || c.Linger == 0 {
+						break drain // a lone event goes at once
 					}
 					select {
 					case m := <-inbox:
-						msgs = append(msgs, m)
+						msgs = append(msgs, c.open(work, m))
+						n += len(msgs[len(msgs)-1].ds)
 					case <-linger.C:
 						break drain
 					}
 				}
 			}
 			linger.Stop()
-			c.process(ctx, msgs)
+			c.process(work, msgs)
 		}
 	}
 }
 
+// message is one JetStream message and the events it carries.
+type message struct {
+	msg jetstream.Msg
+	ds  []*delivery
+	// err is set when the message cannot be decoded at all.
+	err  error
+	span trace.Span
+}
+
+// delivery is one event of a message.
 type delivery struct {
-	msg    jetstream.Msg
+	msg    *message
+	index  int
 	ev     *eventsv1.Event
+	data   []byte
+	trace  propagation.TextMapCarrier
 	ctx    context.Context
 	span   trace.Span
 	result string
 	err    error
 }
 
-func (c *Consumer) process(ctx context.Context, msgs []jetstream.Msg) {
-	// In-flight handlers finish even when ctx is cancelled mid-batch.
-	ctx = context.WithoutCancel(ctx)
-	ds := make([]*delivery, 0, len(msgs))
+func (c *Consumer) process(ctx context.Context, msgs []*message) {
+	var ds []*delivery
 	for _, m := range msgs {
-		d := c.open(ctx, m)
-		if d.err != nil {
-			c.deadLetter(d)
+		if m.err != nil {
+			c.deadLetterMessage(ctx, m)
 			continue
 		}
-		ds = append(ds, d)
+		ds = append(ds, m.ds...)
 	}
-	if len(ds) == 0 {
-		return
-	}
-	if err := c.applyAll(ctx, ds); err != nil {
-		// One bad message must not hold back the rest: apply one by one.
-		for _, d := range ds {
-			d.result, d.err = "", nil
-			if err := c.applyAll(ctx, []*delivery{d}); err != nil {
-				d.err = err
+	if len(ds) > 0 {
+		if err := c.applyAll(ctx, ds); err != nil {
+			// One bad event must not hold back the rest: apply one by one.
+			for _, d := range ds {
+				d.result, d.err = "", nil
+				if err := c.applyAll(ctx, []*delivery{d}); err != nil {
+					d.err = err
+				}
 			}
 		}
 	}
 	anyApplied := false
-	for _, d := range ds {
-		c.settle(d)
-		anyApplied = anyApplied || d.result == "applied"
+	for _, m := range msgs {
+		if m.err != nil {
+			continue
+		}
+		c.settle(m)
+		for _, d := range m.ds {
+			anyApplied = anyApplied || d.result == "applied"
+		}
 	}
 	if anyApplied && c.AfterCommit != nil {
 		c.AfterCommit()
 	}
 }
 
-// open decodes a message and starts its consumer span, continuing the trace
-// carried in the headers.
-func (c *Consumer) open(ctx context.Context, m jetstream.Msg) *delivery {
-	parent := otel.GetTextMapPropagator().Extract(ctx, HeaderCarrier(m.Headers()))
-	d := &delivery{msg: m}
-	msgID := m.Headers().Get(jetstream.MsgIDHeader)
-	d.ctx, d.span = c.tracer.Start(parent, "process "+m.Subject(),
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(MessagingAttributes("process", m.Subject(), msgID)...),
-	)
+// open decodes a message into its events and starts each event's consumer
+// span, continuing the trace the event was sent in.
+func (c *Consumer) open(ctx context.Context, m jetstream.Msg) *message {
+	out := &message{msg: m}
 	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
 		c.metrics.redelivered.WithLabelValues(c.Name).Inc()
 	}
-	ev, err := events.Unmarshal(m.Data())
+	received, err := Unpack(m.Headers(), m.Data())
 	if err != nil {
-		d.err = Permanent(err)
-		return d
+		out.err = Permanent(err)
+		parent := otel.GetTextMapPropagator().Extract(ctx, HeaderCarrier(m.Headers()))
+		_, out.span = c.tracer.Start(parent, "process "+m.Subject(),
+			trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(MessagingAttributes("process", m.Subject(), m.Headers().Get(jetstream.MsgIDHeader))...))
+		return out
 	}
-	d.ev = ev
-	d.span.SetAttributes(BusinessAttributes(ev)...)
-	return d
+	out.ds = make([]*delivery, len(received))
+	for i, r := range received {
+		d := &delivery{msg: out, index: i, ev: r.Event, data: r.Data, trace: r.Trace}
+		parent := otel.GetTextMapPropagator().Extract(ctx, r.Trace)
+		d.ctx, d.span = c.tracer.Start(parent, "process "+m.Subject(),
+			trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(MessagingAttributes("process", m.Subject(), r.Event.GetEventId())...),
+			trace.WithAttributes(BusinessAttributes(r.Event)...),
+		)
+		out.ds[i] = d
+	}
+	return out
 }
 
 // applyAll applies ds in one transaction; results are recorded on each
@@ -249,7 +276,7 @@ func (c *Consumer) applyAll(ctx context.Context, ds []*delivery) error {
 		ids := make([]string, len(ds))
 		subjects := make([]string, len(ds))
 		for i, d := range ds {
-			ids[i], subjects[i] = d.ev.GetEventId(), d.msg.Subject()
+			ids[i], subjects[i] = d.ev.GetEventId(), d.msg.msg.Subject()
 		}
 		rows, err := tx.Query(ctx, `INSERT INTO inbox (event_id, subject)
 			SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING RETURNING event_id::text`, ids, subjects)
@@ -298,67 +325,111 @@ func (c *Consumer) applyAll(ctx context.Context, ds []*delivery) error {
 	})
 }
 
-// settle acks, naks or dead-letters a delivery and ends its span.
-func (c *Consumer) settle(d *delivery) {
-	defer d.span.End()
-	typ := d.ev.GetType()
-	if d.err == nil {
-		if err := d.msg.Ack(); err != nil {
-			c.log.WarnContext(d.ctx, "ack failed; the event will be redelivered and dropped as a duplicate", "err", err)
-		}
-		c.metrics.consumed.WithLabelValues(c.Name, typ, d.result).Inc()
-		return
-	}
-	md, _ := d.msg.Metadata()
+// settle acks a message whose events were all applied (or dead-lettered),
+// and otherwise naks it for redelivery, when the events already applied are
+// dropped by the inbox. It ends the events' spans.
+func (c *Consumer) settle(m *message) {
 	delivered := uint64(1)
-	if md != nil {
+	if md, _ := m.msg.Metadata(); md != nil {
 		delivered = md.NumDelivered
 	}
-	if IsPermanent(d.err) || (!errors.Is(d.err, ErrNotYet) && delivered >= uint64(c.MaxDeliver)) {
-		c.deadLetter(d)
+	var retry time.Duration
+	for _, d := range m.ds {
+		typ := d.ev.GetType()
+		switch {
+		case d.err == nil:
+			c.metrics.consumed.WithLabelValues(c.Name, typ, d.result).Inc()
+		case IsPermanent(d.err) || (!errors.Is(d.err, ErrNotYet) && delivered >= uint64(c.MaxDeliver)):
+			if !c.deadLetter(d) {
+				retry = max(retry, 5*time.Second)
+			}
+		default:
+			if errors.Is(d.err, ErrNotYet) {
+				c.log.DebugContext(d.ctx, "event waits for an earlier one", "type", typ, "event_id", d.ev.GetEventId())
+			} else {
+				c.log.WarnContext(d.ctx, "event failed; will retry", "type", typ, "event_id", d.ev.GetEventId(), "delivered", delivered, "err", d.err)
+				d.span.RecordError(d.err)
+			}
+			c.metrics.consumed.WithLabelValues(c.Name, typ, "retry").Inc()
+			retry = max(retry, time.Duration(min(delivered, 10))*200*time.Millisecond)
+		}
+		d.span.End()
+	}
+	if retry > 0 {
+		_ = m.msg.NakWithDelay(retry)
 		return
 	}
-	delay := time.Duration(min(delivered, 10)) * 200 * time.Millisecond
-	if errors.Is(d.err, ErrNotYet) {
-		c.log.DebugContext(d.ctx, "event waits for an earlier one", "type", typ, "event_id", d.ev.GetEventId())
-	} else {
-		c.log.WarnContext(d.ctx, "event failed; will retry", "type", typ, "event_id", d.ev.GetEventId(), "delivered", delivered, "err", d.err)
-		d.span.RecordError(d.err)
+	if err := m.msg.Ack(); err != nil {
+		c.log.Warn("ack failed; the events will be redelivered and dropped as duplicates", "consumer", c.Name, "err", err)
 	}
-	_ = d.msg.NakWithDelay(delay)
-	c.metrics.consumed.WithLabelValues(c.Name, typ, "retry").Inc()
 }
 
-// deadLetter publishes the message with its error to the dead-letter stream
-// and terminates it, so it is never redelivered.
-func (c *Consumer) deadLetter(d *delivery) {
-	defer d.span.End()
+// deadLetter publishes one event with its error to the dead-letter stream,
+// so that it is never applied by redelivery, and reports whether it did.
+func (c *Consumer) deadLetter(d *delivery) bool {
 	d.span.RecordError(d.err)
 	d.span.SetStatus(codes.Error, "dead-lettered")
-	c.log.ErrorContext(d.ctx, "event dead-lettered", "consumer", c.Name, "subject", d.msg.Subject(), "err", d.err)
-	dead := nats.NewMsg(DeadPrefix + c.Name + "." + d.msg.Subject())
-	dead.Data = d.msg.Data()
-	for k, v := range d.msg.Headers() {
+	dead := nats.NewMsg(DeadPrefix + c.Name + "." + d.msg.msg.Subject())
+	dead.Data = d.data
+	for _, k := range d.trace.Keys() {
+		dead.Header.Set(k, d.trace.Get(k))
+	}
+	dead.Header.Del(HeaderFrame)
+	dead.Header.Set(HeaderEventID, d.ev.GetEventId())
+	id := c.Name
+	if md, err := d.msg.msg.Metadata(); err == nil {
+		dead.Header.Set(HeaderStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
+		id += "-" + strconv.FormatUint(md.Sequence.Stream, 10)
+	}
+	if len(d.msg.ds) > 1 {
+		// A frame redelivered for another event's sake dead-letters this
+		// one again under the same ID, which the dead-letter stream drops.
+		id += "-" + strconv.Itoa(d.index)
+	}
+	if !c.publishDead(d.ctx, dead, d.msg.msg.Subject(), d.err, id) {
+		return false
+	}
+	c.metrics.consumed.WithLabelValues(c.Name, d.ev.GetType(), "dead").Inc()
+	return true
+}
+
+// deadLetterMessage dead-letters a message that cannot be decoded, whole.
+func (c *Consumer) deadLetterMessage(ctx context.Context, m *message) {
+	defer m.span.End()
+	m.span.RecordError(m.err)
+	m.span.SetStatus(codes.Error, "dead-lettered")
+	dead := nats.NewMsg(DeadPrefix + c.Name + "." + m.msg.Subject())
+	dead.Data = m.msg.Data()
+	for k, v := range m.msg.Headers() {
 		dead.Header[k] = v
 	}
-	dead.Header.Set(HeaderOriginalSubject, d.msg.Subject())
-	dead.Header.Set(HeaderError, truncate(d.err.Error(), 512))
-	dead.Header.Set(HeaderConsumer, c.Name)
-	if d.ev != nil {
-		dead.Header.Set(HeaderEventID, d.ev.GetEventId())
-	}
-	if md, err := d.msg.Metadata(); err == nil {
+	id := c.Name
+	if md, err := m.msg.Metadata(); err == nil {
 		dead.Header.Set(HeaderStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))
-		dead.Header.Set(jetstream.MsgIDHeader, c.Name+"-"+strconv.FormatUint(md.Sequence.Stream, 10))
+		id += "-" + strconv.FormatUint(md.Sequence.Stream, 10)
 	}
-	if _, err := c.js.PublishMsg(d.ctx, dead); err != nil {
-		c.log.ErrorContext(d.ctx, "dead-letter publish failed; leaving the event for redelivery", "err", err)
-		_ = d.msg.NakWithDelay(5 * time.Second)
+	if !c.publishDead(ctx, dead, m.msg.Subject(), m.err, id) {
+		_ = m.msg.NakWithDelay(5 * time.Second)
 		return
 	}
-	_ = d.msg.Term()
+	c.metrics.consumed.WithLabelValues(c.Name, "", "dead").Inc()
+	_ = m.msg.Term()
+}
+
+// publishDead sends a dead letter with the headers that say where it came
+// from and why, and reports whether JetStream stored it.
+func (c *Consumer) publishDead(ctx context.Context, dead *nats.Msg, subject string, cause error, id string) bool {
+	c.log.ErrorContext(ctx, "event dead-lettered", "consumer", c.Name, "subject", subject, "err", cause)
+	dead.Header.Set(HeaderOriginalSubject, subject)
+	dead.Header.Set(HeaderError, truncate(cause.Error(), 512))
+	dead.Header.Set(HeaderConsumer, c.Name)
+	dead.Header.Set(jetstream.MsgIDHeader, id)
+	if _, err := c.js.PublishMsg(ctx, dead); err != nil {
+		c.log.ErrorContext(ctx, "dead-letter publish failed; leaving the event for redelivery", "err", err)
+		return false
+	}
 	c.metrics.dead.WithLabelValues(c.Name).Inc()
-	c.metrics.consumed.WithLabelValues(c.Name, d.ev.GetType(), "dead").Inc()
+	return true
 }
 
 // Headers of dead-lettered messages.

@@ -136,9 +136,27 @@ func TestOutboxRelayAndIdempotentConsumer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The 41 rows of one subject went out as one frame; publishing the same
+	// rows again made the same frame, which the stream dropped by its ID.
 	si, _ := info.Info(ctx)
-	if si.State.Msgs != 41 {
-		t.Fatalf("stream holds %d messages, want 41 (duplicates must be dropped by message ID)", si.State.Msgs)
+	if si.State.Msgs != 1 {
+		t.Fatalf("stream holds %d messages, want 1 frame (duplicates must be dropped by message ID)", si.State.Msgs)
+	}
+	frame, err := info.GetMsg(ctx, si.State.FirstSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	framed, err := natsx.Unpack(frame.Header, frame.Data)
+	if err != nil || len(framed) != 41 || frame.Header.Get(natsx.HeaderFrame) != "41" {
+		t.Fatalf("frame: %d events, header %q, %v", len(framed), frame.Header.Get(natsx.HeaderFrame), err)
+	}
+	for i, r := range framed[:40] {
+		if r.Event.GetEventId() != evs[i].GetEventId() {
+			t.Fatalf("framed event %d is %s, want %s (outbox order)", i, r.Event.GetEventId(), evs[i].GetEventId())
+		}
+	}
+	if framed[40].Event.GetApplicationId() != "single" {
+		t.Fatalf("last framed event is about %s, want single", framed[40].Event.GetApplicationId())
 	}
 
 	// Publish one event a third time under a different message ID: the
@@ -162,8 +180,8 @@ func TestOutboxRelayAndIdempotentConsumer(t *testing.T) {
 		t.Fatalf("Republish = %d, %v; want 41", n, err)
 	}
 	si, _ = info.Info(ctx)
-	if si.State.Msgs != 42 {
-		t.Fatalf("stream holds %d messages after re-publishing, want 42", si.State.Msgs)
+	if si.State.Msgs != 2 {
+		t.Fatalf("stream holds %d messages after re-publishing, want 2 (the frame and the replay)", si.State.Msgs)
 	}
 	time.Sleep(200 * time.Millisecond)
 	waitCount(t, b.pool, `SELECT count(*) FROM effects`, 41)
@@ -179,6 +197,15 @@ func TestConsumerRetriesAndDeadLetters(t *testing.T) {
 	appendEvents(t, b, flaky, poison, early)
 	if _, err := b.relay.RelayOnce(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// The three travel in one frame: the poison event is dead-lettered
+	// alone, the others are applied once each whatever their retries.
+	stream, err := b.js.Stream(ctx, natsx.EventStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := stream.GetLastMsgForSubject(ctx, "aid.>"); err != nil || m.Header.Get(natsx.HeaderFrame) != "3" {
+		t.Fatalf("want one frame of 3 events: %v", err)
 	}
 	var flakyCalls, earlyCalls atomic.Int32
 	var fixed atomic.Bool

@@ -181,47 +181,81 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// publish sends batch in id order. Consecutive rows of one subject go out as
+// one frame (natsx.Frame), so that JetStream writes, and with SyncAlways
+// fsyncs, once per frame rather than once per event; a row alone goes out as
+// a plain message. Every event still gets its own producer span, and its
+// consumer span continues from it.
 func (r *Relay) publish(ctx context.Context, batch []row) error {
-	futures := make([]jetstream.PubAckFuture, len(batch))
-	spans := make([]trace.Span, len(batch))
+	type sent struct {
+		future jetstream.PubAckFuture
+		rows   []row
+		spans  []trace.Span
+	}
+	var out []sent
 	defer func() {
-		for _, s := range spans {
-			if s != nil {
-				s.End()
+		for _, s := range out {
+			for _, sp := range s.spans {
+				sp.End()
 			}
 		}
 	}()
-	for i, x := range batch {
-		parent := propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": x.traceparent, "tracestate": x.tracestate})
-		spanCtx, span := r.tracer.Start(parent, "send "+x.subject,
-			trace.WithSpanKind(trace.SpanKindProducer),
-			trace.WithAttributes(natsx.MessagingAttributes("send", x.subject, x.eventID)...),
+	for start := 0; start < len(batch); {
+		var (
+			fw       natsx.FrameWriter
+			spans    []trace.Span
+			carriers []propagation.MapCarrier
+			end      = start
 		)
-		if ev, err := events.Unmarshal(x.payload); err == nil {
-			span.SetAttributes(natsx.BusinessAttributes(ev)...)
+		subject := batch[start].subject
+		for end < len(batch) && batch[end].subject == subject && fw.Fits(len(batch[end].payload)) {
+			x := batch[end]
+			carrier := propagation.MapCarrier{}
+			span := r.sendSpan(ctx, x, carrier)
+			spans = append(spans, span)
+			carriers = append(carriers, carrier)
+			fw.Add(x.payload, carrier)
+			end++
 		}
-		spans[i] = span
-		msg := nats.NewMsg(x.subject)
-		msg.Data = x.payload
-		msg.Header.Set(jetstream.MsgIDHeader, x.eventID)
-		otel.GetTextMapPropagator().Inject(spanCtx, natsx.HeaderCarrier(msg.Header))
+		rows := batch[start:end]
+		var msg *nats.Msg
+		if len(rows) == 1 {
+			msg = nats.NewMsg(subject)
+			msg.Data = rows[0].payload
+			msg.Header.Set(jetstream.MsgIDHeader, rows[0].eventID)
+			for k, v := range carriers[0] {
+				msg.Header.Set(k, v)
+			}
+		} else {
+			var err error
+			// The same rows framed again (a re-publish) get the same ID.
+			if msg, err = fw.Msg(subject, rows[0].eventID+".."+rows[len(rows)-1].eventID); err != nil {
+				return err
+			}
+		}
+		out = append(out, sent{rows: rows, spans: spans})
 		f, err := r.js.PublishMsgAsync(msg)
 		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, "publish")
-			return fmt.Errorf("publish %s: %w", x.eventID, err)
+			for _, sp := range spans {
+				sp.RecordError(err)
+				sp.SetStatus(codes.Error, "publish")
+			}
+			return fmt.Errorf("publish %s: %w", rows[0].eventID, err)
 		}
-		futures[i] = f
+		out[len(out)-1].future = f
+		start = end
 	}
 	timeout := time.After(10 * time.Second)
 	var errs []error
-	for i, f := range futures {
+	for _, s := range out {
 		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			spans[i].RecordError(err)
-			spans[i].SetStatus(codes.Error, "publish not acknowledged")
-			errs = append(errs, fmt.Errorf("publish %s: %w", batch[i].eventID, err))
+		case <-s.future.Ok():
+		case err := <-s.future.Err():
+			for _, sp := range s.spans {
+				sp.RecordError(err)
+				sp.SetStatus(codes.Error, "publish not acknowledged")
+			}
+			errs = append(errs, fmt.Errorf("publish %s (%d events): %w", s.rows[0].eventID, len(s.rows), err))
 		case <-timeout:
 			return errors.New("publish: timed out waiting for acknowledgements")
 		case <-ctx.Done():
@@ -229,6 +263,21 @@ func (r *Relay) publish(ctx context.Context, batch []row) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// sendSpan starts the producer span of row x, continuing the trace of the
+// transaction that wrote it, and injects the span's context into carrier.
+func (r *Relay) sendSpan(ctx context.Context, x row, carrier propagation.MapCarrier) trace.Span {
+	parent := propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": x.traceparent, "tracestate": x.tracestate})
+	spanCtx, span := r.tracer.Start(parent, "send "+x.subject,
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(natsx.MessagingAttributes("send", x.subject, x.eventID)...),
+	)
+	if ev, err := events.Unmarshal(x.payload); err == nil {
+		span.SetAttributes(natsx.BusinessAttributes(ev)...)
+	}
+	otel.GetTextMapPropagator().Inject(spanCtx, carrier)
+	return span
 }
 
 func (r *Relay) observeBacklog(ctx context.Context) {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -48,60 +49,135 @@ func Publish(t testing.TB, js jetstream.JetStream, evs ...*eventsv1.Event) {
 	}
 }
 
-// Outputs reads the events of type typ (about appIDs, or all when none are
-// given) from the event stream until want of them have arrived.
-func Outputs(t testing.TB, js jetstream.JetStream, typ string, want int, appIDs ...string) map[string][]*eventsv1.Event {
+// Message is one event read from a stream, with the trace context it was
+// sent in and the headers of the message (plain or frame) that carried it.
+type Message struct {
+	Event  *eventsv1.Event
+	Trace  propagation.TextMapCarrier
+	Header nats.Header
+}
+
+// Read reads the events on subject from the start of stream until n of them
+// satisfy keep (nil keeps all), unpacking frames.
+func Read(t testing.TB, js jetstream.JetStream, stream, subject string, n int, keep func(*eventsv1.Event) bool) []Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), WaitLimit)
 	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, natsx.EventStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.Subject(typ)}})
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wanted := make(map[string]bool, len(appIDs))
-	for _, id := range appIDs {
-		wanted[id] = true
-	}
-	out := make(map[string][]*eventsv1.Event)
-	got := 0
-	for got < want {
-		batch, err := cons.Fetch(want-got, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range batch.Messages() {
-			ev, err := events.Unmarshal(m.Data())
-			if err != nil {
-				t.Fatal(err)
+	var out []Message
+	for len(out) < n {
+		_, got := fetch(t, cons, n-len(out))
+		for _, m := range got {
+			if keep == nil || keep(m.Event) {
+				out = append(out, m)
 			}
-			if len(wanted) == 0 || wanted[ev.GetApplicationId()] {
-				out[ev.GetApplicationId()] = append(out[ev.GetApplicationId()], ev)
-				got++
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			t.Fatal(err)
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("%d of %d %s events after %s", got, want, typ, WaitLimit)
+			t.Fatalf("%d of %d events on %s after %s", len(out), n, subject, WaitLimit)
 		}
 	}
 	return out
 }
 
-// StreamCount is how many messages of type typ the event stream holds.
-func StreamCount(t testing.TB, js jetstream.JetStream, typ string) uint64 {
+// fetch takes up to limit messages from cons and returns how many it took and
+// the events they carried.
+func fetch(t testing.TB, cons jetstream.Consumer, limit int) (int, []Message) {
 	t.Helper()
-	ctx := context.Background()
-	stream, err := js.Stream(ctx, natsx.EventStream)
+	batch, err := cons.Fetch(limit, jetstream.FetchMaxWait(300*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(events.Subject(typ)))
+	var (
+		n   int
+		out []Message
+	)
+	for m := range batch.Messages() {
+		evs, err := natsx.Unpack(m.Headers(), m.Data())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range evs {
+			out = append(out, Message{Event: r.Event, Trace: r.Trace, Header: m.Headers()})
+		}
+		n++
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+		t.Fatal(err)
+	}
+	return n, out
+}
+
+// Events reads the events of type typ from the event stream until n of them
+// satisfy keep (nil keeps all).
+func Events(t testing.TB, js jetstream.JetStream, typ string, n int, keep func(*eventsv1.Event) bool) []*eventsv1.Event {
+	t.Helper()
+	ms := Read(t, js, natsx.EventStream, events.Subject(typ), n, keep)
+	out := make([]*eventsv1.Event, len(ms))
+	for i, m := range ms {
+		out[i] = m.Event
+	}
+	return out
+}
+
+// Outputs reads the events of type typ (about appIDs, or all when none are
+// given) from the event stream until want of them have arrived.
+func Outputs(t testing.TB, js jetstream.JetStream, typ string, want int, appIDs ...string) map[string][]*eventsv1.Event {
+	t.Helper()
+	wanted := make(map[string]bool, len(appIDs))
+	for _, id := range appIDs {
+		wanted[id] = true
+	}
+	out := make(map[string][]*eventsv1.Event)
+	for _, ev := range Events(t, js, typ, want, func(ev *eventsv1.Event) bool {
+		return len(wanted) == 0 || wanted[ev.GetApplicationId()]
+	}) {
+		out[ev.GetApplicationId()] = append(out[ev.GetApplicationId()], ev)
+	}
+	return out
+}
+
+// StreamCount is how many events of type typ the event stream holds,
+// counting each event of a frame.
+func StreamCount(t testing.TB, js jetstream.JetStream, typ string) int {
+	t.Helper()
+	return CountEvents(t, js, natsx.EventStream, events.Subject(typ))
+}
+
+// CountEvents is how many events on subject stream holds now, counting each
+// event of a frame.
+func CountEvents(t testing.TB, js jetstream.JetStream, stream, subject string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), WaitLimit)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info.State.Subjects[events.Subject(typ)]
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := int(info.State.Subjects[subject])
+	if msgs == 0 {
+		return 0
+	}
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for read := 0; read < msgs; {
+		took, evs := fetch(t, cons, msgs-read)
+		read += took
+		n += len(evs)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d messages on %s", read, msgs, subject)
+		}
+	}
+	return n
 }
 
 // Eventually polls fn until it succeeds or WaitLimit passes.
@@ -149,7 +225,9 @@ func ViolationFields(st *status.Status) []string {
 }
 
 // AwaitConsumed waits until the durable consumer has applied (and acked)
-// everything published to the event stream so far.
+// every message on its subjects published to the event stream so far. It
+// compares sequences rather than trusting the pending counts alone, which
+// the server updates a moment after a publish is acknowledged.
 func AwaitConsumed(t testing.TB, js jetstream.JetStream, durable string) {
 	t.Helper()
 	Eventually(t, func() error {
@@ -159,12 +237,31 @@ func AwaitConsumed(t testing.TB, js jetstream.JetStream, durable string) {
 		if err != nil {
 			return err
 		}
+		stream, err := js.Stream(ctx, natsx.EventStream)
+		if err != nil {
+			return err
+		}
 		info, err := c.Info(ctx)
 		if err != nil {
 			return err
 		}
-		if info.NumPending != 0 || info.NumAckPending != 0 {
-			return fmt.Errorf("%s: pending %d, awaiting ack %d", durable, info.NumPending, info.NumAckPending)
+		filters := info.Config.FilterSubjects
+		if info.Config.FilterSubject != "" {
+			filters = append(filters, info.Config.FilterSubject)
+		}
+		var last uint64
+		for _, f := range filters {
+			m, err := stream.GetLastMsgForSubject(ctx, f)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			last = max(last, m.Sequence)
+		}
+		if info.AckFloor.Stream < last || info.NumPending != 0 || info.NumAckPending != 0 {
+			return fmt.Errorf("%s: acked to %d of %d, pending %d, awaiting ack %d", durable, info.AckFloor.Stream, last, info.NumPending, info.NumAckPending)
 		}
 		return nil
 	})

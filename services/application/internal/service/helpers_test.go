@@ -2,7 +2,6 @@ package service_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -261,30 +260,7 @@ func (e *env) waitFor(t *testing.T, c applicationv1.ApplicationServiceClient, id
 // have arrived (keyed by application ID) or the deadline passes.
 func (e *env) outputEvents(t *testing.T, typ string, n int, keep func(*eventsv1.Event) bool) []*eventsv1.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	cons, err := e.js.OrderedConsumer(ctx, natsx.EventStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{events.Subject(typ)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*eventsv1.Event
-	deadline := time.Now().Add(15 * time.Second)
-	for len(out) < n && time.Now().Before(deadline) {
-		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			if errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
-				continue
-			}
-			t.Fatal(err)
-		}
-		ev, err := events.Unmarshal(msg.Data())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if keep(ev) {
-			out = append(out, ev)
-		}
-	}
+	out := servicetest.Events(t, e.js, typ, n, keep)
 	if len(out) != n {
 		t.Fatalf("%d %s events, want %d", len(out), typ, n)
 	}

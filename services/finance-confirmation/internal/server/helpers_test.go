@@ -93,34 +93,7 @@ func (h *harness) publish(ev *eventsv1.Event) {
 // match keep, or fails after a deadline.
 func (h *harness) awaitEvents(typ string, n int, keep func(*eventsv1.Event) bool) []*eventsv1.Event {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cons, err := h.js.OrderedConsumer(ctx, natsx.EventStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.Subject(typ)},
-	})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	var out []*eventsv1.Event
-	for len(out) < n && ctx.Err() == nil {
-		batch, err := cons.Fetch(n-len(out), jetstream.FetchMaxWait(300*time.Millisecond))
-		if err != nil {
-			continue
-		}
-		for m := range batch.Messages() {
-			ev, err := events.Unmarshal(m.Data())
-			if err != nil {
-				h.t.Fatal(err)
-			}
-			if keep == nil || keep(ev) {
-				out = append(out, ev)
-			}
-		}
-	}
-	if len(out) < n {
-		h.t.Fatalf("got %d %s events, want %d", len(out), typ, n)
-	}
-	return out
+	return servicetest.Events(h.t, h.js, typ, n, keep)
 }
 
 // countEvents counts the events of typ in the stream now.

@@ -30,14 +30,14 @@ func TestPaysAConfirmedItemExactlyOnce(t *testing.T) {
 	h.publish(ordered(a, batchID, paymentID, 1), "", map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"})
 
 	got := h.await(events.Subject(events.TypePaymentSucceeded), 1, nil)[0]
-	s := got.ev.GetPaymentSucceeded()
+	s := got.Event.GetPaymentSucceeded()
 	if s.GetPaymentId() != paymentID || s.GetAmountFen() != 62500 || s.GetBankRef() == "" ||
-		got.ev.GetApplicationId() != a.id || got.ev.GetBatchId() != batchID || got.ev.GetSchoolCode() != a.school ||
-		got.ev.GetProgramCode() != program || got.ev.GetTerm() != term || got.ev.GetActor().GetUserId() != "system:payout" {
-		t.Fatalf("payment_succeeded %v", got.ev)
+		got.Event.GetApplicationId() != a.id || got.Event.GetBatchId() != batchID || got.Event.GetSchoolCode() != a.school ||
+		got.Event.GetProgramCode() != program || got.Event.GetTerm() != term || got.Event.GetActor().GetUserId() != "system:payout" {
+		t.Fatalf("payment_succeeded %v", got.Event)
 	}
 	// One trace from finance's order to payout's verdict.
-	if tp := got.msg.Headers().Get("traceparent"); !strings.HasPrefix(tp, "00-"+traceID+"-") {
+	if tp := got.Trace.Get("traceparent"); !strings.HasPrefix(tp, "00-"+traceID+"-") {
 		t.Errorf("payment_succeeded traceparent %q, want trace %s", tp, traceID)
 	}
 
@@ -209,8 +209,8 @@ func TestSecondLivePaymentOfAnApplicationIsRefused(t *testing.T) {
 	other := uuid.NewString()
 	h.publish(ordered(a, uuid.NewString(), other, 1), "", nil)
 	dead := h.await(natsx.DeadPrefix+"payout."+events.Subject(events.TypePaymentOrdered), 1, nil)[0]
-	if dead.ev.GetPaymentOrdered().GetPaymentId() != other || !strings.Contains(dead.msg.Headers().Get(natsx.HeaderError), "already has an open or paid payment") {
-		t.Errorf("dead letter %v: %s", dead.ev, dead.msg.Headers().Get(natsx.HeaderError))
+	if dead.Event.GetPaymentOrdered().GetPaymentId() != other || !strings.Contains(dead.Header.Get(natsx.HeaderError), "already has an open or paid payment") {
+		t.Errorf("dead letter %v: %s", dead.Event, dead.Header.Get(natsx.HeaderError))
 	}
 	if totals := h.ledger(); totals.CreditedCount != 1 {
 		t.Errorf("bank ledger %+v, want one credit", totals)

@@ -165,70 +165,26 @@ func ordered(a application, batchID, paymentID string, attempt int32) *eventsv1.
 		&eventsv1.PaymentOrdered{PaymentId: paymentID, AmountFen: a.amount, Attempt: attempt})
 }
 
-type received struct {
-	ev  *eventsv1.Event
-	msg jetstream.Msg
-}
-
-// await reads messages on subject from the start of the stream until n
+// await reads the events on subject from the start of the stream until n
 // match keep, or fails after a deadline.
-func (h *harness) await(subject string, n int, keep func(*eventsv1.Event) bool) []received {
+func (h *harness) await(subject string, n int, keep func(*eventsv1.Event) bool) []servicetest.Message {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	stream := natsx.EventStream
 	if strings.HasPrefix(subject, natsx.DeadPrefix) {
 		stream = natsx.DeadStream
 	}
-	cons, err := h.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	var out []received
-	for len(out) < n && ctx.Err() == nil {
-		batch, err := cons.Fetch(n-len(out), jetstream.FetchMaxWait(300*time.Millisecond))
-		if err != nil {
-			continue
-		}
-		for m := range batch.Messages() {
-			ev, err := events.Unmarshal(m.Data())
-			if err != nil {
-				h.t.Fatal(err)
-			}
-			if keep == nil || keep(ev) {
-				out = append(out, received{ev, m})
-			}
-		}
-	}
-	if len(out) < n {
-		h.t.Fatalf("got %d messages on %s, want %d", len(out), subject, n)
-	}
-	return out
+	return servicetest.Read(h.t, h.js, stream, subject, n, keep)
 }
 
 func (h *harness) awaitEvents(typ string, n int) []*eventsv1.Event {
 	h.t.Helper()
-	var out []*eventsv1.Event
-	for _, r := range h.await(events.Subject(typ), n, nil) {
-		out = append(out, r.ev)
-	}
-	return out
+	return servicetest.Events(h.t, h.js, typ, n, nil)
 }
 
-// count is the number of messages on subject in stream now.
+// count is the number of events on subject in stream now.
 func (h *harness) count(stream, subject string) int {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := h.js.Stream(ctx, stream)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return int(info.State.Subjects[subject])
+	return servicetest.CountEvents(h.t, h.js, stream, subject)
 }
 
 // awaitConsumed waits until payout's consumer has applied everything published so far.

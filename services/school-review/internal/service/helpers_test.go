@@ -164,8 +164,8 @@ func (e *env) outputs(t *testing.T, typ string, want int, appIDs ...string) map[
 	return servicetest.Outputs(t, e.js, typ, want, appIDs...)
 }
 
-// streamCount is how many messages of type typ the stream holds.
-func (e *env) streamCount(t *testing.T, typ string) uint64 {
+// streamCount is how many events of type typ the stream holds.
+func (e *env) streamCount(t *testing.T, typ string) int {
 	t.Helper()
 	return servicetest.StreamCount(t, e.js, typ)
 }

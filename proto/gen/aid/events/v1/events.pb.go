@@ -376,6 +376,119 @@ func (*Event_PaymentFailed) isEvent_Body() {}
 
 func (*Event_PayeeCorrected) isEvent_Body() {}
 
+// Frame carries several events of one type in one JetStream message, so that
+// a burst (a confirmed batch's payment orders, a bulk decision) costs the
+// stream one durable write instead of one per event. A frame's subject is its
+// events' subject and its "Aid-Frame" header holds their count; a message
+// without that header is a single encoded Event. Consumers apply and
+// deduplicate the framed events one by one, by event ID.
+type Frame struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*FramedEvent         `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Frame) Reset() {
+	*x = Frame{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Frame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Frame) ProtoMessage() {}
+
+func (x *Frame) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Frame.ProtoReflect.Descriptor instead.
+func (*Frame) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Frame) GetEvents() []*FramedEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// FramedEvent is one event of a Frame with the trace context it was sent in.
+type FramedEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The encoded Event.
+	Event []byte `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	// W3C trace context of the event's producer span.
+	Traceparent   string `protobuf:"bytes,2,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	Tracestate    string `protobuf:"bytes,3,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FramedEvent) Reset() {
+	*x = FramedEvent{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FramedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FramedEvent) ProtoMessage() {}
+
+func (x *FramedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FramedEvent.ProtoReflect.Descriptor instead.
+func (*FramedEvent) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FramedEvent) GetEvent() []byte {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *FramedEvent) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
+}
+
+func (x *FramedEvent) GetTracestate() string {
+	if x != nil {
+		return x.Tracestate
+	}
+	return ""
+}
+
 // ApplicationSubmitted: a school's aid officer submitted an application.
 type ApplicationSubmitted struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -402,7 +515,7 @@ type ApplicationSubmitted struct {
 
 func (x *ApplicationSubmitted) Reset() {
 	*x = ApplicationSubmitted{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[1]
+	mi := &file_aid_events_v1_events_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +527,7 @@ func (x *ApplicationSubmitted) String() string {
 func (*ApplicationSubmitted) ProtoMessage() {}
 
 func (x *ApplicationSubmitted) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[1]
+	mi := &file_aid_events_v1_events_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +540,7 @@ func (x *ApplicationSubmitted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplicationSubmitted.ProtoReflect.Descriptor instead.
 func (*ApplicationSubmitted) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{1}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ApplicationSubmitted) GetStudentIdMasked() string {
@@ -520,7 +633,7 @@ type SchoolReviewApproved struct {
 
 func (x *SchoolReviewApproved) Reset() {
 	*x = SchoolReviewApproved{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[2]
+	mi := &file_aid_events_v1_events_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +645,7 @@ func (x *SchoolReviewApproved) String() string {
 func (*SchoolReviewApproved) ProtoMessage() {}
 
 func (x *SchoolReviewApproved) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[2]
+	mi := &file_aid_events_v1_events_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +658,7 @@ func (x *SchoolReviewApproved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchoolReviewApproved.ProtoReflect.Descriptor instead.
 func (*SchoolReviewApproved) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{2}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SchoolReviewApproved) GetHardshipLevel() string {
@@ -586,7 +699,7 @@ type SchoolReviewRejected struct {
 
 func (x *SchoolReviewRejected) Reset() {
 	*x = SchoolReviewRejected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[3]
+	mi := &file_aid_events_v1_events_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +711,7 @@ func (x *SchoolReviewRejected) String() string {
 func (*SchoolReviewRejected) ProtoMessage() {}
 
 func (x *SchoolReviewRejected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[3]
+	mi := &file_aid_events_v1_events_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +724,7 @@ func (x *SchoolReviewRejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchoolReviewRejected.ProtoReflect.Descriptor instead.
 func (*SchoolReviewRejected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{3}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SchoolReviewRejected) GetReason() string {
@@ -631,7 +744,7 @@ type NoticeObjected struct {
 
 func (x *NoticeObjected) Reset() {
 	*x = NoticeObjected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[4]
+	mi := &file_aid_events_v1_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +756,7 @@ func (x *NoticeObjected) String() string {
 func (*NoticeObjected) ProtoMessage() {}
 
 func (x *NoticeObjected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[4]
+	mi := &file_aid_events_v1_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +769,7 @@ func (x *NoticeObjected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticeObjected.ProtoReflect.Descriptor instead.
 func (*NoticeObjected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{4}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *NoticeObjected) GetReason() string {
@@ -683,7 +796,7 @@ type NoticePassed struct {
 
 func (x *NoticePassed) Reset() {
 	*x = NoticePassed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[5]
+	mi := &file_aid_events_v1_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +808,7 @@ func (x *NoticePassed) String() string {
 func (*NoticePassed) ProtoMessage() {}
 
 func (x *NoticePassed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[5]
+	mi := &file_aid_events_v1_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +821,7 @@ func (x *NoticePassed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticePassed.ProtoReflect.Descriptor instead.
 func (*NoticePassed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{5}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *NoticePassed) GetHardshipLevel() string {
@@ -782,7 +895,7 @@ type BureauApproved struct {
 
 func (x *BureauApproved) Reset() {
 	*x = BureauApproved{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[6]
+	mi := &file_aid_events_v1_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +907,7 @@ func (x *BureauApproved) String() string {
 func (*BureauApproved) ProtoMessage() {}
 
 func (x *BureauApproved) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[6]
+	mi := &file_aid_events_v1_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +920,7 @@ func (x *BureauApproved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BureauApproved.ProtoReflect.Descriptor instead.
 func (*BureauApproved) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{6}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BureauApproved) GetAmountFen() int64 {
@@ -862,7 +975,7 @@ type BureauRejected struct {
 
 func (x *BureauRejected) Reset() {
 	*x = BureauRejected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[7]
+	mi := &file_aid_events_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +987,7 @@ func (x *BureauRejected) String() string {
 func (*BureauRejected) ProtoMessage() {}
 
 func (x *BureauRejected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[7]
+	mi := &file_aid_events_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1000,7 @@ func (x *BureauRejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BureauRejected.ProtoReflect.Descriptor instead.
 func (*BureauRejected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BureauRejected) GetReason() string {
@@ -907,7 +1020,7 @@ type ItemBatched struct {
 
 func (x *ItemBatched) Reset() {
 	*x = ItemBatched{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[8]
+	mi := &file_aid_events_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +1032,7 @@ func (x *ItemBatched) String() string {
 func (*ItemBatched) ProtoMessage() {}
 
 func (x *ItemBatched) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[8]
+	mi := &file_aid_events_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +1045,7 @@ func (x *ItemBatched) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemBatched.ProtoReflect.Descriptor instead.
 func (*ItemBatched) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ItemBatched) GetAmountFen() int64 {
@@ -954,7 +1067,7 @@ type ItemReturnedToBureau struct {
 
 func (x *ItemReturnedToBureau) Reset() {
 	*x = ItemReturnedToBureau{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[9]
+	mi := &file_aid_events_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1079,7 @@ func (x *ItemReturnedToBureau) String() string {
 func (*ItemReturnedToBureau) ProtoMessage() {}
 
 func (x *ItemReturnedToBureau) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[9]
+	mi := &file_aid_events_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1092,7 @@ func (x *ItemReturnedToBureau) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemReturnedToBureau.ProtoReflect.Descriptor instead.
 func (*ItemReturnedToBureau) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ItemReturnedToBureau) GetReason() string {
@@ -1015,7 +1128,7 @@ type BatchConfirmed struct {
 
 func (x *BatchConfirmed) Reset() {
 	*x = BatchConfirmed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[10]
+	mi := &file_aid_events_v1_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1140,7 @@ func (x *BatchConfirmed) String() string {
 func (*BatchConfirmed) ProtoMessage() {}
 
 func (x *BatchConfirmed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[10]
+	mi := &file_aid_events_v1_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1153,7 @@ func (x *BatchConfirmed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchConfirmed.ProtoReflect.Descriptor instead.
 func (*BatchConfirmed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BatchConfirmed) GetControlCount() int64 {
@@ -1078,7 +1191,7 @@ type PaymentOrdered struct {
 
 func (x *PaymentOrdered) Reset() {
 	*x = PaymentOrdered{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[11]
+	mi := &file_aid_events_v1_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1203,7 @@ func (x *PaymentOrdered) String() string {
 func (*PaymentOrdered) ProtoMessage() {}
 
 func (x *PaymentOrdered) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[11]
+	mi := &file_aid_events_v1_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1216,7 @@ func (x *PaymentOrdered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentOrdered.ProtoReflect.Descriptor instead.
 func (*PaymentOrdered) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PaymentOrdered) GetPaymentId() string {
@@ -1139,7 +1252,7 @@ type PaymentSucceeded struct {
 
 func (x *PaymentSucceeded) Reset() {
 	*x = PaymentSucceeded{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[12]
+	mi := &file_aid_events_v1_events_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1264,7 @@ func (x *PaymentSucceeded) String() string {
 func (*PaymentSucceeded) ProtoMessage() {}
 
 func (x *PaymentSucceeded) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[12]
+	mi := &file_aid_events_v1_events_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1277,7 @@ func (x *PaymentSucceeded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentSucceeded.ProtoReflect.Descriptor instead.
 func (*PaymentSucceeded) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{12}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PaymentSucceeded) GetPaymentId() string {
@@ -1201,7 +1314,7 @@ type PaymentFailed struct {
 
 func (x *PaymentFailed) Reset() {
 	*x = PaymentFailed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[13]
+	mi := &file_aid_events_v1_events_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1326,7 @@ func (x *PaymentFailed) String() string {
 func (*PaymentFailed) ProtoMessage() {}
 
 func (x *PaymentFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[13]
+	mi := &file_aid_events_v1_events_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1339,7 @@ func (x *PaymentFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentFailed.ProtoReflect.Descriptor instead.
 func (*PaymentFailed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{13}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PaymentFailed) GetPaymentId() string {
@@ -1262,7 +1375,7 @@ type PayeeCorrected struct {
 
 func (x *PayeeCorrected) Reset() {
 	*x = PayeeCorrected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[14]
+	mi := &file_aid_events_v1_events_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1274,7 +1387,7 @@ func (x *PayeeCorrected) String() string {
 func (*PayeeCorrected) ProtoMessage() {}
 
 func (x *PayeeCorrected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[14]
+	mi := &file_aid_events_v1_events_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +1400,7 @@ func (x *PayeeCorrected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayeeCorrected.ProtoReflect.Descriptor instead.
 func (*PayeeCorrected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{14}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PayeeCorrected) GetBankCardSealed() []byte {
@@ -1342,7 +1455,15 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x11payment_succeeded\x18\x1f \x01(\v2\x1f.aid.events.v1.PaymentSucceededH\x00R\x10paymentSucceeded\x12E\n" +
 	"\x0epayment_failed\x18  \x01(\v2\x1c.aid.events.v1.PaymentFailedH\x00R\rpaymentFailed\x12H\n" +
 	"\x0fpayee_corrected\x18! \x01(\v2\x1d.aid.events.v1.PayeeCorrectedH\x00R\x0epayeeCorrectedB\x06\n" +
-	"\x04body\"\xb5\x03\n" +
+	"\x04body\";\n" +
+	"\x05Frame\x122\n" +
+	"\x06events\x18\x01 \x03(\v2\x1a.aid.events.v1.FramedEventR\x06events\"e\n" +
+	"\vFramedEvent\x12\x14\n" +
+	"\x05event\x18\x01 \x01(\fR\x05event\x12 \n" +
+	"\vtraceparent\x18\x02 \x01(\tR\vtraceparent\x12\x1e\n" +
+	"\n" +
+	"tracestate\x18\x03 \x01(\tR\n" +
+	"tracestate\"\xb5\x03\n" +
 	"\x14ApplicationSubmitted\x12*\n" +
 	"\x11student_id_masked\x18\x01 \x01(\tR\x0fstudentIdMasked\x12&\n" +
 	"\x0fstudent_id_hash\x18\x02 \x01(\tR\rstudentIdHash\x12.\n" +
@@ -1433,49 +1554,52 @@ func file_aid_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_aid_events_v1_events_proto_rawDescData
 }
 
-var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_aid_events_v1_events_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: aid.events.v1.Event
-	(*ApplicationSubmitted)(nil),  // 1: aid.events.v1.ApplicationSubmitted
-	(*SchoolReviewApproved)(nil),  // 2: aid.events.v1.SchoolReviewApproved
-	(*SchoolReviewRejected)(nil),  // 3: aid.events.v1.SchoolReviewRejected
-	(*NoticeObjected)(nil),        // 4: aid.events.v1.NoticeObjected
-	(*NoticePassed)(nil),          // 5: aid.events.v1.NoticePassed
-	(*BureauApproved)(nil),        // 6: aid.events.v1.BureauApproved
-	(*BureauRejected)(nil),        // 7: aid.events.v1.BureauRejected
-	(*ItemBatched)(nil),           // 8: aid.events.v1.ItemBatched
-	(*ItemReturnedToBureau)(nil),  // 9: aid.events.v1.ItemReturnedToBureau
-	(*BatchConfirmed)(nil),        // 10: aid.events.v1.BatchConfirmed
-	(*PaymentOrdered)(nil),        // 11: aid.events.v1.PaymentOrdered
-	(*PaymentSucceeded)(nil),      // 12: aid.events.v1.PaymentSucceeded
-	(*PaymentFailed)(nil),         // 13: aid.events.v1.PaymentFailed
-	(*PayeeCorrected)(nil),        // 14: aid.events.v1.PayeeCorrected
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*v1.Actor)(nil),              // 16: aid.common.v1.Actor
+	(*Frame)(nil),                 // 1: aid.events.v1.Frame
+	(*FramedEvent)(nil),           // 2: aid.events.v1.FramedEvent
+	(*ApplicationSubmitted)(nil),  // 3: aid.events.v1.ApplicationSubmitted
+	(*SchoolReviewApproved)(nil),  // 4: aid.events.v1.SchoolReviewApproved
+	(*SchoolReviewRejected)(nil),  // 5: aid.events.v1.SchoolReviewRejected
+	(*NoticeObjected)(nil),        // 6: aid.events.v1.NoticeObjected
+	(*NoticePassed)(nil),          // 7: aid.events.v1.NoticePassed
+	(*BureauApproved)(nil),        // 8: aid.events.v1.BureauApproved
+	(*BureauRejected)(nil),        // 9: aid.events.v1.BureauRejected
+	(*ItemBatched)(nil),           // 10: aid.events.v1.ItemBatched
+	(*ItemReturnedToBureau)(nil),  // 11: aid.events.v1.ItemReturnedToBureau
+	(*BatchConfirmed)(nil),        // 12: aid.events.v1.BatchConfirmed
+	(*PaymentOrdered)(nil),        // 13: aid.events.v1.PaymentOrdered
+	(*PaymentSucceeded)(nil),      // 14: aid.events.v1.PaymentSucceeded
+	(*PaymentFailed)(nil),         // 15: aid.events.v1.PaymentFailed
+	(*PayeeCorrected)(nil),        // 16: aid.events.v1.PayeeCorrected
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*v1.Actor)(nil),              // 18: aid.common.v1.Actor
 }
 var file_aid_events_v1_events_proto_depIdxs = []int32{
-	15, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	16, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
-	1,  // 2: aid.events.v1.Event.application_submitted:type_name -> aid.events.v1.ApplicationSubmitted
-	2,  // 3: aid.events.v1.Event.school_review_approved:type_name -> aid.events.v1.SchoolReviewApproved
-	3,  // 4: aid.events.v1.Event.school_review_rejected:type_name -> aid.events.v1.SchoolReviewRejected
-	4,  // 5: aid.events.v1.Event.notice_objected:type_name -> aid.events.v1.NoticeObjected
-	5,  // 6: aid.events.v1.Event.notice_passed:type_name -> aid.events.v1.NoticePassed
-	6,  // 7: aid.events.v1.Event.bureau_approved:type_name -> aid.events.v1.BureauApproved
-	7,  // 8: aid.events.v1.Event.bureau_rejected:type_name -> aid.events.v1.BureauRejected
-	8,  // 9: aid.events.v1.Event.item_batched:type_name -> aid.events.v1.ItemBatched
-	9,  // 10: aid.events.v1.Event.item_returned_to_bureau:type_name -> aid.events.v1.ItemReturnedToBureau
-	10, // 11: aid.events.v1.Event.batch_confirmed:type_name -> aid.events.v1.BatchConfirmed
-	11, // 12: aid.events.v1.Event.payment_ordered:type_name -> aid.events.v1.PaymentOrdered
-	12, // 13: aid.events.v1.Event.payment_succeeded:type_name -> aid.events.v1.PaymentSucceeded
-	13, // 14: aid.events.v1.Event.payment_failed:type_name -> aid.events.v1.PaymentFailed
-	14, // 15: aid.events.v1.Event.payee_corrected:type_name -> aid.events.v1.PayeeCorrected
-	15, // 16: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	17, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	18, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
+	3,  // 2: aid.events.v1.Event.application_submitted:type_name -> aid.events.v1.ApplicationSubmitted
+	4,  // 3: aid.events.v1.Event.school_review_approved:type_name -> aid.events.v1.SchoolReviewApproved
+	5,  // 4: aid.events.v1.Event.school_review_rejected:type_name -> aid.events.v1.SchoolReviewRejected
+	6,  // 5: aid.events.v1.Event.notice_objected:type_name -> aid.events.v1.NoticeObjected
+	7,  // 6: aid.events.v1.Event.notice_passed:type_name -> aid.events.v1.NoticePassed
+	8,  // 7: aid.events.v1.Event.bureau_approved:type_name -> aid.events.v1.BureauApproved
+	9,  // 8: aid.events.v1.Event.bureau_rejected:type_name -> aid.events.v1.BureauRejected
+	10, // 9: aid.events.v1.Event.item_batched:type_name -> aid.events.v1.ItemBatched
+	11, // 10: aid.events.v1.Event.item_returned_to_bureau:type_name -> aid.events.v1.ItemReturnedToBureau
+	12, // 11: aid.events.v1.Event.batch_confirmed:type_name -> aid.events.v1.BatchConfirmed
+	13, // 12: aid.events.v1.Event.payment_ordered:type_name -> aid.events.v1.PaymentOrdered
+	14, // 13: aid.events.v1.Event.payment_succeeded:type_name -> aid.events.v1.PaymentSucceeded
+	15, // 14: aid.events.v1.Event.payment_failed:type_name -> aid.events.v1.PaymentFailed
+	16, // 15: aid.events.v1.Event.payee_corrected:type_name -> aid.events.v1.PayeeCorrected
+	2,  // 16: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
+	17, // 17: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_aid_events_v1_events_proto_init() }
@@ -1505,7 +1629,7 @@ func file_aid_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_events_v1_events_proto_rawDesc), len(file_aid_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
