@@ -45,6 +45,9 @@ type Service struct {
 	TraceDB bool
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// DebugAddr, when set, serves Go's profiles (net/http/pprof) on a
+	// listener of its own, kept off the public HTTP port.
+	DebugAddr string
 }
 
 // Env returns the value of key or def when it is unset or empty.
@@ -122,6 +125,7 @@ func LoadService(name string, defaultGRPC, defaultHTTP string) (Service, error) 
 		AuthPublicKeys: Env("AID_AUTH_PUBLIC_KEYS", ""),
 		AuthAudience:   Env("AID_AUTH_AUDIENCE", "studentaid"),
 		LogLevel:       Env("LOG_LEVEL", "info"),
+		DebugAddr:      Env(prefix+"DEBUG_ADDR", ""),
 	}
 	var err error
 	var n int

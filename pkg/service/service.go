@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sync"
@@ -263,6 +264,13 @@ func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
 			log.Error("outbox relay stopped", "err", err)
 		}
 	}()
+	if cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	go func() { errc <- srv.Serve(grpcLis) }()
 	go func() {
 		if err := httpSrv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
@@ -319,4 +327,22 @@ func within(ctx context.Context, fn func()) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// serveDebug serves net/http/pprof on addr, for profiling under load.
+func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen debug: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(lis) }()
+	log.Info("profiles served", "debug", lis.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
