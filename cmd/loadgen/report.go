@@ -37,6 +37,7 @@ type result struct {
 	Processes     []processResult    `json:"processes"`
 	Backlog       backlogResult      `json:"outbox_backlog"`
 	BacklogSource string             `json:"outbox_backlog_source"`
+	Stream        *streamResult      `json:"event_stream,omitempty"`
 	SingleBatch   *singleBatchResult `json:"single_batch,omitempty"`
 	PgbenchTPS    float64            `json:"pgbench_tps,omitempty"`
 	// PerThousandTPS is end-to-end applications/s per 1000 pgbench TPS.
@@ -90,6 +91,17 @@ type backlogResult struct {
 	DrainAfterSubmitS *float64 `json:"drain_after_submit_s"`
 	// DrainAfterChainS: from the chain's end to every backlog 0.
 	DrainAfterChainS *float64 `json:"drain_after_chain_s"`
+}
+
+// streamResult is how the events travelled: JetStream stores (and with
+// SyncAlways fsyncs) once per message, and a frame carries many events.
+type streamResult struct {
+	// Events is the number of events the services wrote to their outboxes.
+	Events int64 `json:"events"`
+	// Messages and Bytes are what the event stream holds at the end.
+	Messages         uint64  `json:"messages"`
+	Bytes            uint64  `json:"bytes"`
+	EventsPerMessage float64 `json:"events_per_message"`
 }
 
 type singleBatchResult struct {
@@ -181,6 +193,10 @@ func printResult(out io.Writer, r *result) {
 	fmt.Fprintf(out, "\noutbox backlog: max %s\n  drained to 0 in %s after the last submission, %s after the chain ended\n  (source: %s)\n",
 		formatFloatMap(r.Backlog.Max), drain(r.Backlog.DrainAfterSubmitS), drain(r.Backlog.DrainAfterChainS), r.BacklogSource)
 	fmt.Fprintf(out, "consumer lag (aid_consumer_lag): max %s\n", formatFloatMap(r.Backlog.MaxConsumerLag))
+	if st := r.Stream; st != nil {
+		fmt.Fprintf(out, "event stream: %d events in %d JetStream messages (%.1f events per message, %.1f MiB)\n",
+			st.Events, st.Messages, st.EventsPerMessage, float64(st.Bytes)/(1<<20))
+	}
 	if r.PgbenchTPS > 0 {
 		fmt.Fprintf(out, "\npgbench: %.0f TPS; end to end %.1f applications/s = %.1f applications/s per 1000 pgbench TPS\n", r.PgbenchTPS, r.EndToEndPerSecond, r.PerThousandTPS)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/driver"
+	"github.com/edubureau/studentaid/pkg/natsx"
 	"github.com/edubureau/studentaid/pkg/stack"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
 )
@@ -33,8 +34,9 @@ type system struct {
 	tokens    driver.TokenSource
 	groups    []driver.ProcessGroup
 	sampling  string
-	// databaseURL is set when loadgen started the stack.
+	// databaseURL and natsURL are set when loadgen started the stack.
 	databaseURL string
+	natsURL     string
 	stop        func()
 }
 
@@ -99,7 +101,7 @@ func bringUp(ctx context.Context, c config, logf func(string, ...any)) (*system,
 		return nil, err
 	}
 	logf("stack up in %s", time.Since(started).Round(time.Millisecond))
-	sys := &system{endpoints: s.Endpoints, tokens: s, databaseURL: s.DatabaseURL}
+	sys := &system{endpoints: s.Endpoints, tokens: s, databaseURL: s.DatabaseURL, natsURL: s.NATSURL}
 	for _, name := range append(append([]string{}, stack.Services...), "banksim", "nats") {
 		if p := s.Process(name); p != nil && p.Pid() != 0 {
 			sys.groups = append(sys.groups, driver.ProcessGroup{Name: name, Pid: p.Pid()})
@@ -241,6 +243,7 @@ func run(ctx context.Context, c config) error {
 		services[name] = sys.endpoints[name].HTTP
 	}
 	probe := &driver.BacklogProbe{Services: services, HTTP: cl.HTTPClient(), Poll: 100 * time.Millisecond}
+	var countPool *pgxpool.Pool // set when loadgen started the stack
 	if sys.databaseURL != "" {
 		pool, err := db.Connect(ctx, sys.databaseURL, db.Options{MaxConns: 2})
 		if err != nil {
@@ -248,6 +251,7 @@ func run(ctx context.Context, c config) error {
 		}
 		defer pool.Close()
 		probe.Exact = exactBacklog(pool)
+		countPool = pool
 		res.BacklogSource = "unpublished outbox rows counted in each service's schema (the aid_outbox_backlog gauges are scraped too)"
 	} else {
 		res.BacklogSource = "aid_outbox_backlog gauges at /metrics (refreshed only while a relay idles)"
@@ -388,6 +392,9 @@ func run(ctx context.Context, c config) error {
 		res.PgbenchTPS = c.PgbenchTPS
 		res.PerThousandTPS = res.EndToEndPerSecond / c.PgbenchTPS * 1000
 	}
+	if countPool != nil {
+		res.Stream = streamUse(ctx, countPool, sys.natsURL, logf)
+	}
 	printResult(os.Stdout, res)
 	if c.JSON != "" {
 		if err := writeJSON(c.JSON, res); err != nil {
@@ -405,6 +412,42 @@ func run(ctx context.Context, c config) error {
 var serviceSchemas = map[string]string{
 	"application": "application", "school-review": "school_review", "bureau-review": "bureau_review",
 	"finance-confirmation": "finance_confirmation", "payout": "payout",
+}
+
+// streamUse compares the events the services published (outbox rows) with
+// the messages the event stream holds: with frames, many events share one
+// message, and JetStream's SyncAlways costs one fsync per message.
+func streamUse(ctx context.Context, pool *pgxpool.Pool, natsURL string, logf func(string, ...any)) *streamResult {
+	var r streamResult
+	for _, schema := range serviceSchemas {
+		var n int64
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+schema+".outbox").Scan(&n); err != nil {
+			logf("warning: counting %s's events: %v", schema, err)
+			return nil
+		}
+		r.Events += n
+	}
+	nc, js, err := natsx.Connect(natsURL, "loadgen")
+	if err != nil {
+		logf("warning: %v", err)
+		return nil
+	}
+	defer nc.Close()
+	stream, err := js.Stream(ctx, natsx.EventStream)
+	if err != nil {
+		logf("warning: event stream: %v", err)
+		return nil
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		logf("warning: event stream: %v", err)
+		return nil
+	}
+	r.Messages, r.Bytes = info.State.Msgs, info.State.Bytes
+	if r.Messages > 0 {
+		r.EventsPerMessage = float64(r.Events) / float64(r.Messages)
+	}
+	return &r
 }
 
 // exactBacklog counts each service's unpublished outbox rows (the partial

@@ -14,6 +14,10 @@ type Config struct {
 	DatabaseURL string
 	// Schema owns the ledger; always "banksim" for the process, unique per test.
 	Schema string
+	// DBMaxConns caps the ledger's connection pool (BANKSIM_DB_MAX_CONNS). It
+	// bounds how many payments the bank books at once, so it is sized for the
+	// pay worker's concurrent calls (PAYOUT_CONCURRENCY, 32).
+	DBMaxConns int
 	// Faults is the injected misbehaviour.
 	Faults Faults
 }
@@ -41,6 +45,7 @@ const (
 	DefaultDatabaseURL  = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	DefaultSchema       = "banksim"
 	DefaultTimeoutDelay = 5 * time.Second
+	DefaultDBMaxConns   = 32
 )
 
 // LoadConfig reads the configuration through lookup (os.LookupEnv in the
@@ -60,6 +65,9 @@ func LoadConfig(lookup func(string) (string, bool), seed uint64) (Config, error)
 		Schema:      DefaultSchema,
 	}
 	var err error
+	if cfg.DBMaxConns, err = strconv.Atoi(get("BANKSIM_DB_MAX_CONNS", strconv.Itoa(DefaultDBMaxConns))); err != nil || cfg.DBMaxConns <= 0 {
+		return Config{}, fmt.Errorf("BANKSIM_DB_MAX_CONNS: want a positive number, got %q", get("BANKSIM_DB_MAX_CONNS", ""))
+	}
 	if cfg.Faults.Latency, err = parseDuration("BANKSIM_LATENCY", get("BANKSIM_LATENCY", "0s")); err != nil {
 		return Config{}, err
 	}

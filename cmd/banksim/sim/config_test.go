@@ -19,7 +19,7 @@ func TestLoadConfig(t *testing.T) {
 		{
 			name: "defaults",
 			want: sim.Config{
-				Addr: "127.0.0.1:8600", DatabaseURL: "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", Schema: "banksim",
+				Addr: "127.0.0.1:8600", DatabaseURL: "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", Schema: "banksim", DBMaxConns: 32,
 				Faults: sim.Faults{TimeoutDelay: 5 * time.Second, Seed: 7},
 			},
 		},
@@ -28,9 +28,10 @@ func TestLoadConfig(t *testing.T) {
 			env: map[string]string{
 				"BANKSIM_ADDR": ":9000", "DATABASE_URL": "postgres://x/y", "BANKSIM_LATENCY": "20ms",
 				"BANKSIM_FAILURE_RATE": "0.1", "BANKSIM_TIMEOUT_RATE": "1", "BANKSIM_TIMEOUT_DELAY": "2s", "BANKSIM_SEED": "99",
+				"BANKSIM_DB_MAX_CONNS": "8",
 			},
 			want: sim.Config{
-				Addr: ":9000", DatabaseURL: "postgres://x/y", Schema: "banksim",
+				Addr: ":9000", DatabaseURL: "postgres://x/y", Schema: "banksim", DBMaxConns: 8,
 				Faults: sim.Faults{Latency: 20 * time.Millisecond, FailureRate: 0.1, TimeoutRate: 1, TimeoutDelay: 2 * time.Second, Seed: 99},
 			},
 		},
@@ -39,6 +40,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "rate above one", env: map[string]string{"BANKSIM_FAILURE_RATE": "1.5"}, wantErr: "BANKSIM_FAILURE_RATE"},
 		{name: "rate NaN", env: map[string]string{"BANKSIM_TIMEOUT_RATE": "NaN"}, wantErr: "BANKSIM_TIMEOUT_RATE"},
 		{name: "bad seed", env: map[string]string{"BANKSIM_SEED": "-3"}, wantErr: "BANKSIM_SEED"},
+		{name: "no connections", env: map[string]string{"BANKSIM_DB_MAX_CONNS": "0"}, wantErr: "BANKSIM_DB_MAX_CONNS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,7 +21,7 @@ const ShutdownTimeout = 15 * time.Second
 // stops accepting, drains in-flight requests and closes the pool. When ready
 // is not nil it receives the bound address once the listener is open.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(net.Addr)) error {
-	pool, err := db.Connect(ctx, cfg.DatabaseURL, db.Options{})
+	pool, err := db.Connect(ctx, cfg.DatabaseURL, db.Options{MaxConns: int32(cmp.Or(cfg.DBMaxConns, DefaultDBMaxConns))})
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
