@@ -126,7 +126,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", c.Name, err)
 	}
-	inbox := make(chan jetstream.Msg, c.BatchSize*2)
+	// The client buffers up to PullMaxBytes; this hand-over channel stays
+	// short so that frames (up to MaxFrameEvents events each) waiting here
+	// cannot add more than a few MiB on top.
+	inbox := make(chan jetstream.Msg, 16)
 	cc, err := cons.Consume(func(m jetstream.Msg) { inbox <- m },
 		// Bytes, not messages: a frame holds up to MaxFrameEvents events.
 		jetstream.PullMaxBytes(4*MaxFrameBytes),
