@@ -39,6 +39,7 @@ type Relay struct {
 	wake      chan struct{}
 	batchSize int
 	interval  time.Duration
+	linger    time.Duration
 	metrics   *relayMetrics
 }
 
@@ -50,6 +51,11 @@ func WithBatchSize(n int) RelayOption { return func(r *Relay) { r.batchSize = n 
 
 // WithPollInterval sets how often the relay looks for rows it was not told about.
 func WithPollInterval(d time.Duration) RelayOption { return func(r *Relay) { r.interval = d } }
+
+// WithLinger sets how long the relay, woken by a commit, waits for other
+// commits' rows before it publishes, so that one round (one transaction, one
+// frame) carries them together. Zero publishes at once.
+func WithLinger(d time.Duration) RelayOption { return func(r *Relay) { r.linger = d } }
 
 // WithRegisterer registers the relay's metrics.
 func WithRegisterer(reg prometheus.Registerer, service string) RelayOption {
@@ -66,6 +72,7 @@ func NewRelay(pool *pgxpool.Pool, js Publisher, log *slog.Logger, opts ...RelayO
 		wake:      make(chan struct{}, 1),
 		batchSize: 500,
 		interval:  250 * time.Millisecond,
+		linger:    10 * time.Millisecond,
 	}
 	for _, o := range opts {
 		o(r)
@@ -111,6 +118,17 @@ func (r *Relay) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return r.flush()
 		case <-r.wake:
+			// Group commit: under a steady trickle of single writes (one
+			// REST submission at a time) each commit would otherwise be a
+			// round, a transaction and a message of its own, and so would
+			// the consumers' work downstream.
+			if r.linger > 0 {
+				select {
+				case <-ctx.Done():
+					return r.flush()
+				case <-time.After(r.linger):
+				}
+			}
 		case <-ticker.C:
 			r.observeBacklog(ctx)
 		}
