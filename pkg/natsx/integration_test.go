@@ -19,6 +19,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/natsx"
 	"github.com/edubureau/studentaid/pkg/outbox"
+	"github.com/edubureau/studentaid/pkg/service/servicetest"
 	"github.com/edubureau/studentaid/pkg/testenv"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 )
@@ -183,7 +184,21 @@ func TestOutboxRelayAndIdempotentConsumer(t *testing.T) {
 	if si.State.Msgs != 2 {
 		t.Fatalf("stream holds %d messages after re-publishing, want 2 (the frame and the replay)", si.State.Msgs)
 	}
-	time.Sleep(200 * time.Millisecond)
+
+	// A part of it, framed differently (rows 11–20 of 41), is a new message
+	// for the stream; the consumer's inbox drops each of its events.
+	var lo, hi int64
+	if err := b.pool.QueryRow(ctx, `SELECT min(id) + 10, min(id) + 19 FROM outbox`).Scan(&lo, &hi); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := outbox.Republish(ctx, b.pool, b.js, lo, hi); err != nil || n != 10 {
+		t.Fatalf("Republish part = %d, %v; want 10", n, err)
+	}
+	si, _ = info.Info(ctx)
+	if si.State.Msgs != 3 {
+		t.Fatalf("stream holds %d messages after re-publishing a part, want 3", si.State.Msgs)
+	}
+	servicetest.AwaitConsumed(t, b.js, "svc")
 	waitCount(t, b.pool, `SELECT count(*) FROM effects`, 41)
 }
 
