@@ -10,6 +10,10 @@
 #   BENCH_RATE   applications/s offered, 0 = as fast as possible (default 0)
 #   BENCH_ARGS   more loadgen flags, e.g. "-batch 500 -concurrency 4"
 #   BENCH_OUT    where results go (default .cache/bench/<timestamp>)
+#   BENCH_TARGETS=1  also run the REST latency scenario (single submissions
+#                over REST at 200/s) and the 50,000-item single batch, and
+#                print every figure of docs/performance.md next to its
+#                target (`make bench-targets`: 100,000 offered at 300/s)
 #   BIN          built binaries (default bin; `make bench` builds them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +53,17 @@ echo "== loadgen -n $BENCH_N -rate $BENCH_RATE $BENCH_ARGS"
 "$BIN/loadgen" -bin "$BIN" -n "$BENCH_N" -rate "$BENCH_RATE" -pgbench-tps "$TPS" -json "$OUT/loadgen.json" $BENCH_ARGS \
   2> >(tee "$OUT/loadgen.log" >&2) | tee "$OUT/loadgen.txt"
 
+if [[ "${BENCH_TARGETS:-}" == 1 ]]; then
+  echo
+  echo "== loadgen -n 12000 -rest -batch 1 -rate 200 -concurrency 32 -submit-only"
+  "$BIN/loadgen" -bin "$BIN" -n 12000 -rest -batch 1 -rate 200 -concurrency 32 -submit-only -json "$OUT/rest.json" \
+    2> >(tee "$OUT/rest.log" >&2) | tee "$OUT/rest.txt"
+  echo
+  echo "== loadgen -n 50000 -single-batch -batch 500"
+  "$BIN/loadgen" -bin "$BIN" -n 50000 -single-batch -batch 500 -json "$OUT/single-batch.json" \
+    2> >(tee "$OUT/single-batch.log" >&2) | tee "$OUT/single-batch.txt"
+fi
+
 E2E=$(jq -r '.end_to_end_per_s' "$OUT/loadgen.json")
 echo
 echo "== summary"
@@ -57,4 +72,24 @@ awk -v tps="$TPS" -v e2e="$E2E" 'BEGIN {
   printf "end to end:  %.1f applications/s (first submission -> last application paid or rejected)\n", e2e
   if (tps > 0) printf "ratio:       %.1f applications/s per 1000 pgbench TPS\n", e2e / tps * 1000
 }'
+if [[ "${BENCH_TARGETS:-}" == 1 ]]; then
+  services='["application","school-review","bureau-review","finance-confirmation","payout"]'
+  jq -r -n --slurpfile chain "$OUT/loadgen.json" --slurpfile rest "$OUT/rest.json" --slurpfile batch "$OUT/single-batch.json" \
+    --argjson services "$services" '
+    def met(c): if c then "yes" else "NO" end;
+    def rss(r): [r.processes[] | select(.name as $n | $services | index($n)) | .peak_rss_mib] | max;
+    ($chain[0].end_to_end_per_s) as $e2e
+    | ([$rest[0].report.steps[] | select(.step == "submit")][0].p99_ms) as $p99
+    | ($batch[0].single_batch.confirm_to_all_paid_s) as $paid
+    | ([rss($chain[0]), rss($rest[0]), rss($batch[0])] | max) as $mem
+    | ($chain[0].outbox_backlog.drain_after_submit_s) as $drain
+    | "",
+      "== against the targets (docs/performance.md)",
+      "end to end, \($chain[0].config.N) applications:     \($e2e * 10 | round / 10) applications/s   (target >= 250)   \(met($e2e >= 250))",
+      "REST submit at 200/s, p99:           \($p99) ms            (target < 25)     \(met($p99 < 25))",
+      "50,000-item batch, confirm -> paid:  \($paid) s              (target < 60)     \(met($paid < 60))",
+      "largest service RSS:                 \($mem | round) MiB             (target < 256)    \(met($mem < 256))",
+      "outbox drained after the load:       \(if $drain == null then "never" else "\($drain) s" end)              (target <= 5)     \(met($drain != null and $drain <= 5))"
+  '
+fi
 echo "results:     $OUT"
