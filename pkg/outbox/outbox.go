@@ -10,10 +10,9 @@ import (
 	"io/fs"
 
 	"github.com/jackc/pgx/v5"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/telemetry"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 )
 
@@ -58,16 +57,14 @@ func AppendTraced(ctx context.Context, tx pgx.Tx, items ...Traced) error {
 	if len(items) == 0 {
 		return nil
 	}
-	prop := otel.GetTextMapPropagator()
 	rows := make([][]any, 0, len(items))
 	for _, it := range items {
 		payload, err := events.Marshal(it.Event)
 		if err != nil {
 			return fmt.Errorf("outbox: encode %s: %w", it.Event.GetType(), err)
 		}
-		carrier := propagation.MapCarrier{}
-		prop.Inject(it.Ctx, carrier)
-		rows = append(rows, []any{it.Event.GetEventId(), events.Subject(it.Event.GetType()), payload, carrier.Get("traceparent"), carrier.Get("tracestate")})
+		traceparent, tracestate := telemetry.TraceContextOf(it.Ctx)
+		rows = append(rows, []any{it.Event.GetEventId(), events.Subject(it.Event.GetType()), payload, traceparent, tracestate})
 	}
 	if len(rows) >= copyThreshold {
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"outbox"},

@@ -19,6 +19,7 @@ import (
 
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/natsx"
+	"github.com/edubureau/studentaid/pkg/telemetry"
 )
 
 // Publisher is the part of JetStream the relay needs.
@@ -294,7 +295,7 @@ func (r *Relay) publish(ctx context.Context, batch []row) error {
 // sendSpan starts the producer span of row x, continuing the trace of the
 // transaction that wrote it, and injects the span's context into carrier.
 func (r *Relay) sendSpan(ctx context.Context, x row, carrier propagation.MapCarrier) trace.Span {
-	parent := propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": x.traceparent, "tracestate": x.tracestate})
+	parent := telemetry.WithRemoteParent(ctx, x.traceparent, x.tracestate)
 	spanCtx, span := r.tracer.Start(parent, "send "+x.subject,
 		trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(natsx.MessagingAttributes("send", x.subject, x.eventID)...),

@@ -22,6 +22,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/natsx"
 	"github.com/edubureau/studentaid/pkg/outbox"
+	"github.com/edubureau/studentaid/pkg/telemetry"
 	commonv1 "github.com/edubureau/studentaid/proto/gen/aid/common/v1"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/bureau-review/internal/adapters"
@@ -79,7 +80,7 @@ func (s *Service) applyNoticePassed(ctx context.Context, tx pgx.Tx, ev *eventsv1
 	if ev.GetSchoolCode() == "" || body.GetSubmittedBy() == "" || body.GetSchoolReviewer() == "" || body.GetAmountFen() < 0 {
 		return natsx.Permanent(fmt.Errorf("notice_passed %s: missing school, submitter or school reviewer, or negative amount", ev.GetEventId()))
 	}
-	tp, ts := traceContextOf(ctx)
+	tp, ts := telemetry.TraceContextOf(ctx)
 	r := domain.Review{
 		ApplicationID:   ev.GetApplicationId(),
 		SchoolCode:      ev.GetSchoolCode(),

@@ -7,6 +7,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/edubureau/studentaid/pkg/telemetry"
 	"github.com/edubureau/studentaid/services/bureau-review/internal/domain"
 )
 
@@ -16,7 +17,7 @@ func TestDecisionLinksToArrival(t *testing.T) {
 	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer("test")
 
 	consumeCtx, consume := tracer.Start(context.Background(), "process aid.schoolreview.notice_passed.v1")
-	tp, ts := traceContextOf(consumeCtx)
+	tp, ts := telemetry.TraceContextOf(consumeCtx)
 	consume.End()
 
 	decideCtx, decide := tracer.Start(context.Background(), "Decide")

@@ -13,8 +13,8 @@ import (
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/service/servicetest"
+	"github.com/edubureau/studentaid/pkg/telemetry"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
-	"github.com/edubureau/studentaid/services/bureau-review/internal/app"
 	brservice "github.com/edubureau/studentaid/services/bureau-review/internal/service"
 )
 
@@ -48,7 +48,7 @@ func TestNoticePassedBecomesPendingReview(t *testing.T) {
 	if count != 1 || by != officer || hash != "hash-"+id {
 		t.Fatalf("row: count %d by %q hash %q", count, by, hash)
 	}
-	if !app.SpanContextOf(traceparent, "").IsValid() {
+	if !telemetry.SpanContextOf(traceparent, "").IsValid() {
 		t.Fatalf("stored traceparent %q is not a valid W3C trace context", traceparent)
 	}
 }

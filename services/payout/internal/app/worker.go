@@ -13,12 +13,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/pii"
+	"github.com/edubureau/studentaid/pkg/telemetry"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/payout/internal/adapters"
 	"github.com/edubureau/studentaid/services/payout/internal/bank"
@@ -171,8 +171,7 @@ func (w *Worker) claim(ctx context.Context, n int) ([]adapters.Claimed, error) {
 // newJob starts the payment's span as a child of the payment_ordered event's
 // consumer span, so the bank call and the outcome event join that trace.
 func (w *Worker) newJob(c adapters.Claimed) *job {
-	parent := propagation.TraceContext{}.Extract(context.Background(),
-		propagation.MapCarrier{"traceparent": c.TraceParent, "tracestate": c.TraceState})
+	parent := telemetry.WithRemoteParent(context.Background(), c.TraceParent, c.TraceState)
 	ctx, span := w.tracer.Start(parent, "payout pay", trace.WithAttributes(
 		attribute.String("payout.id", c.ID),
 		attribute.String("application.id", c.ApplicationID),

@@ -24,6 +24,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/natsx"
 	"github.com/edubureau/studentaid/pkg/outbox"
+	"github.com/edubureau/studentaid/pkg/telemetry"
 	commonv1 "github.com/edubureau/studentaid/proto/gen/aid/common/v1"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/school-review/internal/adapters"
@@ -118,7 +119,7 @@ func (s *Service) ApplySubmitted(ctx context.Context, tx pgx.Tx, ev *eventsv1.Ev
 	if ev.GetSchoolCode() == "" || body.GetSubmittedBy() == "" {
 		return natsx.Permanent(fmt.Errorf("application.submitted %s: missing school or submitter", ev.GetEventId()))
 	}
-	tp, ts := traceContextOf(ctx)
+	tp, ts := telemetry.TraceContextOf(ctx)
 	r := domain.Submitted(domain.Review{
 		ApplicationID:     ev.GetApplicationId(),
 		SchoolCode:        ev.GetSchoolCode(),

@@ -4,42 +4,18 @@ import (
 	"context"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/edubureau/studentaid/pkg/telemetry"
 	"github.com/edubureau/studentaid/services/school-review/internal/domain"
 )
-
-// traceContext is the W3C Trace Context propagator, used to store a span
-// context with a review item and read it back later for a span link.
-var traceContext = propagation.TraceContext{}
-
-// traceContextOf returns the W3C traceparent and tracestate of ctx's span.
-func traceContextOf(ctx context.Context) (traceparent, tracestate string) {
-	c := propagation.MapCarrier{}
-	traceContext.Inject(ctx, c)
-	return c.Get("traceparent"), c.Get("tracestate")
-}
-
-// SpanContextOf parses a stored traceparent/tracestate; the result is not
-// valid when they are empty or malformed.
-func SpanContextOf(traceparent, tracestate string) trace.SpanContext {
-	if traceparent == "" {
-		return trace.SpanContext{}
-	}
-	c := propagation.MapCarrier{"traceparent": traceparent}
-	if tracestate != "" {
-		c["tracestate"] = tracestate
-	}
-	return trace.SpanContextFromContext(traceContext.Extract(context.Background(), c))
-}
 
 // submissionLinks are span links to the submissions of rs, so a decision's
 // trace leads to the trace of each application it decided.
 func submissionLinks(rs []*domain.Review) []trace.Link {
 	links := make([]trace.Link, 0, len(rs))
 	for _, r := range rs {
-		if sc := SpanContextOf(r.TraceParent, r.TraceState); sc.IsValid() {
+		if sc := telemetry.SpanContextOf(r.TraceParent, r.TraceState); sc.IsValid() {
 			links = append(links, trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{
 				attribute.String("application.id", r.ApplicationID),
 				attribute.String("link.kind", "submission"),

@@ -7,6 +7,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/edubureau/studentaid/pkg/telemetry"
 	"github.com/edubureau/studentaid/services/school-review/internal/domain"
 )
 
@@ -16,7 +17,7 @@ func TestDecisionLinksToSubmission(t *testing.T) {
 	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer("test")
 
 	consumeCtx, consume := tracer.Start(context.Background(), "process aid.application.submitted.v1")
-	tp, ts := traceContextOf(consumeCtx)
+	tp, ts := telemetry.TraceContextOf(consumeCtx)
 	consume.End()
 	if tp == "" {
 		t.Fatal("no traceparent stored for the submission")

@@ -16,6 +16,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/service/servicetest"
+	"github.com/edubureau/studentaid/pkg/telemetry"
 	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
 	"github.com/edubureau/studentaid/services/school-review/internal/app"
 	"github.com/edubureau/studentaid/services/school-review/internal/domain"
@@ -58,7 +59,7 @@ func TestSubmittedApplicationBecomesPendingReview(t *testing.T) {
 	if count != 1 || hash != "hash-"+id || by != officer || funding != "government" {
 		t.Fatalf("row: count %d hash %q by %q funding %q", count, hash, by, funding)
 	}
-	if sc := app.SpanContextOf(traceparent, ""); !sc.IsValid() {
+	if sc := telemetry.SpanContextOf(traceparent, ""); !sc.IsValid() {
 		t.Fatalf("stored traceparent %q is not a valid W3C trace context", traceparent)
 	}
 
