@@ -121,9 +121,9 @@ func (s *Server) GetReview(ctx context.Context, req *bureaureviewv1.GetReviewReq
 
 // Decide approves or rejects 1 to 1000 pending items, all or nothing.
 func (s *Server) Decide(ctx context.Context, req *bureaureviewv1.DecideRequest) (*bureaureviewv1.DecideResponse, error) {
-	id, ok := auth.FromContext(ctx)
-	if !ok {
-		return nil, apperr.New(apperr.Unauthenticated, "not signed in")
+	id, err := grpcx.Caller(ctx)
+	if err != nil {
+		return nil, err
 	}
 	var v apperr.Violations
 	n := len(req.GetDecisions())
