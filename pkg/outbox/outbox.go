@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/telemetry"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
@@ -28,9 +29,6 @@ func Migrations() fs.FS {
 	}
 	return sub
 }
-
-// copyThreshold is the batch size from which Append uses COPY.
-const copyThreshold = 16
 
 // Traced is an event with the context of the work that caused it; its trace
 // context is stored with the event.
@@ -66,20 +64,5 @@ func AppendTraced(ctx context.Context, tx pgx.Tx, items ...Traced) error {
 		traceparent, tracestate := telemetry.TraceContextOf(it.Ctx)
 		rows = append(rows, []any{it.Event.GetEventId(), events.Subject(it.Event.GetType()), payload, traceparent, tracestate})
 	}
-	if len(rows) >= copyThreshold {
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"outbox"},
-			[]string{"event_id", "subject", "payload", "traceparent", "tracestate"}, pgx.CopyFromRows(rows))
-		if err != nil {
-			return fmt.Errorf("outbox: copy %d events: %w", len(rows), err)
-		}
-		return nil
-	}
-	batch := &pgx.Batch{}
-	for _, r := range rows {
-		batch.Queue(`INSERT INTO outbox (event_id, subject, payload, traceparent, tracestate) VALUES ($1, $2, $3, $4, $5)`, r...)
-	}
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("outbox: insert %d events: %w", len(rows), err)
-	}
-	return nil
+	return db.InsertRows(ctx, tx, "outbox", []string{"event_id", "subject", "payload", "traceparent", "tracestate"}, rows)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/services/application/internal/domain"
 )
 
@@ -86,7 +87,10 @@ func (Store) FindExisting(ctx context.Context, q Querier, term string, pairs []S
 	return found, nil
 }
 
-// InsertApplications writes new applications with COPY.
+// insertColumns are applicationColumns as a list.
+var insertColumns = strings.Split(strings.NewReplacer("\n", "", "\t", "", " ", "").Replace(applicationColumns), ",")
+
+// InsertApplications writes new applications (with COPY when there are many).
 func (Store) InsertApplications(ctx context.Context, tx pgx.Tx, apps []domain.Application) error {
 	rows := make([][]any, len(apps))
 	for i, a := range apps {
@@ -97,11 +101,7 @@ func (Store) InsertApplications(ctx context.Context, tx pgx.Tx, apps []domain.Ap
 			string(a.Status), a.HardshipLevel, a.AmountFen, a.BatchID, a.PaymentID, a.Reason,
 			a.SubmittedBy, a.SubmittedAt, a.UpdatedAt, a.TrailLength, a.TrailHead}
 	}
-	cols := strings.Split(strings.NewReplacer("\n", "", "\t", "", " ", "").Replace(applicationColumns), ",")
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"applications"}, cols, pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("insert %d applications: %w", len(apps), err)
-	}
-	return nil
+	return db.InsertRows(ctx, tx, "applications", insertColumns, rows)
 }
 
 // trailColumns are the trail's columns as InsertTrail writes them.
@@ -113,16 +113,13 @@ func trailRow(e domain.TrailEntry) []any {
 		e.ActorUser, e.ActorRole, e.ActorOrg, string(e.Status), e.Reason, e.AmountFen, e.BatchID, e.PrevHash, e.Hash}
 }
 
-// InsertTrail appends trail entries with COPY.
+// InsertTrail appends trail entries (with COPY when there are many).
 func (Store) InsertTrail(ctx context.Context, tx pgx.Tx, entries []domain.TrailEntry) error {
 	rows := make([][]any, len(entries))
 	for i, e := range entries {
 		rows[i] = trailRow(e)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"trail"}, trailColumns, pgx.CopyFromRows(rows)); err != nil {
-		return fmt.Errorf("insert %d trail entries: %w", len(entries), err)
-	}
-	return nil
+	return db.InsertRows(ctx, tx, "trail", trailColumns, rows)
 }
 
 // IdempotencyRecord is what a submission's idempotency key stored.
@@ -131,13 +128,14 @@ type IdempotencyRecord struct {
 	ApplicationIDs []string
 }
 
-// ClaimIdempotencyKey reserves key for school inside tx. It returns nil when
-// the key is new (the caller goes on and calls CompleteIdempotencyKey), or
+// ClaimIdempotencyKey records inside tx that key of school creates the
+// applications ids. It returns nil when the key is new (the caller goes on
+// and inserts them; if the transaction rolls back, so does the claim), or
 // the earlier submission's record. A concurrent claim of the same key waits
 // for the other transaction and then sees its outcome.
-func (Store) ClaimIdempotencyKey(ctx context.Context, tx pgx.Tx, school, key, requestHash, user string) (*IdempotencyRecord, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (school_code, key, request_hash, created_by)
-		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, school, key, requestHash, user)
+func (Store) ClaimIdempotencyKey(ctx context.Context, tx pgx.Tx, school, key, requestHash, user string, ids []string) (*IdempotencyRecord, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (school_code, key, request_hash, created_by, application_ids)
+		VALUES ($1, $2, $3, $4, $5::uuid[]) ON CONFLICT DO NOTHING`, school, key, requestHash, user, ids)
 	if err != nil {
 		return nil, fmt.Errorf("claim idempotency key: %w", err)
 	}
@@ -150,15 +148,6 @@ func (Store) ClaimIdempotencyKey(ctx context.Context, tx pgx.Tx, school, key, re
 		return nil, fmt.Errorf("read idempotency key: %w", err)
 	}
 	return &rec, nil
-}
-
-// CompleteIdempotencyKey records the applications a claimed key created.
-func (Store) CompleteIdempotencyKey(ctx context.Context, tx pgx.Tx, school, key string, ids []string) error {
-	if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET application_ids = $3::uuid[]
-		WHERE school_code = $1 AND key = $2`, school, key, ids); err != nil {
-		return fmt.Errorf("complete idempotency key: %w", err)
-	}
-	return nil
 }
 
 // GetApplications returns the applications with ids, in the order of ids;

@@ -104,10 +104,18 @@ func (s *Service) Submit(ctx context.Context, caller auth.Identity, req SubmitRe
 
 	var result []domain.Application
 	wrote := false
+	// The unique index on student, program and term is the duplicate check:
+	// the first attempt just inserts. When the index refuses, a second
+	// attempt looks the students up first, to name every duplicate.
+	lookFirst := false
+	ids := make([]string, len(apps))
+	for i, a := range apps {
+		ids[i] = a.ID
+	}
 	attempt := func(tx pgx.Tx) error {
 		result, wrote = nil, false
 		if req.IdempotencyKey != "" {
-			rec, err := s.store.ClaimIdempotencyKey(ctx, tx, req.SchoolCode, req.IdempotencyKey, hash, caller.UserID)
+			rec, err := s.store.ClaimIdempotencyKey(ctx, tx, req.SchoolCode, req.IdempotencyKey, hash, caller.UserID, ids)
 			if err != nil {
 				return err
 			}
@@ -122,8 +130,10 @@ func (s *Service) Submit(ctx context.Context, caller auth.Identity, req SubmitRe
 				return err
 			}
 		}
-		if err := s.refuseDuplicates(ctx, tx, req, prepared); err != nil {
-			return err
+		if lookFirst {
+			if err := s.refuseDuplicates(ctx, tx, req, prepared); err != nil {
+				return err
+			}
 		}
 		if err := s.store.InsertApplications(ctx, tx, apps); err != nil {
 			return err
@@ -134,29 +144,20 @@ func (s *Service) Submit(ctx context.Context, caller auth.Identity, req SubmitRe
 		if err := outbox.Append(ctx, tx, evs...); err != nil {
 			return err
 		}
-		if req.IdempotencyKey != "" {
-			ids := make([]string, len(apps))
-			for i, a := range apps {
-				ids[i] = a.ID
-			}
-			if err := s.store.CompleteIdempotencyKey(ctx, tx, req.SchoolCode, req.IdempotencyKey, ids); err != nil {
-				return err
-			}
-		}
 		result, wrote = apps, true
 		return nil
 	}
-	// A concurrent submission of the same student can slip between the
-	// duplicate check and the insert; the unique index catches it, and a
-	// second attempt names the student.
 	for try := 0; ; try++ {
 		err = db.InTx(ctx, s.pool, attempt)
 		if err == nil || !db.IsUniqueViolation(err, adapters.UniqueStudentProgramTerm) {
 			break
 		}
 		if try == 1 {
+			// A concurrent submission of the same student slipped in
+			// between the lookup and the insert.
 			return nil, apperr.New(apperr.AlreadyExists, "a student in this request already has an application for the program in term %s", req.Term)
 		}
+		lookFirst = true
 	}
 	if err != nil {
 		return nil, err
