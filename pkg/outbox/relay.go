@@ -245,6 +245,7 @@ func (r *Relay) publish(ctx context.Context, batch []row) error {
 			end++
 		}
 		rows := batch[start:end]
+		out = append(out, sent{rows: rows, spans: spans}) // the spans end with the others
 		var msg *nats.Msg
 		if len(rows) == 1 {
 			msg = nats.NewMsg(subject)
@@ -260,7 +261,6 @@ func (r *Relay) publish(ctx context.Context, batch []row) error {
 				return err
 			}
 		}
-		out = append(out, sent{rows: rows, spans: spans})
 		f, err := r.js.PublishMsgAsync(msg)
 		if err != nil {
 			for _, sp := range spans {
