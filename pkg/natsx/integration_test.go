@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
@@ -25,6 +26,7 @@ import (
 )
 
 type bundle struct {
+	reg   *prometheus.Registry
 	pool  *pgxpool.Pool
 	js    jetstream.JetStream
 	nc    *nats.Conn
@@ -51,7 +53,8 @@ func setup(t *testing.T) bundle {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return bundle{pool: pool, js: js, nc: nc, relay: outbox.NewRelay(pool, js, log), log: log}
+	reg := prometheus.NewRegistry()
+	return bundle{reg: reg, pool: pool, js: js, nc: nc, relay: outbox.NewRelay(pool, js, log, outbox.WithRegisterer(reg, "svc")), log: log}
 }
 
 func submitted(t *testing.T, appID string) *eventsv1.Event {
@@ -89,6 +92,22 @@ func recordEffect(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
 	return err
 }
 
+// counter reads a counter from reg.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no counter %s", name)
+	return 0
+}
+
 func waitCount(t *testing.T, pool *pgxpool.Pool, query string, want int) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
@@ -122,6 +141,9 @@ func TestOutboxRelayAndIdempotentConsumer(t *testing.T) {
 	n, err := b.relay.RelayOnce(ctx)
 	if err != nil || n != 41 {
 		t.Fatalf("RelayOnce = %d, %v; want 41", n, err)
+	}
+	if events, msgs := counter(t, b.reg, "aid_outbox_published_total"), counter(t, b.reg, "aid_outbox_messages_total"); events != 41 || msgs != 1 {
+		t.Fatalf("relay metrics: %v events in %v messages, want 41 in 1", events, msgs)
 	}
 	if backlog, _ := outbox.Backlog(ctx, b.pool); backlog != 0 {
 		t.Fatalf("backlog after relay = %d", backlog)

@@ -289,7 +289,11 @@ func (r *Relay) publish(ctx context.Context, batch []row) error {
 			return ctx.Err()
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	r.metrics.messages.Add(float64(len(out)))
+	return nil
 }
 
 // sendSpan starts the producer span of row x, continuing the trace of the
@@ -330,6 +334,7 @@ func Backlog(ctx context.Context, q interface {
 
 type relayMetrics struct {
 	published prometheus.Counter
+	messages  prometheus.Counter
 	backlog   prometheus.Gauge
 	oldestAge prometheus.Gauge
 }
@@ -338,11 +343,13 @@ func newRelayMetrics(reg prometheus.Registerer, service string) *relayMetrics {
 	labels := prometheus.Labels{"service": service}
 	m := &relayMetrics{
 		published: prometheus.NewCounter(prometheus.CounterOpts{Name: "aid_outbox_published_total", Help: "Events relayed from the outbox to JetStream.", ConstLabels: labels}),
+		messages: prometheus.NewCounter(prometheus.CounterOpts{Name: "aid_outbox_messages_total",
+			Help: "JetStream messages the relay published (a frame carries many events).", ConstLabels: labels}),
 		backlog:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "aid_outbox_backlog", Help: "Outbox rows not yet published.", ConstLabels: labels}),
 		oldestAge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aid_outbox_oldest_age_seconds", Help: "Age of the oldest unpublished outbox row.", ConstLabels: labels}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.published, m.backlog, m.oldestAge)
+		reg.MustRegister(m.published, m.messages, m.backlog, m.oldestAge)
 	}
 	return m
 }
