@@ -21,15 +21,19 @@ import (
 // applications through it with the generator, the bots and the watcher,
 // over gRPC and REST.
 func TestBotsDriveTheWholeChain(t *testing.T) {
+	ci := os.Getenv("CI") != ""
 	if testing.Short() {
-		t.Skip("starts the whole stack")
+		if ci {
+			t.Fatal("-short in CI: CI must run the whole-stack test")
+		}
+		t.Skip("-short (make test-short) leaves out this test: it starts PostgreSQL, NATS and the five services")
 	}
 	binDir := os.Getenv("AID_BIN_DIR")
 	if binDir == "" {
-		if os.Getenv("CI") != "" {
+		if ci {
 			t.Fatal("AID_BIN_DIR is not set in CI: `make test` sets it to the built binaries")
 		}
-		t.Skip("AID_BIN_DIR is not set (make test sets it to the built binaries)")
+		t.Skip("AID_BIN_DIR is not set: no built binaries to start (make test builds them and sets it)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
