@@ -28,6 +28,13 @@ type Options struct {
 	SearchPath string
 }
 
+// Querier runs statements; pools, connections and transactions satisfy it.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // Connect opens a pool to url and checks that the server answers.
 func Connect(ctx context.Context, url string, opt Options) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)

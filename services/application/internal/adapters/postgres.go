@@ -13,18 +13,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/services/application/internal/domain"
 )
-
-// Querier runs statements; *pgxpool.Pool and pgx.Tx satisfy it.
-type Querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
 
 // UniqueStudentProgramTerm is the constraint that keeps one application per
 // student, program and term.
@@ -62,7 +54,7 @@ type StudentProgram struct {
 
 // FindExisting returns which of the given student/program pairs already have
 // an application in term, at any school.
-func (Store) FindExisting(ctx context.Context, q Querier, term string, pairs []StudentProgram) ([]StudentProgram, error) {
+func (Store) FindExisting(ctx context.Context, q db.Querier, term string, pairs []StudentProgram) ([]StudentProgram, error) {
 	hashes := make([]string, len(pairs))
 	programs := make([]string, len(pairs))
 	for i, p := range pairs {
@@ -152,7 +144,7 @@ func (Store) ClaimIdempotencyKey(ctx context.Context, tx pgx.Tx, school, key, re
 
 // GetApplications returns the applications with ids, in the order of ids;
 // missing ones are left out.
-func (Store) GetApplications(ctx context.Context, q Querier, ids []string) ([]domain.Application, error) {
+func (Store) GetApplications(ctx context.Context, q db.Querier, ids []string) ([]domain.Application, error) {
 	rows, err := q.Query(ctx, `SELECT `+applicationColumns+`
 		FROM applications JOIN unnest($1::uuid[]) WITH ORDINALITY AS want (id, n) USING (id)
 		ORDER BY want.n`, ids)
@@ -168,7 +160,7 @@ func (Store) GetApplications(ctx context.Context, q Querier, ids []string) ([]do
 
 // GetApplication returns one application; found is false if there is none.
 // forUpdate locks the row until the end of the transaction.
-func (Store) GetApplication(ctx context.Context, q Querier, id string, forUpdate bool) (a domain.Application, found bool, err error) {
+func (Store) GetApplication(ctx context.Context, q db.Querier, id string, forUpdate bool) (a domain.Application, found bool, err error) {
 	sql := `SELECT ` + applicationColumns + ` FROM applications WHERE id = $1`
 	if forUpdate {
 		sql += ` FOR UPDATE`
@@ -334,7 +326,7 @@ type Cursor struct {
 
 // List returns up to limit applications matching f, newest first, starting
 // after the cursor when one is given.
-func (Store) List(ctx context.Context, q Querier, f Filter, after *Cursor, limit int) ([]domain.Application, error) {
+func (Store) List(ctx context.Context, q db.Querier, f Filter, after *Cursor, limit int) ([]domain.Application, error) {
 	var where []string
 	var args []any
 	arg := func(v any) string {
@@ -373,7 +365,7 @@ func (Store) List(ctx context.Context, q Querier, f Filter, after *Cursor, limit
 }
 
 // Trail returns an application's trail entries in stored position order.
-func (Store) Trail(ctx context.Context, q Querier, id string) ([]domain.TrailEntry, error) {
+func (Store) Trail(ctx context.Context, q db.Querier, id string) ([]domain.TrailEntry, error) {
 	rows, err := q.Query(ctx, `SELECT `+strings.Join(trailColumns, ", ")+`
 		FROM trail WHERE application_id = $1 ORDER BY position`, id)
 	if err != nil {

@@ -11,18 +11,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/services/bureau-review/internal/domain"
 )
-
-// Querier runs statements; pools and transactions satisfy it.
-type Querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
 
 // ErrNotFound means there is no review item with the ID.
 var ErrNotFound = errors.New("review not found")
@@ -63,7 +55,7 @@ func collect(rows pgx.Rows) ([]*domain.Review, error) {
 
 // Insert stores a new pending item; it reports false when the application
 // is already under the bureau's review.
-func Insert(ctx context.Context, q Querier, r domain.Review, at time.Time) (bool, error) {
+func Insert(ctx context.Context, q db.Querier, r domain.Review, at time.Time) (bool, error) {
 	tag, err := q.Exec(ctx, `INSERT INTO review (application_id, school_code, term, program_code, stage,
 		student_id_masked, student_id_hash, hardship_level, amount_fen, funding_source, submitted_by, school_reviewer,
 		state, traceparent, tracestate, created_at, updated_at)
@@ -79,7 +71,7 @@ func Insert(ctx context.Context, q Querier, r domain.Review, at time.Time) (bool
 }
 
 // Get returns one item, or ErrNotFound.
-func Get(ctx context.Context, q Querier, applicationID string) (*domain.Review, error) {
+func Get(ctx context.Context, q db.Querier, applicationID string) (*domain.Review, error) {
 	r, err := scan(q.QueryRow(ctx, `SELECT `+columns+` FROM review WHERE application_id = $1`, applicationID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
@@ -153,7 +145,7 @@ type Filter struct {
 }
 
 // List returns up to f.Limit items matching f in application ID order.
-func List(ctx context.Context, q Querier, f Filter) ([]*domain.Review, error) {
+func List(ctx context.Context, q db.Querier, f Filter) ([]*domain.Review, error) {
 	var w db.Where
 	w.Add("state = ?", string(f.State))
 	w.AddIf("school_code = ?", f.SchoolCode)

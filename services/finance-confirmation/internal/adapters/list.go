@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/domain"
 )
 
@@ -25,7 +26,7 @@ type BatchCursor struct {
 
 // ListBatches returns up to limit batches matching f, newest first, after
 // cursor (from the newest when nil), and whether more follow.
-func ListBatches(ctx context.Context, q Querier, f BatchFilter, after *BatchCursor, limit int) ([]domain.Batch, bool, error) {
+func ListBatches(ctx context.Context, q db.Querier, f BatchFilter, after *BatchCursor, limit int) ([]domain.Batch, bool, error) {
 	var at *time.Time
 	var id *string
 	if after != nil {
@@ -52,7 +53,7 @@ LIMIT $6`, f.Term, f.ProgramCode, string(f.Status), at, id, limit+1)
 // ListItems returns up to limit items of a batch in application ID order
 // after afterApplicationID ("" from the start), optionally only those with
 // status, and whether more follow.
-func ListItems(ctx context.Context, q Querier, batchID string, status domain.ItemStatus, afterApplicationID string, limit int) ([]domain.Item, bool, error) {
+func ListItems(ctx context.Context, q db.Querier, batchID string, status domain.ItemStatus, afterApplicationID string, limit int) ([]domain.Item, bool, error) {
 	var after *string
 	if afterApplicationID != "" {
 		after = &afterApplicationID

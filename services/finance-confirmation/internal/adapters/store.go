@@ -12,20 +12,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/outbox"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/domain"
 )
-
-// Querier runs queries; pools and transactions satisfy it.
-type Querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
 
 // Errors of the store.
 var (
@@ -151,7 +144,7 @@ ON CONFLICT (term, program_code, funding_source) WHERE status = 'OPEN' DO NOTHIN
 }
 
 // GetBatch reads a batch.
-func GetBatch(ctx context.Context, q Querier, id string) (domain.Batch, error) {
+func GetBatch(ctx context.Context, q db.Querier, id string) (domain.Batch, error) {
 	return scanBatch(q.QueryRow(ctx, `SELECT `+batchColumns+` FROM batches WHERE batch_id = $1`, id))
 }
 

@@ -12,20 +12,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/outbox"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 
 	"github.com/edubureau/studentaid/services/payout/internal/domain"
 )
-
-// Querier runs queries; pools and transactions satisfy it.
-type Querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
 
 // ErrNotFound: no such payment.
 var ErrNotFound = errors.New("not found")
@@ -149,7 +142,7 @@ type Claimed struct {
 // one more attempt and a lease: until the lease ends no other worker takes
 // them, and if this one dies they are looked up at the bank, never paid
 // blind. The returned payments carry their state from before the claim.
-func Claim(ctx context.Context, q Querier, limit int, lease time.Duration) ([]Claimed, error) {
+func Claim(ctx context.Context, q db.Querier, limit int, lease time.Duration) ([]Claimed, error) {
 	claimID := uuid.NewString()
 	rows, err := q.Query(ctx, `WITH c AS (
   SELECT payment_id, status AS was FROM payments
@@ -297,7 +290,7 @@ func scanPayment(row pgx.Row) (domain.Payment, error) {
 }
 
 // GetPayment reads a payment.
-func GetPayment(ctx context.Context, q Querier, id string) (domain.Payment, error) {
+func GetPayment(ctx context.Context, q db.Querier, id string) (domain.Payment, error) {
 	return scanPayment(q.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE payment_id = $1`, id))
 }
 
@@ -316,7 +309,7 @@ type PaymentCursor struct {
 
 // ListPayments returns up to limit payments matching f in order of creation
 // after cursor (from the first when nil), and whether more follow.
-func ListPayments(ctx context.Context, q Querier, f PaymentFilter, after *PaymentCursor, limit int) ([]domain.Payment, bool, error) {
+func ListPayments(ctx context.Context, q db.Querier, f PaymentFilter, after *PaymentCursor, limit int) ([]domain.Payment, bool, error) {
 	var at *time.Time
 	var id, batch, app *string
 	if after != nil {
