@@ -1,6 +1,14 @@
 package apperr
 
-import "github.com/google/uuid"
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// MaxCodeLen bounds codes given as filters (school and program codes).
+const MaxCodeLen = 64
 
 // CheckUUID validates a required UUID field and returns its canonical form,
 // or "" after recording a violation.
@@ -15,4 +23,19 @@ func (v *Violations) CheckUUID(field, s string) string {
 		return ""
 	}
 	return id.String()
+}
+
+// CheckCode validates an optional code filter (a school or program code):
+// UTF-8 of at most MaxCodeLen bytes, without control characters.
+func (v *Violations) CheckCode(field, s string) {
+	if s == "" {
+		return
+	}
+	if !utf8.ValidString(s) || len(s) > MaxCodeLen {
+		v.Add(field, "must be valid UTF-8 of at most %d bytes", MaxCodeLen)
+		return
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		v.Add(field, "must not contain control characters")
+	}
 }

@@ -79,3 +79,12 @@ func TestUnpackRejectsBadFrames(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckKey(t *testing.T) {
+	for key, ok := range map[string]bool{"S001": true, "": false, " S001": false, "S\xff": false, strings.Repeat("k", natsx.MaxKeyLen+1): false} {
+		err := natsx.CheckKey("school_code", key)
+		if (err == nil) != ok || (err != nil && !natsx.IsPermanent(err)) {
+			t.Errorf("CheckKey(%q) = %v", key, err)
+		}
+	}
+}

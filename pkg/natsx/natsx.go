@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -149,6 +151,19 @@ func (p permanent) Unwrap() error { return p.err }
 // Permanent marks err as one that redelivery cannot fix: the message goes to
 // the dead-letter stream at once.
 func Permanent(err error) error { return permanent{err} }
+
+// MaxKeyLen bounds the business keys (school, program, term, funding
+// source) a consumer reads from an event.
+const MaxKeyLen = 64
+
+// CheckKey refuses for good an event whose business key name is empty,
+// longer than MaxKeyLen, not UTF-8 or padded with spaces.
+func CheckKey(name, v string) error {
+	if v == "" || len(v) > MaxKeyLen || !utf8.ValidString(v) || strings.TrimSpace(v) != v {
+		return Permanent(fmt.Errorf("event %s %q is empty, too long or malformed", name, v))
+	}
+	return nil
+}
 
 // IsPermanent reports whether err was marked Permanent.
 func IsPermanent(err error) bool {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -25,13 +24,6 @@ const (
 	maxCodeLen = 64
 	maxUserLen = 64
 )
-
-func checkKey(name, v string) error {
-	if v == "" || len(v) > maxCodeLen || !utf8.ValidString(v) || strings.TrimSpace(v) != v {
-		return natsx.Permanent(fmt.Errorf("event %s %q is empty, too long or malformed", name, v))
-	}
-	return nil
-}
 
 func checkUUID(name, v string) error {
 	if _, err := uuid.Parse(v); err != nil {
@@ -76,7 +68,7 @@ func approvedItem(ev *eventsv1.Event) (adapters.NewItem, error) {
 		return adapters.NewItem{}, err
 	}
 	for _, k := range [][2]string{{"school_code", ev.GetSchoolCode()}, {"term", ev.GetTerm()}, {"program_code", ev.GetProgramCode()}} {
-		if err := checkKey(k[0], k[1]); err != nil {
+		if err := natsx.CheckKey(k[0], k[1]); err != nil {
 			return adapters.NewItem{}, err
 		}
 	}
@@ -89,7 +81,7 @@ func approvedItem(ev *eventsv1.Event) (adapters.NewItem, error) {
 			funding = string(p.Funding)
 		}
 	}
-	if err := checkKey("funding_source", funding); err != nil {
+	if err := natsx.CheckKey("funding_source", funding); err != nil {
 		return adapters.NewItem{}, err
 	}
 	for _, u := range []string{body.GetSubmittedBy(), body.GetSchoolReviewer(), body.GetBureauReviewer()} {

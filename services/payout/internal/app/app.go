@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -36,7 +35,6 @@ var systemActor = events.Actor("system:"+ServiceName, string(auth.RoleService), 
 
 // Limits on values read from events.
 const (
-	maxCodeLen   = 64
 	maxMaskedLen = 32
 	maxSealedLen = 1024
 )
@@ -59,13 +57,6 @@ func permanentf(format string, args ...any) error {
 func checkUUID(name, v string) error {
 	if _, err := uuid.Parse(v); err != nil || len(v) != 36 {
 		return permanentf("event %s %q is not a UUID", name, v)
-	}
-	return nil
-}
-
-func checkKey(name, v string) error {
-	if v == "" || len(v) > maxCodeLen || !utf8.ValidString(v) || strings.TrimSpace(v) != v {
-		return permanentf("event %s %q is empty, too long or malformed", name, v)
 	}
 	return nil
 }
@@ -170,7 +161,7 @@ func newPayment(ctx context.Context, ev *eventsv1.Event) (adapters.NewPayment, e
 		}
 	}
 	for _, k := range [][2]string{{"school_code", ev.GetSchoolCode()}, {"program_code", ev.GetProgramCode()}, {"term", ev.GetTerm()}} {
-		if err := checkKey(k[0], k[1]); err != nil {
+		if err := natsx.CheckKey(k[0], k[1]); err != nil {
 			return adapters.NewPayment{}, err
 		}
 	}

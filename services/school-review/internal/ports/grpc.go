@@ -6,8 +6,6 @@ package ports
 import (
 	"context"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -25,7 +23,6 @@ import (
 // Request limits.
 const (
 	MaxDecisions = 1000
-	maxCodeLen   = 64
 )
 
 // Policy says which roles may call each RPC; ops and every unlisted role are refused.
@@ -58,8 +55,8 @@ func (s *Server) ListReviews(ctx context.Context, req *schoolreviewv1.ListReview
 		return nil, err
 	}
 	var v apperr.Violations
-	checkCode(&v, "school_code", req.GetSchoolCode())
-	checkCode(&v, "program_code", req.GetProgramCode())
+	v.CheckCode("school_code", req.GetSchoolCode())
+	v.CheckCode("program_code", req.GetProgramCode())
 	if t := req.GetTerm(); t != "" {
 		if _, err := catalog.ParseTerm(t); err != nil {
 			v.Add("term", "%v", err)
@@ -217,20 +214,6 @@ func toProto(r *domain.Review) *schoolreviewv1.Review {
 		out.NoticeEndsAt = timestamppb.New(r.NoticeEndsAt)
 	}
 	return out
-}
-
-// checkCode validates an optional code filter (school or program code).
-func checkCode(v *apperr.Violations, field, s string) {
-	if s == "" {
-		return
-	}
-	if !utf8.ValidString(s) || len(s) > maxCodeLen {
-		v.Add(field, "must be valid UTF-8 of at most %d bytes", maxCodeLen)
-		return
-	}
-	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		v.Add(field, "must not contain control characters")
-	}
 }
 
 // pageCursor is the keyset position a page token carries.
