@@ -8,7 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
+
+	"github.com/edubureau/studentaid/pkg/review"
 )
 
 // State is where an item stands in the bureau's review.
@@ -34,37 +35,25 @@ func ParseState(s string) (State, error) {
 }
 
 // MaxReasonRunes caps reasons.
-const MaxReasonRunes = 500
+const MaxReasonRunes = review.MaxReasonRunes
 
 // Errors of the review rules. Compare with errors.Is.
 var (
 	// ErrIllegalTransition means the item's state does not allow the action.
-	ErrIllegalTransition = errors.New("illegal review transition")
+	ErrIllegalTransition = review.ErrIllegalTransition
 	// ErrSubmitterCannotReview means the bureau reviewer submitted the application.
 	ErrSubmitterCannotReview = errors.New("the submitter of an application cannot review it")
 	// ErrSchoolReviewerCannotBureauReview means the bureau reviewer already
 	// reviewed the application at the school.
 	ErrSchoolReviewerCannotBureauReview = errors.New("the school reviewer of an application cannot review it for the bureau")
 	// ErrReasonRequired means a rejection has no reason.
-	ErrReasonRequired = errors.New("reason required")
+	ErrReasonRequired = review.ErrReasonRequired
 	// ErrReasonInvalid means a reason is too long or not valid UTF-8.
-	ErrReasonInvalid = errors.New("invalid reason")
+	ErrReasonInvalid = review.ErrReasonInvalid
 )
 
 // TransitionError says which action an item's state refused.
-type TransitionError struct {
-	ApplicationID string
-	From          State
-	Action        string
-}
-
-// Error names the application, its state and the refused action.
-func (e *TransitionError) Error() string {
-	return fmt.Sprintf("application %s is %s; cannot %s", e.ApplicationID, e.From, e.Action)
-}
-
-// Unwrap makes TransitionError match ErrIllegalTransition.
-func (e *TransitionError) Unwrap() error { return ErrIllegalTransition }
+type TransitionError = review.TransitionError[State]
 
 // Review is one school-approved application under the bureau's review.
 type Review struct {
@@ -99,29 +88,8 @@ type Decision struct {
 	Reason string
 }
 
-// CheckReason validates a reason: at most MaxReasonRunes runes of valid
-// UTF-8, and not blank when required.
-func CheckReason(reason string, required bool) error {
-	if !utf8.ValidString(reason) {
-		return fmt.Errorf("%w: not valid UTF-8", ErrReasonInvalid)
-	}
-	if n := utf8.RuneCountInString(reason); n > MaxReasonRunes {
-		return fmt.Errorf("%w: %d characters, at most %d allowed", ErrReasonInvalid, n, MaxReasonRunes)
-	}
-	if required && blank(reason) {
-		return ErrReasonRequired
-	}
-	return nil
-}
-
-func blank(s string) bool {
-	for _, r := range s {
-		if r != ' ' && r != '\t' && r != '\n' && r != '\r' && r != '\u3000' {
-			return false
-		}
-	}
-	return true
-}
+// CheckReason validates a reason (review.CheckReason).
+func CheckReason(reason string, required bool) error { return review.CheckReason(reason, required) }
 
 // Decide applies a bureau reviewer's decision at now. Returns
 // ErrSchoolReviewerCannotBureauReview or ErrSubmitterCannotReview when the

@@ -8,9 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/edubureau/studentaid/pkg/catalog"
+	"github.com/edubureau/studentaid/pkg/review"
 )
 
 // State is where an item stands in the school's review.
@@ -37,13 +37,13 @@ func ParseState(s string) (State, error) {
 	return "", fmt.Errorf("unknown review state %q", s)
 }
 
-// MaxReasonRunes caps reasons and objections.
-const MaxReasonRunes = 500
+// MaxReasonRunes caps reasons.
+const MaxReasonRunes = review.MaxReasonRunes
 
 // Errors of the review rules. Compare with errors.Is.
 var (
 	// ErrIllegalTransition means the item's state does not allow the action.
-	ErrIllegalTransition = errors.New("illegal review transition")
+	ErrIllegalTransition = review.ErrIllegalTransition
 	// ErrSubmitterCannotReview means the reviewer submitted the application.
 	ErrSubmitterCannotReview = errors.New("the submitter of an application cannot review it")
 	// ErrLevelRequired means a tiered program was approved without a hardship level.
@@ -51,27 +51,15 @@ var (
 	// ErrInvalidLevel means the level is not one of the program's levels.
 	ErrInvalidLevel = errors.New("invalid hardship level")
 	// ErrReasonRequired means a rejection or objection has no reason.
-	ErrReasonRequired = errors.New("reason required")
+	ErrReasonRequired = review.ErrReasonRequired
 	// ErrReasonInvalid means a reason is too long or not valid UTF-8.
-	ErrReasonInvalid = errors.New("invalid reason")
+	ErrReasonInvalid = review.ErrReasonInvalid
 	// ErrNoticeEnded means an objection came after the notice's deadline.
 	ErrNoticeEnded = errors.New("public notice has ended")
 )
 
 // TransitionError says which action an item's state refused.
-type TransitionError struct {
-	ApplicationID string
-	From          State
-	Action        string
-}
-
-// Error names the application, its state and the refused action.
-func (e *TransitionError) Error() string {
-	return fmt.Sprintf("application %s is %s; cannot %s", e.ApplicationID, e.From, e.Action)
-}
-
-// Unwrap makes TransitionError match ErrIllegalTransition.
-func (e *TransitionError) Unwrap() error { return ErrIllegalTransition }
+type TransitionError = review.TransitionError[State]
 
 // Review is one application under the school's review.
 type Review struct {
@@ -133,29 +121,8 @@ type Decision struct {
 	Reason string
 }
 
-// CheckReason validates a reason: at most MaxReasonRunes runes of valid
-// UTF-8, and not empty when required.
-func CheckReason(reason string, required bool) error {
-	if !utf8.ValidString(reason) {
-		return fmt.Errorf("%w: not valid UTF-8", ErrReasonInvalid)
-	}
-	if n := utf8.RuneCountInString(reason); n > MaxReasonRunes {
-		return fmt.Errorf("%w: %d characters, at most %d allowed", ErrReasonInvalid, n, MaxReasonRunes)
-	}
-	if required && trimmedEmpty(reason) {
-		return ErrReasonRequired
-	}
-	return nil
-}
-
-func trimmedEmpty(s string) bool {
-	for _, r := range s {
-		if r != ' ' && r != '\t' && r != '\n' && r != '\r' && r != '\u3000' {
-			return false
-		}
-	}
-	return true
-}
+// CheckReason validates a reason (review.CheckReason).
+func CheckReason(reason string, required bool) error { return review.CheckReason(reason, required) }
 
 // Decide applies a reviewer's decision at now: approval starts the public
 // notice, which ends after period; rejection is final. Returns a
