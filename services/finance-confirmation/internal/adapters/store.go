@@ -14,8 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edubureau/studentaid/pkg/db"
-	"github.com/edubureau/studentaid/pkg/outbox"
-	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/domain"
 )
@@ -470,22 +468,4 @@ SELECT count(*) FROM i`, ids, amounts, statuses, reasons).Scan(&applied)
 		return 0, fmt.Errorf("record %d payment results: %w", n, err)
 	}
 	return applied, nil
-}
-
-// OutboxEvent is an event to put in the outbox with the trace context of its
-// own Ctx (the span of the delivery it follows from).
-type OutboxEvent struct {
-	Ctx   context.Context
-	Event *eventsv1.Event
-}
-
-// AppendEvents writes events to the outbox in one COPY, in the rows
-// outbox.Append writes, each with the trace context of its own Ctx
-// (outbox.Append stamps one context on all the events of a call).
-func AppendEvents(ctx context.Context, tx pgx.Tx, evs []OutboxEvent) error {
-	items := make([]outbox.Traced, len(evs))
-	for i, e := range evs {
-		items[i] = outbox.Traced{Ctx: e.Ctx, Event: e.Event}
-	}
-	return outbox.AppendTraced(ctx, tx, items...)
 }

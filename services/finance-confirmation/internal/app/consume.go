@@ -135,7 +135,7 @@ func (s *Service) AddApprovedBatch(tx pgx.Tx, ds []natsx.Delivery) error {
 	if err != nil {
 		return err
 	}
-	out := make([]adapters.OutboxEvent, 0, len(added))
+	out := make([]outbox.Traced, 0, len(added))
 	for i, d := range ds {
 		batchID, ok := added[items[i].ApplicationID]
 		if !ok {
@@ -148,9 +148,9 @@ func (s *Service) AddApprovedBatch(tx pgx.Tx, ds []natsx.Delivery) error {
 		if err != nil {
 			return err
 		}
-		out = append(out, adapters.OutboxEvent{Ctx: d.Ctx, Event: ev})
+		out = append(out, outbox.Traced{Ctx: d.Ctx, Event: ev})
 	}
-	return adapters.AppendEvents(ctx, tx, out)
+	return outbox.AppendTraced(ctx, tx, out...)
 }
 
 // RecordPaymentResult applies payout.payment_succeeded or payment_failed:

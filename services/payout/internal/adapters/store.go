@@ -14,8 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edubureau/studentaid/pkg/db"
-	"github.com/edubureau/studentaid/pkg/outbox"
-	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 
 	"github.com/edubureau/studentaid/services/payout/internal/domain"
 )
@@ -214,24 +212,6 @@ RETURNING p.payment_id::text`, ids, statuses, refs, reasons)
 		return nil, fmt.Errorf("settle %d payments: %w", len(ss), err)
 	}
 	return applied, nil
-}
-
-// Outcome is an event to put in the outbox with the trace context of its
-// own payment's span.
-type Outcome struct {
-	Ctx   context.Context
-	Event *eventsv1.Event
-}
-
-// AppendOutcomes writes events to the outbox in one COPY, each with the trace
-// context of its own Ctx, in the rows outbox.Append writes (which stamps a
-// single context on all the events of one call).
-func AppendOutcomes(ctx context.Context, tx pgx.Tx, os []Outcome) error {
-	items := make([]outbox.Traced, len(os))
-	for i, o := range os {
-		items[i] = outbox.Traced{Ctx: o.Ctx, Event: o.Event}
-	}
-	return outbox.AppendTraced(ctx, tx, items...)
 }
 
 // Postponement puts an UNKNOWN payment back in the queue after Delay.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/outbox"
 	"github.com/edubureau/studentaid/pkg/pii"
 	"github.com/edubureau/studentaid/pkg/telemetry"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
@@ -372,7 +373,7 @@ func statusOf(v domain.Verdict) domain.Status {
 // all in one statement (a round trip per payment would cap the worker).
 func (w *Worker) appendOutcomes(tx pgx.Tx, group []*job, applied map[string]bool) error {
 	now := w.now()
-	var out []adapters.Outcome
+	var out []outbox.Traced
 	for _, j := range group {
 		if j.verdict == nil || !applied[j.ID] {
 			continue
@@ -388,9 +389,9 @@ func (w *Worker) appendOutcomes(tx pgx.Tx, group []*job, applied map[string]bool
 		if err != nil {
 			return err
 		}
-		out = append(out, adapters.Outcome{Ctx: j.ctx, Event: ev})
+		out = append(out, outbox.Traced{Ctx: j.ctx, Event: ev})
 	}
-	return adapters.AppendOutcomes(context.Background(), tx, out)
+	return outbox.AppendTraced(context.Background(), tx, out...)
 }
 
 // finish counts and logs a job's end and ends its span.
