@@ -59,3 +59,13 @@ func Decode(v *apperr.Violations, token string, cursor any) bool {
 	}
 	return true
 }
+
+// Trim takes the rows of a query that asked for limit+1 (one more than the
+// page, to learn whether another page follows) and returns the page and
+// whether there are more.
+func Trim[T any](rows []T, limit int) ([]T, bool) {
+	if len(rows) > limit {
+		return rows[:limit], true
+	}
+	return rows, false
+}

@@ -48,3 +48,13 @@ func TestSize(t *testing.T) {
 		}
 	}
 }
+
+func TestTrim(t *testing.T) {
+	rows := []int{1, 2, 3}
+	if got, more := Trim(rows, 2); len(got) != 2 || !more {
+		t.Fatalf("Trim(3 rows, 2) = %v, %v", got, more)
+	}
+	if got, more := Trim(rows, 3); len(got) != 3 || more {
+		t.Fatalf("Trim(3 rows, 3) = %v, %v", got, more)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/catalog"
+	"github.com/edubureau/studentaid/pkg/page"
 	"github.com/edubureau/studentaid/services/application/internal/adapters"
 	"github.com/edubureau/studentaid/services/application/internal/domain"
 )
@@ -110,8 +111,8 @@ func (s *Service) List(ctx context.Context, caller auth.Identity, req ListReques
 		return nil, "", err
 	}
 	next := ""
-	if len(apps) > size {
-		apps = apps[:size]
+	apps, more := page.Trim(apps, size)
+	if more {
 		last := apps[size-1]
 		next = encodePageToken(adapters.Cursor{SubmittedAt: last.SubmittedAt, ID: last.ID}, f)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/natsx"
 	"github.com/edubureau/studentaid/pkg/outbox"
+	"github.com/edubureau/studentaid/pkg/page"
 	"github.com/edubureau/studentaid/pkg/telemetry"
 	commonv1 "github.com/edubureau/studentaid/proto/gen/aid/common/v1"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
@@ -148,10 +149,8 @@ func (s *Service) List(ctx context.Context, f adapters.Filter) ([]*domain.Review
 	if err != nil {
 		return nil, false, err
 	}
-	if len(list) > limit {
-		return list[:limit], true, nil
-	}
-	return list, false, nil
+	list, more := page.Trim(list, limit)
+	return list, more, nil
 }
 
 // Decide applies the caller's decisions, all or nothing: every item must

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edubureau/studentaid/pkg/db"
+	"github.com/edubureau/studentaid/pkg/page"
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/domain"
 )
 
@@ -44,10 +45,8 @@ LIMIT $6`, f.Term, f.ProgramCode, string(f.Status), at, id, limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("list batches: %w", err)
 	}
-	if len(out) > limit {
-		return out[:limit], true, nil
-	}
-	return out, false, nil
+	out, more := page.Trim(out, limit)
+	return out, more, nil
 }
 
 // ListItems returns up to limit items of a batch in application ID order
@@ -69,8 +68,6 @@ LIMIT $4`, batchID, string(status), after, limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("list items of batch %s: %w", batchID, err)
 	}
-	if len(out) > limit {
-		return out[:limit], true, nil
-	}
-	return out, false, nil
+	out, more := page.Trim(out, limit)
+	return out, more, nil
 }

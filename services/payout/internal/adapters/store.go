@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edubureau/studentaid/pkg/db"
+	"github.com/edubureau/studentaid/pkg/page"
 
 	"github.com/edubureau/studentaid/services/payout/internal/domain"
 )
@@ -314,8 +315,6 @@ LIMIT $6`, batch, app, string(f.Status), at, id, limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("list payments: %w", err)
 	}
-	if len(out) > limit {
-		return out[:limit], true, nil
-	}
-	return out, false, nil
+	out, more := page.Trim(out, limit)
+	return out, more, nil
 }
