@@ -35,6 +35,15 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// Tx is the unit of work a use case writes in: the statements of one open
+// transaction. pgx.Tx satisfies it. The application layers take a Tx, never
+// a driver type, so the transaction's owner (a consumer's inbox, a command
+// handler) stays outside them.
+type Tx interface {
+	Querier
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, rows pgx.CopyFromSource) (int64, error)
+}
+
 // Connect opens a pool to url and checks that the server answers.
 func Connect(ctx context.Context, url string, opt Options) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)

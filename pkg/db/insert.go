@@ -16,7 +16,7 @@ const CopyThreshold = 16
 
 // InsertRows writes rows (values in the order of columns) into table inside
 // tx: with COPY from CopyThreshold rows on, otherwise with one INSERT.
-func InsertRows(ctx context.Context, tx pgx.Tx, table string, columns []string, rows [][]any) error {
+func InsertRows(ctx context.Context, tx Tx, table string, columns []string, rows [][]any) error {
 	switch {
 	case len(rows) == 0:
 		return nil

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/telemetry"
@@ -40,7 +38,7 @@ type Traced struct {
 // Append writes evs to the outbox inside tx. The trace context of ctx is
 // stored with each event so that publishing and consuming it continue the
 // same trace.
-func Append(ctx context.Context, tx pgx.Tx, evs ...*eventsv1.Event) error {
+func Append(ctx context.Context, tx db.Tx, evs ...*eventsv1.Event) error {
 	items := make([]Traced, len(evs))
 	for i, ev := range evs {
 		items[i] = Traced{Ctx: ctx, Event: ev}
@@ -51,7 +49,7 @@ func Append(ctx context.Context, tx pgx.Tx, evs ...*eventsv1.Event) error {
 // AppendTraced writes events that belong to different traces (a batch of
 // consumed events, a group of payments) inside tx, each with its own trace
 // context.
-func AppendTraced(ctx context.Context, tx pgx.Tx, items ...Traced) error {
+func AppendTraced(ctx context.Context, tx db.Tx, items ...Traced) error {
 	if len(items) == 0 {
 		return nil
 	}
