@@ -83,7 +83,7 @@ func (Store) FindExisting(ctx context.Context, q db.Querier, term string, pairs 
 var insertColumns = strings.Split(strings.NewReplacer("\n", "", "\t", "", " ", "").Replace(applicationColumns), ",")
 
 // InsertApplications writes new applications (with COPY when there are many).
-func (Store) InsertApplications(ctx context.Context, tx pgx.Tx, apps []domain.Application) error {
+func (Store) InsertApplications(ctx context.Context, tx db.Tx, apps []domain.Application) error {
 	rows := make([][]any, len(apps))
 	for i, a := range apps {
 		rows[i] = []any{a.ID, a.SchoolCode, a.Term, a.ProgramCode, a.Stage, a.FundingSource, a.Tiered,
@@ -106,7 +106,7 @@ func trailRow(e domain.TrailEntry) []any {
 }
 
 // InsertTrail appends trail entries (with COPY when there are many).
-func (Store) InsertTrail(ctx context.Context, tx pgx.Tx, entries []domain.TrailEntry) error {
+func (Store) InsertTrail(ctx context.Context, tx db.Tx, entries []domain.TrailEntry) error {
 	rows := make([][]any, len(entries))
 	for i, e := range entries {
 		rows[i] = trailRow(e)
@@ -125,7 +125,7 @@ type IdempotencyRecord struct {
 // and inserts them; if the transaction rolls back, so does the claim), or
 // the earlier submission's record. A concurrent claim of the same key waits
 // for the other transaction and then sees its outcome.
-func (Store) ClaimIdempotencyKey(ctx context.Context, tx pgx.Tx, school, key, requestHash, user string, ids []string) (*IdempotencyRecord, error) {
+func (Store) ClaimIdempotencyKey(ctx context.Context, tx db.Tx, school, key, requestHash, user string, ids []string) (*IdempotencyRecord, error) {
 	tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (school_code, key, request_hash, created_by, application_ids)
 		VALUES ($1, $2, $3, $4, $5::uuid[]) ON CONFLICT DO NOTHING`, school, key, requestHash, user, ids)
 	if err != nil {
@@ -188,7 +188,7 @@ type Head struct {
 
 // LockHead reads and locks an application's state for an update; found is
 // false if there is no such application.
-func (Store) LockHead(ctx context.Context, tx pgx.Tx, id string) (h Head, found bool, err error) {
+func (Store) LockHead(ctx context.Context, tx db.Tx, id string) (h Head, found bool, err error) {
 	var status string
 	err = tx.QueryRow(ctx, `SELECT school_code, program_code, term, status, hardship_level, amount_fen, batch_id,
 		payment_id, status_reason, trail_length, trail_head
@@ -208,7 +208,7 @@ func (Store) LockHead(ctx context.Context, tx pgx.Tx, id string) (h Head, found 
 // LockHeads reads and locks the states of the applications with ids, in one
 // statement, and returns them by ID; unknown IDs are left out. Rows are
 // locked in ID order, so that concurrent batches cannot deadlock.
-func (Store) LockHeads(ctx context.Context, tx pgx.Tx, ids []string) (map[string]Head, error) {
+func (Store) LockHeads(ctx context.Context, tx db.Tx, ids []string) (map[string]Head, error) {
 	rows, err := tx.Query(ctx, `SELECT id::text, school_code, program_code, term, status, hardship_level, amount_fen,
 		batch_id, payment_id, status_reason, trail_length, trail_head
 		FROM applications WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, ids)
@@ -251,7 +251,7 @@ type Move struct {
 // its application's trail still ends where the move started; if any does
 // not, it returns an error (the caller rolls back). An application appears
 // in at most one move.
-func (Store) ApplyChanges(ctx context.Context, tx pgx.Tx, moves []Move, at time.Time, entries []domain.TrailEntry) error {
+func (Store) ApplyChanges(ctx context.Context, tx db.Tx, moves []Move, at time.Time, entries []domain.TrailEntry) error {
 	n := len(moves)
 	ids, fromLen, fromHead := make([]string, n), make([]int64, n), make([]string, n)
 	status, hardship, amount := make([]string, n), make([]string, n), make([]int64, n)
@@ -285,7 +285,7 @@ func (Store) ApplyChanges(ctx context.Context, tx pgx.Tx, moves []Move, at time.
 // in one statement, provided the application's trail still ends where the
 // entry follows (length e.Position-1 and head e.PrevHash). It reports whether
 // it did; when the trail has moved on, it changes nothing.
-func (Store) ApplyChange(ctx context.Context, tx pgx.Tx, s domain.State, at time.Time, e domain.TrailEntry) (bool, error) {
+func (Store) ApplyChange(ctx context.Context, tx db.Tx, s domain.State, at time.Time, e domain.TrailEntry) (bool, error) {
 	args := append(trailRow(e), string(s.Status), s.HardshipLevel, s.AmountFen, s.BatchID, s.PaymentID, s.Reason, at)
 	tag, err := tx.Exec(ctx, `WITH moved AS (
 		UPDATE applications SET status = $15, hardship_level = $16, amount_fen = $17, batch_id = $18,
@@ -302,7 +302,7 @@ func (Store) ApplyChange(ctx context.Context, tx pgx.Tx, s domain.State, at time
 }
 
 // UpdatePayee replaces an application's bank card and account name.
-func (Store) UpdatePayee(ctx context.Context, tx pgx.Tx, id string, cardMasked string, cardSealed, nameSealed []byte) error {
+func (Store) UpdatePayee(ctx context.Context, tx db.Tx, id string, cardMasked string, cardSealed, nameSealed []byte) error {
 	if _, err := tx.Exec(ctx, `UPDATE applications SET bank_card_masked = $2, bank_card_sealed = $3, account_name_sealed = $4
 		WHERE id = $1`, id, cardMasked, cardSealed, nameSealed); err != nil {
 		return fmt.Errorf("update payee of %s: %w", id, err)

@@ -4,8 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/services/application/internal/adapters"
 	"github.com/edubureau/studentaid/services/application/internal/domain"
 )
@@ -21,7 +20,7 @@ import (
 // domain.ErrImpossible, ErrUnknownApplication, ErrKeysMismatch) having
 // written nothing, and the caller rolls tx back and applies the events one at
 // a time to sort the good from the bad.
-func (s *Service) ApplyEvents(ctx context.Context, tx pgx.Tx, evs []Event) error {
+func (s *Service) ApplyEvents(ctx context.Context, tx db.Tx, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
 	}

@@ -49,7 +49,7 @@ type Event struct {
 // event to its trail, inside tx. Errors wrap domain.ErrNotYet (retry later),
 // domain.ErrImpossible, ErrUnknownApplication or ErrKeysMismatch (never
 // applicable), or are internal.
-func (s *Service) ApplyEvent(ctx context.Context, tx pgx.Tx, ev Event) error {
+func (s *Service) ApplyEvent(ctx context.Context, tx db.Tx, ev Event) error {
 	// Fast path: decide on the cached head and write only if the row still
 	// matches it. Any doubt (a refusal, a moved trail) goes to the row itself.
 	if head, ok := s.heads.get(ev.ApplicationID); ok && keysMatch(ev, head) {

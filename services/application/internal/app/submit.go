@@ -379,7 +379,7 @@ func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, 
 
 // refuseDuplicates returns AlreadyExists when a student of the request
 // already has an application for the program in the term, at any school.
-func (s *Service) refuseDuplicates(ctx context.Context, tx pgx.Tx, req SubmitRequest, ps []prepared) error {
+func (s *Service) refuseDuplicates(ctx context.Context, tx db.Tx, req SubmitRequest, ps []prepared) error {
 	pairs := make([]adapters.StudentProgram, len(ps))
 	for i, p := range ps {
 		pairs[i] = adapters.StudentProgram{StudentIDHash: p.hash, ProgramCode: p.program.Code}

@@ -26,23 +26,22 @@ var Subjects = []string{
 	events.SubjectPrefix + "payout.>",
 }
 
-// EventHandler applies the later steps' events to applications.
-type EventHandler struct {
-	app *app.Service
+// Consumer is the service's durable consumer: the events of Subjects,
+// applied by the use cases in a.
+func Consumer(a *app.Service) *natsx.Consumer {
+	h := &eventHandler{app: a}
+	return &natsx.Consumer{Subjects: Subjects, Handle: h.Handle, HandleBatch: h.HandleBatch}
 }
 
-// NewEventHandler returns the handler for the use cases in a.
-func NewEventHandler(a *app.Service) *EventHandler { return &EventHandler{app: a} }
-
-// Consumer returns the service's durable consumer of Subjects.
-func (h *EventHandler) Consumer() *natsx.Consumer {
-	return &natsx.Consumer{Subjects: Subjects, Handle: h.Handle, HandleBatch: h.HandleBatch}
+// eventHandler applies the later steps' events to applications.
+type eventHandler struct {
+	app *app.Service
 }
 
 // Handle applies ev inside tx. It returns natsx.ErrNotYet when ev came before
 // a step it follows, and a natsx.Permanent error when it can never apply.
 // Events that are not about one application are ignored.
-func (h *EventHandler) Handle(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
+func (h *eventHandler) Handle(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
 	e, ok, err := eventOf(ev)
 	if !ok || err != nil {
 		return err
@@ -57,7 +56,7 @@ func (h *EventHandler) Handle(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event
 // Handle, which sorts the early from the impossible. Events that are not
 // about one application are ignored. The consumer has put each event's
 // business keys on its delivery's span.
-func (h *EventHandler) HandleBatch(ctx context.Context, tx pgx.Tx, ds []natsx.Delivery) error {
+func (h *eventHandler) HandleBatch(ctx context.Context, tx pgx.Tx, ds []natsx.Delivery) error {
 	evs := make([]app.Event, 0, len(ds))
 	for _, d := range ds {
 		e, ok, err := eventOf(d.Event)

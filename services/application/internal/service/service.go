@@ -4,6 +4,7 @@ package service
 
 import (
 	"context"
+	"time"
 
 	platform "github.com/edubureau/studentaid/pkg/service"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
@@ -21,24 +22,32 @@ const (
 	DefaultHTTPAddr = "127.0.0.1:8101"
 )
 
-// Spec returns the application service as the platform hosts it; main and
-// the tests use the same wiring.
-func Spec() platform.Spec {
+// Options are the seams the tests set; the zero value is the service as main
+// runs it.
+type Options struct {
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Spec returns the application service as main runs it.
+func Spec() platform.Spec { return SpecWith(Options{}) }
+
+// SpecWith returns the application service with o's seams set; main and the
+// tests share the wiring.
+func SpecWith(o Options) platform.Spec {
 	return platform.Spec{
 		Name:            Name,
 		DefaultGRPCAddr: DefaultGRPCAddr,
 		DefaultHTTPAddr: DefaultHTTPAddr,
 		Migrations:      migrations.FS(),
 		Policy:          ports.Policy(),
-		Setup:           setup,
+		Setup: func(_ context.Context, h *platform.Host) error {
+			a := app.New(app.Deps{Pool: h.Pool, Notify: h.Relay.Notify, Now: o.Now, Sealer: h.Sealer, Hasher: h.Hasher})
+			applicationv1.RegisterApplicationServiceServer(h.GRPC, ports.NewServer(a))
+			h.AddGateway(applicationv1.RegisterApplicationServiceHandlerFromEndpoint)
+			h.AddConsumer(ports.Consumer(a))
+			h.AddWorker("status-gauge", ports.NewStatusGauge(h.Pool, h.Tel.Registry).Run)
+			return nil
+		},
 	}
-}
-
-func setup(_ context.Context, h *platform.Host) error {
-	a := app.New(app.Deps{Pool: h.Pool, Sealer: h.Sealer, Hasher: h.Hasher, Notify: h.Relay.Notify})
-	applicationv1.RegisterApplicationServiceServer(h.GRPC, ports.NewServer(a))
-	h.AddGateway(applicationv1.RegisterApplicationServiceHandlerFromEndpoint)
-	h.AddConsumer(ports.NewEventHandler(a).Consumer())
-	h.AddWorker("status-gauge", ports.NewStatusGauge(h.Pool, h.Tel.Registry).Run)
-	return nil
 }
