@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/big"
 	"net"
 	"net/url"
@@ -697,9 +698,7 @@ func checkServiceEnv(p *problems, d deployment, s serviceSpec, configMaps map[st
 	fromSecret := map[string]bool{}
 	for _, ef := range c.EnvFrom {
 		if ef.ConfigMapRef != nil {
-			for k, v := range configMaps[ef.ConfigMapRef.Name] {
-				literal[k] = v
-			}
+			maps.Copy(literal, configMaps[ef.ConfigMapRef.Name])
 		}
 	}
 	for _, e := range c.Env {
@@ -990,8 +989,9 @@ func (s composeService) healthcheckTest() string {
 			return ""
 		}
 		return strings.Join(parts, " ")
+	default:
+		return ""
 	}
-	return ""
 }
 
 // interpolation matches ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}.
@@ -1252,7 +1252,7 @@ func validateDockerfile(text string) []error {
 	var froms []string
 	var user string
 	var hasServiceArg, buildsService bool
-	for _, line := range strings.Split(text, "\n") {
+	for line := range strings.SplitSeq(text, "\n") {
 		fields := strings.Fields(line)
 		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
 			continue

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -23,12 +24,17 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
+	if err := runWithSignals(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "aidctl:", err)
 		os.Exit(1)
 	}
+}
+
+// runWithSignals runs the command until it ends or SIGINT or SIGTERM arrives.
+func runWithSignals(args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, args)
 }
 
 const usage = `usage:
@@ -95,7 +101,7 @@ func run(ctx context.Context, args []string) error {
 			return nil
 		case "replay":
 			if *seq == 0 {
-				return fmt.Errorf("-seq is required")
+				return errors.New("-seq is required")
 			}
 			if err := natsx.ReplayDead(ctx, js, *seq); err != nil {
 				return err

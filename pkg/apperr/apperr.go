@@ -70,7 +70,8 @@ func Denied(rule, format string, args ...any) *Error {
 }
 
 // Violations collects field violations; its Err is nil when there are none.
-type Violations []FieldViolation
+// Add appends through a pointer; Err reads a value, so a literal can call it.
+type Violations []FieldViolation //nolint:recvcheck // see above
 
 // Add records a violation of field.
 func (v *Violations) Add(field, format string, args ...any) {
@@ -91,8 +92,7 @@ func (v Violations) Err() error {
 
 // CodeOf returns err's application code, Internal for foreign errors.
 func CodeOf(err error) Code {
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := errors.AsType[*Error](err); ok {
 		return e.Code
 	}
 	return Internal
@@ -105,8 +105,7 @@ func ToStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 	if err == nil {
 		return nil
 	}
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := errors.AsType[*Error](err); ok {
 		st := status.New(grpcCodes[e.Code], e.Message)
 		var details []protoadapt.MessageV1
 		if len(e.Violations) > 0 {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,12 +50,7 @@ func (r Role) SchoolBound() bool { return r == RoleSchoolOfficer || r == RoleSch
 
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool {
-	for _, k := range Roles {
-		if r == k {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(Roles, r)
 }
 
 // Identity is the verified caller.
@@ -116,7 +112,7 @@ func (v *Verifier) Verify(raw string) (Identity, error) {
 		}
 		return id, nil
 	}
-	return Identity{}, fmt.Errorf("%w: %v", ErrInvalidToken, lastErr)
+	return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, lastErr)
 }
 
 // Signer mints tokens with a private key.
@@ -166,12 +162,12 @@ func WriteKeyPair(privPath, pubPath string, pub ed25519.PublicKey, priv ed25519.
 	if err := os.WriteFile(privPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}), 0o600); err != nil {
 		return err
 	}
-	return os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
+	return os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644) //nolint:gosec // a public key is meant to be read by every service
 }
 
 // LoadPrivateKey reads a PKCS#8 PEM Ed25519 private key.
 func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) //nolint:gosec // the operator names the key file
 	if err != nil {
 		return nil, err
 	}
@@ -193,12 +189,12 @@ func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
 // LoadPublicKeys reads a comma-separated list of PKIX PEM Ed25519 public key files.
 func LoadPublicKeys(paths string) ([]ed25519.PublicKey, error) {
 	var keys []ed25519.PublicKey
-	for _, p := range strings.Split(paths, ",") {
+	for p := range strings.SplitSeq(paths, ",") {
 		p = strings.TrimSpace(p)
 		if p == "" {
 			continue
 		}
-		b, err := os.ReadFile(p)
+		b, err := os.ReadFile(p) //nolint:gosec // the operator names the key files (AID_AUTH_PUBLIC_KEYS)
 		if err != nil {
 			return nil, err
 		}

@@ -28,8 +28,9 @@ func TestAllCodesSorted(t *testing.T) {
 		"POVERTY_EXTENSION", "PRESCHOOL_AID", "RCB_FRESHMAN", "STUDENT_LOAN",
 		"VOC_NATIONAL_GRANT", "VOC_TUITION_WAIVER", "ZIHUI_AWARD",
 	}
-	var got []string
-	for _, p := range catalog.All() {
+	all := catalog.All()
+	got := make([]string, 0, len(all))
+	for _, p := range all {
 		got = append(got, p.Code)
 	}
 	if !slices.Equal(got, want) {
@@ -58,8 +59,8 @@ func TestCatalogInvariants(t *testing.T) {
 				if len(p.TierFen) != 3 {
 					t.Errorf("TierFen has %d levels, want 3", len(p.TierFen))
 				}
-				if !(p.TierFen[catalog.LevelEspeciallyDifficult] > p.TierFen[catalog.LevelDifficult] &&
-					p.TierFen[catalog.LevelDifficult] > p.TierFen[catalog.LevelGenerallyDifficult]) {
+				if p.TierFen[catalog.LevelEspeciallyDifficult] <= p.TierFen[catalog.LevelDifficult] ||
+					p.TierFen[catalog.LevelDifficult] <= p.TierFen[catalog.LevelGenerallyDifficult] {
 					t.Errorf("TierFen not decreasing with level: %v", p.TierFen)
 				}
 				return

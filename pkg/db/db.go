@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"path"
 	"sort"
@@ -54,7 +55,7 @@ func Connect(ctx context.Context, url string, opt Options) (*pgxpool.Pool, error
 		cfg.MaxConns = opt.MaxConns
 	}
 	if opt.Trace {
-		cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName())
+		cfg.ConnConfig.Tracer = otelpgx.NewTracer()
 	}
 	if opt.SearchPath != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = opt.SearchPath
@@ -84,7 +85,7 @@ type Beginner interface {
 func InTx(ctx context.Context, b Beginner, fn func(tx pgx.Tx) error) error {
 	const attempts = 5
 	var err error
-	for i := 0; i < attempts; i++ {
+	for i := range attempts {
 		err = inTxOnce(ctx, b, fn)
 		if !IsRetryable(err) {
 			return err
@@ -119,8 +120,7 @@ func inTxOnce(ctx context.Context, b Beginner, fn func(tx pgx.Tx) error) (err er
 
 // IsRetryable reports whether err is a serialization failure or deadlock.
 func IsRetryable(err error) bool {
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) {
+	if pg, ok := errors.AsType[*pgconn.PgError](err); ok {
 		return pg.Code == "40001" || pg.Code == "40P01"
 	}
 	return false
@@ -229,10 +229,7 @@ func validIdent(s string) bool {
 }
 
 func hashString(s string) uint32 {
-	var h uint32 = 2166136261
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(s)) // a hash.Hash never fails to write
+	return h.Sum32()
 }

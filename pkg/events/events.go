@@ -136,7 +136,7 @@ func Unmarshal(b []byte) (*eventsv1.Event, error) {
 		return nil, fmt.Errorf("decode event %s: missing time or body", ev.GetEventId())
 	}
 	check := &eventsv1.Event{}
-	if err := setBody(check, bodyOf(&ev)); err != nil || check.Type != ev.GetType() {
+	if err := setBody(check, bodyOf(&ev)); err != nil || check.GetType() != ev.GetType() {
 		return nil, fmt.Errorf("decode event %s: type %q does not match its body", ev.GetEventId(), ev.GetType())
 	}
 	return &ev, nil

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,12 +35,7 @@ type Policy map[string][]auth.Role
 
 // Allows reports whether role may call method.
 func (p Policy) Allows(method string, role auth.Role) bool {
-	for _, r := range p[method] {
-		if r == role {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(p[method], role)
 }
 
 // openMethods need no token.
@@ -60,7 +56,8 @@ type ServerDeps struct {
 // NewServer returns a gRPC server with the platform's interceptors.
 func NewServer(d ServerDeps, opts ...grpc.ServerOption) *grpc.Server {
 	m := newServerMetrics(d.Registry)
-	base := []grpc.ServerOption{
+	all := make([]grpc.ServerOption, 0, 3+len(opts))
+	all = append(all,
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
 		grpc.ChainUnaryInterceptor(
@@ -69,8 +66,8 @@ func NewServer(d ServerDeps, opts ...grpc.ServerOption) *grpc.Server {
 			authInterceptor(d),
 			errorInterceptor(d),
 		),
-	}
-	return grpc.NewServer(append(base, opts...)...)
+	)
+	return grpc.NewServer(append(all, opts...)...)
 }
 
 func recoverInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {

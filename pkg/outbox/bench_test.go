@@ -3,7 +3,6 @@ package outbox_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -89,7 +88,7 @@ func BenchmarkRelayOnce(b *testing.B) {
 	ctx := context.Background()
 	pool := benchPool(b)
 	js := benchJetStream(b)
-	relay := outbox.NewRelay(pool, js, slog.New(slog.NewTextHandler(io.Discard, nil)), outbox.WithBatchSize(batch))
+	relay := outbox.NewRelay(pool, js, slog.New(slog.DiscardHandler), outbox.WithBatchSize(batch))
 	evs := benchEvents(b.N * batch)
 	for i := 0; i < len(evs); i += batch {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return outbox.Append(ctx, tx, evs[i:i+batch]...) })

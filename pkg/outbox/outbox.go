@@ -31,7 +31,7 @@ func Migrations() fs.FS {
 // Traced is an event with the context of the work that caused it; its trace
 // context is stored with the event.
 type Traced struct {
-	Ctx   context.Context
+	Ctx   context.Context //nolint:containedctx // read once, for its trace context, when the row is written
 	Event *eventsv1.Event
 }
 

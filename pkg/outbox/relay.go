@@ -325,7 +325,7 @@ func (r *Relay) observeBacklog(ctx context.Context) {
 
 // Backlog returns the number of unpublished rows.
 func Backlog(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }) (int64, error) {
 	var n int64
 	err := q.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&n)

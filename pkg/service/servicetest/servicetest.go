@@ -64,9 +64,9 @@ func Start(t testing.TB, env Env, spec service.Spec) Running {
 			t.Fatalf("%s exited during start: %v", spec.Name, err)
 		default:
 		}
-		resp, err := http.Get("http://" + cfg.HTTPAddr + "/readyz")
+		resp, err := http.Get("http://" + cfg.HTTPAddr + "/readyz") //nolint:noctx // a bounded poll of the loopback server the test started
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return Running{GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr}
 			}
@@ -79,7 +79,7 @@ func Start(t testing.TB, env Env, spec service.Spec) Running {
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", "127.0.0.1:0") //nolint:noctx // an instant loopback listen to find a free port
 	if err != nil {
 		t.Fatal(err)
 	}
