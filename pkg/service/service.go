@@ -110,12 +110,16 @@ func (h *Host) AddGateway(r grpcx.GatewayRegistrar) { h.gateways = append(h.gate
 
 // Main runs spec until SIGINT or SIGTERM and exits non-zero on failure.
 func Main(spec Spec) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := Run(ctx, spec); err != nil {
+	if err := runUntilSignal(spec); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", spec.Name, err)
 		os.Exit(1)
 	}
+}
+
+func runUntilSignal(spec Spec) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, spec)
 }
 
 // Run hosts spec until ctx is done, then shuts down in order: stop taking
@@ -208,11 +212,12 @@ func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
 		return fmt.Errorf("setup: %w", err)
 	}
 
-	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	var lc net.ListenConfig
+	grpcLis, err := lc.Listen(ctx, "tcp", cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("listen grpc: %w", err)
 	}
-	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	httpLis, err := lc.Listen(ctx, "tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen http: %w", err)
 	}
@@ -238,34 +243,28 @@ func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
 	var consumersWG, relayWG sync.WaitGroup
 	errc := make(chan error, 4+len(h.workers)+len(h.consumers))
 	for _, c := range h.consumers {
-		consumersWG.Add(1)
-		go func() {
-			defer consumersWG.Done()
+		consumersWG.Go(func() {
 			if err := c.Run(bgCtx); err != nil {
 				errc <- fmt.Errorf("consumer %s: %w", c.Name, err)
 			}
-		}()
+		})
 	}
 	for _, w := range h.workers {
-		consumersWG.Add(1)
-		go func() {
-			defer consumersWG.Done()
+		consumersWG.Go(func() {
 			if err := w.run(bgCtx); err != nil && bgCtx.Err() == nil {
 				errc <- fmt.Errorf("worker %s: %w", w.name, err)
 			}
-		}()
+		})
 	}
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
-	relayWG.Add(1)
-	go func() {
-		defer relayWG.Done()
+	relayWG.Go(func() {
 		if err := relay.Run(relayCtx); err != nil {
 			log.Error("outbox relay stopped", "err", err)
 		}
-	}()
+	})
 	if cfg.DebugAddr != "" {
-		stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		stopDebug, err := serveDebug(ctx, cfg.DebugAddr, log)
 		if err != nil {
 			return err
 		}
@@ -330,8 +329,9 @@ func within(ctx context.Context, fn func()) bool {
 }
 
 // serveDebug serves net/http/pprof on addr, for profiling under load.
-func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
-	lis, err := net.Listen("tcp", addr)
+func serveDebug(ctx context.Context, addr string, log *slog.Logger) (stop func(), err error) {
+	var lc net.ListenConfig
+	lis, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen debug: %w", err)
 	}
