@@ -132,7 +132,7 @@ func (Store) ClaimIdempotencyKey(ctx context.Context, tx db.Tx, school, key, req
 		return nil, fmt.Errorf("claim idempotency key: %w", err)
 	}
 	if tag.RowsAffected() == 1 {
-		return nil, nil
+		return nil, nil //nolint:nilnil // no earlier record: the key is ours now
 	}
 	var rec IdempotencyRecord
 	if err := tx.QueryRow(ctx, `SELECT request_hash, application_ids::text[] FROM idempotency_keys

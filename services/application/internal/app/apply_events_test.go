@@ -87,7 +87,7 @@ func TestApplyEventsMatchesApplyEvent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.Status != wantStatus[i] || a.State.Status != b.State.Status || a.AmountFen != b.AmountFen || a.BatchID != b.BatchID ||
+		if a.Status != wantStatus[i] || a.Status != b.Status || a.AmountFen != b.AmountFen || a.BatchID != b.BatchID ||
 			a.PaymentID != b.PaymentID || a.HardshipLevel != b.HardshipLevel || a.TrailLength != int64(i+3) || a.TrailLength != b.TrailLength {
 			t.Errorf("application %d: batch %+v %d, single %+v %d, want %s", i, a.State, a.TrailLength, b.State, b.TrailLength, wantStatus[i])
 		}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/services/application/internal/adapters"
@@ -38,9 +39,7 @@ func (s *Service) ApplyEvents(ctx context.Context, tx db.Tx, evs []Event) error 
 		return err
 	}
 	heads := make(map[string]adapters.Head, len(read))
-	for id, h := range read {
-		heads[id] = h
-	}
+	maps.Copy(heads, read)
 	entries := make([]domain.TrailEntry, 0, len(evs))
 	for _, ev := range evs {
 		head, found := heads[ev.ApplicationID]

@@ -18,8 +18,8 @@ type headCache struct {
 	max int
 }
 
-func newHeadCache(max int) *headCache {
-	return &headCache{m: make(map[string]adapters.Head), max: max}
+func newHeadCache(size int) *headCache {
+	return &headCache{m: make(map[string]adapters.Head), max: size}
 }
 
 func (c *headCache) get(id string) (adapters.Head, bool) {

@@ -23,7 +23,7 @@ func BenchmarkSubmitValidation(b *testing.B) {
 	}
 	s := &Service{hasher: hasher}
 	req := SubmitRequest{SchoolCode: "S001", Term: "2017-autumn", IdempotencyKey: "bench-key-0001"}
-	for i := 0; i < MaxApplicationsPerRequest; i++ {
+	for i := range MaxApplicationsPerRequest {
 		req.Applications = append(req.Applications, NewApplication{
 			StudentIDNumber: idnumber.Generate("420102", time.Date(2012, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i/1000), i%1000),
 			StudentName:     "王小明", Stage: "preschool", ProgramCode: "PRESCHOOL_AID",

@@ -29,6 +29,7 @@ func SeesFullIdentity(role auth.Role, single bool) bool {
 		return true
 	case auth.RoleSchoolOfficer:
 		return single
+	default:
+		return false
 	}
-	return false
 }

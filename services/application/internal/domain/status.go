@@ -7,6 +7,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Status is where an application stands in the approval chain.
@@ -31,12 +32,7 @@ var Statuses = []Status{StatusSubmitted, StatusInNotice, StatusSchoolRejected, S
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
-	for _, k := range Statuses {
-		if s == k {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(Statuses, s)
 }
 
 // Kind is the kind of fact that moves an application: the versioned event
@@ -109,8 +105,9 @@ func (c Change) HasAmount() bool {
 	switch c.Kind {
 	case KindSubmitted, KindSchoolApproved, KindItemBatched, KindPaymentOrdered, KindPaymentSucceeded, KindPaymentFailed:
 		return true
+	default:
+		return false
 	}
-	return false
 }
 
 // node is a position in the status machine. Whether the application sits in
@@ -214,6 +211,8 @@ func checkKeys(s State, c Change) error {
 			// knows of: the failure and the reissue are still on their way.
 			return fmt.Errorf("%w: %s for payment %s, application awaits payment %s", ErrNotYet, c.Kind, c.PaymentID, s.PaymentID)
 		}
+	default:
+		// The other kinds carry no keys of their own to check.
 	}
 	return nil
 }

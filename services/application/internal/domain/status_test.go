@@ -66,6 +66,7 @@ func change(k Kind) Change {
 		c.BatchID, c.PaymentID = "b1", "p1"
 	case KindPaymentSucceeded, KindPaymentFailed:
 		c.PaymentID = "p1"
+	default:
 	}
 	return c
 }

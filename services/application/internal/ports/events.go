@@ -98,7 +98,7 @@ func classify(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, domain.ErrNotYet):
-		return fmt.Errorf("%w: %v", natsx.ErrNotYet, err)
+		return fmt.Errorf("%w: %w", natsx.ErrNotYet, err)
 	case errors.Is(err, domain.ErrImpossible), errors.Is(err, app.ErrUnknownApplication), errors.Is(err, app.ErrKeysMismatch):
 		return natsx.Permanent(err)
 	default:

@@ -293,7 +293,7 @@ func TestVerifyTrailFindsTampering(t *testing.T) {
 		if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
 			t.Fatal(err)
 		}
-		for _, stmt := range strings.Split(sql, ";") {
+		for stmt := range strings.SplitSeq(sql, ";") {
 			if _, err := tx.Exec(ctx, stmt, id); err != nil {
 				t.Fatalf("%s: %v", stmt, err)
 			}

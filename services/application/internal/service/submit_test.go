@@ -246,7 +246,7 @@ func TestSubmitInvalid(t *testing.T) {
 			r.Applications[1].AccountName = strings.Repeat("a", 51)
 		}, "applications[1].account_name"},
 		{"same student and program twice", func(r *applicationv1.SubmitApplicationsRequest) {
-			r.Applications[1] = proto.Clone(r.Applications[0]).(*applicationv1.NewApplication)
+			r.Applications[1] = proto.Clone(r.GetApplications()[0]).(*applicationv1.NewApplication)
 		}, "applications[1].student_id_number"},
 		{"short idempotency key", func(r *applicationv1.SubmitApplicationsRequest) { r.IdempotencyKey = "short" }, "idempotency_key"},
 		{"idempotency key with spaces", func(r *applicationv1.SubmitApplicationsRequest) { r.IdempotencyKey = "key with spaces" }, "idempotency_key"},
@@ -328,13 +328,11 @@ func TestSubmitDuplicate(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 6)
 	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			school := fmt.Sprintf("SR%d", i)
 			_, errs[i] = e.officer(school).SubmitApplications(ctx, &applicationv1.SubmitApplicationsRequest{
 				SchoolCode: school, Term: term, Applications: []*applicationv1.NewApplication{boarding(newStudent()), boarding(s4)}})
-		}()
+		})
 	}
 	wg.Wait()
 	won := 0
@@ -413,11 +411,9 @@ func TestSubmitIdempotency(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			results[i], errs[i] = e.officer("SK").SubmitApplications(ctx, proto.Clone(conc).(*applicationv1.SubmitApplicationsRequest))
-		}()
+		})
 	}
 	wg.Wait()
 	for i := range n {
@@ -512,6 +508,7 @@ func TestAuthorization(t *testing.T) {
 			org = auth.OrgFinance
 		case auth.RoleOps:
 			org = auth.OrgIT
+		default:
 		}
 		err := tc.call(e.client("u-"+string(tc.role), tc.role, org))
 		if msg := wantCodeOK(err, tc.want); msg != "" {
