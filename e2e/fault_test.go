@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edubureau/studentaid/internal/devtools/stack"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/catalog"
 	"github.com/edubureau/studentaid/pkg/idnumber"
 	"github.com/edubureau/studentaid/pkg/pii"
-	"github.com/edubureau/studentaid/pkg/stack"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
 	commonv1 "github.com/edubureau/studentaid/proto/gen/aid/common/v1"

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edubureau/studentaid/pkg/stack"
+	"github.com/edubureau/studentaid/internal/devtools/stack"
 )
 
 // binDir holds the binaries under test: AID_BIN_DIR (set by `make test`) or

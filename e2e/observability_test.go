@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edubureau/studentaid/pkg/stack"
+	"github.com/edubureau/studentaid/internal/devtools/stack"
 )
 
 // TestTracesMetricsAndPrivacy runs the chain with a real Jaeger, then checks

@@ -16,9 +16,9 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/edubureau/studentaid/internal/devtools/natsdev"
+	"github.com/edubureau/studentaid/internal/devtools/stack"
 	"github.com/edubureau/studentaid/pkg/config"
-	"github.com/edubureau/studentaid/pkg/natsx"
-	"github.com/edubureau/studentaid/pkg/stack"
 )
 
 func main() {
@@ -131,7 +131,7 @@ func natsd(ctx context.Context, args []string) error {
 	if err1 != nil || err2 != nil {
 		return fmt.Errorf("natsd: ports must be numbers")
 	}
-	ns, err := natsx.StartEmbeddedWithMonitor(args[0], port, monitor)
+	ns, err := natsdev.StartWithMonitor(args[0], port, monitor)
 	if err != nil {
 		return err
 	}

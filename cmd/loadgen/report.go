@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/edubureau/studentaid/pkg/driver"
+	"github.com/edubureau/studentaid/cmd/loadgen/internal/driver"
 )
 
 // result is what a run reports, as a table and as JSON.

@@ -14,10 +14,10 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/edubureau/studentaid/cmd/loadgen/internal/driver"
+	"github.com/edubureau/studentaid/internal/devtools/stack"
 	"github.com/edubureau/studentaid/pkg/db"
-	"github.com/edubureau/studentaid/pkg/driver"
 	"github.com/edubureau/studentaid/pkg/natsx"
-	"github.com/edubureau/studentaid/pkg/stack"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
 )
 

@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/db"
-	"github.com/edubureau/studentaid/pkg/testenv"
 )
 
 // InsertRows writes the same rows whether it takes the INSERT path (few

@@ -16,12 +16,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/natsx"
 	"github.com/edubureau/studentaid/pkg/outbox"
 	"github.com/edubureau/studentaid/pkg/service/servicetest"
-	"github.com/edubureau/studentaid/pkg/testenv"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 )
 

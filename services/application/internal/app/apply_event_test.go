@@ -12,13 +12,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/idnumber"
 	"github.com/edubureau/studentaid/pkg/outbox"
 	"github.com/edubureau/studentaid/pkg/pii"
-	"github.com/edubureau/studentaid/pkg/testenv"
 	"github.com/edubureau/studentaid/services/application/internal/domain"
 	"github.com/edubureau/studentaid/services/application/migrations"
 )

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/db"
@@ -24,7 +25,6 @@ import (
 	"github.com/edubureau/studentaid/pkg/natsx"
 	"github.com/edubureau/studentaid/pkg/pii"
 	"github.com/edubureau/studentaid/pkg/service/servicetest"
-	"github.com/edubureau/studentaid/pkg/testenv"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 	commonv1 "github.com/edubureau/studentaid/proto/gen/aid/common/v1"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"

@@ -9,10 +9,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/audit"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/outbox"
-	"github.com/edubureau/studentaid/pkg/testenv"
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/adapters"
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/domain"
 	"github.com/edubureau/studentaid/services/finance-confirmation/migrations"

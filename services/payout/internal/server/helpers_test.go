@@ -14,6 +14,7 @@ import (
 
 	"github.com/edubureau/studentaid/cmd/banksim/sim"
 	"github.com/edubureau/studentaid/cmd/banksim/sim/simtest"
+	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/db"
@@ -22,7 +23,6 @@ import (
 	"github.com/edubureau/studentaid/pkg/natsx"
 	"github.com/edubureau/studentaid/pkg/pii"
 	"github.com/edubureau/studentaid/pkg/service/servicetest"
-	"github.com/edubureau/studentaid/pkg/testenv"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
 	"github.com/edubureau/studentaid/services/payout/internal/server"

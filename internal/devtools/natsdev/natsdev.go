@@ -1,4 +1,8 @@
-package natsx
+// Package natsdev runs a real NATS server with JetStream inside the calling
+// process, for the development stack (`devstack natsd`) and tests. It links
+// the nats-server library, which is why it lives with the dev tooling: no
+// service binary imports it.
+package natsdev
 
 import (
 	"fmt"
@@ -7,16 +11,16 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// StartEmbedded starts a real NATS server with JetStream in this process,
-// storing its streams under dir and fsyncing every write (SyncAlways), on
+// Start starts a NATS server with JetStream in this process, storing its
+// streams under dir and fsyncing every write (SyncAlways), on
 // 127.0.0.1:port (0 picks a free port). Stop it with Shutdown.
-func StartEmbedded(dir string, port int) (*server.Server, error) {
-	return StartEmbeddedWithMonitor(dir, port, 0)
+func Start(dir string, port int) (*server.Server, error) {
+	return StartWithMonitor(dir, port, 0)
 }
 
-// StartEmbeddedWithMonitor is StartEmbedded with the HTTP monitoring endpoint
-// (/healthz, /varz, /jsz) on 127.0.0.1:httpPort when httpPort > 0.
-func StartEmbeddedWithMonitor(dir string, port, httpPort int) (*server.Server, error) {
+// StartWithMonitor is Start with the HTTP monitoring endpoint (/healthz,
+// /varz, /jsz) on 127.0.0.1:httpPort when httpPort > 0.
+func StartWithMonitor(dir string, port, httpPort int) (*server.Server, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}

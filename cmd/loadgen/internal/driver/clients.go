@@ -24,9 +24,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/edubureau/studentaid/internal/devtools/stack"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/grpcx"
-	"github.com/edubureau/studentaid/pkg/stack"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"

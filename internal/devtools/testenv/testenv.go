@@ -1,6 +1,6 @@
 // Package testenv gives tests real infrastructure: a fresh PostgreSQL
 // database on the server named by DATABASE_URL (default: the local one), and
-// a real NATS JetStream server embedded in the test process.
+// a real NATS JetStream server embedded in the test process (natsdev).
 package testenv
 
 import (
@@ -14,9 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/edubureau/studentaid/internal/devtools/natsdev"
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/db"
-	"github.com/edubureau/studentaid/pkg/natsx"
 )
 
 // DatabaseURL creates a new, empty database for the test and drops it when
@@ -72,7 +72,7 @@ func Pool(t testing.TB, schema string) (*pgxpool.Pool, string) {
 // NATS starts an embedded JetStream server for the test and returns its URL.
 func NATS(t testing.TB) string {
 	t.Helper()
-	ns, err := natsx.StartEmbedded(t.TempDir(), 0)
+	ns, err := natsdev.Start(t.TempDir(), 0)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}

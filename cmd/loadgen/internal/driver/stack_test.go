@@ -11,8 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/edubureau/studentaid/pkg/driver"
-	"github.com/edubureau/studentaid/pkg/stack"
+	"github.com/edubureau/studentaid/cmd/loadgen/internal/driver"
+	"github.com/edubureau/studentaid/internal/devtools/stack"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 )
 
