@@ -3,18 +3,8 @@
 package main
 
 import (
-	"fmt"
-	"os"
-
 	"github.com/edubureau/studentaid/pkg/service"
-	"github.com/edubureau/studentaid/services/payout/internal/server"
+	payoutservice "github.com/edubureau/studentaid/services/payout/internal/service"
 )
 
-func main() {
-	opts, err := server.OptionsFromEnv()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "payout:", err)
-		os.Exit(1)
-	}
-	service.Main(server.Spec(opts))
-}
+func main() { service.Main(payoutservice.Spec()) }

@@ -26,18 +26,8 @@ var ErrNotFound = errors.New("not found")
 // from having two open or paid payments.
 const OneLivePaymentPerApplication = "payments_one_live_per_application"
 
-// Payee is an application's payee as an event described it.
-type Payee struct {
-	ApplicationID string
-	CardSealed    []byte
-	NameSealed    []byte
-	CardMasked    string
-	EventID       string
-	At            time.Time
-}
-
 // SavePayee stores p unless a newer description of the application's payee is already stored.
-func SavePayee(ctx context.Context, tx pgx.Tx, p Payee) error {
+func SavePayee(ctx context.Context, tx db.Tx, p domain.Payee) error {
 	_, err := tx.Exec(ctx, `INSERT INTO payees (application_id, bank_card_sealed, account_name_sealed, bank_card_masked, source_event_id, source_at)
 VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (application_id) DO UPDATE
@@ -52,24 +42,18 @@ ON CONFLICT (application_id) DO UPDATE
 	return nil
 }
 
-// NewPayment is a payment finance ordered.
+// NewPayment is a payment finance ordered, with the trace context of the
+// order's consumer span, which the bank call continues.
 type NewPayment struct {
-	ID            string
-	ApplicationID string
-	BatchID       string
-	SchoolCode    string
-	ProgramCode   string
-	Term          string
-	AmountFen     int64
-	Order         int32
-	TraceParent   string
-	TraceState    string
+	domain.Order
+	TraceParent string
+	TraceState  string
 }
 
 // AddPayment stores a PENDING payment with a copy of the application's
 // current payee. payeeKnown is false (and nothing is stored) when the payee
 // has not arrived yet; inserted is false when the payment was already stored.
-func AddPayment(ctx context.Context, tx pgx.Tx, p NewPayment) (payeeKnown, inserted bool, err error) {
+func AddPayment(ctx context.Context, tx db.Tx, p NewPayment) (payeeKnown, inserted bool, err error) {
 	err = tx.QueryRow(ctx, `WITH p AS (
   SELECT bank_card_sealed, account_name_sealed, bank_card_masked FROM payees WHERE application_id = $2
 ), ins AS (
@@ -80,10 +64,10 @@ func AddPayment(ctx context.Context, tx pgx.Tx, p NewPayment) (payeeKnown, inser
   RETURNING 1
 )
 SELECT EXISTS (SELECT 1 FROM p), EXISTS (SELECT 1 FROM ins)`,
-		p.ID, p.ApplicationID, p.BatchID, p.SchoolCode, p.ProgramCode, p.Term, p.AmountFen, p.Order,
+		p.PaymentID, p.ApplicationID, p.BatchID, p.SchoolCode, p.ProgramCode, p.Term, p.AmountFen, p.Attempt,
 		p.TraceParent, p.TraceState).Scan(&payeeKnown, &inserted)
 	if err != nil {
-		return false, false, fmt.Errorf("add payment %s: %w", p.ID, err)
+		return false, false, fmt.Errorf("add payment %s: %w", p.PaymentID, err)
 	}
 	return payeeKnown, inserted, nil
 }
@@ -94,16 +78,16 @@ SELECT EXISTS (SELECT 1 FROM p), EXISTS (SELECT 1 FROM ins)`,
 // caller must then roll back, as those were not stored. A second live payment
 // for one application fails with a unique violation of
 // OneLivePaymentPerApplication.
-func AddPayments(ctx context.Context, tx pgx.Tx, ps []NewPayment) (missing int, err error) {
+func AddPayments(ctx context.Context, tx db.Tx, ps []NewPayment) (missing int, err error) {
 	n := len(ps)
 	ids, apps, batches := make([]string, n), make([]string, n), make([]string, n)
 	schools, programs, terms := make([]string, n), make([]string, n), make([]string, n)
 	amounts, orders := make([]int64, n), make([]int32, n)
 	parents, states := make([]string, n), make([]string, n)
 	for i, p := range ps {
-		ids[i], apps[i], batches[i] = p.ID, p.ApplicationID, p.BatchID
+		ids[i], apps[i], batches[i] = p.PaymentID, p.ApplicationID, p.BatchID
 		schools[i], programs[i], terms[i] = p.SchoolCode, p.ProgramCode, p.Term
-		amounts[i], orders[i] = p.AmountFen, p.Order
+		amounts[i], orders[i] = p.AmountFen, p.Attempt
 		parents[i], states[i] = p.TraceParent, p.TraceState
 	}
 	err = tx.QueryRow(ctx, `WITH r AS MATERIALIZED (
@@ -141,6 +125,8 @@ type Claimed struct {
 // one more attempt and a lease: until the lease ends no other worker takes
 // them, and if this one dies they are looked up at the bank, never paid
 // blind. The returned payments carry their state from before the claim.
+// This is domain.Payment.Claim applied to every due payment at once; the
+// test of Claim runs both over the same payments.
 func Claim(ctx context.Context, q db.Querier, limit int, lease time.Duration) ([]Claimed, error) {
 	claimID := uuid.NewString()
 	rows, err := q.Query(ctx, `WITH c AS (
@@ -188,7 +174,7 @@ type Settlement struct {
 // Settle records verdicts on UNKNOWN payments in one statement and returns
 // the IDs it changed; a payment another worker already settled is skipped,
 // so its outcome event is written once.
-func Settle(ctx context.Context, tx pgx.Tx, ss []Settlement) (map[string]bool, error) {
+func Settle(ctx context.Context, tx db.Tx, ss []Settlement) (map[string]bool, error) {
 	if len(ss) == 0 {
 		return nil, nil
 	}
@@ -226,7 +212,7 @@ type Postponement struct {
 
 // Postpone reschedules UNKNOWN payments still held by the claims that took
 // them up, in one statement.
-func Postpone(ctx context.Context, tx pgx.Tx, ps []Postponement) error {
+func Postpone(ctx context.Context, tx db.Tx, ps []Postponement) error {
 	if len(ps) == 0 {
 		return nil
 	}
@@ -275,22 +261,9 @@ func GetPayment(ctx context.Context, q db.Querier, id string) (domain.Payment, e
 	return scanPayment(q.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE payment_id = $1`, id))
 }
 
-// PaymentFilter narrows ListPayments; empty fields match everything.
-type PaymentFilter struct {
-	BatchID       string
-	ApplicationID string
-	Status        domain.Status
-}
-
-// PaymentCursor is the position after the last payment of a page.
-type PaymentCursor struct {
-	CreatedAt time.Time
-	PaymentID string
-}
-
 // ListPayments returns up to limit payments matching f in order of creation
 // after cursor (from the first when nil), and whether more follow.
-func ListPayments(ctx context.Context, q db.Querier, f PaymentFilter, after *PaymentCursor, limit int) ([]domain.Payment, bool, error) {
+func ListPayments(ctx context.Context, q db.Querier, f domain.PaymentFilter, after *domain.PaymentCursor, limit int) ([]domain.Payment, bool, error) {
 	var at *time.Time
 	var id, batch, app *string
 	if after != nil {

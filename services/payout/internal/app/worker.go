@@ -26,31 +26,13 @@ import (
 	"github.com/edubureau/studentaid/services/payout/internal/domain"
 )
 
-// WorkerConfig tunes the pay worker.
-type WorkerConfig struct {
-	// Concurrency is the number of bank calls in flight at once.
-	Concurrency int
-	// BankTimeout bounds each bank call.
-	BankTimeout time.Duration
-	// RetryBackoff is the first wait after an unknown outcome; it doubles
-	// per attempt up to MaxBackoff.
-	RetryBackoff time.Duration
-	MaxBackoff   time.Duration
-	// ClaimLease is how long a claimed payment stays out of other workers'
-	// reach; it must exceed the time from claim to recorded verdict, and it
-	// is how soon a payment taken up by a crashed worker is looked up.
-	ClaimLease time.Duration
-	// PollInterval is how often an idle worker looks for due payments it
-	// was not told about (retries after a backoff, other replicas' orders).
-	PollInterval time.Duration
-}
-
 // maxGroup caps the verdicts recorded in one transaction.
 const maxGroup = 512
 
 // Worker pays PENDING payments and resolves UNKNOWN ones. Claims are
 // committed before any bank call; verdicts are recorded in groups, each
-// group one transaction with its outcome events.
+// group one transaction with its outcome events. What follows each bank
+// answer is domain.Decide's.
 type Worker struct {
 	pool    *pgxpool.Pool
 	gw      bank.Gateway
@@ -59,7 +41,8 @@ type Worker struct {
 	tracer  trace.Tracer
 	metrics *Metrics
 	notify  func()
-	cfg     WorkerConfig
+	cfg     Config
+	retry   domain.Retry
 	now     func() time.Time
 
 	inflight atomic.Int64
@@ -67,13 +50,14 @@ type Worker struct {
 	freed    chan struct{}
 }
 
-// NewWorker returns a pay worker; notify is called after verdicts commit
-// (to wake the outbox relay).
-func NewWorker(pool *pgxpool.Pool, gw bank.Gateway, sealer *pii.Sealer, log *slog.Logger, tracer trace.Tracer,
-	metrics *Metrics, notify func(), cfg WorkerConfig) *Worker {
+// NewWorker returns a pay worker over d; d.Notify is called after verdicts
+// commit (to wake the outbox relay).
+func NewWorker(d Deps) *Worker {
+	d = d.withDefaults()
 	return &Worker{
-		pool: pool, gw: gw, sealer: sealer, log: log, tracer: tracer, metrics: metrics, notify: notify, cfg: cfg,
-		now:   func() time.Time { return time.Now().UTC() },
+		pool: d.Pool, gw: d.Bank, sealer: d.Sealer, log: d.Log.With("worker", "pay"), tracer: d.Tracer,
+		metrics: d.Metrics, notify: d.Notify, cfg: d.Config, now: d.Now,
+		retry: domain.Retry{Base: d.Config.RetryBackoff, Max: d.Config.MaxBackoff},
 		wake:  make(chan struct{}, 1),
 		freed: make(chan struct{}, 1),
 	}
@@ -93,14 +77,13 @@ func signal(c chan struct{}) {
 type job struct {
 	adapters.Claimed
 	step domain.Step
-	ctx  context.Context
+	ctx  context.Context //nolint:containedctx // the payment's span, from claim to recorded verdict
 	span trace.Span
 
-	// verdict is the bank's final answer; nil when the outcome is unknown.
-	verdict *domain.Verdict
-	// why the outcome is unknown, and when to ask again.
-	err   error
-	delay time.Duration
+	// decision is what follows the job's last step.
+	decision domain.Decision
+	// err says why the outcome is unknown, for operators.
+	err error
 }
 
 // Run claims and pays until ctx is done, then lets bank calls in flight
@@ -194,35 +177,37 @@ func (w *Worker) newJob(c adapters.Claimed) *job {
 	return j
 }
 
-// execute makes the job's bank calls and leaves the verdict (or why there is
-// none) on it.
+// execute makes the job's bank calls and leaves on it what domain.Decide
+// says follows them.
 func (w *Worker) execute(runCtx context.Context, j *job) {
-	defer func() {
-		if j.verdict == nil {
-			j.delay = domain.Backoff(j.Attempts, w.cfg.RetryBackoff, w.cfg.MaxBackoff)
-		}
-	}()
-	if j.step == 0 {
+	switch {
+	case j.step == 0:
+		// Not taken up (j.err says why): ask again later.
+		j.decide(domain.Answer{Outcome: domain.OutcomeUnknown}, w.retry)
 		return
-	}
-	if runCtx.Err() != nil {
+	case runCtx.Err() != nil:
 		// Stopping: not sent by this claim; the next one looks it up.
 		j.err = errors.New("worker stopped before calling the bank")
-		j.delay = 0
+		j.decide(domain.Answer{Outcome: domain.OutcomeNotSent}, w.retry)
 		return
 	}
+	j.decide(w.ask(j), w.retry)
+	if j.decision.Next == domain.NextPay {
+		j.step = domain.StepPay
+		j.decide(w.ask(j), w.retry)
+	}
+}
+
+// decide sets the job's decision after its step came to a.
+func (j *job) decide(a domain.Answer, r domain.Retry) {
+	j.decision = domain.Decide(j.step, a, j.Attempts, r)
+}
+
+// ask makes the bank call of the job's step and returns its answer.
+func (w *Worker) ask(j *job) domain.Answer {
 	if j.step == domain.StepLookup {
 		res, err := w.call(j, "lookup", func(ctx context.Context) (bank.Result, error) { return w.gw.Lookup(ctx, j.ID) })
-		switch {
-		case err == nil:
-			w.takeResult(j, res)
-			return
-		case errors.Is(err, bank.ErrNotFound):
-			// The bank never executed it: pay again under the same key.
-		default:
-			j.err = err
-			return
-		}
+		return w.answer(j, res, err)
 	}
 	card, err := w.sealer.Open(j.CardSealed)
 	var name string
@@ -230,24 +215,13 @@ func (w *Worker) execute(runCtx context.Context, j *job) {
 		name, err = w.sealer.Open(j.NameSealed)
 	}
 	if err != nil {
-		// Nothing was executed under this key (never sent, or the bank said so).
 		w.log.ErrorContext(j.ctx, "payee cannot be unsealed; payment failed", "payment_id", j.ID, "err", err)
-		j.verdict = &domain.Verdict{Reason: domain.ReasonPayeeUnreadable}
-		return
+		return domain.Answer{Outcome: domain.OutcomePayeeUnreadable}
 	}
 	res, err := w.call(j, "pay", func(ctx context.Context) (bank.Result, error) {
 		return w.gw.Pay(ctx, bank.Payment{Key: j.ID, CardNumber: card, AccountName: name, AmountFen: j.AmountFen})
 	})
-	switch {
-	case err == nil:
-		w.takeResult(j, res)
-	case errors.Is(err, bank.ErrInvalidPayment):
-		j.verdict = &domain.Verdict{Reason: domain.ReasonInvalidPayment}
-		w.log.WarnContext(j.ctx, "bank refused the payment as malformed", "payment_id", j.ID, "err", err)
-	default:
-		// Unknown outcome, key conflict, or anything else: ask the bank next time.
-		j.err = err
-	}
+	return w.answer(j, res, err)
 }
 
 // call makes one bank call bounded by BankTimeout and counts it.
@@ -268,21 +242,30 @@ func (w *Worker) call(j *job, name string, fn func(ctx context.Context) (bank.Re
 	return res, err
 }
 
-// takeResult turns the bank's record into a verdict, unless it does not fit the payment.
-func (w *Worker) takeResult(j *job, res bank.Result) {
-	if res.AmountFen != j.AmountFen {
+// answer reads a bank call's result as a domain answer. A record that does
+// not fit the payment, a key conflict, or anything unexpected is an unknown
+// outcome; j.err says why.
+func (w *Worker) answer(j *job, res bank.Result, err error) domain.Answer {
+	j.err = err
+	switch {
+	case errors.Is(err, bank.ErrNotFound):
+		return domain.Answer{Outcome: domain.OutcomeNotFound}
+	case errors.Is(err, bank.ErrInvalidPayment):
+		w.log.WarnContext(j.ctx, "bank refused the request as malformed", "payment_id", j.ID, "err", err)
+		return domain.Answer{Outcome: domain.OutcomeInvalid}
+	case err != nil:
+		return domain.Answer{Outcome: domain.OutcomeUnknown}
+	case res.AmountFen != j.AmountFen:
 		j.err = fmt.Errorf("bank record of %s is for %d fen, ordered %d", j.ID, res.AmountFen, j.AmountFen)
 		w.log.ErrorContext(j.ctx, "bank record does not match the payment; left unknown", "payment_id", j.ID, "err", j.err)
-		return
+		return domain.Answer{Outcome: domain.OutcomeUnknown}
+	case res.Status == bank.StatusCredited:
+		return domain.Answer{Outcome: domain.OutcomeCredited, BankRef: res.BankRef}
+	case res.Status == bank.StatusRejected:
+		return domain.Answer{Outcome: domain.OutcomeRejected, BankRef: res.BankRef, Reason: res.Reason}
 	}
-	switch res.Status {
-	case bank.StatusCredited:
-		j.verdict = &domain.Verdict{Paid: true, BankRef: res.BankRef}
-	case bank.StatusRejected:
-		j.verdict = &domain.Verdict{BankRef: res.BankRef, Reason: res.Reason}
-	default:
-		j.err = fmt.Errorf("bank status %q", res.Status)
-	}
+	j.err = fmt.Errorf("bank status %q", res.Status)
+	return domain.Answer{Outcome: domain.OutcomeUnknown}
 }
 
 // recordLoop records verdicts in groups: whatever has arrived while the
@@ -316,20 +299,22 @@ func (w *Worker) record(group []*job) {
 	var settle []adapters.Settlement
 	var postpone []adapters.Postponement
 	for _, j := range group {
-		if j.verdict != nil {
-			if err := j.Payment.Settle(*j.verdict); err != nil {
-				j.verdict, j.err = nil, err
+		if j.settles() {
+			if err := j.Payment.Settle(j.decision.Verdict); err != nil {
+				j.err = err
+				j.decide(domain.Answer{Outcome: domain.OutcomeUnknown}, w.retry)
 			}
 		}
-		if j.verdict != nil {
-			settle = append(settle, adapters.Settlement{PaymentID: j.ID, Status: statusOf(*j.verdict), BankRef: j.verdict.BankRef, Reason: j.verdict.Reason})
+		if j.settles() {
+			v := j.decision.Verdict
+			settle = append(settle, adapters.Settlement{PaymentID: j.ID, Status: j.Status, BankRef: v.BankRef, Reason: v.Reason})
 			continue
 		}
 		msg := ""
 		if j.err != nil {
 			msg = j.err.Error()
 		}
-		postpone = append(postpone, adapters.Postponement{PaymentID: j.ID, ClaimID: j.ClaimID, Delay: j.delay, Error: msg})
+		postpone = append(postpone, adapters.Postponement{PaymentID: j.ID, ClaimID: j.ClaimID, Delay: j.decision.Wait, Error: msg})
 	}
 	var applied map[string]bool
 	var err error
@@ -361,30 +346,26 @@ func (w *Worker) record(group []*job) {
 	}
 }
 
-func statusOf(v domain.Verdict) domain.Status {
-	if v.Paid {
-		return domain.Paid
-	}
-	return domain.Failed
-}
+// settles reports whether the job ends in a verdict.
+func (j *job) settles() bool { return j.decision.Next == domain.NextSettle }
 
 // appendOutcomes writes payment_succeeded or payment_failed for each
 // payment this group settled, each carrying its own payment's trace context,
 // all in one statement (a round trip per payment would cap the worker).
-func (w *Worker) appendOutcomes(tx pgx.Tx, group []*job, applied map[string]bool) error {
-	now := w.now()
+func (w *Worker) appendOutcomes(tx db.Tx, group []*job, applied map[string]bool) error {
+	now := w.now().UTC()
 	var out []outbox.Traced
 	for _, j := range group {
-		if j.verdict == nil || !applied[j.ID] {
+		if !j.settles() || !applied[j.ID] {
 			continue
 		}
 		keys := events.Keys{ApplicationID: j.ApplicationID, BatchID: j.BatchID, SchoolCode: j.SchoolCode, ProgramCode: j.ProgramCode, Term: j.Term}
 		var ev *eventsv1.Event
 		var err error
-		if j.verdict.Paid {
-			ev, err = events.New(now, systemActor, keys, &eventsv1.PaymentSucceeded{PaymentId: j.ID, AmountFen: j.AmountFen, BankRef: j.verdict.BankRef})
+		if v := j.decision.Verdict; v.Paid {
+			ev, err = events.New(now, systemActor, keys, &eventsv1.PaymentSucceeded{PaymentId: j.ID, AmountFen: j.AmountFen, BankRef: v.BankRef})
 		} else {
-			ev, err = events.New(now, systemActor, keys, &eventsv1.PaymentFailed{PaymentId: j.ID, AmountFen: j.AmountFen, Reason: j.verdict.Reason})
+			ev, err = events.New(now, systemActor, keys, &eventsv1.PaymentFailed{PaymentId: j.ID, AmountFen: j.AmountFen, Reason: v.Reason})
 		}
 		if err != nil {
 			return err
@@ -403,19 +384,19 @@ func (w *Worker) finish(j *job, settled bool, recordErr error) {
 		j.span.SetStatus(codes.Error, "verdict not recorded")
 	case settled:
 		result := "paid"
-		if !j.verdict.Paid {
+		if v := j.decision.Verdict; !v.Paid {
 			result = "failed"
-			w.log.InfoContext(j.ctx, "payment returned by the bank", "payment_id", j.ID, "application_id", j.ApplicationID, "reason", j.verdict.Reason)
+			w.log.InfoContext(j.ctx, "payment returned by the bank", "payment_id", j.ID, "application_id", j.ApplicationID, "reason", v.Reason)
 		}
 		w.metrics.payouts.WithLabelValues(result).Inc()
 		w.metrics.amountFen.WithLabelValues(result).Add(float64(j.AmountFen))
 		j.span.SetAttributes(attribute.String("payout.result", result))
-	case j.verdict == nil:
+	case !j.settles():
 		j.span.SetAttributes(attribute.String("payout.result", "unknown"))
 		if j.err != nil {
 			j.span.RecordError(j.err)
 			w.log.WarnContext(j.ctx, "payment outcome unknown; will ask the bank again", "payment_id", j.ID,
-				"attempts", j.Attempts, "retry_in", j.delay, "err", j.err)
+				"attempts", j.Attempts, "retry_in", j.decision.Wait, "err", j.err)
 		}
 	}
 }

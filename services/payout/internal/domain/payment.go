@@ -1,6 +1,7 @@
 // Package domain holds payout's rules: the life of one payment from its
-// order to the bank's verdict, and how long to wait before asking the bank
-// again when its answer was lost. It does no I/O.
+// order to the bank's verdict, what each answer of the bank leads to, and
+// how long to wait before asking the bank again when its answer was lost.
+// It does no I/O.
 package domain
 
 import (
@@ -62,6 +63,46 @@ type Payment struct {
 	UpdatedAt time.Time
 }
 
+// Payee is an application's payee as the application service last
+// described it: the card number and account name sealed as received, never
+// opened except in memory just before a bank call.
+type Payee struct {
+	ApplicationID string
+	CardSealed    []byte
+	NameSealed    []byte
+	CardMasked    string
+	// EventID and At are the describing event's: the newest description wins.
+	EventID string
+	At      time.Time
+}
+
+// Order is a payment finance ordered: one credit of AmountFen to the
+// application's payee.
+type Order struct {
+	PaymentID     string
+	ApplicationID string
+	BatchID       string
+	SchoolCode    string
+	ProgramCode   string
+	Term          string
+	AmountFen     int64
+	// Attempt is finance's attempt number of the item (1, then one more per reissue).
+	Attempt int32
+}
+
+// PaymentFilter narrows a list of payments; empty fields match everything.
+type PaymentFilter struct {
+	BatchID       string
+	ApplicationID string
+	Status        Status
+}
+
+// PaymentCursor is the position after the last payment of a page.
+type PaymentCursor struct {
+	CreatedAt time.Time
+	PaymentID string
+}
+
 // Step is what to do with a claimed payment.
 type Step int
 
@@ -77,7 +118,8 @@ const (
 // Claim takes the payment up for a bank call. A PENDING payment becomes
 // UNKNOWN before anything is sent: if payout dies after the bank call, the
 // next claim looks it up instead of paying blind. An UNKNOWN payment is
-// looked up.
+// looked up. adapters.Claim makes the same transition for many payments in
+// one statement; its test runs both over the same payments.
 func (p *Payment) Claim() (Step, error) {
 	switch p.Status {
 	case Pending:
@@ -116,18 +158,4 @@ func (p *Payment) Settle(v Verdict) error {
 		p.Status, p.BankRef, p.Reason = Failed, v.BankRef, v.Reason
 	}
 	return nil
-}
-
-// Backoff is how long to wait before asking the bank again about a payment
-// taken up attempts times whose outcome is still unknown: base, doubling per
-// attempt, at most max.
-func Backoff(attempts int32, base, max time.Duration) time.Duration {
-	if base <= 0 {
-		return 0
-	}
-	d := base
-	for i := int32(1); i < attempts && d < max; i++ {
-		d *= 2
-	}
-	return min(d, max)
 }

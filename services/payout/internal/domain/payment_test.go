@@ -3,7 +3,6 @@ package domain
 import (
 	"errors"
 	"testing"
-	"time"
 )
 
 func TestClaim(t *testing.T) {
@@ -74,30 +73,5 @@ func TestSettle(t *testing.T) {
 	}
 	if !Paid.Final() || !Failed.Final() || Pending.Final() || Unknown.Final() {
 		t.Error("Final")
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	t.Parallel()
-	base, max := time.Second, 5*time.Minute
-	tests := []struct {
-		attempts int32
-		want     time.Duration
-	}{
-		{0, time.Second},
-		{1, time.Second},
-		{2, 2 * time.Second},
-		{3, 4 * time.Second},
-		{9, 256 * time.Second},
-		{10, 5 * time.Minute},
-		{1000, 5 * time.Minute},
-	}
-	for _, tt := range tests {
-		if got := Backoff(tt.attempts, base, max); got != tt.want {
-			t.Errorf("Backoff(%d) = %v, want %v", tt.attempts, got, tt.want)
-		}
-	}
-	if got := Backoff(3, 0, max); got != 0 {
-		t.Errorf("zero base: %v", got)
 	}
 }

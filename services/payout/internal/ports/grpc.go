@@ -14,7 +14,6 @@ import (
 	"github.com/edubureau/studentaid/pkg/grpcx"
 	"github.com/edubureau/studentaid/pkg/page"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
-	"github.com/edubureau/studentaid/services/payout/internal/adapters"
 	"github.com/edubureau/studentaid/services/payout/internal/app"
 	"github.com/edubureau/studentaid/services/payout/internal/domain"
 )
@@ -99,7 +98,7 @@ type paymentCursor struct {
 // ListPayments implements payoutv1.PayoutServiceServer.
 func (s *Server) ListPayments(ctx context.Context, req *payoutv1.ListPaymentsRequest) (*payoutv1.ListPaymentsResponse, error) {
 	var v apperr.Violations
-	var f adapters.PaymentFilter
+	var f domain.PaymentFilter
 	if req.GetBatchId() == "" && req.GetApplicationId() == "" {
 		v.Add("batch_id", "give a batch_id or an application_id")
 	}
@@ -111,7 +110,7 @@ func (s *Server) ListPayments(ctx context.Context, req *payoutv1.ListPaymentsReq
 	}
 	f.Status = statusFromProto(&v, req.GetStatus())
 	limit := page.Size(&v, req.GetPageSize())
-	var after *adapters.PaymentCursor
+	var after *domain.PaymentCursor
 	var c paymentCursor
 	if page.Decode(&v, req.GetPageToken(), &c) {
 		at, terr := time.Parse(time.RFC3339Nano, c.CreatedAt)
@@ -119,7 +118,7 @@ func (s *Server) ListPayments(ctx context.Context, req *payoutv1.ListPaymentsReq
 		if terr != nil || ierr != nil {
 			v.Add("page_token", "is not a page token returned by this method")
 		} else {
-			after = &adapters.PaymentCursor{CreatedAt: at, PaymentID: id.String()}
+			after = &domain.PaymentCursor{CreatedAt: at, PaymentID: id.String()}
 		}
 	}
 	if err := v.Err(); err != nil {

@@ -1,4 +1,4 @@
-package server_test
+package service_test
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/outbox"
 	"github.com/edubureau/studentaid/pkg/pii"
-	"github.com/edubureau/studentaid/services/payout/internal/server"
+	payoutservice "github.com/edubureau/studentaid/services/payout/internal/service"
 )
 
 // TestPayOneLargeBatch pays one confirmed batch of payment orders and checks
@@ -51,7 +51,7 @@ func TestPayOneLargeBatch(t *testing.T) {
 		t.Fatal("nats not ready")
 	}
 	t.Cleanup(ns.Shutdown)
-	h := startOn(t, ns.ClientURL(), sim.Faults{}, server.DefaultOptions())
+	h := startOn(t, ns.ClientURL(), sim.Faults{}, payoutservice.Options{Config: payoutservice.DefaultConfig()})
 	ctx := context.Background()
 
 	// Payees arrive long before payment orders; seed them directly.

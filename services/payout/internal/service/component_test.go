@@ -1,4 +1,4 @@
-package server_test
+package service_test
 
 import (
 	"context"
@@ -21,7 +21,10 @@ import (
 
 func TestPaysAConfirmedItemExactlyOnce(t *testing.T) {
 	t.Parallel()
-	h := start(t, sim.Faults{})
+	opts := testOptions()
+	paidAt := time.Date(2017, time.September, 1, 8, 30, 0, 0, time.UTC)
+	opts.Now = func() time.Time { return paidAt }
+	h := startWith(t, sim.Faults{}, opts)
 	ctx := context.Background()
 	a := newApplication(62500)
 	batchID, paymentID := uuid.NewString(), uuid.NewString()
@@ -35,6 +38,9 @@ func TestPaysAConfirmedItemExactlyOnce(t *testing.T) {
 		got.Event.GetApplicationId() != a.id || got.Event.GetBatchId() != batchID || got.Event.GetSchoolCode() != a.school ||
 		got.Event.GetProgramCode() != program || got.Event.GetTerm() != term || got.Event.GetActor().GetUserId() != "system:payout" {
 		t.Fatalf("payment_succeeded %v", got.Event)
+	}
+	if at := got.Event.GetOccurredAt().AsTime(); !at.Equal(paidAt) {
+		t.Errorf("payment_succeeded at %v, want the injected clock's %v", at, paidAt)
 	}
 	// One trace from finance's order to payout's verdict.
 	if tp := got.Trace.Get("traceparent"); !strings.HasPrefix(tp, "00-"+traceID+"-") {
@@ -135,7 +141,7 @@ func TestUnknownOutcomeIsLookedUpNotPaidAgain(t *testing.T) {
 	t.Parallel()
 	// Every payment is executed, but its answer is held back past payout's timeout.
 	opts := testOptions()
-	opts.BankTimeout = 300 * time.Millisecond
+	opts.Config.BankTimeout = 300 * time.Millisecond
 	h := startWith(t, sim.Faults{TimeoutRate: 1, TimeoutDelay: 3 * time.Second, Seed: 7}, opts)
 	ctx := context.Background()
 	a := newApplication(100000)

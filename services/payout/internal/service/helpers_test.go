@@ -1,4 +1,4 @@
-package server_test
+package service_test
 
 import (
 	"context"
@@ -25,7 +25,8 @@ import (
 	"github.com/edubureau/studentaid/pkg/service/servicetest"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
-	"github.com/edubureau/studentaid/services/payout/internal/server"
+	"github.com/edubureau/studentaid/services/payout/internal/app"
+	payoutservice "github.com/edubureau/studentaid/services/payout/internal/service"
 )
 
 const (
@@ -48,9 +49,9 @@ type harness struct {
 }
 
 // testOptions make retries quick; the bank URL is filled in by start.
-func testOptions() server.Options {
-	return server.Options{Concurrency: 4, BankTimeout: 5 * time.Second, RetryBackoff: 100 * time.Millisecond,
-		MaxBackoff: time.Second, ClaimLease: time.Minute, PollInterval: 50 * time.Millisecond}
+func testOptions() payoutservice.Options {
+	return payoutservice.Options{Config: app.Config{Concurrency: 4, BankTimeout: 5 * time.Second, RetryBackoff: 100 * time.Millisecond,
+		MaxBackoff: time.Second, ClaimLease: time.Minute, PollInterval: 50 * time.Millisecond}}
 }
 
 func start(t *testing.T, faults sim.Faults) *harness {
@@ -58,13 +59,13 @@ func start(t *testing.T, faults sim.Faults) *harness {
 }
 
 // startWith starts a bank with faults and then payout with opts.
-func startWith(t *testing.T, faults sim.Faults, opts server.Options) *harness {
+func startWith(t *testing.T, faults sim.Faults, opts payoutservice.Options) *harness {
 	t.Helper()
 	return startOn(t, testenv.NATS(t), faults, opts)
 }
 
 // startOn is startWith on the NATS server at natsURL.
-func startOn(t *testing.T, natsURL string, faults sim.Faults, opts server.Options) *harness {
+func startOn(t *testing.T, natsURL string, faults sim.Faults, opts payoutservice.Options) *harness {
 	t.Helper()
 	dbURL := testenv.DatabaseURL(t)
 	keys := testenv.NewKeys(t)
@@ -77,8 +78,8 @@ func startOn(t *testing.T, natsURL string, faults sim.Faults, opts server.Option
 		t.Fatal(err)
 	}
 	h := &harness{t: t, keys: keys, bank: simtest.Start(t, faults), sealer: sealer}
-	opts.BankURL = h.bank.Server.URL
-	h.run = servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}, server.Spec(opts))
+	opts.Config.BankURL = h.bank.Server.URL
+	h.run = servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}, payoutservice.SpecWith(opts))
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)
