@@ -45,7 +45,7 @@ var (
 	// ErrIllegalTransition means the item's state does not allow the action.
 	ErrIllegalTransition = review.ErrIllegalTransition
 	// ErrSubmitterCannotReview means the reviewer submitted the application.
-	ErrSubmitterCannotReview = errors.New("the submitter of an application cannot review it")
+	ErrSubmitterCannotReview = review.ErrSubmitterCannotReview
 	// ErrLevelRequired means a tiered program was approved without a hardship level.
 	ErrLevelRequired = errors.New("hardship level required")
 	// ErrInvalidLevel means the level is not one of the program's levels.
@@ -61,34 +61,20 @@ var (
 // TransitionError says which action an item's state refused.
 type TransitionError = review.TransitionError[State]
 
-// Review is one application under the school's review.
+// Review is one application under the school's review: the fields every
+// review item has (review.Item; its trace context is the submission's) and
+// the school's own.
 type Review struct {
-	ApplicationID     string
-	SchoolCode        string
-	Term              string
-	ProgramCode       string
-	Stage             string
-	StudentIDMasked   string
+	review.Item[State]
 	StudentNameMasked string
-	StudentIDHash     string
 	Tiered            bool
-	// BaseAmountFen is the standard amount from the submission; 0 for tiered programs.
+	// BaseAmountFen is the standard amount from the submission; 0 for tiered
+	// programs. AmountFen is the amount as decided.
 	BaseAmountFen int64
-	// AmountFen is the amount as decided.
-	AmountFen     int64
-	FundingSource string
-	SubmittedBy   string
-	State         State
 	HardshipLevel catalog.HardshipLevel
-	Reason        string
-	Reviewer      string
 	// NoticeEndsAt is set while the item is in notice.
 	NoticeEndsAt time.Time
 	Objections   int32
-	// TraceParent and TraceState are the W3C trace context of the submission.
-	TraceParent string
-	TraceState  string
-	UpdatedAt   time.Time
 }
 
 // Submitted returns the pending review item for a submitted application. The
@@ -120,6 +106,9 @@ type Decision struct {
 	// Reason is required when rejecting.
 	Reason string
 }
+
+// Application is the ID of the application d is about.
+func (d Decision) Application() string { return d.ApplicationID }
 
 // CheckReason validates a reason (review.CheckReason).
 func CheckReason(reason string, required bool) error { return review.CheckReason(reason, required) }

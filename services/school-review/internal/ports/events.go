@@ -1,16 +1,59 @@
 package ports
 
 import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/natsx"
+	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/school-review/internal/app"
 )
 
-// NewConsumer returns the service's durable consumer: every submitted
+// Consumer returns the service's durable consumer: every submitted
 // application becomes a pending review item.
-func NewConsumer(a *app.Service) *natsx.Consumer {
+func Consumer(a *app.Service) *natsx.Consumer {
 	return &natsx.Consumer{
 		Subjects: []string{events.Subject(events.TypeApplicationSubmitted)},
-		Handle:   a.ApplySubmitted,
+		Handle: func(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
+			s, ok, err := submittedOf(ev)
+			if !ok || err != nil {
+				return err
+			}
+			return a.ApplySubmitted(ctx, tx, s)
+		},
 	}
+}
+
+// submittedOf decodes an application.submitted event; ok is false for any
+// other event, and the error is natsx.Permanent when the event lacks what a
+// review item needs.
+func submittedOf(ev *eventsv1.Event) (s app.Submitted, ok bool, err error) {
+	body := ev.GetApplicationSubmitted()
+	if body == nil {
+		return s, false, nil // not an event this service consumes
+	}
+	if _, err := uuid.Parse(ev.GetApplicationId()); err != nil {
+		return s, false, natsx.Permanent(fmt.Errorf("application.submitted %s: bad application id", ev.GetEventId()))
+	}
+	if ev.GetSchoolCode() == "" || body.GetSubmittedBy() == "" {
+		return s, false, natsx.Permanent(fmt.Errorf("application.submitted %s: missing school or submitter", ev.GetEventId()))
+	}
+	return app.Submitted{
+		ApplicationID:     ev.GetApplicationId(),
+		SchoolCode:        ev.GetSchoolCode(),
+		Term:              ev.GetTerm(),
+		ProgramCode:       ev.GetProgramCode(),
+		Stage:             body.GetStage(),
+		StudentIDMasked:   body.GetStudentIdMasked(),
+		StudentNameMasked: body.GetStudentNameMasked(),
+		StudentIDHash:     body.GetStudentIdHash(),
+		Tiered:            body.GetTiered(),
+		AmountFen:         body.GetAmountFen(),
+		FundingSource:     body.GetFundingSource(),
+		SubmittedBy:       body.GetSubmittedBy(),
+	}, true, nil
 }

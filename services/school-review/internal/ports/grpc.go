@@ -5,7 +5,6 @@ package ports
 
 import (
 	"context"
-	"fmt"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -13,28 +12,24 @@ import (
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/catalog"
 	"github.com/edubureau/studentaid/pkg/grpcx"
-	"github.com/edubureau/studentaid/pkg/page"
+	"github.com/edubureau/studentaid/pkg/review/reviewports"
 	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
-	"github.com/edubureau/studentaid/services/school-review/internal/adapters"
 	"github.com/edubureau/studentaid/services/school-review/internal/app"
 	"github.com/edubureau/studentaid/services/school-review/internal/domain"
 )
 
-// Request limits.
-const (
-	MaxDecisions = 1000
-)
-
 // Policy says which roles may call each RPC; ops and every unlisted role are refused.
-var Policy = grpcx.Policy{
-	schoolreviewv1.SchoolReviewService_ListReviews_FullMethodName: {
-		auth.RoleSchoolReviewer, auth.RoleSchoolOfficer, auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor,
-	},
-	schoolreviewv1.SchoolReviewService_GetReview_FullMethodName: {
-		auth.RoleSchoolReviewer, auth.RoleSchoolOfficer, auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor,
-	},
-	schoolreviewv1.SchoolReviewService_Decide_FullMethodName:         {auth.RoleSchoolReviewer},
-	schoolreviewv1.SchoolReviewService_RaiseObjection_FullMethodName: {auth.RoleSchoolOfficer, auth.RoleSchoolReviewer},
+func Policy() grpcx.Policy {
+	return grpcx.Policy{
+		schoolreviewv1.SchoolReviewService_ListReviews_FullMethodName: {
+			auth.RoleSchoolReviewer, auth.RoleSchoolOfficer, auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor,
+		},
+		schoolreviewv1.SchoolReviewService_GetReview_FullMethodName: {
+			auth.RoleSchoolReviewer, auth.RoleSchoolOfficer, auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor,
+		},
+		schoolreviewv1.SchoolReviewService_Decide_FullMethodName:         {auth.RoleSchoolReviewer},
+		schoolreviewv1.SchoolReviewService_RaiseObjection_FullMethodName: {auth.RoleSchoolOfficer, auth.RoleSchoolReviewer},
+	}
 }
 
 // Server implements aid.schoolreview.v1.SchoolReviewService.
@@ -54,34 +49,11 @@ func (s *Server) ListReviews(ctx context.Context, req *schoolreviewv1.ListReview
 	if err != nil {
 		return nil, err
 	}
-	var v apperr.Violations
-	v.CheckCode("school_code", req.GetSchoolCode())
-	v.CheckCode("program_code", req.GetProgramCode())
-	if t := req.GetTerm(); t != "" {
-		if _, err := catalog.ParseTerm(t); err != nil {
-			v.Add("term", "%v", err)
-		}
-	}
-	state := domain.StatePending
-	if req.GetState() != schoolreviewv1.ReviewState_REVIEW_STATE_UNSPECIFIED {
-		var ok bool
-		if state, ok = stateFromProto[req.GetState()]; !ok {
-			v.Add("state", "unknown review state %d", req.GetState())
-		}
-	}
-	size := page.Size(&v, req.GetPageSize())
-	var cursor pageCursor
-	if page.Decode(&v, req.GetPageToken(), &cursor) {
-		cursor.After = v.CheckUUID("page_token", cursor.After)
-	}
-	after := cursor.After
-	if err := v.Err(); err != nil {
+	f, err := reviewports.Filter(req, stateFromProto, domain.StatePending)
+	if err != nil {
 		return nil, err
 	}
-	list, more, err := s.app.List(ctx, id, adapters.Filter{
-		SchoolCode: req.GetSchoolCode(), Term: req.GetTerm(), ProgramCode: req.GetProgramCode(),
-		State: state, After: after, Limit: size,
-	})
+	list, more, err := s.app.List(ctx, id, f)
 	if err != nil {
 		return nil, err
 	}
@@ -89,9 +61,7 @@ func (s *Server) ListReviews(ctx context.Context, req *schoolreviewv1.ListReview
 	for _, r := range list {
 		resp.Reviews = append(resp.Reviews, toProto(r))
 	}
-	if more {
-		resp.NextPageToken = page.Encode(pageCursor{After: list[len(list)-1].ApplicationID})
-	}
+	resp.NextPageToken = reviewports.NextPageToken(list, more)
 	return resp, nil
 }
 
@@ -113,37 +83,20 @@ func (s *Server) GetReview(ctx context.Context, req *schoolreviewv1.GetReviewReq
 	return toProto(r), nil
 }
 
-// Decide approves or rejects 1 to 1000 pending items, all or nothing.
+// Decide approves or rejects 1 to reviewports.MaxDecisions pending items, all or nothing.
 func (s *Server) Decide(ctx context.Context, req *schoolreviewv1.DecideRequest) (*schoolreviewv1.DecideResponse, error) {
 	id, err := grpcx.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var v apperr.Violations
-	n := len(req.GetDecisions())
-	if n < 1 || n > MaxDecisions {
-		v.Add("decisions", "give between 1 and %d decisions, not %d", MaxDecisions, n)
-		return nil, v.Err()
-	}
-	ds := make([]domain.Decision, 0, n)
-	seen := make(map[string]int, n)
-	for i, d := range req.GetDecisions() {
-		field := fmt.Sprintf("decisions[%d]", i)
-		appID := v.CheckUUID(field+".application_id", d.GetApplicationId())
-		if j, dup := seen[appID]; dup && appID != "" {
-			v.Add(field+".application_id", "application %s is also decided in decisions[%d]", appID, j)
-		}
-		seen[appID] = i
+	ds, err := reviewports.Decisions(req.GetDecisions(), func(v *apperr.Violations, field, appID string, d *schoolreviewv1.Decision) domain.Decision {
 		level, err := catalog.ParseLevel(d.GetHardshipLevel())
 		if err != nil {
 			v.Add(field+".hardship_level", "%v", err)
 		}
-		if err := domain.CheckReason(d.GetReason(), !d.GetApprove()); err != nil {
-			v.Add(field+".reason", "%v", err)
-		}
-		ds = append(ds, domain.Decision{ApplicationID: appID, Approve: d.GetApprove(), Level: level, Reason: d.GetReason()})
-	}
-	if err := v.Err(); err != nil {
+		return domain.Decision{ApplicationID: appID, Approve: d.GetApprove(), Level: level, Reason: d.GetReason()}
+	})
+	if err != nil {
 		return nil, err
 	}
 	out, err := s.app.Decide(ctx, id, ds)
@@ -214,9 +167,4 @@ func toProto(r *domain.Review) *schoolreviewv1.Review {
 		out.NoticeEndsAt = timestamppb.New(r.NoticeEndsAt)
 	}
 	return out
-}
-
-// pageCursor is the keyset position a page token carries.
-type pageCursor struct {
-	After string `json:"after"`
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/review/reviewtest"
 	"github.com/edubureau/studentaid/pkg/service/servicetest"
 	"github.com/edubureau/studentaid/pkg/telemetry"
 	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
@@ -29,14 +30,14 @@ var longNotice = app.Config{NoticePeriod: domain.DefaultNoticePeriod}
 func TestSubmittedApplicationBecomesPendingReview(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, longNotice)
-	ctx := ctxT(t)
+	ctx := reviewtest.Ctx(t)
 	id := uuid.Must(uuid.NewV7()).String()
 	first := hsGrant.event(t, id)
 	// The same application submitted again under a new event ID changes nothing.
 	again := hsGrant.event(t, id)
 	again.GetApplicationSubmitted().StudentNameMasked = "李*"
-	e.publish(t, first, again)
-	e.waitCount(t, `SELECT count(*) FROM inbox`, 2)
+	e.Publish(t, first, again)
+	e.WaitCount(t, `SELECT count(*) FROM inbox`, 2)
 
 	rev := e.client(t, reviewer, auth.RoleSchoolReviewer, schoolA)
 	got, err := rev.GetReview(ctx, &schoolreviewv1.GetReviewRequest{ApplicationId: id})
@@ -52,7 +53,7 @@ func TestSubmittedApplicationBecomesPendingReview(t *testing.T) {
 	}
 	var count int
 	var traceparent, hash, by, funding string
-	if err := e.pool.QueryRow(ctx, `SELECT count(*) OVER (), traceparent, student_id_hash, submitted_by, funding_source FROM review`).
+	if err := e.Pool.QueryRow(ctx, `SELECT count(*) OVER (), traceparent, student_id_hash, submitted_by, funding_source FROM review`).
 		Scan(&count, &traceparent, &hash, &by, &funding); err != nil {
 		t.Fatal(err)
 	}
@@ -75,25 +76,25 @@ func TestSubmittedApplicationBecomesPendingReview(t *testing.T) {
 func TestDecideSingle(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, longNotice)
-	ctx := ctxT(t)
+	ctx := reviewtest.Ctx(t)
 	grant := e.submit(t, hsGrant, 1)[0]
 	tuition := e.submit(t, hsTuition, 1)[0]
 	rev := e.client(t, reviewer, auth.RoleSchoolReviewer, schoolA)
 
 	// A tiered program needs a hardship level; nothing is written without one.
 	_, err := rev.Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{approve(grant, "")}})
-	st := wantCode(t, err, codes.InvalidArgument, grant)
-	if f := violationFields(st); !slices.Equal(f, []string{"decisions[0].hardship_level"}) {
+	st := servicetest.WantCode(t, err, codes.InvalidArgument, grant)
+	if f := servicetest.ViolationFields(st); !slices.Equal(f, []string{"decisions[0].hardship_level"}) {
 		t.Fatalf("violations %v", f)
 	}
 	// Bad levels and missing reasons are refused before anything is read.
 	_, err = rev.Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{approve(grant, "rich"), reject(tuition, "")}})
-	st = wantCode(t, err, codes.InvalidArgument)
-	if f := violationFields(st); !slices.Equal(f, []string{"decisions[0].hardship_level", "decisions[1].reason"}) {
+	st = servicetest.WantCode(t, err, codes.InvalidArgument)
+	if f := servicetest.ViolationFields(st); !slices.Equal(f, []string{"decisions[0].hardship_level", "decisions[1].reason"}) {
 		t.Fatalf("violations %v", f)
 	}
-	e.waitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING'`, 2)
-	e.waitCount(t, `SELECT count(*) FROM outbox`, 0)
+	e.WaitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING'`, 2)
+	e.WaitCount(t, `SELECT count(*) FROM outbox`, 0)
 
 	before := time.Now()
 	resp, err := rev.Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{approve(grant, "difficult")}})
@@ -118,7 +119,7 @@ func TestDecideSingle(t *testing.T) {
 		t.Fatalf("rejected = %v", r)
 	}
 
-	approved := e.outputs(t, events.TypeSchoolReviewApproved, 1, grant)[grant][0]
+	approved := e.Outputs(t, events.TypeSchoolReviewApproved, 1, grant)[grant][0]
 	body := approved.GetSchoolReviewApproved()
 	if body.GetAmountFen() != 100000 || body.GetHardshipLevel() != "difficult" || !body.GetNoticeEndsAt().AsTime().Equal(r.GetNoticeEndsAt().AsTime()) {
 		t.Fatalf("approved event %v", approved)
@@ -129,7 +130,7 @@ func TestDecideSingle(t *testing.T) {
 	if approved.GetSchoolCode() != schoolA || approved.GetProgramCode() != "HS_NATIONAL_GRANT" || approved.GetTerm() != term {
 		t.Fatalf("keys of %v", approved)
 	}
-	rejected := e.outputs(t, events.TypeSchoolReviewRejected, 1, tuition)[tuition][0]
+	rejected := e.Outputs(t, events.TypeSchoolReviewRejected, 1, tuition)[tuition][0]
 	if rejected.GetSchoolReviewRejected().GetReason() != "not enrolled this term" {
 		t.Fatalf("rejected event %v", rejected)
 	}
@@ -137,14 +138,14 @@ func TestDecideSingle(t *testing.T) {
 	// Decided items cannot be decided again.
 	for _, d := range []*schoolreviewv1.Decision{approve(grant, "difficult"), reject(tuition, "again"), approve(tuition, "")} {
 		_, err := rev.Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{d}})
-		wantCode(t, err, codes.FailedPrecondition, d.GetApplicationId(), "not PENDING")
+		servicetest.WantCode(t, err, codes.FailedPrecondition, d.GetApplicationId(), "not PENDING")
 	}
 }
 
 func TestDecideBulkIsAllOrNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, longNotice)
-	ctx := ctxT(t)
+	ctx := reviewtest.Ctx(t)
 	const n = 1000
 	grants := e.submit(t, hsGrant, n/2)
 	tuitions := e.submit(t, hsTuition, n/2)
@@ -158,15 +159,15 @@ func TestDecideBulkIsAllOrNothing(t *testing.T) {
 	_, err := rev.Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{
 		approve(grants[0], "difficult"), approve(tuitions[1], ""), approve(tuitions[0], ""),
 	}})
-	wantCode(t, err, codes.FailedPrecondition, tuitions[0], "REJECTED")
+	servicetest.WantCode(t, err, codes.FailedPrecondition, tuitions[0], "REJECTED")
 	unknown := uuid.Must(uuid.NewV7()).String()
 	_, err = rev.Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{approve(grants[0], "difficult"), approve(unknown, "")}})
-	wantCode(t, err, codes.NotFound, unknown)
+	servicetest.WantCode(t, err, codes.NotFound, unknown)
 	_, err = rev.Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{approve(grants[0], "difficult"), approve(grants[0], "difficult")}})
-	wantCode(t, err, codes.InvalidArgument)
+	servicetest.WantCode(t, err, codes.InvalidArgument)
 	_, err = rev.Decide(ctx, &schoolreviewv1.DecideRequest{})
-	wantCode(t, err, codes.InvalidArgument)
-	e.waitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING'`, n-1)
+	servicetest.WantCode(t, err, codes.InvalidArgument)
+	e.WaitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING'`, n-1)
 
 	levels := []string{"especially_difficult", "difficult", "generally_difficult"}
 	fen := map[string]int64{"especially_difficult": 150000, "difficult": 100000, "generally_difficult": 50000}
@@ -186,7 +187,7 @@ func TestDecideBulkIsAllOrNothing(t *testing.T) {
 	}
 	tooMany := append(slices.Clone(ds), approve(tuitions[0], ""), approve(uuid.Must(uuid.NewV7()).String(), ""))
 	_, err = rev.Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: tooMany})
-	wantCode(t, err, codes.InvalidArgument, "1000")
+	servicetest.WantCode(t, err, codes.InvalidArgument, "1000")
 
 	start := time.Now()
 	resp, err := rev.Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: ds})
@@ -202,7 +203,7 @@ func TestDecideBulkIsAllOrNothing(t *testing.T) {
 			t.Fatalf("review %d = %v", i, r)
 		}
 	}
-	out := e.outputs(t, events.TypeSchoolReviewApproved, len(ds))
+	out := e.Outputs(t, events.TypeSchoolReviewApproved, len(ds))
 	var sum int64
 	for id, evs := range out {
 		if len(evs) != 1 {
@@ -240,21 +241,21 @@ func TestDecideBulkIsAllOrNothing(t *testing.T) {
 func TestSeparationOfDuties(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, longNotice)
-	ctx := ctxT(t)
+	ctx := reviewtest.Ctx(t)
 	ids := e.submit(t, hsTuition, 2)
 
 	// The submitter holds a reviewer role too, but may not review their own submission.
 	self := e.client(t, officer, auth.RoleSchoolReviewer, schoolA)
 	_, err := self.Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{approve(ids[0], ""), approve(ids[1], "")}})
-	wantCode(t, err, codes.PermissionDenied, ids[0])
+	servicetest.WantCode(t, err, codes.PermissionDenied, ids[0])
 	var user, role, rule, method string
-	if err := e.pool.QueryRow(ctx, `SELECT user_id, role, rule, method FROM audit_log WHERE outcome = 'denied'`).Scan(&user, &role, &rule, &method); err != nil {
+	if err := e.Pool.QueryRow(ctx, `SELECT user_id, role, rule, method FROM audit_log WHERE outcome = 'denied'`).Scan(&user, &role, &rule, &method); err != nil {
 		t.Fatal(err)
 	}
 	if user != officer || role != "school_reviewer" || rule != "submitter-cannot-review" || method != schoolreviewv1.SchoolReviewService_Decide_FullMethodName {
 		t.Fatalf("audit row: %s %s %s %s", user, role, rule, method)
 	}
-	e.waitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING'`, 2)
+	e.WaitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING'`, 2)
 
 	// Roles outside the policy are refused and audited.
 	tests := []struct {
@@ -285,9 +286,9 @@ func TestSeparationOfDuties(t *testing.T) {
 		}},
 	}
 	for _, tc := range tests {
-		wantCode(t, tc.call(e.client(t, "u-"+string(tc.role), tc.role, tc.org)), codes.PermissionDenied)
+		servicetest.WantCode(t, tc.call(e.client(t, "u-"+string(tc.role), tc.role, tc.org)), codes.PermissionDenied)
 	}
-	e.waitCount(t, `SELECT count(*) FROM audit_log WHERE rule = 'role-not-permitted'`, len(tests))
+	e.WaitCount(t, `SELECT count(*) FROM audit_log WHERE rule = 'role-not-permitted'`, len(tests))
 
 	// Another reviewer may.
 	other := e.client(t, reviewer, auth.RoleSchoolReviewer, schoolA)
@@ -299,7 +300,7 @@ func TestSeparationOfDuties(t *testing.T) {
 func TestOtherSchoolSeesNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, longNotice)
-	ctx := ctxT(t)
+	ctx := reviewtest.Ctx(t)
 	id := e.submit(t, hsTuition, 1)[0]
 	otherSchool := e.submit(t, submission{school: schoolB, program: "HS_TUITION_WAIVER", stage: "high_school", submitter: "officer-b", amount: 85000}, 1)[0]
 	own := e.client(t, reviewer, auth.RoleSchoolReviewer, schoolA)
@@ -310,7 +311,7 @@ func TestOtherSchoolSeesNothing(t *testing.T) {
 	for _, role := range []auth.Role{auth.RoleSchoolReviewer, auth.RoleSchoolOfficer} {
 		c := e.client(t, "someone-b", role, schoolB)
 		_, err := c.GetReview(ctx, &schoolreviewv1.GetReviewRequest{ApplicationId: id})
-		wantCode(t, err, codes.NotFound, id)
+		servicetest.WantCode(t, err, codes.NotFound, id)
 		for _, req := range []*schoolreviewv1.ListReviewsRequest{
 			{State: schoolreviewv1.ReviewState_REVIEW_STATE_IN_NOTICE},
 			{State: schoolreviewv1.ReviewState_REVIEW_STATE_IN_NOTICE, SchoolCode: schoolA},
@@ -324,7 +325,7 @@ func TestOtherSchoolSeesNothing(t *testing.T) {
 			}
 		}
 		_, err = c.RaiseObjection(ctx, &schoolreviewv1.RaiseObjectionRequest{ApplicationId: id, Reason: "not ours"})
-		wantCode(t, err, codes.NotFound, id)
+		servicetest.WantCode(t, err, codes.NotFound, id)
 		// Its own pending item is visible; the other school's is not.
 		list, err := c.ListReviews(ctx, &schoolreviewv1.ListReviewsRequest{})
 		if err != nil {
@@ -336,7 +337,7 @@ func TestOtherSchoolSeesNothing(t *testing.T) {
 	}
 	revB := e.client(t, "reviewer-b", auth.RoleSchoolReviewer, schoolB)
 	_, err := revB.Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{approve(otherSchool, ""), reject(id, "x")}})
-	wantCode(t, err, codes.NotFound, id)
+	servicetest.WantCode(t, err, codes.NotFound, id)
 
 	// Bureau and audit roles read every school.
 	for _, role := range []auth.Role{auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor} {
@@ -357,22 +358,22 @@ func TestOtherSchoolSeesNothing(t *testing.T) {
 func TestObjectionDuringNoticeSendsBackToReview(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, longNotice)
-	ctx := ctxT(t)
+	ctx := reviewtest.Ctx(t)
 	ids := e.submit(t, hsGrant, 2)
 	rev := e.client(t, reviewer, auth.RoleSchoolReviewer, schoolA)
 	off := e.client(t, officer, auth.RoleSchoolOfficer, schoolA)
 
 	_, err := off.RaiseObjection(ctx, &schoolreviewv1.RaiseObjectionRequest{ApplicationId: ids[0], Reason: "not in notice yet"})
-	wantCode(t, err, codes.FailedPrecondition, ids[0], "PENDING")
+	servicetest.WantCode(t, err, codes.FailedPrecondition, ids[0], "PENDING")
 	if _, err := rev.Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{
 		approve(ids[0], "especially_difficult"), reject(ids[1], "income above the line"),
 	}}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = off.RaiseObjection(ctx, &schoolreviewv1.RaiseObjectionRequest{ApplicationId: ids[0]})
-	wantCode(t, err, codes.InvalidArgument, "reason")
+	servicetest.WantCode(t, err, codes.InvalidArgument, "reason")
 	_, err = off.RaiseObjection(ctx, &schoolreviewv1.RaiseObjectionRequest{ApplicationId: ids[1], Reason: "too late"})
-	wantCode(t, err, codes.FailedPrecondition, ids[1], "REJECTED")
+	servicetest.WantCode(t, err, codes.FailedPrecondition, ids[1], "REJECTED")
 
 	r, err := off.RaiseObjection(ctx, &schoolreviewv1.RaiseObjectionRequest{ApplicationId: ids[0], Reason: "家庭新购轿车"})
 	if err != nil {
@@ -382,7 +383,7 @@ func TestObjectionDuringNoticeSendsBackToReview(t *testing.T) {
 		r.GetAmountFen() != 0 || r.GetNoticeEndsAt() != nil || r.GetReason() != "家庭新购轿车" {
 		t.Fatalf("after objection: %v", r)
 	}
-	objected := e.outputs(t, events.TypeNoticeObjected, 1, ids[0])[ids[0]][0]
+	objected := e.Outputs(t, events.TypeNoticeObjected, 1, ids[0])[ids[0]][0]
 	if objected.GetNoticeObjected().GetReason() != "家庭新购轿车" || objected.GetActor().GetUserId() != officer || objected.GetActor().GetRole() != "school_officer" {
 		t.Fatalf("objected event %v", objected)
 	}
@@ -399,13 +400,13 @@ func TestObjectionDuringNoticeSendsBackToReview(t *testing.T) {
 	if _, err := rev.RaiseObjection(ctx, &schoolreviewv1.RaiseObjectionRequest{ApplicationId: ids[0], Reason: "second thoughts"}); err != nil {
 		t.Fatal(err)
 	}
-	e.outputs(t, events.TypeNoticeObjected, 2, ids[0])
+	e.Outputs(t, events.TypeNoticeObjected, 2, ids[0])
 }
 
 func TestNoticePassesOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, app.Config{NoticePeriod: domain.FixedNotice(time.Second)})
-	ctx := ctxT(t)
+	ctx := reviewtest.Ctx(t)
 	id := e.submit(t, hsGrant, 1)[0]
 	rev := e.client(t, reviewer, auth.RoleSchoolReviewer, schoolA)
 	resp, err := rev.Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{approve(id, "difficult")}})
@@ -414,7 +415,7 @@ func TestNoticePassesOnce(t *testing.T) {
 	}
 	endsAt := resp.GetReviews()[0].GetNoticeEndsAt().AsTime()
 
-	passed := e.outputs(t, events.TypeNoticePassed, 1, id)[id][0]
+	passed := e.Outputs(t, events.TypeNoticePassed, 1, id)[id][0]
 	if passed.GetOccurredAt().AsTime().Before(endsAt) {
 		t.Fatalf("notice passed at %s, before its end %s", passed.GetOccurredAt().AsTime(), endsAt)
 	}
@@ -435,7 +436,7 @@ func TestNoticePassesOnce(t *testing.T) {
 		t.Fatalf("state %s", got.GetState())
 	}
 	_, err = rev.RaiseObjection(ctx, &schoolreviewv1.RaiseObjectionRequest{ApplicationId: id, Reason: "too late"})
-	wantCode(t, err, codes.FailedPrecondition, "PASSED")
+	servicetest.WantCode(t, err, codes.FailedPrecondition, "PASSED")
 	e.wantPassedOnce(t)
 }
 
@@ -443,9 +444,9 @@ func TestNoticePassesOnce(t *testing.T) {
 // published.
 func (e *env) wantPassedOnce(t *testing.T) {
 	t.Helper()
-	e.waitCount(t, `SELECT count(*) FROM outbox WHERE subject = $1 AND published_at IS NOT NULL`, 1, events.Subject(events.TypeNoticePassed))
-	e.waitCount(t, `SELECT count(*) FROM outbox WHERE subject = $1`, 1, events.Subject(events.TypeNoticePassed))
-	if n := e.streamCount(t, events.TypeNoticePassed); n != 1 {
+	e.WaitCount(t, `SELECT count(*) FROM outbox WHERE subject = $1 AND published_at IS NOT NULL`, 1, events.Subject(events.TypeNoticePassed))
+	e.WaitCount(t, `SELECT count(*) FROM outbox WHERE subject = $1`, 1, events.Subject(events.TypeNoticePassed))
+	if n := e.StreamCount(t, events.TypeNoticePassed); n != 1 {
 		t.Fatalf("%d notice_passed events in the stream, want 1", n)
 	}
 }
@@ -460,7 +461,7 @@ func TestNoticeTimerSurvivesRestart(t *testing.T) {
 		e.start(t, cfg)
 		id = e.submit(t, hsTuition, 1)[0]
 		rev := e.client(t, reviewer, auth.RoleSchoolReviewer, schoolA)
-		resp, err := rev.Decide(ctxT(t), &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{approve(id, "")}})
+		resp, err := rev.Decide(reviewtest.Ctx(t), &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{approve(id, "")}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -471,7 +472,7 @@ func TestNoticeTimerSurvivesRestart(t *testing.T) {
 		return
 	}
 	var state string
-	if err := e.pool.QueryRow(context.Background(), `SELECT state FROM review WHERE application_id = $1`, id).Scan(&state); err != nil {
+	if err := e.Pool.QueryRow(context.Background(), `SELECT state FROM review WHERE application_id = $1`, id).Scan(&state); err != nil {
 		t.Fatal(err)
 	}
 	if state != "IN_NOTICE" || !time.Now().Before(endsAt) {
@@ -479,7 +480,7 @@ func TestNoticeTimerSurvivesRestart(t *testing.T) {
 	}
 
 	e.start(t, cfg)
-	passed := e.outputs(t, events.TypeNoticePassed, 1, id)[id][0]
+	passed := e.Outputs(t, events.TypeNoticePassed, 1, id)[id][0]
 	if passed.GetNoticePassed().GetAmountFen() != 85000 || passed.GetOccurredAt().AsTime().Before(endsAt) {
 		t.Fatalf("notice passed %v (ends %s)", passed, endsAt)
 	}
@@ -489,7 +490,7 @@ func TestNoticeTimerSurvivesRestart(t *testing.T) {
 func TestInvalidRequests(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, longNotice)
-	ctx := ctxT(t)
+	ctx := reviewtest.Ctx(t)
 	rev := e.client(t, reviewer, auth.RoleSchoolReviewer, schoolA)
 	tests := []struct {
 		name  string
@@ -530,8 +531,8 @@ func TestInvalidRequests(t *testing.T) {
 		}, "application_id"},
 	}
 	for _, tc := range tests {
-		st := wantCode(t, tc.call(), codes.InvalidArgument)
-		if f := violationFields(st); !slices.Contains(f, tc.field) {
+		st := servicetest.WantCode(t, tc.call(), codes.InvalidArgument)
+		if f := servicetest.ViolationFields(st); !slices.Contains(f, tc.field) {
 			t.Errorf("%s: violations %v, want %s", tc.name, f, tc.field)
 		}
 	}
@@ -540,19 +541,18 @@ func TestInvalidRequests(t *testing.T) {
 func TestRESTGateway(t *testing.T) {
 	t.Parallel()
 	e := prepare(t)
-	run := servicetest.Start(t, e.svc, srservice.SpecWith(longNotice))
-	e.addr = run.GRPCAddr
+	run := e.Start(t, srservice.SpecWith(srservice.Options{Config: &longNotice}))
 	id := uuid.Must(uuid.NewV7()).String()
-	e.publish(t, hsTuition.event(t, id))
+	e.Publish(t, hsTuition.event(t, id))
 	url := fmt.Sprintf("http://%s/v1/school-reviews/%s", run.HTTPAddr, id)
 	var body struct {
 		ApplicationID string `json:"application_id"`
 		State         string `json:"state"`
 		AmountFen     string `json:"amount_fen"`
 	}
-	eventually(t, func() error {
+	servicetest.Eventually(t, func() error {
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		req.Header.Set("Authorization", "Bearer "+e.keys.Token(t, reviewer, auth.RoleSchoolReviewer, schoolA))
+		req.Header.Set("Authorization", "Bearer "+e.Keys.Token(t, reviewer, auth.RoleSchoolReviewer, schoolA))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return err
