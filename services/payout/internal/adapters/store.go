@@ -151,8 +151,8 @@ RETURNING p.payment_id::text, c.was, p.attempts - 1, p.application_id::text, p.b
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Claimed, error) {
 		c := Claimed{ClaimID: claimID}
 		var was string
-		err := r.Scan(&c.ID, &was, &c.Attempts, &c.ApplicationID, &c.BatchID, &c.SchoolCode,
-			&c.ProgramCode, &c.Term, &c.AmountFen, &c.Order, &c.CardMasked,
+		err := r.Scan(&c.PaymentID, &was, &c.Attempts, &c.ApplicationID, &c.BatchID, &c.SchoolCode,
+			&c.ProgramCode, &c.Term, &c.AmountFen, &c.Attempt, &c.CardMasked,
 			&c.CardSealed, &c.NameSealed, &c.TraceParent, &c.TraceState)
 		c.Status = domain.Status(was)
 		return c, err
@@ -246,8 +246,8 @@ const paymentColumns = `payment_id::text, application_id::text, batch_id::text, 
 func scanPayment(row pgx.Row) (domain.Payment, error) {
 	var p domain.Payment
 	var status string
-	err := row.Scan(&p.ID, &p.ApplicationID, &p.BatchID, &p.SchoolCode, &p.ProgramCode, &p.Term, &p.AmountFen,
-		&p.Order, &p.CardMasked, &status, &p.Reason, &p.BankRef, &p.Attempts, &p.CreatedAt, &p.UpdatedAt)
+	err := row.Scan(&p.PaymentID, &p.ApplicationID, &p.BatchID, &p.SchoolCode, &p.ProgramCode, &p.Term, &p.AmountFen,
+		&p.Attempt, &p.CardMasked, &status, &p.Reason, &p.BankRef, &p.Attempts, &p.CreatedAt, &p.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Payment{}, ErrNotFound
 	}

@@ -70,7 +70,7 @@ VALUES ($1, $2, $3, 'S001', 'BOARDING_SUBSIDY', '2017-autumn', 50000, 1, '\x01',
 	}
 	got := map[string]adapters.Claimed{}
 	for _, c := range claimed {
-		got[c.ID] = c
+		got[c.PaymentID] = c
 	}
 	for id, s := range cases {
 		c, taken := got[id]

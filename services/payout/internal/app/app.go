@@ -185,7 +185,7 @@ func (s *Service) GetPayment(ctx context.Context, id string) (domain.Payment, er
 	}
 	if err == nil {
 		trace.SpanFromContext(ctx).SetAttributes(
-			attribute.String("payout.id", p.ID),
+			attribute.String("payout.id", p.PaymentID),
 			attribute.String("application.id", p.ApplicationID),
 			attribute.String("batch.id", p.BatchID),
 		)

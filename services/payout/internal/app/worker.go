@@ -157,7 +157,7 @@ func (w *Worker) claim(ctx context.Context, n int) ([]adapters.Claimed, error) {
 func (w *Worker) newJob(c adapters.Claimed) *job {
 	parent := telemetry.WithRemoteParent(context.Background(), c.TraceParent, c.TraceState)
 	ctx, span := w.tracer.Start(parent, "payout pay", trace.WithAttributes(
-		attribute.String("payout.id", c.ID),
+		attribute.String("payout.id", c.PaymentID),
 		attribute.String("application.id", c.ApplicationID),
 		attribute.String("batch.id", c.BatchID),
 		attribute.String("school.code", c.SchoolCode),
@@ -206,7 +206,7 @@ func (j *job) decide(a domain.Answer, r domain.Retry) {
 // ask makes the bank call of the job's step and returns its answer.
 func (w *Worker) ask(j *job) domain.Answer {
 	if j.step == domain.StepLookup {
-		res, err := w.call(j, "lookup", func(ctx context.Context) (bank.Result, error) { return w.gw.Lookup(ctx, j.ID) })
+		res, err := w.call(j, "lookup", func(ctx context.Context) (bank.Result, error) { return w.gw.Lookup(ctx, j.PaymentID) })
 		return w.answer(j, res, err)
 	}
 	card, err := w.sealer.Open(j.CardSealed)
@@ -215,11 +215,11 @@ func (w *Worker) ask(j *job) domain.Answer {
 		name, err = w.sealer.Open(j.NameSealed)
 	}
 	if err != nil {
-		w.log.ErrorContext(j.ctx, "payee cannot be unsealed; payment failed", "payment_id", j.ID, "err", err)
+		w.log.ErrorContext(j.ctx, "payee cannot be unsealed; payment failed", "payment_id", j.PaymentID, "err", err)
 		return domain.Answer{Outcome: domain.OutcomePayeeUnreadable}
 	}
 	res, err := w.call(j, "pay", func(ctx context.Context) (bank.Result, error) {
-		return w.gw.Pay(ctx, bank.Payment{Key: j.ID, CardNumber: card, AccountName: name, AmountFen: j.AmountFen})
+		return w.gw.Pay(ctx, bank.Payment{Key: j.PaymentID, CardNumber: card, AccountName: name, AmountFen: j.AmountFen})
 	})
 	return w.answer(j, res, err)
 }
@@ -251,13 +251,13 @@ func (w *Worker) answer(j *job, res bank.Result, err error) domain.Answer {
 	case errors.Is(err, bank.ErrNotFound):
 		return domain.Answer{Outcome: domain.OutcomeNotFound}
 	case errors.Is(err, bank.ErrInvalidPayment):
-		w.log.WarnContext(j.ctx, "bank refused the request as malformed", "payment_id", j.ID, "err", err)
+		w.log.WarnContext(j.ctx, "bank refused the request as malformed", "payment_id", j.PaymentID, "err", err)
 		return domain.Answer{Outcome: domain.OutcomeInvalid}
 	case err != nil:
 		return domain.Answer{Outcome: domain.OutcomeUnknown}
 	case res.AmountFen != j.AmountFen:
-		j.err = fmt.Errorf("bank record of %s is for %d fen, ordered %d", j.ID, res.AmountFen, j.AmountFen)
-		w.log.ErrorContext(j.ctx, "bank record does not match the payment; left unknown", "payment_id", j.ID, "err", j.err)
+		j.err = fmt.Errorf("bank record of %s is for %d fen, ordered %d", j.PaymentID, res.AmountFen, j.AmountFen)
+		w.log.ErrorContext(j.ctx, "bank record does not match the payment; left unknown", "payment_id", j.PaymentID, "err", j.err)
 		return domain.Answer{Outcome: domain.OutcomeUnknown}
 	case res.Status == bank.StatusCredited:
 		return domain.Answer{Outcome: domain.OutcomeCredited, BankRef: res.BankRef}
@@ -307,14 +307,14 @@ func (w *Worker) record(group []*job) {
 		}
 		if j.settles() {
 			v := j.decision.Verdict
-			settle = append(settle, adapters.Settlement{PaymentID: j.ID, Status: j.Status, BankRef: v.BankRef, Reason: v.Reason})
+			settle = append(settle, adapters.Settlement{PaymentID: j.PaymentID, Status: j.Status, BankRef: v.BankRef, Reason: v.Reason})
 			continue
 		}
 		msg := ""
 		if j.err != nil {
 			msg = j.err.Error()
 		}
-		postpone = append(postpone, adapters.Postponement{PaymentID: j.ID, ClaimID: j.ClaimID, Delay: j.decision.Wait, Error: msg})
+		postpone = append(postpone, adapters.Postponement{PaymentID: j.PaymentID, ClaimID: j.ClaimID, Delay: j.decision.Wait, Error: msg})
 	}
 	var applied map[string]bool
 	var err error
@@ -339,7 +339,7 @@ func (w *Worker) record(group []*job) {
 		w.log.Error("recording bank verdicts failed; the payments will be looked up after their lease", "payments", len(group), "err", err)
 	}
 	for _, j := range group {
-		w.finish(j, err == nil && applied[j.ID], err)
+		w.finish(j, err == nil && applied[j.PaymentID], err)
 	}
 	if err == nil && len(applied) > 0 {
 		w.notify()
@@ -356,16 +356,16 @@ func (w *Worker) appendOutcomes(tx db.Tx, group []*job, applied map[string]bool)
 	now := w.now().UTC()
 	var out []outbox.Traced
 	for _, j := range group {
-		if !j.settles() || !applied[j.ID] {
+		if !j.settles() || !applied[j.PaymentID] {
 			continue
 		}
 		keys := events.Keys{ApplicationID: j.ApplicationID, BatchID: j.BatchID, SchoolCode: j.SchoolCode, ProgramCode: j.ProgramCode, Term: j.Term}
 		var ev *eventsv1.Event
 		var err error
 		if v := j.decision.Verdict; v.Paid {
-			ev, err = events.New(now, systemActor, keys, &eventsv1.PaymentSucceeded{PaymentId: j.ID, AmountFen: j.AmountFen, BankRef: v.BankRef})
+			ev, err = events.New(now, systemActor, keys, &eventsv1.PaymentSucceeded{PaymentId: j.PaymentID, AmountFen: j.AmountFen, BankRef: v.BankRef})
 		} else {
-			ev, err = events.New(now, systemActor, keys, &eventsv1.PaymentFailed{PaymentId: j.ID, AmountFen: j.AmountFen, Reason: v.Reason})
+			ev, err = events.New(now, systemActor, keys, &eventsv1.PaymentFailed{PaymentId: j.PaymentID, AmountFen: j.AmountFen, Reason: v.Reason})
 		}
 		if err != nil {
 			return err
@@ -386,7 +386,7 @@ func (w *Worker) finish(j *job, settled bool, recordErr error) {
 		result := "paid"
 		if v := j.decision.Verdict; !v.Paid {
 			result = "failed"
-			w.log.InfoContext(j.ctx, "payment returned by the bank", "payment_id", j.ID, "application_id", j.ApplicationID, "reason", v.Reason)
+			w.log.InfoContext(j.ctx, "payment returned by the bank", "payment_id", j.PaymentID, "application_id", j.ApplicationID, "reason", v.Reason)
 		}
 		w.metrics.payouts.WithLabelValues(result).Inc()
 		w.metrics.amountFen.WithLabelValues(result).Add(float64(j.AmountFen))
@@ -395,7 +395,7 @@ func (w *Worker) finish(j *job, settled bool, recordErr error) {
 		j.span.SetAttributes(attribute.String("payout.result", "unknown"))
 		if j.err != nil {
 			j.span.RecordError(j.err)
-			w.log.WarnContext(j.ctx, "payment outcome unknown; will ask the bank again", "payment_id", j.ID,
+			w.log.WarnContext(j.ctx, "payment outcome unknown; will ask the bank again", "payment_id", j.PaymentID,
 				"attempts", j.Attempts, "retry_in", j.decision.Wait, "err", j.err)
 		}
 	}

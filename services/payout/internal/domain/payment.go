@@ -40,29 +40,6 @@ const (
 // ErrIllegalTransition: the payment is not in a state that allows the change.
 var ErrIllegalTransition = errors.New("illegal payment transition")
 
-// Payment is one ordered credit to a payee.
-type Payment struct {
-	ID            string
-	ApplicationID string
-	BatchID       string
-	SchoolCode    string
-	ProgramCode   string
-	Term          string
-	AmountFen     int64
-	// Order is finance's attempt number of the item (1, then one more per reissue).
-	Order int32
-	// CardMasked is the payee's card as shown to people.
-	CardMasked string
-	Status     Status
-	Reason     string
-	BankRef    string
-	// Attempts counts the times payout took the payment up to send it or
-	// to ask the bank about it.
-	Attempts  int32
-	CreatedAt time.Time
-	UpdatedAt time.Time
-}
-
 // Payee is an application's payee as the application service last
 // described it: the card number and account name sealed as received, never
 // opened except in memory just before a bank call.
@@ -88,6 +65,21 @@ type Order struct {
 	AmountFen     int64
 	// Attempt is finance's attempt number of the item (1, then one more per reissue).
 	Attempt int32
+}
+
+// Payment is an ordered credit to a payee, and what became of it.
+type Payment struct {
+	Order
+	// CardMasked is the payee's card as shown to people.
+	CardMasked string
+	Status     Status
+	Reason     string
+	BankRef    string
+	// Attempts counts the times payout took the payment up to send it or
+	// to ask the bank about it.
+	Attempts  int32
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // PaymentFilter narrows a list of payments; empty fields match everything.

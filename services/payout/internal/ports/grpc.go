@@ -61,7 +61,7 @@ func statusFromProto(v *apperr.Violations, s payoutv1.PaymentStatus) domain.Stat
 
 func paymentToProto(p domain.Payment) *payoutv1.Payment {
 	return &payoutv1.Payment{
-		PaymentId:      p.ID,
+		PaymentId:      p.PaymentID,
 		ApplicationId:  p.ApplicationID,
 		BatchId:        p.BatchID,
 		SchoolCode:     p.SchoolCode,
@@ -134,7 +134,7 @@ func (s *Server) ListPayments(ctx context.Context, req *payoutv1.ListPaymentsReq
 	}
 	if more {
 		last := payments[len(payments)-1]
-		resp.NextPageToken = page.Encode(paymentCursor{CreatedAt: last.CreatedAt.Format(time.RFC3339Nano), PaymentID: last.ID})
+		resp.NextPageToken = page.Encode(paymentCursor{CreatedAt: last.CreatedAt.Format(time.RFC3339Nano), PaymentID: last.PaymentID})
 	}
 	return resp, nil
 }
