@@ -7,6 +7,4 @@ import (
 	brservice "github.com/edubureau/studentaid/services/bureau-review/internal/service"
 )
 
-func main() {
-	service.Main(brservice.Spec())
-}
+func main() { service.Main(brservice.Spec()) }

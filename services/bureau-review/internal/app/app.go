@@ -10,19 +10,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
-	"github.com/edubureau/studentaid/pkg/natsx"
-	"github.com/edubureau/studentaid/pkg/outbox"
-	"github.com/edubureau/studentaid/pkg/page"
+	"github.com/edubureau/studentaid/pkg/review"
+	"github.com/edubureau/studentaid/pkg/review/reviewapp"
 	"github.com/edubureau/studentaid/pkg/telemetry"
 	commonv1 "github.com/edubureau/studentaid/proto/gen/aid/common/v1"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
@@ -33,124 +28,153 @@ import (
 // ServiceName is the service's name in spans and its schema.
 const ServiceName = "bureau-review"
 
-// Notifier is woken after a commit that wrote outbox events.
-type Notifier interface{ Notify() }
+// linkKind names the span links from a decision to the items' arrivals at
+// the bureau (which continue the school's and the submission's trace).
+const linkKind = "school_review"
+
+// Deps are what the use cases need.
+type Deps struct {
+	Pool *pgxpool.Pool
+	// Notify wakes the outbox relay after a commit that wrote events.
+	Notify func()
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
 
 // Service runs the bureau review's use cases.
 type Service struct {
-	pool  *pgxpool.Pool
-	relay Notifier
-	now   func() time.Time
+	pool   *pgxpool.Pool
+	notify func()
+	clock  func() time.Time
+	decide reviewapp.Bulk[domain.State, *domain.Review, domain.Decision]
 }
 
-// New returns a Service; relay is notified after every commit that wrote
-// events. A nil now means time.Now.
-func New(pool *pgxpool.Pool, relay Notifier, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
+// New returns a Service.
+func New(d Deps) *Service {
+	s := &Service{pool: d.Pool, notify: d.Notify, clock: d.Now}
+	if s.notify == nil {
+		s.notify = func() {}
 	}
-	return &Service{pool: pool, relay: relay, now: now}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	s.decide = reviewapp.Bulk[domain.State, *domain.Review, domain.Decision]{
+		Pool: s.pool, Store: adapters.Reviews, Notify: s.notify, Now: s.now,
+		NotFound: notFound,
+		Decide: func(r *domain.Review, d domain.Decision, reviewer string, now time.Time) error {
+			return r.Decide(d, reviewer, now)
+		},
+		Refusal:  decisionError,
+		Event:    decisionEvent,
+		LinkKind: linkKind,
+	}
+	return s
 }
 
-func keys(r *domain.Review) events.Keys {
-	return events.Keys{ApplicationID: r.ApplicationID, SchoolCode: r.SchoolCode, ProgramCode: r.ProgramCode, Term: r.Term}
-}
+func (s *Service) now() time.Time { return s.clock().UTC() }
 
 func notFound(applicationID string) error {
 	return apperr.New(apperr.NotFound, "application %s is not under the bureau's review", applicationID)
 }
 
-// HandleEvent applies a consumed event inside the consumer's transaction.
-func (s *Service) HandleEvent(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
-	if _, err := uuid.Parse(ev.GetApplicationId()); err != nil {
-		return natsx.Permanent(fmt.Errorf("%s %s: bad application id", ev.GetType(), ev.GetEventId()))
-	}
-	switch {
-	case ev.GetNoticePassed() != nil:
-		return s.applyNoticePassed(ctx, tx, ev)
-	case ev.GetItemReturnedToBureau() != nil:
-		return s.applyItemReturned(ctx, tx, ev)
-	}
-	return nil // not an event this service consumes
+// Errors of the consumed events. Compare with errors.Is.
+var (
+	// ErrNotYet means an event came before one it follows: it applies later.
+	ErrNotYet = errors.New("event arrived before its prerequisite")
+	// ErrImpossible means an event can never be applied.
+	ErrImpossible = errors.New("event can never be applied")
+)
+
+// impossible marks err as ErrImpossible, keeping its message.
+type impossible struct{ error }
+
+func (e impossible) Unwrap() []error { return []error{e.error, ErrImpossible} }
+
+// NoticePassed is a schoolreview.notice_passed event, as the consumer
+// decoded and checked it.
+type NoticePassed struct {
+	ApplicationID   string
+	SchoolCode      string
+	Term            string
+	ProgramCode     string
+	Stage           string
+	StudentIDMasked string
+	StudentIDHash   string
+	HardshipLevel   string
+	AmountFen       int64
+	FundingSource   string
+	SubmittedBy     string
+	SchoolReviewer  string
 }
 
-// applyNoticePassed makes a pending item of an application whose school
-// notice passed. A repeated event changes nothing.
-func (s *Service) applyNoticePassed(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
-	body := ev.GetNoticePassed()
-	if ev.GetSchoolCode() == "" || body.GetSubmittedBy() == "" || body.GetSchoolReviewer() == "" || body.GetAmountFen() < 0 {
-		return natsx.Permanent(fmt.Errorf("notice_passed %s: missing school, submitter or school reviewer, or negative amount", ev.GetEventId()))
-	}
+// ApplyNoticePassed makes a pending item of an application whose school
+// notice passed, inside the consumer's transaction. A repeated event changes
+// nothing.
+func (s *Service) ApplyNoticePassed(ctx context.Context, tx db.Tx, ev NoticePassed) error {
 	tp, ts := telemetry.TraceContextOf(ctx)
 	r := domain.Review{
-		ApplicationID:   ev.GetApplicationId(),
-		SchoolCode:      ev.GetSchoolCode(),
-		Term:            ev.GetTerm(),
-		ProgramCode:     ev.GetProgramCode(),
-		Stage:           body.GetStage(),
-		StudentIDMasked: body.GetStudentIdMasked(),
-		StudentIDHash:   body.GetStudentIdHash(),
-		HardshipLevel:   body.GetHardshipLevel(),
-		AmountFen:       body.GetAmountFen(),
-		FundingSource:   body.GetFundingSource(),
-		SubmittedBy:     body.GetSubmittedBy(),
-		SchoolReviewer:  body.GetSchoolReviewer(),
-		State:           domain.StatePending,
-		TraceParent:     tp,
-		TraceState:      ts,
+		Item: review.Item[domain.State]{
+			ApplicationID:   ev.ApplicationID,
+			SchoolCode:      ev.SchoolCode,
+			Term:            ev.Term,
+			ProgramCode:     ev.ProgramCode,
+			Stage:           ev.Stage,
+			StudentIDMasked: ev.StudentIDMasked,
+			StudentIDHash:   ev.StudentIDHash,
+			AmountFen:       ev.AmountFen,
+			FundingSource:   ev.FundingSource,
+			SubmittedBy:     ev.SubmittedBy,
+			State:           domain.StatePending,
+			TraceParent:     tp,
+			TraceState:      ts,
+		},
+		HardshipLevel:  ev.HardshipLevel,
+		SchoolReviewer: ev.SchoolReviewer,
 	}
-	_, err := adapters.Insert(ctx, tx, r, s.now().UTC())
+	_, err := adapters.Reviews.Insert(ctx, tx, &r, s.now())
 	return err
 }
 
-// applyItemReturned sends an approved item back to pending. The item must be
-// approved: an earlier event (the notice, or the approval's commit) may still
-// be on its way, so anything else waits (natsx.ErrNotYet), except a rejected
-// item, which can never be approved again.
-func (s *Service) applyItemReturned(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
-	locked, err := adapters.LockForUpdate(ctx, tx, []string{ev.GetApplicationId()})
+// ItemReturned is a finance.item_returned event, as the consumer decoded it.
+type ItemReturned struct {
+	ApplicationID string
+	Reason        string
+}
+
+// ApplyItemReturned sends an approved item back to pending, inside the
+// consumer's transaction. The item must be approved: an earlier event (the
+// notice, or the approval's commit) may still be on its way, so anything
+// else waits (ErrNotYet), except a rejected item, which can never be
+// approved again (ErrImpossible).
+func (s *Service) ApplyItemReturned(ctx context.Context, tx db.Tx, ev ItemReturned) error {
+	locked, err := adapters.Reviews.LockForUpdate(ctx, tx, []string{ev.ApplicationID})
 	if err != nil {
 		return err
 	}
-	r, ok := locked[ev.GetApplicationId()]
+	r, ok := locked[ev.ApplicationID]
 	if !ok {
-		return fmt.Errorf("finance returned %s before the bureau has it: %w", ev.GetApplicationId(), natsx.ErrNotYet)
+		return fmt.Errorf("finance returned %s before the bureau has it: %w", ev.ApplicationID, ErrNotYet)
 	}
-	if err := r.ReturnFromFinance(ev.GetItemReturnedToBureau().GetReason(), s.now().UTC()); err != nil {
+	if err := r.ReturnFromFinance(ev.Reason, s.now()); err != nil {
 		if r.State == domain.StateRejected {
-			return natsx.Permanent(fmt.Errorf("finance returned %s, which the bureau rejected: %w", r.ApplicationID, err))
+			return impossible{fmt.Errorf("finance returned %s, which the bureau rejected: %w", r.ApplicationID, err)}
 		}
-		return fmt.Errorf("%w: %w", natsx.ErrNotYet, err)
+		return fmt.Errorf("%w: %w", ErrNotYet, err)
 	}
-	return adapters.Save(ctx, tx, []*domain.Review{r})
+	return adapters.Reviews.Save(ctx, tx, []*domain.Review{r})
 }
+
+// Filter selects items for a list. Empty fields do not filter.
+type Filter = review.Filter[domain.State]
 
 // Get returns one item, or NotFound.
 func (s *Service) Get(ctx context.Context, applicationID string) (*domain.Review, error) {
-	r, err := adapters.Get(ctx, s.pool, applicationID)
-	if errors.Is(err, adapters.ErrNotFound) {
-		return nil, notFound(applicationID)
-	}
-	if err != nil {
-		return nil, err
-	}
-	setSpanKeys(ctx, r)
-	return r, nil
+	return reviewapp.Get(ctx, s.pool, adapters.Reviews, applicationID, nil, notFound)
 }
 
 // List returns up to f.Limit items matching f and whether there are more.
-func (s *Service) List(ctx context.Context, f adapters.Filter) ([]*domain.Review, bool, error) {
-	if f.SchoolCode != "" {
-		trace.SpanFromContext(ctx).SetAttributes(attribute.String("school.code", f.SchoolCode))
-	}
-	limit := f.Limit
-	f.Limit = limit + 1
-	list, err := adapters.List(ctx, s.pool, f)
-	if err != nil {
-		return nil, false, err
-	}
-	list, more := page.Trim(list, limit)
-	return list, more, nil
+func (s *Service) List(ctx context.Context, f Filter) ([]*domain.Review, bool, error) {
+	return reviewapp.List(ctx, s.pool, adapters.Reviews, f)
 }
 
 // Decide applies the caller's decisions, all or nothing: every item must
@@ -159,55 +183,12 @@ func (s *Service) List(ctx context.Context, f adapters.Filter) ([]*domain.Review
 // it (PermissionDenied), and rejections need a reason (InvalidArgument).
 // Results are in request order.
 func (s *Service) Decide(ctx context.Context, id auth.Identity, ds []domain.Decision) ([]*domain.Review, error) {
-	ids := make([]string, len(ds))
-	for i, d := range ds {
-		ids[i] = d.ApplicationID
-	}
-	actor := events.Actor(id.UserID, string(id.Role), id.Org)
-	var out []*domain.Review
-	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		now := s.now().UTC()
-		out = make([]*domain.Review, 0, len(ds))
-		locked, err := adapters.LockForUpdate(ctx, tx, ids)
-		if err != nil {
-			return err
-		}
-		evs := make([]*eventsv1.Event, 0, len(ds))
-		for i, d := range ds {
-			r, ok := locked[d.ApplicationID]
-			if !ok {
-				return notFound(d.ApplicationID)
-			}
-			if err := r.Decide(d, id.UserID, now); err != nil {
-				return decisionError(i, r, err)
-			}
-			ev, err := decisionEvent(now, actor, r)
-			if err != nil {
-				return err
-			}
-			evs = append(evs, ev)
-			out = append(out, r)
-		}
-		if err := adapters.Save(ctx, tx, out); err != nil {
-			return err
-		}
-		return outbox.Append(ctx, tx, evs...)
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.relay.Notify()
-	trace.SpanFromContext(ctx).SetAttributes(attribute.Int("decisions", len(out)))
-	if len(out) == 1 {
-		setSpanKeys(ctx, out[0])
-	}
-	linkArrivals(ctx, out)
-	return out, nil
+	return s.decide.Run(ctx, id, ds)
 }
 
 func decisionEvent(now time.Time, actor *commonv1.Actor, r *domain.Review) (*eventsv1.Event, error) {
 	if r.State == domain.StateApproved {
-		return events.New(now, actor, keys(r), &eventsv1.BureauApproved{
+		return events.New(now, actor, reviewapp.Keys(&r.Item), &eventsv1.BureauApproved{
 			AmountFen:      r.AmountFen,
 			FundingSource:  r.FundingSource,
 			SubmittedBy:    r.SubmittedBy,
@@ -216,32 +197,15 @@ func decisionEvent(now time.Time, actor *commonv1.Actor, r *domain.Review) (*eve
 			Reason:         r.Reason,
 		})
 	}
-	return events.New(now, actor, keys(r), &eventsv1.BureauRejected{Reason: r.Reason})
+	return events.New(now, actor, reviewapp.Keys(&r.Item), &eventsv1.BureauRejected{Reason: r.Reason})
 }
 
 // decisionError turns a domain refusal of the i-th decision into the error
-// the reviewer sees.
+// the reviewer sees: a school reviewer deciding here, the rest as every
+// review does.
 func decisionError(i int, r *domain.Review, err error) error {
-	switch {
-	case errors.Is(err, domain.ErrSchoolReviewerCannotBureauReview):
+	if errors.Is(err, domain.ErrSchoolReviewerCannotBureauReview) {
 		return apperr.Denied("school-reviewer-cannot-bureau-review", "you reviewed application %s at the school; another bureau reviewer must decide it", r.ApplicationID)
-	case errors.Is(err, domain.ErrSubmitterCannotReview):
-		return apperr.Denied("submitter-cannot-review", "you submitted application %s; another bureau reviewer must decide it", r.ApplicationID)
-	case errors.Is(err, domain.ErrIllegalTransition):
-		return apperr.New(apperr.FailedPrecondition, "application %s is %s, not PENDING; nothing was decided", r.ApplicationID, r.State)
-	case errors.Is(err, domain.ErrReasonRequired), errors.Is(err, domain.ErrReasonInvalid):
-		var v apperr.Violations
-		v.Add(fmt.Sprintf("decisions[%d].reason", i), "application %s: %v", r.ApplicationID, err)
-		return v.Err()
 	}
-	return fmt.Errorf("decide %s: %w", r.ApplicationID, err)
-}
-
-func setSpanKeys(ctx context.Context, r *domain.Review) {
-	trace.SpanFromContext(ctx).SetAttributes(
-		attribute.String("application.id", r.ApplicationID),
-		attribute.String("school.code", r.SchoolCode),
-		attribute.String("program.code", r.ProgramCode),
-		attribute.String("term", r.Term),
-	)
+	return reviewapp.Refusal(i, &r.Item, "bureau reviewer", err)
 }

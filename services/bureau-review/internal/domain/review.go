@@ -42,7 +42,7 @@ var (
 	// ErrIllegalTransition means the item's state does not allow the action.
 	ErrIllegalTransition = review.ErrIllegalTransition
 	// ErrSubmitterCannotReview means the bureau reviewer submitted the application.
-	ErrSubmitterCannotReview = errors.New("the submitter of an application cannot review it")
+	ErrSubmitterCannotReview = review.ErrSubmitterCannotReview
 	// ErrSchoolReviewerCannotBureauReview means the bureau reviewer already
 	// reviewed the application at the school.
 	ErrSchoolReviewerCannotBureauReview = errors.New("the school reviewer of an application cannot review it for the bureau")
@@ -55,29 +55,15 @@ var (
 // TransitionError says which action an item's state refused.
 type TransitionError = review.TransitionError[State]
 
-// Review is one school-approved application under the bureau's review.
+// Review is one school-approved application under the bureau's review: the
+// fields every review item has (review.Item; its trace context is the
+// notice_passed consumer span's) and the bureau's own.
 type Review struct {
-	ApplicationID   string
-	SchoolCode      string
-	Term            string
-	ProgramCode     string
-	Stage           string
-	StudentIDMasked string
-	StudentIDHash   string
-	HardshipLevel   string
-	AmountFen       int64
-	FundingSource   string
-	SubmittedBy     string
-	SchoolReviewer  string
-	State           State
-	Reason          string
-	Reviewer        string
-	Returns         int32
-	// TraceParent and TraceState are the W3C trace context of the item's
-	// arrival (the notice_passed consumer span).
-	TraceParent string
-	TraceState  string
-	UpdatedAt   time.Time
+	review.Item[State]
+	HardshipLevel  string
+	SchoolReviewer string
+	// Returns counts how many times finance sent the item back.
+	Returns int32
 }
 
 // Decision is a bureau reviewer's verdict on one item.
@@ -87,6 +73,9 @@ type Decision struct {
 	// Reason is required when rejecting.
 	Reason string
 }
+
+// Application is the ID of the application d is about.
+func (d Decision) Application() string { return d.ApplicationID }
 
 // CheckReason validates a reason (review.CheckReason).
 func CheckReason(reason string, required bool) error { return review.CheckReason(reason, required) }

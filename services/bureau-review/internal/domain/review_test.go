@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edubureau/studentaid/pkg/review"
 	"github.com/edubureau/studentaid/services/bureau-review/internal/domain"
 )
 
@@ -13,12 +14,14 @@ var t0 = time.Date(2017, 10, 9, 2, 0, 0, 0, time.UTC)
 
 func item(state domain.State) domain.Review {
 	return domain.Review{
-		ApplicationID:  "0190a5f2-7c1e-7d3a-9b2e-5f6a7b8c9d0e",
-		SchoolCode:     "S001",
-		AmountFen:      100000,
-		SubmittedBy:    "officer-1",
+		Item: review.Item[domain.State]{
+			ApplicationID: "0190a5f2-7c1e-7d3a-9b2e-5f6a7b8c9d0e",
+			SchoolCode:    "S001",
+			AmountFen:     100000,
+			SubmittedBy:   "officer-1",
+			State:         state,
+		},
 		SchoolReviewer: "school-rev-1",
-		State:          state,
 	}
 }
 

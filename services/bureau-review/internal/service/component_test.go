@@ -12,6 +12,7 @@ import (
 
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/review/reviewtest"
 	"github.com/edubureau/studentaid/pkg/service/servicetest"
 	"github.com/edubureau/studentaid/pkg/telemetry"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
@@ -21,13 +22,13 @@ import (
 func TestNoticePassedBecomesPendingReview(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := ctxT(t)
+	ctx := reviewtest.Ctx(t)
 	id := uuid.Must(uuid.NewV7()).String()
 	first := hsGrant.event(t, id)
 	again := hsGrant.event(t, id) // a second event about the same application changes nothing
 	again.GetNoticePassed().AmountFen = 1
-	e.publish(t, first, again)
-	e.waitCount(t, `SELECT count(*) FROM inbox`, 2)
+	e.Publish(t, first, again)
+	e.WaitCount(t, `SELECT count(*) FROM inbox`, 2)
 
 	c := e.client(t, reviewer, auth.RoleBureauReviewer, auth.OrgBureau)
 	got, err := c.GetReview(ctx, &bureaureviewv1.GetReviewRequest{ApplicationId: id})
@@ -42,7 +43,7 @@ func TestNoticePassedBecomesPendingReview(t *testing.T) {
 	}
 	var count int
 	var traceparent, by, hash string
-	if err := e.pool.QueryRow(ctx, `SELECT count(*) OVER (), traceparent, submitted_by, student_id_hash FROM review`).Scan(&count, &traceparent, &by, &hash); err != nil {
+	if err := e.Pool.QueryRow(ctx, `SELECT count(*) OVER (), traceparent, submitted_by, student_id_hash FROM review`).Scan(&count, &traceparent, &by, &hash); err != nil {
 		t.Fatal(err)
 	}
 	if count != 1 || by != officer || hash != "hash-"+id {
@@ -56,16 +57,16 @@ func TestNoticePassedBecomesPendingReview(t *testing.T) {
 func TestDecide(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := ctxT(t)
+	ctx := reviewtest.Ctx(t)
 	ids := e.pass(t, hsGrant, 2)
 	c := e.client(t, reviewer, auth.RoleBureauReviewer, auth.OrgBureau)
 
 	_, err := c.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: []*bureaureviewv1.Decision{approve(ids[0]), reject(ids[1], "")}})
-	st := wantCode(t, err, codes.InvalidArgument)
-	if f := violationFields(st); !slices.Equal(f, []string{"decisions[1].reason"}) {
+	st := servicetest.WantCode(t, err, codes.InvalidArgument)
+	if f := servicetest.ViolationFields(st); !slices.Equal(f, []string{"decisions[1].reason"}) {
 		t.Fatalf("violations %v", f)
 	}
-	e.waitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING'`, 2)
+	e.WaitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING'`, 2)
 
 	resp, err := c.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: []*bureaureviewv1.Decision{approve(ids[0]), reject(ids[1], "household income above the line")}})
 	if err != nil {
@@ -78,7 +79,7 @@ func TestDecide(t *testing.T) {
 		t.Fatalf("rejected = %v", r)
 	}
 
-	ev := e.outputs(t, events.TypeBureauApproved, 1, ids[0])[ids[0]][0]
+	ev := e.Outputs(t, events.TypeBureauApproved, 1, ids[0])[ids[0]][0]
 	body := ev.GetBureauApproved()
 	if body.GetAmountFen() != 100000 || body.GetFundingSource() != "government" || body.GetSubmittedBy() != officer ||
 		body.GetSchoolReviewer() != schoolRev || body.GetBureauReviewer() != reviewer {
@@ -90,26 +91,26 @@ func TestDecide(t *testing.T) {
 	if ev.GetSchoolCode() != schoolA || ev.GetProgramCode() != "HS_NATIONAL_GRANT" || ev.GetTerm() != term {
 		t.Fatalf("keys of %v", ev)
 	}
-	rej := e.outputs(t, events.TypeBureauRejected, 1, ids[1])[ids[1]][0]
+	rej := e.Outputs(t, events.TypeBureauRejected, 1, ids[1])[ids[1]][0]
 	if rej.GetBureauRejected().GetReason() != "household income above the line" {
 		t.Fatalf("rejected event %v", rej)
 	}
 
 	for _, d := range []*bureaureviewv1.Decision{approve(ids[0]), reject(ids[0], "x"), approve(ids[1])} {
 		_, err := c.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: []*bureaureviewv1.Decision{d}})
-		wantCode(t, err, codes.FailedPrecondition, d.GetApplicationId(), "not PENDING")
+		servicetest.WantCode(t, err, codes.FailedPrecondition, d.GetApplicationId(), "not PENDING")
 	}
 	unknown := uuid.Must(uuid.NewV7()).String()
 	_, err = c.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: []*bureaureviewv1.Decision{approve(unknown)}})
-	wantCode(t, err, codes.NotFound, unknown)
+	servicetest.WantCode(t, err, codes.NotFound, unknown)
 	_, err = c.GetReview(ctx, &bureaureviewv1.GetReviewRequest{ApplicationId: unknown})
-	wantCode(t, err, codes.NotFound, unknown)
+	servicetest.WantCode(t, err, codes.NotFound, unknown)
 }
 
 func TestDecideBulkIsAllOrNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := ctxT(t)
+	ctx := reviewtest.Ctx(t)
 	grants := e.pass(t, hsGrant, 600)
 	boarding := e.pass(t, boardingB, 400)
 	c := e.client(t, reviewer, auth.RoleBureauReviewer, auth.OrgBureau)
@@ -126,10 +127,10 @@ func TestDecideBulkIsAllOrNothing(t *testing.T) {
 	}
 	// One rejected item among 1000 refuses them all.
 	_, err := c.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: ds})
-	wantCode(t, err, codes.FailedPrecondition, boarding[0], "REJECTED")
-	e.waitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING'`, 999)
+	servicetest.WantCode(t, err, codes.FailedPrecondition, boarding[0], "REJECTED")
+	e.WaitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING'`, 999)
 	_, err = c.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: append(slices.Clone(ds), approve(uuid.NewString()))})
-	wantCode(t, err, codes.InvalidArgument, "1000")
+	servicetest.WantCode(t, err, codes.InvalidArgument, "1000")
 
 	ds = slices.DeleteFunc(ds, func(d *bureaureviewv1.Decision) bool { return d.GetApplicationId() == boarding[0] })
 	resp, err := c.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: ds})
@@ -139,7 +140,7 @@ func TestDecideBulkIsAllOrNothing(t *testing.T) {
 	if len(resp.GetReviews()) != 999 {
 		t.Fatalf("%d reviews back", len(resp.GetReviews()))
 	}
-	out := e.outputs(t, events.TypeBureauApproved, 999)
+	out := e.Outputs(t, events.TypeBureauApproved, 999)
 	var sum int64
 	for id, evs := range out {
 		if len(evs) != 1 {
@@ -155,7 +156,7 @@ func TestDecideBulkIsAllOrNothing(t *testing.T) {
 func TestSeparationOfDuties(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := ctxT(t)
+	ctx := reviewtest.Ctx(t)
 	ids := e.pass(t, hsGrant, 2)
 
 	tests := []struct {
@@ -168,16 +169,16 @@ func TestSeparationOfDuties(t *testing.T) {
 	for _, tc := range tests {
 		c := e.client(t, tc.user, auth.RoleBureauReviewer, auth.OrgBureau)
 		_, err := c.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: []*bureaureviewv1.Decision{approve(ids[0]), approve(ids[1])}})
-		wantCode(t, err, codes.PermissionDenied, ids[0])
+		servicetest.WantCode(t, err, codes.PermissionDenied, ids[0])
 		var user, role, method string
-		if err := e.pool.QueryRow(ctx, `SELECT user_id, role, method FROM audit_log WHERE rule = $1`, tc.rule).Scan(&user, &role, &method); err != nil {
+		if err := e.Pool.QueryRow(ctx, `SELECT user_id, role, method FROM audit_log WHERE rule = $1`, tc.rule).Scan(&user, &role, &method); err != nil {
 			t.Fatalf("audit row for %s: %v", tc.rule, err)
 		}
 		if user != tc.user || role != "bureau_reviewer" || method != bureaureviewv1.BureauReviewService_Decide_FullMethodName {
 			t.Fatalf("audit row: %s %s %s", user, role, method)
 		}
 	}
-	e.waitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING'`, 2)
+	e.WaitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING'`, 2)
 
 	// Policy: school roles and ops see nothing; finance, data and audit roles read but cannot decide.
 	for _, tc := range []struct {
@@ -186,9 +187,9 @@ func TestSeparationOfDuties(t *testing.T) {
 	}{{auth.RoleSchoolReviewer, schoolA}, {auth.RoleSchoolOfficer, schoolA}, {auth.RoleOps, auth.OrgIT}} {
 		c := e.client(t, "u-"+string(tc.role), tc.role, tc.org)
 		_, err := c.ListReviews(ctx, &bureaureviewv1.ListReviewsRequest{})
-		wantCode(t, err, codes.PermissionDenied)
+		servicetest.WantCode(t, err, codes.PermissionDenied)
 		_, err = c.GetReview(ctx, &bureaureviewv1.GetReviewRequest{ApplicationId: ids[0]})
-		wantCode(t, err, codes.PermissionDenied)
+		servicetest.WantCode(t, err, codes.PermissionDenied)
 	}
 	for _, tc := range []struct {
 		role auth.Role
@@ -200,9 +201,9 @@ func TestSeparationOfDuties(t *testing.T) {
 			t.Fatalf("%s lists %v, %v", tc.role, list, err)
 		}
 		_, err = c.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: []*bureaureviewv1.Decision{approve(ids[0])}})
-		wantCode(t, err, codes.PermissionDenied)
+		servicetest.WantCode(t, err, codes.PermissionDenied)
 	}
-	e.waitCount(t, `SELECT count(*) FROM audit_log WHERE rule = 'role-not-permitted'`, 9)
+	e.WaitCount(t, `SELECT count(*) FROM audit_log WHERE rule = 'role-not-permitted'`, 9)
 
 	other := e.client(t, reviewer, auth.RoleBureauReviewer, auth.OrgBureau)
 	if _, err := other.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: []*bureaureviewv1.Decision{approve(ids[0]), approve(ids[1])}}); err != nil {
@@ -213,14 +214,14 @@ func TestSeparationOfDuties(t *testing.T) {
 func TestReturnFromFinance(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := ctxT(t)
+	ctx := reviewtest.Ctx(t)
 	id := e.pass(t, hsGrant, 1)[0]
 	c := e.client(t, reviewer, auth.RoleBureauReviewer, auth.OrgBureau)
 	if _, err := c.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: []*bureaureviewv1.Decision{approve(id)}}); err != nil {
 		t.Fatal(err)
 	}
-	e.publish(t, returned(t, hsGrant, id, "amount differs from the standard"))
-	e.waitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING' AND returns = 1`, 1)
+	e.Publish(t, returned(t, hsGrant, id, "amount differs from the standard"))
+	e.WaitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING' AND returns = 1`, 1)
 	got, err := c.GetReview(ctx, &bureaureviewv1.GetReviewRequest{ApplicationId: id})
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +235,7 @@ func TestReturnFromFinance(t *testing.T) {
 	if _, err := c2.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: []*bureaureviewv1.Decision{approve(id)}}); err != nil {
 		t.Fatal(err)
 	}
-	approvals := e.outputs(t, events.TypeBureauApproved, 2, id)[id]
+	approvals := e.Outputs(t, events.TypeBureauApproved, 2, id)[id]
 	if approvals[1].GetBureauApproved().GetBureauReviewer() != "bureau-rev-2" || approvals[1].GetBureauApproved().GetAmountFen() != 100000 {
 		t.Fatalf("second approval %v", approvals[1])
 	}
@@ -243,12 +244,12 @@ func TestReturnFromFinance(t *testing.T) {
 func TestReturnWaitsForApproval(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := ctxT(t)
+	ctx := reviewtest.Ctx(t)
 	id := uuid.Must(uuid.NewV7()).String()
 	// Out of order: the return arrives before the item, then while it is still pending.
-	e.publish(t, returned(t, hsGrant, id, "bank says account closed"))
-	e.publish(t, hsGrant.event(t, id))
-	e.waitCount(t, `SELECT count(*) FROM review`, 1)
+	e.Publish(t, returned(t, hsGrant, id, "bank says account closed"))
+	e.Publish(t, hsGrant.event(t, id))
+	e.WaitCount(t, `SELECT count(*) FROM review`, 1)
 	c := e.client(t, reviewer, auth.RoleBureauReviewer, auth.OrgBureau)
 	got, err := c.GetReview(ctx, &bureaureviewv1.GetReviewRequest{ApplicationId: id})
 	if err != nil {
@@ -261,14 +262,14 @@ func TestReturnWaitsForApproval(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The waiting return now applies.
-	e.waitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING' AND returns = 1 AND reason = 'bank says account closed'`, 1)
-	e.waitCount(t, `SELECT count(*) FROM inbox`, 2)
+	e.WaitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING' AND returns = 1 AND reason = 'bank says account closed'`, 1)
+	e.WaitCount(t, `SELECT count(*) FROM inbox`, 2)
 }
 
 func TestListFiltersAndPages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := ctxT(t)
+	ctx := reviewtest.Ctx(t)
 	a := e.pass(t, hsGrant, 7)
 	b := e.pass(t, boardingB, 5)
 	c := e.client(t, "finance-1", auth.RoleFinanceOfficer, auth.OrgFinance)
@@ -331,23 +332,22 @@ func TestListFiltersAndPages(t *testing.T) {
 		{&bureaureviewv1.ListReviewsRequest{State: 9}, "state"},
 	} {
 		_, err := c.ListReviews(ctx, tc.req)
-		if f := violationFields(wantCode(t, err, codes.InvalidArgument)); !slices.Contains(f, tc.field) {
+		if f := servicetest.ViolationFields(servicetest.WantCode(t, err, codes.InvalidArgument)); !slices.Contains(f, tc.field) {
 			t.Errorf("violations %v, want %s", f, tc.field)
 		}
 	}
 	_, err := c.GetReview(ctx, &bureaureviewv1.GetReviewRequest{ApplicationId: "not-a-uuid"})
-	wantCode(t, err, codes.InvalidArgument, "application_id")
+	servicetest.WantCode(t, err, codes.InvalidArgument, "application_id")
 }
 
 func TestRESTGateway(t *testing.T) {
 	t.Parallel()
 	e := prepare(t)
-	run := servicetest.Start(t, e.svc, brservice.Spec())
-	e.addr = run.GRPCAddr
+	run := e.Start(t, brservice.Spec())
 	id := e.pass(t, boardingB, 1)[0]
 	url := fmt.Sprintf("http://%s/v1/bureau-reviews?school_code=%s", run.HTTPAddr, schoolB)
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", "Bearer "+e.keys.Token(t, reviewer, auth.RoleBureauReviewer, auth.OrgBureau))
+	req.Header.Set("Authorization", "Bearer "+e.Keys.Token(t, reviewer, auth.RoleBureauReviewer, auth.OrgBureau))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

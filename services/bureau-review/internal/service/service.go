@@ -1,17 +1,17 @@
-// Package service wires the bureau-review service: migrations,
-// authorization policy, gRPC and REST handlers and the consumer of
-// schoolreview.notice_passed and finance.item_returned events.
+// Package service wires the bureau-review service for the platform host: its
+// schema migrations, gRPC policy, gRPC server, REST gateway and the consumer
+// of schoolreview.notice_passed and finance.item_returned events.
 package service
 
 import (
 	"context"
 	"time"
 
-	"github.com/edubureau/studentaid/pkg/service"
+	platform "github.com/edubureau/studentaid/pkg/service"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
-	bureaureview "github.com/edubureau/studentaid/services/bureau-review"
 	"github.com/edubureau/studentaid/services/bureau-review/internal/app"
 	"github.com/edubureau/studentaid/services/bureau-review/internal/ports"
+	"github.com/edubureau/studentaid/services/bureau-review/migrations"
 )
 
 // Default listen addresses.
@@ -20,24 +20,30 @@ const (
 	DefaultHTTPAddr = "127.0.0.1:8103"
 )
 
-// Spec is the bureau-review service.
-func Spec() service.Spec {
-	return SpecWithClock(time.Now)
+// Options are the seams the tests set; the zero value is the service as main
+// runs it.
+type Options struct {
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
 }
 
-// SpecWithClock is the bureau-review service with its clock injected.
-func SpecWithClock(now func() time.Time) service.Spec {
-	return service.Spec{
+// Spec returns the bureau-review service as main runs it.
+func Spec() platform.Spec { return SpecWith(Options{}) }
+
+// SpecWith returns the bureau-review service with o's seams set; main and
+// the tests share the wiring.
+func SpecWith(o Options) platform.Spec {
+	return platform.Spec{
 		Name:            app.ServiceName,
 		DefaultGRPCAddr: DefaultGRPCAddr,
 		DefaultHTTPAddr: DefaultHTTPAddr,
-		Migrations:      bureaureview.Migrations(),
-		Policy:          ports.Policy,
-		Setup: func(_ context.Context, h *service.Host) error {
-			a := app.New(h.Pool, h.Relay, now)
+		Migrations:      migrations.FS(),
+		Policy:          ports.Policy(),
+		Setup: func(_ context.Context, h *platform.Host) error {
+			a := app.New(app.Deps{Pool: h.Pool, Notify: h.Relay.Notify, Now: o.Now})
 			bureaureviewv1.RegisterBureauReviewServiceServer(h.GRPC, ports.NewServer(a))
 			h.AddGateway(bureaureviewv1.RegisterBureauReviewServiceHandlerFromEndpoint)
-			h.AddConsumer(ports.NewConsumer(a))
+			h.AddConsumer(ports.Consumer(a))
 			return nil
 		},
 	}

@@ -7,6 +7,4 @@ import (
 	srservice "github.com/edubureau/studentaid/services/school-review/internal/service"
 )
 
-func main() {
-	service.Main(srservice.Spec())
-}
+func main() { service.Main(srservice.Spec()) }
