@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -116,6 +117,22 @@ type singleBatchResult struct {
 	ConfirmToAllPaidS float64 `json:"confirm_to_all_paid_s"`
 	// ConfirmToObservedS: ConfirmBatch sent → finance's GetBatch showed every item paid.
 	ConfirmToObservedS float64 `json:"confirm_to_finance_shows_all_paid_s"`
+}
+
+// report is the last phase: the result as a table on stdout and, when
+// jsonPath is set, as JSON; the error names the problems the run met.
+func report(res *result, jsonPath string, logf func(string, ...any)) error {
+	printResult(os.Stdout, res)
+	if jsonPath != "" {
+		if err := writeJSON(jsonPath, res); err != nil {
+			return err
+		}
+		logf("results written to %s", jsonPath)
+	}
+	if len(res.Problems) > 0 {
+		return errors.New(strings.Join(res.Problems, "; "))
+	}
+	return nil
 }
 
 func numCPU() int { return runtime.NumCPU() }
