@@ -48,6 +48,33 @@ type Service struct {
 	// DebugAddr, when set, serves Go's profiles (net/http/pprof) on a
 	// listener of its own, kept off the public HTTP port.
 	DebugAddr string
+	// Telemetry says whether traces are exported.
+	Telemetry Telemetry
+}
+
+// Telemetry is what the standard OpenTelemetry variables say about exporting
+// traces. The OTLP exporter reads the endpoint's details (OTEL_EXPORTER_OTLP_*)
+// and the SDK the sampler and resource (OTEL_TRACES_SAMPLER,
+// OTEL_RESOURCE_ATTRIBUTES…) from the same variables themselves.
+type Telemetry struct {
+	// TracesExporter is OTEL_TRACES_EXPORTER; "none" turns the export off.
+	TracesExporter string
+	// SDKDisabled is OTEL_SDK_DISABLED=true: no export.
+	SDKDisabled bool
+	// OTLPEndpoint is OTEL_EXPORTER_OTLP_ENDPOINT and OTLPTracesEndpoint
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; traces are exported when either is set.
+	OTLPEndpoint       string
+	OTLPTracesEndpoint string
+}
+
+// LoadTelemetry reads the OpenTelemetry settings.
+func LoadTelemetry() Telemetry {
+	return Telemetry{
+		TracesExporter:     Env("OTEL_TRACES_EXPORTER", ""),
+		SDKDisabled:        strings.EqualFold(Env("OTEL_SDK_DISABLED", ""), "true"),
+		OTLPEndpoint:       Env("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+		OTLPTracesEndpoint: Env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""),
+	}
 }
 
 // Env returns the value of key or def when it is unset or empty.
@@ -126,6 +153,7 @@ func LoadService(name string, defaultGRPC, defaultHTTP string) (Service, error) 
 		AuthAudience:   Env("AID_AUTH_AUDIENCE", "studentaid"),
 		LogLevel:       Env("LOG_LEVEL", "info"),
 		DebugAddr:      Env(prefix+"DEBUG_ADDR", ""),
+		Telemetry:      LoadTelemetry(),
 	}
 	var err error
 	var n int

@@ -136,7 +136,7 @@ func Run(ctx context.Context, spec Spec) error {
 // RunWithConfig is Run with the configuration given rather than read from
 // the environment; tests use it to host a service in-process.
 func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
-	tel, err := telemetry.Setup(ctx, spec.Name, cfg.LogLevel)
+	tel, err := telemetry.Setup(ctx, spec.Name, cfg.LogLevel, cfg.Telemetry)
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}

@@ -1,5 +1,5 @@
 // Package telemetry sets up a process's traces (OpenTelemetry, exported over
-// OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set), structured JSON logs that
+// OTLP when the configuration names an endpoint), structured JSON logs that
 // carry trace and span IDs, and a Prometheus registry.
 package telemetry
 
@@ -19,6 +19,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/edubureau/studentaid/pkg/config"
 )
 
 // Telemetry holds a process's tracer provider, logger and metrics registry.
@@ -31,8 +33,9 @@ type Telemetry struct {
 
 // Setup builds the process's telemetry and installs the tracer provider and
 // the W3C trace-context + baggage propagator as the OpenTelemetry globals,
-// which the gRPC, HTTP and pgx instrumentation read.
-func Setup(ctx context.Context, service, logLevel string) (*Telemetry, error) {
+// which the gRPC, HTTP and pgx instrumentation read. cfg decides whether
+// traces are exported over OTLP.
+func Setup(ctx context.Context, service, logLevel string, cfg config.Telemetry) (*Telemetry, error) {
 	log := NewLogger(service, logLevel)
 	res, err := resource.New(ctx,
 		resource.WithFromEnv(),
@@ -42,7 +45,7 @@ func Setup(ctx context.Context, service, logLevel string) (*Telemetry, error) {
 		return nil, err
 	}
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	if exporting() {
+	if exporting(cfg) {
 		exp, err := otlptracegrpc.New(ctx)
 		if err != nil {
 			return nil, err
@@ -64,12 +67,12 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	return t.Provider.Shutdown(ctx)
 }
 
-// exporting reports whether the standard OTEL_* variables ask for an OTLP exporter.
-func exporting() bool {
-	if strings.EqualFold(os.Getenv("OTEL_TRACES_EXPORTER"), "none") || strings.EqualFold(os.Getenv("OTEL_SDK_DISABLED"), "true") {
+// exporting reports whether the OpenTelemetry settings ask for an OTLP exporter.
+func exporting(cfg config.Telemetry) bool {
+	if strings.EqualFold(cfg.TracesExporter, "none") || cfg.SDKDisabled {
 		return false
 	}
-	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+	return cfg.OTLPEndpoint != "" || cfg.OTLPTracesEndpoint != ""
 }
 
 // NewLogger returns a JSON logger that adds trace_id and span_id to every

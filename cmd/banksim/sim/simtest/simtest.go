@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"testing"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/edubureau/studentaid/cmd/banksim/sim"
+	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/db"
 )
 
@@ -35,10 +35,7 @@ type Env struct {
 
 // DatabaseURL is $DATABASE_URL, or the local test database.
 func DatabaseURL() string {
-	if u := os.Getenv("DATABASE_URL"); u != "" {
-		return u
-	}
-	return sim.DefaultDatabaseURL
+	return config.Env("DATABASE_URL", sim.DefaultDatabaseURL)
 }
 
 // Start migrates a new schema banksim_test_<random> and serves a bank over it
