@@ -63,6 +63,17 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// decideUntilDone runs round after round until ctx is done, waiting poll
+// whenever a round found nothing to decide or less than a full page.
+func decideUntilDone(ctx context.Context, poll time.Duration, round func() (decided int, full bool)) {
+	for ctx.Err() == nil {
+		n, full := round()
+		if (n == 0 || !full) && !sleep(ctx, poll) {
+			return
+		}
+	}
+}
+
 // SchoolBot is a school's review committee: it lists the school's pending
 // reviews and decides them in bulk, approving with a hardship level for
 // tiered programs and rejecting a share of them with a reason.
@@ -79,14 +90,7 @@ type SchoolBot struct {
 // Run decides until ctx is done.
 func (b *SchoolBot) Run(ctx context.Context) {
 	rng := rand.New(rand.NewPCG(b.Seed, 1))
-	for ctx.Err() == nil {
-		n, full := b.round(ctx, rng)
-		if n == 0 || !full {
-			if !sleep(ctx, b.Poll) {
-				return
-			}
-		}
-	}
+	decideUntilDone(ctx, b.Poll, func() (int, bool) { return b.round(ctx, rng) })
 }
 
 func (b *SchoolBot) round(ctx context.Context, rng *rand.Rand) (decided int, full bool) {
@@ -147,14 +151,7 @@ type BureauBot struct {
 // Run decides until ctx is done.
 func (b *BureauBot) Run(ctx context.Context) {
 	rng := rand.New(rand.NewPCG(b.Seed, 2))
-	for ctx.Err() == nil {
-		n, full := b.round(ctx, rng)
-		if n == 0 || !full {
-			if !sleep(ctx, b.Poll) {
-				return
-			}
-		}
-	}
+	decideUntilDone(ctx, b.Poll, func() (int, bool) { return b.round(ctx, rng) })
 }
 
 func (b *BureauBot) round(ctx context.Context, rng *rand.Rand) (decided int, full bool) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -277,35 +278,17 @@ func (p *BacklogProbe) Drained(name string) (time.Duration, bool) {
 
 // Max returns the largest backlog seen per service.
 func (p *BacklogProbe) Max() map[string]float64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := map[string]float64{}
-	for k, v := range p.max {
-		out[k] = v
-	}
-	return out
+	return p.snapshot(func() map[string]float64 { return p.max })
 }
 
 // MaxLag returns the largest consumer lag (aid_consumer_lag) seen per service.
 func (p *BacklogProbe) MaxLag() map[string]float64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := map[string]float64{}
-	for k, v := range p.maxLag {
-		out[k] = v
-	}
-	return out
+	return p.snapshot(func() map[string]float64 { return p.maxLag })
 }
 
 // Last returns the latest backlog per service.
 func (p *BacklogProbe) Last() map[string]float64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := map[string]float64{}
-	for k, v := range p.last {
-		out[k] = v
-	}
-	return out
+	return p.snapshot(func() map[string]float64 { return p.last })
 }
 
 // Run polls until ctx is done.
@@ -379,4 +362,15 @@ func (p *BacklogProbe) Once(ctx context.Context) (bool, error) {
 		}
 	}
 	return allZero, errors.Join(errs...)
+}
+
+// snapshot copies the probe's map that field returns, under the probe's lock
+// (the maps are made on the first sample).
+func (p *BacklogProbe) snapshot(field func() map[string]float64) map[string]float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := field()
+	out := make(map[string]float64, len(m))
+	maps.Copy(out, m)
+	return out
 }
