@@ -52,3 +52,29 @@ type Filter[S ~string] struct {
 	After string
 	Limit int
 }
+
+// Arrival is what the event that brings an application into a review says
+// about it.
+type Arrival struct {
+	ApplicationID   string
+	SchoolCode      string
+	Term            string
+	ProgramCode     string
+	Stage           string
+	StudentIDMasked string
+	StudentIDHash   string
+	AmountFen       int64
+	FundingSource   string
+	SubmittedBy     string
+}
+
+// Arrived is the item a arrives as, in state; traceParent and traceState
+// are the W3C trace context of its arrival.
+func Arrived[S ~string](a Arrival, state S, traceParent, traceState string) Item[S] {
+	return Item[S]{
+		ApplicationID: a.ApplicationID, SchoolCode: a.SchoolCode, Term: a.Term, ProgramCode: a.ProgramCode,
+		Stage: a.Stage, StudentIDMasked: a.StudentIDMasked, StudentIDHash: a.StudentIDHash,
+		AmountFen: a.AmountFen, FundingSource: a.FundingSource, SubmittedBy: a.SubmittedBy,
+		State: state, TraceParent: traceParent, TraceState: traceState,
+	}
+}

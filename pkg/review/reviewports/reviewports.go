@@ -10,6 +10,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/catalog"
 	"github.com/edubureau/studentaid/pkg/page"
 	"github.com/edubureau/studentaid/pkg/review"
+	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 )
 
 // MaxDecisions caps the decisions of one Decide request.
@@ -115,4 +116,24 @@ func NextPageToken[S ~string, R review.Reviewed[S]](list []R, more bool) string 
 // pageCursor is the keyset position a page token carries.
 type pageCursor struct {
 	After string `json:"after"`
+}
+
+// ArrivalBody is the body of an event that brings an application into a
+// review (application.submitted, schoolreview.notice_passed).
+type ArrivalBody interface {
+	GetStage() string
+	GetStudentIdMasked() string
+	GetStudentIdHash() string
+	GetAmountFen() int64
+	GetFundingSource() string
+	GetSubmittedBy() string
+}
+
+// Arrival decodes what ev, with its body, says about the application.
+func Arrival(ev *eventsv1.Event, body ArrivalBody) review.Arrival {
+	return review.Arrival{
+		ApplicationID: ev.GetApplicationId(), SchoolCode: ev.GetSchoolCode(), Term: ev.GetTerm(), ProgramCode: ev.GetProgramCode(),
+		Stage: body.GetStage(), StudentIDMasked: body.GetStudentIdMasked(), StudentIDHash: body.GetStudentIdHash(),
+		AmountFen: body.GetAmountFen(), FundingSource: body.GetFundingSource(), SubmittedBy: body.GetSubmittedBy(),
+	}
 }

@@ -8,9 +8,6 @@ import (
 	"github.com/edubureau/studentaid/services/bureau-review/internal/domain"
 )
 
-// ErrNotFound means there is no review item with the ID.
-var ErrNotFound = reviewdb.ErrNotFound
-
 // Reviews is the bureau's review table: Insert, Get, List, LockForUpdate
 // and Save.
 var Reviews = &reviewdb.Table[domain.State, *domain.Review]{

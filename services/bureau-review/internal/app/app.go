@@ -93,18 +93,9 @@ func (e impossible) Unwrap() []error { return []error{e.error, ErrImpossible} }
 // NoticePassed is a schoolreview.notice_passed event, as the consumer
 // decoded and checked it.
 type NoticePassed struct {
-	ApplicationID   string
-	SchoolCode      string
-	Term            string
-	ProgramCode     string
-	Stage           string
-	StudentIDMasked string
-	StudentIDHash   string
-	HardshipLevel   string
-	AmountFen       int64
-	FundingSource   string
-	SubmittedBy     string
-	SchoolReviewer  string
+	review.Arrival
+	HardshipLevel  string
+	SchoolReviewer string
 }
 
 // ApplyNoticePassed makes a pending item of an application whose school
@@ -113,21 +104,7 @@ type NoticePassed struct {
 func (s *Service) ApplyNoticePassed(ctx context.Context, tx db.Tx, ev NoticePassed) error {
 	tp, ts := telemetry.TraceContextOf(ctx)
 	r := domain.Review{
-		Item: review.Item[domain.State]{
-			ApplicationID:   ev.ApplicationID,
-			SchoolCode:      ev.SchoolCode,
-			Term:            ev.Term,
-			ProgramCode:     ev.ProgramCode,
-			Stage:           ev.Stage,
-			StudentIDMasked: ev.StudentIDMasked,
-			StudentIDHash:   ev.StudentIDHash,
-			AmountFen:       ev.AmountFen,
-			FundingSource:   ev.FundingSource,
-			SubmittedBy:     ev.SubmittedBy,
-			State:           domain.StatePending,
-			TraceParent:     tp,
-			TraceState:      ts,
-		},
+		Item:           review.Arrived(ev.Arrival, domain.StatePending, tp, ts),
 		HardshipLevel:  ev.HardshipLevel,
 		SchoolReviewer: ev.SchoolReviewer,
 	}

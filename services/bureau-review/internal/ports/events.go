@@ -10,6 +10,7 @@ import (
 
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/natsx"
+	"github.com/edubureau/studentaid/pkg/review/reviewports"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/bureau-review/internal/app"
 )
@@ -48,18 +49,9 @@ func noticePassedOf(ev *eventsv1.Event) (app.NoticePassed, error) {
 		return app.NoticePassed{}, natsx.Permanent(fmt.Errorf("notice_passed %s: missing school, submitter or school reviewer, or negative amount", ev.GetEventId()))
 	}
 	return app.NoticePassed{
-		ApplicationID:   ev.GetApplicationId(),
-		SchoolCode:      ev.GetSchoolCode(),
-		Term:            ev.GetTerm(),
-		ProgramCode:     ev.GetProgramCode(),
-		Stage:           body.GetStage(),
-		StudentIDMasked: body.GetStudentIdMasked(),
-		StudentIDHash:   body.GetStudentIdHash(),
-		HardshipLevel:   body.GetHardshipLevel(),
-		AmountFen:       body.GetAmountFen(),
-		FundingSource:   body.GetFundingSource(),
-		SubmittedBy:     body.GetSubmittedBy(),
-		SchoolReviewer:  body.GetSchoolReviewer(),
+		Arrival:        reviewports.Arrival(ev, body),
+		HardshipLevel:  body.GetHardshipLevel(),
+		SchoolReviewer: body.GetSchoolReviewer(),
 	}, nil
 }
 

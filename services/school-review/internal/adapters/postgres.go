@@ -14,9 +14,6 @@ import (
 	"github.com/edubureau/studentaid/services/school-review/internal/domain"
 )
 
-// ErrNotFound means there is no review item with the ID.
-var ErrNotFound = reviewdb.ErrNotFound
-
 // Reviews is the school's review table: Insert, Get, List, LockForUpdate
 // and Save.
 var Reviews = &reviewdb.Table[domain.State, *domain.Review]{

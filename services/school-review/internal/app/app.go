@@ -131,20 +131,11 @@ func notFound(applicationID string) error {
 }
 
 // Submitted is an application.submitted event, as the consumer decoded and
-// checked it.
+// checked it; AmountFen is the submission's standard amount.
 type Submitted struct {
-	ApplicationID     string
-	SchoolCode        string
-	Term              string
-	ProgramCode       string
-	Stage             string
-	StudentIDMasked   string
+	review.Arrival
 	StudentNameMasked string
-	StudentIDHash     string
 	Tiered            bool
-	AmountFen         int64
-	FundingSource     string
-	SubmittedBy       string
 }
 
 // ApplySubmitted turns a submitted application into a pending review item,
@@ -153,19 +144,7 @@ type Submitted struct {
 func (s *Service) ApplySubmitted(ctx context.Context, tx db.Tx, ev Submitted) error {
 	tp, ts := telemetry.TraceContextOf(ctx)
 	r := domain.Submitted(domain.Review{
-		Item: review.Item[domain.State]{
-			ApplicationID:   ev.ApplicationID,
-			SchoolCode:      ev.SchoolCode,
-			Term:            ev.Term,
-			ProgramCode:     ev.ProgramCode,
-			Stage:           ev.Stage,
-			StudentIDMasked: ev.StudentIDMasked,
-			StudentIDHash:   ev.StudentIDHash,
-			FundingSource:   ev.FundingSource,
-			SubmittedBy:     ev.SubmittedBy,
-			TraceParent:     tp,
-			TraceState:      ts,
-		},
+		Item:              review.Arrived(ev.Arrival, domain.StatePending, tp, ts),
 		StudentNameMasked: ev.StudentNameMasked,
 		Tiered:            ev.Tiered,
 		BaseAmountFen:     ev.AmountFen,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/natsx"
+	"github.com/edubureau/studentaid/pkg/review/reviewports"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/school-review/internal/app"
 )
@@ -43,17 +44,8 @@ func submittedOf(ev *eventsv1.Event) (s app.Submitted, ok bool, err error) {
 		return s, false, natsx.Permanent(fmt.Errorf("application.submitted %s: missing school or submitter", ev.GetEventId()))
 	}
 	return app.Submitted{
-		ApplicationID:     ev.GetApplicationId(),
-		SchoolCode:        ev.GetSchoolCode(),
-		Term:              ev.GetTerm(),
-		ProgramCode:       ev.GetProgramCode(),
-		Stage:             body.GetStage(),
-		StudentIDMasked:   body.GetStudentIdMasked(),
+		Arrival:           reviewports.Arrival(ev, body),
 		StudentNameMasked: body.GetStudentNameMasked(),
-		StudentIDHash:     body.GetStudentIdHash(),
 		Tiered:            body.GetTiered(),
-		AmountFen:         body.GetAmountFen(),
-		FundingSource:     body.GetFundingSource(),
-		SubmittedBy:       body.GetSubmittedBy(),
 	}, true, nil
 }
