@@ -118,7 +118,7 @@ func plan(t *testing.T) []*planned {
 	i := 0
 	for _, school := range schools {
 		for _, term := range terms {
-			for k := 0; k < perSchoolTerm; k++ {
+			for range perSchoolTerm {
 				prog := programsByIndex[i%len(programsByIndex)]
 				birth := time.Date(prog.birth, time.Month(1+i%12), 1+i%28, 0, 0, 0, 0, time.UTC)
 				p := &planned{
@@ -154,7 +154,7 @@ func plan(t *testing.T) []*planned {
 		}
 	}
 	for _, p := range out {
-		for body := int64(1000000 + p.idx); p.req.BankCardNumber[len(p.req.BankCardNumber)-4:] == "0000"; body += 1000000 {
+		for body := int64(1000000 + p.idx); p.req.GetBankCardNumber()[len(p.req.GetBankCardNumber())-4:] == "0000"; body += 1000000 {
 			p.req.BankCardNumber = pii.GenerateCardNumber("621700", body, 19) // not a closed account
 		}
 	}
@@ -353,7 +353,7 @@ func runChain(t *testing.T, s *stack.Stack) chainResult {
 		}
 		return nil
 	})
-	if _, err := officers[failing.school].app.CorrectPayee(ctx, &applicationv1.CorrectPayeeRequest{ApplicationId: failing.id, BankCardNumber: pii.GenerateCardNumber("621700", 7777777, 19), AccountName: failing.req.AccountName}); err != nil {
+	if _, err := officers[failing.school].app.CorrectPayee(ctx, &applicationv1.CorrectPayeeRequest{ApplicationId: failing.id, BankCardNumber: pii.GenerateCardNumber("621700", 7777777, 19), AccountName: failing.req.GetAccountName()}); err != nil {
 		t.Fatalf("correct payee: %v", err)
 	}
 	failedItem := findBatchItem(t, finance, failing.id)
@@ -430,7 +430,7 @@ func runChain(t *testing.T, s *stack.Stack) chainResult {
 	wantCount, wantSum := map[key]int64{}, map[key]int64{}
 	for _, p := range apps {
 		if p.paid() {
-			k := key{p.term, p.req.ProgramCode}
+			k := key{p.term, p.req.GetProgramCode()}
 			wantCount[k]++
 			wantSum[k] += p.amount
 		}
@@ -488,9 +488,9 @@ func restApplications(reqs []*applicationv1.NewApplication) []map[string]any {
 	out := make([]map[string]any, len(reqs))
 	for i, r := range reqs {
 		out[i] = map[string]any{
-			"student_id_number": r.StudentIdNumber, "student_name": r.StudentName, "stage": r.Stage,
-			"program_code": r.ProgramCode, "boarding": r.Boarding, "rural": r.Rural,
-			"registered_poor": r.RegisteredPoor, "bank_card_number": r.BankCardNumber, "account_name": r.AccountName,
+			"student_id_number": r.GetStudentIdNumber(), "student_name": r.GetStudentName(), "stage": r.GetStage(),
+			"program_code": r.GetProgramCode(), "boarding": r.GetBoarding(), "rural": r.GetRural(),
+			"registered_poor": r.GetRegisteredPoor(), "bank_card_number": r.GetBankCardNumber(), "account_name": r.GetAccountName(),
 		}
 	}
 	return out

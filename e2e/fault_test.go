@@ -59,9 +59,7 @@ func TestFault(t *testing.T) {
 	chaosCtx, stopChaos := context.WithCancel(ctx)
 	var kills, restarts atomic.Int32
 	var chaosWG sync.WaitGroup
-	chaosWG.Add(1)
-	go func() {
-		defer chaosWG.Done()
+	chaosWG.Go(func() {
 		rng := rand.New(rand.NewPCG(1, 2))
 		round := 0
 		for {
@@ -101,14 +99,12 @@ func TestFault(t *testing.T) {
 				}
 			}
 		}
-	}()
+	})
 
 	// Submitters: chunks of 50 with an idempotency key, retried until accepted.
 	var submitWG sync.WaitGroup
 	for _, sc := range schools {
-		submitWG.Add(1)
-		go func() {
-			defer submitWG.Done()
+		submitWG.Go(func() {
 			var mine []*planned
 			for _, p := range apps {
 				if p.school == sc {
@@ -136,23 +132,21 @@ func TestFault(t *testing.T) {
 					time.Sleep(200 * time.Millisecond)
 				}
 			}
-		}()
+		})
 	}
 
 	// Bots decide whatever is pending, forever, tolerating restarts.
 	botCtx, stopBots := context.WithCancel(ctx)
 	var botWG sync.WaitGroup
 	bot := func(f func(ctx context.Context)) {
-		botWG.Add(1)
-		go func() {
-			defer botWG.Done()
+		botWG.Go(func() {
 			for botCtx.Err() == nil {
 				cctx, c := context.WithTimeout(botCtx, 15*time.Second)
 				f(cctx)
 				c()
 				time.Sleep(300 * time.Millisecond)
 			}
-		}()
+		})
 	}
 	for _, sc := range schools {
 		bot(func(ctx context.Context) {
@@ -344,7 +338,7 @@ func startFaultStack(t *testing.T) *stack.Stack {
 // programs, with the same rejection rules as the chain test.
 func faultPlan(n int) []*planned {
 	out := make([]*planned, 0, n)
-	for i := 0; i < n; i++ {
+	for i := range n {
 		prog := programsByIndex[i%len(programsByIndex)]
 		birth := time.Date(prog.birth, time.Month(1+i%12), 1+i%28, 0, 0, 0, 0, time.UTC)
 		p := &planned{
@@ -362,7 +356,7 @@ func faultPlan(n int) []*planned {
 			schoolReject: i%13 == 7,
 		}
 		p.bureauReject = !p.schoolReject && i%17 == 3
-		for body := int64(2000000 + i); p.req.BankCardNumber[len(p.req.BankCardNumber)-4:] == "0000"; body += 1000000 {
+		for body := int64(2000000 + i); p.req.GetBankCardNumber()[len(p.req.GetBankCardNumber())-4:] == "0000"; body += 1000000 {
 			p.req.BankCardNumber = pii.GenerateCardNumber("621700", body, 19) // not a closed account
 		}
 		pg, _ := catalog.Lookup(prog.code)

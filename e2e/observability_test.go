@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,7 +70,7 @@ func TestTracesMetricsAndPrivacy(t *testing.T) {
 					return nil
 				}
 			}
-			return fmt.Errorf("%d ConfirmBatch traces for the batch, none complete: %v", len(traces), missing)
+			return fmt.Errorf("%d ConfirmBatch traces for the batch, none complete: %w", len(traces), missing)
 		})
 		if orphans := tr.orphans(); len(orphans) > 0 {
 			t.Errorf("trace %s: %d spans whose parent is not in the trace, e.g. %s", tr.TraceID, len(orphans), orphans[0])
@@ -161,7 +162,7 @@ func TestTracesMetricsAndPrivacy(t *testing.T) {
 	t.Run("no full ID number, name or card number in logs or spans", func(t *testing.T) {
 		var secrets []string
 		for _, p := range apps {
-			secrets = append(secrets, p.req.StudentIdNumber, p.req.BankCardNumber, p.req.StudentName)
+			secrets = append(secrets, p.req.GetStudentIdNumber(), p.req.GetBankCardNumber(), p.req.GetStudentName())
 		}
 		logs, _ := filepath.Glob(filepath.Join(s.KeyDir, "..", "logs", "*.log"))
 		if len(logs) < 6 {
@@ -328,12 +329,7 @@ func getJSON(u string, out any) error {
 }
 
 func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(xs, x)
 }
 
 // scrape reads a service's Prometheus metrics as "name{labels}" → value,
@@ -369,7 +365,7 @@ func stripConstLabels(series string) string {
 		return series
 	}
 	var keep []string
-	for _, kv := range strings.Split(series[open+1:len(series)-1], ",") {
+	for kv := range strings.SplitSeq(series[open+1:len(series)-1], ",") {
 		if !strings.HasPrefix(kv, "service=") {
 			keep = append(keep, kv)
 		}

@@ -25,10 +25,8 @@ func TestGracefulShutdown(t *testing.T) {
 	var accepted []string
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for w := range 4 {
+		wg.Go(func() {
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
@@ -36,7 +34,7 @@ func TestGracefulShutdown(t *testing.T) {
 				default:
 				}
 				var reqs []*applicationv1.NewApplication
-				for k := 0; k < 20; k++ {
+				for k := range 20 {
 					reqs = append(reqs, goodApplication(w*100000+i*20+k))
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -52,7 +50,7 @@ func TestGracefulShutdown(t *testing.T) {
 				}
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	time.Sleep(1500 * time.Millisecond)
 	p := s.Process("application")

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -124,12 +125,12 @@ func execWithDatabase(ctx context.Context, dir string, args []string) error {
 // this way, as a process of its own that fault tests can kill.
 func natsd(ctx context.Context, args []string) error {
 	if len(args) != 3 {
-		return fmt.Errorf("usage: devstack natsd <store-dir> <port> <monitor-port>")
+		return errors.New("usage: devstack natsd <store-dir> <port> <monitor-port>")
 	}
 	port, err1 := strconv.Atoi(args[1])
 	monitor, err2 := strconv.Atoi(args[2])
 	if err1 != nil || err2 != nil {
-		return fmt.Errorf("natsd: ports must be numbers")
+		return errors.New("natsd: ports must be numbers")
 	}
 	ns, err := natsdev.StartWithMonitor(args[0], port, monitor)
 	if err != nil {

@@ -195,7 +195,7 @@ func startSystem(ctx context.Context, c config, logf func(string, ...any)) (*sys
 
 func parseEndpoints(s string) (map[string]stack.Endpoint, error) {
 	eps := map[string]stack.Endpoint{}
-	for _, part := range strings.Split(s, ",") {
+	for part := range strings.SplitSeq(s, ",") {
 		name, addrs, ok := strings.Cut(strings.TrimSpace(part), "=")
 		grpcAddr, httpAddr, ok2 := strings.Cut(addrs, "/")
 		if !ok || !ok2 || grpcAddr == "" || httpAddr == "" {
@@ -216,7 +216,7 @@ func parsePIDs(s string) ([]driver.ProcessGroup, error) {
 	if s == "" {
 		return nil, nil
 	}
-	for _, part := range strings.Split(s, ",") {
+	for part := range strings.SplitSeq(s, ",") {
 		name, p, ok := strings.Cut(strings.TrimSpace(part), "=")
 		pid, err := strconv.Atoi(p)
 		if !ok || err != nil || pid <= 0 {

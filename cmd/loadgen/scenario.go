@@ -175,7 +175,7 @@ func reportProgress(ctx context.Context, rec *driver.Recorder, w *driver.Watcher
 		case <-t.C:
 			p := rec.Progress()
 			var parts []string
-			for s := driver.Step(0); s < driver.StepShownPaid; s++ {
+			for s := range driver.StepShownPaid {
 				parts = append(parts, fmt.Sprintf("%s %d", s, p.Reached[s]))
 			}
 			logf("progress: %s; final %d; open batches watched %d; errors %d", strings.Join(parts, ", "), p.Terminal, w.Open(), p.Errors)

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -168,7 +169,7 @@ func LoadService(name string, defaultGRPC, defaultHTTP string) (Service, error) 
 		return c, err
 	}
 	if c.AuthPublicKeys == "" {
-		return c, fmt.Errorf("AID_AUTH_PUBLIC_KEYS is not set: run `make run`, or point it at the PEM public key(s) tokens are signed with")
+		return c, errors.New("AID_AUTH_PUBLIC_KEYS is not set: run `make run`, or point it at the PEM public key(s) tokens are signed with")
 	}
 	return c, nil
 }

@@ -3,7 +3,6 @@ package natsx_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync/atomic"
 	"testing"
@@ -93,7 +92,7 @@ func benchConsume(b *testing.B, copies int) {
 			return nil
 		},
 	}
-	cons.Bind(pool, js, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	cons.Bind(pool, js, slog.New(slog.DiscardHandler), nil)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"time"
 
@@ -252,7 +253,7 @@ func (c *Consumer) open(ctx context.Context, m jetstream.Msg) *message {
 	if err != nil {
 		out.err = Permanent(err)
 		parent := otel.GetTextMapPropagator().Extract(ctx, HeaderCarrier(m.Headers()))
-		_, out.span = c.tracer.Start(parent, "process "+m.Subject(),
+		_, out.span = c.tracer.Start(parent, "process "+m.Subject(), //nolint:spancheck // ended with the message
 			trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(MessagingAttributes("process", m.Subject(), m.Headers().Get(jetstream.MsgIDHeader))...))
 		return out
@@ -261,7 +262,7 @@ func (c *Consumer) open(ctx context.Context, m jetstream.Msg) *message {
 	for i, r := range received {
 		d := &delivery{msg: out, index: i, ev: r.Event, data: r.Data, trace: r.Trace}
 		parent := otel.GetTextMapPropagator().Extract(ctx, r.Trace)
-		d.ctx, d.span = c.tracer.Start(parent, "process "+m.Subject(),
+		d.ctx, d.span = c.tracer.Start(parent, "process "+m.Subject(), //nolint:spancheck // the delivery ends its span when it is acked or dead-lettered
 			trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(MessagingAttributes("process", m.Subject(), r.Event.GetEventId())...),
 			trace.WithAttributes(BusinessAttributes(r.Event)...),
@@ -403,9 +404,7 @@ func (c *Consumer) deadLetterMessage(ctx context.Context, m *message) {
 	m.span.SetStatus(codes.Error, "dead-lettered")
 	dead := nats.NewMsg(DeadPrefix + c.Name + "." + m.msg.Subject())
 	dead.Data = m.msg.Data()
-	for k, v := range m.msg.Headers() {
-		dead.Header[k] = v
-	}
+	maps.Copy(dead.Header, m.msg.Headers())
 	id := c.Name
 	if md, err := m.msg.Metadata(); err == nil {
 		dead.Header.Set(HeaderStreamSeq, strconv.FormatUint(md.Sequence.Stream, 10))

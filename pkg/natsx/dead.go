@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -75,9 +76,7 @@ func ReplayDead(ctx context.Context, js jetstream.JetStream, seq uint64) error {
 	}
 	msg := nats.NewMsg(subject)
 	msg.Data = m.Data
-	for k, v := range m.Header {
-		msg.Header[k] = v
-	}
+	maps.Copy(msg.Header, m.Header)
 	for _, h := range []string{HeaderOriginalSubject, HeaderError, HeaderConsumer, HeaderStreamSeq, HeaderEventID} {
 		msg.Header.Del(h)
 	}

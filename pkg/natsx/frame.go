@@ -75,7 +75,7 @@ type FrameWriter struct {
 
 // Fits reports whether an event of n bytes still fits in the frame.
 func (w *FrameWriter) Fits(n int) bool {
-	return len(w.frame.Events) == 0 || (len(w.frame.Events) < MaxFrameEvents && w.size+n+64 <= MaxFrameBytes)
+	return len(w.frame.GetEvents()) == 0 || (len(w.frame.GetEvents()) < MaxFrameEvents && w.size+n+64 <= MaxFrameBytes)
 }
 
 // Add appends an encoded event and the trace context it is sent in.
@@ -89,7 +89,7 @@ func (w *FrameWriter) Add(data []byte, trace propagation.MapCarrier) {
 }
 
 // Len is the number of events added.
-func (w *FrameWriter) Len() int { return len(w.frame.Events) }
+func (w *FrameWriter) Len() int { return len(w.frame.GetEvents()) }
 
 // Msg returns the frame as a message on subject with message ID id.
 func (w *FrameWriter) Msg(subject, id string) (*nats.Msg, error) {
@@ -99,7 +99,7 @@ func (w *FrameWriter) Msg(subject, id string) (*nats.Msg, error) {
 	}
 	m := nats.NewMsg(subject)
 	m.Data = data
-	m.Header.Set(HeaderFrame, strconv.Itoa(len(w.frame.Events)))
+	m.Header.Set(HeaderFrame, strconv.Itoa(len(w.frame.GetEvents())))
 	m.Header.Set(jetstream.MsgIDHeader, id)
 	return m, nil
 }

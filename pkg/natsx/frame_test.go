@@ -14,7 +14,7 @@ import (
 func TestFrameRoundTrip(t *testing.T) {
 	var w natsx.FrameWriter
 	var want []string
-	for i := 0; i < 3; i++ {
+	for i := range 3 {
 		ev := submitted(t, "app")
 		data, err := events.Marshal(ev)
 		if err != nil {

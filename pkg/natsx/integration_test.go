@@ -3,7 +3,6 @@ package natsx_test
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -52,7 +51,7 @@ func setup(t *testing.T) bundle {
 	if err := natsx.EnsureStreams(ctx, js); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
 	return bundle{reg: reg, pool: pool, js: js, nc: nc, relay: outbox.NewRelay(pool, js, log, outbox.WithRegisterer(reg, "svc")), log: log}
 }
@@ -77,13 +76,11 @@ func runConsumer(t *testing.T, b bundle, c *natsx.Consumer) {
 	c.Bind(b.pool, b.js, b.log, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		if err := c.Run(ctx); err != nil {
 			t.Errorf("consumer: %v", err)
 		}
-	}()
+	})
 	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 
@@ -132,7 +129,7 @@ func TestOutboxRelayAndIdempotentConsumer(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	evs := make([]*eventsv1.Event, 0, 40)
-	for i := 0; i < 40; i++ { // above the COPY threshold
+	for i := range 40 { // above the COPY threshold
 		evs = append(evs, submitted(t, "app-"+string(rune('a'+i%26))+string(rune('0'+i/26))))
 	}
 	appendEvents(t, b, evs...)

@@ -71,7 +71,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 	}
 	for _, cfg := range cfgs {
 		var err error
-		for attempt := 0; attempt < 20; attempt++ {
+		for range 20 {
 			if _, err = js.CreateOrUpdateStream(ctx, cfg); err == nil {
 				break
 			}

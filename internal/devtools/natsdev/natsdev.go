@@ -5,6 +5,7 @@
 package natsdev
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -44,7 +45,7 @@ func StartWithMonitor(dir string, port, httpPort int) (*server.Server, error) {
 	go ns.Start()
 	if !ns.ReadyForConnections(10 * time.Second) {
 		ns.Shutdown()
-		return nil, fmt.Errorf("embedded nats: not ready in 10s")
+		return nil, errors.New("embedded nats: not ready in 10s")
 	}
 	return ns, nil
 }

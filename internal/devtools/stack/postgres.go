@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -47,7 +48,7 @@ func StartPostgres(ctx context.Context, dir string) (*Postgres, error) {
 	if _, err := os.Stat(filepath.Join(abs, "PG_VERSION")); os.IsNotExist(err) {
 		out, err := p.command(ctx, filepath.Join(bin, "initdb"), "-D", abs, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8").CombinedOutput()
 		if err != nil {
-			return nil, fmt.Errorf("initdb: %v: %s", err, out)
+			return nil, fmt.Errorf("initdb: %w: %s", err, out)
 		}
 	}
 	if p.Port, err = FreePort(); err != nil {
@@ -64,7 +65,7 @@ func StartPostgres(ctx context.Context, dir string) (*Postgres, error) {
 	}, " ")
 	out, err := p.command(ctx, filepath.Join(bin, "pg_ctl"), "-D", abs, "-l", filepath.Join(abs, "server.log"), "-w", "-t", "60", "-o", opts, "start").CombinedOutput()
 	if err != nil {
-		return nil, fmt.Errorf("pg_ctl start: %v: %s", err, out)
+		return nil, fmt.Errorf("pg_ctl start: %w: %s", err, out)
 	}
 	p.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.Port)
 	if err := waitPostgres(ctx, p.URL); err != nil {
@@ -82,7 +83,7 @@ func (p *Postgres) Stop() error {
 	}
 	out, err := p.command(context.Background(), filepath.Join(bin, "pg_ctl"), "-D", p.Dir, "-m", "fast", "-w", "stop").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("pg_ctl stop: %v: %s", err, out)
+		return fmt.Errorf("pg_ctl stop: %w: %s", err, out)
 	}
 	return nil
 }
@@ -97,7 +98,7 @@ func (p *Postgres) Restart(ctx context.Context, mode string) error {
 	// open) pg_ctl's output.
 	out, err := p.command(ctx, filepath.Join(bin, "pg_ctl"), "-D", p.Dir, "-l", filepath.Join(p.Dir, "server.log"), "-m", mode, "-w", "-t", "60", "restart").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("pg_ctl restart: %v: %s", err, out)
+		return fmt.Errorf("pg_ctl restart: %w: %s", err, out)
 	}
 	return waitPostgres(ctx, p.URL)
 }
@@ -132,7 +133,7 @@ func pgBinDir() (string, error) {
 	}
 	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
 	if len(matches) == 0 {
-		return "", fmt.Errorf("PostgreSQL server binaries (pg_ctl, initdb) not found: install postgresql or set DATABASE_URL")
+		return "", errors.New("PostgreSQL server binaries (pg_ctl, initdb) not found: install postgresql or set DATABASE_URL")
 	}
 	return filepath.Dir(matches[len(matches)-1]), nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -159,9 +160,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.BankURL = "http://127.0.0.1:" + strconv.Itoa(bankPort)
 	bankEnv := map[string]string{"BANKSIM_ADDR": "127.0.0.1:" + strconv.Itoa(bankPort), "DATABASE_URL": s.DatabaseURL}
-	for k, v := range opts.BankEnv {
-		bankEnv[k] = v
-	}
+	maps.Copy(bankEnv, opts.BankEnv)
 	s.bank = s.newProcess("banksim", filepath.Join(opts.BinDir, "banksim"), bankEnv, s.BankURL+"/healthz")
 	if err := s.bank.Start(ctx); err != nil {
 		return nil, err
@@ -212,9 +211,7 @@ func (s *Stack) serviceEnv(name string, ep Endpoint) map[string]string {
 		env["OTEL_EXPORTER_OTLP_INSECURE"] = "true"
 		env["OTEL_BSP_SCHEDULE_DELAY"] = "500"
 	}
-	for k, v := range s.opts.Env {
-		env[k] = v
-	}
+	maps.Copy(env, s.opts.Env)
 	return env
 }
 
@@ -293,8 +290,7 @@ func (s *Stack) RestartNATS(ctx context.Context) error {
 func (s *Stack) Stop() {
 	var wg sync.WaitGroup
 	for _, p := range s.procs {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = p.Stop(20 * time.Second) }()
+		wg.Go(func() { ; _ = p.Stop(20 * time.Second) })
 	}
 	wg.Wait()
 	if s.bank != nil {

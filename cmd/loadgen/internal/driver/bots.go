@@ -115,7 +115,7 @@ func (b *SchoolBot) round(ctx context.Context, rng *rand.Rand) (decided int, ful
 		if rng.Float64() < b.RejectRate {
 			d.Approve = false
 			d.Reason = schoolReasons[rng.IntN(len(schoolReasons))]
-			rejected[d.ApplicationId] = true
+			rejected[d.GetApplicationId()] = true
 		} else if rv.GetTiered() {
 			d.HardshipLevel = pickLevel(rng)
 		}
@@ -129,9 +129,9 @@ func (b *SchoolBot) round(ctx context.Context, rng *rand.Rand) (decided int, ful
 	}
 	now := time.Now()
 	for _, d := range decisions {
-		b.Recorder.Mark(StepSchoolDecided, d.ApplicationId, now)
-		if rejected[d.ApplicationId] {
-			b.Recorder.Finish(d.ApplicationId, OutcomeSchoolRejected)
+		b.Recorder.Mark(StepSchoolDecided, d.GetApplicationId(), now)
+		if rejected[d.GetApplicationId()] {
+			b.Recorder.Finish(d.GetApplicationId(), OutcomeSchoolRejected)
 		}
 	}
 	return len(decisions), len(reviews) == PageSize
@@ -182,7 +182,7 @@ func (b *BureauBot) round(ctx context.Context, rng *rand.Rand) (decided int, ful
 		if rng.Float64() < b.RejectRate {
 			d.Approve = false
 			d.Reason = bureauReasons[rng.IntN(len(bureauReasons))]
-			rejected[d.ApplicationId] = true
+			rejected[d.GetApplicationId()] = true
 		}
 		decisions[i] = d
 	}
@@ -194,9 +194,9 @@ func (b *BureauBot) round(ctx context.Context, rng *rand.Rand) (decided int, ful
 	}
 	now := time.Now()
 	for _, d := range decisions {
-		b.Recorder.Mark(StepBureauDecided, d.ApplicationId, now)
-		if rejected[d.ApplicationId] {
-			b.Recorder.Finish(d.ApplicationId, OutcomeBureauRejected)
+		b.Recorder.Mark(StepBureauDecided, d.GetApplicationId(), now)
+		if rejected[d.GetApplicationId()] {
+			b.Recorder.Finish(d.GetApplicationId(), OutcomeBureauRejected)
 		}
 	}
 	return len(decisions), len(reviews) == PageSize

@@ -339,22 +339,22 @@ func WithRetry(ctx context.Context, attempts int, fn func(ctx context.Context) e
 }
 
 func httpToCode(s int) codes.Code {
-	switch {
-	case s == http.StatusBadRequest:
+	switch s {
+	case http.StatusBadRequest:
 		return codes.InvalidArgument
-	case s == http.StatusUnauthorized:
+	case http.StatusUnauthorized:
 		return codes.Unauthenticated
-	case s == http.StatusForbidden:
+	case http.StatusForbidden:
 		return codes.PermissionDenied
-	case s == http.StatusNotFound:
+	case http.StatusNotFound:
 		return codes.NotFound
-	case s == http.StatusConflict:
+	case http.StatusConflict:
 		return codes.AlreadyExists
-	case s == http.StatusTooManyRequests:
+	case http.StatusTooManyRequests:
 		return codes.ResourceExhausted
-	case s == http.StatusServiceUnavailable, s == http.StatusBadGateway:
+	case http.StatusServiceUnavailable, http.StatusBadGateway:
 		return codes.Unavailable
-	case s == http.StatusGatewayTimeout:
+	case http.StatusGatewayTimeout:
 		return codes.DeadlineExceeded
 	}
 	return codes.Unknown

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -120,7 +121,7 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 		cfg.Schools = 20
 	}
 	if cfg.Schools > 999 {
-		return nil, fmt.Errorf("at most 999 schools")
+		return nil, errors.New("at most 999 schools")
 	}
 	term, err := catalog.ParseTerm(cfg.Term)
 	if err != nil {

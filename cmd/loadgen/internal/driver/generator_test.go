@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"slices"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -131,10 +132,5 @@ func TestGeneratorRefusesBadConfig(t *testing.T) {
 }
 
 func containsStage(stages []catalog.Stage, s catalog.Stage) bool {
-	for _, x := range stages {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(stages, s)
 }

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -189,9 +190,7 @@ func (r *Recorder) Errors() map[string]int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make(map[string]int64, len(r.errKinds))
-	for k, v := range r.errKinds {
-		out[k] = v
-	}
+	maps.Copy(out, r.errKinds)
 	return out
 }
 

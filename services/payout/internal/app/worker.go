@@ -96,14 +96,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	results := make(chan *job, maxInflight)
 	var callers sync.WaitGroup
 	for range w.cfg.Concurrency {
-		callers.Add(1)
-		go func() {
-			defer callers.Done()
+		callers.Go(func() {
 			for j := range jobs {
 				w.execute(ctx, j)
 				results <- j
 			}
-		}()
+		})
 	}
 	recorded := make(chan struct{})
 	go func() {
@@ -167,7 +165,7 @@ func (w *Worker) newJob(c adapters.Claimed) *job {
 	j := &job{Claimed: c, ctx: ctx, span: span}
 	// The claim query made the same transition in the database; this copy
 	// tells what to do next.
-	step, err := j.Payment.Claim()
+	step, err := j.Claim()
 	if err != nil {
 		j.err = err
 		return j
@@ -300,7 +298,7 @@ func (w *Worker) record(group []*job) {
 	var postpone []adapters.Postponement
 	for _, j := range group {
 		if j.settles() {
-			if err := j.Payment.Settle(j.decision.Verdict); err != nil {
+			if err := j.Settle(j.decision.Verdict); err != nil {
 				j.err = err
 				j.decide(domain.Answer{Outcome: domain.OutcomeUnknown}, w.retry)
 			}

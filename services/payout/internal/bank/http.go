@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -180,7 +181,7 @@ func decodeResult(body []byte, key string) (Result, error) {
 		return Result{}, fmt.Errorf("bank answered status %q reason %q", r.Status, r.Reason)
 	}
 	if r.BankRef == "" {
-		return Result{}, fmt.Errorf("bank answered without a bank_ref")
+		return Result{}, errors.New("bank answered without a bank_ref")
 	}
 	return Result{Key: r.IdempotencyKey, BankRef: r.BankRef, Status: r.Status, Reason: r.Reason, AmountFen: r.AmountFen}, nil
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -83,7 +84,7 @@ func validate(c app.Config) error {
 	case c.Concurrency < 1 || c.Concurrency > 1024:
 		return fmt.Errorf("PAYOUT_CONCURRENCY %d is not in 1..1024", c.Concurrency)
 	case c.BankTimeout <= 0, c.RetryBackoff <= 0, c.MaxBackoff < c.RetryBackoff, c.PollInterval <= 0:
-		return fmt.Errorf("payout durations must be positive, with PAYOUT_MAX_BACKOFF at least PAYOUT_RETRY_BACKOFF")
+		return errors.New("payout durations must be positive, with PAYOUT_MAX_BACKOFF at least PAYOUT_RETRY_BACKOFF")
 	case c.ClaimLease < 10*c.BankTimeout:
 		// A claim may wait behind a few rounds of calls and then make two itself.
 		return fmt.Errorf("PAYOUT_CLAIM_LEASE %v must be at least 10 × PAYOUT_BANK_TIMEOUT (%v)", c.ClaimLease, c.BankTimeout)

@@ -234,7 +234,7 @@ func (h *harness) ledger() sim.Totals {
 // bankLog counts the simulator's log lines that hold every one of parts.
 func (h *harness) bankLog(parts ...string) int {
 	n := 0
-	for _, line := range strings.Split(h.bank.Logs.String(), "\n") {
+	for line := range strings.SplitSeq(h.bank.Logs.String(), "\n") {
 		all := line != ""
 		for _, p := range parts {
 			all = all && strings.Contains(line, p)

@@ -177,9 +177,9 @@ func (r *Review) amountFor(level catalog.HardshipLevel) (int64, error) {
 	amount, err := p.AmountFen(catalog.Stage(r.Stage), level)
 	if err != nil {
 		if errors.Is(err, catalog.ErrLevelRequired) {
-			return 0, fmt.Errorf("%w: %v", ErrLevelRequired, err)
+			return 0, fmt.Errorf("%w: %w", ErrLevelRequired, err)
 		}
-		return 0, fmt.Errorf("%w: %v", ErrInvalidLevel, err)
+		return 0, fmt.Errorf("%w: %w", ErrInvalidLevel, err)
 	}
 	return amount, nil
 }
