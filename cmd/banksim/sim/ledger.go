@@ -130,7 +130,7 @@ func (l *Ledger) List(ctx context.Context, after string, limit int) (Page, error
 	var page Page
 	err := db.InTx(ctx, l.pool, func(tx pgx.Tx) error {
 		page = Page{}
-		if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ ONLY`); err != nil {
+		if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`); err != nil {
 			return fmt.Errorf("set isolation: %w", err)
 		}
 		rows, err := tx.Query(ctx, `SELECT `+creditColumns+` FROM `+l.credits+`

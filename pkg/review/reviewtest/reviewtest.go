@@ -76,7 +76,7 @@ func (e *Env) Conn(t *testing.T, user string, role auth.Role, org string) *grpc.
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	return conn
 }
 

@@ -63,12 +63,12 @@ func classify(err error) error {
 	case errors.Is(err, app.ErrImpossible):
 		return natsx.Permanent(err)
 	case errors.Is(err, app.ErrNotYet):
-		return notYet{err}
+		return notYetError{err}
 	}
 	return err
 }
 
-// notYet is a use case's app.ErrNotYet as the consumer knows it.
-type notYet struct{ error }
+// notYetError is a use case's app.ErrNotYet as the consumer knows it.
+type notYetError struct{ error }
 
-func (e notYet) Unwrap() []error { return []error{e.error, natsx.ErrNotYet} }
+func (e notYetError) Unwrap() []error { return []error{e.error, natsx.ErrNotYet} }

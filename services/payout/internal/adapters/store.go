@@ -176,7 +176,7 @@ type Settlement struct {
 // so its outcome event is written once.
 func Settle(ctx context.Context, tx db.Tx, ss []Settlement) (map[string]bool, error) {
 	if len(ss) == 0 {
-		return nil, nil
+		return map[string]bool{}, nil
 	}
 	ids := make([]string, len(ss))
 	statuses := make([]string, len(ss))

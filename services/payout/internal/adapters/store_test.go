@@ -54,6 +54,7 @@ func TestClaimIsTheDomainClaim(t *testing.T) {
 			bankRef = "B1"
 		case domain.Failed:
 			reason = "ACCOUNT_CLOSED"
+		default:
 		}
 		_, err := pool.Exec(ctx, `INSERT INTO payments (payment_id, application_id, batch_id, school_code, program_code, term,
   amount_fen, order_attempt, bank_card_sealed, account_name_sealed, bank_card_masked, status, attempts, bank_ref, reason, next_attempt_at)

@@ -98,6 +98,8 @@ func Decide(step Step, a Answer, attempts int32, r Retry) Decision {
 		return settle(Verdict{Reason: ReasonPayeeUnreadable})
 	case OutcomeNotSent:
 		return Decision{Next: NextAskLater}
+	default:
+		// OutcomeUnknown, and the answers above that prove nothing at this step.
 	}
 	return Decision{Next: NextAskLater, Wait: Backoff(attempts, r.Base, r.Max)}
 }
@@ -106,14 +108,14 @@ func settle(v Verdict) Decision { return Decision{Next: NextSettle, Verdict: v} 
 
 // Backoff is how long to wait before asking the bank again about a payment
 // taken up attempts times whose outcome is still unknown: base, doubling per
-// attempt, at most max.
-func Backoff(attempts int32, base, max time.Duration) time.Duration {
+// attempt, at most ceiling.
+func Backoff(attempts int32, base, ceiling time.Duration) time.Duration {
 	if base <= 0 {
 		return 0
 	}
 	d := base
-	for i := int32(1); i < attempts && d < max; i++ {
+	for i := int32(1); i < attempts && d < ceiling; i++ {
 		d *= 2
 	}
-	return min(d, max)
+	return min(d, ceiling)
 }

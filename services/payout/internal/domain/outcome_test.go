@@ -52,7 +52,7 @@ func TestDecide(t *testing.T) {
 
 func TestBackoff(t *testing.T) {
 	t.Parallel()
-	base, max := time.Second, 5*time.Minute
+	base, ceiling := time.Second, 5*time.Minute
 	tests := []struct {
 		attempts int32
 		want     time.Duration
@@ -66,11 +66,11 @@ func TestBackoff(t *testing.T) {
 		{1000, 5 * time.Minute},
 	}
 	for _, tt := range tests {
-		if got := Backoff(tt.attempts, base, max); got != tt.want {
+		if got := Backoff(tt.attempts, base, ceiling); got != tt.want {
 			t.Errorf("Backoff(%d) = %v, want %v", tt.attempts, got, tt.want)
 		}
 	}
-	if got := Backoff(3, 0, max); got != 0 {
+	if got := Backoff(3, 0, ceiling); got != 0 {
 		t.Errorf("zero base: %v", got)
 	}
 }

@@ -121,8 +121,9 @@ func (p *Payment) Claim() (Step, error) {
 	case Unknown:
 		p.Attempts++
 		return StepLookup, nil
+	default:
+		return 0, fmt.Errorf("%w: a %s payment is settled", ErrIllegalTransition, p.Status)
 	}
-	return 0, fmt.Errorf("%w: a %s payment is settled", ErrIllegalTransition, p.Status)
 }
 
 // Verdict is the bank's final answer on a payment.

@@ -28,7 +28,7 @@ func TestPaysAConfirmedItemExactlyOnce(t *testing.T) {
 	ctx := context.Background()
 	a := newApplication(62500)
 	batchID, paymentID := uuid.NewString(), uuid.NewString()
-	h.publish(h.submitted(a, goodCard, accountName), "", nil)
+	h.publish(h.submitted(a, goodCard), "", nil)
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	h.publish(ordered(a, batchID, paymentID, 1), "", map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"})
 
@@ -95,11 +95,11 @@ func scrape(t *testing.T, addr string) string {
 
 func TestClosedAccountFails(t *testing.T) {
 	t.Parallel()
-	h := start(t, sim.Faults{})
+	h := start(t)
 	ctx := context.Background()
 	a := newApplication(50000)
 	paymentID := uuid.NewString()
-	h.publish(h.submitted(a, closedCard, accountName), "", nil)
+	h.publish(h.submitted(a, closedCard), "", nil)
 	h.publish(ordered(a, uuid.NewString(), paymentID, 1), "", nil)
 
 	ev := h.awaitEvents(events.TypePaymentFailed, 1)[0]
@@ -146,7 +146,7 @@ func TestUnknownOutcomeIsLookedUpNotPaidAgain(t *testing.T) {
 	ctx := context.Background()
 	a := newApplication(100000)
 	paymentID := uuid.NewString()
-	h.publish(h.submitted(a, goodCard, accountName), "", nil)
+	h.publish(h.submitted(a, goodCard), "", nil)
 	h.publish(ordered(a, uuid.NewString(), paymentID, 1), "", nil)
 
 	ev := h.awaitEvents(events.TypePaymentSucceeded, 1)[0]
@@ -173,11 +173,11 @@ func TestUnknownOutcomeIsLookedUpNotPaidAgain(t *testing.T) {
 
 func TestSameOrderDeliveredTwicePaysOnce(t *testing.T) {
 	t.Parallel()
-	h := start(t, sim.Faults{})
+	h := start(t)
 	ctx := context.Background()
 	a := newApplication(62500)
 	batchID, paymentID := uuid.NewString(), uuid.NewString()
-	h.publish(h.submitted(a, goodCard, accountName), "", nil)
+	h.publish(h.submitted(a, goodCard), "", nil)
 	order := ordered(a, batchID, paymentID, 1)
 	h.publish(order, "", nil)
 	// The same event again, past JetStream's duplicate check, and a new
@@ -206,9 +206,9 @@ func TestSameOrderDeliveredTwicePaysOnce(t *testing.T) {
 
 func TestSecondLivePaymentOfAnApplicationIsRefused(t *testing.T) {
 	t.Parallel()
-	h := start(t, sim.Faults{})
+	h := start(t)
 	a := newApplication(62500)
-	h.publish(h.submitted(a, goodCard, accountName), "", nil)
+	h.publish(h.submitted(a, goodCard), "", nil)
 	h.publish(ordered(a, uuid.NewString(), uuid.NewString(), 1), "", nil)
 	h.awaitEvents(events.TypePaymentSucceeded, 1)
 
@@ -225,7 +225,7 @@ func TestSecondLivePaymentOfAnApplicationIsRefused(t *testing.T) {
 
 func TestOrderBeforePayeeWaitsForThePayee(t *testing.T) {
 	t.Parallel()
-	h := start(t, sim.Faults{})
+	h := start(t)
 	a := newApplication(50000)
 	paymentID := uuid.NewString()
 	h.publish(ordered(a, uuid.NewString(), paymentID, 1), "", nil)
@@ -233,7 +233,7 @@ func TestOrderBeforePayeeWaitsForThePayee(t *testing.T) {
 	eventually(t, "order deferred for want of a payee", func() (bool, string) {
 		return strings.Contains(scrape(t, h.run.HTTPAddr), deferred), "no retry counted"
 	})
-	h.publish(h.submitted(a, goodCard, accountName), "", nil)
+	h.publish(h.submitted(a, goodCard), "", nil)
 	ev := h.awaitEvents(events.TypePaymentSucceeded, 1)[0]
 	if ev.GetPaymentSucceeded().GetPaymentId() != paymentID {
 		t.Fatalf("payment_succeeded %v", ev)
@@ -271,7 +271,7 @@ func TestCrashAfterClaimIsResolvedByLookup(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			h := start(t, sim.Faults{})
+			h := start(t)
 			ctx := context.Background()
 			a := newApplication(75000)
 			paymentID := uuid.NewString()
@@ -303,7 +303,7 @@ func TestCrashAfterClaimIsResolvedByLookup(t *testing.T) {
 
 func TestPolicyValidationAndPaging(t *testing.T) {
 	t.Parallel()
-	h := start(t, sim.Faults{})
+	h := start(t)
 	ctx := context.Background()
 	batchID := uuid.NewString()
 	var ids []string
@@ -311,7 +311,7 @@ func TestPolicyValidationAndPaging(t *testing.T) {
 		a := newApplication(50000)
 		id := uuid.NewString()
 		ids = append(ids, id)
-		h.publish(h.submitted(a, goodCard, accountName), "", nil)
+		h.publish(h.submitted(a, goodCard), "", nil)
 		h.publish(ordered(a, batchID, id, 1), "", nil)
 	}
 	h.awaitEvents(events.TypePaymentSucceeded, 5)

@@ -54,8 +54,10 @@ func testOptions() payoutservice.Options {
 		MaxBackoff: time.Second, ClaimLease: time.Minute, PollInterval: 50 * time.Millisecond}}
 }
 
-func start(t *testing.T, faults sim.Faults) *harness {
-	return startWith(t, faults, testOptions())
+// start starts a faultless bank and then payout with the test options.
+func start(t *testing.T) *harness {
+	t.Helper()
+	return startWith(t, sim.Faults{}, testOptions())
 }
 
 // startWith starts a bank with faults and then payout with opts.
@@ -146,12 +148,12 @@ func newApplication(amount int64) application {
 }
 
 // submitted is the application.submitted event carrying the payee.
-func (h *harness) submitted(a application, card, name string) *eventsv1.Event {
+func (h *harness) submitted(a application, card string) *eventsv1.Event {
 	return events.MustNew(time.Now(), events.Actor("off-1", string(auth.RoleSchoolOfficer), a.school),
 		events.Keys{ApplicationID: a.id, SchoolCode: a.school, ProgramCode: program, Term: term},
 		&eventsv1.ApplicationSubmitted{StudentIdMasked: "4201**********123X", StudentIdHash: "h", StudentNameMasked: "王*",
 			Stage: "junior", FundingSource: "government", AmountFen: a.amount,
-			BankCardSealed: h.seal(card), AccountNameSealed: h.seal(name), BankCardMasked: sim.MaskCard(card), SubmittedBy: "off-1"})
+			BankCardSealed: h.seal(card), AccountNameSealed: h.seal(accountName), BankCardMasked: sim.MaskCard(card), SubmittedBy: "off-1"})
 }
 
 func (h *harness) corrected(a application, card, name string) *eventsv1.Event {

@@ -90,7 +90,7 @@ func bankClient(client *http.Client, concurrency int) *http.Client {
 	if client != nil {
 		return client
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr := http.DefaultTransport.(*http.Transport).Clone() //nolint:forcetypeassert // net/http declares DefaultTransport as a *Transport
 	tr.MaxIdleConns = concurrency * 2
 	tr.MaxIdleConnsPerHost = concurrency * 2
 	return &http.Client{Transport: tr}
