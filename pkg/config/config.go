@@ -112,6 +112,19 @@ func Int(key string, def int) (int, error) {
 	return n, nil
 }
 
+// Int32 reads an integer that must fit in 32 bits from key.
+func Int32(key string, def int32) (int32, error) {
+	v := Env(key, "")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", key, err)
+	}
+	return int32(n), nil
+}
+
 // Float reads a float from key.
 func Float(key string, def float64) (float64, error) {
 	v := Env(key, "")
@@ -157,11 +170,9 @@ func LoadService(name string, defaultGRPC, defaultHTTP string) (Service, error) 
 		Telemetry:      LoadTelemetry(),
 	}
 	var err error
-	var n int
-	if n, err = Int(prefix+"DB_MAX_CONNS", 16); err != nil {
+	if c.DBMaxConns, err = Int32(prefix+"DB_MAX_CONNS", 16); err != nil {
 		return c, err
 	}
-	c.DBMaxConns = int32(n)
 	if c.ShutdownTimeout, err = Duration("SHUTDOWN_TIMEOUT", 15*time.Second); err != nil {
 		return c, err
 	}

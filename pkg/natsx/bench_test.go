@@ -38,6 +38,7 @@ func BenchmarkConsumerDedup(b *testing.B) {
 }
 
 func benchConsume(b *testing.B, copies int) {
+	b.Helper()
 	ctx := context.Background()
 	pool, _ := testenv.Pool(b, "bench")
 	if err := db.Migrate(ctx, pool, "bench", outbox.Migrations()); err != nil {

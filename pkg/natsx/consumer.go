@@ -33,7 +33,7 @@ type Handler func(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error
 // follow-up events must be appended with that context so that they continue
 // the event's trace.
 type Delivery struct {
-	Ctx   context.Context
+	Ctx   context.Context //nolint:containedctx // a delivery carries its consumer span's context so follow-up events continue the trace
 	Event *eventsv1.Event
 }
 
@@ -152,7 +152,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return nil
 		case <-lagTicker.C:
 			if info, err := cons.Info(ctx); err == nil {
-				c.metrics.pending.WithLabelValues(c.Name).Set(float64(info.NumPending + uint64(info.NumAckPending)))
+				c.metrics.pending.WithLabelValues(c.Name).Set(float64(info.NumPending + uint64(info.NumAckPending))) //nolint:gosec // G115: NumAckPending is a count of messages, never negative
 			}
 		case m := <-inbox:
 			msgs := []*message{c.open(work, m)}
@@ -201,7 +201,7 @@ type delivery struct {
 	ev     *eventsv1.Event
 	data   []byte
 	trace  propagation.TextMapCarrier
-	ctx    context.Context
+	ctx    context.Context //nolint:containedctx // the context of this event's consumer span, ended when the message settles
 	span   trace.Span
 	result string
 	err    error
@@ -260,16 +260,23 @@ func (c *Consumer) open(ctx context.Context, m jetstream.Msg) *message {
 	}
 	out.ds = make([]*delivery, len(received))
 	for i, r := range received {
-		d := &delivery{msg: out, index: i, ev: r.Event, data: r.Data, trace: r.Trace}
-		parent := otel.GetTextMapPropagator().Extract(ctx, r.Trace)
-		d.ctx, d.span = c.tracer.Start(parent, "process "+m.Subject(), //nolint:spancheck // the delivery ends its span when it is acked or dead-lettered
-			trace.WithSpanKind(trace.SpanKindConsumer),
-			trace.WithAttributes(MessagingAttributes("process", m.Subject(), r.Event.GetEventId())...),
-			trace.WithAttributes(BusinessAttributes(r.Event)...),
-		)
-		out.ds[i] = d
+		out.ds[i] = c.startDelivery(ctx, out, i, r)
 	}
 	return out
+}
+
+// startDelivery makes the delivery of event i of m and starts its consumer
+// span, continuing the trace the event was sent in.
+func (c *Consumer) startDelivery(ctx context.Context, m *message, i int, r Received) *delivery {
+	d := &delivery{msg: m, index: i, ev: r.Event, data: r.Data, trace: r.Trace}
+	subject := m.msg.Subject()
+	parent := otel.GetTextMapPropagator().Extract(ctx, r.Trace)
+	d.ctx, d.span = c.tracer.Start(parent, "process "+subject, //nolint:spancheck // the delivery ends its span when it is acked or dead-lettered
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(MessagingAttributes("process", subject, r.Event.GetEventId())...),
+		trace.WithAttributes(BusinessAttributes(r.Event)...),
+	)
+	return d
 }
 
 // applyAll applies ds in one transaction; results are recorded on each
@@ -343,7 +350,7 @@ func (c *Consumer) settle(m *message) {
 		switch {
 		case d.err == nil:
 			c.metrics.consumed.WithLabelValues(c.Name, typ, d.result).Inc()
-		case IsPermanent(d.err) || (!errors.Is(d.err, ErrNotYet) && delivered >= uint64(c.MaxDeliver)):
+		case IsPermanent(d.err) || (!errors.Is(d.err, ErrNotYet) && delivered >= uint64(c.MaxDeliver)): //nolint:gosec // G115: Bind makes MaxDeliver positive
 			if !c.deadLetter(d) {
 				retry = max(retry, 5*time.Second)
 			}

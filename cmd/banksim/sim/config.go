@@ -17,7 +17,7 @@ type Config struct {
 	// DBMaxConns caps the ledger's connection pool (BANKSIM_DB_MAX_CONNS). It
 	// bounds how many payments the bank books at once, so it is sized for the
 	// pay worker's concurrent calls (PAYOUT_CONCURRENCY, 32).
-	DBMaxConns int
+	DBMaxConns int32
 	// Faults is the injected misbehaviour.
 	Faults Faults
 }
@@ -64,10 +64,11 @@ func LoadConfig(lookup func(string) (string, bool), seed uint64) (Config, error)
 		DatabaseURL: get("DATABASE_URL", DefaultDatabaseURL),
 		Schema:      DefaultSchema,
 	}
-	var err error
-	if cfg.DBMaxConns, err = strconv.Atoi(get("BANKSIM_DB_MAX_CONNS", strconv.Itoa(DefaultDBMaxConns))); err != nil || cfg.DBMaxConns <= 0 {
+	maxConns, err := strconv.ParseInt(get("BANKSIM_DB_MAX_CONNS", strconv.Itoa(DefaultDBMaxConns)), 10, 32)
+	if err != nil || maxConns <= 0 {
 		return Config{}, fmt.Errorf("BANKSIM_DB_MAX_CONNS: want a positive number, got %q", get("BANKSIM_DB_MAX_CONNS", ""))
 	}
+	cfg.DBMaxConns = int32(maxConns)
 	if cfg.Faults.Latency, err = parseDuration("BANKSIM_LATENCY", get("BANKSIM_LATENCY", "0s")); err != nil {
 		return Config{}, err
 	}

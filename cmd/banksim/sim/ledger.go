@@ -39,7 +39,7 @@ func NewLedger(pool *pgxpool.Pool, schema string) *Ledger {
 	return &Ledger{pool: pool, credits: pgx.Identifier{schema, "credits"}.Sanitize()}
 }
 
-const creditColumns = `idempotency_key, bank_ref, card_number, account_name, amount_fen, status, reason, created_at`
+const creditColumns = `idempotency_key, bank_ref, card_number, account_name, amount_fen, status, reason, created_at` //nolint:gosec // G101: a list of the credits table's column names, not a credential
 
 // Pay executes p at most once per key. The first call records the bank's
 // verdict (credited or rejected) and reports created; later calls with the

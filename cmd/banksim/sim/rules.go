@@ -109,7 +109,7 @@ func ValidateKey(key string) error {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9',
 			r == '-', r == '_', r == '.', r == ':':
 		default:
-			return fmt.Errorf("%w: idempotency_key may hold only A-Z a-z 0-9 - _ . :", ErrInvalidPayment)
+			return fmt.Errorf("%w: idempotency_key may hold only letters, digits and the characters %q", ErrInvalidPayment, "-_.:")
 		}
 	}
 	return nil

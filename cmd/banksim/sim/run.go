@@ -21,7 +21,7 @@ const ShutdownTimeout = 15 * time.Second
 // stops accepting, drains in-flight requests and closes the pool. When ready
 // is not nil it receives the bound address once the listener is open.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(net.Addr)) error {
-	pool, err := db.Connect(ctx, cfg.DatabaseURL, db.Options{MaxConns: int32(cmp.Or(cfg.DBMaxConns, DefaultDBMaxConns))})
+	pool, err := db.Connect(ctx, cfg.DatabaseURL, db.Options{MaxConns: cmp.Or(cfg.DBMaxConns, DefaultDBMaxConns)})
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
@@ -31,7 +31,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, ready func(net.Ad
 	}
 	bank := NewBank(NewLedger(pool, cfg.Schema), cfg.Faults, logger)
 
-	lis, err := net.Listen("tcp", cfg.Addr)
+	var lc net.ListenConfig
+	lis, err := lc.Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
