@@ -5,7 +5,7 @@ package main
 
 import (
 	"github.com/edubureau/studentaid/pkg/service"
-	"github.com/edubureau/studentaid/services/finance-confirmation/internal/server"
+	financeservice "github.com/edubureau/studentaid/services/finance-confirmation/internal/service"
 )
 
-func main() { service.Main(server.Spec()) }
+func main() { service.Main(financeservice.Spec()) }

@@ -12,22 +12,9 @@ import (
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/domain"
 )
 
-// BatchFilter narrows ListBatches; empty fields match everything.
-type BatchFilter struct {
-	Term        string
-	ProgramCode string
-	Status      domain.BatchStatus
-}
-
-// BatchCursor is the position after the last batch of a page (newest first).
-type BatchCursor struct {
-	CreatedAt time.Time
-	BatchID   string
-}
-
 // ListBatches returns up to limit batches matching f, newest first, after
 // cursor (from the newest when nil), and whether more follow.
-func ListBatches(ctx context.Context, q db.Querier, f BatchFilter, after *BatchCursor, limit int) ([]domain.Batch, bool, error) {
+func ListBatches(ctx context.Context, q db.Querier, f domain.BatchFilter, after *domain.BatchCursor, limit int) ([]domain.Batch, bool, error) {
 	var at *time.Time
 	var id *string
 	if after != nil {

@@ -22,9 +22,8 @@ import (
 var (
 	// ErrNotFound: no such batch, item or payment.
 	ErrNotFound = errors.New("not found")
-	// ErrTotalsMismatch: a batch row's control totals disagree with its
-	// items. It means a bug or a manual edit; nothing is ordered.
-	ErrTotalsMismatch = errors.New("batch control totals disagree with its items")
+	// ErrPaymentMismatch: a payment result does not fit the item it names.
+	ErrPaymentMismatch = errors.New("payment result does not match its item")
 )
 
 const batchColumns = `batch_id::text, term, program_code, funding_source, status, control_count, control_sum_fen,
@@ -65,17 +64,6 @@ func scanItem(row pgx.Row) (domain.Item, error) {
 	return it, err
 }
 
-// NewItem is a bureau-approved application to gather into a batch.
-type NewItem struct {
-	ApplicationID string
-	SchoolCode    string
-	AmountFen     int64
-	Term          string
-	ProgramCode   string
-	FundingSource string
-	domain.Reviewers
-}
-
 // AddItem puts it into the OPEN batch of its term, program and funding
 // source, creating that batch when none is open, and adds it to the batch's
 // control totals in the same statement. added is false when the application
@@ -84,7 +72,7 @@ type NewItem struct {
 // Creation is race-safe: the partial unique index batches_one_open lets only
 // one OPEN batch exist per key, so concurrent creators insert with
 // ON CONFLICT DO NOTHING and then join whichever batch won.
-func AddItem(ctx context.Context, tx pgx.Tx, it NewItem) (batchID string, added bool, err error) {
+func AddItem(ctx context.Context, tx db.Tx, it domain.ApprovedItem) (batchID string, added bool, err error) {
 	for range 3 {
 		var updated, inserted *string
 		err := tx.QueryRow(ctx, `WITH b AS (
@@ -147,58 +135,35 @@ func GetBatch(ctx context.Context, q db.Querier, id string) (domain.Batch, error
 }
 
 // LockBatch reads a batch and locks it until tx ends.
-func LockBatch(ctx context.Context, tx pgx.Tx, id string) (domain.Batch, error) {
+func LockBatch(ctx context.Context, tx db.Tx, id string) (domain.Batch, error) {
 	return scanBatch(tx.QueryRow(ctx, `SELECT `+batchColumns+` FROM batches WHERE batch_id = $1 FOR UPDATE`, id))
 }
 
 // CloseBatch stores a closed batch.
-func CloseBatch(ctx context.Context, tx pgx.Tx, b domain.Batch, by string) error {
+func CloseBatch(ctx context.Context, tx db.Tx, b domain.Batch, by string) error {
 	_, err := tx.Exec(ctx, `UPDATE batches SET status = $2, closed_by = $3, closed_at = now(), updated_at = now()
 WHERE batch_id = $1`, b.ID, string(b.Status), by)
 	return err
 }
 
 // SaveTotals stores a batch's control totals after an item left it.
-func SaveTotals(ctx context.Context, tx pgx.Tx, b domain.Batch) error {
+func SaveTotals(ctx context.Context, tx db.Tx, b domain.Batch) error {
 	_, err := tx.Exec(ctx, `UPDATE batches SET control_count = $2, control_sum_fen = $3, updated_at = now()
 WHERE batch_id = $1`, b.ID, b.ControlCount, b.ControlSumFen)
 	return err
 }
 
 // SaveFailedCount stores a batch's failed count after a reissue.
-func SaveFailedCount(ctx context.Context, tx pgx.Tx, b domain.Batch) error {
+func SaveFailedCount(ctx context.Context, tx db.Tx, b domain.Batch) error {
 	_, err := tx.Exec(ctx, `UPDATE batches SET failed_count = $2, updated_at = now() WHERE batch_id = $1`, b.ID, b.FailedCount)
 	return err
 }
 
-// InvolvedItem returns an application among the batch's PENDING items that
-// user submitted or reviewed, if any.
-func InvolvedItem(ctx context.Context, tx pgx.Tx, batchID, user string) (applicationID string, found bool, err error) {
-	err = tx.QueryRow(ctx, `SELECT application_id::text FROM items
-WHERE batch_id = $1 AND status = 'PENDING' AND $2 IN (submitted_by, school_reviewer, bureau_reviewer)
-LIMIT 1`, batchID, user).Scan(&applicationID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("check reviewers of batch %s: %w", batchID, err)
-	}
-	return applicationID, true, nil
-}
-
-// OrderedItem is an item whose payment a confirmation ordered.
-type OrderedItem struct {
-	ApplicationID string
-	SchoolCode    string
-	AmountFen     int64
-	PaymentID     string
-}
-
 // ConfirmBatch stores the confirmed batch b and, in one statement, orders
-// every PENDING item of it: ORDERED, attempt 1, a new payment ID each. The
-// ordered items must add up to b's control totals, else nothing is kept
-// (ErrTotalsMismatch).
-func ConfirmBatch(ctx context.Context, tx pgx.Tx, b domain.Batch) ([]OrderedItem, error) {
+// every PENDING item of it: ORDERED, attempt 1, a new payment ID each. It
+// returns the ordered items with their reviewers, for the caller to check
+// (domain.CheckConfirmer, Batch.CheckOrdered) before it commits.
+func ConfirmBatch(ctx context.Context, tx db.Tx, b domain.Batch) ([]domain.Item, error) {
 	tag, err := tx.Exec(ctx, `UPDATE batches SET status = $2, confirmed_by = $3, confirmed_at = $4, updated_at = now()
 WHERE batch_id = $1`, b.ID, string(b.Status), b.ConfirmedBy, b.ConfirmedAt)
 	if err != nil {
@@ -210,107 +175,90 @@ WHERE batch_id = $1`, b.ID, string(b.Status), b.ConfirmedBy, b.ConfirmedAt)
 	rows, err := tx.Query(ctx, `UPDATE items
    SET status = 'ORDERED', payment_id = gen_random_uuid(), attempt = 1, updated_at = now()
  WHERE batch_id = $1 AND status = 'PENDING'
-RETURNING application_id::text, school_code, amount_fen, payment_id::text`, b.ID)
+RETURNING `+itemColumns, b.ID)
 	if err != nil {
 		return nil, fmt.Errorf("order items of batch %s: %w", b.ID, err)
 	}
-	items := make([]OrderedItem, 0, b.ControlCount)
-	var sum int64
-	var it OrderedItem
-	_, err = pgx.ForEachRow(rows, []any{&it.ApplicationID, &it.SchoolCode, &it.AmountFen, &it.PaymentID}, func() error {
+	items := make([]domain.Item, 0, b.ControlCount)
+	for rows.Next() {
+		it, err := scanItem(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("order items of batch %s: %w", b.ID, err)
+		}
 		items = append(items, it)
-		sum += it.AmountFen
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("order items of batch %s: %w", b.ID, err)
 	}
-	if int64(len(items)) != b.ControlCount || sum != b.ControlSumFen {
-		return nil, fmt.Errorf("batch %s: %w: row %d / %d fen, items %d / %d fen",
-			b.ID, ErrTotalsMismatch, b.ControlCount, b.ControlSumFen, len(items), sum)
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("order items of batch %s: %w", b.ID, err)
 	}
 	return items, nil
 }
 
 // LockItem reads an item of a batch and locks it until tx ends.
-func LockItem(ctx context.Context, tx pgx.Tx, batchID, applicationID string) (domain.Item, error) {
+func LockItem(ctx context.Context, tx db.Tx, batchID, applicationID string) (domain.Item, error) {
 	return scanItem(tx.QueryRow(ctx, `SELECT `+itemColumns+` FROM items
 WHERE batch_id = $1 AND application_id = $2 FOR UPDATE`, batchID, applicationID))
 }
 
 // ReturnItem stores a returned item.
-func ReturnItem(ctx context.Context, tx pgx.Tx, it domain.Item) error {
+func ReturnItem(ctx context.Context, tx db.Tx, it domain.Item) error {
 	_, err := tx.Exec(ctx, `UPDATE items SET status = $3, reason = $4, updated_at = now()
 WHERE batch_id = $1 AND application_id = $2`, it.BatchID, it.ApplicationID, string(it.Status), it.Reason)
 	return err
 }
 
 // ReissueItem stores a reissued item with its new payment ID and attempt.
-func ReissueItem(ctx context.Context, tx pgx.Tx, it domain.Item) error {
+func ReissueItem(ctx context.Context, tx db.Tx, it domain.Item) error {
 	_, err := tx.Exec(ctx, `UPDATE items SET status = $3, payment_id = $4, attempt = $5, reason = $6, corrected = $7, updated_at = now()
 WHERE batch_id = $1 AND application_id = $2`,
 		it.BatchID, it.ApplicationID, string(it.Status), it.PaymentID, it.Attempt, it.Reason, it.Corrected)
 	return err
 }
 
-// SettledItem is an item whose payment result was recorded.
-type SettledItem struct {
-	BatchID       string
-	ApplicationID string
-	SchoolCode    string
-	ProgramCode   string
-	Term          string
-}
-
-// ErrPaymentMismatch: a payment result does not fit the item it names.
-var ErrPaymentMismatch = errors.New("payment result does not match its item")
-
-// RecordPaymentResult marks the ORDERED item with paymentID PAID (paid) or
-// FAILED with reason, and counts it in its batch, in one statement.
-// applied is false when the result was already recorded. Returns ErrNotFound
-// for an unknown payment and ErrPaymentMismatch when the amount differs or
-// the item already has the other result.
-func RecordPaymentResult(ctx context.Context, tx pgx.Tx, paymentID string, amountFen int64, paid bool, reason string) (applied bool, err error) {
-	status, batchSet := "FAILED", "failed_count = failed_count + 1"
-	if paid {
-		status, batchSet = "PAID", "paid_count = paid_count + 1, paid_sum_fen = paid_sum_fen + i.amount_fen"
-		reason = ""
-	}
-	tag, err := tx.Exec(ctx, `WITH i AS (
-  UPDATE items SET status = $3, reason = $4, corrected = false, updated_at = now()
-   WHERE payment_id = $1 AND status = 'ORDERED' AND amount_fen = $2
-  RETURNING batch_id, amount_fen
-)
-UPDATE batches b SET `+batchSet+`, updated_at = now() FROM i WHERE b.batch_id = i.batch_id`,
-		paymentID, amountFen, status, reason)
+// RecordPaymentResult is RecordPaymentResults for one result, telling why
+// it changed nothing: applied is false when the result was already
+// recorded; it returns ErrNotFound for an unknown payment and
+// ErrPaymentMismatch when the amount differs or the item already has the
+// other result.
+func RecordPaymentResult(ctx context.Context, tx db.Tx, r domain.PaymentResult) (applied bool, err error) {
+	n, err := RecordPaymentResults(ctx, tx, []domain.PaymentResult{r})
 	if err != nil {
-		return false, fmt.Errorf("record payment %s: %w", paymentID, err)
+		return false, fmt.Errorf("record payment %s: %w", r.PaymentID, err)
 	}
-	if tag.RowsAffected() == 1 {
+	if n == 1 {
 		return true, nil
 	}
+	status := resultStatus(r)
 	var curStatus string
 	var curAmount int64
-	err = tx.QueryRow(ctx, `SELECT status, amount_fen FROM items WHERE payment_id = $1`, paymentID).Scan(&curStatus, &curAmount)
+	err = tx.QueryRow(ctx, `SELECT status, amount_fen FROM items WHERE payment_id = $1`, r.PaymentID).Scan(&curStatus, &curAmount)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return false, fmt.Errorf("payment %s: %w", paymentID, ErrNotFound)
+		return false, fmt.Errorf("payment %s: %w", r.PaymentID, ErrNotFound)
 	case err != nil:
-		return false, fmt.Errorf("record payment %s: %w", paymentID, err)
-	case curAmount != amountFen:
-		return false, fmt.Errorf("payment %s: %w: %d fen reported, %d fen ordered", paymentID, ErrPaymentMismatch, amountFen, curAmount)
-	case curStatus == status:
+		return false, fmt.Errorf("record payment %s: %w", r.PaymentID, err)
+	case curAmount != r.AmountFen:
+		return false, fmt.Errorf("payment %s: %w: %d fen reported, %d fen ordered", r.PaymentID, ErrPaymentMismatch, r.AmountFen, curAmount)
+	case curStatus == string(status):
 		return false, nil
 	default:
-		return false, fmt.Errorf("payment %s: %w: %s reported for a %s item", paymentID, ErrPaymentMismatch, status, curStatus)
+		return false, fmt.Errorf("payment %s: %w: %s reported for a %s item", r.PaymentID, ErrPaymentMismatch, status, curStatus)
 	}
+}
+
+// resultStatus is the status a payment result gives its item.
+func resultStatus(r domain.PaymentResult) domain.ItemStatus {
+	if r.Paid {
+		return domain.ItemPaid
+	}
+	return domain.ItemFailed
 }
 
 // MarkCorrected records that the payee of applicationID's FAILED item was
 // corrected. It reports the status of the application's live item ("" when
 // there is none), so the caller can tell a correction that arrived before the
 // failure from one that concerns nothing finance holds.
-func MarkCorrected(ctx context.Context, tx pgx.Tx, applicationID string) (liveStatus domain.ItemStatus, err error) {
+func MarkCorrected(ctx context.Context, tx db.Tx, applicationID string) (liveStatus domain.ItemStatus, err error) {
 	var status string
 	err = tx.QueryRow(ctx, `WITH u AS (
   UPDATE items SET corrected = true, updated_at = now()
@@ -334,7 +282,7 @@ type batchKey struct{ term, program, funding string }
 // application listed twice is added once. A concurrent change (a batch
 // closed in between, an item made live by another transaction) fails the
 // call, and the caller falls back to AddItem.
-func AddItems(ctx context.Context, tx pgx.Tx, its []NewItem) (added map[string]string, err error) {
+func AddItems(ctx context.Context, tx db.Tx, its []domain.ApprovedItem) (added map[string]string, err error) {
 	n := len(its)
 	apps, schools, terms, programs, fundings := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	amounts := make([]int64, n)
@@ -424,28 +372,20 @@ SELECT coalesce(array_agg(application_id::text), '{}'), coalesce(array_agg(batch
 	return added, nil
 }
 
-// PaymentResult is payout's verdict on one payment.
-type PaymentResult struct {
-	PaymentID string
-	AmountFen int64
-	Paid      bool
-	// Reason is the bank's reason code of a failed payment.
-	Reason string
-}
-
-// RecordPaymentResults is RecordPaymentResult for many results in one
-// statement: each ORDERED item whose payment and amount match becomes PAID
-// or FAILED and its batch counts it. applied is the number of items changed;
-// results that changed nothing (repeated, unknown or mismatched) are left
-// for the caller to tell apart with RecordPaymentResult.
-func RecordPaymentResults(ctx context.Context, tx pgx.Tx, rs []PaymentResult) (applied int, err error) {
+// RecordPaymentResults records payment results in one statement: each
+// ORDERED item whose payment and amount match becomes PAID or FAILED (with
+// the bank's reason, awaiting a new payee correction) and its batch counts
+// it. applied is the number of items changed; results that changed nothing
+// (repeated, unknown or mismatched) are left for the caller to tell apart
+// with RecordPaymentResult.
+func RecordPaymentResults(ctx context.Context, tx db.Tx, rs []domain.PaymentResult) (applied int, err error) {
 	n := len(rs)
 	ids, statuses, reasons := make([]string, n), make([]string, n), make([]string, n)
 	amounts := make([]int64, n)
 	for i, r := range rs {
-		ids[i], amounts[i], statuses[i], reasons[i] = r.PaymentID, r.AmountFen, "FAILED", r.Reason
+		ids[i], amounts[i], statuses[i], reasons[i] = r.PaymentID, r.AmountFen, string(resultStatus(r)), r.Reason
 		if r.Paid {
-			statuses[i], reasons[i] = "PAID", ""
+			reasons[i] = ""
 		}
 	}
 	err = tx.QueryRow(ctx, `WITH i AS (

@@ -2,6 +2,7 @@ package adapters_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -27,8 +28,8 @@ func migrated(t *testing.T) *pgxpool.Pool {
 	return pool
 }
 
-func item(amount int64) adapters.NewItem {
-	return adapters.NewItem{ApplicationID: uuid.NewString(), SchoolCode: "S001", AmountFen: amount, Term: "2017-autumn",
+func item(amount int64) domain.ApprovedItem {
+	return domain.ApprovedItem{ApplicationID: uuid.NewString(), SchoolCode: "S001", AmountFen: amount, Term: "2017-autumn",
 		ProgramCode: "PRESCHOOL_AID", FundingSource: "government",
 		Reviewers: domain.Reviewers{SubmittedBy: "off", SchoolReviewer: "rev", BureauReviewer: "bur"}}
 }
@@ -191,8 +192,12 @@ func TestConfirmRefusesTotalsThatDisagreeWithItems(t *testing.T) {
 	if err := b.Confirm("fin", 1, 40000, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := adapters.ConfirmBatch(ctx, tx, b); err == nil {
-		t.Fatal("confirmed a batch whose row disagrees with its items")
+	ordered, err := adapters.ConfirmBatch(ctx, tx, b)
+	if err == nil {
+		err = b.CheckOrdered(ordered)
+	}
+	if !errors.Is(err, domain.ErrTotalsMismatch) {
+		t.Fatalf("confirmed a batch whose row disagrees with its items: %v", err)
 	}
 }
 
@@ -217,7 +222,7 @@ func TestAddItemsAndRecordResultsInBulk(t *testing.T) {
 	}
 	a, b, c := item(20000), item(30000), item(40000)
 	c.ProgramCode = "OTHER_AID"
-	added2, err := adapters.AddItems(ctx, tx, []adapters.NewItem{a, b, a, live, c})
+	added2, err := adapters.AddItems(ctx, tx, []domain.ApprovedItem{a, b, a, live, c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,11 +255,11 @@ func TestAddItemsAndRecordResultsInBulk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pay := map[string]adapters.OrderedItem{}
+	pay := map[string]domain.Item{}
 	for _, o := range ordered {
 		pay[o.ApplicationID] = o
 	}
-	results := []adapters.PaymentResult{
+	results := []domain.PaymentResult{
 		{PaymentID: pay[live.ApplicationID].PaymentID, AmountFen: 10000, Paid: true},
 		{PaymentID: pay[a.ApplicationID].PaymentID, AmountFen: 20000, Paid: true},
 		{PaymentID: pay[b.ApplicationID].PaymentID, AmountFen: 30000, Reason: "ACCOUNT_CLOSED"},
@@ -308,7 +313,7 @@ func TestAddItemsDoesNotJoinABatchConfirmedMeanwhile(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- db.InTx(ctx, pool, func(tx pgx.Tx) error {
-			_, err := adapters.AddItems(ctx, tx, []adapters.NewItem{item(50000), item(50000)})
+			_, err := adapters.AddItems(ctx, tx, []domain.ApprovedItem{item(50000), item(50000)})
 			return err
 		})
 	}()

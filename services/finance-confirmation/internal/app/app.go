@@ -35,23 +35,49 @@ const ServiceName = "finance-confirmation"
 // finance officer from ordering payment of an item they submitted or reviewed.
 const RuleConfirmerReviewedItem = "confirmer-reviewed-item"
 
+// RuleConfirmerRole names the rule that only domain.ConfirmerRole orders
+// payments; it is the platform's rule for a role refused a method.
+const RuleConfirmerRole = "role-not-permitted"
+
 // systemActor signs the events finance writes on its own (batching).
 var systemActor = events.Actor("system:"+ServiceName, string(auth.RoleService), auth.OrgFinance)
 
+// Deps are what the use cases need.
+type Deps struct {
+	Pool *pgxpool.Pool
+	// Log receives the use cases' notes; nil discards them.
+	Log *slog.Logger
+	// Notify wakes the outbox relay after a commit that wrote events.
+	Notify func()
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
 // Service runs the use cases against PostgreSQL.
 type Service struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
-	// notify wakes the outbox relay after a commit that wrote events.
+	pool   *pgxpool.Pool
+	log    *slog.Logger
 	notify func()
 	now    func() time.Time
 }
 
-// New returns the use cases over pool; notify is called after commits that
-// wrote events.
-func New(pool *pgxpool.Pool, log *slog.Logger, notify func()) *Service {
-	return &Service{pool: pool, log: log, notify: notify, now: func() time.Time { return time.Now().UTC() }}
+// New returns a Service.
+func New(d Deps) *Service {
+	s := &Service{pool: d.Pool, log: d.Log, notify: d.Notify, now: d.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.notify == nil {
+		s.notify = func() {}
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
 }
+
+// clock returns the current time in UTC.
+func (s *Service) clock() time.Time { return s.now().UTC() }
 
 func actorOf(id auth.Identity) *commonv1.Actor {
 	return events.Actor(id.UserID, string(id.Role), id.Org)
@@ -75,6 +101,19 @@ func batchAttrs(b domain.Batch) []attribute.KeyValue {
 		attribute.String("program.code", b.ProgramCode),
 		attribute.String("term", b.Term),
 	}
+}
+
+// confirmerError turns domain.CheckConfirmer's refusal into what the officer
+// sees; next follows the application they handled in the message.
+func confirmerError(err error, who auth.Identity, next string) error {
+	var involved *domain.InvolvedError
+	if errors.As(err, &involved) {
+		return apperr.Denied(RuleConfirmerReviewedItem, "you submitted or reviewed application %s%s", involved.ApplicationID, next)
+	}
+	if errors.Is(err, domain.ErrNotConfirmer) {
+		return apperr.Denied(RuleConfirmerRole, "role %s does not order payments", who.Role)
+	}
+	return err
 }
 
 // errBatchNotFound is what a caller sees for an unknown batch.
@@ -122,7 +161,7 @@ func (s *Service) GetBatch(ctx context.Context, batchID string) (domain.Batch, e
 }
 
 // ListBatches lists batches newest first.
-func (s *Service) ListBatches(ctx context.Context, f adapters.BatchFilter, after *adapters.BatchCursor, limit int) ([]domain.Batch, bool, error) {
+func (s *Service) ListBatches(ctx context.Context, f domain.BatchFilter, after *domain.BatchCursor, limit int) ([]domain.Batch, bool, error) {
 	return adapters.ListBatches(ctx, s.pool, f, after, limit)
 }
 
@@ -163,8 +202,8 @@ func (s *Service) CloseBatch(ctx context.Context, who auth.Identity, batchID str
 // officer quotes and orders payment of every pending item: the batch, the
 // items and the events (batch_confirmed and one payment_ordered per item)
 // commit in one transaction. Returns NotFound, FailedPrecondition (totals
-// changed, empty, already confirmed) or PermissionDenied (the officer
-// submitted or reviewed an item).
+// changed, empty, already confirmed) or PermissionDenied (the officer may
+// not order payment of the items: domain.CheckConfirmer).
 func (s *Service) ConfirmBatch(ctx context.Context, who auth.Identity, batchID string, count, sumFen int64) (domain.Batch, error) {
 	var out domain.Batch
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -176,20 +215,18 @@ func (s *Service) ConfirmBatch(ctx context.Context, who auth.Identity, batchID s
 			return err
 		}
 		annotate(ctx, batchAttrs(b)...)
-		now := s.now()
+		now := s.clock()
 		if err := b.Confirm(who.UserID, count, sumFen, now); err != nil {
 			return transitionError(err)
 		}
-		appID, involved, err := adapters.InvolvedItem(ctx, tx, b.ID, who.UserID)
+		items, err := adapters.ConfirmBatch(ctx, tx, b)
 		if err != nil {
 			return err
 		}
-		if involved {
-			return apperr.Denied(RuleConfirmerReviewedItem,
-				"you submitted or reviewed application %s in this batch; another finance officer must confirm it", appID)
+		if err := domain.CheckConfirmer(who, items...); err != nil {
+			return confirmerError(err, who, " in this batch; another finance officer must confirm it")
 		}
-		items, err := adapters.ConfirmBatch(ctx, tx, b)
-		if err != nil {
+		if err := b.CheckOrdered(items); err != nil {
 			return err
 		}
 		actor := actorOf(who)
@@ -260,7 +297,7 @@ func (s *Service) ReturnItem(ctx context.Context, who auth.Identity, batchID, ap
 		if err := adapters.SaveTotals(ctx, tx, b); err != nil {
 			return fmt.Errorf("return item: %w", err)
 		}
-		ev, err := events.New(s.now(), actorOf(who), itemKeys(b, it.ApplicationID, it.SchoolCode), &eventsv1.ItemReturnedToBureau{
+		ev, err := events.New(s.clock(), actorOf(who), itemKeys(b, it.ApplicationID, it.SchoolCode), &eventsv1.ItemReturnedToBureau{
 			Reason: it.Reason, SchoolReviewer: it.SchoolReviewer, SubmittedBy: it.SubmittedBy,
 		})
 		if err != nil {
@@ -274,8 +311,8 @@ func (s *Service) ReturnItem(ctx context.Context, who auth.Identity, batchID, ap
 
 // ReissuePayment orders a FAILED item's payment again, under a new payment
 // ID with the next attempt number, once the school corrected the payee.
-// Returns NotFound, FailedPrecondition or PermissionDenied (the officer
-// submitted or reviewed the item).
+// Returns NotFound, FailedPrecondition or PermissionDenied (the officer may
+// not order payment of the item: domain.CheckConfirmer).
 func (s *Service) ReissuePayment(ctx context.Context, who auth.Identity, batchID, applicationID string) (domain.Item, error) {
 	var out domain.Item
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -292,9 +329,8 @@ func (s *Service) ReissuePayment(ctx context.Context, who auth.Identity, batchID
 			return err
 		}
 		annotate(ctx, append(batchAttrs(b), attribute.String("application.id", applicationID), attribute.String("school.code", it.SchoolCode))...)
-		if domain.CheckConfirmer(who.UserID, it.Reviewers) != nil {
-			return apperr.Denied(RuleConfirmerReviewedItem,
-				"you submitted or reviewed application %s; another finance officer must reissue its payment", applicationID)
+		if err := domain.CheckConfirmer(who, it); err != nil {
+			return confirmerError(err, who, "; another finance officer must reissue its payment")
 		}
 		paymentID := uuid.NewString()
 		if err := it.Reissue(paymentID); err != nil {
@@ -310,7 +346,7 @@ func (s *Service) ReissuePayment(ctx context.Context, who auth.Identity, batchID
 			return fmt.Errorf("reissue: %w", err)
 		}
 		annotate(ctx, attribute.String("payout.id", paymentID))
-		ev, err := events.New(s.now(), actorOf(who), itemKeys(b, it.ApplicationID, it.SchoolCode), &eventsv1.PaymentOrdered{
+		ev, err := events.New(s.clock(), actorOf(who), itemKeys(b, it.ApplicationID, it.SchoolCode), &eventsv1.PaymentOrdered{
 			PaymentId: it.PaymentID, AmountFen: it.AmountFen, Attempt: it.Attempt,
 		})
 		if err != nil {

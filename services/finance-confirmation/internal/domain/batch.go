@@ -1,7 +1,9 @@
-// Package domain holds the finance bureau's rules for payment batches: how
-// bureau-approved items gather into a batch, how the batch's control count
-// and control sum move, which transitions a batch and its items may make,
-// and who may confirm a batch. It does no I/O.
+// Package domain holds the finance bureau's rules for payment batches: the
+// control count and sum check, which transitions a batch and its items may
+// make, and who may order payment. The rules applied to a whole set of items
+// at once (gathering approvals into batches, ordering a confirmed batch's
+// items, recording payment results) are set-based statements in adapters.
+// It does no I/O.
 package domain
 
 import (
@@ -54,9 +56,15 @@ var (
 	ErrNotCorrected = errors.New("payee not corrected")
 	// ErrReasonRequired: a return needs a reason.
 	ErrReasonRequired = errors.New("reason required")
+	// ErrNotConfirmer: the officer's role does not order payments.
+	ErrNotConfirmer = errors.New("role does not order payments")
 	// ErrReviewedOwnItem: separation of duties; the confirmer reviewed or submitted an item.
 	ErrReviewedOwnItem = errors.New("confirmer reviewed or submitted an item")
 )
+
+// ErrTotalsMismatch: a batch's control totals disagree with its items. It
+// means a bug or a manual edit; nothing is ordered.
+var ErrTotalsMismatch = errors.New("batch control totals disagree with its items")
 
 // Batch is a payment batch: the items of one term, program and funding
 // source, with the control count and control sum of its PENDING items.
@@ -95,19 +103,6 @@ func (e *TotalsError) Error() string {
 // Unwrap makes errors.Is(err, ErrTotalsChanged) hold.
 func (e *TotalsError) Unwrap() error { return ErrTotalsChanged }
 
-// AddItem counts a new PENDING item of amountFen. Only an OPEN batch takes items.
-func (b *Batch) AddItem(amountFen int64) error {
-	if amountFen <= 0 {
-		return fmt.Errorf("%w: %d fen", ErrInvalidAmount, amountFen)
-	}
-	if b.Status != BatchOpen {
-		return fmt.Errorf("%w: a %s batch takes no new items", ErrIllegalTransition, b.Status)
-	}
-	b.ControlCount++
-	b.ControlSumFen += amountFen
-	return nil
-}
-
 // RemoveItem takes a returned PENDING item out of the control totals. Only
 // an unconfirmed batch gives items back.
 func (b *Batch) RemoveItem(amountFen int64) error {
@@ -136,9 +131,9 @@ func (b *Batch) Close() error {
 }
 
 // Confirm confirms an OPEN or CLOSED batch by officer at at, provided the
-// totals the officer quotes are the batch's and it is not empty. Separation
-// of duties is checked separately (CheckConfirmer), because it needs every
-// item's reviewers.
+// totals the officer quotes are the batch's and it is not empty: the control
+// count and sum check. Who may confirm is CheckConfirmer's to decide, over
+// the items the confirmation orders.
 func (b *Batch) Confirm(officer string, sawCount, sawSumFen int64, at time.Time) error {
 	if b.Status != BatchOpen && b.Status != BatchClosed {
 		return fmt.Errorf("%w: the batch is already %s", ErrIllegalTransition, b.Status)
@@ -155,25 +150,6 @@ func (b *Batch) Confirm(officer string, sawCount, sawSumFen int64, at time.Time)
 	return nil
 }
 
-// RecordPaid counts a paid item of amountFen.
-func (b *Batch) RecordPaid(amountFen int64) error {
-	if b.Status != BatchConfirmed {
-		return fmt.Errorf("%w: a %s batch has no payments", ErrIllegalTransition, b.Status)
-	}
-	b.PaidCount++
-	b.PaidSumFen += amountFen
-	return nil
-}
-
-// RecordFailed counts an item whose payment failed.
-func (b *Batch) RecordFailed() error {
-	if b.Status != BatchConfirmed {
-		return fmt.Errorf("%w: a %s batch has no payments", ErrIllegalTransition, b.Status)
-	}
-	b.FailedCount++
-	return nil
-}
-
 // RecordReissued takes a failed item out of the failed count: it is being paid again.
 func (b *Batch) RecordReissued() error {
 	if b.Status != BatchConfirmed || b.FailedCount < 1 {
@@ -183,25 +159,17 @@ func (b *Batch) RecordReissued() error {
 	return nil
 }
 
-// Reviewers are the people who handled an item before finance.
-type Reviewers struct {
-	SubmittedBy    string
-	SchoolReviewer string
-	BureauReviewer string
-}
-
-// Involves reports whether user submitted or reviewed the item.
-func (r Reviewers) Involves(user string) bool {
-	return user != "" && (user == r.SubmittedBy || user == r.SchoolReviewer || user == r.BureauReviewer)
-}
-
-// CheckConfirmer refuses an officer who submitted or reviewed (at the school
-// or the bureau) an item they are about to order payment for.
-func CheckConfirmer(officer string, items ...Reviewers) error {
-	for _, r := range items {
-		if r.Involves(officer) {
-			return ErrReviewedOwnItem
-		}
+// CheckOrdered checks that the items a confirmation ordered are the ones the
+// confirmed control totals count: the same number, adding up to the same
+// sum. Returns ErrTotalsMismatch otherwise.
+func (b *Batch) CheckOrdered(items []Item) error {
+	var sum int64
+	for _, it := range items {
+		sum += it.AmountFen
+	}
+	if int64(len(items)) != b.ControlCount || sum != b.ControlSumFen {
+		return fmt.Errorf("batch %s: %w: row %d / %d fen, items %d / %d fen",
+			b.ID, ErrTotalsMismatch, b.ControlCount, b.ControlSumFen, len(items), sum)
 	}
 	return nil
 }

@@ -42,47 +42,6 @@ func (i *Item) Return(reason string) error {
 	return nil
 }
 
-// Order orders the first payment of a PENDING item under paymentID.
-func (i *Item) Order(paymentID string) error {
-	if i.Status != ItemPending {
-		return fmt.Errorf("%w: only a pending item can be ordered; this one is %s", ErrIllegalTransition, i.Status)
-	}
-	i.Status = ItemOrdered
-	i.PaymentID = paymentID
-	i.Attempt = 1
-	return nil
-}
-
-// MarkPaid records the bank's credit of the item's current payment.
-func (i *Item) MarkPaid(paymentID string) error {
-	if i.Status != ItemOrdered || paymentID != i.PaymentID {
-		return fmt.Errorf("%w: payment %s is not the open payment of a %s item", ErrIllegalTransition, paymentID, i.Status)
-	}
-	i.Status = ItemPaid
-	i.Reason = ""
-	return nil
-}
-
-// MarkFailed records the bank's return of the item's current payment.
-func (i *Item) MarkFailed(paymentID, reason string) error {
-	if i.Status != ItemOrdered || paymentID != i.PaymentID {
-		return fmt.Errorf("%w: payment %s is not the open payment of a %s item", ErrIllegalTransition, paymentID, i.Status)
-	}
-	i.Status = ItemFailed
-	i.Reason = reason
-	i.Corrected = false
-	return nil
-}
-
-// MarkCorrected records that the school corrected the payee of a FAILED item.
-func (i *Item) MarkCorrected() error {
-	if i.Status != ItemFailed {
-		return fmt.Errorf("%w: only a failed item awaits a payee correction; this one is %s", ErrIllegalTransition, i.Status)
-	}
-	i.Corrected = true
-	return nil
-}
-
 // Reissue orders a FAILED, corrected item's payment again under a new paymentID.
 func (i *Item) Reissue(paymentID string) error {
 	if i.Status != ItemFailed {

@@ -15,24 +15,26 @@ import (
 	"github.com/edubureau/studentaid/pkg/grpcx"
 	"github.com/edubureau/studentaid/pkg/page"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
-	"github.com/edubureau/studentaid/services/finance-confirmation/internal/adapters"
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/app"
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/domain"
 )
 
 // Policy says who may call each method: reading is open to finance, the
-// bureau, data officers and auditors; every change is the finance officer's.
+// bureau, data officers and auditors; every change is the finance officer's,
+// and ordering payment (confirming, reissuing) is domain.ConfirmerRole's,
+// whom domain.CheckConfirmer then holds to separation of duties.
 func Policy() grpcx.Policy {
 	readers := []auth.Role{auth.RoleFinanceOfficer, auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor}
 	officer := []auth.Role{auth.RoleFinanceOfficer}
+	confirmer := []auth.Role{domain.ConfirmerRole}
 	return grpcx.Policy{
 		financev1.FinanceConfirmationService_ListBatches_FullMethodName:    readers,
 		financev1.FinanceConfirmationService_GetBatch_FullMethodName:       readers,
 		financev1.FinanceConfirmationService_ListBatchItems_FullMethodName: readers,
 		financev1.FinanceConfirmationService_CloseBatch_FullMethodName:     officer,
-		financev1.FinanceConfirmationService_ConfirmBatch_FullMethodName:   officer,
+		financev1.FinanceConfirmationService_ConfirmBatch_FullMethodName:   confirmer,
 		financev1.FinanceConfirmationService_ReturnItem_FullMethodName:     officer,
-		financev1.FinanceConfirmationService_ReissuePayment_FullMethodName: officer,
+		financev1.FinanceConfirmationService_ReissuePayment_FullMethodName: confirmer,
 	}
 }
 
@@ -137,7 +139,7 @@ func (s *Server) ListBatches(ctx context.Context, req *financev1.ListBatchesRequ
 	checkText(&v, "program_code", req.GetProgramCode(), maxFilterLen)
 	status := batchStatusFromProto(&v, req.GetStatus())
 	limit := page.Size(&v, req.GetPageSize())
-	var after *adapters.BatchCursor
+	var after *domain.BatchCursor
 	var c batchCursor
 	if page.Decode(&v, req.GetPageToken(), &c) {
 		at, terr := time.Parse(time.RFC3339Nano, c.CreatedAt)
@@ -145,13 +147,13 @@ func (s *Server) ListBatches(ctx context.Context, req *financev1.ListBatchesRequ
 		if terr != nil || ierr != nil {
 			v.Add("page_token", "is not a page token returned by this method")
 		} else {
-			after = &adapters.BatchCursor{CreatedAt: at, BatchID: id.String()}
+			after = &domain.BatchCursor{CreatedAt: at, BatchID: id.String()}
 		}
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	batches, more, err := s.app.ListBatches(ctx, adapters.BatchFilter{Term: req.GetTerm(), ProgramCode: req.GetProgramCode(), Status: status}, after, limit)
+	batches, more, err := s.app.ListBatches(ctx, domain.BatchFilter{Term: req.GetTerm(), ProgramCode: req.GetProgramCode(), Status: status}, after, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package server_test
+package service_test
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/service/servicetest"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
-	"github.com/edubureau/studentaid/services/finance-confirmation/internal/server"
+	"github.com/edubureau/studentaid/services/finance-confirmation/internal/service"
 )
 
 const term = "2017-autumn"
@@ -41,7 +41,7 @@ func start(t *testing.T) *harness {
 	dbURL := testenv.DatabaseURL(t)
 	natsURL := testenv.NATS(t)
 	keys := testenv.NewKeys(t)
-	run := servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}, server.Spec())
+	run := servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}, service.Spec())
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)

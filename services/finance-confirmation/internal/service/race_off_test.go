@@ -1,5 +1,5 @@
 //go:build !race
 
-package server_test
+package service_test
 
 const raceDetector = false

@@ -1,6 +1,6 @@
 //go:build race
 
-package server_test
+package service_test
 
 // raceDetector: the race detector slows the Go side several times, so
 // throughput checks scale down and skip their time bounds.
