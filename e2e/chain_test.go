@@ -100,6 +100,7 @@ const perSchoolTerm = 50
 // closedCard returns a Luhn-valid card number ending in 0000, which the
 // bank simulator treats as a closed account.
 func closedCard(t *testing.T) string {
+	t.Helper()
 	for k := int64(1); k < 100000; k++ {
 		c := pii.GenerateCardNumber("621700", k*10000, 19)
 		if c[len(c)-4:] == "0000" {

@@ -107,6 +107,7 @@ func eventually(t *testing.T, what string, timeout time.Duration, cond func() er
 }
 
 func ctxT(t *testing.T) context.Context {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx

@@ -108,6 +108,7 @@ func jaegerBin(t *testing.T) string {
 
 // dumpLogs prints the tail of each process log, for diagnosing a failure.
 func dumpLogs(t *testing.T, dir string) {
+	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dir, "logs", "*.log"))
 	for _, f := range files {
 		b, _ := os.ReadFile(f)

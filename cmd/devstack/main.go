@@ -23,15 +23,17 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx); err != nil {
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "devstack:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context) error {
+// run does what the command line asks until it is done or SIGINT or SIGTERM
+// arrives.
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	dir := config.Env("AID_DEV_DIR", ".devstack")
 	if len(os.Args) > 2 && os.Args[1] == "exec" {
 		return execWithDatabase(ctx, dir, os.Args[2:])
@@ -111,7 +113,7 @@ func execWithDatabase(ctx context.Context, dir string, args []string) error {
 		fmt.Fprintln(os.Stderr, "devstack: throwaway PostgreSQL at", pg.URL)
 		env = append(env, "DATABASE_URL="+pg.URL)
 	}
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...) //nolint:gosec // G702: running the command given on devstack's own command line is what `devstack exec` is for
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {

@@ -15,19 +15,14 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	cfg, err := parseFlags(os.Args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -36,45 +31,46 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
-	if err := run(ctx, cfg); err != nil {
+	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
 }
 
-// config is the command line.
+// config is the command line. Its JSON names are the Go field names, which
+// the result files written so far use.
 type config struct {
-	N            int
-	Rate         float64
-	Concurrency  int
-	Batch        int
-	REST         bool
-	RejectSchool float64
-	RejectBureau float64
-	Start        bool
-	BinDir       string
-	Dir          string
-	Keep         bool
-	JaegerBin    string
-	SampleRatio  float64
-	LogLevel     string
-	Endpoints    string
-	KeyFile      string
-	PIDs         string
-	Schools      int
-	Term         string
-	Program      string
-	Seed         uint64
-	Poll         time.Duration
-	Notice       string
-	FinanceEvery time.Duration
-	WatchPoll    time.Duration
-	Timeout      time.Duration
-	ShownWait    time.Duration
-	JSON         string
-	SingleBatch  bool
-	SubmitOnly   bool
-	PgbenchTPS   float64
+	N            int           `json:"N"`
+	Rate         float64       `json:"Rate"`
+	Concurrency  int           `json:"Concurrency"`
+	Batch        int           `json:"Batch"`
+	REST         bool          `json:"REST"`
+	RejectSchool float64       `json:"RejectSchool"`
+	RejectBureau float64       `json:"RejectBureau"`
+	Start        bool          `json:"Start"`
+	BinDir       string        `json:"BinDir"`
+	Dir          string        `json:"Dir"`
+	Keep         bool          `json:"Keep"`
+	JaegerBin    string        `json:"JaegerBin"`
+	SampleRatio  float64       `json:"SampleRatio"`
+	LogLevel     string        `json:"LogLevel"`
+	Endpoints    string        `json:"Endpoints"`
+	KeyFile      string        `json:"KeyFile"`
+	PIDs         string        `json:"PIDs"`
+	Schools      int           `json:"Schools"`
+	Term         string        `json:"Term"`
+	Program      string        `json:"Program"`
+	Seed         uint64        `json:"Seed"`
+	Poll         time.Duration `json:"Poll"`
+	Notice       string        `json:"Notice"`
+	FinanceEvery time.Duration `json:"FinanceEvery"`
+	WatchPoll    time.Duration `json:"WatchPoll"`
+	Timeout      time.Duration `json:"Timeout"`
+	ShownWait    time.Duration `json:"ShownWait"`
+	JSON         string        `json:"JSON"`
+	SingleBatch  bool          `json:"SingleBatch"`
+	SubmitOnly   bool          `json:"SubmitOnly"`
+	PgbenchTPS   float64       `json:"PgbenchTPS"`
 }
 
 func parseFlags(args []string) (config, error) {

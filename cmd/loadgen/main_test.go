@@ -13,11 +13,13 @@ func TestParseFlags(t *testing.T) {
 		check   func(t *testing.T, c config)
 	}{
 		{name: "defaults", args: nil, check: func(t *testing.T, c config) {
+			t.Helper()
 			if c.N != 2000 || c.Batch != 100 || !c.Start || c.Seed == 0 || c.Notice != "1ms" || c.SampleRatio != 0.01 {
 				t.Errorf("defaults %+v", c)
 			}
 		}},
 		{name: "single batch approves everything of one program", args: []string{"-single-batch", "-reject-school", "0.3"}, check: func(t *testing.T, c config) {
+			t.Helper()
 			if c.RejectSchool != 0 || c.RejectBureau != 0 || c.Program != "POVERTY_EXTENSION" {
 				t.Errorf("single batch %+v", c)
 			}

@@ -142,7 +142,7 @@ func writeJSON(path string, r *result) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return os.WriteFile(path, append(b, '\n'), 0o644) //nolint:gosec // G703: the path is the operator's own -json flag
 }
 
 func printResult(out io.Writer, r *result) {
@@ -170,7 +170,7 @@ func printResult(out io.Writer, r *result) {
 		row(r.Report.ToPaid)
 		row(r.Report.ToShownPaid)
 	}
-	tw.Flush()
+	_ = tw.Flush() // like every line printed here, the table goes to stdout; a failed write has nowhere better to be reported
 	fmt.Fprintln(out, "  (submit: latency per call; other steps: per application, from the previous step; per s: count over first submission → last arrival)")
 	fmt.Fprintf(out, "\nsubmitted %d in %.1fs (%.1f/s, %d calls, %d failed, worst lag behind schedule %.0f ms)\n",
 		r.Submit.Accepted, r.Submit.Seconds, r.Submit.PerSecond, r.Submit.Calls, r.Submit.Failed, r.Submit.MaxLagMs)
@@ -204,7 +204,7 @@ func printResult(out io.Writer, r *result) {
 		total += p.CPUMsPerApp
 	}
 	fmt.Fprintf(tw, "total\t\t\t\t%.2f\t\t\n", total)
-	tw.Flush()
+	_ = tw.Flush()
 	fmt.Fprintln(out, "  (postgres: largest VmHWM of its processes, which counts shared buffers touched; CPU includes exited backends)")
 
 	fmt.Fprintf(out, "\noutbox backlog: max %s\n  drained to 0 in %s after the last submission, %s after the chain ended\n  (source: %s)\n",

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -12,9 +14,11 @@ import (
 )
 
 // run drives one load through its four phases: bring the stack up, run the
-// scenario, measure what it did, report.
-func run(ctx context.Context, c config) error {
-	l, err := bringUp(ctx, c, logToStderr)
+// scenario, measure what it did, report. SIGINT or SIGTERM cuts it short.
+func run(c config) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	l, err := bringUp(ctx, c, logToStderrf)
 	if err != nil {
 		return err
 	}
@@ -44,8 +48,8 @@ type load struct {
 	res *result
 }
 
-// logToStderr logs a timestamped line of progress.
-func logToStderr(format string, args ...any) {
+// logToStderrf logs a timestamped line of progress.
+func logToStderrf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 }
 

@@ -71,7 +71,7 @@ func (s *Stack) startJaeger(ctx context.Context) error {
 	ports := map[string]int{}
 	preferred := map[string]int{"JAEGER_QUERY_PORT": 16686, "JAEGER_OTLP_GRPC_PORT": 4317, "JAEGER_OTLP_HTTP_PORT": 4318}
 	for _, k := range []string{"JAEGER_HEALTH_PORT", "JAEGER_QUERY_PORT", "JAEGER_QUERY_GRPC_PORT", "JAEGER_OTLP_GRPC_PORT", "JAEGER_OTLP_HTTP_PORT"} {
-		p, err := s.port(preferred[k])
+		p, err := s.port(ctx, preferred[k])
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
@@ -51,7 +52,7 @@ func StartPostgres(ctx context.Context, dir string) (*Postgres, error) {
 			return nil, fmt.Errorf("initdb: %w: %s", err, out)
 		}
 	}
-	if p.Port, err = FreePort(); err != nil {
+	if p.Port, err = FreePort(ctx); err != nil {
 		return nil, err
 	}
 	opts := strings.Join([]string{
@@ -117,7 +118,7 @@ func waitPostgres(ctx context.Context, url string) error {
 		conn, err := pgx.Connect(cctx, url)
 		cancel()
 		if err == nil {
-			conn.Close(ctx)
+			_ = conn.Close(ctx) // the connection only proved the server up
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -151,10 +152,17 @@ func chownToPostgres(dir string) error {
 			_ = os.Chmod(d, fi.Mode().Perm()|0o011)
 		}
 	}
-	return filepath.Walk(dir, func(path string, _ os.FileInfo, err error) error {
+	// Walking inside an os.Root keeps every chown within dir, even if a
+	// symlink appears in it during the walk.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return fs.WalkDir(root.FS(), ".", func(path string, _ fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		return os.Lchown(path, uid, gid)
+		return root.Lchown(path, uid, gid)
 	})
 }

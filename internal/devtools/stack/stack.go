@@ -65,14 +65,15 @@ var defaultPorts = map[string][2]int{
 }
 
 // port returns preferred if the stack prefers it and it is free, else a free port.
-func (s *Stack) port(preferred int) (int, error) {
+func (s *Stack) port(ctx context.Context, preferred int) (int, error) {
 	if s.opts.PreferredPorts && preferred > 0 {
-		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(preferred)); err == nil {
-			l.Close()
+		var lc net.ListenConfig
+		if l, err := lc.Listen(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(preferred)); err == nil {
+			_ = l.Close() // the listen showed the port free; closing hands it on
 			return preferred, nil
 		}
 	}
-	return FreePort()
+	return FreePort(ctx)
 }
 
 // Endpoint is where a service listens.
@@ -132,11 +133,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 
 	s.NATSURL = opts.NATSURL
 	if s.NATSURL == "" {
-		port, err := FreePort()
+		port, err := FreePort(ctx)
 		if err != nil {
 			return nil, err
 		}
-		monitor, err := FreePort()
+		monitor, err := FreePort(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -154,7 +155,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 	}
 
-	bankPort, err := s.port(8600)
+	bankPort, err := s.port(ctx, 8600)
 	if err != nil {
 		return nil, err
 	}
@@ -167,11 +168,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 
 	for _, name := range Services {
-		gp, err := s.port(defaultPorts[name][0])
+		gp, err := s.port(ctx, defaultPorts[name][0])
 		if err != nil {
 			return nil, err
 		}
-		hp, err := s.port(defaultPorts[name][1])
+		hp, err := s.port(ctx, defaultPorts[name][1])
 		if err != nil {
 			return nil, err
 		}
@@ -337,7 +338,9 @@ func (p *Process) ExitErr() error {
 // Start launches the process and waits until ReadyURL answers 200.
 func (p *Process) Start(ctx context.Context) error {
 	p.mu.Lock()
-	cmd := exec.Command(p.Bin, p.Args...)
+	// The process outlives ctx, which bounds only the start: Stop and Kill
+	// end it, in the stack's order.
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), p.Bin, p.Args...)
 	cmd.Env = os.Environ()
 	for k, v := range p.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -381,15 +384,26 @@ func (p *Process) Start(ctx context.Context) error {
 			return ctx.Err()
 		default:
 		}
-		if resp, err := http.Get(p.ReadyURL); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if p.answersReady(ctx) {
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("%s not ready within 60s", p.Name)
+}
+
+// answersReady reports whether ReadyURL answers 200.
+func (p *Process) answersReady(ctx context.Context) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.ReadyURL, http.NoBody)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	_ = resp.Body.Close() // only the status matters
+	return resp.StatusCode == http.StatusOK
 }
 
 // Kill sends SIGKILL and waits for the process to die.
@@ -456,13 +470,18 @@ func (p *Process) Pid() int {
 }
 
 // FreePort returns a TCP port free on 127.0.0.1 at the time of the call.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func FreePort(ctx context.Context) (int, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, fmt.Errorf("listener on %s is not TCP", l.Addr())
+	}
+	return addr.Port, nil
 }
 
 func freshDatabase(ctx context.Context, base string) (string, error) {
@@ -480,5 +499,5 @@ func freshDatabase(ctx context.Context, base string) (string, error) {
 		return "", err
 	}
 	cfg := conn.Config()
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name), nil
+	return fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), name), nil
 }

@@ -480,6 +480,8 @@ func (w *Watcher) collect(ctx context.Context, batchID string) (terminal int, la
 			case payoutv1.PaymentStatus_PAYMENT_STATUS_FAILED:
 				w.Recorder.Finish(p.GetApplicationId(), OutcomePaymentFailed)
 				terminal++
+			default:
+				// Pending (or not yet known) payments are not final: a later poll sees them settle.
 			}
 		}
 		if token = resp.GetNextPageToken(); token == "" {

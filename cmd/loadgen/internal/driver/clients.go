@@ -107,12 +107,12 @@ func Dial(endpoints map[string]stack.Endpoint, tokens TokenSource) (*Clients, er
 	for _, name := range stack.Services {
 		ep, ok := endpoints[name]
 		if !ok || ep.GRPC == "" {
-			c.Close()
+			_ = c.Close() // the missing endpoint is the error to report
 			return nil, fmt.Errorf("no gRPC endpoint for %s", name)
 		}
 		conn, err := grpcx.Dial(ep.GRPC, "", grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 		if err != nil {
-			c.Close()
+			_ = c.Close() // the failed dial is the error to report
 			return nil, fmt.Errorf("dial %s: %w", name, err)
 		}
 		c.conns[name] = conn
@@ -122,7 +122,7 @@ func Dial(endpoints map[string]stack.Endpoint, tokens TokenSource) (*Clients, er
 
 // Close closes the connections.
 func (c *Clients) Close() error {
-	var errs []error
+	errs := make([]error, 0, len(c.conns))
 	for _, conn := range c.conns {
 		errs = append(errs, conn.Close())
 	}
@@ -220,7 +220,7 @@ func (o *Officer) SubmitREST(ctx context.Context, term, idempotencyKey string, a
 		if jerr := json.Unmarshal(b, &e); jerr != nil || e.Code == 0 {
 			return nil, status.Errorf(httpToCode(resp.StatusCode), "HTTP %d: %s", resp.StatusCode, truncate(string(b), 200))
 		}
-		return nil, status.Error(codes.Code(e.Code), e.Message)
+		return nil, status.Error(codes.Code(e.Code), e.Message) //nolint:gosec // G115: the gateway writes a google.rpc.Status code, 1..16 once 0 is ruled out above
 	}
 	var out applicationv1.SubmitApplicationsResponse
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, &out); err != nil {
@@ -311,8 +311,10 @@ func Retryable(err error) bool {
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
 		return true
+	default:
+		// Every other code is the server's answer: asking again gets it again.
+		return false
 	}
-	return false
 }
 
 // WithRetry calls fn up to attempts times while it fails with a retryable

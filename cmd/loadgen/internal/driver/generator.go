@@ -306,7 +306,7 @@ func (g *Generator) idNumber(s School, stage catalog.Stage) (string, bool) {
 	x := (k%capacity + g.salt%capacity) % capacity
 	x = (x * 2147483647) % capacity // 2^31-1 is prime, so coprime with capacity: a bijection
 	seq := stageIndex(stage)*seqsPerStage + int(x%seqsPerStage)
-	birth := earliest.AddDate(0, 0, int(x/seqsPerStage))
+	birth := earliest.AddDate(0, 0, int(x/seqsPerStage)) //nolint:gosec // G115: x < capacity = days*seqsPerStage, so this is a day offset below days
 	// The 17th digit (the sequence's last) is odd for men and even for women.
 	return idnumber.Generate(s.Region, birth, seq), seq%2 == 1
 }
@@ -326,8 +326,10 @@ func stageIndex(s catalog.Stage) int {
 		return 3
 	case catalog.StageVocational:
 		return 4
+	default:
+		// StageUniversity, the sixth stage, takes the last share.
+		return 5
 	}
-	return 5
 }
 
 type idSpace struct {
@@ -353,7 +355,7 @@ func (g *Generator) cardNumber() string {
 	const space = 1_000_000_000_000 // 12 digits of body
 	k := g.cards
 	g.cards++
-	body := (uint64(k)*7919 + g.salt) % space // 7919 is prime, coprime with 10^12
+	body := (uint64(k)*7919 + g.salt) % space //nolint:gosec // G115: k counts the cards made so far, never negative; 7919 is prime, coprime with 10^12
 	return pii.GenerateCardNumber(cardBINs[k%int64(len(cardBINs))], int64(body), 19)
 }
 

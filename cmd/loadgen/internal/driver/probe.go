@@ -2,6 +2,7 @@ package driver
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -45,7 +46,7 @@ func readProc(root string, pid int) (ProcSample, error) {
 		return s, err
 	}
 	// comm is in parentheses and may contain spaces and parentheses.
-	open, closeAt := strings.IndexByte(string(stat), '('), strings.LastIndexByte(string(stat), ')')
+	open, closeAt := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
 	if open < 0 || closeAt < open {
 		return s, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
@@ -247,14 +248,12 @@ type BacklogProbe struct {
 	// by the exact count (and the gauge is still scraped for its maximum).
 	Exact func(ctx context.Context) (map[string]float64, error)
 
-	mu       sync.Mutex
-	max      map[string]float64
-	maxLag   map[string]float64
-	last     map[string]float64
-	marks    map[string]time.Time
-	drained  map[string]time.Duration
-	scrapeOK bool
-	errs     int
+	mu      sync.Mutex
+	max     map[string]float64
+	maxLag  map[string]float64
+	last    map[string]float64
+	marks   map[string]time.Time
+	drained map[string]time.Duration
 }
 
 // Mark starts timing a drain named name from at: the first poll after at
@@ -294,7 +293,7 @@ func (p *BacklogProbe) Last() map[string]float64 {
 // Run polls until ctx is done.
 func (p *BacklogProbe) Run(ctx context.Context) {
 	for sleep(ctx, p.Poll) {
-		p.Once(ctx)
+		_, _ = p.Once(ctx) // a failed poll times no drain; the next one tries again
 	}
 }
 
@@ -350,9 +349,6 @@ func (p *BacklogProbe) Once(ctx context.Context) (bool, error) {
 		if v != 0 {
 			allZero = false
 		}
-	}
-	if len(errs) > 0 {
-		p.errs++
 	}
 	if allZero {
 		for name, at := range p.marks {
