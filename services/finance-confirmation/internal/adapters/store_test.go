@@ -28,6 +28,19 @@ func migrated(t *testing.T) *pgxpool.Pool {
 	return pool
 }
 
+// rolledBackTx begins a transaction on pool that is rolled back when the
+// test ends.
+func rolledBackTx(t *testing.T, pool *pgxpool.Pool) (context.Context, pgx.Tx) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(ctx) })
+	return ctx, tx
+}
+
 func item(amount int64) domain.ApprovedItem {
 	return domain.ApprovedItem{ApplicationID: uuid.NewString(), SchoolCode: "S001", AmountFen: amount, Term: "2017-autumn",
 		ProgramCode: "PRESCHOOL_AID", FundingSource: "government",
@@ -110,13 +123,8 @@ WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
 func TestAddItemTwiceAndAfterReturn(t *testing.T) {
 	t.Parallel()
 	pool := migrated(t)
-	ctx := context.Background()
+	ctx, tx := rolledBackTx(t, pool)
 	it := item(62500)
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
 	batch, added, err := adapters.AddItem(ctx, tx, it)
 	if err != nil || !added {
 		t.Fatal(added, err)
@@ -171,12 +179,7 @@ func TestAddItemTwiceAndAfterReturn(t *testing.T) {
 func TestConfirmRefusesTotalsThatDisagreeWithItems(t *testing.T) {
 	t.Parallel()
 	pool := migrated(t)
-	ctx := context.Background()
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
+	ctx, tx := rolledBackTx(t, pool)
 	batch, _, err := adapters.AddItem(ctx, tx, item(50000))
 	if err != nil {
 		t.Fatal(err)
@@ -208,12 +211,7 @@ func TestConfirmRefusesTotalsThatDisagreeWithItems(t *testing.T) {
 func TestAddItemsAndRecordResultsInBulk(t *testing.T) {
 	t.Parallel()
 	pool := migrated(t)
-	ctx := context.Background()
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
+	ctx, tx := rolledBackTx(t, pool)
 
 	live := item(10000)
 	liveBatch, added, err := adapters.AddItem(ctx, tx, live)

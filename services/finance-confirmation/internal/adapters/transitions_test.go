@@ -90,12 +90,7 @@ func TestItemTransitionsInSQL(t *testing.T) {
 		for _, from := range all {
 			t.Run(o.name+" from "+string(from), func(t *testing.T) {
 				t.Parallel()
-				ctx := context.Background()
-				tx, err := pool.Begin(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer tx.Rollback(ctx)
+				ctx, tx := rolledBackTx(t, pool)
 				s := seed(ctx, t, tx, o.batch, from, amount)
 				moved, err := o.do(ctx, tx, s)
 				to, ok := o.allowed[from]
@@ -157,12 +152,7 @@ func TestItemTransitionsInSQL(t *testing.T) {
 func TestPaymentResultMustNameTheOpenPayment(t *testing.T) {
 	t.Parallel()
 	pool := migrated(t)
-	ctx := context.Background()
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
+	ctx, tx := rolledBackTx(t, pool)
 	s := seed(ctx, t, tx, domain.BatchConfirmed, domain.ItemOrdered, 50000)
 	for _, r := range []domain.PaymentResult{
 		{PaymentID: uuid.NewString(), AmountFen: 50000, Paid: true},

@@ -106,8 +106,7 @@ func batchAttrs(b domain.Batch) []attribute.KeyValue {
 // confirmerError turns domain.CheckConfirmer's refusal into what the officer
 // sees; next follows the application they handled in the message.
 func confirmerError(err error, who auth.Identity, next string) error {
-	var involved *domain.InvolvedError
-	if errors.As(err, &involved) {
+	if involved, ok := errors.AsType[*domain.InvolvedError](err); ok {
 		return apperr.Denied(RuleConfirmerReviewedItem, "you submitted or reviewed application %s%s", involved.ApplicationID, next)
 	}
 	if errors.Is(err, domain.ErrNotConfirmer) {

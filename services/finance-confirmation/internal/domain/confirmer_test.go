@@ -34,8 +34,8 @@ func TestCheckConfirmer(t *testing.T) {
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("err %v, want %v", err, tt.want)
 			}
-			var inv *InvolvedError
-			if errors.As(err, &inv) != (tt.involved != "") || (inv != nil && inv.ApplicationID != tt.involved) {
+			inv, ok := errors.AsType[*InvolvedError](err)
+			if ok != (tt.involved != "") || (ok && inv.ApplicationID != tt.involved) {
 				t.Errorf("err %v, want it to name %q", err, tt.involved)
 			}
 		})

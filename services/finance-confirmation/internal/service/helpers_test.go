@@ -38,10 +38,16 @@ type harness struct {
 
 func start(t *testing.T) *harness {
 	t.Helper()
+	return startWith(t, service.Options{})
+}
+
+// startWith is start with the test seams of o set.
+func startWith(t *testing.T, o service.Options) *harness {
+	t.Helper()
 	dbURL := testenv.DatabaseURL(t)
 	natsURL := testenv.NATS(t)
 	keys := testenv.NewKeys(t)
-	run := servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}, service.Spec())
+	run := servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}, service.SpecWith(o))
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)
@@ -130,22 +136,6 @@ func countKept(evs []*eventsv1.Event, keep func(*eventsv1.Event) bool) int {
 func (h *harness) awaitConsumed() {
 	h.t.Helper()
 	servicetest.AwaitConsumed(h.t, h.js, "finance-confirmation")
-}
-
-// eventually polls cond until it holds or a deadline passes.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		last = detail
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within 20s (last: %s)", what, last)
 }
 
 type approval struct {
