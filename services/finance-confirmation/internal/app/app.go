@@ -218,6 +218,8 @@ func (s *Service) ConfirmBatch(ctx context.Context, who auth.Identity, batchID s
 		if err := b.Confirm(who.UserID, count, sumFen, now); err != nil {
 			return transitionError(err)
 		}
+		// Who may confirm is decided over exactly the items the confirmation
+		// ordered; a refusal rolls the ordering back with the transaction.
 		items, err := adapters.ConfirmBatch(ctx, tx, b)
 		if err != nil {
 			return err
