@@ -5,6 +5,7 @@ BIN   := bin
 JAEGER_BIN := .cache/bin/jaeger
 SERVICES := application school-review bureau-review finance-confirmation payout
 BUF := GOWORK=off $(GO) tool -modfile=tools/buf/go.mod buf
+LINT := GOWORK=off $(GO) tool -modfile=tools/golangci/go.mod golangci-lint
 
 .PHONY: help
 help: ## list targets
@@ -41,6 +42,11 @@ run: build jaeger ## start PostgreSQL, NATS, Jaeger, the bank simulator and the 
 vet: ## go vet every package
 	$(GO) vet ./...
 
+.PHONY: lint
+lint: ## golangci-lint (pinned in tools/golangci) with .golangci.yml; go mod tidy must leave go.mod and go.sum as they are
+	$(LINT) run ./...
+	$(GO) mod tidy -diff
+
 .PHONY: test
 test: build jaeger ## unit, integration and end-to-end tests against real PostgreSQL and NATS
 	JAEGER_BIN=$(CURDIR)/$(JAEGER_BIN) AID_BIN_DIR=$(CURDIR)/$(BIN) $(BIN)/devstack exec -- $(GO) test -race -count=1 -timeout 20m ./...
@@ -70,4 +76,4 @@ tidy: ## go mod tidy
 	$(GO) mod tidy
 
 .PHONY: ci
-ci: check-generated vet test ## what CI runs
+ci: check-generated vet lint test ## what CI runs

@@ -73,8 +73,8 @@ func Denied(rule, format string, args ...any) *Error {
 // Add appends through a pointer; Err reads a value, so a literal can call it.
 type Violations []FieldViolation //nolint:recvcheck // see above
 
-// Add records a violation of field.
-func (v *Violations) Add(field, format string, args ...any) {
+// Addf records a violation of field, described by format and args.
+func (v *Violations) Addf(field, format string, args ...any) {
 	*v = append(*v, FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
 }
 

@@ -17,8 +17,8 @@ func TestToStatus(t *testing.T) {
 	var logged strings.Builder
 	log := slog.New(slog.NewTextHandler(&logged, nil))
 	var v Violations
-	v.Add("applications[0].student_id_number", "check character does not match")
-	v.Add("term", "must be like 2017-autumn")
+	v.Addf("applications[0].student_id_number", "check character does not match")
+	v.Addf("term", "must be like 2017-autumn")
 	tests := []struct {
 		name string
 		err  error

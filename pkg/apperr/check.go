@@ -14,12 +14,12 @@ const MaxCodeLen = 64
 // or "" after recording a violation.
 func (v *Violations) CheckUUID(field, s string) string {
 	if s == "" {
-		v.Add(field, "is required")
+		v.Addf(field, "is required")
 		return ""
 	}
 	id, err := uuid.Parse(s)
 	if err != nil || len(s) != 36 {
-		v.Add(field, "must be a UUID such as 0190a6e2-7f3c-7d2e-9b1a-2f4c5d6e7f80")
+		v.Addf(field, "must be a UUID such as 0190a6e2-7f3c-7d2e-9b1a-2f4c5d6e7f80")
 		return ""
 	}
 	return id.String()
@@ -32,10 +32,10 @@ func (v *Violations) CheckCode(field, s string) {
 		return
 	}
 	if !utf8.ValidString(s) || len(s) > MaxCodeLen {
-		v.Add(field, "must be valid UTF-8 of at most %d bytes", MaxCodeLen)
+		v.Addf(field, "must be valid UTF-8 of at most %d bytes", MaxCodeLen)
 		return
 	}
 	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		v.Add(field, "must not contain control characters")
+		v.Addf(field, "must not contain control characters")
 	}
 }

@@ -23,7 +23,7 @@ func Size(v *apperr.Violations, n int32) int {
 	case n == 0:
 		return DefaultSize
 	case n < 1 || n > MaxSize:
-		v.Add("page_size", "must be between 1 and %d", MaxSize)
+		v.Addf("page_size", "must be between 1 and %d", MaxSize)
 		return 0
 	}
 	return int(n)
@@ -44,7 +44,7 @@ func Decode(v *apperr.Violations, token string, cursor any) bool {
 	if token == "" {
 		return false
 	}
-	bad := func() bool { v.Add("page_token", "is not a page token returned by this method"); return false }
+	bad := func() bool { v.Addf("page_token", "is not a page token returned by this method"); return false }
 	if len(token) > maxTokenLen {
 		return bad()
 	}

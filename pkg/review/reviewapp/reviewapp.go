@@ -134,7 +134,7 @@ func Refusal[S ~string](i int, it *review.Item[S], who string, err error) error 
 // Invalid is the InvalidArgument error of field of the i-th decision about it.
 func Invalid[S ~string](i int, field string, it *review.Item[S], err error) error {
 	var v apperr.Violations
-	v.Add(fmt.Sprintf("decisions[%d].%s", i, field), "application %s: %v", it.ApplicationID, err)
+	v.Addf(fmt.Sprintf("decisions[%d].%s", i, field), "application %s: %v", it.ApplicationID, err)
 	return v.Err()
 }
 

@@ -34,7 +34,7 @@ func Decisions[P DecisionRequest, D any](req []P, own func(v *apperr.Violations,
 	var v apperr.Violations
 	n := len(req)
 	if n < 1 || n > MaxDecisions {
-		v.Add("decisions", "give between 1 and %d decisions, not %d", MaxDecisions, n)
+		v.Addf("decisions", "give between 1 and %d decisions, not %d", MaxDecisions, n)
 		return nil, v.Err()
 	}
 	ds := make([]D, 0, n)
@@ -43,12 +43,12 @@ func Decisions[P DecisionRequest, D any](req []P, own func(v *apperr.Violations,
 		field := fmt.Sprintf("decisions[%d]", i)
 		appID := v.CheckUUID(field+".application_id", d.GetApplicationId())
 		if j, dup := seen[appID]; dup && appID != "" {
-			v.Add(field+".application_id", "application %s is also decided in decisions[%d]", appID, j)
+			v.Addf(field+".application_id", "application %s is also decided in decisions[%d]", appID, j)
 		}
 		seen[appID] = i
 		decision := own(&v, field, appID, d)
 		if err := review.CheckReason(d.GetReason(), !d.GetApprove()); err != nil {
-			v.Add(field+".reason", "%v", err)
+			v.Addf(field+".reason", "%v", err)
 		}
 		ds = append(ds, decision)
 	}
@@ -80,14 +80,14 @@ func Filter[S ~string, E ~int32](req ListRequest[E], states map[E]S, pending S) 
 	v.CheckCode("program_code", req.GetProgramCode())
 	if t := req.GetTerm(); t != "" {
 		if _, err := catalog.ParseTerm(t); err != nil {
-			v.Add("term", "%v", err)
+			v.Addf("term", "%v", err)
 		}
 	}
 	state := pending
 	if req.GetState() != 0 {
 		var ok bool
 		if state, ok = states[req.GetState()]; !ok {
-			v.Add("state", "unknown review state %d", req.GetState())
+			v.Addf("state", "unknown review state %d", req.GetState())
 		}
 	}
 	size := page.Size(&v, req.GetPageSize())

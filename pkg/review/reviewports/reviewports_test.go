@@ -28,7 +28,7 @@ const (
 // levelChecked is the service's own check: a level must be "" or "ok".
 func levelChecked(v *apperr.Violations, field, appID string, d decision) string {
 	if d.level != "" && d.level != "ok" {
-		v.Add(field+".level", "bad level %q", d.level)
+		v.Addf(field+".level", "bad level %q", d.level)
 	}
 	return appID
 }

@@ -75,20 +75,20 @@ const (
 // control characters. It returns the name trimmed of surrounding space.
 func checkName(v *apperr.Violations, field, name string) string {
 	if !utf8.ValidString(name) {
-		v.Add(field, "must be valid UTF-8 text")
+		v.Addf(field, "must be valid UTF-8 text")
 		return ""
 	}
 	name = trimSpace(name)
 	n := utf8.RuneCountInString(name)
 	switch {
 	case n == 0:
-		v.Add(field, "is required")
+		v.Addf(field, "is required")
 	case n > maxNameRunes:
-		v.Add(field, "must be at most %d characters, got %d", maxNameRunes, n)
+		v.Addf(field, "must be at most %d characters, got %d", maxNameRunes, n)
 	default:
 		for _, r := range name {
 			if unicode.IsControl(r) {
-				v.Add(field, "must not contain control characters")
+				v.Addf(field, "must not contain control characters")
 				break
 			}
 		}
@@ -121,12 +121,12 @@ func checkCode(v *apperr.Violations, field, code string, required bool) {
 	switch {
 	case code == "":
 		if required {
-			v.Add(field, "is required")
+			v.Addf(field, "is required")
 		}
 	case len(code) > maxCodeLength:
-		v.Add(field, "must be at most %d characters", maxCodeLength)
+		v.Addf(field, "must be at most %d characters", maxCodeLength)
 	case !utf8.ValidString(code):
-		v.Add(field, "must be valid UTF-8 text")
+		v.Addf(field, "must be valid UTF-8 text")
 	}
 }
 
@@ -134,7 +134,7 @@ func checkCode(v *apperr.Violations, field, code string, required bool) {
 func checkID(field, id string) error {
 	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
 		var v apperr.Violations
-		v.Add(field, "must be a UUID such as 0190f3a4-5b6c-7d8e-9f00-112233445566")
+		v.Addf(field, "must be a UUID such as 0190f3a4-5b6c-7d8e-9f00-112233445566")
 		return v.Err()
 	}
 	return nil

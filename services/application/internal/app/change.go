@@ -134,7 +134,7 @@ func (s *Service) CorrectPayee(ctx context.Context, caller auth.Identity, id, ca
 		return domain.Application{}, err
 	}
 	if err := pii.ValidateCardNumber(card); err != nil {
-		v.Add("bank_card_number", "%s", cardProblem(err))
+		v.Addf("bank_card_number", "%s", cardProblem(err))
 	}
 	accountName = checkName(&v, "account_name", accountName)
 	if err := v.Err(); err != nil {

@@ -72,30 +72,30 @@ func (s *Service) List(ctx context.Context, caller auth.Identity, req ListReques
 	checkCode(&v, "school_code", req.SchoolCode, false)
 	if req.Term != "" {
 		if _, err := catalog.ParseTerm(req.Term); err != nil {
-			v.Add("term", "%s", termProblem(req.Term))
+			v.Addf("term", "%s", termProblem(req.Term))
 		}
 	}
 	if req.ProgramCode != "" {
 		if _, ok := catalog.Lookup(req.ProgramCode); !ok || len(req.ProgramCode) > maxCodeLength {
-			v.Add("program_code", "is not a program of the catalog (see ListPrograms)")
+			v.Addf("program_code", "is not a program of the catalog (see ListPrograms)")
 		}
 	}
 	if req.Status != "" && !req.Status.Valid() {
-		v.Add("status", "is not a known status")
+		v.Addf("status", "is not a known status")
 	}
 	size := req.PageSize
 	switch {
 	case size == 0:
 		size = DefaultPageSize
 	case size < 1 || size > MaxPageSize:
-		v.Add("page_size", "must be between 1 and %d", MaxPageSize)
+		v.Addf("page_size", "must be between 1 and %d", MaxPageSize)
 	}
 	f := adapters.Filter{SchoolCode: req.SchoolCode, Term: req.Term, ProgramCode: req.ProgramCode, Status: req.Status}
 	var after *adapters.Cursor
 	if req.PageToken != "" {
 		c, ok := decodePageToken(req.PageToken, f)
 		if !ok {
-			v.Add("page_token", "is not a page token of this listing; start again without it")
+			v.Addf("page_token", "is not a page token of this listing; start again without it")
 		}
 		after = c
 	}

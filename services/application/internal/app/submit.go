@@ -187,17 +187,17 @@ func (s *Service) prepare(req SubmitRequest) ([]prepared, error) {
 	var v apperr.Violations
 	checkCode(&v, "school_code", req.SchoolCode, true)
 	if _, err := catalog.ParseTerm(req.Term); err != nil {
-		v.Add("term", "%s", termProblem(req.Term))
+		v.Addf("term", "%s", termProblem(req.Term))
 	}
 	if k := req.IdempotencyKey; k != "" && !validIdempotencyKey(k) {
-		v.Add("idempotency_key", "must be 8 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
+		v.Addf("idempotency_key", "must be 8 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
 	}
 	switch n := len(req.Applications); {
 	case n == 0:
-		v.Add("applications", "at least one application is required")
+		v.Addf("applications", "at least one application is required")
 		return nil, v.Err()
 	case n > MaxApplicationsPerRequest:
-		v.Add("applications", "at most %d applications per request, got %d; split the submission", MaxApplicationsPerRequest, n)
+		v.Addf("applications", "at most %d applications per request, got %d; split the submission", MaxApplicationsPerRequest, n)
 		return nil, v.Err()
 	}
 	out := make([]prepared, len(req.Applications))
@@ -209,14 +209,14 @@ func (s *Service) prepare(req SubmitRequest) ([]prepared, error) {
 		p := &out[i]
 		id, err := idnumber.Parse(in.StudentIDNumber)
 		if err != nil {
-			iv.Add(field("student_id_number"), "%v", err)
+			iv.Addf(field("student_id_number"), "%v", err)
 		} else {
 			p.id, p.hash = id, s.hasher.Hash(id.String())
 		}
 		p.name = checkName(&iv, field("student_name"), in.StudentName)
 		stage, stageErr := catalog.ParseStage(in.Stage)
 		if stageErr != nil {
-			iv.Add(field("stage"), "must be one of preschool, primary, junior, high_school, vocational or university")
+			iv.Addf(field("stage"), "must be one of preschool, primary, junior, high_school, vocational or university")
 		}
 		program, known := catalog.Program{}, false
 		if len(in.ProgramCode) <= maxCodeLength {
@@ -224,25 +224,25 @@ func (s *Service) prepare(req SubmitRequest) ([]prepared, error) {
 		}
 		switch {
 		case in.ProgramCode == "":
-			iv.Add(field("program_code"), "is required")
+			iv.Addf(field("program_code"), "is required")
 		case !known:
-			iv.Add(field("program_code"), "is not a program of the catalog (see ListPrograms)")
+			iv.Addf(field("program_code"), "is not a program of the catalog (see ListPrograms)")
 		}
 		if known && stageErr == nil {
 			if err := program.CheckEligibility(catalog.Applicant{Stage: stage, Boarding: in.Boarding, Rural: in.Rural, RegisteredPoor: in.RegisteredPoor}); err != nil {
-				iv.Add(field(eligibilityField(err)), "%v", err)
+				iv.Addf(field(eligibilityField(err)), "%v", err)
 			}
 		}
 		p.stage, p.program = stage, program
 		if err := pii.ValidateCardNumber(in.BankCardNumber); err != nil {
-			iv.Add(field("bank_card_number"), "%s", cardProblem(err))
+			iv.Addf(field("bank_card_number"), "%s", cardProblem(err))
 		}
 		p.card = in.BankCardNumber
 		p.account = checkName(&iv, field("account_name"), in.AccountName)
 		if p.hash != "" && known {
 			key := [2]string{p.hash, program.Code}
 			if j, dup := firstOf[key]; dup {
-				iv.Add(field("student_id_number"), "the same student already applies for %s in applications[%d]", program.Code, j)
+				iv.Addf(field("student_id_number"), "the same student already applies for %s in applications[%d]", program.Code, j)
 			} else {
 				firstOf[key] = i
 			}
@@ -256,7 +256,7 @@ func (s *Service) prepare(req SubmitRequest) ([]prepared, error) {
 		}
 	}
 	if extra > 0 {
-		v.Add("applications", "%d more problems not listed; fix the ones above and submit again", extra)
+		v.Addf("applications", "%d more problems not listed; fix the ones above and submit again", extra)
 	}
 	if err := v.Err(); err != nil {
 		return nil, err

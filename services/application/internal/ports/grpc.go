@@ -108,7 +108,7 @@ func (s *Server) ListApplications(ctx context.Context, req *applicationv1.ListAp
 		in.Status = statusFromProto(st)
 		if in.Status == "" {
 			var v apperr.Violations
-			v.Add("status", "is not a known status")
+			v.Addf("status", "is not a known status")
 			return nil, v.Err()
 		}
 	}

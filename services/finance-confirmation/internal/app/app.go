@@ -130,7 +130,7 @@ func transitionError(err error) error {
 		return apperr.New(apperr.FailedPrecondition, "the payment can be reissued only after the school corrected the payee")
 	case errors.Is(err, domain.ErrReasonRequired):
 		v := apperr.Violations{}
-		v.Add("reason", "give the reason in 1 to %d characters", domain.MaxReasonRunes)
+		v.Addf("reason", "give the reason in 1 to %d characters", domain.MaxReasonRunes)
 		return v.Err()
 	case errors.Is(err, domain.ErrIllegalTransition), errors.Is(err, domain.ErrInvalidAmount):
 		return apperr.New(apperr.FailedPrecondition, "%s", err.Error())

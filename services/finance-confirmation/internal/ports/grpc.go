@@ -72,7 +72,7 @@ func batchStatusFromProto(v *apperr.Violations, s financev1.BatchStatus) domain.
 			return d
 		}
 	}
-	v.Add("status", "is not a batch status")
+	v.Addf("status", "is not a batch status")
 	return ""
 }
 
@@ -85,7 +85,7 @@ func itemStatusFromProto(v *apperr.Violations, s financev1.ItemStatus) domain.It
 			return d
 		}
 	}
-	v.Add("status", "is not an item status")
+	v.Addf("status", "is not an item status")
 	return ""
 }
 
@@ -145,7 +145,7 @@ func (s *Server) ListBatches(ctx context.Context, req *financev1.ListBatchesRequ
 		at, terr := time.Parse(time.RFC3339Nano, c.CreatedAt)
 		id, ierr := uuid.Parse(c.BatchID)
 		if terr != nil || ierr != nil {
-			v.Add("page_token", "is not a page token returned by this method")
+			v.Addf("page_token", "is not a page token returned by this method")
 		} else {
 			after = &domain.BatchCursor{CreatedAt: at, BatchID: id.String()}
 		}
@@ -193,7 +193,7 @@ func (s *Server) ListBatchItems(ctx context.Context, req *financev1.ListBatchIte
 	if page.Decode(&v, req.GetPageToken(), &c) {
 		a, err := uuid.Parse(c.ApplicationID)
 		if err != nil {
-			v.Add("page_token", "is not a page token returned by this method")
+			v.Addf("page_token", "is not a page token returned by this method")
 		} else {
 			after = a.String()
 		}
@@ -242,10 +242,10 @@ func (s *Server) ConfirmBatch(ctx context.Context, req *financev1.ConfirmBatchRe
 	var v apperr.Violations
 	id := v.CheckUUID("batch_id", req.GetBatchId())
 	if req.GetControlCount() < 0 {
-		v.Add("control_count", "must not be negative")
+		v.Addf("control_count", "must not be negative")
 	}
 	if req.GetControlSumFen() < 0 {
-		v.Add("control_sum_fen", "must not be negative")
+		v.Addf("control_sum_fen", "must not be negative")
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -268,7 +268,7 @@ func (s *Server) ReturnItem(ctx context.Context, req *financev1.ReturnItemReques
 	appID := v.CheckUUID("application_id", req.GetApplicationId())
 	reason := strings.TrimSpace(req.GetReason())
 	if reason == "" {
-		v.Add("reason", "is required: say why the item goes back to the bureau")
+		v.Addf("reason", "is required: say why the item goes back to the bureau")
 	} else {
 		checkText(&v, "reason", reason, domain.MaxReasonRunes)
 	}

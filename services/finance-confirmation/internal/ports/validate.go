@@ -14,10 +14,10 @@ const (
 // checkText validates an optional short text field.
 func checkText(v *apperr.Violations, field, s string, maxRunes int) {
 	if !utf8.ValidString(s) {
-		v.Add(field, "must be valid UTF-8")
+		v.Addf(field, "must be valid UTF-8")
 		return
 	}
 	if utf8.RuneCountInString(s) > maxRunes {
-		v.Add(field, "must be at most %d characters", maxRunes)
+		v.Addf(field, "must be at most %d characters", maxRunes)
 	}
 }

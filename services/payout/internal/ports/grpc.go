@@ -55,7 +55,7 @@ func statusFromProto(v *apperr.Violations, s payoutv1.PaymentStatus) domain.Stat
 			return d
 		}
 	}
-	v.Add("status", "is not a payment status")
+	v.Addf("status", "is not a payment status")
 	return ""
 }
 
@@ -100,7 +100,7 @@ func (s *Server) ListPayments(ctx context.Context, req *payoutv1.ListPaymentsReq
 	var v apperr.Violations
 	var f domain.PaymentFilter
 	if req.GetBatchId() == "" && req.GetApplicationId() == "" {
-		v.Add("batch_id", "give a batch_id or an application_id")
+		v.Addf("batch_id", "give a batch_id or an application_id")
 	}
 	if req.GetBatchId() != "" {
 		f.BatchID = v.CheckUUID("batch_id", req.GetBatchId())
@@ -116,7 +116,7 @@ func (s *Server) ListPayments(ctx context.Context, req *payoutv1.ListPaymentsReq
 		at, terr := time.Parse(time.RFC3339Nano, c.CreatedAt)
 		id, ierr := uuid.Parse(c.PaymentID)
 		if terr != nil || ierr != nil {
-			v.Add("page_token", "is not a page token returned by this method")
+			v.Addf("page_token", "is not a page token returned by this method")
 		} else {
 			after = &domain.PaymentCursor{CreatedAt: at, PaymentID: id.String()}
 		}

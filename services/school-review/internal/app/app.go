@@ -237,7 +237,7 @@ func (s *Service) RaiseObjection(ctx context.Context, id auth.Identity, applicat
 			case errors.Is(err, domain.ErrNoticeEnded):
 				return apperr.New(apperr.FailedPrecondition, "the public notice of application %s has ended; objections are no longer possible", applicationID)
 			case errors.Is(err, domain.ErrReasonRequired), errors.Is(err, domain.ErrReasonInvalid):
-				v.Add("reason", "%v", err)
+				v.Addf("reason", "%v", err)
 				return v.Err()
 			}
 			return fmt.Errorf("object to %s: %w", applicationID, err)

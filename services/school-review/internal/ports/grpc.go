@@ -92,7 +92,7 @@ func (s *Server) Decide(ctx context.Context, req *schoolreviewv1.DecideRequest) 
 	ds, err := reviewports.Decisions(req.GetDecisions(), func(v *apperr.Violations, field, appID string, d *schoolreviewv1.Decision) domain.Decision {
 		level, err := catalog.ParseLevel(d.GetHardshipLevel())
 		if err != nil {
-			v.Add(field+".hardship_level", "%v", err)
+			v.Addf(field+".hardship_level", "%v", err)
 		}
 		return domain.Decision{ApplicationID: appID, Approve: d.GetApprove(), Level: level, Reason: d.GetReason()}
 	})
@@ -119,7 +119,7 @@ func (s *Server) RaiseObjection(ctx context.Context, req *schoolreviewv1.RaiseOb
 	var v apperr.Violations
 	appID := v.CheckUUID("application_id", req.GetApplicationId())
 	if err := domain.CheckReason(req.GetReason(), true); err != nil {
-		v.Add("reason", "%v", err)
+		v.Addf("reason", "%v", err)
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
