@@ -1,6 +1,8 @@
 package natsx_test
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -86,5 +88,21 @@ func TestCheckKey(t *testing.T) {
 		if (err == nil) != ok || (err != nil && !natsx.IsPermanent(err)) {
 			t.Errorf("CheckKey(%q) = %v", key, err)
 		}
+	}
+}
+
+func TestNotYetAndPermanentKeepTheCause(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("payee correction before the payment's failure")
+	early := natsx.NotYet(fmt.Errorf("application a1: %w", cause))
+	if !errors.Is(early, natsx.ErrNotYet) || !errors.Is(early, cause) {
+		t.Fatalf("NotYet: errors.Is ErrNotYet %v, cause %v", errors.Is(early, natsx.ErrNotYet), errors.Is(early, cause))
+	}
+	if got, want := early.Error(), "application a1: payee correction before the payment's failure"; got != want {
+		t.Errorf("NotYet message %q, want %q", got, want)
+	}
+	never := natsx.Permanent(cause)
+	if errors.Is(never, natsx.ErrNotYet) || !errors.Is(never, cause) || never.Error() != cause.Error() {
+		t.Errorf("Permanent(%v) = %v", cause, never)
 	}
 }

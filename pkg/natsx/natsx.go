@@ -142,6 +142,16 @@ func BusinessAttributes(ev *eventsv1.Event) []attribute.KeyValue {
 // redelivered after a short delay rather than dead-lettered.
 var ErrNotYet = errors.New("event arrived before its prerequisite")
 
+// NotYet marks err as an event's early arrival (errors.Is(err, ErrNotYet)
+// holds) while keeping err's message and chain: the event is redelivered
+// shortly.
+func NotYet(err error) error { return notYetError{err} }
+
+// notYetError is an error that also matches ErrNotYet.
+type notYetError struct{ error }
+
+func (e notYetError) Unwrap() []error { return []error{e.error, ErrNotYet} }
+
 // permanent wraps an error that redelivery cannot fix.
 type permanent struct{ err error }
 

@@ -63,12 +63,7 @@ func classify(err error) error {
 	case errors.Is(err, app.ErrImpossible):
 		return natsx.Permanent(err)
 	case errors.Is(err, app.ErrNotYet):
-		return notYetError{err}
+		return natsx.NotYet(err)
 	}
 	return err
 }
-
-// notYetError is a use case's app.ErrNotYet as the consumer knows it.
-type notYetError struct{ error }
-
-func (e notYetError) Unwrap() []error { return []error{e.error, natsx.ErrNotYet} }
