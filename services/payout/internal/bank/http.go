@@ -106,6 +106,11 @@ func (g *HTTPGateway) Pay(ctx context.Context, p Payment) (Result, error) {
 		}
 		return res, nil
 	case http.StatusBadRequest:
+		if !fromBank(respBody) {
+			// A 400 from a proxy or a gateway in between proves nothing
+			// about whether the bank executed the payment.
+			return Result{}, fmt.Errorf("pay %s: %w: status 400 not from the bank", p.Key, ErrUnknownOutcome)
+		}
 		return Result{}, fmt.Errorf("pay %s: %w: %s", p.Key, ErrInvalidPayment, bankMessage(respBody, p))
 	case http.StatusConflict:
 		return Result{}, fmt.Errorf("pay %s: %w: %s", p.Key, ErrKeyConflict, bankMessage(respBody, p))
@@ -145,6 +150,9 @@ func (g *HTTPGateway) Lookup(ctx context.Context, key string) (Result, error) {
 		}
 		return Result{}, fmt.Errorf("lookup %s: %w: status 404 not from the bank", key, ErrUnknownOutcome)
 	case http.StatusBadRequest:
+		if !fromBank(respBody) {
+			return Result{}, fmt.Errorf("lookup %s: %w: status 400 not from the bank", key, ErrUnknownOutcome)
+		}
 		return Result{}, fmt.Errorf("lookup %s: %w: %s", key, ErrInvalidPayment, bankMessage(respBody, Payment{}))
 	default:
 		return Result{}, fmt.Errorf("lookup %s: %w: status %d: %s", key, ErrUnknownOutcome, status, bankMessage(respBody, Payment{}))
@@ -189,6 +197,20 @@ func decodeResult(body []byte, key string) (Result, error) {
 // bankMessage is the bank's error text for an error value: only the JSON
 // error field, shortened, with the payee's card number and name struck out
 // in case the bank echoed them.
+// fromBank reports whether body is the bank's own error answer: a JSON
+// object holding a non-empty "error" and nothing else. Only that proves the
+// bank refused a request without executing it.
+func fromBank(body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var e errorResponse
+	if dec.Decode(&e) != nil || e.Error == "" {
+		return false
+	}
+	var rest json.RawMessage
+	return errors.Is(dec.Decode(&rest), io.EOF)
+}
+
 func bankMessage(body []byte, p Payment) string {
 	var e errorResponse
 	if json.Unmarshal(body, &e) != nil || e.Error == "" {

@@ -196,6 +196,17 @@ func TestUnexpectedAnswersAreUnknown(t *testing.T) {
 			w.WriteHeader(http.StatusBadGateway)
 			_, _ = w.Write([]byte(`{"error":"upstream choked on ` + card + ` for ` + name + `"}`))
 		}},
+		{name: "400 page from a proxy", handler: func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "400 Bad Request: request header too large", http.StatusBadRequest)
+		}},
+		{name: "400 JSON that is not the bank's error", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"bad request","gateway":"edge-7"}`))
+		}},
+		{name: "400 with an empty error", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":""}`))
+		}},
 		{name: "connection dropped", handler: func(w http.ResponseWriter, r *http.Request) {
 			conn, _, err := http.NewResponseController(w).Hijack()
 			if err == nil {
