@@ -13,6 +13,7 @@ import (
 
 	"github.com/edubureau/studentaid/internal/devtools/stack"
 	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/pii"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
@@ -161,7 +162,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	_, otherKey, _ := auth.GenerateKey()
 	forged, _ := auth.NewSigner(otherKey, "mallory", "studentaid").Mint(auth.Identity{UserID: "mallory", Role: auth.RoleAuditor, Org: auth.OrgBureau}, time.Hour)
-	wrongAud, _ := auth.NewSigner(mustKey(t, s), "devstack", "another-system").Mint(auth.Identity{UserID: "aud", Role: auth.RoleAuditor, Org: auth.OrgBureau}, time.Hour)
+	wrongAud, _ := auth.NewSigner(mustKey(t, s), config.DevAuthIssuer, "another-system").Mint(auth.Identity{UserID: "aud", Role: auth.RoleAuditor, Org: auth.OrgBureau}, time.Hour)
 	unauth := map[string]*user{
 		"no token":       newUserWithToken(t, s, ""),
 		"expired token":  newUserWithToken(t, s, expired),

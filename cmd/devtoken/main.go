@@ -38,7 +38,7 @@ func run(role, org, user, keyPath string, ttl time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("%w (start the stack once with `make run` to create it)", err)
 	}
-	tok, err := auth.NewSigner(key, "devtoken", config.Env("AID_AUTH_AUDIENCE", "studentaid")).Mint(auth.Identity{UserID: user, Role: r, Org: org}, ttl)
+	tok, err := auth.NewSigner(key, config.Env("AID_AUTH_ISSUER", config.DevAuthIssuer), config.Env("AID_AUTH_AUDIENCE", "studentaid")).Mint(auth.Identity{UserID: user, Role: r, Org: org}, ttl)
 	if err != nil {
 		return err
 	}

@@ -76,35 +76,49 @@ var (
 	ErrInvalidToken = errors.New("invalid token")
 )
 
+// TokenPolicy is what a token must show besides a good signature: the
+// audience it was minted for, the issuer that minted it, and a lifetime
+// (expiry minus issue time) no longer than MaxLifetime.
+type TokenPolicy struct {
+	Audience    string
+	Issuer      string
+	MaxLifetime time.Duration
+}
+
 // Verifier checks tokens against a set of public keys.
 type Verifier struct {
-	keys     []ed25519.PublicKey
-	audience string
-	now      func() time.Time
+	keys   []ed25519.PublicKey
+	policy TokenPolicy
+	now    func() time.Time
 }
 
-// NewVerifier returns a Verifier accepting tokens signed by any of keys for
-// audience.
-func NewVerifier(audience string, keys ...ed25519.PublicKey) *Verifier {
-	return &Verifier{keys: keys, audience: audience, now: time.Now}
+// NewVerifier returns a Verifier accepting tokens signed by any of keys that
+// satisfy p.
+func NewVerifier(p TokenPolicy, keys ...ed25519.PublicKey) *Verifier {
+	return &Verifier{keys: keys, policy: p, now: time.Now}
 }
 
-// Verify parses and checks a raw token: signature, expiry, audience, role and
-// organisation.
+// Verify parses and checks a raw token: signature, issuer, audience, issue
+// time, expiry, lifetime, role and organisation.
 func (v *Verifier) Verify(raw string) (Identity, error) {
 	var lastErr error
 	for _, key := range v.keys {
 		var c Claims
 		_, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return key, nil },
 			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-			jwt.WithAudience(v.audience),
+			jwt.WithAudience(v.policy.Audience),
+			jwt.WithIssuer(v.policy.Issuer),
 			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
 			jwt.WithTimeFunc(v.now),
 			jwt.WithLeeway(5*time.Second),
 		)
 		if err != nil {
 			lastErr = err
 			continue
+		}
+		if c.IssuedAt == nil || c.ExpiresAt.Sub(c.IssuedAt.Time) > v.policy.MaxLifetime {
+			return Identity{}, fmt.Errorf("%w: no issue time, or valid for longer than %v", ErrInvalidToken, v.policy.MaxLifetime)
 		}
 		id := Identity{UserID: c.Subject, Role: c.Role, Org: c.Org}
 		if id.UserID == "" || len(id.UserID) > 64 || !id.Role.Valid() || id.Org == "" || len(id.Org) > 32 {

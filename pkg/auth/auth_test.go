@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 func TestVerify(t *testing.T) {
@@ -14,7 +16,7 @@ func TestVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, otherPriv, _ := GenerateKey()
-	v := NewVerifier("studentaid", pub)
+	v := NewVerifier(TokenPolicy{Audience: "studentaid", Issuer: "t", MaxLifetime: 12 * time.Hour}, pub)
 	good := Identity{UserID: "officer-1", Role: RoleSchoolOfficer, Org: "S001"}
 	mint := func(s *Signer, id Identity, ttl time.Duration) string {
 		tok, err := s.Mint(id, ttl)
@@ -23,9 +25,17 @@ func TestVerify(t *testing.T) {
 		}
 		return tok
 	}
-	ok := mint(NewSigner(priv, "t", "studentaid"), good, time.Hour)
-	if got, err := v.Verify(ok); err != nil || got != good {
-		t.Fatalf("Verify(valid) = %v, %v", got, err)
+	noIssueTime, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, Claims{Role: good.Role, Org: good.Org,
+		RegisteredClaims: jwt.RegisteredClaims{Subject: good.UserID, Issuer: "t", Audience: jwt.ClaimStrings{"studentaid"},
+			ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}}).SignedString(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ttl := range []time.Duration{time.Hour, 12 * time.Hour} {
+		ok := mint(NewSigner(priv, "t", "studentaid"), good, ttl)
+		if got, err := v.Verify(ok); err != nil || got != good {
+			t.Fatalf("Verify(valid for %v) = %v, %v", ttl, got, err)
+		}
 	}
 	for name, tok := range map[string]string{
 		"expired":        mint(NewSigner(priv, "t", "studentaid"), good, -time.Minute),
@@ -33,6 +43,9 @@ func TestVerify(t *testing.T) {
 		"other audience": mint(NewSigner(priv, "t", "elsewhere"), good, time.Hour),
 		"unknown role":   mint(NewSigner(priv, "t", "studentaid"), Identity{UserID: "u", Role: "root", Org: "S001"}, time.Hour),
 		"no org":         mint(NewSigner(priv, "t", "studentaid"), Identity{UserID: "u", Role: RoleAuditor}, time.Hour),
+		"other issuer":   mint(NewSigner(priv, "mallory", "studentaid"), good, time.Hour),
+		"too long lived": mint(NewSigner(priv, "t", "studentaid"), good, 12*time.Hour+time.Minute),
+		"no issue time":  noIssueTime,
 		"garbage":        "a.b.c",
 		"alg none":       "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1Iiwicm9sZSI6ImF1ZGl0b3IiLCJvcmciOiJCVVJFQVUiLCJhdWQiOlsic3R1ZGVudGFpZCJdLCJleHAiOjk5OTk5OTk5OTl9.",
 	} {

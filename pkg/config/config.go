@@ -19,6 +19,11 @@ const (
 	// DevDataKey is the development data key (AES-256 and HMAC). Production
 	// sets AID_DATA_KEY.
 	DevDataKey = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdCE="
+	// DevAuthIssuer is the issuer of the development stack's and the tests'
+	// tokens. Production sets AID_AUTH_ISSUER to its identity provider's.
+	DevAuthIssuer = "studentaid-dev"
+	// DefaultMaxTokenLifetime bounds how long a token may be valid.
+	DefaultMaxTokenLifetime = 12 * time.Hour
 )
 
 // Service is the configuration of one of the five services.
@@ -38,6 +43,11 @@ type Service struct {
 	AuthPublicKeys string
 	// AuthAudience is the audience tokens must carry.
 	AuthAudience string
+	// AuthIssuer is the issuer tokens must carry (AID_AUTH_ISSUER).
+	AuthIssuer string
+	// MaxTokenLifetime is the longest validity, expiry minus issue time, a
+	// token may have (AID_AUTH_MAX_TOKEN_LIFETIME).
+	MaxTokenLifetime time.Duration
 	// DBMaxConns caps the service's PostgreSQL pool.
 	DBMaxConns int32
 	// ShutdownTimeout bounds a graceful stop.
@@ -165,6 +175,7 @@ func LoadService(name string, defaultGRPC, defaultHTTP string) (Service, error) 
 		DataKey:        Env("AID_DATA_KEY", DevDataKey),
 		AuthPublicKeys: Env("AID_AUTH_PUBLIC_KEYS", ""),
 		AuthAudience:   Env("AID_AUTH_AUDIENCE", "studentaid"),
+		AuthIssuer:     Env("AID_AUTH_ISSUER", DevAuthIssuer),
 		LogLevel:       Env("LOG_LEVEL", "info"),
 		DebugAddr:      Env(prefix+"DEBUG_ADDR", ""),
 		Telemetry:      LoadTelemetry(),
@@ -175,6 +186,12 @@ func LoadService(name string, defaultGRPC, defaultHTTP string) (Service, error) 
 	}
 	if c.ShutdownTimeout, err = Duration("SHUTDOWN_TIMEOUT", 15*time.Second); err != nil {
 		return c, err
+	}
+	if c.MaxTokenLifetime, err = Duration("AID_AUTH_MAX_TOKEN_LIFETIME", DefaultMaxTokenLifetime); err != nil {
+		return c, err
+	}
+	if c.MaxTokenLifetime <= 0 {
+		return c, fmt.Errorf("AID_AUTH_MAX_TOKEN_LIFETIME %v must be positive", c.MaxTokenLifetime)
 	}
 	if c.TraceDB, err = Bool("AID_TRACE_DB", true); err != nil {
 		return c, err

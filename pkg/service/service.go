@@ -195,7 +195,7 @@ func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
 	relay := outbox.NewRelay(pool, js, log, outbox.WithRegisterer(tel.Registry, spec.Name))
 	srv := grpcx.NewServer(grpcx.ServerDeps{
 		Log:      log,
-		Verifier: auth.NewVerifier(cfg.AuthAudience, keys...),
+		Verifier: auth.NewVerifier(auth.TokenPolicy{Audience: cfg.AuthAudience, Issuer: cfg.AuthIssuer, MaxLifetime: cfg.MaxTokenLifetime}, keys...),
 		Policy:   spec.Policy,
 		Audit:    pool,
 		Registry: tel.Registry,

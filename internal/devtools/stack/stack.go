@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/config"
 )
 
 // Services are the five services, in start order.
@@ -250,7 +251,7 @@ func (s *Stack) keys() error {
 	if err != nil {
 		return err
 	}
-	s.Signer = auth.NewSigner(sk, "devstack", "studentaid")
+	s.Signer = auth.NewSigner(sk, config.DevAuthIssuer, "studentaid")
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/config"
 )
 
 // Keys is a test signing key and the PEM file of its public key.
@@ -26,7 +27,7 @@ func NewKeys(t testing.TB) Keys {
 	if err := auth.WriteKeyPair(filepath.Join(dir, "auth.pem"), pubPath, pub, priv); err != nil {
 		t.Fatal(err)
 	}
-	return Keys{PublicKeyPath: pubPath, Signer: auth.NewSigner(priv, "testenv", "studentaid")}
+	return Keys{PublicKeyPath: pubPath, Signer: auth.NewSigner(priv, config.DevAuthIssuer, "studentaid")}
 }
 
 // Token mints an hour-long token for user in role at org.

@@ -31,17 +31,19 @@ type Running struct {
 func Start(t testing.TB, env Env, spec service.Spec) Running {
 	t.Helper()
 	cfg := config.Service{
-		Name:            spec.Name,
-		GRPCAddr:        freeAddr(t),
-		HTTPAddr:        freeAddr(t),
-		DatabaseURL:     env.DatabaseURL,
-		NATSURL:         env.NATSURL,
-		DataKey:         config.DevDataKey,
-		AuthPublicKeys:  env.PublicKeyPath,
-		AuthAudience:    "studentaid",
-		DBMaxConns:      8,
-		ShutdownTimeout: 10 * time.Second,
-		LogLevel:        "warn",
+		Name:             spec.Name,
+		GRPCAddr:         freeAddr(t),
+		HTTPAddr:         freeAddr(t),
+		DatabaseURL:      env.DatabaseURL,
+		NATSURL:          env.NATSURL,
+		DataKey:          config.DevDataKey,
+		AuthPublicKeys:   env.PublicKeyPath,
+		AuthAudience:     "studentaid",
+		AuthIssuer:       config.DevAuthIssuer,
+		MaxTokenLifetime: config.DefaultMaxTokenLifetime,
+		DBMaxConns:       8,
+		ShutdownTimeout:  10 * time.Second,
+		LogLevel:         "warn",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/edubureau/studentaid/internal/devtools/stack"
 	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/grpcx"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
@@ -77,7 +78,7 @@ func LoadSignerTokens(privateKeyPath string) (SignerTokens, error) {
 	if err != nil {
 		return SignerTokens{}, err
 	}
-	return SignerTokens{Signer: auth.NewSigner(sk, "devstack", "studentaid")}, nil
+	return SignerTokens{Signer: auth.NewSigner(sk, config.DevAuthIssuer, "studentaid")}, nil
 }
 
 // Clients holds one gRPC connection per service; each role's client sends
