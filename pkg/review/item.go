@@ -10,22 +10,13 @@ var ErrSubmitterCannotReview = errors.New("the submitter of an application canno
 
 // Item is what every review item holds, whichever review it is in; S is the
 // service's state type. Each service embeds it in its own Review beside the
-// fields only its review has.
+// fields only its review has. Its Arrival's AmountFen is the amount the item
+// pays as it stands.
 type Item[S ~string] struct {
-	ApplicationID   string
-	SchoolCode      string
-	Term            string
-	ProgramCode     string
-	Stage           string
-	StudentIDMasked string
-	StudentIDHash   string
-	// AmountFen is the amount the item pays as it stands.
-	AmountFen     int64
-	FundingSource string
-	SubmittedBy   string
-	State         S
-	Reason        string
-	Reviewer      string
+	Arrival
+	State    S
+	Reason   string
+	Reviewer string
 	// TraceParent and TraceState are the W3C trace context of the item's
 	// arrival in the service, for span links.
 	TraceParent string
@@ -71,10 +62,5 @@ type Arrival struct {
 // Arrived is the item a arrives as, in state; traceParent and traceState
 // are the W3C trace context of its arrival.
 func Arrived[S ~string](a Arrival, state S, traceParent, traceState string) Item[S] {
-	return Item[S]{
-		ApplicationID: a.ApplicationID, SchoolCode: a.SchoolCode, Term: a.Term, ProgramCode: a.ProgramCode,
-		Stage: a.Stage, StudentIDMasked: a.StudentIDMasked, StudentIDHash: a.StudentIDHash,
-		AmountFen: a.AmountFen, FundingSource: a.FundingSource, SubmittedBy: a.SubmittedBy,
-		State: state, TraceParent: traceParent, TraceState: traceState,
-	}
+	return Item[S]{Arrival: a, State: state, TraceParent: traceParent, TraceState: traceState}
 }

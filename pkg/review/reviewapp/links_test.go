@@ -35,10 +35,10 @@ func TestAddLinksToArrival(t *testing.T) {
 
 			decideCtx, decide := tracer.Start(context.Background(), "Decide")
 			reviewapp.AddLinks(decideCtx, []*review.Item[state]{
-				{ApplicationID: "a1", TraceParent: tp, TraceState: ts},
-				{ApplicationID: "a2"},                         // no stored context: no link
-				{ApplicationID: "a3", TraceParent: "garbage"}, // unreadable: no link
-				{ApplicationID: "a4", TraceParent: "00-zz"},   // unreadable: no link
+				{Arrival: review.Arrival{ApplicationID: "a1"}, TraceParent: tp, TraceState: ts},
+				{Arrival: review.Arrival{ApplicationID: "a2"}},                         // no stored context: no link
+				{Arrival: review.Arrival{ApplicationID: "a3"}, TraceParent: "garbage"}, // unreadable: no link
+				{Arrival: review.Arrival{ApplicationID: "a4"}, TraceParent: "00-zz"},   // unreadable: no link
 			}, kind)
 			decide.End()
 

@@ -15,11 +15,13 @@ var t0 = time.Date(2017, 10, 9, 2, 0, 0, 0, time.UTC)
 func item(state domain.State) domain.Review {
 	return domain.Review{
 		Item: review.Item[domain.State]{
-			ApplicationID: "0190a5f2-7c1e-7d3a-9b2e-5f6a7b8c9d0e",
-			SchoolCode:    "S001",
-			AmountFen:     100000,
-			SubmittedBy:   "officer-1",
-			State:         state,
+			Arrival: review.Arrival{
+				ApplicationID: "0190a5f2-7c1e-7d3a-9b2e-5f6a7b8c9d0e",
+				SchoolCode:    "S001",
+				AmountFen:     100000,
+				SubmittedBy:   "officer-1",
+			},
+			State: state,
 		},
 		SchoolReviewer: "school-rev-1",
 	}

@@ -16,14 +16,16 @@ var t0 = time.Date(2017, 9, 4, 2, 0, 0, 0, time.UTC) // Monday 10:00 in Shanghai
 func item(state domain.State, program string, tiered bool, base int64) domain.Review {
 	r := domain.Review{
 		Item: review.Item[domain.State]{
-			ApplicationID: "0190a5f2-7c1e-7d3a-9b2e-5f6a7b8c9d0e",
-			SchoolCode:    "S001",
-			Term:          "2017-autumn",
-			ProgramCode:   program,
-			Stage:         string(catalog.StageHighSchool),
-			AmountFen:     base,
-			SubmittedBy:   "officer-1",
-			State:         state,
+			Arrival: review.Arrival{
+				ApplicationID: "0190a5f2-7c1e-7d3a-9b2e-5f6a7b8c9d0e",
+				SchoolCode:    "S001",
+				Term:          "2017-autumn",
+				ProgramCode:   program,
+				Stage:         string(catalog.StageHighSchool),
+				AmountFen:     base,
+				SubmittedBy:   "officer-1",
+			},
+			State: state,
 		},
 		Tiered:        tiered,
 		BaseAmountFen: base,
@@ -54,7 +56,7 @@ func TestSubmitted(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := domain.Submitted(domain.Review{Item: review.Item[domain.State]{ProgramCode: tc.program, Stage: string(tc.stage)}, Tiered: tc.tiered, BaseAmountFen: tc.base})
+			r := domain.Submitted(domain.Review{Item: review.Item[domain.State]{Arrival: review.Arrival{ProgramCode: tc.program, Stage: string(tc.stage)}}, Tiered: tc.tiered, BaseAmountFen: tc.base})
 			if r.State != domain.StatePending || r.Tiered != tc.wantTiered || r.AmountFen != tc.wantAmount || r.BaseAmountFen != tc.wantAmount {
 				t.Fatalf("got state %s tiered %v amount %d base %d; want PENDING %v %d", r.State, r.Tiered, r.AmountFen, r.BaseAmountFen, tc.wantTiered, tc.wantAmount)
 			}
