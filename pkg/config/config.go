@@ -61,6 +61,31 @@ type Service struct {
 	DebugAddr string
 	// Telemetry says whether traces are exported.
 	Telemetry Telemetry
+	// Production is AID_ENV=production: every development default that would
+	// be unsafe with real data makes the service refuse to start (see
+	// [Service.Unsafe]).
+	Production bool
+}
+
+// Environments AID_ENV may name.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+)
+
+// Unsafe lists the settings that are development defaults no real
+// deployment may run on, each with what to set instead. LoadService refuses
+// to start in production while the list is not empty; in development the
+// host logs each as a warning.
+func (c Service) Unsafe() []string {
+	var out []string
+	if c.DataKey == DevDataKey {
+		out = append(out, "AID_DATA_KEY is the development key from the repository: set a key of your own (32 bytes, base64)")
+	}
+	if c.AuthIssuer == DevAuthIssuer {
+		out = append(out, "AID_AUTH_ISSUER is the development issuer: set your identity provider's issuer")
+	}
+	return out
 }
 
 // Telemetry is what the standard OpenTelemetry variables say about exporting
@@ -199,5 +224,23 @@ func LoadService(name string, defaultGRPC, defaultHTTP string) (Service, error) 
 	if c.AuthPublicKeys == "" {
 		return c, errors.New("AID_AUTH_PUBLIC_KEYS is not set: run `make run`, or point it at the PEM public key(s) tokens are signed with")
 	}
+	if c.Production, err = production(); err != nil {
+		return c, err
+	}
+	if unsafe := c.Unsafe(); c.Production && len(unsafe) > 0 {
+		return c, fmt.Errorf("AID_ENV=production refuses development defaults: %s", strings.Join(unsafe, "; "))
+	}
 	return c, nil
+}
+
+// production reads AID_ENV: "development" (the default) or "production".
+func production() (bool, error) {
+	switch v := Env("AID_ENV", EnvDevelopment); v {
+	case EnvDevelopment:
+		return false, nil
+	case EnvProduction:
+		return true, nil
+	default:
+		return false, fmt.Errorf("AID_ENV %q: want %q or %q", v, EnvDevelopment, EnvProduction)
+	}
 }

@@ -16,3 +16,33 @@ func TestLoadTelemetryReadsTheOpenTelemetryVariables(t *testing.T) {
 		t.Fatalf("LoadTelemetry() = %+v, want %+v", got, want)
 	}
 }
+
+func TestProductionRefusesDevelopmentDefaults(t *testing.T) {
+	t.Setenv("AID_AUTH_PUBLIC_KEYS", "/nonexistent/key.pem")
+	t.Setenv("AID_DATA_KEY", "")
+	t.Setenv("AID_AUTH_ISSUER", "")
+	t.Setenv("AID_ENV", "development")
+	c, err := config.LoadService("application", ":0", ":0")
+	if err != nil {
+		t.Fatalf("development: %v", err)
+	}
+	if c.Production || len(c.Unsafe()) != 2 {
+		t.Fatalf("development: production %v, unsafe %q; want false and 2 entries", c.Production, c.Unsafe())
+	}
+
+	t.Setenv("AID_ENV", "production")
+	if _, err := config.LoadService("application", ":0", ":0"); err == nil {
+		t.Fatal("production with the development key and issuer started; want a refusal")
+	}
+	t.Setenv("AID_DATA_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	t.Setenv("AID_AUTH_ISSUER", "https://idp.example.gov.cn")
+	c, err = config.LoadService("application", ":0", ":0")
+	if err != nil || !c.Production {
+		t.Fatalf("production with real settings: production %v, err %v; want true, nil", c.Production, err)
+	}
+
+	t.Setenv("AID_ENV", "prod")
+	if _, err := config.LoadService("application", ":0", ":0"); err == nil {
+		t.Fatal(`AID_ENV "prod" was accepted; want only development or production`)
+	}
+}

@@ -153,8 +153,8 @@ func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
 	if err != nil {
 		return fmt.Errorf("auth keys: %w", err)
 	}
-	if cfg.DataKey == config.DevDataKey {
-		log.Warn("AID_DATA_KEY is not set: sealing card numbers with the development key; set it in any real deployment")
+	for _, u := range cfg.Unsafe() {
+		log.Warn("development default in use; AID_ENV=production refuses it", "setting", u)
 	}
 	dataKey, err := pii.ParseKey(cfg.DataKey)
 	if err != nil {
