@@ -43,10 +43,37 @@ const (
 	OrgBureau  = "BUREAU"
 	OrgFinance = "FINANCE"
 	OrgIT      = "IT"
+	// OrgAudit is the city's audit office, whose auditors read the trails
+	// as the bureau's own auditors do.
+	OrgAudit = "AUDIT"
 )
 
 // SchoolBound reports whether users of the role belong to one school.
 func (r Role) SchoolBound() bool { return r == RoleSchoolOfficer || r == RoleSchoolReviewer }
+
+// homeOrgs are the organisations each role that is not school-bound may
+// belong to: reviewers and data officers work at the bureau, auditors at the
+// bureau or the audit office, finance officers at the finance bureau, ops
+// and the services themselves at IT.
+var homeOrgs = map[Role][]string{
+	RoleBureauReviewer: {OrgBureau},
+	RoleDataOfficer:    {OrgBureau},
+	RoleAuditor:        {OrgBureau, OrgAudit},
+	RoleFinanceOfficer: {OrgFinance},
+	RoleOps:            {OrgIT},
+	RoleService:        {OrgIT},
+}
+
+// ValidIn reports whether a user of role r may belong to org: a school-bound
+// role to a school (any organisation but the bureau, finance, IT and the
+// audit office), every other role to its own organisations. A token naming, say, an auditor of a
+// school is refused, so no school can hand its staff a bureau role.
+func (r Role) ValidIn(org string) bool {
+	if r.SchoolBound() {
+		return org != OrgBureau && org != OrgFinance && org != OrgIT && org != OrgAudit
+	}
+	return slices.Contains(homeOrgs[r], org)
+}
 
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool {
@@ -121,12 +148,24 @@ func (v *Verifier) Verify(raw string) (Identity, error) {
 			return Identity{}, fmt.Errorf("%w: no issue time, or valid for longer than %v", ErrInvalidToken, v.policy.MaxLifetime)
 		}
 		id := Identity{UserID: c.Subject, Role: c.Role, Org: c.Org}
-		if id.UserID == "" || len(id.UserID) > 64 || !id.Role.Valid() || id.Org == "" || len(id.Org) > 32 {
-			return Identity{}, fmt.Errorf("%w: missing or malformed subject, role or organisation", ErrInvalidToken)
+		if err := id.check(); err != nil {
+			return Identity{}, err
 		}
 		return id, nil
 	}
 	return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, lastErr)
+}
+
+// check refuses an identity with a missing or malformed subject, role or
+// organisation, or a role that is not valid in its organisation.
+func (i Identity) check() error {
+	if i.UserID == "" || len(i.UserID) > 64 || !i.Role.Valid() || i.Org == "" || len(i.Org) > 32 {
+		return fmt.Errorf("%w: missing or malformed subject, role or organisation", ErrInvalidToken)
+	}
+	if !i.Role.ValidIn(i.Org) {
+		return fmt.Errorf("%w: role %s is not valid in organisation %q", ErrInvalidToken, i.Role, i.Org)
+	}
+	return nil
 }
 
 // Signer mints tokens with a private key.
@@ -141,8 +180,12 @@ func NewSigner(key ed25519.PrivateKey, issuer, audience string) *Signer {
 	return &Signer{key: key, audience: audience, issuer: issuer}
 }
 
-// Mint returns a signed token for id valid for ttl.
+// Mint returns a signed token for id valid for ttl. It refuses an identity
+// no Verifier would accept (a role outside its kind of organisation).
 func (s *Signer) Mint(id Identity, ttl time.Duration) (string, error) {
+	if err := id.check(); err != nil {
+		return "", err
+	}
 	now := time.Now()
 	c := Claims{
 		Role: id.Role,

@@ -25,11 +25,19 @@ func TestVerify(t *testing.T) {
 		}
 		return tok
 	}
-	noIssueTime, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, Claims{Role: good.Role, Org: good.Org,
-		RegisteredClaims: jwt.RegisteredClaims{Subject: good.UserID, Issuer: "t", Audience: jwt.ClaimStrings{"studentaid"},
-			ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}}).SignedString(priv)
-	if err != nil {
-		t.Fatal(err)
+	// forge signs claims with the right key, bypassing the Signer's checks,
+	// as an identity provider with a bad mapping would.
+	forge := func(id Identity, issuedAt bool) string {
+		rc := jwt.RegisteredClaims{Subject: id.UserID, Issuer: "t", Audience: jwt.ClaimStrings{"studentaid"},
+			ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}
+		if issuedAt {
+			rc.IssuedAt = jwt.NewNumericDate(time.Now())
+		}
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, Claims{Role: id.Role, Org: id.Org, RegisteredClaims: rc}).SignedString(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
 	}
 	for _, ttl := range []time.Duration{time.Hour, 12 * time.Hour} {
 		ok := mint(NewSigner(priv, "t", "studentaid"), good, ttl)
@@ -41,19 +49,49 @@ func TestVerify(t *testing.T) {
 		"expired":        mint(NewSigner(priv, "t", "studentaid"), good, -time.Minute),
 		"other key":      mint(NewSigner(otherPriv, "t", "studentaid"), good, time.Hour),
 		"other audience": mint(NewSigner(priv, "t", "elsewhere"), good, time.Hour),
-		"unknown role":   mint(NewSigner(priv, "t", "studentaid"), Identity{UserID: "u", Role: "root", Org: "S001"}, time.Hour),
-		"no org":         mint(NewSigner(priv, "t", "studentaid"), Identity{UserID: "u", Role: RoleAuditor}, time.Hour),
+		"unknown role":   forge(Identity{UserID: "u", Role: "root", Org: "S001"}, true),
+		"no org":         forge(Identity{UserID: "u", Role: RoleAuditor}, true),
 		"other issuer":   mint(NewSigner(priv, "mallory", "studentaid"), good, time.Hour),
 		"too long lived": mint(NewSigner(priv, "t", "studentaid"), good, 12*time.Hour+time.Minute),
-		"no issue time":  noIssueTime,
-		"garbage":        "a.b.c",
-		"alg none":       "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1Iiwicm9sZSI6ImF1ZGl0b3IiLCJvcmciOiJCVVJFQVUiLCJhdWQiOlsic3R1ZGVudGFpZCJdLCJleHAiOjk5OTk5OTk5OTl9.",
+		"no issue time":  forge(good, false),
+		// A role is valid only in its kind of organisation.
+		"auditor of a school":          forge(Identity{UserID: "u", Role: RoleAuditor, Org: "S001"}, true),
+		"data officer of a school":     forge(Identity{UserID: "u", Role: RoleDataOfficer, Org: "S001"}, true),
+		"bureau reviewer at finance":   forge(Identity{UserID: "u", Role: RoleBureauReviewer, Org: OrgFinance}, true),
+		"finance officer at a school":  forge(Identity{UserID: "u", Role: RoleFinanceOfficer, Org: "S001"}, true),
+		"school officer at the bureau": forge(Identity{UserID: "u", Role: RoleSchoolOfficer, Org: OrgBureau}, true),
+		"school reviewer at IT":        forge(Identity{UserID: "u", Role: RoleSchoolReviewer, Org: OrgIT}, true),
+		"school officer at audit":      forge(Identity{UserID: "u", Role: RoleSchoolOfficer, Org: OrgAudit}, true),
+		"ops at a school":              forge(Identity{UserID: "u", Role: RoleOps, Org: "S001"}, true),
+		"service at the bureau":        forge(Identity{UserID: "u", Role: RoleService, Org: OrgBureau}, true),
+		"garbage":                      "a.b.c",
+		"alg none":                     "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1Iiwicm9sZSI6ImF1ZGl0b3IiLCJvcmciOiJCVVJFQVUiLCJhdWQiOlsic3R1ZGVudGFpZCJdLCJleHAiOjk5OTk5OTk5OTl9.",
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := v.Verify(tok); !errors.Is(err, ErrInvalidToken) {
 				t.Fatalf("Verify = %v, want ErrInvalidToken", err)
 			}
 		})
+	}
+}
+
+func TestMintRefusesARoleOutsideItsOrganisation(t *testing.T) {
+	t.Parallel()
+	_, priv, _ := GenerateKey()
+	s := NewSigner(priv, "t", "studentaid")
+	if _, err := s.Mint(Identity{UserID: "u", Role: RoleAuditor, Org: "S001"}, time.Hour); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("Mint(auditor of S001) = %v, want ErrInvalidToken", err)
+	}
+	for _, id := range []Identity{
+		{UserID: "u", Role: RoleSchoolOfficer, Org: "S001"}, {UserID: "u", Role: RoleSchoolReviewer, Org: "S002"},
+		{UserID: "u", Role: RoleBureauReviewer, Org: OrgBureau}, {UserID: "u", Role: RoleDataOfficer, Org: OrgBureau},
+		{UserID: "u", Role: RoleAuditor, Org: OrgBureau}, {UserID: "u", Role: RoleAuditor, Org: OrgAudit},
+		{UserID: "u", Role: RoleFinanceOfficer, Org: OrgFinance},
+		{UserID: "u", Role: RoleOps, Org: OrgIT}, {UserID: "u", Role: RoleService, Org: OrgIT},
+	} {
+		if _, err := s.Mint(id, time.Hour); err != nil {
+			t.Errorf("Mint(%v) = %v, want a token", id, err)
+		}
 	}
 }
 
