@@ -20,7 +20,7 @@ type Current struct {
 
 // CurrentImports reads the versions comparisons use now.
 func CurrentImports(ctx context.Context, q db.Querier) (Current, error) {
-	var c Current
+	c := Current{All: []int64{}}
 	rows, err := q.Query(ctx, `SELECT id, kind FROM current_imports ORDER BY id`)
 	if err != nil {
 		return c, fmt.Errorf("read current imports: %w", err)
