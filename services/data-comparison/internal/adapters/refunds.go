@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -43,7 +44,7 @@ func GetRefund(ctx context.Context, q db.Querier, id string, lock bool) (domain.
 	}
 	r, err := pgx.CollectExactlyOneRow(rows, scanRefund)
 	if err != nil {
-		if err == pgx.ErrNoRows {
+		if errors.Is(err, pgx.ErrNoRows) {
 			return r, ErrNotFound
 		}
 		return r, fmt.Errorf("read refund %s: %w", id, err)
@@ -64,7 +65,7 @@ func GetRefund(ctx context.Context, q db.Querier, id string, lock bool) (domain.
 // and amount.
 func ReceiptByRef(ctx context.Context, q db.Querier, bankRef string) (refundID string, amount int64, found bool, err error) {
 	err = q.QueryRow(ctx, `SELECT refund_id::text, amount_fen FROM receipts WHERE bank_ref = $1`, bankRef).Scan(&refundID, &amount)
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return "", 0, false, nil
 	}
 	return refundID, amount, err == nil, err

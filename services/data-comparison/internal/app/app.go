@@ -146,7 +146,7 @@ func (s *Service) refuse(ctx context.Context, useCase string, err error) error {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		if aerr := audit.Record(actx, s.pool, audit.Entry{Method: useCase, Outcome: "refused", Rule: r.Error(), Detail: err.Error()}); aerr != nil {
-			return fmt.Errorf("audit refusal %s: %w", r, aerr)
+			return fmt.Errorf("audit refusal %w: %w", r, aerr)
 		}
 		return &apperr.Error{Code: code, Message: err.Error(), Rule: r.Error()}
 	}

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -122,7 +121,7 @@ type Work struct {
 func (s *Service) AssignClues(ctx context.Context, by auth.Identity, w Work) ([]domain.Clue, error) {
 	var v apperr.Violations
 	assignee := checkText(&v, "assignee", w.Assignee, maxAssignee, true)
-	return s.work(ctx, by, "AssignClues", w, v, func(ctx context.Context, tx pgx.Tx, c *domain.Clue) error {
+	return s.work(ctx, "AssignClues", w, v, func(ctx context.Context, tx pgx.Tx, c *domain.Clue) error {
 		if err := c.Assign(assignee); err != nil {
 			return err
 		}
@@ -139,7 +138,7 @@ func (s *Service) VerifyClues(ctx context.Context, by auth.Identity, w Work) ([]
 	if w.RecoverFen < 0 || (w.RecoverFen > 0 && !w.Ineligible) {
 		v.Addf("recover_fen", "is a positive amount, given only with ineligible")
 	}
-	return s.work(ctx, by, "VerifyClues", w, v, func(ctx context.Context, tx pgx.Tx, c *domain.Clue) error {
+	return s.work(ctx, "VerifyClues", w, v, func(ctx context.Context, tx pgx.Tx, c *domain.Clue) error {
 		if err := c.Verify(by.UserID, findings, evidence, w.Ineligible); err != nil {
 			return err
 		}
@@ -159,7 +158,7 @@ func (s *Service) DismissClues(ctx context.Context, by auth.Identity, w Work) ([
 	var v apperr.Violations
 	findings := checkText(&v, "findings", w.Findings, maxDetail, true)
 	evidence := checkText(&v, "evidence", w.Evidence, maxDetail, false)
-	return s.work(ctx, by, "DismissClues", w, v, func(ctx context.Context, tx pgx.Tx, c *domain.Clue) error {
+	return s.work(ctx, "DismissClues", w, v, func(ctx context.Context, tx pgx.Tx, c *domain.Clue) error {
 		if err := c.Dismiss(by.UserID, findings, evidence); err != nil {
 			return err
 		}
@@ -170,7 +169,7 @@ func (s *Service) DismissClues(ctx context.Context, by auth.Identity, w Work) ([
 
 // work locks the clues of w and applies fn to each in one transaction; a
 // rule fn breaks refuses the whole request, naming the rule.
-func (s *Service) work(ctx context.Context, by auth.Identity, useCase string, w Work, v apperr.Violations,
+func (s *Service) work(ctx context.Context, useCase string, w Work, v apperr.Violations,
 	fn func(ctx context.Context, tx pgx.Tx, c *domain.Clue) error,
 ) ([]domain.Clue, error) {
 	ids := checkIDs(&v, "clue_ids", w.ClueIDs, MaxBulk)
@@ -248,6 +247,3 @@ func (s *Service) Trail(ctx context.Context, id string) (ClueTrail, error) {
 	}
 	return ClueTrail{Steps: steps, FirstBadPosition: domain.VerifyChain(steps, c.TrailLength)}, nil
 }
-
-// cursorTime is how list cursors carry times.
-const cursorTime = time.RFC3339Nano

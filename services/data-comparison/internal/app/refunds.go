@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -74,7 +75,7 @@ func (s *Service) RecordReceipt(ctx context.Context, by auth.Identity, in Receip
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		r, err := adapters.GetRefund(ctx, tx, ids[0], true)
 		if err != nil {
-			if err == adapters.ErrNotFound {
+			if errors.Is(err, adapters.ErrNotFound) {
 				return apperr.New(apperr.NotFound, "refund %s not found", in.RefundID)
 			}
 			return err
@@ -118,7 +119,7 @@ func (s *Service) GetRefund(ctx context.Context, id string) (domain.Refund, erro
 		return domain.Refund{}, err
 	}
 	r, err := adapters.GetRefund(ctx, s.pool, ids[0], false)
-	if err == adapters.ErrNotFound {
+	if errors.Is(err, adapters.ErrNotFound) {
 		return r, apperr.New(apperr.NotFound, "refund %s not found", id)
 	}
 	return r, err

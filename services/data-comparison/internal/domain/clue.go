@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -42,13 +43,8 @@ var ComparedKinds = []ClueKind{KindDuplicatePayment, KindIneligible, KindKeyPers
 // ParseClueKind reads a kind a clue may be entered with.
 func ParseClueKind(s string) (ClueKind, error) {
 	k := ClueKind(s)
-	if k == KindOther {
+	if k == KindOther || slices.Contains(ComparedKinds, k) {
 		return k, nil
-	}
-	for _, c := range ComparedKinds {
-		if c == k {
-			return k, nil
-		}
 	}
 	return "", fmt.Errorf("unknown clue kind %q", s)
 }
@@ -160,11 +156,11 @@ func (c *Clue) Dismiss(by, findings, evidence string) error {
 // the clue's records paid.
 var ErrNothingToRecover = errors.New("refund-amount-out-of-range")
 
-// RefundAmount is what a verified ineligible clue recovers: recover when
+// RefundAmount is what a verified ineligible clue recovers: recoverFen when
 // given, otherwise the clue's amount; it must be positive and at most paid,
 // what the record to recover from paid.
-func RefundAmount(c Clue, recover, paid int64) (int64, error) {
-	amount := recover
+func RefundAmount(c Clue, recoverFen, paid int64) (int64, error) {
+	amount := recoverFen
 	if amount == 0 {
 		amount = c.AmountFen
 	}

@@ -51,7 +51,7 @@ var (
 )
 
 // Outstanding is what is still to recover.
-func (r Refund) Outstanding() int64 { return r.AmountFen - r.ReceivedFen }
+func (r *Refund) Outstanding() int64 { return r.AmountFen - r.ReceivedFen }
 
 // Receive applies rc, recorded at now; the refund closes when nothing is
 // outstanding. integrity is the configured integrity account.

@@ -38,13 +38,6 @@ func person(i int) string {
 
 func name(i int) string { return fmt.Sprintf("学生%d号", i) }
 
-// city is what the test planted, so it knows the answers without the code
-// under test.
-type city struct {
-	records map[string]string // application or "history:<person>:<school>" → record key for expectations
-	want    []string          // expected clues as kind|masked|term|amount
-}
-
 // payment is one payment of the chain: submitted and then paid.
 type payment struct {
 	person                 int
