@@ -17,6 +17,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/pii"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
+	datacomparisonv1 "github.com/edubureau/studentaid/proto/gen/aid/datacomparison/v1"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
 	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
@@ -43,6 +44,72 @@ var (
 func rpcCases() []rpcCase {
 	unknown := uuid.NewString()
 	card := pii.GenerateCardNumber("621700", 123456, 19)
+	return append(chainCases(unknown, card), dataComparisonCases(unknown)...)
+}
+
+// dataComparisonCases are the data office's RPCs: data officers do
+// everything, auditors read.
+func dataComparisonCases(unknown string) []rpcCase {
+	officer := []auth.Role{auth.RoleDataOfficer}
+	readers := []auth.Role{auth.RoleDataOfficer, auth.RoleAuditor}
+	return []rpcCase{
+		{"data-comparison.ImportReference", officer, codes.InvalidArgument, func(ctx context.Context, u *user) error {
+			_, err := u.data.ImportReference(ctx, &datacomparisonv1.ImportReferenceRequest{})
+			return err
+		}},
+		{"data-comparison.ListImports", readers, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.data.ListImports(ctx, &datacomparisonv1.ListImportsRequest{})
+			return err
+		}},
+		{"data-comparison.RunComparison", officer, codes.InvalidArgument, func(ctx context.Context, u *user) error {
+			_, err := u.data.RunComparison(ctx, &datacomparisonv1.RunComparisonRequest{FromTerm: "2017-autumn", ToTerm: "2017-spring"})
+			return err
+		}},
+		{"data-comparison.RaiseClue", officer, codes.InvalidArgument, func(ctx context.Context, u *user) error {
+			_, err := u.data.RaiseClue(ctx, &datacomparisonv1.RaiseClueRequest{Kind: "other"})
+			return err
+		}},
+		{"data-comparison.GetClue", readers, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.data.GetClue(ctx, &datacomparisonv1.GetClueRequest{ClueId: unknown})
+			return err
+		}},
+		{"data-comparison.ListClues", readers, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.data.ListClues(ctx, &datacomparisonv1.ListCluesRequest{})
+			return err
+		}},
+		{"data-comparison.AssignClues", officer, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.data.AssignClues(ctx, &datacomparisonv1.AssignCluesRequest{ClueIds: []string{unknown}, Assignee: "dc1"})
+			return err
+		}},
+		{"data-comparison.VerifyClues", officer, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.data.VerifyClues(ctx, &datacomparisonv1.VerifyCluesRequest{ClueIds: []string{unknown}, Findings: "查实"})
+			return err
+		}},
+		{"data-comparison.DismissClues", officer, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.data.DismissClues(ctx, &datacomparisonv1.DismissCluesRequest{ClueIds: []string{unknown}, Findings: "不属实"})
+			return err
+		}},
+		{"data-comparison.GetClueTrail", readers, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.data.GetClueTrail(ctx, &datacomparisonv1.GetClueTrailRequest{ClueId: unknown})
+			return err
+		}},
+		{"data-comparison.GetRefund", readers, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.data.GetRefund(ctx, &datacomparisonv1.GetRefundRequest{RefundId: unknown})
+			return err
+		}},
+		{"data-comparison.ListRefunds", readers, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.data.ListRefunds(ctx, &datacomparisonv1.ListRefundsRequest{})
+			return err
+		}},
+		{"data-comparison.RecordReceipt", officer, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.data.RecordReceipt(ctx, &datacomparisonv1.RecordReceiptRequest{RefundId: unknown, AmountFen: 100, BankRef: "IN-1", Account: "DEV-INTEGRITY-ACCOUNT"})
+			return err
+		}},
+	}
+}
+
+// chainCases are the RPCs of the five chain services.
+func chainCases(unknown, card string) []rpcCase {
 	return []rpcCase{
 		{"application.SubmitApplications", []auth.Role{auth.RoleSchoolOfficer}, codes.InvalidArgument, func(ctx context.Context, u *user) error {
 			_, err := u.app.SubmitApplications(ctx, &applicationv1.SubmitApplicationsRequest{SchoolCode: "S001", Term: "2017-autumn"})

@@ -17,6 +17,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/grpcx"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
+	datacomparisonv1 "github.com/edubureau/studentaid/proto/gen/aid/datacomparison/v1"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
 	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
@@ -30,6 +31,7 @@ type user struct {
 	bureau  bureaureviewv1.BureauReviewServiceClient
 	finance financev1.FinanceConfirmationServiceClient
 	payout  payoutv1.PayoutServiceClient
+	data    datacomparisonv1.DataComparisonServiceClient
 }
 
 func newUser(t *testing.T, s *stack.Stack, id string, role auth.Role, org string) *user {
@@ -58,6 +60,7 @@ func newUserWithToken(t *testing.T, s *stack.Stack, tok string) *user {
 		bureau:  bureaureviewv1.NewBureauReviewServiceClient(dial("bureau-review")),
 		finance: financev1.NewFinanceConfirmationServiceClient(dial("finance-confirmation")),
 		payout:  payoutv1.NewPayoutServiceClient(dial("payout")),
+		data:    datacomparisonv1.NewDataComparisonServiceClient(dial("data-comparison")),
 	}
 }
 

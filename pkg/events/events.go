@@ -34,6 +34,16 @@ const (
 	TypePaymentOrdered       = "finance.payment_ordered.v1"
 	TypePaymentSucceeded     = "payout.payment_succeeded.v1"
 	TypePaymentFailed        = "payout.payment_failed.v1"
+
+	TypeReferenceImported     = "datacomparison.reference_imported.v1"
+	TypeComparisonCompleted   = "datacomparison.comparison_completed.v1"
+	TypeClueRaised            = "datacomparison.clue_raised.v1"
+	TypeClueAssigned          = "datacomparison.clue_assigned.v1"
+	TypeClueVerified          = "datacomparison.clue_verified.v1"
+	TypeClueDismissed         = "datacomparison.clue_dismissed.v1"
+	TypeRefundOpened          = "datacomparison.refund_opened.v1"
+	TypeRefundReceiptRecorded = "datacomparison.refund_receipt_recorded.v1"
+	TypeRefundClosed          = "datacomparison.refund_closed.v1"
 )
 
 // Subject returns the JetStream subject of an event type.
@@ -112,6 +122,33 @@ func setBody(ev *eventsv1.Event, body proto.Message) error {
 	case *eventsv1.PaymentFailed:
 		ev.Type, ev.Body = TypePaymentFailed, &eventsv1.Event_PaymentFailed{PaymentFailed: b}
 	default:
+		return setDataComparisonBody(ev, body)
+	}
+	return nil
+}
+
+// setDataComparisonBody sets the bodies of the data office's events.
+func setDataComparisonBody(ev *eventsv1.Event, body proto.Message) error {
+	switch b := body.(type) {
+	case *eventsv1.ReferenceImported:
+		ev.Type, ev.Body = TypeReferenceImported, &eventsv1.Event_ReferenceImported{ReferenceImported: b}
+	case *eventsv1.ComparisonCompleted:
+		ev.Type, ev.Body = TypeComparisonCompleted, &eventsv1.Event_ComparisonCompleted{ComparisonCompleted: b}
+	case *eventsv1.ClueRaised:
+		ev.Type, ev.Body = TypeClueRaised, &eventsv1.Event_ClueRaised{ClueRaised: b}
+	case *eventsv1.ClueAssigned:
+		ev.Type, ev.Body = TypeClueAssigned, &eventsv1.Event_ClueAssigned{ClueAssigned: b}
+	case *eventsv1.ClueVerified:
+		ev.Type, ev.Body = TypeClueVerified, &eventsv1.Event_ClueVerified{ClueVerified: b}
+	case *eventsv1.ClueDismissed:
+		ev.Type, ev.Body = TypeClueDismissed, &eventsv1.Event_ClueDismissed{ClueDismissed: b}
+	case *eventsv1.RefundOpened:
+		ev.Type, ev.Body = TypeRefundOpened, &eventsv1.Event_RefundOpened{RefundOpened: b}
+	case *eventsv1.RefundReceiptRecorded:
+		ev.Type, ev.Body = TypeRefundReceiptRecorded, &eventsv1.Event_RefundReceiptRecorded{RefundReceiptRecorded: b}
+	case *eventsv1.RefundClosed:
+		ev.Type, ev.Body = TypeRefundClosed, &eventsv1.Event_RefundClosed{RefundClosed: b}
+	default:
 		return fmt.Errorf("events: %T is not an event body", body)
 	}
 	return nil
@@ -172,6 +209,30 @@ func bodyOf(ev *eventsv1.Event) proto.Message {
 		return b.PaymentSucceeded
 	case *eventsv1.Event_PaymentFailed:
 		return b.PaymentFailed
+	}
+	return dataComparisonBodyOf(ev)
+}
+
+func dataComparisonBodyOf(ev *eventsv1.Event) proto.Message {
+	switch b := ev.GetBody().(type) {
+	case *eventsv1.Event_ReferenceImported:
+		return b.ReferenceImported
+	case *eventsv1.Event_ComparisonCompleted:
+		return b.ComparisonCompleted
+	case *eventsv1.Event_ClueRaised:
+		return b.ClueRaised
+	case *eventsv1.Event_ClueAssigned:
+		return b.ClueAssigned
+	case *eventsv1.Event_ClueVerified:
+		return b.ClueVerified
+	case *eventsv1.Event_ClueDismissed:
+		return b.ClueDismissed
+	case *eventsv1.Event_RefundOpened:
+		return b.RefundOpened
+	case *eventsv1.Event_RefundReceiptRecorded:
+		return b.RefundReceiptRecorded
+	case *eventsv1.Event_RefundClosed:
+		return b.RefundClosed
 	}
 	return nil
 }

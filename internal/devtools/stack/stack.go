@@ -27,8 +27,9 @@ import (
 	"github.com/edubureau/studentaid/pkg/config"
 )
 
-// Services are the five services, in start order.
-var Services = []string{"application", "school-review", "bureau-review", "finance-confirmation", "payout"}
+// Services are the services, in start order: the five of the chain, then
+// the data office (data-comparison).
+var Services = []string{"application", "school-review", "bureau-review", "finance-confirmation", "payout", "data-comparison"}
 
 // Options configure a stack.
 type Options struct {
@@ -62,7 +63,7 @@ type Options struct {
 // defaultPorts are the documented ports of `make run`, by process.
 var defaultPorts = map[string][2]int{
 	"application": {9101, 8101}, "school-review": {9102, 8102}, "bureau-review": {9103, 8103},
-	"finance-confirmation": {9104, 8104}, "payout": {9105, 8105},
+	"finance-confirmation": {9104, 8104}, "payout": {9105, 8105}, "data-comparison": {9106, 8106},
 }
 
 // port returns preferred if the stack prefers it and it is free, else a free port.

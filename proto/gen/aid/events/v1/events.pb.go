@@ -57,6 +57,15 @@ type Event struct {
 	//	*Event_PaymentSucceeded
 	//	*Event_PaymentFailed
 	//	*Event_PayeeCorrected
+	//	*Event_ReferenceImported
+	//	*Event_ComparisonCompleted
+	//	*Event_ClueRaised
+	//	*Event_ClueAssigned
+	//	*Event_ClueVerified
+	//	*Event_ClueDismissed
+	//	*Event_RefundOpened
+	//	*Event_RefundReceiptRecorded
+	//	*Event_RefundClosed
 	Body          isEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -288,6 +297,87 @@ func (x *Event) GetPayeeCorrected() *PayeeCorrected {
 	return nil
 }
 
+func (x *Event) GetReferenceImported() *ReferenceImported {
+	if x != nil {
+		if x, ok := x.Body.(*Event_ReferenceImported); ok {
+			return x.ReferenceImported
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetComparisonCompleted() *ComparisonCompleted {
+	if x != nil {
+		if x, ok := x.Body.(*Event_ComparisonCompleted); ok {
+			return x.ComparisonCompleted
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetClueRaised() *ClueRaised {
+	if x != nil {
+		if x, ok := x.Body.(*Event_ClueRaised); ok {
+			return x.ClueRaised
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetClueAssigned() *ClueAssigned {
+	if x != nil {
+		if x, ok := x.Body.(*Event_ClueAssigned); ok {
+			return x.ClueAssigned
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetClueVerified() *ClueVerified {
+	if x != nil {
+		if x, ok := x.Body.(*Event_ClueVerified); ok {
+			return x.ClueVerified
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetClueDismissed() *ClueDismissed {
+	if x != nil {
+		if x, ok := x.Body.(*Event_ClueDismissed); ok {
+			return x.ClueDismissed
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetRefundOpened() *RefundOpened {
+	if x != nil {
+		if x, ok := x.Body.(*Event_RefundOpened); ok {
+			return x.RefundOpened
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetRefundReceiptRecorded() *RefundReceiptRecorded {
+	if x != nil {
+		if x, ok := x.Body.(*Event_RefundReceiptRecorded); ok {
+			return x.RefundReceiptRecorded
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetRefundClosed() *RefundClosed {
+	if x != nil {
+		if x, ok := x.Body.(*Event_RefundClosed); ok {
+			return x.RefundClosed
+		}
+	}
+	return nil
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -348,6 +438,42 @@ type Event_PayeeCorrected struct {
 	PayeeCorrected *PayeeCorrected `protobuf:"bytes,33,opt,name=payee_corrected,json=payeeCorrected,proto3,oneof"`
 }
 
+type Event_ReferenceImported struct {
+	ReferenceImported *ReferenceImported `protobuf:"bytes,40,opt,name=reference_imported,json=referenceImported,proto3,oneof"`
+}
+
+type Event_ComparisonCompleted struct {
+	ComparisonCompleted *ComparisonCompleted `protobuf:"bytes,41,opt,name=comparison_completed,json=comparisonCompleted,proto3,oneof"`
+}
+
+type Event_ClueRaised struct {
+	ClueRaised *ClueRaised `protobuf:"bytes,42,opt,name=clue_raised,json=clueRaised,proto3,oneof"`
+}
+
+type Event_ClueAssigned struct {
+	ClueAssigned *ClueAssigned `protobuf:"bytes,43,opt,name=clue_assigned,json=clueAssigned,proto3,oneof"`
+}
+
+type Event_ClueVerified struct {
+	ClueVerified *ClueVerified `protobuf:"bytes,44,opt,name=clue_verified,json=clueVerified,proto3,oneof"`
+}
+
+type Event_ClueDismissed struct {
+	ClueDismissed *ClueDismissed `protobuf:"bytes,45,opt,name=clue_dismissed,json=clueDismissed,proto3,oneof"`
+}
+
+type Event_RefundOpened struct {
+	RefundOpened *RefundOpened `protobuf:"bytes,46,opt,name=refund_opened,json=refundOpened,proto3,oneof"`
+}
+
+type Event_RefundReceiptRecorded struct {
+	RefundReceiptRecorded *RefundReceiptRecorded `protobuf:"bytes,47,opt,name=refund_receipt_recorded,json=refundReceiptRecorded,proto3,oneof"`
+}
+
+type Event_RefundClosed struct {
+	RefundClosed *RefundClosed `protobuf:"bytes,48,opt,name=refund_closed,json=refundClosed,proto3,oneof"`
+}
+
 func (*Event_ApplicationSubmitted) isEvent_Body() {}
 
 func (*Event_SchoolReviewApproved) isEvent_Body() {}
@@ -375,6 +501,24 @@ func (*Event_PaymentSucceeded) isEvent_Body() {}
 func (*Event_PaymentFailed) isEvent_Body() {}
 
 func (*Event_PayeeCorrected) isEvent_Body() {}
+
+func (*Event_ReferenceImported) isEvent_Body() {}
+
+func (*Event_ComparisonCompleted) isEvent_Body() {}
+
+func (*Event_ClueRaised) isEvent_Body() {}
+
+func (*Event_ClueAssigned) isEvent_Body() {}
+
+func (*Event_ClueVerified) isEvent_Body() {}
+
+func (*Event_ClueDismissed) isEvent_Body() {}
+
+func (*Event_RefundOpened) isEvent_Body() {}
+
+func (*Event_RefundReceiptRecorded) isEvent_Body() {}
+
+func (*Event_RefundClosed) isEvent_Body() {}
 
 // Frame carries several events of one type in one JetStream message, so that
 // a burst (a confirmed batch's payment orders, a bulk decision) costs the
@@ -1424,11 +1568,663 @@ func (x *PayeeCorrected) GetBankCardMasked() string {
 	return ""
 }
 
+// ReferenceImported: the data office imported a reference file (or historical
+// aid records) as a new version of its kind and scope.
+type ReferenceImported struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ImportId int64                  `protobuf:"varint,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
+	// poverty_registry, key_persons, roster, deaths or history.
+	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Scope         string `protobuf:"bytes,3,opt,name=scope,proto3" json:"scope,omitempty"`
+	Version       int32  `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	Rows          int64  `protobuf:"varint,5,opt,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReferenceImported) Reset() {
+	*x = ReferenceImported{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferenceImported) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferenceImported) ProtoMessage() {}
+
+func (x *ReferenceImported) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferenceImported.ProtoReflect.Descriptor instead.
+func (*ReferenceImported) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ReferenceImported) GetImportId() int64 {
+	if x != nil {
+		return x.ImportId
+	}
+	return 0
+}
+
+func (x *ReferenceImported) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ReferenceImported) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *ReferenceImported) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ReferenceImported) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+// ComparisonCompleted: a comparison run over a term range finished.
+type ComparisonCompleted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RunId         int64                  `protobuf:"varint,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	FromTerm      string                 `protobuf:"bytes,2,opt,name=from_term,json=fromTerm,proto3" json:"from_term,omitempty"`
+	ToTerm        string                 `protobuf:"bytes,3,opt,name=to_term,json=toTerm,proto3" json:"to_term,omitempty"`
+	Records       int64                  `protobuf:"varint,4,opt,name=records,proto3" json:"records,omitempty"`
+	NewClues      int64                  `protobuf:"varint,5,opt,name=new_clues,json=newClues,proto3" json:"new_clues,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComparisonCompleted) Reset() {
+	*x = ComparisonCompleted{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComparisonCompleted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComparisonCompleted) ProtoMessage() {}
+
+func (x *ComparisonCompleted) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComparisonCompleted.ProtoReflect.Descriptor instead.
+func (*ComparisonCompleted) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ComparisonCompleted) GetRunId() int64 {
+	if x != nil {
+		return x.RunId
+	}
+	return 0
+}
+
+func (x *ComparisonCompleted) GetFromTerm() string {
+	if x != nil {
+		return x.FromTerm
+	}
+	return ""
+}
+
+func (x *ComparisonCompleted) GetToTerm() string {
+	if x != nil {
+		return x.ToTerm
+	}
+	return ""
+}
+
+func (x *ComparisonCompleted) GetRecords() int64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *ComparisonCompleted) GetNewClues() int64 {
+	if x != nil {
+		return x.NewClues
+	}
+	return 0
+}
+
+// ClueRaised: a problem clue (问题线索) was found by a run or entered by hand.
+// The envelope's application_id is the clue's first payment record from the
+// chain, if any.
+type ClueRaised struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	ClueId string                 `protobuf:"bytes,1,opt,name=clue_id,json=clueId,proto3" json:"clue_id,omitempty"`
+	Kind   string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// "comparison" or "manual".
+	Origin        string   `protobuf:"bytes,3,opt,name=origin,proto3" json:"origin,omitempty"`
+	StudentIdHash string   `protobuf:"bytes,4,opt,name=student_id_hash,json=studentIdHash,proto3" json:"student_id_hash,omitempty"`
+	AmountFen     int64    `protobuf:"varint,5,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	RecordIds     []string `protobuf:"bytes,6,rep,name=record_ids,json=recordIds,proto3" json:"record_ids,omitempty"`
+	RunId         int64    `protobuf:"varint,7,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClueRaised) Reset() {
+	*x = ClueRaised{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClueRaised) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClueRaised) ProtoMessage() {}
+
+func (x *ClueRaised) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClueRaised.ProtoReflect.Descriptor instead.
+func (*ClueRaised) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ClueRaised) GetClueId() string {
+	if x != nil {
+		return x.ClueId
+	}
+	return ""
+}
+
+func (x *ClueRaised) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ClueRaised) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *ClueRaised) GetStudentIdHash() string {
+	if x != nil {
+		return x.StudentIdHash
+	}
+	return ""
+}
+
+func (x *ClueRaised) GetAmountFen() int64 {
+	if x != nil {
+		return x.AmountFen
+	}
+	return 0
+}
+
+func (x *ClueRaised) GetRecordIds() []string {
+	if x != nil {
+		return x.RecordIds
+	}
+	return nil
+}
+
+func (x *ClueRaised) GetRunId() int64 {
+	if x != nil {
+		return x.RunId
+	}
+	return 0
+}
+
+// ClueAssigned: a clue was assigned to an officer.
+type ClueAssigned struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClueId        string                 `protobuf:"bytes,1,opt,name=clue_id,json=clueId,proto3" json:"clue_id,omitempty"`
+	Assignee      string                 `protobuf:"bytes,2,opt,name=assignee,proto3" json:"assignee,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClueAssigned) Reset() {
+	*x = ClueAssigned{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClueAssigned) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClueAssigned) ProtoMessage() {}
+
+func (x *ClueAssigned) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClueAssigned.ProtoReflect.Descriptor instead.
+func (*ClueAssigned) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ClueAssigned) GetClueId() string {
+	if x != nil {
+		return x.ClueId
+	}
+	return ""
+}
+
+func (x *ClueAssigned) GetAssignee() string {
+	if x != nil {
+		return x.Assignee
+	}
+	return ""
+}
+
+// ClueVerified: a clue was checked and found true (查实).
+type ClueVerified struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ClueId   string                 `protobuf:"bytes,1,opt,name=clue_id,json=clueId,proto3" json:"clue_id,omitempty"`
+	Findings string                 `protobuf:"bytes,2,opt,name=findings,proto3" json:"findings,omitempty"`
+	// The payment should not have been made.
+	Ineligible    bool   `protobuf:"varint,3,opt,name=ineligible,proto3" json:"ineligible,omitempty"`
+	Kind          string `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClueVerified) Reset() {
+	*x = ClueVerified{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClueVerified) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClueVerified) ProtoMessage() {}
+
+func (x *ClueVerified) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClueVerified.ProtoReflect.Descriptor instead.
+func (*ClueVerified) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ClueVerified) GetClueId() string {
+	if x != nil {
+		return x.ClueId
+	}
+	return ""
+}
+
+func (x *ClueVerified) GetFindings() string {
+	if x != nil {
+		return x.Findings
+	}
+	return ""
+}
+
+func (x *ClueVerified) GetIneligible() bool {
+	if x != nil {
+		return x.Ineligible
+	}
+	return false
+}
+
+func (x *ClueVerified) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+// ClueDismissed: a clue was checked and found unfounded.
+type ClueDismissed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClueId        string                 `protobuf:"bytes,1,opt,name=clue_id,json=clueId,proto3" json:"clue_id,omitempty"`
+	Findings      string                 `protobuf:"bytes,2,opt,name=findings,proto3" json:"findings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClueDismissed) Reset() {
+	*x = ClueDismissed{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClueDismissed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClueDismissed) ProtoMessage() {}
+
+func (x *ClueDismissed) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClueDismissed.ProtoReflect.Descriptor instead.
+func (*ClueDismissed) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ClueDismissed) GetClueId() string {
+	if x != nil {
+		return x.ClueId
+	}
+	return ""
+}
+
+func (x *ClueDismissed) GetFindings() string {
+	if x != nil {
+		return x.Findings
+	}
+	return ""
+}
+
+// RefundOpened: a receivable to recover an ineligible payment, linked to the
+// original payment (which is never edited).
+type RefundOpened struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RefundId      string                 `protobuf:"bytes,1,opt,name=refund_id,json=refundId,proto3" json:"refund_id,omitempty"`
+	ClueId        string                 `protobuf:"bytes,2,opt,name=clue_id,json=clueId,proto3" json:"clue_id,omitempty"`
+	RecordId      string                 `protobuf:"bytes,3,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	PaymentId     string                 `protobuf:"bytes,4,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
+	AmountFen     int64                  `protobuf:"varint,5,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	Account       string                 `protobuf:"bytes,6,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefundOpened) Reset() {
+	*x = RefundOpened{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefundOpened) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefundOpened) ProtoMessage() {}
+
+func (x *RefundOpened) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefundOpened.ProtoReflect.Descriptor instead.
+func (*RefundOpened) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RefundOpened) GetRefundId() string {
+	if x != nil {
+		return x.RefundId
+	}
+	return ""
+}
+
+func (x *RefundOpened) GetClueId() string {
+	if x != nil {
+		return x.ClueId
+	}
+	return ""
+}
+
+func (x *RefundOpened) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *RefundOpened) GetPaymentId() string {
+	if x != nil {
+		return x.PaymentId
+	}
+	return ""
+}
+
+func (x *RefundOpened) GetAmountFen() int64 {
+	if x != nil {
+		return x.AmountFen
+	}
+	return 0
+}
+
+func (x *RefundOpened) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+// RefundReceiptRecorded: money arrived in the integrity account for a refund.
+type RefundReceiptRecorded struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RefundId       string                 `protobuf:"bytes,1,opt,name=refund_id,json=refundId,proto3" json:"refund_id,omitempty"`
+	AmountFen      int64                  `protobuf:"varint,2,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	ReceivedFen    int64                  `protobuf:"varint,3,opt,name=received_fen,json=receivedFen,proto3" json:"received_fen,omitempty"`
+	OutstandingFen int64                  `protobuf:"varint,4,opt,name=outstanding_fen,json=outstandingFen,proto3" json:"outstanding_fen,omitempty"`
+	BankRef        string                 `protobuf:"bytes,5,opt,name=bank_ref,json=bankRef,proto3" json:"bank_ref,omitempty"`
+	Account        string                 `protobuf:"bytes,6,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RefundReceiptRecorded) Reset() {
+	*x = RefundReceiptRecorded{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefundReceiptRecorded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefundReceiptRecorded) ProtoMessage() {}
+
+func (x *RefundReceiptRecorded) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefundReceiptRecorded.ProtoReflect.Descriptor instead.
+func (*RefundReceiptRecorded) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RefundReceiptRecorded) GetRefundId() string {
+	if x != nil {
+		return x.RefundId
+	}
+	return ""
+}
+
+func (x *RefundReceiptRecorded) GetAmountFen() int64 {
+	if x != nil {
+		return x.AmountFen
+	}
+	return 0
+}
+
+func (x *RefundReceiptRecorded) GetReceivedFen() int64 {
+	if x != nil {
+		return x.ReceivedFen
+	}
+	return 0
+}
+
+func (x *RefundReceiptRecorded) GetOutstandingFen() int64 {
+	if x != nil {
+		return x.OutstandingFen
+	}
+	return 0
+}
+
+func (x *RefundReceiptRecorded) GetBankRef() string {
+	if x != nil {
+		return x.BankRef
+	}
+	return ""
+}
+
+func (x *RefundReceiptRecorded) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+// RefundClosed: a refund order was fully recovered.
+type RefundClosed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RefundId      string                 `protobuf:"bytes,1,opt,name=refund_id,json=refundId,proto3" json:"refund_id,omitempty"`
+	AmountFen     int64                  `protobuf:"varint,2,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefundClosed) Reset() {
+	*x = RefundClosed{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefundClosed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefundClosed) ProtoMessage() {}
+
+func (x *RefundClosed) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefundClosed.ProtoReflect.Descriptor instead.
+func (*RefundClosed) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RefundClosed) GetRefundId() string {
+	if x != nil {
+		return x.RefundId
+	}
+	return ""
+}
+
+func (x *RefundClosed) GetAmountFen() int64 {
+	if x != nil {
+		return x.AmountFen
+	}
+	return 0
+}
+
 var File_aid_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\v\n" +
+	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x10\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12;\n" +
@@ -1454,7 +2250,17 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x0fpayment_ordered\x18\x1e \x01(\v2\x1d.aid.events.v1.PaymentOrderedH\x00R\x0epaymentOrdered\x12N\n" +
 	"\x11payment_succeeded\x18\x1f \x01(\v2\x1f.aid.events.v1.PaymentSucceededH\x00R\x10paymentSucceeded\x12E\n" +
 	"\x0epayment_failed\x18  \x01(\v2\x1c.aid.events.v1.PaymentFailedH\x00R\rpaymentFailed\x12H\n" +
-	"\x0fpayee_corrected\x18! \x01(\v2\x1d.aid.events.v1.PayeeCorrectedH\x00R\x0epayeeCorrectedB\x06\n" +
+	"\x0fpayee_corrected\x18! \x01(\v2\x1d.aid.events.v1.PayeeCorrectedH\x00R\x0epayeeCorrected\x12Q\n" +
+	"\x12reference_imported\x18( \x01(\v2 .aid.events.v1.ReferenceImportedH\x00R\x11referenceImported\x12W\n" +
+	"\x14comparison_completed\x18) \x01(\v2\".aid.events.v1.ComparisonCompletedH\x00R\x13comparisonCompleted\x12<\n" +
+	"\vclue_raised\x18* \x01(\v2\x19.aid.events.v1.ClueRaisedH\x00R\n" +
+	"clueRaised\x12B\n" +
+	"\rclue_assigned\x18+ \x01(\v2\x1b.aid.events.v1.ClueAssignedH\x00R\fclueAssigned\x12B\n" +
+	"\rclue_verified\x18, \x01(\v2\x1b.aid.events.v1.ClueVerifiedH\x00R\fclueVerified\x12E\n" +
+	"\x0eclue_dismissed\x18- \x01(\v2\x1c.aid.events.v1.ClueDismissedH\x00R\rclueDismissed\x12B\n" +
+	"\rrefund_opened\x18. \x01(\v2\x1b.aid.events.v1.RefundOpenedH\x00R\frefundOpened\x12^\n" +
+	"\x17refund_receipt_recorded\x18/ \x01(\v2$.aid.events.v1.RefundReceiptRecordedH\x00R\x15refundReceiptRecorded\x12B\n" +
+	"\rrefund_closed\x180 \x01(\v2\x1b.aid.events.v1.RefundClosedH\x00R\frefundClosedB\x06\n" +
 	"\x04body\";\n" +
 	"\x05Frame\x122\n" +
 	"\x06events\x18\x01 \x03(\v2\x1a.aid.events.v1.FramedEventR\x06events\"e\n" +
@@ -1540,7 +2346,64 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x0ePayeeCorrected\x12(\n" +
 	"\x10bank_card_sealed\x18\x01 \x01(\fR\x0ebankCardSealed\x12.\n" +
 	"\x13account_name_sealed\x18\x02 \x01(\fR\x11accountNameSealed\x12(\n" +
-	"\x10bank_card_masked\x18\x03 \x01(\tR\x0ebankCardMaskedBBZ@github.com/edubureau/studentaid/proto/gen/aid/events/v1;eventsv1b\x06proto3"
+	"\x10bank_card_masked\x18\x03 \x01(\tR\x0ebankCardMasked\"\x88\x01\n" +
+	"\x11ReferenceImported\x12\x1b\n" +
+	"\timport_id\x18\x01 \x01(\x03R\bimportId\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05scope\x18\x03 \x01(\tR\x05scope\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x05R\aversion\x12\x12\n" +
+	"\x04rows\x18\x05 \x01(\x03R\x04rows\"\x99\x01\n" +
+	"\x13ComparisonCompleted\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\x03R\x05runId\x12\x1b\n" +
+	"\tfrom_term\x18\x02 \x01(\tR\bfromTerm\x12\x17\n" +
+	"\ato_term\x18\x03 \x01(\tR\x06toTerm\x12\x18\n" +
+	"\arecords\x18\x04 \x01(\x03R\arecords\x12\x1b\n" +
+	"\tnew_clues\x18\x05 \x01(\x03R\bnewClues\"\xce\x01\n" +
+	"\n" +
+	"ClueRaised\x12\x17\n" +
+	"\aclue_id\x18\x01 \x01(\tR\x06clueId\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06origin\x18\x03 \x01(\tR\x06origin\x12&\n" +
+	"\x0fstudent_id_hash\x18\x04 \x01(\tR\rstudentIdHash\x12\x1d\n" +
+	"\n" +
+	"amount_fen\x18\x05 \x01(\x03R\tamountFen\x12\x1d\n" +
+	"\n" +
+	"record_ids\x18\x06 \x03(\tR\trecordIds\x12\x15\n" +
+	"\x06run_id\x18\a \x01(\x03R\x05runId\"C\n" +
+	"\fClueAssigned\x12\x17\n" +
+	"\aclue_id\x18\x01 \x01(\tR\x06clueId\x12\x1a\n" +
+	"\bassignee\x18\x02 \x01(\tR\bassignee\"w\n" +
+	"\fClueVerified\x12\x17\n" +
+	"\aclue_id\x18\x01 \x01(\tR\x06clueId\x12\x1a\n" +
+	"\bfindings\x18\x02 \x01(\tR\bfindings\x12\x1e\n" +
+	"\n" +
+	"ineligible\x18\x03 \x01(\bR\n" +
+	"ineligible\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\"D\n" +
+	"\rClueDismissed\x12\x17\n" +
+	"\aclue_id\x18\x01 \x01(\tR\x06clueId\x12\x1a\n" +
+	"\bfindings\x18\x02 \x01(\tR\bfindings\"\xb9\x01\n" +
+	"\fRefundOpened\x12\x1b\n" +
+	"\trefund_id\x18\x01 \x01(\tR\brefundId\x12\x17\n" +
+	"\aclue_id\x18\x02 \x01(\tR\x06clueId\x12\x1b\n" +
+	"\trecord_id\x18\x03 \x01(\tR\brecordId\x12\x1d\n" +
+	"\n" +
+	"payment_id\x18\x04 \x01(\tR\tpaymentId\x12\x1d\n" +
+	"\n" +
+	"amount_fen\x18\x05 \x01(\x03R\tamountFen\x12\x18\n" +
+	"\aaccount\x18\x06 \x01(\tR\aaccount\"\xd4\x01\n" +
+	"\x15RefundReceiptRecorded\x12\x1b\n" +
+	"\trefund_id\x18\x01 \x01(\tR\brefundId\x12\x1d\n" +
+	"\n" +
+	"amount_fen\x18\x02 \x01(\x03R\tamountFen\x12!\n" +
+	"\freceived_fen\x18\x03 \x01(\x03R\vreceivedFen\x12'\n" +
+	"\x0foutstanding_fen\x18\x04 \x01(\x03R\x0eoutstandingFen\x12\x19\n" +
+	"\bbank_ref\x18\x05 \x01(\tR\abankRef\x12\x18\n" +
+	"\aaccount\x18\x06 \x01(\tR\aaccount\"J\n" +
+	"\fRefundClosed\x12\x1b\n" +
+	"\trefund_id\x18\x01 \x01(\tR\brefundId\x12\x1d\n" +
+	"\n" +
+	"amount_fen\x18\x02 \x01(\x03R\tamountFenBBZ@github.com/edubureau/studentaid/proto/gen/aid/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_aid_events_v1_events_proto_rawDescOnce sync.Once
@@ -1554,7 +2417,7 @@ func file_aid_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_aid_events_v1_events_proto_rawDescData
 }
 
-var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_aid_events_v1_events_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: aid.events.v1.Event
 	(*Frame)(nil),                 // 1: aid.events.v1.Frame
@@ -1573,12 +2436,21 @@ var file_aid_events_v1_events_proto_goTypes = []any{
 	(*PaymentSucceeded)(nil),      // 14: aid.events.v1.PaymentSucceeded
 	(*PaymentFailed)(nil),         // 15: aid.events.v1.PaymentFailed
 	(*PayeeCorrected)(nil),        // 16: aid.events.v1.PayeeCorrected
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
-	(*v1.Actor)(nil),              // 18: aid.common.v1.Actor
+	(*ReferenceImported)(nil),     // 17: aid.events.v1.ReferenceImported
+	(*ComparisonCompleted)(nil),   // 18: aid.events.v1.ComparisonCompleted
+	(*ClueRaised)(nil),            // 19: aid.events.v1.ClueRaised
+	(*ClueAssigned)(nil),          // 20: aid.events.v1.ClueAssigned
+	(*ClueVerified)(nil),          // 21: aid.events.v1.ClueVerified
+	(*ClueDismissed)(nil),         // 22: aid.events.v1.ClueDismissed
+	(*RefundOpened)(nil),          // 23: aid.events.v1.RefundOpened
+	(*RefundReceiptRecorded)(nil), // 24: aid.events.v1.RefundReceiptRecorded
+	(*RefundClosed)(nil),          // 25: aid.events.v1.RefundClosed
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*v1.Actor)(nil),              // 27: aid.common.v1.Actor
 }
 var file_aid_events_v1_events_proto_depIdxs = []int32{
-	17, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	18, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
+	26, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	27, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
 	3,  // 2: aid.events.v1.Event.application_submitted:type_name -> aid.events.v1.ApplicationSubmitted
 	4,  // 3: aid.events.v1.Event.school_review_approved:type_name -> aid.events.v1.SchoolReviewApproved
 	5,  // 4: aid.events.v1.Event.school_review_rejected:type_name -> aid.events.v1.SchoolReviewRejected
@@ -1593,13 +2465,22 @@ var file_aid_events_v1_events_proto_depIdxs = []int32{
 	14, // 13: aid.events.v1.Event.payment_succeeded:type_name -> aid.events.v1.PaymentSucceeded
 	15, // 14: aid.events.v1.Event.payment_failed:type_name -> aid.events.v1.PaymentFailed
 	16, // 15: aid.events.v1.Event.payee_corrected:type_name -> aid.events.v1.PayeeCorrected
-	2,  // 16: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
-	17, // 17: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	17, // 16: aid.events.v1.Event.reference_imported:type_name -> aid.events.v1.ReferenceImported
+	18, // 17: aid.events.v1.Event.comparison_completed:type_name -> aid.events.v1.ComparisonCompleted
+	19, // 18: aid.events.v1.Event.clue_raised:type_name -> aid.events.v1.ClueRaised
+	20, // 19: aid.events.v1.Event.clue_assigned:type_name -> aid.events.v1.ClueAssigned
+	21, // 20: aid.events.v1.Event.clue_verified:type_name -> aid.events.v1.ClueVerified
+	22, // 21: aid.events.v1.Event.clue_dismissed:type_name -> aid.events.v1.ClueDismissed
+	23, // 22: aid.events.v1.Event.refund_opened:type_name -> aid.events.v1.RefundOpened
+	24, // 23: aid.events.v1.Event.refund_receipt_recorded:type_name -> aid.events.v1.RefundReceiptRecorded
+	25, // 24: aid.events.v1.Event.refund_closed:type_name -> aid.events.v1.RefundClosed
+	2,  // 25: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
+	26, // 26: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_aid_events_v1_events_proto_init() }
@@ -1622,6 +2503,15 @@ func file_aid_events_v1_events_proto_init() {
 		(*Event_PaymentSucceeded)(nil),
 		(*Event_PaymentFailed)(nil),
 		(*Event_PayeeCorrected)(nil),
+		(*Event_ReferenceImported)(nil),
+		(*Event_ComparisonCompleted)(nil),
+		(*Event_ClueRaised)(nil),
+		(*Event_ClueAssigned)(nil),
+		(*Event_ClueVerified)(nil),
+		(*Event_ClueDismissed)(nil),
+		(*Event_RefundOpened)(nil),
+		(*Event_RefundReceiptRecorded)(nil),
+		(*Event_RefundClosed)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1629,7 +2519,7 @@ func file_aid_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_events_v1_events_proto_rawDesc), len(file_aid_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,138 @@
+package adapters
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/edubureau/studentaid/pkg/db"
+	"github.com/edubureau/studentaid/pkg/idnumber"
+	"github.com/edubureau/studentaid/services/data-comparison/internal/domain"
+)
+
+// Import is one imported file: a version of its kind and scope.
+type Import struct {
+	ID         int64
+	Kind       domain.RefKind
+	Scope      string
+	Version    int
+	Rows       int64
+	FileName   string
+	ImportedBy string
+	ImportedAt time.Time
+	Current    bool
+}
+
+// BeginImport takes the next version of kind and scope (serialised per kind
+// and scope by an advisory lock held to the end of tx) and records the
+// import with no rows yet.
+func BeginImport(ctx context.Context, tx db.Tx, im Import) (Import, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('import:' || $1 || ':' || $2, 0))`, string(im.Kind), im.Scope); err != nil {
+		return im, fmt.Errorf("lock imports of %s: %w", im.Kind, err)
+	}
+	err := tx.QueryRow(ctx, `INSERT INTO imports (kind, scope, version, rows, file_name, imported_by, imported_at)
+		SELECT $1, $2, coalesce(max(version), 0) + 1, 0, $3, $4, $5 FROM imports WHERE kind = $1 AND scope = $2
+		RETURNING id, version`, string(im.Kind), im.Scope, im.FileName, im.ImportedBy, im.ImportedAt).Scan(&im.ID, &im.Version)
+	if err != nil {
+		return im, fmt.Errorf("begin import of %s: %w", im.Kind, err)
+	}
+	im.Current = true
+	return im, nil
+}
+
+// FinishImport records how many rows the import holds.
+func FinishImport(ctx context.Context, tx db.Tx, id, rows int64) error {
+	if _, err := tx.Exec(ctx, `UPDATE imports SET rows = $2 WHERE id = $1`, id, rows); err != nil {
+		return fmt.Errorf("finish import %d: %w", id, err)
+	}
+	return nil
+}
+
+// HashedRow is a valid row with the keyed hashes of its ID number and name;
+// the plaintext stays in memory only.
+type HashedRow struct {
+	domain.Row
+	IDHash   string
+	NameHash string
+}
+
+// RowSource yields the rows of a file; Next returns false at the end (or
+// when the source stops, when Err says why).
+type RowSource interface {
+	Next() (HashedRow, bool)
+	Err() error
+}
+
+// copySource adapts a RowSource to COPY, building each row's values.
+type copySource struct {
+	src    RowSource
+	values func(HashedRow) []any
+	row    HashedRow
+}
+
+func (c *copySource) Next() bool {
+	r, ok := c.src.Next()
+	c.row = r
+	return ok
+}
+func (c *copySource) Values() ([]any, error) { return c.values(c.row), nil }
+func (c *copySource) Err() error             { return c.src.Err() }
+
+var refTables = map[domain.RefKind]struct {
+	table   string
+	columns []string
+}{
+	domain.RefRegistry:   {"registry_rows", []string{"import_id", "line", "id_hash", "household_id", "name_hash", "id_masked", "township"}},
+	domain.RefKeyPersons: {"key_person_rows", []string{"import_id", "line", "id_hash", "name_hash", "id_masked", "relation", "unit"}},
+	domain.RefRoster:     {"roster_rows", []string{"import_id", "line", "id_hash", "name_hash", "id_masked", "school_code", "term", "term_ord", "stage"}},
+	domain.RefDeaths:     {"death_rows", []string{"import_id", "line", "id_hash", "name_hash", "id_masked", "event_date", "event_kind"}},
+	domain.RefHistory: {"records", []string{"id", "origin", "import_id", "line", "student_id_hash", "student_id_masked", "school_code",
+		"program_code", "term", "term_ord", "term_start", "stage", "applied_fen", "status", "paid_fen", "updated_at"}},
+}
+
+// CopyRows streams src into the table of im's kind with one COPY, holding
+// one row at a time, and returns how many rows it wrote.
+func CopyRows(ctx context.Context, tx db.Tx, im Import, scope domain.Scope, src RowSource) (int64, error) {
+	t := refTables[im.Kind]
+	values := func(r HashedRow) []any {
+		masked := idnumber.Mask(r.ID.String())
+		switch im.Kind {
+		case domain.RefRegistry:
+			return []any{im.ID, r.Line, r.IDHash, r.HouseholdID, r.NameHash, masked, r.Township}
+		case domain.RefKeyPersons:
+			return []any{im.ID, r.Line, r.IDHash, r.NameHash, masked, r.Relation, r.Unit}
+		case domain.RefRoster:
+			return []any{im.ID, r.Line, r.IDHash, r.NameHash, masked, scope.SchoolCode, scope.Term.Name, scope.Term.Ord, string(r.Stage)}
+		case domain.RefDeaths:
+			return []any{im.ID, r.Line, r.IDHash, r.NameHash, masked, r.Date, r.EventKind}
+		default:
+			id, _ := uuid.NewV7()
+			return []any{id, "imported", im.ID, r.Line, r.IDHash, masked, r.SchoolCode, r.ProgramCode, r.Term.Name, r.Term.Ord,
+				r.Term.Start, string(r.Stage), r.AmountFen, "paid", r.AmountFen, im.ImportedAt}
+		}
+	}
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{t.table}, t.columns, &copySource{src: src, values: values})
+	if err != nil {
+		return n, fmt.Errorf("copy %s rows: %w", im.Kind, err)
+	}
+	return n, nil
+}
+
+// ListImports lists imports of kind (all kinds when empty), newest first,
+// from before the cursor id (0: from the newest).
+func ListImports(ctx context.Context, q db.Querier, kind domain.RefKind, before int64, limit int) ([]Import, error) {
+	rows, err := q.Query(ctx, `SELECT i.id, i.kind, i.scope, i.version, i.rows, i.file_name, i.imported_by, i.imported_at, c.id IS NOT NULL
+		FROM imports i LEFT JOIN current_imports c ON c.id = i.id
+		WHERE ($1 = '' OR i.kind = $1) AND ($2 = 0 OR i.id < $2) ORDER BY i.id DESC LIMIT $3`, string(kind), before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list imports: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Import, error) {
+		var im Import
+		err := row.Scan(&im.ID, &im.Kind, &im.Scope, &im.Version, &im.Rows, &im.FileName, &im.ImportedBy, &im.ImportedAt, &im.Current)
+		return im, err
+	})
+}
