@@ -57,6 +57,7 @@ type Event struct {
 	//	*Event_PaymentSucceeded
 	//	*Event_PaymentFailed
 	//	*Event_PayeeCorrected
+	//	*Event_SchoolReviewWithdrawn
 	Body          isEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -288,6 +289,15 @@ func (x *Event) GetPayeeCorrected() *PayeeCorrected {
 	return nil
 }
 
+func (x *Event) GetSchoolReviewWithdrawn() *SchoolReviewWithdrawn {
+	if x != nil {
+		if x, ok := x.Body.(*Event_SchoolReviewWithdrawn); ok {
+			return x.SchoolReviewWithdrawn
+		}
+	}
+	return nil
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -348,6 +358,10 @@ type Event_PayeeCorrected struct {
 	PayeeCorrected *PayeeCorrected `protobuf:"bytes,33,opt,name=payee_corrected,json=payeeCorrected,proto3,oneof"`
 }
 
+type Event_SchoolReviewWithdrawn struct {
+	SchoolReviewWithdrawn *SchoolReviewWithdrawn `protobuf:"bytes,50,opt,name=school_review_withdrawn,json=schoolReviewWithdrawn,proto3,oneof"`
+}
+
 func (*Event_ApplicationSubmitted) isEvent_Body() {}
 
 func (*Event_SchoolReviewApproved) isEvent_Body() {}
@@ -375,6 +389,8 @@ func (*Event_PaymentSucceeded) isEvent_Body() {}
 func (*Event_PaymentFailed) isEvent_Body() {}
 
 func (*Event_PayeeCorrected) isEvent_Body() {}
+
+func (*Event_SchoolReviewWithdrawn) isEvent_Body() {}
 
 // Frame carries several events of one type in one JetStream message, so that
 // a burst (a confirmed batch's payment orders, a bulk decision) costs the
@@ -734,6 +750,52 @@ func (x *SchoolReviewRejected) GetReason() string {
 	return ""
 }
 
+// SchoolReviewWithdrawn: the school's aid officer withdrew the application
+// before the school's review decided it. Final.
+type SchoolReviewWithdrawn struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchoolReviewWithdrawn) Reset() {
+	*x = SchoolReviewWithdrawn{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchoolReviewWithdrawn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchoolReviewWithdrawn) ProtoMessage() {}
+
+func (x *SchoolReviewWithdrawn) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchoolReviewWithdrawn.ProtoReflect.Descriptor instead.
+func (*SchoolReviewWithdrawn) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SchoolReviewWithdrawn) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // NoticeObjected: an objection during the notice sent it back to review.
 type NoticeObjected struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -744,7 +806,7 @@ type NoticeObjected struct {
 
 func (x *NoticeObjected) Reset() {
 	*x = NoticeObjected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[6]
+	mi := &file_aid_events_v1_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +818,7 @@ func (x *NoticeObjected) String() string {
 func (*NoticeObjected) ProtoMessage() {}
 
 func (x *NoticeObjected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[6]
+	mi := &file_aid_events_v1_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +831,7 @@ func (x *NoticeObjected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticeObjected.ProtoReflect.Descriptor instead.
 func (*NoticeObjected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{6}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *NoticeObjected) GetReason() string {
@@ -796,7 +858,7 @@ type NoticePassed struct {
 
 func (x *NoticePassed) Reset() {
 	*x = NoticePassed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[7]
+	mi := &file_aid_events_v1_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +870,7 @@ func (x *NoticePassed) String() string {
 func (*NoticePassed) ProtoMessage() {}
 
 func (x *NoticePassed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[7]
+	mi := &file_aid_events_v1_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +883,7 @@ func (x *NoticePassed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticePassed.ProtoReflect.Descriptor instead.
 func (*NoticePassed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NoticePassed) GetHardshipLevel() string {
@@ -895,7 +957,7 @@ type BureauApproved struct {
 
 func (x *BureauApproved) Reset() {
 	*x = BureauApproved{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[8]
+	mi := &file_aid_events_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +969,7 @@ func (x *BureauApproved) String() string {
 func (*BureauApproved) ProtoMessage() {}
 
 func (x *BureauApproved) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[8]
+	mi := &file_aid_events_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +982,7 @@ func (x *BureauApproved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BureauApproved.ProtoReflect.Descriptor instead.
 func (*BureauApproved) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BureauApproved) GetAmountFen() int64 {
@@ -975,7 +1037,7 @@ type BureauRejected struct {
 
 func (x *BureauRejected) Reset() {
 	*x = BureauRejected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[9]
+	mi := &file_aid_events_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1049,7 @@ func (x *BureauRejected) String() string {
 func (*BureauRejected) ProtoMessage() {}
 
 func (x *BureauRejected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[9]
+	mi := &file_aid_events_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1062,7 @@ func (x *BureauRejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BureauRejected.ProtoReflect.Descriptor instead.
 func (*BureauRejected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BureauRejected) GetReason() string {
@@ -1020,7 +1082,7 @@ type ItemBatched struct {
 
 func (x *ItemBatched) Reset() {
 	*x = ItemBatched{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[10]
+	mi := &file_aid_events_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1094,7 @@ func (x *ItemBatched) String() string {
 func (*ItemBatched) ProtoMessage() {}
 
 func (x *ItemBatched) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[10]
+	mi := &file_aid_events_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1107,7 @@ func (x *ItemBatched) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemBatched.ProtoReflect.Descriptor instead.
 func (*ItemBatched) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ItemBatched) GetAmountFen() int64 {
@@ -1067,7 +1129,7 @@ type ItemReturnedToBureau struct {
 
 func (x *ItemReturnedToBureau) Reset() {
 	*x = ItemReturnedToBureau{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[11]
+	mi := &file_aid_events_v1_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1141,7 @@ func (x *ItemReturnedToBureau) String() string {
 func (*ItemReturnedToBureau) ProtoMessage() {}
 
 func (x *ItemReturnedToBureau) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[11]
+	mi := &file_aid_events_v1_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1154,7 @@ func (x *ItemReturnedToBureau) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemReturnedToBureau.ProtoReflect.Descriptor instead.
 func (*ItemReturnedToBureau) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ItemReturnedToBureau) GetReason() string {
@@ -1128,7 +1190,7 @@ type BatchConfirmed struct {
 
 func (x *BatchConfirmed) Reset() {
 	*x = BatchConfirmed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[12]
+	mi := &file_aid_events_v1_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1202,7 @@ func (x *BatchConfirmed) String() string {
 func (*BatchConfirmed) ProtoMessage() {}
 
 func (x *BatchConfirmed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[12]
+	mi := &file_aid_events_v1_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1215,7 @@ func (x *BatchConfirmed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchConfirmed.ProtoReflect.Descriptor instead.
 func (*BatchConfirmed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{12}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BatchConfirmed) GetControlCount() int64 {
@@ -1191,7 +1253,7 @@ type PaymentOrdered struct {
 
 func (x *PaymentOrdered) Reset() {
 	*x = PaymentOrdered{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[13]
+	mi := &file_aid_events_v1_events_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +1265,7 @@ func (x *PaymentOrdered) String() string {
 func (*PaymentOrdered) ProtoMessage() {}
 
 func (x *PaymentOrdered) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[13]
+	mi := &file_aid_events_v1_events_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +1278,7 @@ func (x *PaymentOrdered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentOrdered.ProtoReflect.Descriptor instead.
 func (*PaymentOrdered) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{13}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PaymentOrdered) GetPaymentId() string {
@@ -1252,7 +1314,7 @@ type PaymentSucceeded struct {
 
 func (x *PaymentSucceeded) Reset() {
 	*x = PaymentSucceeded{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[14]
+	mi := &file_aid_events_v1_events_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1326,7 @@ func (x *PaymentSucceeded) String() string {
 func (*PaymentSucceeded) ProtoMessage() {}
 
 func (x *PaymentSucceeded) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[14]
+	mi := &file_aid_events_v1_events_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1339,7 @@ func (x *PaymentSucceeded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentSucceeded.ProtoReflect.Descriptor instead.
 func (*PaymentSucceeded) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{14}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PaymentSucceeded) GetPaymentId() string {
@@ -1314,7 +1376,7 @@ type PaymentFailed struct {
 
 func (x *PaymentFailed) Reset() {
 	*x = PaymentFailed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[15]
+	mi := &file_aid_events_v1_events_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1388,7 @@ func (x *PaymentFailed) String() string {
 func (*PaymentFailed) ProtoMessage() {}
 
 func (x *PaymentFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[15]
+	mi := &file_aid_events_v1_events_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1401,7 @@ func (x *PaymentFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentFailed.ProtoReflect.Descriptor instead.
 func (*PaymentFailed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{15}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PaymentFailed) GetPaymentId() string {
@@ -1369,13 +1431,16 @@ type PayeeCorrected struct {
 	BankCardSealed    []byte                 `protobuf:"bytes,1,opt,name=bank_card_sealed,json=bankCardSealed,proto3" json:"bank_card_sealed,omitempty"`
 	AccountNameSealed []byte                 `protobuf:"bytes,2,opt,name=account_name_sealed,json=accountNameSealed,proto3" json:"account_name_sealed,omitempty"`
 	BankCardMasked    string                 `protobuf:"bytes,3,opt,name=bank_card_masked,json=bankCardMasked,proto3" json:"bank_card_masked,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The aid officer who entered the correction; the event's actor is the
+	// school reviewer who approved it (never the same person).
+	EnteredBy     *v1.Actor `protobuf:"bytes,4,opt,name=entered_by,json=enteredBy,proto3" json:"entered_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PayeeCorrected) Reset() {
 	*x = PayeeCorrected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[16]
+	mi := &file_aid_events_v1_events_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1452,7 @@ func (x *PayeeCorrected) String() string {
 func (*PayeeCorrected) ProtoMessage() {}
 
 func (x *PayeeCorrected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[16]
+	mi := &file_aid_events_v1_events_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1465,7 @@ func (x *PayeeCorrected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayeeCorrected.ProtoReflect.Descriptor instead.
 func (*PayeeCorrected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{16}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PayeeCorrected) GetBankCardSealed() []byte {
@@ -1424,11 +1489,18 @@ func (x *PayeeCorrected) GetBankCardMasked() string {
 	return ""
 }
 
+func (x *PayeeCorrected) GetEnteredBy() *v1.Actor {
+	if x != nil {
+		return x.EnteredBy
+	}
+	return nil
+}
+
 var File_aid_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\v\n" +
+	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\v\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12;\n" +
@@ -1454,7 +1526,8 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x0fpayment_ordered\x18\x1e \x01(\v2\x1d.aid.events.v1.PaymentOrderedH\x00R\x0epaymentOrdered\x12N\n" +
 	"\x11payment_succeeded\x18\x1f \x01(\v2\x1f.aid.events.v1.PaymentSucceededH\x00R\x10paymentSucceeded\x12E\n" +
 	"\x0epayment_failed\x18  \x01(\v2\x1c.aid.events.v1.PaymentFailedH\x00R\rpaymentFailed\x12H\n" +
-	"\x0fpayee_corrected\x18! \x01(\v2\x1d.aid.events.v1.PayeeCorrectedH\x00R\x0epayeeCorrectedB\x06\n" +
+	"\x0fpayee_corrected\x18! \x01(\v2\x1d.aid.events.v1.PayeeCorrectedH\x00R\x0epayeeCorrected\x12^\n" +
+	"\x17school_review_withdrawn\x182 \x01(\v2$.aid.events.v1.SchoolReviewWithdrawnH\x00R\x15schoolReviewWithdrawnB\x06\n" +
 	"\x04body\";\n" +
 	"\x05Frame\x122\n" +
 	"\x06events\x18\x01 \x03(\v2\x1a.aid.events.v1.FramedEventR\x06events\"e\n" +
@@ -1485,6 +1558,8 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x0enotice_ends_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\fnoticeEndsAt\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\".\n" +
 	"\x14SchoolReviewRejected\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"/\n" +
+	"\x15SchoolReviewWithdrawn\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"(\n" +
 	"\x0eNoticeObjected\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xb1\x02\n" +
@@ -1536,11 +1611,13 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"payment_id\x18\x01 \x01(\tR\tpaymentId\x12\x1d\n" +
 	"\n" +
 	"amount_fen\x18\x02 \x01(\x03R\tamountFen\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x94\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xc9\x01\n" +
 	"\x0ePayeeCorrected\x12(\n" +
 	"\x10bank_card_sealed\x18\x01 \x01(\fR\x0ebankCardSealed\x12.\n" +
 	"\x13account_name_sealed\x18\x02 \x01(\fR\x11accountNameSealed\x12(\n" +
-	"\x10bank_card_masked\x18\x03 \x01(\tR\x0ebankCardMaskedBBZ@github.com/edubureau/studentaid/proto/gen/aid/events/v1;eventsv1b\x06proto3"
+	"\x10bank_card_masked\x18\x03 \x01(\tR\x0ebankCardMasked\x123\n" +
+	"\n" +
+	"entered_by\x18\x04 \x01(\v2\x14.aid.common.v1.ActorR\tenteredByBBZ@github.com/edubureau/studentaid/proto/gen/aid/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_aid_events_v1_events_proto_rawDescOnce sync.Once
@@ -1554,7 +1631,7 @@ func file_aid_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_aid_events_v1_events_proto_rawDescData
 }
 
-var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_aid_events_v1_events_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: aid.events.v1.Event
 	(*Frame)(nil),                 // 1: aid.events.v1.Frame
@@ -1562,44 +1639,47 @@ var file_aid_events_v1_events_proto_goTypes = []any{
 	(*ApplicationSubmitted)(nil),  // 3: aid.events.v1.ApplicationSubmitted
 	(*SchoolReviewApproved)(nil),  // 4: aid.events.v1.SchoolReviewApproved
 	(*SchoolReviewRejected)(nil),  // 5: aid.events.v1.SchoolReviewRejected
-	(*NoticeObjected)(nil),        // 6: aid.events.v1.NoticeObjected
-	(*NoticePassed)(nil),          // 7: aid.events.v1.NoticePassed
-	(*BureauApproved)(nil),        // 8: aid.events.v1.BureauApproved
-	(*BureauRejected)(nil),        // 9: aid.events.v1.BureauRejected
-	(*ItemBatched)(nil),           // 10: aid.events.v1.ItemBatched
-	(*ItemReturnedToBureau)(nil),  // 11: aid.events.v1.ItemReturnedToBureau
-	(*BatchConfirmed)(nil),        // 12: aid.events.v1.BatchConfirmed
-	(*PaymentOrdered)(nil),        // 13: aid.events.v1.PaymentOrdered
-	(*PaymentSucceeded)(nil),      // 14: aid.events.v1.PaymentSucceeded
-	(*PaymentFailed)(nil),         // 15: aid.events.v1.PaymentFailed
-	(*PayeeCorrected)(nil),        // 16: aid.events.v1.PayeeCorrected
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
-	(*v1.Actor)(nil),              // 18: aid.common.v1.Actor
+	(*SchoolReviewWithdrawn)(nil), // 6: aid.events.v1.SchoolReviewWithdrawn
+	(*NoticeObjected)(nil),        // 7: aid.events.v1.NoticeObjected
+	(*NoticePassed)(nil),          // 8: aid.events.v1.NoticePassed
+	(*BureauApproved)(nil),        // 9: aid.events.v1.BureauApproved
+	(*BureauRejected)(nil),        // 10: aid.events.v1.BureauRejected
+	(*ItemBatched)(nil),           // 11: aid.events.v1.ItemBatched
+	(*ItemReturnedToBureau)(nil),  // 12: aid.events.v1.ItemReturnedToBureau
+	(*BatchConfirmed)(nil),        // 13: aid.events.v1.BatchConfirmed
+	(*PaymentOrdered)(nil),        // 14: aid.events.v1.PaymentOrdered
+	(*PaymentSucceeded)(nil),      // 15: aid.events.v1.PaymentSucceeded
+	(*PaymentFailed)(nil),         // 16: aid.events.v1.PaymentFailed
+	(*PayeeCorrected)(nil),        // 17: aid.events.v1.PayeeCorrected
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*v1.Actor)(nil),              // 19: aid.common.v1.Actor
 }
 var file_aid_events_v1_events_proto_depIdxs = []int32{
-	17, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	18, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
+	18, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	19, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
 	3,  // 2: aid.events.v1.Event.application_submitted:type_name -> aid.events.v1.ApplicationSubmitted
 	4,  // 3: aid.events.v1.Event.school_review_approved:type_name -> aid.events.v1.SchoolReviewApproved
 	5,  // 4: aid.events.v1.Event.school_review_rejected:type_name -> aid.events.v1.SchoolReviewRejected
-	6,  // 5: aid.events.v1.Event.notice_objected:type_name -> aid.events.v1.NoticeObjected
-	7,  // 6: aid.events.v1.Event.notice_passed:type_name -> aid.events.v1.NoticePassed
-	8,  // 7: aid.events.v1.Event.bureau_approved:type_name -> aid.events.v1.BureauApproved
-	9,  // 8: aid.events.v1.Event.bureau_rejected:type_name -> aid.events.v1.BureauRejected
-	10, // 9: aid.events.v1.Event.item_batched:type_name -> aid.events.v1.ItemBatched
-	11, // 10: aid.events.v1.Event.item_returned_to_bureau:type_name -> aid.events.v1.ItemReturnedToBureau
-	12, // 11: aid.events.v1.Event.batch_confirmed:type_name -> aid.events.v1.BatchConfirmed
-	13, // 12: aid.events.v1.Event.payment_ordered:type_name -> aid.events.v1.PaymentOrdered
-	14, // 13: aid.events.v1.Event.payment_succeeded:type_name -> aid.events.v1.PaymentSucceeded
-	15, // 14: aid.events.v1.Event.payment_failed:type_name -> aid.events.v1.PaymentFailed
-	16, // 15: aid.events.v1.Event.payee_corrected:type_name -> aid.events.v1.PayeeCorrected
-	2,  // 16: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
-	17, // 17: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	7,  // 5: aid.events.v1.Event.notice_objected:type_name -> aid.events.v1.NoticeObjected
+	8,  // 6: aid.events.v1.Event.notice_passed:type_name -> aid.events.v1.NoticePassed
+	9,  // 7: aid.events.v1.Event.bureau_approved:type_name -> aid.events.v1.BureauApproved
+	10, // 8: aid.events.v1.Event.bureau_rejected:type_name -> aid.events.v1.BureauRejected
+	11, // 9: aid.events.v1.Event.item_batched:type_name -> aid.events.v1.ItemBatched
+	12, // 10: aid.events.v1.Event.item_returned_to_bureau:type_name -> aid.events.v1.ItemReturnedToBureau
+	13, // 11: aid.events.v1.Event.batch_confirmed:type_name -> aid.events.v1.BatchConfirmed
+	14, // 12: aid.events.v1.Event.payment_ordered:type_name -> aid.events.v1.PaymentOrdered
+	15, // 13: aid.events.v1.Event.payment_succeeded:type_name -> aid.events.v1.PaymentSucceeded
+	16, // 14: aid.events.v1.Event.payment_failed:type_name -> aid.events.v1.PaymentFailed
+	17, // 15: aid.events.v1.Event.payee_corrected:type_name -> aid.events.v1.PayeeCorrected
+	6,  // 16: aid.events.v1.Event.school_review_withdrawn:type_name -> aid.events.v1.SchoolReviewWithdrawn
+	2,  // 17: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
+	18, // 18: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
+	19, // 19: aid.events.v1.PayeeCorrected.entered_by:type_name -> aid.common.v1.Actor
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_aid_events_v1_events_proto_init() }
@@ -1622,6 +1702,7 @@ func file_aid_events_v1_events_proto_init() {
 		(*Event_PaymentSucceeded)(nil),
 		(*Event_PaymentFailed)(nil),
 		(*Event_PayeeCorrected)(nil),
+		(*Event_SchoolReviewWithdrawn)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1629,7 +1710,7 @@ func file_aid_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_events_v1_events_proto_rawDesc), len(file_aid_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
