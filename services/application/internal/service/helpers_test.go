@@ -2,6 +2,9 @@ package service_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -177,6 +180,25 @@ func submit(t *testing.T, c applicationv1.ApplicationServiceClient, school strin
 		t.Fatalf("submit: %d applications back, want %d", len(resp.GetApplications()), len(apps))
 	}
 	return resp.GetApplications()
+}
+
+// fingerprintOf is the keyed fingerprint the trail shows for a card: the
+// HMAC-SHA256 of the number under the development data key, in hex.
+func fingerprintOf(card string) string {
+	key, err := pii.ParseKey(config.DevDataKey)
+	if err != nil {
+		panic(err)
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(card))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// payeeReason is the trail's reason for a step of payee correction id from
+// card old to card new, entered by user at org; outcome ends it.
+func payeeReason(id, old, new, user, org, outcome string) string {
+	return "correction " + id + ": old card " + idnumber.Mask(old) + " fingerprint " + fingerprintOf(old) +
+		"; new card " + idnumber.Mask(new) + " fingerprint " + fingerprintOf(new) + "; entered by " + user + " at " + org + "; " + outcome
 }
 
 // wantCode fails unless err is a status with code.
