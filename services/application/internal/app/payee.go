@@ -80,7 +80,7 @@ func (s *Service) runPayeeStep(ctx context.Context, who auth.Identity, id string
 			return apperr.New(apperr.FailedPrecondition,
 				"the payee can only be corrected after the bank returned the payment and before it is ordered again; application %s is %s", id, a.Status)
 		}
-		eventID := ""
+		var eventID string
 		if st.event != nil {
 			eventID = st.event.GetEventId()
 		} else {

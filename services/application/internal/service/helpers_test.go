@@ -195,10 +195,11 @@ func fingerprintOf(card string) string {
 }
 
 // payeeReason is the trail's reason for a step of payee correction id from
-// card old to card new, entered by user at org; outcome ends it.
-func payeeReason(id, old, new, user, org, outcome string) string {
-	return "correction " + id + ": old card " + idnumber.Mask(old) + " fingerprint " + fingerprintOf(old) +
-		"; new card " + idnumber.Mask(new) + " fingerprint " + fingerprintOf(new) + "; entered by " + user + " at " + org + "; " + outcome
+// card from to card to, entered by officer-S001 (the tests' officer of
+// S001); outcome ends it.
+func payeeReason(id, from, to, outcome string) string {
+	return "correction " + id + ": old card " + idnumber.Mask(from) + " fingerprint " + fingerprintOf(from) +
+		"; new card " + idnumber.Mask(to) + " fingerprint " + fingerprintOf(to) + "; entered by officer-S001 at S001; " + outcome
 }
 
 // wantCode fails unless err is a status with code.

@@ -171,9 +171,9 @@ func TestLifecycleToPaid(t *testing.T) {
 		{ordered1, events.TypePaymentOrdered, S("CONFIRMED"), 100000, batch, "", "fin-1"},
 		{failed, events.TypePaymentFailed, S("PAYMENT_FAILED"), 100000, batch, "ACCOUNT_CLOSED", "system:payout"},
 		{nil, "application.payee_correction_entered.v1", S("PAYMENT_FAILED"), 100000, batch,
-			payeeReason(pending.GetCorrectionId(), st.Card, newCard, "officer-S001", "S001", "awaiting a school reviewer's approval"), "officer-S001"},
+			payeeReason(pending.GetCorrectionId(), st.Card, newCard, "awaiting a school reviewer's approval"), "officer-S001"},
 		{pc, events.TypePayeeCorrected, S("PAYMENT_FAILED"), 100000, batch,
-			payeeReason(pending.GetCorrectionId(), st.Card, newCard, "officer-S001", "S001", "approved"), "rev-1"},
+			payeeReason(pending.GetCorrectionId(), st.Card, newCard, "approved"), "rev-1"},
 		{ordered2, events.TypePaymentOrdered, S("CONFIRMED"), 100000, batch, "", "fin-1"},
 		{paid, events.TypePaymentSucceeded, S("PAID"), 100000, batch, "", "system:payout"},
 	}

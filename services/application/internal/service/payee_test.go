@@ -174,10 +174,10 @@ func TestPayeeCorrectionTakesTwoPeople(t *testing.T) {
 		}
 	}
 	want := []struct{ typ, actor, reason string }{
-		{"application.payee_correction_entered.v1", "officer-S001", payeeReason(first.GetCorrectionId(), st.Card, wrongCard, "officer-S001", "S001", "awaiting a school reviewer's approval")},
-		{"application.payee_correction_rejected.v1", "rev-1", payeeReason(first.GetCorrectionId(), st.Card, wrongCard, "officer-S001", "S001", "rejected: 户名与银行卡不符")},
-		{"application.payee_correction_entered.v1", "officer-S001", payeeReason(second.GetCorrectionId(), st.Card, newCard, "officer-S001", "S001", "awaiting a school reviewer's approval")},
-		{events.TypePayeeCorrected, "rev-1", payeeReason(second.GetCorrectionId(), st.Card, newCard, "officer-S001", "S001", "approved")},
+		{"application.payee_correction_entered.v1", "officer-S001", payeeReason(first.GetCorrectionId(), st.Card, wrongCard, "awaiting a school reviewer's approval")},
+		{"application.payee_correction_rejected.v1", "rev-1", payeeReason(first.GetCorrectionId(), st.Card, wrongCard, "rejected: 户名与银行卡不符")},
+		{"application.payee_correction_entered.v1", "officer-S001", payeeReason(second.GetCorrectionId(), st.Card, newCard, "awaiting a school reviewer's approval")},
+		{events.TypePayeeCorrected, "rev-1", payeeReason(second.GetCorrectionId(), st.Card, newCard, "approved")},
 	}
 	if len(steps) != len(want) {
 		t.Fatalf("%d payee steps in the trail, want %d: %v", len(steps), len(want), steps)
