@@ -120,7 +120,7 @@ func chainCases(unknown, card string) []rpcCase {
 			return err
 		}},
 		{"application.ListApplications", readers, codes.OK, func(ctx context.Context, u *user) error {
-			_, err := u.app.ListApplications(ctx, &applicationv1.ListApplicationsRequest{})
+			_, err := u.app.ListApplications(ctx, &applicationv1.ListApplicationsRequest{Purpose: "authorization matrix"})
 			return err
 		}},
 		{"application.GetTrail", readers, codes.NotFound, func(ctx context.Context, u *user) error {
@@ -133,6 +133,14 @@ func chainCases(unknown, card string) []rpcCase {
 		}},
 		{"application.CorrectPayee", []auth.Role{auth.RoleSchoolOfficer}, codes.NotFound, func(ctx context.Context, u *user) error {
 			_, err := u.app.CorrectPayee(ctx, &applicationv1.CorrectPayeeRequest{ApplicationId: unknown, BankCardNumber: card, AccountName: "王大明"})
+			return err
+		}},
+		{"application.ApprovePayeeCorrection", []auth.Role{auth.RoleSchoolReviewer}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.app.ApprovePayeeCorrection(ctx, &applicationv1.ApprovePayeeCorrectionRequest{ApplicationId: unknown, CorrectionId: unknown})
+			return err
+		}},
+		{"application.RejectPayeeCorrection", []auth.Role{auth.RoleSchoolReviewer}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.app.RejectPayeeCorrection(ctx, &applicationv1.RejectPayeeCorrectionRequest{ApplicationId: unknown, CorrectionId: unknown, Reason: "户名不符"})
 			return err
 		}},
 		{"application.ListPrograms", allButOps, codes.OK, func(ctx context.Context, u *user) error {
@@ -153,6 +161,10 @@ func chainCases(unknown, card string) []rpcCase {
 		}},
 		{"school-review.RaiseObjection", []auth.Role{auth.RoleSchoolOfficer, auth.RoleSchoolReviewer}, codes.NotFound, func(ctx context.Context, u *user) error {
 			_, err := u.school.RaiseObjection(ctx, &schoolreviewv1.RaiseObjectionRequest{ApplicationId: unknown, Reason: "有异议"})
+			return err
+		}},
+		{"school-review.WithdrawApplication", []auth.Role{auth.RoleSchoolOfficer}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.school.WithdrawApplication(ctx, &schoolreviewv1.WithdrawApplicationRequest{ApplicationId: unknown, Reason: "学生转学"})
 			return err
 		}},
 		{"bureau-review.ListReviews", bureauReaders, codes.OK, func(ctx context.Context, u *user) error {

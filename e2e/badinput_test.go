@@ -210,8 +210,82 @@ func TestBadInputCorpus(t *testing.T) {
 		}
 	})
 
+	// The payee correction, withdrawal and purpose fields of the new requests.
+	auditor := newUser(t, s, "auditor-1", auth.RoleAuditor, auth.OrgBureau)
+	card := pii.GenerateCardNumber("621700", 4242, 19)
+	newCases := []struct {
+		name string
+		call func() error
+	}{
+		{"correct payee: bad application ID", func() error {
+			_, err := officer.app.CorrectPayee(ctx, &applicationv1.CorrectPayeeRequest{ApplicationId: "x", BankCardNumber: card, AccountName: "王大明"})
+			return err
+		}},
+		{"correct payee: card fails Luhn", func() error {
+			_, err := officer.app.CorrectPayee(ctx, &applicationv1.CorrectPayeeRequest{ApplicationId: appID, BankCardNumber: card[:18] + "0", AccountName: "王大明"})
+			if card[18] == '0' {
+				_, err = officer.app.CorrectPayee(ctx, &applicationv1.CorrectPayeeRequest{ApplicationId: appID, BankCardNumber: card[:18] + "1", AccountName: "王大明"})
+			}
+			return err
+		}},
+		{"correct payee: no account name", func() error {
+			_, err := officer.app.CorrectPayee(ctx, &applicationv1.CorrectPayeeRequest{ApplicationId: appID, BankCardNumber: card})
+			return err
+		}},
+		{"approve payee: bad application ID", func() error {
+			_, err := reviewer.app.ApprovePayeeCorrection(ctx, &applicationv1.ApprovePayeeCorrectionRequest{ApplicationId: "not-a-uuid", CorrectionId: appID})
+			return err
+		}},
+		{"approve payee: no correction ID", func() error {
+			_, err := reviewer.app.ApprovePayeeCorrection(ctx, &applicationv1.ApprovePayeeCorrectionRequest{ApplicationId: appID})
+			return err
+		}},
+		{"reject payee: no reason", func() error {
+			_, err := reviewer.app.RejectPayeeCorrection(ctx, &applicationv1.RejectPayeeCorrectionRequest{ApplicationId: appID, CorrectionId: appID, Reason: " "})
+			return err
+		}},
+		{"reject payee: oversize reason", func() error {
+			_, err := reviewer.app.RejectPayeeCorrection(ctx, &applicationv1.RejectPayeeCorrectionRequest{ApplicationId: appID, CorrectionId: appID, Reason: strings.Repeat("不", 501)})
+			return err
+		}},
+		{"withdraw: bad application ID", func() error {
+			_, err := officer.school.WithdrawApplication(ctx, &schoolreviewv1.WithdrawApplicationRequest{ApplicationId: "123", Reason: "学生转学"})
+			return err
+		}},
+		{"withdraw: no reason", func() error {
+			_, err := officer.school.WithdrawApplication(ctx, &schoolreviewv1.WithdrawApplicationRequest{ApplicationId: appID})
+			return err
+		}},
+		{"list in full without a purpose", func() error {
+			_, err := auditor.app.ListApplications(ctx, &applicationv1.ListApplicationsRequest{})
+			if errorReason(err) != "purpose-required" {
+				t.Errorf("list without a purpose: reason %q, want purpose-required", errorReason(err))
+			}
+			return err
+		}},
+		{"list with an oversize purpose", func() error {
+			_, err := auditor.app.ListApplications(ctx, &applicationv1.ListApplicationsRequest{Purpose: strings.Repeat("查", 201)})
+			return err
+		}},
+		{"get with a purpose of control characters", func() error {
+			_, err := auditor.app.GetApplication(ctx, &applicationv1.GetApplicationRequest{ApplicationId: appID, Purpose: "audit\x00\x07"})
+			return err
+		}},
+	}
+	for _, c := range newCases {
+		t.Run(c.name, func(t *testing.T) {
+			st := status.Convert(c.call())
+			if st.Code() != codes.InvalidArgument || len(st.Message()) < 10 {
+				t.Fatalf("got %s (%s), want InvalidArgument with a message", st.Code(), st.Message())
+			}
+		})
+	}
+
 	after := stableRowCounts(t, s.DatabaseURL, schemas...) // anything wrongly written has been relayed and consumed
 	for table, n := range after {
+		if strings.HasSuffix(table, ".audit_log") {
+			continue // refusals that name a rule are audited, by design
+		}
 		if before[table] != n {
 			t.Errorf("%s: %d rows before the bad requests, %d after", table, before[table], n)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,7 +77,7 @@ func (p *planned) expectedTrail() []string {
 	}
 	tr = append(tr, events.TypePaymentOrdered)
 	if p.failsOnce {
-		tr = append(tr, events.TypePaymentFailed, events.TypePayeeCorrected, events.TypePaymentOrdered)
+		tr = append(tr, events.TypePaymentFailed, "application.payee_correction_entered.v1", events.TypePayeeCorrected, events.TypePaymentOrdered)
 	}
 	return append(tr, events.TypePaymentSucceeded)
 }
@@ -354,10 +355,29 @@ func runChain(t *testing.T, s *stack.Stack) chainResult {
 		}
 		return nil
 	})
-	if _, err := officers[failing.school].app.CorrectPayee(ctx, &applicationv1.CorrectPayeeRequest{ApplicationId: failing.id, BankCardNumber: pii.GenerateCardNumber("621700", 7777777, 19), AccountName: failing.req.GetAccountName()}); err != nil {
+	// The officer enters the new card; it takes effect only when a school
+	// reviewer of the school, not the officer, approves it.
+	newCard := pii.GenerateCardNumber("621700", 7777777, 19)
+	entered, err := officers[failing.school].app.CorrectPayee(ctx, &applicationv1.CorrectPayeeRequest{ApplicationId: failing.id, BankCardNumber: newCard, AccountName: failing.req.GetAccountName()})
+	if err != nil {
 		t.Fatalf("correct payee: %v", err)
 	}
+	correction := entered.GetPendingPayeeCorrection().GetCorrectionId()
+	if bankMask(newCard) == bankMask(failing.req.GetBankCardNumber()) {
+		t.Fatal("the new card looks like the old one at the bank: the ledger could not tell them apart")
+	}
+	selfApprover := newUser(t, s, "officer-"+failing.school, auth.RoleSchoolReviewer, failing.school)
+	_, err = selfApprover.app.ApprovePayeeCorrection(ctx, &applicationv1.ApprovePayeeCorrectionRequest{ApplicationId: failing.id, CorrectionId: correction})
+	if status.Code(err) != codes.PermissionDenied || errorReason(err) != "payee-self-approval" {
+		t.Fatalf("self-approval of a payee correction: %v, want PermissionDenied payee-self-approval", err)
+	}
 	failedItem := findBatchItem(t, finance, failing.id)
+	if _, err := finance.finance.ReissuePayment(ctx, &financev1.ReissuePaymentRequest{BatchId: failedItem.GetBatchId(), ApplicationId: failing.id}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("reissue before the correction is approved: %v, want FailedPrecondition", err)
+	}
+	if _, err := reviewers[failing.school].app.ApprovePayeeCorrection(ctx, &applicationv1.ApprovePayeeCorrectionRequest{ApplicationId: failing.id, CorrectionId: correction}); err != nil {
+		t.Fatalf("approve payee correction: %v", err)
+	}
 	eventually(t, "finance sees the correction", 30*time.Second, func() error {
 		_, err := finance.finance.ReissuePayment(ctx, &financev1.ReissuePaymentRequest{BatchId: failedItem.GetBatchId(), ApplicationId: failing.id})
 		return err
@@ -475,6 +495,9 @@ func runChain(t *testing.T, s *stack.Stack) chainResult {
 				credited++
 				if ledger.keys[py.GetPaymentId()] != "credited" {
 					t.Errorf("application %d: payment %s not credited at the bank", p.idx, py.GetPaymentId())
+				}
+				if p == failing && ledger.cards[py.GetPaymentId()] != bankMask(newCard) {
+					t.Errorf("the reissue was credited to card %s, want the approved %s", ledger.cards[py.GetPaymentId()], bankMask(newCard))
 				}
 			}
 		}
@@ -626,11 +649,13 @@ func findBatchItem(t *testing.T, u *user, appID string) *financev1.BatchItem {
 type ledgerSummary struct {
 	creditedCount, creditedSum, rejectedCount int64
 	keys                                      map[string]string
+	// cards is the masked card each payment was credited or refused to.
+	cards map[string]string
 }
 
 func readLedger(t *testing.T, bankURL string) ledgerSummary {
 	t.Helper()
-	out := ledgerSummary{keys: map[string]string{}}
+	out := ledgerSummary{keys: map[string]string{}, cards: map[string]string{}}
 	after := ""
 	anon := &user{}
 	for {
@@ -638,6 +663,7 @@ func readLedger(t *testing.T, bankURL string) ledgerSummary {
 			Credits []struct {
 				IdempotencyKey string `json:"idempotency_key"`
 				Status         string `json:"status"`
+				CardMasked     string `json:"card_masked"`
 			} `json:"credits"`
 			NextAfter string `json:"next_after"`
 			Totals    struct {
@@ -654,6 +680,7 @@ func readLedger(t *testing.T, bankURL string) ledgerSummary {
 				t.Errorf("bank ledger lists %s twice", c.IdempotencyKey)
 			}
 			out.keys[c.IdempotencyKey] = c.Status
+			out.cards[c.IdempotencyKey] = c.CardMasked
 		}
 		out.creditedCount, out.creditedSum, out.rejectedCount = page.Totals.CreditedCount, page.Totals.CreditedSumFen, page.Totals.RejectedCount
 		if page.NextAfter == "" {
@@ -661,4 +688,10 @@ func readLedger(t *testing.T, bankURL string) ledgerSummary {
 		}
 		after = page.NextAfter
 	}
+}
+
+// bankMask is a card number as the bank simulator's ledger shows it: the
+// first and last four digits.
+func bankMask(card string) string {
+	return card[:4] + strings.Repeat("*", len(card)-8) + card[len(card)-4:]
 }

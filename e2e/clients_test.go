@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 
 	"github.com/edubureau/studentaid/internal/devtools/stack"
 	"github.com/edubureau/studentaid/pkg/auth"
@@ -117,3 +119,13 @@ func ctxT(t *testing.T) context.Context {
 }
 
 func errf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// errorReason is the ErrorInfo reason (the rule) of err's status, if any.
+func errorReason(err error) string {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
+}

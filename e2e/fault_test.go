@@ -217,7 +217,7 @@ func TestFault(t *testing.T) {
 		token := ""
 		for {
 			cctx, c := context.WithTimeout(ctx, 20*time.Second)
-			resp, err := auditor.app.ListApplications(cctx, &applicationv1.ListApplicationsRequest{PageSize: 500, PageToken: token})
+			resp, err := auditor.app.ListApplications(cctx, &applicationv1.ListApplicationsRequest{PageSize: 500, PageToken: token, Purpose: "fault test: final statuses"})
 			c()
 			if err != nil {
 				return nil, err

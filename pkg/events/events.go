@@ -46,6 +46,10 @@ const (
 	TypeRefundClosed          = "datacomparison.refund_closed.v1"
 )
 
+// TypeSchoolReviewWithdrawn: the school withdrew the application before its
+// review decided it.
+const TypeSchoolReviewWithdrawn = "schoolreview.withdrawn.v1"
+
 // Subject returns the JetStream subject of an event type.
 func Subject(eventType string) string { return SubjectPrefix + eventType }
 
@@ -103,6 +107,8 @@ func setBody(ev *eventsv1.Event, body proto.Message) error {
 		ev.Type, ev.Body = TypeSchoolReviewRejected, &eventsv1.Event_SchoolReviewRejected{SchoolReviewRejected: b}
 	case *eventsv1.NoticeObjected:
 		ev.Type, ev.Body = TypeNoticeObjected, &eventsv1.Event_NoticeObjected{NoticeObjected: b}
+	case *eventsv1.SchoolReviewWithdrawn:
+		ev.Type, ev.Body = TypeSchoolReviewWithdrawn, &eventsv1.Event_SchoolReviewWithdrawn{SchoolReviewWithdrawn: b}
 	case *eventsv1.NoticePassed:
 		ev.Type, ev.Body = TypeNoticePassed, &eventsv1.Event_NoticePassed{NoticePassed: b}
 	case *eventsv1.BureauApproved:
@@ -191,6 +197,8 @@ func bodyOf(ev *eventsv1.Event) proto.Message {
 		return b.SchoolReviewRejected
 	case *eventsv1.Event_NoticeObjected:
 		return b.NoticeObjected
+	case *eventsv1.Event_SchoolReviewWithdrawn:
+		return b.SchoolReviewWithdrawn
 	case *eventsv1.Event_NoticePassed:
 		return b.NoticePassed
 	case *eventsv1.Event_BureauApproved:

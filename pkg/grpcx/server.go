@@ -90,7 +90,10 @@ func errorInterceptor(d ServerDeps) grpc.UnaryServerInterceptor {
 			return resp, nil
 		}
 		var ae *apperr.Error
-		if errors.As(err, &ae) && ae.Code == apperr.PermissionDenied {
+		if errors.As(err, &ae) && (ae.Code == apperr.PermissionDenied || ae.Rule != "") {
+			// Refusals that name a rule (a FailedPrecondition or
+			// InvalidArgument of a four-eyes or purpose rule) are audited
+			// like denials.
 			recordDenial(ctx, d, info.FullMethod, ae)
 		}
 		return nil, apperr.ToStatus(ctx, d.Log, info.FullMethod, err)
@@ -104,7 +107,11 @@ func recordDenial(ctx context.Context, d ServerDeps, method string, ae *apperr.E
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if err := audit.Record(actx, d.Audit, audit.Entry{Method: method, Outcome: "denied", Rule: ae.Rule, Detail: ae.Message}); err != nil {
+	outcome := "denied"
+	if ae.Code != apperr.PermissionDenied {
+		outcome = "refused"
+	}
+	if err := audit.Record(actx, d.Audit, audit.Entry{Method: method, Outcome: outcome, Rule: ae.Rule, Detail: ae.Message}); err != nil {
 		d.Log.ErrorContext(ctx, "audit write failed", "err", err)
 	}
 }

@@ -18,9 +18,9 @@ import (
 	"github.com/edubureau/studentaid/services/application/internal/domain"
 )
 
-// UniqueStudentProgramTerm is the constraint that keeps one application per
-// student, program and term.
-const UniqueStudentProgramTerm = "applications_student_program_term"
+// UniqueStudentProgramTerm is the unique index that keeps one live
+// application per student, program and term (domain.Status.Live).
+const UniqueStudentProgramTerm = "applications_one_live_per_student_program_term"
 
 // Store reads and writes the service's tables.
 type Store struct{}
@@ -53,7 +53,7 @@ type StudentProgram struct {
 }
 
 // FindExisting returns which of the given student/program pairs already have
-// an application in term, at any school.
+// a live application in term, at any school.
 func (Store) FindExisting(ctx context.Context, q db.Querier, term string, pairs []StudentProgram) ([]StudentProgram, error) {
 	hashes := make([]string, len(pairs))
 	programs := make([]string, len(pairs))
@@ -64,7 +64,7 @@ func (Store) FindExisting(ctx context.Context, q db.Querier, term string, pairs 
 		FROM applications a
 		JOIN unnest($2::text[], $3::text[]) AS want (student_id_hash, program_code)
 		  ON a.student_id_hash = want.student_id_hash AND a.program_code = want.program_code
-		WHERE a.term = $1`, term, hashes, programs)
+		WHERE a.term = $1 AND a.live`, term, hashes, programs)
 	if err != nil {
 		return nil, fmt.Errorf("find existing applications: %w", err)
 	}
@@ -256,21 +256,21 @@ func (Store) ApplyChanges(ctx context.Context, tx db.Tx, moves []Move, at time.T
 	ids, fromLen, fromHead := make([]string, n), make([]int64, n), make([]string, n)
 	status, hardship, amount := make([]string, n), make([]string, n), make([]int64, n)
 	batch, payment, reason := make([]string, n), make([]string, n), make([]string, n)
-	length, head := make([]int64, n), make([]string, n)
+	length, head, live := make([]int64, n), make([]string, n), make([]bool, n)
 	for i, m := range moves {
 		ids[i], fromLen[i], fromHead[i] = m.ID, m.FromLength, m.FromHead
 		status[i], hardship[i], amount[i] = string(m.State.Status), m.State.HardshipLevel, m.State.AmountFen
 		batch[i], payment[i], reason[i] = m.State.BatchID, m.State.PaymentID, m.State.Reason
-		length[i], head[i] = m.Length, m.Head
+		length[i], head[i], live[i] = m.Length, m.Head, m.State.Status.Live()
 	}
 	tag, err := tx.Exec(ctx, `UPDATE applications a SET status = u.status, hardship_level = u.hardship_level,
 		  amount_fen = u.amount_fen, batch_id = u.batch_id, payment_id = u.payment_id, status_reason = u.reason,
-		  updated_at = $12, trail_length = u.length, trail_head = u.head
+		  updated_at = $12, trail_length = u.length, trail_head = u.head, live = u.live
 		FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
-		  $8::text[], $9::text[], $10::bigint[], $11::text[])
-		  AS u (id, from_length, from_head, status, hardship_level, amount_fen, batch_id, payment_id, reason, length, head)
+		  $8::text[], $9::text[], $10::bigint[], $11::text[], $13::boolean[])
+		  AS u (id, from_length, from_head, status, hardship_level, amount_fen, batch_id, payment_id, reason, length, head, live)
 		WHERE a.id = ANY($1::uuid[]) AND a.id = u.id AND a.trail_length = u.from_length AND a.trail_head = u.from_head`,
-		ids, fromLen, fromHead, status, hardship, amount, batch, payment, reason, length, head, at)
+		ids, fromLen, fromHead, status, hardship, amount, batch, payment, reason, length, head, at, live)
 	if err != nil {
 		return fmt.Errorf("update %d applications: %w", n, err)
 	}
@@ -286,10 +286,10 @@ func (Store) ApplyChanges(ctx context.Context, tx db.Tx, moves []Move, at time.T
 // entry follows (length e.Position-1 and head e.PrevHash). It reports whether
 // it did; when the trail has moved on, it changes nothing.
 func (Store) ApplyChange(ctx context.Context, tx db.Tx, s domain.State, at time.Time, e domain.TrailEntry) (bool, error) {
-	args := append(trailRow(e), string(s.Status), s.HardshipLevel, s.AmountFen, s.BatchID, s.PaymentID, s.Reason, at)
+	args := append(trailRow(e), string(s.Status), s.HardshipLevel, s.AmountFen, s.BatchID, s.PaymentID, s.Reason, at, s.Status.Live())
 	tag, err := tx.Exec(ctx, `WITH moved AS (
 		UPDATE applications SET status = $15, hardship_level = $16, amount_fen = $17, batch_id = $18,
-		  payment_id = $19, status_reason = $20, updated_at = $21, trail_length = $2, trail_head = $14
+		  payment_id = $19, status_reason = $20, updated_at = $21, trail_length = $2, trail_head = $14, live = $22
 		WHERE id = $1::uuid AND trail_length = $2::bigint - 1 AND trail_head = $13::text
 		RETURNING id)
 		INSERT INTO trail (`+strings.Join(trailColumns, ", ")+`)

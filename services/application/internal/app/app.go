@@ -74,26 +74,35 @@ const (
 // checkName validates a person's name: 1..50 characters of valid UTF-8, no
 // control characters. It returns the name trimmed of surrounding space.
 func checkName(v *apperr.Violations, field, name string) string {
-	if !utf8.ValidString(name) {
+	return checkText(v, field, name, maxNameRunes, true)
+}
+
+// checkText validates free text: at most maxRunes characters of valid
+// UTF-8, no control characters, and not empty when required. It returns the
+// text trimmed of surrounding space.
+func checkText(v *apperr.Violations, field, text string, maxRunes int, required bool) string {
+	if !utf8.ValidString(text) {
 		v.Addf(field, "must be valid UTF-8 text")
 		return ""
 	}
-	name = trimSpace(name)
-	n := utf8.RuneCountInString(name)
+	text = trimSpace(text)
+	n := utf8.RuneCountInString(text)
 	switch {
 	case n == 0:
-		v.Addf(field, "is required")
-	case n > maxNameRunes:
-		v.Addf(field, "must be at most %d characters, got %d", maxNameRunes, n)
+		if required {
+			v.Addf(field, "is required")
+		}
+	case n > maxRunes:
+		v.Addf(field, "must be at most %d characters, got %d", maxRunes, n)
 	default:
-		for _, r := range name {
+		for _, r := range text {
 			if unicode.IsControl(r) {
 				v.Addf(field, "must not contain control characters")
 				break
 			}
 		}
 	}
-	return name
+	return text
 }
 
 func trimSpace(s string) string {
@@ -174,19 +183,70 @@ type Identity struct {
 	StudentName     string
 }
 
-// Reveal returns a's student ID number and name in full when full is true,
-// masked otherwise.
-func (s *Service) Reveal(a domain.Application, full bool) (Identity, error) {
-	if !full {
-		return Identity{StudentIDNumber: a.StudentIDMasked, StudentName: a.StudentNameMasked}, nil
+// View is an application as its caller sees it: the student's identity
+// masked or in full, and the payee correction waiting for approval, where
+// the use case loaded it.
+type View struct {
+	domain.Application
+	Identity     Identity
+	PendingPayee *domain.PayeeCorrection
+}
+
+// masked is a's student identity masked.
+func masked(a domain.Application) Identity {
+	return Identity{StudentIDNumber: a.StudentIDMasked, StudentName: a.StudentNameMasked}
+}
+
+// Views are apps with their students' identities masked, as the answers
+// to commands show them.
+func Views(apps []domain.Application) []View {
+	out := make([]View, len(apps))
+	for i, a := range apps {
+		out[i] = View{Application: a, Identity: masked(a)}
 	}
-	id, err := s.sealer.Open(a.StudentIDSealed)
-	if err != nil {
-		return Identity{}, fmt.Errorf("open student id of %s: %w", a.ID, err)
+	return out
+}
+
+// Use cases a read of personal data is recorded under.
+const (
+	UseCaseGetApplication   = "GetApplication"
+	UseCaseListApplications = "ListApplications"
+)
+
+// maxPurposeRunes caps a read's stated purpose.
+const maxPurposeRunes = 200
+
+// RulePurposeRequired names the refusal of a bulk read of unmasked
+// personal data without a stated purpose.
+const RulePurposeRequired = "purpose-required"
+
+// reveal returns views of apps for who: masked unless who's role sees
+// students in full (domain.SeesFullIdentity; single is a read of one
+// application). A read in full is first recorded, in one statement for all
+// of apps, with the use case and the stated purpose; if the record cannot
+// be written nothing is revealed.
+func (s *Service) reveal(ctx context.Context, who auth.Identity, apps []domain.Application, single bool, useCase, purpose string) ([]View, error) {
+	if !domain.SeesFullIdentity(who.Role, single) || len(apps) == 0 {
+		return Views(apps), nil
 	}
-	name, err := s.sealer.Open(a.StudentNameSealed)
-	if err != nil {
-		return Identity{}, fmt.Errorf("open student name of %s: %w", a.ID, err)
+	ids := make([]string, len(apps))
+	for i, a := range apps {
+		ids[i] = a.ID
 	}
-	return Identity{StudentIDNumber: id, StudentName: name}, nil
+	if err := s.store.RecordRead(ctx, s.pool, adapters.Read{At: s.clock(), Reader: who, UseCase: useCase, Purpose: purpose, ApplicationIDs: ids}); err != nil {
+		return nil, err
+	}
+	out := make([]View, len(apps))
+	for i, a := range apps {
+		id, err := s.sealer.Open(a.StudentIDSealed)
+		if err != nil {
+			return nil, fmt.Errorf("open student id of %s: %w", a.ID, err)
+		}
+		name, err := s.sealer.Open(a.StudentNameSealed)
+		if err != nil {
+			return nil, fmt.Errorf("open student name of %s: %w", a.ID, err)
+		}
+		out[i] = View{Application: a, Identity: Identity{StudentIDNumber: id, StudentName: name}}
+	}
+	return out, nil
 }

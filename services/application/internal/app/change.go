@@ -6,16 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/edubureau/studentaid/pkg/apperr"
-	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/db"
-	"github.com/edubureau/studentaid/pkg/events"
-	"github.com/edubureau/studentaid/pkg/idnumber"
-	"github.com/edubureau/studentaid/pkg/outbox"
-	"github.com/edubureau/studentaid/pkg/pii"
-	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/application/internal/adapters"
 	"github.com/edubureau/studentaid/services/application/internal/domain"
 )
@@ -120,86 +111,6 @@ func trailEntry(ev Event, next domain.State) domain.TrailEntry {
 		ActorUser: ev.ActorUser, ActorRole: ev.ActorRole, ActorOrg: ev.ActorOrg,
 		Status: next.Status, Reason: ev.Change.Reason, AmountFen: amount, BatchID: batch,
 	}
-}
-
-// CorrectPayee replaces the bank card and account name of an application
-// whose payment failed, so that finance can order the payment again.
-//
-// Returns InvalidArgument for a bad ID, card or name, NotFound if the
-// application does not exist or belongs to another school, and
-// FailedPrecondition unless the payment failed.
-func (s *Service) CorrectPayee(ctx context.Context, caller auth.Identity, id, card, accountName string) (domain.Application, error) {
-	var v apperr.Violations
-	if err := checkID("application_id", id); err != nil {
-		return domain.Application{}, err
-	}
-	if err := pii.ValidateCardNumber(card); err != nil {
-		v.Addf("bank_card_number", "%s", cardProblem(err))
-	}
-	accountName = checkName(&v, "account_name", accountName)
-	if err := v.Err(); err != nil {
-		return domain.Application{}, err
-	}
-	cardSealed, err := s.sealer.Seal(card)
-	if err != nil {
-		return domain.Application{}, err
-	}
-	nameSealed, err := s.sealer.Seal(accountName)
-	if err != nil {
-		return domain.Application{}, err
-	}
-	cardMasked := idnumber.Mask(card)
-
-	var out domain.Application
-	err = db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		a, found, err := s.store.GetApplication(ctx, tx, id, true)
-		if err != nil {
-			return err
-		}
-		if !found || !visible(caller, a) || caller.Role != auth.RoleSchoolOfficer {
-			return notFound(id)
-		}
-		annotate(ctx, a)
-		next, err := domain.Apply(a.State, domain.Change{Kind: domain.KindPayeeCorrected})
-		if err != nil {
-			return apperr.New(apperr.FailedPrecondition,
-				"the payee can only be corrected after the bank returned the payment; application %s is %s", id, a.Status)
-		}
-		now := s.clock()
-		ev, err := events.New(now, events.Actor(caller.UserID, string(caller.Role), caller.Org),
-			events.Keys{ApplicationID: a.ID, BatchID: a.BatchID, SchoolCode: a.SchoolCode, ProgramCode: a.ProgramCode, Term: a.Term},
-			&eventsv1.PayeeCorrected{BankCardSealed: cardSealed, AccountNameSealed: nameSealed, BankCardMasked: cardMasked})
-		if err != nil {
-			return err
-		}
-		entry := domain.Chain(a.TrailLength, a.TrailHead, trailEntry(Event{
-			ID: ev.GetEventId(), OccurredAt: now, ActorUser: caller.UserID, ActorRole: string(caller.Role), ActorOrg: caller.Org,
-			ApplicationID: a.ID, BatchID: a.BatchID, Change: domain.Change{Kind: domain.KindPayeeCorrected},
-		}, next))
-		if err := s.store.UpdatePayee(ctx, tx, a.ID, cardMasked, cardSealed, nameSealed); err != nil {
-			return err
-		}
-		applied, err := s.store.ApplyChange(ctx, tx, next, now, entry)
-		if err != nil {
-			return err
-		}
-		if !applied {
-			return fmt.Errorf("correct payee of %s: the trail moved while locked", a.ID)
-		}
-		if err := outbox.Append(ctx, tx, ev); err != nil {
-			return err
-		}
-		a.State, a.UpdatedAt, a.TrailLength, a.TrailHead = next, now, entry.Position, entry.Hash
-		a.BankCardMasked, a.BankCardSealed, a.AccountNameSealed = cardMasked, cardSealed, nameSealed
-		out = a
-		return nil
-	})
-	if err != nil {
-		return domain.Application{}, err
-	}
-	s.heads.put(out.ID, headOf(out))
-	s.notify()
-	return out, nil
 }
 
 // headOf is the head of a stored application.

@@ -28,10 +28,43 @@ const (
 	MaxPageSize     = 500
 )
 
-// Get returns one application. Returns InvalidArgument for a malformed ID
-// and NotFound if it does not exist or belongs to a school the caller may
-// not see.
-func (s *Service) Get(ctx context.Context, caller auth.Identity, id string) (domain.Application, error) {
+// Get returns one application as who may see it, with its pending payee
+// correction. A read of the student's identity in full is recorded with
+// purpose (optional for one application). Returns InvalidArgument for a
+// malformed ID or purpose and NotFound if it does not exist or belongs to a
+// school the caller may not see.
+func (s *Service) Get(ctx context.Context, who auth.Identity, id, purpose string) (View, error) {
+	var v apperr.Violations
+	if err := checkID("application_id", id); err != nil {
+		return View{}, err
+	}
+	purpose = checkText(&v, "purpose", purpose, maxPurposeRunes, false)
+	if err := v.Err(); err != nil {
+		return View{}, err
+	}
+	a, err := s.get(ctx, who, id)
+	if err != nil {
+		return View{}, err
+	}
+	views, err := s.reveal(ctx, who, []domain.Application{a}, true, UseCaseGetApplication, purpose)
+	if err != nil {
+		return View{}, err
+	}
+	out := views[0]
+	if a.Status == domain.StatusPaymentFailed {
+		c, found, err := s.store.PendingPayeeCorrection(ctx, s.pool, a.ID)
+		if err != nil {
+			return View{}, err
+		}
+		if found {
+			out.PendingPayee = &c
+		}
+	}
+	return out, nil
+}
+
+// get reads one application visible to who. Errors as Get.
+func (s *Service) get(ctx context.Context, who auth.Identity, id string) (domain.Application, error) {
 	if err := checkID("application_id", id); err != nil {
 		return domain.Application{}, err
 	}
@@ -39,7 +72,7 @@ func (s *Service) Get(ctx context.Context, caller auth.Identity, id string) (dom
 	if err != nil {
 		return a, err
 	}
-	if !found || !visible(caller, a) {
+	if !found || !visible(who, a) {
 		return domain.Application{}, notFound(id)
 	}
 	annotate(ctx, a)
@@ -54,14 +87,19 @@ type ListRequest struct {
 	Status      domain.Status
 	PageSize    int
 	PageToken   string
+	// Purpose is why the caller reads the records; required when the
+	// caller's role sees students in full, and recorded with the read.
+	Purpose string
 }
 
-// List returns applications newest first and the token of the next page
-// ("" on the last). School roles see only their own school: the school
-// filter is set to theirs, and asking for another school is refused
-// (PermissionDenied, rule own-school-only). Returns InvalidArgument for bad
-// filters, page sizes or tokens.
-func (s *Service) List(ctx context.Context, caller auth.Identity, req ListRequest) ([]domain.Application, string, error) {
+// List returns applications newest first, as caller may see them, and the
+// token of the next page ("" on the last). School roles see only their own
+// school: the school filter is set to theirs, and asking for another school
+// is refused (PermissionDenied, rule own-school-only). Roles that see
+// students in full must state a purpose (InvalidArgument, rule
+// purpose-required), recorded with every page they read. Returns
+// InvalidArgument for bad filters, page sizes or tokens.
+func (s *Service) List(ctx context.Context, caller auth.Identity, req ListRequest) ([]View, string, error) {
 	if caller.Role.SchoolBound() {
 		if req.SchoolCode != "" && req.SchoolCode != caller.Org {
 			return nil, "", apperr.Denied("own-school-only", "you may only list your own school's applications")
@@ -82,6 +120,13 @@ func (s *Service) List(ctx context.Context, caller auth.Identity, req ListReques
 	}
 	if req.Status != "" && !req.Status.Valid() {
 		v.Addf("status", "is not a known status")
+	}
+	full := domain.SeesFullIdentity(caller.Role, false)
+	req.Purpose = checkText(&v, "purpose", req.Purpose, maxPurposeRunes, false)
+	if full && req.Purpose == "" && len(v) == 0 {
+		return nil, "", &apperr.Error{Code: apperr.Invalid, Rule: RulePurposeRequired,
+			Message:    "purpose: is required: your role reads ID numbers and names in full, and every such read is recorded with why it was made",
+			Violations: []apperr.FieldViolation{{Field: "purpose", Description: "is required when listing unmasked personal data; say why you read these records"}}}
 	}
 	size := req.PageSize
 	switch {
@@ -117,7 +162,11 @@ func (s *Service) List(ctx context.Context, caller auth.Identity, req ListReques
 		last := apps[size-1]
 		next = encodePageToken(adapters.Cursor{SubmittedAt: last.SubmittedAt, ID: last.ID}, f)
 	}
-	return apps, next, nil
+	views, err := s.reveal(ctx, caller, apps, false, UseCaseListApplications, req.Purpose)
+	if err != nil {
+		return nil, "", err
+	}
+	return views, next, nil
 }
 
 // pageToken is the keyset cursor a page token carries, bound to its filter.
@@ -159,7 +208,7 @@ func decodePageToken(s string, f adapters.Filter) (*adapters.Cursor, bool) {
 
 // Trail returns an application's trail in order. Errors as Get.
 func (s *Service) Trail(ctx context.Context, caller auth.Identity, id string) ([]domain.TrailEntry, error) {
-	if _, err := s.Get(ctx, caller, id); err != nil {
+	if _, err := s.get(ctx, caller, id); err != nil {
 		return nil, err
 	}
 	return s.store.Trail(ctx, s.pool, id)

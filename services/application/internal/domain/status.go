@@ -24,15 +24,32 @@ const (
 	StatusConfirmed      Status = "CONFIRMED"
 	StatusPaid           Status = "PAID"
 	StatusPaymentFailed  Status = "PAYMENT_FAILED"
+	// StatusWithdrawn: the school withdrew it before its review decided.
+	StatusWithdrawn Status = "WITHDRAWN"
 )
 
 // Statuses lists every status.
 var Statuses = []Status{StatusSubmitted, StatusInNotice, StatusSchoolRejected, StatusSchoolApproved,
-	StatusBureauRejected, StatusBureauApproved, StatusConfirmed, StatusPaid, StatusPaymentFailed}
+	StatusBureauRejected, StatusBureauApproved, StatusConfirmed, StatusPaid, StatusPaymentFailed, StatusWithdrawn}
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
 	return slices.Contains(Statuses, s)
+}
+
+// Live reports whether an application in status s counts for the rule of
+// one application per student, program and term: every status but a
+// rejection (by the school or the bureau) and a withdrawal, all final, so an
+// application never becomes live again. The unique index
+// applications_one_live_per_student_program_term enforces the rule over the
+// column live, which the adapters set from this.
+func (s Status) Live() bool {
+	switch s {
+	case StatusSchoolRejected, StatusBureauRejected, StatusWithdrawn:
+		return false
+	default:
+		return true
+	}
 }
 
 // Kind is the kind of fact that moves an application: the versioned event
@@ -54,12 +71,25 @@ const (
 	KindPaymentOrdered   Kind = "finance.payment_ordered.v1"
 	KindPaymentSucceeded Kind = "payout.payment_succeeded.v1"
 	KindPaymentFailed    Kind = "payout.payment_failed.v1"
+	// KindWithdrawn: the school withdrew the application (school-review
+	// owns the withdrawal, so it is decided against the review's state).
+	KindWithdrawn Kind = "schoolreview.withdrawn.v1"
+	// KindPayeeCorrectionEntered and KindPayeeCorrectionRejected record the
+	// first and the refused second step of a payee correction in the trail;
+	// they are not published (nothing outside the service acts on them).
+	// The approval is KindPayeeCorrected.
+	KindPayeeCorrectionEntered  Kind = "application.payee_correction_entered.v1"
+	KindPayeeCorrectionRejected Kind = "application.payee_correction_rejected.v1"
 )
 
-// Kinds lists every kind of change.
+// Kinds lists every kind of change that is an event.
 var Kinds = []Kind{KindSubmitted, KindPayeeCorrected, KindSchoolApproved, KindSchoolRejected, KindNoticeObjected,
 	KindNoticePassed, KindBureauApproved, KindBureauRejected, KindItemBatched, KindItemReturned,
-	KindPaymentOrdered, KindPaymentSucceeded, KindPaymentFailed}
+	KindPaymentOrdered, KindPaymentSucceeded, KindPaymentFailed, KindWithdrawn}
+
+// TrailOnlyKinds lists the kinds of change the trail records that are not
+// published.
+var TrailOnlyKinds = []Kind{KindPayeeCorrectionEntered, KindPayeeCorrectionRejected}
 
 // Errors returned, wrapped with detail, by Apply. Compare with errors.Is.
 var (
@@ -127,6 +157,7 @@ var transitions = map[node]map[Kind]node{
 	{status: StatusSubmitted}: {
 		KindSchoolApproved: {status: StatusInNotice},
 		KindSchoolRejected: {status: StatusSchoolRejected},
+		KindWithdrawn:      {status: StatusWithdrawn},
 	},
 	{status: StatusInNotice}: {
 		KindNoticeObjected: {status: StatusSubmitted},
@@ -148,8 +179,10 @@ var transitions = map[node]map[Kind]node{
 		KindPaymentFailed:    {status: StatusPaymentFailed, batched: true},
 	},
 	{status: StatusPaymentFailed, batched: true}: {
-		KindPayeeCorrected: {status: StatusPaymentFailed, batched: true},
-		KindPaymentOrdered: {status: StatusConfirmed, batched: true},
+		KindPayeeCorrectionEntered:  {status: StatusPaymentFailed, batched: true},
+		KindPayeeCorrectionRejected: {status: StatusPaymentFailed, batched: true},
+		KindPayeeCorrected:          {status: StatusPaymentFailed, batched: true},
+		KindPaymentOrdered:          {status: StatusConfirmed, batched: true},
 	},
 }
 
@@ -175,7 +208,7 @@ func Apply(s State, c Change) (State, error) {
 		next = State{Status: to.status, AmountFen: c.AmountFen}
 	case KindSchoolApproved:
 		next.HardshipLevel, next.AmountFen, next.Reason = c.HardshipLevel, c.AmountFen, ""
-	case KindSchoolRejected, KindNoticeObjected, KindBureauRejected, KindPaymentFailed:
+	case KindSchoolRejected, KindNoticeObjected, KindBureauRejected, KindPaymentFailed, KindWithdrawn:
 		next.Reason = c.Reason
 	case KindNoticePassed, KindBureauApproved, KindPaymentSucceeded:
 		next.Reason = ""
@@ -185,7 +218,7 @@ func Apply(s State, c Change) (State, error) {
 		next.BatchID, next.PaymentID, next.Reason = "", "", c.Reason
 	case KindPaymentOrdered:
 		next.PaymentID, next.Reason = c.PaymentID, ""
-	case KindPayeeCorrected:
+	case KindPayeeCorrected, KindPayeeCorrectionEntered, KindPayeeCorrectionRejected:
 		// Still failed until the payment is ordered again; the reason stays.
 	}
 	return next, nil

@@ -25,35 +25,37 @@ var testStates = []struct {
 	{"CONFIRMED", State{Status: StatusConfirmed, AmountFen: 100000, BatchID: "b1", PaymentID: "p1"}},
 	{"PAID", State{Status: StatusPaid, AmountFen: 100000, BatchID: "b1", PaymentID: "p1"}},
 	{"PAYMENT_FAILED", State{Status: StatusPaymentFailed, AmountFen: 100000, BatchID: "b1", PaymentID: "p1", Reason: "ACCOUNT_CLOSED"}},
+	{"WITHDRAWN", State{Status: StatusWithdrawn, AmountFen: 50000, Reason: "the family moved away"}},
 }
 
 // legal lists, per state name, the kinds allowed and the status they lead to.
 var legal = map[string]map[Kind]Status{
 	"new":                   {KindSubmitted: StatusSubmitted},
-	"SUBMITTED":             {KindSchoolApproved: StatusInNotice, KindSchoolRejected: StatusSchoolRejected},
+	"SUBMITTED":             {KindSchoolApproved: StatusInNotice, KindSchoolRejected: StatusSchoolRejected, KindWithdrawn: StatusWithdrawn},
 	"IN_NOTICE":             {KindNoticeObjected: StatusSubmitted, KindNoticePassed: StatusSchoolApproved},
 	"SCHOOL_APPROVED":       {KindBureauApproved: StatusBureauApproved, KindBureauRejected: StatusBureauRejected},
 	"BUREAU_APPROVED":       {KindItemBatched: StatusBureauApproved},
 	"BUREAU_APPROVED+batch": {KindItemReturned: StatusSchoolApproved, KindPaymentOrdered: StatusConfirmed},
 	"CONFIRMED":             {KindPaymentSucceeded: StatusPaid, KindPaymentFailed: StatusPaymentFailed},
-	"PAYMENT_FAILED":        {KindPaymentOrdered: StatusConfirmed, KindPayeeCorrected: StatusPaymentFailed},
+	"PAYMENT_FAILED": {KindPaymentOrdered: StatusConfirmed, KindPayeeCorrected: StatusPaymentFailed,
+		KindPayeeCorrectionEntered: StatusPaymentFailed, KindPayeeCorrectionRejected: StatusPaymentFailed},
 }
 
 // later lists, per state name, the kinds refused now but allowed after
 // changes that may still arrive. Every other refused kind is impossible.
 var later = map[string][]Kind{
 	"new": {KindSchoolApproved, KindSchoolRejected, KindNoticeObjected, KindNoticePassed, KindBureauApproved,
-		KindBureauRejected, KindItemBatched, KindItemReturned, KindPaymentOrdered, KindPaymentSucceeded, KindPaymentFailed, KindPayeeCorrected},
+		KindBureauRejected, KindItemBatched, KindItemReturned, KindPaymentOrdered, KindPaymentSucceeded, KindPaymentFailed, KindPayeeCorrected, KindPayeeCorrectionEntered, KindPayeeCorrectionRejected, KindWithdrawn},
 	"SUBMITTED": {KindNoticeObjected, KindNoticePassed, KindBureauApproved, KindBureauRejected, KindItemBatched,
-		KindItemReturned, KindPaymentOrdered, KindPaymentSucceeded, KindPaymentFailed, KindPayeeCorrected},
+		KindItemReturned, KindPaymentOrdered, KindPaymentSucceeded, KindPaymentFailed, KindPayeeCorrected, KindPayeeCorrectionEntered, KindPayeeCorrectionRejected},
 	"IN_NOTICE": {KindSchoolApproved, KindSchoolRejected, KindBureauApproved, KindBureauRejected, KindItemBatched,
-		KindItemReturned, KindPaymentOrdered, KindPaymentSucceeded, KindPaymentFailed, KindPayeeCorrected},
-	"SCHOOL_APPROVED": {KindItemBatched, KindItemReturned, KindPaymentOrdered, KindPaymentSucceeded, KindPaymentFailed, KindPayeeCorrected},
+		KindItemReturned, KindPaymentOrdered, KindPaymentSucceeded, KindPaymentFailed, KindPayeeCorrected, KindPayeeCorrectionEntered, KindPayeeCorrectionRejected, KindWithdrawn},
+	"SCHOOL_APPROVED": {KindItemBatched, KindItemReturned, KindPaymentOrdered, KindPaymentSucceeded, KindPaymentFailed, KindPayeeCorrected, KindPayeeCorrectionEntered, KindPayeeCorrectionRejected},
 	"BUREAU_APPROVED": {KindBureauApproved, KindBureauRejected, KindItemReturned, KindPaymentOrdered, KindPaymentSucceeded,
-		KindPaymentFailed, KindPayeeCorrected},
+		KindPaymentFailed, KindPayeeCorrected, KindPayeeCorrectionEntered, KindPayeeCorrectionRejected},
 	"BUREAU_APPROVED+batch": {KindBureauApproved, KindBureauRejected, KindItemBatched, KindPaymentSucceeded,
-		KindPaymentFailed, KindPayeeCorrected},
-	"CONFIRMED":      {KindPaymentOrdered, KindPayeeCorrected},
+		KindPaymentFailed, KindPayeeCorrected, KindPayeeCorrectionEntered, KindPayeeCorrectionRejected},
+	"CONFIRMED":      {KindPaymentOrdered, KindPayeeCorrected, KindPayeeCorrectionEntered, KindPayeeCorrectionRejected},
 	"PAYMENT_FAILED": {KindPaymentSucceeded, KindPaymentFailed},
 }
 
@@ -74,7 +76,7 @@ func change(k Kind) Change {
 func TestApplyEveryStateAndKind(t *testing.T) {
 	t.Parallel()
 	for _, st := range testStates {
-		for _, k := range Kinds {
+		for _, k := range append(append([]Kind(nil), Kinds...), TrailOnlyKinds...) {
 			t.Run(fmt.Sprintf("%s/%s", st.name, k), func(t *testing.T) {
 				t.Parallel()
 				next, err := Apply(st.state, change(k))
@@ -146,6 +148,12 @@ func TestApplyEffects(t *testing.T) {
 		{"reissue after correction", State{Status: StatusPaymentFailed, AmountFen: 100000, BatchID: "b1", PaymentID: "p1", Reason: "ACCOUNT_CLOSED"},
 			Change{Kind: KindPaymentOrdered, BatchID: "b1", PaymentID: "p2", AmountFen: 100000},
 			State{Status: StatusConfirmed, AmountFen: 100000, BatchID: "b1", PaymentID: "p2"}},
+		{"withdrawn keeps the reason", State{Status: StatusSubmitted, AmountFen: 50000},
+			Change{Kind: KindWithdrawn, Reason: "the family moved away"},
+			State{Status: StatusWithdrawn, AmountFen: 50000, Reason: "the family moved away"}},
+		{"a correction entered or rejected stays failed", State{Status: StatusPaymentFailed, AmountFen: 100000, BatchID: "b1", PaymentID: "p1", Reason: "ACCOUNT_CLOSED"},
+			Change{Kind: KindPayeeCorrectionEntered},
+			State{Status: StatusPaymentFailed, AmountFen: 100000, BatchID: "b1", PaymentID: "p1", Reason: "ACCOUNT_CLOSED"}},
 		{"paid", State{Status: StatusConfirmed, AmountFen: 100000, BatchID: "b1", PaymentID: "p2"},
 			Change{Kind: KindPaymentSucceeded, PaymentID: "p2", AmountFen: 100000},
 			State{Status: StatusPaid, AmountFen: 100000, BatchID: "b1", PaymentID: "p2"}},
@@ -222,7 +230,8 @@ func TestHappyPathToPaid(t *testing.T) {
 	if s != want {
 		t.Fatalf("got %+v, want %+v", s, want)
 	}
-	if !StatusPaid.Terminal() || !StatusSchoolRejected.Terminal() || !StatusBureauRejected.Terminal() || StatusConfirmed.Terminal() {
+	if !StatusPaid.Terminal() || !StatusSchoolRejected.Terminal() || !StatusBureauRejected.Terminal() || StatusConfirmed.Terminal() ||
+		!StatusWithdrawn.Terminal() {
 		t.Fatal("Terminal is wrong")
 	}
 }
@@ -232,13 +241,28 @@ func TestKindsAreEventTypes(t *testing.T) {
 	want := []string{events.TypeApplicationSubmitted, events.TypePayeeCorrected, events.TypeSchoolReviewApproved,
 		events.TypeSchoolReviewRejected, events.TypeNoticeObjected, events.TypeNoticePassed, events.TypeBureauApproved,
 		events.TypeBureauRejected, events.TypeItemBatched, events.TypeItemReturnedToBureau, events.TypePaymentOrdered,
-		events.TypePaymentSucceeded, events.TypePaymentFailed}
+		events.TypePaymentSucceeded, events.TypePaymentFailed, events.TypeSchoolReviewWithdrawn}
 	if len(want) != len(Kinds) {
 		t.Fatalf("%d kinds, %d event types", len(Kinds), len(want))
 	}
 	for i, k := range Kinds {
 		if string(k) != want[i] {
 			t.Errorf("kind %s, event type %s", k, want[i])
+		}
+	}
+}
+
+// TestLive: exactly the rejections and the withdrawal stop counting against
+// the student, and each of them is final.
+func TestLive(t *testing.T) {
+	t.Parallel()
+	dead := map[Status]bool{StatusSchoolRejected: true, StatusBureauRejected: true, StatusWithdrawn: true}
+	for _, s := range Statuses {
+		if s.Live() == dead[s] {
+			t.Errorf("%s: Live() = %v", s, s.Live())
+		}
+		if dead[s] && !s.Terminal() {
+			t.Errorf("%s is not live but not final: an application could come back to life", s)
 		}
 	}
 }

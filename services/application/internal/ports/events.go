@@ -118,6 +118,8 @@ func changeOf(ev *eventsv1.Event) (c domain.Change, ok bool) {
 		c.Reason = b.SchoolReviewRejected.GetReason()
 	case *eventsv1.Event_NoticeObjected:
 		c.Reason = b.NoticeObjected.GetReason()
+	case *eventsv1.Event_SchoolReviewWithdrawn:
+		c.Reason = b.SchoolReviewWithdrawn.GetReason()
 	case *eventsv1.Event_NoticePassed:
 	case *eventsv1.Event_BureauApproved:
 		c.Reason = b.BureauApproved.GetReason()

@@ -25,7 +25,11 @@ const (
 	MethodGetTrail           = "/aid.application.v1.ApplicationService/GetTrail"
 	MethodVerifyTrail        = "/aid.application.v1.ApplicationService/VerifyTrail"
 	MethodCorrectPayee       = "/aid.application.v1.ApplicationService/CorrectPayee"
-	MethodListPrograms       = "/aid.application.v1.ApplicationService/ListPrograms"
+	// MethodApprovePayeeCorrection and MethodRejectPayeeCorrection are the
+	// second pair of eyes on a payee correction.
+	MethodApprovePayeeCorrection = applicationv1.ApplicationService_ApprovePayeeCorrection_FullMethodName
+	MethodRejectPayeeCorrection  = applicationv1.ApplicationService_RejectPayeeCorrection_FullMethodName
+	MethodListPrograms           = "/aid.application.v1.ApplicationService/ListPrograms"
 )
 
 // Policy says which roles may call each method. Ops is in none of them.
@@ -40,6 +44,10 @@ func Policy() grpcx.Policy {
 		MethodVerifyTrail:        {auth.RoleAuditor, auth.RoleDataOfficer, auth.RoleBureauReviewer},
 		MethodCorrectPayee:       {auth.RoleSchoolOfficer},
 		MethodListPrograms:       readers,
+		// The school reviewer decides; domain.CheckPayeeApprover also
+		// checks the school and that the reviewer did not enter it.
+		MethodApprovePayeeCorrection: {domain.PayeeApproverRole},
+		MethodRejectPayeeCorrection:  {domain.PayeeApproverRole},
 	}
 }
 
@@ -74,11 +82,8 @@ func (s *Server) SubmitApplications(ctx context.Context, req *applicationv1.Subm
 		return nil, err
 	}
 	out := &applicationv1.SubmitApplicationsResponse{Applications: make([]*applicationv1.Application, len(apps))}
-	full := domain.SeesFullIdentity(id.Role, false)
-	for i, a := range apps {
-		if out.Applications[i], err = s.toProto(a, full); err != nil {
-			return nil, err
-		}
+	for i, v := range app.Views(apps) {
+		out.Applications[i] = toProto(v)
 	}
 	return out, nil
 }
@@ -89,11 +94,11 @@ func (s *Server) GetApplication(ctx context.Context, req *applicationv1.GetAppli
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.app.Get(ctx, id, req.GetApplicationId())
+	v, err := s.app.Get(ctx, id, req.GetApplicationId(), req.GetPurpose())
 	if err != nil {
 		return nil, err
 	}
-	return s.toProto(a, domain.SeesFullIdentity(id.Role, true))
+	return toProto(v), nil
 }
 
 // ListApplications implements the RPC.
@@ -103,7 +108,7 @@ func (s *Server) ListApplications(ctx context.Context, req *applicationv1.ListAp
 		return nil, err
 	}
 	in := app.ListRequest{SchoolCode: req.GetSchoolCode(), Term: req.GetTerm(), ProgramCode: req.GetProgramCode(),
-		PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken()}
+		PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken(), Purpose: req.GetPurpose()}
 	if st := req.GetStatus(); st != commonv1.ApplicationStatus_APPLICATION_STATUS_UNSPECIFIED {
 		in.Status = statusFromProto(st)
 		if in.Status == "" {
@@ -112,16 +117,13 @@ func (s *Server) ListApplications(ctx context.Context, req *applicationv1.ListAp
 			return nil, v.Err()
 		}
 	}
-	apps, next, err := s.app.List(ctx, id, in)
+	views, next, err := s.app.List(ctx, id, in)
 	if err != nil {
 		return nil, err
 	}
-	out := &applicationv1.ListApplicationsResponse{NextPageToken: next, Applications: make([]*applicationv1.Application, len(apps))}
-	full := domain.SeesFullIdentity(id.Role, false)
-	for i, a := range apps {
-		if out.Applications[i], err = s.toProto(a, full); err != nil {
-			return nil, err
-		}
+	out := &applicationv1.ListApplicationsResponse{NextPageToken: next, Applications: make([]*applicationv1.Application, len(views))}
+	for i, v := range views {
+		out.Applications[i] = toProto(v)
 	}
 	return out, nil
 }
@@ -167,11 +169,37 @@ func (s *Server) CorrectPayee(ctx context.Context, req *applicationv1.CorrectPay
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.app.CorrectPayee(ctx, id, req.GetApplicationId(), req.GetBankCardNumber(), req.GetAccountName())
+	v, err := s.app.CorrectPayee(ctx, id, req.GetApplicationId(), req.GetBankCardNumber(), req.GetAccountName())
 	if err != nil {
 		return nil, err
 	}
-	return s.toProto(a, domain.SeesFullIdentity(id.Role, true))
+	return toProto(v), nil
+}
+
+// ApprovePayeeCorrection implements the RPC.
+func (s *Server) ApprovePayeeCorrection(ctx context.Context, req *applicationv1.ApprovePayeeCorrectionRequest) (*applicationv1.Application, error) {
+	id, err := grpcx.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.app.ApprovePayeeCorrection(ctx, id, req.GetApplicationId(), req.GetCorrectionId())
+	if err != nil {
+		return nil, err
+	}
+	return toProto(v), nil
+}
+
+// RejectPayeeCorrection implements the RPC.
+func (s *Server) RejectPayeeCorrection(ctx context.Context, req *applicationv1.RejectPayeeCorrectionRequest) (*applicationv1.Application, error) {
+	id, err := grpcx.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.app.RejectPayeeCorrection(ctx, id, req.GetApplicationId(), req.GetCorrectionId(), req.GetReason())
+	if err != nil {
+		return nil, err
+	}
+	return toProto(v), nil
 }
 
 // ListPrograms implements the RPC.
@@ -198,20 +226,25 @@ func (s *Server) ListPrograms(context.Context, *applicationv1.ListProgramsReques
 	return out, nil
 }
 
-// toProto renders a, with the student's ID number and name in full only
-// when full is set.
-func (s *Server) toProto(a domain.Application, full bool) (*applicationv1.Application, error) {
-	who, err := s.app.Reveal(a, full)
-	if err != nil {
-		return nil, err
-	}
-	return &applicationv1.Application{
+// toProto renders an application as its caller may see it.
+func toProto(v app.View) *applicationv1.Application {
+	a := v.Application
+	out := &applicationv1.Application{
 		ApplicationId: a.ID, SchoolCode: a.SchoolCode, Term: a.Term, ProgramCode: a.ProgramCode, Stage: a.Stage,
-		StudentIdNumber: who.StudentIDNumber, StudentName: who.StudentName, BankCardMasked: a.BankCardMasked,
+		StudentIdNumber: v.Identity.StudentIDNumber, StudentName: v.Identity.StudentName, BankCardMasked: a.BankCardMasked,
 		Status: statusToProto(a.Status), AmountFen: a.AmountFen, HardshipLevel: a.HardshipLevel, BatchId: a.BatchID,
 		StatusReason: a.Reason, SubmittedBy: a.SubmittedBy,
 		SubmittedAt: timestamppb.New(a.SubmittedAt), UpdatedAt: timestamppb.New(a.UpdatedAt),
-	}, nil
+	}
+	if c := v.PendingPayee; c != nil {
+		out.PendingPayeeCorrection = &applicationv1.PayeeCorrection{
+			CorrectionId: c.ID, BankCardMasked: c.CardMasked, BankCardFingerprint: c.CardFingerprint,
+			PreviousBankCardMasked: c.PreviousCardMasked, PreviousBankCardFingerprint: c.PreviousCardFingerprint,
+			EnteredBy: &commonv1.Actor{UserId: c.EnteredBy.UserID, Role: string(c.EnteredBy.Role), Org: c.EnteredBy.Org},
+			EnteredAt: timestamppb.New(c.EnteredAt),
+		}
+	}
+	return out
 }
 
 var statusNames = map[domain.Status]commonv1.ApplicationStatus{
@@ -224,6 +257,7 @@ var statusNames = map[domain.Status]commonv1.ApplicationStatus{
 	domain.StatusConfirmed:      commonv1.ApplicationStatus_APPLICATION_STATUS_CONFIRMED,
 	domain.StatusPaid:           commonv1.ApplicationStatus_APPLICATION_STATUS_PAID,
 	domain.StatusPaymentFailed:  commonv1.ApplicationStatus_APPLICATION_STATUS_PAYMENT_FAILED,
+	domain.StatusWithdrawn:      commonv1.ApplicationStatus_APPLICATION_STATUS_WITHDRAWN,
 }
 
 func statusToProto(s domain.Status) commonv1.ApplicationStatus { return statusNames[s] }

@@ -2,6 +2,9 @@ package service_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -177,6 +180,26 @@ func submit(t *testing.T, c applicationv1.ApplicationServiceClient, school strin
 		t.Fatalf("submit: %d applications back, want %d", len(resp.GetApplications()), len(apps))
 	}
 	return resp.GetApplications()
+}
+
+// fingerprintOf is the keyed fingerprint the trail shows for a card: the
+// HMAC-SHA256 of the number under the development data key, in hex.
+func fingerprintOf(card string) string {
+	key, err := pii.ParseKey(config.DevDataKey)
+	if err != nil {
+		panic(err)
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(card))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// payeeReason is the trail's reason for a step of payee correction id from
+// card from to card to, entered by officer-S001 (the tests' officer of
+// S001); outcome ends it.
+func payeeReason(id, from, to, outcome string) string {
+	return "correction " + id + ": old card " + idnumber.Mask(from) + " fingerprint " + fingerprintOf(from) +
+		"; new card " + idnumber.Mask(to) + " fingerprint " + fingerprintOf(to) + "; entered by officer-S001 at S001; " + outcome
 }
 
 // wantCode fails unless err is a status with code.

@@ -108,11 +108,23 @@ func TestLifecycleToPaid(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument)
 	_, err = e.officer("S009").CorrectPayee(ctx, &applicationv1.CorrectPayeeRequest{ApplicationId: id, BankCardNumber: newCard, AccountName: st.Name})
 	wantCode(t, err, codes.NotFound)
-	corrected, err := officer.CorrectPayee(ctx, &applicationv1.CorrectPayeeRequest{ApplicationId: id, BankCardNumber: newCard, AccountName: st.Name})
+	entered, err := officer.CorrectPayee(ctx, &applicationv1.CorrectPayeeRequest{ApplicationId: id, BankCardNumber: newCard, AccountName: st.Name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if corrected.GetBankCardMasked() != idnumber.Mask(newCard) || corrected.GetStatus() != commonv1.ApplicationStatus_APPLICATION_STATUS_PAYMENT_FAILED {
+	pending := entered.GetPendingPayeeCorrection()
+	if entered.GetBankCardMasked() != idnumber.Mask(st.Card) || pending.GetBankCardMasked() != idnumber.Mask(newCard) ||
+		entered.GetStatus() != commonv1.ApplicationStatus_APPLICATION_STATUS_PAYMENT_FAILED {
+		t.Fatalf("entered: %v", entered)
+	}
+	// A school reviewer of the school approves it: only now does it take effect.
+	corrected, err := e.client("rev-1", auth.RoleSchoolReviewer, "S001").ApprovePayeeCorrection(ctx,
+		&applicationv1.ApprovePayeeCorrectionRequest{ApplicationId: id, CorrectionId: pending.GetCorrectionId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if corrected.GetBankCardMasked() != idnumber.Mask(newCard) || corrected.GetPendingPayeeCorrection() != nil ||
+		corrected.GetStatus() != commonv1.ApplicationStatus_APPLICATION_STATUS_PAYMENT_FAILED {
 		t.Fatalf("corrected: %v", corrected)
 	}
 	pc := e.outputEvents(t, events.TypePayeeCorrected, 1, func(ev *eventsv1.Event) bool { return ev.GetApplicationId() == id })[0]
@@ -122,7 +134,8 @@ func TestLifecycleToPaid(t *testing.T) {
 	if name, err := e.sealer.Open(pc.GetPayeeCorrected().GetAccountNameSealed()); err != nil || name != st.Name {
 		t.Fatalf("payee_corrected account name: %v", err)
 	}
-	if pc.GetBatchId() != batch || pc.GetPayeeCorrected().GetBankCardMasked() != idnumber.Mask(newCard) || pc.GetActor().GetUserId() != "officer-S001" {
+	if pc.GetBatchId() != batch || pc.GetPayeeCorrected().GetBankCardMasked() != idnumber.Mask(newCard) || pc.GetActor().GetUserId() != "rev-1" ||
+		pc.GetPayeeCorrected().GetEnteredBy().GetUserId() != "officer-S001" {
 		t.Fatalf("payee_corrected %v", pc)
 	}
 
@@ -157,7 +170,10 @@ func TestLifecycleToPaid(t *testing.T) {
 		{batched, events.TypeItemBatched, S("BUREAU_APPROVED"), 100000, batch, "", "system:finance-confirmation"},
 		{ordered1, events.TypePaymentOrdered, S("CONFIRMED"), 100000, batch, "", "fin-1"},
 		{failed, events.TypePaymentFailed, S("PAYMENT_FAILED"), 100000, batch, "ACCOUNT_CLOSED", "system:payout"},
-		{pc, events.TypePayeeCorrected, S("PAYMENT_FAILED"), 100000, batch, "", "officer-S001"},
+		{nil, "application.payee_correction_entered.v1", S("PAYMENT_FAILED"), 100000, batch,
+			payeeReason(pending.GetCorrectionId(), st.Card, newCard, "awaiting a school reviewer's approval"), "officer-S001"},
+		{pc, events.TypePayeeCorrected, S("PAYMENT_FAILED"), 100000, batch,
+			payeeReason(pending.GetCorrectionId(), st.Card, newCard, "approved"), "rev-1"},
 		{ordered2, events.TypePaymentOrdered, S("CONFIRMED"), 100000, batch, "", "fin-1"},
 		{paid, events.TypePaymentSucceeded, S("PAID"), 100000, batch, "", "system:payout"},
 	}
@@ -182,7 +198,7 @@ func TestLifecycleToPaid(t *testing.T) {
 	}
 	for _, c := range []applicationv1.ApplicationServiceClient{auditor, e.client("bur-1", auth.RoleBureauReviewer, auth.OrgBureau), e.client("d-1", auth.RoleDataOfficer, auth.OrgBureau)} {
 		v, err := c.VerifyTrail(ctx, &applicationv1.VerifyTrailRequest{ApplicationId: id})
-		if err != nil || !v.GetOk() || v.GetLength() != 10 || v.GetFirstBadPosition() != 0 || v.GetProblem() != "" {
+		if err != nil || !v.GetOk() || v.GetLength() != 11 || v.GetFirstBadPosition() != 0 || v.GetProblem() != "" {
 			t.Fatalf("verify: %v %v", v, err)
 		}
 	}
@@ -195,7 +211,7 @@ func TestLifecycleToPaid(t *testing.T) {
 		t.Fatalf("dead letter error %q", dead.Headers().Get(natsx.HeaderError))
 	}
 	if cur, err := officer.GetApplication(ctx, &applicationv1.GetApplicationRequest{ApplicationId: id}); err != nil ||
-		cur.GetStatus() != commonv1.ApplicationStatus_APPLICATION_STATUS_PAID || len(trailOf(t, officer, id)) != 10 {
+		cur.GetStatus() != commonv1.ApplicationStatus_APPLICATION_STATUS_PAID || len(trailOf(t, officer, id)) != 11 {
 		t.Fatalf("impossible event changed the application: %v %v", cur, err)
 	}
 }

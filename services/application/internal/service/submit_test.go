@@ -126,7 +126,7 @@ func TestSubmitValid(t *testing.T) {
 		if a.GetStudentIdNumber() != wantID || a.GetStudentName() != wantName {
 			t.Errorf("%s: Get shows %q %q, want %q %q", tc.name, a.GetStudentIdNumber(), a.GetStudentName(), wantID, wantName)
 		}
-		list, err := tc.c.ListApplications(ctx, &applicationv1.ListApplicationsRequest{})
+		list, err := tc.c.ListApplications(ctx, &applicationv1.ListApplicationsRequest{Purpose: "核查"})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}

@@ -260,3 +260,54 @@ func (s *Service) RaiseObjection(ctx context.Context, id auth.Identity, applicat
 	reviewapp.AddLinks(ctx, []*domain.Review{out}, linkKind)
 	return out, nil
 }
+
+// WithdrawApplication withdraws a pending item at the request of the
+// school's aid officer: the committee will not decide it, and the
+// application service stops counting it against the student. The row lock
+// it takes is the one Decide takes, so a withdrawal and a decision at the
+// same moment end in exactly one of the two. NotFound outside the caller's
+// school; FailedPrecondition (rule review-already-decided) once the item was
+// decided; InvalidArgument without a reason.
+func (s *Service) WithdrawApplication(ctx context.Context, id auth.Identity, applicationID, reason string) (*domain.Review, error) {
+	actor := events.Actor(id.UserID, string(id.Role), id.Org)
+	var out *domain.Review
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		now := s.now()
+		locked, err := adapters.Reviews.LockForUpdate(ctx, tx, []string{applicationID})
+		if err != nil {
+			return err
+		}
+		r, ok := locked[applicationID]
+		if !ok || r.SchoolCode != id.Org || id.Role != auth.RoleSchoolOfficer {
+			return notFound(applicationID)
+		}
+		if err := r.Withdraw(reason, now); err != nil {
+			switch {
+			case errors.Is(err, domain.ErrIllegalTransition):
+				return &apperr.Error{Code: apperr.FailedPrecondition, Rule: "review-already-decided",
+					Message: fmt.Sprintf("application %s is %s: only an application the school's review has not decided can be withdrawn", applicationID, r.State)}
+			case errors.Is(err, domain.ErrReasonRequired), errors.Is(err, domain.ErrReasonInvalid):
+				var v apperr.Violations
+				v.Addf("reason", "%v", err)
+				return v.Err()
+			}
+			return fmt.Errorf("withdraw %s: %w", applicationID, err)
+		}
+		ev, err := events.New(now, actor, reviewapp.Keys(&r.Item), &eventsv1.SchoolReviewWithdrawn{Reason: r.Reason})
+		if err != nil {
+			return err
+		}
+		if err := adapters.Reviews.Save(ctx, tx, []*domain.Review{r}); err != nil {
+			return err
+		}
+		out = r
+		return outbox.Append(ctx, tx, ev)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify()
+	reviewapp.SetSpanKeys(ctx, &out.Item)
+	reviewapp.AddLinks(ctx, []*domain.Review{out}, linkKind)
+	return out, nil
+}

@@ -26,12 +26,15 @@ const (
 	StateRejected State = "REJECTED"
 	// StatePassed finished the notice without objection; the bureau reviews next. Final.
 	StatePassed State = "PASSED"
+	// StateWithdrawn was withdrawn by the school's aid officer before the
+	// committee decided it. Final.
+	StateWithdrawn State = "WITHDRAWN"
 )
 
 // ParseState returns the State named s.
 func ParseState(s string) (State, error) {
 	switch st := State(s); st {
-	case StatePending, StateInNotice, StateRejected, StatePassed:
+	case StatePending, StateInNotice, StateRejected, StatePassed, StateWithdrawn:
 		return st, nil
 	}
 	return "", fmt.Errorf("unknown review state %q", s)
@@ -219,6 +222,28 @@ func (r *Review) PassNotice(now time.Time) error {
 		return &TransitionError{ApplicationID: r.ApplicationID, From: r.State, Action: "pass the public notice before " + r.NoticeEndsAt.UTC().Format(time.RFC3339)}
 	}
 	r.State = StatePassed
+	r.UpdatedAt = now
+	return nil
+}
+
+// Withdraw withdraws a pending item at the school's request at now. The
+// committee's decision and the withdrawal both need the item pending, and
+// both run on the locked row, so whichever comes first wins and the other
+// is refused. Returns a *TransitionError unless the item is pending, and
+// ErrReasonRequired (or ErrReasonInvalid) for a missing or bad reason.
+func (r *Review) Withdraw(reason string, now time.Time) error {
+	if r.State != StatePending {
+		return &TransitionError{ApplicationID: r.ApplicationID, From: r.State, Action: "withdraw it (the school's review has already decided it)"}
+	}
+	if err := CheckReason(reason, true); err != nil {
+		return err
+	}
+	r.State = StateWithdrawn
+	r.HardshipLevel = catalog.LevelUnspecified
+	r.AmountFen = r.BaseAmountFen
+	r.Reason = reason
+	r.Reviewer = ""
+	r.NoticeEndsAt = time.Time{}
 	r.UpdatedAt = now
 	return nil
 }

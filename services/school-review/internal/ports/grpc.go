@@ -29,6 +29,8 @@ func Policy() grpcx.Policy {
 		},
 		schoolreviewv1.SchoolReviewService_Decide_FullMethodName:         {auth.RoleSchoolReviewer},
 		schoolreviewv1.SchoolReviewService_RaiseObjection_FullMethodName: {auth.RoleSchoolOfficer, auth.RoleSchoolReviewer},
+		// The school's aid officer, who submitted it, withdraws it.
+		schoolreviewv1.SchoolReviewService_WithdrawApplication_FullMethodName: {auth.RoleSchoolOfficer},
 	}
 }
 
@@ -131,18 +133,41 @@ func (s *Server) RaiseObjection(ctx context.Context, req *schoolreviewv1.RaiseOb
 	return toProto(r), nil
 }
 
+// WithdrawApplication withdraws a pending item before the review decides it.
+func (s *Server) WithdrawApplication(ctx context.Context, req *schoolreviewv1.WithdrawApplicationRequest) (*schoolreviewv1.Review, error) {
+	id, err := grpcx.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var v apperr.Violations
+	appID := v.CheckUUID("application_id", req.GetApplicationId())
+	if err := domain.CheckReason(req.GetReason(), true); err != nil {
+		v.Addf("reason", "%v", err)
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	r, err := s.app.WithdrawApplication(ctx, id, appID, req.GetReason())
+	if err != nil {
+		return nil, err
+	}
+	return toProto(r), nil
+}
+
 var stateFromProto = map[schoolreviewv1.ReviewState]domain.State{
 	schoolreviewv1.ReviewState_REVIEW_STATE_PENDING:   domain.StatePending,
 	schoolreviewv1.ReviewState_REVIEW_STATE_IN_NOTICE: domain.StateInNotice,
 	schoolreviewv1.ReviewState_REVIEW_STATE_REJECTED:  domain.StateRejected,
 	schoolreviewv1.ReviewState_REVIEW_STATE_PASSED:    domain.StatePassed,
+	schoolreviewv1.ReviewState_REVIEW_STATE_WITHDRAWN: domain.StateWithdrawn,
 }
 
 var stateToProto = map[domain.State]schoolreviewv1.ReviewState{
-	domain.StatePending:  schoolreviewv1.ReviewState_REVIEW_STATE_PENDING,
-	domain.StateInNotice: schoolreviewv1.ReviewState_REVIEW_STATE_IN_NOTICE,
-	domain.StateRejected: schoolreviewv1.ReviewState_REVIEW_STATE_REJECTED,
-	domain.StatePassed:   schoolreviewv1.ReviewState_REVIEW_STATE_PASSED,
+	domain.StatePending:   schoolreviewv1.ReviewState_REVIEW_STATE_PENDING,
+	domain.StateInNotice:  schoolreviewv1.ReviewState_REVIEW_STATE_IN_NOTICE,
+	domain.StateRejected:  schoolreviewv1.ReviewState_REVIEW_STATE_REJECTED,
+	domain.StatePassed:    schoolreviewv1.ReviewState_REVIEW_STATE_PASSED,
+	domain.StateWithdrawn: schoolreviewv1.ReviewState_REVIEW_STATE_WITHDRAWN,
 }
 
 func toProto(r *domain.Review) *schoolreviewv1.Review {

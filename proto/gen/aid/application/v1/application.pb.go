@@ -273,12 +273,15 @@ type Application struct {
 	HardshipLevel string `protobuf:"bytes,11,opt,name=hardship_level,json=hardshipLevel,proto3" json:"hardship_level,omitempty"`
 	BatchId       string `protobuf:"bytes,12,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	// Why the last step refused or failed it, if it did.
-	StatusReason  string                 `protobuf:"bytes,13,opt,name=status_reason,json=statusReason,proto3" json:"status_reason,omitempty"`
-	SubmittedBy   string                 `protobuf:"bytes,14,opt,name=submitted_by,json=submittedBy,proto3" json:"submitted_by,omitempty"`
-	SubmittedAt   *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=submitted_at,json=submittedAt,proto3" json:"submitted_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StatusReason string                 `protobuf:"bytes,13,opt,name=status_reason,json=statusReason,proto3" json:"status_reason,omitempty"`
+	SubmittedBy  string                 `protobuf:"bytes,14,opt,name=submitted_by,json=submittedBy,proto3" json:"submitted_by,omitempty"`
+	SubmittedAt  *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=submitted_at,json=submittedAt,proto3" json:"submitted_at,omitempty"`
+	UpdatedAt    *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// The payee correction waiting for a reviewer's approval, if any (set by
+	// GetApplication and the payee correction RPCs, not by listings).
+	PendingPayeeCorrection *PayeeCorrection `protobuf:"bytes,17,opt,name=pending_payee_correction,json=pendingPayeeCorrection,proto3" json:"pending_payee_correction,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *Application) Reset() {
@@ -423,16 +426,122 @@ func (x *Application) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Application) GetPendingPayeeCorrection() *PayeeCorrection {
+	if x != nil {
+		return x.PendingPayeeCorrection
+	}
+	return nil
+}
+
+// PayeeCorrection is a new bank card entered by a school's aid officer after
+// a bank return, waiting for a second person's approval. Cards are shown
+// masked, with their keyed fingerprint (HMAC-SHA256, hex) so that an auditor
+// can tell cards apart and match them against the trail.
+type PayeeCorrection struct {
+	state                       protoimpl.MessageState `protogen:"open.v1"`
+	CorrectionId                string                 `protobuf:"bytes,1,opt,name=correction_id,json=correctionId,proto3" json:"correction_id,omitempty"`
+	BankCardMasked              string                 `protobuf:"bytes,2,opt,name=bank_card_masked,json=bankCardMasked,proto3" json:"bank_card_masked,omitempty"`
+	BankCardFingerprint         string                 `protobuf:"bytes,3,opt,name=bank_card_fingerprint,json=bankCardFingerprint,proto3" json:"bank_card_fingerprint,omitempty"`
+	PreviousBankCardMasked      string                 `protobuf:"bytes,4,opt,name=previous_bank_card_masked,json=previousBankCardMasked,proto3" json:"previous_bank_card_masked,omitempty"`
+	PreviousBankCardFingerprint string                 `protobuf:"bytes,5,opt,name=previous_bank_card_fingerprint,json=previousBankCardFingerprint,proto3" json:"previous_bank_card_fingerprint,omitempty"`
+	EnteredBy                   *v1.Actor              `protobuf:"bytes,6,opt,name=entered_by,json=enteredBy,proto3" json:"entered_by,omitempty"`
+	EnteredAt                   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=entered_at,json=enteredAt,proto3" json:"entered_at,omitempty"`
+	unknownFields               protoimpl.UnknownFields
+	sizeCache                   protoimpl.SizeCache
+}
+
+func (x *PayeeCorrection) Reset() {
+	*x = PayeeCorrection{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayeeCorrection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayeeCorrection) ProtoMessage() {}
+
+func (x *PayeeCorrection) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayeeCorrection.ProtoReflect.Descriptor instead.
+func (*PayeeCorrection) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PayeeCorrection) GetCorrectionId() string {
+	if x != nil {
+		return x.CorrectionId
+	}
+	return ""
+}
+
+func (x *PayeeCorrection) GetBankCardMasked() string {
+	if x != nil {
+		return x.BankCardMasked
+	}
+	return ""
+}
+
+func (x *PayeeCorrection) GetBankCardFingerprint() string {
+	if x != nil {
+		return x.BankCardFingerprint
+	}
+	return ""
+}
+
+func (x *PayeeCorrection) GetPreviousBankCardMasked() string {
+	if x != nil {
+		return x.PreviousBankCardMasked
+	}
+	return ""
+}
+
+func (x *PayeeCorrection) GetPreviousBankCardFingerprint() string {
+	if x != nil {
+		return x.PreviousBankCardFingerprint
+	}
+	return ""
+}
+
+func (x *PayeeCorrection) GetEnteredBy() *v1.Actor {
+	if x != nil {
+		return x.EnteredBy
+	}
+	return nil
+}
+
+func (x *PayeeCorrection) GetEnteredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EnteredAt
+	}
+	return nil
+}
+
 type GetApplicationRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ApplicationId string                 `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	// Why the caller reads the unmasked record (recorded with the read; up to
+	// 200 characters). Optional for one application.
+	Purpose       string `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetApplicationRequest) Reset() {
 	*x = GetApplicationRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[4]
+	mi := &file_aid_application_v1_application_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +553,7 @@ func (x *GetApplicationRequest) String() string {
 func (*GetApplicationRequest) ProtoMessage() {}
 
 func (x *GetApplicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[4]
+	mi := &file_aid_application_v1_application_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,12 +566,19 @@ func (x *GetApplicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApplicationRequest.ProtoReflect.Descriptor instead.
 func (*GetApplicationRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{4}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetApplicationRequest) GetApplicationId() string {
 	if x != nil {
 		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *GetApplicationRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
 	}
 	return ""
 }
@@ -474,15 +590,19 @@ type ListApplicationsRequest struct {
 	ProgramCode string                 `protobuf:"bytes,3,opt,name=program_code,json=programCode,proto3" json:"program_code,omitempty"`
 	Status      v1.ApplicationStatus   `protobuf:"varint,4,opt,name=status,proto3,enum=aid.common.v1.ApplicationStatus" json:"status,omitempty"`
 	// 1..500, default 50.
-	PageSize      int32  `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize  int32  `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Why the caller reads the records: required (1 to 200 characters) when
+	// the caller's role sees unmasked ID numbers and names (data officer,
+	// auditor); every page read is recorded with it.
+	Purpose       string `protobuf:"bytes,7,opt,name=purpose,proto3" json:"purpose,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListApplicationsRequest) Reset() {
 	*x = ListApplicationsRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[5]
+	mi := &file_aid_application_v1_application_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -494,7 +614,7 @@ func (x *ListApplicationsRequest) String() string {
 func (*ListApplicationsRequest) ProtoMessage() {}
 
 func (x *ListApplicationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[5]
+	mi := &file_aid_application_v1_application_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -507,7 +627,7 @@ func (x *ListApplicationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApplicationsRequest.ProtoReflect.Descriptor instead.
 func (*ListApplicationsRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{5}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListApplicationsRequest) GetSchoolCode() string {
@@ -552,6 +672,13 @@ func (x *ListApplicationsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListApplicationsRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
 type ListApplicationsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Applications  []*Application         `protobuf:"bytes,1,rep,name=applications,proto3" json:"applications,omitempty"`
@@ -562,7 +689,7 @@ type ListApplicationsResponse struct {
 
 func (x *ListApplicationsResponse) Reset() {
 	*x = ListApplicationsResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[6]
+	mi := &file_aid_application_v1_application_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +701,7 @@ func (x *ListApplicationsResponse) String() string {
 func (*ListApplicationsResponse) ProtoMessage() {}
 
 func (x *ListApplicationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[6]
+	mi := &file_aid_application_v1_application_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +714,7 @@ func (x *ListApplicationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApplicationsResponse.ProtoReflect.Descriptor instead.
 func (*ListApplicationsResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{6}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListApplicationsResponse) GetApplications() []*Application {
@@ -613,7 +740,7 @@ type GetTrailRequest struct {
 
 func (x *GetTrailRequest) Reset() {
 	*x = GetTrailRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[7]
+	mi := &file_aid_application_v1_application_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +752,7 @@ func (x *GetTrailRequest) String() string {
 func (*GetTrailRequest) ProtoMessage() {}
 
 func (x *GetTrailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[7]
+	mi := &file_aid_application_v1_application_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +765,7 @@ func (x *GetTrailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTrailRequest.ProtoReflect.Descriptor instead.
 func (*GetTrailRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{7}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetTrailRequest) GetApplicationId() string {
@@ -670,7 +797,7 @@ type TrailEvent struct {
 
 func (x *TrailEvent) Reset() {
 	*x = TrailEvent{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[8]
+	mi := &file_aid_application_v1_application_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +809,7 @@ func (x *TrailEvent) String() string {
 func (*TrailEvent) ProtoMessage() {}
 
 func (x *TrailEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[8]
+	mi := &file_aid_application_v1_application_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +822,7 @@ func (x *TrailEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrailEvent.ProtoReflect.Descriptor instead.
 func (*TrailEvent) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{8}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TrailEvent) GetPosition() int64 {
@@ -785,7 +912,7 @@ type Trail struct {
 
 func (x *Trail) Reset() {
 	*x = Trail{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[9]
+	mi := &file_aid_application_v1_application_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +924,7 @@ func (x *Trail) String() string {
 func (*Trail) ProtoMessage() {}
 
 func (x *Trail) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[9]
+	mi := &file_aid_application_v1_application_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +937,7 @@ func (x *Trail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trail.ProtoReflect.Descriptor instead.
 func (*Trail) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{9}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Trail) GetApplicationId() string {
@@ -836,7 +963,7 @@ type VerifyTrailRequest struct {
 
 func (x *VerifyTrailRequest) Reset() {
 	*x = VerifyTrailRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[10]
+	mi := &file_aid_application_v1_application_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +975,7 @@ func (x *VerifyTrailRequest) String() string {
 func (*VerifyTrailRequest) ProtoMessage() {}
 
 func (x *VerifyTrailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[10]
+	mi := &file_aid_application_v1_application_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +988,7 @@ func (x *VerifyTrailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyTrailRequest.ProtoReflect.Descriptor instead.
 func (*VerifyTrailRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{10}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *VerifyTrailRequest) GetApplicationId() string {
@@ -884,7 +1011,7 @@ type VerifyTrailResponse struct {
 
 func (x *VerifyTrailResponse) Reset() {
 	*x = VerifyTrailResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[11]
+	mi := &file_aid_application_v1_application_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +1023,7 @@ func (x *VerifyTrailResponse) String() string {
 func (*VerifyTrailResponse) ProtoMessage() {}
 
 func (x *VerifyTrailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[11]
+	mi := &file_aid_application_v1_application_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +1036,7 @@ func (x *VerifyTrailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyTrailResponse.ProtoReflect.Descriptor instead.
 func (*VerifyTrailResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{11}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *VerifyTrailResponse) GetOk() bool {
@@ -951,7 +1078,7 @@ type CorrectPayeeRequest struct {
 
 func (x *CorrectPayeeRequest) Reset() {
 	*x = CorrectPayeeRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[12]
+	mi := &file_aid_application_v1_application_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1090,7 @@ func (x *CorrectPayeeRequest) String() string {
 func (*CorrectPayeeRequest) ProtoMessage() {}
 
 func (x *CorrectPayeeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[12]
+	mi := &file_aid_application_v1_application_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1103,7 @@ func (x *CorrectPayeeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CorrectPayeeRequest.ProtoReflect.Descriptor instead.
 func (*CorrectPayeeRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{12}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CorrectPayeeRequest) GetApplicationId() string {
@@ -1000,6 +1127,120 @@ func (x *CorrectPayeeRequest) GetAccountName() string {
 	return ""
 }
 
+type ApprovePayeeCorrectionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApplicationId string                 `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	// The correction the reviewer looked at (PayeeCorrection.correction_id).
+	CorrectionId  string `protobuf:"bytes,2,opt,name=correction_id,json=correctionId,proto3" json:"correction_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApprovePayeeCorrectionRequest) Reset() {
+	*x = ApprovePayeeCorrectionRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApprovePayeeCorrectionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApprovePayeeCorrectionRequest) ProtoMessage() {}
+
+func (x *ApprovePayeeCorrectionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApprovePayeeCorrectionRequest.ProtoReflect.Descriptor instead.
+func (*ApprovePayeeCorrectionRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ApprovePayeeCorrectionRequest) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *ApprovePayeeCorrectionRequest) GetCorrectionId() string {
+	if x != nil {
+		return x.CorrectionId
+	}
+	return ""
+}
+
+type RejectPayeeCorrectionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApplicationId string                 `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	CorrectionId  string                 `protobuf:"bytes,2,opt,name=correction_id,json=correctionId,proto3" json:"correction_id,omitempty"`
+	// Why the correction is rejected (required).
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RejectPayeeCorrectionRequest) Reset() {
+	*x = RejectPayeeCorrectionRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RejectPayeeCorrectionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RejectPayeeCorrectionRequest) ProtoMessage() {}
+
+func (x *RejectPayeeCorrectionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RejectPayeeCorrectionRequest.ProtoReflect.Descriptor instead.
+func (*RejectPayeeCorrectionRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RejectPayeeCorrectionRequest) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *RejectPayeeCorrectionRequest) GetCorrectionId() string {
+	if x != nil {
+		return x.CorrectionId
+	}
+	return ""
+}
+
+func (x *RejectPayeeCorrectionRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type ListProgramsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1008,7 +1249,7 @@ type ListProgramsRequest struct {
 
 func (x *ListProgramsRequest) Reset() {
 	*x = ListProgramsRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[13]
+	mi := &file_aid_application_v1_application_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1261,7 @@ func (x *ListProgramsRequest) String() string {
 func (*ListProgramsRequest) ProtoMessage() {}
 
 func (x *ListProgramsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[13]
+	mi := &file_aid_application_v1_application_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1274,7 @@ func (x *ListProgramsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProgramsRequest.ProtoReflect.Descriptor instead.
 func (*ListProgramsRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{13}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{16}
 }
 
 // Program is an entry of the aid program catalog.
@@ -1057,7 +1298,7 @@ type Program struct {
 
 func (x *Program) Reset() {
 	*x = Program{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[14]
+	mi := &file_aid_application_v1_application_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1310,7 @@ func (x *Program) String() string {
 func (*Program) ProtoMessage() {}
 
 func (x *Program) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[14]
+	mi := &file_aid_application_v1_application_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1323,7 @@ func (x *Program) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Program.ProtoReflect.Descriptor instead.
 func (*Program) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{14}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Program) GetCode() string {
@@ -1171,7 +1412,7 @@ type ListProgramsResponse struct {
 
 func (x *ListProgramsResponse) Reset() {
 	*x = ListProgramsResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[15]
+	mi := &file_aid_application_v1_application_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1424,7 @@ func (x *ListProgramsResponse) String() string {
 func (*ListProgramsResponse) ProtoMessage() {}
 
 func (x *ListProgramsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[15]
+	mi := &file_aid_application_v1_application_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1437,7 @@ func (x *ListProgramsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProgramsResponse.ProtoReflect.Descriptor instead.
 func (*ListProgramsResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{15}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListProgramsResponse) GetPrograms() []*Program {
@@ -1228,7 +1469,7 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\fapplications\x18\x03 \x03(\v2\".aid.application.v1.NewApplicationR\fapplications\x12'\n" +
 	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\"a\n" +
 	"\x1aSubmitApplicationsResponse\x12C\n" +
-	"\fapplications\x18\x01 \x03(\v2\x1f.aid.application.v1.ApplicationR\fapplications\"\xf8\x04\n" +
+	"\fapplications\x18\x01 \x03(\v2\x1f.aid.application.v1.ApplicationR\fapplications\"\xd7\x05\n" +
 	"\vApplication\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x1f\n" +
 	"\vschool_code\x18\x02 \x01(\tR\n" +
@@ -1249,9 +1490,21 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\fsubmitted_by\x18\x0e \x01(\tR\vsubmittedBy\x12=\n" +
 	"\fsubmitted_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\vsubmittedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\">\n" +
+	"updated_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12]\n" +
+	"\x18pending_payee_correction\x18\x11 \x01(\v2#.aid.application.v1.PayeeCorrectionR\x16pendingPayeeCorrection\"\x84\x03\n" +
+	"\x0fPayeeCorrection\x12#\n" +
+	"\rcorrection_id\x18\x01 \x01(\tR\fcorrectionId\x12(\n" +
+	"\x10bank_card_masked\x18\x02 \x01(\tR\x0ebankCardMasked\x122\n" +
+	"\x15bank_card_fingerprint\x18\x03 \x01(\tR\x13bankCardFingerprint\x129\n" +
+	"\x19previous_bank_card_masked\x18\x04 \x01(\tR\x16previousBankCardMasked\x12C\n" +
+	"\x1eprevious_bank_card_fingerprint\x18\x05 \x01(\tR\x1bpreviousBankCardFingerprint\x123\n" +
+	"\n" +
+	"entered_by\x18\x06 \x01(\v2\x14.aid.common.v1.ActorR\tenteredBy\x129\n" +
+	"\n" +
+	"entered_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tenteredAt\"X\n" +
 	"\x15GetApplicationRequest\x12%\n" +
-	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\"\xe7\x01\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x18\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\"\x81\x02\n" +
 	"\x17ListApplicationsRequest\x12\x1f\n" +
 	"\vschool_code\x18\x01 \x01(\tR\n" +
 	"schoolCode\x12\x12\n" +
@@ -1260,7 +1513,8 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\x0e2 .aid.common.v1.ApplicationStatusR\x06status\x12\x1b\n" +
 	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x06 \x01(\tR\tpageToken\"\x87\x01\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\x12\x18\n" +
+	"\apurpose\x18\a \x01(\tR\apurpose\"\x87\x01\n" +
 	"\x18ListApplicationsResponse\x12C\n" +
 	"\fapplications\x18\x01 \x03(\v2\x1f.aid.application.v1.ApplicationR\fapplications\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"8\n" +
@@ -1295,7 +1549,14 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\x13CorrectPayeeRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12(\n" +
 	"\x10bank_card_number\x18\x02 \x01(\tR\x0ebankCardNumber\x12!\n" +
-	"\faccount_name\x18\x03 \x01(\tR\vaccountName\"\x15\n" +
+	"\faccount_name\x18\x03 \x01(\tR\vaccountName\"k\n" +
+	"\x1dApprovePayeeCorrectionRequest\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12#\n" +
+	"\rcorrection_id\x18\x02 \x01(\tR\fcorrectionId\"\x82\x01\n" +
+	"\x1cRejectPayeeCorrectionRequest\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12#\n" +
+	"\rcorrection_id\x18\x02 \x01(\tR\fcorrectionId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x15\n" +
 	"\x13ListProgramsRequest\"\xc1\x04\n" +
 	"\aProgram\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
@@ -1317,14 +1578,17 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"O\n" +
 	"\x14ListProgramsResponse\x127\n" +
-	"\bprograms\x18\x01 \x03(\v2\x1b.aid.application.v1.ProgramR\bprograms2\xe7\a\n" +
+	"\bprograms\x18\x01 \x03(\v2\x1b.aid.application.v1.ProgramR\bprograms2\xcc\n" +
+	"\n" +
 	"\x12ApplicationService\x12\x97\x01\n" +
 	"\x12SubmitApplications\x12-.aid.application.v1.SubmitApplicationsRequest\x1a..aid.application.v1.SubmitApplicationsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/applications:submit\x12\x87\x01\n" +
 	"\x0eGetApplication\x12).aid.application.v1.GetApplicationRequest\x1a\x1f.aid.application.v1.Application\")\x82\xd3\xe4\x93\x02#\x12!/v1/applications/{application_id}\x12\x87\x01\n" +
 	"\x10ListApplications\x12+.aid.application.v1.ListApplicationsRequest\x1a,.aid.application.v1.ListApplicationsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/applications\x12{\n" +
 	"\bGetTrail\x12#.aid.application.v1.GetTrailRequest\x1a\x19.aid.application.v1.Trail\"/\x82\xd3\xe4\x93\x02)\x12'/v1/applications/{application_id}/trail\x12\x96\x01\n" +
 	"\vVerifyTrail\x12&.aid.application.v1.VerifyTrailRequest\x1a'.aid.application.v1.VerifyTrailResponse\"6\x82\xd3\xe4\x93\x020\x12./v1/applications/{application_id}/trail:verify\x12\x93\x01\n" +
-	"\fCorrectPayee\x12'.aid.application.v1.CorrectPayeeRequest\x1a\x1f.aid.application.v1.Application\"9\x82\xd3\xe4\x93\x023:\x01*\"./v1/applications/{application_id}:correctPayee\x12w\n" +
+	"\fCorrectPayee\x12'.aid.application.v1.CorrectPayeeRequest\x1a\x1f.aid.application.v1.Application\"9\x82\xd3\xe4\x93\x023:\x01*\"./v1/applications/{application_id}:correctPayee\x12\xb1\x01\n" +
+	"\x16ApprovePayeeCorrection\x121.aid.application.v1.ApprovePayeeCorrectionRequest\x1a\x1f.aid.application.v1.Application\"C\x82\xd3\xe4\x93\x02=:\x01*\"8/v1/applications/{application_id}:approvePayeeCorrection\x12\xae\x01\n" +
+	"\x15RejectPayeeCorrection\x120.aid.application.v1.RejectPayeeCorrectionRequest\x1a\x1f.aid.application.v1.Application\"B\x82\xd3\xe4\x93\x02<:\x01*\"7/v1/applications/{application_id}:rejectPayeeCorrection\x12w\n" +
 	"\fListPrograms\x12'.aid.application.v1.ListProgramsRequest\x1a(.aid.application.v1.ListProgramsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/programsBLZJgithub.com/edubureau/studentaid/proto/gen/aid/application/v1;applicationv1b\x06proto3"
 
 var (
@@ -1339,64 +1603,74 @@ func file_aid_application_v1_application_proto_rawDescGZIP() []byte {
 	return file_aid_application_v1_application_proto_rawDescData
 }
 
-var file_aid_application_v1_application_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_aid_application_v1_application_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_aid_application_v1_application_proto_goTypes = []any{
-	(*NewApplication)(nil),             // 0: aid.application.v1.NewApplication
-	(*SubmitApplicationsRequest)(nil),  // 1: aid.application.v1.SubmitApplicationsRequest
-	(*SubmitApplicationsResponse)(nil), // 2: aid.application.v1.SubmitApplicationsResponse
-	(*Application)(nil),                // 3: aid.application.v1.Application
-	(*GetApplicationRequest)(nil),      // 4: aid.application.v1.GetApplicationRequest
-	(*ListApplicationsRequest)(nil),    // 5: aid.application.v1.ListApplicationsRequest
-	(*ListApplicationsResponse)(nil),   // 6: aid.application.v1.ListApplicationsResponse
-	(*GetTrailRequest)(nil),            // 7: aid.application.v1.GetTrailRequest
-	(*TrailEvent)(nil),                 // 8: aid.application.v1.TrailEvent
-	(*Trail)(nil),                      // 9: aid.application.v1.Trail
-	(*VerifyTrailRequest)(nil),         // 10: aid.application.v1.VerifyTrailRequest
-	(*VerifyTrailResponse)(nil),        // 11: aid.application.v1.VerifyTrailResponse
-	(*CorrectPayeeRequest)(nil),        // 12: aid.application.v1.CorrectPayeeRequest
-	(*ListProgramsRequest)(nil),        // 13: aid.application.v1.ListProgramsRequest
-	(*Program)(nil),                    // 14: aid.application.v1.Program
-	(*ListProgramsResponse)(nil),       // 15: aid.application.v1.ListProgramsResponse
-	nil,                                // 16: aid.application.v1.Program.StandardFenEntry
-	nil,                                // 17: aid.application.v1.Program.TierFenEntry
-	(v1.ApplicationStatus)(0),          // 18: aid.common.v1.ApplicationStatus
-	(*timestamppb.Timestamp)(nil),      // 19: google.protobuf.Timestamp
-	(*v1.Actor)(nil),                   // 20: aid.common.v1.Actor
+	(*NewApplication)(nil),                // 0: aid.application.v1.NewApplication
+	(*SubmitApplicationsRequest)(nil),     // 1: aid.application.v1.SubmitApplicationsRequest
+	(*SubmitApplicationsResponse)(nil),    // 2: aid.application.v1.SubmitApplicationsResponse
+	(*Application)(nil),                   // 3: aid.application.v1.Application
+	(*PayeeCorrection)(nil),               // 4: aid.application.v1.PayeeCorrection
+	(*GetApplicationRequest)(nil),         // 5: aid.application.v1.GetApplicationRequest
+	(*ListApplicationsRequest)(nil),       // 6: aid.application.v1.ListApplicationsRequest
+	(*ListApplicationsResponse)(nil),      // 7: aid.application.v1.ListApplicationsResponse
+	(*GetTrailRequest)(nil),               // 8: aid.application.v1.GetTrailRequest
+	(*TrailEvent)(nil),                    // 9: aid.application.v1.TrailEvent
+	(*Trail)(nil),                         // 10: aid.application.v1.Trail
+	(*VerifyTrailRequest)(nil),            // 11: aid.application.v1.VerifyTrailRequest
+	(*VerifyTrailResponse)(nil),           // 12: aid.application.v1.VerifyTrailResponse
+	(*CorrectPayeeRequest)(nil),           // 13: aid.application.v1.CorrectPayeeRequest
+	(*ApprovePayeeCorrectionRequest)(nil), // 14: aid.application.v1.ApprovePayeeCorrectionRequest
+	(*RejectPayeeCorrectionRequest)(nil),  // 15: aid.application.v1.RejectPayeeCorrectionRequest
+	(*ListProgramsRequest)(nil),           // 16: aid.application.v1.ListProgramsRequest
+	(*Program)(nil),                       // 17: aid.application.v1.Program
+	(*ListProgramsResponse)(nil),          // 18: aid.application.v1.ListProgramsResponse
+	nil,                                   // 19: aid.application.v1.Program.StandardFenEntry
+	nil,                                   // 20: aid.application.v1.Program.TierFenEntry
+	(v1.ApplicationStatus)(0),             // 21: aid.common.v1.ApplicationStatus
+	(*timestamppb.Timestamp)(nil),         // 22: google.protobuf.Timestamp
+	(*v1.Actor)(nil),                      // 23: aid.common.v1.Actor
 }
 var file_aid_application_v1_application_proto_depIdxs = []int32{
 	0,  // 0: aid.application.v1.SubmitApplicationsRequest.applications:type_name -> aid.application.v1.NewApplication
 	3,  // 1: aid.application.v1.SubmitApplicationsResponse.applications:type_name -> aid.application.v1.Application
-	18, // 2: aid.application.v1.Application.status:type_name -> aid.common.v1.ApplicationStatus
-	19, // 3: aid.application.v1.Application.submitted_at:type_name -> google.protobuf.Timestamp
-	19, // 4: aid.application.v1.Application.updated_at:type_name -> google.protobuf.Timestamp
-	18, // 5: aid.application.v1.ListApplicationsRequest.status:type_name -> aid.common.v1.ApplicationStatus
-	3,  // 6: aid.application.v1.ListApplicationsResponse.applications:type_name -> aid.application.v1.Application
-	19, // 7: aid.application.v1.TrailEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	20, // 8: aid.application.v1.TrailEvent.actor:type_name -> aid.common.v1.Actor
-	18, // 9: aid.application.v1.TrailEvent.status:type_name -> aid.common.v1.ApplicationStatus
-	8,  // 10: aid.application.v1.Trail.events:type_name -> aid.application.v1.TrailEvent
-	16, // 11: aid.application.v1.Program.standard_fen:type_name -> aid.application.v1.Program.StandardFenEntry
-	17, // 12: aid.application.v1.Program.tier_fen:type_name -> aid.application.v1.Program.TierFenEntry
-	14, // 13: aid.application.v1.ListProgramsResponse.programs:type_name -> aid.application.v1.Program
-	1,  // 14: aid.application.v1.ApplicationService.SubmitApplications:input_type -> aid.application.v1.SubmitApplicationsRequest
-	4,  // 15: aid.application.v1.ApplicationService.GetApplication:input_type -> aid.application.v1.GetApplicationRequest
-	5,  // 16: aid.application.v1.ApplicationService.ListApplications:input_type -> aid.application.v1.ListApplicationsRequest
-	7,  // 17: aid.application.v1.ApplicationService.GetTrail:input_type -> aid.application.v1.GetTrailRequest
-	10, // 18: aid.application.v1.ApplicationService.VerifyTrail:input_type -> aid.application.v1.VerifyTrailRequest
-	12, // 19: aid.application.v1.ApplicationService.CorrectPayee:input_type -> aid.application.v1.CorrectPayeeRequest
-	13, // 20: aid.application.v1.ApplicationService.ListPrograms:input_type -> aid.application.v1.ListProgramsRequest
-	2,  // 21: aid.application.v1.ApplicationService.SubmitApplications:output_type -> aid.application.v1.SubmitApplicationsResponse
-	3,  // 22: aid.application.v1.ApplicationService.GetApplication:output_type -> aid.application.v1.Application
-	6,  // 23: aid.application.v1.ApplicationService.ListApplications:output_type -> aid.application.v1.ListApplicationsResponse
-	9,  // 24: aid.application.v1.ApplicationService.GetTrail:output_type -> aid.application.v1.Trail
-	11, // 25: aid.application.v1.ApplicationService.VerifyTrail:output_type -> aid.application.v1.VerifyTrailResponse
-	3,  // 26: aid.application.v1.ApplicationService.CorrectPayee:output_type -> aid.application.v1.Application
-	15, // 27: aid.application.v1.ApplicationService.ListPrograms:output_type -> aid.application.v1.ListProgramsResponse
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	21, // 2: aid.application.v1.Application.status:type_name -> aid.common.v1.ApplicationStatus
+	22, // 3: aid.application.v1.Application.submitted_at:type_name -> google.protobuf.Timestamp
+	22, // 4: aid.application.v1.Application.updated_at:type_name -> google.protobuf.Timestamp
+	4,  // 5: aid.application.v1.Application.pending_payee_correction:type_name -> aid.application.v1.PayeeCorrection
+	23, // 6: aid.application.v1.PayeeCorrection.entered_by:type_name -> aid.common.v1.Actor
+	22, // 7: aid.application.v1.PayeeCorrection.entered_at:type_name -> google.protobuf.Timestamp
+	21, // 8: aid.application.v1.ListApplicationsRequest.status:type_name -> aid.common.v1.ApplicationStatus
+	3,  // 9: aid.application.v1.ListApplicationsResponse.applications:type_name -> aid.application.v1.Application
+	22, // 10: aid.application.v1.TrailEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	23, // 11: aid.application.v1.TrailEvent.actor:type_name -> aid.common.v1.Actor
+	21, // 12: aid.application.v1.TrailEvent.status:type_name -> aid.common.v1.ApplicationStatus
+	9,  // 13: aid.application.v1.Trail.events:type_name -> aid.application.v1.TrailEvent
+	19, // 14: aid.application.v1.Program.standard_fen:type_name -> aid.application.v1.Program.StandardFenEntry
+	20, // 15: aid.application.v1.Program.tier_fen:type_name -> aid.application.v1.Program.TierFenEntry
+	17, // 16: aid.application.v1.ListProgramsResponse.programs:type_name -> aid.application.v1.Program
+	1,  // 17: aid.application.v1.ApplicationService.SubmitApplications:input_type -> aid.application.v1.SubmitApplicationsRequest
+	5,  // 18: aid.application.v1.ApplicationService.GetApplication:input_type -> aid.application.v1.GetApplicationRequest
+	6,  // 19: aid.application.v1.ApplicationService.ListApplications:input_type -> aid.application.v1.ListApplicationsRequest
+	8,  // 20: aid.application.v1.ApplicationService.GetTrail:input_type -> aid.application.v1.GetTrailRequest
+	11, // 21: aid.application.v1.ApplicationService.VerifyTrail:input_type -> aid.application.v1.VerifyTrailRequest
+	13, // 22: aid.application.v1.ApplicationService.CorrectPayee:input_type -> aid.application.v1.CorrectPayeeRequest
+	14, // 23: aid.application.v1.ApplicationService.ApprovePayeeCorrection:input_type -> aid.application.v1.ApprovePayeeCorrectionRequest
+	15, // 24: aid.application.v1.ApplicationService.RejectPayeeCorrection:input_type -> aid.application.v1.RejectPayeeCorrectionRequest
+	16, // 25: aid.application.v1.ApplicationService.ListPrograms:input_type -> aid.application.v1.ListProgramsRequest
+	2,  // 26: aid.application.v1.ApplicationService.SubmitApplications:output_type -> aid.application.v1.SubmitApplicationsResponse
+	3,  // 27: aid.application.v1.ApplicationService.GetApplication:output_type -> aid.application.v1.Application
+	7,  // 28: aid.application.v1.ApplicationService.ListApplications:output_type -> aid.application.v1.ListApplicationsResponse
+	10, // 29: aid.application.v1.ApplicationService.GetTrail:output_type -> aid.application.v1.Trail
+	12, // 30: aid.application.v1.ApplicationService.VerifyTrail:output_type -> aid.application.v1.VerifyTrailResponse
+	3,  // 31: aid.application.v1.ApplicationService.CorrectPayee:output_type -> aid.application.v1.Application
+	3,  // 32: aid.application.v1.ApplicationService.ApprovePayeeCorrection:output_type -> aid.application.v1.Application
+	3,  // 33: aid.application.v1.ApplicationService.RejectPayeeCorrection:output_type -> aid.application.v1.Application
+	18, // 34: aid.application.v1.ApplicationService.ListPrograms:output_type -> aid.application.v1.ListProgramsResponse
+	26, // [26:35] is the sub-list for method output_type
+	17, // [17:26] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_aid_application_v1_application_proto_init() }
@@ -1410,7 +1684,7 @@ func file_aid_application_v1_application_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_application_v1_application_proto_rawDesc), len(file_aid_application_v1_application_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,13 +19,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ApplicationService_SubmitApplications_FullMethodName = "/aid.application.v1.ApplicationService/SubmitApplications"
-	ApplicationService_GetApplication_FullMethodName     = "/aid.application.v1.ApplicationService/GetApplication"
-	ApplicationService_ListApplications_FullMethodName   = "/aid.application.v1.ApplicationService/ListApplications"
-	ApplicationService_GetTrail_FullMethodName           = "/aid.application.v1.ApplicationService/GetTrail"
-	ApplicationService_VerifyTrail_FullMethodName        = "/aid.application.v1.ApplicationService/VerifyTrail"
-	ApplicationService_CorrectPayee_FullMethodName       = "/aid.application.v1.ApplicationService/CorrectPayee"
-	ApplicationService_ListPrograms_FullMethodName       = "/aid.application.v1.ApplicationService/ListPrograms"
+	ApplicationService_SubmitApplications_FullMethodName     = "/aid.application.v1.ApplicationService/SubmitApplications"
+	ApplicationService_GetApplication_FullMethodName         = "/aid.application.v1.ApplicationService/GetApplication"
+	ApplicationService_ListApplications_FullMethodName       = "/aid.application.v1.ApplicationService/ListApplications"
+	ApplicationService_GetTrail_FullMethodName               = "/aid.application.v1.ApplicationService/GetTrail"
+	ApplicationService_VerifyTrail_FullMethodName            = "/aid.application.v1.ApplicationService/VerifyTrail"
+	ApplicationService_CorrectPayee_FullMethodName           = "/aid.application.v1.ApplicationService/CorrectPayee"
+	ApplicationService_ApprovePayeeCorrection_FullMethodName = "/aid.application.v1.ApplicationService/ApprovePayeeCorrection"
+	ApplicationService_RejectPayeeCorrection_FullMethodName  = "/aid.application.v1.ApplicationService/RejectPayeeCorrection"
+	ApplicationService_ListPrograms_FullMethodName           = "/aid.application.v1.ApplicationService/ListPrograms"
 )
 
 // ApplicationServiceClient is the client API for ApplicationService service.
@@ -49,8 +51,21 @@ type ApplicationServiceClient interface {
 	GetTrail(ctx context.Context, in *GetTrailRequest, opts ...grpc.CallOption) (*Trail, error)
 	// VerifyTrail recomputes the trail's hash chain and reports the first bad position.
 	VerifyTrail(ctx context.Context, in *VerifyTrailRequest, opts ...grpc.CallOption) (*VerifyTrailResponse, error)
-	// CorrectPayee replaces the bank card of an application whose payment failed.
+	// CorrectPayee enters a new bank card for an application whose payment
+	// failed. The correction is pending (see pending_payee_correction) until a
+	// school reviewer of the same school, not the officer who entered it,
+	// approves it. FailedPrecondition (reason payee-correction-pending) while
+	// another correction is pending.
 	CorrectPayee(ctx context.Context, in *CorrectPayeeRequest, opts ...grpc.CallOption) (*Application, error)
+	// ApprovePayeeCorrection approves the pending payee correction: the new
+	// card takes effect and finance may reissue the payment. PermissionDenied
+	// (reasons payee-self-approval, payee-approver-other-school,
+	// payee-approver-role) and FailedPrecondition (reason
+	// no-pending-payee-correction) are audited.
+	ApprovePayeeCorrection(ctx context.Context, in *ApprovePayeeCorrectionRequest, opts ...grpc.CallOption) (*Application, error)
+	// RejectPayeeCorrection rejects the pending payee correction, with a
+	// reason; the card stays as it was. Refusals as ApprovePayeeCorrection.
+	RejectPayeeCorrection(ctx context.Context, in *RejectPayeeCorrectionRequest, opts ...grpc.CallOption) (*Application, error)
 	// ListPrograms returns the aid program catalog.
 	ListPrograms(ctx context.Context, in *ListProgramsRequest, opts ...grpc.CallOption) (*ListProgramsResponse, error)
 }
@@ -123,6 +138,26 @@ func (c *applicationServiceClient) CorrectPayee(ctx context.Context, in *Correct
 	return out, nil
 }
 
+func (c *applicationServiceClient) ApprovePayeeCorrection(ctx context.Context, in *ApprovePayeeCorrectionRequest, opts ...grpc.CallOption) (*Application, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Application)
+	err := c.cc.Invoke(ctx, ApplicationService_ApprovePayeeCorrection_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *applicationServiceClient) RejectPayeeCorrection(ctx context.Context, in *RejectPayeeCorrectionRequest, opts ...grpc.CallOption) (*Application, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Application)
+	err := c.cc.Invoke(ctx, ApplicationService_RejectPayeeCorrection_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *applicationServiceClient) ListPrograms(ctx context.Context, in *ListProgramsRequest, opts ...grpc.CallOption) (*ListProgramsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListProgramsResponse)
@@ -154,8 +189,21 @@ type ApplicationServiceServer interface {
 	GetTrail(context.Context, *GetTrailRequest) (*Trail, error)
 	// VerifyTrail recomputes the trail's hash chain and reports the first bad position.
 	VerifyTrail(context.Context, *VerifyTrailRequest) (*VerifyTrailResponse, error)
-	// CorrectPayee replaces the bank card of an application whose payment failed.
+	// CorrectPayee enters a new bank card for an application whose payment
+	// failed. The correction is pending (see pending_payee_correction) until a
+	// school reviewer of the same school, not the officer who entered it,
+	// approves it. FailedPrecondition (reason payee-correction-pending) while
+	// another correction is pending.
 	CorrectPayee(context.Context, *CorrectPayeeRequest) (*Application, error)
+	// ApprovePayeeCorrection approves the pending payee correction: the new
+	// card takes effect and finance may reissue the payment. PermissionDenied
+	// (reasons payee-self-approval, payee-approver-other-school,
+	// payee-approver-role) and FailedPrecondition (reason
+	// no-pending-payee-correction) are audited.
+	ApprovePayeeCorrection(context.Context, *ApprovePayeeCorrectionRequest) (*Application, error)
+	// RejectPayeeCorrection rejects the pending payee correction, with a
+	// reason; the card stays as it was. Refusals as ApprovePayeeCorrection.
+	RejectPayeeCorrection(context.Context, *RejectPayeeCorrectionRequest) (*Application, error)
 	// ListPrograms returns the aid program catalog.
 	ListPrograms(context.Context, *ListProgramsRequest) (*ListProgramsResponse, error)
 	mustEmbedUnimplementedApplicationServiceServer()
@@ -185,6 +233,12 @@ func (UnimplementedApplicationServiceServer) VerifyTrail(context.Context, *Verif
 }
 func (UnimplementedApplicationServiceServer) CorrectPayee(context.Context, *CorrectPayeeRequest) (*Application, error) {
 	return nil, status.Error(codes.Unimplemented, "method CorrectPayee not implemented")
+}
+func (UnimplementedApplicationServiceServer) ApprovePayeeCorrection(context.Context, *ApprovePayeeCorrectionRequest) (*Application, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApprovePayeeCorrection not implemented")
+}
+func (UnimplementedApplicationServiceServer) RejectPayeeCorrection(context.Context, *RejectPayeeCorrectionRequest) (*Application, error) {
+	return nil, status.Error(codes.Unimplemented, "method RejectPayeeCorrection not implemented")
 }
 func (UnimplementedApplicationServiceServer) ListPrograms(context.Context, *ListProgramsRequest) (*ListProgramsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPrograms not implemented")
@@ -318,6 +372,42 @@ func _ApplicationService_CorrectPayee_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ApplicationService_ApprovePayeeCorrection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApprovePayeeCorrectionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApplicationServiceServer).ApprovePayeeCorrection(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ApplicationService_ApprovePayeeCorrection_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApplicationServiceServer).ApprovePayeeCorrection(ctx, req.(*ApprovePayeeCorrectionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ApplicationService_RejectPayeeCorrection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RejectPayeeCorrectionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApplicationServiceServer).RejectPayeeCorrection(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ApplicationService_RejectPayeeCorrection_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApplicationServiceServer).RejectPayeeCorrection(ctx, req.(*RejectPayeeCorrectionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ApplicationService_ListPrograms_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListProgramsRequest)
 	if err := dec(in); err != nil {
@@ -366,6 +456,14 @@ var ApplicationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CorrectPayee",
 			Handler:    _ApplicationService_CorrectPayee_Handler,
+		},
+		{
+			MethodName: "ApprovePayeeCorrection",
+			Handler:    _ApplicationService_ApprovePayeeCorrection_Handler,
+		},
+		{
+			MethodName: "RejectPayeeCorrection",
+			Handler:    _ApplicationService_RejectPayeeCorrection_Handler,
 		},
 		{
 			MethodName: "ListPrograms",

@@ -44,21 +44,25 @@ const (
 	ApplicationStatus_APPLICATION_STATUS_PAID ApplicationStatus = 8
 	// The bank returned the payment (e.g. closed account); see the trail for the reason.
 	ApplicationStatus_APPLICATION_STATUS_PAYMENT_FAILED ApplicationStatus = 9
+	// Withdrawn by the school before its review decided; no longer live, so
+	// the student may apply again.
+	ApplicationStatus_APPLICATION_STATUS_WITHDRAWN ApplicationStatus = 10
 )
 
 // Enum value maps for ApplicationStatus.
 var (
 	ApplicationStatus_name = map[int32]string{
-		0: "APPLICATION_STATUS_UNSPECIFIED",
-		1: "APPLICATION_STATUS_SUBMITTED",
-		2: "APPLICATION_STATUS_IN_NOTICE",
-		3: "APPLICATION_STATUS_SCHOOL_REJECTED",
-		4: "APPLICATION_STATUS_SCHOOL_APPROVED",
-		5: "APPLICATION_STATUS_BUREAU_REJECTED",
-		6: "APPLICATION_STATUS_BUREAU_APPROVED",
-		7: "APPLICATION_STATUS_CONFIRMED",
-		8: "APPLICATION_STATUS_PAID",
-		9: "APPLICATION_STATUS_PAYMENT_FAILED",
+		0:  "APPLICATION_STATUS_UNSPECIFIED",
+		1:  "APPLICATION_STATUS_SUBMITTED",
+		2:  "APPLICATION_STATUS_IN_NOTICE",
+		3:  "APPLICATION_STATUS_SCHOOL_REJECTED",
+		4:  "APPLICATION_STATUS_SCHOOL_APPROVED",
+		5:  "APPLICATION_STATUS_BUREAU_REJECTED",
+		6:  "APPLICATION_STATUS_BUREAU_APPROVED",
+		7:  "APPLICATION_STATUS_CONFIRMED",
+		8:  "APPLICATION_STATUS_PAID",
+		9:  "APPLICATION_STATUS_PAYMENT_FAILED",
+		10: "APPLICATION_STATUS_WITHDRAWN",
 	}
 	ApplicationStatus_value = map[string]int32{
 		"APPLICATION_STATUS_UNSPECIFIED":     0,
@@ -71,6 +75,7 @@ var (
 		"APPLICATION_STATUS_CONFIRMED":       7,
 		"APPLICATION_STATUS_PAID":            8,
 		"APPLICATION_STATUS_PAYMENT_FAILED":  9,
+		"APPLICATION_STATUS_WITHDRAWN":       10,
 	}
 )
 
@@ -173,7 +178,7 @@ const file_aid_common_v1_common_proto_rawDesc = "" +
 	"\x05Actor\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x10\n" +
-	"\x03org\x18\x03 \x01(\tR\x03org*\x81\x03\n" +
+	"\x03org\x18\x03 \x01(\tR\x03org*\xa3\x03\n" +
 	"\x11ApplicationStatus\x12\"\n" +
 	"\x1eAPPLICATION_STATUS_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cAPPLICATION_STATUS_SUBMITTED\x10\x01\x12 \n" +
@@ -184,7 +189,9 @@ const file_aid_common_v1_common_proto_rawDesc = "" +
 	"\"APPLICATION_STATUS_BUREAU_APPROVED\x10\x06\x12 \n" +
 	"\x1cAPPLICATION_STATUS_CONFIRMED\x10\a\x12\x1b\n" +
 	"\x17APPLICATION_STATUS_PAID\x10\b\x12%\n" +
-	"!APPLICATION_STATUS_PAYMENT_FAILED\x10\tBBZ@github.com/edubureau/studentaid/proto/gen/aid/common/v1;commonv1b\x06proto3"
+	"!APPLICATION_STATUS_PAYMENT_FAILED\x10\t\x12 \n" +
+	"\x1cAPPLICATION_STATUS_WITHDRAWN\x10\n" +
+	"BBZ@github.com/edubureau/studentaid/proto/gen/aid/common/v1;commonv1b\x06proto3"
 
 var (
 	file_aid_common_v1_common_proto_rawDescOnce sync.Once

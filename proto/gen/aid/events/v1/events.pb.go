@@ -66,6 +66,7 @@ type Event struct {
 	//	*Event_RefundOpened
 	//	*Event_RefundReceiptRecorded
 	//	*Event_RefundClosed
+	//	*Event_SchoolReviewWithdrawn
 	Body          isEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -378,6 +379,15 @@ func (x *Event) GetRefundClosed() *RefundClosed {
 	return nil
 }
 
+func (x *Event) GetSchoolReviewWithdrawn() *SchoolReviewWithdrawn {
+	if x != nil {
+		if x, ok := x.Body.(*Event_SchoolReviewWithdrawn); ok {
+			return x.SchoolReviewWithdrawn
+		}
+	}
+	return nil
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -474,6 +484,10 @@ type Event_RefundClosed struct {
 	RefundClosed *RefundClosed `protobuf:"bytes,48,opt,name=refund_closed,json=refundClosed,proto3,oneof"`
 }
 
+type Event_SchoolReviewWithdrawn struct {
+	SchoolReviewWithdrawn *SchoolReviewWithdrawn `protobuf:"bytes,50,opt,name=school_review_withdrawn,json=schoolReviewWithdrawn,proto3,oneof"`
+}
+
 func (*Event_ApplicationSubmitted) isEvent_Body() {}
 
 func (*Event_SchoolReviewApproved) isEvent_Body() {}
@@ -519,6 +533,8 @@ func (*Event_RefundOpened) isEvent_Body() {}
 func (*Event_RefundReceiptRecorded) isEvent_Body() {}
 
 func (*Event_RefundClosed) isEvent_Body() {}
+
+func (*Event_SchoolReviewWithdrawn) isEvent_Body() {}
 
 // Frame carries several events of one type in one JetStream message, so that
 // a burst (a confirmed batch's payment orders, a bulk decision) costs the
@@ -878,6 +894,52 @@ func (x *SchoolReviewRejected) GetReason() string {
 	return ""
 }
 
+// SchoolReviewWithdrawn: the school's aid officer withdrew the application
+// before the school's review decided it. Final.
+type SchoolReviewWithdrawn struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchoolReviewWithdrawn) Reset() {
+	*x = SchoolReviewWithdrawn{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchoolReviewWithdrawn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchoolReviewWithdrawn) ProtoMessage() {}
+
+func (x *SchoolReviewWithdrawn) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchoolReviewWithdrawn.ProtoReflect.Descriptor instead.
+func (*SchoolReviewWithdrawn) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SchoolReviewWithdrawn) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // NoticeObjected: an objection during the notice sent it back to review.
 type NoticeObjected struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -888,7 +950,7 @@ type NoticeObjected struct {
 
 func (x *NoticeObjected) Reset() {
 	*x = NoticeObjected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[6]
+	mi := &file_aid_events_v1_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +962,7 @@ func (x *NoticeObjected) String() string {
 func (*NoticeObjected) ProtoMessage() {}
 
 func (x *NoticeObjected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[6]
+	mi := &file_aid_events_v1_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +975,7 @@ func (x *NoticeObjected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticeObjected.ProtoReflect.Descriptor instead.
 func (*NoticeObjected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{6}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *NoticeObjected) GetReason() string {
@@ -940,7 +1002,7 @@ type NoticePassed struct {
 
 func (x *NoticePassed) Reset() {
 	*x = NoticePassed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[7]
+	mi := &file_aid_events_v1_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1014,7 @@ func (x *NoticePassed) String() string {
 func (*NoticePassed) ProtoMessage() {}
 
 func (x *NoticePassed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[7]
+	mi := &file_aid_events_v1_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1027,7 @@ func (x *NoticePassed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticePassed.ProtoReflect.Descriptor instead.
 func (*NoticePassed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NoticePassed) GetHardshipLevel() string {
@@ -1039,7 +1101,7 @@ type BureauApproved struct {
 
 func (x *BureauApproved) Reset() {
 	*x = BureauApproved{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[8]
+	mi := &file_aid_events_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1051,7 +1113,7 @@ func (x *BureauApproved) String() string {
 func (*BureauApproved) ProtoMessage() {}
 
 func (x *BureauApproved) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[8]
+	mi := &file_aid_events_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1064,7 +1126,7 @@ func (x *BureauApproved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BureauApproved.ProtoReflect.Descriptor instead.
 func (*BureauApproved) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BureauApproved) GetAmountFen() int64 {
@@ -1119,7 +1181,7 @@ type BureauRejected struct {
 
 func (x *BureauRejected) Reset() {
 	*x = BureauRejected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[9]
+	mi := &file_aid_events_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1131,7 +1193,7 @@ func (x *BureauRejected) String() string {
 func (*BureauRejected) ProtoMessage() {}
 
 func (x *BureauRejected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[9]
+	mi := &file_aid_events_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1144,7 +1206,7 @@ func (x *BureauRejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BureauRejected.ProtoReflect.Descriptor instead.
 func (*BureauRejected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BureauRejected) GetReason() string {
@@ -1164,7 +1226,7 @@ type ItemBatched struct {
 
 func (x *ItemBatched) Reset() {
 	*x = ItemBatched{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[10]
+	mi := &file_aid_events_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1238,7 @@ func (x *ItemBatched) String() string {
 func (*ItemBatched) ProtoMessage() {}
 
 func (x *ItemBatched) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[10]
+	mi := &file_aid_events_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1251,7 @@ func (x *ItemBatched) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemBatched.ProtoReflect.Descriptor instead.
 func (*ItemBatched) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ItemBatched) GetAmountFen() int64 {
@@ -1211,7 +1273,7 @@ type ItemReturnedToBureau struct {
 
 func (x *ItemReturnedToBureau) Reset() {
 	*x = ItemReturnedToBureau{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[11]
+	mi := &file_aid_events_v1_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1285,7 @@ func (x *ItemReturnedToBureau) String() string {
 func (*ItemReturnedToBureau) ProtoMessage() {}
 
 func (x *ItemReturnedToBureau) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[11]
+	mi := &file_aid_events_v1_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1298,7 @@ func (x *ItemReturnedToBureau) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemReturnedToBureau.ProtoReflect.Descriptor instead.
 func (*ItemReturnedToBureau) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ItemReturnedToBureau) GetReason() string {
@@ -1272,7 +1334,7 @@ type BatchConfirmed struct {
 
 func (x *BatchConfirmed) Reset() {
 	*x = BatchConfirmed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[12]
+	mi := &file_aid_events_v1_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1284,7 +1346,7 @@ func (x *BatchConfirmed) String() string {
 func (*BatchConfirmed) ProtoMessage() {}
 
 func (x *BatchConfirmed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[12]
+	mi := &file_aid_events_v1_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1297,7 +1359,7 @@ func (x *BatchConfirmed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchConfirmed.ProtoReflect.Descriptor instead.
 func (*BatchConfirmed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{12}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BatchConfirmed) GetControlCount() int64 {
@@ -1335,7 +1397,7 @@ type PaymentOrdered struct {
 
 func (x *PaymentOrdered) Reset() {
 	*x = PaymentOrdered{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[13]
+	mi := &file_aid_events_v1_events_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1347,7 +1409,7 @@ func (x *PaymentOrdered) String() string {
 func (*PaymentOrdered) ProtoMessage() {}
 
 func (x *PaymentOrdered) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[13]
+	mi := &file_aid_events_v1_events_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1360,7 +1422,7 @@ func (x *PaymentOrdered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentOrdered.ProtoReflect.Descriptor instead.
 func (*PaymentOrdered) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{13}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PaymentOrdered) GetPaymentId() string {
@@ -1396,7 +1458,7 @@ type PaymentSucceeded struct {
 
 func (x *PaymentSucceeded) Reset() {
 	*x = PaymentSucceeded{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[14]
+	mi := &file_aid_events_v1_events_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1408,7 +1470,7 @@ func (x *PaymentSucceeded) String() string {
 func (*PaymentSucceeded) ProtoMessage() {}
 
 func (x *PaymentSucceeded) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[14]
+	mi := &file_aid_events_v1_events_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1421,7 +1483,7 @@ func (x *PaymentSucceeded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentSucceeded.ProtoReflect.Descriptor instead.
 func (*PaymentSucceeded) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{14}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PaymentSucceeded) GetPaymentId() string {
@@ -1458,7 +1520,7 @@ type PaymentFailed struct {
 
 func (x *PaymentFailed) Reset() {
 	*x = PaymentFailed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[15]
+	mi := &file_aid_events_v1_events_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1532,7 @@ func (x *PaymentFailed) String() string {
 func (*PaymentFailed) ProtoMessage() {}
 
 func (x *PaymentFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[15]
+	mi := &file_aid_events_v1_events_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1545,7 @@ func (x *PaymentFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentFailed.ProtoReflect.Descriptor instead.
 func (*PaymentFailed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{15}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PaymentFailed) GetPaymentId() string {
@@ -1513,13 +1575,16 @@ type PayeeCorrected struct {
 	BankCardSealed    []byte                 `protobuf:"bytes,1,opt,name=bank_card_sealed,json=bankCardSealed,proto3" json:"bank_card_sealed,omitempty"`
 	AccountNameSealed []byte                 `protobuf:"bytes,2,opt,name=account_name_sealed,json=accountNameSealed,proto3" json:"account_name_sealed,omitempty"`
 	BankCardMasked    string                 `protobuf:"bytes,3,opt,name=bank_card_masked,json=bankCardMasked,proto3" json:"bank_card_masked,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The aid officer who entered the correction; the event's actor is the
+	// school reviewer who approved it (never the same person).
+	EnteredBy     *v1.Actor `protobuf:"bytes,4,opt,name=entered_by,json=enteredBy,proto3" json:"entered_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PayeeCorrected) Reset() {
 	*x = PayeeCorrected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[16]
+	mi := &file_aid_events_v1_events_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1596,7 @@ func (x *PayeeCorrected) String() string {
 func (*PayeeCorrected) ProtoMessage() {}
 
 func (x *PayeeCorrected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[16]
+	mi := &file_aid_events_v1_events_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1609,7 @@ func (x *PayeeCorrected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayeeCorrected.ProtoReflect.Descriptor instead.
 func (*PayeeCorrected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{16}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PayeeCorrected) GetBankCardSealed() []byte {
@@ -1568,6 +1633,13 @@ func (x *PayeeCorrected) GetBankCardMasked() string {
 	return ""
 }
 
+func (x *PayeeCorrected) GetEnteredBy() *v1.Actor {
+	if x != nil {
+		return x.EnteredBy
+	}
+	return nil
+}
+
 // ReferenceImported: the data office imported a reference file (or historical
 // aid records) as a new version of its kind and scope.
 type ReferenceImported struct {
@@ -1584,7 +1656,7 @@ type ReferenceImported struct {
 
 func (x *ReferenceImported) Reset() {
 	*x = ReferenceImported{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[17]
+	mi := &file_aid_events_v1_events_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +1668,7 @@ func (x *ReferenceImported) String() string {
 func (*ReferenceImported) ProtoMessage() {}
 
 func (x *ReferenceImported) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[17]
+	mi := &file_aid_events_v1_events_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +1681,7 @@ func (x *ReferenceImported) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReferenceImported.ProtoReflect.Descriptor instead.
 func (*ReferenceImported) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{17}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReferenceImported) GetImportId() int64 {
@@ -1661,7 +1733,7 @@ type ComparisonCompleted struct {
 
 func (x *ComparisonCompleted) Reset() {
 	*x = ComparisonCompleted{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[18]
+	mi := &file_aid_events_v1_events_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +1745,7 @@ func (x *ComparisonCompleted) String() string {
 func (*ComparisonCompleted) ProtoMessage() {}
 
 func (x *ComparisonCompleted) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[18]
+	mi := &file_aid_events_v1_events_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +1758,7 @@ func (x *ComparisonCompleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComparisonCompleted.ProtoReflect.Descriptor instead.
 func (*ComparisonCompleted) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{18}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ComparisonCompleted) GetRunId() int64 {
@@ -1743,7 +1815,7 @@ type ClueRaised struct {
 
 func (x *ClueRaised) Reset() {
 	*x = ClueRaised{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[19]
+	mi := &file_aid_events_v1_events_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +1827,7 @@ func (x *ClueRaised) String() string {
 func (*ClueRaised) ProtoMessage() {}
 
 func (x *ClueRaised) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[19]
+	mi := &file_aid_events_v1_events_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +1840,7 @@ func (x *ClueRaised) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueRaised.ProtoReflect.Descriptor instead.
 func (*ClueRaised) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{19}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ClueRaised) GetClueId() string {
@@ -1831,7 +1903,7 @@ type ClueAssigned struct {
 
 func (x *ClueAssigned) Reset() {
 	*x = ClueAssigned{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[20]
+	mi := &file_aid_events_v1_events_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1843,7 +1915,7 @@ func (x *ClueAssigned) String() string {
 func (*ClueAssigned) ProtoMessage() {}
 
 func (x *ClueAssigned) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[20]
+	mi := &file_aid_events_v1_events_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1856,7 +1928,7 @@ func (x *ClueAssigned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueAssigned.ProtoReflect.Descriptor instead.
 func (*ClueAssigned) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{20}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ClueAssigned) GetClueId() string {
@@ -1887,7 +1959,7 @@ type ClueVerified struct {
 
 func (x *ClueVerified) Reset() {
 	*x = ClueVerified{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[21]
+	mi := &file_aid_events_v1_events_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1899,7 +1971,7 @@ func (x *ClueVerified) String() string {
 func (*ClueVerified) ProtoMessage() {}
 
 func (x *ClueVerified) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[21]
+	mi := &file_aid_events_v1_events_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1912,7 +1984,7 @@ func (x *ClueVerified) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueVerified.ProtoReflect.Descriptor instead.
 func (*ClueVerified) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{21}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ClueVerified) GetClueId() string {
@@ -1954,7 +2026,7 @@ type ClueDismissed struct {
 
 func (x *ClueDismissed) Reset() {
 	*x = ClueDismissed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[22]
+	mi := &file_aid_events_v1_events_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1966,7 +2038,7 @@ func (x *ClueDismissed) String() string {
 func (*ClueDismissed) ProtoMessage() {}
 
 func (x *ClueDismissed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[22]
+	mi := &file_aid_events_v1_events_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1979,7 +2051,7 @@ func (x *ClueDismissed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueDismissed.ProtoReflect.Descriptor instead.
 func (*ClueDismissed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{22}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ClueDismissed) GetClueId() string {
@@ -2012,7 +2084,7 @@ type RefundOpened struct {
 
 func (x *RefundOpened) Reset() {
 	*x = RefundOpened{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[23]
+	mi := &file_aid_events_v1_events_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2024,7 +2096,7 @@ func (x *RefundOpened) String() string {
 func (*RefundOpened) ProtoMessage() {}
 
 func (x *RefundOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[23]
+	mi := &file_aid_events_v1_events_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2037,7 +2109,7 @@ func (x *RefundOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundOpened.ProtoReflect.Descriptor instead.
 func (*RefundOpened) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{23}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RefundOpened) GetRefundId() string {
@@ -2097,7 +2169,7 @@ type RefundReceiptRecorded struct {
 
 func (x *RefundReceiptRecorded) Reset() {
 	*x = RefundReceiptRecorded{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[24]
+	mi := &file_aid_events_v1_events_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2109,7 +2181,7 @@ func (x *RefundReceiptRecorded) String() string {
 func (*RefundReceiptRecorded) ProtoMessage() {}
 
 func (x *RefundReceiptRecorded) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[24]
+	mi := &file_aid_events_v1_events_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2122,7 +2194,7 @@ func (x *RefundReceiptRecorded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundReceiptRecorded.ProtoReflect.Descriptor instead.
 func (*RefundReceiptRecorded) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{24}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RefundReceiptRecorded) GetRefundId() string {
@@ -2178,7 +2250,7 @@ type RefundClosed struct {
 
 func (x *RefundClosed) Reset() {
 	*x = RefundClosed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[25]
+	mi := &file_aid_events_v1_events_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2190,7 +2262,7 @@ func (x *RefundClosed) String() string {
 func (*RefundClosed) ProtoMessage() {}
 
 func (x *RefundClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[25]
+	mi := &file_aid_events_v1_events_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2203,7 +2275,7 @@ func (x *RefundClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundClosed.ProtoReflect.Descriptor instead.
 func (*RefundClosed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{25}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RefundClosed) GetRefundId() string {
@@ -2224,7 +2296,7 @@ var File_aid_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x10\n" +
+	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x11\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12;\n" +
@@ -2260,7 +2332,8 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x0eclue_dismissed\x18- \x01(\v2\x1c.aid.events.v1.ClueDismissedH\x00R\rclueDismissed\x12B\n" +
 	"\rrefund_opened\x18. \x01(\v2\x1b.aid.events.v1.RefundOpenedH\x00R\frefundOpened\x12^\n" +
 	"\x17refund_receipt_recorded\x18/ \x01(\v2$.aid.events.v1.RefundReceiptRecordedH\x00R\x15refundReceiptRecorded\x12B\n" +
-	"\rrefund_closed\x180 \x01(\v2\x1b.aid.events.v1.RefundClosedH\x00R\frefundClosedB\x06\n" +
+	"\rrefund_closed\x180 \x01(\v2\x1b.aid.events.v1.RefundClosedH\x00R\frefundClosed\x12^\n" +
+	"\x17school_review_withdrawn\x182 \x01(\v2$.aid.events.v1.SchoolReviewWithdrawnH\x00R\x15schoolReviewWithdrawnB\x06\n" +
 	"\x04body\";\n" +
 	"\x05Frame\x122\n" +
 	"\x06events\x18\x01 \x03(\v2\x1a.aid.events.v1.FramedEventR\x06events\"e\n" +
@@ -2291,6 +2364,8 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x0enotice_ends_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\fnoticeEndsAt\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\".\n" +
 	"\x14SchoolReviewRejected\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"/\n" +
+	"\x15SchoolReviewWithdrawn\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"(\n" +
 	"\x0eNoticeObjected\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xb1\x02\n" +
@@ -2342,11 +2417,13 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"payment_id\x18\x01 \x01(\tR\tpaymentId\x12\x1d\n" +
 	"\n" +
 	"amount_fen\x18\x02 \x01(\x03R\tamountFen\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x94\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xc9\x01\n" +
 	"\x0ePayeeCorrected\x12(\n" +
 	"\x10bank_card_sealed\x18\x01 \x01(\fR\x0ebankCardSealed\x12.\n" +
 	"\x13account_name_sealed\x18\x02 \x01(\fR\x11accountNameSealed\x12(\n" +
-	"\x10bank_card_masked\x18\x03 \x01(\tR\x0ebankCardMasked\"\x88\x01\n" +
+	"\x10bank_card_masked\x18\x03 \x01(\tR\x0ebankCardMasked\x123\n" +
+	"\n" +
+	"entered_by\x18\x04 \x01(\v2\x14.aid.common.v1.ActorR\tenteredBy\"\x88\x01\n" +
 	"\x11ReferenceImported\x12\x1b\n" +
 	"\timport_id\x18\x01 \x01(\x03R\bimportId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
@@ -2417,7 +2494,7 @@ func file_aid_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_aid_events_v1_events_proto_rawDescData
 }
 
-var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_aid_events_v1_events_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: aid.events.v1.Event
 	(*Frame)(nil),                 // 1: aid.events.v1.Frame
@@ -2425,62 +2502,65 @@ var file_aid_events_v1_events_proto_goTypes = []any{
 	(*ApplicationSubmitted)(nil),  // 3: aid.events.v1.ApplicationSubmitted
 	(*SchoolReviewApproved)(nil),  // 4: aid.events.v1.SchoolReviewApproved
 	(*SchoolReviewRejected)(nil),  // 5: aid.events.v1.SchoolReviewRejected
-	(*NoticeObjected)(nil),        // 6: aid.events.v1.NoticeObjected
-	(*NoticePassed)(nil),          // 7: aid.events.v1.NoticePassed
-	(*BureauApproved)(nil),        // 8: aid.events.v1.BureauApproved
-	(*BureauRejected)(nil),        // 9: aid.events.v1.BureauRejected
-	(*ItemBatched)(nil),           // 10: aid.events.v1.ItemBatched
-	(*ItemReturnedToBureau)(nil),  // 11: aid.events.v1.ItemReturnedToBureau
-	(*BatchConfirmed)(nil),        // 12: aid.events.v1.BatchConfirmed
-	(*PaymentOrdered)(nil),        // 13: aid.events.v1.PaymentOrdered
-	(*PaymentSucceeded)(nil),      // 14: aid.events.v1.PaymentSucceeded
-	(*PaymentFailed)(nil),         // 15: aid.events.v1.PaymentFailed
-	(*PayeeCorrected)(nil),        // 16: aid.events.v1.PayeeCorrected
-	(*ReferenceImported)(nil),     // 17: aid.events.v1.ReferenceImported
-	(*ComparisonCompleted)(nil),   // 18: aid.events.v1.ComparisonCompleted
-	(*ClueRaised)(nil),            // 19: aid.events.v1.ClueRaised
-	(*ClueAssigned)(nil),          // 20: aid.events.v1.ClueAssigned
-	(*ClueVerified)(nil),          // 21: aid.events.v1.ClueVerified
-	(*ClueDismissed)(nil),         // 22: aid.events.v1.ClueDismissed
-	(*RefundOpened)(nil),          // 23: aid.events.v1.RefundOpened
-	(*RefundReceiptRecorded)(nil), // 24: aid.events.v1.RefundReceiptRecorded
-	(*RefundClosed)(nil),          // 25: aid.events.v1.RefundClosed
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
-	(*v1.Actor)(nil),              // 27: aid.common.v1.Actor
+	(*SchoolReviewWithdrawn)(nil), // 6: aid.events.v1.SchoolReviewWithdrawn
+	(*NoticeObjected)(nil),        // 7: aid.events.v1.NoticeObjected
+	(*NoticePassed)(nil),          // 8: aid.events.v1.NoticePassed
+	(*BureauApproved)(nil),        // 9: aid.events.v1.BureauApproved
+	(*BureauRejected)(nil),        // 10: aid.events.v1.BureauRejected
+	(*ItemBatched)(nil),           // 11: aid.events.v1.ItemBatched
+	(*ItemReturnedToBureau)(nil),  // 12: aid.events.v1.ItemReturnedToBureau
+	(*BatchConfirmed)(nil),        // 13: aid.events.v1.BatchConfirmed
+	(*PaymentOrdered)(nil),        // 14: aid.events.v1.PaymentOrdered
+	(*PaymentSucceeded)(nil),      // 15: aid.events.v1.PaymentSucceeded
+	(*PaymentFailed)(nil),         // 16: aid.events.v1.PaymentFailed
+	(*PayeeCorrected)(nil),        // 17: aid.events.v1.PayeeCorrected
+	(*ReferenceImported)(nil),     // 18: aid.events.v1.ReferenceImported
+	(*ComparisonCompleted)(nil),   // 19: aid.events.v1.ComparisonCompleted
+	(*ClueRaised)(nil),            // 20: aid.events.v1.ClueRaised
+	(*ClueAssigned)(nil),          // 21: aid.events.v1.ClueAssigned
+	(*ClueVerified)(nil),          // 22: aid.events.v1.ClueVerified
+	(*ClueDismissed)(nil),         // 23: aid.events.v1.ClueDismissed
+	(*RefundOpened)(nil),          // 24: aid.events.v1.RefundOpened
+	(*RefundReceiptRecorded)(nil), // 25: aid.events.v1.RefundReceiptRecorded
+	(*RefundClosed)(nil),          // 26: aid.events.v1.RefundClosed
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(*v1.Actor)(nil),              // 28: aid.common.v1.Actor
 }
 var file_aid_events_v1_events_proto_depIdxs = []int32{
-	26, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	27, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
+	27, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	28, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
 	3,  // 2: aid.events.v1.Event.application_submitted:type_name -> aid.events.v1.ApplicationSubmitted
 	4,  // 3: aid.events.v1.Event.school_review_approved:type_name -> aid.events.v1.SchoolReviewApproved
 	5,  // 4: aid.events.v1.Event.school_review_rejected:type_name -> aid.events.v1.SchoolReviewRejected
-	6,  // 5: aid.events.v1.Event.notice_objected:type_name -> aid.events.v1.NoticeObjected
-	7,  // 6: aid.events.v1.Event.notice_passed:type_name -> aid.events.v1.NoticePassed
-	8,  // 7: aid.events.v1.Event.bureau_approved:type_name -> aid.events.v1.BureauApproved
-	9,  // 8: aid.events.v1.Event.bureau_rejected:type_name -> aid.events.v1.BureauRejected
-	10, // 9: aid.events.v1.Event.item_batched:type_name -> aid.events.v1.ItemBatched
-	11, // 10: aid.events.v1.Event.item_returned_to_bureau:type_name -> aid.events.v1.ItemReturnedToBureau
-	12, // 11: aid.events.v1.Event.batch_confirmed:type_name -> aid.events.v1.BatchConfirmed
-	13, // 12: aid.events.v1.Event.payment_ordered:type_name -> aid.events.v1.PaymentOrdered
-	14, // 13: aid.events.v1.Event.payment_succeeded:type_name -> aid.events.v1.PaymentSucceeded
-	15, // 14: aid.events.v1.Event.payment_failed:type_name -> aid.events.v1.PaymentFailed
-	16, // 15: aid.events.v1.Event.payee_corrected:type_name -> aid.events.v1.PayeeCorrected
-	17, // 16: aid.events.v1.Event.reference_imported:type_name -> aid.events.v1.ReferenceImported
-	18, // 17: aid.events.v1.Event.comparison_completed:type_name -> aid.events.v1.ComparisonCompleted
-	19, // 18: aid.events.v1.Event.clue_raised:type_name -> aid.events.v1.ClueRaised
-	20, // 19: aid.events.v1.Event.clue_assigned:type_name -> aid.events.v1.ClueAssigned
-	21, // 20: aid.events.v1.Event.clue_verified:type_name -> aid.events.v1.ClueVerified
-	22, // 21: aid.events.v1.Event.clue_dismissed:type_name -> aid.events.v1.ClueDismissed
-	23, // 22: aid.events.v1.Event.refund_opened:type_name -> aid.events.v1.RefundOpened
-	24, // 23: aid.events.v1.Event.refund_receipt_recorded:type_name -> aid.events.v1.RefundReceiptRecorded
-	25, // 24: aid.events.v1.Event.refund_closed:type_name -> aid.events.v1.RefundClosed
-	2,  // 25: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
-	26, // 26: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	7,  // 5: aid.events.v1.Event.notice_objected:type_name -> aid.events.v1.NoticeObjected
+	8,  // 6: aid.events.v1.Event.notice_passed:type_name -> aid.events.v1.NoticePassed
+	9,  // 7: aid.events.v1.Event.bureau_approved:type_name -> aid.events.v1.BureauApproved
+	10, // 8: aid.events.v1.Event.bureau_rejected:type_name -> aid.events.v1.BureauRejected
+	11, // 9: aid.events.v1.Event.item_batched:type_name -> aid.events.v1.ItemBatched
+	12, // 10: aid.events.v1.Event.item_returned_to_bureau:type_name -> aid.events.v1.ItemReturnedToBureau
+	13, // 11: aid.events.v1.Event.batch_confirmed:type_name -> aid.events.v1.BatchConfirmed
+	14, // 12: aid.events.v1.Event.payment_ordered:type_name -> aid.events.v1.PaymentOrdered
+	15, // 13: aid.events.v1.Event.payment_succeeded:type_name -> aid.events.v1.PaymentSucceeded
+	16, // 14: aid.events.v1.Event.payment_failed:type_name -> aid.events.v1.PaymentFailed
+	17, // 15: aid.events.v1.Event.payee_corrected:type_name -> aid.events.v1.PayeeCorrected
+	18, // 16: aid.events.v1.Event.reference_imported:type_name -> aid.events.v1.ReferenceImported
+	19, // 17: aid.events.v1.Event.comparison_completed:type_name -> aid.events.v1.ComparisonCompleted
+	20, // 18: aid.events.v1.Event.clue_raised:type_name -> aid.events.v1.ClueRaised
+	21, // 19: aid.events.v1.Event.clue_assigned:type_name -> aid.events.v1.ClueAssigned
+	22, // 20: aid.events.v1.Event.clue_verified:type_name -> aid.events.v1.ClueVerified
+	23, // 21: aid.events.v1.Event.clue_dismissed:type_name -> aid.events.v1.ClueDismissed
+	24, // 22: aid.events.v1.Event.refund_opened:type_name -> aid.events.v1.RefundOpened
+	25, // 23: aid.events.v1.Event.refund_receipt_recorded:type_name -> aid.events.v1.RefundReceiptRecorded
+	26, // 24: aid.events.v1.Event.refund_closed:type_name -> aid.events.v1.RefundClosed
+	6,  // 25: aid.events.v1.Event.school_review_withdrawn:type_name -> aid.events.v1.SchoolReviewWithdrawn
+	2,  // 26: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
+	27, // 27: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
+	28, // 28: aid.events.v1.PayeeCorrected.entered_by:type_name -> aid.common.v1.Actor
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_aid_events_v1_events_proto_init() }
@@ -2512,6 +2592,7 @@ func file_aid_events_v1_events_proto_init() {
 		(*Event_RefundOpened)(nil),
 		(*Event_RefundReceiptRecorded)(nil),
 		(*Event_RefundClosed)(nil),
+		(*Event_SchoolReviewWithdrawn)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2519,7 +2600,7 @@ func file_aid_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_events_v1_events_proto_rawDesc), len(file_aid_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

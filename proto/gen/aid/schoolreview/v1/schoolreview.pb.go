@@ -32,6 +32,7 @@ const (
 	ReviewState_REVIEW_STATE_IN_NOTICE   ReviewState = 2
 	ReviewState_REVIEW_STATE_REJECTED    ReviewState = 3
 	ReviewState_REVIEW_STATE_PASSED      ReviewState = 4
+	ReviewState_REVIEW_STATE_WITHDRAWN   ReviewState = 5
 )
 
 // Enum value maps for ReviewState.
@@ -42,6 +43,7 @@ var (
 		2: "REVIEW_STATE_IN_NOTICE",
 		3: "REVIEW_STATE_REJECTED",
 		4: "REVIEW_STATE_PASSED",
+		5: "REVIEW_STATE_WITHDRAWN",
 	}
 	ReviewState_value = map[string]int32{
 		"REVIEW_STATE_UNSPECIFIED": 0,
@@ -49,6 +51,7 @@ var (
 		"REVIEW_STATE_IN_NOTICE":   2,
 		"REVIEW_STATE_REJECTED":    3,
 		"REVIEW_STATE_PASSED":      4,
+		"REVIEW_STATE_WITHDRAWN":   5,
 	}
 )
 
@@ -637,6 +640,59 @@ func (x *RaiseObjectionRequest) GetReason() string {
 	return ""
 }
 
+type WithdrawApplicationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApplicationId string                 `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	// Why the school withdraws it (required).
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WithdrawApplicationRequest) Reset() {
+	*x = WithdrawApplicationRequest{}
+	mi := &file_aid_schoolreview_v1_schoolreview_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WithdrawApplicationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WithdrawApplicationRequest) ProtoMessage() {}
+
+func (x *WithdrawApplicationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_schoolreview_v1_schoolreview_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WithdrawApplicationRequest.ProtoReflect.Descriptor instead.
+func (*WithdrawApplicationRequest) Descriptor() ([]byte, []int) {
+	return file_aid_schoolreview_v1_schoolreview_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *WithdrawApplicationRequest) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *WithdrawApplicationRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_aid_schoolreview_v1_schoolreview_proto protoreflect.FileDescriptor
 
 const file_aid_schoolreview_v1_schoolreview_proto_rawDesc = "" +
@@ -690,18 +746,23 @@ const file_aid_schoolreview_v1_schoolreview_proto_rawDesc = "" +
 	"\areviews\x18\x01 \x03(\v2\x1b.aid.schoolreview.v1.ReviewR\areviews\"V\n" +
 	"\x15RaiseObjectionRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason*\x95\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"[\n" +
+	"\x1aWithdrawApplicationRequest\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason*\xb1\x01\n" +
 	"\vReviewState\x12\x1c\n" +
 	"\x18REVIEW_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14REVIEW_STATE_PENDING\x10\x01\x12\x1a\n" +
 	"\x16REVIEW_STATE_IN_NOTICE\x10\x02\x12\x19\n" +
 	"\x15REVIEW_STATE_REJECTED\x10\x03\x12\x17\n" +
-	"\x13REVIEW_STATE_PASSED\x10\x042\x9d\x04\n" +
+	"\x13REVIEW_STATE_PASSED\x10\x04\x12\x1a\n" +
+	"\x16REVIEW_STATE_WITHDRAWN\x10\x052\xbc\x05\n" +
 	"\x13SchoolReviewService\x12|\n" +
 	"\vListReviews\x12'.aid.schoolreview.v1.ListReviewsRequest\x1a(.aid.schoolreview.v1.ListReviewsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/school-reviews\x12|\n" +
 	"\tGetReview\x12%.aid.schoolreview.v1.GetReviewRequest\x1a\x1b.aid.schoolreview.v1.Review\"+\x82\xd3\xe4\x93\x02%\x12#/v1/school-reviews/{application_id}\x12w\n" +
 	"\x06Decide\x12\".aid.schoolreview.v1.DecideRequest\x1a#.aid.schoolreview.v1.DecideResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/school-reviews:decide\x12\x90\x01\n" +
-	"\x0eRaiseObjection\x12*.aid.schoolreview.v1.RaiseObjectionRequest\x1a\x1b.aid.schoolreview.v1.Review\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/school-reviews/{application_id}:objectBNZLgithub.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1;schoolreviewv1b\x06proto3"
+	"\x0eRaiseObjection\x12*.aid.schoolreview.v1.RaiseObjectionRequest\x1a\x1b.aid.schoolreview.v1.Review\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/school-reviews/{application_id}:object\x12\x9c\x01\n" +
+	"\x13WithdrawApplication\x12/.aid.schoolreview.v1.WithdrawApplicationRequest\x1a\x1b.aid.schoolreview.v1.Review\"7\x82\xd3\xe4\x93\x021:\x01*\",/v1/school-reviews/{application_id}:withdrawBNZLgithub.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1;schoolreviewv1b\x06proto3"
 
 var (
 	file_aid_schoolreview_v1_schoolreview_proto_rawDescOnce sync.Once
@@ -716,23 +777,24 @@ func file_aid_schoolreview_v1_schoolreview_proto_rawDescGZIP() []byte {
 }
 
 var file_aid_schoolreview_v1_schoolreview_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_aid_schoolreview_v1_schoolreview_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_aid_schoolreview_v1_schoolreview_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_aid_schoolreview_v1_schoolreview_proto_goTypes = []any{
-	(ReviewState)(0),              // 0: aid.schoolreview.v1.ReviewState
-	(*Review)(nil),                // 1: aid.schoolreview.v1.Review
-	(*ListReviewsRequest)(nil),    // 2: aid.schoolreview.v1.ListReviewsRequest
-	(*ListReviewsResponse)(nil),   // 3: aid.schoolreview.v1.ListReviewsResponse
-	(*GetReviewRequest)(nil),      // 4: aid.schoolreview.v1.GetReviewRequest
-	(*Decision)(nil),              // 5: aid.schoolreview.v1.Decision
-	(*DecideRequest)(nil),         // 6: aid.schoolreview.v1.DecideRequest
-	(*DecideResponse)(nil),        // 7: aid.schoolreview.v1.DecideResponse
-	(*RaiseObjectionRequest)(nil), // 8: aid.schoolreview.v1.RaiseObjectionRequest
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(ReviewState)(0),                   // 0: aid.schoolreview.v1.ReviewState
+	(*Review)(nil),                     // 1: aid.schoolreview.v1.Review
+	(*ListReviewsRequest)(nil),         // 2: aid.schoolreview.v1.ListReviewsRequest
+	(*ListReviewsResponse)(nil),        // 3: aid.schoolreview.v1.ListReviewsResponse
+	(*GetReviewRequest)(nil),           // 4: aid.schoolreview.v1.GetReviewRequest
+	(*Decision)(nil),                   // 5: aid.schoolreview.v1.Decision
+	(*DecideRequest)(nil),              // 6: aid.schoolreview.v1.DecideRequest
+	(*DecideResponse)(nil),             // 7: aid.schoolreview.v1.DecideResponse
+	(*RaiseObjectionRequest)(nil),      // 8: aid.schoolreview.v1.RaiseObjectionRequest
+	(*WithdrawApplicationRequest)(nil), // 9: aid.schoolreview.v1.WithdrawApplicationRequest
+	(*timestamppb.Timestamp)(nil),      // 10: google.protobuf.Timestamp
 }
 var file_aid_schoolreview_v1_schoolreview_proto_depIdxs = []int32{
 	0,  // 0: aid.schoolreview.v1.Review.state:type_name -> aid.schoolreview.v1.ReviewState
-	9,  // 1: aid.schoolreview.v1.Review.notice_ends_at:type_name -> google.protobuf.Timestamp
-	9,  // 2: aid.schoolreview.v1.Review.updated_at:type_name -> google.protobuf.Timestamp
+	10, // 1: aid.schoolreview.v1.Review.notice_ends_at:type_name -> google.protobuf.Timestamp
+	10, // 2: aid.schoolreview.v1.Review.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: aid.schoolreview.v1.ListReviewsRequest.state:type_name -> aid.schoolreview.v1.ReviewState
 	1,  // 4: aid.schoolreview.v1.ListReviewsResponse.reviews:type_name -> aid.schoolreview.v1.Review
 	5,  // 5: aid.schoolreview.v1.DecideRequest.decisions:type_name -> aid.schoolreview.v1.Decision
@@ -741,12 +803,14 @@ var file_aid_schoolreview_v1_schoolreview_proto_depIdxs = []int32{
 	4,  // 8: aid.schoolreview.v1.SchoolReviewService.GetReview:input_type -> aid.schoolreview.v1.GetReviewRequest
 	6,  // 9: aid.schoolreview.v1.SchoolReviewService.Decide:input_type -> aid.schoolreview.v1.DecideRequest
 	8,  // 10: aid.schoolreview.v1.SchoolReviewService.RaiseObjection:input_type -> aid.schoolreview.v1.RaiseObjectionRequest
-	3,  // 11: aid.schoolreview.v1.SchoolReviewService.ListReviews:output_type -> aid.schoolreview.v1.ListReviewsResponse
-	1,  // 12: aid.schoolreview.v1.SchoolReviewService.GetReview:output_type -> aid.schoolreview.v1.Review
-	7,  // 13: aid.schoolreview.v1.SchoolReviewService.Decide:output_type -> aid.schoolreview.v1.DecideResponse
-	1,  // 14: aid.schoolreview.v1.SchoolReviewService.RaiseObjection:output_type -> aid.schoolreview.v1.Review
-	11, // [11:15] is the sub-list for method output_type
-	7,  // [7:11] is the sub-list for method input_type
+	9,  // 11: aid.schoolreview.v1.SchoolReviewService.WithdrawApplication:input_type -> aid.schoolreview.v1.WithdrawApplicationRequest
+	3,  // 12: aid.schoolreview.v1.SchoolReviewService.ListReviews:output_type -> aid.schoolreview.v1.ListReviewsResponse
+	1,  // 13: aid.schoolreview.v1.SchoolReviewService.GetReview:output_type -> aid.schoolreview.v1.Review
+	7,  // 14: aid.schoolreview.v1.SchoolReviewService.Decide:output_type -> aid.schoolreview.v1.DecideResponse
+	1,  // 15: aid.schoolreview.v1.SchoolReviewService.RaiseObjection:output_type -> aid.schoolreview.v1.Review
+	1,  // 16: aid.schoolreview.v1.SchoolReviewService.WithdrawApplication:output_type -> aid.schoolreview.v1.Review
+	12, // [12:17] is the sub-list for method output_type
+	7,  // [7:12] is the sub-list for method input_type
 	7,  // [7:7] is the sub-list for extension type_name
 	7,  // [7:7] is the sub-list for extension extendee
 	0,  // [0:7] is the sub-list for field type_name
@@ -763,7 +827,7 @@ func file_aid_schoolreview_v1_schoolreview_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_schoolreview_v1_schoolreview_proto_rawDesc), len(file_aid_schoolreview_v1_schoolreview_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

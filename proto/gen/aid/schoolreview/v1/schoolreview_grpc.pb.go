@@ -19,10 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SchoolReviewService_ListReviews_FullMethodName    = "/aid.schoolreview.v1.SchoolReviewService/ListReviews"
-	SchoolReviewService_GetReview_FullMethodName      = "/aid.schoolreview.v1.SchoolReviewService/GetReview"
-	SchoolReviewService_Decide_FullMethodName         = "/aid.schoolreview.v1.SchoolReviewService/Decide"
-	SchoolReviewService_RaiseObjection_FullMethodName = "/aid.schoolreview.v1.SchoolReviewService/RaiseObjection"
+	SchoolReviewService_ListReviews_FullMethodName         = "/aid.schoolreview.v1.SchoolReviewService/ListReviews"
+	SchoolReviewService_GetReview_FullMethodName           = "/aid.schoolreview.v1.SchoolReviewService/GetReview"
+	SchoolReviewService_Decide_FullMethodName              = "/aid.schoolreview.v1.SchoolReviewService/Decide"
+	SchoolReviewService_RaiseObjection_FullMethodName      = "/aid.schoolreview.v1.SchoolReviewService/RaiseObjection"
+	SchoolReviewService_WithdrawApplication_FullMethodName = "/aid.schoolreview.v1.SchoolReviewService/WithdrawApplication"
 )
 
 // SchoolReviewServiceClient is the client API for SchoolReviewService service.
@@ -43,6 +44,12 @@ type SchoolReviewServiceClient interface {
 	// RaiseObjection records an objection during the notice and sends the item
 	// back to review. FailedPrecondition when the notice is not running.
 	RaiseObjection(ctx context.Context, in *RaiseObjectionRequest, opts ...grpc.CallOption) (*Review, error)
+	// WithdrawApplication withdraws a pending item at the request of the
+	// school's aid officer, before the review committee decides it; the
+	// application stops counting against the student. FailedPrecondition
+	// (reason review-already-decided) once it was decided; a concurrent
+	// Decide and WithdrawApplication end in exactly one of the two.
+	WithdrawApplication(ctx context.Context, in *WithdrawApplicationRequest, opts ...grpc.CallOption) (*Review, error)
 }
 
 type schoolReviewServiceClient struct {
@@ -93,6 +100,16 @@ func (c *schoolReviewServiceClient) RaiseObjection(ctx context.Context, in *Rais
 	return out, nil
 }
 
+func (c *schoolReviewServiceClient) WithdrawApplication(ctx context.Context, in *WithdrawApplicationRequest, opts ...grpc.CallOption) (*Review, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Review)
+	err := c.cc.Invoke(ctx, SchoolReviewService_WithdrawApplication_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SchoolReviewServiceServer is the server API for SchoolReviewService service.
 // All implementations must embed UnimplementedSchoolReviewServiceServer
 // for forward compatibility.
@@ -111,6 +128,12 @@ type SchoolReviewServiceServer interface {
 	// RaiseObjection records an objection during the notice and sends the item
 	// back to review. FailedPrecondition when the notice is not running.
 	RaiseObjection(context.Context, *RaiseObjectionRequest) (*Review, error)
+	// WithdrawApplication withdraws a pending item at the request of the
+	// school's aid officer, before the review committee decides it; the
+	// application stops counting against the student. FailedPrecondition
+	// (reason review-already-decided) once it was decided; a concurrent
+	// Decide and WithdrawApplication end in exactly one of the two.
+	WithdrawApplication(context.Context, *WithdrawApplicationRequest) (*Review, error)
 	mustEmbedUnimplementedSchoolReviewServiceServer()
 }
 
@@ -132,6 +155,9 @@ func (UnimplementedSchoolReviewServiceServer) Decide(context.Context, *DecideReq
 }
 func (UnimplementedSchoolReviewServiceServer) RaiseObjection(context.Context, *RaiseObjectionRequest) (*Review, error) {
 	return nil, status.Error(codes.Unimplemented, "method RaiseObjection not implemented")
+}
+func (UnimplementedSchoolReviewServiceServer) WithdrawApplication(context.Context, *WithdrawApplicationRequest) (*Review, error) {
+	return nil, status.Error(codes.Unimplemented, "method WithdrawApplication not implemented")
 }
 func (UnimplementedSchoolReviewServiceServer) mustEmbedUnimplementedSchoolReviewServiceServer() {}
 func (UnimplementedSchoolReviewServiceServer) testEmbeddedByValue()                             {}
@@ -226,6 +252,24 @@ func _SchoolReviewService_RaiseObjection_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SchoolReviewService_WithdrawApplication_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WithdrawApplicationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchoolReviewServiceServer).WithdrawApplication(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchoolReviewService_WithdrawApplication_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchoolReviewServiceServer).WithdrawApplication(ctx, req.(*WithdrawApplicationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SchoolReviewService_ServiceDesc is the grpc.ServiceDesc for SchoolReviewService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -248,6 +292,10 @@ var SchoolReviewService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RaiseObjection",
 			Handler:    _SchoolReviewService_RaiseObjection_Handler,
+		},
+		{
+			MethodName: "WithdrawApplication",
+			Handler:    _SchoolReviewService_WithdrawApplication_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
