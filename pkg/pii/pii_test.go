@@ -2,10 +2,10 @@ package pii_test
 
 import (
 	"bytes"
-	"fmt"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 

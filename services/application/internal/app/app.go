@@ -7,7 +7,6 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -180,13 +179,13 @@ func (s *Service) Reveal(a domain.Application, full bool) (Identity, error) {
 	if !full {
 		return Identity{StudentIDNumber: a.StudentIDMasked, StudentName: a.StudentNameMasked}, nil
 	}
-	id, err := s.sealer.Open(a.StudentIDSealed)
+	id, err := s.sealer.Open(a.StudentIDSealed, studentIDBinding(a.ID))
 	if err != nil {
-		return Identity{}, fmt.Errorf("open student id of %s: %w", a.ID, err)
+		return Identity{}, unsealable(a.ID, "student ID number", err)
 	}
-	name, err := s.sealer.Open(a.StudentNameSealed)
+	name, err := s.sealer.Open(a.StudentNameSealed, studentNameBinding(a.ID))
 	if err != nil {
-		return Identity{}, fmt.Errorf("open student name of %s: %w", a.ID, err)
+		return Identity{}, unsealable(a.ID, "student name", err)
 	}
 	return Identity{StudentIDNumber: id, StudentName: name}, nil
 }

@@ -140,11 +140,11 @@ func (s *Service) CorrectPayee(ctx context.Context, caller auth.Identity, id, ca
 	if err := v.Err(); err != nil {
 		return domain.Application{}, err
 	}
-	cardSealed, err := s.sealer.Seal(card)
+	cardSealed, err := s.sealer.Seal(card, events.BankCardBinding(id))
 	if err != nil {
 		return domain.Application{}, err
 	}
-	nameSealed, err := s.sealer.Seal(accountName)
+	nameSealed, err := s.sealer.Seal(accountName, events.AccountNameBinding(id))
 	if err != nil {
 		return domain.Application{}, err
 	}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/auth"
-	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/grpcx"
@@ -57,15 +56,7 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	key, err := pii.ParseKey(config.DevDataKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := pii.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, run: run, keys: keys, pool: pool, js: js, sealer: sealer}
+	return &env{t: t, run: run, keys: keys, pool: pool, js: js, sealer: testenv.Sealer(t, "")}
 }
 
 // client returns an API client acting as user in role at org.

@@ -250,7 +250,7 @@ func (h *harness) seedUnknown(a application, paymentID string) {
 	_, err := h.pool.Exec(context.Background(), `INSERT INTO payments (payment_id, application_id, batch_id, school_code, program_code, term,
   amount_fen, order_attempt, bank_card_sealed, account_name_sealed, bank_card_masked, status, attempts, claim_id, next_attempt_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, '6217***********0123', 'UNKNOWN', 1, $10, now())`,
-		paymentID, a.id, uuid.NewString(), a.school, program, term, a.amount, h.seal(goodCard), h.seal(accountName), uuid.NewString())
+		paymentID, a.id, uuid.NewString(), a.school, program, term, a.amount, h.sealCard(a.id, goodCard), h.sealName(a.id, accountName), uuid.NewString())
 	if err != nil {
 		h.t.Fatal(err)
 	}
