@@ -38,6 +38,8 @@ type env struct {
 	pool   *pgxpool.Pool
 	js     jetstream.JetStream
 	sealer *pii.Sealer
+	// db and nats are the URLs the service runs on.
+	db, nats string
 }
 
 func start(t *testing.T) *env {
@@ -56,7 +58,17 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	return &env{t: t, run: run, keys: keys, pool: pool, js: js, sealer: testenv.Sealer(t, "")}
+	return &env{t: t, run: run, keys: keys, pool: pool, js: js, sealer: testenv.Sealer(t, ""), db: dbURL, nats: natsURL}
+}
+
+// replica starts another instance of the service on e's database and NATS
+// with the given key sets (as AID_SEAL_KEYS and AID_HASH_KEYS; "" is the
+// development set) and returns e as seen through it.
+func (e *env) replica(t *testing.T, sealKeys, hashKeys string) *env {
+	t.Helper()
+	r := *e
+	r.run = servicetest.Start(t, servicetest.Env{DatabaseURL: e.db, NATSURL: e.nats, PublicKeyPath: e.keys.PublicKeyPath, SealKeys: sealKeys, HashKeys: hashKeys}, appservice.Spec())
+	return &r
 }
 
 // client returns an API client acting as user in role at org.
