@@ -392,3 +392,27 @@ func TestPolicyValidationAndPaging(t *testing.T) {
 		t.Errorf("listed %d payments, want %d", len(seen), len(ids))
 	}
 }
+
+// TestPayeeCopiedFromAnotherApplicationIsNotPaid: a submission event that
+// carries another application's sealed card (as an insider replaying or
+// forging one would) does not open for this application; the payment
+// fails as unreadable and the bank is never called.
+func TestPayeeCopiedFromAnotherApplicationIsNotPaid(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	victim, thief := newApplication(50000), newApplication(50000)
+	ev := h.submitted(thief, goodCard)
+	body := ev.GetApplicationSubmitted()
+	body.BankCardSealed = h.sealCard(victim.id, goodCard)
+	h.publish(ev, "", nil)
+	paymentID := uuid.NewString()
+	h.publish(ordered(thief, uuid.NewString(), paymentID, 1), "", nil)
+
+	failed := h.awaitEvents(events.TypePaymentFailed, 1)[0]
+	if f := failed.GetPaymentFailed(); f.GetPaymentId() != paymentID || f.GetReason() != "PAYEE_UNREADABLE" {
+		t.Fatalf("payment_failed %v, want PAYEE_UNREADABLE", failed)
+	}
+	if totals := h.ledger(); totals.CreditedCount != 0 || totals.RejectedCount != 0 {
+		t.Errorf("bank ledger %+v, want no call at all", totals)
+	}
+}
