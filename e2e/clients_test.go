@@ -18,6 +18,7 @@ import (
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
+	keysv1 "github.com/edubureau/studentaid/proto/gen/aid/keys/v1"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
 	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
 )
@@ -30,6 +31,10 @@ type user struct {
 	bureau  bureaureviewv1.BureauReviewServiceClient
 	finance financev1.FinanceConfirmationServiceClient
 	payout  payoutv1.PayoutServiceClient
+	// appKeys and payoutKeys rotate the keys of the services that hold
+	// sealed data.
+	appKeys    keysv1.KeyRotationServiceClient
+	payoutKeys keysv1.KeyRotationServiceClient
 }
 
 func newUser(t *testing.T, s *stack.Stack, id string, role auth.Role, org string) *user {
@@ -51,13 +56,16 @@ func newUserWithToken(t *testing.T, s *stack.Stack, tok string) *user {
 		t.Cleanup(func() { conn.Close() })
 		return conn
 	}
+	appConn, payoutConn := dial("application"), dial("payout")
 	return &user{
-		token:   tok,
-		app:     applicationv1.NewApplicationServiceClient(dial("application")),
-		school:  schoolreviewv1.NewSchoolReviewServiceClient(dial("school-review")),
-		bureau:  bureaureviewv1.NewBureauReviewServiceClient(dial("bureau-review")),
-		finance: financev1.NewFinanceConfirmationServiceClient(dial("finance-confirmation")),
-		payout:  payoutv1.NewPayoutServiceClient(dial("payout")),
+		token:      tok,
+		appKeys:    keysv1.NewKeyRotationServiceClient(appConn),
+		payoutKeys: keysv1.NewKeyRotationServiceClient(payoutConn),
+		app:        applicationv1.NewApplicationServiceClient(dial("application")),
+		school:     schoolreviewv1.NewSchoolReviewServiceClient(dial("school-review")),
+		bureau:     bureaureviewv1.NewBureauReviewServiceClient(dial("bureau-review")),
+		finance:    financev1.NewFinanceConfirmationServiceClient(dial("finance-confirmation")),
+		payout:     payoutv1.NewPayoutServiceClient(dial("payout")),
 	}
 }
 
