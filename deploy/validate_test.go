@@ -69,7 +69,7 @@ var requiredServiceEnv = []string{"DATABASE_URL", "NATS_URL", "AID_AUTH_PUBLIC_K
 // secretServiceEnv must come from a Secret in Kubernetes, never a literal.
 var secretServiceEnv = []string{"DATABASE_URL"}
 
-// keyEnv are the key sets (pkg/config.Service.LoadKeys). Only the services
+// keyEnv are the key sets (pkg/config.Service.WithKeys). Only the services
 // that use one (serviceSpec.keys) get it, from a Secret; every other service
 // must not have it (production refuses a key a service does not use).
 var keyEnv = []string{"AID_SEAL_KEYS", "AID_HASH_KEYS"}

@@ -46,7 +46,7 @@ type Service struct {
 	NATSURL     string
 	// SealKeys is the sealing key set, "<id>:<base64>[,<id>:<base64>...]",
 	// current first (AID_SEAL_KEYS or the file AID_SEAL_KEYS_FILE). Empty
-	// for a service that opens no personal data; see [Service.LoadKeys].
+	// for a service that opens no personal data; see [Service.WithKeys].
 	SealKeys string
 	// HashKeys is the ID-hashing key set in the same form (AID_HASH_KEYS or
 	// AID_HASH_KEYS_FILE). Empty for a service that hashes nothing.
@@ -269,14 +269,14 @@ type KeyNeeds struct {
 	Hash bool
 }
 
-// LoadKeys reads the key sets the service needs into c: AID_SEAL_KEYS and
+// WithKeys returns c with the key sets the service needs: AID_SEAL_KEYS and
 // AID_HASH_KEYS, or the files AID_SEAL_KEYS_FILE and AID_HASH_KEYS_FILE
 // (for secrets mounted as files). Outside production a missing set is the
 // development one. In production a needed set must be given and hold no
 // development key, and a set the service does not need must not be given:
 // only the services that use a key hold it. Keys a service does not need
 // are left empty.
-func (c *Service) LoadKeys(need KeyNeeds) error {
+func (c Service) WithKeys(need KeyNeeds) (Service, error) {
 	for _, k := range []struct {
 		name string
 		need bool
@@ -288,15 +288,15 @@ func (c *Service) LoadKeys(need KeyNeeds) error {
 	} {
 		v, err := envOrFile(k.name)
 		if err != nil {
-			return err
+			return c, err
 		}
 		switch {
 		case !k.need && v != "" && c.Production:
-			return fmt.Errorf("AID_ENV=production: %s does not use %s; remove it from its environment (only the services that use a key hold it)", c.Name, k.name)
+			return c, fmt.Errorf("AID_ENV=production: %s does not use %s; remove it from its environment (only the services that use a key hold it)", c.Name, k.name)
 		case !k.need:
 			*k.dst = ""
 		case v == "" && c.Production:
-			return fmt.Errorf("AID_ENV=production: %s needs %s (or %s_FILE): \"<id>:<base64 of 32 random bytes>\", current first", c.Name, k.name, k.name)
+			return c, fmt.Errorf("AID_ENV=production: %s needs %s (or %s_FILE): \"<id>:<base64 of 32 random bytes>\", current first", c.Name, k.name, k.name)
 		case v == "":
 			*k.dst = k.dev
 		default:
@@ -304,9 +304,9 @@ func (c *Service) LoadKeys(need KeyNeeds) error {
 		}
 	}
 	if unsafe := c.Unsafe(); c.Production && len(unsafe) > 0 {
-		return fmt.Errorf("AID_ENV=production refuses development defaults: %s", strings.Join(unsafe, "; "))
+		return c, fmt.Errorf("AID_ENV=production refuses development defaults: %s", strings.Join(unsafe, "; "))
 	}
-	return nil
+	return c, nil
 }
 
 // envOrFile returns the variable name, or the trimmed contents of the file

@@ -32,7 +32,7 @@ func TestProductionRefusesDevelopmentDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("development: %v", err)
 	}
-	if err := c.LoadKeys(config.KeyNeeds{Seal: true, Hash: true}); err != nil {
+	if c, err = c.WithKeys(config.KeyNeeds{Seal: true, Hash: true}); err != nil {
 		t.Fatalf("development keys: %v", err)
 	}
 	if c.Production || len(c.Unsafe()) != 3 || c.SealKeys != config.DevSealKeys || c.HashKeys != config.DevHashKeys {
@@ -48,18 +48,18 @@ func TestProductionRefusesDevelopmentDefaults(t *testing.T) {
 	if err != nil || !c.Production {
 		t.Fatalf("production with real settings: production %v, err %v; want true, nil", c.Production, err)
 	}
-	if err := c.LoadKeys(config.KeyNeeds{Seal: true, Hash: true}); err == nil {
+	if c, err = c.WithKeys(config.KeyNeeds{Seal: true, Hash: true}); err == nil {
 		t.Fatal("production without AID_SEAL_KEYS and AID_HASH_KEYS started; want a refusal")
 	}
 	t.Setenv("AID_SEAL_KEYS", "s2:"+realKey)
 	t.Setenv("AID_HASH_KEYS", "h2:"+realKey2)
-	if err := c.LoadKeys(config.KeyNeeds{Seal: true, Hash: true}); err != nil {
+	if c, err = c.WithKeys(config.KeyNeeds{Seal: true, Hash: true}); err != nil {
 		t.Fatalf("production with keys of its own: %v", err)
 	}
 	if c.SealKeys != "s2:"+realKey || c.HashKeys != "h2:"+realKey2 {
 		t.Fatalf("keys %q %q, want the environment's", c.SealKeys, c.HashKeys)
 	}
-	if err := c.LoadKeys(config.KeyNeeds{Seal: true}); err == nil {
+	if _, err = c.WithKeys(config.KeyNeeds{Seal: true}); err == nil {
 		t.Fatal("production gave AID_HASH_KEYS to a service that does not hash; want a refusal")
 	}
 
@@ -105,9 +105,9 @@ func TestProductionRefusesEveryDevelopmentKey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = c.LoadKeys(config.KeyNeeds{Seal: true, Hash: true})
+			_, err = c.WithKeys(config.KeyNeeds{Seal: true, Hash: true})
 			if err == nil || !strings.Contains(err.Error(), "development key") {
-				t.Fatalf("LoadKeys() error = %v, want a refusal of the development key", err)
+				t.Fatalf("WithKeys() error = %v, want a refusal of the development key", err)
 			}
 			if strings.Contains(err.Error(), realKey) || strings.Contains(err.Error(), devSeal) {
 				t.Errorf("error %q contains a key", err)
@@ -116,7 +116,7 @@ func TestProductionRefusesEveryDevelopmentKey(t *testing.T) {
 	}
 }
 
-func TestLoadKeysReadsFilesAndLeavesUnneededKeysOut(t *testing.T) {
+func TestWithKeysReadsFilesAndLeavesUnneededKeysOut(t *testing.T) {
 	t.Setenv("AID_AUTH_PUBLIC_KEYS", "/nonexistent/key.pem")
 	t.Setenv("AID_ENV", "development")
 	t.Setenv("AID_DATA_KEY", "")
@@ -131,17 +131,17 @@ func TestLoadKeysReadsFilesAndLeavesUnneededKeysOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.LoadKeys(config.KeyNeeds{Seal: true}); err != nil {
+	if c, err = c.WithKeys(config.KeyNeeds{Seal: true}); err != nil {
 		t.Fatal(err)
 	}
 	if c.SealKeys != "s:"+realKey || c.HashKeys != "" {
 		t.Fatalf("keys %q %q; want the file's seal keys and no hash keys", c.SealKeys, c.HashKeys)
 	}
-	if err := c.LoadKeys(config.KeyNeeds{}); err != nil || c.SealKeys != "" {
+	if c, err = c.WithKeys(config.KeyNeeds{}); err != nil || c.SealKeys != "" {
 		t.Fatalf("a service that needs no key got %q (err %v)", c.SealKeys, err)
 	}
 	t.Setenv("AID_SEAL_KEYS", "s:"+realKey)
-	if err := c.LoadKeys(config.KeyNeeds{Seal: true}); err == nil {
+	if _, err = c.WithKeys(config.KeyNeeds{Seal: true}); err == nil {
 		t.Fatal("AID_SEAL_KEYS and AID_SEAL_KEYS_FILE both set were accepted")
 	}
 }

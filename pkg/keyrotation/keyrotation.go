@@ -223,8 +223,7 @@ func (r *Rotator) Step(ctx context.Context, token string, limit int) (Result, er
 		})
 	})
 	if err != nil {
-		var ae *apperr.Error
-		if errors.As(err, &ae) {
+		if _, ok := errors.AsType[*apperr.Error](err); ok {
 			return Result{}, err
 		}
 		if errors.Is(err, pii.ErrOpen) || errors.Is(err, pii.ErrUnknownKey) || errors.Is(err, pii.ErrSealFormat) {

@@ -128,7 +128,7 @@ func SealedKeyID(sealed []byte) (string, error) {
 }
 
 func header(keyID string) []byte {
-	return append([]byte{SealVersion, byte(len(keyID))}, keyID...)
+	return append([]byte{SealVersion, byte(len(keyID))}, keyID...) //nolint:gosec // G115: key IDs are at most MaxKeyIDLength (checkKeySet)
 }
 
 // split returns the key ID a sealed value names and what follows the header.

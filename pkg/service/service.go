@@ -136,7 +136,7 @@ func Run(ctx context.Context, spec Spec) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.LoadKeys(spec.Needs); err != nil {
+	if cfg, err = cfg.WithKeys(spec.Needs); err != nil {
 		return err
 	}
 	return RunWithConfig(ctx, spec, cfg)

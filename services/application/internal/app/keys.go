@@ -99,6 +99,21 @@ func (s *Service) bindHashKey(ctx context.Context, tx db.Tx, apps []domain.Appli
 	return keys, nil
 }
 
+// checkDuplicates hashes apps under the current hashing key and, when
+// lookFirst is set or a hashing-key change is under way (earlier
+// applications may be hashed under another key, which the unique index
+// cannot compare), refuses the students who already have an application.
+func (s *Service) checkDuplicates(ctx context.Context, tx db.Tx, req SubmitRequest, apps []domain.Application, evs []*eventsv1.Event, ps []prepared, lookFirst bool) error {
+	hashKeys, err := s.bindHashKey(ctx, tx, apps, evs, ps)
+	if err != nil {
+		return err
+	}
+	if lookFirst || len(hashKeys) > 1 {
+		return s.refuseDuplicates(ctx, tx, req, ps, hashKeys)
+	}
+	return nil
+}
+
 // Rotator moves the applications onto the current keys: it re-seals every
 // sealed column under the current sealing key, makes the configured
 // current hashing key the one new applications are hashed under (first

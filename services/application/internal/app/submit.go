@@ -130,16 +130,8 @@ func (s *Service) Submit(ctx context.Context, caller auth.Identity, req SubmitRe
 				return err
 			}
 		}
-		hashKeys, err := s.bindHashKey(ctx, tx, apps, evs, prepared)
-		if err != nil {
+		if err := s.checkDuplicates(ctx, tx, req, apps, evs, prepared, lookFirst); err != nil {
 			return err
-		}
-		// While a hashing-key change is under way, earlier applications may
-		// be hashed under another key, which the index cannot compare.
-		if lookFirst || len(hashKeys) > 1 {
-			if err := s.refuseDuplicates(ctx, tx, req, prepared, hashKeys); err != nil {
-				return err
-			}
 		}
 		if err := s.store.InsertApplications(ctx, tx, apps); err != nil {
 			return err
