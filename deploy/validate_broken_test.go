@@ -11,7 +11,7 @@ import (
 // small valid fixture, breaks one thing, and expects the validator to name
 // it; the fixtures themselves must pass, so every failure is the mutation's.
 
-var demoService = []serviceSpec{{"demo", 9100, 8100}}
+var demoService = []serviceSpec{{"demo", 9100, 8100, []string{"AID_SEAL_KEYS"}}}
 
 const k8sFixture = `apiVersion: v1
 kind: Namespace
@@ -37,7 +37,8 @@ metadata:
   namespace: student-aid
 stringData:
   DATABASE_URL: REPLACE_ME
-  AID_DATA_KEY: REPLACE_ME
+  AID_SEAL_KEYS: REPLACE_ME
+  AID_HASH_KEYS: REPLACE_ME
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -83,11 +84,11 @@ spec:
                 secretKeyRef:
                   name: aid-secrets
                   key: DATABASE_URL
-            - name: AID_DATA_KEY
+            - name: AID_SEAL_KEYS
               valueFrom:
                 secretKeyRef:
                   name: aid-secrets
-                  key: AID_DATA_KEY
+                  key: AID_SEAL_KEYS
           resources:
             requests:
               cpu: 100m
@@ -164,7 +165,7 @@ services:
       DATABASE_URL: postgres://postgres:${POSTGRES_PASSWORD:-postgres}@postgres:5432/aid
       NATS_URL: nats://nats:4222
       AID_AUTH_PUBLIC_KEYS: /run/secrets/auth_public_key
-      AID_DATA_KEY: ${AID_DATA_KEY:?required}
+      AID_SEAL_KEYS: ${AID_SEAL_KEYS:?required}
       OTEL_EXPORTER_OTLP_ENDPOINT: http://jaeger:4317
     depends_on:
       postgres: {condition: service_healthy}
@@ -310,10 +311,12 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"no pod disruption budget", k8s, k8sFixture, "kind: PodDisruptionBudget", "kind: ResourceQuota", "no PodDisruptionBudget selects"},
 		{"pdb blocks every eviction", k8s, k8sFixture, "minAvailable: 1", "minAvailable: 2", "blocks every eviction"},
 		{"deployment selector misses its pods", k8s, k8sFixture, "    matchLabels:\n      app.kubernetes.io/name: demo\n  template", "    matchLabels:\n      app.kubernetes.io/name: dmeo\n  template", "does not match the pod template labels"},
-		{"secret key missing", k8s, k8sFixture, "                  key: AID_DATA_KEY", "                  key: DATA_KEY", `Secret aid-secrets has no key "DATA_KEY"`},
+		{"secret key missing", k8s, k8sFixture, "                  key: AID_SEAL_KEYS", "                  key: SEAL_KEYS", `Secret aid-secrets has no key "SEAL_KEYS"`},
 		{"configmap missing", k8s, k8sFixture, "                name: aid-config", "                name: aid-settings", `ConfigMap "aid-settings", which is not defined`},
 		{"real secret value", k8s, k8sFixture, "DATABASE_URL: REPLACE_ME", "DATABASE_URL: postgres://aid:hunter2@db/aid", "must be the placeholder"},
-		{"data key as a literal", k8s, k8sFixture, "            - name: AID_DATA_KEY\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_DATA_KEY\n", "            - name: AID_DATA_KEY\n              value: ZGV2\n", "AID_DATA_KEY must come from a Secret"},
+		{"seal keys as a literal", k8s, k8sFixture, "            - name: AID_SEAL_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_SEAL_KEYS\n", "            - name: AID_SEAL_KEYS\n              value: k:ZGV2\n", "AID_SEAL_KEYS must come from a Secret"},
+		{"seal keys missing", k8s, k8sFixture, "            - name: AID_SEAL_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_SEAL_KEYS\n", "", "environment variable AID_SEAL_KEYS is not set"},
+		{"hash keys to a service that does not hash", k8s, k8sFixture, "                  key: AID_SEAL_KEYS\n", "                  key: AID_SEAL_KEYS\n            - name: AID_HASH_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_HASH_KEYS\n", "demo gets AID_HASH_KEYS, which it does not use"},
 		{"public keys not configured", k8s, k8sFixture, "  AID_AUTH_PUBLIC_KEYS: /etc/aid/keys/auth.pub.pem\n", "", "AID_AUTH_PUBLIC_KEYS is not set"},
 		{"http address on loopback", k8s, k8sFixture, `DEMO_HTTP_ADDR: "0.0.0.0:8100"`, `DEMO_HTTP_ADDR: "127.0.0.1:8100"`, "listens on loopback only"},
 		{"http address port drift", k8s, k8sFixture, `DEMO_HTTP_ADDR: "0.0.0.0:8100"`, `DEMO_HTTP_ADDR: "0.0.0.0:8200"`, "does not match container port 8100"},
@@ -340,6 +343,8 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"undefined secret", compose, composeFixture, "secrets: [auth_public_key]", "secrets: [auth_key]", `uses secret "auth_key"`},
 		{"undefined volume", compose, composeFixture, "natsdata:/data", "jsdata:/data", `uses volume "jsdata"`},
 		{"service missing", compose, composeFixture, "  demo:\n", "  demo2:\n", "no service demo"},
+		{"compose seal keys missing", compose, composeFixture, "      AID_SEAL_KEYS: ${AID_SEAL_KEYS:?required}\n", "", "environment variable AID_SEAL_KEYS is not set"},
+		{"compose hash keys to a service that does not hash", compose, composeFixture, "      AID_SEAL_KEYS: ${AID_SEAL_KEYS:?required}\n", "      AID_SEAL_KEYS: ${AID_SEAL_KEYS:?required}\n      AID_HASH_KEYS: ${AID_HASH_KEYS:?required}\n", "demo gets AID_HASH_KEYS, which it does not use"},
 		{"wrong jaeger image", compose, composeFixture, "jaegertracing/jaeger:2.13.0", "jaegertracing/all-in-one:1.60", "want jaegertracing/jaeger:2.13.0"},
 		{"nats config not mounted", compose, composeFixture, "      - ./nats/nats.conf:/etc/nats/nats.conf:ro\n", "", "does not mount nats/nats.conf"},
 		{"dependency cycle", compose, composeFixture, "  postgres:\n    image: postgres:15\n", "  postgres:\n    image: postgres:15\n    depends_on: [demo]\n", "depends_on cycle"},

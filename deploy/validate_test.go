@@ -43,6 +43,8 @@ var maxMemoryLimit = big.NewRat(256<<20, 1)
 type serviceSpec struct {
 	name       string
 	grpc, http int
+	// keys are the key sets (keyEnv) the service uses.
+	keys []string
 }
 
 // envPrefix is the prefix of the service's own variables (pkg/config).
@@ -52,20 +54,41 @@ func (s serviceSpec) envPrefix() string {
 
 // platformServices are the five services every deployment must run.
 var platformServices = []serviceSpec{
-	{"application", 9101, 8101},
-	{"school-review", 9102, 8102},
-	{"bureau-review", 9103, 8103},
-	{"finance-confirmation", 9104, 8104},
-	{"payout", 9105, 8105},
+	{"application", 9101, 8101, []string{"AID_SEAL_KEYS", "AID_HASH_KEYS"}},
+	{"school-review", 9102, 8102, nil},
+	{"bureau-review", 9103, 8103, nil},
+	{"finance-confirmation", 9104, 8104, nil},
+	{"payout", 9105, 8105, []string{"AID_SEAL_KEYS"}},
 }
 
 // requiredServiceEnv must be set for every service; LoadService or the
 // connections fail without them (AID_AUTH_PUBLIC_KEYS has no default) or
 // the service silently talks to localhost.
-var requiredServiceEnv = []string{"DATABASE_URL", "NATS_URL", "AID_AUTH_PUBLIC_KEYS", "AID_DATA_KEY", "OTEL_EXPORTER_OTLP_ENDPOINT"}
+var requiredServiceEnv = []string{"DATABASE_URL", "NATS_URL", "AID_AUTH_PUBLIC_KEYS", "OTEL_EXPORTER_OTLP_ENDPOINT"}
 
 // secretServiceEnv must come from a Secret in Kubernetes, never a literal.
-var secretServiceEnv = []string{"DATABASE_URL", "AID_DATA_KEY"}
+var secretServiceEnv = []string{"DATABASE_URL"}
+
+// keyEnv are the key sets (pkg/config.Service.WithKeys). Only the services
+// that use one (serviceSpec.keys) get it, from a Secret; every other service
+// must not have it (production refuses a key a service does not use).
+var keyEnv = []string{"AID_SEAL_KEYS", "AID_HASH_KEYS"}
+
+// checkKeys reports a key a service needs but lacks, one it has but does
+// not use, and (Kubernetes) one not taken from a Secret.
+func checkKeys(p *problems, where string, s serviceSpec, has func(name string) bool, fromSecret func(name string) bool) {
+	for _, name := range keyEnv {
+		needed := slices.Contains(s.keys, name)
+		switch {
+		case needed && !has(name):
+			p.addf(where, "environment variable %s is not set", name)
+		case !needed && has(name):
+			p.addf(where, "%s gets %s, which it does not use: only the services that use a key may hold it", s.name, name)
+		case needed && fromSecret != nil && !fromSecret(name):
+			p.addf(where, "%s must come from a Secret (valueFrom.secretKeyRef)", name)
+		}
+	}
+}
 
 // secretPlaceholder is the only value the committed Secret template may hold.
 const secretPlaceholder = "REPLACE_ME"
@@ -723,6 +746,10 @@ func checkServiceEnv(p *problems, d deployment, s serviceSpec, configMaps map[st
 			p.addf(where, "%s must come from a Secret (valueFrom.secretKeyRef)", name)
 		}
 	}
+	checkKeys(p, where, s, func(name string) bool {
+		_, lit := literal[name]
+		return lit || fromSecret[name]
+	}, func(name string) bool { return fromSecret[name] })
 	for _, l := range []struct {
 		port string
 		want int
@@ -1115,6 +1142,7 @@ func validateCompose(c *composeFile, want []serviceSpec) []error {
 				p.addf(where, "environment variable %s is not set", name)
 			}
 		}
+		checkKeys(&p, where, s, func(name string) bool { _, ok := env[name]; return ok }, nil)
 		if got := env["OTEL_EXPORTER_OTLP_ENDPOINT"]; got != "http://jaeger:4317" {
 			p.addf(where, "OTEL_EXPORTER_OTLP_ENDPOINT is %q, want http://jaeger:4317", got)
 		}

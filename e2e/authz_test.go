@@ -19,6 +19,7 @@ import (
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
 	datacomparisonv1 "github.com/edubureau/studentaid/proto/gen/aid/datacomparison/v1"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
+	keysv1 "github.com/edubureau/studentaid/proto/gen/aid/keys/v1"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
 	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
 )
@@ -213,6 +214,15 @@ func chainCases(unknown, card string) []rpcCase {
 		}},
 		{"payout.ListPayments", financeReader, codes.OK, func(ctx context.Context, u *user) error {
 			_, err := u.payout.ListPayments(ctx, &payoutv1.ListPaymentsRequest{BatchId: unknown})
+			return err
+		}},
+		// A bad page token: ops is told so, and nothing is rotated.
+		{"application.RotateKeys", []auth.Role{auth.RoleOps}, codes.InvalidArgument, func(ctx context.Context, u *user) error {
+			_, err := u.appKeys.RotateKeys(ctx, &keysv1.RotateKeysRequest{PageToken: "bogus"})
+			return err
+		}},
+		{"payout.RotateKeys", []auth.Role{auth.RoleOps}, codes.InvalidArgument, func(ctx context.Context, u *user) error {
+			_, err := u.payoutKeys.RotateKeys(ctx, &keysv1.RotateKeysRequest{PageToken: "bogus"})
 			return err
 		}},
 	}

@@ -21,6 +21,7 @@ import (
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
 	datacomparisonv1 "github.com/edubureau/studentaid/proto/gen/aid/datacomparison/v1"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
+	keysv1 "github.com/edubureau/studentaid/proto/gen/aid/keys/v1"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
 	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
 )
@@ -34,6 +35,10 @@ type user struct {
 	finance financev1.FinanceConfirmationServiceClient
 	payout  payoutv1.PayoutServiceClient
 	data    datacomparisonv1.DataComparisonServiceClient
+	// appKeys and payoutKeys rotate the keys of the services that hold
+	// sealed data.
+	appKeys    keysv1.KeyRotationServiceClient
+	payoutKeys keysv1.KeyRotationServiceClient
 }
 
 func newUser(t *testing.T, s *stack.Stack, id string, role auth.Role, org string) *user {
@@ -55,14 +60,17 @@ func newUserWithToken(t *testing.T, s *stack.Stack, tok string) *user {
 		t.Cleanup(func() { conn.Close() })
 		return conn
 	}
+	appConn, payoutConn := dial("application"), dial("payout")
 	return &user{
-		token:   tok,
-		app:     applicationv1.NewApplicationServiceClient(dial("application")),
-		school:  schoolreviewv1.NewSchoolReviewServiceClient(dial("school-review")),
-		bureau:  bureaureviewv1.NewBureauReviewServiceClient(dial("bureau-review")),
-		finance: financev1.NewFinanceConfirmationServiceClient(dial("finance-confirmation")),
-		payout:  payoutv1.NewPayoutServiceClient(dial("payout")),
-		data:    datacomparisonv1.NewDataComparisonServiceClient(dial("data-comparison")),
+		token:      tok,
+		appKeys:    keysv1.NewKeyRotationServiceClient(appConn),
+		payoutKeys: keysv1.NewKeyRotationServiceClient(payoutConn),
+		app:        applicationv1.NewApplicationServiceClient(appConn),
+		school:     schoolreviewv1.NewSchoolReviewServiceClient(dial("school-review")),
+		bureau:     bureaureviewv1.NewBureauReviewServiceClient(dial("bureau-review")),
+		finance:    financev1.NewFinanceConfirmationServiceClient(dial("finance-confirmation")),
+		payout:     payoutv1.NewPayoutServiceClient(payoutConn),
+		data:       datacomparisonv1.NewDataComparisonServiceClient(dial("data-comparison")),
 	}
 }
 

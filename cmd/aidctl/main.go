@@ -1,9 +1,11 @@
 // Command aidctl is the operator's tool: re-publish a range of a service's
-// outbox, and list or replay dead-lettered events.
+// outbox, list or replay dead-lettered events, and move a service's sealed
+// data and hashes onto its current keys.
 //
 //	aidctl republish -service application -from 1 -to 5000
 //	aidctl dead list [-consumer payout]
 //	aidctl dead replay -seq 12
+//	AID_TOKEN=<ops token> aidctl rotate-key -service application [-addr host:port] [-batch 500]
 package main
 
 import (
@@ -14,13 +16,17 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/db"
+	"github.com/edubureau/studentaid/pkg/grpcx"
+	"github.com/edubureau/studentaid/pkg/keyrotation"
 	"github.com/edubureau/studentaid/pkg/natsx"
 	"github.com/edubureau/studentaid/pkg/outbox"
 	"github.com/edubureau/studentaid/pkg/service"
+	keysv1 "github.com/edubureau/studentaid/proto/gen/aid/keys/v1"
 )
 
 func main() {
@@ -40,7 +46,10 @@ func runWithSignals(args []string) error {
 const usage = `usage:
   aidctl republish -service NAME [-from ID] [-to ID]   re-publish outbox rows (consumers ignore duplicates)
   aidctl dead list [-consumer NAME]                    list dead-lettered events
-  aidctl dead replay -seq N                            replay one dead letter on its original subject`
+  aidctl dead replay -seq N                            replay one dead letter on its original subject
+  aidctl rotate-key -service application|payout [-addr HOST:PORT] [-batch N] [-from TOKEN]
+                                                       re-seal (and re-hash) everything under the current keys;
+                                                       AID_TOKEN holds an ops token`
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -109,6 +118,66 @@ func run(ctx context.Context, args []string) error {
 			fmt.Printf("replayed dead letter %d\n", *seq)
 			return nil
 		}
+	case "rotate-key":
+		return rotateKey(ctx, args[1:])
 	}
 	return fmt.Errorf("%s", usage)
+}
+
+// rotationAddrs are the default gRPC addresses of the services that hold
+// sealed data.
+var rotationAddrs = map[string]string{"application": "127.0.0.1:9101", "payout": "127.0.0.1:9105"}
+
+// rotateKey calls the service's RotateKeys until it is done. The service
+// does the work under its own keys and database role; aidctl holds neither,
+// only an ops token. It prints the token to resume from after each batch.
+func rotateKey(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("rotate-key", flag.ContinueOnError)
+	svc := fs.String("service", "", "application or payout")
+	addr := fs.String("addr", "", "the service's gRPC address (default: <SERVICE>_GRPC_ADDR or its default)")
+	batch := fs.Int("batch", keyrotation.DefaultBatchSize, "rows per batch")
+	from := fs.String("from", "", "resume from this page token")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	def, ok := rotationAddrs[*svc]
+	if !ok {
+		return fmt.Errorf("-service must be application or payout\n%s", usage)
+	}
+	if *addr == "" {
+		*addr = config.Env(strings.ToUpper(*svc)+"_GRPC_ADDR", def)
+	}
+	token := config.Env("AID_TOKEN", "")
+	if token == "" {
+		return errors.New("AID_TOKEN is not set: an ops token is required")
+	}
+	conn, err := grpcx.Dial(*addr, token)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	client := keysv1.NewKeyRotationServiceClient(conn)
+	var resealed, rehashed int64
+	page := *from
+	for {
+		resp, err := client.RotateKeys(ctx, &keysv1.RotateKeysRequest{BatchSize: int32(min(*batch, keyrotation.MaxBatchSize)), PageToken: page}) //nolint:gosec // G115: bounded by MaxBatchSize
+		if err != nil {
+			return fmt.Errorf("rotate %s (resume with -from %q): %w", *svc, page, err)
+		}
+		resealed, rehashed = resealed+resp.GetResealed(), rehashed+resp.GetRehashed()
+		if resp.GetDone() {
+			fmt.Printf("%s: every value is under seal key %s%s; re-sealed %d, re-hashed %d; the older keys may be removed\n",
+				*svc, resp.GetSealKeyId(), hashKeyNote(resp.GetHashKeyId()), resealed, rehashed)
+			return nil
+		}
+		page = resp.GetNextPageToken()
+		fmt.Printf("%s: %s: re-sealed %d, re-hashed %d so far; next %s\n", *svc, resp.GetTable(), resealed, rehashed, page)
+	}
+}
+
+func hashKeyNote(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " and hash key " + id
 }

@@ -64,6 +64,19 @@ var homeOrgs = map[Role][]string{
 	RoleService:        {OrgIT},
 }
 
+// OrgIn is the organisation a user of role r has when working for school:
+// school itself for a school-bound role, else the role's first home
+// organisation. Dev tools and test matrices use it to mint valid tokens.
+func (r Role) OrgIn(school string) string {
+	if r.SchoolBound() {
+		return school
+	}
+	if orgs := homeOrgs[r]; len(orgs) > 0 {
+		return orgs[0]
+	}
+	return ""
+}
+
 // ValidIn reports whether a user of role r may belong to org: a school-bound
 // role to a school (any organisation but the bureau, finance, IT and the
 // audit office), every other role to its own organisations. A token naming, say, an auditor of a

@@ -4,6 +4,9 @@
 package config
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -16,9 +19,15 @@ import (
 const (
 	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	DefaultNATSURL     = "nats://127.0.0.1:4222"
-	// DevDataKey is the development data key (AES-256 and HMAC). Production
-	// sets AID_DATA_KEY.
+	// DevDataKey is the single data key of earlier versions, kept so that
+	// production refuses it as any other development key.
 	DevDataKey = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdCE="
+	// DevSealKeys is the development sealing key set (AID_SEAL_KEYS):
+	// "dev-seal-key-not-for-production!".
+	DevSealKeys = "dev-seal-1:ZGV2LXNlYWwta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE="
+	// DevHashKeys is the development hashing key set (AID_HASH_KEYS):
+	// "dev-hash-key-not-for-production!".
+	DevHashKeys = "dev-hash-1:ZGV2LWhhc2gta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE="
 	// DevAuthIssuer is the issuer of the development stack's and the tests'
 	// tokens. Production sets AID_AUTH_ISSUER to its identity provider's.
 	DevAuthIssuer = "studentaid-dev"
@@ -35,9 +44,13 @@ type Service struct {
 	HTTPAddr    string
 	DatabaseURL string
 	NATSURL     string
-	// DataKey is the base64 key that seals card numbers and keys the
-	// hashes used for duplicate checks.
-	DataKey string
+	// SealKeys is the sealing key set, "<id>:<base64>[,<id>:<base64>...]",
+	// current first (AID_SEAL_KEYS or the file AID_SEAL_KEYS_FILE). Empty
+	// for a service that opens no personal data; see [Service.WithKeys].
+	SealKeys string
+	// HashKeys is the ID-hashing key set in the same form (AID_HASH_KEYS or
+	// AID_HASH_KEYS_FILE). Empty for a service that hashes nothing.
+	HashKeys string
 	// AuthPublicKeys is a comma-separated list of PEM files with the Ed25519
 	// public keys tokens may be signed with.
 	AuthPublicKeys string
@@ -79,8 +92,10 @@ const (
 // host logs each as a warning.
 func (c Service) Unsafe() []string {
 	var out []string
-	if c.DataKey == DevDataKey {
-		out = append(out, "AID_DATA_KEY is the development key from the repository: set a key of your own (32 bytes, base64)")
+	for _, k := range []struct{ name, keys string }{{"AID_SEAL_KEYS", c.SealKeys}, {"AID_HASH_KEYS", c.HashKeys}} {
+		if id := devKeyIn(k.keys); id != "" {
+			out = append(out, fmt.Sprintf("%s key %q is a development key from the repository: set keys of your own (32 random bytes each, base64)", k.name, id))
+		}
 	}
 	if c.AuthIssuer == DevAuthIssuer {
 		out = append(out, "AID_AUTH_ISSUER is the development issuer: set your identity provider's issuer")
@@ -197,7 +212,6 @@ func LoadService(name string, defaultGRPC, defaultHTTP string) (Service, error) 
 		HTTPAddr:       Env(prefix+"HTTP_ADDR", defaultHTTP),
 		DatabaseURL:    Env("DATABASE_URL", DefaultDatabaseURL),
 		NATSURL:        Env("NATS_URL", DefaultNATSURL),
-		DataKey:        Env("AID_DATA_KEY", DevDataKey),
 		AuthPublicKeys: Env("AID_AUTH_PUBLIC_KEYS", ""),
 		AuthAudience:   Env("AID_AUTH_AUDIENCE", "studentaid"),
 		AuthIssuer:     Env("AID_AUTH_ISSUER", DevAuthIssuer),
@@ -221,6 +235,9 @@ func LoadService(name string, defaultGRPC, defaultHTTP string) (Service, error) 
 	if c.TraceDB, err = Bool("AID_TRACE_DB", true); err != nil {
 		return c, err
 	}
+	if Env("AID_DATA_KEY", "") != "" {
+		return c, errors.New("AID_DATA_KEY is no longer read: set AID_SEAL_KEYS and AID_HASH_KEYS on the services that use them (docs/operations.md, Keys)")
+	}
 	if c.AuthPublicKeys == "" {
 		return c, errors.New("AID_AUTH_PUBLIC_KEYS is not set: run `make run`, or point it at the PEM public key(s) tokens are signed with")
 	}
@@ -243,4 +260,108 @@ func production() (bool, error) {
 	default:
 		return false, fmt.Errorf("AID_ENV %q: want %q or %q", v, EnvDevelopment, EnvProduction)
 	}
+}
+
+// KeyNeeds says which keys a service uses: the sealing keys to open or seal
+// personal data, the hashing keys to fingerprint ID numbers.
+type KeyNeeds struct {
+	Seal bool
+	Hash bool
+}
+
+// WithKeys returns c with the key sets the service needs: AID_SEAL_KEYS and
+// AID_HASH_KEYS, or the files AID_SEAL_KEYS_FILE and AID_HASH_KEYS_FILE
+// (for secrets mounted as files). Outside production a missing set is the
+// development one. In production a needed set must be given and hold no
+// development key, and a set the service does not need must not be given:
+// only the services that use a key hold it. Keys a service does not need
+// are left empty.
+func (c Service) WithKeys(need KeyNeeds) (Service, error) {
+	for _, k := range []struct {
+		name string
+		need bool
+		dev  string
+		dst  *string
+	}{
+		{"AID_SEAL_KEYS", need.Seal, DevSealKeys, &c.SealKeys},
+		{"AID_HASH_KEYS", need.Hash, DevHashKeys, &c.HashKeys},
+	} {
+		v, err := envOrFile(k.name)
+		if err != nil {
+			return c, err
+		}
+		switch {
+		case !k.need && v != "" && c.Production:
+			return c, fmt.Errorf("AID_ENV=production: %s does not use %s; remove it from its environment (only the services that use a key hold it)", c.Name, k.name)
+		case !k.need:
+			*k.dst = ""
+		case v == "" && c.Production:
+			return c, fmt.Errorf("AID_ENV=production: %s needs %s (or %s_FILE): \"<id>:<base64 of 32 random bytes>\", current first", c.Name, k.name, k.name)
+		case v == "":
+			*k.dst = k.dev
+		default:
+			*k.dst = v
+		}
+	}
+	if unsafe := c.Unsafe(); c.Production && len(unsafe) > 0 {
+		return c, fmt.Errorf("AID_ENV=production refuses development defaults: %s", strings.Join(unsafe, "; "))
+	}
+	return c, nil
+}
+
+// envOrFile returns the variable name, or the trimmed contents of the file
+// name_FILE names; setting both is an error.
+func envOrFile(name string) (string, error) {
+	v, file := Env(name, ""), Env(name+"_FILE", "")
+	if file == "" {
+		return v, nil
+	}
+	if v != "" {
+		return "", fmt.Errorf("set %s or %s_FILE, not both", name, name)
+	}
+	b, err := os.ReadFile(file) //nolint:gosec // G304: the operator names the secret file
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", name, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// devSecrets are the base64 secrets of every development key in the
+// repository.
+var devSecrets = []string{DevDataKey, secretOf(DevSealKeys), secretOf(DevHashKeys)}
+
+func secretOf(entry string) string {
+	_, secret, _ := strings.Cut(entry, ":")
+	return secret
+}
+
+// devKeyIn returns the ID of the first key of the set that is a
+// development key, decoded, so that a hex spelling of it is found too; or
+// "". A set that does not parse is reported by the service, not here.
+func devKeyIn(set string) string {
+	for entry := range strings.SplitSeq(set, ",") {
+		id, secret, _ := strings.Cut(strings.TrimSpace(entry), ":")
+		got, err := decodeSecret(secret)
+		if err != nil {
+			continue
+		}
+		for _, dev := range devSecrets {
+			if want, _ := decodeSecret(dev); bytes.Equal(got, want) {
+				return id
+			}
+		}
+	}
+	return ""
+}
+
+// decodeSecret reads a key as pii.ParseKey does (64 hex characters or
+// standard base64); config does not import pii to keep it a leaf.
+func decodeSecret(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if len(s) == 64 {
+		if b, err := hex.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return base64.StdEncoding.DecodeString(s)
 }

@@ -1,6 +1,10 @@
 package config_test
 
 import (
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/edubureau/studentaid/pkg/config"
@@ -20,29 +24,124 @@ func TestLoadTelemetryReadsTheOpenTelemetryVariables(t *testing.T) {
 func TestProductionRefusesDevelopmentDefaults(t *testing.T) {
 	t.Setenv("AID_AUTH_PUBLIC_KEYS", "/nonexistent/key.pem")
 	t.Setenv("AID_DATA_KEY", "")
+	t.Setenv("AID_SEAL_KEYS", "")
+	t.Setenv("AID_HASH_KEYS", "")
 	t.Setenv("AID_AUTH_ISSUER", "")
 	t.Setenv("AID_ENV", "development")
 	c, err := config.LoadService("application", ":0", ":0")
 	if err != nil {
 		t.Fatalf("development: %v", err)
 	}
-	if c.Production || len(c.Unsafe()) != 2 {
-		t.Fatalf("development: production %v, unsafe %q; want false and 2 entries", c.Production, c.Unsafe())
+	if c, err = c.WithKeys(config.KeyNeeds{Seal: true, Hash: true}); err != nil {
+		t.Fatalf("development keys: %v", err)
+	}
+	if c.Production || len(c.Unsafe()) != 3 || c.SealKeys != config.DevSealKeys || c.HashKeys != config.DevHashKeys {
+		t.Fatalf("development: production %v, unsafe %q, keys %q %q; want false, 3 entries and the development keys", c.Production, c.Unsafe(), c.SealKeys, c.HashKeys)
 	}
 
 	t.Setenv("AID_ENV", "production")
 	if _, err := config.LoadService("application", ":0", ":0"); err == nil {
-		t.Fatal("production with the development key and issuer started; want a refusal")
+		t.Fatal("production with the development issuer started; want a refusal")
 	}
-	t.Setenv("AID_DATA_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 	t.Setenv("AID_AUTH_ISSUER", "https://idp.example.gov.cn")
 	c, err = config.LoadService("application", ":0", ":0")
 	if err != nil || !c.Production {
 		t.Fatalf("production with real settings: production %v, err %v; want true, nil", c.Production, err)
 	}
+	if c, err = c.WithKeys(config.KeyNeeds{Seal: true, Hash: true}); err == nil {
+		t.Fatal("production without AID_SEAL_KEYS and AID_HASH_KEYS started; want a refusal")
+	}
+	t.Setenv("AID_SEAL_KEYS", "s2:"+realKey)
+	t.Setenv("AID_HASH_KEYS", "h2:"+realKey2)
+	if c, err = c.WithKeys(config.KeyNeeds{Seal: true, Hash: true}); err != nil {
+		t.Fatalf("production with keys of its own: %v", err)
+	}
+	if c.SealKeys != "s2:"+realKey || c.HashKeys != "h2:"+realKey2 {
+		t.Fatalf("keys %q %q, want the environment's", c.SealKeys, c.HashKeys)
+	}
+	if _, err = c.WithKeys(config.KeyNeeds{Seal: true}); err == nil {
+		t.Fatal("production gave AID_HASH_KEYS to a service that does not hash; want a refusal")
+	}
+
+	t.Setenv("AID_DATA_KEY", config.DevDataKey)
+	if _, err := config.LoadService("application", ":0", ":0"); err == nil {
+		t.Fatal("AID_DATA_KEY was accepted; want a refusal naming its replacements")
+	}
+	t.Setenv("AID_DATA_KEY", "")
 
 	t.Setenv("AID_ENV", "prod")
 	if _, err := config.LoadService("application", ":0", ":0"); err == nil {
 		t.Fatal(`AID_ENV "prod" was accepted; want only development or production`)
+	}
+}
+
+const (
+	realKey  = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	realKey2 = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
+)
+
+func TestProductionRefusesEveryDevelopmentKey(t *testing.T) {
+	t.Setenv("AID_AUTH_PUBLIC_KEYS", "/nonexistent/key.pem")
+	t.Setenv("AID_AUTH_ISSUER", "https://idp.example.gov.cn")
+	t.Setenv("AID_DATA_KEY", "")
+	t.Setenv("AID_ENV", "production")
+	devSeal := strings.TrimPrefix(config.DevSealKeys, "dev-seal-1:")
+	devSealHex := hex.EncodeToString([]byte("dev-seal-key-not-for-production!"))
+	tests := []struct {
+		name, seal, hash string
+	}{
+		{"development seal key", config.DevSealKeys, "h:" + realKey2},
+		{"development hash key", "s:" + realKey, config.DevHashKeys},
+		{"development seal key under another ID", "s:" + realKey + ",old:" + devSeal, "h:" + realKey2},
+		{"development seal key in hex", "s:" + devSealHex, "h:" + realKey2},
+		{"the old development data key", "s:" + config.DevDataKey, "h:" + realKey2},
+		{"development hash key as the seal key", "s:" + strings.TrimPrefix(config.DevHashKeys, "dev-hash-1:"), "h:" + realKey2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("AID_SEAL_KEYS", tt.seal)
+			t.Setenv("AID_HASH_KEYS", tt.hash)
+			c, err := config.LoadService("application", ":0", ":0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.WithKeys(config.KeyNeeds{Seal: true, Hash: true})
+			if err == nil || !strings.Contains(err.Error(), "development key") {
+				t.Fatalf("WithKeys() error = %v, want a refusal of the development key", err)
+			}
+			if strings.Contains(err.Error(), realKey) || strings.Contains(err.Error(), devSeal) {
+				t.Errorf("error %q contains a key", err)
+			}
+		})
+	}
+}
+
+func TestWithKeysReadsFilesAndLeavesUnneededKeysOut(t *testing.T) {
+	t.Setenv("AID_AUTH_PUBLIC_KEYS", "/nonexistent/key.pem")
+	t.Setenv("AID_ENV", "development")
+	t.Setenv("AID_DATA_KEY", "")
+	t.Setenv("AID_HASH_KEYS", "")
+	file := filepath.Join(t.TempDir(), "seal")
+	if err := os.WriteFile(file, []byte("s:"+realKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AID_SEAL_KEYS", "")
+	t.Setenv("AID_SEAL_KEYS_FILE", file)
+	c, err := config.LoadService("payout", ":0", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err = c.WithKeys(config.KeyNeeds{Seal: true}); err != nil {
+		t.Fatal(err)
+	}
+	if c.SealKeys != "s:"+realKey || c.HashKeys != "" {
+		t.Fatalf("keys %q %q; want the file's seal keys and no hash keys", c.SealKeys, c.HashKeys)
+	}
+	if c, err = c.WithKeys(config.KeyNeeds{}); err != nil || c.SealKeys != "" {
+		t.Fatalf("a service that needs no key got %q (err %v)", c.SealKeys, err)
+	}
+	t.Setenv("AID_SEAL_KEYS", "s:"+realKey)
+	if _, err = c.WithKeys(config.KeyNeeds{Seal: true}); err == nil {
+		t.Fatal("AID_SEAL_KEYS and AID_SEAL_KEYS_FILE both set were accepted")
 	}
 }

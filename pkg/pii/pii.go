@@ -3,16 +3,16 @@
 // them with a keyed HMAC for duplicate checks without plaintext, and validates
 // bank card numbers.
 //
-// Use separate keys for the Sealer and the Hasher: a leaked hash key must not
-// help decrypt anything. No error in this package contains key material or a
-// plaintext value.
+// Sealing and hashing use separate keys (a leaked hash key must not help
+// decrypt anything), and each key has an ID stored beside what it protects:
+// a sealed value names its key in a small header ([Sealer.Seal]), a hash is
+// stored with its key ID in a column of its own. So keys rotate: the first
+// key of a [Sealer] or [Hasher] is the current one, older ones stay
+// configured until everything under them was re-sealed or re-hashed. No
+// error in this package contains key material or a plaintext value.
 package pii
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -20,7 +20,8 @@ import (
 	"strings"
 )
 
-// KeySize is the key length in bytes for [NewSealer], [NewHasher] and [ParseKey].
+// KeySize is the key length in bytes for [NewSealer] (exactly), [NewHasher]
+// (at least) and [ParseKey].
 const KeySize = 32
 
 // Errors returned, possibly wrapped, by this package. Compare with errors.Is.
@@ -29,9 +30,6 @@ var (
 	ErrKeySize = errors.New("pii: key must be 32 bytes")
 	// ErrKeyEncoding means a key string is neither base64 nor hex.
 	ErrKeyEncoding = errors.New("pii: key must be standard base64 or 64 hex characters")
-	// ErrOpen means a ciphertext is truncated, was tampered with or was sealed
-	// with another key.
-	ErrOpen = errors.New("pii: cannot open sealed value")
 	// ErrCardFormat means a card number is not 16-19 ASCII digits.
 	ErrCardFormat = errors.New("pii: card number must be 16-19 digits")
 	// ErrCardChecksum means a card number fails the Luhn check.
@@ -56,76 +54,6 @@ func ParseKey(s string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: decoded %d bytes", ErrKeySize, len(key))
 	}
 	return key, nil
-}
-
-// Sealer encrypts and decrypts values with AES-256-GCM. Each Seal uses a fresh
-// random 96-bit nonce, prepended to the ciphertext, so sealing the same value
-// twice gives different bytes; use a [Hasher] to find equal values. A key must
-// not seal more than 2^32 values. A Sealer is safe for concurrent use.
-type Sealer struct {
-	aead cipher.AEAD
-}
-
-// NewSealer returns a Sealer using a 32-byte key.
-func NewSealer(key []byte) (*Sealer, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("%w: got %d", ErrKeySize, len(key))
-	}
-	block, err := aes.NewCipher(key) // copies the key schedule; key may be reused by the caller
-	if err != nil {
-		return nil, fmt.Errorf("pii: new cipher: %w", err)
-	}
-	aead, err := cipher.NewGCMWithRandomNonce(block)
-	if err != nil {
-		return nil, fmt.Errorf("pii: new GCM: %w", err)
-	}
-	return &Sealer{aead: aead}, nil
-}
-
-// Seal encrypts plaintext and returns nonce || ciphertext || tag (28 bytes
-// longer than plaintext). The error is always nil today; it is kept so that
-// callers handle a failing random source or a future key service.
-func (s *Sealer) Seal(plaintext string) ([]byte, error) {
-	return s.aead.Seal(nil, nil, []byte(plaintext), nil), nil //nolint:gosec // G407: the AEAD draws a random nonce itself (cipher.NewGCMWithRandomNonce)
-}
-
-// Open decrypts a value produced by Seal with the same key. It returns an
-// error wrapping [ErrOpen] if ciphertext was truncated or altered or sealed
-// with another key.
-func (s *Sealer) Open(ciphertext []byte) (string, error) {
-	if len(ciphertext) < s.aead.Overhead() {
-		return "", fmt.Errorf("%w: %d bytes is too short", ErrOpen, len(ciphertext))
-	}
-	plaintext, err := s.aead.Open(nil, nil, ciphertext, nil)
-	if err != nil {
-		return "", fmt.Errorf("%w: authentication failed (tampered or wrong key)", ErrOpen)
-	}
-	return string(plaintext), nil
-}
-
-// Hasher computes keyed, deterministic fingerprints of values, so duplicates
-// (the same student at two schools, the same card twice) can be found without
-// storing plaintext. A Hasher is safe for concurrent use.
-type Hasher struct {
-	key []byte
-}
-
-// NewHasher returns a Hasher using a secret key of at least 32 bytes. The key
-// is copied.
-func NewHasher(key []byte) (*Hasher, error) {
-	if len(key) < KeySize {
-		return nil, fmt.Errorf("%w: got %d, want at least %d", ErrKeySize, len(key), KeySize)
-	}
-	return &Hasher{key: append([]byte(nil), key...)}, nil
-}
-
-// Hash returns the lower-case hex HMAC-SHA256 (64 characters) of s after
-// trimming surrounding white space and upper-casing, so "11010519491231002x "
-// and "11010519491231002X" hash alike.
-func (h *Hasher) Hash(s string) string {
-	mac := hmac.New(sha256.New, h.key)
-	mac.Write([]byte(normalize(s)))
-	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // normalize returns s as Hash sees it: trimmed and upper-cased.

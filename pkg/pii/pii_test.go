@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -21,10 +22,16 @@ func testKey(t *testing.T, seed byte) []byte {
 	return key
 }
 
-// newSealer returns a Sealer for testKey(seed) or stops the test.
+// key returns testKey(seed) under the ID "k<seed>".
+func key(t *testing.T, seed byte) pii.Key {
+	t.Helper()
+	return pii.Key{ID: fmt.Sprintf("k%d", seed), Secret: testKey(t, seed)}
+}
+
+// newSealer returns a Sealer for key(seed) or stops the test.
 func newSealer(t *testing.T, seed byte) *pii.Sealer {
 	t.Helper()
-	s, err := pii.NewSealer(testKey(t, seed))
+	s, err := pii.NewSealer(key(t, seed))
 	if err != nil {
 		t.Fatalf("NewSealer() error = %v", err)
 	}
@@ -48,24 +55,28 @@ func TestSealerRoundTrip(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s := newSealer(t, 1)
-			sealed, err := s.Seal(tt.plaintext)
+			sealed, err := s.Seal(tt.plaintext, binding)
 			if err != nil {
 				t.Fatalf("Seal() error = %v", err)
 			}
 			if len(tt.plaintext) > 0 && bytes.Contains(sealed, []byte(tt.plaintext)) {
 				t.Errorf("sealed value contains the plaintext")
 			}
-			if want := len(tt.plaintext) + 28; len(sealed) != want {
+			// Version 1, the ID's length, "k1", nonce, ciphertext, tag.
+			if want := 2 + 2 + 12 + len(tt.plaintext) + 16; len(sealed) != want {
 				t.Errorf("len(sealed) = %d, want %d", len(sealed), want)
 			}
-			got, err := s.Open(sealed)
+			if !bytes.HasPrefix(sealed, []byte{1, 2, 'k', '1'}) {
+				t.Errorf("sealed value starts % x, want the header 01 02 'k' '1'", sealed[:4])
+			}
+			got, err := s.Open(sealed, binding)
 			if err != nil {
 				t.Fatalf("Open() error = %v", err)
 			}
 			if got != tt.plaintext {
 				t.Errorf("Open() = %q, want %q", got, tt.plaintext)
 			}
-			again, err := s.Seal(tt.plaintext)
+			again, err := s.Seal(tt.plaintext, binding)
 			if err != nil {
 				t.Fatalf("Seal() error = %v", err)
 			}
@@ -76,11 +87,14 @@ func TestSealerRoundTrip(t *testing.T) {
 	}
 }
 
+// binding is the associated data the round-trip tests seal under.
+var binding = pii.Binding("application.applications.bank_card_sealed", "0190a5d2-0000-7000-8000-000000000001")
+
 func TestSealerOpenRejects(t *testing.T) {
 	t.Parallel()
 
 	const plaintext = "11010519491231002X"
-	sealed, err := newSealer(t, 1).Seal(plaintext)
+	sealed, err := newSealer(t, 1).Seal(plaintext, binding)
 	if err != nil {
 		t.Fatalf("Seal() error = %v", err)
 	}
@@ -89,26 +103,54 @@ func TestSealerOpenRejects(t *testing.T) {
 		c[i] ^= 0x01
 		return c
 	}
+	const hdr = 4 // 01 02 'k' '1'
+	sameIDOtherSecret, err := pii.NewSealer(pii.Key{ID: "k1", Secret: testKey(t, 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "k1" renamed "k3" in the header: k3 exists and holds k1's secret,
+	// but the header is authenticated too.
+	renamed := bytes.Clone(sealed)
+	renamed[3] = '3'
+	k1AsK3, err := pii.NewSealer(pii.Key{ID: "k3", Secret: testKey(t, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name       string
 		sealer     *pii.Sealer
 		ciphertext []byte
+		binding    []byte
+		wantErr    error
 	}{
-		{name: "flipped nonce byte", sealer: newSealer(t, 1), ciphertext: flip(0)},
-		{name: "flipped ciphertext byte", sealer: newSealer(t, 1), ciphertext: flip(12)},
-		{name: "flipped tag byte", sealer: newSealer(t, 1), ciphertext: flip(len(sealed) - 1)},
-		{name: "truncated", sealer: newSealer(t, 1), ciphertext: sealed[:len(sealed)-1]},
-		{name: "extended", sealer: newSealer(t, 1), ciphertext: append(bytes.Clone(sealed), 0)},
-		{name: "too short for nonce and tag", sealer: newSealer(t, 1), ciphertext: sealed[:27]},
-		{name: "empty", sealer: newSealer(t, 1), ciphertext: nil},
-		{name: "wrong key", sealer: newSealer(t, 2), ciphertext: sealed},
+		{name: "flipped nonce byte", sealer: newSealer(t, 1), ciphertext: flip(hdr), wantErr: pii.ErrOpen},
+		{name: "flipped ciphertext byte", sealer: newSealer(t, 1), ciphertext: flip(hdr + 12), wantErr: pii.ErrOpen},
+		{name: "flipped tag byte", sealer: newSealer(t, 1), ciphertext: flip(len(sealed) - 1), wantErr: pii.ErrOpen},
+		{name: "truncated", sealer: newSealer(t, 1), ciphertext: sealed[:len(sealed)-1], wantErr: pii.ErrOpen},
+		{name: "extended", sealer: newSealer(t, 1), ciphertext: append(bytes.Clone(sealed), 0), wantErr: pii.ErrOpen},
+		{name: "too short for nonce and tag", sealer: newSealer(t, 1), ciphertext: sealed[:hdr+27], wantErr: pii.ErrOpen},
+		{name: "another row", sealer: newSealer(t, 1), ciphertext: sealed, binding: pii.Binding("application.applications.bank_card_sealed", "0190a5d2-0000-7000-8000-000000000002"), wantErr: pii.ErrOpen},
+		{name: "another column", sealer: newSealer(t, 1), ciphertext: sealed, binding: pii.Binding("application.applications.account_name_sealed", "0190a5d2-0000-7000-8000-000000000001"), wantErr: pii.ErrOpen},
+		{name: "no binding", sealer: newSealer(t, 1), ciphertext: sealed, binding: []byte{}, wantErr: pii.ErrOpen},
+		{name: "same key ID, another secret", sealer: sameIDOtherSecret, ciphertext: sealed, wantErr: pii.ErrOpen},
+		{name: "key ID in the header changed", sealer: k1AsK3, ciphertext: renamed, wantErr: pii.ErrOpen},
+		{name: "unknown key ID", sealer: newSealer(t, 2), ciphertext: sealed, wantErr: pii.ErrUnknownKey},
+		{name: "empty", sealer: newSealer(t, 1), ciphertext: nil, wantErr: pii.ErrSealFormat},
+		{name: "unknown version", sealer: newSealer(t, 1), ciphertext: flip(0), wantErr: pii.ErrSealFormat},
+		{name: "key ID longer than the value", sealer: newSealer(t, 1), ciphertext: []byte{1, 30, 'k'}, wantErr: pii.ErrSealFormat},
+		{name: "empty key ID", sealer: newSealer(t, 1), ciphertext: append([]byte{1, 0}, sealed[hdr:]...), wantErr: pii.ErrSealFormat},
+		{name: "headerless value of the old format", sealer: newSealer(t, 1), ciphertext: sealed[hdr:], wantErr: pii.ErrSealFormat},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := tt.sealer.Open(tt.ciphertext)
-			if !errors.Is(err, pii.ErrOpen) {
-				t.Fatalf("Open() = %q, %v; want ErrOpen", got, err)
+			b := binding
+			if tt.binding != nil {
+				b = tt.binding
+			}
+			got, err := tt.sealer.Open(tt.ciphertext, b)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Open() = %q, %v; want %v", got, err, tt.wantErr)
 			}
 			if got != "" || strings.Contains(err.Error(), plaintext) {
 				t.Errorf("Open() leaked plaintext: %q, %v", got, err)
@@ -134,7 +176,7 @@ func TestNewSealerKeySize(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s, err := pii.NewSealer(make([]byte, tt.size))
+			s, err := pii.NewSealer(pii.Key{ID: "k", Secret: make([]byte, tt.size)})
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("NewSealer(%d bytes) error = %v, want %v", tt.size, err, tt.wantErr)
 			}
@@ -196,15 +238,15 @@ func TestParseKey(t *testing.T) {
 func TestHasher(t *testing.T) {
 	t.Parallel()
 
-	h1, err := pii.NewHasher(testKey(t, 1))
+	h1, err := pii.NewHasher(key(t, 1))
 	if err != nil {
 		t.Fatalf("NewHasher() error = %v", err)
 	}
-	h1Again, err := pii.NewHasher(testKey(t, 1))
+	h1Again, err := pii.NewHasher(pii.Key{ID: "another-id", Secret: testKey(t, 1)})
 	if err != nil {
 		t.Fatalf("NewHasher() error = %v", err)
 	}
-	h2, err := pii.NewHasher(testKey(t, 2))
+	h2, err := pii.NewHasher(key(t, 2))
 	if err != nil {
 		t.Fatalf("NewHasher() error = %v", err)
 	}
@@ -242,7 +284,7 @@ func TestHasherKnownAnswer(t *testing.T) {
 	t.Parallel()
 
 	// Computed independently: Python hmac.new(bytes(32), b"11010519491231002X", hashlib.sha256).
-	h, err := pii.NewHasher(make([]byte, 32))
+	h, err := pii.NewHasher(pii.Key{ID: "zero", Secret: make([]byte, 32)})
 	if err != nil {
 		t.Fatalf("NewHasher() error = %v", err)
 	}
@@ -255,13 +297,13 @@ func TestHasherKnownAnswer(t *testing.T) {
 func TestHasherCopiesKey(t *testing.T) {
 	t.Parallel()
 
-	key := testKey(t, 1)
-	h, err := pii.NewHasher(key)
+	k := key(t, 1)
+	h, err := pii.NewHasher(k)
 	if err != nil {
 		t.Fatalf("NewHasher() error = %v", err)
 	}
 	before := h.Hash("x")
-	key[0] ^= 0xFF
+	k.Secret[0] ^= 0xFF
 	if after := h.Hash("x"); after != before {
 		t.Errorf("changing the caller's key slice changed the hash")
 	}
@@ -283,7 +325,7 @@ func TestNewHasherKeySize(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			h, err := pii.NewHasher(make([]byte, tt.size))
+			h, err := pii.NewHasher(pii.Key{ID: "k", Secret: make([]byte, tt.size)})
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("NewHasher(%d bytes) error = %v, want %v", tt.size, err, tt.wantErr)
 			}

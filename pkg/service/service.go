@@ -51,6 +51,10 @@ type Spec struct {
 	Policy grpcx.Policy
 	// Setup registers the service's gRPC and REST handlers, consumers and workers.
 	Setup func(ctx context.Context, h *Host) error
+	// Needs says which keys the service uses: the host loads only those
+	// (Host.Sealer and Host.Hasher are nil otherwise), and production
+	// refuses to hand a service a key it does not use.
+	Needs config.KeyNeeds
 }
 
 // Host gives a service's Setup what it needs and collects what it registers.
@@ -61,7 +65,9 @@ type Host struct {
 	JS     jetstream.JetStream
 	Relay  *outbox.Relay
 	GRPC   *grpc.Server
+	// Sealer seals and opens personal data; nil unless Spec.Needs.Seal.
 	Sealer *pii.Sealer
+	// Hasher fingerprints ID numbers; nil unless Spec.Needs.Hash.
 	Hasher *pii.Hasher
 	Tel    *telemetry.Telemetry
 
@@ -130,6 +136,9 @@ func Run(ctx context.Context, spec Spec) error {
 	if err != nil {
 		return err
 	}
+	if cfg, err = cfg.WithKeys(spec.Needs); err != nil {
+		return err
+	}
 	return RunWithConfig(ctx, spec, cfg)
 }
 
@@ -156,15 +165,7 @@ func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
 	for _, u := range cfg.Unsafe() {
 		log.Warn("development default in use; AID_ENV=production refuses it", "setting", u)
 	}
-	dataKey, err := pii.ParseKey(cfg.DataKey)
-	if err != nil {
-		return fmt.Errorf("AID_DATA_KEY: %w", err)
-	}
-	sealer, err := pii.NewSealer(dataKey)
-	if err != nil {
-		return err
-	}
-	hasher, err := pii.NewHasher(dataKey)
+	sealer, hasher, err := loadKeys(spec.Needs, cfg)
 	if err != nil {
 		return err
 	}
@@ -313,6 +314,32 @@ func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+// loadKeys builds the Sealer and the Hasher the service needs from cfg's
+// key sets; a service gets nil for a key it does not use.
+func loadKeys(need config.KeyNeeds, cfg config.Service) (*pii.Sealer, *pii.Hasher, error) {
+	var sealer *pii.Sealer
+	var hasher *pii.Hasher
+	if need.Seal {
+		keys, err := pii.ParseKeys(cfg.SealKeys)
+		if err != nil {
+			return nil, nil, fmt.Errorf("AID_SEAL_KEYS: %w", err)
+		}
+		if sealer, err = pii.NewSealer(keys...); err != nil {
+			return nil, nil, fmt.Errorf("AID_SEAL_KEYS: %w", err)
+		}
+	}
+	if need.Hash {
+		keys, err := pii.ParseKeys(cfg.HashKeys)
+		if err != nil {
+			return nil, nil, fmt.Errorf("AID_HASH_KEYS: %w", err)
+		}
+		if hasher, err = pii.NewHasher(keys...); err != nil {
+			return nil, nil, fmt.Errorf("AID_HASH_KEYS: %w", err)
+		}
+	}
+	return sealer, hasher, nil
 }
 
 // within runs fn and reports whether it returned before ctx ended; if not,

@@ -209,6 +209,15 @@ func (s *Stack) serviceEnv(name string, ep Endpoint) map[string]string {
 		"PAYOUT_BANK_URL":      s.BankURL,
 		"OTEL_SERVICE_NAME":    name,
 	}
+	// Only the services that use a key get it (config.KeyNeeds).
+	switch name {
+	case "application":
+		env["AID_SEAL_KEYS"], env["AID_HASH_KEYS"] = config.DevSealKeys, config.DevHashKeys
+	case "payout":
+		env["AID_SEAL_KEYS"] = config.DevSealKeys
+	case "data-comparison":
+		env["AID_HASH_KEYS"] = config.DevHashKeys
+	}
 	if s.OTLP != "" {
 		env["OTEL_EXPORTER_OTLP_ENDPOINT"] = s.OTLP
 		env["OTEL_EXPORTER_OTLP_INSECURE"] = "true"

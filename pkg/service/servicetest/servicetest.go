@@ -19,6 +19,11 @@ type Env struct {
 	DatabaseURL   string
 	NATSURL       string
 	PublicKeyPath string
+	// SealKeys and HashKeys are the key sets (config.Service.SealKeys,
+	// HashKeys) given to a service whose Spec needs them; empty means the
+	// development keys.
+	SealKeys string
+	HashKeys string
 }
 
 // Running is a service started by Start.
@@ -36,7 +41,8 @@ func Start(t testing.TB, env Env, spec service.Spec) Running {
 		HTTPAddr:         freeAddr(t),
 		DatabaseURL:      env.DatabaseURL,
 		NATSURL:          env.NATSURL,
-		DataKey:          config.DevDataKey,
+		SealKeys:         env.SealKeys,
+		HashKeys:         env.HashKeys,
 		AuthPublicKeys:   env.PublicKeyPath,
 		AuthAudience:     "studentaid",
 		AuthIssuer:       config.DevAuthIssuer,
@@ -44,6 +50,18 @@ func Start(t testing.TB, env Env, spec service.Spec) Running {
 		DBMaxConns:       8,
 		ShutdownTimeout:  10 * time.Second,
 		LogLevel:         "warn",
+	}
+	if cfg.SealKeys == "" {
+		cfg.SealKeys = config.DevSealKeys
+	}
+	if cfg.HashKeys == "" {
+		cfg.HashKeys = config.DevHashKeys
+	}
+	if !spec.Needs.Seal {
+		cfg.SealKeys = ""
+	}
+	if !spec.Needs.Hash {
+		cfg.HashKeys = ""
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

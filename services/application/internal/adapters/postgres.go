@@ -28,7 +28,7 @@ type Store struct{}
 // applicationColumns are the columns scanApplication reads, in order.
 const applicationColumns = `id, school_code, term, program_code, stage, funding_source, tiered,
 	boarding, rural, registered_poor,
-	student_id_hash, student_id_masked, student_id_sealed, student_name_masked, student_name_sealed,
+	student_id_hash, student_id_hash_key, student_id_masked, student_id_sealed, student_name_masked, student_name_sealed,
 	bank_card_masked, bank_card_sealed, account_name_sealed,
 	status, hardship_level, amount_fen, batch_id, payment_id, status_reason,
 	submitted_by, submitted_at, updated_at, trail_length, trail_head`
@@ -38,7 +38,7 @@ func scanApplication(row pgx.Row) (domain.Application, error) {
 	var status string
 	err := row.Scan(&a.ID, &a.SchoolCode, &a.Term, &a.ProgramCode, &a.Stage, &a.FundingSource, &a.Tiered,
 		&a.Boarding, &a.Rural, &a.RegisteredPoor,
-		&a.StudentIDHash, &a.StudentIDMasked, &a.StudentIDSealed, &a.StudentNameMasked, &a.StudentNameSealed,
+		&a.StudentIDHash, &a.StudentIDHashKey, &a.StudentIDMasked, &a.StudentIDSealed, &a.StudentNameMasked, &a.StudentNameSealed,
 		&a.BankCardMasked, &a.BankCardSealed, &a.AccountNameSealed,
 		&status, &a.HardshipLevel, &a.AmountFen, &a.BatchID, &a.PaymentID, &a.Reason,
 		&a.SubmittedBy, &a.SubmittedAt, &a.UpdatedAt, &a.TrailLength, &a.TrailHead)
@@ -88,7 +88,7 @@ func (Store) InsertApplications(ctx context.Context, tx db.Tx, apps []domain.App
 	for i, a := range apps {
 		rows[i] = []any{a.ID, a.SchoolCode, a.Term, a.ProgramCode, a.Stage, a.FundingSource, a.Tiered,
 			a.Boarding, a.Rural, a.RegisteredPoor,
-			a.StudentIDHash, a.StudentIDMasked, a.StudentIDSealed, a.StudentNameMasked, a.StudentNameSealed,
+			a.StudentIDHash, a.StudentIDHashKey, a.StudentIDMasked, a.StudentIDSealed, a.StudentNameMasked, a.StudentNameSealed,
 			a.BankCardMasked, a.BankCardSealed, a.AccountNameSealed,
 			string(a.Status), a.HardshipLevel, a.AmountFen, a.BatchID, a.PaymentID, a.Reason,
 			a.SubmittedBy, a.SubmittedAt, a.UpdatedAt, a.TrailLength, a.TrailHead}

@@ -7,7 +7,6 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -238,13 +237,13 @@ func (s *Service) reveal(ctx context.Context, who auth.Identity, apps []domain.A
 	}
 	out := make([]View, len(apps))
 	for i, a := range apps {
-		id, err := s.sealer.Open(a.StudentIDSealed)
+		id, err := s.sealer.Open(a.StudentIDSealed, studentIDBinding(a.ID))
 		if err != nil {
-			return nil, fmt.Errorf("open student id of %s: %w", a.ID, err)
+			return nil, unsealable(a.ID, "student ID number", err)
 		}
-		name, err := s.sealer.Open(a.StudentNameSealed)
+		name, err := s.sealer.Open(a.StudentNameSealed, studentNameBinding(a.ID))
 		if err != nil {
-			return nil, fmt.Errorf("open student name of %s: %w", a.ID, err)
+			return nil, unsealable(a.ID, "student name", err)
 		}
 		out[i] = View{Application: a, Identity: Identity{StudentIDNumber: id, StudentName: name}}
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/auth"
-	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/idnumber"
 	"github.com/edubureau/studentaid/pkg/outbox"
@@ -38,13 +37,7 @@ func newService(t testing.TB) (*Service, *pgxpool.Pool) {
 // serviceOn returns another Service (as another replica would be) on pool.
 func serviceOn(t testing.TB, pool *pgxpool.Pool) *Service {
 	t.Helper()
-	key, err := pii.ParseKey(config.DevDataKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, _ := pii.NewSealer(key)
-	hasher, _ := pii.NewHasher(key)
-	return New(Deps{Pool: pool, Sealer: sealer, Hasher: hasher})
+	return New(Deps{Pool: pool, Sealer: testenv.Sealer(t, ""), Hasher: testenv.Hasher(t, "")})
 }
 
 var seq atomic.Int64

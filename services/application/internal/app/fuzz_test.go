@@ -7,9 +7,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/catalog"
-	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/idnumber"
 	"github.com/edubureau/studentaid/pkg/pii"
 )
@@ -24,15 +24,7 @@ func FuzzSubmitValidation(f *testing.F) {
 	f.Add("S001", "2017-autumn", good, "王小明", "preschool", "PRESCHOOL_AID", false, false, false, card, "王大明", "key-00001")
 	f.Add("S001", "2017-winter", good[:17]+"0", "", "primary", "BOARDING_SUBSIDY", true, false, true, "6217000010000000001", "\xff", "k")
 	f.Add("", "", "", "", "", "", false, false, false, "", "", "")
-	key, err := pii.ParseKey(config.DevDataKey)
-	if err != nil {
-		f.Fatal(err)
-	}
-	hasher, err := pii.NewHasher(key)
-	if err != nil {
-		f.Fatal(err)
-	}
-	s := &Service{hasher: hasher}
+	s := &Service{hasher: testenv.Hasher(f, "")}
 	f.Fuzz(func(t *testing.T, school, term, id, name, stage, program string, boarding, rural, poor bool, cardNo, account, idem string) {
 		req := SubmitRequest{SchoolCode: school, Term: term, IdempotencyKey: idem, Applications: []NewApplication{{
 			StudentIDNumber: id, StudentName: name, Stage: stage, ProgramCode: program,

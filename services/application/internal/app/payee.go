@@ -149,10 +149,10 @@ func (s *Service) CorrectPayee(ctx context.Context, who auth.Identity, id, card,
 		return View{}, fmt.Errorf("new correction id: %w", err)
 	}
 	c := domain.PayeeCorrection{ID: correctionID.String(), CardMasked: idnumber.Mask(card), CardFingerprint: s.cardFingerprint(card), EnteredBy: who}
-	if c.CardSealed, err = s.sealer.Seal(card); err != nil {
+	if c.CardSealed, err = s.sealer.Seal(card, pendingCardBinding(c.ID)); err != nil {
 		return View{}, err
 	}
-	if c.AccountNameSealed, err = s.sealer.Seal(accountName); err != nil {
+	if c.AccountNameSealed, err = s.sealer.Seal(accountName, pendingNameBinding(c.ID)); err != nil {
 		return View{}, err
 	}
 	return s.runPayeeStep(ctx, who, id, func(tx pgx.Tx, a *domain.Application, now time.Time) (payeeStep, error) {
@@ -170,9 +170,9 @@ func (s *Service) CorrectPayee(ctx context.Context, who auth.Identity, id, card,
 			return payeeStep{}, apperr.New(apperr.FailedPrecondition,
 				"the payee can only be corrected after the bank returned the payment; application %s is %s", id, a.Status)
 		}
-		old, err := s.sealer.Open(a.BankCardSealed)
+		old, err := s.sealer.Open(a.BankCardSealed, events.BankCardBinding(a.ID))
 		if err != nil {
-			return payeeStep{}, fmt.Errorf("open bank card of %s: %w", a.ID, err)
+			return payeeStep{}, unsealable(a.ID, "bank card", err)
 		}
 		c.ApplicationID, c.EnteredAt = a.ID, now
 		c.PreviousCardMasked, c.PreviousCardFingerprint = a.BankCardMasked, s.cardFingerprint(old)
@@ -253,19 +253,19 @@ func (s *Service) decidePayee(ctx context.Context, who auth.Identity, id, correc
 // application.payee_corrected event to publish. The card and the name are
 // sealed anew for the application's row.
 func (s *Service) applyPayee(ctx context.Context, tx pgx.Tx, a *domain.Application, c domain.PayeeCorrection, who auth.Identity, now time.Time) (*eventsv1.Event, error) {
-	card, err := s.sealer.Open(c.CardSealed)
+	card, err := s.sealer.Open(c.CardSealed, pendingCardBinding(c.ID))
 	if err != nil {
-		return nil, fmt.Errorf("open corrected card of %s: %w", a.ID, err)
+		return nil, unsealable(a.ID, "corrected bank card", err)
 	}
-	name, err := s.sealer.Open(c.AccountNameSealed)
+	name, err := s.sealer.Open(c.AccountNameSealed, pendingNameBinding(c.ID))
 	if err != nil {
-		return nil, fmt.Errorf("open corrected account name of %s: %w", a.ID, err)
+		return nil, unsealable(a.ID, "corrected account name", err)
 	}
-	cardSealed, err := s.sealer.Seal(card)
+	cardSealed, err := s.sealer.Seal(card, events.BankCardBinding(a.ID))
 	if err != nil {
 		return nil, err
 	}
-	nameSealed, err := s.sealer.Seal(name)
+	nameSealed, err := s.sealer.Seal(name, events.AccountNameBinding(a.ID))
 	if err != nil {
 		return nil, err
 	}

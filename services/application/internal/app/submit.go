@@ -130,10 +130,8 @@ func (s *Service) Submit(ctx context.Context, caller auth.Identity, req SubmitRe
 				return err
 			}
 		}
-		if lookFirst {
-			if err := s.refuseDuplicates(ctx, tx, req, prepared); err != nil {
-				return err
-			}
+		if err := s.checkDuplicates(ctx, tx, req, apps, evs, prepared, lookFirst); err != nil {
+			return err
 		}
 		if err := s.store.InsertApplications(ctx, tx, apps); err != nil {
 			return err
@@ -328,21 +326,21 @@ func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, 
 			ID: id.String(), SchoolCode: req.SchoolCode, Term: req.Term,
 			ProgramCode: p.program.Code, Stage: string(p.stage), FundingSource: string(p.program.Funding), Tiered: p.program.Tiered,
 			Boarding: in.Boarding, Rural: in.Rural, RegisteredPoor: in.RegisteredPoor,
-			StudentIDHash: p.hash, StudentIDMasked: p.id.Masked(),
+			StudentIDHash: p.hash, StudentIDHashKey: s.hasher.CurrentKeyID(), StudentIDMasked: p.id.Masked(),
 			StudentNameMasked: domain.MaskName(p.name),
 			BankCardMasked:    idnumber.Mask(p.card),
 			SubmittedBy:       caller.UserID, SubmittedAt: now, UpdatedAt: now,
 		}
-		if a.StudentIDSealed, err = s.sealer.Seal(p.id.String()); err != nil {
+		if a.StudentIDSealed, err = s.sealer.Seal(p.id.String(), studentIDBinding(a.ID)); err != nil {
 			return nil, nil, nil, err
 		}
-		if a.StudentNameSealed, err = s.sealer.Seal(p.name); err != nil {
+		if a.StudentNameSealed, err = s.sealer.Seal(p.name, studentNameBinding(a.ID)); err != nil {
 			return nil, nil, nil, err
 		}
-		if a.BankCardSealed, err = s.sealer.Seal(p.card); err != nil {
+		if a.BankCardSealed, err = s.sealer.Seal(p.card, events.BankCardBinding(a.ID)); err != nil {
 			return nil, nil, nil, err
 		}
-		if a.AccountNameSealed, err = s.sealer.Seal(p.account); err != nil {
+		if a.AccountNameSealed, err = s.sealer.Seal(p.account, events.AccountNameBinding(a.ID)); err != nil {
 			return nil, nil, nil, err
 		}
 		change := domain.Change{Kind: domain.KindSubmitted, AmountFen: amount}
@@ -379,22 +377,31 @@ func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, 
 
 // refuseDuplicates returns AlreadyExists when a student of the request
 // already has an application for the program in the term, at any school.
-func (s *Service) refuseDuplicates(ctx context.Context, tx db.Tx, req SubmitRequest, ps []prepared) error {
-	pairs := make([]adapters.StudentProgram, len(ps))
-	for i, p := range ps {
-		pairs[i] = adapters.StudentProgram{StudentIDHash: p.hash, ProgramCode: p.program.Code}
+// It looks each student up under every hashing key in use (hashKeys).
+func (s *Service) refuseDuplicates(ctx context.Context, tx db.Tx, req SubmitRequest, ps []prepared, hashKeys []string) error {
+	pairs := make([]adapters.StudentProgram, 0, len(ps)*len(hashKeys))
+	owner := make(map[adapters.StudentProgram]int, len(ps)*len(hashKeys))
+	for _, key := range hashKeys {
+		for i, p := range ps {
+			h, err := s.hasher.HashWith(key, p.id.String())
+			if err != nil {
+				return hashKeyMissing(key)
+			}
+			pair := adapters.StudentProgram{StudentIDHash: h, ProgramCode: p.program.Code}
+			pairs, owner[pair] = append(pairs, pair), i
+		}
 	}
 	existing, err := s.store.FindExisting(ctx, tx, req.Term, pairs)
 	if err != nil || len(existing) == 0 {
 		return err
 	}
-	taken := make(map[adapters.StudentProgram]bool, len(existing))
+	taken := make(map[int]bool, len(existing))
 	for _, e := range existing {
-		taken[e] = true
+		taken[owner[e]] = true
 	}
 	e := &apperr.Error{Code: apperr.AlreadyExists}
 	for i, p := range ps {
-		if !taken[pairs[i]] {
+		if !taken[i] {
 			continue
 		}
 		if e.Message == "" {
@@ -407,7 +414,7 @@ func (s *Service) refuseDuplicates(ctx context.Context, tx db.Tx, req SubmitRequ
 			})
 		}
 	}
-	if n := len(existing); n > 1 {
+	if n := len(taken); n > 1 {
 		e.Message += fmt.Sprintf(" (and %d more students of this request)", n-1)
 	}
 	return e

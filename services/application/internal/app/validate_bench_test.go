@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edubureau/studentaid/pkg/config"
+	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/idnumber"
 	"github.com/edubureau/studentaid/pkg/pii"
 )
@@ -13,15 +13,7 @@ import (
 // applications: ID numbers, names, stages, programs, eligibility, cards and
 // in-request duplicates, plus the keyed hash of every ID number.
 func BenchmarkSubmitValidation(b *testing.B) {
-	key, err := pii.ParseKey(config.DevDataKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	hasher, err := pii.NewHasher(key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := &Service{hasher: hasher}
+	s := &Service{hasher: testenv.Hasher(b, "")}
 	req := SubmitRequest{SchoolCode: "S001", Term: "2017-autumn", IdempotencyKey: "bench-key-0001"}
 	for i := range MaxApplicationsPerRequest {
 		req.Applications = append(req.Applications, NewApplication{

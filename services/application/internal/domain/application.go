@@ -18,7 +18,10 @@ type Application struct {
 	Rural          bool
 	RegisteredPoor bool
 
-	StudentIDHash     string
+	StudentIDHash string
+	// StudentIDHashKey is the ID of the hashing key StudentIDHash was
+	// computed under.
+	StudentIDHashKey  string
 	StudentIDMasked   string
 	StudentIDSealed   []byte
 	StudentNameMasked string

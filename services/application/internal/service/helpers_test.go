@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,6 +43,8 @@ type env struct {
 	pool   *pgxpool.Pool
 	js     jetstream.JetStream
 	sealer *pii.Sealer
+	// db and nats are the URLs the service runs on.
+	db, nats string
 }
 
 func start(t *testing.T) *env {
@@ -60,15 +63,17 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	key, err := pii.ParseKey(config.DevDataKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := pii.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, run: run, keys: keys, pool: pool, js: js, sealer: sealer}
+	return &env{t: t, run: run, keys: keys, pool: pool, js: js, sealer: testenv.Sealer(t, ""), db: dbURL, nats: natsURL}
+}
+
+// replica starts another instance of the service on e's database and NATS
+// with the given key sets (as AID_SEAL_KEYS and AID_HASH_KEYS; "" is the
+// development set) and returns e as seen through it.
+func (e *env) replica(t *testing.T, sealKeys, hashKeys string) *env {
+	t.Helper()
+	r := *e
+	r.run = servicetest.Start(t, servicetest.Env{DatabaseURL: e.db, NATSURL: e.nats, PublicKeyPath: e.keys.PublicKeyPath, SealKeys: sealKeys, HashKeys: hashKeys}, appservice.Spec())
+	return &r
 }
 
 // client returns an API client acting as user in role at org.
@@ -183,9 +188,10 @@ func submit(t *testing.T, c applicationv1.ApplicationServiceClient, school strin
 }
 
 // fingerprintOf is the keyed fingerprint the trail shows for a card: the
-// HMAC-SHA256 of the number under the development data key, in hex.
+// HMAC-SHA256 of the number under the development hashing key, in hex.
 func fingerprintOf(card string) string {
-	key, err := pii.ParseKey(config.DevDataKey)
+	_, secret, _ := strings.Cut(config.DevHashKeys, ":")
+	key, err := pii.ParseKey(secret)
 	if err != nil {
 		panic(err)
 	}

@@ -128,10 +128,10 @@ func TestLifecycleToPaid(t *testing.T) {
 		t.Fatalf("corrected: %v", corrected)
 	}
 	pc := e.outputEvents(t, events.TypePayeeCorrected, 1, func(ev *eventsv1.Event) bool { return ev.GetApplicationId() == id })[0]
-	if card, err := e.sealer.Open(pc.GetPayeeCorrected().GetBankCardSealed()); err != nil || card != newCard {
+	if card, err := e.sealer.Open(pc.GetPayeeCorrected().GetBankCardSealed(), events.BankCardBinding(id)); err != nil || card != newCard {
 		t.Fatalf("payee_corrected card %q %v", card, err)
 	}
-	if name, err := e.sealer.Open(pc.GetPayeeCorrected().GetAccountNameSealed()); err != nil || name != st.Name {
+	if name, err := e.sealer.Open(pc.GetPayeeCorrected().GetAccountNameSealed(), events.AccountNameBinding(id)); err != nil || name != st.Name {
 		t.Fatalf("payee_corrected account name: %v", err)
 	}
 	if pc.GetBatchId() != batch || pc.GetPayeeCorrected().GetBankCardMasked() != idnumber.Mask(newCard) || pc.GetActor().GetUserId() != "rev-1" ||

@@ -154,7 +154,7 @@ func TestPayeeCorrectionTakesTwoPeople(t *testing.T) {
 		t.Fatalf("approved: %v", approved)
 	}
 	pc := e.outputEvents(t, events.TypePayeeCorrected, 1, func(ev *eventsv1.Event) bool { return ev.GetApplicationId() == id })[0]
-	if card, err := e.sealer.Open(pc.GetPayeeCorrected().GetBankCardSealed()); err != nil || card != newCard {
+	if card, err := e.sealer.Open(pc.GetPayeeCorrected().GetBankCardSealed(), events.BankCardBinding(id)); err != nil || card != newCard {
 		t.Fatalf("payee_corrected card: %v", err)
 	}
 	if pc.GetActor().GetUserId() != "rev-1" || pc.GetPayeeCorrected().GetEnteredBy().GetUserId() != "officer-S001" {

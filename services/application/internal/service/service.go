@@ -4,10 +4,15 @@ package service
 
 import (
 	"context"
+	"maps"
 	"time"
 
+	"github.com/edubureau/studentaid/pkg/config"
+	"github.com/edubureau/studentaid/pkg/grpcx"
+	"github.com/edubureau/studentaid/pkg/keyrotation"
 	platform "github.com/edubureau/studentaid/pkg/service"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
+	keysv1 "github.com/edubureau/studentaid/proto/gen/aid/keys/v1"
 	"github.com/edubureau/studentaid/services/application/internal/app"
 	"github.com/edubureau/studentaid/services/application/internal/ports"
 	"github.com/edubureau/studentaid/services/application/migrations"
@@ -29,6 +34,13 @@ type Options struct {
 	Now func() time.Time
 }
 
+// policy is the service's own RPCs' policy and the key rotation's.
+func policy() grpcx.Policy {
+	p := ports.Policy()
+	maps.Copy(p, keyrotation.Policy())
+	return p
+}
+
 // Spec returns the application service as main runs it.
 func Spec() platform.Spec { return SpecWith(Options{}) }
 
@@ -40,10 +52,17 @@ func SpecWith(o Options) platform.Spec {
 		DefaultGRPCAddr: DefaultGRPCAddr,
 		DefaultHTTPAddr: DefaultHTTPAddr,
 		Migrations:      migrations.FS(),
-		Policy:          ports.Policy(),
-		Setup: func(_ context.Context, h *platform.Host) error {
+		Policy:          policy(),
+		// It seals and opens the students' and payees' data and hashes ID
+		// numbers for the duplicate check.
+		Needs: config.KeyNeeds{Seal: true, Hash: true},
+		Setup: func(ctx context.Context, h *platform.Host) error {
 			a := app.New(app.Deps{Pool: h.Pool, Notify: h.Relay.Notify, Now: o.Now, Sealer: h.Sealer, Hasher: h.Hasher})
+			if err := a.CheckHashKeys(ctx); err != nil {
+				return err
+			}
 			applicationv1.RegisterApplicationServiceServer(h.GRPC, ports.NewServer(a))
+			keysv1.RegisterKeyRotationServiceServer(h.GRPC, keyrotation.NewServer(a.Rotator()))
 			h.AddGateway(applicationv1.RegisterApplicationServiceHandlerFromEndpoint)
 			h.AddConsumer(ports.Consumer(a))
 			h.AddWorker("status-gauge", ports.NewStatusGauge(h.Pool, h.Tel.Registry).Run)

@@ -72,14 +72,14 @@ func TestSubmitValid(t *testing.T) {
 			body.GetSubmittedBy() != "officer-S001" || body.GetBankCardMasked() != idnumber.Mask(students[i].Card) {
 			t.Errorf("[%d] body %v", i, body)
 		}
-		if card, err := e.sealer.Open(body.GetBankCardSealed()); err != nil || card != students[i].Card {
+		if card, err := e.sealer.Open(body.GetBankCardSealed(), events.BankCardBinding(ev.GetApplicationId())); err != nil || card != students[i].Card {
 			t.Errorf("[%d] sealed card opens to %q, %v", i, card, err)
 		}
 		wantAccount := students[i].Name + "家长"
 		if i == 2 {
 			wantAccount = students[i].Name
 		}
-		if name, err := e.sealer.Open(body.GetAccountNameSealed()); err != nil || name != wantAccount {
+		if name, err := e.sealer.Open(body.GetAccountNameSealed(), events.AccountNameBinding(ev.GetApplicationId())); err != nil || name != wantAccount {
 			t.Errorf("[%d] sealed account name opens to %q, %v", i, name, err)
 		}
 		// The first trail entry is the submission event.
@@ -169,7 +169,7 @@ func TestListPrograms(t *testing.T) {
 	e := start(t)
 	ctx := context.Background()
 	for _, role := range auth.Roles {
-		c := e.client("u-"+string(role), role, "S001")
+		c := e.client("u-"+string(role), role, role.OrgIn("S001"))
 		resp, err := c.ListPrograms(ctx, &applicationv1.ListProgramsRequest{})
 		if role == auth.RoleOps || role == auth.RoleService {
 			wantCode(t, err, codes.PermissionDenied)

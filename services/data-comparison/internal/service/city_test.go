@@ -15,7 +15,6 @@ import (
 
 	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/auth"
-	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/grpcx"
 	"github.com/edubureau/studentaid/pkg/idnumber"
@@ -88,14 +87,7 @@ func start(t *testing.T) (*env, *pii.Hasher, func(...*eventsv1.Event)) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	key, err := pii.ParseKey(config.DevDataKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := pii.NewHasher(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := testenv.Hasher(t, "")
 	client := func(user string, role auth.Role) dcv1.DataComparisonServiceClient {
 		conn, err := grpcx.Dial(run.GRPCAddr, keys.Token(t, user, role, auth.OrgBureau))
 		if err != nil {

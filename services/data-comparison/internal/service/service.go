@@ -5,6 +5,7 @@ package service
 
 import (
 	"context"
+	"github.com/edubureau/studentaid/pkg/config"
 	"time"
 
 	platform "github.com/edubureau/studentaid/pkg/service"
@@ -43,6 +44,9 @@ func SpecWith(o Options) platform.Spec {
 		DefaultHTTPAddr: DefaultHTTPAddr,
 		Migrations:      migrations.FS(),
 		Policy:          ports.Policy(),
+		// It matches people by the ID hash the application service writes,
+		// so it needs the same hashing key and never the sealing key.
+		Needs: config.KeyNeeds{Hash: true},
 		Setup: func(_ context.Context, h *platform.Host) error {
 			cfg, err := LoadConfig(h.Config.Production)
 			if err != nil {

@@ -207,10 +207,12 @@ func (w *Worker) ask(j *job) domain.Answer {
 		res, err := w.call(j, "lookup", func(ctx context.Context) (bank.Result, error) { return w.gw.Lookup(ctx, j.PaymentID) })
 		return w.answer(j, res, err)
 	}
-	card, err := w.sealer.Open(j.CardSealed)
+	// The payee is bound to its application: a card copied from another
+	// application's row or event does not open.
+	card, err := w.sealer.Open(j.CardSealed, events.BankCardBinding(j.ApplicationID))
 	var name string
 	if err == nil {
-		name, err = w.sealer.Open(j.NameSealed)
+		name, err = w.sealer.Open(j.NameSealed, events.AccountNameBinding(j.ApplicationID))
 	}
 	if err != nil {
 		w.log.ErrorContext(j.ctx, "payee cannot be unsealed; payment failed", "payment_id", j.PaymentID, "err", err)

@@ -250,7 +250,7 @@ func (h *harness) seedUnknown(a application, paymentID string) {
 	_, err := h.pool.Exec(context.Background(), `INSERT INTO payments (payment_id, application_id, batch_id, school_code, program_code, term,
   amount_fen, order_attempt, bank_card_sealed, account_name_sealed, bank_card_masked, status, attempts, claim_id, next_attempt_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, '6217***********0123', 'UNKNOWN', 1, $10, now())`,
-		paymentID, a.id, uuid.NewString(), a.school, program, term, a.amount, h.seal(goodCard), h.seal(accountName), uuid.NewString())
+		paymentID, a.id, uuid.NewString(), a.school, program, term, a.amount, h.sealCard(a.id, goodCard), h.sealName(a.id, accountName), uuid.NewString())
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -390,5 +390,29 @@ func TestPolicyValidationAndPaging(t *testing.T) {
 	}
 	if len(seen) != len(ids) {
 		t.Errorf("listed %d payments, want %d", len(seen), len(ids))
+	}
+}
+
+// TestPayeeCopiedFromAnotherApplicationIsNotPaid: a submission event that
+// carries another application's sealed card (as an insider replaying or
+// forging one would) does not open for this application; the payment
+// fails as unreadable and the bank is never called.
+func TestPayeeCopiedFromAnotherApplicationIsNotPaid(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	victim, thief := newApplication(50000), newApplication(50000)
+	ev := h.submitted(thief, goodCard)
+	body := ev.GetApplicationSubmitted()
+	body.BankCardSealed = h.sealCard(victim.id, goodCard)
+	h.publish(ev, "", nil)
+	paymentID := uuid.NewString()
+	h.publish(ordered(thief, uuid.NewString(), paymentID, 1), "", nil)
+
+	failed := h.awaitEvents(events.TypePaymentFailed, 1)[0]
+	if f := failed.GetPaymentFailed(); f.GetPaymentId() != paymentID || f.GetReason() != "PAYEE_UNREADABLE" {
+		t.Fatalf("payment_failed %v, want PAYEE_UNREADABLE", failed)
+	}
+	if totals := h.ledger(); totals.CreditedCount != 0 || totals.RejectedCount != 0 {
+		t.Errorf("bank ledger %+v, want no call at all", totals)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/edubureau/studentaid/cmd/banksim/sim/simtest"
 	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/auth"
-	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/grpcx"
@@ -71,15 +70,7 @@ func startOn(t *testing.T, natsURL string, faults sim.Faults, opts payoutservice
 	t.Helper()
 	dbURL := testenv.DatabaseURL(t)
 	keys := testenv.NewKeys(t)
-	key, err := pii.ParseKey(config.DevDataKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := pii.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, keys: keys, bank: simtest.Start(t, faults), sealer: sealer}
+	h := &harness{t: t, keys: keys, bank: simtest.Start(t, faults), sealer: testenv.Sealer(t, "")}
 	opts.Config.BankURL = h.bank.Server.URL
 	h.run = servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}, payoutservice.SpecWith(opts))
 	nc, err := nats.Connect(natsURL)
@@ -107,9 +98,17 @@ func (h *harness) client(role auth.Role, org string) payoutv1.PayoutServiceClien
 	return payoutv1.NewPayoutServiceClient(conn)
 }
 
-func (h *harness) seal(s string) []byte {
+// sealCard seals card as the application service seals application id's
+// card; sealName likewise its account name.
+func (h *harness) sealCard(id, card string) []byte { return h.seal(card, events.BankCardBinding(id)) }
+
+func (h *harness) sealName(id, name string) []byte {
+	return h.seal(name, events.AccountNameBinding(id))
+}
+
+func (h *harness) seal(s string, binding []byte) []byte {
 	h.t.Helper()
-	b, err := h.sealer.Seal(s)
+	b, err := h.sealer.Seal(s, binding)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -153,13 +152,13 @@ func (h *harness) submitted(a application, card string) *eventsv1.Event {
 		events.Keys{ApplicationID: a.id, SchoolCode: a.school, ProgramCode: program, Term: term},
 		&eventsv1.ApplicationSubmitted{StudentIdMasked: "4201**********123X", StudentIdHash: "h", StudentNameMasked: "王*",
 			Stage: "junior", FundingSource: "government", AmountFen: a.amount,
-			BankCardSealed: h.seal(card), AccountNameSealed: h.seal(accountName), BankCardMasked: sim.MaskCard(card), SubmittedBy: "off-1"})
+			BankCardSealed: h.sealCard(a.id, card), AccountNameSealed: h.sealName(a.id, accountName), BankCardMasked: sim.MaskCard(card), SubmittedBy: "off-1"})
 }
 
 func (h *harness) corrected(a application, card, name string) *eventsv1.Event {
 	return events.MustNew(time.Now(), events.Actor("off-1", string(auth.RoleSchoolOfficer), a.school),
 		events.Keys{ApplicationID: a.id, SchoolCode: a.school, ProgramCode: program, Term: term},
-		&eventsv1.PayeeCorrected{BankCardSealed: h.seal(card), AccountNameSealed: h.seal(name), BankCardMasked: sim.MaskCard(card)})
+		&eventsv1.PayeeCorrected{BankCardSealed: h.sealCard(a.id, card), AccountNameSealed: h.sealName(a.id, name), BankCardMasked: sim.MaskCard(card)})
 }
 
 func ordered(a application, batchID, paymentID string, attempt int32) *eventsv1.Event {

@@ -63,7 +63,7 @@ func TestPayOneLargeBatch(t *testing.T) {
 		for strings.HasSuffix(card, sim.ClosedCardSuffix) {
 			card = pii.GenerateCardNumber("621700", int64(n+i+1), 19)
 		}
-		rows[i] = []any{apps[i].id, h.seal(card), h.seal(accountName), sim.MaskCard(card), uuid.NewString(), time.Now()}
+		rows[i] = []any{apps[i].id, h.sealCard(apps[i].id, card), h.sealName(apps[i].id, accountName), sim.MaskCard(card), uuid.NewString(), time.Now()}
 	}
 	if _, err := h.pool.CopyFrom(ctx, pgx.Identifier{"payees"},
 		[]string{"application_id", "bank_card_sealed", "account_name_sealed", "bank_card_masked", "source_event_id", "source_at"},

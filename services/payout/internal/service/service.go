@@ -5,11 +5,17 @@ package service
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"time"
 
+	"github.com/edubureau/studentaid/pkg/config"
+	"github.com/edubureau/studentaid/pkg/grpcx"
+	"github.com/edubureau/studentaid/pkg/keyrotation"
 	platform "github.com/edubureau/studentaid/pkg/service"
+	keysv1 "github.com/edubureau/studentaid/proto/gen/aid/keys/v1"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
+	"github.com/edubureau/studentaid/services/payout/internal/adapters"
 	"github.com/edubureau/studentaid/services/payout/internal/app"
 	"github.com/edubureau/studentaid/services/payout/internal/bank"
 	"github.com/edubureau/studentaid/services/payout/internal/ports"
@@ -47,13 +53,32 @@ func SpecWith(o Options) platform.Spec {
 	})
 }
 
+// policy is the service's own RPCs' policy and the key rotation's.
+func policy() grpcx.Policy {
+	p := ports.Policy()
+	maps.Copy(p, keyrotation.Policy())
+	return p
+}
+
+// rotator re-seals payout's sealed payees under the current sealing key.
+func rotator(h *platform.Host) *keyrotation.Rotator {
+	r := &keyrotation.Rotator{Pool: h.Pool, Sealer: h.Sealer}
+	for _, t := range adapters.SealedTables {
+		r.Passes = append(r.Passes, keyrotation.ResealPass(t, h.Sealer))
+	}
+	return r
+}
+
 func spec(o Options, load func() (app.Config, error)) platform.Spec {
 	return platform.Spec{
 		Name:            app.ServiceName,
 		DefaultGRPCAddr: DefaultGRPCAddr,
 		DefaultHTTPAddr: DefaultHTTPAddr,
 		Migrations:      migrations.FS(),
-		Policy:          ports.Policy(),
+		Policy:          policy(),
+		// It opens the sealed payee just before a bank call, and seals nothing
+		// of its own; it hashes nothing.
+		Needs: config.KeyNeeds{Seal: true},
 		Setup: func(_ context.Context, h *platform.Host) error {
 			cfg, err := load()
 			if err != nil {
@@ -67,6 +92,7 @@ func spec(o Options, load func() (app.Config, error)) platform.Spec {
 			}
 			a := app.New(d)
 			payoutv1.RegisterPayoutServiceServer(h.GRPC, ports.NewServer(a))
+			keysv1.RegisterKeyRotationServiceServer(h.GRPC, keyrotation.NewServer(rotator(h)))
 			h.AddGateway(payoutv1.RegisterPayoutServiceHandlerFromEndpoint)
 
 			w := app.NewWorker(d)

@@ -60,6 +60,18 @@ func ParseNoticePeriod(s string) (NoticePeriod, error) {
 	return FixedNotice(d), nil
 }
 
+// MinFixedNoticeSpansAWorkingDay is the shortest fixed notice that covers a
+// whole working day whatever its start: one started on a Saturday must
+// still run through Monday.
+const MinFixedNoticeSpansAWorkingDay = 72 * time.Hour
+
+// AtLeastOneWorkingDay reports whether every notice of this length spans at
+// least one whole working day: n ≥ 1 working days, or a fixed duration of
+// at least MinFixedNoticeSpansAWorkingDay. Production refuses shorter ones.
+func (p NoticePeriod) AtLeastOneWorkingDay() bool {
+	return p.workingDays >= 1 || p.fixed >= MinFixedNoticeSpansAWorkingDay
+}
+
 // EndsAt returns when a notice started at start ends, in UTC.
 func (p NoticePeriod) EndsAt(start time.Time) time.Time {
 	if p.workingDays > 0 {

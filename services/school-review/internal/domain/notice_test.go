@@ -112,3 +112,35 @@ func TestDefaultNoticePeriodIsFiveWorkingDays(t *testing.T) {
 		t.Fatalf("default notice from Friday ends %s, want %s", got, want)
 	}
 }
+
+func TestAtLeastOneWorkingDay(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		period domain.NoticePeriod
+		want   bool
+	}{
+		{domain.WorkingDays(1), true},
+		{domain.WorkingDays(5), true},
+		{domain.FixedNotice(time.Second), false},
+		{domain.FixedNotice(48 * time.Hour), false},
+		{domain.FixedNotice(72*time.Hour - time.Nanosecond), false},
+		{domain.FixedNotice(72 * time.Hour), true},
+		{domain.NoticePeriod{}, false},
+	}
+	for _, tc := range tests {
+		if got := tc.period.AtLeastOneWorkingDay(); got != tc.want {
+			t.Errorf("%v.AtLeastOneWorkingDay() = %v, want %v", tc.period, got, tc.want)
+		}
+	}
+	// The bound is right: a 72h notice started on a Saturday at midnight
+	// (China time) ends on Tuesday at midnight, so it spans all of Monday;
+	// one second less does not.
+	sat := time.Date(2025, 3, 1, 0, 0, 0, 0, domain.Shanghai)
+	if sat.Weekday() != time.Saturday {
+		t.Fatal("2025-03-01 is not a Saturday")
+	}
+	end := domain.FixedNotice(domain.MinFixedNoticeSpansAWorkingDay).EndsAt(sat)
+	if want := time.Date(2025, 3, 4, 0, 0, 0, 0, domain.Shanghai); !end.Equal(want) {
+		t.Errorf("72h from Saturday ends %v, want %v", end, want)
+	}
+}

@@ -1,10 +1,15 @@
 package service_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/edubureau/studentaid/internal/devtools/testenv"
+	"github.com/edubureau/studentaid/pkg/config"
+	platform "github.com/edubureau/studentaid/pkg/service"
+	"github.com/edubureau/studentaid/services/school-review/internal/app"
 	"github.com/edubureau/studentaid/services/school-review/internal/domain"
 	srservice "github.com/edubureau/studentaid/services/school-review/internal/service"
 )
@@ -34,6 +39,44 @@ func TestLoadConfig(t *testing.T) {
 			}
 			if err != nil || cfg.NoticePeriod != tc.want {
 				t.Fatalf("LoadConfig with %q = %v, %v; want %v", tc.value, cfg.NoticePeriod, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestProductionRefusesANoticeShorterThanAWorkingDay starts the service in
+// production mode with each notice period: the ones that may end before a
+// whole working day passed are refused at start-up, naming the setting.
+func TestProductionRefusesANoticeShorterThanAWorkingDay(t *testing.T) {
+	t.Parallel()
+	dbURL, natsURL, keys := testenv.DatabaseURL(t), testenv.NATS(t), testenv.NewKeys(t)
+	tests := []struct {
+		period  domain.NoticePeriod
+		refused bool
+	}{
+		{domain.FixedNotice(time.Second), true},
+		{domain.FixedNotice(24 * time.Hour), true},
+		{domain.FixedNotice(domain.MinFixedNoticeSpansAWorkingDay - time.Second), true},
+		{domain.FixedNotice(domain.MinFixedNoticeSpansAWorkingDay), false},
+		{domain.WorkingDays(1), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.period.String(), func(t *testing.T) {
+			cfg := config.Service{
+				Name: "school-review", GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+				DatabaseURL: dbURL, NATSURL: natsURL, AuthPublicKeys: keys.PublicKeyPath,
+				AuthAudience: "studentaid", AuthIssuer: "https://idp.example.gov.cn", MaxTokenLifetime: time.Hour,
+				DBMaxConns: 2, ShutdownTimeout: 5 * time.Second, LogLevel: "error", Production: true,
+			}
+			period := tc.period
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			err := platform.RunWithConfig(ctx, srservice.SpecWith(srservice.Options{Config: &app.Config{NoticePeriod: period}}), cfg)
+			switch {
+			case tc.refused && (err == nil || !strings.Contains(err.Error(), "notice period")):
+				t.Fatalf("production with notice %s: %v, want a refusal of the notice period", period, err)
+			case !tc.refused && err != nil:
+				t.Fatalf("production with notice %s: %v, want it to run until stopped", period, err)
 			}
 		})
 	}

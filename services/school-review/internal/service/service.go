@@ -5,11 +5,13 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	platform "github.com/edubureau/studentaid/pkg/service"
 	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
 	"github.com/edubureau/studentaid/services/school-review/internal/app"
+	"github.com/edubureau/studentaid/services/school-review/internal/domain"
 	"github.com/edubureau/studentaid/services/school-review/internal/ports"
 	"github.com/edubureau/studentaid/services/school-review/migrations"
 )
@@ -47,6 +49,10 @@ func SpecWith(o Options) platform.Spec {
 			cfg, err := configOf(o)
 			if err != nil {
 				return err
+			}
+			if h.Config.Production && !cfg.NoticePeriod.AtLeastOneWorkingDay() {
+				return fmt.Errorf("AID_ENV=production refuses the public notice period %s: it must span at least one working day (%s at least 1wd, or a duration of at least %s)",
+					cfg.NoticePeriod, NoticePeriodEnv, domain.MinFixedNoticeSpansAWorkingDay)
 			}
 			a := app.New(app.Deps{Pool: h.Pool, Log: h.Log, Notify: h.Relay.Notify, Now: o.Now, Tracer: h.Tel.Tracer, Config: cfg})
 			schoolreviewv1.RegisterSchoolReviewServiceServer(h.GRPC, ports.NewServer(a))

@@ -1,0 +1,67 @@
+package pii
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+)
+
+// Hasher computes keyed, deterministic fingerprints of values, so duplicates
+// (the same student at two schools, the same card twice) can be found
+// without storing plaintext. It holds a set of keys: the first is current,
+// the others let a lookup find what was hashed before a key change (see
+// [Hasher.HashWith]). Store each hash with its key ID. A Hasher is safe for
+// concurrent use.
+type Hasher struct {
+	ids  []string
+	keys map[string][]byte
+}
+
+// NewHasher returns a Hasher whose first key is current. Each secret must be
+// at least 32 bytes and is copied; IDs must be valid and distinct.
+func NewHasher(keys ...Key) (*Hasher, error) {
+	if err := checkKeySet(keys); err != nil {
+		return nil, err
+	}
+	h := &Hasher{keys: make(map[string][]byte, len(keys))}
+	for _, k := range keys {
+		if len(k.Secret) < KeySize {
+			return nil, fmt.Errorf("key %q: %w: got %d, want at least %d", k.ID, ErrKeySize, len(k.Secret), KeySize)
+		}
+		h.ids = append(h.ids, k.ID)
+		h.keys[k.ID] = append([]byte(nil), k.Secret...)
+	}
+	return h, nil
+}
+
+// CurrentKeyID is the ID of the key Hash uses.
+func (h *Hasher) CurrentKeyID() string { return h.ids[0] }
+
+// KeyIDs are the configured key IDs, current first.
+func (h *Hasher) KeyIDs() []string { return append([]string(nil), h.ids...) }
+
+// Has reports whether the key keyID is configured.
+func (h *Hasher) Has(keyID string) bool { _, ok := h.keys[keyID]; return ok }
+
+// Hash returns the lower-case hex HMAC-SHA256 (64 characters) of s under
+// the current key, after trimming surrounding white space and
+// upper-casing, so "11010519491231002x " and "11010519491231002X" hash
+// alike.
+func (h *Hasher) Hash(s string) string { return mac(h.keys[h.ids[0]], s) }
+
+// HashWith is Hash under the key keyID, or an error wrapping
+// [ErrUnknownKey].
+func (h *Hasher) HashWith(keyID, s string) (string, error) {
+	key, ok := h.keys[keyID]
+	if !ok {
+		return "", fmt.Errorf("%w: hash key %q", ErrUnknownKey, keyID)
+	}
+	return mac(key, s), nil
+}
+
+func mac(key []byte, s string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(normalize(s)))
+	return hex.EncodeToString(m.Sum(nil))
+}
