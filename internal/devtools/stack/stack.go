@@ -23,6 +23,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/edubureau/studentaid/internal/devtools/pgroles"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/config"
 )
@@ -85,7 +86,10 @@ type Endpoint struct {
 
 // Stack is a running system.
 type Stack struct {
-	opts        Options
+	opts Options
+	// DatabaseURL logs in as the superuser; the services log in as their own
+	// roles (ServiceDatabaseURL), the migrate steps as the owner
+	// (OwnerDatabaseURL).
 	DatabaseURL string
 	NATSURL     string
 	// JaegerQuery is Jaeger's HTTP query address (http://host:port), if started.
@@ -97,6 +101,7 @@ type Stack struct {
 	KeyDir      string
 
 	pg     *Postgres
+	roles  pgroles.Roles
 	nats   *Process
 	mu     sync.Mutex
 	procs  map[string]*Process
@@ -130,6 +135,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if s.DatabaseURL, err = freshDatabase(ctx, s.DatabaseURL); err != nil {
 			return nil, err
 		}
+	}
+
+	if s.roles, err = pgroles.Provision(ctx, s.DatabaseURL, Services); err != nil {
+		return nil, err
 	}
 
 	s.NATSURL = opts.NATSURL
@@ -182,10 +191,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		p := s.newProcess(name, filepath.Join(opts.BinDir, name), s.serviceEnv(name, ep), "http://"+ep.HTTP+"/readyz")
 		s.procs[name] = p
 	}
-	// Services start in parallel: each applies its own migrations.
+	// Services migrate and start in parallel: each migrates its own schema
+	// as the owner, then runs under its own role.
 	errc := make(chan error, len(Services))
 	for _, name := range Services {
-		go func() { errc <- s.procs[name].Start(ctx) }()
+		go func() {
+			if err := s.migrate(ctx, name); err != nil {
+				errc <- err
+				return
+			}
+			errc <- s.procs[name].Start(ctx)
+		}()
 	}
 	var errs []error
 	for range Services {
@@ -202,7 +218,7 @@ func (s *Stack) serviceEnv(name string, ep Endpoint) map[string]string {
 	env := map[string]string{
 		prefix + "GRPC_ADDR":   ep.GRPC,
 		prefix + "HTTP_ADDR":   ep.HTTP,
-		"DATABASE_URL":         s.DatabaseURL,
+		"DATABASE_URL":         s.roles.ServiceURL(name),
 		"NATS_URL":             s.NATSURL,
 		"AID_AUTH_PUBLIC_KEYS": filepath.Join(s.KeyDir, "auth.pub.pem"),
 		"PAYOUT_BANK_URL":      s.BankURL,
@@ -216,6 +232,25 @@ func (s *Stack) serviceEnv(name string, ep Endpoint) map[string]string {
 	maps.Copy(env, s.opts.Env)
 	return env
 }
+
+// migrate runs `<service> migrate` as the schemas' owner.
+func (s *Stack) migrate(ctx context.Context, name string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(s.opts.BinDir, name), "migrate")
+	cmd.Env = append(os.Environ(), "AID_MIGRATE_DATABASE_URL="+s.roles.OwnerURL(), envPrefix(name)+"DB_ROLE="+config.DefaultDBRole(name))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s migrate: %w: %s", name, err, out)
+	}
+	return nil
+}
+
+// OwnerDatabaseURL logs in as the role that owns the services' schemas and
+// runs their migrations.
+func (s *Stack) OwnerDatabaseURL() string { return s.roles.OwnerURL() }
+
+// ServiceDatabaseURL logs in as the named service's own role, as the service
+// does: rows of its schema only, no DDL, the trail and audit log append-only.
+func (s *Stack) ServiceDatabaseURL(name string) string { return s.roles.ServiceURL(name) }
 
 func envPrefix(name string) string {
 	b := []byte(name)

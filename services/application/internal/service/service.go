@@ -40,6 +40,7 @@ func SpecWith(o Options) platform.Spec {
 		DefaultGRPCAddr: DefaultGRPCAddr,
 		DefaultHTTPAddr: DefaultHTTPAddr,
 		Migrations:      migrations.FS(),
+		AppendOnly:      migrations.AppendOnly(),
 		Policy:          ports.Policy(),
 		Setup: func(_ context.Context, h *platform.Host) error {
 			a := app.New(app.Deps{Pool: h.Pool, Notify: h.Relay.Notify, Now: o.Now, Sealer: h.Sealer, Hasher: h.Hasher})
