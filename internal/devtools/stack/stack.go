@@ -66,16 +66,25 @@ var defaultPorts = map[string][2]int{
 	"finance-confirmation": {9104, 8104}, "payout": {9105, 8105},
 }
 
-// port returns preferred if the stack prefers it and it is free, else a free port.
+// port returns preferred if the stack prefers it and it is free, else a free
+// port, never one it handed out before: the processes bind their ports only
+// when they start, so the kernel may offer a port twice meanwhile.
 func (s *Stack) port(ctx context.Context, preferred int) (int, error) {
-	if s.opts.PreferredPorts && preferred > 0 {
+	if s.opts.PreferredPorts && preferred > 0 && !s.handedOut[preferred] {
 		var lc net.ListenConfig
 		if l, err := lc.Listen(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(preferred)); err == nil {
 			_ = l.Close() // the listen showed the port free; closing hands it on
+			s.handedOut[preferred] = true
 			return preferred, nil
 		}
 	}
-	return FreePort(ctx)
+	for {
+		p, err := FreePort(ctx)
+		if err != nil || !s.handedOut[p] {
+			s.handedOut[p] = true
+			return p, err
+		}
+	}
 }
 
 // Endpoint is where a service listens.
@@ -100,18 +109,20 @@ type Stack struct {
 	Signer      *auth.Signer
 	KeyDir      string
 
-	pg     *Postgres
-	roles  pgroles.Roles
-	nats   *Process
-	mu     sync.Mutex
-	procs  map[string]*Process
-	jaeger *Process
-	bank   *Process
+	pg    *Postgres
+	roles pgroles.Roles
+	nats  *Process
+	mu    sync.Mutex
+	procs map[string]*Process
+	// handedOut are the ports port has given out.
+	handedOut map[int]bool
+	jaeger    *Process
+	bank      *Process
 }
 
 // Start brings the system up. On error, whatever was started is stopped.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
-	s := &Stack{opts: opts, procs: map[string]*Process{}, Endpoints: map[string]Endpoint{}}
+	s := &Stack{opts: opts, procs: map[string]*Process{}, Endpoints: map[string]Endpoint{}, handedOut: map[int]bool{}}
 	defer func() {
 		if err != nil {
 			s.Stop()
