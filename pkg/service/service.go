@@ -1,8 +1,9 @@
 // Package service hosts one of the five services: it reads the
 // configuration, sets up telemetry, opens the database under the service's
-// own role (its schema migrated beforehand by `<service> migrate`), connects to JetStream, and runs the
-// gRPC server, the REST gateway, the outbox relay, the event consumers and
-// any background workers, stopping them in order on shutdown.
+// own role (its schema migrated beforehand by `<service> migrate`), connects
+// to JetStream, and runs the gRPC server, the REST gateway, the outbox relay,
+// the event consumers and any background workers, stopping them in order on
+// shutdown.
 package service
 
 import (
@@ -132,6 +133,8 @@ func runUntilSignal(spec Spec) error {
 	return Run(ctx, spec)
 }
 
+// migrateUntilSignal is `<service> migrate`: Migrate with the configuration
+// from the environment.
 func migrateUntilSignal(spec Spec) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
