@@ -36,7 +36,8 @@ metadata:
   name: aid-secrets
   namespace: student-aid
 stringData:
-  DATABASE_URL: REPLACE_ME
+  DEMO_DATABASE_URL: REPLACE_ME
+  MIGRATE_DATABASE_URL: REPLACE_ME
   AID_SEAL_KEYS: REPLACE_ME
   AID_HASH_KEYS: REPLACE_ME
 ---
@@ -69,7 +70,7 @@ spec:
         runAsNonRoot: true
       containers:
         - name: demo
-          image: registry.example.com/studentaid/demo:v1.0.0
+          image: &demo-image registry.example.com/studentaid/demo:v1.0.0
           ports:
             - name: grpc
               containerPort: 9100
@@ -83,7 +84,7 @@ spec:
               valueFrom:
                 secretKeyRef:
                   name: aid-secrets
-                  key: DATABASE_URL
+                  key: DEMO_DATABASE_URL
             - name: AID_SEAL_KEYS
               valueFrom:
                 secretKeyRef:
@@ -106,6 +107,25 @@ spec:
           securityContext:
             readOnlyRootFilesystem: true
             allowPrivilegeEscalation: false
+      initContainers:
+        - name: migrate
+          image: *demo-image
+          args: ["migrate"]
+          env:
+            - name: AID_MIGRATE_DATABASE_URL
+              valueFrom:
+                secretKeyRef:
+                  name: aid-secrets
+                  key: MIGRATE_DATABASE_URL
+          resources:
+            requests:
+              cpu: 50m
+              memory: 32Mi
+            limits:
+              memory: 100Mi
+          securityContext:
+            readOnlyRootFilesystem: True
+            allowPrivilegeEscalation: False
 ---
 apiVersion: v1
 kind: Service
@@ -153,6 +173,17 @@ services:
     ports: ["4317:4317", "4318:4318", "16686:16686"]
     healthcheck:
       test: ["CMD", "wget", "-q", "--spider", "http://127.0.0.1:13133/status"]
+  demo-migrate:
+    build:
+      context: ..
+      dockerfile: deploy/docker/Dockerfile
+      args: {SERVICE: demo}
+    command: ["migrate"]
+    restart: "no"
+    environment:
+      AID_MIGRATE_DATABASE_URL: postgres://aid_owner:${AID_DB_OWNER_PASSWORD:?required}@postgres:5432/aid
+    depends_on:
+      postgres: {condition: service_healthy}
   demo:
     build:
       context: ..
@@ -162,7 +193,7 @@ services:
     environment:
       DEMO_GRPC_ADDR: 0.0.0.0:9100
       DEMO_HTTP_ADDR: 0.0.0.0:8100
-      DATABASE_URL: postgres://postgres:${POSTGRES_PASSWORD:-postgres}@postgres:5432/aid
+      DATABASE_URL: postgres://aid_demo:${AID_DB_DEMO_PASSWORD:?required}@postgres:5432/aid
       NATS_URL: nats://nats:4222
       AID_AUTH_PUBLIC_KEYS: /run/secrets/auth_public_key
       AID_SEAL_KEYS: ${AID_SEAL_KEYS:?required}
@@ -171,6 +202,7 @@ services:
       postgres: {condition: service_healthy}
       nats: {condition: service_healthy}
       jaeger: {condition: service_started}
+      demo-migrate: {condition: service_completed_successfully}
     healthcheck:
       test: ["CMD", "/healthcheck", "http://127.0.0.1:8100/readyz"]
 secrets:
@@ -313,10 +345,15 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"deployment selector misses its pods", k8s, k8sFixture, "    matchLabels:\n      app.kubernetes.io/name: demo\n  template", "    matchLabels:\n      app.kubernetes.io/name: dmeo\n  template", "does not match the pod template labels"},
 		{"secret key missing", k8s, k8sFixture, "                  key: AID_SEAL_KEYS", "                  key: SEAL_KEYS", `Secret aid-secrets has no key "SEAL_KEYS"`},
 		{"configmap missing", k8s, k8sFixture, "                name: aid-config", "                name: aid-settings", `ConfigMap "aid-settings", which is not defined`},
-		{"real secret value", k8s, k8sFixture, "DATABASE_URL: REPLACE_ME", "DATABASE_URL: postgres://aid:hunter2@db/aid", "must be the placeholder"},
+		{"real secret value", k8s, k8sFixture, "DEMO_DATABASE_URL: REPLACE_ME", "DEMO_DATABASE_URL: postgres://aid:hunter2@db/aid", "must be the placeholder"},
 		{"seal keys as a literal", k8s, k8sFixture, "            - name: AID_SEAL_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_SEAL_KEYS\n", "            - name: AID_SEAL_KEYS\n              value: k:ZGV2\n", "AID_SEAL_KEYS must come from a Secret"},
 		{"seal keys missing", k8s, k8sFixture, "            - name: AID_SEAL_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_SEAL_KEYS\n", "", "environment variable AID_SEAL_KEYS is not set"},
 		{"hash keys to a service that does not hash", k8s, k8sFixture, "                  key: AID_SEAL_KEYS\n", "                  key: AID_SEAL_KEYS\n            - name: AID_HASH_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_HASH_KEYS\n", "demo gets AID_HASH_KEYS, which it does not use"},
+		{"database login shared", k8s, k8sFixture, "                  key: DEMO_DATABASE_URL", "                  key: MIGRATE_DATABASE_URL", "want the service's own role's key DEMO_DATABASE_URL"},
+		{"no migrate init container", k8s, k8sFixture, `          args: ["migrate"]` + "\n", "", "no init container runs `migrate`"},
+		{"migrate from another image", k8s, k8sFixture, "          image: *demo-image\n", "          image: registry.example.com/studentaid/other:v1.0.0\n", "is not the service's"},
+		{"owner login as a literal", k8s, k8sFixture, "            - name: AID_MIGRATE_DATABASE_URL\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: MIGRATE_DATABASE_URL\n", "            - name: AID_MIGRATE_DATABASE_URL\n              value: postgres://aid_owner@db/aid\n", "AID_MIGRATE_DATABASE_URL must come from a Secret"},
+		{"service holds the owner login", k8s, k8sFixture, "                  key: DEMO_DATABASE_URL\n", "                  key: DEMO_DATABASE_URL\n            - name: AID_MIGRATE_DATABASE_URL\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: MIGRATE_DATABASE_URL\n", "the service container holds the owner's login"},
 		{"public keys not configured", k8s, k8sFixture, "  AID_AUTH_PUBLIC_KEYS: /etc/aid/keys/auth.pub.pem\n", "", "AID_AUTH_PUBLIC_KEYS is not set"},
 		{"http address on loopback", k8s, k8sFixture, `DEMO_HTTP_ADDR: "0.0.0.0:8100"`, `DEMO_HTTP_ADDR: "127.0.0.1:8100"`, "listens on loopback only"},
 		{"http address port drift", k8s, k8sFixture, `DEMO_HTTP_ADDR: "0.0.0.0:8100"`, `DEMO_HTTP_ADDR: "0.0.0.0:8200"`, "does not match container port 8100"},
@@ -347,6 +384,12 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"compose hash keys to a service that does not hash", compose, composeFixture, "      AID_SEAL_KEYS: ${AID_SEAL_KEYS:?required}\n", "      AID_SEAL_KEYS: ${AID_SEAL_KEYS:?required}\n      AID_HASH_KEYS: ${AID_HASH_KEYS:?required}\n", "demo gets AID_HASH_KEYS, which it does not use"},
 		{"wrong jaeger image", compose, composeFixture, "jaegertracing/jaeger:2.13.0", "jaegertracing/all-in-one:1.60", "want jaegertracing/jaeger:2.13.0"},
 		{"nats config not mounted", compose, composeFixture, "      - ./nats/nats.conf:/etc/nats/nats.conf:ro\n", "", "does not mount nats/nats.conf"},
+		{"service logs in as the superuser", compose, composeFixture, "postgres://aid_demo:${AID_DB_DEMO_PASSWORD:?required}@", "postgres://postgres:${POSTGRES_PASSWORD:-postgres}@", `DATABASE_URL logs in as "postgres": want the service's own role aid_demo`},
+		{"service logs in as the owner", compose, composeFixture, "postgres://aid_demo:${AID_DB_DEMO_PASSWORD:?required}@", "postgres://aid_owner:${AID_DB_OWNER_PASSWORD:?required}@", `DATABASE_URL logs in as "aid_owner"`},
+		{"migrate as the service role", compose, composeFixture, "postgres://aid_owner:${AID_DB_OWNER_PASSWORD:?required}@", "postgres://aid_demo:${AID_DB_DEMO_PASSWORD:?required}@", `AID_MIGRATE_DATABASE_URL logs in as "aid_demo"`},
+		{"no migrate step waited for", compose, composeFixture, "      demo-migrate: {condition: service_completed_successfully}\n", "", "depends on no `migrate` step"},
+		{"migrate step merely started", compose, composeFixture, "demo-migrate: {condition: service_completed_successfully}", "demo-migrate: {condition: service_started}", "want service_completed_successfully"},
+		{"migrate step restarts", compose, composeFixture, `    restart: "no"` + "\n", "", "service demo-migrate: no healthcheck"},
 		{"dependency cycle", compose, composeFixture, "  postgres:\n    image: postgres:15\n", "  postgres:\n    image: postgres:15\n    depends_on: [demo]\n", "depends_on cycle"},
 
 		// NATS.

@@ -30,6 +30,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"gopkg.in/yaml.v3"
+
+	"github.com/edubureau/studentaid/pkg/config"
 )
 
 // namespace is where every Kubernetes object of the platform lives.
@@ -314,8 +316,9 @@ type envVar struct {
 }
 
 type container struct {
-	Name  string `yaml:"name"`
-	Image string `yaml:"image"`
+	Name  string   `yaml:"name"`
+	Image string   `yaml:"image"`
+	Args  []string `yaml:"args"`
 	Ports []struct {
 		Name          string `yaml:"name"`
 		ContainerPort int    `yaml:"containerPort"`
@@ -529,8 +532,59 @@ func validateKubernetes(objs []object, want []serviceSpec) []error {
 			continue
 		}
 		checkServiceEnv(&p, deployments[i], s, configMaps)
+		checkDatabaseLogins(&p, deployments[i], s)
 	}
 	return p.errs
+}
+
+// secretKey is the Secret key an environment variable of c comes from ("" if
+// none).
+func (c container) secretKey(name string) string {
+	for _, e := range c.Env {
+		if e.Name == name && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			return e.ValueFrom.SecretKeyRef.Name + "/" + e.ValueFrom.SecretKeyRef.Key
+		}
+	}
+	return ""
+}
+
+// hasEnv reports whether c sets the variable name itself.
+func (c container) hasEnv(name string) bool {
+	return slices.ContainsFunc(c.Env, func(e envVar) bool { return e.Name == name })
+}
+
+// checkDatabaseLogins requires each service to log in as its own role (its
+// own Secret key, <SERVICE>_DATABASE_URL) and its schema to be migrated by an
+// init container running `migrate` with the owner's login
+// (AID_MIGRATE_DATABASE_URL), which the service container never holds.
+func checkDatabaseLogins(p *problems, d deployment, s serviceSpec) {
+	where := d.String()
+	pod := d.Spec.Template.Spec
+	if len(pod.Containers) == 0 {
+		return
+	}
+	c := pod.Containers[0]
+	if key, want := c.secretKey("DATABASE_URL"), s.envPrefix()+"DATABASE_URL"; key != "" && !strings.HasSuffix(key, "/"+want) {
+		p.addf(where, "DATABASE_URL comes from %s: want the service's own role's key %s", key, want)
+	}
+	if c.hasEnv("AID_MIGRATE_DATABASE_URL") {
+		p.addf(where, "the service container holds the owner's login AID_MIGRATE_DATABASE_URL: only the migrate init container may")
+	}
+	i := slices.IndexFunc(pod.InitContainers, func(ic container) bool { return slices.Equal(ic.Args, []string{"migrate"}) })
+	if i < 0 {
+		p.addf(where, "no init container runs `migrate` (args: [migrate]) before the service")
+		return
+	}
+	m := pod.InitContainers[i]
+	mw := fmt.Sprintf("%s init container %q", where, m.Name)
+	if m.Image != c.Image {
+		p.addf(mw, "image %q is not the service's %q", m.Image, c.Image)
+	}
+	if key := m.secretKey("AID_MIGRATE_DATABASE_URL"); key == "" {
+		p.addf(mw, "AID_MIGRATE_DATABASE_URL must come from a Secret (valueFrom.secretKeyRef)")
+	} else if key == c.secretKey("DATABASE_URL") {
+		p.addf(mw, "AID_MIGRATE_DATABASE_URL is the service's own login %s: the owner needs a login of its own", key)
+	}
 }
 
 func checkDeployment(p *problems, d deployment) {
@@ -677,7 +731,7 @@ func checkReferences(p *problems, d deployment, configMaps, secrets map[string]m
 			p.addf(where, "%s %s has no key %q", kind, r.Name, r.Key)
 		}
 	}
-	for _, c := range d.Spec.Template.Spec.Containers {
+	for _, c := range append(slices.Clone(d.Spec.Template.Spec.Containers), d.Spec.Template.Spec.InitContainers...) {
 		for _, ef := range c.EnvFrom {
 			if ef.ConfigMapRef != nil {
 				refKey("ConfigMap", configMaps, &keyRef{Name: ef.ConfigMapRef.Name})
@@ -932,6 +986,23 @@ type composeService struct {
 	Ports   []string    `yaml:"ports"`
 	Secrets []yaml.Node `yaml:"secrets"`
 	Volumes []yaml.Node `yaml:"volumes"`
+	Command []string    `yaml:"command"`
+	Restart string      `yaml:"restart"`
+}
+
+// sameProgram reports whether a and b run the same image: the same image
+// name, or builds of the same SERVICE.
+func sameProgram(a, b composeService) bool {
+	if a.Image != "" || b.Image != "" {
+		return a.Image == b.Image
+	}
+	return a.Build != nil && b.Build != nil && a.Build.Args["SERVICE"] == b.Build.Args["SERVICE"]
+}
+
+// isMigrate reports whether the service is a one-shot `<service> migrate`
+// step, which exits when done and so has no healthcheck.
+func (s composeService) isMigrate() bool {
+	return slices.Equal(s.Command, []string{"migrate"}) && s.Restart == "no"
 }
 
 func decodeCompose(docs []document) (*composeFile, error) {
@@ -1060,7 +1131,7 @@ func validateCompose(c *composeFile, want []serviceSpec) []error {
 		if s.Image == "" && s.Build == nil {
 			p.addf(where, "neither image nor build")
 		}
-		if s.healthcheckTest() == "" {
+		if s.healthcheckTest() == "" && !s.isMigrate() {
 			p.addf(where, "no healthcheck")
 		}
 		d, err := s.dependsOn()
@@ -1156,8 +1227,42 @@ func validateCompose(c *composeFile, want []serviceSpec) []error {
 				p.addf(where, "must depend on %s with condition service_healthy", infra)
 			}
 		}
+		checkComposeDatabaseLogins(&p, c, s, deps[s.name])
 	}
 	return p.errs
+}
+
+// checkComposeDatabaseLogins requires the service to log in as its own role
+// (aid_<schema>) and to wait for a `migrate` step of its own image that logs
+// in as the schemas' owner, whose login the service does not hold.
+func checkComposeDatabaseLogins(p *problems, c *composeFile, s serviceSpec, deps map[string]string) {
+	where := "compose.yaml service " + s.name
+	env, _ := c.Services[s.name].environment()
+	if user, want := config.DatabaseUser(interpolate(env["DATABASE_URL"])), config.DefaultDBRole(s.name); user != want {
+		p.addf(where, "DATABASE_URL logs in as %q: want the service's own role %s", user, want)
+	}
+	if _, ok := env["AID_MIGRATE_DATABASE_URL"]; ok {
+		p.addf(where, "holds the owner's login AID_MIGRATE_DATABASE_URL: only its migrate step may")
+	}
+	var steps []string
+	for dep, cond := range deps {
+		m := c.Services[dep]
+		if !m.isMigrate() || !sameProgram(m, c.Services[s.name]) {
+			continue
+		}
+		steps = append(steps, dep)
+		mw := "compose.yaml service " + dep
+		if cond != "service_completed_successfully" {
+			p.addf(where, "waits for %s with %q: want service_completed_successfully", dep, cond)
+		}
+		menv, _ := m.environment()
+		if user := config.DatabaseUser(interpolate(menv["AID_MIGRATE_DATABASE_URL"])); user != config.DefaultDBOwnerRole {
+			p.addf(mw, "AID_MIGRATE_DATABASE_URL logs in as %q: want the schemas' owner %s", user, config.DefaultDBOwnerRole)
+		}
+	}
+	if len(steps) == 0 {
+		p.addf(where, "depends on no `migrate` step of its image (command: [migrate], restart: \"no\")")
+	}
 }
 
 // checkComposeInfra pins the infrastructure images and wiring.

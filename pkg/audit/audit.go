@@ -25,6 +25,10 @@ func Migrations() fs.FS {
 	return sub
 }
 
+// AppendOnly names the audit tables of every schema: the service's own role
+// may read them and add rows, never change or remove one (db.Grant).
+func AppendOnly() []string { return []string{"audit_log"} }
+
 // Execer runs a statement; pools and transactions satisfy it.
 type Execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)

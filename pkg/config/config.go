@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -100,7 +101,66 @@ func (c Service) Unsafe() []string {
 	if c.AuthIssuer == DevAuthIssuer {
 		out = append(out, "AID_AUTH_ISSUER is the development issuer: set your identity provider's issuer")
 	}
+	if user := DatabaseUser(c.DatabaseURL); user == "" || user == "postgres" {
+		out = append(out, "DATABASE_URL logs in as the superuser postgres: log in as the service's own role ("+DefaultDBRole(c.Name)+", see docs/operations.md)")
+	}
 	return out
+}
+
+// DatabaseUser is the user a PostgreSQL URL logs in as ("" when it names
+// none or does not parse).
+func DatabaseUser(databaseURL string) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	return u.User.Username()
+}
+
+// DefaultDBRole is the PostgreSQL login role a service runs under unless
+// <SERVICE>_DB_ROLE names another: aid_ and its schema, e.g. aid_school_review.
+func DefaultDBRole(service string) string {
+	return "aid_" + strings.ReplaceAll(service, "-", "_")
+}
+
+// DefaultDBOwnerRole is the role that owns every service's schema and runs
+// the migrations (AID_MIGRATE_DATABASE_URL logs in as it).
+const DefaultDBOwnerRole = "aid_owner"
+
+// Migrate is the configuration of `<service> migrate`: the step that applies
+// a service's migrations as the schema's owner and grants the service's own
+// role what it may do, before the service runs (docs/operations.md).
+type Migrate struct {
+	// Name is the service whose schema is migrated.
+	Name string
+	// DatabaseURL logs in as the schema's owner (AID_MIGRATE_DATABASE_URL).
+	// The running service never gets it.
+	DatabaseURL string
+	// Role is the service's login role the grants go to (<SERVICE>_DB_ROLE,
+	// default [DefaultDBRole]).
+	Role string
+}
+
+// LoadMigrate reads the configuration of the named service's migrate step.
+// In production (AID_ENV=production) AID_MIGRATE_DATABASE_URL must be set.
+func LoadMigrate(name string) (Migrate, error) {
+	prefix := strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_"
+	m := Migrate{
+		Name:        name,
+		DatabaseURL: Env("AID_MIGRATE_DATABASE_URL", ""),
+		Role:        Env(prefix+"DB_ROLE", DefaultDBRole(name)),
+	}
+	prod, err := production()
+	if err != nil {
+		return m, err
+	}
+	if m.DatabaseURL == "" {
+		if prod {
+			return m, errors.New("AID_MIGRATE_DATABASE_URL is not set: point it at the schema owner's login (docs/operations.md)")
+		}
+		m.DatabaseURL = DefaultDatabaseURL
+	}
+	return m, nil
 }
 
 // Telemetry is what the standard OpenTelemetry variables say about exporting

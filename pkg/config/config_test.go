@@ -27,6 +27,7 @@ func TestProductionRefusesDevelopmentDefaults(t *testing.T) {
 	t.Setenv("AID_SEAL_KEYS", "")
 	t.Setenv("AID_HASH_KEYS", "")
 	t.Setenv("AID_AUTH_ISSUER", "")
+	t.Setenv("DATABASE_URL", "")
 	t.Setenv("AID_ENV", "development")
 	c, err := config.LoadService("application", ":0", ":0")
 	if err != nil {
@@ -35,8 +36,8 @@ func TestProductionRefusesDevelopmentDefaults(t *testing.T) {
 	if c, err = c.WithKeys(config.KeyNeeds{Seal: true, Hash: true}); err != nil {
 		t.Fatalf("development keys: %v", err)
 	}
-	if c.Production || len(c.Unsafe()) != 3 || c.SealKeys != config.DevSealKeys || c.HashKeys != config.DevHashKeys {
-		t.Fatalf("development: production %v, unsafe %q, keys %q %q; want false, 3 entries and the development keys", c.Production, c.Unsafe(), c.SealKeys, c.HashKeys)
+	if c.Production || len(c.Unsafe()) != 4 || c.SealKeys != config.DevSealKeys || c.HashKeys != config.DevHashKeys {
+		t.Fatalf("development: production %v, unsafe %q, keys %q %q; want false, 4 entries (seal key, hash key, issuer, superuser login) and the development keys", c.Production, c.Unsafe(), c.SealKeys, c.HashKeys)
 	}
 
 	t.Setenv("AID_ENV", "production")
@@ -44,6 +45,10 @@ func TestProductionRefusesDevelopmentDefaults(t *testing.T) {
 		t.Fatal("production with the development issuer started; want a refusal")
 	}
 	t.Setenv("AID_AUTH_ISSUER", "https://idp.example.gov.cn")
+	if _, err := config.LoadService("application", ":0", ":0"); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Fatalf("production logging in as postgres: err %v; want a refusal naming DATABASE_URL", err)
+	}
+	t.Setenv("DATABASE_URL", "postgres://aid_application:secret@db.example.internal:5432/aid?sslmode=verify-full")
 	c, err = config.LoadService("application", ":0", ":0")
 	if err != nil || !c.Production {
 		t.Fatalf("production with real settings: production %v, err %v; want true, nil", c.Production, err)
@@ -84,6 +89,7 @@ func TestProductionRefusesEveryDevelopmentKey(t *testing.T) {
 	t.Setenv("AID_AUTH_PUBLIC_KEYS", "/nonexistent/key.pem")
 	t.Setenv("AID_AUTH_ISSUER", "https://idp.example.gov.cn")
 	t.Setenv("AID_DATA_KEY", "")
+	t.Setenv("DATABASE_URL", "postgres://aid_application:secret@db.example.internal:5432/aid?sslmode=verify-full")
 	t.Setenv("AID_ENV", "production")
 	devSeal := strings.TrimPrefix(config.DevSealKeys, "dev-seal-1:")
 	devSealHex := hex.EncodeToString([]byte("dev-seal-key-not-for-production!"))
@@ -143,5 +149,24 @@ func TestWithKeysReadsFilesAndLeavesUnneededKeysOut(t *testing.T) {
 	t.Setenv("AID_SEAL_KEYS", "s:"+realKey)
 	if _, err = c.WithKeys(config.KeyNeeds{Seal: true}); err == nil {
 		t.Fatal("AID_SEAL_KEYS and AID_SEAL_KEYS_FILE both set were accepted")
+	}
+}
+
+func TestMigrateNeedsTheOwnerURLInProduction(t *testing.T) {
+	t.Setenv("AID_MIGRATE_DATABASE_URL", "")
+	t.Setenv("SCHOOL_REVIEW_DB_ROLE", "")
+	t.Setenv("AID_ENV", "development")
+	m, err := config.LoadMigrate("school-review")
+	if err != nil || m.DatabaseURL != config.DefaultDatabaseURL || m.Role != "aid_school_review" {
+		t.Fatalf("development: %+v, %v; want the default URL and role aid_school_review", m, err)
+	}
+	t.Setenv("AID_ENV", "production")
+	if _, err := config.LoadMigrate("school-review"); err == nil {
+		t.Fatal("production without AID_MIGRATE_DATABASE_URL was accepted")
+	}
+	t.Setenv("AID_MIGRATE_DATABASE_URL", "postgres://aid_owner:x@db/aid")
+	t.Setenv("SCHOOL_REVIEW_DB_ROLE", "sr_app")
+	if m, err := config.LoadMigrate("school-review"); err != nil || m.Role != "sr_app" || m.DatabaseURL != "postgres://aid_owner:x@db/aid" {
+		t.Fatalf("production: %+v, %v", m, err)
 	}
 }

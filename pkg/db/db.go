@@ -147,21 +147,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, sets ...fs.
 	if !validIdent(schema) {
 		return fmt.Errorf("migrate: invalid schema name %q", schema)
 	}
-	type file struct {
-		name string
-		set  fs.FS
+	files, err := migrationFiles(schema, sets)
+	if err != nil {
+		return err
 	}
-	var files []file
-	for _, set := range sets {
-		names, err := fs.Glob(set, "*.up.sql")
-		if err != nil {
-			return fmt.Errorf("migrate %s: list: %w", schema, err)
-		}
-		for _, n := range names {
-			files = append(files, file{n, set})
-		}
-	}
-	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate %s: acquire: %w", schema, err)
@@ -182,8 +171,7 @@ CREATE TABLE IF NOT EXISTS %[1]s.schema_migrations (
 		return fmt.Errorf("migrate %s: setup: %w", schema, err)
 	}
 	for _, f := range files {
-		name := f.name
-		version := strings.TrimSuffix(path.Base(name), ".up.sql")
+		name, version := f.name, f.version
 		body, err := fs.ReadFile(f.set, name)
 		if err != nil {
 			return fmt.Errorf("migrate %s: read %s: %w", schema, name, err)
@@ -211,6 +199,29 @@ CREATE TABLE IF NOT EXISTS %[1]s.schema_migrations (
 		}
 	}
 	return nil
+}
+
+// migrationFile is one NNN_name.up.sql file of a set.
+type migrationFile struct {
+	name    string
+	version string
+	set     fs.FS
+}
+
+// migrationFiles lists the migrations of sets in the order they apply.
+func migrationFiles(schema string, sets []fs.FS) ([]migrationFile, error) {
+	var files []migrationFile
+	for _, set := range sets {
+		names, err := fs.Glob(set, "*.up.sql")
+		if err != nil {
+			return nil, fmt.Errorf("migrate %s: list: %w", schema, err)
+		}
+		for _, n := range names {
+			files = append(files, migrationFile{name: n, version: strings.TrimSuffix(path.Base(n), ".up.sql"), set: set})
+		}
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
+	return files, nil
 }
 
 func validIdent(s string) bool {

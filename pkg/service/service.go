@@ -1,8 +1,9 @@
 // Package service hosts one of the five services: it reads the
-// configuration, sets up telemetry, opens the database and applies the
-// service's migrations to its own schema, connects to JetStream, and runs the
-// gRPC server, the REST gateway, the outbox relay, the event consumers and
-// any background workers, stopping them in order on shutdown.
+// configuration, sets up telemetry, opens the database under the service's
+// own role (its schema migrated beforehand by `<service> migrate`), connects
+// to JetStream, and runs the gRPC server, the REST gateway, the outbox relay,
+// the event consumers and any background workers, stopping them in order on
+// shutdown.
 package service
 
 import (
@@ -16,6 +17,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -47,6 +49,9 @@ type Spec struct {
 	DefaultHTTPAddr string
 	// Migrations are the service's own NNN_name.up.sql files.
 	Migrations fs.FS
+	// AppendOnly names the service's tables its role may only read and add
+	// rows to (a trail); the platform's audit_log is always one.
+	AppendOnly []string
 	// Policy says which roles may call each RPC.
 	Policy grpcx.Policy
 	// Setup registers the service's gRPC and REST handlers, consumers and workers.
@@ -114,9 +119,15 @@ func (h *Host) AddWorker(name string, fn func(ctx context.Context) error) {
 // AddGateway registers a REST gateway for one of the service's gRPC services.
 func (h *Host) AddGateway(r grpcx.GatewayRegistrar) { h.gateways = append(h.gateways, r) }
 
-// Main runs spec until SIGINT or SIGTERM and exits non-zero on failure.
+// Main runs spec until SIGINT or SIGTERM and exits non-zero on failure;
+// `<service> migrate` instead applies its migrations as the schema's owner
+// and grants the service's role its rights (see [Migrate]), then exits.
 func Main(spec Spec) {
-	if err := runUntilSignal(spec); err != nil {
+	run := runUntilSignal
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		run = migrateUntilSignal
+	}
+	if err := run(spec); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", spec.Name, err)
 		os.Exit(1)
 	}
@@ -126,6 +137,77 @@ func runUntilSignal(spec Spec) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return Run(ctx, spec)
+}
+
+// migrateUntilSignal is `<service> migrate`: Migrate with the configuration
+// from the environment.
+func migrateUntilSignal(spec Spec) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := config.LoadMigrate(spec.Name)
+	if err != nil {
+		return err
+	}
+	if err := Migrate(ctx, spec, cfg); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "%s: schema %s migrated; role %s granted\n", spec.Name, Schema(spec.Name), cfg.Role)
+	return nil
+}
+
+// Migrate applies spec's migrations (the outbox's, the audit log's and the
+// service's own) to its schema, logged in as the schema's owner
+// (cfg.DatabaseURL), then grants the service's role (cfg.Role) its rights
+// there: rows only, and on the append-only tables (the audit log and
+// spec.AppendOnly) only reading and adding (db.Grant). It is idempotent. The
+// service itself runs under its role and never holds the owner's login.
+func Migrate(ctx context.Context, spec Spec, cfg config.Migrate) error {
+	schema := Schema(spec.Name)
+	pool, err := db.Connect(ctx, cfg.DatabaseURL, db.Options{MaxConns: 2})
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer pool.Close()
+	if err := db.Migrate(ctx, pool, schema, migrationSets(spec)...); err != nil {
+		return err
+	}
+	return db.Grant(ctx, pool, db.Grants{Schema: schema, Role: cfg.Role, AppendOnly: append(audit.AppendOnly(), spec.AppendOnly...)})
+}
+
+// migrationSets are every migration a service's schema holds.
+func migrationSets(spec Spec) []fs.FS {
+	sets := []fs.FS{outbox.Migrations(), audit.Migrations()}
+	if spec.Migrations != nil {
+		sets = append(sets, spec.Migrations)
+	}
+	return sets
+}
+
+// checkDatabase refuses a schema the migrate step has not brought up to
+// date and, in production, a login with more rights than the service's own
+// role (a superuser, the schema's owner…); in development it logs them.
+func checkDatabase(ctx context.Context, pool *pgxpool.Pool, spec Spec, cfg config.Service, log *slog.Logger) error {
+	schema := Schema(spec.Name)
+	over, err := db.OverPrivileged(ctx, pool, schema)
+	if err != nil {
+		return err
+	}
+	if len(over) > 0 {
+		if cfg.Production {
+			return fmt.Errorf("AID_ENV=production refuses DATABASE_URL: %s; log in as the service's own role (docs/operations.md)", strings.Join(over, "; "))
+		}
+		for _, o := range over {
+			log.Warn("database login has more rights than the service's role; AID_ENV=production refuses it", "problem", o)
+		}
+	}
+	pending, err := db.Pending(ctx, pool, schema, migrationSets(spec)...)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("schema %s lacks migrations %s: run `%s migrate` (as the schema's owner, AID_MIGRATE_DATABASE_URL) first", schema, strings.Join(pending, ", "), spec.Name)
+	}
+	return nil
 }
 
 // Run hosts spec until ctx is done, then shuts down in order: stop taking
@@ -176,11 +258,7 @@ func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
 		return err
 	}
 	defer pool.Close()
-	sets := []fs.FS{outbox.Migrations(), audit.Migrations()}
-	if spec.Migrations != nil {
-		sets = append(sets, spec.Migrations)
-	}
-	if err := db.Migrate(ctx, pool, schema, sets...); err != nil {
+	if err := checkDatabase(ctx, pool, spec, cfg, log); err != nil {
 		return err
 	}
 

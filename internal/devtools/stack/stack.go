@@ -23,6 +23,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/edubureau/studentaid/internal/devtools/pgroles"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/config"
 )
@@ -66,16 +67,25 @@ var defaultPorts = map[string][2]int{
 	"finance-confirmation": {9104, 8104}, "payout": {9105, 8105}, "data-comparison": {9106, 8106},
 }
 
-// port returns preferred if the stack prefers it and it is free, else a free port.
+// port returns preferred if the stack prefers it and it is free, else a free
+// port, never one it handed out before: the processes bind their ports only
+// when they start, so the kernel may offer a port twice meanwhile.
 func (s *Stack) port(ctx context.Context, preferred int) (int, error) {
-	if s.opts.PreferredPorts && preferred > 0 {
+	if s.opts.PreferredPorts && preferred > 0 && !s.handedOut[preferred] {
 		var lc net.ListenConfig
 		if l, err := lc.Listen(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(preferred)); err == nil {
 			_ = l.Close() // the listen showed the port free; closing hands it on
+			s.handedOut[preferred] = true
 			return preferred, nil
 		}
 	}
-	return FreePort(ctx)
+	for {
+		p, err := FreePort(ctx)
+		if err != nil || !s.handedOut[p] {
+			s.handedOut[p] = true
+			return p, err
+		}
+	}
 }
 
 // Endpoint is where a service listens.
@@ -86,7 +96,10 @@ type Endpoint struct {
 
 // Stack is a running system.
 type Stack struct {
-	opts        Options
+	opts Options
+	// DatabaseURL logs in as the superuser; the services log in as their own
+	// roles (ServiceDatabaseURL), the migrate steps as the owner
+	// (OwnerDatabaseURL).
 	DatabaseURL string
 	NATSURL     string
 	// JaegerQuery is Jaeger's HTTP query address (http://host:port), if started.
@@ -97,17 +110,20 @@ type Stack struct {
 	Signer      *auth.Signer
 	KeyDir      string
 
-	pg     *Postgres
-	nats   *Process
-	mu     sync.Mutex
-	procs  map[string]*Process
-	jaeger *Process
-	bank   *Process
+	pg    *Postgres
+	roles pgroles.Roles
+	nats  *Process
+	mu    sync.Mutex
+	procs map[string]*Process
+	// handedOut are the ports port has given out.
+	handedOut map[int]bool
+	jaeger    *Process
+	bank      *Process
 }
 
 // Start brings the system up. On error, whatever was started is stopped.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
-	s := &Stack{opts: opts, procs: map[string]*Process{}, Endpoints: map[string]Endpoint{}}
+	s := &Stack{opts: opts, procs: map[string]*Process{}, Endpoints: map[string]Endpoint{}, handedOut: map[int]bool{}}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -131,6 +147,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if s.DatabaseURL, err = freshDatabase(ctx, s.DatabaseURL); err != nil {
 			return nil, err
 		}
+	}
+
+	if s.roles, err = pgroles.Provision(ctx, s.DatabaseURL, Services); err != nil {
+		return nil, err
 	}
 
 	s.NATSURL = opts.NATSURL
@@ -183,10 +203,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		p := s.newProcess(name, filepath.Join(opts.BinDir, name), s.serviceEnv(name, ep), "http://"+ep.HTTP+"/readyz")
 		s.procs[name] = p
 	}
-	// Services start in parallel: each applies its own migrations.
+	// Services migrate and start in parallel: each migrates its own schema
+	// as the owner, then runs under its own role.
 	errc := make(chan error, len(Services))
 	for _, name := range Services {
-		go func() { errc <- s.procs[name].Start(ctx) }()
+		go func() {
+			if err := s.migrate(ctx, name); err != nil {
+				errc <- err
+				return
+			}
+			errc <- s.procs[name].Start(ctx)
+		}()
 	}
 	var errs []error
 	for range Services {
@@ -203,7 +230,7 @@ func (s *Stack) serviceEnv(name string, ep Endpoint) map[string]string {
 	env := map[string]string{
 		prefix + "GRPC_ADDR":   ep.GRPC,
 		prefix + "HTTP_ADDR":   ep.HTTP,
-		"DATABASE_URL":         s.DatabaseURL,
+		"DATABASE_URL":         s.roles.ServiceURL(name),
 		"NATS_URL":             s.NATSURL,
 		"AID_AUTH_PUBLIC_KEYS": filepath.Join(s.KeyDir, "auth.pub.pem"),
 		"PAYOUT_BANK_URL":      s.BankURL,
@@ -226,6 +253,25 @@ func (s *Stack) serviceEnv(name string, ep Endpoint) map[string]string {
 	maps.Copy(env, s.opts.Env)
 	return env
 }
+
+// migrate runs `<service> migrate` as the schemas' owner.
+func (s *Stack) migrate(ctx context.Context, name string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(s.opts.BinDir, name), "migrate")
+	cmd.Env = append(os.Environ(), "AID_MIGRATE_DATABASE_URL="+s.roles.OwnerURL(), envPrefix(name)+"DB_ROLE="+config.DefaultDBRole(name))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s migrate: %w: %s", name, err, out)
+	}
+	return nil
+}
+
+// OwnerDatabaseURL logs in as the role that owns the services' schemas and
+// runs their migrations.
+func (s *Stack) OwnerDatabaseURL() string { return s.roles.OwnerURL() }
+
+// ServiceDatabaseURL logs in as the named service's own role, as the service
+// does: rows of its schema only, no DDL, the trail and audit log append-only.
+func (s *Stack) ServiceDatabaseURL(name string) string { return s.roles.ServiceURL(name) }
 
 func envPrefix(name string) string {
 	b := []byte(name)

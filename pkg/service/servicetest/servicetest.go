@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edubureau/studentaid/internal/devtools/pgroles"
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/service"
 )
@@ -16,6 +17,9 @@ import (
 // Env is the shared infrastructure of a test: one database, one NATS server
 // and one signing key, on which several services can run.
 type Env struct {
+	// DatabaseURL logs in as a superuser of the test's database; Start makes
+	// the owner and service roles there, migrates as the owner and runs the
+	// service under its own role.
 	DatabaseURL   string
 	NATSURL       string
 	PublicKeyPath string
@@ -32,14 +36,16 @@ type Running struct {
 	HTTPAddr string
 }
 
-// Start runs spec in-process until the test ends and waits until it is ready.
+// Start migrates spec's schema as the owner role, runs spec in-process under
+// the service's own role until the test ends and waits until it is ready.
 func Start(t testing.TB, env Env, spec service.Spec) Running {
 	t.Helper()
+	serviceURL := Migrate(t, env, spec)
 	cfg := config.Service{
 		Name:             spec.Name,
 		GRPCAddr:         freeAddr(t),
 		HTTPAddr:         freeAddr(t),
-		DatabaseURL:      env.DatabaseURL,
+		DatabaseURL:      serviceURL,
 		NATSURL:          env.NATSURL,
 		SealKeys:         env.SealKeys,
 		HashKeys:         env.HashKeys,
@@ -95,6 +101,23 @@ func Start(t testing.TB, env Env, spec service.Spec) Running {
 	}
 	t.Fatalf("%s not ready within 30s", spec.Name)
 	return Running{}
+}
+
+// Migrate makes the roles (pgroles), applies spec's migrations as the owner
+// and grants the service's role, as `<service> migrate` does; it returns the
+// service role's URL.
+func Migrate(t testing.TB, env Env, spec service.Spec) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	roles, err := pgroles.Provision(ctx, env.DatabaseURL, []string{spec.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := service.Migrate(ctx, spec, config.Migrate{Name: spec.Name, DatabaseURL: roles.OwnerURL(), Role: config.DefaultDBRole(spec.Name)}); err != nil {
+		t.Fatalf("migrate %s: %v", spec.Name, err)
+	}
+	return roles.ServiceURL(spec.Name)
 }
 
 func freeAddr(t testing.TB) string {

@@ -12,3 +12,8 @@ var files embed.FS
 // FS returns the migrations, NNN_name.up.sql at the top level as db.Migrate
 // expects.
 func FS() fs.FS { return files }
+
+// AppendOnly names the tables the service's role may only read and add rows
+// to: the trail and the record of reads of personal data (their triggers
+// refuse updates too, and the role cannot drop them).
+func AppendOnly() []string { return []string{"trail", "pii_reads"} }

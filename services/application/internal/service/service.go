@@ -52,6 +52,7 @@ func SpecWith(o Options) platform.Spec {
 		DefaultGRPCAddr: DefaultGRPCAddr,
 		DefaultHTTPAddr: DefaultHTTPAddr,
 		Migrations:      migrations.FS(),
+		AppendOnly:      migrations.AppendOnly(),
 		Policy:          policy(),
 		// It seals and opens the students' and payees' data and hashes ID
 		// numbers for the duplicate check.
