@@ -5,9 +5,9 @@ package service
 
 import (
 	"context"
-	"github.com/edubureau/studentaid/pkg/config"
 	"time"
 
+	"github.com/edubureau/studentaid/pkg/config"
 	platform "github.com/edubureau/studentaid/pkg/service"
 	dcv1 "github.com/edubureau/studentaid/proto/gen/aid/datacomparison/v1"
 	"github.com/edubureau/studentaid/services/data-comparison/internal/app"
