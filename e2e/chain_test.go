@@ -197,6 +197,8 @@ func runChain(t *testing.T, s *stack.Stack) chainResult {
 	}
 	bureau := newUser(t, s, "bureau-1", auth.RoleBureauReviewer, auth.OrgBureau)
 	finance := newUser(t, s, "finance-1", auth.RoleFinanceOfficer, auth.OrgFinance)
+	// Closing and confirming a batch take two finance officers.
+	confirmer := newUser(t, s, "finance-2", auth.RoleFinanceOfficer, auth.OrgFinance)
 	auditor := newUser(t, s, "auditor-1", auth.RoleAuditor, auth.OrgBureau)
 	byID := map[string]*planned{}
 
@@ -330,11 +332,15 @@ func runChain(t *testing.T, s *stack.Stack) chainResult {
 		if err != nil {
 			t.Fatalf("close batch: %v", err)
 		}
-		_, err = finance.finance.ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: b.GetBatchId(), ControlCount: closed.GetControlCount(), ControlSumFen: closed.GetControlSumFen() + 1})
+		_, err = finance.finance.ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: b.GetBatchId(), ControlCount: closed.GetControlCount(), ControlSumFen: closed.GetControlSumFen()})
+		if status.Code(err) != codes.PermissionDenied || errorReason(err) != "close-confirm-same-officer" {
+			t.Fatalf("the closer confirms: got %v, want PermissionDenied close-confirm-same-officer", err)
+		}
+		_, err = confirmer.finance.ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: b.GetBatchId(), ControlCount: closed.GetControlCount(), ControlSumFen: closed.GetControlSumFen() + 1})
 		if status.Code(err) != codes.FailedPrecondition {
 			t.Fatalf("confirm with a wrong control sum: got %v, want FailedPrecondition", err)
 		}
-		if _, err := finance.finance.ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: b.GetBatchId(), ControlCount: closed.GetControlCount(), ControlSumFen: closed.GetControlSumFen()}); err != nil {
+		if _, err := confirmer.finance.ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: b.GetBatchId(), ControlCount: closed.GetControlCount(), ControlSumFen: closed.GetControlSumFen()}); err != nil {
 			t.Fatalf("confirm batch: %v", err)
 		}
 	}

@@ -53,6 +53,7 @@ func TestFault(t *testing.T) {
 	}
 	bureau := newUser(t, s, "bureau-1", auth.RoleBureauReviewer, auth.OrgBureau)
 	finance := newUser(t, s, "finance-1", auth.RoleFinanceOfficer, auth.OrgFinance)
+	confirmer := newUser(t, s, "finance-2", auth.RoleFinanceOfficer, auth.OrgFinance)
 	auditor := newUser(t, s, "auditor-1", auth.RoleAuditor, auth.OrgBureau)
 
 	// Chaos: kill and restart services; NATS and PostgreSQL once each.
@@ -198,7 +199,7 @@ func TestFault(t *testing.T) {
 					}
 				}
 				if closed.GetControlCount() > 0 {
-					_, _ = finance.finance.ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: b.GetBatchId(), ControlCount: closed.GetControlCount(), ControlSumFen: closed.GetControlSumFen()})
+					_, _ = confirmer.finance.ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: b.GetBatchId(), ControlCount: closed.GetControlCount(), ControlSumFen: closed.GetControlSumFen()})
 				}
 			}
 		}

@@ -233,6 +233,7 @@ type actors struct {
 	school   []*driver.SchoolReviewer
 	bureau   *driver.BureauReviewer
 	finance  *driver.FinanceOfficer
+	closer   *driver.FinanceOfficer
 	auditor  *driver.Auditor
 }
 
@@ -255,6 +256,9 @@ func newActors(cl *driver.Clients, schools []string) (*actors, error) {
 		return nil, err
 	}
 	if a.finance, err = cl.FinanceOfficer(driver.FinanceUser); err != nil {
+		return nil, err
+	}
+	if a.closer, err = cl.FinanceOfficer(driver.FinanceCloserUser); err != nil {
 		return nil, err
 	}
 	if a.auditor, err = cl.Auditor(driver.AuditorUser); err != nil {

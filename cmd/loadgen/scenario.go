@@ -73,7 +73,7 @@ func (l *load) startBots(ctx context.Context) *bots {
 	botCtx, cancel := context.WithCancel(ctx)
 	b := &bots{cancel: cancel}
 	b.watcher = &driver.Watcher{Finance: who.finance, Auditor: who.auditor, Poll: c.WatchPoll, Recorder: l.rec}
-	b.finance = &driver.FinanceBot{Officer: who.finance, Term: c.Term, Every: c.FinanceEvery, Recorder: l.rec, Watcher: b.watcher}
+	b.finance = &driver.FinanceBot{Officer: who.finance, Closer: who.closer, Term: c.Term, Every: c.FinanceEvery, Recorder: l.rec, Watcher: b.watcher}
 	if c.SubmitOnly {
 		return b
 	}

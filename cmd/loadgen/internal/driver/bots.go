@@ -202,11 +202,12 @@ func (b *BureauBot) round(ctx context.Context, rng *rand.Rand) (decided int, ful
 	return len(decisions), len(reviews) == PageSize
 }
 
-// FinanceBot is the finance bureau's officer: every interval it closes the
-// open batches of the term, reads their control totals and confirms them
-// with those totals.
+// FinanceBot is the finance bureau's two officers: every interval Closer
+// closes the open batches of the term, and Officer reads their control
+// totals and confirms them with those totals.
 type FinanceBot struct {
 	Officer  *FinanceOfficer
+	Closer   *FinanceOfficer
 	Term     string
 	Every    time.Duration
 	Recorder *Recorder
@@ -267,13 +268,14 @@ func (b *FinanceBot) Settle(ctx context.Context, bt *financev1.Batch) (*financev
 	return confirmed, err
 }
 
-// Prepare closes bt if open, reads its totals with GetBatch and lists its
-// items, marking them batched. It returns the batch as read and its
-// applications.
+// Prepare closes bt if open (as Closer), reads its totals with GetBatch and
+// lists its items, marking them batched. It returns the batch as read and
+// its applications.
 func (b *FinanceBot) Prepare(ctx context.Context, bt *financev1.Batch) (*financev1.Batch, []string, error) {
 	o := b.Officer
 	if bt.GetStatus() == financev1.BatchStatus_BATCH_STATUS_OPEN {
-		if _, err := o.API.CloseBatch(ctx, &financev1.CloseBatchRequest{BatchId: bt.GetBatchId()}, o.Call); err != nil {
+		c := b.Closer
+		if _, err := c.API.CloseBatch(ctx, &financev1.CloseBatchRequest{BatchId: bt.GetBatchId()}, c.Call); err != nil {
 			return nil, nil, fmt.Errorf("close batch %s: %w", bt.GetBatchId(), err)
 		}
 	}

@@ -46,9 +46,12 @@ const (
 
 // Users of the load. Each role is a different person.
 const (
-	BureauUser  = "bureau-1"
-	FinanceUser = "finance-1"
-	AuditorUser = "auditor-1"
+	BureauUser = "bureau-1"
+	// FinanceUser confirms batches that FinanceCloserUser closed: closing
+	// and confirming take two finance officers.
+	FinanceUser       = "finance-1"
+	FinanceCloserUser = "finance-2"
+	AuditorUser       = "auditor-1"
 )
 
 // OfficerUser is the aid officer who submits for school.

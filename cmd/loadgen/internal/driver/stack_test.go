@@ -95,13 +95,17 @@ func TestBotsDriveTheWholeChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	closer, err := cl.FinanceOfficer(driver.FinanceCloserUser)
+	if err != nil {
+		t.Fatal(err)
+	}
 	aud, err := cl.Auditor(driver.AuditorUser)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := &driver.Watcher{Finance: fin, Auditor: aud, Poll: 200 * time.Millisecond, Recorder: rec}
 	bb := &driver.BureauBot{Reviewer: bureau, Term: term, RejectRate: 0.1, Poll: 100 * time.Millisecond, Recorder: rec, Seed: 7}
-	fb := &driver.FinanceBot{Officer: fin, Term: term, Every: 300 * time.Millisecond, Recorder: rec, Watcher: w}
+	fb := &driver.FinanceBot{Officer: fin, Closer: closer, Term: term, Every: 300 * time.Millisecond, Recorder: rec, Watcher: w}
 	bots.Go(func() { bb.Run(botCtx) })
 	bots.Go(func() { fb.Run(botCtx) })
 	bots.Go(func() { w.Run(botCtx) })

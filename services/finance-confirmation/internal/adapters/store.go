@@ -27,14 +27,14 @@ var (
 )
 
 const batchColumns = `batch_id::text, term, program_code, funding_source, status, control_count, control_sum_fen,
-	paid_count, paid_sum_fen, failed_count, confirmed_by, created_at, confirmed_at`
+	paid_count, paid_sum_fen, failed_count, closed_by, closed_by_org, confirmed_by, created_at, confirmed_at`
 
 func scanBatch(row pgx.Row) (domain.Batch, error) {
 	var b domain.Batch
 	var status string
 	var confirmedAt *time.Time
 	err := row.Scan(&b.ID, &b.Term, &b.ProgramCode, &b.FundingSource, &status, &b.ControlCount, &b.ControlSumFen,
-		&b.PaidCount, &b.PaidSumFen, &b.FailedCount, &b.ConfirmedBy, &b.CreatedAt, &confirmedAt)
+		&b.PaidCount, &b.PaidSumFen, &b.FailedCount, &b.ClosedBy, &b.ClosedByOrg, &b.ConfirmedBy, &b.CreatedAt, &confirmedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Batch{}, ErrNotFound
 	}
@@ -139,10 +139,10 @@ func LockBatch(ctx context.Context, tx db.Tx, id string) (domain.Batch, error) {
 	return scanBatch(tx.QueryRow(ctx, `SELECT `+batchColumns+` FROM batches WHERE batch_id = $1 FOR UPDATE`, id))
 }
 
-// CloseBatch stores a closed batch.
-func CloseBatch(ctx context.Context, tx db.Tx, b domain.Batch, by string) error {
-	_, err := tx.Exec(ctx, `UPDATE batches SET status = $2, closed_by = $3, closed_at = now(), updated_at = now()
-WHERE batch_id = $1`, b.ID, string(b.Status), by)
+// CloseBatch stores a closed batch and who closed it.
+func CloseBatch(ctx context.Context, tx db.Tx, b domain.Batch) error {
+	_, err := tx.Exec(ctx, `UPDATE batches SET status = $2, closed_by = $3, closed_by_org = $4, closed_at = now(), updated_at = now()
+WHERE batch_id = $1`, b.ID, string(b.Status), b.ClosedBy, b.ClosedByOrg)
 	return err
 }
 

@@ -12,11 +12,18 @@ import (
 
 	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/audit"
+	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/outbox"
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/adapters"
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/domain"
 	"github.com/edubureau/studentaid/services/finance-confirmation/migrations"
+)
+
+// closer and confirmer are the two finance officers a batch takes.
+var (
+	closer    = auth.Identity{UserID: "fin-1", Role: auth.RoleFinanceOfficer, Org: auth.OrgFinance}
+	confirmer = auth.Identity{UserID: "fin-2", Role: auth.RoleFinanceOfficer, Org: auth.OrgFinance}
 )
 
 func migrated(t *testing.T) *pgxpool.Pool {
@@ -167,7 +174,10 @@ func TestAddItemTwiceAndAfterReturn(t *testing.T) {
 		t.Errorf("totals %d / %d after re-approval", b.ControlCount, b.ControlSumFen)
 	}
 	// The batch row's totals must match its items at confirmation.
-	if err := b.Confirm("fin", 1, 62500, time.Now()); err != nil {
+	if err := b.Close(closer); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Confirm(confirmer, 1, 62500, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	ordered, err := adapters.ConfirmBatch(ctx, tx, b)
@@ -192,7 +202,10 @@ func TestConfirmRefusesTotalsThatDisagreeWithItems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Confirm("fin", 1, 40000, time.Now()); err != nil {
+	if err := b.Close(closer); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Confirm(confirmer, 1, 40000, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	ordered, err := adapters.ConfirmBatch(ctx, tx, b)
@@ -246,7 +259,10 @@ func TestAddItemsAndRecordResultsInBulk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bt.Confirm("fin", bt.ControlCount, bt.ControlSumFen, time.Now().UTC()); err != nil {
+	if err := bt.Close(closer); err != nil {
+		t.Fatal(err)
+	}
+	if err := bt.Confirm(confirmer, bt.ControlCount, bt.ControlSumFen, time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
 	ordered, err := adapters.ConfirmBatch(ctx, tx, bt)

@@ -35,6 +35,10 @@ const ServiceName = "finance-confirmation"
 // finance officer from ordering payment of an item they submitted or reviewed.
 const RuleConfirmerReviewedItem = "confirmer-reviewed-item"
 
+// RuleCloserConfirms names the separation-of-duties rule that closing and
+// confirming a batch take two finance officers.
+const RuleCloserConfirms = "close-confirm-same-officer"
+
 // RuleConfirmerRole names the rule that only domain.ConfirmerRole orders
 // payments; it is the platform's rule for a role refused a method.
 const RuleConfirmerRole = "role-not-permitted"
@@ -185,10 +189,10 @@ func (s *Service) CloseBatch(ctx context.Context, who auth.Identity, batchID str
 			return err
 		}
 		annotate(ctx, batchAttrs(b)...)
-		if err := b.Close(); err != nil {
+		if err := b.Close(who); err != nil {
 			return transitionError(err)
 		}
-		if err := adapters.CloseBatch(ctx, tx, b, who.UserID); err != nil {
+		if err := adapters.CloseBatch(ctx, tx, b); err != nil {
 			return fmt.Errorf("close batch %s: %w", b.ID, err)
 		}
 		out = b
@@ -215,7 +219,10 @@ func (s *Service) ConfirmBatch(ctx context.Context, who auth.Identity, batchID s
 		}
 		annotate(ctx, batchAttrs(b)...)
 		now := s.clock()
-		if err := b.Confirm(who.UserID, count, sumFen, now); err != nil {
+		if err := b.Confirm(who, count, sumFen, now); err != nil {
+			if errors.Is(err, domain.ErrCloserConfirms) {
+				return apperr.Denied(RuleCloserConfirms, "you closed batch %s; a second finance officer must confirm it", b.ID)
+			}
 			return transitionError(err)
 		}
 		// Who may confirm is decided over exactly the items the confirmation

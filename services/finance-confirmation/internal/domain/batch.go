@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/edubureau/studentaid/pkg/auth"
 )
 
 // BatchStatus is where a payment batch stands.
@@ -60,6 +62,9 @@ var (
 	ErrNotConfirmer = errors.New("role does not order payments")
 	// ErrReviewedOwnItem: separation of duties; the confirmer reviewed or submitted an item.
 	ErrReviewedOwnItem = errors.New("confirmer reviewed or submitted an item")
+	// ErrCloserConfirms: separation of duties; the officer who closed a
+	// batch may not confirm it.
+	ErrCloserConfirms = errors.New("the officer who closed the batch may not confirm it")
 )
 
 // ErrTotalsMismatch: a batch's control totals disagree with its items. It
@@ -83,6 +88,10 @@ type Batch struct {
 	// FailedCount is the number of items whose latest payment failed and
 	// that were not reissued yet.
 	FailedCount int64
+	// ClosedBy and ClosedByOrg are who closed the batch: the first of the
+	// two finance officers it takes.
+	ClosedBy    string
+	ClosedByOrg string
 	ConfirmedBy string
 	CreatedAt   time.Time
 	ConfirmedAt time.Time
@@ -121,22 +130,39 @@ func (b *Batch) RemoveItem(amountFen int64) error {
 	return nil
 }
 
-// Close stops an OPEN batch from taking new items.
-func (b *Batch) Close() error {
+// Close stops an OPEN batch from taking new items; officer is recorded as
+// the one who closed it.
+func (b *Batch) Close(officer auth.Identity) error {
 	if b.Status != BatchOpen {
 		return fmt.Errorf("%w: only an open batch can be closed; this one is %s", ErrIllegalTransition, b.Status)
 	}
 	b.Status = BatchClosed
+	b.ClosedBy, b.ClosedByOrg = officer.UserID, officer.Org
 	return nil
 }
 
-// Confirm confirms an OPEN or CLOSED batch by officer at at, provided the
-// totals the officer quotes are the batch's and it is not empty: the control
-// count and sum check. Who may confirm is CheckConfirmer's to decide, over
-// the items the confirmation orders.
-func (b *Batch) Confirm(officer string, sawCount, sawSumFen int64, at time.Time) error {
-	if b.Status != BatchOpen && b.Status != BatchClosed {
+// closedBy reports whether officer is the one who closed the batch: the
+// same user of the same organisation (a batch closed before organisations
+// were recorded compares the user alone).
+func (b *Batch) closedBy(officer auth.Identity) bool {
+	return b.ClosedBy != "" && officer.UserID == b.ClosedBy && (b.ClosedByOrg == "" || officer.Org == b.ClosedByOrg)
+}
+
+// Confirm confirms a CLOSED batch by officer at at, provided officer is not
+// the one who closed it, the totals the officer quotes are the batch's and
+// it is not empty: the control count and sum check. Closing and confirming
+// take two finance officers. Who may order payment of the items is
+// CheckConfirmer's to decide, over the items the confirmation orders.
+func (b *Batch) Confirm(officer auth.Identity, sawCount, sawSumFen int64, at time.Time) error {
+	switch b.Status {
+	case BatchClosed:
+	case BatchOpen:
+		return fmt.Errorf("%w: the batch is still open; one finance officer closes it, a second one confirms it", ErrIllegalTransition)
+	default:
 		return fmt.Errorf("%w: the batch is already %s", ErrIllegalTransition, b.Status)
+	}
+	if b.closedBy(officer) {
+		return ErrCloserConfirms
 	}
 	if sawCount != b.ControlCount || sawSumFen != b.ControlSumFen {
 		return &TotalsError{SawCount: sawCount, SawSumFen: sawSumFen, NowCount: b.ControlCount, NowSumFen: b.ControlSumFen}
@@ -145,7 +171,7 @@ func (b *Batch) Confirm(officer string, sawCount, sawSumFen int64, at time.Time)
 		return fmt.Errorf("%w: the batch holds no items", ErrEmptyBatch)
 	}
 	b.Status = BatchConfirmed
-	b.ConfirmedBy = officer
+	b.ConfirmedBy = officer.UserID
 	b.ConfirmedAt = at.UTC()
 	return nil
 }

@@ -5,6 +5,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edubureau/studentaid/pkg/auth"
+)
+
+// closer and confirmer are the two finance officers a batch takes.
+var (
+	closer    = auth.Identity{UserID: "fin1", Role: auth.RoleFinanceOfficer, Org: auth.OrgFinance}
+	confirmer = auth.Identity{UserID: "fin2", Role: auth.RoleFinanceOfficer, Org: auth.OrgFinance}
 )
 
 func TestBatchControlTotals(t *testing.T) {
@@ -16,7 +24,7 @@ func TestBatchControlTotals(t *testing.T) {
 	if b.ControlCount != 3 || b.ControlSumFen != 212500 {
 		t.Fatalf("after return %d / %d, want 3 / 212500", b.ControlCount, b.ControlSumFen)
 	}
-	if err := b.Close(); err != nil {
+	if err := b.Close(closer); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.RemoveItem(50000); err != nil {
@@ -65,20 +73,28 @@ func TestBatchTransitions(t *testing.T) {
 		want error
 		to   BatchStatus
 	}{
-		{"close open", BatchOpen, (*Batch).Close, nil, BatchClosed},
-		{"close closed", BatchClosed, (*Batch).Close, ErrIllegalTransition, BatchClosed},
-		{"close confirmed", BatchConfirmed, (*Batch).Close, ErrIllegalTransition, BatchConfirmed},
-		{"confirm open", BatchOpen, func(b *Batch) error { return b.Confirm("fin1", 2, 300, at) }, nil, BatchConfirmed},
-		{"confirm closed", BatchClosed, func(b *Batch) error { return b.Confirm("fin1", 2, 300, at) }, nil, BatchConfirmed},
-		{"confirm confirmed", BatchConfirmed, func(b *Batch) error { return b.Confirm("fin1", 2, 300, at) }, ErrIllegalTransition, BatchConfirmed},
-		{"confirm wrong count", BatchClosed, func(b *Batch) error { return b.Confirm("fin1", 3, 300, at) }, ErrTotalsChanged, BatchClosed},
-		{"confirm wrong sum", BatchOpen, func(b *Batch) error { return b.Confirm("fin1", 2, 299, at) }, ErrTotalsChanged, BatchOpen},
+		{"close open", BatchOpen, func(b *Batch) error { return b.Close(closer) }, nil, BatchClosed},
+		{"close closed", BatchClosed, func(b *Batch) error { return b.Close(closer) }, ErrIllegalTransition, BatchClosed},
+		{"close confirmed", BatchConfirmed, func(b *Batch) error { return b.Close(closer) }, ErrIllegalTransition, BatchConfirmed},
+		{"confirm open", BatchOpen, func(b *Batch) error { return b.Confirm(confirmer, 2, 300, at) }, ErrIllegalTransition, BatchOpen},
+		{"confirm closed", BatchClosed, func(b *Batch) error { return b.Confirm(confirmer, 2, 300, at) }, nil, BatchConfirmed},
+		{"confirm confirmed", BatchConfirmed, func(b *Batch) error { return b.Confirm(confirmer, 2, 300, at) }, ErrIllegalTransition, BatchConfirmed},
+		{"confirm wrong count", BatchClosed, func(b *Batch) error { return b.Confirm(confirmer, 3, 300, at) }, ErrTotalsChanged, BatchClosed},
+		{"confirm wrong sum", BatchClosed, func(b *Batch) error { return b.Confirm(confirmer, 2, 299, at) }, ErrTotalsChanged, BatchClosed},
+		{"closer confirms", BatchClosed, func(b *Batch) error { return b.Confirm(closer, 2, 300, at) }, ErrCloserConfirms, BatchClosed},
+		{"closer confirms, totals wrong too", BatchClosed, func(b *Batch) error { return b.Confirm(closer, 2, 299, at) }, ErrCloserConfirms, BatchClosed},
+		{"same user of another organisation", BatchClosed, func(b *Batch) error {
+			return b.Confirm(auth.Identity{UserID: "fin1", Role: auth.RoleFinanceOfficer, Org: "FINANCE-2"}, 2, 300, at)
+		}, nil, BatchConfirmed},
 		{"reissue without failures", BatchConfirmed, (*Batch).RecordReissued, ErrIllegalTransition, BatchConfirmed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b := &Batch{Status: tt.from, ControlCount: 2, ControlSumFen: 300}
+			if tt.from != BatchOpen {
+				b.ClosedBy, b.ClosedByOrg = closer.UserID, closer.Org
+			}
 			err := tt.do(b)
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("err %v, want %v", err, tt.want)
@@ -93,19 +109,19 @@ func TestBatchTransitions(t *testing.T) {
 func TestConfirmRecordsOfficerAndUTC(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2017, 11, 3, 8, 0, 0, 0, time.FixedZone("CST", 8*3600))
-	b := &Batch{Status: BatchClosed, ControlCount: 1, ControlSumFen: 50000}
-	if err := b.Confirm("fin1", 1, 50000, at); err != nil {
+	b := &Batch{Status: BatchClosed, ControlCount: 1, ControlSumFen: 50000, ClosedBy: "fin1"}
+	if err := b.Confirm(confirmer, 1, 50000, at); err != nil {
 		t.Fatal(err)
 	}
-	if b.ConfirmedBy != "fin1" || !b.ConfirmedAt.Equal(at) || b.ConfirmedAt.Location() != time.UTC {
+	if b.ConfirmedBy != "fin2" || !b.ConfirmedAt.Equal(at) || b.ConfirmedAt.Location() != time.UTC {
 		t.Errorf("confirmed by %q at %v", b.ConfirmedBy, b.ConfirmedAt)
 	}
 }
 
 func TestConfirmTotalsMessage(t *testing.T) {
 	t.Parallel()
-	b := &Batch{Status: BatchOpen, ControlCount: 3, ControlSumFen: 187500}
-	err := b.Confirm("fin1", 2, 125000, time.Now())
+	b := &Batch{Status: BatchClosed, ControlCount: 3, ControlSumFen: 187500}
+	err := b.Confirm(confirmer, 2, 125000, time.Now())
 	want := "batch totals changed: you saw 2 items / 125000 fen, the batch now holds 3 / 187500; reload and check again"
 	if err == nil || err.Error() != want {
 		t.Fatalf("err %v, want %q", err, want)
@@ -115,7 +131,7 @@ func TestConfirmTotalsMessage(t *testing.T) {
 func TestConfirmEmptyBatch(t *testing.T) {
 	t.Parallel()
 	b := &Batch{Status: BatchClosed}
-	if err := b.Confirm("fin1", 0, 0, time.Now()); !errors.Is(err, ErrEmptyBatch) {
+	if err := b.Confirm(confirmer, 0, 0, time.Now()); !errors.Is(err, ErrEmptyBatch) {
 		t.Fatalf("err %v, want ErrEmptyBatch", err)
 	}
 	if b.Status != BatchClosed {
@@ -227,5 +243,25 @@ func TestItemReissue(t *testing.T) {
 	i.Status, i.Reason = ItemFailed, "NAME_MISMATCH"
 	if err := i.Reissue("pay-3"); !errors.Is(err, ErrNotCorrected) {
 		t.Errorf("second reissue without a new correction: %v", err)
+	}
+}
+
+func TestCloseRecordsTheOfficer(t *testing.T) {
+	t.Parallel()
+	b := &Batch{Status: BatchOpen, ControlCount: 1, ControlSumFen: 50000}
+	if err := b.Close(closer); err != nil {
+		t.Fatal(err)
+	}
+	if b.ClosedBy != "fin1" || b.ClosedByOrg != auth.OrgFinance {
+		t.Errorf("closed by %q of %q, want fin1 of %s", b.ClosedBy, b.ClosedByOrg, auth.OrgFinance)
+	}
+}
+
+func TestLegacyCloserComparesTheUser(t *testing.T) {
+	t.Parallel()
+	// A batch closed before the organisation was recorded.
+	b := &Batch{Status: BatchClosed, ControlCount: 1, ControlSumFen: 50000, ClosedBy: "fin1"}
+	if err := b.Confirm(closer, 1, 50000, time.Now()); !errors.Is(err, ErrCloserConfirms) {
+		t.Fatalf("err %v, want ErrCloserConfirms", err)
 	}
 }

@@ -19,6 +19,7 @@ func TestServiceClockDatesConfirmationsAndEvents(t *testing.T) {
 	ctx := context.Background()
 	a := newApproval("S001", "PRESCHOOL_AID", 50000)
 	batchID := h.batchOf(a)[a.app]
+	h.closeBatch(batchID)
 	b, err := h.officer("fin-1").ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: batchID, ControlCount: 1, ControlSumFen: 50000})
 	if err != nil {
 		t.Fatal(err)

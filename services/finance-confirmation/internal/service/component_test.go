@@ -139,6 +139,7 @@ func TestConfirmWithWrongTotalsIsRefused(t *testing.T) {
 	a1, a2 := newApproval("S001", "PRESCHOOL_AID", 50000), newApproval("S002", "PRESCHOOL_AID", 50000)
 	batchID := h.batchOf(a1, a2)[a1.app]
 	fin := h.officer("fin-1")
+	h.closeBatch(batchID)
 
 	tests := []struct {
 		name       string
@@ -159,7 +160,7 @@ func TestConfirmWithWrongTotalsIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.GetStatus() != financev1.BatchStatus_BATCH_STATUS_OPEN || b.GetConfirmedBy() != "" {
+	if b.GetStatus() != financev1.BatchStatus_BATCH_STATUS_CLOSED || b.GetConfirmedBy() != "" {
 		t.Errorf("batch after refusals: %v", b)
 	}
 	if n := h.countEvents(events.TypePaymentOrdered, nil); n != 0 {
@@ -177,6 +178,7 @@ func TestConfirmEmptyBatchIsRefused(t *testing.T) {
 	if _, err := fin.ReturnItem(ctx, &financev1.ReturnItemRequest{BatchId: batchID, ApplicationId: a.app, Reason: "not enrolled"}); err != nil {
 		t.Fatal(err)
 	}
+	h.closeBatch(batchID)
 	_, err := fin.ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: batchID})
 	wantCode(t, err, codes.FailedPrecondition, "holds no items")
 }
@@ -191,6 +193,7 @@ func TestConfirmerWhoReviewedAnItemIsRefused(t *testing.T) {
 	submitted := newApproval("S002", "BOARDING_SUBSIDY", 62500)
 	submitted.submitter = "zhao.min"
 	batchID := h.batchOf(clean, reviewed, submitted)[clean.app]
+	h.closeBatch(batchID)
 
 	for _, user := range []string{"wang.li", "zhao.min", "rev-S001"} {
 		t.Run(user, func(t *testing.T) {
@@ -221,7 +224,7 @@ WHERE user_id = $1 AND role = 'finance_officer' AND rule = 'confirmer-reviewed-i
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.GetStatus() != financev1.BatchStatus_BATCH_STATUS_OPEN {
+	if b.GetStatus() != financev1.BatchStatus_BATCH_STATUS_CLOSED {
 		t.Errorf("batch %v after refusals", b.GetStatus())
 	}
 	// A returned item no longer binds the confirmer: it will not be paid.
@@ -245,9 +248,9 @@ func TestConfirmOrdersOnePaymentPerItem(t *testing.T) {
 	}
 	batchID := h.batchOf(as...)[as[0].app]
 	fin := h.officer("fin-1")
-	if _, err := fin.CloseBatch(ctx, &financev1.CloseBatchRequest{BatchId: batchID}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := fin.ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: batchID, ControlCount: 3, ControlSumFen: 175000})
+	wantCode(t, err, codes.FailedPrecondition, "the batch is still open; one finance officer closes it, a second one confirms it")
+	h.closeBatch(batchID)
 	b, err := fin.ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: batchID, ControlCount: 3, ControlSumFen: 175000})
 	if err != nil {
 		t.Fatal(err)
@@ -346,6 +349,7 @@ func TestReturnItem(t *testing.T) {
 	}
 
 	// Confirmed batches give nothing back.
+	h.closeBatch(batchID)
 	if _, err := fin.ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: batchID, ControlCount: 2, ControlSumFen: 400000}); err != nil {
 		t.Fatal(err)
 	}
@@ -372,6 +376,7 @@ func TestPaymentResultsAndReissue(t *testing.T) {
 	good, bad := newApproval("S001", "VOC_NATIONAL_GRANT", 100000), newApproval("S002", "VOC_NATIONAL_GRANT", 100000)
 	batchID := h.batchOf(good, bad)[good.app]
 	fin := h.officer("fin-1")
+	h.closeBatch(batchID)
 	if _, err := fin.ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: batchID, ControlCount: 2, ControlSumFen: 200000}); err != nil {
 		t.Fatal(err)
 	}
@@ -555,5 +560,46 @@ func TestPagination(t *testing.T) {
 	}
 	if len(apps) != 3 || !sort.StringsAreSorted(apps) {
 		t.Errorf("paged items %v", apps)
+	}
+}
+
+func TestCloserMayNotConfirm(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	ctx := context.Background()
+	a := newApproval("S001", "BOARDING_SUBSIDY", 62500)
+	batchID := h.batchOf(a)[a.app]
+	h.closeBatch(batchID)
+	_, err := h.officer("fin-closer").ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: batchID, ControlCount: 1, ControlSumFen: 62500})
+	wantCode(t, err, codes.PermissionDenied, "you closed batch "+batchID+"; a second finance officer must confirm it")
+	st, _ := status.FromError(err)
+	reason := ""
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			reason = info.GetReason()
+		}
+	}
+	if reason != "close-confirm-same-officer" {
+		t.Errorf("reason %q, want close-confirm-same-officer", reason)
+	}
+	var n int
+	if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log
+WHERE user_id = 'fin-closer' AND rule = 'close-confirm-same-officer' AND outcome = 'denied'
+  AND method = '/aid.finance.v1.FinanceConfirmationService/ConfirmBatch'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("%d audit_log rows for the refusal, want 1", n)
+	}
+	b, err := h.officer("fin-1").ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: batchID, ControlCount: 1, ControlSumFen: 62500})
+	if err != nil {
+		t.Fatalf("a second officer confirms: %v", err)
+	}
+	if b.GetConfirmedBy() != "fin-1" {
+		t.Errorf("confirmed by %q, want fin-1", b.GetConfirmedBy())
+	}
+	h.awaitEvents(events.TypePaymentOrdered, 1, nil)
+	if n := h.countEvents(events.TypePaymentOrdered, nil); n != 1 {
+		t.Errorf("%d payment_ordered events, want 1", n)
 	}
 }

@@ -23,8 +23,8 @@ func TestConfirmFiftyThousandItems(t *testing.T) {
 	ctx := context.Background()
 	batchID := uuid.NewString()
 	// Seeded in SQL: publishing 50,000 approvals is the consumer's test, not this one's.
-	if _, err := h.pool.Exec(ctx, `INSERT INTO batches (batch_id, term, program_code, funding_source, control_count, control_sum_fen)
-VALUES ($1, '2017-autumn', 'BOARDING_SUBSIDY', 'government', $2::bigint, $2::bigint * 62500)`, batchID, n); err != nil {
+	if _, err := h.pool.Exec(ctx, `INSERT INTO batches (batch_id, term, program_code, funding_source, control_count, control_sum_fen, status, closed_by, closed_by_org, closed_at)
+VALUES ($1, '2017-autumn', 'BOARDING_SUBSIDY', 'government', $2::bigint, $2::bigint * 62500, 'CLOSED', 'fin-closer', 'FINANCE', now())`, batchID, n); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.pool.Exec(ctx, `INSERT INTO items (batch_id, application_id, school_code, amount_fen, submitted_by, school_reviewer, bureau_reviewer)

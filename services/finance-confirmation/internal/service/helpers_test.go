@@ -80,6 +80,15 @@ func (h *harness) officer(user string) financev1.FinanceConfirmationServiceClien
 	return h.client(user, auth.RoleFinanceOfficer, auth.OrgFinance)
 }
 
+// closeBatch closes batchID as "fin-closer", the first of the two finance
+// officers a batch takes; the tests confirm as another one.
+func (h *harness) closeBatch(batchID string) {
+	h.t.Helper()
+	if _, err := h.officer("fin-closer").CloseBatch(context.Background(), &financev1.CloseBatchRequest{BatchId: batchID}); err != nil {
+		h.t.Fatalf("close batch %s: %v", batchID, err)
+	}
+}
+
 // publish puts ev on its subject as its writer's relay would.
 func (h *harness) publish(ev *eventsv1.Event) {
 	h.t.Helper()

@@ -44,6 +44,11 @@ func TestRESTGateway(t *testing.T) {
 	if code != http.StatusOK || b["batch_id"] != batchID || b["status"] != "BATCH_STATUS_OPEN" || b["control_sum_fen"] != "100000" {
 		t.Fatalf("GET batch: %d %v", code, b)
 	}
+	code, b = call(http.MethodPost, "/v1/batches/"+batchID+":confirm", `{"control_count": "2", "control_sum_fen": "100000"}`)
+	if code != http.StatusBadRequest || !strings.Contains(b["message"].(string), "still open") {
+		t.Fatalf("confirm an open batch: %d %v", code, b)
+	}
+	h.closeBatch(batchID)
 	code, b = call(http.MethodPost, "/v1/batches/"+batchID+":confirm", `{"control_count": "2", "control_sum_fen": "99999"}`)
 	if code != http.StatusBadRequest || !strings.Contains(b["message"].(string), "batch totals changed") {
 		t.Fatalf("confirm with wrong totals: %d %v", code, b)
