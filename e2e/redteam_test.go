@@ -86,6 +86,17 @@ func serviceRoleIsRefused(t *testing.T, s *stack.Stack) {
 			t.Errorf("payout's role: %s: %v (SQLSTATE %q), want 42501", a.name, err, code)
 		}
 	}
+	dc := connect(t, s.ServiceDatabaseURL("data-comparison"))
+	for _, a := range []struct{ name, sql string }{
+		{"rewrite a clue's trail", `UPDATE data_comparison.clue_trail SET note = 'nothing to see'`},
+		{"erase a refund receipt", `DELETE FROM data_comparison.receipts`},
+		{"read the application schema", `SELECT count(*) FROM application.applications`},
+	} {
+		_, err := dc.Exec(ctx, a.sql)
+		if code := sqlState(err); code != "42501" {
+			t.Errorf("data-comparison's role: %s: %v (SQLSTATE %q), want 42501", a.name, err, code)
+		}
+	}
 	// The trigger is still there and the trail is whole.
 	super := connect(t, s.DatabaseURL)
 	var enabled string

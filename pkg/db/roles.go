@@ -31,7 +31,7 @@ type Grants struct {
 // Grant gives g.Role exactly what a running service needs in g.Schema and
 // nothing more: USAGE on the schema (not CREATE, so no DDL), SELECT, INSERT,
 // UPDATE and DELETE on each table (SELECT and INSERT only on the append-only
-// ones, SELECT only on schema_migrations), never TRUNCATE, REFERENCES or
+// ones, SELECT only on schema_migrations and on views), never TRUNCATE, REFERENCES or
 // TRIGGER, and USAGE and SELECT on the sequences (nextval, not setval). It
 // revokes everything from PUBLIC on the schema and its tables, and sets the
 // default privileges of the schema's owner so tables made later start at
@@ -56,6 +56,15 @@ func Grant(ctx context.Context, pool *pgxpool.Pool, g Grants) error {
 		if err != nil {
 			return fmt.Errorf("grant %s: tables: %w", g.Schema, err)
 		}
+		rows, err = tx.Query(ctx, `SELECT viewname FROM pg_views WHERE schemaname = $1
+UNION ALL SELECT matviewname FROM pg_matviews WHERE schemaname = $1 ORDER BY 1`, g.Schema)
+		if err != nil {
+			return fmt.Errorf("grant %s: views: %w", g.Schema, err)
+		}
+		views, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("grant %s: views: %w", g.Schema, err)
+		}
 		for _, t := range g.AppendOnly {
 			if !slices.Contains(tables, t) {
 				return fmt.Errorf("grant %s: append-only table %q does not exist", g.Schema, t)
@@ -78,6 +87,13 @@ func Grant(ctx context.Context, pool *pgxpool.Pool, g Grants) error {
 			stmts = append(stmts,
 				"REVOKE ALL ON TABLE "+table+" FROM "+r,
 				"GRANT "+tablePrivileges(t, g.AppendOnly)+" ON TABLE "+table+" TO "+r)
+		}
+		// Views are read: a view runs with its owner's rights over the tables
+		// below, so the role gets SELECT on it and nothing that writes.
+		for _, v := range views {
+			view := pgx.Identifier{g.Schema, v}.Sanitize()
+			stmts = append(stmts, "REVOKE ALL ON TABLE "+view+" FROM PUBLIC", "REVOKE ALL ON TABLE "+view+" FROM "+r,
+				"GRANT SELECT ON TABLE "+view+" TO "+r)
 		}
 		if _, err := tx.Exec(ctx, strings.Join(stmts, ";\n")); err != nil {
 			return fmt.Errorf("grant %s to %s: %w", g.Schema, g.Role, err)

@@ -52,10 +52,10 @@ func TestServiceRoleCannotRewriteHistory(t *testing.T) {
 	svc := e.service
 	appID := "0190a2b0-0000-7000-8000-000000000001"
 	mustExec(t, svc, `INSERT INTO application.applications (id, school_code, term, program_code, stage, funding_source,
-		tiered, boarding, rural, registered_poor, student_id_hash, student_id_masked, student_id_sealed,
+		tiered, boarding, rural, registered_poor, student_id_hash, student_id_hash_key, student_id_masked, student_id_sealed,
 		student_name_masked, student_name_sealed, bank_card_masked, bank_card_sealed, account_name_sealed,
 		status, amount_fen, submitted_by, submitted_at, updated_at, trail_length, trail_head)
-		VALUES ($1, 'S001', '2025-fall', 'P1', 'HIGH', 'CENTRAL', false, false, false, false, 'h', 'm', '\x00',
+		VALUES ($1, 'S001', '2025-fall', 'P1', 'HIGH', 'CENTRAL', false, false, false, false, 'h', 'k', 'm', '\x00',
 		'm', '\x00', 'm', '\x00', '\x00', 'SUBMITTED', 100, 'officer1', now(), now(), 1, 'head')`, appID)
 	mustExec(t, svc, `INSERT INTO application.trail (application_id, position, event_id, type, occurred_at, actor_user_id,
 		actor_role, actor_org, status, reason, amount_fen, batch_id, prev_hash, hash)
@@ -174,8 +174,7 @@ func TestOnlyTheServiceRoleIsFitToRun(t *testing.T) {
 
 	keys := testenv.NewKeys(t)
 	// Real-looking keys, so that only the login is wrong.
-	t.Setenv("AID_SEAL_KEYS", "s:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
-	t.Setenv("AID_HASH_KEYS", "h:ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=")
+	const sealKeys, hashKeys = "s:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "h:ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
 	for _, c := range []struct{ name, url, want string }{
 		// The superuser is refused by its name before the database is asked
 		// ("logs in as the superuser postgres") or by the database ("is a
@@ -189,7 +188,7 @@ func TestOnlyTheServiceRoleIsFitToRun(t *testing.T) {
 				DatabaseURL: c.url, NATSURL: "nats://127.0.0.1:1",
 				AuthPublicKeys: keys.PublicKeyPath, AuthAudience: "studentaid", AuthIssuer: "https://idp.example",
 				MaxTokenLifetime: time.Hour, DBMaxConns: 2, ShutdownTimeout: time.Second, LogLevel: "error",
-				Production: true,
+				SealKeys: sealKeys, HashKeys: hashKeys, Production: true,
 			}
 			rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()

@@ -43,6 +43,7 @@ func SpecWith(o Options) platform.Spec {
 		DefaultGRPCAddr: DefaultGRPCAddr,
 		DefaultHTTPAddr: DefaultHTTPAddr,
 		Migrations:      migrations.FS(),
+		AppendOnly:      migrations.AppendOnly(),
 		Policy:          ports.Policy(),
 		// It matches people by the ID hash the application service writes,
 		// so it needs the same hashing key and never the sealing key.

@@ -9,6 +9,7 @@ import (
 	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/config"
 	platform "github.com/edubureau/studentaid/pkg/service"
+	"github.com/edubureau/studentaid/pkg/service/servicetest"
 	"github.com/edubureau/studentaid/services/school-review/internal/app"
 	"github.com/edubureau/studentaid/services/school-review/internal/domain"
 	srservice "github.com/edubureau/studentaid/services/school-review/internal/service"
@@ -49,7 +50,10 @@ func TestLoadConfig(t *testing.T) {
 // whole working day passed are refused at start-up, naming the setting.
 func TestProductionRefusesANoticeShorterThanAWorkingDay(t *testing.T) {
 	t.Parallel()
-	dbURL, natsURL, keys := testenv.DatabaseURL(t), testenv.NATS(t), testenv.NewKeys(t)
+	// The service's own login: production refuses a superuser before it
+	// looks at the notice period.
+	dbURL := servicetest.Migrate(t, servicetest.Env{DatabaseURL: testenv.DatabaseURL(t)}, srservice.Spec())
+	natsURL, keys := testenv.NATS(t), testenv.NewKeys(t)
 	tests := []struct {
 		period  domain.NoticePeriod
 		refused bool

@@ -1,0 +1,16 @@
+-- A clue's trail and the refund receipts are history: rows are added, never
+-- changed. The service's role may only read and insert them (AppendOnly in
+-- migrations.go); these triggers refuse the rest to anyone else too.
+CREATE FUNCTION append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION '%.% is insert-only (% refused)', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP;
+END;
+$$;
+CREATE TRIGGER clue_trail_no_update BEFORE UPDATE OR DELETE ON clue_trail
+  FOR EACH ROW EXECUTE FUNCTION append_only();
+CREATE TRIGGER clue_trail_no_truncate BEFORE TRUNCATE ON clue_trail
+  FOR EACH STATEMENT EXECUTE FUNCTION append_only();
+CREATE TRIGGER receipts_no_update BEFORE UPDATE OR DELETE ON receipts
+  FOR EACH ROW EXECUTE FUNCTION append_only();
+CREATE TRIGGER receipts_no_truncate BEFORE TRUNCATE ON receipts
+  FOR EACH STATEMENT EXECUTE FUNCTION append_only();
