@@ -51,11 +51,8 @@ const (
 const TypeSchoolReviewWithdrawn = "schoolreview.withdrawn.v1"
 
 // TypeTrailCheckpointed: the application service signed a checkpoint of its
-// trail tree. Published on SubjectTrailCheckpoints, outside "aid.>".
+// trail tree. Published on natsx.CheckpointSubject, outside "aid.>".
 const TypeTrailCheckpointed = "trail.checkpointed.v1"
-
-// SubjectTrailCheckpoints is the subject of the stream AID_CHECKPOINTS.
-const SubjectTrailCheckpoints = "trail.checkpoints.v1"
 
 // Subject returns the JetStream subject of an event type.
 func Subject(eventType string) string { return SubjectPrefix + eventType }
