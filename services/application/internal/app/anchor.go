@@ -314,6 +314,11 @@ func errTreeDiverged(cp anchor.Checkpoint) error {
 // ExportLeaves returns the range [start, end) of the tree of the latest
 // checkpoint (end 0: its size) as a RangeExport.
 func (s *Service) ExportLeaves(ctx context.Context, caller auth.Identity, start, end uint64) (anchor.RangeExport, error) {
+	if end != 0 && (start > end || end-start > MaxExportLeaves) {
+		var v apperr.Violations
+		v.Addf("end", "the range [%d, %d) must not be reversed and must hold at most %d leaves", start, end, MaxExportLeaves)
+		return anchor.RangeExport{}, v.Err()
+	}
 	cp, err := s.ExportCheckpoint(ctx, caller)
 	if err != nil {
 		return anchor.RangeExport{}, err

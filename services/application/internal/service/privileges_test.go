@@ -52,10 +52,10 @@ func TestServiceRoleCannotRewriteHistory(t *testing.T) {
 	svc := e.service
 	appID := "0190a2b0-0000-7000-8000-000000000001"
 	mustExec(t, svc, `INSERT INTO application.applications (id, school_code, term, program_code, stage, funding_source,
-		tiered, boarding, rural, registered_poor, student_id_hash, student_id_masked, student_id_sealed,
+		tiered, boarding, rural, registered_poor, student_id_hash, student_id_hash_key, student_id_masked, student_id_sealed,
 		student_name_masked, student_name_sealed, bank_card_masked, bank_card_sealed, account_name_sealed,
 		status, amount_fen, submitted_by, submitted_at, updated_at, trail_length, trail_head)
-		VALUES ($1, 'S001', '2025-fall', 'P1', 'HIGH', 'CENTRAL', false, false, false, false, 'h', 'm', '\x00',
+		VALUES ($1, 'S001', '2025-fall', 'P1', 'HIGH', 'CENTRAL', false, false, false, false, 'h', 'k', 'm', '\x00',
 		'm', '\x00', 'm', '\x00', '\x00', 'SUBMITTED', 100, 'officer1', now(), now(), 1, 'head')`, appID)
 	mustExec(t, svc, `INSERT INTO application.trail (application_id, position, event_id, type, occurred_at, actor_user_id,
 		actor_role, actor_org, status, reason, amount_fen, batch_id, prev_hash, hash)
@@ -87,6 +87,12 @@ func TestServiceRoleCannotRewriteHistory(t *testing.T) {
 		{"delete from the audit log", `DELETE FROM application.audit_log`},
 		{"truncate the audit log", `TRUNCATE application.audit_log`},
 		{"truncate the applications", `TRUNCATE application.applications`},
+		{"rewrite a tree leaf", `UPDATE application.trail_leaves SET leaf_hash = leaf_hash`},
+		{"delete tree leaves", `DELETE FROM application.trail_leaves`},
+		{"truncate tree leaves", `TRUNCATE application.trail_leaves`},
+		{"rewrite a checkpoint", `UPDATE application.trail_checkpoints SET tree_size = 0`},
+		{"delete checkpoints", `DELETE FROM application.trail_checkpoints`},
+		{"drop the leaves' trigger", `DROP TRIGGER trail_leaves_no_update ON application.trail_leaves`},
 		{"record a migration", `INSERT INTO application.schema_migrations (version) VALUES ('999_shadow')`},
 		{"forget a migration", `DELETE FROM application.schema_migrations`},
 		{"read another service's schema", `SELECT count(*) FROM school_review.review`},
