@@ -72,14 +72,15 @@ func NewRangeExport(cp Checkpoint, all []Hash, start, end uint64, leaves []Leaf)
 	if uint64(len(all)) != cp.TreeSize || start > end || end > cp.TreeSize || uint64(len(leaves)) != end-start {
 		return RangeExport{}, fmt.Errorf("range [%d, %d) of a tree of %d leaves with %d given", start, end, cp.TreeSize, len(all))
 	}
-	if got := Root(all); got != cp.Root {
+	tree := NewTree(all)
+	if got := tree.Root(); got != cp.Root {
 		return RangeExport{}, fmt.Errorf("%w: the stored leaves give root %s, the checkpoint of size %d says %s", ErrTampered, got, cp.TreeSize, cp.Root)
 	}
 	left, _ := NewFrontier(0, nil)
 	for _, l := range all[:start] {
 		left.Append(l)
 	}
-	cons, err := ConsistencyProof(all, int(end))
+	cons, err := tree.ConsistencyProof(int(end))
 	if err != nil {
 		return RangeExport{}, err
 	}
@@ -173,12 +174,13 @@ func NewInclusionExport(cp Checkpoint, all []Hash, application string, proofs []
 	if uint64(len(all)) != cp.TreeSize {
 		return InclusionExport{}, fmt.Errorf("%d leaves for a checkpoint of %d", len(all), cp.TreeSize)
 	}
-	if got := Root(all); got != cp.Root {
+	tree := NewTree(all)
+	if got := tree.Root(); got != cp.Root {
 		return InclusionExport{}, fmt.Errorf("%w: the stored leaves give root %s, the checkpoint of size %d says %s", ErrTampered, got, cp.TreeSize, cp.Root)
 	}
 	out := InclusionExport{Checkpoint: cp, ApplicationID: application, Leaves: make([]LeafProof, len(proofs))}
 	for i, p := range proofs {
-		path, err := InclusionProof(all, int(p.Index))
+		path, err := tree.InclusionProof(int(p.Index))
 		if err != nil {
 			return InclusionExport{}, err
 		}

@@ -216,7 +216,8 @@ func (s *Service) anchorCheck(ctx context.Context, q db.Querier, v *Verified, en
 		v.check("tree-root", false, "the stored tree does not hold the checkpoint's %d leaves: %v", cp.TreeSize, err)
 		return nil //nolint:nilerr // reported as the check's failure
 	}
-	root := anchor.Root(leaves)
+	tree := anchor.NewTree(leaves)
+	root := tree.Root()
 	v.check("tree-root", root == cp.Root, "the stored tree of %d leaves gives root %s, the checkpoint says %s", cp.TreeSize, root, cp.Root)
 	s.anchor.mu.Lock()
 	seen := s.anchor.seen
@@ -227,7 +228,7 @@ func (s *Service) anchorCheck(ctx context.Context, q db.Querier, v *Verified, en
 	case cp.TreeSize < seen.TreeSize:
 		v.check("checkpoint-consistency", false, "the stream's latest checkpoint (size %d) is older than one seen before (size %d)", cp.TreeSize, seen.TreeSize)
 	default:
-		proof, err := anchor.ConsistencyProof(leaves, int(seen.TreeSize))
+		proof, err := tree.ConsistencyProof(int(seen.TreeSize))
 		ok := err == nil && anchor.VerifyConsistency(seen.TreeSize, cp.TreeSize, seen.Root, cp.Root, proof) == nil
 		v.check("checkpoint-consistency", ok, "checkpoint of size %d extends the one of size %d seen before", cp.TreeSize, seen.TreeSize)
 	}
@@ -260,7 +261,7 @@ func (s *Service) anchorCheck(ctx context.Context, q db.Querier, v *Verified, en
 			v.check("inclusion", false, "entry at position %d does not match its leaf %d in the checkpoint's tree (rewritten after it was anchored)", e.Position, l.Index)
 			return nil
 		}
-		proof, err := anchor.InclusionProof(leaves, int(l.Index))
+		proof, err := tree.InclusionProof(int(l.Index))
 		if err != nil || anchor.VerifyInclusion(l.Index, cp.TreeSize, want, proof, cp.Root) != nil {
 			v.check("inclusion", false, "entry at position %d (leaf %d) is not in the tree of the checkpoint of size %d", e.Position, l.Index, cp.TreeSize)
 			return nil
