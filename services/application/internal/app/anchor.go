@@ -124,22 +124,33 @@ func (s *Service) Checkpoint(ctx context.Context, tx db.Tx, reason string, force
 	return c, true, nil
 }
 
+// CheckpointObserver hears of the checkpoint worker's outcomes.
+type CheckpointObserver interface {
+	Signed(size uint64, at time.Time)
+	Failed()
+}
+
 // RunCheckpoints signs a checkpoint every interval when the tree grew,
-// until ctx ends.
-func (s *Service) RunCheckpoints(ctx context.Context, interval time.Duration, log func(err error)) error {
+// until ctx ends; the first at once (of the empty tree on a new database).
+func (s *Service) RunCheckpoints(ctx context.Context, interval time.Duration, obs CheckpointObserver, log func(err error)) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		var signed bool
+		var (
+			signed bool
+			c      anchor.Checkpoint
+		)
 		err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			var err error
-			_, signed, err = s.Checkpoint(ctx, tx, ReasonInterval, false)
+			c, signed, err = s.Checkpoint(ctx, tx, ReasonInterval, false)
 			return err
 		})
 		switch {
 		case err != nil && ctx.Err() == nil:
+			obs.Failed()
 			log(err)
 		case signed:
+			obs.Signed(c.TreeSize, c.Time)
 			s.notify()
 		}
 		select {

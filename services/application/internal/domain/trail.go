@@ -50,7 +50,9 @@ func (e TrailEntry) Canonical() []byte { return e.anchorEntry().Canonical() }
 
 // ComputeHash returns hex(SHA-256(prevHash || e.Canonical())), where
 // prevHash is taken as its 64 hex characters (anchor.EntryHash).
-func (e TrailEntry) ComputeHash(prevHash string) string { return anchor.EntryHash(prevHash, e.anchorEntry()) }
+func (e TrailEntry) ComputeHash(prevHash string) string {
+	return anchor.EntryHash(prevHash, e.anchorEntry())
+}
 
 // Chain places e after the entry at position prevPosition with hash
 // prevHash (0 and GenesisHash for the first entry): it sets the position,

@@ -64,6 +64,8 @@ func Policy() grpcx.Policy {
 type Server struct {
 	applicationv1.UnimplementedApplicationServiceServer
 	app *app.Service
+	// Anchor, when set, counts VerifyTrail answers that are not ok.
+	Anchor *AnchorMetrics
 }
 
 var _ applicationv1.ApplicationServiceServer = (*Server)(nil)
@@ -168,6 +170,9 @@ func (s *Server) VerifyTrail(ctx context.Context, req *applicationv1.VerifyTrail
 	v, err := s.app.VerifyTrail(ctx, id, req.GetApplicationId())
 	if err != nil {
 		return nil, err
+	}
+	if !v.OK && s.Anchor != nil {
+		s.Anchor.verifyFailures.Inc()
 	}
 	out := &applicationv1.VerifyTrailResponse{Ok: v.OK, Length: v.Length, FirstBadPosition: v.FirstBadPosition, Problem: v.Problem,
 		AnchoredEntries: v.Anchored, UnanchoredEntries: v.Unanchored}

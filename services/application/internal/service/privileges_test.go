@@ -182,6 +182,7 @@ func TestOnlyTheServiceRoleIsFitToRun(t *testing.T) {
 	// Real-looking keys, so that only the login is wrong.
 	t.Setenv("AID_SEAL_KEYS", "s:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 	t.Setenv("AID_HASH_KEYS", "h:ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=")
+	t.Setenv("AID_TRAIL_SIGNING_KEYS", "t:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 	for _, c := range []struct{ name, url, want string }{
 		// The superuser is refused by its name before the database is asked
 		// ("logs in as the superuser postgres") or by the database ("is a
@@ -196,6 +197,8 @@ func TestOnlyTheServiceRoleIsFitToRun(t *testing.T) {
 				AuthPublicKeys: keys.PublicKeyPath, AuthAudience: "studentaid", AuthIssuer: "https://idp.example",
 				MaxTokenLifetime: time.Hour, DBMaxConns: 2, ShutdownTimeout: time.Second, LogLevel: "error",
 				Production: true,
+				SealKeys:   "s:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+				HashKeys:   "h:ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=",
 			}
 			rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()

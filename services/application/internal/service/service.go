@@ -102,13 +102,16 @@ func SpecWith(o Options) platform.Spec {
 			if err := a.CheckHashKeys(ctx); err != nil {
 				return err
 			}
-			applicationv1.RegisterApplicationServiceServer(h.GRPC, ports.NewServer(a))
+			anchorMetrics := ports.NewAnchorMetrics(h.Tel.Registry)
+			srv := ports.NewServer(a)
+			srv.Anchor = anchorMetrics
+			applicationv1.RegisterApplicationServiceServer(h.GRPC, srv)
 			keysv1.RegisterKeyRotationServiceServer(h.GRPC, keyrotation.NewServer(a.Rotator()))
 			h.AddGateway(applicationv1.RegisterApplicationServiceHandlerFromEndpoint)
 			h.AddConsumer(ports.Consumer(a))
 			h.AddWorker("status-gauge", ports.NewStatusGauge(h.Pool, h.Tel.Registry).Run)
 			h.AddWorker("trail-checkpoints", func(ctx context.Context) error {
-				return a.RunCheckpoints(ctx, interval, func(err error) { h.Log.Error("trail checkpoint", "err", err) })
+				return a.RunCheckpoints(ctx, interval, anchorMetrics, func(err error) { h.Log.Error("trail checkpoint", "err", err) })
 			})
 			return nil
 		},
