@@ -171,7 +171,7 @@ func TestMigrateNeedsTheOwnerURLInProduction(t *testing.T) {
 	}
 }
 
-func Testconfig.LoadTrailKeys(t *testing.T) {
+func TestLoadTrailKeys(t *testing.T) {
 	t.Setenv("AID_TRAIL_SIGNING_KEYS", "")
 	t.Setenv("AID_TRAIL_VERIFY_KEYS", "")
 	if k, err := config.LoadTrailKeys(false); err != nil || k.Signing != config.DevTrailSigningKeys {
