@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"crypto/ed25519"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
