@@ -113,7 +113,7 @@ func VerifyKeysOf(keys []SigningKey) VerifyKeys {
 
 // String is the set in the form ParseVerifyKeys reads, ordered by ID.
 func (v VerifyKeys) String() string {
-	var parts []string
+	parts := make([]string, 0, len(v))
 	for id, k := range v {
 		parts = append(parts, id+":"+base64.StdEncoding.EncodeToString(k))
 	}

@@ -32,7 +32,8 @@ const (
 	MethodApprovePayeeCorrection = applicationv1.ApplicationService_ApprovePayeeCorrection_FullMethodName
 	MethodRejectPayeeCorrection  = applicationv1.ApplicationService_RejectPayeeCorrection_FullMethodName
 	MethodListPrograms           = "/aid.application.v1.ApplicationService/ListPrograms"
-	// The trail anchor's exports, for auditors.
+	// MethodExportCheckpoint, MethodExportTrailLeaves and
+	// MethodGetInclusionProof are the trail anchor's exports, for auditors.
 	MethodExportCheckpoint  = applicationv1.ApplicationService_ExportCheckpoint_FullMethodName
 	MethodExportTrailLeaves = applicationv1.ApplicationService_ExportTrailLeaves_FullMethodName
 	MethodGetInclusionProof = applicationv1.ApplicationService_GetInclusionProof_FullMethodName
