@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/config"
@@ -339,3 +340,70 @@ func TestExportedRangeVerifiesOffline(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// TestVerifyTrailReadsTheStream: VerifyTrail checks against the stream's
+// latest checkpoint, not the service's own table: a checkpoint published
+// there with another key, or with a root the stored tree does not give, is
+// reported.
+func TestVerifyTrailReadsTheStream(t *testing.T) {
+	t.Parallel()
+	e := startWith(t, appservice.Options{CheckpointInterval: 100 * time.Millisecond})
+	ctx := context.Background()
+	officer := e.officer("S001")
+	auditor := e.client("aud-1", auth.RoleAuditor, "AUDIT")
+	apps := submit(t, officer, "S001", boarding(newStudent()))
+	id := apps[0].GetApplicationId()
+	good := waitCheckpoint(t, auditor, 1, 0).GetCheckpoint()
+
+	publish := func(key anchor.SigningKey, size uint64, root anchor.Hash) {
+		t.Helper()
+		c := key.Sign(size, root, time.Now())
+		ev := events.MustNew(c.Time, events.Actor("mallory", "service", "application"), events.Keys{}, &eventsv1.TrailCheckpointed{
+			TreeSize: c.TreeSize, RootHash: c.Root[:], SignedAt: timestamppb.New(c.Time), KeyId: c.KeyID, Signature: c.Signature})
+		b, err := events.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.js.Publish(ctx, natsx.CheckpointSubject, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failedCheck := func() string {
+		t.Helper()
+		v, err := auditor.VerifyTrail(ctx, &applicationv1.VerifyTrailRequest{ApplicationId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.GetOk() {
+			t.Fatalf("VerifyTrail ok against a forged checkpoint: %v", v)
+		}
+		for _, c := range v.GetChecks() {
+			if !c.GetOk() {
+				return c.GetName()
+			}
+		}
+		return ""
+	}
+	root, err := anchor.ParseHash(good.GetRootHash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another key, same key ID.
+	other, err := anchor.ParseSigningKeys("dev-trail-1:" + base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(other[0], good.GetTreeSize(), root)
+	if got := failedCheck(); got != "checkpoint-signature" {
+		t.Fatalf("a checkpoint signed with another key: failed %q", got)
+	}
+	// The right key, a root the database does not give.
+	dev, err := anchor.ParseSigningKeys(config.DevTrailSigningKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(dev[0], good.GetTreeSize(), anchor.LeafHash([]byte("another history")))
+	if got := failedCheck(); got != "tree-root" {
+		t.Fatalf("a checkpoint of another tree: failed %q", got)
+	}
+}
