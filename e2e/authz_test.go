@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -142,6 +143,26 @@ func chainCases(unknown, card string) []rpcCase {
 		}},
 		{"application.RejectPayeeCorrection", []auth.Role{auth.RoleSchoolReviewer}, codes.NotFound, func(ctx context.Context, u *user) error {
 			_, err := u.app.RejectPayeeCorrection(ctx, &applicationv1.RejectPayeeCorrectionRequest{ApplicationId: unknown, CorrectionId: unknown, Reason: "户名不符"})
+			return err
+		}},
+		{"application.ExportCheckpoint", []auth.Role{auth.RoleAuditor}, codes.OK, func(ctx context.Context, u *user) error {
+			// The service signs its first checkpoint as it starts; wait for
+			// it to reach the stream.
+			for range 100 {
+				_, err := u.app.ExportCheckpoint(ctx, &applicationv1.ExportCheckpointRequest{})
+				if status.Code(err) != codes.FailedPrecondition {
+					return err
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			return errors.New("no checkpoint on the stream in time")
+		}},
+		{"application.ExportTrailLeaves", []auth.Role{auth.RoleAuditor}, codes.InvalidArgument, func(ctx context.Context, u *user) error {
+			_, err := u.app.ExportTrailLeaves(ctx, &applicationv1.ExportTrailLeavesRequest{Start: 5, End: 1})
+			return err
+		}},
+		{"application.GetInclusionProof", []auth.Role{auth.RoleAuditor}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.app.GetInclusionProof(ctx, &applicationv1.GetInclusionProofRequest{ApplicationId: unknown})
 			return err
 		}},
 		{"application.ListPrograms", allButOps, codes.OK, func(ctx context.Context, u *user) error {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -434,6 +435,11 @@ func runChain(t *testing.T, s *stack.Stack) chainResult {
 		v, err := auditor.app.VerifyTrail(ctx, &applicationv1.VerifyTrailRequest{ApplicationId: p.id})
 		if err != nil || !v.GetOk() {
 			t.Errorf("application %d: trail does not verify: %v %v", p.idx, v, err)
+		}
+		// A confirmed batch gets a signed checkpoint: a batched
+		// application's earlier entries are proved in its tree.
+		if slices.Contains(types, events.TypeItemBatched) && (v.GetCheckpoint() == nil || v.GetAnchoredEntries() < 1) {
+			t.Errorf("application %d: batched, but no entry is anchored by a checkpoint: %v", p.idx, v)
 		}
 		// Decisions are by the real users, not by service names.
 		for _, e := range tr.GetEvents() {

@@ -1,11 +1,15 @@
 // Command aidctl is the operator's tool: re-publish a range of a service's
-// outbox, list or replay dead-lettered events, and move a service's sealed
-// data and hashes onto its current keys.
+// outbox, list or replay dead-lettered events, move a service's sealed
+// data and hashes onto its current keys, and export and verify the trail
+// anchor's checkpoints (the auditor's part).
 //
 //	aidctl republish -service application -from 1 -to 5000
 //	aidctl dead list [-consumer payout]
 //	aidctl dead replay -seq 12
 //	AID_TOKEN=<ops token> aidctl rotate-key -service application [-addr host:port] [-batch 500]
+//	AID_TOKEN=<auditor token> aidctl checkpoint export -out checkpoint.json
+//	AID_TOKEN=<auditor token> aidctl trail export -out leaves.json
+//	aidctl verify -leaves leaves.json -checkpoint checkpoint.json -keys <id>:<public key> [-application ID]
 package main
 
 import (
@@ -49,7 +53,14 @@ const usage = `usage:
   aidctl dead replay -seq N                            replay one dead letter on its original subject
   aidctl rotate-key -service application|payout [-addr HOST:PORT] [-batch N] [-from TOKEN]
                                                        re-seal (and re-hash) everything under the current keys;
-                                                       AID_TOKEN holds an ops token`
+                                                       AID_TOKEN holds an ops token
+  aidctl checkpoint export [-addr HOST:PORT] [-out FILE]
+                                                       the latest signed trail checkpoint (AID_TOKEN: auditor)
+  aidctl trail export [-from N] [-to N] [-out FILE]   tree leaves with their trail entries (AID_TOKEN: auditor)
+  aidctl trail proof -application ID [-keys KEYS]     an application's inclusion proof, checked (AID_TOKEN: auditor)
+  aidctl trail public-key                              the verify keys of AID_TRAIL_SIGNING_KEYS
+  aidctl verify -leaves FILE [-checkpoint FILE] [-keys KEYS] [-application ID]
+                                                       check an export offline: signature, entries, root`
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -120,6 +131,23 @@ func run(ctx context.Context, args []string) error {
 		}
 	case "rotate-key":
 		return rotateKey(ctx, args[1:])
+	case "verify":
+		return verifyOffline(os.Stdout, args[1:])
+	case "checkpoint":
+		if len(args) > 1 && args[1] == "export" {
+			return checkpointExport(ctx, os.Stdout, args[2:])
+		}
+	case "trail":
+		if len(args) > 1 {
+			switch args[1] {
+			case "export":
+				return trailExport(ctx, os.Stdout, args[2:])
+			case "proof":
+				return trailProof(ctx, os.Stdout, args[2:])
+			case "public-key":
+				return publicKey(os.Stdout)
+			}
+		}
 	}
 	return fmt.Errorf("%s", usage)
 }

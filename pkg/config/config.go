@@ -425,3 +425,43 @@ func decodeSecret(s string) ([]byte, error) {
 	}
 	return base64.StdEncoding.DecodeString(s)
 }
+
+// DevTrailSigningKeys is the development trail checkpoint signing key set
+// (AID_TRAIL_SIGNING_KEYS): the Ed25519 seed "dev-trail-key-not-for-production".
+const DevTrailSigningKeys = "dev-trail-1:ZGV2LXRyYWlsLWtleS1ub3QtZm9yLXByb2R1Y3Rpb24="
+
+// TrailKeys are the application service's checkpoint keys.
+type TrailKeys struct {
+	// Signing is "<id>:<base64 Ed25519 seed>[,...]", current first
+	// (AID_TRAIL_SIGNING_KEYS or AID_TRAIL_SIGNING_KEYS_FILE).
+	Signing string
+	// Verify is "<id>:<base64 Ed25519 public key>[,...]"
+	// (AID_TRAIL_VERIFY_KEYS); empty means the public halves of Signing.
+	Verify string
+}
+
+// LoadTrailKeys reads the checkpoint keys. Outside production a missing
+// signing set is the development one; in production it must be given and
+// must not be the development key.
+func LoadTrailKeys(production bool) (TrailKeys, error) {
+	signing, err := envOrFile("AID_TRAIL_SIGNING_KEYS")
+	if err != nil {
+		return TrailKeys{}, err
+	}
+	switch {
+	case signing == "" && production:
+		return TrailKeys{}, errors.New("AID_ENV=production: the application service needs AID_TRAIL_SIGNING_KEYS (or AID_TRAIL_SIGNING_KEYS_FILE): \"<id>:<base64 of a 32-byte Ed25519 seed>\", current first")
+	case signing == "":
+		signing = DevTrailSigningKeys
+	}
+	if production {
+		dev, _ := decodeSecret(secretOf(DevTrailSigningKeys))
+		for entry := range strings.SplitSeq(signing, ",") {
+			id, secret, _ := strings.Cut(strings.TrimSpace(entry), ":")
+			if got, err := decodeSecret(secret); err == nil && bytes.Equal(got, dev) {
+				return TrailKeys{}, fmt.Errorf("AID_ENV=production refuses development defaults: AID_TRAIL_SIGNING_KEYS key %q is a development key from the repository: set a key of your own (32 random bytes, base64)", id)
+			}
+		}
+	}
+	return TrailKeys{Signing: signing, Verify: Env("AID_TRAIL_VERIFY_KEYS", "")}, nil
+}

@@ -170,3 +170,23 @@ func TestMigrateNeedsTheOwnerURLInProduction(t *testing.T) {
 		t.Fatalf("production: %+v, %v", m, err)
 	}
 }
+
+func TestLoadTrailKeys(t *testing.T) {
+	t.Setenv("AID_TRAIL_SIGNING_KEYS", "")
+	t.Setenv("AID_TRAIL_VERIFY_KEYS", "")
+	if k, err := config.LoadTrailKeys(false); err != nil || k.Signing != config.DevTrailSigningKeys {
+		t.Fatalf("development default: %+v %v", k, err)
+	}
+	if _, err := config.LoadTrailKeys(true); err == nil || !strings.Contains(err.Error(), "needs AID_TRAIL_SIGNING_KEYS") {
+		t.Fatalf("production without a key: %v", err)
+	}
+	t.Setenv("AID_TRAIL_SIGNING_KEYS", "mine:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=,"+config.DevTrailSigningKeys)
+	if _, err := config.LoadTrailKeys(true); err == nil || !strings.Contains(err.Error(), `"dev-trail-1" is a development key`) {
+		t.Fatalf("production with the development key among its keys: %v", err)
+	}
+	t.Setenv("AID_TRAIL_SIGNING_KEYS", "mine:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	t.Setenv("AID_TRAIL_VERIFY_KEYS", "mine:cHVi")
+	if k, err := config.LoadTrailKeys(true); err != nil || k.Verify != "mine:cHVi" {
+		t.Fatalf("production with its own key: %+v %v", k, err)
+	}
+}

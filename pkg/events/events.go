@@ -50,6 +50,10 @@ const (
 // review decided it.
 const TypeSchoolReviewWithdrawn = "schoolreview.withdrawn.v1"
 
+// TypeTrailCheckpointed: the application service signed a checkpoint of its
+// trail tree. Published on natsx.CheckpointSubject, outside "aid.>".
+const TypeTrailCheckpointed = "trail.checkpointed.v1"
+
 // Subject returns the JetStream subject of an event type.
 func Subject(eventType string) string { return SubjectPrefix + eventType }
 
@@ -154,6 +158,8 @@ func setDataComparisonBody(ev *eventsv1.Event, body proto.Message) error {
 		ev.Type, ev.Body = TypeRefundReceiptRecorded, &eventsv1.Event_RefundReceiptRecorded{RefundReceiptRecorded: b}
 	case *eventsv1.RefundClosed:
 		ev.Type, ev.Body = TypeRefundClosed, &eventsv1.Event_RefundClosed{RefundClosed: b}
+	case *eventsv1.TrailCheckpointed:
+		ev.Type, ev.Body = TypeTrailCheckpointed, &eventsv1.Event_TrailCheckpointed{TrailCheckpointed: b}
 	default:
 		return fmt.Errorf("events: %T is not an event body", body)
 	}
@@ -241,6 +247,8 @@ func dataComparisonBodyOf(ev *eventsv1.Event) proto.Message {
 		return b.RefundReceiptRecorded
 	case *eventsv1.Event_RefundClosed:
 		return b.RefundClosed
+	case *eventsv1.Event_TrailCheckpointed:
+		return b.TrailCheckpointed
 	}
 	return nil
 }

@@ -24,6 +24,12 @@ const (
 	DeadStream      = "AID_DEAD_LETTERS"
 	DeadPrefix      = "dead."
 	DuplicateWindow = 10 * time.Minute
+	// CheckpointStream holds the application service's signed trail
+	// checkpoints, outside any service's database; nobody may delete or
+	// purge its messages.
+	CheckpointStream   = "AID_CHECKPOINTS"
+	CheckpointSubject  = "trail.checkpoints.v1"
+	CheckpointRetained = 10 * 365 * 24 * time.Hour
 )
 
 // Connect dials url with reconnects forever and returns the connection and
@@ -47,7 +53,8 @@ func Connect(url, name string) (*nats.Conn, jetstream.JetStream, error) {
 }
 
 // EnsureStreams creates or updates the event and dead-letter streams: file
-// storage, a duplicate window for message-ID dedup, kept for a year.
+// storage, a duplicate window for message-ID dedup, kept for a year; and the
+// checkpoint stream, kept ten years, whose messages cannot be deleted.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 	cfgs := []jetstream.StreamConfig{
 		{
@@ -67,6 +74,17 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      365 * 24 * time.Hour,
 			Duplicates:  DuplicateWindow,
+		},
+		{
+			Name:        CheckpointStream,
+			Description: "Signed checkpoints of the application trails' Merkle tree; no deletes, no purges.",
+			Subjects:    []string{CheckpointSubject},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      CheckpointRetained,
+			Duplicates:  DuplicateWindow,
+			DenyDelete:  true,
+			DenyPurge:   true,
 		},
 	}
 	for _, cfg := range cfgs {

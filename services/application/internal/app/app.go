@@ -19,6 +19,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/pii"
+	"github.com/edubureau/studentaid/services/application/anchor"
 	"github.com/edubureau/studentaid/services/application/internal/adapters"
 	"github.com/edubureau/studentaid/services/application/internal/domain"
 )
@@ -32,6 +33,13 @@ type Deps struct {
 	Notify func()
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// TrailSigner signs checkpoints of the trail tree (the current key of
+	// AID_TRAIL_SIGNING_KEYS); nil signs none.
+	TrailSigner *anchor.SigningKey
+	// TrailVerifyKeys verify checkpoints (AID_TRAIL_VERIFY_KEYS).
+	TrailVerifyKeys anchor.VerifyKeys
+	// Checkpoints reads the published checkpoints back from the stream.
+	Checkpoints CheckpointSource
 }
 
 // Service runs the use cases.
@@ -43,6 +51,7 @@ type Service struct {
 	notify func()
 	now    func() time.Time
 	heads  *headCache
+	anchor anchoring
 }
 
 // headCacheSize bounds the cache of application heads (a few hundred bytes each).
@@ -50,7 +59,8 @@ const headCacheSize = 100_000
 
 // New returns a Service.
 func New(d Deps) *Service {
-	s := &Service{pool: d.Pool, sealer: d.Sealer, hasher: d.Hasher, notify: d.Notify, now: d.Now, heads: newHeadCache(headCacheSize)}
+	s := &Service{pool: d.Pool, sealer: d.Sealer, hasher: d.Hasher, notify: d.Notify, now: d.Now, heads: newHeadCache(headCacheSize),
+		anchor: anchoring{signer: d.TrailSigner, verify: d.TrailVerifyKeys, source: d.Checkpoints}}
 	if s.notify == nil {
 		s.notify = func() {}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -214,16 +215,20 @@ func (s *Service) Trail(ctx context.Context, caller auth.Identity, id string) ([
 	return s.store.Trail(ctx, s.pool, id)
 }
 
-// VerifyTrail recomputes an application's hash chain and reports the first
-// bad position. Errors as Get.
-func (s *Service) VerifyTrail(ctx context.Context, caller auth.Identity, id string) (domain.Verification, error) {
+// VerifyTrail recomputes an application's hash chain, checks that it ends
+// at the head kept with the application, and checks the application's
+// entries against the latest checkpoint on the stream AID_CHECKPOINTS
+// (anchorCheck). It reports every check made and the first problem found.
+// Errors as Get.
+func (s *Service) VerifyTrail(ctx context.Context, caller auth.Identity, id string) (Verified, error) {
 	if err := checkID("application_id", id); err != nil {
-		return domain.Verification{}, err
+		return Verified{}, err
 	}
 	var (
 		a       domain.Application
 		found   bool
 		entries []domain.TrailEntry
+		v       Verified
 	)
 	// One snapshot, so an entry appended meanwhile does not look like tampering.
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
@@ -231,15 +236,35 @@ func (s *Service) VerifyTrail(ctx context.Context, caller auth.Identity, id stri
 		if a, found, err = s.store.GetApplication(ctx, tx, id, false); err != nil || !found || !visible(caller, a) {
 			return err
 		}
-		entries, err = s.store.Trail(ctx, tx, id)
-		return err
+		if entries, err = s.store.Trail(ctx, tx, id); err != nil {
+			return err
+		}
+		v.Verification = domain.VerifyTrail(entries, a.TrailLength)
+		v.Checks = append(v.Checks, CheckpointCheck{Name: "chain", OK: v.OK, Detail: chainDetail(v.Verification)})
+		if !v.OK {
+			return nil
+		}
+		last := entries[len(entries)-1]
+		v.check("head", last.Hash == a.TrailHead, "the last entry (position %d) hashes to the trail head kept with the application", last.Position)
+		if !v.OK {
+			v.FirstBadPosition = last.Position
+			return nil
+		}
+		return s.anchorCheck(ctx, tx, &v, entries)
 	})
 	if err != nil {
-		return domain.Verification{}, err
+		return Verified{}, err
 	}
 	if !found || !visible(caller, a) {
-		return domain.Verification{}, notFound(id)
+		return Verified{}, notFound(id)
 	}
 	annotate(ctx, a)
-	return domain.VerifyTrail(entries, a.TrailLength), nil
+	return v, nil
+}
+
+func chainDetail(v domain.Verification) string {
+	if v.OK {
+		return fmt.Sprintf("%d entries chained from the genesis hash, each matching its hash", v.Length)
+	}
+	return v.Problem
 }

@@ -1,12 +1,11 @@
 package domain
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edubureau/studentaid/services/application/anchor"
 )
 
 // GenesisHash is the prev_hash of a trail's first entry.
@@ -38,47 +37,21 @@ type TrailEntry struct {
 // PostgreSQL timestamptz, so that a stored entry hashes as it did when written.
 const TimePrecision = time.Microsecond
 
-// canonicalVersion prefixes the canonical encoding, so that a later change to
-// the encoding can be told apart from tampering.
-const canonicalVersion = "aid.application.trail.v1"
-
-// Canonical returns the entry's content in a fixed, unambiguous encoding:
-// a version line, then each field as "name=<byte length>:value\n" in a fixed
-// order. Times are UTC with microseconds. The hashes are not part of it.
-func (e TrailEntry) Canonical() []byte {
-	var b strings.Builder
-	b.WriteString(canonicalVersion)
-	b.WriteByte('\n')
-	field := func(name, value string) {
-		b.WriteString(name)
-		b.WriteByte('=')
-		b.WriteString(strconv.Itoa(len(value)))
-		b.WriteByte(':')
-		b.WriteString(value)
-		b.WriteByte('\n')
-	}
-	field("application_id", e.ApplicationID)
-	field("position", strconv.FormatInt(e.Position, 10))
-	field("event_id", e.EventID)
-	field("type", e.Type)
-	field("occurred_at", e.OccurredAt.UTC().Truncate(TimePrecision).Format("2006-01-02T15:04:05.000000Z"))
-	field("actor_user_id", e.ActorUser)
-	field("actor_role", e.ActorRole)
-	field("actor_org", e.ActorOrg)
-	field("status", string(e.Status))
-	field("reason", e.Reason)
-	field("amount_fen", strconv.FormatInt(e.AmountFen, 10))
-	field("batch_id", e.BatchID)
-	return []byte(b.String())
+// anchorEntry is e's content as the anchor package hashes it.
+func (e TrailEntry) anchorEntry() anchor.Entry {
+	return anchor.Entry{ApplicationID: e.ApplicationID, Position: e.Position, EventID: e.EventID, Type: e.Type,
+		OccurredAt: e.OccurredAt, ActorUser: e.ActorUser, ActorRole: e.ActorRole, ActorOrg: e.ActorOrg,
+		Status: string(e.Status), Reason: e.Reason, AmountFen: e.AmountFen, BatchID: e.BatchID}
 }
 
+// Canonical returns the entry's content in a fixed, unambiguous encoding
+// (anchor.Entry.Canonical). The hashes are not part of it.
+func (e TrailEntry) Canonical() []byte { return e.anchorEntry().Canonical() }
+
 // ComputeHash returns hex(SHA-256(prevHash || e.Canonical())), where
-// prevHash is taken as its 64 hex characters.
+// prevHash is taken as its 64 hex characters (anchor.EntryHash).
 func (e TrailEntry) ComputeHash(prevHash string) string {
-	h := sha256.New()
-	h.Write([]byte(prevHash))
-	h.Write(e.Canonical())
-	return hex.EncodeToString(h.Sum(nil))
+	return anchor.EntryHash(prevHash, e.anchorEntry())
 }
 
 // Chain places e after the entry at position prevPosition with hash

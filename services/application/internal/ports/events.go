@@ -24,6 +24,8 @@ var Subjects = []string{
 	events.Subject(events.TypeItemReturnedToBureau),
 	events.Subject(events.TypePaymentOrdered),
 	events.SubjectPrefix + "payout.>",
+	// A confirmed batch gets a checkpoint of the trails.
+	events.Subject(events.TypeBatchConfirmed),
 }
 
 // Consumer is the service's durable consumer: the events of Subjects,
@@ -42,6 +44,9 @@ type eventHandler struct {
 // a step it follows, and a natsx.Permanent error when it can never apply.
 // Events that are not about one application are ignored.
 func (h *eventHandler) Handle(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
+	if ev.GetBatchConfirmed() != nil {
+		return h.checkpoint(ctx, tx, ev)
+	}
 	e, ok, err := eventOf(ev)
 	if !ok || err != nil {
 		return err
@@ -58,7 +63,12 @@ func (h *eventHandler) Handle(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event
 // business keys on its delivery's span.
 func (h *eventHandler) HandleBatch(ctx context.Context, tx pgx.Tx, ds []natsx.Delivery) error {
 	evs := make([]app.Event, 0, len(ds))
+	var confirmed []*eventsv1.Event
 	for _, d := range ds {
+		if d.Event.GetBatchConfirmed() != nil {
+			confirmed = append(confirmed, d.Event)
+			continue
+		}
 		e, ok, err := eventOf(d.Event)
 		if err != nil {
 			return err
@@ -67,7 +77,25 @@ func (h *eventHandler) HandleBatch(ctx context.Context, tx pgx.Tx, ds []natsx.De
 			evs = append(evs, e)
 		}
 	}
-	return classify(h.app.ApplyEvents(ctx, tx, evs))
+	if err := classify(h.app.ApplyEvents(ctx, tx, evs)); err != nil {
+		return err
+	}
+	for _, ev := range confirmed {
+		if err := h.checkpoint(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkpoint signs a checkpoint of the trails for a confirmed batch, in the
+// consumer's transaction, so that the batch's acknowledgement and its
+// checkpoint commit together.
+func (h *eventHandler) checkpoint(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
+	if _, _, err := h.app.Checkpoint(ctx, tx, app.ReasonBatchConfirmed(ev.GetBatchId()), true); err != nil {
+		return fmt.Errorf("checkpoint for batch %s: %w", ev.GetBatchId(), err)
+	}
+	return nil
 }
 
 // eventOf converts ev to the change it makes to its application; ok is false

@@ -4,6 +4,8 @@ package ports
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -30,6 +32,11 @@ const (
 	MethodApprovePayeeCorrection = applicationv1.ApplicationService_ApprovePayeeCorrection_FullMethodName
 	MethodRejectPayeeCorrection  = applicationv1.ApplicationService_RejectPayeeCorrection_FullMethodName
 	MethodListPrograms           = "/aid.application.v1.ApplicationService/ListPrograms"
+	// MethodExportCheckpoint, MethodExportTrailLeaves and
+	// MethodGetInclusionProof are the trail anchor's exports, for auditors.
+	MethodExportCheckpoint  = applicationv1.ApplicationService_ExportCheckpoint_FullMethodName
+	MethodExportTrailLeaves = applicationv1.ApplicationService_ExportTrailLeaves_FullMethodName
+	MethodGetInclusionProof = applicationv1.ApplicationService_GetInclusionProof_FullMethodName
 )
 
 // Policy says which roles may call each method. Ops is in none of them.
@@ -48,6 +55,9 @@ func Policy() grpcx.Policy {
 		// checks the school and that the reviewer did not enter it.
 		MethodApprovePayeeCorrection: {domain.PayeeApproverRole},
 		MethodRejectPayeeCorrection:  {domain.PayeeApproverRole},
+		MethodExportCheckpoint:       {auth.RoleAuditor},
+		MethodExportTrailLeaves:      {auth.RoleAuditor},
+		MethodGetInclusionProof:      {auth.RoleAuditor},
 	}
 }
 
@@ -55,6 +65,8 @@ func Policy() grpcx.Policy {
 type Server struct {
 	applicationv1.UnimplementedApplicationServiceServer
 	app *app.Service
+	// Anchor, when set, counts VerifyTrail answers that are not ok.
+	Anchor *AnchorMetrics
 }
 
 var _ applicationv1.ApplicationServiceServer = (*Server)(nil)
@@ -160,7 +172,74 @@ func (s *Server) VerifyTrail(ctx context.Context, req *applicationv1.VerifyTrail
 	if err != nil {
 		return nil, err
 	}
-	return &applicationv1.VerifyTrailResponse{Ok: v.OK, Length: v.Length, FirstBadPosition: v.FirstBadPosition, Problem: v.Problem}, nil
+	if !v.OK && s.Anchor != nil {
+		s.Anchor.verifyFailures.Inc()
+	}
+	out := &applicationv1.VerifyTrailResponse{Ok: v.OK, Length: v.Length, FirstBadPosition: v.FirstBadPosition, Problem: v.Problem,
+		AnchoredEntries: v.Anchored, UnanchoredEntries: v.Unanchored}
+	for _, c := range v.Checks {
+		out.Checks = append(out.Checks, &applicationv1.TrailCheck{Name: c.Name, Ok: c.OK, Detail: c.Detail})
+	}
+	if v.Checkpoint != nil {
+		out.Checkpoint = checkpointToProto(*v.Checkpoint)
+	}
+	return out, nil
+}
+
+func checkpointToProto(c app.PublishedCheckpoint) *applicationv1.TrailCheckpoint {
+	return &applicationv1.TrailCheckpoint{TreeSize: c.TreeSize, RootHash: c.Root.String(), Time: timestamppb.New(c.Time),
+		KeyId: c.KeyID, Signature: c.Signature, StreamSequence: c.Sequence}
+}
+
+// ExportCheckpoint implements the RPC.
+func (s *Server) ExportCheckpoint(ctx context.Context, _ *applicationv1.ExportCheckpointRequest) (*applicationv1.ExportCheckpointResponse, error) {
+	id, err := grpcx.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := s.app.ExportCheckpoint(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.MarshalIndent(cp.Checkpoint, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode checkpoint: %w", err)
+	}
+	return &applicationv1.ExportCheckpointResponse{Checkpoint: checkpointToProto(cp), CheckpointJson: b}, nil
+}
+
+// ExportTrailLeaves implements the RPC.
+func (s *Server) ExportTrailLeaves(ctx context.Context, req *applicationv1.ExportTrailLeavesRequest) (*applicationv1.ExportTrailLeavesResponse, error) {
+	id, err := grpcx.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	x, err := s.app.ExportLeaves(ctx, id, req.GetStart(), req.GetEnd())
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		return nil, fmt.Errorf("encode leaves: %w", err)
+	}
+	return &applicationv1.ExportTrailLeavesResponse{ExportJson: b}, nil
+}
+
+// GetInclusionProof implements the RPC.
+func (s *Server) GetInclusionProof(ctx context.Context, req *applicationv1.GetInclusionProofRequest) (*applicationv1.GetInclusionProofResponse, error) {
+	id, err := grpcx.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	x, err := s.app.InclusionProof(ctx, id, req.GetApplicationId())
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.MarshalIndent(x, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode inclusion proof: %w", err)
+	}
+	return &applicationv1.GetInclusionProofResponse{ProofJson: b}, nil
 }
 
 // CorrectPayee implements the RPC.

@@ -51,3 +51,34 @@ func (s *StatusGauge) refresh(ctx context.Context) {
 		}
 	}
 }
+
+// AnchorMetrics are the trail anchor's: the last checkpoint signed, failed
+// attempts, and VerifyTrail answers that found a problem.
+type AnchorMetrics struct {
+	treeSize       prometheus.Gauge
+	signedAt       prometheus.Gauge
+	failures       prometheus.Counter
+	verifyFailures prometheus.Counter
+}
+
+// NewAnchorMetrics registers the anchor's metrics with reg.
+func NewAnchorMetrics(reg prometheus.Registerer) *AnchorMetrics {
+	m := &AnchorMetrics{
+		treeSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aid_trail_checkpoint_tree_size", Help: "Tree size of the last trail checkpoint this process signed."}),
+		signedAt: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aid_trail_checkpoint_signed_timestamp_seconds", Help: "When this process last signed a trail checkpoint (Unix time)."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "aid_trail_checkpoint_failures_total", Help: "Checkpoint attempts that failed."}),
+		verifyFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "aid_trail_verify_failures_total",
+			Help: "VerifyTrail answers that were not ok: a trail that does not match its chain, head or checkpoint."}),
+	}
+	reg.MustRegister(m.treeSize, m.signedAt, m.failures, m.verifyFailures)
+	return m
+}
+
+// Signed records a signed checkpoint of size leaves at t.
+func (m *AnchorMetrics) Signed(size uint64, t time.Time) {
+	m.treeSize.Set(float64(size))
+	m.signedAt.Set(float64(t.Unix()))
+}
+
+// Failed counts a failed checkpoint attempt.
+func (m *AnchorMetrics) Failed() { m.failures.Inc() }

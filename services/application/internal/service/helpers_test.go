@@ -49,10 +49,16 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
+	return startWith(t, appservice.Options{})
+}
+
+// startWith starts the service with o's seams set.
+func startWith(t *testing.T, o appservice.Options) *env {
+	t.Helper()
 	dbURL := testenv.DatabaseURL(t)
 	natsURL := testenv.NATS(t)
 	keys := testenv.NewKeys(t)
-	run := servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}, appservice.Spec())
+	run := servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}, appservice.SpecWith(o))
 	pool, err := db.Connect(context.Background(), dbURL, db.Options{SearchPath: "application"})
 	if err != nil {
 		t.Fatal(err)

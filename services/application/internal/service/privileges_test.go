@@ -87,6 +87,12 @@ func TestServiceRoleCannotRewriteHistory(t *testing.T) {
 		{"delete from the audit log", `DELETE FROM application.audit_log`},
 		{"truncate the audit log", `TRUNCATE application.audit_log`},
 		{"truncate the applications", `TRUNCATE application.applications`},
+		{"rewrite a tree leaf", `UPDATE application.trail_leaves SET leaf_hash = leaf_hash`},
+		{"delete tree leaves", `DELETE FROM application.trail_leaves`},
+		{"truncate tree leaves", `TRUNCATE application.trail_leaves`},
+		{"rewrite a checkpoint", `UPDATE application.trail_checkpoints SET tree_size = 0`},
+		{"delete checkpoints", `DELETE FROM application.trail_checkpoints`},
+		{"drop the leaves' trigger", `DROP TRIGGER trail_leaves_no_update ON application.trail_leaves`},
 		{"record a migration", `INSERT INTO application.schema_migrations (version) VALUES ('999_shadow')`},
 		{"forget a migration", `DELETE FROM application.schema_migrations`},
 		{"read another service's schema", `SELECT count(*) FROM school_review.review`},
@@ -175,6 +181,7 @@ func TestOnlyTheServiceRoleIsFitToRun(t *testing.T) {
 	keys := testenv.NewKeys(t)
 	// Real-looking keys, so that only the login is wrong.
 	const sealKeys, hashKeys = "s:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "h:ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
+	t.Setenv("AID_TRAIL_SIGNING_KEYS", "t:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 	for _, c := range []struct{ name, url, want string }{
 		// The superuser is refused by its name before the database is asked
 		// ("logs in as the superuser postgres") or by the database ("is a

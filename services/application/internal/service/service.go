@@ -4,6 +4,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	platform "github.com/edubureau/studentaid/pkg/service"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 	keysv1 "github.com/edubureau/studentaid/proto/gen/aid/keys/v1"
+	"github.com/edubureau/studentaid/services/application/anchor"
 	"github.com/edubureau/studentaid/services/application/internal/app"
 	"github.com/edubureau/studentaid/services/application/internal/ports"
 	"github.com/edubureau/studentaid/services/application/migrations"
@@ -32,6 +34,33 @@ const (
 type Options struct {
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// CheckpointInterval is how often the trail tree's head is signed when
+	// it grew; 0 is AID_CHECKPOINT_INTERVAL (default one minute).
+	CheckpointInterval time.Duration
+}
+
+// DefaultCheckpointInterval is AID_CHECKPOINT_INTERVAL's default.
+const DefaultCheckpointInterval = time.Minute
+
+// trailKeys reads the checkpoint keys: the current signing key and the
+// keys checkpoints are verified with (AID_TRAIL_VERIFY_KEYS, or the public
+// halves of every signing key).
+func trailKeys(production bool) (*anchor.SigningKey, anchor.VerifyKeys, error) {
+	cfg, err := config.LoadTrailKeys(production)
+	if err != nil {
+		return nil, nil, err
+	}
+	signing, err := anchor.ParseSigningKeys(cfg.Signing)
+	if err != nil {
+		return nil, nil, fmt.Errorf("AID_TRAIL_SIGNING_KEYS: %w", err)
+	}
+	verify := anchor.VerifyKeysOf(signing)
+	if cfg.Verify != "" {
+		if verify, err = anchor.ParseVerifyKeys(cfg.Verify); err != nil {
+			return nil, nil, fmt.Errorf("AID_TRAIL_VERIFY_KEYS: %w", err)
+		}
+	}
+	return &signing[0], verify, nil
 }
 
 // policy is the service's own RPCs' policy and the key rotation's.
@@ -58,15 +87,32 @@ func SpecWith(o Options) platform.Spec {
 		// numbers for the duplicate check.
 		Needs: config.KeyNeeds{Seal: true, Hash: true},
 		Setup: func(ctx context.Context, h *platform.Host) error {
-			a := app.New(app.Deps{Pool: h.Pool, Notify: h.Relay.Notify, Now: o.Now, Sealer: h.Sealer, Hasher: h.Hasher})
+			signer, verify, err := trailKeys(h.Config.Production)
+			if err != nil {
+				return err
+			}
+			interval := o.CheckpointInterval
+			if interval == 0 {
+				if interval, err = config.Duration("AID_CHECKPOINT_INTERVAL", DefaultCheckpointInterval); err != nil {
+					return err
+				}
+			}
+			a := app.New(app.Deps{Pool: h.Pool, Notify: h.Relay.Notify, Now: o.Now, Sealer: h.Sealer, Hasher: h.Hasher,
+				TrailSigner: signer, TrailVerifyKeys: verify, Checkpoints: ports.CheckpointStream{JS: h.JS}})
 			if err := a.CheckHashKeys(ctx); err != nil {
 				return err
 			}
-			applicationv1.RegisterApplicationServiceServer(h.GRPC, ports.NewServer(a))
+			anchorMetrics := ports.NewAnchorMetrics(h.Tel.Registry)
+			srv := ports.NewServer(a)
+			srv.Anchor = anchorMetrics
+			applicationv1.RegisterApplicationServiceServer(h.GRPC, srv)
 			keysv1.RegisterKeyRotationServiceServer(h.GRPC, keyrotation.NewServer(a.Rotator()))
 			h.AddGateway(applicationv1.RegisterApplicationServiceHandlerFromEndpoint)
 			h.AddConsumer(ports.Consumer(a))
 			h.AddWorker("status-gauge", ports.NewStatusGauge(h.Pool, h.Tel.Registry).Run)
+			h.AddWorker("trail-checkpoints", func(ctx context.Context) error {
+				return a.RunCheckpoints(ctx, interval, anchorMetrics, func(err error) { h.Log.Error("trail checkpoint", "err", err) })
+			})
 			return nil
 		},
 	}

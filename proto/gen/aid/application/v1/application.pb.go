@@ -1005,8 +1005,17 @@ type VerifyTrailResponse struct {
 	// First position whose stored hash does not match, 0 when ok.
 	FirstBadPosition int64  `protobuf:"varint,3,opt,name=first_bad_position,json=firstBadPosition,proto3" json:"first_bad_position,omitempty"`
 	Problem          string `protobuf:"bytes,4,opt,name=problem,proto3" json:"problem,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// What was checked, in order, each with its outcome.
+	Checks []*TrailCheck `protobuf:"bytes,5,rep,name=checks,proto3" json:"checks,omitempty"`
+	// The checkpoint the entries were checked against, read from the stream
+	// AID_CHECKPOINTS; unset when none was published yet.
+	Checkpoint *TrailCheckpoint `protobuf:"bytes,6,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// Entries proved to be in the checkpoint's tree, and entries written
+	// after it (anchored by a later checkpoint).
+	AnchoredEntries   int64 `protobuf:"varint,7,opt,name=anchored_entries,json=anchoredEntries,proto3" json:"anchored_entries,omitempty"`
+	UnanchoredEntries int64 `protobuf:"varint,8,opt,name=unanchored_entries,json=unanchoredEntries,proto3" json:"unanchored_entries,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *VerifyTrailResponse) Reset() {
@@ -1067,6 +1076,463 @@ func (x *VerifyTrailResponse) GetProblem() string {
 	return ""
 }
 
+func (x *VerifyTrailResponse) GetChecks() []*TrailCheck {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+func (x *VerifyTrailResponse) GetCheckpoint() *TrailCheckpoint {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return nil
+}
+
+func (x *VerifyTrailResponse) GetAnchoredEntries() int64 {
+	if x != nil {
+		return x.AnchoredEntries
+	}
+	return 0
+}
+
+func (x *VerifyTrailResponse) GetUnanchoredEntries() int64 {
+	if x != nil {
+		return x.UnanchoredEntries
+	}
+	return 0
+}
+
+// TrailCheck is one check VerifyTrail made.
+type TrailCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "chain", "head", "checkpoint-signature", "checkpoint-consistency",
+	// "tree-root", "inclusion".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Ok            bool   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	Detail        string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrailCheck) Reset() {
+	*x = TrailCheck{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrailCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrailCheck) ProtoMessage() {}
+
+func (x *TrailCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrailCheck.ProtoReflect.Descriptor instead.
+func (*TrailCheck) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TrailCheck) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TrailCheck) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *TrailCheck) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+// TrailCheckpoint is a signed head of the tree over all trail entries: the
+// signature (Ed25519 by key_id) covers the text
+// "aid.application.trail.checkpoint.v1\n<tree_size>\n<root_hash>\n<time>\n<key_id>\n".
+type TrailCheckpoint struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TreeSize uint64                 `protobuf:"varint,1,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	// Hex SHA-256 root (RFC 6962 Merkle tree hash).
+	RootHash  string                 `protobuf:"bytes,2,opt,name=root_hash,json=rootHash,proto3" json:"root_hash,omitempty"`
+	Time      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	KeyId     string                 `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Signature []byte                 `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The stream sequence it was read at.
+	StreamSequence uint64 `protobuf:"varint,6,opt,name=stream_sequence,json=streamSequence,proto3" json:"stream_sequence,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TrailCheckpoint) Reset() {
+	*x = TrailCheckpoint{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrailCheckpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrailCheckpoint) ProtoMessage() {}
+
+func (x *TrailCheckpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrailCheckpoint.ProtoReflect.Descriptor instead.
+func (*TrailCheckpoint) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *TrailCheckpoint) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+func (x *TrailCheckpoint) GetRootHash() string {
+	if x != nil {
+		return x.RootHash
+	}
+	return ""
+}
+
+func (x *TrailCheckpoint) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *TrailCheckpoint) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *TrailCheckpoint) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *TrailCheckpoint) GetStreamSequence() uint64 {
+	if x != nil {
+		return x.StreamSequence
+	}
+	return 0
+}
+
+type ExportCheckpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportCheckpointRequest) Reset() {
+	*x = ExportCheckpointRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportCheckpointRequest) ProtoMessage() {}
+
+func (x *ExportCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*ExportCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{15}
+}
+
+type ExportCheckpointResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Checkpoint *TrailCheckpoint       `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// The checkpoint as a JSON file (aidctl checkpoint export writes it).
+	CheckpointJson []byte `protobuf:"bytes,2,opt,name=checkpoint_json,json=checkpointJson,proto3" json:"checkpoint_json,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ExportCheckpointResponse) Reset() {
+	*x = ExportCheckpointResponse{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportCheckpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportCheckpointResponse) ProtoMessage() {}
+
+func (x *ExportCheckpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportCheckpointResponse.ProtoReflect.Descriptor instead.
+func (*ExportCheckpointResponse) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ExportCheckpointResponse) GetCheckpoint() *TrailCheckpoint {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return nil
+}
+
+func (x *ExportCheckpointResponse) GetCheckpointJson() []byte {
+	if x != nil {
+		return x.CheckpointJson
+	}
+	return nil
+}
+
+type ExportTrailLeavesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Start uint64                 `protobuf:"varint,1,opt,name=start,proto3" json:"start,omitempty"`
+	// Exclusive; 0 means the checkpoint's tree size.
+	End           uint64 `protobuf:"varint,2,opt,name=end,proto3" json:"end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTrailLeavesRequest) Reset() {
+	*x = ExportTrailLeavesRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTrailLeavesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTrailLeavesRequest) ProtoMessage() {}
+
+func (x *ExportTrailLeavesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTrailLeavesRequest.ProtoReflect.Descriptor instead.
+func (*ExportTrailLeavesRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ExportTrailLeavesRequest) GetStart() uint64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *ExportTrailLeavesRequest) GetEnd() uint64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+type ExportTrailLeavesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The range export as JSON (aidctl verify reads it).
+	ExportJson    []byte `protobuf:"bytes,1,opt,name=export_json,json=exportJson,proto3" json:"export_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportTrailLeavesResponse) Reset() {
+	*x = ExportTrailLeavesResponse{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportTrailLeavesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportTrailLeavesResponse) ProtoMessage() {}
+
+func (x *ExportTrailLeavesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportTrailLeavesResponse.ProtoReflect.Descriptor instead.
+func (*ExportTrailLeavesResponse) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ExportTrailLeavesResponse) GetExportJson() []byte {
+	if x != nil {
+		return x.ExportJson
+	}
+	return nil
+}
+
+type GetInclusionProofRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApplicationId string                 `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInclusionProofRequest) Reset() {
+	*x = GetInclusionProofRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInclusionProofRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInclusionProofRequest) ProtoMessage() {}
+
+func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
+func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetInclusionProofRequest) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+type GetInclusionProofResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The proof as JSON: the checkpoint and, per anchored entry, the leaf
+	// index, the entry hash and the audit path.
+	ProofJson     []byte `protobuf:"bytes,1,opt,name=proof_json,json=proofJson,proto3" json:"proof_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInclusionProofResponse) Reset() {
+	*x = GetInclusionProofResponse{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInclusionProofResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInclusionProofResponse) ProtoMessage() {}
+
+func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
+func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GetInclusionProofResponse) GetProofJson() []byte {
+	if x != nil {
+		return x.ProofJson
+	}
+	return nil
+}
+
 type CorrectPayeeRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	ApplicationId  string                 `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
@@ -1078,7 +1544,7 @@ type CorrectPayeeRequest struct {
 
 func (x *CorrectPayeeRequest) Reset() {
 	*x = CorrectPayeeRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[13]
+	mi := &file_aid_application_v1_application_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1556,7 @@ func (x *CorrectPayeeRequest) String() string {
 func (*CorrectPayeeRequest) ProtoMessage() {}
 
 func (x *CorrectPayeeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[13]
+	mi := &file_aid_application_v1_application_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1569,7 @@ func (x *CorrectPayeeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CorrectPayeeRequest.ProtoReflect.Descriptor instead.
 func (*CorrectPayeeRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{13}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CorrectPayeeRequest) GetApplicationId() string {
@@ -1138,7 +1604,7 @@ type ApprovePayeeCorrectionRequest struct {
 
 func (x *ApprovePayeeCorrectionRequest) Reset() {
 	*x = ApprovePayeeCorrectionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[14]
+	mi := &file_aid_application_v1_application_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1616,7 @@ func (x *ApprovePayeeCorrectionRequest) String() string {
 func (*ApprovePayeeCorrectionRequest) ProtoMessage() {}
 
 func (x *ApprovePayeeCorrectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[14]
+	mi := &file_aid_application_v1_application_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1629,7 @@ func (x *ApprovePayeeCorrectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovePayeeCorrectionRequest.ProtoReflect.Descriptor instead.
 func (*ApprovePayeeCorrectionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{14}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ApprovePayeeCorrectionRequest) GetApplicationId() string {
@@ -1192,7 +1658,7 @@ type RejectPayeeCorrectionRequest struct {
 
 func (x *RejectPayeeCorrectionRequest) Reset() {
 	*x = RejectPayeeCorrectionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[15]
+	mi := &file_aid_application_v1_application_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1204,7 +1670,7 @@ func (x *RejectPayeeCorrectionRequest) String() string {
 func (*RejectPayeeCorrectionRequest) ProtoMessage() {}
 
 func (x *RejectPayeeCorrectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[15]
+	mi := &file_aid_application_v1_application_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1217,7 +1683,7 @@ func (x *RejectPayeeCorrectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectPayeeCorrectionRequest.ProtoReflect.Descriptor instead.
 func (*RejectPayeeCorrectionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{15}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RejectPayeeCorrectionRequest) GetApplicationId() string {
@@ -1249,7 +1715,7 @@ type ListProgramsRequest struct {
 
 func (x *ListProgramsRequest) Reset() {
 	*x = ListProgramsRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[16]
+	mi := &file_aid_application_v1_application_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1727,7 @@ func (x *ListProgramsRequest) String() string {
 func (*ListProgramsRequest) ProtoMessage() {}
 
 func (x *ListProgramsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[16]
+	mi := &file_aid_application_v1_application_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1740,7 @@ func (x *ListProgramsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProgramsRequest.ProtoReflect.Descriptor instead.
 func (*ListProgramsRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{16}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{24}
 }
 
 // Program is an entry of the aid program catalog.
@@ -1298,7 +1764,7 @@ type Program struct {
 
 func (x *Program) Reset() {
 	*x = Program{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[17]
+	mi := &file_aid_application_v1_application_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1310,7 +1776,7 @@ func (x *Program) String() string {
 func (*Program) ProtoMessage() {}
 
 func (x *Program) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[17]
+	mi := &file_aid_application_v1_application_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1789,7 @@ func (x *Program) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Program.ProtoReflect.Descriptor instead.
 func (*Program) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{17}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Program) GetCode() string {
@@ -1412,7 +1878,7 @@ type ListProgramsResponse struct {
 
 func (x *ListProgramsResponse) Reset() {
 	*x = ListProgramsResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[18]
+	mi := &file_aid_application_v1_application_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1890,7 @@ func (x *ListProgramsResponse) String() string {
 func (*ListProgramsResponse) ProtoMessage() {}
 
 func (x *ListProgramsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[18]
+	mi := &file_aid_application_v1_application_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1903,7 @@ func (x *ListProgramsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProgramsResponse.ProtoReflect.Descriptor instead.
 func (*ListProgramsResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{18}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListProgramsResponse) GetPrograms() []*Program {
@@ -1540,12 +2006,47 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x126\n" +
 	"\x06events\x18\x02 \x03(\v2\x1e.aid.application.v1.TrailEventR\x06events\";\n" +
 	"\x12VerifyTrailRequest\x12%\n" +
-	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\"\x85\x01\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\"\xdc\x02\n" +
 	"\x13VerifyTrailResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x16\n" +
 	"\x06length\x18\x02 \x01(\x03R\x06length\x12,\n" +
 	"\x12first_bad_position\x18\x03 \x01(\x03R\x10firstBadPosition\x12\x18\n" +
-	"\aproblem\x18\x04 \x01(\tR\aproblem\"\x89\x01\n" +
+	"\aproblem\x18\x04 \x01(\tR\aproblem\x126\n" +
+	"\x06checks\x18\x05 \x03(\v2\x1e.aid.application.v1.TrailCheckR\x06checks\x12C\n" +
+	"\n" +
+	"checkpoint\x18\x06 \x01(\v2#.aid.application.v1.TrailCheckpointR\n" +
+	"checkpoint\x12)\n" +
+	"\x10anchored_entries\x18\a \x01(\x03R\x0fanchoredEntries\x12-\n" +
+	"\x12unanchored_entries\x18\b \x01(\x03R\x11unanchoredEntries\"H\n" +
+	"\n" +
+	"TrailCheck\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"\xd9\x01\n" +
+	"\x0fTrailCheckpoint\x12\x1b\n" +
+	"\ttree_size\x18\x01 \x01(\x04R\btreeSize\x12\x1b\n" +
+	"\troot_hash\x18\x02 \x01(\tR\brootHash\x12.\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x15\n" +
+	"\x06key_id\x18\x04 \x01(\tR\x05keyId\x12\x1c\n" +
+	"\tsignature\x18\x05 \x01(\fR\tsignature\x12'\n" +
+	"\x0fstream_sequence\x18\x06 \x01(\x04R\x0estreamSequence\"\x19\n" +
+	"\x17ExportCheckpointRequest\"\x88\x01\n" +
+	"\x18ExportCheckpointResponse\x12C\n" +
+	"\n" +
+	"checkpoint\x18\x01 \x01(\v2#.aid.application.v1.TrailCheckpointR\n" +
+	"checkpoint\x12'\n" +
+	"\x0fcheckpoint_json\x18\x02 \x01(\fR\x0echeckpointJson\"B\n" +
+	"\x18ExportTrailLeavesRequest\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\x04R\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\x04R\x03end\"<\n" +
+	"\x19ExportTrailLeavesResponse\x12\x1f\n" +
+	"\vexport_json\x18\x01 \x01(\fR\n" +
+	"exportJson\"A\n" +
+	"\x18GetInclusionProofRequest\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\":\n" +
+	"\x19GetInclusionProofResponse\x12\x1d\n" +
+	"\n" +
+	"proof_json\x18\x01 \x01(\fR\tproofJson\"\x89\x01\n" +
 	"\x13CorrectPayeeRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12(\n" +
 	"\x10bank_card_number\x18\x02 \x01(\tR\x0ebankCardNumber\x12!\n" +
@@ -1578,8 +2079,7 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"O\n" +
 	"\x14ListProgramsResponse\x127\n" +
-	"\bprograms\x18\x01 \x03(\v2\x1b.aid.application.v1.ProgramR\bprograms2\xcc\n" +
-	"\n" +
+	"\bprograms\x18\x01 \x03(\v2\x1b.aid.application.v1.ProgramR\bprograms2\x9a\x0e\n" +
 	"\x12ApplicationService\x12\x97\x01\n" +
 	"\x12SubmitApplications\x12-.aid.application.v1.SubmitApplicationsRequest\x1a..aid.application.v1.SubmitApplicationsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/applications:submit\x12\x87\x01\n" +
 	"\x0eGetApplication\x12).aid.application.v1.GetApplicationRequest\x1a\x1f.aid.application.v1.Application\")\x82\xd3\xe4\x93\x02#\x12!/v1/applications/{application_id}\x12\x87\x01\n" +
@@ -1589,7 +2089,10 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\fCorrectPayee\x12'.aid.application.v1.CorrectPayeeRequest\x1a\x1f.aid.application.v1.Application\"9\x82\xd3\xe4\x93\x023:\x01*\"./v1/applications/{application_id}:correctPayee\x12\xb1\x01\n" +
 	"\x16ApprovePayeeCorrection\x121.aid.application.v1.ApprovePayeeCorrectionRequest\x1a\x1f.aid.application.v1.Application\"C\x82\xd3\xe4\x93\x02=:\x01*\"8/v1/applications/{application_id}:approvePayeeCorrection\x12\xae\x01\n" +
 	"\x15RejectPayeeCorrection\x120.aid.application.v1.RejectPayeeCorrectionRequest\x1a\x1f.aid.application.v1.Application\"B\x82\xd3\xe4\x93\x02<:\x01*\"7/v1/applications/{application_id}:rejectPayeeCorrection\x12w\n" +
-	"\fListPrograms\x12'.aid.application.v1.ListProgramsRequest\x1a(.aid.application.v1.ListProgramsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/programsBLZJgithub.com/edubureau/studentaid/proto/gen/aid/application/v1;applicationv1b\x06proto3"
+	"\fListPrograms\x12'.aid.application.v1.ListProgramsRequest\x1a(.aid.application.v1.ListProgramsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/programs\x12\x8b\x01\n" +
+	"\x10ExportCheckpoint\x12+.aid.application.v1.ExportCheckpointRequest\x1a,.aid.application.v1.ExportCheckpointResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/trail/checkpoint\x12\x8a\x01\n" +
+	"\x11ExportTrailLeaves\x12,.aid.application.v1.ExportTrailLeavesRequest\x1a-.aid.application.v1.ExportTrailLeavesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/trail/leaves\x12\xb0\x01\n" +
+	"\x11GetInclusionProof\x12,.aid.application.v1.GetInclusionProofRequest\x1a-.aid.application.v1.GetInclusionProofResponse\">\x82\xd3\xe4\x93\x028\x126/v1/applications/{application_id}/trail:inclusionProofBLZJgithub.com/edubureau/studentaid/proto/gen/aid/application/v1;applicationv1b\x06proto3"
 
 var (
 	file_aid_application_v1_application_proto_rawDescOnce sync.Once
@@ -1603,7 +2106,7 @@ func file_aid_application_v1_application_proto_rawDescGZIP() []byte {
 	return file_aid_application_v1_application_proto_rawDescData
 }
 
-var file_aid_application_v1_application_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_aid_application_v1_application_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_aid_application_v1_application_proto_goTypes = []any{
 	(*NewApplication)(nil),                // 0: aid.application.v1.NewApplication
 	(*SubmitApplicationsRequest)(nil),     // 1: aid.application.v1.SubmitApplicationsRequest
@@ -1618,59 +2121,77 @@ var file_aid_application_v1_application_proto_goTypes = []any{
 	(*Trail)(nil),                         // 10: aid.application.v1.Trail
 	(*VerifyTrailRequest)(nil),            // 11: aid.application.v1.VerifyTrailRequest
 	(*VerifyTrailResponse)(nil),           // 12: aid.application.v1.VerifyTrailResponse
-	(*CorrectPayeeRequest)(nil),           // 13: aid.application.v1.CorrectPayeeRequest
-	(*ApprovePayeeCorrectionRequest)(nil), // 14: aid.application.v1.ApprovePayeeCorrectionRequest
-	(*RejectPayeeCorrectionRequest)(nil),  // 15: aid.application.v1.RejectPayeeCorrectionRequest
-	(*ListProgramsRequest)(nil),           // 16: aid.application.v1.ListProgramsRequest
-	(*Program)(nil),                       // 17: aid.application.v1.Program
-	(*ListProgramsResponse)(nil),          // 18: aid.application.v1.ListProgramsResponse
-	nil,                                   // 19: aid.application.v1.Program.StandardFenEntry
-	nil,                                   // 20: aid.application.v1.Program.TierFenEntry
-	(v1.ApplicationStatus)(0),             // 21: aid.common.v1.ApplicationStatus
-	(*timestamppb.Timestamp)(nil),         // 22: google.protobuf.Timestamp
-	(*v1.Actor)(nil),                      // 23: aid.common.v1.Actor
+	(*TrailCheck)(nil),                    // 13: aid.application.v1.TrailCheck
+	(*TrailCheckpoint)(nil),               // 14: aid.application.v1.TrailCheckpoint
+	(*ExportCheckpointRequest)(nil),       // 15: aid.application.v1.ExportCheckpointRequest
+	(*ExportCheckpointResponse)(nil),      // 16: aid.application.v1.ExportCheckpointResponse
+	(*ExportTrailLeavesRequest)(nil),      // 17: aid.application.v1.ExportTrailLeavesRequest
+	(*ExportTrailLeavesResponse)(nil),     // 18: aid.application.v1.ExportTrailLeavesResponse
+	(*GetInclusionProofRequest)(nil),      // 19: aid.application.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),     // 20: aid.application.v1.GetInclusionProofResponse
+	(*CorrectPayeeRequest)(nil),           // 21: aid.application.v1.CorrectPayeeRequest
+	(*ApprovePayeeCorrectionRequest)(nil), // 22: aid.application.v1.ApprovePayeeCorrectionRequest
+	(*RejectPayeeCorrectionRequest)(nil),  // 23: aid.application.v1.RejectPayeeCorrectionRequest
+	(*ListProgramsRequest)(nil),           // 24: aid.application.v1.ListProgramsRequest
+	(*Program)(nil),                       // 25: aid.application.v1.Program
+	(*ListProgramsResponse)(nil),          // 26: aid.application.v1.ListProgramsResponse
+	nil,                                   // 27: aid.application.v1.Program.StandardFenEntry
+	nil,                                   // 28: aid.application.v1.Program.TierFenEntry
+	(v1.ApplicationStatus)(0),             // 29: aid.common.v1.ApplicationStatus
+	(*timestamppb.Timestamp)(nil),         // 30: google.protobuf.Timestamp
+	(*v1.Actor)(nil),                      // 31: aid.common.v1.Actor
 }
 var file_aid_application_v1_application_proto_depIdxs = []int32{
 	0,  // 0: aid.application.v1.SubmitApplicationsRequest.applications:type_name -> aid.application.v1.NewApplication
 	3,  // 1: aid.application.v1.SubmitApplicationsResponse.applications:type_name -> aid.application.v1.Application
-	21, // 2: aid.application.v1.Application.status:type_name -> aid.common.v1.ApplicationStatus
-	22, // 3: aid.application.v1.Application.submitted_at:type_name -> google.protobuf.Timestamp
-	22, // 4: aid.application.v1.Application.updated_at:type_name -> google.protobuf.Timestamp
+	29, // 2: aid.application.v1.Application.status:type_name -> aid.common.v1.ApplicationStatus
+	30, // 3: aid.application.v1.Application.submitted_at:type_name -> google.protobuf.Timestamp
+	30, // 4: aid.application.v1.Application.updated_at:type_name -> google.protobuf.Timestamp
 	4,  // 5: aid.application.v1.Application.pending_payee_correction:type_name -> aid.application.v1.PayeeCorrection
-	23, // 6: aid.application.v1.PayeeCorrection.entered_by:type_name -> aid.common.v1.Actor
-	22, // 7: aid.application.v1.PayeeCorrection.entered_at:type_name -> google.protobuf.Timestamp
-	21, // 8: aid.application.v1.ListApplicationsRequest.status:type_name -> aid.common.v1.ApplicationStatus
+	31, // 6: aid.application.v1.PayeeCorrection.entered_by:type_name -> aid.common.v1.Actor
+	30, // 7: aid.application.v1.PayeeCorrection.entered_at:type_name -> google.protobuf.Timestamp
+	29, // 8: aid.application.v1.ListApplicationsRequest.status:type_name -> aid.common.v1.ApplicationStatus
 	3,  // 9: aid.application.v1.ListApplicationsResponse.applications:type_name -> aid.application.v1.Application
-	22, // 10: aid.application.v1.TrailEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	23, // 11: aid.application.v1.TrailEvent.actor:type_name -> aid.common.v1.Actor
-	21, // 12: aid.application.v1.TrailEvent.status:type_name -> aid.common.v1.ApplicationStatus
+	30, // 10: aid.application.v1.TrailEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	31, // 11: aid.application.v1.TrailEvent.actor:type_name -> aid.common.v1.Actor
+	29, // 12: aid.application.v1.TrailEvent.status:type_name -> aid.common.v1.ApplicationStatus
 	9,  // 13: aid.application.v1.Trail.events:type_name -> aid.application.v1.TrailEvent
-	19, // 14: aid.application.v1.Program.standard_fen:type_name -> aid.application.v1.Program.StandardFenEntry
-	20, // 15: aid.application.v1.Program.tier_fen:type_name -> aid.application.v1.Program.TierFenEntry
-	17, // 16: aid.application.v1.ListProgramsResponse.programs:type_name -> aid.application.v1.Program
-	1,  // 17: aid.application.v1.ApplicationService.SubmitApplications:input_type -> aid.application.v1.SubmitApplicationsRequest
-	5,  // 18: aid.application.v1.ApplicationService.GetApplication:input_type -> aid.application.v1.GetApplicationRequest
-	6,  // 19: aid.application.v1.ApplicationService.ListApplications:input_type -> aid.application.v1.ListApplicationsRequest
-	8,  // 20: aid.application.v1.ApplicationService.GetTrail:input_type -> aid.application.v1.GetTrailRequest
-	11, // 21: aid.application.v1.ApplicationService.VerifyTrail:input_type -> aid.application.v1.VerifyTrailRequest
-	13, // 22: aid.application.v1.ApplicationService.CorrectPayee:input_type -> aid.application.v1.CorrectPayeeRequest
-	14, // 23: aid.application.v1.ApplicationService.ApprovePayeeCorrection:input_type -> aid.application.v1.ApprovePayeeCorrectionRequest
-	15, // 24: aid.application.v1.ApplicationService.RejectPayeeCorrection:input_type -> aid.application.v1.RejectPayeeCorrectionRequest
-	16, // 25: aid.application.v1.ApplicationService.ListPrograms:input_type -> aid.application.v1.ListProgramsRequest
-	2,  // 26: aid.application.v1.ApplicationService.SubmitApplications:output_type -> aid.application.v1.SubmitApplicationsResponse
-	3,  // 27: aid.application.v1.ApplicationService.GetApplication:output_type -> aid.application.v1.Application
-	7,  // 28: aid.application.v1.ApplicationService.ListApplications:output_type -> aid.application.v1.ListApplicationsResponse
-	10, // 29: aid.application.v1.ApplicationService.GetTrail:output_type -> aid.application.v1.Trail
-	12, // 30: aid.application.v1.ApplicationService.VerifyTrail:output_type -> aid.application.v1.VerifyTrailResponse
-	3,  // 31: aid.application.v1.ApplicationService.CorrectPayee:output_type -> aid.application.v1.Application
-	3,  // 32: aid.application.v1.ApplicationService.ApprovePayeeCorrection:output_type -> aid.application.v1.Application
-	3,  // 33: aid.application.v1.ApplicationService.RejectPayeeCorrection:output_type -> aid.application.v1.Application
-	18, // 34: aid.application.v1.ApplicationService.ListPrograms:output_type -> aid.application.v1.ListProgramsResponse
-	26, // [26:35] is the sub-list for method output_type
-	17, // [17:26] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	13, // 14: aid.application.v1.VerifyTrailResponse.checks:type_name -> aid.application.v1.TrailCheck
+	14, // 15: aid.application.v1.VerifyTrailResponse.checkpoint:type_name -> aid.application.v1.TrailCheckpoint
+	30, // 16: aid.application.v1.TrailCheckpoint.time:type_name -> google.protobuf.Timestamp
+	14, // 17: aid.application.v1.ExportCheckpointResponse.checkpoint:type_name -> aid.application.v1.TrailCheckpoint
+	27, // 18: aid.application.v1.Program.standard_fen:type_name -> aid.application.v1.Program.StandardFenEntry
+	28, // 19: aid.application.v1.Program.tier_fen:type_name -> aid.application.v1.Program.TierFenEntry
+	25, // 20: aid.application.v1.ListProgramsResponse.programs:type_name -> aid.application.v1.Program
+	1,  // 21: aid.application.v1.ApplicationService.SubmitApplications:input_type -> aid.application.v1.SubmitApplicationsRequest
+	5,  // 22: aid.application.v1.ApplicationService.GetApplication:input_type -> aid.application.v1.GetApplicationRequest
+	6,  // 23: aid.application.v1.ApplicationService.ListApplications:input_type -> aid.application.v1.ListApplicationsRequest
+	8,  // 24: aid.application.v1.ApplicationService.GetTrail:input_type -> aid.application.v1.GetTrailRequest
+	11, // 25: aid.application.v1.ApplicationService.VerifyTrail:input_type -> aid.application.v1.VerifyTrailRequest
+	21, // 26: aid.application.v1.ApplicationService.CorrectPayee:input_type -> aid.application.v1.CorrectPayeeRequest
+	22, // 27: aid.application.v1.ApplicationService.ApprovePayeeCorrection:input_type -> aid.application.v1.ApprovePayeeCorrectionRequest
+	23, // 28: aid.application.v1.ApplicationService.RejectPayeeCorrection:input_type -> aid.application.v1.RejectPayeeCorrectionRequest
+	24, // 29: aid.application.v1.ApplicationService.ListPrograms:input_type -> aid.application.v1.ListProgramsRequest
+	15, // 30: aid.application.v1.ApplicationService.ExportCheckpoint:input_type -> aid.application.v1.ExportCheckpointRequest
+	17, // 31: aid.application.v1.ApplicationService.ExportTrailLeaves:input_type -> aid.application.v1.ExportTrailLeavesRequest
+	19, // 32: aid.application.v1.ApplicationService.GetInclusionProof:input_type -> aid.application.v1.GetInclusionProofRequest
+	2,  // 33: aid.application.v1.ApplicationService.SubmitApplications:output_type -> aid.application.v1.SubmitApplicationsResponse
+	3,  // 34: aid.application.v1.ApplicationService.GetApplication:output_type -> aid.application.v1.Application
+	7,  // 35: aid.application.v1.ApplicationService.ListApplications:output_type -> aid.application.v1.ListApplicationsResponse
+	10, // 36: aid.application.v1.ApplicationService.GetTrail:output_type -> aid.application.v1.Trail
+	12, // 37: aid.application.v1.ApplicationService.VerifyTrail:output_type -> aid.application.v1.VerifyTrailResponse
+	3,  // 38: aid.application.v1.ApplicationService.CorrectPayee:output_type -> aid.application.v1.Application
+	3,  // 39: aid.application.v1.ApplicationService.ApprovePayeeCorrection:output_type -> aid.application.v1.Application
+	3,  // 40: aid.application.v1.ApplicationService.RejectPayeeCorrection:output_type -> aid.application.v1.Application
+	26, // 41: aid.application.v1.ApplicationService.ListPrograms:output_type -> aid.application.v1.ListProgramsResponse
+	16, // 42: aid.application.v1.ApplicationService.ExportCheckpoint:output_type -> aid.application.v1.ExportCheckpointResponse
+	18, // 43: aid.application.v1.ApplicationService.ExportTrailLeaves:output_type -> aid.application.v1.ExportTrailLeavesResponse
+	20, // 44: aid.application.v1.ApplicationService.GetInclusionProof:output_type -> aid.application.v1.GetInclusionProofResponse
+	33, // [33:45] is the sub-list for method output_type
+	21, // [21:33] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_aid_application_v1_application_proto_init() }
@@ -1684,7 +2205,7 @@ func file_aid_application_v1_application_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_application_v1_application_proto_rawDesc), len(file_aid_application_v1_application_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

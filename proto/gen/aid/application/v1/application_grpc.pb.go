@@ -28,6 +28,9 @@ const (
 	ApplicationService_ApprovePayeeCorrection_FullMethodName = "/aid.application.v1.ApplicationService/ApprovePayeeCorrection"
 	ApplicationService_RejectPayeeCorrection_FullMethodName  = "/aid.application.v1.ApplicationService/RejectPayeeCorrection"
 	ApplicationService_ListPrograms_FullMethodName           = "/aid.application.v1.ApplicationService/ListPrograms"
+	ApplicationService_ExportCheckpoint_FullMethodName       = "/aid.application.v1.ApplicationService/ExportCheckpoint"
+	ApplicationService_ExportTrailLeaves_FullMethodName      = "/aid.application.v1.ApplicationService/ExportTrailLeaves"
+	ApplicationService_GetInclusionProof_FullMethodName      = "/aid.application.v1.ApplicationService/GetInclusionProof"
 )
 
 // ApplicationServiceClient is the client API for ApplicationService service.
@@ -68,6 +71,18 @@ type ApplicationServiceClient interface {
 	RejectPayeeCorrection(ctx context.Context, in *RejectPayeeCorrectionRequest, opts ...grpc.CallOption) (*Application, error)
 	// ListPrograms returns the aid program catalog.
 	ListPrograms(ctx context.Context, in *ListProgramsRequest, opts ...grpc.CallOption) (*ListProgramsResponse, error)
+	// ExportCheckpoint returns the latest signed checkpoint of the trail tree,
+	// as read from the JetStream stream AID_CHECKPOINTS, in the JSON form an
+	// auditor keeps. Returns FailedPrecondition when none was published yet.
+	ExportCheckpoint(ctx context.Context, in *ExportCheckpointRequest, opts ...grpc.CallOption) (*ExportCheckpointResponse, error)
+	// ExportTrailLeaves returns the tree's leaves [start, end) with their trail
+	// entries and what it takes to recompute the checkpoint's root from them
+	// offline (aidctl verify). Returns InvalidArgument for a range outside the
+	// checkpoint's tree or longer than 100,000 leaves.
+	ExportTrailLeaves(ctx context.Context, in *ExportTrailLeavesRequest, opts ...grpc.CallOption) (*ExportTrailLeavesResponse, error)
+	// GetInclusionProof returns, for each of an application's trail entries in
+	// the latest checkpoint's tree, its leaf and audit path.
+	GetInclusionProof(ctx context.Context, in *GetInclusionProofRequest, opts ...grpc.CallOption) (*GetInclusionProofResponse, error)
 }
 
 type applicationServiceClient struct {
@@ -168,6 +183,36 @@ func (c *applicationServiceClient) ListPrograms(ctx context.Context, in *ListPro
 	return out, nil
 }
 
+func (c *applicationServiceClient) ExportCheckpoint(ctx context.Context, in *ExportCheckpointRequest, opts ...grpc.CallOption) (*ExportCheckpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportCheckpointResponse)
+	err := c.cc.Invoke(ctx, ApplicationService_ExportCheckpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *applicationServiceClient) ExportTrailLeaves(ctx context.Context, in *ExportTrailLeavesRequest, opts ...grpc.CallOption) (*ExportTrailLeavesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportTrailLeavesResponse)
+	err := c.cc.Invoke(ctx, ApplicationService_ExportTrailLeaves_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *applicationServiceClient) GetInclusionProof(ctx context.Context, in *GetInclusionProofRequest, opts ...grpc.CallOption) (*GetInclusionProofResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetInclusionProofResponse)
+	err := c.cc.Invoke(ctx, ApplicationService_GetInclusionProof_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ApplicationServiceServer is the server API for ApplicationService service.
 // All implementations must embed UnimplementedApplicationServiceServer
 // for forward compatibility.
@@ -206,6 +251,18 @@ type ApplicationServiceServer interface {
 	RejectPayeeCorrection(context.Context, *RejectPayeeCorrectionRequest) (*Application, error)
 	// ListPrograms returns the aid program catalog.
 	ListPrograms(context.Context, *ListProgramsRequest) (*ListProgramsResponse, error)
+	// ExportCheckpoint returns the latest signed checkpoint of the trail tree,
+	// as read from the JetStream stream AID_CHECKPOINTS, in the JSON form an
+	// auditor keeps. Returns FailedPrecondition when none was published yet.
+	ExportCheckpoint(context.Context, *ExportCheckpointRequest) (*ExportCheckpointResponse, error)
+	// ExportTrailLeaves returns the tree's leaves [start, end) with their trail
+	// entries and what it takes to recompute the checkpoint's root from them
+	// offline (aidctl verify). Returns InvalidArgument for a range outside the
+	// checkpoint's tree or longer than 100,000 leaves.
+	ExportTrailLeaves(context.Context, *ExportTrailLeavesRequest) (*ExportTrailLeavesResponse, error)
+	// GetInclusionProof returns, for each of an application's trail entries in
+	// the latest checkpoint's tree, its leaf and audit path.
+	GetInclusionProof(context.Context, *GetInclusionProofRequest) (*GetInclusionProofResponse, error)
 	mustEmbedUnimplementedApplicationServiceServer()
 }
 
@@ -242,6 +299,15 @@ func (UnimplementedApplicationServiceServer) RejectPayeeCorrection(context.Conte
 }
 func (UnimplementedApplicationServiceServer) ListPrograms(context.Context, *ListProgramsRequest) (*ListProgramsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPrograms not implemented")
+}
+func (UnimplementedApplicationServiceServer) ExportCheckpoint(context.Context, *ExportCheckpointRequest) (*ExportCheckpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExportCheckpoint not implemented")
+}
+func (UnimplementedApplicationServiceServer) ExportTrailLeaves(context.Context, *ExportTrailLeavesRequest) (*ExportTrailLeavesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExportTrailLeaves not implemented")
+}
+func (UnimplementedApplicationServiceServer) GetInclusionProof(context.Context, *GetInclusionProofRequest) (*GetInclusionProofResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetInclusionProof not implemented")
 }
 func (UnimplementedApplicationServiceServer) mustEmbedUnimplementedApplicationServiceServer() {}
 func (UnimplementedApplicationServiceServer) testEmbeddedByValue()                            {}
@@ -426,6 +492,60 @@ func _ApplicationService_ListPrograms_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ApplicationService_ExportCheckpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExportCheckpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApplicationServiceServer).ExportCheckpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ApplicationService_ExportCheckpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApplicationServiceServer).ExportCheckpoint(ctx, req.(*ExportCheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ApplicationService_ExportTrailLeaves_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExportTrailLeavesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApplicationServiceServer).ExportTrailLeaves(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ApplicationService_ExportTrailLeaves_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApplicationServiceServer).ExportTrailLeaves(ctx, req.(*ExportTrailLeavesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ApplicationService_GetInclusionProof_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetInclusionProofRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApplicationServiceServer).GetInclusionProof(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ApplicationService_GetInclusionProof_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApplicationServiceServer).GetInclusionProof(ctx, req.(*GetInclusionProofRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ApplicationService_ServiceDesc is the grpc.ServiceDesc for ApplicationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -468,6 +588,18 @@ var ApplicationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPrograms",
 			Handler:    _ApplicationService_ListPrograms_Handler,
+		},
+		{
+			MethodName: "ExportCheckpoint",
+			Handler:    _ApplicationService_ExportCheckpoint_Handler,
+		},
+		{
+			MethodName: "ExportTrailLeaves",
+			Handler:    _ApplicationService_ExportTrailLeaves_Handler,
+		},
+		{
+			MethodName: "GetInclusionProof",
+			Handler:    _ApplicationService_GetInclusionProof_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

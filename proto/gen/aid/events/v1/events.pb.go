@@ -67,6 +67,7 @@ type Event struct {
 	//	*Event_RefundReceiptRecorded
 	//	*Event_RefundClosed
 	//	*Event_SchoolReviewWithdrawn
+	//	*Event_TrailCheckpointed
 	Body          isEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -388,6 +389,15 @@ func (x *Event) GetSchoolReviewWithdrawn() *SchoolReviewWithdrawn {
 	return nil
 }
 
+func (x *Event) GetTrailCheckpointed() *TrailCheckpointed {
+	if x != nil {
+		if x, ok := x.Body.(*Event_TrailCheckpointed); ok {
+			return x.TrailCheckpointed
+		}
+	}
+	return nil
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -488,6 +498,10 @@ type Event_SchoolReviewWithdrawn struct {
 	SchoolReviewWithdrawn *SchoolReviewWithdrawn `protobuf:"bytes,50,opt,name=school_review_withdrawn,json=schoolReviewWithdrawn,proto3,oneof"`
 }
 
+type Event_TrailCheckpointed struct {
+	TrailCheckpointed *TrailCheckpointed `protobuf:"bytes,55,opt,name=trail_checkpointed,json=trailCheckpointed,proto3,oneof"`
+}
+
 func (*Event_ApplicationSubmitted) isEvent_Body() {}
 
 func (*Event_SchoolReviewApproved) isEvent_Body() {}
@@ -535,6 +549,8 @@ func (*Event_RefundReceiptRecorded) isEvent_Body() {}
 func (*Event_RefundClosed) isEvent_Body() {}
 
 func (*Event_SchoolReviewWithdrawn) isEvent_Body() {}
+
+func (*Event_TrailCheckpointed) isEvent_Body() {}
 
 // Frame carries several events of one type in one JetStream message, so that
 // a burst (a confirmed batch's payment orders, a bulk decision) costs the
@@ -2292,11 +2308,101 @@ func (x *RefundClosed) GetAmountFen() int64 {
 	return 0
 }
 
+// TrailCheckpointed: the application service signed a checkpoint of the
+// Merkle tree over all trail entries. Published on "trail.checkpoints.v1" to
+// the stream AID_CHECKPOINTS (not under "aid.>"). The signature (Ed25519 by
+// key_id) covers "aid.application.trail.checkpoint.v1\n<tree_size>\n<hex
+// root_hash>\n<signed_at, UTC, microseconds>\n<key_id>\n".
+type TrailCheckpointed struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	TreeSize  uint64                 `protobuf:"varint,1,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
+	RootHash  []byte                 `protobuf:"bytes,2,opt,name=root_hash,json=rootHash,proto3" json:"root_hash,omitempty"`
+	SignedAt  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=signed_at,json=signedAt,proto3" json:"signed_at,omitempty"`
+	KeyId     string                 `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Signature []byte                 `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Why it was signed: "interval" or "batch <id> confirmed".
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrailCheckpointed) Reset() {
+	*x = TrailCheckpointed{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrailCheckpointed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrailCheckpointed) ProtoMessage() {}
+
+func (x *TrailCheckpointed) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrailCheckpointed.ProtoReflect.Descriptor instead.
+func (*TrailCheckpointed) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *TrailCheckpointed) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
+	}
+	return 0
+}
+
+func (x *TrailCheckpointed) GetRootHash() []byte {
+	if x != nil {
+		return x.RootHash
+	}
+	return nil
+}
+
+func (x *TrailCheckpointed) GetSignedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SignedAt
+	}
+	return nil
+}
+
+func (x *TrailCheckpointed) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *TrailCheckpointed) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *TrailCheckpointed) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_aid_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x11\n" +
+	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x11\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12;\n" +
@@ -2333,7 +2439,8 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\rrefund_opened\x18. \x01(\v2\x1b.aid.events.v1.RefundOpenedH\x00R\frefundOpened\x12^\n" +
 	"\x17refund_receipt_recorded\x18/ \x01(\v2$.aid.events.v1.RefundReceiptRecordedH\x00R\x15refundReceiptRecorded\x12B\n" +
 	"\rrefund_closed\x180 \x01(\v2\x1b.aid.events.v1.RefundClosedH\x00R\frefundClosed\x12^\n" +
-	"\x17school_review_withdrawn\x182 \x01(\v2$.aid.events.v1.SchoolReviewWithdrawnH\x00R\x15schoolReviewWithdrawnB\x06\n" +
+	"\x17school_review_withdrawn\x182 \x01(\v2$.aid.events.v1.SchoolReviewWithdrawnH\x00R\x15schoolReviewWithdrawn\x12Q\n" +
+	"\x12trail_checkpointed\x187 \x01(\v2 .aid.events.v1.TrailCheckpointedH\x00R\x11trailCheckpointedB\x06\n" +
 	"\x04body\";\n" +
 	"\x05Frame\x122\n" +
 	"\x06events\x18\x01 \x03(\v2\x1a.aid.events.v1.FramedEventR\x06events\"e\n" +
@@ -2480,7 +2587,14 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\fRefundClosed\x12\x1b\n" +
 	"\trefund_id\x18\x01 \x01(\tR\brefundId\x12\x1d\n" +
 	"\n" +
-	"amount_fen\x18\x02 \x01(\x03R\tamountFenBBZ@github.com/edubureau/studentaid/proto/gen/aid/events/v1;eventsv1b\x06proto3"
+	"amount_fen\x18\x02 \x01(\x03R\tamountFen\"\xd3\x01\n" +
+	"\x11TrailCheckpointed\x12\x1b\n" +
+	"\ttree_size\x18\x01 \x01(\x04R\btreeSize\x12\x1b\n" +
+	"\troot_hash\x18\x02 \x01(\fR\brootHash\x127\n" +
+	"\tsigned_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bsignedAt\x12\x15\n" +
+	"\x06key_id\x18\x04 \x01(\tR\x05keyId\x12\x1c\n" +
+	"\tsignature\x18\x05 \x01(\fR\tsignature\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reasonBBZ@github.com/edubureau/studentaid/proto/gen/aid/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_aid_events_v1_events_proto_rawDescOnce sync.Once
@@ -2494,7 +2608,7 @@ func file_aid_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_aid_events_v1_events_proto_rawDescData
 }
 
-var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_aid_events_v1_events_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: aid.events.v1.Event
 	(*Frame)(nil),                 // 1: aid.events.v1.Frame
@@ -2523,12 +2637,13 @@ var file_aid_events_v1_events_proto_goTypes = []any{
 	(*RefundOpened)(nil),          // 24: aid.events.v1.RefundOpened
 	(*RefundReceiptRecorded)(nil), // 25: aid.events.v1.RefundReceiptRecorded
 	(*RefundClosed)(nil),          // 26: aid.events.v1.RefundClosed
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
-	(*v1.Actor)(nil),              // 28: aid.common.v1.Actor
+	(*TrailCheckpointed)(nil),     // 27: aid.events.v1.TrailCheckpointed
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*v1.Actor)(nil),              // 29: aid.common.v1.Actor
 }
 var file_aid_events_v1_events_proto_depIdxs = []int32{
-	27, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	28, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
+	28, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	29, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
 	3,  // 2: aid.events.v1.Event.application_submitted:type_name -> aid.events.v1.ApplicationSubmitted
 	4,  // 3: aid.events.v1.Event.school_review_approved:type_name -> aid.events.v1.SchoolReviewApproved
 	5,  // 4: aid.events.v1.Event.school_review_rejected:type_name -> aid.events.v1.SchoolReviewRejected
@@ -2553,14 +2668,16 @@ var file_aid_events_v1_events_proto_depIdxs = []int32{
 	25, // 23: aid.events.v1.Event.refund_receipt_recorded:type_name -> aid.events.v1.RefundReceiptRecorded
 	26, // 24: aid.events.v1.Event.refund_closed:type_name -> aid.events.v1.RefundClosed
 	6,  // 25: aid.events.v1.Event.school_review_withdrawn:type_name -> aid.events.v1.SchoolReviewWithdrawn
-	2,  // 26: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
-	27, // 27: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
-	28, // 28: aid.events.v1.PayeeCorrected.entered_by:type_name -> aid.common.v1.Actor
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	27, // 26: aid.events.v1.Event.trail_checkpointed:type_name -> aid.events.v1.TrailCheckpointed
+	2,  // 27: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
+	28, // 28: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
+	29, // 29: aid.events.v1.PayeeCorrected.entered_by:type_name -> aid.common.v1.Actor
+	28, // 30: aid.events.v1.TrailCheckpointed.signed_at:type_name -> google.protobuf.Timestamp
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_aid_events_v1_events_proto_init() }
@@ -2593,6 +2710,7 @@ func file_aid_events_v1_events_proto_init() {
 		(*Event_RefundReceiptRecorded)(nil),
 		(*Event_RefundClosed)(nil),
 		(*Event_SchoolReviewWithdrawn)(nil),
+		(*Event_TrailCheckpointed)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2600,7 +2718,7 @@ func file_aid_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_events_v1_events_proto_rawDesc), len(file_aid_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
