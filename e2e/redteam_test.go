@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -14,6 +16,7 @@ import (
 	"github.com/edubureau/studentaid/internal/devtools/stack"
 	"github.com/edubureau/studentaid/pkg/auth"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
+	"github.com/edubureau/studentaid/services/application/anchor"
 )
 
 // TestRedTeam plays the insiders of docs/security.md against a running
@@ -34,6 +37,9 @@ func TestRedTeam(t *testing.T) {
 	})
 	t.Run("a copied ciphertext does not open", func(t *testing.T) {
 		copiedCiphertext(t, s, chain)
+	})
+	t.Run("a consistent trail rewrite by the database owner is detected", func(t *testing.T) {
+		trailRewrite(t, s, chain)
 	})
 
 	after := readLedger(t, s.BankURL)
@@ -123,6 +129,89 @@ func copiedCiphertext(t *testing.T, s *stack.Stack, chain chainResult) {
 	}
 	if _, err := auditor.app.GetApplication(ctx, &applicationv1.GetApplicationRequest{ApplicationId: a, Purpose: "red team"}); err != nil {
 		t.Errorf("the original still opens: %v", err)
+	}
+}
+
+// trailRewrite does what a superuser or the schema owner could: with
+// triggers off, change the reason of one trail entry, recompute the hash
+// chain after it and the application's trail_head. The chain and head
+// checks pass; the entry no longer matches its leaf in the tree the
+// checkpoint on the stream signed, and VerifyTrail says so.
+func trailRewrite(t *testing.T, s *stack.Stack, chain chainResult) {
+	ctx := ctxT(t)
+	var target string
+	for _, p := range chain.apps {
+		if p.paid() {
+			target = p.id
+			break
+		}
+	}
+	auditor := newUser(t, s, "auditor-trail", auth.RoleAuditor, auth.OrgAudit)
+	eventually(t, "the paid application's trail anchored by a checkpoint", 90*time.Second, func() error {
+		v, err := auditor.app.VerifyTrail(ctx, &applicationv1.VerifyTrailRequest{ApplicationId: target})
+		if err != nil {
+			return err
+		}
+		if !v.GetOk() || v.GetAnchoredEntries() < 2 {
+			return errf("verify before the rewrite: ok %v, %d entries anchored: %s", v.GetOk(), v.GetAnchoredEntries(), v.GetProblem())
+		}
+		return nil
+	})
+
+	super := connect(t, s.DatabaseURL)
+	tx, err := super.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.Query(ctx, `SELECT application_id::text, position, event_id::text, type, occurred_at, actor_user_id, actor_role,
+	actor_org, status, reason, amount_fen, batch_id FROM application.trail WHERE application_id = $1 ORDER BY position`, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (anchor.Entry, error) {
+		var e anchor.Entry
+		err := r.Scan(&e.ApplicationID, &e.Position, &e.EventID, &e.Type, &e.OccurredAt, &e.ActorUser, &e.ActorRole,
+			&e.ActorOrg, &e.Status, &e.Reason, &e.AmountFen, &e.BatchID)
+		return e, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := anchor.GenesisHash
+	for _, e := range entries {
+		if e.Position == 2 {
+			e.Reason = "审核通过（已改写）"
+		}
+		h := anchor.EntryHash(prev, e)
+		if _, err := tx.Exec(ctx, `UPDATE application.trail SET reason = $3, prev_hash = $4, hash = $5 WHERE application_id = $1 AND position = $2`,
+			target, e.Position, e.Reason, prev, h); err != nil {
+			t.Fatal(err)
+		}
+		prev = h
+	}
+	if _, err := tx.Exec(ctx, `UPDATE application.applications SET trail_head = $2 WHERE id = $1`, target, prev); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	v, err := auditor.app.VerifyTrail(ctx, &applicationv1.VerifyTrailRequest{ApplicationId: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed []string
+	for _, c := range v.GetChecks() {
+		if !c.GetOk() {
+			failed = append(failed, c.GetName())
+		}
+	}
+	if v.GetOk() || !slices.Contains(failed, "inclusion") || slices.Contains(failed, "chain") || slices.Contains(failed, "head") {
+		t.Errorf("VerifyTrail after a consistent rewrite: ok %v, failed checks %v (%s); want only the checkpoint's inclusion to fail", v.GetOk(), failed, v.GetProblem())
 	}
 }
 
