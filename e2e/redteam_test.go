@@ -60,6 +60,7 @@ func TestRedTeam(t *testing.T) {
 // PostgreSQL refuses each with insufficient_privilege (42501) and nothing
 // changes.
 func serviceRoleIsRefused(t *testing.T, s *stack.Stack) {
+	t.Helper()
 	ctx := ctxT(t)
 	app := connect(t, s.ServiceDatabaseURL("application"))
 	attacks := []struct{ name, sql string }{
@@ -116,6 +117,7 @@ func serviceRoleIsRefused(t *testing.T, s *stack.Stack) {
 // row and does not open in the second; the read is refused with a message
 // an officer can act on, and the other fields stay readable.
 func copiedCiphertext(t *testing.T, s *stack.Stack, chain chainResult) {
+	t.Helper()
 	ctx := ctxT(t)
 	a, b := chain.apps[0].id, chain.apps[1].id
 	super := connect(t, s.DatabaseURL)
@@ -138,6 +140,7 @@ func copiedCiphertext(t *testing.T, s *stack.Stack, chain chainResult) {
 // checks pass; the entry no longer matches its leaf in the tree the
 // checkpoint on the stream signed, and VerifyTrail says so.
 func trailRewrite(t *testing.T, s *stack.Stack, chain chainResult) {
+	t.Helper()
 	ctx := ctxT(t)
 	var target string
 	for _, p := range chain.apps {
