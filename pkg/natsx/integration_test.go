@@ -43,7 +43,7 @@ func setup(t *testing.T) bundle {
 	if _, err := pool.Exec(ctx, `CREATE TABLE effects (application_id text, event_id uuid)`); err != nil {
 		t.Fatal(err)
 	}
-	nc, js, err := natsx.Connect(testenv.NATS(t), "test")
+	nc, js, err := natsx.Connect(testenv.NATS(t), "test", natsx.WithNKeySeed(testenv.NATSSeed(t, natsx.AdminIdentity)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,28 +2,127 @@
 // process, for the development stack (`devstack natsd`) and tests. It links
 // the nats-server library, which is why it lives with the dev tooling: no
 // service binary imports it.
+//
+// The server admits only the NKey users of natsx.Identities, each with its
+// permissions; Keys generates and stores their seeds.
 package natsdev
 
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
+
+	"github.com/edubureau/studentaid/pkg/natsx"
 )
+
+// Keys are the NKey user seeds of the identities of natsx.Identities, by
+// identity name.
+type Keys map[string]string
+
+// NewKeys generates a fresh NKey user for every identity.
+func NewKeys() (Keys, error) {
+	k := Keys{}
+	for _, id := range natsx.Identities() {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			return nil, fmt.Errorf("nkey %s: %w", id.Name, err)
+		}
+		seed, err := kp.Seed()
+		if err != nil {
+			return nil, fmt.Errorf("nkey %s: %w", id.Name, err)
+		}
+		k[id.Name] = string(seed)
+	}
+	return k, nil
+}
+
+// SeedFile is the file under a keys folder that holds identity's seed.
+func SeedFile(dir, identity string) string { return filepath.Join(dir, identity+".nk") }
+
+// LoadOrCreateKeys reads the seeds under dir (one file per identity,
+// SeedFile), generating and writing (mode 0600) those that are missing.
+func LoadOrCreateKeys(dir string) (Keys, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	fresh, err := NewKeys()
+	if err != nil {
+		return nil, err
+	}
+	k := Keys{}
+	for name, seed := range fresh {
+		file := SeedFile(dir, name)
+		b, err := os.ReadFile(file) //nolint:gosec // G304: the stack's own keys folder
+		switch {
+		case err == nil:
+			k[name] = string(b)
+		case errors.Is(err, os.ErrNotExist):
+			if err := os.WriteFile(file, []byte(seed), 0o600); err != nil {
+				return nil, err
+			}
+			k[name] = seed
+		default:
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+// Seed returns identity's seed ("" if it has none).
+func (k Keys) Seed(identity string) string { return k[identity] }
+
+// users are the server's NKey users: every identity with its permissions.
+func (k Keys) users() ([]*server.NkeyUser, error) {
+	var out []*server.NkeyUser
+	for _, id := range natsx.Identities() {
+		seed, ok := k[id.Name]
+		if !ok {
+			return nil, fmt.Errorf("embedded nats: no key for identity %s", id.Name)
+		}
+		kp, err := nkeys.FromSeed([]byte(seed))
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats: key of %s: %w", id.Name, err)
+		}
+		pub, err := kp.PublicKey()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &server.NkeyUser{Nkey: pub, Permissions: ServerPermissions(id.Permissions)})
+	}
+	return out, nil
+}
+
+// ServerPermissions turns a row of the permission table into the server's
+// form: allow lists, everything else denied.
+func ServerPermissions(p natsx.Permissions) *server.Permissions {
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: p.Publish},
+		Subscribe: &server.SubjectPermission{Allow: p.Subscribe},
+	}
+}
 
 // Start starts a NATS server with JetStream in this process, storing its
 // streams under dir and fsyncing every write (SyncAlways), on
-// 127.0.0.1:port (0 picks a free port). Stop it with Shutdown.
-func Start(dir string, port int) (*server.Server, error) {
-	return StartWithMonitor(dir, port, 0)
+// 127.0.0.1:port (0 picks a free port), admitting the users of keys only.
+// Stop it with Shutdown.
+func Start(dir string, port int, keys Keys) (*server.Server, error) {
+	return StartWithMonitor(dir, port, 0, keys)
 }
 
 // StartWithMonitor is Start with the HTTP monitoring endpoint (/healthz,
 // /varz, /jsz) on 127.0.0.1:httpPort when httpPort > 0.
-func StartWithMonitor(dir string, port, httpPort int) (*server.Server, error) {
+func StartWithMonitor(dir string, port, httpPort int, keys Keys) (*server.Server, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
+	}
+	users, err := keys.users()
+	if err != nil {
+		return nil, err
 	}
 	opts := &server.Options{
 		ServerName: "aid-embedded",
@@ -34,6 +133,7 @@ func StartWithMonitor(dir string, port, httpPort int) (*server.Server, error) {
 		SyncAlways: true,
 		NoSigs:     true,
 		NoLog:      true,
+		Nkeys:      users,
 	}
 	if httpPort > 0 {
 		opts.HTTPHost, opts.HTTPPort = "127.0.0.1", httpPort
@@ -49,3 +149,4 @@ func StartWithMonitor(dir string, port, httpPort int) (*server.Server, error) {
 	}
 	return ns, nil
 }
+

@@ -58,7 +58,7 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	nc, js, err := natsx.Connect(natsURL, "application-test")
+	nc, js, err := natsx.Connect(natsURL, "application-test", natsx.WithNKeySeed(testenv.NATSSeed(t, natsx.AdminIdentity)))
 	if err != nil {
 		t.Fatal(err)
 	}
