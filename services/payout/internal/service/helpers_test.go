@@ -45,7 +45,7 @@ type harness struct {
 	// service that owns its type (owners), as NATS permissions demand.
 	js      jetstream.JetStream
 	natsURL string
-	owners  map[string]jetstream.JetStream
+	owners  map[string]*nats.Conn
 	pool    *pgxpool.Pool
 	bank   *simtest.Env
 	sealer *pii.Sealer
@@ -74,7 +74,7 @@ func startOn(t *testing.T, natsURL string, faults sim.Faults, opts payoutservice
 	t.Helper()
 	dbURL := testenv.DatabaseURL(t)
 	keys := testenv.NewKeys(t)
-	h := &harness{t: t, keys: keys, bank: simtest.Start(t, faults), sealer: testenv.Sealer(t, ""), natsURL: natsURL, owners: map[string]jetstream.JetStream{}}
+	h := &harness{t: t, keys: keys, bank: simtest.Start(t, faults), sealer: testenv.Sealer(t, ""), natsURL: natsURL, owners: map[string]*nats.Conn{}}
 	opts.Config.BankURL = h.bank.Server.URL
 	h.run = servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}, payoutservice.SpecWith(opts))
 	_, h.js = testenv.ConnectNATS(t, natsURL, natsx.AdminIdentity)
@@ -123,13 +123,19 @@ func (h *harness) publish(ev *eventsv1.Event, msgID string, headers map[string]s
 	}
 }
 
-// publishAs is publish logged in as identity; it returns the server's refusal.
+// publishAs is publish logged in as identity; it returns the server's
+// refusal (which reaches the connection, not the publish: the publish only
+// times out).
 func (h *harness) publishAs(identity string, ev *eventsv1.Event, msgID string, headers map[string]string) error {
 	h.t.Helper()
-	js, ok := h.owners[identity]
+	nc, ok := h.owners[identity]
 	if !ok {
-		_, js = testenv.ConnectNATS(h.t, h.natsURL, identity)
-		h.owners[identity] = js
+		nc, _ = testenv.ConnectNATS(h.t, h.natsURL, identity)
+		h.owners[identity] = nc
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
 	}
 	data, err := events.Marshal(ev)
 	if err != nil {
@@ -144,10 +150,12 @@ func (h *harness) publishAs(identity string, ev *eventsv1.Event, msgID string, h
 	for k, v := range headers {
 		msg.Header.Set(k, v)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	_, err = js.PublishMsg(ctx, msg)
-	return err
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("%w (connection: %w)", err, nc.LastError())
+	}
+	return nil
 }
 
 type application struct {
