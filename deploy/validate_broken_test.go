@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/edubureau/studentaid/internal/devtools/natsdev"
 )
 
 // The validators must fail on broken manifests. Each case below takes a
@@ -212,13 +214,19 @@ volumes:
   natsdata:
 `
 
-const natsFixture = `port: 4222
+var natsFixture = `port: 4222
 http_port: 8222
+tls {
+  cert_file: "/etc/nats/tls/server.crt"
+  key_file: "/etc/nats/tls/server.key"
+  ca_file: "/etc/nats/tls/ca.crt"
+}
 jetstream {
   store_dir: /data/jetstream
   sync_interval: always
 }
-`
+include "nkeys.conf"
+` + natsdev.ConfBegin + natsdev.AuthorizationConf() + natsdev.ConfEnd
 
 const kustomizationFixture = `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -398,6 +406,10 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"misspelt field", nats, natsFixture, "sync_interval: always", "sync_intervall: always", `unknown field "sync_intervall"`},
 		{"no jetstream", nats, natsFixture, "jetstream {\n  store_dir: /data/jetstream\n  sync_interval: always\n}\n", "", "JetStream is not enabled"},
 		{"no monitoring port", nats, natsFixture, "http_port: 8222\n", "", "http_port is not set"},
+		{"no tls", nats, natsFixture, "tls {\n  cert_file: \"/etc/nats/tls/server.crt\"\n  key_file: \"/etc/nats/tls/server.key\"\n  ca_file: \"/etc/nats/tls/ca.crt\"\n}\n", "", "no tls block"},
+		{"payout may publish finance's orders", nats, natsFixture, `"aid.payout.>"`, `"aid.payout.>", "aid.finance.>"`, "identity payout has permissions"},
+		{"no authorization", nats, natsFixture, natsdev.ConfBlock(natsFixture), "", "the authorization block is not natsx.Identities"},
+		{"an anonymous user", nats, natsFixture, "include \"nkeys.conf\"\n", "include \"nkeys.conf\"\nno_auth_user: guest\n", "no_auth_user"},
 
 		// Dockerfile.
 		{"runtime not distroless", docker, dockerfileFixture, "gcr.io/distroless/static-debian12:nonroot", "alpine:3.22", "want gcr.io/distroless/static"},

@@ -41,6 +41,12 @@ func run() error {
 	if len(os.Args) > 1 && os.Args[1] == "natsd" {
 		return natsd(ctx, os.Args[2:])
 	}
+	if len(os.Args) == 3 && os.Args[1] == "nats-keys" {
+		return natsKeys(os.Args[2])
+	}
+	if len(os.Args) == 3 && os.Args[1] == "nats-conf" {
+		return natsdev.WriteAuthorizationConf(os.Args[2])
+	}
 	opts := stack.Options{
 		Dir:            dir,
 		BinDir:         config.Env("AID_BIN_DIR", "bin"),
@@ -147,5 +153,24 @@ func natsd(ctx context.Context, args []string) error {
 	<-ctx.Done()
 	ns.Shutdown()
 	ns.WaitForShutdown()
+	return nil
+}
+
+// natsKeys writes a seed per NATS identity under dir (kept ones are kept)
+// and dir/nkeys.conf with their public keys, for a deployment
+// (deploy/README.md): `devstack nats-keys <dir>`.
+func natsKeys(dir string) error {
+	keys, err := natsdev.LoadOrCreateKeys(dir)
+	if err != nil {
+		return err
+	}
+	conf, err := natsdev.NKeysConf(keys)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nkeys.conf"), []byte(conf), 0o644); err != nil { //nolint:gosec // G306: public keys
+		return err
+	}
+	fmt.Printf("seeds in %s/<identity>.nk (secret: one to each service, admin to aidctl), public keys in %s/nkeys.conf\n", dir, dir)
 	return nil
 }

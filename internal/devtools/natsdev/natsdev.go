@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -150,3 +152,81 @@ func StartWithMonitor(dir string, port, httpPort int, keys Keys) (*server.Server
 	return ns, nil
 }
 
+
+// NKeyVariable is the nats.conf variable that holds identity's public NKey
+// (deploy/nats/nkeys.conf): AID_NATS_NKEY_ and the upper-cased name.
+func NKeyVariable(identity string) string {
+	return "AID_NATS_NKEY_" + strings.ToUpper(strings.ReplaceAll(identity, "-", "_"))
+}
+
+// NKeysConf renders the public keys of keys as nats.conf variables, the
+// deploy/nats/nkeys.conf a server includes.
+func NKeysConf(keys Keys) (string, error) {
+	var b strings.Builder
+	b.WriteString("# Public NKeys of the NATS identities (`devstack nats-keys DIR` writes them).\n")
+	for _, id := range natsx.Identities() {
+		kp, err := nkeys.FromSeed([]byte(keys[id.Name]))
+		if err != nil {
+			return "", fmt.Errorf("key of %s: %w", id.Name, err)
+		}
+		pub, err := kp.PublicKey()
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "%s: %q\n", NKeyVariable(id.Name), pub)
+	}
+	return b.String(), nil
+}
+
+// AuthorizationConf renders natsx.Identities as the authorization block of
+// nats.conf, each user's nkey a variable of nkeys.conf (NKeyVariable).
+func AuthorizationConf() string {
+	quote := func(ss []string) string {
+		q := make([]string, len(ss))
+		for i, s := range ss {
+			q[i] = strconv.Quote(s)
+		}
+		return strings.Join(q, ", ")
+	}
+	var b strings.Builder
+	b.WriteString("authorization {\n  users: [\n")
+	for _, id := range natsx.Identities() {
+		fmt.Fprintf(&b, "    {\n      # %s\n      nkey: $%s\n      permissions: {\n", id.Name, NKeyVariable(id.Name))
+		fmt.Fprintf(&b, "        publish: {allow: [%s]}\n", quote(id.Publish))
+		fmt.Fprintf(&b, "        subscribe: {allow: [%s]}\n      }\n    }\n", quote(id.Subscribe))
+	}
+	b.WriteString("  ]\n}\n")
+	return b.String()
+}
+
+// Markers around the generated authorization block of a nats.conf.
+const (
+	ConfBegin = "# BEGIN authorization (generated from natsx.Identities by `make nats-conf`; do not edit)\n"
+	ConfEnd   = "# END authorization\n"
+)
+
+// ConfBlock returns the generated block of a nats.conf's text, markers
+// included, or "" when it has none.
+func ConfBlock(text string) string {
+	i := strings.Index(text, ConfBegin)
+	j := strings.Index(text, ConfEnd)
+	if i < 0 || j < i {
+		return ""
+	}
+	return text[i : j+len(ConfEnd)]
+}
+
+// WriteAuthorizationConf replaces the generated block of the nats.conf at
+// file with AuthorizationConf.
+func WriteAuthorizationConf(file string) error {
+	b, err := os.ReadFile(file) //nolint:gosec // G304: the file named on devstack's command line
+	if err != nil {
+		return err
+	}
+	old := ConfBlock(string(b))
+	if old == "" {
+		return fmt.Errorf("%s has no %q … %q block", file, strings.TrimSpace(ConfBegin), strings.TrimSpace(ConfEnd))
+	}
+	text := strings.Replace(string(b), old, ConfBegin+AuthorizationConf()+ConfEnd, 1)
+	return os.WriteFile(file, []byte(text), 0o644) //nolint:gosec // G306: a config file in the repository
+}
