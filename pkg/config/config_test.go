@@ -99,7 +99,7 @@ func TestProductionRefusesDevelopmentDefaults(t *testing.T) {
 }
 
 const (
-	realKey  = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	realKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 	// natsSeed is an NKey user seed made for this test only.
 	natsSeed = "SUADUEFVJPJEFLXJZCSC4FSHJLYRMMOEM2FTADJWGLKLKR3UZYL35FBQNM"
 	realKey2 = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="

@@ -152,7 +152,6 @@ func StartWithMonitor(dir string, port, httpPort int, keys Keys) (*server.Server
 	return ns, nil
 }
 
-
 // NKeyVariable is the nats.conf variable that holds identity's public NKey
 // (deploy/nats/nkeys.conf): AID_NATS_NKEY_ and the upper-cased name.
 func NKeyVariable(identity string) string {

@@ -38,17 +38,17 @@ const (
 
 // harness is one running payout with its own database, NATS and bank.
 type harness struct {
-	t      *testing.T
-	run    servicetest.Running
-	keys   testenv.Keys
+	t    *testing.T
+	run  servicetest.Running
+	keys testenv.Keys
 	// js reads the streams as the admin; publish sends each event as the
 	// service that owns its type (owners), as NATS permissions demand.
 	js      jetstream.JetStream
 	natsURL string
 	owners  map[string]*nats.Conn
 	pool    *pgxpool.Pool
-	bank   *simtest.Env
-	sealer *pii.Sealer
+	bank    *simtest.Env
+	sealer  *pii.Sealer
 }
 
 // testOptions make retries quick; the bank URL is filled in by start.
