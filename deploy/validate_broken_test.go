@@ -191,12 +191,13 @@ services:
       context: ..
       dockerfile: deploy/docker/Dockerfile
       args: {SERVICE: demo}
-    secrets: [auth_public_key]
+    secrets: [auth_public_key, nats_seed_demo]
     environment:
       DEMO_GRPC_ADDR: 0.0.0.0:9100
       DEMO_HTTP_ADDR: 0.0.0.0:8100
       DATABASE_URL: postgres://aid_demo:${AID_DB_DEMO_PASSWORD:?required}@postgres:5432/aid
-      NATS_URL: nats://nats:4222
+      NATS_URL: tls://nats:4222
+      AID_NATS_NKEY_SEED_FILE: /run/secrets/nats_seed_demo
       AID_AUTH_PUBLIC_KEYS: /run/secrets/auth_public_key
       AID_SEAL_KEYS: ${AID_SEAL_KEYS:?required}
       OTEL_EXPORTER_OTLP_ENDPOINT: http://jaeger:4317
@@ -210,6 +211,10 @@ services:
 secrets:
   auth_public_key:
     file: ./secrets/auth.pub.pem
+  nats_seed_demo:
+    file: ./secrets/nats/demo.nk
+  nats_seed_admin:
+    file: ./secrets/nats/admin.nk
 volumes:
   natsdata:
 `
@@ -385,7 +390,7 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"service url not in depends_on", compose, composeFixture, "      jaeger: {condition: service_started}\n", "", "OTEL_EXPORTER_OTLP_ENDPOINT points at jaeger, which is not in depends_on"},
 		{"wrong otlp endpoint", compose, composeFixture, "http://jaeger:4317", "http://localhost:4317", "OTEL_EXPORTER_OTLP_ENDPOINT is"},
 		{"readyz not probed", compose, composeFixture, "http://127.0.0.1:8100/readyz", "http://127.0.0.1:8100/healthz", "does not probe /readyz"},
-		{"undefined secret", compose, composeFixture, "secrets: [auth_public_key]", "secrets: [auth_key]", `uses secret "auth_key"`},
+		{"undefined secret", compose, composeFixture, "secrets: [auth_public_key, nats_seed_demo]", "secrets: [auth_key, nats_seed_demo]", `uses secret "auth_key"`},
 		{"undefined volume", compose, composeFixture, "natsdata:/data", "jsdata:/data", `uses volume "jsdata"`},
 		{"service missing", compose, composeFixture, "  demo:\n", "  demo2:\n", "no service demo"},
 		{"compose seal keys missing", compose, composeFixture, "      AID_SEAL_KEYS: ${AID_SEAL_KEYS:?required}\n", "", "environment variable AID_SEAL_KEYS is not set"},
@@ -406,6 +411,9 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"misspelt field", nats, natsFixture, "sync_interval: always", "sync_intervall: always", `unknown field "sync_intervall"`},
 		{"no jetstream", nats, natsFixture, "jetstream {\n  store_dir: /data/jetstream\n  sync_interval: always\n}\n", "", "JetStream is not enabled"},
 		{"no monitoring port", nats, natsFixture, "http_port: 8222\n", "", "http_port is not set"},
+		{"compose: NATS without TLS", compose, composeFixture, "NATS_URL: tls://nats:4222", "NATS_URL: nats://nats:4222", "is not tls://"},
+		{"compose: no NATS seed", compose, composeFixture, "      AID_NATS_NKEY_SEED_FILE: /run/secrets/nats_seed_demo\n", "", "each service logs in to NATS with its own NKey"},
+		{"compose: the admin's seed", compose, composeFixture, "[auth_public_key, nats_seed_demo]", "[auth_public_key, nats_seed_demo, nats_seed_admin]", "another identity's NATS seed"},
 		{"no tls", nats, natsFixture, "tls {\n  cert_file: \"/etc/nats/tls/server.crt\"\n  key_file: \"/etc/nats/tls/server.key\"\n  ca_file: \"/etc/nats/tls/ca.crt\"\n}\n", "", "no tls block"},
 		{"payout may publish finance's orders", nats, natsFixture, `"aid.payout.>"`, `"aid.payout.>", "aid.finance.>"`, "identity payout has permissions"},
 		{"no authorization", nats, natsFixture, natsdev.ConfBlock(natsFixture), "", "the authorization block is not natsx.Identities"},

@@ -1015,6 +1015,61 @@ func (s composeService) isMigrate() bool {
 	return slices.Equal(s.Command, []string{"migrate"}) && s.Restart == "no"
 }
 
+// isNATSSetup reports whether the service is the one-shot `aidctl
+// nats-setup` step, which exits when done and so has no healthcheck.
+func (s composeService) isNATSSetup() bool {
+	return slices.Equal(s.Command, []string{"nats-setup"}) && s.Restart == "no"
+}
+
+// secretNames are the secrets the service mounts.
+func (s composeService) secretNames() []string {
+	var out []string
+	for _, sec := range s.Secrets {
+		if sec.Kind == yaml.ScalarNode {
+			out = append(out, sec.Value)
+			continue
+		}
+		var long struct {
+			Source string `yaml:"source"`
+		}
+		if sec.Decode(&long) == nil {
+			out = append(out, long.Source)
+		}
+	}
+	return out
+}
+
+// natsSeedSecret is the secret that holds a service's own NATS NKey seed.
+func natsSeedSecret(service string) string {
+	return "nats_seed_" + strings.ReplaceAll(service, "-", "_")
+}
+
+// checkComposeNATSLogin requires the service to reach NATS over TLS and to
+// log in with its own NKey seed, from a secret of its own.
+func checkComposeNATSLogin(p *problems, c *composeFile, s serviceSpec) {
+	where := "compose.yaml service " + s.name
+	svc := c.Services[s.name]
+	env, _ := svc.environment()
+	if !strings.HasPrefix(env["NATS_URL"], "tls://") {
+		p.addf(where, "NATS_URL %q is not tls://: NKey logins and events would cross the network in clear", env["NATS_URL"])
+	}
+	if _, ok := env["AID_NATS_NKEY_SEED"]; ok {
+		p.addf(where, "AID_NATS_NKEY_SEED is a literal: mount the seed as a secret and name it in AID_NATS_NKEY_SEED_FILE")
+	}
+	secret := natsSeedSecret(s.name)
+	if got, want := env["AID_NATS_NKEY_SEED_FILE"], "/run/secrets/"+secret; got != want {
+		p.addf(where, "AID_NATS_NKEY_SEED_FILE is %q, want %s: each service logs in to NATS with its own NKey", got, want)
+	}
+	if !slices.Contains(svc.secretNames(), secret) {
+		p.addf(where, "does not mount the secret %s (its NATS NKey seed)", secret)
+	}
+	for _, other := range svc.secretNames() {
+		if strings.HasPrefix(other, "nats_seed_") && other != secret {
+			p.addf(where, "mounts %s, another identity's NATS seed", other)
+		}
+	}
+}
+
 func decodeCompose(docs []document) (*composeFile, error) {
 	if len(docs) != 1 {
 		return nil, fmt.Errorf("compose: want one document, found %d", len(docs))
@@ -1141,7 +1196,7 @@ func validateCompose(c *composeFile, want []serviceSpec) []error {
 		if s.Image == "" && s.Build == nil {
 			p.addf(where, "neither image nor build")
 		}
-		if s.healthcheckTest() == "" && !s.isMigrate() {
+		if s.healthcheckTest() == "" && !s.isMigrate() && !s.isNATSSetup() {
 			p.addf(where, "no healthcheck")
 		}
 		d, err := s.dependsOn()
@@ -1238,6 +1293,7 @@ func validateCompose(c *composeFile, want []serviceSpec) []error {
 			}
 		}
 		checkComposeDatabaseLogins(&p, c, s, deps[s.name])
+		checkComposeNATSLogin(&p, c, s)
 	}
 	return p.errs
 }
