@@ -28,7 +28,7 @@ metadata:
 data:
   DEMO_GRPC_ADDR: "0.0.0.0:9100"
   DEMO_HTTP_ADDR: "0.0.0.0:8100"
-  NATS_URL: nats://nats:4222
+  NATS_URL: tls://nats:4222
   AID_AUTH_PUBLIC_KEYS: /etc/aid/keys/auth.pub.pem
   OTEL_EXPORTER_OTLP_ENDPOINT: http://otel-collector:4317
 ---
@@ -39,6 +39,7 @@ metadata:
   namespace: student-aid
 stringData:
   DEMO_DATABASE_URL: REPLACE_ME
+  DEMO_NATS_NKEY_SEED: REPLACE_ME
   MIGRATE_DATABASE_URL: REPLACE_ME
   AID_SEAL_KEYS: REPLACE_ME
   AID_HASH_KEYS: REPLACE_ME
@@ -92,6 +93,11 @@ spec:
                 secretKeyRef:
                   name: aid-secrets
                   key: AID_SEAL_KEYS
+            - name: AID_NATS_NKEY_SEED
+              valueFrom:
+                secretKeyRef:
+                  name: aid-secrets
+                  key: DEMO_NATS_NKEY_SEED
           resources:
             requests:
               cpu: 100m
@@ -411,6 +417,8 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"misspelt field", nats, natsFixture, "sync_interval: always", "sync_intervall: always", `unknown field "sync_intervall"`},
 		{"no jetstream", nats, natsFixture, "jetstream {\n  store_dir: /data/jetstream\n  sync_interval: always\n}\n", "", "JetStream is not enabled"},
 		{"no monitoring port", nats, natsFixture, "http_port: 8222\n", "", "http_port is not set"},
+		{"k8s: NATS without TLS", k8s, k8sFixture, "NATS_URL: tls://nats:4222", "NATS_URL: nats://nats:4222", "is not tls://"},
+		{"k8s: another identity's NATS seed", k8s, k8sFixture, "key: DEMO_NATS_NKEY_SEED", "key: PAYOUT_NATS_NKEY_SEED", "want the service's own NATS identity's Secret key DEMO_NATS_NKEY_SEED"},
 		{"compose: NATS without TLS", compose, composeFixture, "NATS_URL: tls://nats:4222", "NATS_URL: nats://nats:4222", "is not tls://"},
 		{"compose: no NATS seed", compose, composeFixture, "      AID_NATS_NKEY_SEED_FILE: /run/secrets/nats_seed_demo\n", "", "each service logs in to NATS with its own NKey"},
 		{"compose: the admin's seed", compose, composeFixture, "[auth_public_key, nats_seed_demo]", "[auth_public_key, nats_seed_demo, nats_seed_admin]", "another identity's NATS seed"},

@@ -814,6 +814,12 @@ func checkServiceEnv(p *problems, d deployment, s serviceSpec, configMaps map[st
 		_, lit := literal[name]
 		return lit || fromSecret[name]
 	}, func(name string) bool { return fromSecret[name] })
+	if u, ok := literal["NATS_URL"]; ok && !strings.HasPrefix(u, "tls://") {
+		p.addf(where, "NATS_URL %q is not tls://: NKey logins and events would cross the network in clear", u)
+	}
+	if key, want := c.secretKey("AID_NATS_NKEY_SEED"), s.envPrefix()+"NATS_NKEY_SEED"; !strings.HasSuffix(key, "/"+want) {
+		p.addf(where, "AID_NATS_NKEY_SEED comes from %q: want the service's own NATS identity's Secret key %s", key, want)
+	}
 	for _, l := range []struct {
 		port string
 		want int
