@@ -316,6 +316,12 @@ func (c *Consumer) checkOrigin(subject string, ev *eventsv1.Event) (string, erro
 // SubjectMatches reports whether subject matches the NATS filter ("*" one
 // token, ">" the rest).
 func SubjectMatches(filter, subject string) bool {
+	if filter == subject {
+		return true
+	}
+	if !strings.ContainsAny(filter, "*>") {
+		return false
+	}
 	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
 	for i, tok := range f {
 		switch {
