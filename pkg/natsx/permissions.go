@@ -39,13 +39,14 @@ func InboxPrefix(name string) string { return "_INBOX." + name }
 // and each service that owns events, sorted by name. natsdev serves it and
 // deploy/nats/nats.conf must match it (deploy/validate_test.go).
 func Identities() []Identity {
-	ids := []Identity{
-		{Name: AdminIdentity, Permissions: Permissions{Publish: []string{">"}, Subscribe: []string{">"}}},
-		{Name: LoadgenIdentity, Permissions: Permissions{
+	ids := make([]Identity, 0, 2+len(events.Owners()))
+	ids = append(ids,
+		Identity{Name: AdminIdentity, Permissions: Permissions{Publish: []string{">"}, Subscribe: []string{">"}}},
+		Identity{Name: LoadgenIdentity, Permissions: Permissions{
 			Publish:   []string{"$JS.API.INFO", "$JS.API.STREAM.INFO." + EventStream},
 			Subscribe: []string{InboxPrefix(LoadgenIdentity) + ".>"},
 		}},
-	}
+	)
 	for _, s := range events.Owners() {
 		ids = append(ids, Identity{Name: s, Permissions: ServicePermissions(s)})
 	}
@@ -75,22 +76,27 @@ func Identities() []Identity {
 // and every consumer checks an event's origin (Consumer).
 func ServicePermissions(service string) Permissions {
 	durable := "." + EventStream + "." + service
-	pub := []string{
-		events.SubjectPrefix + events.TypePrefix(service) + ".>",
-		DeadPrefix + service + ".>",
+	pub := make([]string, 0, 16)
+	pub = append(pub,
+		events.SubjectPrefix+events.TypePrefix(service)+".>",
+		DeadPrefix+service+".>",
 		"$JS.API.INFO",
-		"$JS.API.STREAM.INFO." + EventStream,
-		"$JS.API.STREAM.INFO." + DeadStream,
-		"$JS.API.CONSUMER.CREATE" + durable,
-		"$JS.API.CONSUMER.CREATE" + durable + ".>",
-		"$JS.API.CONSUMER.DURABLE.CREATE" + durable,
-		"$JS.API.CONSUMER.INFO" + durable,
-		"$JS.API.CONSUMER.MSG.NEXT" + durable,
-		"$JS.ACK" + durable + ".>",
-	}
+		"$JS.API.STREAM.INFO."+EventStream,
+		"$JS.API.STREAM.INFO."+DeadStream,
+		"$JS.API.CONSUMER.CREATE"+durable,
+		"$JS.API.CONSUMER.CREATE"+durable+".>",
+		"$JS.API.CONSUMER.DURABLE.CREATE"+durable,
+		"$JS.API.CONSUMER.INFO"+durable,
+		"$JS.API.CONSUMER.MSG.NEXT"+durable,
+		"$JS.ACK"+durable+".>",
+	)
 	pub = append(pub, extraPublish[service]...)
 	return Permissions{Publish: pub, Subscribe: []string{InboxPrefix(service) + ".>"}}
 }
 
-// extraPublish are subjects outside the event stream a service publishes.
+// extraPublish are subjects outside the event stream a service publishes,
+// and the JetStream API calls on other streams it makes, by service (e.g.
+// application's trail checkpoints: the subject and
+// "$JS.API.STREAM.INFO.<stream>"). Streams themselves belong in Streams,
+// which only the admin creates. `make nats-conf` must follow a change.
 var extraPublish = map[string][]string{}
