@@ -119,6 +119,16 @@ func Start(dir string, port int, keys Keys) (*server.Server, error) {
 // StartWithMonitor is Start with the HTTP monitoring endpoint (/healthz,
 // /varz, /jsz) on 127.0.0.1:httpPort when httpPort > 0.
 func StartWithMonitor(dir string, port, httpPort int, keys Keys) (*server.Server, error) {
+	opts, err := ServerOptions(dir, port, httpPort, keys)
+	if err != nil {
+		return nil, err
+	}
+	return StartServer(opts)
+}
+
+// ServerOptions are the options Start uses, for a caller that changes one
+// (a load test turns SyncAlways off) before StartServer.
+func ServerOptions(dir string, port, httpPort int, keys Keys) (*server.Options, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
@@ -140,6 +150,12 @@ func StartWithMonitor(dir string, port, httpPort int, keys Keys) (*server.Server
 	if httpPort > 0 {
 		opts.HTTPHost, opts.HTTPPort = "127.0.0.1", httpPort
 	}
+	return opts, nil
+}
+
+// StartServer starts a server with opts in this process and waits until it
+// takes connections.
+func StartServer(opts *server.Options) (*server.Server, error) {
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)

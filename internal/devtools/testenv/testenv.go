@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -97,11 +98,25 @@ func NATSSeed(t testing.TB, identity string) string {
 // creates the streams as the admin (the setup step) and returns its URL.
 func NATS(t testing.TB) string {
 	t.Helper()
+	return NATSWith(t, nil)
+}
+
+// NATSWith is NATS with the server's options changed by tweak first (nil
+// changes nothing).
+func NATSWith(t testing.TB, tweak func(*server.Options)) string {
+	t.Helper()
 	keys, err := natsKeys()
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	ns, err := natsdev.Start(t.TempDir(), 0, keys)
+	opts, err := natsdev.ServerOptions(t.TempDir(), 0, 0, keys)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	if tweak != nil {
+		tweak(opts)
+	}
+	ns, err := natsdev.StartServer(opts)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
