@@ -17,6 +17,10 @@ generate: ## regenerate protobuf, gRPC, gateway and OpenAPI code from proto/
 	$(BUF) lint
 	$(BUF) generate
 
+.PHONY: nats-conf
+nats-conf: ## regenerate the authorization block of deploy/nats/nats.conf from natsx.Identities
+	$(GO) run ./cmd/devstack nats-conf deploy/nats/nats.conf
+
 .PHONY: check-generated
 check-generated: generate ## fail if the generated code differs from what is committed
 	@git diff --exit-code -- proto/gen || (echo "generated code is stale: run make generate and commit" && exit 1)

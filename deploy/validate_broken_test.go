@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/edubureau/studentaid/internal/devtools/natsdev"
 )
 
 // The validators must fail on broken manifests. Each case below takes a
@@ -26,7 +28,7 @@ metadata:
 data:
   DEMO_GRPC_ADDR: "0.0.0.0:9100"
   DEMO_HTTP_ADDR: "0.0.0.0:8100"
-  NATS_URL: nats://nats:4222
+  NATS_URL: tls://nats:4222
   AID_AUTH_PUBLIC_KEYS: /etc/aid/keys/auth.pub.pem
   OTEL_EXPORTER_OTLP_ENDPOINT: http://otel-collector:4317
 ---
@@ -37,6 +39,7 @@ metadata:
   namespace: student-aid
 stringData:
   DEMO_DATABASE_URL: REPLACE_ME
+  DEMO_NATS_NKEY_SEED: REPLACE_ME
   MIGRATE_DATABASE_URL: REPLACE_ME
   AID_SEAL_KEYS: REPLACE_ME
   AID_HASH_KEYS: REPLACE_ME
@@ -90,6 +93,11 @@ spec:
                 secretKeyRef:
                   name: aid-secrets
                   key: AID_SEAL_KEYS
+            - name: AID_NATS_NKEY_SEED
+              valueFrom:
+                secretKeyRef:
+                  name: aid-secrets
+                  key: DEMO_NATS_NKEY_SEED
           resources:
             requests:
               cpu: 100m
@@ -189,12 +197,13 @@ services:
       context: ..
       dockerfile: deploy/docker/Dockerfile
       args: {SERVICE: demo}
-    secrets: [auth_public_key]
+    secrets: [auth_public_key, nats_seed_demo]
     environment:
       DEMO_GRPC_ADDR: 0.0.0.0:9100
       DEMO_HTTP_ADDR: 0.0.0.0:8100
       DATABASE_URL: postgres://aid_demo:${AID_DB_DEMO_PASSWORD:?required}@postgres:5432/aid
-      NATS_URL: nats://nats:4222
+      NATS_URL: tls://nats:4222
+      AID_NATS_NKEY_SEED_FILE: /run/secrets/nats_seed_demo
       AID_AUTH_PUBLIC_KEYS: /run/secrets/auth_public_key
       AID_SEAL_KEYS: ${AID_SEAL_KEYS:?required}
       OTEL_EXPORTER_OTLP_ENDPOINT: http://jaeger:4317
@@ -208,17 +217,27 @@ services:
 secrets:
   auth_public_key:
     file: ./secrets/auth.pub.pem
+  nats_seed_demo:
+    file: ./secrets/nats/demo.nk
+  nats_seed_admin:
+    file: ./secrets/nats/admin.nk
 volumes:
   natsdata:
 `
 
-const natsFixture = `port: 4222
+var natsFixture = `port: 4222
 http_port: 8222
+tls {
+  cert_file: "/etc/nats/tls/server.crt"
+  key_file: "/etc/nats/tls/server.key"
+  ca_file: "/etc/nats/tls/ca.crt"
+}
 jetstream {
   store_dir: /data/jetstream
   sync_interval: always
 }
-`
+include "nkeys.conf"
+` + natsdev.ConfBegin + natsdev.AuthorizationConf() + natsdev.ConfEnd
 
 const kustomizationFixture = `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -377,7 +396,7 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"service url not in depends_on", compose, composeFixture, "      jaeger: {condition: service_started}\n", "", "OTEL_EXPORTER_OTLP_ENDPOINT points at jaeger, which is not in depends_on"},
 		{"wrong otlp endpoint", compose, composeFixture, "http://jaeger:4317", "http://localhost:4317", "OTEL_EXPORTER_OTLP_ENDPOINT is"},
 		{"readyz not probed", compose, composeFixture, "http://127.0.0.1:8100/readyz", "http://127.0.0.1:8100/healthz", "does not probe /readyz"},
-		{"undefined secret", compose, composeFixture, "secrets: [auth_public_key]", "secrets: [auth_key]", `uses secret "auth_key"`},
+		{"undefined secret", compose, composeFixture, "secrets: [auth_public_key, nats_seed_demo]", "secrets: [auth_key, nats_seed_demo]", `uses secret "auth_key"`},
 		{"undefined volume", compose, composeFixture, "natsdata:/data", "jsdata:/data", `uses volume "jsdata"`},
 		{"service missing", compose, composeFixture, "  demo:\n", "  demo2:\n", "no service demo"},
 		{"compose seal keys missing", compose, composeFixture, "      AID_SEAL_KEYS: ${AID_SEAL_KEYS:?required}\n", "", "environment variable AID_SEAL_KEYS is not set"},
@@ -398,6 +417,15 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"misspelt field", nats, natsFixture, "sync_interval: always", "sync_intervall: always", `unknown field "sync_intervall"`},
 		{"no jetstream", nats, natsFixture, "jetstream {\n  store_dir: /data/jetstream\n  sync_interval: always\n}\n", "", "JetStream is not enabled"},
 		{"no monitoring port", nats, natsFixture, "http_port: 8222\n", "", "http_port is not set"},
+		{"k8s: NATS without TLS", k8s, k8sFixture, "NATS_URL: tls://nats:4222", "NATS_URL: nats://nats:4222", "is not tls://"},
+		{"k8s: another identity's NATS seed", k8s, k8sFixture, "key: DEMO_NATS_NKEY_SEED", "key: PAYOUT_NATS_NKEY_SEED", "want the service's own NATS identity's Secret key DEMO_NATS_NKEY_SEED"},
+		{"compose: NATS without TLS", compose, composeFixture, "NATS_URL: tls://nats:4222", "NATS_URL: nats://nats:4222", "is not tls://"},
+		{"compose: no NATS seed", compose, composeFixture, "      AID_NATS_NKEY_SEED_FILE: /run/secrets/nats_seed_demo\n", "", "each service logs in to NATS with its own NKey"},
+		{"compose: the admin's seed", compose, composeFixture, "[auth_public_key, nats_seed_demo]", "[auth_public_key, nats_seed_demo, nats_seed_admin]", "another identity's NATS seed"},
+		{"no tls", nats, natsFixture, "tls {\n  cert_file: \"/etc/nats/tls/server.crt\"\n  key_file: \"/etc/nats/tls/server.key\"\n  ca_file: \"/etc/nats/tls/ca.crt\"\n}\n", "", "no tls block"},
+		{"payout may publish finance's orders", nats, natsFixture, `"aid.payout.>"`, `"aid.payout.>", "aid.finance.>"`, "identity payout has permissions"},
+		{"no authorization", nats, natsFixture, natsdev.ConfBlock(natsFixture), "", "the authorization block is not natsx.Identities"},
+		{"an anonymous user", nats, natsFixture, "include \"nkeys.conf\"\n", "include \"nkeys.conf\"\nno_auth_user: guest\n", "no_auth_user"},
 
 		// Dockerfile.
 		{"runtime not distroless", docker, dockerfileFixture, "gcr.io/distroless/static-debian12:nonroot", "alpine:3.22", "want gcr.io/distroless/static"},

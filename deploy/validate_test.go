@@ -10,6 +10,12 @@ package deploy
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -27,11 +33,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 	"gopkg.in/yaml.v3"
 
+	"github.com/edubureau/studentaid/internal/devtools/natsdev"
 	"github.com/edubureau/studentaid/pkg/config"
+	"github.com/edubureau/studentaid/pkg/natsx"
 )
 
 // namespace is where every Kubernetes object of the platform lives.
@@ -804,6 +814,12 @@ func checkServiceEnv(p *problems, d deployment, s serviceSpec, configMaps map[st
 		_, lit := literal[name]
 		return lit || fromSecret[name]
 	}, func(name string) bool { return fromSecret[name] })
+	if u, ok := literal["NATS_URL"]; ok && !strings.HasPrefix(u, "tls://") {
+		p.addf(where, "NATS_URL %q is not tls://: NKey logins and events would cross the network in clear", u)
+	}
+	if key, want := c.secretKey("AID_NATS_NKEY_SEED"), s.envPrefix()+"NATS_NKEY_SEED"; !strings.HasSuffix(key, "/"+want) {
+		p.addf(where, "AID_NATS_NKEY_SEED comes from %q: want the service's own NATS identity's Secret key %s", key, want)
+	}
 	for _, l := range []struct {
 		port string
 		want int
@@ -1005,6 +1021,61 @@ func (s composeService) isMigrate() bool {
 	return slices.Equal(s.Command, []string{"migrate"}) && s.Restart == "no"
 }
 
+// isNATSSetup reports whether the service is the one-shot `aidctl
+// nats-setup` step, which exits when done and so has no healthcheck.
+func (s composeService) isNATSSetup() bool {
+	return slices.Equal(s.Command, []string{"nats-setup"}) && s.Restart == "no"
+}
+
+// secretNames are the secrets the service mounts.
+func (s composeService) secretNames() []string {
+	var out []string
+	for _, sec := range s.Secrets {
+		if sec.Kind == yaml.ScalarNode {
+			out = append(out, sec.Value)
+			continue
+		}
+		var long struct {
+			Source string `yaml:"source"`
+		}
+		if sec.Decode(&long) == nil {
+			out = append(out, long.Source)
+		}
+	}
+	return out
+}
+
+// natsSeedSecret is the secret that holds a service's own NATS NKey seed.
+func natsSeedSecret(service string) string {
+	return "nats_seed_" + strings.ReplaceAll(service, "-", "_")
+}
+
+// checkComposeNATSLogin requires the service to reach NATS over TLS and to
+// log in with its own NKey seed, from a secret of its own.
+func checkComposeNATSLogin(p *problems, c *composeFile, s serviceSpec) {
+	where := "compose.yaml service " + s.name
+	svc := c.Services[s.name]
+	env, _ := svc.environment()
+	if !strings.HasPrefix(env["NATS_URL"], "tls://") {
+		p.addf(where, "NATS_URL %q is not tls://: NKey logins and events would cross the network in clear", env["NATS_URL"])
+	}
+	if _, ok := env["AID_NATS_NKEY_SEED"]; ok {
+		p.addf(where, "AID_NATS_NKEY_SEED is a literal: mount the seed as a secret and name it in AID_NATS_NKEY_SEED_FILE")
+	}
+	secret := natsSeedSecret(s.name)
+	if got, want := env["AID_NATS_NKEY_SEED_FILE"], "/run/secrets/"+secret; got != want {
+		p.addf(where, "AID_NATS_NKEY_SEED_FILE is %q, want %s: each service logs in to NATS with its own NKey", got, want)
+	}
+	if !slices.Contains(svc.secretNames(), secret) {
+		p.addf(where, "does not mount the secret %s (its NATS NKey seed)", secret)
+	}
+	for _, other := range svc.secretNames() {
+		if strings.HasPrefix(other, "nats_seed_") && other != secret {
+			p.addf(where, "mounts %s, another identity's NATS seed", other)
+		}
+	}
+}
+
 func decodeCompose(docs []document) (*composeFile, error) {
 	if len(docs) != 1 {
 		return nil, fmt.Errorf("compose: want one document, found %d", len(docs))
@@ -1131,7 +1202,7 @@ func validateCompose(c *composeFile, want []serviceSpec) []error {
 		if s.Image == "" && s.Build == nil {
 			p.addf(where, "neither image nor build")
 		}
-		if s.healthcheckTest() == "" && !s.isMigrate() {
+		if s.healthcheckTest() == "" && !s.isMigrate() && !s.isNATSSetup() {
 			p.addf(where, "no healthcheck")
 		}
 		d, err := s.dependsOn()
@@ -1228,6 +1299,7 @@ func validateCompose(c *composeFile, want []serviceSpec) []error {
 			}
 		}
 		checkComposeDatabaseLogins(&p, c, s, deps[s.name])
+		checkComposeNATSLogin(&p, c, s)
 	}
 	return p.errs
 }
@@ -1353,11 +1425,40 @@ func validateComposeBuilds(c *composeFile, composeDir string) []error {
 // ---------------------------------------------------------------------------
 // NATS and Dockerfile.
 
+// natsTLSDir is where nats.conf expects the server's certificate, key and CA.
+const natsTLSDir = "/etc/nats/tls/"
+
 // validateNATSConfig parses the file with the NATS server's own parser (which
-// rejects unknown fields) and requires JetStream with sync_interval always.
+// rejects unknown fields) and requires JetStream with sync_interval always,
+// TLS, and authorization by NKey users whose permissions are natsx.Identities
+// exactly. The parse runs on a copy whose nkeys.conf holds fresh keys and
+// whose TLS files are a throwaway certificate, since the committed files are
+// templates.
 func validateNATSConfig(file string) []error {
 	var p problems
-	opts, err := server.ProcessConfigFile(file)
+	text, err := os.ReadFile(file)
+	if err != nil {
+		p.addf(file, "%v", err)
+		return p.errs
+	}
+	if got, want := natsdev.ConfBlock(string(text)), natsdev.ConfBegin+natsdev.AuthorizationConf()+natsdev.ConfEnd; got != want {
+		p.addf(file, "the authorization block is not natsx.Identities: run `make nats-conf`")
+	}
+	scratch, err := os.MkdirTemp("", "natsconf")
+	if err != nil {
+		p.addf(file, "%v", err)
+		return p.errs
+	}
+	defer os.RemoveAll(scratch)
+	keys, err := natsdev.NewKeys()
+	if err == nil {
+		err = writeNATSScratch(scratch, string(text), keys)
+	}
+	if err != nil {
+		p.addf(file, "%v", err)
+		return p.errs
+	}
+	opts, err := server.ProcessConfigFile(filepath.Join(scratch, "nats.conf"))
 	if err != nil {
 		p.addf(file, "%v", err)
 		return p.errs
@@ -1374,7 +1475,120 @@ func validateNATSConfig(file string) []error {
 	if opts.HTTPPort <= 0 {
 		p.addf(file, "http_port is not set: the /healthz healthcheck needs the monitoring port")
 	}
+	if opts.TLSConfig == nil {
+		p.addf(file, "no tls block: NKey logins and events would cross the network in clear")
+	}
+	if len(opts.Users) > 0 || opts.NoAuthUser != "" || opts.Authorization != "" || opts.Username != "" {
+		p.addf(file, "authorization has users, a token or a no_auth_user besides the NKey users: every client must log in with its identity's NKey")
+	}
+	validateNATSUsers(&p, file, opts.Nkeys, keys)
 	return p.errs
+}
+
+// validateNATSUsers requires one NKey user per identity of natsx.Identities,
+// with that identity's key and exactly its permissions, and no other user.
+func validateNATSUsers(p *problems, file string, users []*server.NkeyUser, keys natsdev.Keys) {
+	if len(users) == 0 {
+		p.addf(file, "no authorization: any client could publish any service's events")
+		return
+	}
+	byKey := map[string]*server.NkeyUser{}
+	for _, u := range users {
+		byKey[u.Nkey] = u
+	}
+	for _, id := range natsx.Identities() {
+		kp, err := nkeys.FromSeed([]byte(keys.Seed(id.Name)))
+		if err != nil {
+			p.addf(file, "%s: %v", id.Name, err)
+			continue
+		}
+		pub, _ := kp.PublicKey()
+		u, ok := byKey[pub]
+		if !ok {
+			p.addf(file, "no NKey user for identity %s ($%s)", id.Name, natsdev.NKeyVariable(id.Name))
+			continue
+		}
+		delete(byKey, pub)
+		want := natsdev.ServerPermissions(id.Permissions)
+		if u.Permissions == nil || !sameAllow(u.Permissions.Publish, want.Publish) || !sameAllow(u.Permissions.Subscribe, want.Subscribe) {
+			p.addf(file, "identity %s has permissions %s, want natsx.Identities' %s", id.Name, describePermissions(u.Permissions), describePermissions(want))
+		}
+	}
+	for _, u := range byKey {
+		p.addf(file, "NKey user %s is no identity of natsx.Identities", u.Nkey)
+	}
+}
+
+func sameAllow(got, want *server.SubjectPermission) bool {
+	if got == nil || want == nil {
+		return got == want
+	}
+	return len(got.Deny) == 0 && slices.Equal(got.Allow, want.Allow)
+}
+
+func describePermissions(p *server.Permissions) string {
+	if p == nil {
+		return "none (everything allowed)"
+	}
+	var pub, sub []string
+	if p.Publish != nil {
+		pub = p.Publish.Allow
+	}
+	if p.Subscribe != nil {
+		sub = p.Subscribe.Allow
+	}
+	return fmt.Sprintf("publish %q subscribe %q", pub, sub)
+}
+
+// writeNATSScratch writes conf into dir as nats.conf with the TLS files
+// moved to dir/tls (a fresh self-signed certificate), and nkeys.conf with
+// the public keys of keys.
+func writeNATSScratch(dir, conf string, keys natsdev.Keys) error {
+	nk, err := natsdev.NKeysConf(keys)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nkeys.conf"), []byte(nk), 0o600); err != nil {
+		return err
+	}
+	tlsDir := filepath.Join(dir, "tls")
+	if err := os.Mkdir(tlsDir, 0o700); err != nil {
+		return err
+	}
+	certPEM, keyPEM, err := selfSignedCert()
+	if err != nil {
+		return err
+	}
+	for name, b := range map[string][]byte{"server.crt": certPEM, "ca.crt": certPEM, "server.key": keyPEM} {
+		if err := os.WriteFile(filepath.Join(tlsDir, name), b, 0o600); err != nil {
+			return err
+		}
+	}
+	conf = strings.ReplaceAll(conf, natsTLSDir, tlsDir+"/")
+	return os.WriteFile(filepath.Join(dir, "nats.conf"), []byte(conf), 0o600)
+}
+
+// selfSignedCert makes a throwaway ECDSA certificate for the server "nats".
+func selfSignedCert() (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "nats"}, DNSNames: []string{"nats"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
 }
 
 // validateDockerfile checks the multi-stage recipe: a Go builder stage, a

@@ -48,6 +48,7 @@ func runWithSignals(args []string) error {
 }
 
 const usage = `usage:
+  aidctl nats-setup                                    create or update the JetStream streams (the NATS admin identity)
   aidctl republish -service NAME [-from ID] [-to ID]   re-publish outbox rows (consumers ignore duplicates)
   aidctl dead list [-consumer NAME]                    list dead-lettered events
   aidctl dead replay -seq N                            replay one dead letter on its original subject
@@ -67,7 +68,26 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("%s", usage)
 	}
 	natsURL := config.Env("NATS_URL", config.DefaultNATSURL)
+	// aidctl logs in to NATS as the admin identity (AID_NATS_NKEY_SEED or
+	// AID_NATS_NKEY_SEED_FILE): setting up streams, replaying dead letters
+	// and re-publishing other services' events need its rights.
+	seed, caFile, err := config.NATSCredentials()
+	if err != nil {
+		return err
+	}
+	natsOpts := []natsx.Option{natsx.WithNKeySeed(seed), natsx.WithRootCA(caFile)}
 	switch args[0] {
+	case "nats-setup":
+		nc, js, err := natsx.Connect(natsURL, "aidctl", natsOpts...)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		if err := natsx.EnsureStreams(ctx, js); err != nil {
+			return err
+		}
+		fmt.Println("streams", natsx.EventStream, "and", natsx.DeadStream, "are set up")
+		return nil
 	case "republish":
 		fs := flag.NewFlagSet("republish", flag.ContinueOnError)
 		svc := fs.String("service", "", "service whose outbox to re-publish")
@@ -85,7 +105,7 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		defer pool.Close()
-		nc, js, err := natsx.Connect(natsURL, "aidctl")
+		nc, js, err := natsx.Connect(natsURL, "aidctl", natsOpts...)
 		if err != nil {
 			return err
 		}
@@ -103,7 +123,7 @@ func run(ctx context.Context, args []string) error {
 		if err := fs.Parse(args[2:]); err != nil {
 			return err
 		}
-		nc, js, err := natsx.Connect(natsURL, "aidctl")
+		nc, js, err := natsx.Connect(natsURL, "aidctl", natsOpts...)
 		if err != nil {
 			return err
 		}

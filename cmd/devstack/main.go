@@ -41,6 +41,12 @@ func run() error {
 	if len(os.Args) > 1 && os.Args[1] == "natsd" {
 		return natsd(ctx, os.Args[2:])
 	}
+	if len(os.Args) == 3 && os.Args[1] == "nats-keys" {
+		return natsKeys(os.Args[2])
+	}
+	if len(os.Args) == 3 && os.Args[1] == "nats-conf" {
+		return natsdev.WriteAuthorizationConf(os.Args[2])
+	}
 	opts := stack.Options{
 		Dir:            dir,
 		BinDir:         config.Env("AID_BIN_DIR", "bin"),
@@ -67,7 +73,7 @@ func run() error {
 
 	fmt.Println()
 	fmt.Println("PostgreSQL  ", s.DatabaseURL)
-	fmt.Println("NATS        ", s.NATSURL)
+	fmt.Println("NATS        ", s.NATSURL, " (NKey seeds, one per identity: "+s.NATSKeyDir+")")
 	if s.JaegerQuery != "" {
 		fmt.Println("Jaeger UI/API", s.JaegerQuery, " (search by tag application.id=<id>)")
 	}
@@ -123,23 +129,48 @@ func execWithDatabase(ctx context.Context, dir string, args []string) error {
 }
 
 // natsd serves NATS with JetStream (fsync on every write) until SIGTERM:
-// `devstack natsd <store-dir> <port> <monitor-port>`. The stack runs NATS
-// this way, as a process of its own that fault tests can kill.
+// `devstack natsd <store-dir> <port> <monitor-port> <keys-dir>`, admitting
+// only the NKey users whose seeds are in keys-dir (natsdev.LoadOrCreateKeys),
+// with the permissions of natsx.Identities. The stack runs NATS this way, as
+// a process of its own that fault tests can kill.
 func natsd(ctx context.Context, args []string) error {
-	if len(args) != 3 {
-		return errors.New("usage: devstack natsd <store-dir> <port> <monitor-port>")
+	if len(args) != 4 {
+		return errors.New("usage: devstack natsd <store-dir> <port> <monitor-port> <keys-dir>")
 	}
 	port, err1 := strconv.Atoi(args[1])
 	monitor, err2 := strconv.Atoi(args[2])
 	if err1 != nil || err2 != nil {
 		return errors.New("natsd: ports must be numbers")
 	}
-	ns, err := natsdev.StartWithMonitor(args[0], port, monitor)
+	keys, err := natsdev.LoadOrCreateKeys(args[3])
+	if err != nil {
+		return err
+	}
+	ns, err := natsdev.StartWithMonitor(args[0], port, monitor, keys)
 	if err != nil {
 		return err
 	}
 	<-ctx.Done()
 	ns.Shutdown()
 	ns.WaitForShutdown()
+	return nil
+}
+
+// natsKeys writes a seed per NATS identity under dir (kept ones are kept)
+// and dir/nkeys.conf with their public keys, for a deployment
+// (deploy/README.md): `devstack nats-keys <dir>`.
+func natsKeys(dir string) error {
+	keys, err := natsdev.LoadOrCreateKeys(dir)
+	if err != nil {
+		return err
+	}
+	conf, err := natsdev.NKeysConf(keys)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nkeys.conf"), []byte(conf), 0o644); err != nil { //nolint:gosec // G306: public keys
+		return err
+	}
+	fmt.Printf("seeds in %s/<identity>.nk (secret: one to each service, admin to aidctl), public keys in %s/nkeys.conf\n", dir, dir)
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/edubureau/studentaid/cmd/loadgen/internal/driver"
 	"github.com/edubureau/studentaid/internal/devtools/stack"
 	"github.com/edubureau/studentaid/pkg/db"
+	"github.com/edubureau/studentaid/pkg/natsx"
 )
 
 // defaultEndpoints are the services' default ports (docs/architecture.md).
@@ -93,7 +94,9 @@ type system struct {
 	// databaseURL and natsURL are set when loadgen started the stack.
 	databaseURL string
 	natsURL     string
-	stop        func()
+	// natsSeed is the load generator's own NATS identity's seed.
+	natsSeed string
+	stop     func()
 }
 
 // startSystem starts the stack, or describes the running one.
@@ -157,7 +160,7 @@ func startSystem(ctx context.Context, c config, logf func(string, ...any)) (*sys
 		return nil, err
 	}
 	logf("stack up in %s", time.Since(started).Round(time.Millisecond))
-	sys := &system{endpoints: s.Endpoints, tokens: s, databaseURL: s.DatabaseURL, natsURL: s.NATSURL}
+	sys := &system{endpoints: s.Endpoints, tokens: s, databaseURL: s.DatabaseURL, natsURL: s.NATSURL, natsSeed: s.NATSSeed(natsx.LoadgenIdentity)}
 	for _, name := range append(append([]string{}, stack.Services...), "banksim", "nats") {
 		if p := s.Process(name); p != nil && p.Pid() != 0 {
 			sys.groups = append(sys.groups, driver.ProcessGroup{Name: name, Pid: p.Pid()})

@@ -30,7 +30,7 @@ func (l *load) measure(ctx context.Context, ch chain) *result {
 		res.PerThousandTPS = res.EndToEndPerSecond / l.c.PgbenchTPS * 1000
 	}
 	if l.countPool != nil {
-		res.Stream = streamUse(ctx, l.countPool, l.sys.natsURL, l.logf)
+		res.Stream = streamUse(ctx, l.countPool, l.sys.natsURL, l.sys.natsSeed, l.logf)
 	}
 	return res
 }
@@ -89,7 +89,7 @@ var serviceSchemas = map[string]string{
 // streamUse compares the events the services published (outbox rows) with
 // the messages the event stream holds: with frames, many events share one
 // message, and JetStream's SyncAlways costs one fsync per message.
-func streamUse(ctx context.Context, pool *pgxpool.Pool, natsURL string, logf func(string, ...any)) *streamResult {
+func streamUse(ctx context.Context, pool *pgxpool.Pool, natsURL, natsSeed string, logf func(string, ...any)) *streamResult {
 	var r streamResult
 	for _, schema := range serviceSchemas {
 		var n int64
@@ -99,7 +99,7 @@ func streamUse(ctx context.Context, pool *pgxpool.Pool, natsURL string, logf fun
 		}
 		r.Events += n
 	}
-	nc, js, err := natsx.Connect(natsURL, "loadgen")
+	nc, js, err := natsx.Connect(natsURL, natsx.LoadgenIdentity, natsx.WithNKeySeed(natsSeed))
 	if err != nil {
 		logf("warning: %v", err)
 		return nil

@@ -45,6 +45,13 @@ type Service struct {
 	HTTPAddr    string
 	DatabaseURL string
 	NATSURL     string
+	// NATSSeed is the NKey user seed the service logs in to NATS with
+	// (AID_NATS_NKEY_SEED or the file AID_NATS_NKEY_SEED_FILE): one identity
+	// per service, whose NATS permissions allow its own subjects only.
+	NATSSeed string
+	// NATSCAFile, when set, holds the CA certificates a tls:// NATS server
+	// is verified against (AID_NATS_CA_FILE).
+	NATSCAFile string
 	// SealKeys is the sealing key set, "<id>:<base64>[,<id>:<base64>...]",
 	// current first (AID_SEAL_KEYS or the file AID_SEAL_KEYS_FILE). Empty
 	// for a service that opens no personal data; see [Service.WithKeys].
@@ -100,6 +107,9 @@ func (c Service) Unsafe() []string {
 	}
 	if c.AuthIssuer == DevAuthIssuer {
 		out = append(out, "AID_AUTH_ISSUER is the development issuer: set your identity provider's issuer")
+	}
+	if c.NATSSeed == "" {
+		out = append(out, "AID_NATS_NKEY_SEED (or AID_NATS_NKEY_SEED_FILE) is not set: the service would log in to NATS without credentials; give it its own NKey seed (docs/operations.md, NATS)")
 	}
 	if user := DatabaseUser(c.DatabaseURL); user == "" || user == "postgres" {
 		out = append(out, "DATABASE_URL logs in as the superuser postgres: log in as the service's own role ("+DefaultDBRole(c.Name)+", see docs/operations.md)")
@@ -280,6 +290,9 @@ func LoadService(name string, defaultGRPC, defaultHTTP string) (Service, error) 
 		Telemetry:      LoadTelemetry(),
 	}
 	var err error
+	if c.NATSSeed, c.NATSCAFile, err = NATSCredentials(); err != nil {
+		return c, err
+	}
 	if c.DBMaxConns, err = Int32(prefix+"DB_MAX_CONNS", 16); err != nil {
 		return c, err
 	}
@@ -367,6 +380,19 @@ func (c Service) WithKeys(need KeyNeeds) (Service, error) {
 		return c, fmt.Errorf("AID_ENV=production refuses development defaults: %s", strings.Join(unsafe, "; "))
 	}
 	return c, nil
+}
+
+// NATSCredentials reads the NKey user seed (AID_NATS_NKEY_SEED or the file
+// AID_NATS_NKEY_SEED_FILE) and the CA file of a tls:// server
+// (AID_NATS_CA_FILE). A seed must be an NKey user seed ("SU...").
+func NATSCredentials() (seed, caFile string, err error) {
+	if seed, err = envOrFile("AID_NATS_NKEY_SEED"); err != nil {
+		return "", "", err
+	}
+	if seed != "" && !strings.HasPrefix(seed, "SU") {
+		return "", "", errors.New("AID_NATS_NKEY_SEED is not an NKey user seed (it starts with SU; `nk -gen user` makes one)")
+	}
+	return seed, Env("AID_NATS_CA_FILE", ""), nil
 }
 
 // envOrFile returns the variable name, or the trimmed contents of the file

@@ -28,6 +28,8 @@ func TestProductionRefusesDevelopmentDefaults(t *testing.T) {
 	t.Setenv("AID_HASH_KEYS", "")
 	t.Setenv("AID_AUTH_ISSUER", "")
 	t.Setenv("DATABASE_URL", "")
+	t.Setenv("AID_NATS_NKEY_SEED", "")
+	t.Setenv("AID_NATS_NKEY_SEED_FILE", "")
 	t.Setenv("AID_ENV", "development")
 	c, err := config.LoadService("application", ":0", ":0")
 	if err != nil {
@@ -36,8 +38,8 @@ func TestProductionRefusesDevelopmentDefaults(t *testing.T) {
 	if c, err = c.WithKeys(config.KeyNeeds{Seal: true, Hash: true}); err != nil {
 		t.Fatalf("development keys: %v", err)
 	}
-	if c.Production || len(c.Unsafe()) != 4 || c.SealKeys != config.DevSealKeys || c.HashKeys != config.DevHashKeys {
-		t.Fatalf("development: production %v, unsafe %q, keys %q %q; want false, 4 entries (seal key, hash key, issuer, superuser login) and the development keys", c.Production, c.Unsafe(), c.SealKeys, c.HashKeys)
+	if c.Production || len(c.Unsafe()) != 5 || c.SealKeys != config.DevSealKeys || c.HashKeys != config.DevHashKeys {
+		t.Fatalf("development: production %v, unsafe %q, keys %q %q; want false, 5 entries (seal key, hash key, issuer, no NATS credentials, superuser login) and the development keys", c.Production, c.Unsafe(), c.SealKeys, c.HashKeys)
 	}
 
 	t.Setenv("AID_ENV", "production")
@@ -49,7 +51,23 @@ func TestProductionRefusesDevelopmentDefaults(t *testing.T) {
 		t.Fatalf("production logging in as postgres: err %v; want a refusal naming DATABASE_URL", err)
 	}
 	t.Setenv("DATABASE_URL", "postgres://aid_application:secret@db.example.internal:5432/aid?sslmode=verify-full")
+	if _, err := config.LoadService("application", ":0", ":0"); err == nil || !strings.Contains(err.Error(), "AID_NATS_NKEY_SEED") {
+		t.Fatalf("production without NATS credentials: err %v; want a refusal naming AID_NATS_NKEY_SEED", err)
+	}
+	t.Setenv("AID_NATS_NKEY_SEED", "not-a-seed")
+	if _, err := config.LoadService("application", ":0", ":0"); err == nil || !strings.Contains(err.Error(), "NKey user seed") {
+		t.Fatalf("a malformed NATS seed: err %v; want a refusal saying it is not an NKey user seed", err)
+	}
+	t.Setenv("AID_NATS_NKEY_SEED", "")
+	seedFile := filepath.Join(t.TempDir(), "application.nk")
+	if err := os.WriteFile(seedFile, []byte(natsSeed+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AID_NATS_NKEY_SEED_FILE", seedFile)
 	c, err = config.LoadService("application", ":0", ":0")
+	if err == nil && c.NATSSeed != natsSeed {
+		t.Fatalf("NATS seed from AID_NATS_NKEY_SEED_FILE = %q, want the file's", c.NATSSeed)
+	}
 	if err != nil || !c.Production {
 		t.Fatalf("production with real settings: production %v, err %v; want true, nil", c.Production, err)
 	}
@@ -81,13 +99,16 @@ func TestProductionRefusesDevelopmentDefaults(t *testing.T) {
 }
 
 const (
-	realKey  = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	realKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	// natsSeed is an NKey user seed made for this test only.
+	natsSeed = "SUADUEFVJPJEFLXJZCSC4FSHJLYRMMOEM2FTADJWGLKLKR3UZYL35FBQNM"
 	realKey2 = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
 )
 
 func TestProductionRefusesEveryDevelopmentKey(t *testing.T) {
 	t.Setenv("AID_AUTH_PUBLIC_KEYS", "/nonexistent/key.pem")
 	t.Setenv("AID_AUTH_ISSUER", "https://idp.example.gov.cn")
+	t.Setenv("AID_NATS_NKEY_SEED", natsSeed)
 	t.Setenv("AID_DATA_KEY", "")
 	t.Setenv("DATABASE_URL", "postgres://aid_application:secret@db.example.internal:5432/aid?sslmode=verify-full")
 	t.Setenv("AID_ENV", "production")

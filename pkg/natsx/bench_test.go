@@ -44,7 +44,7 @@ func benchConsume(b *testing.B, copies int) {
 	if err := db.Migrate(ctx, pool, "bench", outbox.Migrations()); err != nil {
 		b.Fatal(err)
 	}
-	nc, js, err := natsx.Connect(testenv.NATS(b), "bench")
+	nc, js, err := natsx.Connect(testenv.NATS(b), "bench", natsx.WithNKeySeed(testenv.NATSSeed(b, natsx.AdminIdentity)))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/edubureau/studentaid/pkg/events"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 )
 
@@ -72,6 +75,7 @@ type ConsumerMetrics struct {
 	consumed    *prometheus.CounterVec
 	redelivered *prometheus.CounterVec
 	dead        *prometheus.CounterVec
+	refused     *prometheus.CounterVec
 	pending     *prometheus.GaugeVec
 }
 
@@ -84,11 +88,13 @@ func NewConsumerMetrics(reg prometheus.Registerer) *ConsumerMetrics {
 			Help: "Deliveries of an event after the first."}, []string{"consumer"}),
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aid_events_dead_lettered_total",
 			Help: "Events moved to the dead-letter stream."}, []string{"consumer"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aid_events_refused_total",
+			Help: "Events a consumer refused for their origin and dead-lettered, by reason (malformed, unowned_type, wrong_subject, not_consumed)."}, []string{"consumer", "reason"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aid_consumer_lag",
 			Help: "Messages in the stream the consumer has not yet received (num_pending) plus those awaiting ack."}, []string{"consumer"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumed, m.redelivered, m.dead, m.pending)
+		reg.MustRegister(m.consumed, m.redelivered, m.dead, m.refused, m.pending)
 	}
 	return m
 }
@@ -214,7 +220,11 @@ func (c *Consumer) process(ctx context.Context, msgs []*message) {
 			c.deadLetterMessage(ctx, m)
 			continue
 		}
-		ds = append(ds, m.ds...)
+		for _, d := range m.ds {
+			if d.err == nil { // refused events are dead-lettered, never applied
+				ds = append(ds, d)
+			}
+		}
 	}
 	if len(ds) > 0 {
 		if err := c.applyAll(ctx, ds); err != nil {
@@ -251,6 +261,7 @@ func (c *Consumer) open(ctx context.Context, m jetstream.Msg) *message {
 	}
 	received, err := Unpack(m.Headers(), m.Data())
 	if err != nil {
+		c.metrics.refused.WithLabelValues(c.Name, RefusedMalformed).Inc()
 		out.err = Permanent(err)
 		parent := otel.GetTextMapPropagator().Extract(ctx, HeaderCarrier(m.Headers()))
 		_, out.span = c.tracer.Start(parent, "process "+m.Subject(), //nolint:spancheck // ended with the message
@@ -260,9 +271,69 @@ func (c *Consumer) open(ctx context.Context, m jetstream.Msg) *message {
 	}
 	out.ds = make([]*delivery, len(received))
 	for i, r := range received {
-		out.ds[i] = c.startDelivery(ctx, out, i, r)
+		d := c.startDelivery(ctx, out, i, r)
+		if reason, err := c.checkOrigin(m.Subject(), r.Event); err != nil {
+			c.metrics.refused.WithLabelValues(c.Name, reason).Inc()
+			d.err = Permanent(err)
+		}
+		out.ds[i] = d
 	}
 	return out
+}
+
+// Reasons a consumer refuses an event (aid_events_refused_total).
+const (
+	// RefusedMalformed: the message does not decode, or an event's type
+	// does not match its body.
+	RefusedMalformed = "malformed"
+	// RefusedUnownedType: no service owns the event's type (events.Owner).
+	RefusedUnownedType = "unowned_type"
+	// RefusedWrongSubject: the event came on a subject other than its
+	// type's, so the NATS permission that guards the type's subject did not
+	// guard it.
+	RefusedWrongSubject = "wrong_subject"
+	// RefusedNotConsumed: the consumer does not follow the event's type.
+	RefusedNotConsumed = "not_consumed"
+)
+
+// checkOrigin accepts an event only when its type has an owner, it arrived
+// on events.Subject(type), which only the owner may publish to, and the
+// consumer follows that subject. It returns the reason of a refusal.
+func (c *Consumer) checkOrigin(subject string, ev *eventsv1.Event) (string, error) {
+	typ := ev.GetType()
+	if events.Owner(typ) == "" {
+		return RefusedUnownedType, fmt.Errorf("refused event %s: no service owns type %q", ev.GetEventId(), typ)
+	}
+	if want := events.Subject(typ); subject != want {
+		return RefusedWrongSubject, fmt.Errorf("refused event %s: type %s came on subject %s, not %s (only %s may publish it)", ev.GetEventId(), typ, subject, want, events.Owner(typ))
+	}
+	if !slices.ContainsFunc(c.Subjects, func(f string) bool { return SubjectMatches(f, subject) }) {
+		return RefusedNotConsumed, fmt.Errorf("refused event %s: consumer %s does not follow %s", ev.GetEventId(), c.Name, subject)
+	}
+	return "", nil
+}
+
+// SubjectMatches reports whether subject matches the NATS filter ("*" one
+// token, ">" the rest).
+func SubjectMatches(filter, subject string) bool {
+	if filter == subject {
+		return true
+	}
+	if !strings.ContainsAny(filter, "*>") {
+		return false
+	}
+	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, tok := range f {
+		switch {
+		case tok == ">":
+			return len(s) > i
+		case i >= len(s):
+			return false
+		case tok != "*" && tok != s[i]:
+			return false
+		}
+	}
+	return len(f) == len(s)
 }
 
 // startDelivery makes the delivery of event i of m and starts its consumer

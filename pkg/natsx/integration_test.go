@@ -29,6 +29,7 @@ type bundle struct {
 	pool  *pgxpool.Pool
 	js    jetstream.JetStream
 	nc    *nats.Conn
+	url   string
 	relay *outbox.Relay
 	log   *slog.Logger
 }
@@ -43,7 +44,8 @@ func setup(t *testing.T) bundle {
 	if _, err := pool.Exec(ctx, `CREATE TABLE effects (application_id text, event_id uuid)`); err != nil {
 		t.Fatal(err)
 	}
-	nc, js, err := natsx.Connect(testenv.NATS(t), "test")
+	url := testenv.NATS(t)
+	nc, js, err := natsx.Connect(url, "test", natsx.WithNKeySeed(testenv.NATSSeed(t, natsx.AdminIdentity)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +55,7 @@ func setup(t *testing.T) bundle {
 	}
 	log := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
-	return bundle{reg: reg, pool: pool, js: js, nc: nc, relay: outbox.NewRelay(pool, js, log, outbox.WithRegisterer(reg, "svc")), log: log}
+	return bundle{reg: reg, pool: pool, js: js, nc: nc, url: url, relay: outbox.NewRelay(pool, js, log, outbox.WithRegisterer(reg, "svc")), log: log}
 }
 
 func submitted(t *testing.T, appID string) *eventsv1.Event {

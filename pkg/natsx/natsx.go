@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"go.opentelemetry.io/otel/attribute"
 
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
@@ -32,15 +33,47 @@ const (
 	CheckpointRetained = 10 * 365 * 24 * time.Hour
 )
 
-// Connect dials url with reconnects forever and returns the connection and
-// its JetStream context.
-func Connect(url, name string) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(url,
+// Option configures Connect.
+type Option func(*connectOptions)
+
+type connectOptions struct {
+	seed   string
+	caFile string
+}
+
+// WithNKeySeed logs in as the NKey user whose seed ("SU...") is seed.
+func WithNKeySeed(seed string) Option { return func(o *connectOptions) { o.seed = seed } }
+
+// WithRootCA trusts the PEM CA certificates in file for a tls:// server.
+func WithRootCA(file string) Option { return func(o *connectOptions) { o.caFile = file } }
+
+// Connect dials url as name with reconnects forever and returns the
+// connection and its JetStream context. Replies come to InboxPrefix(name),
+// the only inbox name's NATS user may subscribe to. Without WithNKeySeed it
+// connects anonymously, which a server with authorization refuses.
+func Connect(url, name string, opts ...Option) (*nats.Conn, jetstream.JetStream, error) {
+	var o connectOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	natsOpts := []nats.Option{
 		nats.Name(name),
+		nats.CustomInboxPrefix(InboxPrefix(name)),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
-	)
+	}
+	if o.seed != "" {
+		auth, err := nkeyAuth(o.seed)
+		if err != nil {
+			return nil, nil, err
+		}
+		natsOpts = append(natsOpts, auth)
+	}
+	if o.caFile != "" {
+		natsOpts = append(natsOpts, nats.RootCAs(o.caFile))
+	}
+	nc, err := nats.Connect(url, natsOpts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect nats: %w", err)
 	}
@@ -52,11 +85,23 @@ func Connect(url, name string) (*nats.Conn, jetstream.JetStream, error) {
 	return nc, js, nil
 }
 
-// EnsureStreams creates or updates the event and dead-letter streams: file
-// storage, a duplicate window for message-ID dedup, kept for a year; and the
-// checkpoint stream, kept ten years, whose messages cannot be deleted.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
-	cfgs := []jetstream.StreamConfig{
+// nkeyAuth signs the server's nonce with the NKey user seed.
+func nkeyAuth(seed string) (nats.Option, error) {
+	kp, err := nkeys.FromSeed([]byte(seed))
+	if err != nil {
+		return nil, fmt.Errorf("nats nkey seed: %w", err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil || !nkeys.IsValidPublicUserKey(pub) {
+		return nil, errors.New("nats nkey seed: not a user seed (want one starting with SU)")
+	}
+	return nats.Nkey(pub, kp.Sign), nil
+}
+
+// Streams are the streams EnsureStreams declares: file storage, a
+// duplicate window for message-ID dedup, kept for a year.
+func Streams() []jetstream.StreamConfig {
+	return []jetstream.StreamConfig{
 		{
 			Name:        EventStream,
 			Description: "Student aid events, one subject per event type.",
@@ -87,7 +132,13 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 			DenyPurge:   true,
 		},
 	}
-	for _, cfg := range cfgs {
+}
+
+// EnsureStreams creates or updates Streams. It is the privileged setup step
+// (`aidctl nats-setup`, the dev stack, the tests) and needs the admin
+// identity; the services only check the streams exist (CheckStreams).
+func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+	for _, cfg := range Streams() {
 		var err error
 		for range 20 {
 			if _, err = js.CreateOrUpdateStream(ctx, cfg); err == nil {
@@ -101,6 +152,33 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 		}
 		if err != nil {
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// CheckStreams waits up to wait for the named streams to exist (the event
+// and dead-letter streams when none is named); a service calls it at start,
+// since it may not create them, naming the ones it uses.
+func CheckStreams(ctx context.Context, js jetstream.JetStream, wait time.Duration, names ...string) error {
+	if len(names) == 0 {
+		names = []string{EventStream, DeadStream}
+	}
+	deadline := time.Now().Add(wait)
+	for _, name := range names {
+		for {
+			_, err := js.Stream(ctx, name)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("stream %s: %w (create the streams with `aidctl nats-setup` under the NATS admin identity)", name, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
 		}
 	}
 	return nil

@@ -33,7 +33,7 @@ func benchPool(b *testing.B) *pgxpool.Pool {
 // benchJetStream is an embedded, durable (SyncAlways) JetStream with the event streams.
 func benchJetStream(b *testing.B) jetstream.JetStream {
 	b.Helper()
-	nc, js, err := natsx.Connect(testenv.NATS(b), "bench")
+	nc, js, err := natsx.Connect(testenv.NATS(b), "bench", natsx.WithNKeySeed(testenv.NATSSeed(b, natsx.AdminIdentity)))
 	if err != nil {
 		b.Fatal(err)
 	}

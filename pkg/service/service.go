@@ -262,12 +262,14 @@ func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
 		return err
 	}
 
-	nc, js, err := natsx.Connect(cfg.NATSURL, spec.Name)
+	nc, js, err := natsx.Connect(cfg.NATSURL, spec.Name, natsx.WithNKeySeed(cfg.NATSSeed), natsx.WithRootCA(cfg.NATSCAFile))
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	if err := natsx.EnsureStreams(ctx, js); err != nil {
+	// The streams are made by the setup step under the admin identity; a
+	// service's NATS user may not create them.
+	if err := natsx.CheckStreams(ctx, js, 30*time.Second); err != nil {
 		return err
 	}
 

@@ -23,9 +23,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/edubureau/studentaid/internal/devtools/natsdev"
 	"github.com/edubureau/studentaid/internal/devtools/pgroles"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/config"
+	"github.com/edubureau/studentaid/pkg/natsx"
 )
 
 // Services are the services, in start order: the five of the chain, then
@@ -109,6 +111,10 @@ type Stack struct {
 	Endpoints   map[string]Endpoint
 	Signer      *auth.Signer
 	KeyDir      string
+	// NATSKeyDir holds one NKey seed file per NATS identity
+	// (natsdev.SeedFile); NATSKeys are those seeds.
+	NATSKeyDir string
+	NATSKeys   natsdev.Keys
 
 	pg    *Postgres
 	roles pgroles.Roles
@@ -153,6 +159,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 
+	// Every identity's NKey: the embedded server admits these users only,
+	// and each service gets its own seed. An external server (NATS_URL)
+	// must be configured with the same keys (docs/operations.md).
+	s.NATSKeyDir = filepath.Join(opts.Dir, "nats-keys")
+	if s.NATSKeys, err = natsdev.LoadOrCreateKeys(s.NATSKeyDir); err != nil {
+		return nil, err
+	}
 	s.NATSURL = opts.NATSURL
 	if s.NATSURL == "" {
 		port, err := FreePort(ctx)
@@ -164,11 +177,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			return nil, err
 		}
 		s.nats = s.newProcess("nats", filepath.Join(opts.BinDir, "devstack"), nil, fmt.Sprintf("http://127.0.0.1:%d/healthz?js-enabled-only=true", monitor))
-		s.nats.Args = []string{"natsd", filepath.Join(opts.Dir, "nats"), strconv.Itoa(port), strconv.Itoa(monitor)}
+		s.nats.Args = []string{"natsd", filepath.Join(opts.Dir, "nats"), strconv.Itoa(port), strconv.Itoa(monitor), s.NATSKeyDir}
 		if err := s.nats.Start(ctx); err != nil {
 			return nil, err
 		}
 		s.NATSURL = fmt.Sprintf("nats://127.0.0.1:%d", port)
+	}
+	if err := s.setupNATS(ctx); err != nil {
+		return nil, err
 	}
 
 	if opts.JaegerBin != "" {
@@ -228,13 +244,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 func (s *Stack) serviceEnv(name string, ep Endpoint) map[string]string {
 	prefix := envPrefix(name)
 	env := map[string]string{
-		prefix + "GRPC_ADDR":   ep.GRPC,
-		prefix + "HTTP_ADDR":   ep.HTTP,
-		"DATABASE_URL":         s.roles.ServiceURL(name),
-		"NATS_URL":             s.NATSURL,
-		"AID_AUTH_PUBLIC_KEYS": filepath.Join(s.KeyDir, "auth.pub.pem"),
-		"PAYOUT_BANK_URL":      s.BankURL,
-		"OTEL_SERVICE_NAME":    name,
+		prefix + "GRPC_ADDR":      ep.GRPC,
+		prefix + "HTTP_ADDR":      ep.HTTP,
+		"DATABASE_URL":            s.roles.ServiceURL(name),
+		"NATS_URL":                s.NATSURL,
+		"AID_NATS_NKEY_SEED_FILE": natsdev.SeedFile(s.NATSKeyDir, name),
+		"AID_AUTH_PUBLIC_KEYS":    filepath.Join(s.KeyDir, "auth.pub.pem"),
+		"PAYOUT_BANK_URL":         s.BankURL,
+		"OTEL_SERVICE_NAME":       name,
 	}
 	// Only the services that use a key get it (config.KeyNeeds).
 	switch name {
@@ -253,6 +270,22 @@ func (s *Stack) serviceEnv(name string, ep Endpoint) map[string]string {
 	maps.Copy(env, s.opts.Env)
 	return env
 }
+
+// setupNATS creates the streams as the admin identity: the privileged setup
+// step that `aidctl nats-setup` is in production. The services may only
+// check that the streams exist.
+func (s *Stack) setupNATS(ctx context.Context) error {
+	nc, js, err := natsx.Connect(s.NATSURL, "devstack", natsx.WithNKeySeed(s.NATSKeys.Seed(natsx.AdminIdentity)))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return natsx.EnsureStreams(ctx, js)
+}
+
+// NATSSeed returns the NKey seed of a NATS identity (a service name,
+// natsx.AdminIdentity or natsx.LoadgenIdentity).
+func (s *Stack) NATSSeed(identity string) string { return s.NATSKeys.Seed(identity) }
 
 // migrate runs `<service> migrate` as the schemas' owner.
 func (s *Stack) migrate(ctx context.Context, name string) error {

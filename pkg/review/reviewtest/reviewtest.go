@@ -44,7 +44,7 @@ func Prepare(t *testing.T, schema string) *Env {
 		Svc:  servicetest.Env{DatabaseURL: testenv.DatabaseURL(t), NATSURL: testenv.NATS(t), PublicKeyPath: keys.PublicKeyPath},
 		Keys: keys,
 	}
-	nc, js, err := natsx.Connect(e.Svc.NATSURL, "test")
+	nc, js, err := natsx.Connect(e.Svc.NATSURL, "test", natsx.WithNKeySeed(testenv.NATSSeed(t, natsx.AdminIdentity)))
 	if err != nil {
 		t.Fatal(err)
 	}

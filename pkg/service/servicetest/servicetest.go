@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edubureau/studentaid/internal/devtools/pgroles"
+	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/service"
 )
@@ -20,8 +21,11 @@ type Env struct {
 	// DatabaseURL logs in as a superuser of the test's database; Start makes
 	// the owner and service roles there, migrates as the owner and runs the
 	// service under its own role.
-	DatabaseURL   string
+	DatabaseURL string
+	// NATSURL is a server started by testenv.NATS; a service logs in as its
+	// own identity (testenv.NATSSeed) unless NATSSeed names another.
 	NATSURL       string
+	NATSSeed      string
 	PublicKeyPath string
 	// SealKeys and HashKeys are the key sets (config.Service.SealKeys,
 	// HashKeys) given to a service whose Spec needs them; empty means the
@@ -47,6 +51,7 @@ func Start(t testing.TB, env Env, spec service.Spec) Running {
 		HTTPAddr:         freeAddr(t),
 		DatabaseURL:      serviceURL,
 		NATSURL:          env.NATSURL,
+		NATSSeed:         env.NATSSeed,
 		SealKeys:         env.SealKeys,
 		HashKeys:         env.HashKeys,
 		AuthPublicKeys:   env.PublicKeyPath,
@@ -56,6 +61,9 @@ func Start(t testing.TB, env Env, spec service.Spec) Running {
 		DBMaxConns:       8,
 		ShutdownTimeout:  10 * time.Second,
 		LogLevel:         "warn",
+	}
+	if cfg.NATSSeed == "" {
+		cfg.NATSSeed = testenv.NATSSeed(t, spec.Name)
 	}
 	if cfg.SealKeys == "" {
 		cfg.SealKeys = config.DevSealKeys

@@ -64,7 +64,7 @@ func startWith(t *testing.T, o appservice.Options) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	nc, js, err := natsx.Connect(natsURL, "application-test")
+	nc, js, err := natsx.Connect(natsURL, "application-test", natsx.WithNKeySeed(testenv.NATSSeed(t, natsx.AdminIdentity)))
 	if err != nil {
 		t.Fatal(err)
 	}

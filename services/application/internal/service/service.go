@@ -11,6 +11,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/grpcx"
 	"github.com/edubureau/studentaid/pkg/keyrotation"
+	"github.com/edubureau/studentaid/pkg/natsx"
 	platform "github.com/edubureau/studentaid/pkg/service"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 	keysv1 "github.com/edubureau/studentaid/proto/gen/aid/keys/v1"
@@ -89,6 +90,11 @@ func SpecWith(o Options) platform.Spec {
 		Setup: func(ctx context.Context, h *platform.Host) error {
 			signer, verify, err := trailKeys(h.Config.Production)
 			if err != nil {
+				return err
+			}
+			// Its checkpoints go to a stream of their own, made by the
+			// admin's setup step like the others.
+			if err := natsx.CheckStreams(ctx, h.JS, 30*time.Second, natsx.CheckpointStream); err != nil {
 				return err
 			}
 			interval := o.CheckpointInterval

@@ -82,7 +82,7 @@ func start(t *testing.T) (*env, *pii.Hasher, func(...*eventsv1.Event)) {
 	keys := testenv.NewKeys(t)
 	run := servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath},
 		dcservice.SpecWith(dcservice.Options{Config: &app.Config{IntegrityAccount: integrity}}))
-	nc, js, err := natsx.Connect(natsURL, "dc-test")
+	nc, js, err := natsx.Connect(natsURL, "dc-test", natsx.WithNKeySeed(testenv.NATSSeed(t, natsx.AdminIdentity)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,15 +48,8 @@ func startWith(t *testing.T, o service.Options) *harness {
 	natsURL := testenv.NATS(t)
 	keys := testenv.NewKeys(t)
 	run := servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}, service.SpecWith(o))
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The fixtures publish other services' events: the admin may.
+	_, js := testenv.ConnectNATS(t, natsURL, natsx.AdminIdentity)
 	pool, err := db.Connect(context.Background(), dbURL, db.Options{SearchPath: "finance_confirmation", MaxConns: 4})
 	if err != nil {
 		t.Fatal(err)

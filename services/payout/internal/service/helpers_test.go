@@ -38,13 +38,17 @@ const (
 
 // harness is one running payout with its own database, NATS and bank.
 type harness struct {
-	t      *testing.T
-	run    servicetest.Running
-	keys   testenv.Keys
-	js     jetstream.JetStream
-	pool   *pgxpool.Pool
-	bank   *simtest.Env
-	sealer *pii.Sealer
+	t    *testing.T
+	run  servicetest.Running
+	keys testenv.Keys
+	// js reads the streams as the admin; publish sends each event as the
+	// service that owns its type (owners), as NATS permissions demand.
+	js      jetstream.JetStream
+	natsURL string
+	owners  map[string]*nats.Conn
+	pool    *pgxpool.Pool
+	bank    *simtest.Env
+	sealer  *pii.Sealer
 }
 
 // testOptions make retries quick; the bank URL is filled in by start.
@@ -70,17 +74,11 @@ func startOn(t *testing.T, natsURL string, faults sim.Faults, opts payoutservice
 	t.Helper()
 	dbURL := testenv.DatabaseURL(t)
 	keys := testenv.NewKeys(t)
-	h := &harness{t: t, keys: keys, bank: simtest.Start(t, faults), sealer: testenv.Sealer(t, "")}
+	h := &harness{t: t, keys: keys, bank: simtest.Start(t, faults), sealer: testenv.Sealer(t, ""), natsURL: natsURL, owners: map[string]*nats.Conn{}}
 	opts.Config.BankURL = h.bank.Server.URL
 	h.run = servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}, payoutservice.SpecWith(opts))
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	if h.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
+	_, h.js = testenv.ConnectNATS(t, natsURL, natsx.AdminIdentity)
+	var err error
 	if h.pool, err = db.Connect(context.Background(), dbURL, db.Options{SearchPath: "payout", MaxConns: 2}); err != nil {
 		t.Fatal(err)
 	}
@@ -116,9 +114,29 @@ func (h *harness) seal(s string, binding []byte) []byte {
 }
 
 // publish puts ev on its subject with msgID (the event ID when empty) and
-// extra headers.
+// extra headers, logged in to NATS as the service that owns ev's type (a
+// payment order as finance-confirmation).
 func (h *harness) publish(ev *eventsv1.Event, msgID string, headers map[string]string) {
 	h.t.Helper()
+	if err := h.publishAs(events.Owner(ev.GetType()), ev, msgID, headers); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// publishAs is publish logged in as identity; it returns the server's
+// refusal (which reaches the connection, not the publish: the publish only
+// times out).
+func (h *harness) publishAs(identity string, ev *eventsv1.Event, msgID string, headers map[string]string) error {
+	h.t.Helper()
+	nc, ok := h.owners[identity]
+	if !ok {
+		nc, _ = testenv.ConnectNATS(h.t, h.natsURL, identity)
+		h.owners[identity] = nc
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
 	data, err := events.Marshal(ev)
 	if err != nil {
 		h.t.Fatal(err)
@@ -132,9 +150,12 @@ func (h *harness) publish(ev *eventsv1.Event, msgID string, headers map[string]s
 	for k, v := range headers {
 		msg.Header.Set(k, v)
 	}
-	if _, err := h.js.PublishMsg(context.Background(), msg); err != nil {
-		h.t.Fatal(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("%w (connection: %w)", err, nc.LastError())
 	}
+	return nil
 }
 
 type application struct {

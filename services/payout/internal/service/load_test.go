@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/edubureau/studentaid/cmd/banksim/sim"
+	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/outbox"
@@ -41,17 +42,8 @@ func TestPayOneLargeBatch(t *testing.T) {
 	// testenv's NATS fsyncs every message (about a thousand a second on
 	// this disk), which would measure the disk rather than payout: this test
 	// runs on one that syncs as a production server does by default.
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: natsserver.RANDOM_PORT,
-		JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	t.Cleanup(ns.Shutdown)
-	h := startOn(t, ns.ClientURL(), sim.Faults{}, payoutservice.Options{Config: payoutservice.DefaultConfig()})
+	natsURL := testenv.NATSWith(t, func(o *natsserver.Options) { o.SyncAlways = false })
+	h := startOn(t, natsURL, sim.Faults{}, payoutservice.Options{Config: payoutservice.DefaultConfig()})
 	ctx := context.Background()
 
 	// Payees arrive long before payment orders; seed them directly.
@@ -83,16 +75,19 @@ func TestPayOneLargeBatch(t *testing.T) {
 		msgs[i].Header.Set(jetstream.MsgIDHeader, ev.GetEventId())
 	}
 
+	// The orders come from finance-confirmation's NATS identity, the only one
+	// that may publish them.
+	_, finance := testenv.ConnectNATS(t, natsURL, "finance-confirmation")
 	began := time.Now()
 	for i, m := range msgs {
-		if _, err := h.js.PublishMsgAsync(m); err != nil {
+		if _, err := finance.PublishMsgAsync(m); err != nil {
 			t.Fatal(err)
 		}
 		if i%1000 == 999 {
-			<-h.js.PublishAsyncComplete()
+			<-finance.PublishAsyncComplete()
 		}
 	}
-	<-h.js.PublishAsyncComplete()
+	<-finance.PublishAsyncComplete()
 	published := time.Since(began)
 
 	deadline := time.Now().Add(3 * time.Minute)

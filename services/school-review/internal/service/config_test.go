@@ -68,7 +68,7 @@ func TestProductionRefusesANoticeShorterThanAWorkingDay(t *testing.T) {
 		t.Run(tc.period.String(), func(t *testing.T) {
 			cfg := config.Service{
 				Name: "school-review", GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-				DatabaseURL: dbURL, NATSURL: natsURL, AuthPublicKeys: keys.PublicKeyPath,
+				DatabaseURL: dbURL, NATSURL: natsURL, NATSSeed: testenv.NATSSeed(t, "school-review"), AuthPublicKeys: keys.PublicKeyPath,
 				AuthAudience: "studentaid", AuthIssuer: "https://idp.example.gov.cn", MaxTokenLifetime: time.Hour,
 				DBMaxConns: 2, ShutdownTimeout: 5 * time.Second, LogLevel: "error", Production: true,
 			}

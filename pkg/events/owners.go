@@ -1,0 +1,46 @@
+package events
+
+import "strings"
+
+// owners maps the first part of an event type ("finance" in
+// "finance.payment_ordered.v1") to the one service that owns the types under
+// it: only that service may publish them (NATS permissions,
+// natsx.Identities) and a consumer accepts them only on their own subject
+// (natsx.Consumer). This is the one declaration of who owns which event.
+var owners = map[string]string{
+	"application":    "application",
+	"schoolreview":   "school-review",
+	"bureaureview":   "bureau-review",
+	"finance":        "finance-confirmation",
+	"payout":         "payout",
+	"datacomparison": "data-comparison",
+}
+
+// Owner returns the service that owns eventType, or "" when no service does.
+func Owner(eventType string) string {
+	prefix, rest, ok := strings.Cut(eventType, ".")
+	if !ok || rest == "" {
+		return ""
+	}
+	return owners[prefix]
+}
+
+// TypePrefix returns the first part of the types service owns ("finance"
+// for finance-confirmation), or "" when it owns none.
+func TypePrefix(service string) string {
+	for prefix, owner := range owners {
+		if owner == service {
+			return prefix
+		}
+	}
+	return ""
+}
+
+// Owners lists the services that own event types.
+func Owners() []string {
+	out := make([]string, 0, len(owners))
+	for _, s := range owners {
+		out = append(out, s)
+	}
+	return out
+}
