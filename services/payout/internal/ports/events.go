@@ -8,8 +8,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/manifest"
@@ -40,23 +38,14 @@ const (
 // the use cases in a.
 func Consumer(a *app.Service) *natsx.Consumer {
 	h := &eventHandler{app: a}
-	return &natsx.Consumer{Subjects: Subjects, Handle: h.HandleCounted, HandleBatch: h.HandleBatch}
+	return &natsx.Consumer{Subjects: Subjects, Handle: h.Handle, HandleBatch: h.HandleBatch,
+		// A refusal is counted once, when its event is dead-lettered.
+		OnDeadLetter: func(_ *eventsv1.Event, err error) { a.CountRefusal(err) }}
 }
 
 // eventHandler applies payees and payment orders.
 type eventHandler struct {
 	app *app.Service
-}
-
-// HandleCounted is Handle for events applied one at a time, where each
-// refusal is final: it counts refusals in aid_payout_orders_refused_total
-// (HandleBatch does not, as a failed batch is applied again one by one).
-func (h *eventHandler) HandleCounted(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
-	err := h.Handle(ctx, tx, ev)
-	if h.app.CountRefusal(err) {
-		trace.SpanFromContext(ctx).SetAttributes(attribute.String("payout.refused", err.Error()))
-	}
-	return err
 }
 
 // Handle applies ev inside tx. It returns natsx.ErrNotYet for an order whose
