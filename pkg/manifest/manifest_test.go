@@ -189,7 +189,10 @@ func TestEveryAlterationIsDetected(t *testing.T) {
 		alter func(p []manifest.Item) []manifest.Item
 	}{
 		{"amount", 0, func(p []manifest.Item) []manifest.Item { p[7].AmountFen++; return p }},
-		{"application", 0, func(p []manifest.Item) []manifest.Item { p[0].ApplicationID = "00000000-0000-4000-8000-000000000000"; return p }},
+		{"application", 0, func(p []manifest.Item) []manifest.Item {
+			p[0].ApplicationID = "00000000-0000-4000-8000-000000000000"
+			return p
+		}},
 		{"payment ID", 1, func(p []manifest.Item) []manifest.Item { p[3].PaymentID = uuid.NewString(); return p }},
 		{"an item dropped", 1, func(p []manifest.Item) []manifest.Item { return p[1:] }},
 		{"under another index", 1, func(p []manifest.Item) []manifest.Item { return slices.Clone(parts[0][:500]) }},
