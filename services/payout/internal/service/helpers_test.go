@@ -47,6 +47,8 @@ type harness struct {
 	pool   *pgxpool.Pool
 	bank   *simtest.Env
 	sealer *pii.Sealer
+	// serviceURL logs in as payout's own role.
+	serviceURL string
 }
 
 // testOptions make retries quick; the bank URL is filled in by start.
@@ -74,7 +76,9 @@ func startOn(t *testing.T, natsURL string, faults sim.Faults, opts payoutservice
 	keys := testenv.NewKeys(t)
 	h := &harness{t: t, keys: keys, bank: simtest.Start(t, faults), sealer: testenv.Sealer(t, "")}
 	opts.Config.BankURL = h.bank.Server.URL
-	h.run = servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}, payoutservice.SpecWith(opts))
+	env := servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}
+	h.run = servicetest.Start(t, env, payoutservice.SpecWith(opts))
+	h.serviceURL = servicetest.Migrate(t, env, payoutservice.SpecWith(opts))
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)

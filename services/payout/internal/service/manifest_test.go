@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/manifest"
 	"github.com/edubureau/studentaid/pkg/natsx"
@@ -163,6 +164,38 @@ func TestForgedManifestsAreRefused(t *testing.T) {
 	for _, want := range []string{refused("manifest_unknown_key", 1), refused("manifest_signature", 2), refused("manifest_part", 1), refused("amount_mismatch", 1)} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// TestVerifiedManifestsCannotBeRewrittenByPayoutsRole: payout's own login
+// may add manifest rows but not change or remove them, so raising an amount
+// in a verified manifest takes the schema owner, not the service.
+func TestVerifiedManifestsCannotBeRewrittenByPayoutsRole(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	a := newApplication(62500)
+	batchID := uuid.NewString()
+	h.confirm(batchID, itemOf(a, uuid.NewString()))
+	h.awaitConsumed()
+	pool, err := db.Connect(t.Context(), h.serviceURL, db.Options{SearchPath: "payout", MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var verified bool
+	if err := pool.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM manifests_verified WHERE batch_id = $1)`, batchID).Scan(&verified); err != nil || !verified {
+		t.Fatalf("manifest verified %v (%v)", verified, err)
+	}
+	for _, stmt := range []string{
+		`UPDATE manifest_items SET amount_fen = 9900000 WHERE batch_id = '` + batchID + `'`,
+		`DELETE FROM manifest_items WHERE batch_id = '` + batchID + `'`,
+		`UPDATE manifests SET control_sum_fen = 9900000 WHERE batch_id = '` + batchID + `'`,
+		`DELETE FROM manifests_verified`,
+		`TRUNCATE manifest_parts CASCADE`,
+	} {
+		if _, err := pool.Exec(t.Context(), stmt); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("%s: err %v, want permission denied", stmt, err)
 		}
 	}
 }
