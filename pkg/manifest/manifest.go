@@ -22,6 +22,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/google/uuid"
@@ -263,7 +264,7 @@ func (v *Verifier) VerifyReissue(r Reissue, keyID string, sig []byte) error {
 
 // encoder writes the canonical encoding; the first error sticks.
 type encoder struct {
-	w interface{ Write([]byte) (int, error) }
+	w io.Writer
 	b [8]byte
 	// err is the first value that could not be encoded.
 	err error
@@ -278,7 +279,7 @@ func (e *encoder) u32(n int) {
 		e.fail(fmt.Errorf("%w: %d out of range", ErrMalformed, n))
 		n = 0
 	}
-	binary.BigEndian.PutUint32(e.b[:4], uint32(n)) //nolint:gosec // G115: range checked above
+	binary.BigEndian.PutUint32(e.b[:4], uint32(n))
 	_, _ = e.w.Write(e.b[:4])
 }
 

@@ -13,11 +13,13 @@ import (
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 )
 
-// deadOrders waits for n dead-lettered payment orders and returns them by payment ID.
-func (h *harness) deadOrders(n int) map[string]string {
+// deadOrders waits for n dead-lettered payment orders of batchID and
+// returns their errors by payment ID.
+func (h *harness) deadOrders(batchID string, n int) map[string]string {
 	h.t.Helper()
 	out := map[string]string{}
-	for _, d := range h.await(natsx.DeadPrefix+"payout."+events.Subject(events.TypePaymentOrdered), n, nil) {
+	ofBatch := func(ev *eventsv1.Event) bool { return ev.GetBatchId() == batchID }
+	for _, d := range h.await(natsx.DeadPrefix+"payout."+events.Subject(events.TypePaymentOrdered), n, ofBatch) {
 		out[d.Event.GetPaymentOrdered().GetPaymentId()] = d.Header.Get(natsx.HeaderError)
 	}
 	return out
@@ -63,7 +65,7 @@ func TestOrdersNotProvenByTheManifestAreRefused(t *testing.T) {
 	}
 	h.publishAsFinance(copied, "", nil)
 
-	dead := h.deadOrders(len(forged) + 1)
+	dead := h.deadOrders(batchID, len(forged)+1)
 	for reason, ev := range forged {
 		if e := dead[ev.GetPaymentOrdered().GetPaymentId()]; !strings.Contains(e, reason) {
 			t.Errorf("%s: dead letter error %q, want the reason", reason, e)
