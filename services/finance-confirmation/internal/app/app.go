@@ -204,8 +204,9 @@ func (s *Service) CloseBatch(ctx context.Context, who auth.Identity, batchID str
 
 // ConfirmBatch confirms a batch whose control totals are the ones the
 // officer quotes and orders payment of every pending item: the batch, the
-// items and the events (batch_confirmed and one payment_ordered per item)
-// commit in one transaction. Returns NotFound, FailedPrecondition (totals
+// items and the events (batch_confirmed with the signed manifest header, the
+// manifest's parts, and one payment_ordered per item) commit in one
+// transaction. Returns NotFound, FailedPrecondition (totals
 // changed, empty, already confirmed) or PermissionDenied (the officer may
 // not order payment of the items: domain.CheckConfirmer).
 func (s *Service) ConfirmBatch(ctx context.Context, who auth.Identity, batchID string, count, sumFen int64) (domain.Batch, error) {
@@ -346,7 +347,8 @@ func (s *Service) ReturnItem(ctx context.Context, who auth.Identity, batchID, ap
 }
 
 // ReissuePayment orders a FAILED item's payment again, under a new payment
-// ID with the next attempt number, once the school corrected the payee.
+// ID with the next attempt number, once the school corrected the payee; the
+// order carries finance's signature, as no manifest lists its payment ID.
 // Returns NotFound, FailedPrecondition or PermissionDenied (the officer may
 // not order payment of the item: domain.CheckConfirmer).
 func (s *Service) ReissuePayment(ctx context.Context, who auth.Identity, batchID, applicationID string) (domain.Item, error) {
