@@ -255,3 +255,15 @@ func TestKeySetsRefuseMalformedEntriesWithoutEchoingThem(t *testing.T) {
 		t.Errorf("Public() = %q, want %q", got, pubEntry("fin-1", seed1))
 	}
 }
+
+func TestANilVerifierKnowsNoKey(t *testing.T) {
+	its := items(3, 100)
+	h, _, err := manifest.Build(batchOf(its), its, signer(t, entry("fin-1", seed1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v *manifest.Verifier
+	if err := v.Verify(h); !errors.Is(err, manifest.ErrUnknownKey) {
+		t.Errorf("nil Verifier: err %v, want ErrUnknownKey", err)
+	}
+}
