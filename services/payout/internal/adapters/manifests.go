@@ -129,15 +129,17 @@ func MarkManifestVerified(ctx context.Context, tx db.Tx, batchID string) error {
 	return nil
 }
 
-// ManifestEntry is what batchID's manifest says about applicationID: two
+// ManifestEntry is what batchID's manifest says about applicationID:
 // primary-key lookups.
 func ManifestEntry(ctx context.Context, q db.Querier, batchID, applicationID string) (domain.ManifestEntry, error) {
 	var e domain.ManifestEntry
 	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM manifests_verified WHERE batch_id = $1),
-       m.application_id IS NOT NULL, coalesce(m.payment_id::text, ''), coalesce(m.amount_fen, 0)
+       m.application_id IS NOT NULL, coalesce(m.payment_id::text, ''), coalesce(m.amount_fen, 0),
+       coalesce(h.program_code, ''), coalesce(h.term, '')
   FROM (SELECT 1) one
+  LEFT JOIN manifests h ON h.batch_id = $1
   LEFT JOIN manifest_items m ON m.batch_id = $1 AND m.application_id = $2`, batchID, applicationID).Scan(
-		&e.Verified, &e.Listed, &e.PaymentID, &e.AmountFen)
+		&e.Verified, &e.Listed, &e.PaymentID, &e.AmountFen, &e.ProgramCode, &e.Term)
 	if err != nil {
 		return e, fmt.Errorf("manifest entry of %s in batch %s: %w", applicationID, batchID, err)
 	}

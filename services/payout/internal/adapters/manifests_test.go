@@ -85,6 +85,7 @@ VALUES ($1, '\x01', '\x02', '6217***0123', $2, $3)`, apps[i], uuid.NewString(), 
 		"batch not verified":             order(pending, apps[2], uuid.NewString(), 62500, 1),
 		"batch without manifest":         order(uuid.NewString(), apps[3], uuid.NewString(), 62500, 1),
 		"listed in another batch's name": order(verified, apps[2], uuid.NewString(), 62500, 1),
+		"another term":                   func() domain.Order { o := order(verified, apps[0], pay0, 62500, 1); o.Term = "2018-spring"; return o }(),
 	}
 	for name, o := range orders {
 		t.Run(name, func(t *testing.T) {

@@ -76,7 +76,7 @@ SELECT EXISTS (SELECT 1 FROM p), EXISTS (SELECT 1 FROM ins)`,
 // application's current payee, in one statement; payments already stored are
 // left alone. missing counts the payments whose payee has not arrived, and
 // unproven those that their batch's verified manifest does not prove (no
-// verified manifest yet, not listed, another amount, or a first order under
+// verified manifest yet, another program or term, not listed, another amount, or a first order under
 // another payment ID: domain.Order.CheckAgainst as one join): the caller must
 // then roll back, as those were not stored. A second live payment for one
 // application fails with a unique violation of OneLivePaymentPerApplication.
@@ -97,9 +97,11 @@ func AddPayments(ctx context.Context, tx db.Tx, ps []NewPayment) (missing, unpro
       AS r(payment_id, application_id, batch_id, school_code, program_code, term, amount_fen, order_attempt, traceparent, tracestate)
 ), proven AS MATERIALIZED (
   SELECT r.*, EXISTS (SELECT 1 FROM manifests_verified v WHERE v.batch_id = r.batch_id)
+              AND h.program_code = r.program_code AND h.term = r.term
               AND m.amount_fen = r.amount_fen
               AND (r.order_attempt > 1 OR m.payment_id IS NULL OR m.payment_id = r.payment_id) AS ok
-    FROM r LEFT JOIN manifest_items m ON m.batch_id = r.batch_id AND m.application_id = r.application_id
+    FROM r LEFT JOIN manifests h ON h.batch_id = r.batch_id
+           LEFT JOIN manifest_items m ON m.batch_id = r.batch_id AND m.application_id = r.application_id
 ), ins AS (
   INSERT INTO payments (payment_id, application_id, batch_id, school_code, program_code, term, amount_fen, order_attempt,
                         bank_card_sealed, account_name_sealed, bank_card_masked, traceparent, tracestate)

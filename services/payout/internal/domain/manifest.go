@@ -13,6 +13,8 @@ const (
 	RefusedNotInManifest = "not_in_manifest"
 	// RefusedAmount: the order's amount is not the manifest's.
 	RefusedAmount = "amount_mismatch"
+	// RefusedBatchKeys: the order names another program or term than its batch's manifest.
+	RefusedBatchKeys = "batch_mismatch"
 	// RefusedPaymentID: a first order under a payment ID the manifest does not give.
 	RefusedPaymentID = "payment_id_mismatch"
 	// RefusedReissueSignature: a reissue without finance's valid signature.
@@ -35,7 +37,7 @@ const (
 
 // RefusedReasons are all the reasons, for metrics that start at zero.
 var RefusedReasons = []string{
-	RefusedNotInManifest, RefusedAmount, RefusedPaymentID, RefusedReissueSignature, RefusedAlreadyPaid,
+	RefusedNotInManifest, RefusedAmount, RefusedBatchKeys, RefusedPaymentID, RefusedReissueSignature, RefusedAlreadyPaid,
 	RefusedManifestUnknownKey, RefusedManifestSignature, RefusedManifestMalformed, RefusedManifestConflict,
 	RefusedManifestPart, RefusedManifestTotals,
 }
@@ -70,11 +72,15 @@ type ManifestEntry struct {
 	Listed    bool
 	PaymentID string
 	AmountFen int64
+	// ProgramCode and Term are the manifest header's.
+	ProgramCode string
+	Term        string
 }
 
 // CheckAgainst decides whether the manifest entry e proves o: the batch's
-// manifest is verified (else ErrManifestNotYet), lists the application with
-// the same amount, and, for a first order, under the same payment ID. A
+// manifest is verified (else ErrManifestNotYet), is of the order's program
+// and term, lists the application with the same amount, and, for a first
+// order, under the same payment ID. A
 // reissue's signature is checked by the caller, which holds the keys.
 func (o Order) CheckAgainst(e ManifestEntry) error {
 	switch {
@@ -82,6 +88,8 @@ func (o Order) CheckAgainst(e ManifestEntry) error {
 		return fmt.Errorf("payment %s of batch %s: %w", o.PaymentID, o.BatchID, ErrManifestNotYet)
 	case !e.Listed:
 		return Refuse(RefusedNotInManifest, "payment %s: batch %s's manifest does not list application %s", o.PaymentID, o.BatchID, o.ApplicationID)
+	case o.ProgramCode != e.ProgramCode || o.Term != e.Term:
+		return Refuse(RefusedBatchKeys, "payment %s: batch %s is of %s %s, the order says %s %s", o.PaymentID, o.BatchID, e.ProgramCode, e.Term, o.ProgramCode, o.Term)
 	case o.AmountFen != e.AmountFen:
 		return Refuse(RefusedAmount, "payment %s of application %s: %d fen ordered, the manifest says %d", o.PaymentID, o.ApplicationID, o.AmountFen, e.AmountFen)
 	case o.Attempt == 1 && e.PaymentID != "" && o.PaymentID != e.PaymentID:

@@ -32,8 +32,8 @@ func refused(reason string, n int) string {
 
 // TestOrdersNotProvenByTheManifestAreRefused: with a genuinely signed
 // manifest of two items, orders an insider forges (an application not in
-// it, more than its amount, another payment ID, an unsigned reissue, a
-// signed reissue of an item already paid) are dead-lettered, counted, and
+// it, more than its amount, another term, another payment ID, an unsigned
+// reissue, a signed reissue of an item already paid) are dead-lettered, counted, and
 // never reach the bank; the genuine orders are paid.
 func TestOrdersNotProvenByTheManifestAreRefused(t *testing.T) {
 	t.Parallel()
@@ -56,6 +56,9 @@ func TestOrdersNotProvenByTheManifestAreRefused(t *testing.T) {
 		"reissue_signature":   ordered(b, batchID, uuid.NewString(), 2),
 		"already_paid":        reissued(t, a, batchID, uuid.NewString(), 2),
 	}
+	otherTerm := ordered(b, batchID, uuid.NewString(), 1)
+	otherTerm.Term = "2018-spring"
+	forged["batch_mismatch"] = otherTerm
 	// A signature from another order does not carry over.
 	stolen := reissued(t, b, batchID, uuid.NewString(), 2).GetPaymentOrdered()
 	copied := ordered(b, batchID, uuid.NewString(), 2)
