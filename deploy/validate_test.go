@@ -69,8 +69,8 @@ var platformServices = []serviceSpec{
 	{"application", 9101, 8101, []string{"AID_SEAL_KEYS", "AID_HASH_KEYS"}},
 	{"school-review", 9102, 8102, nil},
 	{"bureau-review", 9103, 8103, nil},
-	{"finance-confirmation", 9104, 8104, nil},
-	{"payout", 9105, 8105, []string{"AID_SEAL_KEYS"}},
+	{"finance-confirmation", 9104, 8104, []string{"AID_FINANCE_SIGNING_KEYS"}},
+	{"payout", 9105, 8105, []string{"AID_SEAL_KEYS", "AID_FINANCE_VERIFY_KEYS"}},
 }
 
 // requiredServiceEnv must be set for every service; LoadService or the
@@ -84,7 +84,7 @@ var secretServiceEnv = []string{"DATABASE_URL"}
 // keyEnv are the key sets (pkg/config.Service.WithKeys). Only the services
 // that use one (serviceSpec.keys) get it, from a Secret; every other service
 // must not have it (production refuses a key a service does not use).
-var keyEnv = []string{"AID_SEAL_KEYS", "AID_HASH_KEYS"}
+var keyEnv = []string{"AID_SEAL_KEYS", "AID_HASH_KEYS", "AID_FINANCE_SIGNING_KEYS", "AID_FINANCE_VERIFY_KEYS"}
 
 // checkKeys reports a key a service needs but lacks, one it has but does
 // not use, and (Kubernetes) one not taken from a Secret.

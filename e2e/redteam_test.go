@@ -8,14 +8,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/edubureau/studentaid/internal/devtools/stack"
 	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/natsx"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
+	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/application/anchor"
 )
 
@@ -32,6 +38,15 @@ func TestRedTeam(t *testing.T) {
 	chain := runChain(t, s)
 	before := readLedger(t, s.BankURL)
 
+	t.Run("NATS refuses a publisher without credentials or off its own subjects", func(t *testing.T) {
+		natsRefuses(t, s)
+	})
+	t.Run("orders not proven by a signed manifest are dead-lettered, not paid", func(t *testing.T) {
+		forgedOrders(t, s, chain)
+	})
+	t.Run("an event of one service's type from another is refused", func(t *testing.T) {
+		wrongOrigin(t, s, chain)
+	})
 	t.Run("service role changes no schema, trigger or trail", func(t *testing.T) {
 		serviceRoleIsRefused(t, s)
 	})
@@ -52,6 +67,171 @@ func TestRedTeam(t *testing.T) {
 			t.Errorf("bank ledger entry %s: %q before the attacks, %q after", k, before.keys[k], st)
 		}
 	}
+}
+
+// natsRefuses: a process that reaches NATS without credentials cannot log
+// in; payout's and application's credentials cannot publish a payment
+// order (finance's subject); the server refuses and the stream holds no
+// such message.
+func natsRefuses(t *testing.T, s *stack.Stack) {
+	t.Helper()
+	if nc, err := nats.Connect(s.NATSURL, nats.Name("intruder"), nats.Timeout(3*time.Second)); err == nil {
+		nc.Close()
+		t.Error("NATS accepted a connection without credentials")
+	} else if !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+		t.Errorf("connect without credentials: %v, want an authorization violation", err)
+	}
+	_, admin := redteamNATS(t, s, natsx.AdminIdentity)
+	before := subjectCount(t, admin, events.Subject(events.TypePaymentOrdered))
+	for _, identity := range []string{"payout", "application"} {
+		nc, _ := redteamNATS(t, s, identity)
+		refused := make(chan error, 1)
+		nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			select {
+			case refused <- err:
+			default:
+			}
+		})
+		order := events.MustNew(time.Now(), events.Actor("fin-x", string(auth.RoleFinanceOfficer), auth.OrgFinance),
+			events.Keys{ApplicationID: uuid.NewString(), BatchID: uuid.NewString(), SchoolCode: "S001", ProgramCode: "PRESCHOOL_AID", Term: "2017-autumn"},
+			&eventsv1.PaymentOrdered{PaymentId: uuid.NewString(), AmountFen: 5_000_000, Attempt: 1})
+		data, err := events.Marshal(order)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Publish(events.Subject(events.TypePaymentOrdered), data); err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.FlushTimeout(3 * time.Second)
+		select {
+		case err := <-refused:
+			if !errors.Is(err, nats.ErrPermissionViolation) && !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+				t.Errorf("%s publishing a payment order: %v, want a permissions violation", identity, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s published a payment order and the server said nothing", identity)
+		}
+	}
+	if after := subjectCount(t, admin, events.Subject(events.TypePaymentOrdered)); after != before {
+		t.Errorf("payment orders on the stream: %d before, %d after the refused publishes", before, after)
+	}
+}
+
+// forgedOrders: an insider holding finance-confirmation's NATS credentials
+// (not its signing key) publishes payment orders: for an application no
+// manifest lists, for more than a real item's amount, a reissue without
+// finance's signature. Payout dead-letters each, counts it, and the bank
+// is never called.
+func forgedOrders(t *testing.T, s *stack.Stack, chain chainResult) {
+	t.Helper()
+	ctx := ctxT(t)
+	var real *planned
+	for _, p := range chain.apps {
+		if p.paid() && !p.failsOnce {
+			real = p
+			break
+		}
+	}
+	finance := newUser(t, s, "finance-redteam", auth.RoleFinanceOfficer, auth.OrgFinance)
+	item := findBatchItem(t, finance, real.id)
+	actor := events.Actor("finance-1", string(auth.RoleFinanceOfficer), auth.OrgFinance)
+	keys := func(appID string) events.Keys {
+		return events.Keys{ApplicationID: appID, BatchID: item.GetBatchId(), SchoolCode: real.school, ProgramCode: real.req.GetProgramCode(), Term: real.term}
+	}
+	forged := map[string]*eventsv1.Event{
+		"not_in_manifest": events.MustNew(time.Now(), actor, keys(uuid.NewString()),
+			&eventsv1.PaymentOrdered{PaymentId: uuid.NewString(), AmountFen: real.amount, Attempt: 1}),
+		"more than its manifest": events.MustNew(time.Now(), actor, keys(real.id),
+			&eventsv1.PaymentOrdered{PaymentId: item.GetPaymentId(), AmountFen: real.amount * 10, Attempt: 1}),
+		"unsigned reissue": events.MustNew(time.Now(), actor, keys(real.id),
+			&eventsv1.PaymentOrdered{PaymentId: uuid.NewString(), AmountFen: real.amount, Attempt: 2}),
+	}
+	_, admin := redteamNATS(t, s, natsx.AdminIdentity)
+	deadBefore := deadCount(t, admin, "payout")
+	refusedBefore := sumMetric(scrape(t, s.Endpoints["payout"].HTTP), "aid_payout_orders_refused_total")
+	_, fin := redteamNATS(t, s, "finance-confirmation")
+	for name, ev := range forged {
+		data, err := events.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fin.Publish(ctx, events.Subject(ev.GetType()), data, jetstream.WithMsgID(ev.GetEventId())); err != nil {
+			t.Fatalf("%s: finance's credentials may publish orders: %v", name, err)
+		}
+	}
+	eventually(t, "payout dead-letters the forged orders", 60*time.Second, func() error {
+		if n := deadCount(t, admin, "payout") - deadBefore; n < len(forged) {
+			return errf("%d of %d forged orders dead-lettered", n, len(forged))
+		}
+		if n := sumMetric(scrape(t, s.Endpoints["payout"].HTTP), "aid_payout_orders_refused_total") - refusedBefore; n < float64(len(forged)) {
+			return errf("aid_payout_orders_refused_total moved by %v, want %d", n, len(forged))
+		}
+		return nil
+	})
+}
+
+// wrongOrigin: the application service's credentials put a payment order
+// on the one subject they may publish, application.submitted. Payout (and
+// every other consumer of that subject) refuses it: an event's type must
+// be its subject's, and each type has one owner.
+func wrongOrigin(t *testing.T, s *stack.Stack, chain chainResult) {
+	t.Helper()
+	ctx := ctxT(t)
+	p := chain.apps[0]
+	order := events.MustNew(time.Now(), events.Actor("finance-1", string(auth.RoleFinanceOfficer), auth.OrgFinance),
+		events.Keys{ApplicationID: p.id, BatchID: uuid.NewString(), SchoolCode: p.school, ProgramCode: p.req.GetProgramCode(), Term: p.term},
+		&eventsv1.PaymentOrdered{PaymentId: uuid.NewString(), AmountFen: p.amount, Attempt: 1})
+	data, err := events.Marshal(order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusedBefore := scrape(t, s.Endpoints["payout"].HTTP)[`aid_events_refused_total{consumer="payout",reason="wrong_subject"}`]
+	_, app := redteamNATS(t, s, "application")
+	if _, err := app.Publish(ctx, events.Subject(events.TypeApplicationSubmitted), data, jetstream.WithMsgID(order.GetEventId())); err != nil {
+		t.Fatalf("the application's credentials publish on its own subject: %v", err)
+	}
+	eventually(t, "payout refuses an order on the application's subject", 60*time.Second, func() error {
+		m := scrape(t, s.Endpoints["payout"].HTTP)
+		if got := m[`aid_events_refused_total{consumer="payout",reason="wrong_subject"}`]; got <= refusedBefore {
+			return errf("aid_events_refused_total{consumer=payout,reason=wrong_subject} = %v, want more than %v", got, refusedBefore)
+		}
+		return nil
+	})
+}
+
+// redteamNATS connects to the stack's NATS as identity, with its seed.
+func redteamNATS(t *testing.T, s *stack.Stack, identity string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, js, err := natsx.Connect(s.NATSURL, identity, natsx.WithNKeySeed(s.NATSSeed(identity)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc, js
+}
+
+// subjectCount is how many messages the event stream holds on subject.
+func subjectCount(t *testing.T, js jetstream.JetStream, subject string) uint64 {
+	t.Helper()
+	st, err := js.Stream(ctxT(t), natsx.EventStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctxT(t), jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Subjects[subject]
+}
+
+// deadCount is how many dead letters consumer has.
+func deadCount(t *testing.T, js jetstream.JetStream, consumer string) int {
+	t.Helper()
+	dead, err := natsx.ListDead(ctxT(t), js, consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(dead)
 }
 
 // serviceRoleIsRefused logs in as each service's own role and tries what

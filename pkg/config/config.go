@@ -29,6 +29,13 @@ const (
 	// DevHashKeys is the development hashing key set (AID_HASH_KEYS):
 	// "dev-hash-key-not-for-production!".
 	DevHashKeys = "dev-hash-1:ZGV2LWhhc2gta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE="
+	// DevFinanceSigningKeys is the development key finance signs batch
+	// manifests with (AID_FINANCE_SIGNING_KEYS): the Ed25519 seed
+	// "dev-finance-signing-key-not-prod".
+	DevFinanceSigningKeys = "dev-finance-1:ZGV2LWZpbmFuY2Utc2lnbmluZy1rZXktbm90LXByb2Q="
+	// DevFinanceVerifyKeys is its public key, payout's development
+	// verifying key set (AID_FINANCE_VERIFY_KEYS).
+	DevFinanceVerifyKeys = "dev-finance-1:JPnJdGIJCrSP3tRKN7g8zKLPno3SyE2QS6/Doclmg0E="
 	// DevAuthIssuer is the issuer of the development stack's and the tests'
 	// tokens. Production sets AID_AUTH_ISSUER to its identity provider's.
 	DevAuthIssuer = "studentaid-dev"
@@ -59,6 +66,14 @@ type Service struct {
 	// HashKeys is the ID-hashing key set in the same form (AID_HASH_KEYS or
 	// AID_HASH_KEYS_FILE). Empty for a service that hashes nothing.
 	HashKeys string
+	// FinanceSigningKeys is finance's Ed25519 manifest signing key set,
+	// "<id>:<base64 seed>[,...]", current first (AID_FINANCE_SIGNING_KEYS or
+	// AID_FINANCE_SIGNING_KEYS_FILE). Only finance-confirmation holds it.
+	FinanceSigningKeys string
+	// FinanceVerifyKeys is the matching public key set,
+	// "<id>:<base64 public key>[,...]" (AID_FINANCE_VERIFY_KEYS or
+	// AID_FINANCE_VERIFY_KEYS_FILE). Payout verifies orders with it.
+	FinanceVerifyKeys string
 	// AuthPublicKeys is a comma-separated list of PEM files with the Ed25519
 	// public keys tokens may be signed with.
 	AuthPublicKeys string
@@ -100,7 +115,10 @@ const (
 // host logs each as a warning.
 func (c Service) Unsafe() []string {
 	var out []string
-	for _, k := range []struct{ name, keys string }{{"AID_SEAL_KEYS", c.SealKeys}, {"AID_HASH_KEYS", c.HashKeys}} {
+	for _, k := range []struct{ name, keys string }{
+		{"AID_SEAL_KEYS", c.SealKeys}, {"AID_HASH_KEYS", c.HashKeys},
+		{"AID_FINANCE_SIGNING_KEYS", c.FinanceSigningKeys}, {"AID_FINANCE_VERIFY_KEYS", c.FinanceVerifyKeys},
+	} {
 		if id := devKeyIn(k.keys); id != "" {
 			out = append(out, fmt.Sprintf("%s key %q is a development key from the repository: set keys of your own (32 random bytes each, base64)", k.name, id))
 		}
@@ -340,6 +358,9 @@ func production() (bool, error) {
 type KeyNeeds struct {
 	Seal bool
 	Hash bool
+	// Sign: finance's manifest signing keys; Verify: their public keys.
+	Sign   bool
+	Verify bool
 }
 
 // WithKeys returns c with the key sets the service needs: AID_SEAL_KEYS and
@@ -358,6 +379,8 @@ func (c Service) WithKeys(need KeyNeeds) (Service, error) {
 	}{
 		{"AID_SEAL_KEYS", need.Seal, DevSealKeys, &c.SealKeys},
 		{"AID_HASH_KEYS", need.Hash, DevHashKeys, &c.HashKeys},
+		{"AID_FINANCE_SIGNING_KEYS", need.Sign, DevFinanceSigningKeys, &c.FinanceSigningKeys},
+		{"AID_FINANCE_VERIFY_KEYS", need.Verify, DevFinanceVerifyKeys, &c.FinanceVerifyKeys},
 	} {
 		v, err := envOrFile(k.name)
 		if err != nil {
@@ -414,7 +437,10 @@ func envOrFile(name string) (string, error) {
 
 // devSecrets are the base64 secrets of every development key in the
 // repository.
-var devSecrets = []string{DevDataKey, secretOf(DevSealKeys), secretOf(DevHashKeys)}
+var devSecrets = []string{
+	DevDataKey, secretOf(DevSealKeys), secretOf(DevHashKeys),
+	secretOf(DevFinanceSigningKeys), secretOf(DevFinanceVerifyKeys),
+}
 
 func secretOf(entry string) string {
 	_, secret, _ := strings.Cut(entry, ":")

@@ -211,3 +211,62 @@ func TestLoadTrailKeys(t *testing.T) {
 		t.Fatalf("production with its own key: %+v %v", k, err)
 	}
 }
+
+func TestFinanceKeysOnlyWhereNeededAndNeverTheDevelopmentOnesInProduction(t *testing.T) {
+	t.Setenv("AID_AUTH_PUBLIC_KEYS", "/nonexistent/key.pem")
+	t.Setenv("AID_DATA_KEY", "")
+	t.Setenv("AID_FINANCE_SIGNING_KEYS", "")
+	t.Setenv("AID_FINANCE_VERIFY_KEYS", "")
+	t.Setenv("AID_ENV", "development")
+	c, err := config.LoadService("finance-confirmation", ":0", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.WithKeys(config.KeyNeeds{Sign: true})
+	if err != nil || got.FinanceSigningKeys != config.DevFinanceSigningKeys || got.FinanceVerifyKeys != "" {
+		t.Fatalf("development signer: keys %q %q (err %v); want the development signing key only", got.FinanceSigningKeys, got.FinanceVerifyKeys, err)
+	}
+	got, err = c.WithKeys(config.KeyNeeds{Verify: true})
+	if err != nil || got.FinanceVerifyKeys != config.DevFinanceVerifyKeys || got.FinanceSigningKeys != "" {
+		t.Fatalf("development verifier: keys %q %q (err %v); want the development verifying key only", got.FinanceSigningKeys, got.FinanceVerifyKeys, err)
+	}
+
+	t.Setenv("AID_AUTH_ISSUER", "https://idp.example.gov.cn")
+	t.Setenv("DATABASE_URL", "postgres://aid_payout:secret@db.example.internal:5432/aid?sslmode=verify-full")
+	t.Setenv("AID_NATS_NKEY_SEED", natsSeed)
+	t.Setenv("AID_ENV", "production")
+	if c, err = config.LoadService("payout", ":0", ":0"); err != nil {
+		t.Fatal(err)
+	}
+	const realPub = "f1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	tests := []struct {
+		name, sign, verify string
+		need               config.KeyNeeds
+		refusal            string
+	}{
+		{"no verifying key", "", "", config.KeyNeeds{Verify: true}, "needs AID_FINANCE_VERIFY_KEYS"},
+		{"development verifying key", "", config.DevFinanceVerifyKeys, config.KeyNeeds{Verify: true}, "development key"},
+		{"development signing key", config.DevFinanceSigningKeys, "", config.KeyNeeds{Sign: true}, "development key"},
+		{"signing key on the verifier", "f1:" + realKey, realPub, config.KeyNeeds{Verify: true}, "does not use AID_FINANCE_SIGNING_KEYS"},
+		{"own verifying key", "", realPub, config.KeyNeeds{Verify: true}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("AID_FINANCE_SIGNING_KEYS", tt.sign)
+			t.Setenv("AID_FINANCE_VERIFY_KEYS", tt.verify)
+			got, err := c.WithKeys(tt.need)
+			if tt.refusal == "" {
+				if err != nil || got.FinanceVerifyKeys != tt.verify {
+					t.Fatalf("WithKeys() = %q, %v; want %q", got.FinanceVerifyKeys, err, tt.verify)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.refusal) {
+				t.Fatalf("WithKeys() error = %v, want a refusal containing %q", err, tt.refusal)
+			}
+			if strings.Contains(err.Error(), realKey) {
+				t.Errorf("error %q contains a key", err)
+			}
+		})
+	}
+}

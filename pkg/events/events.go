@@ -53,6 +53,9 @@ const TypeSchoolReviewWithdrawn = "schoolreview.withdrawn.v1"
 // TypeTrailCheckpointed: the application service signed a checkpoint of its
 // trail tree. Published on natsx.CheckpointSubject, outside "aid.>".
 const TypeTrailCheckpointed = "trail.checkpointed.v1"
+// TypeBatchManifestPart: a slice of a confirmed batch's signed manifest
+// (pkg/manifest), written with the batch's confirmation.
+const TypeBatchManifestPart = "finance.batch_manifest_part.v1"
 
 // Subject returns the JetStream subject of an event type.
 func Subject(eventType string) string { return SubjectPrefix + eventType }
@@ -131,6 +134,8 @@ func setBody(ev *eventsv1.Event, body proto.Message) error {
 		ev.Type, ev.Body = TypePaymentSucceeded, &eventsv1.Event_PaymentSucceeded{PaymentSucceeded: b}
 	case *eventsv1.PaymentFailed:
 		ev.Type, ev.Body = TypePaymentFailed, &eventsv1.Event_PaymentFailed{PaymentFailed: b}
+	case *eventsv1.BatchManifestPart:
+		ev.Type, ev.Body = TypeBatchManifestPart, &eventsv1.Event_BatchManifestPart{BatchManifestPart: b}
 	default:
 		return setDataComparisonBody(ev, body)
 	}
@@ -223,6 +228,8 @@ func bodyOf(ev *eventsv1.Event) proto.Message {
 		return b.PaymentSucceeded
 	case *eventsv1.Event_PaymentFailed:
 		return b.PaymentFailed
+	case *eventsv1.Event_BatchManifestPart:
+		return b.BatchManifestPart
 	}
 	return dataComparisonBodyOf(ev)
 }

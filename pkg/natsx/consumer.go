@@ -62,6 +62,10 @@ type Consumer struct {
 	// AfterCommit runs after a transaction that applied events commits
 	// (e.g. to wake the outbox relay).
 	AfterCommit func()
+	// OnDeadLetter, when set, runs once for each event moved to the
+	// dead-letter stream, with the error that sent it there (e.g. to count
+	// refusals by reason).
+	OnDeadLetter func(ev *eventsv1.Event, err error)
 
 	pool    *pgxpool.Pool
 	js      jetstream.JetStream
@@ -472,6 +476,9 @@ func (c *Consumer) deadLetter(d *delivery) bool {
 		return false
 	}
 	c.metrics.consumed.WithLabelValues(c.Name, d.ev.GetType(), "dead").Inc()
+	if c.OnDeadLetter != nil {
+		c.OnDeadLetter(d.ev, d.err)
+	}
 	return true
 }
 

@@ -257,8 +257,10 @@ func (s *Stack) serviceEnv(name string, ep Endpoint) map[string]string {
 	switch name {
 	case "application":
 		env["AID_SEAL_KEYS"], env["AID_HASH_KEYS"] = config.DevSealKeys, config.DevHashKeys
+	case "finance-confirmation":
+		env["AID_FINANCE_SIGNING_KEYS"] = config.DevFinanceSigningKeys
 	case "payout":
-		env["AID_SEAL_KEYS"] = config.DevSealKeys
+		env["AID_SEAL_KEYS"], env["AID_FINANCE_VERIFY_KEYS"] = config.DevSealKeys, config.DevFinanceVerifyKeys
 	case "data-comparison":
 		env["AID_HASH_KEYS"] = config.DevHashKeys
 	}

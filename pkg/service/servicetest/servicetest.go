@@ -77,6 +77,12 @@ func Start(t testing.TB, env Env, spec service.Spec) Running {
 	if !spec.Needs.Hash {
 		cfg.HashKeys = ""
 	}
+	if spec.Needs.Sign {
+		cfg.FinanceSigningKeys = config.DevFinanceSigningKeys
+	}
+	if spec.Needs.Verify {
+		cfg.FinanceVerifyKeys = config.DevFinanceVerifyKeys
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- service.RunWithConfig(ctx, spec, cfg) }()

@@ -21,6 +21,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/manifest"
 	"github.com/edubureau/studentaid/pkg/outbox"
 	commonv1 "github.com/edubureau/studentaid/proto/gen/aid/common/v1"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
@@ -55,6 +56,9 @@ type Deps struct {
 	Notify func()
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Signer signs each confirmed batch's manifest and each reissued order
+	// with finance's key: payout pays nothing else.
+	Signer *manifest.Signer
 }
 
 // Service runs the use cases against PostgreSQL.
@@ -63,11 +67,12 @@ type Service struct {
 	log    *slog.Logger
 	notify func()
 	now    func() time.Time
+	signer *manifest.Signer
 }
 
 // New returns a Service.
 func New(d Deps) *Service {
-	s := &Service{pool: d.Pool, log: d.Log, notify: d.Notify, now: d.Now}
+	s := &Service{pool: d.Pool, log: d.Log, notify: d.Notify, now: d.Now, signer: d.Signer}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -203,8 +208,9 @@ func (s *Service) CloseBatch(ctx context.Context, who auth.Identity, batchID str
 
 // ConfirmBatch confirms a batch whose control totals are the ones the
 // officer quotes and orders payment of every pending item: the batch, the
-// items and the events (batch_confirmed and one payment_ordered per item)
-// commit in one transaction. Returns NotFound, FailedPrecondition (totals
+// items and the events (batch_confirmed with the signed manifest header, the
+// manifest's parts, and one payment_ordered per item) commit in one
+// transaction. Returns NotFound, FailedPrecondition (totals
 // changed, empty, already confirmed) or PermissionDenied (the officer may
 // not order payment of the items: domain.CheckConfirmer).
 func (s *Service) ConfirmBatch(ctx context.Context, who auth.Identity, batchID string, count, sumFen int64) (domain.Batch, error) {
@@ -237,23 +243,9 @@ func (s *Service) ConfirmBatch(ctx context.Context, who auth.Identity, batchID s
 		if err := b.CheckOrdered(items); err != nil {
 			return err
 		}
-		actor := actorOf(who)
-		evs := make([]*eventsv1.Event, 0, len(items)+1)
-		ev, err := events.New(now, actor, batchKeys(b), &eventsv1.BatchConfirmed{
-			ControlCount: b.ControlCount, ControlSumFen: b.ControlSumFen, FundingSource: b.FundingSource,
-		})
+		evs, err := s.confirmationEvents(now, actorOf(who), b, items)
 		if err != nil {
 			return err
-		}
-		evs = append(evs, ev)
-		for _, it := range items {
-			ev, err := events.New(now, actor, itemKeys(b, it.ApplicationID, it.SchoolCode), &eventsv1.PaymentOrdered{
-				PaymentId: it.PaymentID, AmountFen: it.AmountFen, Attempt: 1,
-			})
-			if err != nil {
-				return err
-			}
-			evs = append(evs, ev)
 		}
 		if err := outbox.Append(ctx, tx, evs...); err != nil {
 			return err
@@ -266,6 +258,50 @@ func (s *Service) ConfirmBatch(ctx context.Context, who auth.Identity, batchID s
 			"control_sum_fen", out.ControlSumFen, "confirmed_by", who.UserID)
 	}
 	return out, err
+}
+
+// confirmationEvents are the events of b's confirmation: batch_confirmed
+// with the manifest's signed header, the manifest's parts, and one
+// payment_ordered per item, in that order, so that payout holds the
+// verified manifest before the orders it proves arrive.
+func (s *Service) confirmationEvents(now time.Time, actor *commonv1.Actor, b domain.Batch, items []domain.Item) ([]*eventsv1.Event, error) {
+	entries := make([]manifest.Item, len(items))
+	for i, it := range items {
+		entries[i] = manifest.Item{ApplicationID: it.ApplicationID, PaymentID: it.PaymentID, AmountFen: it.AmountFen}
+	}
+	header, parts, err := manifest.Build(manifest.Batch{
+		ID: b.ID, ProgramCode: b.ProgramCode, Term: b.Term, FundingSource: b.FundingSource,
+		ControlCount: b.ControlCount, ControlSumFen: b.ControlSumFen,
+	}, entries, s.signer)
+	if err != nil {
+		return nil, fmt.Errorf("sign the manifest of batch %s: %w", b.ID, err)
+	}
+	evs := make([]*eventsv1.Event, 0, 1+len(parts)+len(items))
+	ev, err := events.New(now, actor, batchKeys(b), &eventsv1.BatchConfirmed{
+		ControlCount: b.ControlCount, ControlSumFen: b.ControlSumFen, FundingSource: b.FundingSource,
+		Manifest: manifest.HeaderProto(header),
+	})
+	if err != nil {
+		return nil, err
+	}
+	evs = append(evs, ev)
+	for i, p := range parts {
+		ev, err := events.New(now, actor, batchKeys(b), manifest.PartProto(i, p))
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, ev)
+	}
+	for _, it := range items {
+		ev, err := events.New(now, actor, itemKeys(b, it.ApplicationID, it.SchoolCode), &eventsv1.PaymentOrdered{
+			PaymentId: it.PaymentID, AmountFen: it.AmountFen, Attempt: 1,
+		})
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
 }
 
 // ReturnItem sends a PENDING item of an unconfirmed batch back to the
@@ -318,7 +354,8 @@ func (s *Service) ReturnItem(ctx context.Context, who auth.Identity, batchID, ap
 }
 
 // ReissuePayment orders a FAILED item's payment again, under a new payment
-// ID with the next attempt number, once the school corrected the payee.
+// ID with the next attempt number, once the school corrected the payee; the
+// order carries finance's signature, as no manifest lists its payment ID.
 // Returns NotFound, FailedPrecondition or PermissionDenied (the officer may
 // not order payment of the item: domain.CheckConfirmer).
 func (s *Service) ReissuePayment(ctx context.Context, who auth.Identity, batchID, applicationID string) (domain.Item, error) {
@@ -354,8 +391,17 @@ func (s *Service) ReissuePayment(ctx context.Context, who auth.Identity, batchID
 			return fmt.Errorf("reissue: %w", err)
 		}
 		annotate(ctx, attribute.String("payout.id", paymentID))
+		// The reissue is not in the batch's manifest under its new payment
+		// ID; finance's signature over it is its proof.
+		keyID, sig, err := s.signer.SignReissue(manifest.Reissue{
+			BatchID: b.ID, ApplicationID: it.ApplicationID, PaymentID: it.PaymentID, AmountFen: it.AmountFen, Attempt: it.Attempt,
+		})
+		if err != nil {
+			return fmt.Errorf("sign the reissue of %s: %w", it.ApplicationID, err)
+		}
 		ev, err := events.New(s.clock(), actorOf(who), itemKeys(b, it.ApplicationID, it.SchoolCode), &eventsv1.PaymentOrdered{
 			PaymentId: it.PaymentID, AmountFen: it.AmountFen, Attempt: it.Attempt,
+			ReissueKeyId: keyID, ReissueSignature: sig,
 		})
 		if err != nil {
 			return err

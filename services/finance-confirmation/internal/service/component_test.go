@@ -3,7 +3,9 @@ package service_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +15,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/manifest"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
 )
@@ -298,6 +302,44 @@ func TestConfirmOrdersOnePaymentPerItem(t *testing.T) {
 			t.Errorf("payment_ordered %v", ev)
 		}
 	}
+
+	// The confirmation carries the signed manifest: a header that verifies
+	// under finance's public key, and one part listing exactly the ordered
+	// items with their payment IDs and amounts, in application ID order.
+	header, err := manifest.HeaderOf(confirmed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := devVerifier(t).Verify(header); err != nil || header.KeyID != "dev-finance-1" || len(header.PartDigests) != 1 {
+		t.Fatalf("manifest header %+v: %v", header, err)
+	}
+	part := h.awaitEvents(events.TypeBatchManifestPart, 1, func(ev *eventsv1.Event) bool { return ev.GetBatchId() == batchID })[0]
+	index, listed, err := manifest.PartOf(part)
+	if err != nil || index != 0 {
+		t.Fatalf("part %d: %v", index, err)
+	}
+	if err := header.CheckPart(index, listed); err != nil {
+		t.Errorf("the part does not match its signed header: %v", err)
+	}
+	var want []manifest.Item
+	for _, a := range as {
+		want = append(want, manifest.Item{ApplicationID: a.app, PaymentID: byApp[a.app].GetPaymentId(), AmountFen: a.amount})
+	}
+	slices.SortFunc(want, func(x, y manifest.Item) int { return strings.Compare(x.ApplicationID, y.ApplicationID) })
+	if !slices.Equal(listed, want) {
+		t.Errorf("manifest lists %v, want %v", listed, want)
+	}
+}
+
+// devVerifier checks signatures with the development verifying key, the
+// public half of the signing key the tests run finance on.
+func devVerifier(t *testing.T) *manifest.Verifier {
+	t.Helper()
+	v, err := manifest.ParseVerifyKeys(config.DevFinanceVerifyKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func TestReturnItem(t *testing.T) {
@@ -429,6 +471,11 @@ func TestPaymentResultsAndReissue(t *testing.T) {
 	re := h.awaitEvents(events.TypePaymentOrdered, 1, func(ev *eventsv1.Event) bool { return ev.GetPaymentOrdered().GetAttempt() == 2 })[0]
 	if re.GetPaymentOrdered().GetPaymentId() != it.GetPaymentId() || re.GetPaymentOrdered().GetAmountFen() != 100000 || re.GetApplicationId() != bad.app {
 		t.Errorf("reissue event %v", re)
+	}
+	// The reissue is signed on its own: payout pays it only with this signature.
+	if err := devVerifier(t).VerifyReissue(manifest.Reissue{BatchID: batchID, ApplicationID: bad.app, PaymentID: it.GetPaymentId(), AmountFen: 100000, Attempt: 2},
+		re.GetPaymentOrdered().GetReissueKeyId(), re.GetPaymentOrdered().GetReissueSignature()); err != nil {
+		t.Errorf("reissue signature: %v", err)
 	}
 	_, err = fin.ReissuePayment(ctx, &financev1.ReissuePaymentRequest{BatchId: batchID, ApplicationId: bad.app})
 	wantCode(t, err, codes.FailedPrecondition, "only a failed item")

@@ -2,11 +2,17 @@ package service_test
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
+	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/manifest"
+	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
 )
 
@@ -53,5 +59,54 @@ FROM items WHERE batch_id = $1`, batchID).Scan(&ordered, &payments, &outboxRows)
 	}
 	if ordered != n || payments != n || outboxRows != n {
 		t.Errorf("ordered %d, distinct payments %d, payment_ordered rows %d; want %d each", ordered, payments, outboxRows, n)
+	}
+
+	// The same transaction wrote the signed manifest: its header verifies,
+	// each of its parts matches, and together they list every ordered item.
+	rows, err := h.pool.Query(ctx, `SELECT payload FROM outbox
+WHERE subject IN ('aid.finance.batch_confirmed.v1', 'aid.finance.batch_manifest_part.v1') ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payloads, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1 + int((n+manifest.PartSize-1)/manifest.PartSize); len(payloads) != want {
+		t.Fatalf("%d manifest events, want %d", len(payloads), want)
+	}
+	evs := make([]*eventsv1.Event, len(payloads))
+	for i, p := range payloads {
+		if evs[i], err = events.Unmarshal(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	header, err := manifest.HeaderOf(evs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := devVerifier(t).Verify(header); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]int64{}
+	for _, ev := range evs[1:] {
+		index, items, err := manifest.PartOf(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := header.CheckPart(index, items); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			listed[it.ApplicationID+"/"+it.PaymentID] = it.AmountFen
+		}
+	}
+	var matched int64
+	if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM items WHERE batch_id = $1 AND amount_fen = 62500 AND application_id::text || '/' || payment_id::text = ANY($2)`,
+		batchID, slices.Collect(maps.Keys(listed))).Scan(&matched); err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(listed)) != n || matched != n {
+		t.Errorf("the manifest lists %d items, %d of them ordered items of the batch; want %d", len(listed), matched, n)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/edubureau/studentaid/pkg/config"
+	"github.com/edubureau/studentaid/pkg/manifest"
 	platform "github.com/edubureau/studentaid/pkg/service"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/app"
@@ -39,8 +41,15 @@ func SpecWith(o Options) platform.Spec {
 		DefaultHTTPAddr: DefaultHTTPAddr,
 		Migrations:      migrations.FS(),
 		Policy:          ports.Policy(),
+		// It signs each confirmed batch's manifest; it opens and hashes no
+		// personal data.
+		Needs: config.KeyNeeds{Sign: true},
 		Setup: func(_ context.Context, h *platform.Host) error {
-			a := app.New(app.Deps{Pool: h.Pool, Log: h.Log, Notify: h.Relay.Notify, Now: o.Now})
+			signer, err := manifest.ParseSigningKeys(h.Config.FinanceSigningKeys)
+			if err != nil {
+				return err
+			}
+			a := app.New(app.Deps{Pool: h.Pool, Log: h.Log, Notify: h.Relay.Notify, Now: o.Now, Signer: signer})
 			financev1.RegisterFinanceConfirmationServiceServer(h.GRPC, ports.NewServer(a))
 			h.AddGateway(financev1.RegisterFinanceConfirmationServiceHandlerFromEndpoint)
 			h.AddConsumer(ports.Consumer(a))

@@ -74,11 +74,13 @@ SELECT EXISTS (SELECT 1 FROM p), EXISTS (SELECT 1 FROM ins)`,
 
 // AddPayments stores PENDING payments, each with a copy of its
 // application's current payee, in one statement; payments already stored are
-// left alone. missing counts the payments whose payee has not arrived: the
-// caller must then roll back, as those were not stored. A second live payment
-// for one application fails with a unique violation of
-// OneLivePaymentPerApplication.
-func AddPayments(ctx context.Context, tx db.Tx, ps []NewPayment) (missing int, err error) {
+// left alone. missing counts the payments whose payee has not arrived, and
+// unproven those that their batch's verified manifest does not prove (no
+// verified manifest yet, another program or term, not listed, another amount, or a first order under
+// another payment ID: domain.Order.CheckAgainst as one join): the caller must
+// then roll back, as those were not stored. A second live payment for one
+// application fails with a unique violation of OneLivePaymentPerApplication.
+func AddPayments(ctx context.Context, tx db.Tx, ps []NewPayment) (missing, unproven int, err error) {
 	n := len(ps)
 	ids, apps, batches := make([]string, n), make([]string, n), make([]string, n)
 	schools, programs, terms := make([]string, n), make([]string, n), make([]string, n)
@@ -93,20 +95,30 @@ func AddPayments(ctx context.Context, tx db.Tx, ps []NewPayment) (missing int, e
 	err = tx.QueryRow(ctx, `WITH r AS MATERIALIZED (
   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::int[], $9::text[], $10::text[])
       AS r(payment_id, application_id, batch_id, school_code, program_code, term, amount_fen, order_attempt, traceparent, tracestate)
+), proven AS MATERIALIZED (
+  SELECT r.*, EXISTS (SELECT 1 FROM manifests_verified v WHERE v.batch_id = r.batch_id)
+              AND h.program_code = r.program_code AND h.term = r.term
+              AND m.amount_fen = r.amount_fen
+              AND (r.order_attempt > 1 OR m.payment_id IS NULL OR m.payment_id = r.payment_id) AS ok
+    FROM r LEFT JOIN manifests h ON h.batch_id = r.batch_id
+           LEFT JOIN manifest_items m ON m.batch_id = r.batch_id AND m.application_id = r.application_id
 ), ins AS (
   INSERT INTO payments (payment_id, application_id, batch_id, school_code, program_code, term, amount_fen, order_attempt,
                         bank_card_sealed, account_name_sealed, bank_card_masked, traceparent, tracestate)
   SELECT r.payment_id, r.application_id, r.batch_id, r.school_code, r.program_code, r.term, r.amount_fen, r.order_attempt,
          p.bank_card_sealed, p.account_name_sealed, p.bank_card_masked, r.traceparent, r.tracestate
-    FROM r JOIN payees p ON p.application_id = r.application_id
+    FROM proven r JOIN payees p ON p.application_id = r.application_id
+   WHERE r.ok
   ON CONFLICT (payment_id) DO NOTHING
 )
-SELECT count(*) FROM r WHERE NOT EXISTS (SELECT 1 FROM payees p WHERE p.application_id = r.application_id)`,
-		ids, apps, batches, schools, programs, terms, amounts, orders, parents, states).Scan(&missing)
+SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM payees p WHERE p.application_id = r.application_id)),
+       count(*) FILTER (WHERE r.ok IS NOT TRUE)
+  FROM proven r`,
+		ids, apps, batches, schools, programs, terms, amounts, orders, parents, states).Scan(&missing, &unproven)
 	if err != nil {
-		return 0, fmt.Errorf("add %d payments: %w", n, err)
+		return 0, 0, fmt.Errorf("add %d payments: %w", n, err)
 	}
-	return missing, nil
+	return missing, unproven, nil
 }
 
 // Claimed is a payment a worker took up: its state before the claim, what it

@@ -19,6 +19,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/manifest"
 	"github.com/edubureau/studentaid/pkg/pii"
 	"github.com/edubureau/studentaid/services/payout/internal/adapters"
 	"github.com/edubureau/studentaid/services/payout/internal/bank"
@@ -68,7 +69,10 @@ type Deps struct {
 	Bank bank.Gateway
 	// Metrics count results and bank calls; nil counts without registering.
 	Metrics *Metrics
-	Config  Config
+	// Verifier holds finance's public keys: a manifest or reissue is
+	// accepted only under one of them.
+	Verifier *manifest.Verifier
+	Config   Config
 }
 
 // withDefaults fills the optional collaborators left nil.
@@ -93,16 +97,94 @@ var (
 	// ErrAlreadyPaying: the application already has an open or paid
 	// payment; a second one could pay twice, so it is refused for good.
 	ErrAlreadyPaying = errors.New("already has an open or paid payment")
+	// ErrManifestNotYet: an order, or a manifest part, came before the
+	// manifest that proves it; it must wait.
+	ErrManifestNotYet = errors.New("manifest not known yet")
 )
 
 // Service runs payout's event handlers and queries.
 type Service struct {
-	pool *pgxpool.Pool
+	pool     *pgxpool.Pool
+	verifier *manifest.Verifier
+	metrics  *Metrics
 }
 
 // New returns payout's use cases over d.Pool.
 func New(d Deps) *Service {
-	return &Service{pool: d.Pool}
+	d = d.withDefaults()
+	return &Service{pool: d.Pool, verifier: d.Verifier, metrics: d.Metrics}
+}
+
+// CountRefusal counts err in aid_payout_orders_refused_total if it is a
+// refusal, and reports whether it was.
+func (s *Service) CountRefusal(err error) bool { return s.metrics.CountRefusal(err) }
+
+// SaveManifestHeader verifies the signed header of a confirmed batch's
+// manifest and stores it. Returns a domain.RefusedError for a header signed
+// by an unknown key, whose signature fails, that is malformed, or that
+// differs from the one the batch already has.
+func (s *Service) SaveManifestHeader(ctx context.Context, tx db.Tx, h manifest.Header, eventID string) error {
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("batch.id", h.ID))
+	if err := s.verifier.Verify(h); err != nil {
+		switch {
+		case errors.Is(err, manifest.ErrUnknownKey):
+			return domain.Refuse(domain.RefusedManifestUnknownKey, "manifest of batch %s: %w", h.ID, err)
+		case errors.Is(err, manifest.ErrBadSignature):
+			return domain.Refuse(domain.RefusedManifestSignature, "manifest of batch %s: %w", h.ID, err)
+		}
+		return domain.Refuse(domain.RefusedManifestMalformed, "manifest of batch %s: %w", h.ID, err)
+	}
+	err := adapters.SaveManifestHeader(ctx, tx, h, eventID)
+	if errors.Is(err, adapters.ErrManifestConflict) {
+		return domain.Refuse(domain.RefusedManifestConflict, "manifest of batch %s: %w", h.ID, err)
+	}
+	return err
+}
+
+// SaveManifestPart checks a manifest part against its batch's verified
+// header and stores its items; the part that completes the manifest, if
+// the parts add up to the header's control totals, marks it verified.
+// Returns ErrManifestNotYet before the header, and a domain.RefusedError
+// for a part that is not the header's or totals that disagree.
+func (s *Service) SaveManifestPart(ctx context.Context, tx db.Tx, batchID string, index int, items []manifest.Item, eventID string) error {
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("batch.id", batchID), attribute.Int("manifest.part", index))
+	h, err := adapters.LockedManifestHeader(ctx, tx, batchID)
+	if errors.Is(err, adapters.ErrNotFound) {
+		return fmt.Errorf("part %d of batch %s: %w", index, batchID, ErrManifestNotYet)
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.CheckPart(index, items); err != nil {
+		return domain.Refuse(domain.RefusedManifestPart, "%w", err)
+	}
+	inserted, t, err := adapters.SaveManifestPart(ctx, tx, batchID, index, items, eventID)
+	if db.IsUniqueViolation(err, adapters.ManifestItemKey) {
+		return domain.Refuse(domain.RefusedManifestPart, "part %d of batch %s lists an application of another part: %w", index, batchID, err)
+	}
+	if err != nil || !inserted || t.Parts < len(h.PartDigests) {
+		return err
+	}
+	if t.Count != h.ControlCount || t.SumFen != h.ControlSumFen {
+		return domain.Refuse(domain.RefusedManifestTotals, "batch %s: the parts hold %d items / %d fen, the signed header %d / %d",
+			batchID, t.Count, t.SumFen, h.ControlCount, h.ControlSumFen)
+	}
+	return adapters.MarkManifestVerified(ctx, tx, batchID)
+}
+
+// checkReissue verifies finance's signature over a reissued order; a first
+// order needs none.
+func (s *Service) checkReissue(o domain.Order) error {
+	if o.Attempt == 1 {
+		return nil
+	}
+	err := s.verifier.VerifyReissue(manifest.Reissue{
+		BatchID: o.BatchID, ApplicationID: o.ApplicationID, PaymentID: o.PaymentID, AmountFen: o.AmountFen, Attempt: o.Attempt,
+	}, o.ReissueKeyID, o.ReissueSignature)
+	if err != nil {
+		return domain.Refuse(domain.RefusedReissueSignature, "reissued payment %s of application %s: %w", o.PaymentID, o.ApplicationID, err)
+	}
+	return nil
 }
 
 // SavePayee keeps the payee an application.submitted or
@@ -115,14 +197,32 @@ func (s *Service) SavePayee(ctx context.Context, tx db.Tx, p domain.Payee) error
 
 // AddPayment takes in a finance.payment_ordered event as a PENDING payment
 // for the pay worker, with the application's current payee and the trace
-// context of ctx. Returns ErrPayeeNotYet for a payee that has not arrived,
-// and ErrAlreadyPaying for a second live payment of one application. A
-// repeated order of the same payment changes nothing.
+// context of ctx, once the order is proven: its batch's verified manifest
+// lists the application with the order's amount (and, for a first order,
+// its payment ID), and a reissue carries finance's signature. Returns
+// ErrManifestNotYet or ErrPayeeNotYet for an order that came before its
+// manifest or payee, and a domain.RefusedError for an unproven order or a
+// second live payment of one application (ErrAlreadyPaying). A repeated
+// order of the same payment changes nothing.
 func (s *Service) AddPayment(ctx context.Context, tx db.Tx, o domain.Order) error {
 	p := newPayment(ctx, o)
+	if err := s.checkReissue(o); err != nil {
+		return err
+	}
+	entry, err := adapters.ManifestEntry(ctx, tx, o.BatchID, o.ApplicationID)
+	if err != nil {
+		return err
+	}
+	if err := o.CheckAgainst(entry); err != nil {
+		if errors.Is(err, domain.ErrManifestNotYet) {
+			return fmt.Errorf("%w: %w", ErrManifestNotYet, err)
+		}
+		return err
+	}
 	payeeKnown, _, err := adapters.AddPayment(ctx, tx, p)
 	if db.IsUniqueViolation(err, adapters.OneLivePaymentPerApplication) {
-		return fmt.Errorf("payment %s: application %s %w: %w", o.PaymentID, o.ApplicationID, ErrAlreadyPaying, err)
+		return &domain.RefusedError{Reason: domain.RefusedAlreadyPaid,
+			Err: fmt.Errorf("payment %s: application %s %w: %w", o.PaymentID, o.ApplicationID, ErrAlreadyPaying, err)}
 	}
 	if err != nil {
 		return err
@@ -142,21 +242,28 @@ type DeliveredOrder struct {
 }
 
 // AddPayments takes in several finance.payment_ordered events at once in
-// one statement. It is all or nothing: a missing payee (ErrPayeeNotYet) or a
-// second live payment of an application fails the whole call, so that the
-// consumer applies the events one at a time through AddPayment and settles
-// each on its own.
+// one statement, with the same proof as AddPayment. It is all or nothing: a
+// missing payee (ErrPayeeNotYet), an order not proven by a verified manifest,
+// a bad reissue signature or a second live payment of an application fails
+// the whole call, so that the consumer applies the events one at a time
+// through AddPayment and settles (and counts) each on its own.
 func (s *Service) AddPayments(tx db.Tx, orders []DeliveredOrder) error {
 	if len(orders) == 0 {
 		return nil
 	}
 	ps := make([]adapters.NewPayment, len(orders))
 	for i, o := range orders {
+		if err := s.checkReissue(o.Order); err != nil {
+			return err
+		}
 		ps[i] = newPayment(o.Ctx, o.Order)
 	}
-	missing, err := adapters.AddPayments(orders[0].Ctx, tx, ps)
+	missing, unproven, err := adapters.AddPayments(orders[0].Ctx, tx, ps)
 	if err != nil {
 		return err
+	}
+	if unproven > 0 {
+		return fmt.Errorf("%d of %d payment orders not proven by a verified manifest: %w", unproven, len(ps), ErrManifestNotYet)
 	}
 	if missing > 0 {
 		return fmt.Errorf("%d of %d payment orders: %w", missing, len(ps), ErrPayeeNotYet)

@@ -65,6 +65,10 @@ type Order struct {
 	AmountFen     int64
 	// Attempt is finance's attempt number of the item (1, then one more per reissue).
 	Attempt int32
+	// ReissueKeyID and ReissueSignature are finance's signature over a
+	// reissue (Attempt > 1); a first order is proven by its batch's manifest.
+	ReissueKeyID     string
+	ReissueSignature []byte
 }
 
 // Payment is an ordered credit to a payee, and what became of it.

@@ -10,17 +10,21 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/manifest"
 	"github.com/edubureau/studentaid/pkg/natsx"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/payout/internal/app"
 	"github.com/edubureau/studentaid/services/payout/internal/domain"
 )
 
-// Subjects are the events payout follows: the payee of each application and
-// finance's payment orders.
+// Subjects are the events payout follows: the payee of each application,
+// finance's signed batch manifests (the header in batch_confirmed, then the
+// parts) and finance's payment orders, which the manifests prove.
 var Subjects = []string{
 	events.Subject(events.TypeApplicationSubmitted),
 	events.Subject(events.TypePayeeCorrected),
+	events.Subject(events.TypeBatchConfirmed),
+	events.Subject(events.TypeBatchManifestPart),
 	events.Subject(events.TypePaymentOrdered),
 }
 
@@ -34,7 +38,9 @@ const (
 // the use cases in a.
 func Consumer(a *app.Service) *natsx.Consumer {
 	h := &eventHandler{app: a}
-	return &natsx.Consumer{Subjects: Subjects, Handle: h.Handle, HandleBatch: h.HandleBatch}
+	return &natsx.Consumer{Subjects: Subjects, Handle: h.Handle, HandleBatch: h.HandleBatch,
+		// A refusal is counted once, when its event is dead-lettered.
+		OnDeadLetter: func(_ *eventsv1.Event, err error) { a.CountRefusal(err) }}
 }
 
 // eventHandler applies payees and payment orders.
@@ -43,10 +49,30 @@ type eventHandler struct {
 }
 
 // Handle applies ev inside tx. It returns natsx.ErrNotYet for an order whose
-// payee has not arrived, and a natsx.Permanent error for an event that can
-// never apply: malformed, or a second live payment of an application.
+// manifest or payee has not arrived, or a part before its manifest header,
+// and a natsx.Permanent error for an event that can never apply: malformed,
+// unproven by a verified manifest, a manifest that does not verify, or a
+// second live payment of an application.
 func (h *eventHandler) Handle(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
 	switch ev.GetType() {
+	case events.TypeBatchConfirmed:
+		if err := checkUUID("batch_id", ev.GetBatchId()); err != nil {
+			return err
+		}
+		m, err := manifest.HeaderOf(ev)
+		if err != nil {
+			return natsx.Permanent(domain.Refuse(domain.RefusedManifestMalformed, "%w", err))
+		}
+		return classify(h.app.SaveManifestHeader(ctx, tx, m, ev.GetEventId()))
+	case events.TypeBatchManifestPart:
+		if err := checkUUID("batch_id", ev.GetBatchId()); err != nil {
+			return err
+		}
+		index, items, err := manifest.PartOf(ev)
+		if err != nil {
+			return natsx.Permanent(domain.Refuse(domain.RefusedManifestPart, "%w", err))
+		}
+		return classify(h.app.SaveManifestPart(ctx, tx, ev.GetBatchId(), index, items, ev.GetEventId()))
 	case events.TypeApplicationSubmitted, events.TypePayeeCorrected:
 		p, err := payeeOf(ev)
 		if err != nil {
@@ -96,9 +122,9 @@ func classify(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, app.ErrPayeeNotYet):
+	case errors.Is(err, app.ErrPayeeNotYet), errors.Is(err, app.ErrManifestNotYet):
 		return fmt.Errorf("%w: %w", err, natsx.ErrNotYet)
-	case errors.Is(err, app.ErrAlreadyPaying):
+	case errors.Is(err, domain.ErrRefused), errors.Is(err, app.ErrAlreadyPaying):
 		return natsx.Permanent(err)
 	default:
 		return err
@@ -178,5 +204,8 @@ func orderOf(ev *eventsv1.Event) (domain.Order, error) {
 		Term:          ev.GetTerm(),
 		AmountFen:     body.GetAmountFen(),
 		Attempt:       body.GetAttempt(),
+		// Checked against finance's keys by the use case.
+		ReissueKeyID:     body.GetReissueKeyId(),
+		ReissueSignature: body.GetReissueSignature(),
 	}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/edubureau/studentaid/cmd/banksim/sim"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/manifest"
 	"github.com/edubureau/studentaid/pkg/natsx"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
 )
@@ -29,8 +30,9 @@ func TestPaysAConfirmedItemExactlyOnce(t *testing.T) {
 	a := newApplication(62500)
 	batchID, paymentID := uuid.NewString(), uuid.NewString()
 	h.publish(h.submitted(a, goodCard), "", nil)
+	h.confirm(batchID, itemOf(a, paymentID))
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
-	h.publish(ordered(a, batchID, paymentID, 1), "", map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"})
+	h.publishAsFinance(ordered(a, batchID, paymentID, 1), "", map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"})
 
 	got := h.await(events.Subject(events.TypePaymentSucceeded), 1, nil)[0]
 	s := got.Event.GetPaymentSucceeded()
@@ -98,9 +100,10 @@ func TestClosedAccountFails(t *testing.T) {
 	h := start(t)
 	ctx := context.Background()
 	a := newApplication(50000)
-	paymentID := uuid.NewString()
+	batchID, paymentID := uuid.NewString(), uuid.NewString()
 	h.publish(h.submitted(a, closedCard), "", nil)
-	h.publish(ordered(a, uuid.NewString(), paymentID, 1), "", nil)
+	h.confirm(batchID, itemOf(a, paymentID))
+	h.publishAsFinance(ordered(a, batchID, paymentID, 1), "", nil)
 
 	ev := h.awaitEvents(events.TypePaymentFailed, 1)[0]
 	if f := ev.GetPaymentFailed(); f.GetPaymentId() != paymentID || f.GetReason() != "ACCOUNT_CLOSED" || f.GetAmountFen() != 50000 {
@@ -123,7 +126,7 @@ func TestClosedAccountFails(t *testing.T) {
 	// The school corrects the card; finance orders the payment again.
 	h.publish(h.corrected(a, goodCard, accountName), "", nil)
 	reissue := uuid.NewString()
-	h.publish(ordered(a, uuid.NewString(), reissue, 2), "", nil)
+	h.publishAsFinance(reissued(t, a, batchID, reissue, 2), "", nil)
 	ok := h.awaitEvents(events.TypePaymentSucceeded, 1)[0]
 	if ok.GetPaymentSucceeded().GetPaymentId() != reissue {
 		t.Fatalf("payment_succeeded %v", ok)
@@ -145,9 +148,10 @@ func TestUnknownOutcomeIsLookedUpNotPaidAgain(t *testing.T) {
 	h := startWith(t, sim.Faults{TimeoutRate: 1, TimeoutDelay: 3 * time.Second, Seed: 7}, opts)
 	ctx := context.Background()
 	a := newApplication(100000)
-	paymentID := uuid.NewString()
+	batchID, paymentID := uuid.NewString(), uuid.NewString()
 	h.publish(h.submitted(a, goodCard), "", nil)
-	h.publish(ordered(a, uuid.NewString(), paymentID, 1), "", nil)
+	h.confirm(batchID, itemOf(a, paymentID))
+	h.publishAsFinance(ordered(a, batchID, paymentID, 1), "", nil)
 
 	ev := h.awaitEvents(events.TypePaymentSucceeded, 1)[0]
 	if ev.GetPaymentSucceeded().GetPaymentId() != paymentID || ev.GetPaymentSucceeded().GetAmountFen() != 100000 {
@@ -178,13 +182,14 @@ func TestSameOrderDeliveredTwicePaysOnce(t *testing.T) {
 	a := newApplication(62500)
 	batchID, paymentID := uuid.NewString(), uuid.NewString()
 	h.publish(h.submitted(a, goodCard), "", nil)
+	h.confirm(batchID, itemOf(a, paymentID))
 	order := ordered(a, batchID, paymentID, 1)
-	h.publish(order, "", nil)
+	h.publishAsFinance(order, "", nil)
 	// The same event again, past JetStream's duplicate check, and a new
 	// event ordering the same payment.
-	h.publish(order, "redelivery-"+order.GetEventId(), nil)
+	h.publishAsFinance(order, "redelivery-"+order.GetEventId(), nil)
 	again := ordered(a, batchID, paymentID, 1)
-	h.publish(again, "", nil)
+	h.publishAsFinance(again, "", nil)
 
 	h.awaitEvents(events.TypePaymentSucceeded, 1)
 	h.awaitConsumed()
@@ -209,11 +214,15 @@ func TestSecondLivePaymentOfAnApplicationIsRefused(t *testing.T) {
 	h := start(t)
 	a := newApplication(62500)
 	h.publish(h.submitted(a, goodCard), "", nil)
-	h.publish(ordered(a, uuid.NewString(), uuid.NewString(), 1), "", nil)
+	first, paymentID := uuid.NewString(), uuid.NewString()
+	h.confirm(first, itemOf(a, paymentID))
+	h.publishAsFinance(ordered(a, first, paymentID, 1), "", nil)
 	h.awaitEvents(events.TypePaymentSucceeded, 1)
 
-	other := uuid.NewString()
-	h.publish(ordered(a, uuid.NewString(), other, 1), "", nil)
+	// A second batch, genuinely signed, lists the same application.
+	second, other := uuid.NewString(), uuid.NewString()
+	h.confirm(second, itemOf(a, other))
+	h.publishAsFinance(ordered(a, second, other, 1), "", nil)
 	dead := h.await(natsx.DeadPrefix+"payout."+events.Subject(events.TypePaymentOrdered), 1, nil)[0]
 	if dead.Event.GetPaymentOrdered().GetPaymentId() != other || !strings.Contains(dead.Header.Get(natsx.HeaderError), "already has an open or paid payment") {
 		t.Errorf("dead letter %v: %s", dead.Event, dead.Header.Get(natsx.HeaderError))
@@ -221,14 +230,18 @@ func TestSecondLivePaymentOfAnApplicationIsRefused(t *testing.T) {
 	if totals := h.ledger(); totals.CreditedCount != 1 {
 		t.Errorf("bank ledger %+v, want one credit", totals)
 	}
+	if m := scrape(t, h.run.HTTPAddr); !strings.Contains(m, `aid_payout_orders_refused_total{reason="already_paid"} 1`) {
+		t.Error("the refusal was not counted as already_paid")
+	}
 }
 
 func TestOrderBeforePayeeWaitsForThePayee(t *testing.T) {
 	t.Parallel()
 	h := start(t)
 	a := newApplication(50000)
-	paymentID := uuid.NewString()
-	h.publish(ordered(a, uuid.NewString(), paymentID, 1), "", nil)
+	batchID, paymentID := uuid.NewString(), uuid.NewString()
+	h.confirm(batchID, itemOf(a, paymentID))
+	h.publishAsFinance(ordered(a, batchID, paymentID, 1), "", nil)
 	deferred := `aid_events_consumed_total{consumer="payout",result="retry",type="finance.payment_ordered.v1"}`
 	eventually(t, "order deferred for want of a payee", func() (bool, string) {
 		return strings.Contains(scrape(t, h.run.HTTPAddr), deferred), "no retry counted"
@@ -307,12 +320,19 @@ func TestPolicyValidationAndPaging(t *testing.T) {
 	ctx := context.Background()
 	batchID := uuid.NewString()
 	var ids []string
+	var apps []application
+	var items []manifest.Item
 	for range 5 {
 		a := newApplication(50000)
 		id := uuid.NewString()
 		ids = append(ids, id)
+		apps = append(apps, a)
+		items = append(items, itemOf(a, id))
 		h.publish(h.submitted(a, goodCard), "", nil)
-		h.publish(ordered(a, batchID, id, 1), "", nil)
+	}
+	h.confirm(batchID, items...)
+	for i, a := range apps {
+		h.publishAsFinance(ordered(a, batchID, ids[i], 1), "", nil)
 	}
 	h.awaitEvents(events.TypePaymentSucceeded, 5)
 
@@ -405,8 +425,9 @@ func TestPayeeCopiedFromAnotherApplicationIsNotPaid(t *testing.T) {
 	body := ev.GetApplicationSubmitted()
 	body.BankCardSealed = h.sealCard(victim.id, goodCard)
 	h.publish(ev, "", nil)
-	paymentID := uuid.NewString()
-	h.publish(ordered(thief, uuid.NewString(), paymentID, 1), "", nil)
+	batchID, paymentID := uuid.NewString(), uuid.NewString()
+	h.confirm(batchID, itemOf(thief, paymentID))
+	h.publishAsFinance(ordered(thief, batchID, paymentID, 1), "", nil)
 
 	failed := h.awaitEvents(events.TypePaymentFailed, 1)[0]
 	if f := failed.GetPaymentFailed(); f.GetPaymentId() != paymentID || f.GetReason() != "PAYEE_UNREADABLE" {

@@ -16,9 +16,11 @@ import (
 	"github.com/edubureau/studentaid/cmd/banksim/sim/simtest"
 	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/grpcx"
+	"github.com/edubureau/studentaid/pkg/manifest"
 	"github.com/edubureau/studentaid/pkg/natsx"
 	"github.com/edubureau/studentaid/pkg/pii"
 	"github.com/edubureau/studentaid/pkg/service/servicetest"
@@ -49,6 +51,8 @@ type harness struct {
 	pool    *pgxpool.Pool
 	bank    *simtest.Env
 	sealer  *pii.Sealer
+	// serviceURL logs in as payout's own role.
+	serviceURL string
 }
 
 // testOptions make retries quick; the bank URL is filled in by start.
@@ -76,7 +80,9 @@ func startOn(t *testing.T, natsURL string, faults sim.Faults, opts payoutservice
 	keys := testenv.NewKeys(t)
 	h := &harness{t: t, keys: keys, bank: simtest.Start(t, faults), sealer: testenv.Sealer(t, ""), natsURL: natsURL, owners: map[string]*nats.Conn{}}
 	opts.Config.BankURL = h.bank.Server.URL
-	h.run = servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}, payoutservice.SpecWith(opts))
+	env := servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath}
+	h.run = servicetest.Start(t, env, payoutservice.SpecWith(opts))
+	h.serviceURL = servicetest.Migrate(t, env, payoutservice.SpecWith(opts))
 	_, h.js = testenv.ConnectNATS(t, natsURL, natsx.AdminIdentity)
 	var err error
 	if h.pool, err = db.Connect(context.Background(), dbURL, db.Options{SearchPath: "payout", MaxConns: 2}); err != nil {
@@ -266,4 +272,76 @@ func (h *harness) bankLog(parts ...string) int {
 		}
 	}
 	return n
+}
+
+// publishAsFinance publishes ev under finance-confirmation's NATS identity.
+// Every finance event of these tests, genuine or forged, goes out here: a
+// forged order is forged by an insider holding finance's NATS credentials,
+// not its signing key.
+func (h *harness) publishAsFinance(ev *eventsv1.Event, msgID string, headers map[string]string) {
+	h.t.Helper()
+	if err := h.publishAs("finance-confirmation", ev, msgID, headers); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// devSigner signs as finance does in development: payout is started with
+// its public key (config.DevFinanceVerifyKeys).
+func devSigner(t *testing.T) *manifest.Signer {
+	t.Helper()
+	s, err := manifest.ParseSigningKeys(config.DevFinanceSigningKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// itemOf is a's entry in a manifest, first ordered as paymentID.
+func itemOf(a application, paymentID string) manifest.Item {
+	return manifest.Item{ApplicationID: a.id, PaymentID: paymentID, AmountFen: a.amount}
+}
+
+var financeActor = events.Actor("fin-1", string(auth.RoleFinanceOfficer), auth.OrgFinance)
+
+// manifestEvents are the batch_confirmed and manifest parts finance writes
+// when it confirms batchID over items, signed by s.
+func manifestEvents(t *testing.T, s *manifest.Signer, batchID string, items ...manifest.Item) []*eventsv1.Event {
+	t.Helper()
+	b := manifest.Batch{ID: batchID, ProgramCode: program, Term: term, FundingSource: "government", ControlCount: int64(len(items))}
+	for _, it := range items {
+		b.ControlSumFen += it.AmountFen
+	}
+	header, parts, err := manifest.Build(b, items, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := events.Keys{BatchID: batchID, ProgramCode: program, Term: term}
+	evs := []*eventsv1.Event{events.MustNew(time.Now(), financeActor, keys, &eventsv1.BatchConfirmed{
+		ControlCount: b.ControlCount, ControlSumFen: b.ControlSumFen, FundingSource: b.FundingSource, Manifest: manifest.HeaderProto(header),
+	})}
+	for i, p := range parts {
+		evs = append(evs, events.MustNew(time.Now(), financeActor, keys, manifest.PartProto(i, p)))
+	}
+	return evs
+}
+
+// confirm publishes the signed manifest of batchID over items, as finance
+// does on confirmation.
+func (h *harness) confirm(batchID string, items ...manifest.Item) {
+	h.t.Helper()
+	for _, ev := range manifestEvents(h.t, devSigner(h.t), batchID, items...) {
+		h.publishAsFinance(ev, "", nil)
+	}
+}
+
+// reissued is finance's signed order paying a again under paymentID.
+func reissued(t *testing.T, a application, batchID, paymentID string, attempt int32) *eventsv1.Event {
+	t.Helper()
+	ev := ordered(a, batchID, paymentID, attempt)
+	keyID, sig, err := devSigner(t).SignReissue(manifest.Reissue{BatchID: batchID, ApplicationID: a.id, PaymentID: paymentID, AmountFen: a.amount, Attempt: attempt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.GetPaymentOrdered().ReissueKeyId, ev.GetPaymentOrdered().ReissueSignature = keyID, sig
+	return ev
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/manifest"
 	"github.com/edubureau/studentaid/pkg/outbox"
 	"github.com/edubureau/studentaid/pkg/pii"
 	payoutservice "github.com/edubureau/studentaid/services/payout/internal/service"
@@ -63,9 +64,16 @@ func TestPayOneLargeBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	batchID := uuid.NewString()
+	paymentIDs := make([]string, n)
+	items := make([]manifest.Item, n)
+	for i, a := range apps {
+		paymentIDs[i] = uuid.NewString()
+		items[i] = itemOf(a, paymentIDs[i])
+	}
+	h.confirm(batchID, items...)
 	msgs := make([]*nats.Msg, n)
 	for i, a := range apps {
-		ev := ordered(a, batchID, uuid.NewString(), 1)
+		ev := ordered(a, batchID, paymentIDs[i], 1)
 		data, err := events.Marshal(ev)
 		if err != nil {
 			t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/grpcx"
 	"github.com/edubureau/studentaid/pkg/keyrotation"
+	"github.com/edubureau/studentaid/pkg/manifest"
 	platform "github.com/edubureau/studentaid/pkg/service"
 	keysv1 "github.com/edubureau/studentaid/proto/gen/aid/keys/v1"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
@@ -75,20 +76,27 @@ func spec(o Options, load func() (app.Config, error)) platform.Spec {
 		DefaultGRPCAddr: DefaultGRPCAddr,
 		DefaultHTTPAddr: DefaultHTTPAddr,
 		Migrations:      migrations.FS(),
+		AppendOnly:      migrations.AppendOnly(),
 		Policy:          policy(),
 		// It opens the sealed payee just before a bank call, and seals nothing
-		// of its own; it hashes nothing.
-		Needs: config.KeyNeeds{Seal: true},
+		// of its own; it hashes nothing. It verifies finance's manifests with
+		// finance's public keys.
+		Needs: config.KeyNeeds{Seal: true, Verify: true},
 		Setup: func(_ context.Context, h *platform.Host) error {
 			cfg, err := load()
 			if err != nil {
 				return err
 			}
+			verifier, err := manifest.ParseVerifyKeys(h.Config.FinanceVerifyKeys)
+			if err != nil {
+				return err
+			}
 			d := app.Deps{
 				Pool: h.Pool, Log: h.Log, Notify: h.Relay.Notify, Now: o.Now, Tracer: h.Tel.Tracer, Sealer: h.Sealer,
-				Bank:    bank.NewHTTPGateway(cfg.BankURL, bankClient(o.HTTPClient, cfg.Concurrency)),
-				Metrics: app.NewMetrics(h.Tel.Registry),
-				Config:  cfg,
+				Bank:     bank.NewHTTPGateway(cfg.BankURL, bankClient(o.HTTPClient, cfg.Concurrency)),
+				Metrics:  app.NewMetrics(h.Tel.Registry),
+				Verifier: verifier,
+				Config:   cfg,
 			}
 			a := app.New(d)
 			payoutv1.RegisterPayoutServiceServer(h.GRPC, ports.NewServer(a))

@@ -68,6 +68,7 @@ type Event struct {
 	//	*Event_RefundClosed
 	//	*Event_SchoolReviewWithdrawn
 	//	*Event_TrailCheckpointed
+	//	*Event_BatchManifestPart
 	Body          isEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -398,6 +399,15 @@ func (x *Event) GetTrailCheckpointed() *TrailCheckpointed {
 	return nil
 }
 
+func (x *Event) GetBatchManifestPart() *BatchManifestPart {
+	if x != nil {
+		if x, ok := x.Body.(*Event_BatchManifestPart); ok {
+			return x.BatchManifestPart
+		}
+	}
+	return nil
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -502,6 +512,10 @@ type Event_TrailCheckpointed struct {
 	TrailCheckpointed *TrailCheckpointed `protobuf:"bytes,55,opt,name=trail_checkpointed,json=trailCheckpointed,proto3,oneof"`
 }
 
+type Event_BatchManifestPart struct {
+	BatchManifestPart *BatchManifestPart `protobuf:"bytes,51,opt,name=batch_manifest_part,json=batchManifestPart,proto3,oneof"`
+}
+
 func (*Event_ApplicationSubmitted) isEvent_Body() {}
 
 func (*Event_SchoolReviewApproved) isEvent_Body() {}
@@ -551,6 +565,8 @@ func (*Event_RefundClosed) isEvent_Body() {}
 func (*Event_SchoolReviewWithdrawn) isEvent_Body() {}
 
 func (*Event_TrailCheckpointed) isEvent_Body() {}
+
+func (*Event_BatchManifestPart) isEvent_Body() {}
 
 // Frame carries several events of one type in one JetStream message, so that
 // a burst (a confirmed batch's payment orders, a bulk decision) costs the
@@ -1344,6 +1360,9 @@ type BatchConfirmed struct {
 	ControlCount  int64                  `protobuf:"varint,1,opt,name=control_count,json=controlCount,proto3" json:"control_count,omitempty"`
 	ControlSumFen int64                  `protobuf:"varint,2,opt,name=control_sum_fen,json=controlSumFen,proto3" json:"control_sum_fen,omitempty"`
 	FundingSource string                 `protobuf:"bytes,3,opt,name=funding_source,json=fundingSource,proto3" json:"funding_source,omitempty"`
+	// The signed header of the batch's manifest: what payout pays, and only
+	// that (docs/architecture.md, Orders carry proof).
+	Manifest      *BatchManifestHeader `protobuf:"bytes,4,opt,name=manifest,proto3" json:"manifest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1399,6 +1418,214 @@ func (x *BatchConfirmed) GetFundingSource() string {
 	return ""
 }
 
+func (x *BatchConfirmed) GetManifest() *BatchManifestHeader {
+	if x != nil {
+		return x.Manifest
+	}
+	return nil
+}
+
+// BatchManifestHeader is finance's Ed25519 signature over a confirmed
+// batch: the envelope's batch, program and term, the funding source, the
+// control count and sum, and the SHA-256 digest of each manifest part. The
+// signature is over the canonical encoding of pkg/manifest, never over this
+// message's own bytes.
+type BatchManifestHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Version of the canonical encoding (1).
+	Version int32 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// ID of finance's signing key (AID_FINANCE_SIGNING_KEYS).
+	KeyId string `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Items per part; the last part may hold fewer.
+	PartSize int32 `protobuf:"varint,3,opt,name=part_size,json=partSize,proto3" json:"part_size,omitempty"`
+	// SHA-256 of each part's canonical encoding, in part order.
+	PartDigests [][]byte `protobuf:"bytes,4,rep,name=part_digests,json=partDigests,proto3" json:"part_digests,omitempty"`
+	// Ed25519 signature (64 bytes).
+	Signature     []byte `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchManifestHeader) Reset() {
+	*x = BatchManifestHeader{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchManifestHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchManifestHeader) ProtoMessage() {}
+
+func (x *BatchManifestHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchManifestHeader.ProtoReflect.Descriptor instead.
+func (*BatchManifestHeader) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *BatchManifestHeader) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *BatchManifestHeader) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *BatchManifestHeader) GetPartSize() int32 {
+	if x != nil {
+		return x.PartSize
+	}
+	return 0
+}
+
+func (x *BatchManifestHeader) GetPartDigests() [][]byte {
+	if x != nil {
+		return x.PartDigests
+	}
+	return nil
+}
+
+func (x *BatchManifestHeader) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// BatchManifestPart: a slice of a confirmed batch's manifest, items in
+// ascending application ID order. Its digest is in the signed header.
+type BatchManifestPart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PartIndex     int32                  `protobuf:"varint,1,opt,name=part_index,json=partIndex,proto3" json:"part_index,omitempty"`
+	Items         []*ManifestItem        `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchManifestPart) Reset() {
+	*x = BatchManifestPart{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchManifestPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchManifestPart) ProtoMessage() {}
+
+func (x *BatchManifestPart) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchManifestPart.ProtoReflect.Descriptor instead.
+func (*BatchManifestPart) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *BatchManifestPart) GetPartIndex() int32 {
+	if x != nil {
+		return x.PartIndex
+	}
+	return 0
+}
+
+func (x *BatchManifestPart) GetItems() []*ManifestItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+// ManifestItem is one ordered item of a confirmed batch.
+type ManifestItem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApplicationId string                 `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	PaymentId     string                 `protobuf:"bytes,2,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
+	AmountFen     int64                  `protobuf:"varint,3,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManifestItem) Reset() {
+	*x = ManifestItem{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManifestItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManifestItem) ProtoMessage() {}
+
+func (x *ManifestItem) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManifestItem.ProtoReflect.Descriptor instead.
+func (*ManifestItem) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ManifestItem) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *ManifestItem) GetPaymentId() string {
+	if x != nil {
+		return x.PaymentId
+	}
+	return ""
+}
+
+func (x *ManifestItem) GetAmountFen() int64 {
+	if x != nil {
+		return x.AmountFen
+	}
+	return 0
+}
+
 // PaymentOrdered: one item of a confirmed batch is to be paid.
 type PaymentOrdered struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1406,14 +1633,19 @@ type PaymentOrdered struct {
 	AmountFen int64                  `protobuf:"varint,2,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
 	// 1 for the first order of an item; a corrected item is ordered again with
 	// the next attempt number and a new payment ID.
-	Attempt       int32 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Attempt int32 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// A reissue (attempt > 1) carries finance's Ed25519 signature over the
+	// batch, application, payment ID, amount and attempt (pkg/manifest); the
+	// first order is proven by the batch's manifest instead.
+	ReissueKeyId     string `protobuf:"bytes,4,opt,name=reissue_key_id,json=reissueKeyId,proto3" json:"reissue_key_id,omitempty"`
+	ReissueSignature []byte `protobuf:"bytes,5,opt,name=reissue_signature,json=reissueSignature,proto3" json:"reissue_signature,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *PaymentOrdered) Reset() {
 	*x = PaymentOrdered{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[14]
+	mi := &file_aid_events_v1_events_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1657,7 @@ func (x *PaymentOrdered) String() string {
 func (*PaymentOrdered) ProtoMessage() {}
 
 func (x *PaymentOrdered) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[14]
+	mi := &file_aid_events_v1_events_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +1670,7 @@ func (x *PaymentOrdered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentOrdered.ProtoReflect.Descriptor instead.
 func (*PaymentOrdered) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{14}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PaymentOrdered) GetPaymentId() string {
@@ -1462,6 +1694,20 @@ func (x *PaymentOrdered) GetAttempt() int32 {
 	return 0
 }
 
+func (x *PaymentOrdered) GetReissueKeyId() string {
+	if x != nil {
+		return x.ReissueKeyId
+	}
+	return ""
+}
+
+func (x *PaymentOrdered) GetReissueSignature() []byte {
+	if x != nil {
+		return x.ReissueSignature
+	}
+	return nil
+}
+
 // PaymentSucceeded: the bank credited the payee.
 type PaymentSucceeded struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1474,7 +1720,7 @@ type PaymentSucceeded struct {
 
 func (x *PaymentSucceeded) Reset() {
 	*x = PaymentSucceeded{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[15]
+	mi := &file_aid_events_v1_events_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1486,7 +1732,7 @@ func (x *PaymentSucceeded) String() string {
 func (*PaymentSucceeded) ProtoMessage() {}
 
 func (x *PaymentSucceeded) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[15]
+	mi := &file_aid_events_v1_events_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1499,7 +1745,7 @@ func (x *PaymentSucceeded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentSucceeded.ProtoReflect.Descriptor instead.
 func (*PaymentSucceeded) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{15}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PaymentSucceeded) GetPaymentId() string {
@@ -1536,7 +1782,7 @@ type PaymentFailed struct {
 
 func (x *PaymentFailed) Reset() {
 	*x = PaymentFailed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[16]
+	mi := &file_aid_events_v1_events_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1794,7 @@ func (x *PaymentFailed) String() string {
 func (*PaymentFailed) ProtoMessage() {}
 
 func (x *PaymentFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[16]
+	mi := &file_aid_events_v1_events_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1807,7 @@ func (x *PaymentFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentFailed.ProtoReflect.Descriptor instead.
 func (*PaymentFailed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{16}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PaymentFailed) GetPaymentId() string {
@@ -1600,7 +1846,7 @@ type PayeeCorrected struct {
 
 func (x *PayeeCorrected) Reset() {
 	*x = PayeeCorrected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[17]
+	mi := &file_aid_events_v1_events_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1612,7 +1858,7 @@ func (x *PayeeCorrected) String() string {
 func (*PayeeCorrected) ProtoMessage() {}
 
 func (x *PayeeCorrected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[17]
+	mi := &file_aid_events_v1_events_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1625,7 +1871,7 @@ func (x *PayeeCorrected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayeeCorrected.ProtoReflect.Descriptor instead.
 func (*PayeeCorrected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{17}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PayeeCorrected) GetBankCardSealed() []byte {
@@ -1672,7 +1918,7 @@ type ReferenceImported struct {
 
 func (x *ReferenceImported) Reset() {
 	*x = ReferenceImported{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[18]
+	mi := &file_aid_events_v1_events_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1930,7 @@ func (x *ReferenceImported) String() string {
 func (*ReferenceImported) ProtoMessage() {}
 
 func (x *ReferenceImported) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[18]
+	mi := &file_aid_events_v1_events_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1943,7 @@ func (x *ReferenceImported) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReferenceImported.ProtoReflect.Descriptor instead.
 func (*ReferenceImported) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{18}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReferenceImported) GetImportId() int64 {
@@ -1749,7 +1995,7 @@ type ComparisonCompleted struct {
 
 func (x *ComparisonCompleted) Reset() {
 	*x = ComparisonCompleted{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[19]
+	mi := &file_aid_events_v1_events_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +2007,7 @@ func (x *ComparisonCompleted) String() string {
 func (*ComparisonCompleted) ProtoMessage() {}
 
 func (x *ComparisonCompleted) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[19]
+	mi := &file_aid_events_v1_events_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +2020,7 @@ func (x *ComparisonCompleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComparisonCompleted.ProtoReflect.Descriptor instead.
 func (*ComparisonCompleted) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{19}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ComparisonCompleted) GetRunId() int64 {
@@ -1831,7 +2077,7 @@ type ClueRaised struct {
 
 func (x *ClueRaised) Reset() {
 	*x = ClueRaised{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[20]
+	mi := &file_aid_events_v1_events_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1843,7 +2089,7 @@ func (x *ClueRaised) String() string {
 func (*ClueRaised) ProtoMessage() {}
 
 func (x *ClueRaised) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[20]
+	mi := &file_aid_events_v1_events_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1856,7 +2102,7 @@ func (x *ClueRaised) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueRaised.ProtoReflect.Descriptor instead.
 func (*ClueRaised) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{20}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ClueRaised) GetClueId() string {
@@ -1919,7 +2165,7 @@ type ClueAssigned struct {
 
 func (x *ClueAssigned) Reset() {
 	*x = ClueAssigned{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[21]
+	mi := &file_aid_events_v1_events_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1931,7 +2177,7 @@ func (x *ClueAssigned) String() string {
 func (*ClueAssigned) ProtoMessage() {}
 
 func (x *ClueAssigned) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[21]
+	mi := &file_aid_events_v1_events_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1944,7 +2190,7 @@ func (x *ClueAssigned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueAssigned.ProtoReflect.Descriptor instead.
 func (*ClueAssigned) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{21}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ClueAssigned) GetClueId() string {
@@ -1975,7 +2221,7 @@ type ClueVerified struct {
 
 func (x *ClueVerified) Reset() {
 	*x = ClueVerified{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[22]
+	mi := &file_aid_events_v1_events_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1987,7 +2233,7 @@ func (x *ClueVerified) String() string {
 func (*ClueVerified) ProtoMessage() {}
 
 func (x *ClueVerified) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[22]
+	mi := &file_aid_events_v1_events_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2000,7 +2246,7 @@ func (x *ClueVerified) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueVerified.ProtoReflect.Descriptor instead.
 func (*ClueVerified) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{22}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ClueVerified) GetClueId() string {
@@ -2042,7 +2288,7 @@ type ClueDismissed struct {
 
 func (x *ClueDismissed) Reset() {
 	*x = ClueDismissed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[23]
+	mi := &file_aid_events_v1_events_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2054,7 +2300,7 @@ func (x *ClueDismissed) String() string {
 func (*ClueDismissed) ProtoMessage() {}
 
 func (x *ClueDismissed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[23]
+	mi := &file_aid_events_v1_events_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2067,7 +2313,7 @@ func (x *ClueDismissed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueDismissed.ProtoReflect.Descriptor instead.
 func (*ClueDismissed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{23}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ClueDismissed) GetClueId() string {
@@ -2100,7 +2346,7 @@ type RefundOpened struct {
 
 func (x *RefundOpened) Reset() {
 	*x = RefundOpened{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[24]
+	mi := &file_aid_events_v1_events_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2112,7 +2358,7 @@ func (x *RefundOpened) String() string {
 func (*RefundOpened) ProtoMessage() {}
 
 func (x *RefundOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[24]
+	mi := &file_aid_events_v1_events_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2125,7 +2371,7 @@ func (x *RefundOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundOpened.ProtoReflect.Descriptor instead.
 func (*RefundOpened) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{24}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RefundOpened) GetRefundId() string {
@@ -2185,7 +2431,7 @@ type RefundReceiptRecorded struct {
 
 func (x *RefundReceiptRecorded) Reset() {
 	*x = RefundReceiptRecorded{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[25]
+	mi := &file_aid_events_v1_events_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2197,7 +2443,7 @@ func (x *RefundReceiptRecorded) String() string {
 func (*RefundReceiptRecorded) ProtoMessage() {}
 
 func (x *RefundReceiptRecorded) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[25]
+	mi := &file_aid_events_v1_events_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2210,7 +2456,7 @@ func (x *RefundReceiptRecorded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundReceiptRecorded.ProtoReflect.Descriptor instead.
 func (*RefundReceiptRecorded) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{25}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RefundReceiptRecorded) GetRefundId() string {
@@ -2266,7 +2512,7 @@ type RefundClosed struct {
 
 func (x *RefundClosed) Reset() {
 	*x = RefundClosed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[26]
+	mi := &file_aid_events_v1_events_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +2524,7 @@ func (x *RefundClosed) String() string {
 func (*RefundClosed) ProtoMessage() {}
 
 func (x *RefundClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[26]
+	mi := &file_aid_events_v1_events_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +2537,7 @@ func (x *RefundClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundClosed.ProtoReflect.Descriptor instead.
 func (*RefundClosed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{26}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RefundClosed) GetRefundId() string {
@@ -2328,7 +2574,7 @@ type TrailCheckpointed struct {
 
 func (x *TrailCheckpointed) Reset() {
 	*x = TrailCheckpointed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[27]
+	mi := &file_aid_events_v1_events_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2340,7 +2586,7 @@ func (x *TrailCheckpointed) String() string {
 func (*TrailCheckpointed) ProtoMessage() {}
 
 func (x *TrailCheckpointed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[27]
+	mi := &file_aid_events_v1_events_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2353,7 +2599,7 @@ func (x *TrailCheckpointed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrailCheckpointed.ProtoReflect.Descriptor instead.
 func (*TrailCheckpointed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{27}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *TrailCheckpointed) GetTreeSize() uint64 {
@@ -2402,7 +2648,7 @@ var File_aid_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x11\n" +
+	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x12\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12;\n" +
@@ -2440,7 +2686,8 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x17refund_receipt_recorded\x18/ \x01(\v2$.aid.events.v1.RefundReceiptRecordedH\x00R\x15refundReceiptRecorded\x12B\n" +
 	"\rrefund_closed\x180 \x01(\v2\x1b.aid.events.v1.RefundClosedH\x00R\frefundClosed\x12^\n" +
 	"\x17school_review_withdrawn\x182 \x01(\v2$.aid.events.v1.SchoolReviewWithdrawnH\x00R\x15schoolReviewWithdrawn\x12Q\n" +
-	"\x12trail_checkpointed\x187 \x01(\v2 .aid.events.v1.TrailCheckpointedH\x00R\x11trailCheckpointedB\x06\n" +
+	"\x12trail_checkpointed\x187 \x01(\v2 .aid.events.v1.TrailCheckpointedH\x00R\x11trailCheckpointed\x12R\n" +
+	"\x13batch_manifest_part\x183 \x01(\v2 .aid.events.v1.BatchManifestPartH\x00R\x11batchManifestPartB\x06\n" +
 	"\x04body\";\n" +
 	"\x05Frame\x122\n" +
 	"\x06events\x18\x01 \x03(\v2\x1a.aid.events.v1.FramedEventR\x06events\"e\n" +
@@ -2502,17 +2749,36 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x14ItemReturnedToBureau\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12'\n" +
 	"\x0fschool_reviewer\x18\x02 \x01(\tR\x0eschoolReviewer\x12!\n" +
-	"\fsubmitted_by\x18\x03 \x01(\tR\vsubmittedBy\"\x84\x01\n" +
+	"\fsubmitted_by\x18\x03 \x01(\tR\vsubmittedBy\"\xc4\x01\n" +
 	"\x0eBatchConfirmed\x12#\n" +
 	"\rcontrol_count\x18\x01 \x01(\x03R\fcontrolCount\x12&\n" +
 	"\x0fcontrol_sum_fen\x18\x02 \x01(\x03R\rcontrolSumFen\x12%\n" +
-	"\x0efunding_source\x18\x03 \x01(\tR\rfundingSource\"h\n" +
+	"\x0efunding_source\x18\x03 \x01(\tR\rfundingSource\x12>\n" +
+	"\bmanifest\x18\x04 \x01(\v2\".aid.events.v1.BatchManifestHeaderR\bmanifest\"\xa4\x01\n" +
+	"\x13BatchManifestHeader\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x05R\aversion\x12\x15\n" +
+	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12\x1b\n" +
+	"\tpart_size\x18\x03 \x01(\x05R\bpartSize\x12!\n" +
+	"\fpart_digests\x18\x04 \x03(\fR\vpartDigests\x12\x1c\n" +
+	"\tsignature\x18\x05 \x01(\fR\tsignature\"e\n" +
+	"\x11BatchManifestPart\x12\x1d\n" +
+	"\n" +
+	"part_index\x18\x01 \x01(\x05R\tpartIndex\x121\n" +
+	"\x05items\x18\x02 \x03(\v2\x1b.aid.events.v1.ManifestItemR\x05items\"s\n" +
+	"\fManifestItem\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x1d\n" +
+	"\n" +
+	"payment_id\x18\x02 \x01(\tR\tpaymentId\x12\x1d\n" +
+	"\n" +
+	"amount_fen\x18\x03 \x01(\x03R\tamountFen\"\xbb\x01\n" +
 	"\x0ePaymentOrdered\x12\x1d\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\tR\tpaymentId\x12\x1d\n" +
 	"\n" +
 	"amount_fen\x18\x02 \x01(\x03R\tamountFen\x12\x18\n" +
-	"\aattempt\x18\x03 \x01(\x05R\aattempt\"k\n" +
+	"\aattempt\x18\x03 \x01(\x05R\aattempt\x12$\n" +
+	"\x0ereissue_key_id\x18\x04 \x01(\tR\freissueKeyId\x12+\n" +
+	"\x11reissue_signature\x18\x05 \x01(\fR\x10reissueSignature\"k\n" +
 	"\x10PaymentSucceeded\x12\x1d\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\tR\tpaymentId\x12\x1d\n" +
@@ -2608,7 +2874,7 @@ func file_aid_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_aid_events_v1_events_proto_rawDescData
 }
 
-var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_aid_events_v1_events_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: aid.events.v1.Event
 	(*Frame)(nil),                 // 1: aid.events.v1.Frame
@@ -2624,26 +2890,29 @@ var file_aid_events_v1_events_proto_goTypes = []any{
 	(*ItemBatched)(nil),           // 11: aid.events.v1.ItemBatched
 	(*ItemReturnedToBureau)(nil),  // 12: aid.events.v1.ItemReturnedToBureau
 	(*BatchConfirmed)(nil),        // 13: aid.events.v1.BatchConfirmed
-	(*PaymentOrdered)(nil),        // 14: aid.events.v1.PaymentOrdered
-	(*PaymentSucceeded)(nil),      // 15: aid.events.v1.PaymentSucceeded
-	(*PaymentFailed)(nil),         // 16: aid.events.v1.PaymentFailed
-	(*PayeeCorrected)(nil),        // 17: aid.events.v1.PayeeCorrected
-	(*ReferenceImported)(nil),     // 18: aid.events.v1.ReferenceImported
-	(*ComparisonCompleted)(nil),   // 19: aid.events.v1.ComparisonCompleted
-	(*ClueRaised)(nil),            // 20: aid.events.v1.ClueRaised
-	(*ClueAssigned)(nil),          // 21: aid.events.v1.ClueAssigned
-	(*ClueVerified)(nil),          // 22: aid.events.v1.ClueVerified
-	(*ClueDismissed)(nil),         // 23: aid.events.v1.ClueDismissed
-	(*RefundOpened)(nil),          // 24: aid.events.v1.RefundOpened
-	(*RefundReceiptRecorded)(nil), // 25: aid.events.v1.RefundReceiptRecorded
-	(*RefundClosed)(nil),          // 26: aid.events.v1.RefundClosed
-	(*TrailCheckpointed)(nil),     // 27: aid.events.v1.TrailCheckpointed
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
-	(*v1.Actor)(nil),              // 29: aid.common.v1.Actor
+	(*BatchManifestHeader)(nil),   // 14: aid.events.v1.BatchManifestHeader
+	(*BatchManifestPart)(nil),     // 15: aid.events.v1.BatchManifestPart
+	(*ManifestItem)(nil),          // 16: aid.events.v1.ManifestItem
+	(*PaymentOrdered)(nil),        // 17: aid.events.v1.PaymentOrdered
+	(*PaymentSucceeded)(nil),      // 18: aid.events.v1.PaymentSucceeded
+	(*PaymentFailed)(nil),         // 19: aid.events.v1.PaymentFailed
+	(*PayeeCorrected)(nil),        // 20: aid.events.v1.PayeeCorrected
+	(*ReferenceImported)(nil),     // 21: aid.events.v1.ReferenceImported
+	(*ComparisonCompleted)(nil),   // 22: aid.events.v1.ComparisonCompleted
+	(*ClueRaised)(nil),            // 23: aid.events.v1.ClueRaised
+	(*ClueAssigned)(nil),          // 24: aid.events.v1.ClueAssigned
+	(*ClueVerified)(nil),          // 25: aid.events.v1.ClueVerified
+	(*ClueDismissed)(nil),         // 26: aid.events.v1.ClueDismissed
+	(*RefundOpened)(nil),          // 27: aid.events.v1.RefundOpened
+	(*RefundReceiptRecorded)(nil), // 28: aid.events.v1.RefundReceiptRecorded
+	(*RefundClosed)(nil),          // 29: aid.events.v1.RefundClosed
+	(*TrailCheckpointed)(nil),     // 30: aid.events.v1.TrailCheckpointed
+	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
+	(*v1.Actor)(nil),              // 32: aid.common.v1.Actor
 }
 var file_aid_events_v1_events_proto_depIdxs = []int32{
-	28, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	29, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
+	31, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	32, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
 	3,  // 2: aid.events.v1.Event.application_submitted:type_name -> aid.events.v1.ApplicationSubmitted
 	4,  // 3: aid.events.v1.Event.school_review_approved:type_name -> aid.events.v1.SchoolReviewApproved
 	5,  // 4: aid.events.v1.Event.school_review_rejected:type_name -> aid.events.v1.SchoolReviewRejected
@@ -2654,30 +2923,33 @@ var file_aid_events_v1_events_proto_depIdxs = []int32{
 	11, // 9: aid.events.v1.Event.item_batched:type_name -> aid.events.v1.ItemBatched
 	12, // 10: aid.events.v1.Event.item_returned_to_bureau:type_name -> aid.events.v1.ItemReturnedToBureau
 	13, // 11: aid.events.v1.Event.batch_confirmed:type_name -> aid.events.v1.BatchConfirmed
-	14, // 12: aid.events.v1.Event.payment_ordered:type_name -> aid.events.v1.PaymentOrdered
-	15, // 13: aid.events.v1.Event.payment_succeeded:type_name -> aid.events.v1.PaymentSucceeded
-	16, // 14: aid.events.v1.Event.payment_failed:type_name -> aid.events.v1.PaymentFailed
-	17, // 15: aid.events.v1.Event.payee_corrected:type_name -> aid.events.v1.PayeeCorrected
-	18, // 16: aid.events.v1.Event.reference_imported:type_name -> aid.events.v1.ReferenceImported
-	19, // 17: aid.events.v1.Event.comparison_completed:type_name -> aid.events.v1.ComparisonCompleted
-	20, // 18: aid.events.v1.Event.clue_raised:type_name -> aid.events.v1.ClueRaised
-	21, // 19: aid.events.v1.Event.clue_assigned:type_name -> aid.events.v1.ClueAssigned
-	22, // 20: aid.events.v1.Event.clue_verified:type_name -> aid.events.v1.ClueVerified
-	23, // 21: aid.events.v1.Event.clue_dismissed:type_name -> aid.events.v1.ClueDismissed
-	24, // 22: aid.events.v1.Event.refund_opened:type_name -> aid.events.v1.RefundOpened
-	25, // 23: aid.events.v1.Event.refund_receipt_recorded:type_name -> aid.events.v1.RefundReceiptRecorded
-	26, // 24: aid.events.v1.Event.refund_closed:type_name -> aid.events.v1.RefundClosed
+	17, // 12: aid.events.v1.Event.payment_ordered:type_name -> aid.events.v1.PaymentOrdered
+	18, // 13: aid.events.v1.Event.payment_succeeded:type_name -> aid.events.v1.PaymentSucceeded
+	19, // 14: aid.events.v1.Event.payment_failed:type_name -> aid.events.v1.PaymentFailed
+	20, // 15: aid.events.v1.Event.payee_corrected:type_name -> aid.events.v1.PayeeCorrected
+	21, // 16: aid.events.v1.Event.reference_imported:type_name -> aid.events.v1.ReferenceImported
+	22, // 17: aid.events.v1.Event.comparison_completed:type_name -> aid.events.v1.ComparisonCompleted
+	23, // 18: aid.events.v1.Event.clue_raised:type_name -> aid.events.v1.ClueRaised
+	24, // 19: aid.events.v1.Event.clue_assigned:type_name -> aid.events.v1.ClueAssigned
+	25, // 20: aid.events.v1.Event.clue_verified:type_name -> aid.events.v1.ClueVerified
+	26, // 21: aid.events.v1.Event.clue_dismissed:type_name -> aid.events.v1.ClueDismissed
+	27, // 22: aid.events.v1.Event.refund_opened:type_name -> aid.events.v1.RefundOpened
+	28, // 23: aid.events.v1.Event.refund_receipt_recorded:type_name -> aid.events.v1.RefundReceiptRecorded
+	29, // 24: aid.events.v1.Event.refund_closed:type_name -> aid.events.v1.RefundClosed
 	6,  // 25: aid.events.v1.Event.school_review_withdrawn:type_name -> aid.events.v1.SchoolReviewWithdrawn
-	27, // 26: aid.events.v1.Event.trail_checkpointed:type_name -> aid.events.v1.TrailCheckpointed
-	2,  // 27: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
-	28, // 28: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
-	29, // 29: aid.events.v1.PayeeCorrected.entered_by:type_name -> aid.common.v1.Actor
-	28, // 30: aid.events.v1.TrailCheckpointed.signed_at:type_name -> google.protobuf.Timestamp
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	30, // 26: aid.events.v1.Event.trail_checkpointed:type_name -> aid.events.v1.TrailCheckpointed
+	15, // 27: aid.events.v1.Event.batch_manifest_part:type_name -> aid.events.v1.BatchManifestPart
+	2,  // 28: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
+	31, // 29: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
+	14, // 30: aid.events.v1.BatchConfirmed.manifest:type_name -> aid.events.v1.BatchManifestHeader
+	16, // 31: aid.events.v1.BatchManifestPart.items:type_name -> aid.events.v1.ManifestItem
+	32, // 32: aid.events.v1.PayeeCorrected.entered_by:type_name -> aid.common.v1.Actor
+	31, // 33: aid.events.v1.TrailCheckpointed.signed_at:type_name -> google.protobuf.Timestamp
+	34, // [34:34] is the sub-list for method output_type
+	34, // [34:34] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_aid_events_v1_events_proto_init() }
@@ -2711,6 +2983,7 @@ func file_aid_events_v1_events_proto_init() {
 		(*Event_RefundClosed)(nil),
 		(*Event_SchoolReviewWithdrawn)(nil),
 		(*Event_TrailCheckpointed)(nil),
+		(*Event_BatchManifestPart)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2718,7 +2991,7 @@ func file_aid_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_events_v1_events_proto_rawDesc), len(file_aid_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
