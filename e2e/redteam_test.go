@@ -125,26 +125,26 @@ func natsRefuses(t *testing.T, s *stack.Stack) {
 func forgedOrders(t *testing.T, s *stack.Stack, chain chainResult) {
 	t.Helper()
 	ctx := ctxT(t)
-	var real *planned
+	var genuine *planned
 	for _, p := range chain.apps {
 		if p.paid() && !p.failsOnce {
-			real = p
+			genuine = p
 			break
 		}
 	}
 	finance := newUser(t, s, "finance-redteam", auth.RoleFinanceOfficer, auth.OrgFinance)
-	item := findBatchItem(t, finance, real.id)
+	item := findBatchItem(t, finance, genuine.id)
 	actor := events.Actor("finance-1", string(auth.RoleFinanceOfficer), auth.OrgFinance)
 	keys := func(appID string) events.Keys {
-		return events.Keys{ApplicationID: appID, BatchID: item.GetBatchId(), SchoolCode: real.school, ProgramCode: real.req.GetProgramCode(), Term: real.term}
+		return events.Keys{ApplicationID: appID, BatchID: item.GetBatchId(), SchoolCode: genuine.school, ProgramCode: genuine.req.GetProgramCode(), Term: genuine.term}
 	}
 	forged := map[string]*eventsv1.Event{
 		"not_in_manifest": events.MustNew(time.Now(), actor, keys(uuid.NewString()),
-			&eventsv1.PaymentOrdered{PaymentId: uuid.NewString(), AmountFen: real.amount, Attempt: 1}),
-		"more than its manifest": events.MustNew(time.Now(), actor, keys(real.id),
-			&eventsv1.PaymentOrdered{PaymentId: item.GetPaymentId(), AmountFen: real.amount * 10, Attempt: 1}),
-		"unsigned reissue": events.MustNew(time.Now(), actor, keys(real.id),
-			&eventsv1.PaymentOrdered{PaymentId: uuid.NewString(), AmountFen: real.amount, Attempt: 2}),
+			&eventsv1.PaymentOrdered{PaymentId: uuid.NewString(), AmountFen: genuine.amount, Attempt: 1}),
+		"more than its manifest": events.MustNew(time.Now(), actor, keys(genuine.id),
+			&eventsv1.PaymentOrdered{PaymentId: item.GetPaymentId(), AmountFen: genuine.amount * 10, Attempt: 1}),
+		"unsigned reissue": events.MustNew(time.Now(), actor, keys(genuine.id),
+			&eventsv1.PaymentOrdered{PaymentId: uuid.NewString(), AmountFen: genuine.amount, Attempt: 2}),
 	}
 	_, admin := redteamNATS(t, s, natsx.AdminIdentity)
 	deadBefore := deadCount(t, admin, "payout")

@@ -23,6 +23,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/grpcx"
@@ -67,88 +70,16 @@ func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%s", usage)
 	}
-	natsURL := config.Env("NATS_URL", config.DefaultNATSURL)
-	// aidctl logs in to NATS as the admin identity (AID_NATS_NKEY_SEED or
-	// AID_NATS_NKEY_SEED_FILE): setting up streams, replaying dead letters
-	// and re-publishing other services' events need its rights.
-	seed, caFile, err := config.NATSCredentials()
-	if err != nil {
-		return err
-	}
-	natsOpts := []natsx.Option{natsx.WithNKeySeed(seed), natsx.WithRootCA(caFile)}
 	switch args[0] {
 	case "nats-setup":
-		nc, js, err := natsx.Connect(natsURL, "aidctl", natsOpts...)
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
-		if err := natsx.EnsureStreams(ctx, js); err != nil {
-			return err
-		}
-		fmt.Println("streams", natsx.EventStream, "and", natsx.DeadStream, "are set up")
-		return nil
+		return natsSetup(ctx)
 	case "republish":
-		fs := flag.NewFlagSet("republish", flag.ContinueOnError)
-		svc := fs.String("service", "", "service whose outbox to re-publish")
-		from := fs.Int64("from", 1, "first outbox id")
-		to := fs.Int64("to", math.MaxInt64, "last outbox id")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		if *svc == "" {
-			return fmt.Errorf("-service is required\n%s", usage)
-		}
-		schema := service.Schema(*svc)
-		pool, err := db.Connect(ctx, config.Env("DATABASE_URL", config.DefaultDatabaseURL), db.Options{SearchPath: schema})
-		if err != nil {
-			return err
-		}
-		defer pool.Close()
-		nc, js, err := natsx.Connect(natsURL, "aidctl", natsOpts...)
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
-		n, err := outbox.Republish(ctx, pool, js, *from, *to)
-		fmt.Printf("re-published %d events from %s's outbox\n", n, *svc)
-		return err
+		return republish(ctx, args[1:])
 	case "dead":
 		if len(args) < 2 {
 			return fmt.Errorf("%s", usage)
 		}
-		fs := flag.NewFlagSet("dead", flag.ContinueOnError)
-		consumer := fs.String("consumer", "", "only this consumer's dead letters")
-		seq := fs.Uint64("seq", 0, "dead letter sequence to replay")
-		if err := fs.Parse(args[2:]); err != nil {
-			return err
-		}
-		nc, js, err := natsx.Connect(natsURL, "aidctl", natsOpts...)
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
-		switch args[1] {
-		case "list":
-			dls, err := natsx.ListDead(ctx, js, *consumer)
-			if err != nil {
-				return err
-			}
-			for _, d := range dls {
-				fmt.Printf("%d\t%s\t%s\t%s\t%s\n", d.Sequence, d.At.UTC().Format("2006-01-02T15:04:05Z"), d.Consumer, d.OriginalSubject, d.Error)
-			}
-			fmt.Printf("%d dead letters\n", len(dls))
-			return nil
-		case "replay":
-			if *seq == 0 {
-				return errors.New("-seq is required")
-			}
-			if err := natsx.ReplayDead(ctx, js, *seq); err != nil {
-				return err
-			}
-			fmt.Printf("replayed dead letter %d\n", *seq)
-			return nil
-		}
+		return dead(ctx, args[1], args[2:])
 	case "rotate-key":
 		return rotateKey(ctx, args[1:])
 	case "verify":
@@ -168,6 +99,98 @@ func run(ctx context.Context, args []string) error {
 				return publicKey(os.Stdout)
 			}
 		}
+	}
+	return fmt.Errorf("%s", usage)
+}
+
+// connectNATS logs in to NATS_URL as the admin identity (AID_NATS_NKEY_SEED
+// or AID_NATS_NKEY_SEED_FILE): setting up streams, replaying dead letters
+// and re-publishing other services' events need its rights.
+func connectNATS() (*nats.Conn, jetstream.JetStream, error) {
+	seed, caFile, err := config.NATSCredentials()
+	if err != nil {
+		return nil, nil, err
+	}
+	return natsx.Connect(config.Env("NATS_URL", config.DefaultNATSURL), "aidctl", natsx.WithNKeySeed(seed), natsx.WithRootCA(caFile))
+}
+
+// natsSetup creates or updates the streams (natsx.Streams).
+func natsSetup(ctx context.Context) error {
+	nc, js, err := connectNATS()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if err := natsx.EnsureStreams(ctx, js); err != nil {
+		return err
+	}
+	for _, st := range natsx.Streams() {
+		fmt.Println("stream", st.Name, "is set up")
+	}
+	return nil
+}
+
+// republish re-publishes a range of a service's outbox.
+func republish(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("republish", flag.ContinueOnError)
+	svc := fs.String("service", "", "service whose outbox to re-publish")
+	from := fs.Int64("from", 1, "first outbox id")
+	to := fs.Int64("to", math.MaxInt64, "last outbox id")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *svc == "" {
+		return fmt.Errorf("-service is required\n%s", usage)
+	}
+	schema := service.Schema(*svc)
+	pool, err := db.Connect(ctx, config.Env("DATABASE_URL", config.DefaultDatabaseURL), db.Options{SearchPath: schema})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	nc, js, err := connectNATS()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	n, err := outbox.Republish(ctx, pool, js, *from, *to)
+	fmt.Printf("re-published %d events from %s's outbox\n", n, *svc)
+	return err
+}
+
+// dead lists or replays dead letters.
+func dead(ctx context.Context, cmd string, args []string) error {
+	fs := flag.NewFlagSet("dead", flag.ContinueOnError)
+	consumer := fs.String("consumer", "", "only this consumer's dead letters")
+	seq := fs.Uint64("seq", 0, "dead letter sequence to replay")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	nc, js, err := connectNATS()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	switch cmd {
+	case "list":
+		dls, err := natsx.ListDead(ctx, js, *consumer)
+		if err != nil {
+			return err
+		}
+		for _, d := range dls {
+			fmt.Printf("%d\t%s\t%s\t%s\t%s\n", d.Sequence, d.At.UTC().Format("2006-01-02T15:04:05Z"), d.Consumer, d.OriginalSubject, d.Error)
+		}
+		fmt.Printf("%d dead letters\n", len(dls))
+		return nil
+	case "replay":
+		if *seq == 0 {
+			return errors.New("-seq is required")
+		}
+		if err := natsx.ReplayDead(ctx, js, *seq); err != nil {
+			return err
+		}
+		fmt.Printf("replayed dead letter %d\n", *seq)
+		return nil
 	}
 	return fmt.Errorf("%s", usage)
 }

@@ -53,6 +53,7 @@ const TypeSchoolReviewWithdrawn = "schoolreview.withdrawn.v1"
 // TypeTrailCheckpointed: the application service signed a checkpoint of its
 // trail tree. Published on natsx.CheckpointSubject, outside "aid.>".
 const TypeTrailCheckpointed = "trail.checkpointed.v1"
+
 // TypeBatchManifestPart: a slice of a confirmed batch's signed manifest
 // (pkg/manifest), written with the batch's confirmation.
 const TypeBatchManifestPart = "finance.batch_manifest_part.v1"

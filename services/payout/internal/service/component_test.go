@@ -29,7 +29,7 @@ func TestPaysAConfirmedItemExactlyOnce(t *testing.T) {
 	ctx := context.Background()
 	a := newApplication(62500)
 	batchID, paymentID := uuid.NewString(), uuid.NewString()
-	h.publish(h.submitted(a, goodCard), "", nil)
+	h.publish(h.submitted(a, goodCard))
 	h.confirm(batchID, itemOf(a, paymentID))
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	h.publishAsFinance(ordered(a, batchID, paymentID, 1), "", map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"})
@@ -101,7 +101,7 @@ func TestClosedAccountFails(t *testing.T) {
 	ctx := context.Background()
 	a := newApplication(50000)
 	batchID, paymentID := uuid.NewString(), uuid.NewString()
-	h.publish(h.submitted(a, closedCard), "", nil)
+	h.publish(h.submitted(a, closedCard))
 	h.confirm(batchID, itemOf(a, paymentID))
 	h.publishAsFinance(ordered(a, batchID, paymentID, 1), "", nil)
 
@@ -124,7 +124,7 @@ func TestClosedAccountFails(t *testing.T) {
 	}
 
 	// The school corrects the card; finance orders the payment again.
-	h.publish(h.corrected(a, goodCard, accountName), "", nil)
+	h.publish(h.corrected(a, goodCard, accountName))
 	reissue := uuid.NewString()
 	h.publishAsFinance(reissued(t, a, batchID, reissue, 2), "", nil)
 	ok := h.awaitEvents(events.TypePaymentSucceeded, 1)[0]
@@ -149,7 +149,7 @@ func TestUnknownOutcomeIsLookedUpNotPaidAgain(t *testing.T) {
 	ctx := context.Background()
 	a := newApplication(100000)
 	batchID, paymentID := uuid.NewString(), uuid.NewString()
-	h.publish(h.submitted(a, goodCard), "", nil)
+	h.publish(h.submitted(a, goodCard))
 	h.confirm(batchID, itemOf(a, paymentID))
 	h.publishAsFinance(ordered(a, batchID, paymentID, 1), "", nil)
 
@@ -181,7 +181,7 @@ func TestSameOrderDeliveredTwicePaysOnce(t *testing.T) {
 	ctx := context.Background()
 	a := newApplication(62500)
 	batchID, paymentID := uuid.NewString(), uuid.NewString()
-	h.publish(h.submitted(a, goodCard), "", nil)
+	h.publish(h.submitted(a, goodCard))
 	h.confirm(batchID, itemOf(a, paymentID))
 	order := ordered(a, batchID, paymentID, 1)
 	h.publishAsFinance(order, "", nil)
@@ -213,7 +213,7 @@ func TestSecondLivePaymentOfAnApplicationIsRefused(t *testing.T) {
 	t.Parallel()
 	h := start(t)
 	a := newApplication(62500)
-	h.publish(h.submitted(a, goodCard), "", nil)
+	h.publish(h.submitted(a, goodCard))
 	first, paymentID := uuid.NewString(), uuid.NewString()
 	h.confirm(first, itemOf(a, paymentID))
 	h.publishAsFinance(ordered(a, first, paymentID, 1), "", nil)
@@ -246,7 +246,7 @@ func TestOrderBeforePayeeWaitsForThePayee(t *testing.T) {
 	eventually(t, "order deferred for want of a payee", func() (bool, string) {
 		return strings.Contains(scrape(t, h.run.HTTPAddr), deferred), "no retry counted"
 	})
-	h.publish(h.submitted(a, goodCard), "", nil)
+	h.publish(h.submitted(a, goodCard))
 	ev := h.awaitEvents(events.TypePaymentSucceeded, 1)[0]
 	if ev.GetPaymentSucceeded().GetPaymentId() != paymentID {
 		t.Fatalf("payment_succeeded %v", ev)
@@ -328,7 +328,7 @@ func TestPolicyValidationAndPaging(t *testing.T) {
 		ids = append(ids, id)
 		apps = append(apps, a)
 		items = append(items, itemOf(a, id))
-		h.publish(h.submitted(a, goodCard), "", nil)
+		h.publish(h.submitted(a, goodCard))
 	}
 	h.confirm(batchID, items...)
 	for i, a := range apps {
@@ -424,7 +424,7 @@ func TestPayeeCopiedFromAnotherApplicationIsNotPaid(t *testing.T) {
 	ev := h.submitted(thief, goodCard)
 	body := ev.GetApplicationSubmitted()
 	body.BankCardSealed = h.sealCard(victim.id, goodCard)
-	h.publish(ev, "", nil)
+	h.publish(ev)
 	batchID, paymentID := uuid.NewString(), uuid.NewString()
 	h.confirm(batchID, itemOf(thief, paymentID))
 	h.publishAsFinance(ordered(thief, batchID, paymentID, 1), "", nil)

@@ -16,7 +16,7 @@ func TestOrderFromAnotherIdentityIsRefusedByNATS(t *testing.T) {
 	t.Parallel()
 	h := start(t)
 	a := newApplication(62500)
-	h.publish(h.submitted(a, goodCard), "", nil)
+	h.publish(h.submitted(a, goodCard))
 	for _, identity := range []string{"payout", "application", "school-review", "bureau-review", "data-comparison", natsx.LoadgenIdentity} {
 		t.Run(identity, func(t *testing.T) {
 			err := h.publishAs(identity, ordered(a, uuid.NewString(), uuid.NewString(), 1), "", nil)

@@ -119,12 +119,11 @@ func (h *harness) seal(s string, binding []byte) []byte {
 	return b
 }
 
-// publish puts ev on its subject with msgID (the event ID when empty) and
-// extra headers, logged in to NATS as the service that owns ev's type (a
-// payment order as finance-confirmation).
-func (h *harness) publish(ev *eventsv1.Event, msgID string, headers map[string]string) {
+// publish puts ev on its subject, logged in to NATS as the service that
+// owns ev's type (a payment order as finance-confirmation).
+func (h *harness) publish(ev *eventsv1.Event) {
 	h.t.Helper()
-	if err := h.publishAs(events.Owner(ev.GetType()), ev, msgID, headers); err != nil {
+	if err := h.publishAs(events.Owner(ev.GetType()), ev, "", nil); err != nil {
 		h.t.Fatal(err)
 	}
 }

@@ -40,7 +40,7 @@ func TestOrdersNotProvenByTheManifestAreRefused(t *testing.T) {
 	h := start(t)
 	a, b, stranger := newApplication(62500), newApplication(50000), newApplication(62500)
 	for _, x := range []application{a, b, stranger} {
-		h.publish(h.submitted(x, goodCard), "", nil)
+		h.publish(h.submitted(x, goodCard))
 	}
 	batchID, payA, payB := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	h.confirm(batchID, itemOf(a, payA), itemOf(b, payB))
@@ -111,7 +111,7 @@ func TestForgedManifestsAreRefused(t *testing.T) {
 	t.Parallel()
 	h := start(t)
 	a := newApplication(62500)
-	h.publish(h.submitted(a, goodCard), "", nil)
+	h.publish(h.submitted(a, goodCard))
 	batchID, paymentID := uuid.NewString(), uuid.NewString()
 	rich := a
 	rich.amount = 9900000
