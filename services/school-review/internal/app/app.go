@@ -246,19 +246,13 @@ func (s *Service) RaiseObjection(ctx context.Context, id auth.Identity, applicat
 		if err != nil {
 			return err
 		}
-		if err := adapters.Reviews.Save(ctx, tx, []*domain.Review{r}); err != nil {
-			return err
-		}
 		out = r
-		return outbox.Append(ctx, tx, ev)
+		return saveOne(ctx, tx, r, ev)
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.notify()
-	reviewapp.SetSpanKeys(ctx, &out.Item)
-	reviewapp.AddLinks(ctx, []*domain.Review{out}, linkKind)
-	return out, nil
+	return s.announced(ctx, out), nil
 }
 
 // WithdrawApplication withdraws a pending item at the request of the
@@ -297,17 +291,28 @@ func (s *Service) WithdrawApplication(ctx context.Context, id auth.Identity, app
 		if err != nil {
 			return err
 		}
-		if err := adapters.Reviews.Save(ctx, tx, []*domain.Review{r}); err != nil {
-			return err
-		}
 		out = r
-		return outbox.Append(ctx, tx, ev)
+		return saveOne(ctx, tx, r, ev)
 	})
 	if err != nil {
 		return nil, err
 	}
+	return s.announced(ctx, out), nil
+}
+
+// saveOne stores one changed review and its event in tx.
+func saveOne(ctx context.Context, tx pgx.Tx, r *domain.Review, ev *eventsv1.Event) error {
+	if err := adapters.Reviews.Save(ctx, tx, []*domain.Review{r}); err != nil {
+		return err
+	}
+	return outbox.Append(ctx, tx, ev)
+}
+
+// announced wakes the outbox relay for a committed change of r and puts
+// r's keys and links on the call's span.
+func (s *Service) announced(ctx context.Context, r *domain.Review) *domain.Review {
 	s.notify()
-	reviewapp.SetSpanKeys(ctx, &out.Item)
-	reviewapp.AddLinks(ctx, []*domain.Review{out}, linkKind)
-	return out, nil
+	reviewapp.SetSpanKeys(ctx, &r.Item)
+	reviewapp.AddLinks(ctx, []*domain.Review{r}, linkKind)
+	return r
 }
