@@ -13,7 +13,11 @@ import (
 // small valid fixture, breaks one thing, and expects the validator to name
 // it; the fixtures themselves must pass, so every failure is the mutation's.
 
-var demoService = []serviceSpec{{"demo", 9100, 8100, []string{"AID_SEAL_KEYS"}}}
+var demoService = []serviceSpec{{"demo", 9100, 8100, []string{"AID_SEAL_KEYS"}, nil}}
+
+// hashOnlyService is the fixtures' demo as a service that hashes but never
+// seals (as data-comparison does), and needs a setting of its own.
+var hashOnlyService = []serviceSpec{{"demo", 9100, 8100, []string{"AID_HASH_KEYS"}, map[string]string{"DEMO_ACCOUNT": "DEV-ACCOUNT"}}}
 
 const k8sFixture = `apiVersion: v1
 kind: Namespace
@@ -26,6 +30,8 @@ metadata:
   name: aid-config
   namespace: student-aid
 data:
+  AID_ENV: production
+  AID_AUTH_ISSUER: https://idp.example.internal
   DEMO_GRPC_ADDR: "0.0.0.0:9100"
   DEMO_HTTP_ADDR: "0.0.0.0:8100"
   NATS_URL: tls://nats:4222
@@ -43,6 +49,7 @@ stringData:
   MIGRATE_DATABASE_URL: REPLACE_ME
   AID_SEAL_KEYS: REPLACE_ME
   AID_HASH_KEYS: REPLACE_ME
+  AID_TRAIL_SIGNING_KEYS: REPLACE_ME
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -119,6 +126,9 @@ spec:
         - name: migrate
           image: *demo-image
           args: ["migrate"]
+          envFrom:
+            - configMapRef:
+                name: aid-config
           env:
             - name: AID_MIGRATE_DATABASE_URL
               valueFrom:
@@ -189,6 +199,7 @@ services:
     command: ["migrate"]
     restart: "no"
     environment:
+      AID_ENV: production
       AID_MIGRATE_DATABASE_URL: postgres://aid_owner:${AID_DB_OWNER_PASSWORD:?required}@postgres:5432/aid
     depends_on:
       postgres: {condition: service_healthy}
@@ -199,6 +210,8 @@ services:
       args: {SERVICE: demo}
     secrets: [auth_public_key, nats_seed_demo]
     environment:
+      AID_ENV: "production"
+      AID_AUTH_ISSUER: ${AID_AUTH_ISSUER:?required}
       DEMO_GRPC_ADDR: 0.0.0.0:9100
       DEMO_HTTP_ADDR: 0.0.0.0:8100
       DATABASE_URL: postgres://aid_demo:${AID_DB_DEMO_PASSWORD:?required}@postgres:5432/aid
@@ -238,6 +251,21 @@ jetstream {
 }
 include "nkeys.conf"
 ` + natsdev.ConfBegin + natsdev.AuthorizationConf() + natsdev.ConfEnd
+
+// The container environment entries of the demo's sealing and hashing keys.
+const (
+	k8sSealKeyEnv = "            - name: AID_SEAL_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_SEAL_KEYS\n"
+	k8sHashKeyEnv = "            - name: AID_HASH_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_HASH_KEYS\n"
+)
+
+// k8sHashOnlyFixture and composeHashOnlyFixture are the valid fixtures of
+// hashOnlyService: the hashing key instead of the sealing key, and its setting.
+var (
+	k8sHashOnlyFixture = strings.NewReplacer(k8sSealKeyEnv, k8sHashKeyEnv,
+		"  AID_ENV: production\n", "  AID_ENV: production\n  DEMO_ACCOUNT: \"4000 1234\"\n").Replace(k8sFixture)
+	composeHashOnlyFixture = strings.Replace(composeFixture, "      AID_SEAL_KEYS: ${AID_SEAL_KEYS:?required}\n",
+		"      AID_HASH_KEYS: ${AID_HASH_KEYS:?required}\n      DEMO_ACCOUNT: ${DEMO_ACCOUNT:?required}\n", 1)
+)
 
 const kustomizationFixture = `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -314,6 +342,13 @@ func TestValidatorsAcceptFixtures(t *testing.T) {
 	reportAll(t, kubernetesErrors(k8sFixture, demoService))
 	reportAll(t, kustomizationErrors(kustomizationFixture, kustomizationFixtureFiles))
 	reportAll(t, composeErrors(composeFixture, demoService))
+	reportAll(t, kubernetesErrors(k8sHashOnlyFixture, hashOnlyService))
+	reportAll(t, composeErrors(composeHashOnlyFixture, hashOnlyService))
+	for _, f := range []string{k8sHashOnlyFixture, composeHashOnlyFixture} {
+		if !strings.Contains(f, "DEMO_ACCOUNT") || strings.Contains(f, "AID_SEAL_KEYS: ${") || strings.Contains(f, "key: AID_SEAL_KEYS") {
+			t.Errorf("hash-only fixture was not derived: %s", f)
+		}
+	}
 	reportAll(t, natsErrors(t, natsFixture))
 	reportAll(t, validateDockerfile(dockerfileFixture))
 }
@@ -326,9 +361,11 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		kus check = func(_ *testing.T, text string) []error {
 			return kustomizationErrors(text, kustomizationFixtureFiles)
 		}
-		compose check = func(_ *testing.T, text string) []error { return composeErrors(text, demoService) }
-		nats    check = natsErrors
-		docker  check = func(_ *testing.T, text string) []error { return validateDockerfile(text) }
+		compose     check = func(_ *testing.T, text string) []error { return composeErrors(text, demoService) }
+		k8sHash     check = func(_ *testing.T, text string) []error { return kubernetesErrors(text, hashOnlyService) }
+		composeHash check = func(_ *testing.T, text string) []error { return composeErrors(text, hashOnlyService) }
+		nats        check = natsErrors
+		docker      check = func(_ *testing.T, text string) []error { return validateDockerfile(text) }
 	)
 	tests := []struct {
 		name     string
@@ -363,7 +400,7 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"pdb blocks every eviction", k8s, k8sFixture, "minAvailable: 1", "minAvailable: 2", "blocks every eviction"},
 		{"deployment selector misses its pods", k8s, k8sFixture, "    matchLabels:\n      app.kubernetes.io/name: demo\n  template", "    matchLabels:\n      app.kubernetes.io/name: dmeo\n  template", "does not match the pod template labels"},
 		{"secret key missing", k8s, k8sFixture, "                  key: AID_SEAL_KEYS", "                  key: SEAL_KEYS", `Secret aid-secrets has no key "SEAL_KEYS"`},
-		{"configmap missing", k8s, k8sFixture, "                name: aid-config", "                name: aid-settings", `ConfigMap "aid-settings", which is not defined`},
+		{"configmap missing", k8s, k8sFixture, "                name: aid-config\n          env:\n            - name: DATABASE_URL", "                name: aid-settings\n          env:\n            - name: DATABASE_URL", `ConfigMap "aid-settings", which is not defined`},
 		{"real secret value", k8s, k8sFixture, "DEMO_DATABASE_URL: REPLACE_ME", "DEMO_DATABASE_URL: postgres://aid:hunter2@db/aid", "must be the placeholder"},
 		{"seal keys as a literal", k8s, k8sFixture, "            - name: AID_SEAL_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_SEAL_KEYS\n", "            - name: AID_SEAL_KEYS\n              value: k:ZGV2\n", "AID_SEAL_KEYS must come from a Secret"},
 		{"seal keys missing", k8s, k8sFixture, "            - name: AID_SEAL_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_SEAL_KEYS\n", "", "environment variable AID_SEAL_KEYS is not set"},
@@ -380,6 +417,15 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"no default deny", k8s, k8sFixture, "  policyTypes: [Ingress, Egress]", "  policyTypes: [Ingress]", "no default-deny NetworkPolicy"},
 		{"no namespace object", k8s, k8sFixture, "kind: Namespace", "kind: LimitRange", "want exactly one Namespace"},
 		{"missing service deployment", k8s, k8sFixture, "kind: Deployment\nmetadata:\n  name: demo", "kind: Deployment\nmetadata:\n  name: demo2", "no Deployment for service demo"},
+
+		{"not in production", k8s, k8sFixture, "  AID_ENV: production\n", "  AID_ENV: development\n", `(Deployment demo): AID_ENV is "development", want production`},
+		{"AID_ENV unset", k8s, k8sFixture, "  AID_ENV: production\n", "", `AID_ENV is "", want production`},
+		{"migrate step not in production", k8s, k8sFixture, "                  key: MIGRATE_DATABASE_URL\n", "                  key: MIGRATE_DATABASE_URL\n            - name: AID_ENV\n              value: development\n", `init container "migrate": AID_ENV is "development"`},
+		{"development issuer", k8s, k8sFixture, "AID_AUTH_ISSUER: https://idp.example.internal", "AID_AUTH_ISSUER: studentaid-dev", "AID_AUTH_ISSUER is the development issuer"},
+		{"trail signing key to a service that does not sign", k8s, k8sFixture, "                  key: AID_SEAL_KEYS\n", "                  key: AID_SEAL_KEYS\n            - name: AID_TRAIL_SIGNING_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_TRAIL_SIGNING_KEYS\n", "demo gets AID_TRAIL_SIGNING_KEYS, which it does not use"},
+		{"sealing key to a service that only hashes", k8sHash, k8sHashOnlyFixture, k8sHashKeyEnv, k8sHashKeyEnv + k8sSealKeyEnv, "demo gets AID_SEAL_KEYS, which it does not use"},
+		{"own setting at its development value", k8sHash, k8sHashOnlyFixture, `DEMO_ACCOUNT: "4000 1234"`, "DEMO_ACCOUNT: DEV-ACCOUNT", `DEMO_ACCOUNT is the development value "DEV-ACCOUNT"`},
+		{"own setting missing", k8sHash, k8sHashOnlyFixture, `  DEMO_ACCOUNT: "4000 1234"` + "\n", "", "environment variable DEMO_ACCOUNT is not set"},
 
 		// Kustomization.
 		{"manifest not listed", kus, kustomizationFixture, "  - b.yaml\n", "", "manifest b.yaml is not listed"},
@@ -409,6 +455,11 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"no migrate step waited for", compose, composeFixture, "      demo-migrate: {condition: service_completed_successfully}\n", "", "depends on no `migrate` step"},
 		{"migrate step merely started", compose, composeFixture, "demo-migrate: {condition: service_completed_successfully}", "demo-migrate: {condition: service_started}", "want service_completed_successfully"},
 		{"migrate step restarts", compose, composeFixture, `    restart: "no"` + "\n", "", "service demo-migrate: no healthcheck"},
+		{"compose: not in production", compose, composeFixture, `      AID_ENV: "production"`, `      AID_ENV: "development"`, `service demo: AID_ENV is "development", want production`},
+		{"compose: migrate step not in production", compose, composeFixture, "      AID_ENV: production\n", "", `service demo-migrate: AID_ENV is "", want production`},
+		{"compose: development issuer by default", compose, composeFixture, "${AID_AUTH_ISSUER:?required}", "${AID_AUTH_ISSUER:-studentaid-dev}", "AID_AUTH_ISSUER is the development issuer"},
+		{"compose: sealing key to a service that only hashes", composeHash, composeHashOnlyFixture, "      AID_HASH_KEYS: ${AID_HASH_KEYS:?required}\n", "      AID_HASH_KEYS: ${AID_HASH_KEYS:?required}\n      AID_SEAL_KEYS: ${AID_SEAL_KEYS:?required}\n", "demo gets AID_SEAL_KEYS, which it does not use"},
+		{"compose: own setting defaults to its development value", composeHash, composeHashOnlyFixture, "${DEMO_ACCOUNT:?required}", "${DEMO_ACCOUNT:-DEV-ACCOUNT}", `DEMO_ACCOUNT is the development value "DEV-ACCOUNT"`},
 		{"dependency cycle", compose, composeFixture, "  postgres:\n    image: postgres:15\n", "  postgres:\n    image: postgres:15\n    depends_on: [demo]\n", "depends_on cycle"},
 
 		// NATS.

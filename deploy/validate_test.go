@@ -5,7 +5,10 @@
 // a PodDisruptionBudget per Deployment, references that resolve), the
 // kustomization lists every manifest, the Compose services are healthchecked
 // and depend on services that exist, and the NATS configuration is accepted
-// by the real server's parser with sync_interval always.
+// by the real server's parser with sync_interval always. In both Compose and
+// Kubernetes each of the six services runs with AID_ENV=production after a
+// migrate step that does too, and holds exactly the keys it uses, its own
+// NATS seed and its own database role.
 package deploy
 
 import (
@@ -57,6 +60,9 @@ type serviceSpec struct {
 	grpc, http int
 	// keys are the key sets (keyEnv) the service uses.
 	keys []string
+	// required are settings of its own that production needs, each with the
+	// development value production refuses.
+	required map[string]string
 }
 
 // envPrefix is the prefix of the service's own variables (pkg/config).
@@ -64,27 +70,59 @@ func (s serviceSpec) envPrefix() string {
 	return strings.ToUpper(strings.ReplaceAll(s.name, "-", "_")) + "_"
 }
 
-// platformServices are the five services every deployment must run.
+// platformServices are the six services every deployment must run, with
+// the keys each one's Spec asks for (services/<name>/internal/service: Needs,
+// and the application's trail checkpoint key).
 var platformServices = []serviceSpec{
-	{"application", 9101, 8101, []string{"AID_SEAL_KEYS", "AID_HASH_KEYS"}},
-	{"school-review", 9102, 8102, nil},
-	{"bureau-review", 9103, 8103, nil},
-	{"finance-confirmation", 9104, 8104, []string{"AID_FINANCE_SIGNING_KEYS"}},
-	{"payout", 9105, 8105, []string{"AID_SEAL_KEYS", "AID_FINANCE_VERIFY_KEYS"}},
+	{"application", 9101, 8101, []string{"AID_SEAL_KEYS", "AID_HASH_KEYS", "AID_TRAIL_SIGNING_KEYS"}, nil},
+	{"school-review", 9102, 8102, nil, nil},
+	{"bureau-review", 9103, 8103, nil, nil},
+	{"finance-confirmation", 9104, 8104, []string{"AID_FINANCE_SIGNING_KEYS"}, nil},
+	{"payout", 9105, 8105, []string{"AID_SEAL_KEYS", "AID_FINANCE_VERIFY_KEYS"}, nil},
+	// It matches people by the application's ID hash: the hashing key only.
+	// Its integrity account's development value is
+	// services/data-comparison/internal/service.DevIntegrityAccount.
+	{"data-comparison", 9106, 8106, []string{"AID_HASH_KEYS"}, map[string]string{"DATA_COMPARISON_INTEGRITY_ACCOUNT": "DEV-INTEGRITY-ACCOUNT"}},
 }
 
 // requiredServiceEnv must be set for every service; LoadService or the
 // connections fail without them (AID_AUTH_PUBLIC_KEYS has no default) or
 // the service silently talks to localhost.
-var requiredServiceEnv = []string{"DATABASE_URL", "NATS_URL", "AID_AUTH_PUBLIC_KEYS", "OTEL_EXPORTER_OTLP_ENDPOINT"}
+var requiredServiceEnv = []string{"DATABASE_URL", "NATS_URL", "AID_AUTH_PUBLIC_KEYS", "AID_AUTH_ISSUER", "OTEL_EXPORTER_OTLP_ENDPOINT"}
 
 // secretServiceEnv must come from a Secret in Kubernetes, never a literal.
 var secretServiceEnv = []string{"DATABASE_URL"}
 
-// keyEnv are the key sets (pkg/config.Service.WithKeys). Only the services
-// that use one (serviceSpec.keys) get it, from a Secret; every other service
-// must not have it (production refuses a key a service does not use).
-var keyEnv = []string{"AID_SEAL_KEYS", "AID_HASH_KEYS", "AID_FINANCE_SIGNING_KEYS", "AID_FINANCE_VERIFY_KEYS"}
+// keyEnv are the key sets (pkg/config.Service.WithKeys, and the trail's
+// pkg/config.LoadTrailKeys). Only the services that use one
+// (serviceSpec.keys) get it, from a Secret; every other service must not
+// have it (production refuses a key a service does not use).
+var keyEnv = []string{"AID_SEAL_KEYS", "AID_HASH_KEYS", "AID_TRAIL_SIGNING_KEYS", "AID_FINANCE_SIGNING_KEYS", "AID_FINANCE_VERIFY_KEYS"}
+
+// checkProduction requires a service (or its migrate step, service false)
+// to run with AID_ENV=production and, for a service, none of the
+// development values production refuses. value returns a variable's
+// literal value and whether it is set at all (a Secret's counts as set,
+// with an empty value).
+func checkProduction(p *problems, where string, s serviceSpec, service bool, value func(name string) (string, bool)) {
+	if got, _ := value("AID_ENV"); got != config.EnvProduction {
+		p.addf(where, "AID_ENV is %q, want %s: the one switch that refuses development keys, issuer and logins", got, config.EnvProduction)
+	}
+	if !service {
+		return
+	}
+	if got, _ := value("AID_AUTH_ISSUER"); got == config.DevAuthIssuer {
+		p.addf(where, "AID_AUTH_ISSUER is the development issuer %s, which production refuses", got)
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.required)) {
+		switch got, ok := value(name); {
+		case !ok:
+			p.addf(where, "environment variable %s is not set: production refuses its development value", name)
+		case got == s.required[name]:
+			p.addf(where, "%s is the development value %q, which production refuses", name, got)
+		}
+	}
+}
 
 // checkKeys reports a key a service needs but lacks, one it has but does
 // not use, and (Kubernetes) one not taken from a Secret.
@@ -542,7 +580,7 @@ func validateKubernetes(objs []object, want []serviceSpec) []error {
 			continue
 		}
 		checkServiceEnv(&p, deployments[i], s, configMaps)
-		checkDatabaseLogins(&p, deployments[i], s)
+		checkDatabaseLogins(&p, deployments[i], s, configMaps)
 	}
 	return p.errs
 }
@@ -566,8 +604,9 @@ func (c container) hasEnv(name string) bool {
 // checkDatabaseLogins requires each service to log in as its own role (its
 // own Secret key, <SERVICE>_DATABASE_URL) and its schema to be migrated by an
 // init container running `migrate` with the owner's login
-// (AID_MIGRATE_DATABASE_URL), which the service container never holds.
-func checkDatabaseLogins(p *problems, d deployment, s serviceSpec) {
+// (AID_MIGRATE_DATABASE_URL), which the service container never holds, and
+// AID_ENV=production.
+func checkDatabaseLogins(p *problems, d deployment, s serviceSpec, configMaps map[string]map[string]string) {
 	where := d.String()
 	pod := d.Spec.Template.Spec
 	if len(pod.Containers) == 0 {
@@ -590,6 +629,8 @@ func checkDatabaseLogins(p *problems, d deployment, s serviceSpec) {
 	if m.Image != c.Image {
 		p.addf(mw, "image %q is not the service's %q", m.Image, c.Image)
 	}
+	menv, _ := m.environment(configMaps)
+	checkProduction(p, mw, s, false, func(name string) (string, bool) { v, ok := menv[name]; return v, ok })
 	if key := m.secretKey("AID_MIGRATE_DATABASE_URL"); key == "" {
 		p.addf(mw, "AID_MIGRATE_DATABASE_URL must come from a Secret (valueFrom.secretKeyRef)")
 	} else if key == c.secretKey("DATABASE_URL") {
@@ -772,17 +813,11 @@ func checkReferences(p *problems, d deployment, configMaps, secrets map[string]m
 	}
 }
 
-// checkServiceEnv checks the environment a service's container ends up with:
-// the required variables, secrets from Secrets, and listen addresses that are
-// reachable and agree with the container ports.
-func checkServiceEnv(p *problems, d deployment, s serviceSpec, configMaps map[string]map[string]string) {
-	where := d.String()
-	if len(d.Spec.Template.Spec.Containers) == 0 {
-		return
-	}
-	c := d.Spec.Template.Spec.Containers[0]
-	literal := map[string]string{}
-	fromSecret := map[string]bool{}
+// environment is what c's process sees: the literal values (from
+// ConfigMaps and env values) and the variables taken from Secrets.
+func (c container) environment(configMaps map[string]map[string]string) (literal map[string]string, fromSecret map[string]bool) {
+	literal = map[string]string{}
+	fromSecret = map[string]bool{}
 	for _, ef := range c.EnvFrom {
 		if ef.ConfigMapRef != nil {
 			maps.Copy(literal, configMaps[ef.ConfigMapRef.Name])
@@ -800,6 +835,23 @@ func checkServiceEnv(p *problems, d deployment, s serviceSpec, configMaps map[st
 			literal[e.Name] = ""
 		}
 	}
+	return literal, fromSecret
+}
+
+// checkServiceEnv checks the environment a service's container ends up with:
+// the required variables, secrets from Secrets, production, and listen
+// addresses that are reachable and agree with the container ports.
+func checkServiceEnv(p *problems, d deployment, s serviceSpec, configMaps map[string]map[string]string) {
+	where := d.String()
+	if len(d.Spec.Template.Spec.Containers) == 0 {
+		return
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	literal, fromSecret := c.environment(configMaps)
+	checkProduction(p, where, s, true, func(name string) (string, bool) {
+		v, ok := literal[name]
+		return v, ok || fromSecret[name]
+	})
 	for _, name := range requiredServiceEnv {
 		if _, ok := literal[name]; !ok && !fromSecret[name] {
 			p.addf(where, "environment variable %s is not set", name)
@@ -1285,6 +1337,7 @@ func validateCompose(c *composeFile, want []serviceSpec) []error {
 			}
 		}
 		checkKeys(&p, where, s, func(name string) bool { _, ok := env[name]; return ok }, nil)
+		checkProduction(&p, where, s, true, func(name string) (string, bool) { v, ok := env[name]; return interpolate(v), ok })
 		if got := env["OTEL_EXPORTER_OTLP_ENDPOINT"]; got != "http://jaeger:4317" {
 			p.addf(where, "OTEL_EXPORTER_OTLP_ENDPOINT is %q, want http://jaeger:4317", got)
 		}
@@ -1331,6 +1384,7 @@ func checkComposeDatabaseLogins(p *problems, c *composeFile, s serviceSpec, deps
 		if user := config.DatabaseUser(interpolate(menv["AID_MIGRATE_DATABASE_URL"])); user != config.DefaultDBOwnerRole {
 			p.addf(mw, "AID_MIGRATE_DATABASE_URL logs in as %q: want the schemas' owner %s", user, config.DefaultDBOwnerRole)
 		}
+		checkProduction(p, mw, s, false, func(name string) (string, bool) { v, ok := menv[name]; return interpolate(v), ok })
 	}
 	if len(steps) == 0 {
 		p.addf(where, "depends on no `migrate` step of its image (command: [migrate], restart: \"no\")")

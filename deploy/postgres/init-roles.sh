@@ -11,4 +11,5 @@ psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
   -v bureau_review_password="$AID_DB_BUREAU_REVIEW_PASSWORD" \
   -v finance_confirmation_password="$AID_DB_FINANCE_CONFIRMATION_PASSWORD" \
   -v payout_password="$AID_DB_PAYOUT_PASSWORD" \
+  -v data_comparison_password="$AID_DB_DATA_COMPARISON_PASSWORD" \
   -f /etc/aid/roles.sql
