@@ -16,15 +16,47 @@ const hashKeysLock int64 = 0x6169642d68617368 // "aid-hash"
 // HashKeys returns the hashing keys applications are hashed under, current
 // first, and holds hash_keys' lock shared until tx ends, so that the current
 // key does not change before tx's applications are written.
+//
+// On a transaction that pipelines (pgx.Tx), the lock and the read go to the
+// server in one round trip, as two statements: the read still runs after
+// the lock is granted, with a snapshot of its own (read committed), so it
+// sees a key change committed while the submission waited for the lock.
 func (Store) HashKeys(ctx context.Context, tx db.Querier) ([]string, error) {
+	if p, ok := tx.(pipeliner); ok {
+		b := &pgx.Batch{}
+		b.Queue(`SELECT pg_advisory_xact_lock_shared($1)`, hashKeysLock)
+		b.Queue(hashKeysSQL)
+		br := p.SendBatch(ctx, b)
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return nil, fmt.Errorf("lock hash keys: %w", err)
+		}
+		rows, err := br.Query()
+		keys, err := collectKeys(rows, err)
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("hash keys: %w", cerr)
+		}
+		return keys, err
+	}
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, hashKeysLock); err != nil {
 		return nil, fmt.Errorf("lock hash keys: %w", err)
 	}
 	return hashKeys(ctx, tx)
 }
 
+// pipeliner sends several statements in one round trip (pgx.Tx does).
+type pipeliner interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+const hashKeysSQL = `SELECT key_id FROM hash_keys ORDER BY current DESC, since DESC`
+
 func hashKeys(ctx context.Context, q db.Querier) ([]string, error) {
-	rows, err := q.Query(ctx, `SELECT key_id FROM hash_keys ORDER BY current DESC, since DESC`)
+	rows, err := q.Query(ctx, hashKeysSQL)
+	return collectKeys(rows, err)
+}
+
+func collectKeys(rows pgx.Rows, err error) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hash keys: %w", err)
 	}
