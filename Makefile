@@ -27,7 +27,7 @@ check-generated: generate ## fail if the generated code differs from what is com
 	@test -z "$$(git status --porcelain -- proto/gen)" || (git status --porcelain -- proto/gen; echo "untracked generated files" && exit 1)
 
 .PHONY: build
-build: ## build the five services, the bank simulator and the tools into bin/
+build: ## build the six services, the bank simulator and the tools into bin/
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./cmd/banksim ./cmd/devstack ./cmd/devtoken ./cmd/loadgen ./cmd/aidctl
 
@@ -39,7 +39,7 @@ $(JAEGER_BIN):
 jaeger: $(JAEGER_BIN) ## build Jaeger v2 from its Go module (about 6 minutes the first time)
 
 .PHONY: run
-run: build jaeger ## start PostgreSQL, NATS, Jaeger, the bank simulator and the five services; Ctrl-C stops all
+run: build jaeger ## start PostgreSQL, NATS, Jaeger, the bank simulator and the six services; Ctrl-C stops all
 	$(BIN)/devstack
 
 .PHONY: vet
