@@ -75,7 +75,7 @@ func recoverInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 		defer func() {
 			if r := recover(); r != nil {
 				log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
-				err = status.Error(codes.Internal, "internal error")
+				err = apperr.WithReason(codes.Internal, "internal error")
 			}
 		}()
 		return handler(ctx, req)
@@ -111,7 +111,7 @@ func recordDenial(ctx context.Context, d ServerDeps, method string, ae *apperr.E
 	if ae.Code != apperr.PermissionDenied {
 		outcome = "refused"
 	}
-	if err := audit.Record(actx, d.Audit, audit.Entry{Method: method, Outcome: outcome, Rule: ae.Rule, Detail: ae.Message}); err != nil {
+	if err := audit.Record(actx, d.Audit, audit.Entry{Method: method, Outcome: outcome, Rule: string(ae.Rule), Detail: ae.Message}); err != nil {
 		d.Log.ErrorContext(ctx, "audit write failed", "err", err)
 	}
 }
@@ -124,12 +124,12 @@ func authInterceptor(d ServerDeps) grpc.UnaryServerInterceptor {
 		}
 		raw := bearer(ctx)
 		if raw == "" {
-			return nil, status.Error(codes.Unauthenticated, "missing bearer token: send 'authorization: Bearer <token>'")
+			return nil, apperr.WithReason(codes.Unauthenticated, "missing bearer token: send 'authorization: Bearer <token>'")
 		}
 		id, err := d.Verifier.Verify(raw)
 		if err != nil {
 			d.Log.InfoContext(ctx, "token refused", "method", info.FullMethod, "err", err)
-			return nil, status.Error(codes.Unauthenticated, "invalid or expired token")
+			return nil, apperr.WithReason(codes.Unauthenticated, "invalid or expired token")
 		}
 		ctx = auth.WithIdentity(ctx, id)
 		trace.SpanFromContext(ctx).SetAttributes(
@@ -138,7 +138,7 @@ func authInterceptor(d ServerDeps) grpc.UnaryServerInterceptor {
 			attribute.String("enduser.org", id.Org),
 		)
 		if !d.Policy.Allows(info.FullMethod, id.Role) {
-			ae := apperr.Denied("role-not-permitted", "role %s may not call %s", id.Role, methodName(info.FullMethod))
+			ae := apperr.Denied(apperr.ReasonRoleNotPermitted, "role %s may not call %s", id.Role, methodName(info.FullMethod))
 			recordDenial(ctx, d, info.FullMethod, ae)
 			return nil, apperr.ToStatus(ctx, d.Log, info.FullMethod, ae)
 		}

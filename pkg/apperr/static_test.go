@@ -1,0 +1,160 @@
+package apperr_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"go/ast"
+	"go/importer"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/edubureau/studentaid/pkg/apperr"
+)
+
+const (
+	module     = "github.com/edubureau/studentaid"
+	apperrPath = module + "/pkg/apperr"
+)
+
+type listedPackage struct {
+	ImportPath string
+	Dir        string
+	Export     string
+	GoFiles    []string
+}
+
+// TestReasonsAreCatalogConstants type-checks every package of pkg/ and
+// services/ and fails on any value of type apperr.Reason that is not one of
+// the catalog's constants: a string literal (also one converted implicitly,
+// as in Rule: "some-rule"), a constant whose value the catalog does not
+// list, or a reason computed at run time (apperr.Reason(err.Error())). It
+// also fails on an errdetails.ErrorInfo built outside pkg/apperr, the one
+// place that sets ErrorInfo.reason.
+func TestReasonsAreCatalogConstants(t *testing.T) {
+	t.Parallel()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), "go", "list", "-export", "-deps", "-json=ImportPath,Dir,Export,GoFiles", "./pkg/...", "./services/...")
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	exports := map[string]string{}
+	var targets []listedPackage
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p listedPackage
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		exports[p.ImportPath] = p.Export
+		if strings.HasPrefix(p.ImportPath, module+"/pkg/") || strings.HasPrefix(p.ImportPath, module+"/services/") {
+			targets = append(targets, p)
+		}
+	}
+	if len(targets) < 20 {
+		t.Fatalf("found only %d packages under pkg/ and services/", len(targets))
+	}
+	fset := token.NewFileSet()
+	imp := importer.ForCompiler(fset, "gc", func(path string) (io.ReadCloser, error) {
+		f, ok := exports[path]
+		if !ok || f == "" {
+			return nil, errors.New("no export data for " + path)
+		}
+		return os.Open(f) //nolint:gosec // a path go list printed
+	})
+	checked := 0
+	for _, p := range targets {
+		var files []*ast.File
+		for _, name := range p.GoFiles {
+			f, err := parser.ParseFile(fset, filepath.Join(p.Dir, name), nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, f)
+		}
+		info := &types.Info{Types: map[ast.Expr]types.TypeAndValue{}}
+		conf := types.Config{Importer: imp}
+		pkg, err := conf.Check(p.ImportPath, fset, files, info)
+		if err != nil {
+			t.Fatalf("type-check %s: %v", p.ImportPath, err)
+		}
+		checked++
+		if p.ImportPath == apperrPath {
+			checkCatalogConstants(t, pkg)
+		}
+		for expr, tv := range info.Types {
+			pos := fset.Position(expr.Pos())
+			rel, _ := filepath.Rel(root, pos.Filename)
+			at := rel + ":" + strconv.Itoa(pos.Line)
+			if isNamed(tv.Type, "google.golang.org/genproto/googleapis/rpc/errdetails", "ErrorInfo") && p.ImportPath != apperrPath {
+				if _, ok := expr.(*ast.CompositeLit); ok {
+					t.Errorf("%s: builds an errdetails.ErrorInfo; return an *apperr.Error with a catalog Rule instead", at)
+				}
+			}
+			if !isNamed(tv.Type, apperrPath, "Reason") || tv.IsType() {
+				continue
+			}
+			inCatalog := filepath.Base(pos.Filename) == "catalog.go" && p.ImportPath == apperrPath
+			switch {
+			case tv.Value != nil:
+				if lit, ok := expr.(*ast.BasicLit); ok && !inCatalog && lit.Value != `""` {
+					t.Errorf("%s: reason %s is a string literal; use the catalog's constant (pkg/apperr/catalog.go)", at, lit.Value)
+				}
+				if _, ok := apperr.Lookup(apperr.Reason(strings.Trim(tv.Value.ExactString(), `"`))); !ok && tv.Value.ExactString() != `""` {
+					t.Errorf("%s: reason %s is not in the catalog", at, tv.Value.ExactString())
+				}
+			case p.ImportPath != apperrPath:
+				if call, ok := expr.(*ast.CallExpr); ok && len(call.Args) == 1 && info.Types[call.Fun].IsType() {
+					t.Errorf("%s: reason computed at run time; name a catalog constant", at)
+				}
+			}
+		}
+	}
+	t.Logf("%d packages checked", checked)
+}
+
+// checkCatalogConstants fails for a Reason constant of pkg/apperr the
+// catalog does not list.
+func checkCatalogConstants(t *testing.T, pkg *types.Package) {
+	t.Helper()
+	n := 0
+	for _, name := range pkg.Scope().Names() {
+		c, ok := pkg.Scope().Lookup(name).(*types.Const)
+		if !ok || !isNamed(c.Type(), apperrPath, "Reason") {
+			continue
+		}
+		n++
+		if _, ok := apperr.Lookup(apperr.Reason(strings.Trim(c.Val().ExactString(), `"`))); !ok {
+			t.Errorf("constant %s = %s is missing from apperr.Catalog", name, c.Val().ExactString())
+		}
+	}
+	if n != len(apperr.Catalog) {
+		t.Errorf("%d Reason constants, %d catalog entries", n, len(apperr.Catalog))
+	}
+}
+
+func isNamed(typ types.Type, pkgPath, name string) bool {
+	if p, ok := typ.(*types.Pointer); ok {
+		typ = p.Elem()
+	}
+	n, ok := typ.(*types.Named)
+	return ok && n.Obj().Name() == name && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == pkgPath
+}
+
