@@ -127,11 +127,8 @@ func ToStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 		}
 		return withInfo(st, reason).Err()
 	}
-	if st, ok := status.FromError(err); ok {
-		if ReasonOf(err) != "" || st.Code() == codes.OK {
-			return err
-		}
-		return withInfo(st, defaultReasons[st.Code()]).Err()
+	if _, ok := status.FromError(err); ok {
+		return EnsureReason(err)
 	}
 	switch {
 	case errors.Is(err, context.Canceled):

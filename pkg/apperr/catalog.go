@@ -257,6 +257,20 @@ func WithReason(code codes.Code, msg string) error {
 	return withInfo(status.New(code, msg), defaultReasons[code]).Err()
 }
 
+// EnsureReason returns the status error err with ErrorInfo carrying its
+// code's generic reason when it carries no reason yet (a status made by gRPC
+// or the REST gateway themselves, a malformed JSON body for one).
+func EnsureReason(err error) error {
+	if ReasonOf(err) != "" {
+		return err
+	}
+	st := status.Convert(err)
+	if st.Code() == codes.OK {
+		return err
+	}
+	return withInfo(st, defaultReasons[st.Code()]).Err()
+}
+
 func withInfo(st *status.Status, reason Reason) *status.Status {
 	if reason == "" {
 		return st

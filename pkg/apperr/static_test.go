@@ -157,4 +157,3 @@ func isNamed(typ types.Type, pkgPath, name string) bool {
 	n, ok := typ.(*types.Named)
 	return ok && n.Obj().Name() == name && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == pkgPath
 }
-
