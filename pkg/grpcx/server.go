@@ -166,6 +166,9 @@ func methodName(full string) string {
 type serverMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// uncatalogued counts answers whose reason the catalog lacks; the
+	// catalog tests keep it at zero.
+	uncatalogued *prometheus.CounterVec
 }
 
 func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
@@ -174,9 +177,11 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 			Help: "gRPC requests by method and status code."}, []string{"method", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "aid_grpc_request_duration_seconds",
 			Help: "gRPC request latency by method.", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"method"}),
+		uncatalogued: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aid_grpc_uncatalogued_reasons_total",
+			Help: "Failed gRPC requests whose ErrorInfo reason is not in the error catalog (pkg/apperr), by method and reason."}, []string{"method", "reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.latency)
+		reg.MustRegister(m.requests, m.latency, m.uncatalogued)
 	}
 	return m
 }
@@ -188,6 +193,13 @@ func (m *serverMetrics) interceptor() grpc.UnaryServerInterceptor {
 		method := methodName(info.FullMethod)
 		m.latency.WithLabelValues(method).Observe(time.Since(start).Seconds())
 		m.requests.WithLabelValues(method, status.Code(err).String()).Inc()
+		if err != nil {
+			if r := apperr.ReasonOf(err); r != "" {
+				if _, ok := apperr.Lookup(r); !ok {
+					m.uncatalogued.WithLabelValues(method, string(r)).Inc()
+				}
+			}
+		}
 		return resp, err
 	}
 }
