@@ -89,6 +89,7 @@ var reasonChecks sync.Map // top-level test name → *reasonLog
 
 // topTest names t's top-level test, so that subtests' users are checked too.
 func topTest(t *testing.T) string {
+	t.Helper()
 	name, _, _ := strings.Cut(t.Name(), "/")
 	return name
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"regexp"
@@ -46,7 +45,7 @@ func TestCatalogEntries(t *testing.T) {
 // TestToStatusReasons checks the reason each kind of error carries.
 func TestToStatusReasons(t *testing.T) {
 	t.Parallel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	var v apperr.Violations
 	v.Addf("term", "must be like 2017-autumn")
 	tests := []struct {
