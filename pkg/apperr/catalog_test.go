@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	rpccode "google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -99,7 +100,7 @@ func catalogTable() string {
 	b.WriteString("| Reason | gRPC code | HTTP | What it means | What the portal should do |\n")
 	b.WriteString("|---|---|---|---|---|\n")
 	for _, e := range apperr.Catalog {
-		fmt.Fprintf(&b, "| `%s` | %s | %d | %s | %s |\n", e.Reason, e.GRPC, e.HTTP, e.Means, e.Do)
+		fmt.Fprintf(&b, "| `%s` | %s (%d) | %d | %s | %s |\n", e.Reason, rpccode.Code(e.GRPC).String(), e.GRPC, e.HTTP, e.Means, e.Do)
 	}
 	return b.String()
 }
