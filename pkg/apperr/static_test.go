@@ -10,12 +10,15 @@ import (
 	"go/token"
 	"go/types"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"google.golang.org/grpc/status"
 
 	"github.com/edubureau/studentaid/pkg/apperr"
 )
@@ -99,6 +102,7 @@ func TestReasonsAreCatalogConstants(t *testing.T) {
 		if p.ImportPath == apperrPath {
 			checkCatalogConstants(t, pkg)
 		}
+		checkCodes(t, fset, root, files, info)
 		for expr, tv := range info.Types {
 			pos := fset.Position(expr.Pos())
 			rel, _ := filepath.Rel(root, pos.Filename)
@@ -128,6 +132,82 @@ func TestReasonsAreCatalogConstants(t *testing.T) {
 		}
 	}
 	t.Logf("%d packages checked", checked)
+}
+
+// checkCodes fails where an error names a catalog reason with another code
+// than the catalog's: apperr.Denied (always PermissionDenied) with a reason
+// of another code, and an apperr.Error literal or a call given both a
+// constant Code and a constant Reason that disagree.
+func checkCodes(t *testing.T, fset *token.FileSet, root string, files []*ast.File, info *types.Info) {
+	t.Helper()
+	constOf := func(e ast.Expr, name string) (string, bool) {
+		tv, ok := info.Types[e]
+		if !ok || tv.Value == nil || !isNamed(tv.Type, apperrPath, name) {
+			return "", false
+		}
+		return tv.Value.ExactString(), true
+	}
+	check := func(at ast.Node, args []ast.Expr, implied *apperr.Code) {
+		var code, reason string
+		var haveCode, haveReason bool
+		for _, a := range args {
+			if kv, ok := a.(*ast.KeyValueExpr); ok {
+				a = kv.Value
+			}
+			if c, ok := constOf(a, "Code"); ok {
+				code, haveCode = c, true
+			}
+			if r, ok := constOf(a, "Reason"); ok {
+				reason, haveReason = strings.Trim(r, `"`), true
+			}
+		}
+		if !haveReason || reason == "" {
+			return
+		}
+		var c apperr.Code
+		switch {
+		case implied != nil:
+			c = *implied
+		case haveCode:
+			n, err := strconv.Atoi(code)
+			if err != nil {
+				return
+			}
+			c = apperr.Code(n)
+		default:
+			return
+		}
+		e, ok := apperr.Lookup(apperr.Reason(reason))
+		if !ok {
+			return // reported as not in the catalog
+		}
+		got := status.Code(apperr.ToStatus(t.Context(), slog.New(slog.DiscardHandler), "", &apperr.Error{Code: c, Message: "x"}))
+		if got != e.GRPC {
+			pos := fset.Position(at.Pos())
+			rel, _ := filepath.Rel(root, pos.Filename)
+			t.Errorf("%s:%d: reason %q returned with code %s; the catalog says %s", rel, pos.Line, reason, got, e.GRPC)
+		}
+	}
+	denied := apperr.PermissionDenied
+	for _, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.CallExpr:
+				var implied *apperr.Code
+				if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Denied" {
+					if id, ok := sel.X.(*ast.Ident); ok && id.Name == "apperr" {
+						implied = &denied
+					}
+				}
+				check(n, n.Args, implied)
+			case *ast.CompositeLit:
+				if isNamed(info.Types[n].Type, apperrPath, "Error") {
+					check(n, n.Elts, nil)
+				}
+			}
+			return true
+		})
+	}
 }
 
 // checkCatalogConstants fails for a Reason constant of pkg/apperr the
