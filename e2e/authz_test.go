@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/edubureau/studentaid/internal/devtools/stack"
+	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/pii"
@@ -254,6 +255,7 @@ func chainCases(unknown, card string) []rpcCase {
 // and a school user of another school, and checks the exact code of each cell.
 func TestAuthorizationMatrix(t *testing.T) {
 	s := startStack(t, nil, false)
+	reasons := checkReasons(t)
 	orgOf := map[auth.Role]string{
 		auth.RoleSchoolOfficer: "S001", auth.RoleSchoolReviewer: "S001", auth.RoleBureauReviewer: auth.OrgBureau,
 		auth.RoleDataOfficer: auth.OrgBureau, auth.RoleFinanceOfficer: auth.OrgFinance, auth.RoleAuditor: auth.OrgBureau,
@@ -301,9 +303,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 	ctx := ctxT(t)
 	_, err = users["school_officer@S002"].app.SubmitApplications(ctx, &applicationv1.SubmitApplicationsRequest{SchoolCode: "S001", Term: "2017-autumn",
 		Applications: []*applicationv1.NewApplication{{StudentIdNumber: "x"}}})
-	if status.Code(err) != codes.PermissionDenied {
-		t.Errorf("submit for another school: %v, want PermissionDenied", err)
+	if status.Code(err) != codes.PermissionDenied || apperr.ReasonOf(err) != "own-school-only" {
+		t.Errorf("submit for another school: %v, want PermissionDenied own-school-only", err)
 	}
+	reasons.must(t, "role-not-permitted", "unauthenticated", "own-school-only")
 }
 
 func check(t *testing.T, rc rpcCase, who string, u *user, want codes.Code) {

@@ -69,6 +69,7 @@ func rowCounts(t *testing.T, dbURL string, schemas ...string) map[string]int64 {
 // right code with a message, and that none leaves a row or event behind.
 func TestBadInputCorpus(t *testing.T) {
 	s := startStack(t, map[string]string{"SCHOOL_REVIEW_NOTICE_PERIOD": "1h"}, false)
+	reasons := checkReasons(t)
 	ctx := ctxT(t)
 	officer := newUser(t, s, "officer-S001", auth.RoleSchoolOfficer, "S001")
 	reviewer := newUser(t, s, "reviewer-S001", auth.RoleSchoolReviewer, "S001")
@@ -171,6 +172,7 @@ func TestBadInputCorpus(t *testing.T) {
 			if resp.StatusCode != c.want && (c.want != http.StatusRequestEntityTooLarge || resp.StatusCode != http.StatusBadRequest) {
 				t.Fatalf("HTTP %d (%s), want %d", resp.StatusCode, b, c.want)
 			}
+			reasons.recordREST("REST "+c.name, resp.StatusCode, b)
 		})
 	}
 
@@ -280,6 +282,8 @@ func TestBadInputCorpus(t *testing.T) {
 			}
 		})
 	}
+
+	reasons.must(t, "invalid-argument", "already-exists", "idempotency-key-reused", "purpose-required")
 
 	after := stableRowCounts(t, s.DatabaseURL, schemas...) // anything wrongly written has been relayed and consumed
 	for table, n := range after {

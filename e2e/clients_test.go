@@ -7,14 +7,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/edubureau/studentaid/internal/devtools/stack"
+	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/grpcx"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
@@ -52,8 +57,12 @@ func newUser(t *testing.T, s *stack.Stack, id string, role auth.Role, org string
 
 func newUserWithToken(t *testing.T, s *stack.Stack, tok string) *user {
 	t.Helper()
+	var opts []grpc.DialOption
+	if l, ok := reasonChecks.Load(topTest(t)); ok {
+		opts = append(opts, grpc.WithChainUnaryInterceptor(l.(*reasonLog).interceptor()))
+	}
 	dial := func(name string) *grpc.ClientConn {
-		conn, err := grpcx.Dial(s.Endpoints[name].GRPC, tok)
+		conn, err := grpcx.Dial(s.Endpoints[name].GRPC, tok, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,6 +80,90 @@ func newUserWithToken(t *testing.T, s *stack.Stack, tok string) *user {
 		finance:    financev1.NewFinanceConfirmationServiceClient(dial("finance-confirmation")),
 		payout:     payoutv1.NewPayoutServiceClient(payoutConn),
 		data:       datacomparisonv1.NewDataComparisonServiceClient(dial("data-comparison")),
+	}
+}
+
+// reasonChecks holds, per test, the log of the error reasons its users saw
+// (checkReasons).
+var reasonChecks sync.Map // top-level test name → *reasonLog
+
+// topTest names t's top-level test, so that subtests' users are checked too.
+func topTest(t *testing.T) string {
+	t.Helper()
+	name, _, _ := strings.Cut(t.Name(), "/")
+	return name
+}
+
+// reasonLog counts the ErrorInfo reasons of failed calls and keeps every
+// failure the error catalog does not account for.
+type reasonLog struct {
+	mu   sync.Mutex
+	seen map[apperr.Reason]int
+	bad  []string
+}
+
+// checkReasons makes every user newUser creates for t from now on check the
+// status of each failed call against the error catalog (pkg/apperr): t fails
+// at its end for any answer without a reason, with a reason the catalog does
+// not list, or with another gRPC code than the catalog's for it.
+func checkReasons(t *testing.T) *reasonLog {
+	t.Helper()
+	l := &reasonLog{seen: map[apperr.Reason]int{}}
+	reasonChecks.Store(topTest(t), l)
+	t.Cleanup(func() {
+		reasonChecks.Delete(topTest(t))
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, b := range l.bad {
+			t.Error(b)
+		}
+		t.Logf("error reasons seen: %v", l.seen)
+	})
+	return l
+}
+
+// record checks one failed call's status.
+func (l *reasonLog) record(what string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cerr := apperr.CheckStatus(err); cerr != nil {
+		l.bad = append(l.bad, fmt.Sprintf("%s: %v", what, cerr))
+		return
+	}
+	l.seen[apperr.ReasonOf(err)]++
+}
+
+// recordREST checks the google.rpc.Status body of a failed REST answer.
+func (l *reasonLog) recordREST(what string, code int, body []byte) {
+	var st spb.Status
+	if err := protojson.Unmarshal(body, &st); err != nil {
+		l.mu.Lock()
+		l.bad = append(l.bad, fmt.Sprintf("%s: HTTP %d body is not a google.rpc.Status (%v): %.200s", what, code, err, body))
+		l.mu.Unlock()
+		return
+	}
+	l.record(what, status.FromProto(&st).Err())
+}
+
+// must fails t unless every reason of want was seen.
+func (l *reasonLog) must(t *testing.T, want ...apperr.Reason) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range want {
+		if l.seen[r] == 0 {
+			t.Errorf("no answer carried reason %q (seen: %v)", r, l.seen)
+		}
+	}
+}
+
+func (l *reasonLog) interceptor() grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if err != nil {
+			l.record(method, err)
+		}
+		return err
 	}
 }
 

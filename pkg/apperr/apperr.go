@@ -13,7 +13,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/protoadapt"
 )
 
 // Code classifies an application error.
@@ -53,8 +52,10 @@ type Error struct {
 	Code       Code
 	Message    string
 	Violations []FieldViolation
-	// Rule names the separation-of-duties or scoping rule behind a refusal.
-	Rule string
+	// Rule names the separation-of-duties, scoping or state rule behind a
+	// refusal: the ErrorInfo reason, one of the catalog's. Empty means the
+	// code's generic reason (ReasonNotFound for NotFound, ...).
+	Rule Reason
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -65,7 +66,7 @@ func New(code Code, format string, args ...any) *Error {
 }
 
 // Denied returns a PermissionDenied error naming the rule broken.
-func Denied(rule, format string, args ...any) *Error {
+func Denied(rule Reason, format string, args ...any) *Error {
 	return &Error{Code: PermissionDenied, Rule: rule, Message: fmt.Sprintf(format, args...)}
 }
 
@@ -107,33 +108,34 @@ func ToStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 	}
 	if e, ok := errors.AsType[*Error](err); ok {
 		st := status.New(grpcCodes[e.Code], e.Message)
-		var details []protoadapt.MessageV1
 		if len(e.Violations) > 0 {
 			br := &errdetails.BadRequest{}
 			for _, v := range e.Violations {
 				br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
 			}
-			details = append(details, br)
-		}
-		if e.Rule != "" {
-			details = append(details, &errdetails.ErrorInfo{Reason: e.Rule, Domain: "studentaid"})
-		}
-		if len(details) > 0 {
-			if withDetails, derr := st.WithDetails(details...); derr == nil {
+			if withDetails, derr := st.WithDetails(br); derr == nil {
 				st = withDetails
 			}
 		}
-		return st.Err()
+		reason := e.Rule
+		if reason == "" {
+			reason = defaultReasons[st.Code()]
+		} else if _, ok := Lookup(reason); !ok {
+			// The static and e2e catalog tests keep this from happening;
+			// should it, the portal still gets the reason, and we hear.
+			log.ErrorContext(ctx, "error reason not in the catalog", "method", method, "reason", string(reason))
+		}
+		return withInfo(st, reason).Err()
 	}
 	if _, ok := status.FromError(err); ok {
-		return err
+		return EnsureReason(err)
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "request canceled")
+		return WithReason(codes.Canceled, "request canceled")
 	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+		return WithReason(codes.DeadlineExceeded, "deadline exceeded")
 	}
 	log.ErrorContext(ctx, "internal error", "method", method, "err", err)
-	return status.Error(codes.Internal, "internal error")
+	return WithReason(codes.Internal, "internal error")
 }

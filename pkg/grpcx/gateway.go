@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/proto/gen/openapi"
 )
 
@@ -42,6 +43,10 @@ func NewHTTPHandler(ctx context.Context, d HTTPDeps) (http.Handler, error) {
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}),
+		// The gateway's own refusals (a malformed body) carry a reason too.
+		runtime.WithErrorHandler(func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+			runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, apperr.EnsureReason(err))
 		}),
 	)
 	opts := []grpc.DialOption{

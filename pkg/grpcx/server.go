@@ -75,7 +75,7 @@ func recoverInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 		defer func() {
 			if r := recover(); r != nil {
 				log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
-				err = status.Error(codes.Internal, "internal error")
+				err = apperr.WithReason(codes.Internal, "internal error")
 			}
 		}()
 		return handler(ctx, req)
@@ -111,7 +111,7 @@ func recordDenial(ctx context.Context, d ServerDeps, method string, ae *apperr.E
 	if ae.Code != apperr.PermissionDenied {
 		outcome = "refused"
 	}
-	if err := audit.Record(actx, d.Audit, audit.Entry{Method: method, Outcome: outcome, Rule: ae.Rule, Detail: ae.Message}); err != nil {
+	if err := audit.Record(actx, d.Audit, audit.Entry{Method: method, Outcome: outcome, Rule: string(ae.Rule), Detail: ae.Message}); err != nil {
 		d.Log.ErrorContext(ctx, "audit write failed", "err", err)
 	}
 }
@@ -124,12 +124,12 @@ func authInterceptor(d ServerDeps) grpc.UnaryServerInterceptor {
 		}
 		raw := bearer(ctx)
 		if raw == "" {
-			return nil, status.Error(codes.Unauthenticated, "missing bearer token: send 'authorization: Bearer <token>'")
+			return nil, apperr.WithReason(codes.Unauthenticated, "missing bearer token: send 'authorization: Bearer <token>'")
 		}
 		id, err := d.Verifier.Verify(raw)
 		if err != nil {
 			d.Log.InfoContext(ctx, "token refused", "method", info.FullMethod, "err", err)
-			return nil, status.Error(codes.Unauthenticated, "invalid or expired token")
+			return nil, apperr.WithReason(codes.Unauthenticated, "invalid or expired token")
 		}
 		ctx = auth.WithIdentity(ctx, id)
 		trace.SpanFromContext(ctx).SetAttributes(
@@ -138,7 +138,7 @@ func authInterceptor(d ServerDeps) grpc.UnaryServerInterceptor {
 			attribute.String("enduser.org", id.Org),
 		)
 		if !d.Policy.Allows(info.FullMethod, id.Role) {
-			ae := apperr.Denied("role-not-permitted", "role %s may not call %s", id.Role, methodName(info.FullMethod))
+			ae := apperr.Denied(apperr.ReasonRoleNotPermitted, "role %s may not call %s", id.Role, methodName(info.FullMethod))
 			recordDenial(ctx, d, info.FullMethod, ae)
 			return nil, apperr.ToStatus(ctx, d.Log, info.FullMethod, ae)
 		}
@@ -166,6 +166,9 @@ func methodName(full string) string {
 type serverMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// uncatalogued counts answers whose reason the catalog lacks; the
+	// catalog tests keep it at zero.
+	uncatalogued *prometheus.CounterVec
 }
 
 func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
@@ -174,9 +177,11 @@ func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
 			Help: "gRPC requests by method and status code."}, []string{"method", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "aid_grpc_request_duration_seconds",
 			Help: "gRPC request latency by method.", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"method"}),
+		uncatalogued: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aid_grpc_uncatalogued_reasons_total",
+			Help: "Failed gRPC requests whose ErrorInfo reason is not in the error catalog (pkg/apperr), by method and reason."}, []string{"method", "reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.latency)
+		reg.MustRegister(m.requests, m.latency, m.uncatalogued)
 	}
 	return m
 }
@@ -188,6 +193,13 @@ func (m *serverMetrics) interceptor() grpc.UnaryServerInterceptor {
 		method := methodName(info.FullMethod)
 		m.latency.WithLabelValues(method).Observe(time.Since(start).Seconds())
 		m.requests.WithLabelValues(method, status.Code(err).String()).Inc()
+		if err != nil {
+			if r := apperr.ReasonOf(err); r != "" {
+				if _, ok := apperr.Lookup(r); !ok {
+					m.uncatalogued.WithLabelValues(method, string(r)).Inc()
+				}
+			}
+		}
 		return resp, err
 	}
 }

@@ -122,7 +122,7 @@ func (b *Bulk[S, R, D]) Run(ctx context.Context, id auth.Identity, ds []D) ([]R,
 func Refusal[S ~string](i int, it *review.Item[S], who string, err error) error {
 	switch {
 	case errors.Is(err, review.ErrSubmitterCannotReview):
-		return apperr.Denied("submitter-cannot-review", "you submitted application %s; another %s must decide it", it.ApplicationID, who)
+		return apperr.Denied(apperr.ReasonSubmitterCannotReview, "you submitted application %s; another %s must decide it", it.ApplicationID, who)
 	case errors.Is(err, review.ErrIllegalTransition):
 		return apperr.New(apperr.FailedPrecondition, "application %s is %s, not PENDING; nothing was decided", it.ApplicationID, it.State)
 	case errors.Is(err, review.ErrReasonRequired), errors.Is(err, review.ErrReasonInvalid):

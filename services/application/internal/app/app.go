@@ -227,7 +227,7 @@ const maxPurposeRunes = 200
 
 // RulePurposeRequired names the refusal of a bulk read of unmasked
 // personal data without a stated purpose.
-const RulePurposeRequired = "purpose-required"
+const RulePurposeRequired = apperr.ReasonPurposeRequired
 
 // reveal returns views of apps for who: masked unless who's role sees
 // students in full (domain.SeesFullIdentity; single is a read of one

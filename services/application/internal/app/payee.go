@@ -23,18 +23,18 @@ import (
 // Rules a payee correction's refusals name (the ErrorInfo reason, and the
 // audit log's rule).
 const (
-	RulePayeeCorrectionPending   = "payee-correction-pending"
-	RuleNoPendingPayeeCorrection = "no-pending-payee-correction"
-	RulePayeeSelfApproval        = "payee-self-approval"
-	RulePayeeApproverOtherSchool = "payee-approver-other-school"
-	RulePayeeApproverRole        = "payee-approver-role"
+	RulePayeeCorrectionPending   = apperr.ReasonPayeeCorrectionPending
+	RuleNoPendingPayeeCorrection = apperr.ReasonNoPendingPayeeCorrection
+	RulePayeeSelfApproval        = apperr.ReasonPayeeSelfApproval
+	RulePayeeApproverOtherSchool = apperr.ReasonPayeeApproverOtherSchool
+	RulePayeeApproverRole        = apperr.ReasonPayeeApproverRole
 )
 
 // maxReasonRunes caps a rejection's reason.
 const maxReasonRunes = 500
 
 // refuse returns an error of code naming rule, for the caller to act on.
-func refuse(code apperr.Code, rule, format string, args ...any) error {
+func refuse(code apperr.Code, rule apperr.Reason, format string, args ...any) error {
 	return &apperr.Error{Code: code, Rule: rule, Message: fmt.Sprintf(format, args...)}
 }
 

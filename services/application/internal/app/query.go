@@ -103,7 +103,7 @@ type ListRequest struct {
 func (s *Service) List(ctx context.Context, caller auth.Identity, req ListRequest) ([]View, string, error) {
 	if caller.Role.SchoolBound() {
 		if req.SchoolCode != "" && req.SchoolCode != caller.Org {
-			return nil, "", apperr.Denied("own-school-only", "you may only list your own school's applications")
+			return nil, "", apperr.Denied(apperr.ReasonOwnSchoolOnly, "you may only list your own school's applications")
 		}
 		req.SchoolCode = caller.Org
 	}

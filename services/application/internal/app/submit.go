@@ -78,10 +78,10 @@ const ErrIdempotencyKeyReused = "idempotency key reused with a different request
 // has an application for the program in the term.
 func (s *Service) Submit(ctx context.Context, caller auth.Identity, req SubmitRequest) ([]domain.Application, error) {
 	if caller.Role != auth.RoleSchoolOfficer {
-		return nil, apperr.Denied("school-officer-only", "only a school's aid officer may submit applications")
+		return nil, apperr.Denied(apperr.ReasonSchoolOfficerOnly, "only a school's aid officer may submit applications")
 	}
 	if req.SchoolCode != "" && req.SchoolCode != caller.Org {
-		return nil, apperr.Denied("own-school-only", "you may only submit applications for your own school")
+		return nil, apperr.Denied(apperr.ReasonOwnSchoolOnly, "you may only submit applications for your own school")
 	}
 	prepared, err := s.prepare(req)
 	if err != nil {
@@ -121,7 +121,7 @@ func (s *Service) Submit(ctx context.Context, caller auth.Identity, req SubmitRe
 			}
 			if rec != nil {
 				if rec.RequestHash != hash {
-					return &apperr.Error{Code: apperr.Invalid, Message: ErrIdempotencyKeyReused, Violations: []apperr.FieldViolation{{
+					return &apperr.Error{Code: apperr.Invalid, Rule: apperr.ReasonIdempotencyKeyReused, Message: ErrIdempotencyKeyReused, Violations: []apperr.FieldViolation{{
 						Field:       "idempotency_key",
 						Description: "was already used for a different request; use a new key for new applications",
 					}}}

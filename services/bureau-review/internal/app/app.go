@@ -182,7 +182,7 @@ func decisionEvent(now time.Time, actor *commonv1.Actor, r *domain.Review) (*eve
 // review does.
 func decisionError(i int, r *domain.Review, err error) error {
 	if errors.Is(err, domain.ErrSchoolReviewerCannotBureauReview) {
-		return apperr.Denied("school-reviewer-cannot-bureau-review", "you reviewed application %s at the school; another bureau reviewer must decide it", r.ApplicationID)
+		return apperr.Denied(apperr.ReasonSchoolReviewerCannotBureauReview, "you reviewed application %s at the school; another bureau reviewer must decide it", r.ApplicationID)
 	}
 	return reviewapp.Refusal(i, &r.Item, "bureau reviewer", err)
 }

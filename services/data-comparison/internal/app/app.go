@@ -131,24 +131,39 @@ func checkIDs(v *apperr.Violations, field string, ids []string, maxIDs int) []st
 	return out
 }
 
+// ruleReasons names each rule error of the domain by its catalog reason.
+var ruleReasons = []struct {
+	err    error
+	reason apperr.Reason
+}{
+	{domain.ErrClueClosed, apperr.ReasonClueClosed},
+	{domain.ErrNotAssignee, apperr.ReasonClueNotAssignedToCaller},
+	{domain.ErrNotAssigned, apperr.ReasonClueNotAssigned},
+	{domain.ErrNothingToRecover, apperr.ReasonRefundAmountOutOfRange},
+	{domain.ErrWrongAccount, apperr.ReasonReceiptNotIntoIntegrityAccount},
+	{domain.ErrOverReceipt, apperr.ReasonReceiptExceedsOutstanding},
+	{domain.ErrRefundClosed, apperr.ReasonRefundClosed},
+	{domain.ErrNotRefundable, apperr.ReasonClueHasNoPaymentToRecover},
+}
+
 // refuse turns a broken rule (one of the domain's rule errors) into the
 // officer's refusal naming it, and audits it as the platform audits denied
 // calls; other errors pass through.
 func (s *Service) refuse(ctx context.Context, useCase string, err error) error {
-	for _, r := range domain.Rules {
-		if !errors.Is(err, r) {
+	for _, r := range ruleReasons {
+		if !errors.Is(err, r.err) {
 			continue
 		}
 		code := apperr.FailedPrecondition
-		if errors.Is(r, domain.ErrNotAssignee) {
+		if errors.Is(r.err, domain.ErrNotAssignee) {
 			code = apperr.PermissionDenied
 		}
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
-		if aerr := audit.Record(actx, s.pool, audit.Entry{Method: useCase, Outcome: "refused", Rule: r.Error(), Detail: err.Error()}); aerr != nil {
-			return fmt.Errorf("audit refusal %w: %w", r, aerr)
+		if aerr := audit.Record(actx, s.pool, audit.Entry{Method: useCase, Outcome: "refused", Rule: string(r.reason), Detail: err.Error()}); aerr != nil {
+			return fmt.Errorf("audit refusal %w: %w", r.err, aerr)
 		}
-		return &apperr.Error{Code: code, Message: err.Error(), Rule: r.Error()}
+		return &apperr.Error{Code: code, Message: err.Error(), Rule: r.reason}
 	}
 	return err
 }

@@ -34,15 +34,15 @@ const ServiceName = "finance-confirmation"
 
 // RuleConfirmerReviewedItem names the separation-of-duties rule that keeps a
 // finance officer from ordering payment of an item they submitted or reviewed.
-const RuleConfirmerReviewedItem = "confirmer-reviewed-item"
+const RuleConfirmerReviewedItem = apperr.ReasonConfirmerReviewedItem
 
 // RuleCloserConfirms names the separation-of-duties rule that closing and
 // confirming a batch take two finance officers.
-const RuleCloserConfirms = "close-confirm-same-officer"
+const RuleCloserConfirms = apperr.ReasonCloseConfirmSameOfficer
 
 // RuleConfirmerRole names the rule that only domain.ConfirmerRole orders
 // payments; it is the platform's rule for a role refused a method.
-const RuleConfirmerRole = "role-not-permitted"
+const RuleConfirmerRole = apperr.ReasonRoleNotPermitted
 
 // systemActor signs the events finance writes on its own (batching).
 var systemActor = events.Actor("system:"+ServiceName, string(auth.RoleService), auth.OrgFinance)

@@ -278,7 +278,7 @@ func (s *Service) WithdrawApplication(ctx context.Context, id auth.Identity, app
 		if err := r.Withdraw(reason, now); err != nil {
 			switch {
 			case errors.Is(err, domain.ErrIllegalTransition):
-				return &apperr.Error{Code: apperr.FailedPrecondition, Rule: "review-already-decided",
+				return &apperr.Error{Code: apperr.FailedPrecondition, Rule: apperr.ReasonReviewAlreadyDecided,
 					Message: fmt.Sprintf("application %s is %s: only an application the school's review has not decided can be withdrawn", applicationID, r.State)}
 			case errors.Is(err, domain.ErrReasonRequired), errors.Is(err, domain.ErrReasonInvalid):
 				var v apperr.Violations
