@@ -19,7 +19,7 @@ import (
 // row with its indexes). Run with -v to read the figures.
 func TestAnchorCostPerEntry(t *testing.T) {
 	if testing.Short() {
-		t.Skip("measures 5,000 applications")
+		t.Skip("-short (make test-short) leaves out this measurement of 5,000 applications")
 	}
 	e := startWith(t, appservice.Options{CheckpointInterval: time.Hour})
 	ctx := context.Background()
