@@ -3,6 +3,8 @@
 -- change per status to status_count_deltas in the writer's own transaction
 -- (insert-only: concurrent writers never wait on a shared counter row); the
 -- gauge worker folds the deltas into status_counts and reads its few rows.
+-- The functions keep this schema as their search path (SET ... FROM
+-- CURRENT), whatever the writer's.
 CREATE TABLE status_counts (
   status text   PRIMARY KEY,
   n      bigint NOT NULL
@@ -12,12 +14,14 @@ CREATE TABLE status_count_deltas (
   n      bigint NOT NULL
 );
 
-CREATE FUNCTION status_counts_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION status_counts_inserted() RETURNS trigger LANGUAGE plpgsql
+  SET search_path FROM CURRENT AS $$
 BEGIN
   INSERT INTO status_count_deltas (status, n) SELECT status, count(*) FROM new_rows GROUP BY status;
   RETURN NULL;
 END $$;
-CREATE FUNCTION status_counts_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION status_counts_updated() RETURNS trigger LANGUAGE plpgsql
+  SET search_path FROM CURRENT AS $$
 BEGIN
   INSERT INTO status_count_deltas (status, n)
   SELECT status, sum(d) FROM (
@@ -25,7 +29,8 @@ BEGIN
   ) c GROUP BY status HAVING sum(d) <> 0;
   RETURN NULL;
 END $$;
-CREATE FUNCTION status_counts_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION status_counts_deleted() RETURNS trigger LANGUAGE plpgsql
+  SET search_path FROM CURRENT AS $$
 BEGIN
   INSERT INTO status_count_deltas (status, n) SELECT status, -count(*) FROM old_rows GROUP BY status;
   RETURN NULL;
