@@ -216,18 +216,16 @@ func NewRunner(pool *pgxpool.Pool, name string, opts ...Option) *Runner {
 // and returns nil. An error from work ends Run with that error.
 func (r *Runner) Run(ctx context.Context, work func(ctx context.Context, l Lease) error) error {
 	for {
-		l, ok, err := TryAcquire(ctx, r.pool, r.name, r.owner, r.ttl)
+		l, ok, acqErr := TryAcquire(ctx, r.pool, r.name, r.owner, r.ttl)
 		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err != nil:
-			r.log.WarnContext(ctx, "lease: acquiring failed; will retry", "lease", r.name, "err", err)
+		case acqErr != nil:
+			if ctx.Err() == nil {
+				r.log.WarnContext(ctx, "lease: acquiring failed; will retry", "lease", r.name, "err", acqErr)
+			}
 		case ok:
+			// hold releases the lease if ctx is done, even right away.
 			if err := r.hold(ctx, l, work); err != nil {
 				return err
-			}
-			if ctx.Err() != nil {
-				return nil
 			}
 		}
 		select {
