@@ -252,17 +252,14 @@ func (r *Runner) hold(ctx context.Context, l Lease, work func(ctx context.Contex
 	cancel()
 	<-renewed
 	r.metrics.released()
-	if ctx.Err() != nil {
-		// Shutting down: hand over at once.
-		rctx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer done()
-		if err := l.Release(rctx, r.pool); err != nil {
-			r.log.WarnContext(rctx, "lease: release failed; the next owner waits for the TTL", "lease", l.Name, "err", err)
-		}
-		return nil
+	// Hand over at once (on shutdown, or when work ended on its own); a
+	// lease already lost is left alone.
+	rctx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer done()
+	if rerr := l.Release(rctx, r.pool); rerr != nil {
+		r.log.WarnContext(rctx, "lease: release failed; the next owner waits for the TTL", "lease", l.Name, "err", rerr)
 	}
-	if err != nil {
-		_ = l.Release(context.WithoutCancel(ctx), r.pool)
+	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("lease %s: %w", l.Name, err)
 	}
 	return nil
@@ -282,7 +279,11 @@ func (r *Runner) renew(ctx context.Context, l Lease) {
 		case <-t.C:
 		}
 		start := time.Now()
-		err := l.Renew(ctx, r.pool, r.ttl)
+		// A renewal that hangs (a lock, a dead connection) must not outlive
+		// the lease it renews.
+		rctx, done := context.WithTimeout(ctx, every)
+		err := l.Renew(rctx, r.pool, r.ttl)
+		done()
 		switch {
 		case ctx.Err() != nil:
 			return
