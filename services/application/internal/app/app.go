@@ -259,3 +259,21 @@ func (s *Service) reveal(ctx context.Context, who auth.Identity, apps []domain.A
 	}
 	return out, nil
 }
+
+// StatusCounts returns how many applications are in each status, every
+// status present (zero when it has none). It reads counts the database
+// maintains as statuses change, not the applications themselves.
+func (s *Service) StatusCounts(ctx context.Context) (map[domain.Status]int64, error) {
+	got, err := s.store.StatusCounts(ctx, s.pool)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[domain.Status]int64, len(domain.Statuses))
+	for _, st := range domain.Statuses {
+		out[st] = 0
+	}
+	for st, n := range got {
+		out[domain.Status(st)] = n
+	}
+	return out, nil
+}

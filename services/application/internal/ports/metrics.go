@@ -2,33 +2,43 @@ package ports
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edubureau/studentaid/services/application/internal/domain"
 )
 
 // StatusGauge publishes the number of applications in each status as
-// aid_applications_by_status, refreshed by Run.
+// aid_applications_by_status, refreshed by Run from counts the database
+// maintains (app.Service.StatusCounts): a status that has none reports 0,
+// and a refresh reads a handful of rows however many applications there
+// are.
 type StatusGauge struct {
-	pool  *pgxpool.Pool
-	gauge *prometheus.GaugeVec
-	every time.Duration
+	counts func(context.Context) (map[domain.Status]int64, error)
+	gauge  *prometheus.GaugeVec
+	every  time.Duration
+	log    *slog.Logger
 }
 
-// NewStatusGauge registers the gauge with reg.
-func NewStatusGauge(pool *pgxpool.Pool, reg prometheus.Registerer) *StatusGauge {
+// NewStatusGauge registers the gauge with reg; counts is
+// app.Service.StatusCounts.
+func NewStatusGauge(counts func(context.Context) (map[domain.Status]int64, error), reg prometheus.Registerer, log *slog.Logger) *StatusGauge {
 	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aid_applications_by_status", Help: "Applications per status."}, []string{"status"})
 	reg.MustRegister(g)
-	return &StatusGauge{pool: pool, gauge: g, every: 5 * time.Second}
+	return &StatusGauge{counts: counts, gauge: g, every: 5 * time.Second, log: log}
 }
 
-// Run refreshes the gauge until ctx is done. A failed count keeps the last values.
+// Run refreshes the gauge until ctx is done. A failed refresh keeps the last
+// values and is logged.
 func (s *StatusGauge) Run(ctx context.Context) error {
 	t := time.NewTicker(s.every)
 	defer t.Stop()
 	for {
-		s.refresh(ctx)
+		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "applications by status: refresh failed; keeping the last values", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -37,19 +47,16 @@ func (s *StatusGauge) Run(ctx context.Context) error {
 	}
 }
 
-func (s *StatusGauge) refresh(ctx context.Context) {
-	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM applications GROUP BY status`)
+// Refresh sets the gauge from the current counts.
+func (s *StatusGauge) Refresh(ctx context.Context) error {
+	counts, err := s.counts(ctx)
 	if err != nil {
-		return
+		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var status string
-		var n int64
-		if rows.Scan(&status, &n) == nil {
-			s.gauge.WithLabelValues(status).Set(float64(n))
-		}
+	for st, n := range counts {
+		s.gauge.WithLabelValues(string(st)).Set(float64(n))
 	}
+	return nil
 }
 
 // AnchorMetrics are the trail anchor's: the last checkpoint signed, failed

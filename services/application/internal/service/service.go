@@ -115,7 +115,7 @@ func SpecWith(o Options) platform.Spec {
 			keysv1.RegisterKeyRotationServiceServer(h.GRPC, keyrotation.NewServer(a.Rotator()))
 			h.AddGateway(applicationv1.RegisterApplicationServiceHandlerFromEndpoint)
 			h.AddConsumer(ports.Consumer(a))
-			h.AddWorker("status-gauge", ports.NewStatusGauge(h.Pool, h.Tel.Registry).Run)
+			h.AddWorker("status-gauge", ports.NewStatusGauge(a.StatusCounts, h.Tel.Registry, h.Log.With("worker", "status-gauge")).Run)
 			h.AddWorker("trail-checkpoints", func(ctx context.Context) error {
 				return a.RunCheckpoints(ctx, interval, anchorMetrics, func(err error) { h.Log.Error("trail checkpoint", "err", err) })
 			})

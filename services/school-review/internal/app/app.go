@@ -52,6 +52,10 @@ type Config struct {
 	// PollInterval is how often the notice timer looks for due notices;
 	// zero means DefaultPollInterval.
 	PollInterval time.Duration
+	// LeaseTTL is how long the notice timer's lease lasts unrenewed: a
+	// crashed holder's timer stops for at most this long before another
+	// replica takes over. Zero means lease.DefaultTTL.
+	LeaseTTL time.Duration
 }
 
 // Deps are what the use cases need.

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,25 +11,35 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/lease"
 	"github.com/edubureau/studentaid/pkg/outbox"
 	"github.com/edubureau/studentaid/pkg/review/reviewapp"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/school-review/internal/adapters"
 )
 
-// RunNoticeTimer passes due public notices until ctx is done: every
-// PollInterval, and at once when a decision wakes it. Deadlines live in
-// PostgreSQL, so notices that fell due while the service was down pass on
-// the first round after a restart; several instances share the work
-// (FOR UPDATE SKIP LOCKED).
-func (s *Service) RunNoticeTimer(ctx context.Context) error {
+// NoticeTimerLease names the lease under which one replica at a time runs
+// the notice timer.
+const NoticeTimerLease = "notice-timer"
+
+// RunNoticeTimer passes due public notices until ctx is done or the lease l
+// is lost: every PollInterval, and at once when a decision wakes it.
+// Deadlines live in PostgreSQL, so notices that fell due while the service
+// was down pass on the first round after a restart. One replica runs it, the
+// holder of the NoticeTimerLease (lease.Runner); every pass is fenced by l,
+// so a replica that lost the lease passes nothing.
+func (s *Service) RunNoticeTimer(ctx context.Context, l lease.Lease) error {
 	ticker := time.NewTicker(s.cfg.PollInterval)
 	defer ticker.Stop()
 	for {
 		for {
-			n, err := s.PassDueNotices(ctx)
+			n, err := s.PassDueNotices(ctx, l)
 			if err != nil {
 				if ctx.Err() != nil {
+					return nil
+				}
+				if errors.Is(err, lease.ErrNotHeld) {
+					s.log.WarnContext(ctx, "notice timer: lease lost; stopping", "epoch", l.Epoch)
 					return nil
 				}
 				s.log.WarnContext(ctx, "notice timer: passing due notices failed; will retry", "err", err)
@@ -48,9 +59,10 @@ func (s *Service) RunNoticeTimer(ctx context.Context) error {
 }
 
 // PassDueNotices moves up to NoticeBatchSize items whose notice has ended to
-// PASSED and writes a notice_passed event for each, in one transaction. It
-// returns how many it passed.
-func (s *Service) PassDueNotices(ctx context.Context) (n int, err error) {
+// PASSED and writes a notice_passed event for each, in one transaction
+// fenced by the lease l. It returns how many it passed, and
+// lease.ErrNotHeld, having changed nothing, if l is no longer held.
+func (s *Service) PassDueNotices(ctx context.Context, l lease.Lease) (n int, err error) {
 	quiet := quietContext(ctx)
 	tx, err := s.pool.Begin(quiet)
 	if err != nil {
@@ -65,6 +77,11 @@ func (s *Service) PassDueNotices(ctx context.Context) (n int, err error) {
 	due, err := adapters.LockDueNotices(quiet, tx, now, NoticeBatchSize)
 	if err != nil || len(due) == 0 {
 		return 0, err
+	}
+	// Fenced once there is work: idle polls cost one query. The share lock
+	// on the lease row holds to commit, so no takeover lands in between.
+	if err := l.Fence(quiet, tx); err != nil {
+		return 0, fmt.Errorf("notice timer: %w", err)
 	}
 
 	ctx, span := s.tracer.Start(ctx, "school-review pass public notices",

@@ -45,6 +45,23 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
+// TestLoadLeaseTTL sets environment variables, so it cannot run in parallel.
+func TestLoadLeaseTTL(t *testing.T) {
+	for value, want := range map[string]time.Duration{"": 10 * time.Second, "3s": 3 * time.Second, "1m": time.Minute} {
+		t.Setenv(srservice.LeaseTTLEnv, value)
+		cfg, err := srservice.LoadConfig()
+		if err != nil || cfg.LeaseTTL != want {
+			t.Fatalf("LoadConfig with %s=%q = %v, %v; want %v", srservice.LeaseTTLEnv, value, cfg.LeaseTTL, err, want)
+		}
+	}
+	for _, value := range []string{"500ms", "ten", "-1s"} {
+		t.Setenv(srservice.LeaseTTLEnv, value)
+		if _, err := srservice.LoadConfig(); err == nil || !strings.Contains(err.Error(), srservice.LeaseTTLEnv) {
+			t.Fatalf("LoadConfig with %s=%q: err %v, want one naming the variable", srservice.LeaseTTLEnv, value, err)
+		}
+	}
+}
+
 // TestProductionRefusesANoticeShorterThanAWorkingDay starts the service in
 // production mode with each notice period: the ones that may end before a
 // whole working day passed are refused at start-up, naming the setting.

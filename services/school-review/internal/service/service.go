@@ -4,10 +4,12 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
 
+	"github.com/edubureau/studentaid/pkg/lease"
 	platform "github.com/edubureau/studentaid/pkg/service"
 	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
 	"github.com/edubureau/studentaid/services/school-review/internal/app"
@@ -58,7 +60,11 @@ func SpecWith(o Options) platform.Spec {
 			schoolreviewv1.RegisterSchoolReviewServiceServer(h.GRPC, ports.NewServer(a))
 			h.AddGateway(schoolreviewv1.RegisterSchoolReviewServiceHandlerFromEndpoint)
 			h.AddConsumer(ports.Consumer(a))
-			h.AddWorker("notice-timer", a.RunNoticeTimer)
+			timer := lease.NewRunner(h.Pool, app.NoticeTimerLease,
+				lease.WithTTL(cmp.Or(cfg.LeaseTTL, lease.DefaultTTL)),
+				lease.WithLogger(h.Log.With("worker", "notice-timer")),
+				lease.WithRegisterer(h.Tel.Registry, app.ServiceName))
+			h.AddWorker("notice-timer", func(ctx context.Context) error { return timer.Run(ctx, a.RunNoticeTimer) })
 			h.Log.Info("school review configured", "notice_period", cfg.NoticePeriod.String())
 			return nil
 		},
