@@ -203,15 +203,8 @@ func TestConfirmerWhoReviewedAnItemIsRefused(t *testing.T) {
 		t.Run(user, func(t *testing.T) {
 			_, err := h.officer(user).ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: batchID, ControlCount: 3, ControlSumFen: 175000})
 			wantCode(t, err, codes.PermissionDenied, "another finance officer must confirm it")
-			st, _ := status.FromError(err)
-			found := false
-			for _, d := range st.Details() {
-				if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == "confirmer-reviewed-item" {
-					found = true
-				}
-			}
-			if !found {
-				t.Errorf("no ErrorInfo naming the rule in %v", st.Details())
+			if got := reasonOf(err); got != "confirmer-reviewed-item" {
+				t.Errorf("reason %q, want confirmer-reviewed-item", got)
 			}
 			var n int
 			if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log
@@ -619,15 +612,8 @@ func TestCloserMayNotConfirm(t *testing.T) {
 	h.closeBatch(batchID)
 	_, err := h.officer("fin-closer").ConfirmBatch(ctx, &financev1.ConfirmBatchRequest{BatchId: batchID, ControlCount: 1, ControlSumFen: 62500})
 	wantCode(t, err, codes.PermissionDenied, "you closed batch "+batchID+"; a second finance officer must confirm it")
-	st, _ := status.FromError(err)
-	reason := ""
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			reason = info.GetReason()
-		}
-	}
-	if reason != "close-confirm-same-officer" {
-		t.Errorf("reason %q, want close-confirm-same-officer", reason)
+	if got := reasonOf(err); got != "close-confirm-same-officer" {
+		t.Errorf("reason %q, want close-confirm-same-officer", got)
 	}
 	var n int
 	if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log
@@ -649,4 +635,15 @@ WHERE user_id = 'fin-closer' AND rule = 'close-confirm-same-officer' AND outcome
 	if n := h.countEvents(events.TypePaymentOrdered, nil); n != 1 {
 		t.Errorf("%d payment_ordered events, want 1", n)
 	}
+}
+
+// reasonOf is the ErrorInfo reason err carries, or "" when it carries none.
+func reasonOf(err error) string {
+	st, _ := status.FromError(err)
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
 }
