@@ -700,9 +700,25 @@ type ApplicationSubmitted struct {
 	AccountNameSealed []byte `protobuf:"bytes,9,opt,name=account_name_sealed,json=accountNameSealed,proto3" json:"account_name_sealed,omitempty"`
 	BankCardMasked    string `protobuf:"bytes,10,opt,name=bank_card_masked,json=bankCardMasked,proto3" json:"bank_card_masked,omitempty"`
 	// The user who submitted, for separation of duties.
-	SubmittedBy   string `protobuf:"bytes,11,opt,name=submitted_by,json=submittedBy,proto3" json:"submitted_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SubmittedBy string `protobuf:"bytes,11,opt,name=submitted_by,json=submittedBy,proto3" json:"submitted_by,omitempty"`
+	// The policy version (pkg/policy) the amount rule was taken from, and the
+	// school-register version the school's facts (tuition, rural, boarding)
+	// were taken from. Amounts stay pinned to these versions: a later
+	// correction of the policy never changes them.
+	PolicyVersion   int64 `protobuf:"varint,12,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	RegisterVersion int64 `protobuf:"varint,13,opt,name=register_version,json=registerVersion,proto3" json:"register_version,omitempty"`
+	// For tiered programs, the amount per hardship level in fen under the
+	// pinned policy version, keyed by level (especially_difficult, difficult,
+	// generally_difficult). The school's review picks one by the level it
+	// determines; empty for programs that are not tiered.
+	TierFen map[string]int64 `protobuf:"bytes,14,rep,name=tier_fen,json=tierFen,proto3" json:"tier_fen,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Funding shares of the pinned policy, in basis points summing to 10000,
+	// keyed by source (central_provincial, municipal, charity, bank_loan).
+	FundingSharesBp map[string]int32 `protobuf:"bytes,15,rep,name=funding_shares_bp,json=fundingSharesBp,proto3" json:"funding_shares_bp,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Whether the program counts toward the bureau's government total.
+	GovernmentTotal bool `protobuf:"varint,16,opt,name=government_total,json=governmentTotal,proto3" json:"government_total,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ApplicationSubmitted) Reset() {
@@ -810,6 +826,41 @@ func (x *ApplicationSubmitted) GetSubmittedBy() string {
 		return x.SubmittedBy
 	}
 	return ""
+}
+
+func (x *ApplicationSubmitted) GetPolicyVersion() int64 {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return 0
+}
+
+func (x *ApplicationSubmitted) GetRegisterVersion() int64 {
+	if x != nil {
+		return x.RegisterVersion
+	}
+	return 0
+}
+
+func (x *ApplicationSubmitted) GetTierFen() map[string]int64 {
+	if x != nil {
+		return x.TierFen
+	}
+	return nil
+}
+
+func (x *ApplicationSubmitted) GetFundingSharesBp() map[string]int32 {
+	if x != nil {
+		return x.FundingSharesBp
+	}
+	return nil
+}
+
+func (x *ApplicationSubmitted) GetGovernmentTotal() bool {
+	if x != nil {
+		return x.GovernmentTotal
+	}
+	return false
 }
 
 // SchoolReviewApproved: the school approved and the public notice started.
@@ -1710,12 +1761,15 @@ func (x *PaymentOrdered) GetReissueSignature() []byte {
 
 // PaymentSucceeded: the bank credited the payee.
 type PaymentSucceeded struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PaymentId     string                 `protobuf:"bytes,1,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
-	AmountFen     int64                  `protobuf:"varint,2,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
-	BankRef       string                 `protobuf:"bytes,3,opt,name=bank_ref,json=bankRef,proto3" json:"bank_ref,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PaymentId string                 `protobuf:"bytes,1,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
+	AmountFen int64                  `protobuf:"varint,2,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	BankRef   string                 `protobuf:"bytes,3,opt,name=bank_ref,json=bankRef,proto3" json:"bank_ref,omitempty"`
+	// For a loan program (funding source bank_loan): the number of the loan
+	// contract the bank opened instead of crediting the card. Empty for grants.
+	LoanContractNumber string `protobuf:"bytes,4,opt,name=loan_contract_number,json=loanContractNumber,proto3" json:"loan_contract_number,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *PaymentSucceeded) Reset() {
@@ -1765,6 +1819,13 @@ func (x *PaymentSucceeded) GetAmountFen() int64 {
 func (x *PaymentSucceeded) GetBankRef() string {
 	if x != nil {
 		return x.BankRef
+	}
+	return ""
+}
+
+func (x *PaymentSucceeded) GetLoanContractNumber() string {
+	if x != nil {
+		return x.LoanContractNumber
 	}
 	return ""
 }
@@ -2696,7 +2757,7 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\vtraceparent\x18\x02 \x01(\tR\vtraceparent\x12\x1e\n" +
 	"\n" +
 	"tracestate\x18\x03 \x01(\tR\n" +
-	"tracestate\"\xb5\x03\n" +
+	"tracestate\"\xe5\x06\n" +
 	"\x14ApplicationSubmitted\x12*\n" +
 	"\x11student_id_masked\x18\x01 \x01(\tR\x0fstudentIdMasked\x12&\n" +
 	"\x0fstudent_id_hash\x18\x02 \x01(\tR\rstudentIdHash\x12.\n" +
@@ -2710,7 +2771,18 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x13account_name_sealed\x18\t \x01(\fR\x11accountNameSealed\x12(\n" +
 	"\x10bank_card_masked\x18\n" +
 	" \x01(\tR\x0ebankCardMasked\x12!\n" +
-	"\fsubmitted_by\x18\v \x01(\tR\vsubmittedBy\"\xb6\x01\n" +
+	"\fsubmitted_by\x18\v \x01(\tR\vsubmittedBy\x12%\n" +
+	"\x0epolicy_version\x18\f \x01(\x03R\rpolicyVersion\x12)\n" +
+	"\x10register_version\x18\r \x01(\x03R\x0fregisterVersion\x12K\n" +
+	"\btier_fen\x18\x0e \x03(\v20.aid.events.v1.ApplicationSubmitted.TierFenEntryR\atierFen\x12d\n" +
+	"\x11funding_shares_bp\x18\x0f \x03(\v28.aid.events.v1.ApplicationSubmitted.FundingSharesBpEntryR\x0ffundingSharesBp\x12)\n" +
+	"\x10government_total\x18\x10 \x01(\bR\x0fgovernmentTotal\x1a:\n" +
+	"\fTierFenEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1aB\n" +
+	"\x14FundingSharesBpEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xb6\x01\n" +
 	"\x14SchoolReviewApproved\x12%\n" +
 	"\x0ehardship_level\x18\x01 \x01(\tR\rhardshipLevel\x12\x1d\n" +
 	"\n" +
@@ -2778,13 +2850,14 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"amount_fen\x18\x02 \x01(\x03R\tamountFen\x12\x18\n" +
 	"\aattempt\x18\x03 \x01(\x05R\aattempt\x12$\n" +
 	"\x0ereissue_key_id\x18\x04 \x01(\tR\freissueKeyId\x12+\n" +
-	"\x11reissue_signature\x18\x05 \x01(\fR\x10reissueSignature\"k\n" +
+	"\x11reissue_signature\x18\x05 \x01(\fR\x10reissueSignature\"\x9d\x01\n" +
 	"\x10PaymentSucceeded\x12\x1d\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\tR\tpaymentId\x12\x1d\n" +
 	"\n" +
 	"amount_fen\x18\x02 \x01(\x03R\tamountFen\x12\x19\n" +
-	"\bbank_ref\x18\x03 \x01(\tR\abankRef\"e\n" +
+	"\bbank_ref\x18\x03 \x01(\tR\abankRef\x120\n" +
+	"\x14loan_contract_number\x18\x04 \x01(\tR\x12loanContractNumber\"e\n" +
 	"\rPaymentFailed\x12\x1d\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\tR\tpaymentId\x12\x1d\n" +
@@ -2874,7 +2947,7 @@ func file_aid_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_aid_events_v1_events_proto_rawDescData
 }
 
-var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_aid_events_v1_events_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: aid.events.v1.Event
 	(*Frame)(nil),                 // 1: aid.events.v1.Frame
@@ -2907,12 +2980,14 @@ var file_aid_events_v1_events_proto_goTypes = []any{
 	(*RefundReceiptRecorded)(nil), // 28: aid.events.v1.RefundReceiptRecorded
 	(*RefundClosed)(nil),          // 29: aid.events.v1.RefundClosed
 	(*TrailCheckpointed)(nil),     // 30: aid.events.v1.TrailCheckpointed
-	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
-	(*v1.Actor)(nil),              // 32: aid.common.v1.Actor
+	nil,                           // 31: aid.events.v1.ApplicationSubmitted.TierFenEntry
+	nil,                           // 32: aid.events.v1.ApplicationSubmitted.FundingSharesBpEntry
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(*v1.Actor)(nil),              // 34: aid.common.v1.Actor
 }
 var file_aid_events_v1_events_proto_depIdxs = []int32{
-	31, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	32, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
+	33, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	34, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
 	3,  // 2: aid.events.v1.Event.application_submitted:type_name -> aid.events.v1.ApplicationSubmitted
 	4,  // 3: aid.events.v1.Event.school_review_approved:type_name -> aid.events.v1.SchoolReviewApproved
 	5,  // 4: aid.events.v1.Event.school_review_rejected:type_name -> aid.events.v1.SchoolReviewRejected
@@ -2940,16 +3015,18 @@ var file_aid_events_v1_events_proto_depIdxs = []int32{
 	30, // 26: aid.events.v1.Event.trail_checkpointed:type_name -> aid.events.v1.TrailCheckpointed
 	15, // 27: aid.events.v1.Event.batch_manifest_part:type_name -> aid.events.v1.BatchManifestPart
 	2,  // 28: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
-	31, // 29: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
-	14, // 30: aid.events.v1.BatchConfirmed.manifest:type_name -> aid.events.v1.BatchManifestHeader
-	16, // 31: aid.events.v1.BatchManifestPart.items:type_name -> aid.events.v1.ManifestItem
-	32, // 32: aid.events.v1.PayeeCorrected.entered_by:type_name -> aid.common.v1.Actor
-	31, // 33: aid.events.v1.TrailCheckpointed.signed_at:type_name -> google.protobuf.Timestamp
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	31, // 29: aid.events.v1.ApplicationSubmitted.tier_fen:type_name -> aid.events.v1.ApplicationSubmitted.TierFenEntry
+	32, // 30: aid.events.v1.ApplicationSubmitted.funding_shares_bp:type_name -> aid.events.v1.ApplicationSubmitted.FundingSharesBpEntry
+	33, // 31: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
+	14, // 32: aid.events.v1.BatchConfirmed.manifest:type_name -> aid.events.v1.BatchManifestHeader
+	16, // 33: aid.events.v1.BatchManifestPart.items:type_name -> aid.events.v1.ManifestItem
+	34, // 34: aid.events.v1.PayeeCorrected.entered_by:type_name -> aid.common.v1.Actor
+	33, // 35: aid.events.v1.TrailCheckpointed.signed_at:type_name -> google.protobuf.Timestamp
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_aid_events_v1_events_proto_init() }
@@ -2991,7 +3068,7 @@ func file_aid_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_events_v1_events_proto_rawDesc), len(file_aid_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
