@@ -30,13 +30,17 @@ const (
 	RoleFinanceOfficer Role = "finance_officer"
 	RoleAuditor        Role = "auditor"
 	RoleOps            Role = "ops"
+	// RolePolicyAdmin manages the bureau's aid policy as data: programs,
+	// standards, the school register and the working calendar. Publishing
+	// needs a second policy administrator's approval.
+	RolePolicyAdmin Role = "policy_admin"
 	// RoleService is a service acting on its own behalf.
 	RoleService Role = "service"
 )
 
 // Roles lists every role, for token minting and test matrices.
 var Roles = []Role{RoleSchoolOfficer, RoleSchoolReviewer, RoleBureauReviewer, RoleDataOfficer,
-	RoleFinanceOfficer, RoleAuditor, RoleOps, RoleService}
+	RoleFinanceOfficer, RoleAuditor, RoleOps, RolePolicyAdmin, RoleService}
 
 // Organisations that are not schools.
 const (
@@ -58,6 +62,7 @@ func (r Role) SchoolBound() bool { return r == RoleSchoolOfficer || r == RoleSch
 var homeOrgs = map[Role][]string{
 	RoleBureauReviewer: {OrgBureau},
 	RoleDataOfficer:    {OrgBureau},
+	RolePolicyAdmin:    {OrgBureau},
 	RoleAuditor:        {OrgBureau, OrgAudit},
 	RoleFinanceOfficer: {OrgFinance},
 	RoleOps:            {OrgIT},
