@@ -70,6 +70,11 @@ func Denied(rule Reason, format string, args ...any) *Error {
 	return &Error{Code: PermissionDenied, Rule: rule, Message: fmt.Sprintf(format, args...)}
 }
 
+// Refused returns an error with code naming the rule broken.
+func Refused(code Code, rule Reason, format string, args ...any) *Error {
+	return &Error{Code: code, Rule: rule, Message: fmt.Sprintf(format, args...)}
+}
+
 // Violations collects field violations; its Err is nil when there are none.
 // Add appends through a pointer; Err reads a value, so a literal can call it.
 type Violations []FieldViolation //nolint:recvcheck // see above

@@ -63,6 +63,16 @@ const (
 	ReasonRefundClosed                     Reason = "refund-closed"
 )
 
+// The rules of the aid policy store and the policy's limits.
+const (
+	ReasonPolicySelfApproval   Reason = "policy-self-approval"
+	ReasonPolicyDigestMismatch Reason = "policy-digest-mismatch"
+	ReasonPolicyNotDraft       Reason = "policy-not-draft"
+	ReasonPolicyVersionOverlap Reason = "policy-version-overlap"
+	ReasonOneOffAlreadyGranted Reason = "one-off-already-granted"
+	ReasonNoPolicyInForce      Reason = "no-policy-in-force"
+)
+
 // Entry describes one reason: its gRPC code, the HTTP status the REST
 // gateway answers with, what it means and what the caller should do.
 type Entry struct {
@@ -183,6 +193,25 @@ var Catalog = []Entry{
 	{ReasonRefundClosed, codes.FailedPrecondition, http.StatusBadRequest,
 		"The refund is closed.",
 		"Nothing more can be recorded on it."},
+	// The aid policy store (docs/policy.md).
+	{ReasonPolicySelfApproval, codes.PermissionDenied, http.StatusForbidden,
+		"A policy administrator tried to approve a policy version they drafted; publishing needs a second person.",
+		"Ask another policy administrator to preview and approve the draft."},
+	{ReasonPolicyDigestMismatch, codes.FailedPrecondition, http.StatusBadRequest,
+		"The SHA-256 restated on approval is not the draft's: the approver read another document than the one stored.",
+		"Read the draft again (GetPolicyVersion), check it and approve with its sha256."},
+	{ReasonPolicyNotDraft, codes.FailedPrecondition, http.StatusBadRequest,
+		"The policy version is already published; published versions never change.",
+		"Draft a correction (corrects: <number>) instead."},
+	{ReasonPolicyVersionOverlap, codes.FailedPrecondition, http.StatusBadRequest,
+		"Another version taking effect from the same term was published since the draft was made, so the draft would overlap it.",
+		"Draft the change again as a correction of the version now in force for that term."},
+	{ReasonOneOffAlreadyGranted, codes.AlreadyExists, http.StatusConflict,
+		"A student of the request already has an application for a one-off grant (once per student) in another term; field violations name each.",
+		"Remove those students from the request; a one-off grant is not paid twice."},
+	{ReasonNoPolicyInForce, codes.FailedPrecondition, http.StatusBadRequest,
+		"No published aid policy or school register is in force for the term.",
+		"Check the term; the bureau's policy administrators must publish a policy for it first."},
 }
 
 var catalogIndex = func() map[Reason]Entry {

@@ -1,7 +1,6 @@
 package driver
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/edubureau/studentaid/pkg/catalog"
 	"github.com/edubureau/studentaid/pkg/idnumber"
+	"github.com/edubureau/studentaid/pkg/policy"
+	"github.com/edubureau/studentaid/pkg/policy/seed"
 	"github.com/edubureau/studentaid/pkg/pii"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 )
@@ -21,33 +22,11 @@ type School struct {
 	Name   string
 	Stages []catalog.Stage
 	Rural  bool
+	// Boarding: the school has boarders.
+	Boarding bool
 	// Region is the 6-digit code of the county most of its students were registered in.
 	Region string
 }
-
-// schoolKinds cycle over the generated schools: a county-level city has
-// mostly rural primary and junior schools, a few high schools, a
-// vocational school and kindergartens.
-var schoolKinds = []struct {
-	name   string
-	stages []catalog.Stage
-	rural  bool
-}{
-	{"乡村中心小学", []catalog.Stage{catalog.StagePrimary}, true},
-	{"乡镇初级中学", []catalog.Stage{catalog.StageJunior}, true},
-	{"第一高级中学", []catalog.Stage{catalog.StageHighSchool}, false},
-	{"九年一贯制学校", []catalog.Stage{catalog.StagePrimary, catalog.StageJunior}, true},
-	{"职业技术学校", []catalog.Stage{catalog.StageVocational}, false},
-	{"中心幼儿园", []catalog.Stage{catalog.StagePreschool}, true},
-	{"实验小学", []catalog.Stage{catalog.StagePrimary}, false},
-	{"第二高级中学", []catalog.Stage{catalog.StageHighSchool}, false},
-	{"乡村小学", []catalog.Stage{catalog.StagePrimary}, true},
-	{"城区初级中学", []catalog.Stage{catalog.StageJunior}, false},
-}
-
-// regions are county-level region codes of Hubei, where a county-level
-// city's students mostly come from; each school has a home region.
-var regions = []string{"420281", "420222", "420202", "420203", "420204", "420205", "421381", "420115"}
 
 // programWeights approximate the 2017 person-times of the bureau's report
 // (boarding 4,503; high-school grant 3,235; vocational waiver 2,237; poverty
@@ -105,6 +84,7 @@ type GeneratorConfig struct {
 // concurrent use.
 type Generator struct {
 	cfg       GeneratorConfig
+	policy    *policy.Policy
 	termStart time.Time
 	schools   []School
 
@@ -120,43 +100,48 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 	if cfg.Schools <= 0 {
 		cfg.Schools = 20
 	}
-	if cfg.Schools > 999 {
-		return nil, errors.New("at most 999 schools")
-	}
 	term, err := catalog.ParseTerm(cfg.Term)
 	if err != nil {
 		return nil, err
 	}
-	start := time.Date(term.Year, time.September, 1, 0, 0, 0, 0, time.UTC)
-	if term.Season == catalog.SeasonSpring {
-		start = time.Date(term.Year, time.March, 1, 0, 0, 0, 0, time.UTC)
+	book, err := seed.Book()
+	if err != nil {
+		return nil, err
+	}
+	pv, okP := book.Policy(cfg.Term)
+	rv, okR := book.Register(cfg.Term)
+	if !okP || !okR {
+		return nil, fmt.Errorf("the seed policy is not in force for %s", cfg.Term)
 	}
 	if cfg.Program != "" {
-		if _, ok := catalog.Lookup(cfg.Program); !ok {
+		if _, ok := pv.Policy.Program(cfg.Program); !ok {
 			return nil, fmt.Errorf("unknown program %q", cfg.Program)
 		}
 	}
 	g := &Generator{
 		cfg:       cfg,
-		termStart: start,
+		policy:    pv.Policy,
+		termStart: policy.TermStart(term),
 		rng:       rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
 		perSpace:  map[idSpace]uint64{},
 		salt:      splitmix64(cfg.Seed),
 	}
-	for i := range cfg.Schools {
-		k := schoolKinds[i%len(schoolKinds)]
-		s := School{
-			Code:   fmt.Sprintf("S%03d", i+1),
-			Name:   fmt.Sprintf("%s(%d)", k.name, i/len(schoolKinds)+1),
-			Stages: slices.Clone(k.stages),
-			Rural:  k.rural,
-			Region: regions[i%len(regions)],
+	// The register's schools in code order; the ones whose students the
+	// generated programs cover (S900, the aid centre for university
+	// students, is left out: university programs are not generated).
+	var register []policy.School
+	for _, sc := range rv.Register.AllSchools() {
+		if !slices.Equal(sc.Stages, []catalog.Stage{catalog.StageUniversity}) {
+			register = append(register, sc)
 		}
-		if cfg.Program != "" {
-			p, _ := catalog.Lookup(cfg.Program)
-			if len(g.programsFor(s, p.Code)) == 0 {
-				return nil, fmt.Errorf("program %s does not fit school kind %q; pick POVERTY_EXTENSION or leave -program empty", cfg.Program, k.name)
-			}
+	}
+	if cfg.Schools > len(register) {
+		return nil, fmt.Errorf("the school register has %d schools, not %d", len(register), cfg.Schools)
+	}
+	for _, sc := range register[:cfg.Schools] {
+		s := School{Code: sc.Code, Name: sc.Name, Stages: slices.Clone(sc.Stages), Rural: sc.Rural, Boarding: sc.Boarding, Region: sc.Region}
+		if cfg.Program != "" && len(g.programsFor(s, cfg.Program)) == 0 {
+			return nil, fmt.Errorf("program %s does not fit school %s (%s); pick POVERTY_EXTENSION or leave -program empty", cfg.Program, sc.Code, sc.Name)
 		}
 		g.schools = append(g.schools, s)
 	}
@@ -186,8 +171,8 @@ func (g *Generator) programsFor(s School, only string) []programChoice {
 		if only != "" && code != only {
 			continue
 		}
-		p, _ := catalog.Lookup(code)
-		if p.RequiresRural && !s.Rural {
+		p, _ := g.policy.Program(code)
+		if (p.RequiresRural && !s.Rural) || (p.RequiresBoarding && !s.Boarding) {
 			continue
 		}
 		for _, st := range s.Stages {
@@ -252,7 +237,7 @@ func (g *Generator) Applications(school int, n int) []*applicationv1.NewApplicat
 
 // application builds one application; g.mu is held.
 func (g *Generator) application(s School, c programChoice) *applicationv1.NewApplication {
-	p, _ := catalog.Lookup(c.code)
+	p, _ := g.policy.Program(c.code)
 	idNumber, male := g.idNumber(s, c.stage)
 	surname := string(surnames[g.rng.IntN(len(surnames))])
 	name := surname + g.givenName(male)
@@ -272,7 +257,7 @@ func (g *Generator) application(s School, c programChoice) *applicationv1.NewApp
 		Stage:           string(c.stage),
 		ProgramCode:     c.code,
 		Rural:           s.Rural,
-		Boarding:        s.Rural && compulsory && g.rng.IntN(2) == 0,
+		Boarding:        s.Boarding && compulsory && g.rng.IntN(2) == 0,
 		RegisteredPoor:  g.rng.IntN(100) < 35,
 		BankCardNumber:  g.cardNumber(),
 		AccountName:     account,

@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"github.com/edubureau/studentaid/pkg/policy/seed"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -52,6 +53,7 @@ type Service struct {
 	now    func() time.Time
 	heads  *headCache
 	anchor anchoring
+	policy policyCache
 }
 
 // headCacheSize bounds the cache of application heads (a few hundred bytes each).
@@ -66,6 +68,11 @@ func New(d Deps) *Service {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	// The seed documents until the store is loaded (SeedPolicy): the
+	// versions the store starts with.
+	if b, err := seed.Book(); err == nil {
+		s.policy.book.Store(b)
 	}
 	return s
 }

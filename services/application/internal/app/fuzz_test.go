@@ -12,7 +12,21 @@ import (
 	"github.com/edubureau/studentaid/pkg/catalog"
 	"github.com/edubureau/studentaid/pkg/idnumber"
 	"github.com/edubureau/studentaid/pkg/pii"
+	"github.com/edubureau/studentaid/pkg/policy"
+	"github.com/edubureau/studentaid/pkg/policy/seed"
 )
+
+// withSeedPolicy gives s the seed policy, as SeedPolicy would on an empty
+// store, and returns it.
+func withSeedPolicy(tb testing.TB, s *Service) *policy.Book {
+	tb.Helper()
+	b, err := seed.Book()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.policy.book.Store(b)
+	return b
+}
 
 // FuzzSubmitValidation feeds arbitrary fields to the submission validator:
 // it never panics, refuses with InvalidArgument and field violations, never
@@ -25,12 +39,13 @@ func FuzzSubmitValidation(f *testing.F) {
 	f.Add("S001", "2017-winter", good[:17]+"0", "", "primary", "BOARDING_SUBSIDY", true, false, true, "6217000010000000001", "\xff", "k")
 	f.Add("", "", "", "", "", "", false, false, false, "", "", "")
 	s := &Service{hasher: testenv.Hasher(f, "")}
+	book := withSeedPolicy(f, s)
 	f.Fuzz(func(t *testing.T, school, term, id, name, stage, program string, boarding, rural, poor bool, cardNo, account, idem string) {
 		req := SubmitRequest{SchoolCode: school, Term: term, IdempotencyKey: idem, Applications: []NewApplication{{
 			StudentIDNumber: id, StudentName: name, Stage: stage, ProgramCode: program,
 			Boarding: boarding, Rural: rural, RegisteredPoor: poor, BankCardNumber: cardNo, AccountName: account,
 		}}}
-		ps, err := s.prepare(req)
+		ps, _, err := s.prepare(req)
 		if err != nil {
 			var ae *apperr.Error
 			if !errors.As(err, &ae) || ae.Code != apperr.Invalid || len(ae.Violations) == 0 {
@@ -55,7 +70,11 @@ func FuzzSubmitValidation(f *testing.F) {
 		if err := pii.ValidateCardNumber(ps[0].card); err != nil {
 			t.Fatalf("accepted a bad card: %v", err)
 		}
-		p, ok := catalog.Lookup(program)
+		pv, ok := book.Policy(term)
+		if !ok {
+			t.Fatalf("accepted term %q without a policy in force", term)
+		}
+		p, ok := pv.Policy.Program(program)
 		if !ok {
 			t.Fatalf("accepted unknown program %q", program)
 		}
@@ -63,8 +82,14 @@ func FuzzSubmitValidation(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted unknown stage %q", stage)
 		}
-		if err := p.CheckEligibility(catalog.Applicant{Stage: st, Boarding: boarding, Rural: rural, RegisteredPoor: poor}); err != nil {
-			t.Fatalf("accepted an ineligible application: %v", err)
+		rv, _ := book.Register(term)
+		sc, ok := rv.Register.School(school)
+		if !ok {
+			t.Fatalf("accepted unknown school %q", school)
+		}
+		tm, _ := catalog.ParseTerm(term)
+		if _, refusals := pv.Policy.Check(p, sc, tm, policy.Applicant{Stage: st, Boarding: boarding, Rural: rural, RegisteredPoor: poor, BirthDate: ps[0].id.BirthDate()}); len(refusals) > 0 {
+			t.Fatalf("accepted an ineligible application: %v", refusals)
 		}
 		if _, err := catalog.ParseTerm(term); err != nil {
 			t.Fatalf("accepted term %q", term)

@@ -124,9 +124,11 @@ func (s *Service) checkDuplicates(ctx context.Context, tx db.Tx, req SubmitReque
 		return err
 	}
 	if lookFirst || len(hashKeys) > 1 {
-		return s.refuseDuplicates(ctx, tx, req, ps, hashKeys)
+		if err := s.refuseDuplicates(ctx, tx, req, ps, hashKeys); err != nil {
+			return err
+		}
 	}
-	return nil
+	return s.checkLimits(ctx, tx, req, ps, hashKeys)
 }
 
 // Rotator moves the applications onto the current keys: it re-seals every

@@ -22,6 +22,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/idnumber"
 	"github.com/edubureau/studentaid/pkg/outbox"
 	"github.com/edubureau/studentaid/pkg/pii"
+	"github.com/edubureau/studentaid/pkg/policy"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/application/internal/adapters"
 	"github.com/edubureau/studentaid/services/application/internal/domain"
@@ -44,6 +45,8 @@ type NewApplication struct {
 	RegisteredPoor  bool   `json:"registered_poor"`
 	BankCardNumber  string `json:"bank_card_number"`
 	AccountName     string `json:"account_name"`
+	// RequestedFen is the amount asked for, for programs of rule requested.
+	RequestedAmountFen int64 `json:"requested_amount_fen,omitempty"`
 }
 
 // SubmitRequest is one school's submission.
@@ -80,10 +83,10 @@ func (s *Service) Submit(ctx context.Context, caller auth.Identity, req SubmitRe
 	if caller.Role != auth.RoleSchoolOfficer {
 		return nil, apperr.Denied(apperr.ReasonSchoolOfficerOnly, "only a school's aid officer may submit applications")
 	}
-	if req.SchoolCode != "" && req.SchoolCode != caller.Org {
-		return nil, apperr.Denied(apperr.ReasonOwnSchoolOnly, "you may only submit applications for your own school")
+	if err := s.checkSubmitter(caller, req); err != nil {
+		return nil, err
 	}
-	prepared, err := s.prepare(req)
+	prepared, pin, err := s.prepare(req)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +96,7 @@ func (s *Service) Submit(ctx context.Context, caller auth.Identity, req SubmitRe
 		attribute.Int("applications.count", len(req.Applications)),
 	)
 	now := s.clock()
-	apps, evs, entries, err := s.build(caller, req, prepared, now)
+	apps, evs, entries, err := s.build(caller, req, prepared, pin, now)
 	if err != nil {
 		return nil, err
 	}
@@ -169,23 +172,75 @@ func (s *Service) Submit(ctx context.Context, caller auth.Identity, req SubmitRe
 	return result, nil
 }
 
+// checkSubmitter refuses a caller whose organisation may not submit for
+// the request's school: the school register names the organisation
+// (usually the school itself); a school it does not know is the caller's
+// own or nobody's, and prepare refuses it.
+func (s *Service) checkSubmitter(caller auth.Identity, req SubmitRequest) error {
+	if req.SchoolCode == "" {
+		return nil
+	}
+	org := req.SchoolCode
+	if rv, ok := s.Book().Register(req.Term); ok {
+		if school, ok := rv.Register.School(req.SchoolCode); ok {
+			org = school.SubmittingOrg
+		}
+	}
+	if org != caller.Org {
+		if org != req.SchoolCode {
+			return apperr.Denied(apperr.ReasonOwnSchoolOnly, "applications of school %s are submitted by the aid officers of %s, as the school register says", req.SchoolCode, org)
+		}
+		return apperr.Denied(apperr.ReasonOwnSchoolOnly, "you may only submit applications for your own school")
+	}
+	return nil
+}
+
 // prepared is a validated application, with what validation computed.
 type prepared struct {
 	id      idnumber.ID
 	hash    string
 	name    string
 	stage   catalog.Stage
-	program catalog.Program
+	program policy.Program
+	quote   policy.Quote
 	card    string
 	account string
 }
 
+// pinned is the policy a request is computed under: the versions in force
+// for its term, and the school as the register has it.
+type pinned struct {
+	policy   policy.PolicyVersion
+	register policy.RegisterVersion
+	school   policy.School
+}
+
 // prepare validates the whole request and returns every problem at once.
-func (s *Service) prepare(req SubmitRequest) ([]prepared, error) {
+func (s *Service) prepare(req SubmitRequest) ([]prepared, pinned, error) {
 	var v apperr.Violations
+	var pin pinned
 	checkCode(&v, "school_code", req.SchoolCode, true)
-	if _, err := catalog.ParseTerm(req.Term); err != nil {
+	term, termErr := catalog.ParseTerm(req.Term)
+	inForce := false
+	if termErr != nil {
 		v.Addf("term", "%s", termProblem(req.Term))
+	} else {
+		book := s.Book()
+		var okP, okR bool
+		pin.policy, okP = book.Policy(req.Term)
+		pin.register, okR = book.Register(req.Term)
+		inForce = okP && okR
+		if !inForce {
+			v.Addf("term", "no aid policy and school register are in force for %s; check the term, or ask the bureau to publish them", req.Term)
+		} else if req.SchoolCode != "" {
+			school, ok := pin.register.Register.School(req.SchoolCode)
+			if !ok {
+				v.Addf("school_code", "school %s is not in the school register in force for %s (version %d); check the code or ask the bureau to register the school",
+					req.SchoolCode, req.Term, pin.register.Number)
+				inForce = false
+			}
+			pin.school = school
+		}
 	}
 	if k := req.IdempotencyKey; k != "" && !validIdempotencyKey(k) {
 		v.Addf("idempotency_key", "must be 8 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
@@ -193,10 +248,10 @@ func (s *Service) prepare(req SubmitRequest) ([]prepared, error) {
 	switch n := len(req.Applications); {
 	case n == 0:
 		v.Addf("applications", "at least one application is required")
-		return nil, v.Err()
+		return nil, pin, v.Err()
 	case n > MaxApplicationsPerRequest:
 		v.Addf("applications", "at most %d applications per request, got %d; split the submission", MaxApplicationsPerRequest, n)
-		return nil, v.Err()
+		return nil, pin, v.Err()
 	}
 	out := make([]prepared, len(req.Applications))
 	firstOf := make(map[[2]string]int, len(req.Applications))
@@ -216,20 +271,24 @@ func (s *Service) prepare(req SubmitRequest) ([]prepared, error) {
 		if stageErr != nil {
 			iv.Addf(field("stage"), "must be one of preschool, primary, junior, high_school, vocational or university")
 		}
-		program, known := catalog.Program{}, false
-		if len(in.ProgramCode) <= maxCodeLength {
-			program, known = catalog.Lookup(in.ProgramCode)
+		program, known := policy.Program{}, false
+		if len(in.ProgramCode) <= maxCodeLength && pin.policy.Policy != nil {
+			program, known = pin.policy.Policy.Program(in.ProgramCode)
 		}
 		switch {
 		case in.ProgramCode == "":
 			iv.Addf(field("program_code"), "is required")
-		case !known:
-			iv.Addf(field("program_code"), "is not a program of the catalog (see ListPrograms)")
+		case !known && termErr == nil:
+			iv.Addf(field("program_code"), "is not a program of the policy in force for %s (see ListPrograms)", req.Term)
 		}
-		if known && stageErr == nil {
-			if err := program.CheckEligibility(catalog.Applicant{Stage: stage, Boarding: in.Boarding, Rural: in.Rural, RegisteredPoor: in.RegisteredPoor}); err != nil {
-				iv.Addf(field(eligibilityField(err)), "%v", err)
+		if known && stageErr == nil && inForce {
+			a := policy.Applicant{Stage: stage, Boarding: in.Boarding, Rural: in.Rural, RegisteredPoor: in.RegisteredPoor,
+				BirthDate: p.id.BirthDate(), RequestedFen: in.RequestedAmountFen}
+			quote, refusals := pin.policy.Policy.Check(program, pin.school, term, a)
+			for _, r := range refusals {
+				iv.Addf(field(r.Field), "%s", r.Message)
 			}
+			p.quote = quote
 		}
 		p.stage, p.program = stage, program
 		if err := pii.ValidateCardNumber(in.BankCardNumber); err != nil {
@@ -257,9 +316,9 @@ func (s *Service) prepare(req SubmitRequest) ([]prepared, error) {
 		v.Addf("applications", "%d more problems not listed; fix the ones above and submit again", extra)
 	}
 	if err := v.Err(); err != nil {
-		return nil, err
+		return nil, pin, err
 	}
-	return out, nil
+	return out, pin, nil
 }
 
 func termProblem(term string) string {
@@ -267,20 +326,6 @@ func termProblem(term string) string {
 		return "is required (e.g. 2017-autumn)"
 	}
 	return "must be a year and season such as 2017-spring or 2017-autumn"
-}
-
-// eligibilityField names the input field an eligibility error is about.
-func eligibilityField(err error) string {
-	switch {
-	case errors.Is(err, catalog.ErrNotBoarding):
-		return "boarding"
-	case errors.Is(err, catalog.ErrNotRural):
-		return "rural"
-	case errors.Is(err, catalog.ErrNotRegisteredPoor):
-		return "registered_poor"
-	default:
-		return "stage"
-	}
 }
 
 func cardProblem(err error) string {
@@ -304,7 +349,7 @@ func validIdempotencyKey(k string) bool {
 }
 
 // build turns validated input into the rows, trail entries and events to write.
-func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, now time.Time) ([]domain.Application, []*eventsv1.Event, []domain.TrailEntry, error) {
+func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, pin pinned, now time.Time) ([]domain.Application, []*eventsv1.Event, []domain.TrailEntry, error) {
 	apps := make([]domain.Application, len(ps))
 	evs := make([]*eventsv1.Event, len(ps))
 	entries := make([]domain.TrailEntry, len(ps))
@@ -315,16 +360,15 @@ func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, 
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("new application id: %w", err)
 		}
-		amount, err := p.program.AmountFen(p.stage, catalog.LevelUnspecified)
-		if err != nil {
-			if !p.program.Tiered {
-				return nil, nil, nil, fmt.Errorf("amount of %s for %s: %w", p.program.Code, p.stage, err)
-			}
-			amount = 0 // set once the school determines the hardship level
+		// 0 for tiered programs: set once the school determines the level.
+		amount := p.quote.AmountFen
+		if amount <= 0 && !p.program.Tiered() {
+			return nil, nil, nil, fmt.Errorf("amount of %s for %s under policy %d: none", p.program.Code, p.stage, pin.policy.Number)
 		}
 		a := domain.Application{
 			ID: id.String(), SchoolCode: req.SchoolCode, Term: req.Term,
-			ProgramCode: p.program.Code, Stage: string(p.stage), FundingSource: string(p.program.Funding), Tiered: p.program.Tiered,
+			ProgramCode: p.program.Code, Stage: string(p.stage), FundingSource: string(p.program.Funding), Tiered: p.program.Tiered(),
+			PolicyVersion: pin.policy.Number, RegisterVersion: pin.register.Number,
 			Boarding: in.Boarding, Rural: in.Rural, RegisteredPoor: in.RegisteredPoor,
 			StudentIDHash: p.hash, StudentIDHashKey: s.hasher.CurrentKeyID(), StudentIDMasked: p.id.Masked(),
 			StudentNameMasked: domain.MaskName(p.name),
@@ -360,6 +404,11 @@ func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, 
 				AccountNameSealed: a.AccountNameSealed,
 				BankCardMasked:    a.BankCardMasked,
 				SubmittedBy:       caller.UserID,
+				PolicyVersion:     pin.policy.Number,
+				RegisterVersion:   pin.register.Number,
+				TierFen:           tierMap(p.quote.TierFen),
+				FundingSharesBp:   shareMap(p.program.SharesBP),
+				GovernmentTotal:   p.program.GovernmentTotal,
 			})
 		if err != nil {
 			return nil, nil, nil, err
@@ -418,4 +467,25 @@ func (s *Service) refuseDuplicates(ctx context.Context, tx db.Tx, req SubmitRequ
 		e.Message += fmt.Sprintf(" (and %d more students of this request)", n-1)
 	}
 	return e
+}
+
+// tierMap renders tiers for the event, keyed by level name.
+func tierMap(tiers map[catalog.HardshipLevel]int64) map[string]int64 {
+	if len(tiers) == 0 {
+		return nil
+	}
+	out := make(map[string]int64, len(tiers))
+	for l, fen := range tiers {
+		out[string(l)] = fen
+	}
+	return out
+}
+
+// shareMap renders funding shares for the event, keyed by source name.
+func shareMap(shares map[policy.Source]int32) map[string]int32 {
+	out := make(map[string]int32, len(shares))
+	for src, bp := range shares {
+		out[string(src)] = bp
+	}
+	return out
 }

@@ -14,6 +14,7 @@ import (
 // in-request duplicates, plus the keyed hash of every ID number.
 func BenchmarkSubmitValidation(b *testing.B) {
 	s := &Service{hasher: testenv.Hasher(b, "")}
+	withSeedPolicy(b, s)
 	req := SubmitRequest{SchoolCode: "S001", Term: "2017-autumn", IdempotencyKey: "bench-key-0001"}
 	for i := range MaxApplicationsPerRequest {
 		req.Applications = append(req.Applications, NewApplication{
@@ -25,7 +26,7 @@ func BenchmarkSubmitValidation(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := s.prepare(req); err != nil {
+		if _, _, err := s.prepare(req); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -32,6 +32,11 @@ type Application struct {
 
 	State
 
+	// PolicyVersion and RegisterVersion are the policy and school-register
+	// versions the amount was computed under (0: before the policy store).
+	PolicyVersion   int64
+	RegisterVersion int64
+
 	SubmittedBy string
 	SubmittedAt time.Time
 	UpdatedAt   time.Time

@@ -6,12 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/auth"
-	"github.com/edubureau/studentaid/pkg/catalog"
 	"github.com/edubureau/studentaid/pkg/grpcx"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 	commonv1 "github.com/edubureau/studentaid/proto/gen/aid/common/v1"
@@ -50,7 +50,7 @@ func Policy() grpcx.Policy {
 		MethodGetTrail:           readers,
 		MethodVerifyTrail:        {auth.RoleAuditor, auth.RoleDataOfficer, auth.RoleBureauReviewer},
 		MethodCorrectPayee:       {auth.RoleSchoolOfficer},
-		MethodListPrograms:       readers,
+		MethodListPrograms:       append(slices.Clone(readers), auth.RolePolicyAdmin),
 		// The school reviewer decides; domain.CheckPayeeApprover also
 		// checks the school and that the reviewer did not enter it.
 		MethodApprovePayeeCorrection: {domain.PayeeApproverRole},
@@ -58,6 +58,13 @@ func Policy() grpcx.Policy {
 		MethodExportCheckpoint:       {auth.RoleAuditor},
 		MethodExportTrailLeaves:      {auth.RoleAuditor},
 		MethodGetInclusionProof:      {auth.RoleAuditor},
+		// The policy: drafted and approved by policy administrators, read
+		// by everyone who works with it.
+		MethodDraftPolicyVersion:   {auth.RolePolicyAdmin},
+		MethodApprovePolicyVersion: {auth.RolePolicyAdmin},
+		MethodPreviewPolicyVersion: {auth.RolePolicyAdmin, auth.RoleBureauReviewer, auth.RoleAuditor},
+		MethodListPolicyVersions:   append(slices.Clone(readers), auth.RolePolicyAdmin),
+		MethodGetPolicyVersion:     append(slices.Clone(readers), auth.RolePolicyAdmin),
 	}
 }
 
@@ -86,7 +93,7 @@ func (s *Server) SubmitApplications(ctx context.Context, req *applicationv1.Subm
 		in.Applications[i] = app.NewApplication{
 			StudentIDNumber: a.GetStudentIdNumber(), StudentName: a.GetStudentName(), Stage: a.GetStage(),
 			ProgramCode: a.GetProgramCode(), Boarding: a.GetBoarding(), Rural: a.GetRural(), RegisteredPoor: a.GetRegisteredPoor(),
-			BankCardNumber: a.GetBankCardNumber(), AccountName: a.GetAccountName(),
+			BankCardNumber: a.GetBankCardNumber(), AccountName: a.GetAccountName(), RequestedAmountFen: a.GetRequestedAmountFen(),
 		}
 	}
 	apps, err := s.app.Submit(ctx, id, in)
@@ -281,30 +288,6 @@ func (s *Server) RejectPayeeCorrection(ctx context.Context, req *applicationv1.R
 	return toProto(v), nil
 }
 
-// ListPrograms implements the RPC.
-func (s *Server) ListPrograms(context.Context, *applicationv1.ListProgramsRequest) (*applicationv1.ListProgramsResponse, error) {
-	programs := catalog.All()
-	out := &applicationv1.ListProgramsResponse{Programs: make([]*applicationv1.Program, len(programs))}
-	for i, p := range programs {
-		pp := &applicationv1.Program{
-			Code: p.Code, Name: p.Name, NameEn: p.NameEN, FundingSource: string(p.Funding), Tiered: p.Tiered,
-			StandardFen: make(map[string]int64, len(p.StandardFen)), TierFen: make(map[string]int64, len(p.TierFen)),
-			RequiresBoarding: p.RequiresBoarding, RequiresRural: p.RequiresRural, RequiresRegisteredPoor: p.RequiresRegisteredPoor,
-		}
-		for _, st := range p.Stages {
-			pp.Stages = append(pp.Stages, string(st))
-		}
-		for st, fen := range p.StandardFen {
-			pp.StandardFen[string(st)] = fen
-		}
-		for lvl, fen := range p.TierFen {
-			pp.TierFen[string(lvl)] = fen
-		}
-		out.Programs[i] = pp
-	}
-	return out, nil
-}
-
 // toProto renders an application as its caller may see it.
 func toProto(v app.View) *applicationv1.Application {
 	a := v.Application
@@ -314,6 +297,7 @@ func toProto(v app.View) *applicationv1.Application {
 		Status: statusToProto(a.Status), AmountFen: a.AmountFen, HardshipLevel: a.HardshipLevel, BatchId: a.BatchID,
 		StatusReason: a.Reason, SubmittedBy: a.SubmittedBy,
 		SubmittedAt: timestamppb.New(a.SubmittedAt), UpdatedAt: timestamppb.New(a.UpdatedAt),
+		PolicyVersion: a.PolicyVersion, RegisterVersion: a.RegisterVersion,
 	}
 	if c := v.PendingPayee; c != nil {
 		out.PendingPayeeCorrection = &applicationv1.PayeeCorrection{

@@ -69,7 +69,9 @@ func startWith(t *testing.T, o appservice.Options) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	return &env{t: t, run: run, keys: keys, pool: pool, js: js, sealer: testenv.Sealer(t, ""), db: dbURL, nats: natsURL}
+	e := &env{t: t, run: run, keys: keys, pool: pool, js: js, sealer: testenv.Sealer(t, ""), db: dbURL, nats: natsURL}
+	e.registerTestSchools(t)
+	return e
 }
 
 // replica starts another instance of the service on e's database and NATS
@@ -155,7 +157,9 @@ type student struct {
 
 func newStudent() student {
 	n := studentSeq.Add(1)
-	birth := time.Date(2008, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(n/1000))
+	// 14 at the start of 2017-autumn: of an age for primary (up to 15),
+	// junior, high school and vocational school in the seed policy.
+	birth := time.Date(2003, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(n/1000))
 	return student{
 		ID:   idnumber.Generate("420106", birth, int(n%1000)),
 		Name: fmt.Sprintf("张%d", n),

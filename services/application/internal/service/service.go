@@ -43,6 +43,10 @@ type Options struct {
 // DefaultCheckpointInterval is AID_CHECKPOINT_INTERVAL's default.
 const DefaultCheckpointInterval = time.Minute
 
+// DefaultPolicyRefresh is APPLICATION_POLICY_REFRESH's default: how often a
+// replica checks whether another one published a policy version.
+const DefaultPolicyRefresh = 5 * time.Second
+
 // trailKeys reads the checkpoint keys: the current signing key and the
 // keys checkpoints are verified with (AID_TRAIL_VERIFY_KEYS, or the public
 // halves of every signing key).
@@ -108,12 +112,24 @@ func SpecWith(o Options) platform.Spec {
 			if err := a.CheckHashKeys(ctx); err != nil {
 				return err
 			}
+			if err := a.SeedPolicy(ctx); err != nil {
+				return err
+			}
+			refresh, err := config.Duration("APPLICATION_POLICY_REFRESH", DefaultPolicyRefresh)
+			if err != nil {
+				return err
+			}
 			anchorMetrics := ports.NewAnchorMetrics(h.Tel.Registry)
 			srv := ports.NewServer(a)
 			srv.Anchor = anchorMetrics
 			applicationv1.RegisterApplicationServiceServer(h.GRPC, srv)
 			keysv1.RegisterKeyRotationServiceServer(h.GRPC, keyrotation.NewServer(a.Rotator()))
 			h.AddGateway(applicationv1.RegisterApplicationServiceHandlerFromEndpoint)
+			applicationv1.RegisterPolicyServiceServer(h.GRPC, ports.NewPolicyServer(a))
+			h.AddGateway(applicationv1.RegisterPolicyServiceHandlerFromEndpoint)
+			h.AddWorker("policy-refresh", func(ctx context.Context) error {
+				return a.RunPolicyRefresh(ctx, refresh, func(err error) { h.Log.Error("policy refresh", "err", err) })
+			})
 			h.AddConsumer(ports.Consumer(a))
 			h.AddWorker("status-gauge", ports.NewStatusGauge(a.StatusCounts, h.Tel.Registry, h.Log.With("worker", "status-gauge")).Run)
 			h.AddWorker("trail-checkpoints", func(ctx context.Context) error {

@@ -235,7 +235,7 @@ func TestSubmitInvalid(t *testing.T) {
 		{"missing program", func(r *applicationv1.SubmitApplicationsRequest) { r.Applications[1].ProgramCode = "" }, "applications[1].program_code"},
 		{"wrong stage for program", func(r *applicationv1.SubmitApplicationsRequest) { r.Applications[1].Stage = "high_school" }, "applications[1].stage"},
 		{"not boarding", func(r *applicationv1.SubmitApplicationsRequest) { r.Applications[1].Boarding = false }, "applications[1].boarding"},
-		{"not rural", func(r *applicationv1.SubmitApplicationsRequest) { r.Applications[1].Rural = false }, "applications[1].rural"},
+		// Rural comes from the school register (TestPlausibility).
 		{"not registered poor", func(r *applicationv1.SubmitApplicationsRequest) {
 			r.Applications[1].ProgramCode = "POVERTY_EXTENSION"
 		}, "applications[1].registered_poor"},

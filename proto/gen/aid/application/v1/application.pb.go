@@ -11,6 +11,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -41,8 +42,12 @@ type NewApplication struct {
 	// 16-19 digit bank card (Luhn-checked) and the account holder's name.
 	BankCardNumber string `protobuf:"bytes,8,opt,name=bank_card_number,json=bankCardNumber,proto3" json:"bank_card_number,omitempty"`
 	AccountName    string `protobuf:"bytes,9,opt,name=account_name,json=accountName,proto3" json:"account_name,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// For programs that pay what the student asks for (rule "requested", the
+	// student loan): the amount in fen, up to the program's max_fen. Leave it
+	// out for every other program.
+	RequestedAmountFen int64 `protobuf:"varint,10,opt,name=requested_amount_fen,json=requestedAmountFen,proto3" json:"requested_amount_fen,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *NewApplication) Reset() {
@@ -136,6 +141,13 @@ func (x *NewApplication) GetAccountName() string {
 		return x.AccountName
 	}
 	return ""
+}
+
+func (x *NewApplication) GetRequestedAmountFen() int64 {
+	if x != nil {
+		return x.RequestedAmountFen
+	}
+	return 0
 }
 
 type SubmitApplicationsRequest struct {
@@ -280,8 +292,12 @@ type Application struct {
 	// The payee correction waiting for a reviewer's approval, if any (set by
 	// GetApplication and the payee correction RPCs, not by listings).
 	PendingPayeeCorrection *PayeeCorrection `protobuf:"bytes,17,opt,name=pending_payee_correction,json=pendingPayeeCorrection,proto3" json:"pending_payee_correction,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// The policy version and school-register version the amount was computed
+	// under (ListPolicyVersions). A later correction never changes it.
+	PolicyVersion   int64 `protobuf:"varint,18,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	RegisterVersion int64 `protobuf:"varint,19,opt,name=register_version,json=registerVersion,proto3" json:"register_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Application) Reset() {
@@ -431,6 +447,20 @@ func (x *Application) GetPendingPayeeCorrection() *PayeeCorrection {
 		return x.PendingPayeeCorrection
 	}
 	return nil
+}
+
+func (x *Application) GetPolicyVersion() int64 {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return 0
+}
+
+func (x *Application) GetRegisterVersion() int64 {
+	if x != nil {
+		return x.RegisterVersion
+	}
+	return 0
 }
 
 // PayeeCorrection is a new bank card entered by a school's aid officer after
@@ -1708,7 +1738,10 @@ func (x *RejectPayeeCorrectionRequest) GetReason() string {
 }
 
 type ListProgramsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The term whose policy to show, e.g. 2017-autumn; empty for the term of
+	// today (spring from March to August, autumn from September to February).
+	Term          string `protobuf:"bytes,1,opt,name=term,proto3" json:"term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1743,23 +1776,47 @@ func (*ListProgramsRequest) Descriptor() ([]byte, []int) {
 	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{24}
 }
 
-// Program is an entry of the aid program catalog.
+func (x *ListProgramsRequest) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+// Program is an entry of the aid policy in force for a term.
 type Program struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	NameEn        string                 `protobuf:"bytes,3,opt,name=name_en,json=nameEn,proto3" json:"name_en,omitempty"`
-	Stages        []string               `protobuf:"bytes,4,rep,name=stages,proto3" json:"stages,omitempty"`
-	FundingSource string                 `protobuf:"bytes,5,opt,name=funding_source,json=fundingSource,proto3" json:"funding_source,omitempty"`
-	Tiered        bool                   `protobuf:"varint,6,opt,name=tiered,proto3" json:"tiered,omitempty"`
-	// Standard per term by stage (non-tiered) or by hardship level (tiered), in fen.
-	StandardFen            map[string]int64 `protobuf:"bytes,7,rep,name=standard_fen,json=standardFen,proto3" json:"standard_fen,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Code   string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Name   string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	NameEn string                 `protobuf:"bytes,3,opt,name=name_en,json=nameEn,proto3" json:"name_en,omitempty"`
+	Stages []string               `protobuf:"bytes,4,rep,name=stages,proto3" json:"stages,omitempty"`
+	// government, municipal, bank_loan (a loan: contracted with the bank, not
+	// paid to the card) or charity.
+	FundingSource string `protobuf:"bytes,5,opt,name=funding_source,json=fundingSource,proto3" json:"funding_source,omitempty"`
+	Tiered        bool   `protobuf:"varint,6,opt,name=tiered,proto3" json:"tiered,omitempty"`
+	// Standard per term by stage (rule fixed), in fen.
+	StandardFen map[string]int64 `protobuf:"bytes,7,rep,name=standard_fen,json=standardFen,proto3" json:"standard_fen,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Amount per term by hardship level (rule tiered), in fen.
 	TierFen                map[string]int64 `protobuf:"bytes,8,rep,name=tier_fen,json=tierFen,proto3" json:"tier_fen,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	RequiresBoarding       bool             `protobuf:"varint,9,opt,name=requires_boarding,json=requiresBoarding,proto3" json:"requires_boarding,omitempty"`
 	RequiresRural          bool             `protobuf:"varint,10,opt,name=requires_rural,json=requiresRural,proto3" json:"requires_rural,omitempty"`
 	RequiresRegisteredPoor bool             `protobuf:"varint,11,opt,name=requires_registered_poor,json=requiresRegisteredPoor,proto3" json:"requires_registered_poor,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// fixed, tiered, tuition (the school's own tuition from the register) or
+	// requested (the amount asked for, up to max_fen).
+	Rule   string `protobuf:"bytes,12,opt,name=rule,proto3" json:"rule,omitempty"`
+	MaxFen int64  `protobuf:"varint,13,opt,name=max_fen,json=maxFen,proto3" json:"max_fen,omitempty"`
+	// The most one student receives from the program in a calendar year; 0
+	// when the policy sets no limit.
+	YearlyMaxFen int64 `protobuf:"varint,14,opt,name=yearly_max_fen,json=yearlyMaxFen,proto3" json:"yearly_max_fen,omitempty"`
+	// once_per_term or once_per_student (one-off grants).
+	Frequency string `protobuf:"bytes,15,opt,name=frequency,proto3" json:"frequency,omitempty"`
+	// Funding shares in basis points (10000 = 100 %) by source:
+	// central_provincial, municipal, charity, bank_loan.
+	SharesBp map[string]int32 `protobuf:"bytes,16,rep,name=shares_bp,json=sharesBp,proto3" json:"shares_bp,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Whether the program counts toward the bureau's government total.
+	GovernmentTotal bool `protobuf:"varint,17,opt,name=government_total,json=governmentTotal,proto3" json:"government_total,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Program) Reset() {
@@ -1869,9 +1926,55 @@ func (x *Program) GetRequiresRegisteredPoor() bool {
 	return false
 }
 
+func (x *Program) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Program) GetMaxFen() int64 {
+	if x != nil {
+		return x.MaxFen
+	}
+	return 0
+}
+
+func (x *Program) GetYearlyMaxFen() int64 {
+	if x != nil {
+		return x.YearlyMaxFen
+	}
+	return 0
+}
+
+func (x *Program) GetFrequency() string {
+	if x != nil {
+		return x.Frequency
+	}
+	return ""
+}
+
+func (x *Program) GetSharesBp() map[string]int32 {
+	if x != nil {
+		return x.SharesBp
+	}
+	return nil
+}
+
+func (x *Program) GetGovernmentTotal() bool {
+	if x != nil {
+		return x.GovernmentTotal
+	}
+	return false
+}
+
 type ListProgramsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Programs      []*Program             `protobuf:"bytes,1,rep,name=programs,proto3" json:"programs,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Programs []*Program             `protobuf:"bytes,1,rep,name=programs,proto3" json:"programs,omitempty"`
+	// The policy version in force for the term and the term it starts at.
+	PolicyVersion int64  `protobuf:"varint,2,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	EffectiveFrom string `protobuf:"bytes,3,opt,name=effective_from,json=effectiveFrom,proto3" json:"effective_from,omitempty"`
+	Term          string `protobuf:"bytes,4,opt,name=term,proto3" json:"term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1913,11 +2016,683 @@ func (x *ListProgramsResponse) GetPrograms() []*Program {
 	return nil
 }
 
+func (x *ListProgramsResponse) GetPolicyVersion() int64 {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return 0
+}
+
+func (x *ListProgramsResponse) GetEffectiveFrom() string {
+	if x != nil {
+		return x.EffectiveFrom
+	}
+	return ""
+}
+
+func (x *ListProgramsResponse) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+type DraftPolicyVersionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// programs (the program policy) or schools (the school register).
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The document (docs/policy.md): effective_from, corrects, summary and
+	// the programs or schools.
+	Document      *structpb.Struct `protobuf:"bytes,2,opt,name=document,proto3" json:"document,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DraftPolicyVersionRequest) Reset() {
+	*x = DraftPolicyVersionRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DraftPolicyVersionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DraftPolicyVersionRequest) ProtoMessage() {}
+
+func (x *DraftPolicyVersionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DraftPolicyVersionRequest.ProtoReflect.Descriptor instead.
+func (*DraftPolicyVersionRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *DraftPolicyVersionRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *DraftPolicyVersionRequest) GetDocument() *structpb.Struct {
+	if x != nil {
+		return x.Document
+	}
+	return nil
+}
+
+type PolicyVersion struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Kind   string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Number int64                  `protobuf:"varint,2,opt,name=number,proto3" json:"number,omitempty"`
+	// DRAFT or PUBLISHED.
+	Status        string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	EffectiveFrom string `protobuf:"bytes,4,opt,name=effective_from,json=effectiveFrom,proto3" json:"effective_from,omitempty"`
+	// The version this one corrects, or 0.
+	Corrects int64  `protobuf:"varint,5,opt,name=corrects,proto3" json:"corrects,omitempty"`
+	Summary  string `protobuf:"bytes,6,opt,name=summary,proto3" json:"summary,omitempty"`
+	// Hex SHA-256 of the stored document.
+	Sha256     string                 `protobuf:"bytes,7,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	DraftedBy  string                 `protobuf:"bytes,8,opt,name=drafted_by,json=draftedBy,proto3" json:"drafted_by,omitempty"`
+	DraftedAt  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=drafted_at,json=draftedAt,proto3" json:"drafted_at,omitempty"`
+	ApprovedBy string                 `protobuf:"bytes,10,opt,name=approved_by,json=approvedBy,proto3" json:"approved_by,omitempty"`
+	ApprovedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=approved_at,json=approvedAt,proto3" json:"approved_at,omitempty"`
+	// The document; set by GetPolicyVersion and DraftPolicyVersion only.
+	Document      *structpb.Struct `protobuf:"bytes,12,opt,name=document,proto3" json:"document,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyVersion) Reset() {
+	*x = PolicyVersion{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyVersion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyVersion) ProtoMessage() {}
+
+func (x *PolicyVersion) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyVersion.ProtoReflect.Descriptor instead.
+func (*PolicyVersion) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *PolicyVersion) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PolicyVersion) GetNumber() int64 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *PolicyVersion) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *PolicyVersion) GetEffectiveFrom() string {
+	if x != nil {
+		return x.EffectiveFrom
+	}
+	return ""
+}
+
+func (x *PolicyVersion) GetCorrects() int64 {
+	if x != nil {
+		return x.Corrects
+	}
+	return 0
+}
+
+func (x *PolicyVersion) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *PolicyVersion) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *PolicyVersion) GetDraftedBy() string {
+	if x != nil {
+		return x.DraftedBy
+	}
+	return ""
+}
+
+func (x *PolicyVersion) GetDraftedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DraftedAt
+	}
+	return nil
+}
+
+func (x *PolicyVersion) GetApprovedBy() string {
+	if x != nil {
+		return x.ApprovedBy
+	}
+	return ""
+}
+
+func (x *PolicyVersion) GetApprovedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ApprovedAt
+	}
+	return nil
+}
+
+func (x *PolicyVersion) GetDocument() *structpb.Struct {
+	if x != nil {
+		return x.Document
+	}
+	return nil
+}
+
+type PreviewPolicyVersionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Number        int64                  `protobuf:"varint,2,opt,name=number,proto3" json:"number,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewPolicyVersionRequest) Reset() {
+	*x = PreviewPolicyVersionRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewPolicyVersionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewPolicyVersionRequest) ProtoMessage() {}
+
+func (x *PreviewPolicyVersionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewPolicyVersionRequest.ProtoReflect.Descriptor instead.
+func (*PreviewPolicyVersionRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *PreviewPolicyVersionRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PreviewPolicyVersionRequest) GetNumber() int64 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+// PolicyChange is a group of not-yet-confirmed applications the draft would
+// compute differently.
+type PolicyChange struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Term         string                 `protobuf:"bytes,1,opt,name=term,proto3" json:"term,omitempty"`
+	SchoolCode   string                 `protobuf:"bytes,2,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	ProgramCode  string                 `protobuf:"bytes,3,opt,name=program_code,json=programCode,proto3" json:"program_code,omitempty"`
+	Stage        string                 `protobuf:"bytes,4,opt,name=stage,proto3" json:"stage,omitempty"`
+	Status       v1.ApplicationStatus   `protobuf:"varint,5,opt,name=status,proto3,enum=aid.common.v1.ApplicationStatus" json:"status,omitempty"`
+	Applications int64                  `protobuf:"varint,6,opt,name=applications,proto3" json:"applications,omitempty"`
+	// The pinned versions and amount, and what the draft would give (0 for
+	// tiered programs, whose tiers are in the tier maps).
+	PolicyVersion   int64            `protobuf:"varint,7,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	RegisterVersion int64            `protobuf:"varint,8,opt,name=register_version,json=registerVersion,proto3" json:"register_version,omitempty"`
+	AmountFen       int64            `protobuf:"varint,9,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	DraftAmountFen  int64            `protobuf:"varint,10,opt,name=draft_amount_fen,json=draftAmountFen,proto3" json:"draft_amount_fen,omitempty"`
+	TierFen         map[string]int64 `protobuf:"bytes,11,rep,name=tier_fen,json=tierFen,proto3" json:"tier_fen,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	DraftTierFen    map[string]int64 `protobuf:"bytes,12,rep,name=draft_tier_fen,json=draftTierFen,proto3" json:"draft_tier_fen,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Set when the draft would refuse such applications, with why.
+	DraftRefusal  string `protobuf:"bytes,13,opt,name=draft_refusal,json=draftRefusal,proto3" json:"draft_refusal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyChange) Reset() {
+	*x = PolicyChange{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyChange) ProtoMessage() {}
+
+func (x *PolicyChange) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyChange.ProtoReflect.Descriptor instead.
+func (*PolicyChange) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *PolicyChange) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+func (x *PolicyChange) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+func (x *PolicyChange) GetProgramCode() string {
+	if x != nil {
+		return x.ProgramCode
+	}
+	return ""
+}
+
+func (x *PolicyChange) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *PolicyChange) GetStatus() v1.ApplicationStatus {
+	if x != nil {
+		return x.Status
+	}
+	return v1.ApplicationStatus(0)
+}
+
+func (x *PolicyChange) GetApplications() int64 {
+	if x != nil {
+		return x.Applications
+	}
+	return 0
+}
+
+func (x *PolicyChange) GetPolicyVersion() int64 {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return 0
+}
+
+func (x *PolicyChange) GetRegisterVersion() int64 {
+	if x != nil {
+		return x.RegisterVersion
+	}
+	return 0
+}
+
+func (x *PolicyChange) GetAmountFen() int64 {
+	if x != nil {
+		return x.AmountFen
+	}
+	return 0
+}
+
+func (x *PolicyChange) GetDraftAmountFen() int64 {
+	if x != nil {
+		return x.DraftAmountFen
+	}
+	return 0
+}
+
+func (x *PolicyChange) GetTierFen() map[string]int64 {
+	if x != nil {
+		return x.TierFen
+	}
+	return nil
+}
+
+func (x *PolicyChange) GetDraftTierFen() map[string]int64 {
+	if x != nil {
+		return x.DraftTierFen
+	}
+	return nil
+}
+
+func (x *PolicyChange) GetDraftRefusal() string {
+	if x != nil {
+		return x.DraftRefusal
+	}
+	return ""
+}
+
+type PreviewPolicyVersionResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Changes []*PolicyChange        `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Applications looked at: not yet confirmed in a batch, in terms the draft
+	// would be in force for.
+	ApplicationsConsidered int64 `protobuf:"varint,2,opt,name=applications_considered,json=applicationsConsidered,proto3" json:"applications_considered,omitempty"`
+	ApplicationsAffected   int64 `protobuf:"varint,3,opt,name=applications_affected,json=applicationsAffected,proto3" json:"applications_affected,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *PreviewPolicyVersionResponse) Reset() {
+	*x = PreviewPolicyVersionResponse{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewPolicyVersionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewPolicyVersionResponse) ProtoMessage() {}
+
+func (x *PreviewPolicyVersionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewPolicyVersionResponse.ProtoReflect.Descriptor instead.
+func (*PreviewPolicyVersionResponse) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *PreviewPolicyVersionResponse) GetChanges() []*PolicyChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *PreviewPolicyVersionResponse) GetApplicationsConsidered() int64 {
+	if x != nil {
+		return x.ApplicationsConsidered
+	}
+	return 0
+}
+
+func (x *PreviewPolicyVersionResponse) GetApplicationsAffected() int64 {
+	if x != nil {
+		return x.ApplicationsAffected
+	}
+	return 0
+}
+
+type ApprovePolicyVersionRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Kind   string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Number int64                  `protobuf:"varint,2,opt,name=number,proto3" json:"number,omitempty"`
+	// The SHA-256 of the draft as the approver read it (PolicyVersion.sha256).
+	Sha256        string `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApprovePolicyVersionRequest) Reset() {
+	*x = ApprovePolicyVersionRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApprovePolicyVersionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApprovePolicyVersionRequest) ProtoMessage() {}
+
+func (x *ApprovePolicyVersionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApprovePolicyVersionRequest.ProtoReflect.Descriptor instead.
+func (*ApprovePolicyVersionRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ApprovePolicyVersionRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ApprovePolicyVersionRequest) GetNumber() int64 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *ApprovePolicyVersionRequest) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+type ListPolicyVersionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPolicyVersionsRequest) Reset() {
+	*x = ListPolicyVersionsRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPolicyVersionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPolicyVersionsRequest) ProtoMessage() {}
+
+func (x *ListPolicyVersionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPolicyVersionsRequest.ProtoReflect.Descriptor instead.
+func (*ListPolicyVersionsRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListPolicyVersionsRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+type ListPolicyVersionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Versions      []*PolicyVersion       `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPolicyVersionsResponse) Reset() {
+	*x = ListPolicyVersionsResponse{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPolicyVersionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPolicyVersionsResponse) ProtoMessage() {}
+
+func (x *ListPolicyVersionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPolicyVersionsResponse.ProtoReflect.Descriptor instead.
+func (*ListPolicyVersionsResponse) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListPolicyVersionsResponse) GetVersions() []*PolicyVersion {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+type GetPolicyVersionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Number        int64                  `protobuf:"varint,2,opt,name=number,proto3" json:"number,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPolicyVersionRequest) Reset() {
+	*x = GetPolicyVersionRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyVersionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyVersionRequest) ProtoMessage() {}
+
+func (x *GetPolicyVersionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyVersionRequest.ProtoReflect.Descriptor instead.
+func (*GetPolicyVersionRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *GetPolicyVersionRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *GetPolicyVersionRequest) GetNumber() int64 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
 var File_aid_application_v1_application_proto protoreflect.FileDescriptor
 
 const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\n" +
-	"$aid/application/v1/application.proto\x12\x12aid.application.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x02\n" +
+	"$aid/application/v1/application.proto\x12\x12aid.application.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x03\n" +
 	"\x0eNewApplication\x12/\n" +
 	"\x11student_id_number\x18\x01 \x01(\tB\x03\xe0A\x02R\x0fstudentIdNumber\x12&\n" +
 	"\fstudent_name\x18\x02 \x01(\tB\x03\xe0A\x02R\vstudentName\x12\x19\n" +
@@ -1927,7 +2702,9 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\x05rural\x18\x06 \x01(\bR\x05rural\x12'\n" +
 	"\x0fregistered_poor\x18\a \x01(\bR\x0eregisteredPoor\x12-\n" +
 	"\x10bank_card_number\x18\b \x01(\tB\x03\xe0A\x02R\x0ebankCardNumber\x12&\n" +
-	"\faccount_name\x18\t \x01(\tB\x03\xe0A\x02R\vaccountName\"\xcb\x01\n" +
+	"\faccount_name\x18\t \x01(\tB\x03\xe0A\x02R\vaccountName\x120\n" +
+	"\x14requested_amount_fen\x18\n" +
+	" \x01(\x03R\x12requestedAmountFen\"\xcb\x01\n" +
 	"\x19SubmitApplicationsRequest\x12$\n" +
 	"\vschool_code\x18\x01 \x01(\tB\x03\xe0A\x02R\n" +
 	"schoolCode\x12\x17\n" +
@@ -1935,7 +2712,7 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\fapplications\x18\x03 \x03(\v2\".aid.application.v1.NewApplicationR\fapplications\x12'\n" +
 	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\"a\n" +
 	"\x1aSubmitApplicationsResponse\x12C\n" +
-	"\fapplications\x18\x01 \x03(\v2\x1f.aid.application.v1.ApplicationR\fapplications\"\xd7\x05\n" +
+	"\fapplications\x18\x01 \x03(\v2\x1f.aid.application.v1.ApplicationR\fapplications\"\xa9\x06\n" +
 	"\vApplication\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x1f\n" +
 	"\vschool_code\x18\x02 \x01(\tR\n" +
@@ -1957,7 +2734,9 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\fsubmitted_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\vsubmittedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12]\n" +
-	"\x18pending_payee_correction\x18\x11 \x01(\v2#.aid.application.v1.PayeeCorrectionR\x16pendingPayeeCorrection\"\x84\x03\n" +
+	"\x18pending_payee_correction\x18\x11 \x01(\v2#.aid.application.v1.PayeeCorrectionR\x16pendingPayeeCorrection\x12%\n" +
+	"\x0epolicy_version\x18\x12 \x01(\x03R\rpolicyVersion\x12)\n" +
+	"\x10register_version\x18\x13 \x01(\x03R\x0fregisterVersion\"\x84\x03\n" +
 	"\x0fPayeeCorrection\x12#\n" +
 	"\rcorrection_id\x18\x01 \x01(\tR\fcorrectionId\x12(\n" +
 	"\x10bank_card_masked\x18\x02 \x01(\tR\x0ebankCardMasked\x122\n" +
@@ -2057,8 +2836,9 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\x1cRejectPayeeCorrectionRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12#\n" +
 	"\rcorrection_id\x18\x02 \x01(\tR\fcorrectionId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x15\n" +
-	"\x13ListProgramsRequest\"\xc1\x04\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\")\n" +
+	"\x13ListProgramsRequest\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\tR\x04term\"\xe2\x06\n" +
 	"\aProgram\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
@@ -2071,15 +2851,89 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\x11requires_boarding\x18\t \x01(\bR\x10requiresBoarding\x12%\n" +
 	"\x0erequires_rural\x18\n" +
 	" \x01(\bR\rrequiresRural\x128\n" +
-	"\x18requires_registered_poor\x18\v \x01(\bR\x16requiresRegisteredPoor\x1a>\n" +
+	"\x18requires_registered_poor\x18\v \x01(\bR\x16requiresRegisteredPoor\x12\x12\n" +
+	"\x04rule\x18\f \x01(\tR\x04rule\x12\x17\n" +
+	"\amax_fen\x18\r \x01(\x03R\x06maxFen\x12$\n" +
+	"\x0eyearly_max_fen\x18\x0e \x01(\x03R\fyearlyMaxFen\x12\x1c\n" +
+	"\tfrequency\x18\x0f \x01(\tR\tfrequency\x12F\n" +
+	"\tshares_bp\x18\x10 \x03(\v2).aid.application.v1.Program.SharesBpEntryR\bsharesBp\x12)\n" +
+	"\x10government_total\x18\x11 \x01(\bR\x0fgovernmentTotal\x1a>\n" +
 	"\x10StandardFenEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a:\n" +
 	"\fTierFenEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"O\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a;\n" +
+	"\rSharesBpEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xb1\x01\n" +
 	"\x14ListProgramsResponse\x127\n" +
-	"\bprograms\x18\x01 \x03(\v2\x1b.aid.application.v1.ProgramR\bprograms2\x9a\x0e\n" +
+	"\bprograms\x18\x01 \x03(\v2\x1b.aid.application.v1.ProgramR\bprograms\x12%\n" +
+	"\x0epolicy_version\x18\x02 \x01(\x03R\rpolicyVersion\x12%\n" +
+	"\x0eeffective_from\x18\x03 \x01(\tR\reffectiveFrom\x12\x12\n" +
+	"\x04term\x18\x04 \x01(\tR\x04term\"n\n" +
+	"\x19DraftPolicyVersionRequest\x12\x17\n" +
+	"\x04kind\x18\x01 \x01(\tB\x03\xe0A\x02R\x04kind\x128\n" +
+	"\bdocument\x18\x02 \x01(\v2\x17.google.protobuf.StructB\x03\xe0A\x02R\bdocument\"\xb5\x03\n" +
+	"\rPolicyVersion\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06number\x18\x02 \x01(\x03R\x06number\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12%\n" +
+	"\x0eeffective_from\x18\x04 \x01(\tR\reffectiveFrom\x12\x1a\n" +
+	"\bcorrects\x18\x05 \x01(\x03R\bcorrects\x12\x18\n" +
+	"\asummary\x18\x06 \x01(\tR\asummary\x12\x16\n" +
+	"\x06sha256\x18\a \x01(\tR\x06sha256\x12\x1d\n" +
+	"\n" +
+	"drafted_by\x18\b \x01(\tR\tdraftedBy\x129\n" +
+	"\n" +
+	"drafted_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tdraftedAt\x12\x1f\n" +
+	"\vapproved_by\x18\n" +
+	" \x01(\tR\n" +
+	"approvedBy\x12;\n" +
+	"\vapproved_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"approvedAt\x123\n" +
+	"\bdocument\x18\f \x01(\v2\x17.google.protobuf.StructR\bdocument\"I\n" +
+	"\x1bPreviewPolicyVersionRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06number\x18\x02 \x01(\x03R\x06number\"\xbb\x05\n" +
+	"\fPolicyChange\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\tR\x04term\x12\x1f\n" +
+	"\vschool_code\x18\x02 \x01(\tR\n" +
+	"schoolCode\x12!\n" +
+	"\fprogram_code\x18\x03 \x01(\tR\vprogramCode\x12\x14\n" +
+	"\x05stage\x18\x04 \x01(\tR\x05stage\x128\n" +
+	"\x06status\x18\x05 \x01(\x0e2 .aid.common.v1.ApplicationStatusR\x06status\x12\"\n" +
+	"\fapplications\x18\x06 \x01(\x03R\fapplications\x12%\n" +
+	"\x0epolicy_version\x18\a \x01(\x03R\rpolicyVersion\x12)\n" +
+	"\x10register_version\x18\b \x01(\x03R\x0fregisterVersion\x12\x1d\n" +
+	"\n" +
+	"amount_fen\x18\t \x01(\x03R\tamountFen\x12(\n" +
+	"\x10draft_amount_fen\x18\n" +
+	" \x01(\x03R\x0edraftAmountFen\x12H\n" +
+	"\btier_fen\x18\v \x03(\v2-.aid.application.v1.PolicyChange.TierFenEntryR\atierFen\x12X\n" +
+	"\x0edraft_tier_fen\x18\f \x03(\v22.aid.application.v1.PolicyChange.DraftTierFenEntryR\fdraftTierFen\x12#\n" +
+	"\rdraft_refusal\x18\r \x01(\tR\fdraftRefusal\x1a:\n" +
+	"\fTierFenEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a?\n" +
+	"\x11DraftTierFenEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xc8\x01\n" +
+	"\x1cPreviewPolicyVersionResponse\x12:\n" +
+	"\achanges\x18\x01 \x03(\v2 .aid.application.v1.PolicyChangeR\achanges\x127\n" +
+	"\x17applications_considered\x18\x02 \x01(\x03R\x16applicationsConsidered\x123\n" +
+	"\x15applications_affected\x18\x03 \x01(\x03R\x14applicationsAffected\"f\n" +
+	"\x1bApprovePolicyVersionRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06number\x18\x02 \x01(\x03R\x06number\x12\x1b\n" +
+	"\x06sha256\x18\x03 \x01(\tB\x03\xe0A\x02R\x06sha256\"/\n" +
+	"\x19ListPolicyVersionsRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\"[\n" +
+	"\x1aListPolicyVersionsResponse\x12=\n" +
+	"\bversions\x18\x01 \x03(\v2!.aid.application.v1.PolicyVersionR\bversions\"E\n" +
+	"\x17GetPolicyVersionRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06number\x18\x02 \x01(\x03R\x06number2\x9a\x0e\n" +
 	"\x12ApplicationService\x12\x97\x01\n" +
 	"\x12SubmitApplications\x12-.aid.application.v1.SubmitApplicationsRequest\x1a..aid.application.v1.SubmitApplicationsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/applications:submit\x12\x87\x01\n" +
 	"\x0eGetApplication\x12).aid.application.v1.GetApplicationRequest\x1a\x1f.aid.application.v1.Application\")\x82\xd3\xe4\x93\x02#\x12!/v1/applications/{application_id}\x12\x87\x01\n" +
@@ -2092,7 +2946,13 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\fListPrograms\x12'.aid.application.v1.ListProgramsRequest\x1a(.aid.application.v1.ListProgramsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/programs\x12\x8b\x01\n" +
 	"\x10ExportCheckpoint\x12+.aid.application.v1.ExportCheckpointRequest\x1a,.aid.application.v1.ExportCheckpointResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/trail/checkpoint\x12\x8a\x01\n" +
 	"\x11ExportTrailLeaves\x12,.aid.application.v1.ExportTrailLeavesRequest\x1a-.aid.application.v1.ExportTrailLeavesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/trail/leaves\x12\xb0\x01\n" +
-	"\x11GetInclusionProof\x12,.aid.application.v1.GetInclusionProofRequest\x1a-.aid.application.v1.GetInclusionProofResponse\">\x82\xd3\xe4\x93\x028\x126/v1/applications/{application_id}/trail:inclusionProofBLZJgithub.com/edubureau/studentaid/proto/gen/aid/application/v1;applicationv1b\x06proto3"
+	"\x11GetInclusionProof\x12,.aid.application.v1.GetInclusionProofRequest\x1a-.aid.application.v1.GetInclusionProofResponse\">\x82\xd3\xe4\x93\x028\x126/v1/applications/{application_id}/trail:inclusionProof2\xa1\x06\n" +
+	"\rPolicyService\x12\x8d\x01\n" +
+	"\x12DraftPolicyVersion\x12-.aid.application.v1.DraftPolicyVersionRequest\x1a!.aid.application.v1.PolicyVersion\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/policy/{kind}/versions\x12\xae\x01\n" +
+	"\x14PreviewPolicyVersion\x12/.aid.application.v1.PreviewPolicyVersionRequest\x1a0.aid.application.v1.PreviewPolicyVersionResponse\"3\x82\xd3\xe4\x93\x02-\x12+/v1/policy/{kind}/versions/{number}/preview\x12\xa2\x01\n" +
+	"\x14ApprovePolicyVersion\x12/.aid.application.v1.ApprovePolicyVersionRequest\x1a!.aid.application.v1.PolicyVersion\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/policy/{kind}/versions/{number}:approve\x12\x97\x01\n" +
+	"\x12ListPolicyVersions\x12-.aid.application.v1.ListPolicyVersionsRequest\x1a..aid.application.v1.ListPolicyVersionsResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/policy/{kind}/versions\x12\x8f\x01\n" +
+	"\x10GetPolicyVersion\x12+.aid.application.v1.GetPolicyVersionRequest\x1a!.aid.application.v1.PolicyVersion\"+\x82\xd3\xe4\x93\x02%\x12#/v1/policy/{kind}/versions/{number}BLZJgithub.com/edubureau/studentaid/proto/gen/aid/application/v1;applicationv1b\x06proto3"
 
 var (
 	file_aid_application_v1_application_proto_rawDescOnce sync.Once
@@ -2106,7 +2966,7 @@ func file_aid_application_v1_application_proto_rawDescGZIP() []byte {
 	return file_aid_application_v1_application_proto_rawDescData
 }
 
-var file_aid_application_v1_application_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_aid_application_v1_application_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_aid_application_v1_application_proto_goTypes = []any{
 	(*NewApplication)(nil),                // 0: aid.application.v1.NewApplication
 	(*SubmitApplicationsRequest)(nil),     // 1: aid.application.v1.SubmitApplicationsRequest
@@ -2135,63 +2995,96 @@ var file_aid_application_v1_application_proto_goTypes = []any{
 	(*ListProgramsRequest)(nil),           // 24: aid.application.v1.ListProgramsRequest
 	(*Program)(nil),                       // 25: aid.application.v1.Program
 	(*ListProgramsResponse)(nil),          // 26: aid.application.v1.ListProgramsResponse
-	nil,                                   // 27: aid.application.v1.Program.StandardFenEntry
-	nil,                                   // 28: aid.application.v1.Program.TierFenEntry
-	(v1.ApplicationStatus)(0),             // 29: aid.common.v1.ApplicationStatus
-	(*timestamppb.Timestamp)(nil),         // 30: google.protobuf.Timestamp
-	(*v1.Actor)(nil),                      // 31: aid.common.v1.Actor
+	(*DraftPolicyVersionRequest)(nil),     // 27: aid.application.v1.DraftPolicyVersionRequest
+	(*PolicyVersion)(nil),                 // 28: aid.application.v1.PolicyVersion
+	(*PreviewPolicyVersionRequest)(nil),   // 29: aid.application.v1.PreviewPolicyVersionRequest
+	(*PolicyChange)(nil),                  // 30: aid.application.v1.PolicyChange
+	(*PreviewPolicyVersionResponse)(nil),  // 31: aid.application.v1.PreviewPolicyVersionResponse
+	(*ApprovePolicyVersionRequest)(nil),   // 32: aid.application.v1.ApprovePolicyVersionRequest
+	(*ListPolicyVersionsRequest)(nil),     // 33: aid.application.v1.ListPolicyVersionsRequest
+	(*ListPolicyVersionsResponse)(nil),    // 34: aid.application.v1.ListPolicyVersionsResponse
+	(*GetPolicyVersionRequest)(nil),       // 35: aid.application.v1.GetPolicyVersionRequest
+	nil,                                   // 36: aid.application.v1.Program.StandardFenEntry
+	nil,                                   // 37: aid.application.v1.Program.TierFenEntry
+	nil,                                   // 38: aid.application.v1.Program.SharesBpEntry
+	nil,                                   // 39: aid.application.v1.PolicyChange.TierFenEntry
+	nil,                                   // 40: aid.application.v1.PolicyChange.DraftTierFenEntry
+	(v1.ApplicationStatus)(0),             // 41: aid.common.v1.ApplicationStatus
+	(*timestamppb.Timestamp)(nil),         // 42: google.protobuf.Timestamp
+	(*v1.Actor)(nil),                      // 43: aid.common.v1.Actor
+	(*structpb.Struct)(nil),               // 44: google.protobuf.Struct
 }
 var file_aid_application_v1_application_proto_depIdxs = []int32{
 	0,  // 0: aid.application.v1.SubmitApplicationsRequest.applications:type_name -> aid.application.v1.NewApplication
 	3,  // 1: aid.application.v1.SubmitApplicationsResponse.applications:type_name -> aid.application.v1.Application
-	29, // 2: aid.application.v1.Application.status:type_name -> aid.common.v1.ApplicationStatus
-	30, // 3: aid.application.v1.Application.submitted_at:type_name -> google.protobuf.Timestamp
-	30, // 4: aid.application.v1.Application.updated_at:type_name -> google.protobuf.Timestamp
+	41, // 2: aid.application.v1.Application.status:type_name -> aid.common.v1.ApplicationStatus
+	42, // 3: aid.application.v1.Application.submitted_at:type_name -> google.protobuf.Timestamp
+	42, // 4: aid.application.v1.Application.updated_at:type_name -> google.protobuf.Timestamp
 	4,  // 5: aid.application.v1.Application.pending_payee_correction:type_name -> aid.application.v1.PayeeCorrection
-	31, // 6: aid.application.v1.PayeeCorrection.entered_by:type_name -> aid.common.v1.Actor
-	30, // 7: aid.application.v1.PayeeCorrection.entered_at:type_name -> google.protobuf.Timestamp
-	29, // 8: aid.application.v1.ListApplicationsRequest.status:type_name -> aid.common.v1.ApplicationStatus
+	43, // 6: aid.application.v1.PayeeCorrection.entered_by:type_name -> aid.common.v1.Actor
+	42, // 7: aid.application.v1.PayeeCorrection.entered_at:type_name -> google.protobuf.Timestamp
+	41, // 8: aid.application.v1.ListApplicationsRequest.status:type_name -> aid.common.v1.ApplicationStatus
 	3,  // 9: aid.application.v1.ListApplicationsResponse.applications:type_name -> aid.application.v1.Application
-	30, // 10: aid.application.v1.TrailEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	31, // 11: aid.application.v1.TrailEvent.actor:type_name -> aid.common.v1.Actor
-	29, // 12: aid.application.v1.TrailEvent.status:type_name -> aid.common.v1.ApplicationStatus
+	42, // 10: aid.application.v1.TrailEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	43, // 11: aid.application.v1.TrailEvent.actor:type_name -> aid.common.v1.Actor
+	41, // 12: aid.application.v1.TrailEvent.status:type_name -> aid.common.v1.ApplicationStatus
 	9,  // 13: aid.application.v1.Trail.events:type_name -> aid.application.v1.TrailEvent
 	13, // 14: aid.application.v1.VerifyTrailResponse.checks:type_name -> aid.application.v1.TrailCheck
 	14, // 15: aid.application.v1.VerifyTrailResponse.checkpoint:type_name -> aid.application.v1.TrailCheckpoint
-	30, // 16: aid.application.v1.TrailCheckpoint.time:type_name -> google.protobuf.Timestamp
+	42, // 16: aid.application.v1.TrailCheckpoint.time:type_name -> google.protobuf.Timestamp
 	14, // 17: aid.application.v1.ExportCheckpointResponse.checkpoint:type_name -> aid.application.v1.TrailCheckpoint
-	27, // 18: aid.application.v1.Program.standard_fen:type_name -> aid.application.v1.Program.StandardFenEntry
-	28, // 19: aid.application.v1.Program.tier_fen:type_name -> aid.application.v1.Program.TierFenEntry
-	25, // 20: aid.application.v1.ListProgramsResponse.programs:type_name -> aid.application.v1.Program
-	1,  // 21: aid.application.v1.ApplicationService.SubmitApplications:input_type -> aid.application.v1.SubmitApplicationsRequest
-	5,  // 22: aid.application.v1.ApplicationService.GetApplication:input_type -> aid.application.v1.GetApplicationRequest
-	6,  // 23: aid.application.v1.ApplicationService.ListApplications:input_type -> aid.application.v1.ListApplicationsRequest
-	8,  // 24: aid.application.v1.ApplicationService.GetTrail:input_type -> aid.application.v1.GetTrailRequest
-	11, // 25: aid.application.v1.ApplicationService.VerifyTrail:input_type -> aid.application.v1.VerifyTrailRequest
-	21, // 26: aid.application.v1.ApplicationService.CorrectPayee:input_type -> aid.application.v1.CorrectPayeeRequest
-	22, // 27: aid.application.v1.ApplicationService.ApprovePayeeCorrection:input_type -> aid.application.v1.ApprovePayeeCorrectionRequest
-	23, // 28: aid.application.v1.ApplicationService.RejectPayeeCorrection:input_type -> aid.application.v1.RejectPayeeCorrectionRequest
-	24, // 29: aid.application.v1.ApplicationService.ListPrograms:input_type -> aid.application.v1.ListProgramsRequest
-	15, // 30: aid.application.v1.ApplicationService.ExportCheckpoint:input_type -> aid.application.v1.ExportCheckpointRequest
-	17, // 31: aid.application.v1.ApplicationService.ExportTrailLeaves:input_type -> aid.application.v1.ExportTrailLeavesRequest
-	19, // 32: aid.application.v1.ApplicationService.GetInclusionProof:input_type -> aid.application.v1.GetInclusionProofRequest
-	2,  // 33: aid.application.v1.ApplicationService.SubmitApplications:output_type -> aid.application.v1.SubmitApplicationsResponse
-	3,  // 34: aid.application.v1.ApplicationService.GetApplication:output_type -> aid.application.v1.Application
-	7,  // 35: aid.application.v1.ApplicationService.ListApplications:output_type -> aid.application.v1.ListApplicationsResponse
-	10, // 36: aid.application.v1.ApplicationService.GetTrail:output_type -> aid.application.v1.Trail
-	12, // 37: aid.application.v1.ApplicationService.VerifyTrail:output_type -> aid.application.v1.VerifyTrailResponse
-	3,  // 38: aid.application.v1.ApplicationService.CorrectPayee:output_type -> aid.application.v1.Application
-	3,  // 39: aid.application.v1.ApplicationService.ApprovePayeeCorrection:output_type -> aid.application.v1.Application
-	3,  // 40: aid.application.v1.ApplicationService.RejectPayeeCorrection:output_type -> aid.application.v1.Application
-	26, // 41: aid.application.v1.ApplicationService.ListPrograms:output_type -> aid.application.v1.ListProgramsResponse
-	16, // 42: aid.application.v1.ApplicationService.ExportCheckpoint:output_type -> aid.application.v1.ExportCheckpointResponse
-	18, // 43: aid.application.v1.ApplicationService.ExportTrailLeaves:output_type -> aid.application.v1.ExportTrailLeavesResponse
-	20, // 44: aid.application.v1.ApplicationService.GetInclusionProof:output_type -> aid.application.v1.GetInclusionProofResponse
-	33, // [33:45] is the sub-list for method output_type
-	21, // [21:33] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	36, // 18: aid.application.v1.Program.standard_fen:type_name -> aid.application.v1.Program.StandardFenEntry
+	37, // 19: aid.application.v1.Program.tier_fen:type_name -> aid.application.v1.Program.TierFenEntry
+	38, // 20: aid.application.v1.Program.shares_bp:type_name -> aid.application.v1.Program.SharesBpEntry
+	25, // 21: aid.application.v1.ListProgramsResponse.programs:type_name -> aid.application.v1.Program
+	44, // 22: aid.application.v1.DraftPolicyVersionRequest.document:type_name -> google.protobuf.Struct
+	42, // 23: aid.application.v1.PolicyVersion.drafted_at:type_name -> google.protobuf.Timestamp
+	42, // 24: aid.application.v1.PolicyVersion.approved_at:type_name -> google.protobuf.Timestamp
+	44, // 25: aid.application.v1.PolicyVersion.document:type_name -> google.protobuf.Struct
+	41, // 26: aid.application.v1.PolicyChange.status:type_name -> aid.common.v1.ApplicationStatus
+	39, // 27: aid.application.v1.PolicyChange.tier_fen:type_name -> aid.application.v1.PolicyChange.TierFenEntry
+	40, // 28: aid.application.v1.PolicyChange.draft_tier_fen:type_name -> aid.application.v1.PolicyChange.DraftTierFenEntry
+	30, // 29: aid.application.v1.PreviewPolicyVersionResponse.changes:type_name -> aid.application.v1.PolicyChange
+	28, // 30: aid.application.v1.ListPolicyVersionsResponse.versions:type_name -> aid.application.v1.PolicyVersion
+	1,  // 31: aid.application.v1.ApplicationService.SubmitApplications:input_type -> aid.application.v1.SubmitApplicationsRequest
+	5,  // 32: aid.application.v1.ApplicationService.GetApplication:input_type -> aid.application.v1.GetApplicationRequest
+	6,  // 33: aid.application.v1.ApplicationService.ListApplications:input_type -> aid.application.v1.ListApplicationsRequest
+	8,  // 34: aid.application.v1.ApplicationService.GetTrail:input_type -> aid.application.v1.GetTrailRequest
+	11, // 35: aid.application.v1.ApplicationService.VerifyTrail:input_type -> aid.application.v1.VerifyTrailRequest
+	21, // 36: aid.application.v1.ApplicationService.CorrectPayee:input_type -> aid.application.v1.CorrectPayeeRequest
+	22, // 37: aid.application.v1.ApplicationService.ApprovePayeeCorrection:input_type -> aid.application.v1.ApprovePayeeCorrectionRequest
+	23, // 38: aid.application.v1.ApplicationService.RejectPayeeCorrection:input_type -> aid.application.v1.RejectPayeeCorrectionRequest
+	24, // 39: aid.application.v1.ApplicationService.ListPrograms:input_type -> aid.application.v1.ListProgramsRequest
+	15, // 40: aid.application.v1.ApplicationService.ExportCheckpoint:input_type -> aid.application.v1.ExportCheckpointRequest
+	17, // 41: aid.application.v1.ApplicationService.ExportTrailLeaves:input_type -> aid.application.v1.ExportTrailLeavesRequest
+	19, // 42: aid.application.v1.ApplicationService.GetInclusionProof:input_type -> aid.application.v1.GetInclusionProofRequest
+	27, // 43: aid.application.v1.PolicyService.DraftPolicyVersion:input_type -> aid.application.v1.DraftPolicyVersionRequest
+	29, // 44: aid.application.v1.PolicyService.PreviewPolicyVersion:input_type -> aid.application.v1.PreviewPolicyVersionRequest
+	32, // 45: aid.application.v1.PolicyService.ApprovePolicyVersion:input_type -> aid.application.v1.ApprovePolicyVersionRequest
+	33, // 46: aid.application.v1.PolicyService.ListPolicyVersions:input_type -> aid.application.v1.ListPolicyVersionsRequest
+	35, // 47: aid.application.v1.PolicyService.GetPolicyVersion:input_type -> aid.application.v1.GetPolicyVersionRequest
+	2,  // 48: aid.application.v1.ApplicationService.SubmitApplications:output_type -> aid.application.v1.SubmitApplicationsResponse
+	3,  // 49: aid.application.v1.ApplicationService.GetApplication:output_type -> aid.application.v1.Application
+	7,  // 50: aid.application.v1.ApplicationService.ListApplications:output_type -> aid.application.v1.ListApplicationsResponse
+	10, // 51: aid.application.v1.ApplicationService.GetTrail:output_type -> aid.application.v1.Trail
+	12, // 52: aid.application.v1.ApplicationService.VerifyTrail:output_type -> aid.application.v1.VerifyTrailResponse
+	3,  // 53: aid.application.v1.ApplicationService.CorrectPayee:output_type -> aid.application.v1.Application
+	3,  // 54: aid.application.v1.ApplicationService.ApprovePayeeCorrection:output_type -> aid.application.v1.Application
+	3,  // 55: aid.application.v1.ApplicationService.RejectPayeeCorrection:output_type -> aid.application.v1.Application
+	26, // 56: aid.application.v1.ApplicationService.ListPrograms:output_type -> aid.application.v1.ListProgramsResponse
+	16, // 57: aid.application.v1.ApplicationService.ExportCheckpoint:output_type -> aid.application.v1.ExportCheckpointResponse
+	18, // 58: aid.application.v1.ApplicationService.ExportTrailLeaves:output_type -> aid.application.v1.ExportTrailLeavesResponse
+	20, // 59: aid.application.v1.ApplicationService.GetInclusionProof:output_type -> aid.application.v1.GetInclusionProofResponse
+	28, // 60: aid.application.v1.PolicyService.DraftPolicyVersion:output_type -> aid.application.v1.PolicyVersion
+	31, // 61: aid.application.v1.PolicyService.PreviewPolicyVersion:output_type -> aid.application.v1.PreviewPolicyVersionResponse
+	28, // 62: aid.application.v1.PolicyService.ApprovePolicyVersion:output_type -> aid.application.v1.PolicyVersion
+	34, // 63: aid.application.v1.PolicyService.ListPolicyVersions:output_type -> aid.application.v1.ListPolicyVersionsResponse
+	28, // 64: aid.application.v1.PolicyService.GetPolicyVersion:output_type -> aid.application.v1.PolicyVersion
+	48, // [48:65] is the sub-list for method output_type
+	31, // [31:48] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_aid_application_v1_application_proto_init() }
@@ -2205,9 +3098,9 @@ func file_aid_application_v1_application_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_application_v1_application_proto_rawDesc), len(file_aid_application_v1_application_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   41,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_aid_application_v1_application_proto_goTypes,
 		DependencyIndexes: file_aid_application_v1_application_proto_depIdxs,

@@ -605,3 +605,293 @@ var ApplicationService_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "aid/application/v1/application.proto",
 }
+
+const (
+	PolicyService_DraftPolicyVersion_FullMethodName   = "/aid.application.v1.PolicyService/DraftPolicyVersion"
+	PolicyService_PreviewPolicyVersion_FullMethodName = "/aid.application.v1.PolicyService/PreviewPolicyVersion"
+	PolicyService_ApprovePolicyVersion_FullMethodName = "/aid.application.v1.PolicyService/ApprovePolicyVersion"
+	PolicyService_ListPolicyVersions_FullMethodName   = "/aid.application.v1.PolicyService/ListPolicyVersions"
+	PolicyService_GetPolicyVersion_FullMethodName     = "/aid.application.v1.PolicyService/GetPolicyVersion"
+)
+
+// PolicyServiceClient is the client API for PolicyService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// PolicyService manages the aid policy as data (docs/policy.md): the program
+// policy and the school register, each a JSON document published as
+// numbered versions in force from an effective term. A policy administrator
+// drafts a version; another policy administrator previews and approves it,
+// which publishes it. Published versions never change: a correction is a
+// new version.
+type PolicyServiceClient interface {
+	// DraftPolicyVersion records a new version as a draft. The document is
+	// validated whole; every problem is listed at once.
+	DraftPolicyVersion(ctx context.Context, in *DraftPolicyVersionRequest, opts ...grpc.CallOption) (*PolicyVersion, error)
+	// PreviewPolicyVersion lists the not-yet-confirmed applications whose
+	// amount the draft would compute differently, grouped. Their pinned
+	// amounts do not change when it is published; the preview shows what a
+	// resubmission would get.
+	PreviewPolicyVersion(ctx context.Context, in *PreviewPolicyVersionRequest, opts ...grpc.CallOption) (*PreviewPolicyVersionResponse, error)
+	// ApprovePolicyVersion publishes a draft. The approver must be another
+	// policy administrator than the drafter and restate the draft's SHA-256.
+	ApprovePolicyVersion(ctx context.Context, in *ApprovePolicyVersionRequest, opts ...grpc.CallOption) (*PolicyVersion, error)
+	// ListPolicyVersions is the history: every version, drafts included, with
+	// who drafted and who approved it.
+	ListPolicyVersions(ctx context.Context, in *ListPolicyVersionsRequest, opts ...grpc.CallOption) (*ListPolicyVersionsResponse, error)
+	// GetPolicyVersion returns one version with its document.
+	GetPolicyVersion(ctx context.Context, in *GetPolicyVersionRequest, opts ...grpc.CallOption) (*PolicyVersion, error)
+}
+
+type policyServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewPolicyServiceClient(cc grpc.ClientConnInterface) PolicyServiceClient {
+	return &policyServiceClient{cc}
+}
+
+func (c *policyServiceClient) DraftPolicyVersion(ctx context.Context, in *DraftPolicyVersionRequest, opts ...grpc.CallOption) (*PolicyVersion, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PolicyVersion)
+	err := c.cc.Invoke(ctx, PolicyService_DraftPolicyVersion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *policyServiceClient) PreviewPolicyVersion(ctx context.Context, in *PreviewPolicyVersionRequest, opts ...grpc.CallOption) (*PreviewPolicyVersionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PreviewPolicyVersionResponse)
+	err := c.cc.Invoke(ctx, PolicyService_PreviewPolicyVersion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *policyServiceClient) ApprovePolicyVersion(ctx context.Context, in *ApprovePolicyVersionRequest, opts ...grpc.CallOption) (*PolicyVersion, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PolicyVersion)
+	err := c.cc.Invoke(ctx, PolicyService_ApprovePolicyVersion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *policyServiceClient) ListPolicyVersions(ctx context.Context, in *ListPolicyVersionsRequest, opts ...grpc.CallOption) (*ListPolicyVersionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPolicyVersionsResponse)
+	err := c.cc.Invoke(ctx, PolicyService_ListPolicyVersions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *policyServiceClient) GetPolicyVersion(ctx context.Context, in *GetPolicyVersionRequest, opts ...grpc.CallOption) (*PolicyVersion, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PolicyVersion)
+	err := c.cc.Invoke(ctx, PolicyService_GetPolicyVersion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PolicyServiceServer is the server API for PolicyService service.
+// All implementations must embed UnimplementedPolicyServiceServer
+// for forward compatibility.
+//
+// PolicyService manages the aid policy as data (docs/policy.md): the program
+// policy and the school register, each a JSON document published as
+// numbered versions in force from an effective term. A policy administrator
+// drafts a version; another policy administrator previews and approves it,
+// which publishes it. Published versions never change: a correction is a
+// new version.
+type PolicyServiceServer interface {
+	// DraftPolicyVersion records a new version as a draft. The document is
+	// validated whole; every problem is listed at once.
+	DraftPolicyVersion(context.Context, *DraftPolicyVersionRequest) (*PolicyVersion, error)
+	// PreviewPolicyVersion lists the not-yet-confirmed applications whose
+	// amount the draft would compute differently, grouped. Their pinned
+	// amounts do not change when it is published; the preview shows what a
+	// resubmission would get.
+	PreviewPolicyVersion(context.Context, *PreviewPolicyVersionRequest) (*PreviewPolicyVersionResponse, error)
+	// ApprovePolicyVersion publishes a draft. The approver must be another
+	// policy administrator than the drafter and restate the draft's SHA-256.
+	ApprovePolicyVersion(context.Context, *ApprovePolicyVersionRequest) (*PolicyVersion, error)
+	// ListPolicyVersions is the history: every version, drafts included, with
+	// who drafted and who approved it.
+	ListPolicyVersions(context.Context, *ListPolicyVersionsRequest) (*ListPolicyVersionsResponse, error)
+	// GetPolicyVersion returns one version with its document.
+	GetPolicyVersion(context.Context, *GetPolicyVersionRequest) (*PolicyVersion, error)
+	mustEmbedUnimplementedPolicyServiceServer()
+}
+
+// UnimplementedPolicyServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedPolicyServiceServer struct{}
+
+func (UnimplementedPolicyServiceServer) DraftPolicyVersion(context.Context, *DraftPolicyVersionRequest) (*PolicyVersion, error) {
+	return nil, status.Error(codes.Unimplemented, "method DraftPolicyVersion not implemented")
+}
+func (UnimplementedPolicyServiceServer) PreviewPolicyVersion(context.Context, *PreviewPolicyVersionRequest) (*PreviewPolicyVersionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PreviewPolicyVersion not implemented")
+}
+func (UnimplementedPolicyServiceServer) ApprovePolicyVersion(context.Context, *ApprovePolicyVersionRequest) (*PolicyVersion, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApprovePolicyVersion not implemented")
+}
+func (UnimplementedPolicyServiceServer) ListPolicyVersions(context.Context, *ListPolicyVersionsRequest) (*ListPolicyVersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPolicyVersions not implemented")
+}
+func (UnimplementedPolicyServiceServer) GetPolicyVersion(context.Context, *GetPolicyVersionRequest) (*PolicyVersion, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPolicyVersion not implemented")
+}
+func (UnimplementedPolicyServiceServer) mustEmbedUnimplementedPolicyServiceServer() {}
+func (UnimplementedPolicyServiceServer) testEmbeddedByValue()                       {}
+
+// UnsafePolicyServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to PolicyServiceServer will
+// result in compilation errors.
+type UnsafePolicyServiceServer interface {
+	mustEmbedUnimplementedPolicyServiceServer()
+}
+
+func RegisterPolicyServiceServer(s grpc.ServiceRegistrar, srv PolicyServiceServer) {
+	// If the following call panics, it indicates UnimplementedPolicyServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&PolicyService_ServiceDesc, srv)
+}
+
+func _PolicyService_DraftPolicyVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DraftPolicyVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).DraftPolicyVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_DraftPolicyVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).DraftPolicyVersion(ctx, req.(*DraftPolicyVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PolicyService_PreviewPolicyVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreviewPolicyVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).PreviewPolicyVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_PreviewPolicyVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).PreviewPolicyVersion(ctx, req.(*PreviewPolicyVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PolicyService_ApprovePolicyVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApprovePolicyVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).ApprovePolicyVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_ApprovePolicyVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).ApprovePolicyVersion(ctx, req.(*ApprovePolicyVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PolicyService_ListPolicyVersions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPolicyVersionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).ListPolicyVersions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_ListPolicyVersions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).ListPolicyVersions(ctx, req.(*ListPolicyVersionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PolicyService_GetPolicyVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPolicyVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).GetPolicyVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_GetPolicyVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).GetPolicyVersion(ctx, req.(*GetPolicyVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// PolicyService_ServiceDesc is the grpc.ServiceDesc for PolicyService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var PolicyService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "aid.application.v1.PolicyService",
+	HandlerType: (*PolicyServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "DraftPolicyVersion",
+			Handler:    _PolicyService_DraftPolicyVersion_Handler,
+		},
+		{
+			MethodName: "PreviewPolicyVersion",
+			Handler:    _PolicyService_PreviewPolicyVersion_Handler,
+		},
+		{
+			MethodName: "ApprovePolicyVersion",
+			Handler:    _PolicyService_ApprovePolicyVersion_Handler,
+		},
+		{
+			MethodName: "ListPolicyVersions",
+			Handler:    _PolicyService_ListPolicyVersions_Handler,
+		},
+		{
+			MethodName: "GetPolicyVersion",
+			Handler:    _PolicyService_GetPolicyVersion_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "aid/application/v1/application.proto",
+}
