@@ -13,7 +13,6 @@ import (
 
 	"github.com/edubureau/studentaid/internal/devtools/stack"
 	"github.com/edubureau/studentaid/pkg/auth"
-	"github.com/edubureau/studentaid/pkg/catalog"
 	"github.com/edubureau/studentaid/pkg/idnumber"
 	"github.com/edubureau/studentaid/pkg/pii"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
@@ -360,11 +359,10 @@ func faultPlan(n int) []*planned {
 		for body := int64(2000000 + i); p.req.GetBankCardNumber()[len(p.req.GetBankCardNumber())-4:] == "0000"; body += 1000000 {
 			p.req.BankCardNumber = pii.GenerateCardNumber("621700", body, 19) // not a closed account
 		}
-		pg, _ := catalog.Lookup(prog.code)
-		if pg.Tiered {
+		if prog.code == "HS_NATIONAL_GRANT" {
 			p.level = levels[i%len(levels)]
 		}
-		p.amount, _ = pg.AmountFen(prog.stage, p.level)
+		p.amount = reportFen(prog.code, prog.stage, p.level)
 		out = append(out, p)
 	}
 	return out
