@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -222,18 +223,36 @@ func ProblemsOf(err error) Problems {
 const maxDocument = 4 << 20
 
 // decodeStrict decodes one JSON value into v, refusing unknown fields and
-// trailing data.
+// trailing data. Its errors are [Problems] like the validation's.
 func decodeStrict(doc []byte, v any) error {
+	var ps Problems
 	if len(doc) > maxDocument {
-		return fmt.Errorf("%w: document: %d bytes, at most %d", ErrInvalid, len(doc), maxDocument)
+		ps.Addf("document", "%d bytes, at most %d; split it or leave out what it does not need", len(doc), maxDocument)
+		return ps.Err()
 	}
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: document is not valid JSON of the expected layout: %v", ErrInvalid, err)
+		var typeErr *json.UnmarshalTypeError
+		var syntaxErr *json.SyntaxError
+		switch {
+		case errors.As(err, &typeErr) && typeErr.Field != "":
+			ps.Addf(typeErr.Field, "must be JSON of type %s, got %s (at byte %d)", typeErr.Type, typeErr.Value, typeErr.Offset)
+		case errors.As(err, &syntaxErr):
+			ps.Addf("document", "not valid JSON at byte %d (%v); check the brackets, commas and quotes there", syntaxErr.Offset, err)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			ps.Addf("document", "%s is not a field of the layout; remove it or correct its spelling (docs/policy.md lists the fields)",
+				strings.TrimPrefix(err.Error(), "json: unknown field "))
+		default:
+			ps.Addf("document", "not valid JSON of the expected layout (%v); docs/policy.md describes it", err)
+		}
+		return ps.Err()
 	}
-	if dec.More() {
-		return fmt.Errorf("%w: document: unexpected data after the JSON object", ErrInvalid)
+	// More stops at a closing bracket, so ask for the next token: only the
+	// end of the input may follow the object.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		ps.Addf("document", "unexpected data after the JSON object; a document is exactly one object, remove what follows it")
+		return ps.Err()
 	}
 	return nil
 }
@@ -290,8 +309,8 @@ func (p *Policy) validate() error {
 			place = fmt.Sprintf("programs[%d] (%s)", i, prog.Code)
 		}
 		prog.validate(place, &ps)
-		if _, dup := p.byCode[prog.Code]; dup {
-			ps.Addf(place, "code %s appears twice", prog.Code)
+		if j, dup := p.byCode[prog.Code]; dup {
+			ps.Addf(place+".code", "code %s is already programs[%d]'s; give each program its own code, or merge the two", prog.Code, j)
 		}
 		p.byCode[prog.Code] = i
 	}
@@ -367,14 +386,14 @@ func (prog Program) validateAmount(place string, ps *Problems) {
 		for _, st := range prog.Stages {
 			fen, ok := prog.StandardFen[st]
 			if !ok {
-				ps.Addf(place+".standard_fen", "no standard for stage %s", st)
+				ps.Addf(place+".standard_fen", "no standard for stage %s: give standard_fen.%s in fen per term, or remove the stage", st, st)
 				continue
 			}
 			positive("standard_fen."+string(st), fen)
 		}
 		for st := range prog.StandardFen {
 			if !prog.Covers(st) {
-				ps.Addf(place+".standard_fen", "a standard for %s, which the program does not cover", st)
+				ps.Addf(place+".standard_fen", "a standard for %s, which the program does not cover; add the stage to stages or remove the standard", st)
 			}
 		}
 		extra("tier_fen", len(prog.TierFen) > 0)
@@ -383,7 +402,7 @@ func (prog Program) validateAmount(place string, ps *Problems) {
 		for _, lvl := range Levels {
 			fen, ok := prog.TierFen[lvl]
 			if !ok {
-				ps.Addf(place+".tier_fen", "tier %s is missing: a tiered program prices all three levels", lvl)
+				ps.Addf(place+".tier_fen", "tier %s is missing: a tiered program prices all three levels; give tier_fen.%s in fen per term", lvl, lvl)
 				continue
 			}
 			positive("tier_fen."+string(lvl), fen)
@@ -393,8 +412,14 @@ func (prog Program) validateAmount(place string, ps *Problems) {
 				ps.Addf(place+".tier_fen", "%q is not a hardship level", lvl)
 			}
 		}
-		if a, b, c := prog.TierFen[Levels[0]], prog.TierFen[Levels[1]], prog.TierFen[Levels[2]]; a < b || b < c {
-			ps.Addf(place+".tier_fen", "a higher level of hardship must not pay less (%d, %d, %d fen)", a, b, c)
+		// A missing tier is reported above; comparing its zero would add a
+		// second, misleading problem.
+		a, okA := prog.TierFen[Levels[0]]
+		b, okB := prog.TierFen[Levels[1]]
+		c, okC := prog.TierFen[Levels[2]]
+		if okA && okB && okC && (a < b || b < c) {
+			ps.Addf(place+".tier_fen", "a higher level of hardship must not pay less (%s %d, %s %d, %s %d fen); raise the higher level or lower the lower one",
+				Levels[0], a, Levels[1], b, Levels[2], c)
 		}
 		extra("standard_fen", len(prog.StandardFen) > 0)
 		extra("max_fen", prog.MaxFen != 0)

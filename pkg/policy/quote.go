@@ -141,7 +141,9 @@ func (prog Program) SplitFen(amount int64) map[Source]int64 {
 		if first == "" {
 			first = src
 		}
-		part := amount * int64(bp) / FullShare
+		// amount*bp could overflow for huge amounts; split the amount into
+		// whole 10000s and the rest, which rounds the same way.
+		part := amount/FullShare*int64(bp) + amount%FullShare*int64(bp)/FullShare
 		out[src] = part
 		sum += part
 	}
