@@ -52,7 +52,7 @@ func Digest(doc []byte) string {
 }
 
 // PolicyVersion is a published policy with its version.
-type PolicyVersion struct {
+type PolicyVersion struct { //nolint:revive // Version is the stored version of either kind; this is one with its parsed policy
 	Version
 	Policy *Policy
 }

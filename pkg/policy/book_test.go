@@ -23,11 +23,11 @@ func policyVersion(t *testing.T, number int64, from string, corrects int64) poli
 		DraftedBy: "drafter", ApprovedBy: "approver"}
 }
 
-// registerVersion is a published schools version built from baseRegister.
-func registerVersion(t *testing.T, number int64, from string) policy.Version {
+// registerVersion is version 1 of the schools, built from baseRegister.
+func registerVersion(t *testing.T, from string) policy.Version {
 	t.Helper()
 	doc := edit(t, baseRegister, func(d map[string]any) { d["effective_from"] = from })
-	return policy.Version{Kind: policy.KindSchools, Number: number, Document: doc, SHA256: policy.Digest(doc)}
+	return policy.Version{Kind: policy.KindSchools, Number: 1, Document: doc, SHA256: policy.Digest(doc)}
 }
 
 // newBook builds a book or stops the test.
@@ -44,10 +44,10 @@ func TestBookInForceByTerm(t *testing.T) {
 	t.Parallel()
 
 	plain := newBook(t, policyVersion(t, 1, "2015-spring", 0), policyVersion(t, 2, "2018-spring", 0),
-		registerVersion(t, 1, "2016-autumn"))
+		registerVersion(t, "2016-autumn"))
 	// Version 3 corrects version 1 from its own term.
 	corrected := newBook(t, policyVersion(t, 1, "2015-spring", 0), policyVersion(t, 2, "2018-spring", 0),
-		policyVersion(t, 3, "2015-spring", 1), registerVersion(t, 1, "2016-autumn"))
+		policyVersion(t, 3, "2015-spring", 1), registerVersion(t, "2016-autumn"))
 
 	tests := []struct {
 		name         string
@@ -130,7 +130,7 @@ func TestCheckPlacement(t *testing.T) {
 	// Version 1 from 2015-spring, corrected by version 3; version 2 from
 	// 2018-spring; register version 1 from 2015-spring.
 	b := newBook(t, policyVersion(t, 1, "2015-spring", 0), policyVersion(t, 2, "2018-spring", 0),
-		policyVersion(t, 3, "2015-spring", 1), registerVersion(t, 1, "2015-spring"))
+		policyVersion(t, 3, "2015-spring", 1), registerVersion(t, "2015-spring"))
 
 	tests := []struct {
 		name      string
@@ -197,7 +197,7 @@ func TestWithPreviewsADraftWithoutChangingTheBook(t *testing.T) {
 	t.Parallel()
 
 	b := newBook(t, policyVersion(t, 1, "2015-spring", 0), policyVersion(t, 2, "2018-spring", 0),
-		registerVersion(t, 1, "2015-spring"))
+		registerVersion(t, "2015-spring"))
 	draft := policyVersion(t, 3, "2017-autumn", 0)
 	draft.ApprovedBy = ""
 

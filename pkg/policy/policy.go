@@ -6,8 +6,9 @@
 // answers which one is in force for a term.
 //
 // The documents are JSON (see [ParsePolicy], [ParseRegister] and the
-// seed files of package seed). Amounts are integer fen per student per
-// term; funding shares are basis points (1/10000) that sum to 10000.
+// seed files of package seed; docs/policy.md describes the layout).
+// Amounts are integer fen per student per term; funding shares are basis
+// points (1/10000) that sum to 10000.
 package policy
 
 import (
@@ -186,7 +187,7 @@ func (p Program) Tiered() bool { return p.Rule == RuleTiered }
 
 // Problems collects every problem of a document, so that the bureau sees
 // them all at once. Each names the place in the document.
-type Problems []string
+type Problems []string //nolint:recvcheck // Addf appends, so it takes a pointer; Err only reads
 
 // Addf records a problem at place.
 func (ps *Problems) Addf(place, format string, args ...any) {
@@ -212,8 +213,7 @@ func (e *invalidError) Unwrap() error { return ErrInvalid }
 
 // ProblemsOf returns the problems listed by an error of [Problems.Err].
 func ProblemsOf(err error) Problems {
-	var ie *invalidError
-	if errors.As(err, &ie) {
+	if ie, ok := errors.AsType[*invalidError](err); ok {
 		return slices.Clone(ie.problems)
 	}
 	return nil

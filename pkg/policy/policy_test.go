@@ -124,147 +124,118 @@ func TestParsePolicyRefuses(t *testing.T) {
 
 	const boarding, grant, loan = "programs[0] (BOARDING_SUBSIDY)", "programs[1] (HS_NATIONAL_GRANT)", "programs[2] (STUDENT_LOAN)"
 	tests := []struct {
-		name string
-		doc  func(t *testing.T) []byte
-		want []problem
+		name   string
+		change func(d map[string]any) // applied to basePolicy
+		raw    string                 // the document instead, when set
+		want   []problem
 	}{
 		{
 			name: "shares not summing to 10000",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) {
-					object(item(d, "programs", 0), "shares_bp")["municipal"] = 1500
-				})
+			change: func(d map[string]any) {
+				object(item(d, "programs", 0), "shares_bp")["municipal"] = 1500
 			},
 			want: []problem{{boarding + ".shares_bp", []string{"9500", "95 %", "must sum to 10000"}}},
 		},
 		{
 			name: "a share for an unknown source",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) {
-					shares := object(item(d, "programs", 0), "shares_bp")
-					delete(shares, "municipal")
-					shares["county"] = 2000
-				})
+			change: func(d map[string]any) {
+				shares := object(item(d, "programs", 0), "shares_bp")
+				delete(shares, "municipal")
+				shares["county"] = 2000
 			},
 			want: []problem{{boarding + ".shares_bp", []string{`"county"`, "not a funding source", "central_provincial, municipal, charity or bank_loan"}}},
 		},
 		{
 			name: "a tiered program missing a tier",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) {
-					delete(object(item(d, "programs", 1), "tier_fen"), "difficult")
-				})
+			change: func(d map[string]any) {
+				delete(object(item(d, "programs", 1), "tier_fen"), "difficult")
 			},
 			want: []problem{{grant + ".tier_fen", []string{"tier difficult is missing", "give tier_fen.difficult"}}},
 		},
 		{
 			name: "a tier paying more at a lower level",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) {
-					object(item(d, "programs", 1), "tier_fen")["difficult"] = 130000
-				})
+			change: func(d map[string]any) {
+				object(item(d, "programs", 1), "tier_fen")["difficult"] = 130000
 			},
 			want: []problem{{grant + ".tier_fen", []string{"must not pay less", "difficult 130000", "raise the higher level"}}},
 		},
 		{
 			name: "a fixed program without a standard for one of its stages",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) {
-					delete(object(item(d, "programs", 0), "standard_fen"), "junior")
-				})
+			change: func(d map[string]any) {
+				delete(object(item(d, "programs", 0), "standard_fen"), "junior")
 			},
 			want: []problem{{boarding + ".standard_fen", []string{"no standard for stage junior", "give standard_fen.junior", "remove the stage"}}},
 		},
 		{
 			name: "an unknown stage",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) {
-					item(d, "programs", 1)["stages"] = []string{"high_school", "senior"}
-				})
+			change: func(d map[string]any) {
+				item(d, "programs", 1)["stages"] = []string{"high_school", "senior"}
 			},
 			want: []problem{{grant + ".stages", []string{`"senior" is not a stage`, "want one of preschool, primary"}}},
 		},
 		{
-			name: "an unknown rule",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) { item(d, "programs", 1)["rule"] = "graduated" })
-			},
-			want: []problem{{grant + ".rule", []string{"fixed, tiered, tuition or requested", `"graduated"`}}},
+			name:   "an unknown rule",
+			change: func(d map[string]any) { item(d, "programs", 1)["rule"] = "graduated" },
+			want:   []problem{{grant + ".rule", []string{"fixed, tiered, tuition or requested", `"graduated"`}}},
 		},
 		{
-			name: "a bad effective_from",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) { d["effective_from"] = "2018-summer" })
-			},
-			want: []problem{{"effective_from", []string{"must be a term such as 2018-spring", `"2018-summer"`}}},
+			name:   "a bad effective_from",
+			change: func(d map[string]any) { d["effective_from"] = "2018-summer" },
+			want:   []problem{{"effective_from", []string{"must be a term such as 2018-spring", `"2018-summer"`}}},
 		},
 		{
-			name: "a missing summary",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) { delete(d, "summary") })
-			},
-			want: []problem{{"summary", []string{"say in 1 to 500 characters what this version changes"}}},
+			name:   "a missing summary",
+			change: func(d map[string]any) { delete(d, "summary") },
+			want:   []problem{{"summary", []string{"say in 1 to 500 characters what this version changes"}}},
 		},
 		{
-			name: "a blank summary",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) { d["summary"] = "   " })
-			},
-			want: []problem{{"summary", []string{"what this version changes and why"}}},
+			name:   "a blank summary",
+			change: func(d map[string]any) { d["summary"] = "   " },
+			want:   []problem{{"summary", []string{"what this version changes and why"}}},
 		},
 		{
-			name: "an unknown JSON field",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) { item(d, "programs", 0)["amount_yuan"] = 500 })
-			},
-			want: []problem{{"document", []string{`"amount_yuan"`, "remove it or correct its spelling"}}},
+			name:   "an unknown JSON field",
+			change: func(d map[string]any) { item(d, "programs", 0)["amount_yuan"] = 500 },
+			want:   []problem{{"document", []string{`"amount_yuan"`, "remove it or correct its spelling"}}},
 		},
 		{
-			name: "a field of the wrong type",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) { item(d, "programs", 2)["max_fen"] = "12000" })
-			},
-			want: []problem{{"programs.max_fen", []string{"must be JSON of type int64", "string"}}},
+			name:   "a field of the wrong type",
+			change: func(d map[string]any) { item(d, "programs", 2)["max_fen"] = "12000" },
+			want:   []problem{{"programs.max_fen", []string{"must be JSON of type int64", "string"}}},
 		},
 		{
 			name: "not JSON",
-			doc:  func(*testing.T) []byte { return []byte(`{"effective_from": "2015-spring",}`) },
+			raw:  `{"effective_from": "2015-spring",}`,
 			want: []problem{{"document", []string{"not valid JSON at byte", "check the brackets, commas and quotes"}}},
 		},
 		{
 			name: "a second object after the document",
-			doc:  func(*testing.T) []byte { return []byte(basePolicy + "\n{}") },
+			raw:  basePolicy + "\n{}",
 			want: []problem{{"document", []string{"unexpected data after the JSON object", "remove what follows it"}}},
 		},
 		{
 			name: "a stray closing brace after the document",
-			doc:  func(*testing.T) []byte { return []byte(basePolicy + "}") },
+			raw:  basePolicy + "}",
 			want: []problem{{"document", []string{"unexpected data after the JSON object", "remove what follows it"}}},
 		},
 		{
 			name: "a stray closing bracket after the document",
-			doc:  func(*testing.T) []byte { return []byte(basePolicy + " ]") },
+			raw:  basePolicy + " ]",
 			want: []problem{{"document", []string{"unexpected data after the JSON object"}}},
 		},
 		{
-			name: "a duplicate program code",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) { item(d, "programs", 2)["code"] = "BOARDING_SUBSIDY" })
-			},
-			want: []problem{{"programs[2] (BOARDING_SUBSIDY).code", []string{"already programs[0]", "give each program its own code"}}},
+			name:   "a duplicate program code",
+			change: func(d map[string]any) { item(d, "programs", 2)["code"] = "BOARDING_SUBSIDY" },
+			want:   []problem{{"programs[2] (BOARDING_SUBSIDY).code", []string{"already programs[0]", "give each program its own code"}}},
 		},
 		{
-			name: "a missing age range",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) { delete(object(d, "age_ranges"), "university") })
-			},
-			want: []problem{{"age_ranges.university", []string{"missing", "give the youngest and oldest age"}}},
+			name:   "a missing age range",
+			change: func(d map[string]any) { delete(object(d, "age_ranges"), "university") },
+			want:   []problem{{"age_ranges.university", []string{"missing", "give the youngest and oldest age"}}},
 		},
 		{
-			name: "no age ranges at all",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) { delete(d, "age_ranges") })
-			},
+			name:   "no age ranges at all",
+			change: func(d map[string]any) { delete(d, "age_ranges") },
 			want: []problem{
 				{"age_ranges.preschool", []string{"missing", "youngest and oldest"}},
 				{"age_ranges.primary", []string{"missing"}},
@@ -276,55 +247,47 @@ func TestParsePolicyRefuses(t *testing.T) {
 		},
 		{
 			name: "an age range upside down",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) {
-					object(d, "age_ranges")["junior"] = map[string]any{"min": 18, "max": 10}
-				})
+			change: func(d map[string]any) {
+				object(d, "age_ranges")["junior"] = map[string]any{"min": 18, "max": 10}
 			},
 			want: []problem{{"age_ranges.junior", []string{"min 18 and max 10", "0 ≤ min ≤ max ≤ 80"}}},
 		},
 		{
-			name: "a loan counted toward the government total",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) { item(d, "programs", 2)["government_total"] = true })
-			},
-			want: []problem{{loan + ".government_total", []string{"does not count toward the government total"}}},
+			name:   "a loan counted toward the government total",
+			change: func(d map[string]any) { item(d, "programs", 2)["government_total"] = true },
+			want:   []problem{{loan + ".government_total", []string{"does not count toward the government total"}}},
 		},
 		{
 			name: "a tier on a fixed program",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) {
-					item(d, "programs", 0)["tier_fen"] = map[string]any{"difficult": 1}
-				})
+			change: func(d map[string]any) {
+				item(d, "programs", 0)["tier_fen"] = map[string]any{"difficult": 1}
 			},
 			want: []problem{{boarding + ".tier_fen", []string{"does not apply to rule fixed", "remove it"}}},
 		},
 		{
-			name: "a requested program without a maximum",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) { delete(item(d, "programs", 2), "max_fen") })
-			},
-			want: []problem{{loan + ".max_fen", []string{"must be a positive amount in fen"}}},
+			name:   "a requested program without a maximum",
+			change: func(d map[string]any) { delete(item(d, "programs", 2), "max_fen") },
+			want:   []problem{{loan + ".max_fen", []string{"must be a positive amount in fen"}}},
 		},
 		{
-			name: "an unknown frequency",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) { item(d, "programs", 2)["frequency"] = "yearly" })
-			},
-			want: []problem{{loan + ".frequency", []string{"once_per_term or once_per_student"}}},
+			name:   "an unknown frequency",
+			change: func(d map[string]any) { item(d, "programs", 2)["frequency"] = "yearly" },
+			want:   []problem{{loan + ".frequency", []string{"once_per_term or once_per_student"}}},
 		},
 		{
-			name: "no programs",
-			doc: func(t *testing.T) []byte {
-				return edit(t, basePolicy, func(d map[string]any) { d["programs"] = []any{} })
-			},
-			want: []problem{{"programs", []string{"at least one program is required"}}},
+			name:   "no programs",
+			change: func(d map[string]any) { d["programs"] = []any{} },
+			want:   []problem{{"programs", []string{"at least one program is required"}}},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := policy.ParsePolicy(tt.doc(t))
+			doc := []byte(tt.raw)
+			if tt.raw == "" {
+				doc = edit(t, basePolicy, tt.change)
+			}
+			p, err := policy.ParsePolicy(doc)
 			if p != nil {
 				t.Errorf("ParsePolicy returned a policy beside the error")
 			}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/edubureau/studentaid/pkg/catalog"
@@ -154,22 +155,15 @@ func (prog Program) SplitFen(amount int64) map[Source]int64 {
 }
 
 func joinStages(stages []catalog.Stage) string {
-	switch len(stages) {
-	case 0:
+	if len(stages) == 0 {
 		return "no"
-	case 1:
-		return string(stages[0])
 	}
-	s := ""
+	names := make([]string, len(stages))
 	for i, st := range stages {
-		switch {
-		case i == 0:
-		case i == len(stages)-1:
-			s += " or "
-		default:
-			s += ", "
-		}
-		s += string(st)
+		names[i] = string(st)
 	}
-	return s
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }

@@ -128,7 +128,7 @@ func TestCheckWithTheSeed(t *testing.T) {
 			applicant: policy.Applicant{Stage: catalog.StageUniversity, RequestedFen: 1200000}, wantFen: 1200000},
 		{name: "a loan above the limit", program: "STUDENT_LOAN", school: "S900",
 			applicant: policy.Applicant{Stage: catalog.StageUniversity, RequestedFen: 1300000},
-			refusals: []refusal{{"requested_amount_fen", policy.ErrRequested, []string{"1300000", "1200000"}}}},
+			refusals:  []refusal{{"requested_amount_fen", policy.ErrRequested, []string{"1300000", "1200000"}}}},
 		{name: "a loan without an amount", program: "STUDENT_LOAN", school: "S900",
 			applicant: policy.Applicant{Stage: catalog.StageUniversity},
 			refusals:  []refusal{{"requested_amount_fen", policy.ErrRequested, []string{"give it in fen", "at most 1200000"}}}},
