@@ -236,6 +236,10 @@ func decodeStrict(doc []byte, v any) error {
 		var typeErr *json.UnmarshalTypeError
 		var syntaxErr *json.SyntaxError
 		switch {
+		case errors.Is(err, io.EOF):
+			ps.Addf("document", "empty; send one JSON object (docs/policy.md describes it)")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			ps.Addf("document", "ends inside the JSON object; it looks cut off, send all of it")
 		case errors.As(err, &typeErr) && typeErr.Field != "":
 			ps.Addf(typeErr.Field, "must be JSON of type %s, got %s (at byte %d)", typeErr.Type, typeErr.Value, typeErr.Offset)
 		case errors.As(err, &syntaxErr):
@@ -294,7 +298,7 @@ func (p *Policy) validate() error {
 			ps.Addf("age_ranges."+string(st), "min %d and max %d must satisfy 0 ≤ min ≤ max ≤ 80", r.Min, r.Max)
 		}
 	}
-	for st := range p.AgeRanges {
+	for _, st := range slices.Sorted(maps.Keys(p.AgeRanges)) {
 		if !slices.Contains(Stages, st) {
 			ps.Addf("age_ranges", "%q is not a stage", st)
 		}
@@ -309,7 +313,7 @@ func (p *Policy) validate() error {
 			place = fmt.Sprintf("programs[%d] (%s)", i, prog.Code)
 		}
 		prog.validate(place, &ps)
-		if j, dup := p.byCode[prog.Code]; dup {
+		if j, dup := p.byCode[prog.Code]; dup && prog.Code != "" {
 			ps.Addf(place+".code", "code %s is already programs[%d]'s; give each program its own code, or merge the two", prog.Code, j)
 		}
 		p.byCode[prog.Code] = i
@@ -341,7 +345,9 @@ func (prog Program) validate(place string, ps *Problems) {
 		ps.Addf(place+".funding", "must be government, municipal, bank_loan or charity, got %q", prog.Funding)
 	}
 	var sum int64
-	for src, bp := range prog.SharesBP {
+	// Sorted, so that a document lists its problems in the same order every time.
+	for _, src := range slices.Sorted(maps.Keys(prog.SharesBP)) {
+		bp := prog.SharesBP[src]
 		if !slices.Contains(Sources, src) {
 			ps.Addf(place+".shares_bp", "%q is not a funding source (want central_provincial, municipal, charity or bank_loan)", src)
 		}
@@ -391,7 +397,7 @@ func (prog Program) validateAmount(place string, ps *Problems) {
 			}
 			positive("standard_fen."+string(st), fen)
 		}
-		for st := range prog.StandardFen {
+		for _, st := range slices.Sorted(maps.Keys(prog.StandardFen)) {
 			if !prog.Covers(st) {
 				ps.Addf(place+".standard_fen", "a standard for %s, which the program does not cover; add the stage to stages or remove the standard", st)
 			}
@@ -407,7 +413,7 @@ func (prog Program) validateAmount(place string, ps *Problems) {
 			}
 			positive("tier_fen."+string(lvl), fen)
 		}
-		for lvl := range prog.TierFen {
+		for _, lvl := range slices.Sorted(maps.Keys(prog.TierFen)) {
 			if !slices.Contains(Levels, lvl) {
 				ps.Addf(place+".tier_fen", "%q is not a hardship level", lvl)
 			}
@@ -459,7 +465,11 @@ func stageList() string {
 
 // percent renders basis points as a percentage, e.g. 9950 → 99.5.
 func percent(bp int64) string {
-	s := fmt.Sprintf("%d.%02d", bp/100, bp%100)
+	sign := ""
+	if bp < 0 {
+		sign, bp = "-", -bp
+	}
+	s := fmt.Sprintf("%s%d.%02d", sign, bp/100, bp%100)
 	s = strings.TrimRight(s, "0")
 	return strings.TrimSuffix(s, ".")
 }

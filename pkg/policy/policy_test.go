@@ -224,6 +224,36 @@ func TestParsePolicyRefuses(t *testing.T) {
 			want: []problem{{"document", []string{"unexpected data after the JSON object"}}},
 		},
 		{
+			name: "an empty document",
+			raw:  " \n",
+			want: []problem{{"document", []string{"empty", "send one JSON object"}}},
+		},
+		{
+			name: "a cut-off document",
+			raw:  basePolicy[:200],
+			want: []problem{{"document", []string{"cut off", "send all of it"}}},
+		},
+		{
+			name: "a negative share",
+			change: func(d map[string]any) {
+				item(d, "programs", 1)["shares_bp"] = map[string]any{"central_provincial": -550}
+			},
+			want: []problem{
+				{grant + ".shares_bp.central_provincial", []string{"must be 1 to 10000 basis points, got -550"}},
+				{grant + ".shares_bp", []string{"sum to -550 basis points (-5.5 %)", "must sum to 10000"}},
+			},
+		},
+		{
+			name: "unknown sources, listed in order",
+			change: func(d map[string]any) {
+				item(d, "programs", 1)["shares_bp"] = map[string]any{"county": 5000, "bank": 5000}
+			},
+			want: []problem{
+				{grant + ".shares_bp", []string{`"bank" is not a funding source`}},
+				{grant + ".shares_bp", []string{`"county" is not a funding source`}},
+			},
+		},
+		{
 			name:   "a duplicate program code",
 			change: func(d map[string]any) { item(d, "programs", 2)["code"] = "BOARDING_SUBSIDY" },
 			want:   []problem{{"programs[2] (BOARDING_SUBSIDY).code", []string{"already programs[0]", "give each program its own code"}}},

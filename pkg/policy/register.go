@@ -99,7 +99,7 @@ func (r *Register) validate() error {
 			place = fmt.Sprintf("schools[%d] (%s)", i, s.Code)
 		}
 		s.validate(place, &ps)
-		if j, dup := r.byCode[s.Code]; dup {
+		if j, dup := r.byCode[s.Code]; dup && s.Code != "" {
 			ps.Addf(place+".code", "code %s is already schools[%d]'s; give each school its own code, or merge the two entries", s.Code, j)
 		}
 		r.byCode[s.Code] = i
@@ -128,7 +128,8 @@ func (s School) validate(place string, ps *Problems) {
 	if !validOrg(s.SubmittingOrg) {
 		ps.Addf(place+".submitting_org", "name the organisation whose officers submit for the school (usually the school's code)")
 	}
-	for st, fen := range s.TuitionFen {
+	for _, st := range slices.Sorted(maps.Keys(s.TuitionFen)) {
+		fen := s.TuitionFen[st]
 		if !s.Teaches(st) {
 			ps.Addf(place+".tuition_fen", "tuition for %s, which the school does not teach; add the stage to stages or remove the tuition", st)
 		}
