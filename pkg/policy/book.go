@@ -52,7 +52,7 @@ func Digest(doc []byte) string {
 }
 
 // PolicyVersion is a published policy with its version.
-type PolicyVersion struct {
+type PolicyVersion struct { //nolint:revive // Version is the stored version of either kind; this is one with its parsed policy
 	Version
 	Policy *Policy
 }
@@ -206,7 +206,8 @@ func (b *Book) CheckPlacement(kind Kind, h Header) error {
 }
 
 // With returns a copy of the book with v added as published, e.g. to
-// preview a draft.
+// preview a draft. v must carry the number it would be published as: a
+// correction without one would sort before the version it corrects.
 func (b *Book) With(v Version) (*Book, error) {
 	all := append(b.Versions(KindPrograms), b.Versions(KindSchools)...)
 	return NewBook(append(all, v))

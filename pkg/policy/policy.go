@@ -6,8 +6,9 @@
 // answers which one is in force for a term.
 //
 // The documents are JSON (see [ParsePolicy], [ParseRegister] and the
-// seed files of package seed). Amounts are integer fen per student per
-// term; funding shares are basis points (1/10000) that sum to 10000.
+// seed files of package seed; docs/policy.md describes the layout).
+// Amounts are integer fen per student per term; funding shares are basis
+// points (1/10000) that sum to 10000.
 package policy
 
 import (
@@ -15,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -185,7 +187,7 @@ func (p Program) Tiered() bool { return p.Rule == RuleTiered }
 
 // Problems collects every problem of a document, so that the bureau sees
 // them all at once. Each names the place in the document.
-type Problems []string
+type Problems []string //nolint:recvcheck // Addf appends, so it takes a pointer; Err only reads
 
 // Addf records a problem at place.
 func (ps *Problems) Addf(place, format string, args ...any) {
@@ -211,8 +213,7 @@ func (e *invalidError) Unwrap() error { return ErrInvalid }
 
 // ProblemsOf returns the problems listed by an error of [Problems.Err].
 func ProblemsOf(err error) Problems {
-	var ie *invalidError
-	if errors.As(err, &ie) {
+	if ie, ok := errors.AsType[*invalidError](err); ok {
 		return slices.Clone(ie.problems)
 	}
 	return nil
@@ -222,18 +223,40 @@ func ProblemsOf(err error) Problems {
 const maxDocument = 4 << 20
 
 // decodeStrict decodes one JSON value into v, refusing unknown fields and
-// trailing data.
+// trailing data. Its errors are [Problems] like the validation's.
 func decodeStrict(doc []byte, v any) error {
+	var ps Problems
 	if len(doc) > maxDocument {
-		return fmt.Errorf("%w: document: %d bytes, at most %d", ErrInvalid, len(doc), maxDocument)
+		ps.Addf("document", "%d bytes, at most %d; split it or leave out what it does not need", len(doc), maxDocument)
+		return ps.Err()
 	}
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: document is not valid JSON of the expected layout: %v", ErrInvalid, err)
+		var typeErr *json.UnmarshalTypeError
+		var syntaxErr *json.SyntaxError
+		switch {
+		case errors.Is(err, io.EOF):
+			ps.Addf("document", "empty; send one JSON object (docs/policy.md describes it)")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			ps.Addf("document", "ends inside the JSON object; it looks cut off, send all of it")
+		case errors.As(err, &typeErr) && typeErr.Field != "":
+			ps.Addf(typeErr.Field, "must be JSON of type %s, got %s (at byte %d)", typeErr.Type, typeErr.Value, typeErr.Offset)
+		case errors.As(err, &syntaxErr):
+			ps.Addf("document", "not valid JSON at byte %d (%v); check the brackets, commas and quotes there", syntaxErr.Offset, err)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			ps.Addf("document", "%s is not a field of the layout; remove it or correct its spelling (docs/policy.md lists the fields)",
+				strings.TrimPrefix(err.Error(), "json: unknown field "))
+		default:
+			ps.Addf("document", "not valid JSON of the expected layout (%v); docs/policy.md describes it", err)
+		}
+		return ps.Err()
 	}
-	if dec.More() {
-		return fmt.Errorf("%w: document: unexpected data after the JSON object", ErrInvalid)
+	// More stops at a closing bracket, so ask for the next token: only the
+	// end of the input may follow the object.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		ps.Addf("document", "unexpected data after the JSON object; a document is exactly one object, remove what follows it")
+		return ps.Err()
 	}
 	return nil
 }
@@ -275,7 +298,7 @@ func (p *Policy) validate() error {
 			ps.Addf("age_ranges."+string(st), "min %d and max %d must satisfy 0 ≤ min ≤ max ≤ 80", r.Min, r.Max)
 		}
 	}
-	for st := range p.AgeRanges {
+	for _, st := range slices.Sorted(maps.Keys(p.AgeRanges)) {
 		if !slices.Contains(Stages, st) {
 			ps.Addf("age_ranges", "%q is not a stage", st)
 		}
@@ -290,8 +313,8 @@ func (p *Policy) validate() error {
 			place = fmt.Sprintf("programs[%d] (%s)", i, prog.Code)
 		}
 		prog.validate(place, &ps)
-		if _, dup := p.byCode[prog.Code]; dup {
-			ps.Addf(place, "code %s appears twice", prog.Code)
+		if j, dup := p.byCode[prog.Code]; dup && prog.Code != "" {
+			ps.Addf(place+".code", "code %s is already programs[%d]'s; give each program its own code, or merge the two", prog.Code, j)
 		}
 		p.byCode[prog.Code] = i
 	}
@@ -322,7 +345,9 @@ func (prog Program) validate(place string, ps *Problems) {
 		ps.Addf(place+".funding", "must be government, municipal, bank_loan or charity, got %q", prog.Funding)
 	}
 	var sum int64
-	for src, bp := range prog.SharesBP {
+	// Sorted, so that a document lists its problems in the same order every time.
+	for _, src := range slices.Sorted(maps.Keys(prog.SharesBP)) {
+		bp := prog.SharesBP[src]
 		if !slices.Contains(Sources, src) {
 			ps.Addf(place+".shares_bp", "%q is not a funding source (want central_provincial, municipal, charity or bank_loan)", src)
 		}
@@ -367,14 +392,14 @@ func (prog Program) validateAmount(place string, ps *Problems) {
 		for _, st := range prog.Stages {
 			fen, ok := prog.StandardFen[st]
 			if !ok {
-				ps.Addf(place+".standard_fen", "no standard for stage %s", st)
+				ps.Addf(place+".standard_fen", "no standard for stage %s: give standard_fen.%s in fen per term, or remove the stage", st, st)
 				continue
 			}
 			positive("standard_fen."+string(st), fen)
 		}
-		for st := range prog.StandardFen {
+		for _, st := range slices.Sorted(maps.Keys(prog.StandardFen)) {
 			if !prog.Covers(st) {
-				ps.Addf(place+".standard_fen", "a standard for %s, which the program does not cover", st)
+				ps.Addf(place+".standard_fen", "a standard for %s, which the program does not cover; add the stage to stages or remove the standard", st)
 			}
 		}
 		extra("tier_fen", len(prog.TierFen) > 0)
@@ -383,18 +408,24 @@ func (prog Program) validateAmount(place string, ps *Problems) {
 		for _, lvl := range Levels {
 			fen, ok := prog.TierFen[lvl]
 			if !ok {
-				ps.Addf(place+".tier_fen", "tier %s is missing: a tiered program prices all three levels", lvl)
+				ps.Addf(place+".tier_fen", "tier %s is missing: a tiered program prices all three levels; give tier_fen.%s in fen per term", lvl, lvl)
 				continue
 			}
 			positive("tier_fen."+string(lvl), fen)
 		}
-		for lvl := range prog.TierFen {
+		for _, lvl := range slices.Sorted(maps.Keys(prog.TierFen)) {
 			if !slices.Contains(Levels, lvl) {
 				ps.Addf(place+".tier_fen", "%q is not a hardship level", lvl)
 			}
 		}
-		if a, b, c := prog.TierFen[Levels[0]], prog.TierFen[Levels[1]], prog.TierFen[Levels[2]]; a < b || b < c {
-			ps.Addf(place+".tier_fen", "a higher level of hardship must not pay less (%d, %d, %d fen)", a, b, c)
+		// A missing tier is reported above; comparing its zero would add a
+		// second, misleading problem.
+		a, okA := prog.TierFen[Levels[0]]
+		b, okB := prog.TierFen[Levels[1]]
+		c, okC := prog.TierFen[Levels[2]]
+		if okA && okB && okC && (a < b || b < c) {
+			ps.Addf(place+".tier_fen", "a higher level of hardship must not pay less (%s %d, %s %d, %s %d fen); raise the higher level or lower the lower one",
+				Levels[0], a, Levels[1], b, Levels[2], c)
 		}
 		extra("standard_fen", len(prog.StandardFen) > 0)
 		extra("max_fen", prog.MaxFen != 0)
@@ -434,7 +465,11 @@ func stageList() string {
 
 // percent renders basis points as a percentage, e.g. 9950 → 99.5.
 func percent(bp int64) string {
-	s := fmt.Sprintf("%d.%02d", bp/100, bp%100)
+	sign := ""
+	if bp < 0 {
+		sign, bp = "-", -bp
+	}
+	s := fmt.Sprintf("%s%d.%02d", sign, bp/100, bp%100)
 	s = strings.TrimRight(s, "0")
 	return strings.TrimSuffix(s, ".")
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/edubureau/studentaid/pkg/catalog"
@@ -141,7 +142,9 @@ func (prog Program) SplitFen(amount int64) map[Source]int64 {
 		if first == "" {
 			first = src
 		}
-		part := amount * int64(bp) / FullShare
+		// amount*bp could overflow for huge amounts; split the amount into
+		// whole 10000s and the rest, which rounds the same way.
+		part := amount/FullShare*int64(bp) + amount%FullShare*int64(bp)/FullShare
 		out[src] = part
 		sum += part
 	}
@@ -152,22 +155,15 @@ func (prog Program) SplitFen(amount int64) map[Source]int64 {
 }
 
 func joinStages(stages []catalog.Stage) string {
-	switch len(stages) {
-	case 0:
+	if len(stages) == 0 {
 		return "no"
-	case 1:
-		return string(stages[0])
 	}
-	s := ""
+	names := make([]string, len(stages))
 	for i, st := range stages {
-		switch {
-		case i == 0:
-		case i == len(stages)-1:
-			s += " or "
-		default:
-			s += ", "
-		}
-		s += string(st)
+		names[i] = string(st)
 	}
-	return s
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }

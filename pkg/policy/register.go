@@ -99,8 +99,8 @@ func (r *Register) validate() error {
 			place = fmt.Sprintf("schools[%d] (%s)", i, s.Code)
 		}
 		s.validate(place, &ps)
-		if _, dup := r.byCode[s.Code]; dup {
-			ps.Addf(place, "code %s appears twice", s.Code)
+		if j, dup := r.byCode[s.Code]; dup && s.Code != "" {
+			ps.Addf(place+".code", "code %s is already schools[%d]'s; give each school its own code, or merge the two entries", s.Code, j)
 		}
 		r.byCode[s.Code] = i
 	}
@@ -128,9 +128,10 @@ func (s School) validate(place string, ps *Problems) {
 	if !validOrg(s.SubmittingOrg) {
 		ps.Addf(place+".submitting_org", "name the organisation whose officers submit for the school (usually the school's code)")
 	}
-	for st, fen := range s.TuitionFen {
+	for _, st := range slices.Sorted(maps.Keys(s.TuitionFen)) {
+		fen := s.TuitionFen[st]
 		if !s.Teaches(st) {
-			ps.Addf(place+".tuition_fen", "tuition for %s, which the school does not teach", st)
+			ps.Addf(place+".tuition_fen", "tuition for %s, which the school does not teach; add the stage to stages or remove the tuition", st)
 		}
 		if fen <= 0 || fen > 10_000_000 {
 			ps.Addf(place+".tuition_fen."+string(st), "must be a positive amount in fen up to 100,000 yuan, got %d", fen)
