@@ -35,6 +35,7 @@ import (
 type user struct {
 	token   string
 	app     applicationv1.ApplicationServiceClient
+	policy  applicationv1.PolicyServiceClient
 	school  schoolreviewv1.SchoolReviewServiceClient
 	bureau  bureaureviewv1.BureauReviewServiceClient
 	finance financev1.FinanceConfirmationServiceClient
@@ -75,6 +76,7 @@ func newUserWithToken(t *testing.T, s *stack.Stack, tok string) *user {
 		appKeys:    keysv1.NewKeyRotationServiceClient(appConn),
 		payoutKeys: keysv1.NewKeyRotationServiceClient(payoutConn),
 		app:        applicationv1.NewApplicationServiceClient(appConn),
+		policy:     applicationv1.NewPolicyServiceClient(appConn),
 		school:     schoolreviewv1.NewSchoolReviewServiceClient(dial("school-review")),
 		bureau:     bureaureviewv1.NewBureauReviewServiceClient(dial("bureau-review")),
 		finance:    financev1.NewFinanceConfirmationServiceClient(dial("finance-confirmation")),
