@@ -212,3 +212,7 @@ func (b *Book) With(v Version) (*Book, error) {
 	all := append(b.Versions(KindPrograms), b.Versions(KindSchools)...)
 	return NewBook(append(all, v))
 }
+
+// Policies returns the published policies, parsed, in (effective term,
+// number) order.
+func (b *Book) Policies() []PolicyVersion { return slices.Clone(b.policies) }

@@ -64,3 +64,24 @@ func Book() (*policy.Book, error) {
 	}
 	return b, nil
 }
+
+// Program returns the program with code as the newest seed version defines
+// it, for readers of records made before the policy store that name a
+// program and nothing else about it.
+func Program(code string) (policy.Program, bool) {
+	docs, err := Documents()
+	if err != nil {
+		return policy.Program{}, false
+	}
+	for i := len(docs) - 1; i >= 0; i-- {
+		if docs[i].Kind != policy.KindPrograms {
+			continue
+		}
+		p, err := policy.ParsePolicy(docs[i].Data)
+		if err != nil {
+			return policy.Program{}, false
+		}
+		return p.Program(code)
+	}
+	return policy.Program{}, false
+}

@@ -9,6 +9,8 @@ import (
 	"github.com/edubureau/studentaid/pkg/catalog"
 	"github.com/edubureau/studentaid/pkg/idnumber"
 	"github.com/edubureau/studentaid/pkg/pii"
+	"github.com/edubureau/studentaid/pkg/policy"
+	"github.com/edubureau/studentaid/pkg/policy/seed"
 )
 
 func TestGeneratorProducesValidEligibleUniqueApplications(t *testing.T) {
@@ -26,6 +28,12 @@ func TestGeneratorProducesValidEligibleUniqueApplications(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			book, err := seed.Book()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rv, _ := book.Register(tt.cfg.Term)
+			register := rv.Register
 			g, err := NewGenerator(tt.cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -58,15 +66,18 @@ func TestGeneratorProducesValidEligibleUniqueApplications(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					p, ok := catalog.Lookup(a.GetProgramCode())
+					p, ok := g.policy.Program(a.GetProgramCode())
 					if !ok {
 						t.Fatalf("unknown program %s", a.GetProgramCode())
 					}
 					if tt.program != "" && p.Code != tt.program {
 						t.Fatalf("program %s, want only %s", p.Code, tt.program)
 					}
-					if err := p.CheckEligibility(catalog.Applicant{Stage: stage, Boarding: a.GetBoarding(), Rural: a.GetRural(), RegisteredPoor: a.GetRegisteredPoor()}); err != nil {
-						t.Fatalf("%s: not eligible: %v", s.Code, err)
+					pid, _ := idnumber.Parse(a.GetStudentIdNumber())
+					school, _ := register.School(s.Code)
+					if _, refusals := g.policy.Check(p, school, term, policy.Applicant{Stage: stage, Boarding: a.GetBoarding(), Rural: a.GetRural(),
+						RegisteredPoor: a.GetRegisteredPoor(), BirthDate: pid.BirthDate()}); len(refusals) > 0 {
+						t.Fatalf("%s: not eligible: %v", s.Code, refusals)
 					}
 					if !containsStage(s.Stages, stage) {
 						t.Fatalf("%s teaches %v, got a %s student", s.Code, s.Stages, stage)

@@ -375,14 +375,12 @@ func (s *Service) PreviewPolicyVersion(ctx context.Context, kind string, number 
 // and for tiered programs the tiers of the pinned policy version.
 func pinnedQuote(book *policy.Book, g adapters.PendingGroup) policy.Quote {
 	q := policy.Quote{AmountFen: g.AmountFen}
-	for _, v := range book.Versions(policy.KindPrograms) {
+	for _, v := range book.Policies() {
 		if v.Number != g.PolicyVersion {
 			continue
 		}
-		if p, err := policy.ParsePolicy(v.Document); err == nil {
-			if prog, ok := p.Program(g.ProgramCode); ok && prog.Tiered() {
-				q.TierFen = prog.TierFen
-			}
+		if prog, ok := v.Policy.Program(g.ProgramCode); ok && prog.Tiered() {
+			q.TierFen = prog.TierFen
 		}
 	}
 	return q
@@ -502,4 +500,14 @@ func (s *Service) checkLimits(ctx context.Context, tx db.Tx, req SubmitRequest, 
 		}
 	}
 	return yearly.Err()
+}
+
+// knownProgram reports whether any published policy version has code.
+func (s *Service) knownProgram(code string) bool {
+	for _, v := range s.Book().Policies() {
+		if _, ok := v.Policy.Program(code); ok {
+			return true
+		}
+	}
+	return false
 }

@@ -115,8 +115,8 @@ func (s *Service) List(ctx context.Context, caller auth.Identity, req ListReques
 		}
 	}
 	if req.ProgramCode != "" {
-		if _, ok := catalog.Lookup(req.ProgramCode); !ok || len(req.ProgramCode) > maxCodeLength {
-			v.Addf("program_code", "is not a program of the catalog (see ListPrograms)")
+		if !s.knownProgram(req.ProgramCode) || len(req.ProgramCode) > maxCodeLength {
+			v.Addf("program_code", "is not a program of the aid policy (see ListPrograms)")
 		}
 	}
 	if req.Status != "" && !req.Status.Valid() {

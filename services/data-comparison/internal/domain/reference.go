@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edubureau/studentaid/pkg/catalog"
+	"github.com/edubureau/studentaid/pkg/policy/seed"
 	"github.com/edubureau/studentaid/pkg/idnumber"
 )
 
@@ -194,8 +195,8 @@ func (h Header) Row(line int64, record []string) (Row, []BadRow) {
 		r.SchoolCode = code(get(ColSchoolCode), ColSchoolCode, fail)
 		r.Stage = stageOf(get(ColStage), fail)
 		r.ProgramCode = code(get(ColProgramCode), ColProgramCode, fail)
-		if p, ok := catalog.Lookup(r.ProgramCode); r.ProgramCode != "" && !ok {
-			fail(ColProgramCode, "%s is not a program of the catalog", r.ProgramCode)
+		if p, ok := seed.Program(r.ProgramCode); r.ProgramCode != "" && !ok {
+			fail(ColProgramCode, "%s is not a program of the aid policy", r.ProgramCode)
 		} else if ok && r.Stage != "" && !p.Covers(r.Stage) {
 			fail(ColStage, "program %s does not cover %s", r.ProgramCode, r.Stage)
 		}

@@ -2,18 +2,58 @@ package domain
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/edubureau/studentaid/pkg/catalog"
+	"github.com/edubureau/studentaid/pkg/policy"
+	"github.com/edubureau/studentaid/pkg/policy/seed"
 )
 
-// These read the catalog's rules (pkg/catalog is their home) in the form the
-// comparison applies them to whole sets.
+// These read the aid policy's rules in the form the comparison applies
+// them to whole sets. The comparison covers records from before the policy
+// store (the historical imports) as well as the chain's, so it holds them
+// to the seed policy (pkg/policy/seed, docs/policy.md) and, where versions
+// differ, to the most generous of them: a standard is only exceeded when no
+// version allowed the amount.
+
+var (
+	seedOnce sync.Once
+	seedBook *policy.Book
+)
+
+// programs returns every program of every seed policy version, the latest
+// version's first, and the schools of every register version.
+func rulesSource() ([]policy.Program, []policy.School) {
+	seedOnce.Do(func() {
+		b, err := seed.Book()
+		if err != nil {
+			panic("data-comparison: the seed policy does not load: " + err.Error()) // its tests keep it loading
+		}
+		seedBook = b
+	})
+	var progs []policy.Program
+	versions := seedBook.Versions(policy.KindPrograms)
+	for i := len(versions) - 1; i >= 0; i-- {
+		p, err := policy.ParsePolicy(versions[i].Document)
+		if err == nil {
+			progs = append(progs, p.All()...)
+		}
+	}
+	var schools []policy.School
+	for _, v := range seedBook.Versions(policy.KindSchools) {
+		if r, err := policy.ParseRegister(v.Document); err == nil {
+			schools = append(schools, r.AllSchools()...)
+		}
+	}
+	return progs, schools
+}
 
 // RegistryPrograms are the programs only registered poor households may receive.
 func RegistryPrograms() []string {
+	progs, _ := rulesSource()
 	var out []string
-	for _, p := range catalog.All() {
-		if p.RequiresRegisteredPoor {
+	for _, p := range progs {
+		if p.RequiresRegisteredPoor && !slices.Contains(out, p.Code) {
 			out = append(out, p.Code)
 		}
 	}
@@ -28,39 +68,62 @@ type StandardRow struct {
 	Fen                   int64
 }
 
-// Standards lists every program's standards, from Program.AmountFen.
+// Standards lists every program's highest standard per stage and level:
+// the fixed standard, each tier, the highest tuition any school of the
+// register charges for a tuition waiver, and a requested program's limit.
 func Standards() []StandardRow {
-	var out []StandardRow
-	for _, p := range catalog.All() {
-		for _, st := range p.Stages {
-			if !p.Tiered {
-				if fen, err := p.AmountFen(st, catalog.LevelUnspecified); err == nil {
-					out = append(out, StandardRow{p.Code, string(st), "*", fen})
-				}
-				continue
-			}
-			var top int64
-			for _, lvl := range []catalog.HardshipLevel{catalog.LevelEspeciallyDifficult, catalog.LevelDifficult, catalog.LevelGenerallyDifficult} {
-				if fen, err := p.AmountFen(st, lvl); err == nil {
-					out = append(out, StandardRow{p.Code, string(st), string(lvl), fen})
-					top = max(top, fen)
-				}
-			}
-			out = append(out, StandardRow{p.Code, string(st), "", top})
+	progs, schools := rulesSource()
+	best := map[[3]string]int64{}
+	var order [][3]string
+	put := func(program string, st catalog.Stage, level string, fen int64) {
+		k := [3]string{program, string(st), level}
+		if _, ok := best[k]; !ok {
+			order = append(order, k)
 		}
+		best[k] = max(best[k], fen)
+	}
+	for _, p := range progs {
+		for _, st := range p.Stages {
+			switch p.Rule {
+			case policy.RuleFixed:
+				put(p.Code, st, "*", p.StandardFen[st])
+			case policy.RuleRequested:
+				put(p.Code, st, "*", p.MaxFen)
+			case policy.RuleTuition:
+				for _, s := range schools {
+					if fen, ok := s.TuitionFen[st]; ok {
+						put(p.Code, st, "*", fen)
+					}
+				}
+			case policy.RuleTiered:
+				var top int64
+				for _, lvl := range policy.Levels {
+					put(p.Code, st, string(lvl), p.TierFen[lvl])
+					top = max(top, p.TierFen[lvl])
+				}
+				put(p.Code, st, "", top)
+			}
+		}
+	}
+	out := make([]StandardRow, 0, len(order))
+	for _, k := range order {
+		out = append(out, StandardRow{k[0], k[1], k[2], best[k]})
 	}
 	return out
 }
 
 // Entitlement is what a registry child at a stage is owed per term when paid
-// nothing: the first registry program (by code) covering the stage.
+// nothing: the first registry program (by code) covering the stage, at the
+// latest seed version's standard.
 func Entitlement(stage catalog.Stage) (program string, fen int64, ok bool) {
 	codes := RegistryPrograms()
 	slices.Sort(codes)
+	progs, _ := rulesSource()
 	for _, c := range codes {
-		p, _ := catalog.Lookup(c)
-		if amount, err := p.AmountFen(stage, catalog.LevelUnspecified); err == nil {
-			return c, amount, true
+		for _, p := range progs {
+			if p.Code == c && p.Rule == policy.RuleFixed && p.Covers(stage) {
+				return c, p.StandardFen[stage], true
+			}
 		}
 	}
 	return "", 0, false

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edubureau/studentaid/internal/devtools/testenv"
-	"github.com/edubureau/studentaid/pkg/catalog"
+	"github.com/edubureau/studentaid/pkg/policy/seed"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/outbox"
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/domain"
@@ -36,7 +36,7 @@ func BenchmarkAssembleBatches(b *testing.B) {
 		p := programs[i%len(programs)]
 		school := []string{"S001", "S002", "S003", "S004", "S005", "S006", "S007", "S008", "S009", "S010",
 			"S011", "S012", "S013", "S014", "S015", "S016", "S017", "S018", "S019", "S020"}[i%20]
-		funding, _ := catalog.Lookup(p.code)
+		funding, _ := seed.Program(p.code)
 		approvals[i] = Delivered[domain.ApprovedItem]{Ctx: ctx, Event: domain.ApprovedItem{
 			ApplicationID: uuid.NewString(), SchoolCode: school, AmountFen: p.amount, Term: "2017-autumn",
 			ProgramCode: p.code, FundingSource: string(funding.Funding),

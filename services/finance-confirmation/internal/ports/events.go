@@ -9,9 +9,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/edubureau/studentaid/pkg/catalog"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/natsx"
+	"github.com/edubureau/studentaid/pkg/policy/seed"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/app"
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/domain"
@@ -179,7 +179,7 @@ func approvedItemOf(ev *eventsv1.Event) (domain.ApprovedItem, error) {
 	}
 	funding := body.GetFundingSource()
 	if funding == "" {
-		if p, ok := catalog.Lookup(ev.GetProgramCode()); ok {
+		if p, ok := seed.Program(ev.GetProgramCode()); ok {
 			funding = string(p.Funding)
 		}
 	}
