@@ -11,8 +11,8 @@ import (
 )
 
 // at is a moment in China Standard Time.
-func at(y int, m time.Month, d, hour, minute int) time.Time {
-	return time.Date(y, m, d, hour, minute, 0, 0, calendar.Shanghai)
+func at(y int, m time.Month, d, hour int) time.Time {
+	return time.Date(y, m, d, hour, 0, 0, 0, calendar.Shanghai)
 }
 
 func date(y int, m time.Month, d int) calendar.Date { return calendar.Date{Year: y, Month: m, Day: d} }
@@ -29,32 +29,32 @@ func TestAddWorkingDaysAcrossHolidays(t *testing.T) {
 		want  time.Time
 	}{
 		// Sat 30 Sep is worked; 1–8 Oct are the holidays; 9, 10, 11, 12 Oct.
-		{"national day 2017: friday + 5 ends thursday 12 october", at(2017, 9, 29, 10, 0), 5, at(2017, 10, 12, 10, 0)},
-		{"national day 2017: friday + 1 is the swapped saturday", at(2017, 9, 29, 10, 0), 1, at(2017, 9, 30, 10, 0)},
-		{"national day 2017: friday + 2 jumps the holiday", at(2017, 9, 29, 10, 0), 2, at(2017, 10, 9, 10, 0)},
+		{"national day 2017: friday + 5 ends thursday 12 october", at(2017, 9, 29, 10), 5, at(2017, 10, 12, 10)},
+		{"national day 2017: friday + 1 is the swapped saturday", at(2017, 9, 29, 10), 1, at(2017, 9, 30, 10)},
+		{"national day 2017: friday + 2 jumps the holiday", at(2017, 9, 29, 10), 2, at(2017, 10, 9, 10)},
 		// A start on a holiday counts from Monday 9 Oct 00:00.
-		{"start on a holiday counts from the next working day", at(2017, 10, 3, 11, 0), 1, at(2017, 10, 10, 0, 0)},
-		{"start on a holiday + 5", at(2017, 10, 3, 11, 0), 5, at(2017, 10, 16, 0, 0)},
-		{"zero days from a holiday is the next working day's start", at(2018, 2, 16, 9, 0), 0, at(2018, 2, 22, 0, 0)},
+		{"start on a holiday counts from the next working day", at(2017, 10, 3, 11), 1, at(2017, 10, 10, 0)},
+		{"start on a holiday + 5", at(2017, 10, 3, 11), 5, at(2017, 10, 16, 0)},
+		{"zero days from a holiday is the next working day's start", at(2018, 2, 16, 9), 0, at(2018, 2, 22, 0)},
 		// A swapped working day is a working day: it keeps its time of day.
-		{"start on a swapped saturday", at(2017, 9, 30, 14, 0), 1, at(2017, 10, 9, 14, 0)},
-		{"start on a swapped saturday + 5", at(2017, 9, 30, 14, 0), 5, at(2017, 10, 13, 14, 0)},
-		{"zero days on a swapped sunday is now", at(2018, 2, 11, 8, 0), 0, at(2018, 2, 11, 8, 0)},
+		{"start on a swapped saturday", at(2017, 9, 30, 14), 1, at(2017, 10, 9, 14)},
+		{"start on a swapped saturday + 5", at(2017, 9, 30, 14), 5, at(2017, 10, 13, 14)},
+		{"zero days on a swapped sunday is now", at(2018, 2, 11, 8), 0, at(2018, 2, 11, 8)},
 		// Spring Festival 2018: 15–21 Feb off, Sun 11 and Sat 24 Feb worked.
-		{"spring festival 2018: friday + 5", at(2018, 2, 9, 15, 0), 5, at(2018, 2, 22, 15, 0)},
-		{"spring festival 2018: ends on the swapped saturday", at(2018, 2, 14, 9, 0), 3, at(2018, 2, 24, 9, 0)},
-		{"plain saturday counts from the swapped sunday", at(2018, 2, 10, 10, 0), 1, at(2018, 2, 12, 0, 0)},
+		{"spring festival 2018: friday + 5", at(2018, 2, 9, 15), 5, at(2018, 2, 22, 15)},
+		{"spring festival 2018: ends on the swapped saturday", at(2018, 2, 14, 9), 3, at(2018, 2, 24, 9)},
+		{"plain saturday counts from the swapped sunday", at(2018, 2, 10, 10), 1, at(2018, 2, 12, 0)},
 		// 2017's New Year break begins on 31 Dec 2016.
-		{"new year 2017 from december 2016", at(2016, 12, 30, 10, 0), 1, at(2017, 1, 3, 10, 0)},
+		{"new year 2017 from december 2016", at(2016, 12, 30, 10), 1, at(2017, 1, 3, 10)},
 		// 2026: work Sun 20 Sep and Sat 10 Oct; 1–7 Oct off.
-		{"national day 2026: the swapped sunday counts", at(2026, 9, 18, 10, 0), 5, at(2026, 9, 24, 10, 0)},
-		{"national day 2026: ends on the swapped saturday", at(2026, 9, 30, 10, 0), 3, at(2026, 10, 10, 10, 0)},
-		{"spring festival 2026: 15–23 feb off", at(2026, 2, 13, 16, 0), 2, at(2026, 2, 24, 16, 0)},
+		{"national day 2026: the swapped sunday counts", at(2026, 9, 18, 10), 5, at(2026, 9, 24, 10)},
+		{"national day 2026: ends on the swapped saturday", at(2026, 9, 30, 10), 3, at(2026, 10, 10, 10)},
+		{"spring festival 2026: 15–23 feb off", at(2026, 2, 13, 16), 2, at(2026, 2, 24, 16)},
 		// 17:00 UTC on Fri 29 Sep is Sat 30 Sep 01:00 in Shanghai, a working day.
-		{"day boundary is Shanghai's", time.Date(2017, 9, 29, 17, 0, 0, 0, time.UTC), 1, at(2017, 10, 9, 1, 0)},
+		{"day boundary is Shanghai's", time.Date(2017, 9, 29, 17, 0, 0, 0, time.UTC), 1, at(2017, 10, 9, 1)},
 		// Ordinary weeks keep the old rule.
-		{"friday + 1 skips the weekend", at(2017, 9, 8, 15, 0), 1, at(2017, 9, 11, 15, 0)},
-		{"saturday counts from monday 00:00", at(2017, 9, 9, 10, 0), 5, at(2017, 9, 18, 0, 0)},
+		{"friday + 1 skips the weekend", at(2017, 9, 8, 15), 1, at(2017, 9, 11, 15)},
+		{"saturday counts from monday 00:00", at(2017, 9, 9, 10), 5, at(2017, 9, 18, 0)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,19 +77,19 @@ func TestYearWithoutDataCountsMondayToFriday(t *testing.T) {
 	t.Parallel()
 	cal := calendar.Seeded()
 	// 2019 has no data: 1–4 Oct (Tue–Fri) count, then Monday 7 Oct.
-	got, missing := cal.AddWorkingDays(at(2019, 9, 30, 10, 0), 5)
-	if want := at(2019, 10, 7, 10, 0); !got.Equal(want) || !slices.Equal(missing, []int{2019}) {
+	got, missing := cal.AddWorkingDays(at(2019, 9, 30, 10), 5)
+	if want := at(2019, 10, 7, 10); !got.Equal(want) || !slices.Equal(missing, []int{2019}) {
 		t.Fatalf("got %s missing %v, want %s missing [2019]", got.In(calendar.Shanghai), missing, want)
 	}
 	// The nil calendar knows nothing.
 	var none *calendar.Calendar
-	got, missing = none.AddWorkingDays(at(2017, 9, 29, 10, 0), 5)
-	if want := at(2017, 10, 6, 10, 0); !got.Equal(want) || !slices.Equal(missing, []int{2017}) {
+	got, missing = none.AddWorkingDays(at(2017, 9, 29, 10), 5)
+	if want := at(2017, 10, 6, 10); !got.Equal(want) || !slices.Equal(missing, []int{2017}) {
 		t.Fatalf("nil calendar: got %s missing %v, want %s missing [2017]", got.In(calendar.Shanghai), missing, want)
 	}
 	// A count into a missing year from a known one names only the missing one.
-	got, missing = cal.AddWorkingDays(at(2018, 12, 28, 10, 0), 3)
-	if want := at(2019, 1, 2, 10, 0); !got.Equal(want) || !slices.Equal(missing, []int{2019}) {
+	got, missing = cal.AddWorkingDays(at(2018, 12, 28, 10), 3)
+	if want := at(2019, 1, 2, 10); !got.Equal(want) || !slices.Equal(missing, []int{2019}) {
 		t.Fatalf("into 2019: got %s missing %v, want %s missing [2019]", got.In(calendar.Shanghai), missing, want)
 	}
 }

@@ -138,7 +138,9 @@ func SaveCalendarVersion(ctx context.Context, tx db.Tx, v domain.CalendarVersion
 }
 
 // dateTime is d as a time pgx writes as that date.
-func dateTime(d calendar.Date) time.Time { return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC) }
+func dateTime(d calendar.Date) time.Time {
+	return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC)
+}
 
 type jsonDay struct {
 	Date string `json:"date"`

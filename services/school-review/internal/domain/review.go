@@ -112,7 +112,7 @@ func TiersOf(fen map[string]int64) (Tiers, error) {
 		if err != nil || level == catalog.LevelUnspecified {
 			return Tiers{}, fmt.Errorf("%w: unknown level %q", ErrInvalidTiers, key)
 		}
-		*t.at(level) = amount
+		*tierOf(&t, level) = amount
 	}
 	return t, nil
 }
@@ -123,15 +123,18 @@ func (t Tiers) Empty() bool { return t == Tiers{} }
 
 // At returns the amount at level, and false when the table has none.
 func (t Tiers) At(level catalog.HardshipLevel) (int64, bool) {
-	p := t.at(level)
+	p := tierOf(&t, level)
 	if p == nil || *p == 0 {
 		return 0, false
 	}
 	return *p, true
 }
 
-func (t *Tiers) at(level catalog.HardshipLevel) *int64 {
+// tierOf points at t's amount for level; nil for no level.
+func tierOf(t *Tiers, level catalog.HardshipLevel) *int64 {
 	switch level {
+	case catalog.LevelUnspecified:
+		return nil
 	case catalog.LevelEspeciallyDifficult:
 		return &t.EspeciallyDifficult
 	case catalog.LevelDifficult:

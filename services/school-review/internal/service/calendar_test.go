@@ -25,9 +25,9 @@ import (
 
 const policyAdmin = "policy-admin-1"
 
-// cstTime is a moment in China Standard Time.
-func cstTime(y int, m time.Month, d, hour int) time.Time {
-	return time.Date(y, m, d, hour, 0, 0, 0, time.FixedZone("CST", 8*3600))
+// tenAM is 10:00 China Standard Time on the day.
+func tenAM(y int, m time.Month, d int) time.Time {
+	return time.Date(y, m, d, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
 }
 
 // startAt runs the service with cfg and its clock stopped at now.
@@ -117,7 +117,7 @@ func TestSetWorkingCalendar(t *testing.T) {
 	t.Parallel()
 	e := prepare(t)
 	// Monday 30 September 2019, 10:00.
-	run := e.startAt(t, longNotice, cstTime(2019, 9, 30, 10))
+	run := e.startAt(t, longNotice, tenAM(2019, 9, 30))
 	ctx := reviewtest.Ctx(t)
 	admin := e.client(t, policyAdmin, auth.RolePolicyAdmin, auth.OrgBureau)
 	e.WaitCount(t, `SELECT count(*) FROM calendar_versions`, 6)
@@ -130,7 +130,7 @@ func TestSetWorkingCalendar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := resp.GetReviews()[0].GetNoticeEndsAt().AsTime(), cstTime(2019, 10, 7, 10); !got.Equal(want) {
+	if got, want := resp.GetReviews()[0].GetNoticeEndsAt().AsTime(), tenAM(2019, 10, 7); !got.Equal(want) {
 		t.Fatalf("notice without 2019's calendar ends %s, want %s", got, want)
 	}
 	if got := metric(t, run.HTTPAddr, `aid_calendar_year_missing_total{year="2019"}`); got != "1" {
@@ -226,7 +226,7 @@ func TestSetWorkingCalendar(t *testing.T) {
 	announced := servicetest.Events(t, e.JS, events.TypeCalendarChanged, 2, func(ev *eventsv1.Event) bool {
 		return ev.GetCalendarChanged().GetYear() == 2019
 	})
-	if b := announced[1].GetCalendarChanged(); b.GetVersion() != 2 || len(b.GetHolidays()) != 8 || b.GetReason() != fix.Reason ||
+	if b := announced[1].GetCalendarChanged(); b.GetVersion() != 2 || len(b.GetHolidays()) != 8 || b.GetReason() != fix.GetReason() ||
 		announced[1].GetActor().GetUserId() != policyAdmin {
 		t.Fatalf("second calendar.changed = %v", announced[1])
 	}
@@ -237,7 +237,7 @@ func TestSetWorkingCalendar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := resp.GetReviews()[0].GetNoticeEndsAt().AsTime(), cstTime(2019, 10, 12, 10); !got.Equal(want) {
+	if got, want := resp.GetReviews()[0].GetNoticeEndsAt().AsTime(), tenAM(2019, 10, 12); !got.Equal(want) {
 		t.Fatalf("notice on 2019's calendar ends %s, want %s", got, want)
 	}
 	// The notice approved before keeps its end.
@@ -245,7 +245,7 @@ func TestSetWorkingCalendar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.GetNoticeEndsAt().AsTime().Equal(cstTime(2019, 10, 7, 10)) {
+	if !r.GetNoticeEndsAt().AsTime().Equal(tenAM(2019, 10, 7)) {
 		t.Fatalf("earlier notice now ends %s", r.GetNoticeEndsAt().AsTime())
 	}
 }
@@ -255,7 +255,7 @@ func TestCalendarEditReachesOtherReplicas(t *testing.T) {
 	t.Parallel()
 	e := prepare(t)
 	cfg := app.Config{NoticePeriod: longNotice.NoticePeriod, CalendarRefresh: 100 * time.Millisecond}
-	now := cstTime(2019, 9, 30, 10)
+	now := tenAM(2019, 9, 30)
 	a := e.startAt(t, cfg, now)
 	b := e.startAt(t, cfg, now)
 	ctx := reviewtest.Ctx(t)
@@ -277,7 +277,7 @@ func TestCalendarEditReachesOtherReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := resp.GetReviews()[0].GetNoticeEndsAt().AsTime(), cstTime(2019, 10, 12, 10); !got.Equal(want) {
+	if got, want := resp.GetReviews()[0].GetNoticeEndsAt().AsTime(), tenAM(2019, 10, 12); !got.Equal(want) {
 		t.Fatalf("replica b counts the notice to %s, want %s", got, want)
 	}
 }
@@ -288,7 +288,7 @@ func TestCalendarEditReachesOtherReplicas(t *testing.T) {
 func TestNoticeAcrossNationalDay2017(t *testing.T) {
 	t.Parallel()
 	e := prepare(t)
-	e.startAt(t, longNotice, cstTime(2017, 9, 29, 10))
+	e.startAt(t, longNotice, tenAM(2017, 9, 29))
 	ctx := reviewtest.Ctx(t)
 	id := e.submit(t, hsGrant, 1)[0]
 	resp, err := e.client(t, reviewer, auth.RoleSchoolReviewer, schoolA).Decide(ctx,
@@ -313,6 +313,7 @@ func TestApprovalTakesThePinnedTiers(t *testing.T) {
 	e := newEnv(t, longNotice)
 	ctx := reviewtest.Ctx(t)
 	pinned := func(t testing.TB, appID string) *eventsv1.Event {
+		t.Helper()
 		ev := hsGrant.event(t, appID)
 		body := ev.GetApplicationSubmitted()
 		body.PolicyVersion, body.RegisterVersion = 3, 9
