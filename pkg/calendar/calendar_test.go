@@ -255,3 +255,13 @@ func TestParseFileRefusesBadBreaks(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAddWorkingDays is the cost a school approval adds: five working
+// days across the National Day break.
+func BenchmarkAddWorkingDays(b *testing.B) {
+	cal := calendar.Seeded()
+	start := at(2017, 9, 29, 10)
+	for b.Loop() {
+		cal.AddWorkingDays(start, 5)
+	}
+}
