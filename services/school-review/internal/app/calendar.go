@@ -225,7 +225,6 @@ func (s *Service) SetWorkingCalendar(ctx context.Context, id auth.Identity, y ca
 	}
 	domain.SortDays(y.Holidays)
 	domain.SortDays(y.WorkingDays)
-	y.Source = "set by " + id.UserID
 	var history []domain.CalendarVersion
 	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := adapters.LockCalendarYear(ctx, tx, y.Year); err != nil {

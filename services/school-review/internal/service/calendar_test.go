@@ -270,7 +270,7 @@ func TestCalendarEditReachesOtherReplicas(t *testing.T) {
 	if _, err := dial(a.GRPCAddr, policyAdmin, auth.RolePolicyAdmin, auth.OrgBureau).SetWorkingCalendar(ctx, nationalDay2019); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // several reloads of b
+	time.Sleep(time.Second) // about ten reloads of b
 	id := e.submit(t, hsGrant, 1)[0]
 	resp, err := dial(b.GRPCAddr, reviewer, auth.RoleSchoolReviewer, schoolA).Decide(ctx,
 		&schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{approve(id, "difficult")}})
