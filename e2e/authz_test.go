@@ -190,6 +190,15 @@ func chainCases(unknown, card string) []rpcCase {
 			_, err := u.school.WithdrawApplication(ctx, &schoolreviewv1.WithdrawApplicationRequest{ApplicationId: unknown, Reason: "学生转学"})
 			return err
 		}},
+		{"school-review.GetWorkingCalendar", append([]auth.Role{auth.RolePolicyAdmin}, schoolReaders...), codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.school.GetWorkingCalendar(ctx, &schoolreviewv1.GetWorkingCalendarRequest{Year: 2017})
+			return err
+		}},
+		// A year out of range: the administrator is told so, and nothing is set.
+		{"school-review.SetWorkingCalendar", []auth.Role{auth.RolePolicyAdmin}, codes.InvalidArgument, func(ctx context.Context, u *user) error {
+			_, err := u.school.SetWorkingCalendar(ctx, &schoolreviewv1.SetWorkingCalendarRequest{Year: 1999, Reason: "矩阵"})
+			return err
+		}},
 		{"bureau-review.ListReviews", bureauReaders, codes.OK, func(ctx context.Context, u *user) error {
 			_, err := u.bureau.ListReviews(ctx, &bureaureviewv1.ListReviewsRequest{})
 			return err
@@ -259,7 +268,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	orgOf := map[auth.Role]string{
 		auth.RoleSchoolOfficer: "S001", auth.RoleSchoolReviewer: "S001", auth.RoleBureauReviewer: auth.OrgBureau,
 		auth.RoleDataOfficer: auth.OrgBureau, auth.RoleFinanceOfficer: auth.OrgFinance, auth.RoleAuditor: auth.OrgBureau,
-		auth.RoleOps: auth.OrgIT, auth.RoleService: auth.OrgIT,
+		auth.RoleOps: auth.OrgIT, auth.RoleService: auth.OrgIT, auth.RolePolicyAdmin: auth.OrgBureau,
 	}
 	users := map[string]*user{}
 	for _, r := range auth.Roles {

@@ -58,6 +58,11 @@ const TypeTrailCheckpointed = "trail.checkpointed.v1"
 // (pkg/manifest), written with the batch's confirmation.
 const TypeBatchManifestPart = "finance.batch_manifest_part.v1"
 
+// TypeCalendarChanged: the bureau set a year's working calendar, which
+// school-review holds (its own prefix, so that the followers of
+// "schoolreview.>" — the application service — do not receive it).
+const TypeCalendarChanged = "calendar.changed.v1"
+
 // Subject returns the JetStream subject of an event type.
 func Subject(eventType string) string { return SubjectPrefix + eventType }
 
@@ -166,6 +171,8 @@ func setDataComparisonBody(ev *eventsv1.Event, body proto.Message) error {
 		ev.Type, ev.Body = TypeRefundClosed, &eventsv1.Event_RefundClosed{RefundClosed: b}
 	case *eventsv1.TrailCheckpointed:
 		ev.Type, ev.Body = TypeTrailCheckpointed, &eventsv1.Event_TrailCheckpointed{TrailCheckpointed: b}
+	case *eventsv1.CalendarChanged:
+		ev.Type, ev.Body = TypeCalendarChanged, &eventsv1.Event_CalendarChanged{CalendarChanged: b}
 	default:
 		return fmt.Errorf("events: %T is not an event body", body)
 	}
@@ -257,6 +264,8 @@ func dataComparisonBodyOf(ev *eventsv1.Event) proto.Message {
 		return b.RefundClosed
 	case *eventsv1.Event_TrailCheckpointed:
 		return b.TrailCheckpointed
+	case *eventsv1.Event_CalendarChanged:
+		return b.CalendarChanged
 	}
 	return nil
 }

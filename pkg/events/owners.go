@@ -1,6 +1,9 @@
 package events
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // owners maps the first part of an event type ("finance" in
 // "finance.payment_ordered.v1") to the one service that owns the types under
@@ -14,6 +17,10 @@ var owners = map[string]string{
 	"finance":        "finance-confirmation",
 	"payout":         "payout",
 	"datacomparison": "data-comparison",
+	// The working calendar the public notice counts on lives in
+	// school-review; its events have a prefix of their own so that
+	// the followers of "schoolreview.>" do not receive them.
+	"calendar": "school-review",
 }
 
 // Owner returns the service that owns eventType, or "" when no service does.
@@ -25,22 +32,28 @@ func Owner(eventType string) string {
 	return owners[prefix]
 }
 
-// TypePrefix returns the first part of the types service owns ("finance"
-// for finance-confirmation), or "" when it owns none.
-func TypePrefix(service string) string {
+// TypePrefixes returns the first parts of the types service owns, sorted
+// (["finance"] for finance-confirmation, ["calendar", "schoolreview"] for
+// school-review), or nil when it owns none.
+func TypePrefixes(service string) []string {
+	var out []string
 	for prefix, owner := range owners {
 		if owner == service {
-			return prefix
+			out = append(out, prefix)
 		}
 	}
-	return ""
+	slices.Sort(out)
+	return out
 }
 
-// Owners lists the services that own event types.
+// Owners lists the services that own event types, each once, sorted.
 func Owners() []string {
 	out := make([]string, 0, len(owners))
 	for _, s := range owners {
-		out = append(out, s)
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
 	}
+	slices.Sort(out)
 	return out
 }

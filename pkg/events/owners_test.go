@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/edubureau/studentaid/pkg/events"
@@ -16,6 +17,7 @@ func TestOwner(t *testing.T) {
 		{"bureau review", events.TypeBureauApproved, "bureau-review"},
 		{"payout result", events.TypePaymentSucceeded, "payout"},
 		{"data office", events.TypeClueRaised, "data-comparison"},
+		{"working calendar", events.TypeCalendarChanged, "school-review"},
 		{"unknown prefix", "bank.payment_ordered.v1", ""},
 		{"no dot", "finance", ""},
 		{"empty", "", ""},
@@ -27,10 +29,16 @@ func TestOwner(t *testing.T) {
 			}
 		})
 	}
-	if got := events.TypePrefix("finance-confirmation"); got != "finance" {
-		t.Errorf("TypePrefix(finance-confirmation) = %q, want finance", got)
+	if got := events.TypePrefixes("finance-confirmation"); !slices.Equal(got, []string{"finance"}) {
+		t.Errorf("TypePrefixes(finance-confirmation) = %q, want [finance]", got)
 	}
-	if got := events.TypePrefix("banksim"); got != "" {
-		t.Errorf("TypePrefix(banksim) = %q, want empty", got)
+	if got := events.TypePrefixes("school-review"); !slices.Equal(got, []string{"calendar", "schoolreview"}) {
+		t.Errorf("TypePrefixes(school-review) = %q, want [calendar schoolreview]", got)
+	}
+	if got := events.TypePrefixes("banksim"); got != nil {
+		t.Errorf("TypePrefixes(banksim) = %q, want none", got)
+	}
+	if got := events.Owners(); len(got) != 6 || slices.Index(got, "school-review") < 0 {
+		t.Errorf("Owners() = %q, want the six services once each", got)
 	}
 }

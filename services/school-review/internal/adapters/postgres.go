@@ -25,6 +25,11 @@ var Reviews = &reviewdb.Table[domain.State, *domain.Review]{
 		reviewdb.Mutable("hardship_level", "text", func(r *domain.Review) *catalog.HardshipLevel { return &r.HardshipLevel }),
 		reviewdb.MutableTime("notice_ends_at", func(r *domain.Review) *time.Time { return &r.NoticeEndsAt }),
 		reviewdb.Mutable("objections", "int", func(r *domain.Review) *int32 { return &r.Objections }),
+		reviewdb.Fixed("policy_version", "bigint", func(r *domain.Review) *int64 { return &r.PolicyVersion }),
+		reviewdb.Fixed("register_version", "bigint", func(r *domain.Review) *int64 { return &r.RegisterVersion }),
+		reviewdb.Fixed("tier_especially_difficult_fen", "bigint", func(r *domain.Review) *int64 { return &r.Tiers.EspeciallyDifficult }),
+		reviewdb.Fixed("tier_difficult_fen", "bigint", func(r *domain.Review) *int64 { return &r.Tiers.Difficult }),
+		reviewdb.Fixed("tier_generally_difficult_fen", "bigint", func(r *domain.Review) *int64 { return &r.Tiers.GenerallyDifficult }),
 	},
 }
 

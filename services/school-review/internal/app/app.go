@@ -10,15 +10,18 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/calendar"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/outbox"
@@ -56,6 +59,9 @@ type Config struct {
 	// crashed holder's timer stops for at most this long before another
 	// replica takes over. Zero means lease.DefaultTTL.
 	LeaseTTL time.Duration
+	// CalendarRefresh is how often the working calendar is reloaded from
+	// the database; zero means DefaultCalendarRefresh.
+	CalendarRefresh time.Duration
 }
 
 // Deps are what the use cases need.
@@ -68,6 +74,8 @@ type Deps struct {
 	Now    func() time.Time
 	Tracer trace.Tracer
 	Config Config
+	// Registry takes the service's metrics; nil counts without registering.
+	Registry prometheus.Registerer
 }
 
 // Service runs the school review's use cases.
@@ -80,6 +88,10 @@ type Service struct {
 	cfg    Config
 	wake   chan struct{}
 	decide reviewapp.Bulk[domain.State, *domain.Review, domain.Decision]
+	// cal is the working calendar the notice counts on (RefreshCalendar).
+	cal        atomic.Pointer[calendar.Calendar]
+	calMetrics *calendarMetrics
+	missing    missingYears
 }
 
 // linkKind names the span links from a step on items to their submissions.
@@ -87,7 +99,8 @@ const linkKind = "submission"
 
 // New returns a Service.
 func New(d Deps) *Service {
-	s := &Service{pool: d.Pool, log: d.Log, notify: d.Notify, clock: d.Now, tracer: d.Tracer, cfg: d.Config, wake: make(chan struct{}, 1)}
+	s := &Service{pool: d.Pool, log: d.Log, notify: d.Notify, clock: d.Now, tracer: d.Tracer, cfg: d.Config, wake: make(chan struct{}, 1),
+		calMetrics: newCalendarMetrics(d.Registry)}
 	if s.notify == nil {
 		s.notify = func() {}
 	}
@@ -97,6 +110,9 @@ func New(d Deps) *Service {
 	if s.cfg.PollInterval <= 0 {
 		s.cfg.PollInterval = DefaultPollInterval
 	}
+	if s.cfg.CalendarRefresh <= 0 {
+		s.cfg.CalendarRefresh = DefaultCalendarRefresh
+	}
 	if s.cfg.NoticePeriod == (domain.NoticePeriod{}) {
 		s.cfg.NoticePeriod = domain.DefaultNoticePeriod
 	}
@@ -105,7 +121,7 @@ func New(d Deps) *Service {
 		SchoolScoped: true,
 		NotFound:     notFound,
 		Decide: func(r *domain.Review, d domain.Decision, reviewer string, now time.Time) error {
-			return r.Decide(d, reviewer, now, s.cfg.NoticePeriod)
+			return r.Decide(d, reviewer, now, s.noticeEndsAt)
 		},
 		Refusal:  decisionError,
 		Event:    decisionEvent,
@@ -135,11 +151,16 @@ func notFound(applicationID string) error {
 }
 
 // Submitted is an application.submitted event, as the consumer decoded and
-// checked it; AmountFen is the submission's standard amount.
+// checked it; AmountFen is the submission's standard amount. PolicyVersion,
+// RegisterVersion and Tiers are what it was computed under (zero for
+// events from before amounts were pinned).
 type Submitted struct {
 	review.Arrival
 	StudentNameMasked string
 	Tiered            bool
+	PolicyVersion     int64
+	RegisterVersion   int64
+	Tiers             domain.Tiers
 }
 
 // ApplySubmitted turns a submitted application into a pending review item,
@@ -152,6 +173,9 @@ func (s *Service) ApplySubmitted(ctx context.Context, tx db.Tx, ev Submitted) er
 		StudentNameMasked: ev.StudentNameMasked,
 		Tiered:            ev.Tiered,
 		BaseAmountFen:     ev.AmountFen,
+		PolicyVersion:     ev.PolicyVersion,
+		RegisterVersion:   ev.RegisterVersion,
+		Tiers:             ev.Tiers,
 	})
 	_, err := adapters.Reviews.Insert(ctx, tx, &r, s.now())
 	return err

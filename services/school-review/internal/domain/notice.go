@@ -6,12 +6,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edubureau/studentaid/pkg/calendar"
 )
 
-// Shanghai is China Standard Time, in which working days are counted. China
-// has kept UTC+8 all year since 1991, so a fixed zone equals Asia/Shanghai
-// for every date the system handles and needs no tzdata on the host.
-var Shanghai = time.FixedZone("CST", 8*60*60)
+// Shanghai is China Standard Time, in which working days are counted
+// (calendar.Shanghai).
+var Shanghai = calendar.Shanghai
 
 // Limits of a configured notice period.
 const (
@@ -72,12 +73,16 @@ func (p NoticePeriod) AtLeastOneWorkingDay() bool {
 	return p.workingDays >= 1 || p.fixed >= MinFixedNoticeSpansAWorkingDay
 }
 
-// EndsAt returns when a notice started at start ends, in UTC.
-func (p NoticePeriod) EndsAt(start time.Time) time.Time {
+// EndsAt returns when a notice started at start ends, in UTC: n working
+// days on cal (calendar.Calendar.AddWorkingDays: a start on a day off counts
+// from the next working day's 00:00), or the fixed duration. missing lists
+// the years the count passed through that cal has no data for, where it
+// counted Monday to Friday; the caller reports them.
+func (p NoticePeriod) EndsAt(start time.Time, cal *calendar.Calendar) (end time.Time, missing []int) {
 	if p.workingDays > 0 {
-		return AddWorkingDays(start, p.workingDays)
+		return cal.AddWorkingDays(start, p.workingDays)
 	}
-	return start.Add(p.fixed).UTC()
+	return start.Add(p.fixed).UTC(), nil
 }
 
 // String returns the period as ParseNoticePeriod reads it.
@@ -86,33 +91,4 @@ func (p NoticePeriod) String() string {
 		return strconv.Itoa(p.workingDays) + "wd"
 	}
 	return p.fixed.String()
-}
-
-// AddWorkingDays returns the moment n working days (Monday to Friday, in
-// China Standard Time) after t, in UTC. A start on a Saturday or Sunday
-// counts from the following Monday 00:00, so the notice always covers n whole
-// working days: Friday 15:00 + 1 is Monday 15:00, Saturday 10:00 + 5 is the
-// Monday after next, 00:00. Public holidays are not known to the system and
-// count as working days.
-func AddWorkingDays(t time.Time, n int) time.Time {
-	local := t.In(Shanghai)
-	if weekend(local) {
-		y, m, d := local.Date()
-		local = time.Date(y, m, d, 0, 0, 0, 0, Shanghai)
-		for weekend(local) {
-			local = local.AddDate(0, 0, 1)
-		}
-	}
-	for added := 0; added < n; {
-		local = local.AddDate(0, 0, 1)
-		if !weekend(local) {
-			added++
-		}
-	}
-	return local.UTC()
-}
-
-func weekend(t time.Time) bool {
-	wd := t.Weekday()
-	return wd == time.Saturday || wd == time.Sunday
 }

@@ -5,8 +5,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edubureau/studentaid/pkg/calendar"
 	"github.com/edubureau/studentaid/services/school-review/internal/domain"
 )
+
+// weekdaysOnly adds n working days on no calendar: Monday to Friday.
+func weekdaysOnly(t time.Time, n int) time.Time {
+	end, _ := (*calendar.Calendar)(nil).AddWorkingDays(t, n)
+	return end
+}
+
+// endsAt is p's end from start on no calendar.
+func endsAt(p domain.NoticePeriod, start time.Time) time.Time {
+	end, _ := p.EndsAt(start, nil)
+	return end
+}
 
 // cst builds a time in China Standard Time.
 func cst(day, hour, minute int) time.Time {
@@ -40,9 +53,9 @@ func TestAddWorkingDays(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := domain.AddWorkingDays(tc.start, tc.n)
+			got := weekdaysOnly(tc.start, tc.n)
 			if !got.Equal(tc.want) {
-				t.Fatalf("AddWorkingDays(%s, %d) = %s, want %s", tc.start, tc.n, got.In(domain.Shanghai), tc.want)
+				t.Fatalf("weekdaysOnly(%s, %d) = %s, want %s", tc.start, tc.n, got.In(domain.Shanghai), tc.want)
 			}
 			if got.Location() != time.UTC {
 				t.Fatalf("result in %s, want UTC", got.Location())
@@ -65,7 +78,7 @@ func TestParseNoticePeriod(t *testing.T) {
 	}{
 		{"5wd", false, cst(15, 15, 0), "5wd"},
 		{" 1wd ", false, cst(11, 15, 0), "1wd"},
-		{"60wd", false, domain.AddWorkingDays(start, 60), "60wd"},
+		{"60wd", false, weekdaysOnly(start, 60), "60wd"},
 		{"1s", false, start.Add(time.Second), "1s"},
 		{"72h", false, start.Add(72 * time.Hour), "72h0m0s"},
 		{"1500ms", false, start.Add(1500 * time.Millisecond), "1.5s"},
@@ -93,7 +106,7 @@ func TestParseNoticePeriod(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseNoticePeriod(%q): %v", tc.in, err)
 			}
-			if got := p.EndsAt(start); !got.Equal(tc.wantEnd) {
+			if got := endsAt(p, start); !got.Equal(tc.wantEnd) {
 				t.Fatalf("EndsAt = %s, want %s", got, tc.wantEnd)
 			}
 			if p.String() != tc.str {
@@ -108,7 +121,7 @@ func TestParseNoticePeriod(t *testing.T) {
 
 func TestDefaultNoticePeriodIsFiveWorkingDays(t *testing.T) {
 	t.Parallel()
-	if got, want := domain.DefaultNoticePeriod.EndsAt(cst(8, 15, 0)), cst(15, 15, 0); !got.Equal(want) {
+	if got, want := endsAt(domain.DefaultNoticePeriod, cst(8, 15, 0)), cst(15, 15, 0); !got.Equal(want) {
 		t.Fatalf("default notice from Friday ends %s, want %s", got, want)
 	}
 }
@@ -139,8 +152,28 @@ func TestAtLeastOneWorkingDay(t *testing.T) {
 	if sat.Weekday() != time.Saturday {
 		t.Fatal("2025-03-01 is not a Saturday")
 	}
-	end := domain.FixedNotice(domain.MinFixedNoticeSpansAWorkingDay).EndsAt(sat)
+	end := endsAt(domain.FixedNotice(domain.MinFixedNoticeSpansAWorkingDay), sat)
 	if want := time.Date(2025, 3, 4, 0, 0, 0, 0, domain.Shanghai); !end.Equal(want) {
 		t.Errorf("72h from Saturday ends %v, want %v", end, want)
+	}
+}
+
+func TestNoticeCountsOnTheCalendar(t *testing.T) {
+	t.Parallel()
+	// Friday 29 Sep 2017 10:00: Sat 30 Sep is worked, 1–8 Oct are the
+	// holidays, so five working days end on Thursday 12 Oct at 10:00.
+	start := time.Date(2017, 9, 29, 10, 0, 0, 0, domain.Shanghai)
+	end, missing := domain.DefaultNoticePeriod.EndsAt(start, calendar.Seeded())
+	if want := time.Date(2017, 10, 12, 10, 0, 0, 0, domain.Shanghai); !end.Equal(want) || len(missing) != 0 {
+		t.Fatalf("ends %s (missing %v), want %s", end.In(domain.Shanghai), missing, want)
+	}
+	// Without the year, Monday to Friday, and the year is named.
+	end, missing = domain.DefaultNoticePeriod.EndsAt(start, nil)
+	if want := time.Date(2017, 10, 6, 10, 0, 0, 0, domain.Shanghai); !end.Equal(want) || len(missing) != 1 || missing[0] != 2017 {
+		t.Fatalf("without a calendar: ends %s (missing %v), want %s and [2017]", end.In(domain.Shanghai), missing, want)
+	}
+	// A fixed notice is not counted on any calendar.
+	if _, missing := domain.FixedNotice(time.Hour).EndsAt(start, nil); missing != nil {
+		t.Fatalf("fixed notice reports missing years %v", missing)
 	}
 }

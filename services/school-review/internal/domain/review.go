@@ -75,17 +75,86 @@ type Review struct {
 	// programs. AmountFen is the amount as decided.
 	BaseAmountFen int64
 	HardshipLevel catalog.HardshipLevel
+	// PolicyVersion and RegisterVersion are the policy and school-register
+	// versions the submission was computed under (0: submitted before
+	// amounts were pinned). Tiers are that policy's amounts per hardship
+	// level for a tiered program; the approval takes its amount from them.
+	PolicyVersion   int64
+	RegisterVersion int64
+	Tiers           Tiers
 	// NoticeEndsAt is set while the item is in notice.
 	NoticeEndsAt time.Time
 	Objections   int32
 }
 
-// Submitted returns the pending review item for a submitted application. The
-// catalog, when it knows the program, decides whether it is tiered and
-// supplies a missing standard amount.
+// Tiers are a tiered program's amounts per hardship level in fen, as the
+// policy version a submission was computed under set them; 0 at a level
+// means the policy has no such tier.
+type Tiers struct {
+	EspeciallyDifficult int64
+	Difficult           int64
+	GenerallyDifficult  int64
+}
+
+// ErrInvalidTiers means a submission's tier table names an unknown level or
+// a negative amount.
+var ErrInvalidTiers = errors.New("invalid tier table")
+
+// TiersOf reads a tier table keyed by level (especially_difficult,
+// difficult, generally_difficult), as application.submitted carries it.
+func TiersOf(fen map[string]int64) (Tiers, error) {
+	var t Tiers
+	for key, amount := range fen {
+		if amount < 0 {
+			return Tiers{}, fmt.Errorf("%w: %s is %d fen", ErrInvalidTiers, key, amount)
+		}
+		level, err := catalog.ParseLevel(key)
+		if err != nil || level == catalog.LevelUnspecified {
+			return Tiers{}, fmt.Errorf("%w: unknown level %q", ErrInvalidTiers, key)
+		}
+		*tierOf(&t, level) = amount
+	}
+	return t, nil
+}
+
+// Empty reports whether the table has no tier: the submission predates
+// pinned policies, or the program is not tiered.
+func (t Tiers) Empty() bool { return t == Tiers{} }
+
+// At returns the amount at level, and false when the table has none.
+func (t Tiers) At(level catalog.HardshipLevel) (int64, bool) {
+	p := tierOf(&t, level)
+	if p == nil || *p == 0 {
+		return 0, false
+	}
+	return *p, true
+}
+
+// tierOf points at t's amount for level; nil for no level.
+func tierOf(t *Tiers, level catalog.HardshipLevel) *int64 {
+	switch level {
+	case catalog.LevelUnspecified:
+		return nil
+	case catalog.LevelEspeciallyDifficult:
+		return &t.EspeciallyDifficult
+	case catalog.LevelDifficult:
+		return &t.Difficult
+	case catalog.LevelGenerallyDifficult:
+		return &t.GenerallyDifficult
+	}
+	return nil
+}
+
+// Submitted returns the pending review item for a submitted application. A
+// submission computed under a pinned policy (a policy version or a tier
+// table) says itself whether it is tiered, and its amount stands; for one
+// from before, the catalog, when it knows the program, decides whether it
+// is tiered and supplies a missing standard amount.
 func Submitted(r Review) Review {
 	r.State = StatePending
-	if p, ok := catalog.Lookup(r.ProgramCode); ok {
+	if r.PolicyVersion > 0 || !r.Tiers.Empty() {
+		r.Tiered = r.Tiered || !r.Tiers.Empty()
+	} else if p, ok := catalog.Lookup(r.ProgramCode); ok {
 		r.Tiered = p.Tiered
 		if !p.Tiered && r.BaseAmountFen == 0 {
 			if amount, err := p.AmountFen(catalog.Stage(r.Stage), catalog.LevelUnspecified); err == nil {
@@ -117,11 +186,11 @@ func (d Decision) Application() string { return d.ApplicationID }
 func CheckReason(reason string, required bool) error { return review.CheckReason(reason, required) }
 
 // Decide applies a reviewer's decision at now: approval starts the public
-// notice, which ends after period; rejection is final. Returns a
+// notice, which ends at noticeEnds(now); rejection is final. Returns a
 // *TransitionError unless the item is pending, ErrSubmitterCannotReview when
 // the reviewer submitted it, ErrLevelRequired or ErrInvalidLevel for a bad
 // level, and ErrReasonRequired for a rejection without reason.
-func (r *Review) Decide(d Decision, reviewer string, now time.Time, period NoticePeriod) error {
+func (r *Review) Decide(d Decision, reviewer string, now time.Time, noticeEnds func(start time.Time) time.Time) error {
 	if reviewer == r.SubmittedBy {
 		return ErrSubmitterCannotReview
 	}
@@ -157,12 +226,15 @@ func (r *Review) Decide(d Decision, reviewer string, now time.Time, period Notic
 	r.AmountFen = amount
 	r.Reason = d.Reason
 	r.Reviewer = reviewer
-	r.NoticeEndsAt = period.EndsAt(now)
+	r.NoticeEndsAt = noticeEnds(now)
 	r.UpdatedAt = now
 	return nil
 }
 
-// amountFor returns the amount the item pays at level.
+// amountFor returns the amount the item pays at level: a non-tiered
+// program's standard amount; a tiered one's from the tier table it was
+// submitted under, or, for a submission from before tables were pinned,
+// from the catalog.
 func (r *Review) amountFor(level catalog.HardshipLevel) (int64, error) {
 	if _, err := catalog.ParseLevel(string(level)); err != nil {
 		return 0, fmt.Errorf("%w: %q (want especially_difficult, difficult or generally_difficult)", ErrInvalidLevel, level)
@@ -172,6 +244,14 @@ func (r *Review) amountFor(level catalog.HardshipLevel) (int64, error) {
 	}
 	if level == catalog.LevelUnspecified {
 		return 0, fmt.Errorf("%w: program %s pays by hardship level; give especially_difficult, difficult or generally_difficult", ErrLevelRequired, r.ProgramCode)
+	}
+	if !r.Tiers.Empty() {
+		amount, ok := r.Tiers.At(level)
+		if !ok {
+			return 0, fmt.Errorf("%w: the policy version %d application %s was computed under has no %s tier for program %s; choose one of its levels",
+				ErrInvalidLevel, r.PolicyVersion, r.ApplicationID, level, r.ProgramCode)
+		}
+		return amount, nil
 	}
 	p, ok := catalog.Lookup(r.ProgramCode)
 	if !ok {

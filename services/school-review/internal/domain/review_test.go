@@ -116,7 +116,7 @@ func TestDecide(t *testing.T) {
 			t.Parallel()
 			r := tc.review
 			before := r
-			err := r.Decide(tc.decision, tc.reviewer, t0, period)
+			err := r.Decide(tc.decision, tc.reviewer, t0, func(start time.Time) time.Time { return endsAt(period, start) })
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
@@ -130,7 +130,7 @@ func TestDecide(t *testing.T) {
 				t.Fatalf("got %s %d by %q; want %s %d by %q", r.State, r.AmountFen, r.Reviewer, tc.wantState, tc.wantAmount, tc.reviewer)
 			}
 			if tc.wantState == domain.StateInNotice {
-				if want := period.EndsAt(t0); !r.NoticeEndsAt.Equal(want) {
+				if want := endsAt(period, t0); !r.NoticeEndsAt.Equal(want) {
 					t.Fatalf("notice ends %s, want %s", r.NoticeEndsAt, want)
 				}
 			} else if !r.NoticeEndsAt.IsZero() {
@@ -252,5 +252,48 @@ func TestCheckReason(t *testing.T) {
 				t.Fatalf("CheckReason = %v, want %v", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestPinnedTiersDecideTheAmount(t *testing.T) {
+	t.Parallel()
+	tiers, err := domain.TiersOf(map[string]int64{"especially_difficult": 125000, "difficult": 100000, "generally_difficult": 75000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := func(t domain.Tiers) domain.Review {
+		r := item(domain.StatePending, "HS_NATIONAL_GRANT", true, 0)
+		r.PolicyVersion, r.Tiers = 7, t
+		return domain.Submitted(r)
+	}
+	// The pinned table's amounts, not the catalog's 150000 / 100000 / 50000.
+	for level, want := range map[catalog.HardshipLevel]int64{
+		catalog.LevelEspeciallyDifficult: 125000,
+		catalog.LevelDifficult:           100000,
+		catalog.LevelGenerallyDifficult:  75000,
+	} {
+		r := pinned(tiers)
+		if err := r.Decide(domain.Decision{Approve: true, Level: level}, "rev-1", t0, func(s time.Time) time.Time { return s }); err != nil {
+			t.Fatalf("%s: %v", level, err)
+		}
+		if r.AmountFen != want || r.HardshipLevel != level {
+			t.Errorf("%s: amount %d, want %d", level, r.AmountFen, want)
+		}
+	}
+	// A level the pinned policy has no tier for is refused.
+	r := pinned(domain.Tiers{EspeciallyDifficult: 125000, Difficult: 100000})
+	if err := r.Decide(domain.Decision{Approve: true, Level: catalog.LevelGenerallyDifficult}, "rev-1", t0, func(s time.Time) time.Time { return s }); !errors.Is(err, domain.ErrInvalidLevel) {
+		t.Fatalf("missing tier: err = %v, want ErrInvalidLevel", err)
+	}
+	// A pinned non-tiered submission keeps its own amount, whatever the catalog says.
+	std := item(domain.StatePending, "HS_TUITION_WAIVER", false, 120000)
+	std.PolicyVersion = 7
+	if got := domain.Submitted(std); got.Tiered || got.AmountFen != 120000 {
+		t.Fatalf("pinned standard amount: tiered %v amount %d, want 120000", got.Tiered, got.AmountFen)
+	}
+	for _, bad := range []map[string]int64{{"rich": 1}, {"difficult": -1}, {"": 5}} {
+		if _, err := domain.TiersOf(bad); !errors.Is(err, domain.ErrInvalidTiers) {
+			t.Errorf("TiersOf(%v) = %v, want ErrInvalidTiers", bad, err)
+		}
 	}
 }

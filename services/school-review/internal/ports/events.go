@@ -12,6 +12,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/review/reviewports"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/school-review/internal/app"
+	"github.com/edubureau/studentaid/services/school-review/internal/domain"
 )
 
 // Consumer returns the service's durable consumer: every submitted
@@ -43,9 +44,19 @@ func submittedOf(ev *eventsv1.Event) (s app.Submitted, ok bool, err error) {
 	if ev.GetSchoolCode() == "" || body.GetSubmittedBy() == "" {
 		return s, false, natsx.Permanent(fmt.Errorf("application.submitted %s: missing school or submitter", ev.GetEventId()))
 	}
+	tiers, err := domain.TiersOf(body.GetTierFen())
+	if err != nil {
+		return s, false, natsx.Permanent(fmt.Errorf("application.submitted %s: %w", ev.GetEventId(), err))
+	}
+	if body.GetPolicyVersion() < 0 || body.GetRegisterVersion() < 0 {
+		return s, false, natsx.Permanent(fmt.Errorf("application.submitted %s: negative policy or register version", ev.GetEventId()))
+	}
 	return app.Submitted{
 		Arrival:           reviewports.Arrival(ev, body),
 		StudentNameMasked: body.GetStudentNameMasked(),
 		Tiered:            body.GetTiered(),
+		PolicyVersion:     body.GetPolicyVersion(),
+		RegisterVersion:   body.GetRegisterVersion(),
+		Tiers:             tiers,
 	}, true, nil
 }

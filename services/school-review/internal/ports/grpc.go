@@ -31,6 +31,11 @@ func Policy() grpcx.Policy {
 		schoolreviewv1.SchoolReviewService_RaiseObjection_FullMethodName: {auth.RoleSchoolOfficer, auth.RoleSchoolReviewer},
 		// The school's aid officer, who submitted it, withdraws it.
 		schoolreviewv1.SchoolReviewService_WithdrawApplication_FullMethodName: {auth.RoleSchoolOfficer},
+		// Everyone who works with notices may see the calendar they count on.
+		schoolreviewv1.SchoolReviewService_GetWorkingCalendar_FullMethodName: {
+			auth.RoleSchoolReviewer, auth.RoleSchoolOfficer, auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor, auth.RolePolicyAdmin,
+		},
+		schoolreviewv1.SchoolReviewService_SetWorkingCalendar_FullMethodName: {app.CalendarEditor},
 	}
 }
 

@@ -46,8 +46,9 @@ func SpecWith(o Options) platform.Spec {
 		DefaultGRPCAddr: DefaultGRPCAddr,
 		DefaultHTTPAddr: DefaultHTTPAddr,
 		Migrations:      migrations.FS(),
+		AppendOnly:      migrations.AppendOnly(),
 		Policy:          ports.Policy(),
-		Setup: func(_ context.Context, h *platform.Host) error {
+		Setup: func(ctx context.Context, h *platform.Host) error {
 			cfg, err := configOf(o)
 			if err != nil {
 				return err
@@ -56,7 +57,12 @@ func SpecWith(o Options) platform.Spec {
 				return fmt.Errorf("AID_ENV=production refuses the public notice period %s: it must span at least one working day (%s at least 1wd, or a duration of at least %s)",
 					cfg.NoticePeriod, NoticePeriodEnv, domain.MinFixedNoticeSpansAWorkingDay)
 			}
-			a := app.New(app.Deps{Pool: h.Pool, Log: h.Log, Notify: h.Relay.Notify, Now: o.Now, Tracer: h.Tel.Tracer, Config: cfg})
+			a := app.New(app.Deps{Pool: h.Pool, Log: h.Log, Notify: h.Relay.Notify, Now: o.Now, Tracer: h.Tel.Tracer, Config: cfg, Registry: h.Tel.Registry})
+			// The years of pkg/calendar's files that the schema lacks, then
+			// the calendar into memory, before any notice is counted.
+			if err := a.SeedCalendar(ctx); err != nil {
+				return err
+			}
 			schoolreviewv1.RegisterSchoolReviewServiceServer(h.GRPC, ports.NewServer(a))
 			h.AddGateway(schoolreviewv1.RegisterSchoolReviewServiceHandlerFromEndpoint)
 			h.AddConsumer(ports.Consumer(a))
@@ -65,7 +71,8 @@ func SpecWith(o Options) platform.Spec {
 				lease.WithLogger(h.Log.With("worker", "notice-timer")),
 				lease.WithRegisterer(h.Tel.Registry, app.ServiceName))
 			h.AddWorker("notice-timer", func(ctx context.Context) error { return timer.Run(ctx, a.RunNoticeTimer) })
-			h.Log.Info("school review configured", "notice_period", cfg.NoticePeriod.String())
+			h.AddWorker("calendar-refresh", a.RunCalendarRefresh)
+			h.Log.Info("school review configured", "notice_period", cfg.NoticePeriod.String(), "calendar_years", fmt.Sprint(a.WorkingCalendar().Years()))
 			return nil
 		},
 	}

@@ -69,6 +69,7 @@ type Event struct {
 	//	*Event_SchoolReviewWithdrawn
 	//	*Event_TrailCheckpointed
 	//	*Event_BatchManifestPart
+	//	*Event_CalendarChanged
 	Body          isEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -408,6 +409,15 @@ func (x *Event) GetBatchManifestPart() *BatchManifestPart {
 	return nil
 }
 
+func (x *Event) GetCalendarChanged() *CalendarChanged {
+	if x != nil {
+		if x, ok := x.Body.(*Event_CalendarChanged); ok {
+			return x.CalendarChanged
+		}
+	}
+	return nil
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -516,6 +526,10 @@ type Event_BatchManifestPart struct {
 	BatchManifestPart *BatchManifestPart `protobuf:"bytes,51,opt,name=batch_manifest_part,json=batchManifestPart,proto3,oneof"`
 }
 
+type Event_CalendarChanged struct {
+	CalendarChanged *CalendarChanged `protobuf:"bytes,56,opt,name=calendar_changed,json=calendarChanged,proto3,oneof"`
+}
+
 func (*Event_ApplicationSubmitted) isEvent_Body() {}
 
 func (*Event_SchoolReviewApproved) isEvent_Body() {}
@@ -567,6 +581,8 @@ func (*Event_SchoolReviewWithdrawn) isEvent_Body() {}
 func (*Event_TrailCheckpointed) isEvent_Body() {}
 
 func (*Event_BatchManifestPart) isEvent_Body() {}
+
+func (*Event_CalendarChanged) isEvent_Body() {}
 
 // Frame carries several events of one type in one JetStream message, so that
 // a burst (a confirmed batch's payment orders, a bulk decision) costs the
@@ -863,6 +879,139 @@ func (x *ApplicationSubmitted) GetGovernmentTotal() bool {
 	return false
 }
 
+// CalendarChanged: the bureau set a year's working calendar (school-review
+// holds it): the whole year as it now stands, under a new version. Notices
+// approved from now on count their working days on it.
+type CalendarChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Year          int32                  `protobuf:"varint,1,opt,name=year,proto3" json:"year,omitempty"`
+	Version       int64                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Holidays      []*CalendarDay         `protobuf:"bytes,3,rep,name=holidays,proto3" json:"holidays,omitempty"`
+	WorkingDays   []*CalendarDay         `protobuf:"bytes,4,rep,name=working_days,json=workingDays,proto3" json:"working_days,omitempty"`
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CalendarChanged) Reset() {
+	*x = CalendarChanged{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CalendarChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CalendarChanged) ProtoMessage() {}
+
+func (x *CalendarChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CalendarChanged.ProtoReflect.Descriptor instead.
+func (*CalendarChanged) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CalendarChanged) GetYear() int32 {
+	if x != nil {
+		return x.Year
+	}
+	return 0
+}
+
+func (x *CalendarChanged) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *CalendarChanged) GetHolidays() []*CalendarDay {
+	if x != nil {
+		return x.Holidays
+	}
+	return nil
+}
+
+func (x *CalendarChanged) GetWorkingDays() []*CalendarDay {
+	if x != nil {
+		return x.WorkingDays
+	}
+	return nil
+}
+
+func (x *CalendarChanged) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// CalendarDay is one day of a working calendar: YYYY-MM-DD in China
+// Standard Time and the holiday it belongs to.
+type CalendarDay struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Date          string                 `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CalendarDay) Reset() {
+	*x = CalendarDay{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CalendarDay) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CalendarDay) ProtoMessage() {}
+
+func (x *CalendarDay) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CalendarDay.ProtoReflect.Descriptor instead.
+func (*CalendarDay) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CalendarDay) GetDate() string {
+	if x != nil {
+		return x.Date
+	}
+	return ""
+}
+
+func (x *CalendarDay) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 // SchoolReviewApproved: the school approved and the public notice started.
 type SchoolReviewApproved struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -876,7 +1025,7 @@ type SchoolReviewApproved struct {
 
 func (x *SchoolReviewApproved) Reset() {
 	*x = SchoolReviewApproved{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[4]
+	mi := &file_aid_events_v1_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +1037,7 @@ func (x *SchoolReviewApproved) String() string {
 func (*SchoolReviewApproved) ProtoMessage() {}
 
 func (x *SchoolReviewApproved) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[4]
+	mi := &file_aid_events_v1_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +1050,7 @@ func (x *SchoolReviewApproved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchoolReviewApproved.ProtoReflect.Descriptor instead.
 func (*SchoolReviewApproved) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{4}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SchoolReviewApproved) GetHardshipLevel() string {
@@ -942,7 +1091,7 @@ type SchoolReviewRejected struct {
 
 func (x *SchoolReviewRejected) Reset() {
 	*x = SchoolReviewRejected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[5]
+	mi := &file_aid_events_v1_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1103,7 @@ func (x *SchoolReviewRejected) String() string {
 func (*SchoolReviewRejected) ProtoMessage() {}
 
 func (x *SchoolReviewRejected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[5]
+	mi := &file_aid_events_v1_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1116,7 @@ func (x *SchoolReviewRejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchoolReviewRejected.ProtoReflect.Descriptor instead.
 func (*SchoolReviewRejected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{5}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SchoolReviewRejected) GetReason() string {
@@ -988,7 +1137,7 @@ type SchoolReviewWithdrawn struct {
 
 func (x *SchoolReviewWithdrawn) Reset() {
 	*x = SchoolReviewWithdrawn{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[6]
+	mi := &file_aid_events_v1_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1149,7 @@ func (x *SchoolReviewWithdrawn) String() string {
 func (*SchoolReviewWithdrawn) ProtoMessage() {}
 
 func (x *SchoolReviewWithdrawn) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[6]
+	mi := &file_aid_events_v1_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1162,7 @@ func (x *SchoolReviewWithdrawn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchoolReviewWithdrawn.ProtoReflect.Descriptor instead.
 func (*SchoolReviewWithdrawn) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{6}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SchoolReviewWithdrawn) GetReason() string {
@@ -1033,7 +1182,7 @@ type NoticeObjected struct {
 
 func (x *NoticeObjected) Reset() {
 	*x = NoticeObjected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[7]
+	mi := &file_aid_events_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1194,7 @@ func (x *NoticeObjected) String() string {
 func (*NoticeObjected) ProtoMessage() {}
 
 func (x *NoticeObjected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[7]
+	mi := &file_aid_events_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1207,7 @@ func (x *NoticeObjected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticeObjected.ProtoReflect.Descriptor instead.
 func (*NoticeObjected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *NoticeObjected) GetReason() string {
@@ -1085,7 +1234,7 @@ type NoticePassed struct {
 
 func (x *NoticePassed) Reset() {
 	*x = NoticePassed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[8]
+	mi := &file_aid_events_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1246,7 @@ func (x *NoticePassed) String() string {
 func (*NoticePassed) ProtoMessage() {}
 
 func (x *NoticePassed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[8]
+	mi := &file_aid_events_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1259,7 @@ func (x *NoticePassed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoticePassed.ProtoReflect.Descriptor instead.
 func (*NoticePassed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NoticePassed) GetHardshipLevel() string {
@@ -1184,7 +1333,7 @@ type BureauApproved struct {
 
 func (x *BureauApproved) Reset() {
 	*x = BureauApproved{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[9]
+	mi := &file_aid_events_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1345,7 @@ func (x *BureauApproved) String() string {
 func (*BureauApproved) ProtoMessage() {}
 
 func (x *BureauApproved) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[9]
+	mi := &file_aid_events_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1358,7 @@ func (x *BureauApproved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BureauApproved.ProtoReflect.Descriptor instead.
 func (*BureauApproved) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BureauApproved) GetAmountFen() int64 {
@@ -1264,7 +1413,7 @@ type BureauRejected struct {
 
 func (x *BureauRejected) Reset() {
 	*x = BureauRejected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[10]
+	mi := &file_aid_events_v1_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1276,7 +1425,7 @@ func (x *BureauRejected) String() string {
 func (*BureauRejected) ProtoMessage() {}
 
 func (x *BureauRejected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[10]
+	mi := &file_aid_events_v1_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1289,7 +1438,7 @@ func (x *BureauRejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BureauRejected.ProtoReflect.Descriptor instead.
 func (*BureauRejected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BureauRejected) GetReason() string {
@@ -1309,7 +1458,7 @@ type ItemBatched struct {
 
 func (x *ItemBatched) Reset() {
 	*x = ItemBatched{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[11]
+	mi := &file_aid_events_v1_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1470,7 @@ func (x *ItemBatched) String() string {
 func (*ItemBatched) ProtoMessage() {}
 
 func (x *ItemBatched) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[11]
+	mi := &file_aid_events_v1_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1483,7 @@ func (x *ItemBatched) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemBatched.ProtoReflect.Descriptor instead.
 func (*ItemBatched) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ItemBatched) GetAmountFen() int64 {
@@ -1356,7 +1505,7 @@ type ItemReturnedToBureau struct {
 
 func (x *ItemReturnedToBureau) Reset() {
 	*x = ItemReturnedToBureau{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[12]
+	mi := &file_aid_events_v1_events_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1368,7 +1517,7 @@ func (x *ItemReturnedToBureau) String() string {
 func (*ItemReturnedToBureau) ProtoMessage() {}
 
 func (x *ItemReturnedToBureau) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[12]
+	mi := &file_aid_events_v1_events_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1381,7 +1530,7 @@ func (x *ItemReturnedToBureau) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemReturnedToBureau.ProtoReflect.Descriptor instead.
 func (*ItemReturnedToBureau) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{12}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ItemReturnedToBureau) GetReason() string {
@@ -1420,7 +1569,7 @@ type BatchConfirmed struct {
 
 func (x *BatchConfirmed) Reset() {
 	*x = BatchConfirmed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[13]
+	mi := &file_aid_events_v1_events_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1581,7 @@ func (x *BatchConfirmed) String() string {
 func (*BatchConfirmed) ProtoMessage() {}
 
 func (x *BatchConfirmed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[13]
+	mi := &file_aid_events_v1_events_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1594,7 @@ func (x *BatchConfirmed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchConfirmed.ProtoReflect.Descriptor instead.
 func (*BatchConfirmed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{13}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BatchConfirmed) GetControlCount() int64 {
@@ -1499,7 +1648,7 @@ type BatchManifestHeader struct {
 
 func (x *BatchManifestHeader) Reset() {
 	*x = BatchManifestHeader{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[14]
+	mi := &file_aid_events_v1_events_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1660,7 @@ func (x *BatchManifestHeader) String() string {
 func (*BatchManifestHeader) ProtoMessage() {}
 
 func (x *BatchManifestHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[14]
+	mi := &file_aid_events_v1_events_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1673,7 @@ func (x *BatchManifestHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchManifestHeader.ProtoReflect.Descriptor instead.
 func (*BatchManifestHeader) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{14}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BatchManifestHeader) GetVersion() int32 {
@@ -1574,7 +1723,7 @@ type BatchManifestPart struct {
 
 func (x *BatchManifestPart) Reset() {
 	*x = BatchManifestPart{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[15]
+	mi := &file_aid_events_v1_events_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1586,7 +1735,7 @@ func (x *BatchManifestPart) String() string {
 func (*BatchManifestPart) ProtoMessage() {}
 
 func (x *BatchManifestPart) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[15]
+	mi := &file_aid_events_v1_events_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1599,7 +1748,7 @@ func (x *BatchManifestPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchManifestPart.ProtoReflect.Descriptor instead.
 func (*BatchManifestPart) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{15}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BatchManifestPart) GetPartIndex() int32 {
@@ -1628,7 +1777,7 @@ type ManifestItem struct {
 
 func (x *ManifestItem) Reset() {
 	*x = ManifestItem{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[16]
+	mi := &file_aid_events_v1_events_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1789,7 @@ func (x *ManifestItem) String() string {
 func (*ManifestItem) ProtoMessage() {}
 
 func (x *ManifestItem) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[16]
+	mi := &file_aid_events_v1_events_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1802,7 @@ func (x *ManifestItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestItem.ProtoReflect.Descriptor instead.
 func (*ManifestItem) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{16}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ManifestItem) GetApplicationId() string {
@@ -1696,7 +1845,7 @@ type PaymentOrdered struct {
 
 func (x *PaymentOrdered) Reset() {
 	*x = PaymentOrdered{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[17]
+	mi := &file_aid_events_v1_events_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1708,7 +1857,7 @@ func (x *PaymentOrdered) String() string {
 func (*PaymentOrdered) ProtoMessage() {}
 
 func (x *PaymentOrdered) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[17]
+	mi := &file_aid_events_v1_events_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1721,7 +1870,7 @@ func (x *PaymentOrdered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentOrdered.ProtoReflect.Descriptor instead.
 func (*PaymentOrdered) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{17}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PaymentOrdered) GetPaymentId() string {
@@ -1774,7 +1923,7 @@ type PaymentSucceeded struct {
 
 func (x *PaymentSucceeded) Reset() {
 	*x = PaymentSucceeded{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[18]
+	mi := &file_aid_events_v1_events_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1786,7 +1935,7 @@ func (x *PaymentSucceeded) String() string {
 func (*PaymentSucceeded) ProtoMessage() {}
 
 func (x *PaymentSucceeded) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[18]
+	mi := &file_aid_events_v1_events_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1799,7 +1948,7 @@ func (x *PaymentSucceeded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentSucceeded.ProtoReflect.Descriptor instead.
 func (*PaymentSucceeded) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{18}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PaymentSucceeded) GetPaymentId() string {
@@ -1843,7 +1992,7 @@ type PaymentFailed struct {
 
 func (x *PaymentFailed) Reset() {
 	*x = PaymentFailed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[19]
+	mi := &file_aid_events_v1_events_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +2004,7 @@ func (x *PaymentFailed) String() string {
 func (*PaymentFailed) ProtoMessage() {}
 
 func (x *PaymentFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[19]
+	mi := &file_aid_events_v1_events_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +2017,7 @@ func (x *PaymentFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentFailed.ProtoReflect.Descriptor instead.
 func (*PaymentFailed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{19}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PaymentFailed) GetPaymentId() string {
@@ -1907,7 +2056,7 @@ type PayeeCorrected struct {
 
 func (x *PayeeCorrected) Reset() {
 	*x = PayeeCorrected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[20]
+	mi := &file_aid_events_v1_events_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1919,7 +2068,7 @@ func (x *PayeeCorrected) String() string {
 func (*PayeeCorrected) ProtoMessage() {}
 
 func (x *PayeeCorrected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[20]
+	mi := &file_aid_events_v1_events_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1932,7 +2081,7 @@ func (x *PayeeCorrected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayeeCorrected.ProtoReflect.Descriptor instead.
 func (*PayeeCorrected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{20}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PayeeCorrected) GetBankCardSealed() []byte {
@@ -1979,7 +2128,7 @@ type ReferenceImported struct {
 
 func (x *ReferenceImported) Reset() {
 	*x = ReferenceImported{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[21]
+	mi := &file_aid_events_v1_events_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1991,7 +2140,7 @@ func (x *ReferenceImported) String() string {
 func (*ReferenceImported) ProtoMessage() {}
 
 func (x *ReferenceImported) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[21]
+	mi := &file_aid_events_v1_events_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2004,7 +2153,7 @@ func (x *ReferenceImported) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReferenceImported.ProtoReflect.Descriptor instead.
 func (*ReferenceImported) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{21}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReferenceImported) GetImportId() int64 {
@@ -2056,7 +2205,7 @@ type ComparisonCompleted struct {
 
 func (x *ComparisonCompleted) Reset() {
 	*x = ComparisonCompleted{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[22]
+	mi := &file_aid_events_v1_events_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2217,7 @@ func (x *ComparisonCompleted) String() string {
 func (*ComparisonCompleted) ProtoMessage() {}
 
 func (x *ComparisonCompleted) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[22]
+	mi := &file_aid_events_v1_events_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2230,7 @@ func (x *ComparisonCompleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComparisonCompleted.ProtoReflect.Descriptor instead.
 func (*ComparisonCompleted) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{22}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ComparisonCompleted) GetRunId() int64 {
@@ -2138,7 +2287,7 @@ type ClueRaised struct {
 
 func (x *ClueRaised) Reset() {
 	*x = ClueRaised{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[23]
+	mi := &file_aid_events_v1_events_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2150,7 +2299,7 @@ func (x *ClueRaised) String() string {
 func (*ClueRaised) ProtoMessage() {}
 
 func (x *ClueRaised) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[23]
+	mi := &file_aid_events_v1_events_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2163,7 +2312,7 @@ func (x *ClueRaised) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueRaised.ProtoReflect.Descriptor instead.
 func (*ClueRaised) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{23}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ClueRaised) GetClueId() string {
@@ -2226,7 +2375,7 @@ type ClueAssigned struct {
 
 func (x *ClueAssigned) Reset() {
 	*x = ClueAssigned{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[24]
+	mi := &file_aid_events_v1_events_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2238,7 +2387,7 @@ func (x *ClueAssigned) String() string {
 func (*ClueAssigned) ProtoMessage() {}
 
 func (x *ClueAssigned) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[24]
+	mi := &file_aid_events_v1_events_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2251,7 +2400,7 @@ func (x *ClueAssigned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueAssigned.ProtoReflect.Descriptor instead.
 func (*ClueAssigned) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{24}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ClueAssigned) GetClueId() string {
@@ -2282,7 +2431,7 @@ type ClueVerified struct {
 
 func (x *ClueVerified) Reset() {
 	*x = ClueVerified{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[25]
+	mi := &file_aid_events_v1_events_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2294,7 +2443,7 @@ func (x *ClueVerified) String() string {
 func (*ClueVerified) ProtoMessage() {}
 
 func (x *ClueVerified) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[25]
+	mi := &file_aid_events_v1_events_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2307,7 +2456,7 @@ func (x *ClueVerified) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueVerified.ProtoReflect.Descriptor instead.
 func (*ClueVerified) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{25}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ClueVerified) GetClueId() string {
@@ -2349,7 +2498,7 @@ type ClueDismissed struct {
 
 func (x *ClueDismissed) Reset() {
 	*x = ClueDismissed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[26]
+	mi := &file_aid_events_v1_events_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2361,7 +2510,7 @@ func (x *ClueDismissed) String() string {
 func (*ClueDismissed) ProtoMessage() {}
 
 func (x *ClueDismissed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[26]
+	mi := &file_aid_events_v1_events_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2374,7 +2523,7 @@ func (x *ClueDismissed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueDismissed.ProtoReflect.Descriptor instead.
 func (*ClueDismissed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{26}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ClueDismissed) GetClueId() string {
@@ -2407,7 +2556,7 @@ type RefundOpened struct {
 
 func (x *RefundOpened) Reset() {
 	*x = RefundOpened{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[27]
+	mi := &file_aid_events_v1_events_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2419,7 +2568,7 @@ func (x *RefundOpened) String() string {
 func (*RefundOpened) ProtoMessage() {}
 
 func (x *RefundOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[27]
+	mi := &file_aid_events_v1_events_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2432,7 +2581,7 @@ func (x *RefundOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundOpened.ProtoReflect.Descriptor instead.
 func (*RefundOpened) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{27}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RefundOpened) GetRefundId() string {
@@ -2492,7 +2641,7 @@ type RefundReceiptRecorded struct {
 
 func (x *RefundReceiptRecorded) Reset() {
 	*x = RefundReceiptRecorded{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[28]
+	mi := &file_aid_events_v1_events_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2504,7 +2653,7 @@ func (x *RefundReceiptRecorded) String() string {
 func (*RefundReceiptRecorded) ProtoMessage() {}
 
 func (x *RefundReceiptRecorded) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[28]
+	mi := &file_aid_events_v1_events_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2517,7 +2666,7 @@ func (x *RefundReceiptRecorded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundReceiptRecorded.ProtoReflect.Descriptor instead.
 func (*RefundReceiptRecorded) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{28}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RefundReceiptRecorded) GetRefundId() string {
@@ -2573,7 +2722,7 @@ type RefundClosed struct {
 
 func (x *RefundClosed) Reset() {
 	*x = RefundClosed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[29]
+	mi := &file_aid_events_v1_events_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2585,7 +2734,7 @@ func (x *RefundClosed) String() string {
 func (*RefundClosed) ProtoMessage() {}
 
 func (x *RefundClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[29]
+	mi := &file_aid_events_v1_events_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2598,7 +2747,7 @@ func (x *RefundClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundClosed.ProtoReflect.Descriptor instead.
 func (*RefundClosed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{29}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RefundClosed) GetRefundId() string {
@@ -2635,7 +2784,7 @@ type TrailCheckpointed struct {
 
 func (x *TrailCheckpointed) Reset() {
 	*x = TrailCheckpointed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[30]
+	mi := &file_aid_events_v1_events_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2647,7 +2796,7 @@ func (x *TrailCheckpointed) String() string {
 func (*TrailCheckpointed) ProtoMessage() {}
 
 func (x *TrailCheckpointed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[30]
+	mi := &file_aid_events_v1_events_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2660,7 +2809,7 @@ func (x *TrailCheckpointed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrailCheckpointed.ProtoReflect.Descriptor instead.
 func (*TrailCheckpointed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{30}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TrailCheckpointed) GetTreeSize() uint64 {
@@ -2709,7 +2858,7 @@ var File_aid_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x12\n" +
+	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x13\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12;\n" +
@@ -2748,7 +2897,8 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\rrefund_closed\x180 \x01(\v2\x1b.aid.events.v1.RefundClosedH\x00R\frefundClosed\x12^\n" +
 	"\x17school_review_withdrawn\x182 \x01(\v2$.aid.events.v1.SchoolReviewWithdrawnH\x00R\x15schoolReviewWithdrawn\x12Q\n" +
 	"\x12trail_checkpointed\x187 \x01(\v2 .aid.events.v1.TrailCheckpointedH\x00R\x11trailCheckpointed\x12R\n" +
-	"\x13batch_manifest_part\x183 \x01(\v2 .aid.events.v1.BatchManifestPartH\x00R\x11batchManifestPartB\x06\n" +
+	"\x13batch_manifest_part\x183 \x01(\v2 .aid.events.v1.BatchManifestPartH\x00R\x11batchManifestPart\x12K\n" +
+	"\x10calendar_changed\x188 \x01(\v2\x1e.aid.events.v1.CalendarChangedH\x00R\x0fcalendarChangedB\x06\n" +
 	"\x04body\";\n" +
 	"\x05Frame\x122\n" +
 	"\x06events\x18\x01 \x03(\v2\x1a.aid.events.v1.FramedEventR\x06events\"e\n" +
@@ -2782,7 +2932,16 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1aB\n" +
 	"\x14FundingSharesBpEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xb6\x01\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xce\x01\n" +
+	"\x0fCalendarChanged\x12\x12\n" +
+	"\x04year\x18\x01 \x01(\x05R\x04year\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\x126\n" +
+	"\bholidays\x18\x03 \x03(\v2\x1a.aid.events.v1.CalendarDayR\bholidays\x12=\n" +
+	"\fworking_days\x18\x04 \x03(\v2\x1a.aid.events.v1.CalendarDayR\vworkingDays\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"5\n" +
+	"\vCalendarDay\x12\x12\n" +
+	"\x04date\x18\x01 \x01(\tR\x04date\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\xb6\x01\n" +
 	"\x14SchoolReviewApproved\x12%\n" +
 	"\x0ehardship_level\x18\x01 \x01(\tR\rhardshipLevel\x12\x1d\n" +
 	"\n" +
@@ -2947,86 +3106,91 @@ func file_aid_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_aid_events_v1_events_proto_rawDescData
 }
 
-var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_aid_events_v1_events_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: aid.events.v1.Event
 	(*Frame)(nil),                 // 1: aid.events.v1.Frame
 	(*FramedEvent)(nil),           // 2: aid.events.v1.FramedEvent
 	(*ApplicationSubmitted)(nil),  // 3: aid.events.v1.ApplicationSubmitted
-	(*SchoolReviewApproved)(nil),  // 4: aid.events.v1.SchoolReviewApproved
-	(*SchoolReviewRejected)(nil),  // 5: aid.events.v1.SchoolReviewRejected
-	(*SchoolReviewWithdrawn)(nil), // 6: aid.events.v1.SchoolReviewWithdrawn
-	(*NoticeObjected)(nil),        // 7: aid.events.v1.NoticeObjected
-	(*NoticePassed)(nil),          // 8: aid.events.v1.NoticePassed
-	(*BureauApproved)(nil),        // 9: aid.events.v1.BureauApproved
-	(*BureauRejected)(nil),        // 10: aid.events.v1.BureauRejected
-	(*ItemBatched)(nil),           // 11: aid.events.v1.ItemBatched
-	(*ItemReturnedToBureau)(nil),  // 12: aid.events.v1.ItemReturnedToBureau
-	(*BatchConfirmed)(nil),        // 13: aid.events.v1.BatchConfirmed
-	(*BatchManifestHeader)(nil),   // 14: aid.events.v1.BatchManifestHeader
-	(*BatchManifestPart)(nil),     // 15: aid.events.v1.BatchManifestPart
-	(*ManifestItem)(nil),          // 16: aid.events.v1.ManifestItem
-	(*PaymentOrdered)(nil),        // 17: aid.events.v1.PaymentOrdered
-	(*PaymentSucceeded)(nil),      // 18: aid.events.v1.PaymentSucceeded
-	(*PaymentFailed)(nil),         // 19: aid.events.v1.PaymentFailed
-	(*PayeeCorrected)(nil),        // 20: aid.events.v1.PayeeCorrected
-	(*ReferenceImported)(nil),     // 21: aid.events.v1.ReferenceImported
-	(*ComparisonCompleted)(nil),   // 22: aid.events.v1.ComparisonCompleted
-	(*ClueRaised)(nil),            // 23: aid.events.v1.ClueRaised
-	(*ClueAssigned)(nil),          // 24: aid.events.v1.ClueAssigned
-	(*ClueVerified)(nil),          // 25: aid.events.v1.ClueVerified
-	(*ClueDismissed)(nil),         // 26: aid.events.v1.ClueDismissed
-	(*RefundOpened)(nil),          // 27: aid.events.v1.RefundOpened
-	(*RefundReceiptRecorded)(nil), // 28: aid.events.v1.RefundReceiptRecorded
-	(*RefundClosed)(nil),          // 29: aid.events.v1.RefundClosed
-	(*TrailCheckpointed)(nil),     // 30: aid.events.v1.TrailCheckpointed
-	nil,                           // 31: aid.events.v1.ApplicationSubmitted.TierFenEntry
-	nil,                           // 32: aid.events.v1.ApplicationSubmitted.FundingSharesBpEntry
-	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
-	(*v1.Actor)(nil),              // 34: aid.common.v1.Actor
+	(*CalendarChanged)(nil),       // 4: aid.events.v1.CalendarChanged
+	(*CalendarDay)(nil),           // 5: aid.events.v1.CalendarDay
+	(*SchoolReviewApproved)(nil),  // 6: aid.events.v1.SchoolReviewApproved
+	(*SchoolReviewRejected)(nil),  // 7: aid.events.v1.SchoolReviewRejected
+	(*SchoolReviewWithdrawn)(nil), // 8: aid.events.v1.SchoolReviewWithdrawn
+	(*NoticeObjected)(nil),        // 9: aid.events.v1.NoticeObjected
+	(*NoticePassed)(nil),          // 10: aid.events.v1.NoticePassed
+	(*BureauApproved)(nil),        // 11: aid.events.v1.BureauApproved
+	(*BureauRejected)(nil),        // 12: aid.events.v1.BureauRejected
+	(*ItemBatched)(nil),           // 13: aid.events.v1.ItemBatched
+	(*ItemReturnedToBureau)(nil),  // 14: aid.events.v1.ItemReturnedToBureau
+	(*BatchConfirmed)(nil),        // 15: aid.events.v1.BatchConfirmed
+	(*BatchManifestHeader)(nil),   // 16: aid.events.v1.BatchManifestHeader
+	(*BatchManifestPart)(nil),     // 17: aid.events.v1.BatchManifestPart
+	(*ManifestItem)(nil),          // 18: aid.events.v1.ManifestItem
+	(*PaymentOrdered)(nil),        // 19: aid.events.v1.PaymentOrdered
+	(*PaymentSucceeded)(nil),      // 20: aid.events.v1.PaymentSucceeded
+	(*PaymentFailed)(nil),         // 21: aid.events.v1.PaymentFailed
+	(*PayeeCorrected)(nil),        // 22: aid.events.v1.PayeeCorrected
+	(*ReferenceImported)(nil),     // 23: aid.events.v1.ReferenceImported
+	(*ComparisonCompleted)(nil),   // 24: aid.events.v1.ComparisonCompleted
+	(*ClueRaised)(nil),            // 25: aid.events.v1.ClueRaised
+	(*ClueAssigned)(nil),          // 26: aid.events.v1.ClueAssigned
+	(*ClueVerified)(nil),          // 27: aid.events.v1.ClueVerified
+	(*ClueDismissed)(nil),         // 28: aid.events.v1.ClueDismissed
+	(*RefundOpened)(nil),          // 29: aid.events.v1.RefundOpened
+	(*RefundReceiptRecorded)(nil), // 30: aid.events.v1.RefundReceiptRecorded
+	(*RefundClosed)(nil),          // 31: aid.events.v1.RefundClosed
+	(*TrailCheckpointed)(nil),     // 32: aid.events.v1.TrailCheckpointed
+	nil,                           // 33: aid.events.v1.ApplicationSubmitted.TierFenEntry
+	nil,                           // 34: aid.events.v1.ApplicationSubmitted.FundingSharesBpEntry
+	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
+	(*v1.Actor)(nil),              // 36: aid.common.v1.Actor
 }
 var file_aid_events_v1_events_proto_depIdxs = []int32{
-	33, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	34, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
+	35, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	36, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
 	3,  // 2: aid.events.v1.Event.application_submitted:type_name -> aid.events.v1.ApplicationSubmitted
-	4,  // 3: aid.events.v1.Event.school_review_approved:type_name -> aid.events.v1.SchoolReviewApproved
-	5,  // 4: aid.events.v1.Event.school_review_rejected:type_name -> aid.events.v1.SchoolReviewRejected
-	7,  // 5: aid.events.v1.Event.notice_objected:type_name -> aid.events.v1.NoticeObjected
-	8,  // 6: aid.events.v1.Event.notice_passed:type_name -> aid.events.v1.NoticePassed
-	9,  // 7: aid.events.v1.Event.bureau_approved:type_name -> aid.events.v1.BureauApproved
-	10, // 8: aid.events.v1.Event.bureau_rejected:type_name -> aid.events.v1.BureauRejected
-	11, // 9: aid.events.v1.Event.item_batched:type_name -> aid.events.v1.ItemBatched
-	12, // 10: aid.events.v1.Event.item_returned_to_bureau:type_name -> aid.events.v1.ItemReturnedToBureau
-	13, // 11: aid.events.v1.Event.batch_confirmed:type_name -> aid.events.v1.BatchConfirmed
-	17, // 12: aid.events.v1.Event.payment_ordered:type_name -> aid.events.v1.PaymentOrdered
-	18, // 13: aid.events.v1.Event.payment_succeeded:type_name -> aid.events.v1.PaymentSucceeded
-	19, // 14: aid.events.v1.Event.payment_failed:type_name -> aid.events.v1.PaymentFailed
-	20, // 15: aid.events.v1.Event.payee_corrected:type_name -> aid.events.v1.PayeeCorrected
-	21, // 16: aid.events.v1.Event.reference_imported:type_name -> aid.events.v1.ReferenceImported
-	22, // 17: aid.events.v1.Event.comparison_completed:type_name -> aid.events.v1.ComparisonCompleted
-	23, // 18: aid.events.v1.Event.clue_raised:type_name -> aid.events.v1.ClueRaised
-	24, // 19: aid.events.v1.Event.clue_assigned:type_name -> aid.events.v1.ClueAssigned
-	25, // 20: aid.events.v1.Event.clue_verified:type_name -> aid.events.v1.ClueVerified
-	26, // 21: aid.events.v1.Event.clue_dismissed:type_name -> aid.events.v1.ClueDismissed
-	27, // 22: aid.events.v1.Event.refund_opened:type_name -> aid.events.v1.RefundOpened
-	28, // 23: aid.events.v1.Event.refund_receipt_recorded:type_name -> aid.events.v1.RefundReceiptRecorded
-	29, // 24: aid.events.v1.Event.refund_closed:type_name -> aid.events.v1.RefundClosed
-	6,  // 25: aid.events.v1.Event.school_review_withdrawn:type_name -> aid.events.v1.SchoolReviewWithdrawn
-	30, // 26: aid.events.v1.Event.trail_checkpointed:type_name -> aid.events.v1.TrailCheckpointed
-	15, // 27: aid.events.v1.Event.batch_manifest_part:type_name -> aid.events.v1.BatchManifestPart
-	2,  // 28: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
-	31, // 29: aid.events.v1.ApplicationSubmitted.tier_fen:type_name -> aid.events.v1.ApplicationSubmitted.TierFenEntry
-	32, // 30: aid.events.v1.ApplicationSubmitted.funding_shares_bp:type_name -> aid.events.v1.ApplicationSubmitted.FundingSharesBpEntry
-	33, // 31: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
-	14, // 32: aid.events.v1.BatchConfirmed.manifest:type_name -> aid.events.v1.BatchManifestHeader
-	16, // 33: aid.events.v1.BatchManifestPart.items:type_name -> aid.events.v1.ManifestItem
-	34, // 34: aid.events.v1.PayeeCorrected.entered_by:type_name -> aid.common.v1.Actor
-	33, // 35: aid.events.v1.TrailCheckpointed.signed_at:type_name -> google.protobuf.Timestamp
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	6,  // 3: aid.events.v1.Event.school_review_approved:type_name -> aid.events.v1.SchoolReviewApproved
+	7,  // 4: aid.events.v1.Event.school_review_rejected:type_name -> aid.events.v1.SchoolReviewRejected
+	9,  // 5: aid.events.v1.Event.notice_objected:type_name -> aid.events.v1.NoticeObjected
+	10, // 6: aid.events.v1.Event.notice_passed:type_name -> aid.events.v1.NoticePassed
+	11, // 7: aid.events.v1.Event.bureau_approved:type_name -> aid.events.v1.BureauApproved
+	12, // 8: aid.events.v1.Event.bureau_rejected:type_name -> aid.events.v1.BureauRejected
+	13, // 9: aid.events.v1.Event.item_batched:type_name -> aid.events.v1.ItemBatched
+	14, // 10: aid.events.v1.Event.item_returned_to_bureau:type_name -> aid.events.v1.ItemReturnedToBureau
+	15, // 11: aid.events.v1.Event.batch_confirmed:type_name -> aid.events.v1.BatchConfirmed
+	19, // 12: aid.events.v1.Event.payment_ordered:type_name -> aid.events.v1.PaymentOrdered
+	20, // 13: aid.events.v1.Event.payment_succeeded:type_name -> aid.events.v1.PaymentSucceeded
+	21, // 14: aid.events.v1.Event.payment_failed:type_name -> aid.events.v1.PaymentFailed
+	22, // 15: aid.events.v1.Event.payee_corrected:type_name -> aid.events.v1.PayeeCorrected
+	23, // 16: aid.events.v1.Event.reference_imported:type_name -> aid.events.v1.ReferenceImported
+	24, // 17: aid.events.v1.Event.comparison_completed:type_name -> aid.events.v1.ComparisonCompleted
+	25, // 18: aid.events.v1.Event.clue_raised:type_name -> aid.events.v1.ClueRaised
+	26, // 19: aid.events.v1.Event.clue_assigned:type_name -> aid.events.v1.ClueAssigned
+	27, // 20: aid.events.v1.Event.clue_verified:type_name -> aid.events.v1.ClueVerified
+	28, // 21: aid.events.v1.Event.clue_dismissed:type_name -> aid.events.v1.ClueDismissed
+	29, // 22: aid.events.v1.Event.refund_opened:type_name -> aid.events.v1.RefundOpened
+	30, // 23: aid.events.v1.Event.refund_receipt_recorded:type_name -> aid.events.v1.RefundReceiptRecorded
+	31, // 24: aid.events.v1.Event.refund_closed:type_name -> aid.events.v1.RefundClosed
+	8,  // 25: aid.events.v1.Event.school_review_withdrawn:type_name -> aid.events.v1.SchoolReviewWithdrawn
+	32, // 26: aid.events.v1.Event.trail_checkpointed:type_name -> aid.events.v1.TrailCheckpointed
+	17, // 27: aid.events.v1.Event.batch_manifest_part:type_name -> aid.events.v1.BatchManifestPart
+	4,  // 28: aid.events.v1.Event.calendar_changed:type_name -> aid.events.v1.CalendarChanged
+	2,  // 29: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
+	33, // 30: aid.events.v1.ApplicationSubmitted.tier_fen:type_name -> aid.events.v1.ApplicationSubmitted.TierFenEntry
+	34, // 31: aid.events.v1.ApplicationSubmitted.funding_shares_bp:type_name -> aid.events.v1.ApplicationSubmitted.FundingSharesBpEntry
+	5,  // 32: aid.events.v1.CalendarChanged.holidays:type_name -> aid.events.v1.CalendarDay
+	5,  // 33: aid.events.v1.CalendarChanged.working_days:type_name -> aid.events.v1.CalendarDay
+	35, // 34: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
+	16, // 35: aid.events.v1.BatchConfirmed.manifest:type_name -> aid.events.v1.BatchManifestHeader
+	18, // 36: aid.events.v1.BatchManifestPart.items:type_name -> aid.events.v1.ManifestItem
+	36, // 37: aid.events.v1.PayeeCorrected.entered_by:type_name -> aid.common.v1.Actor
+	35, // 38: aid.events.v1.TrailCheckpointed.signed_at:type_name -> google.protobuf.Timestamp
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_aid_events_v1_events_proto_init() }
@@ -3061,6 +3225,7 @@ func file_aid_events_v1_events_proto_init() {
 		(*Event_SchoolReviewWithdrawn)(nil),
 		(*Event_TrailCheckpointed)(nil),
 		(*Event_BatchManifestPart)(nil),
+		(*Event_CalendarChanged)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3068,7 +3233,7 @@ func file_aid_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_events_v1_events_proto_rawDesc), len(file_aid_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -693,6 +693,369 @@ func (x *WithdrawApplicationRequest) GetReason() string {
 	return ""
 }
 
+// CalendarDay is one day of a working calendar, in China Standard Time.
+type CalendarDay struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// YYYY-MM-DD.
+	Date string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
+	// The holiday it belongs to, e.g. 国庆节 (required for holidays; for a
+	// swapped working day, the holiday it makes up for).
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CalendarDay) Reset() {
+	*x = CalendarDay{}
+	mi := &file_aid_schoolreview_v1_schoolreview_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CalendarDay) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CalendarDay) ProtoMessage() {}
+
+func (x *CalendarDay) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_schoolreview_v1_schoolreview_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CalendarDay.ProtoReflect.Descriptor instead.
+func (*CalendarDay) Descriptor() ([]byte, []int) {
+	return file_aid_schoolreview_v1_schoolreview_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CalendarDay) GetDate() string {
+	if x != nil {
+		return x.Date
+	}
+	return ""
+}
+
+func (x *CalendarDay) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type GetWorkingCalendarRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Year          int32                  `protobuf:"varint,1,opt,name=year,proto3" json:"year,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWorkingCalendarRequest) Reset() {
+	*x = GetWorkingCalendarRequest{}
+	mi := &file_aid_schoolreview_v1_schoolreview_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWorkingCalendarRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWorkingCalendarRequest) ProtoMessage() {}
+
+func (x *GetWorkingCalendarRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_schoolreview_v1_schoolreview_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWorkingCalendarRequest.ProtoReflect.Descriptor instead.
+func (*GetWorkingCalendarRequest) Descriptor() ([]byte, []int) {
+	return file_aid_schoolreview_v1_schoolreview_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetWorkingCalendarRequest) GetYear() int32 {
+	if x != nil {
+		return x.Year
+	}
+	return 0
+}
+
+type SetWorkingCalendarRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 2000 to 2100.
+	Year int32 `protobuf:"varint,1,opt,name=year,proto3" json:"year,omitempty"`
+	// The year's public holidays, at most 60 days: each in the year (a New
+	// Year holiday may begin on 29–31 December of the year before).
+	Holidays []*CalendarDay `protobuf:"bytes,2,rep,name=holidays,proto3" json:"holidays,omitempty"`
+	// The weekend days that are working days (调休), at most 20: each a
+	// Saturday or Sunday, in the year (or 29–31 December before it).
+	WorkingDays []*CalendarDay `protobuf:"bytes,3,rep,name=working_days,json=workingDays,proto3" json:"working_days,omitempty"`
+	// Why it changes, e.g. the State Council notice it follows (required).
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetWorkingCalendarRequest) Reset() {
+	*x = SetWorkingCalendarRequest{}
+	mi := &file_aid_schoolreview_v1_schoolreview_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetWorkingCalendarRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetWorkingCalendarRequest) ProtoMessage() {}
+
+func (x *SetWorkingCalendarRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_schoolreview_v1_schoolreview_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetWorkingCalendarRequest.ProtoReflect.Descriptor instead.
+func (*SetWorkingCalendarRequest) Descriptor() ([]byte, []int) {
+	return file_aid_schoolreview_v1_schoolreview_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SetWorkingCalendarRequest) GetYear() int32 {
+	if x != nil {
+		return x.Year
+	}
+	return 0
+}
+
+func (x *SetWorkingCalendarRequest) GetHolidays() []*CalendarDay {
+	if x != nil {
+		return x.Holidays
+	}
+	return nil
+}
+
+func (x *SetWorkingCalendarRequest) GetWorkingDays() []*CalendarDay {
+	if x != nil {
+		return x.WorkingDays
+	}
+	return nil
+}
+
+func (x *SetWorkingCalendarRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// WorkingCalendar is one year's calendar as the notice counts it.
+type WorkingCalendar struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Year  int32                  `protobuf:"varint,1,opt,name=year,proto3" json:"year,omitempty"`
+	// 0 when the system has no calendar for the year.
+	Version     int64          `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Holidays    []*CalendarDay `protobuf:"bytes,3,rep,name=holidays,proto3" json:"holidays,omitempty"`
+	WorkingDays []*CalendarDay `protobuf:"bytes,4,rep,name=working_days,json=workingDays,proto3" json:"working_days,omitempty"`
+	// Every version, newest first: who set it, when, why and what it changed.
+	History       []*CalendarChange `protobuf:"bytes,5,rep,name=history,proto3" json:"history,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkingCalendar) Reset() {
+	*x = WorkingCalendar{}
+	mi := &file_aid_schoolreview_v1_schoolreview_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkingCalendar) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkingCalendar) ProtoMessage() {}
+
+func (x *WorkingCalendar) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_schoolreview_v1_schoolreview_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkingCalendar.ProtoReflect.Descriptor instead.
+func (*WorkingCalendar) Descriptor() ([]byte, []int) {
+	return file_aid_schoolreview_v1_schoolreview_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *WorkingCalendar) GetYear() int32 {
+	if x != nil {
+		return x.Year
+	}
+	return 0
+}
+
+func (x *WorkingCalendar) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *WorkingCalendar) GetHolidays() []*CalendarDay {
+	if x != nil {
+		return x.Holidays
+	}
+	return nil
+}
+
+func (x *WorkingCalendar) GetWorkingDays() []*CalendarDay {
+	if x != nil {
+		return x.WorkingDays
+	}
+	return nil
+}
+
+func (x *WorkingCalendar) GetHistory() []*CalendarChange {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+// CalendarChange is one version of a year's calendar.
+type CalendarChange struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version int64                  `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// The user who set it ("system:school-review" for the seeded version).
+	ChangedBy          string                 `protobuf:"bytes,2,opt,name=changed_by,json=changedBy,proto3" json:"changed_by,omitempty"`
+	ChangedByRole      string                 `protobuf:"bytes,3,opt,name=changed_by_role,json=changedByRole,proto3" json:"changed_by_role,omitempty"`
+	ChangedAt          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	Reason             string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	HolidaysAdded      []*CalendarDay         `protobuf:"bytes,6,rep,name=holidays_added,json=holidaysAdded,proto3" json:"holidays_added,omitempty"`
+	HolidaysRemoved    []*CalendarDay         `protobuf:"bytes,7,rep,name=holidays_removed,json=holidaysRemoved,proto3" json:"holidays_removed,omitempty"`
+	WorkingDaysAdded   []*CalendarDay         `protobuf:"bytes,8,rep,name=working_days_added,json=workingDaysAdded,proto3" json:"working_days_added,omitempty"`
+	WorkingDaysRemoved []*CalendarDay         `protobuf:"bytes,9,rep,name=working_days_removed,json=workingDaysRemoved,proto3" json:"working_days_removed,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *CalendarChange) Reset() {
+	*x = CalendarChange{}
+	mi := &file_aid_schoolreview_v1_schoolreview_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CalendarChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CalendarChange) ProtoMessage() {}
+
+func (x *CalendarChange) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_schoolreview_v1_schoolreview_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CalendarChange.ProtoReflect.Descriptor instead.
+func (*CalendarChange) Descriptor() ([]byte, []int) {
+	return file_aid_schoolreview_v1_schoolreview_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CalendarChange) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *CalendarChange) GetChangedBy() string {
+	if x != nil {
+		return x.ChangedBy
+	}
+	return ""
+}
+
+func (x *CalendarChange) GetChangedByRole() string {
+	if x != nil {
+		return x.ChangedByRole
+	}
+	return ""
+}
+
+func (x *CalendarChange) GetChangedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangedAt
+	}
+	return nil
+}
+
+func (x *CalendarChange) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CalendarChange) GetHolidaysAdded() []*CalendarDay {
+	if x != nil {
+		return x.HolidaysAdded
+	}
+	return nil
+}
+
+func (x *CalendarChange) GetHolidaysRemoved() []*CalendarDay {
+	if x != nil {
+		return x.HolidaysRemoved
+	}
+	return nil
+}
+
+func (x *CalendarChange) GetWorkingDaysAdded() []*CalendarDay {
+	if x != nil {
+		return x.WorkingDaysAdded
+	}
+	return nil
+}
+
+func (x *CalendarChange) GetWorkingDaysRemoved() []*CalendarDay {
+	if x != nil {
+		return x.WorkingDaysRemoved
+	}
+	return nil
+}
+
 var File_aid_schoolreview_v1_schoolreview_proto protoreflect.FileDescriptor
 
 const file_aid_schoolreview_v1_schoolreview_proto_rawDesc = "" +
@@ -749,20 +1112,50 @@ const file_aid_schoolreview_v1_schoolreview_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"[\n" +
 	"\x1aWithdrawApplicationRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason*\xb1\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"5\n" +
+	"\vCalendarDay\x12\x12\n" +
+	"\x04date\x18\x01 \x01(\tR\x04date\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"/\n" +
+	"\x19GetWorkingCalendarRequest\x12\x12\n" +
+	"\x04year\x18\x01 \x01(\x05R\x04year\"\xca\x01\n" +
+	"\x19SetWorkingCalendarRequest\x12\x12\n" +
+	"\x04year\x18\x01 \x01(\x05R\x04year\x12<\n" +
+	"\bholidays\x18\x02 \x03(\v2 .aid.schoolreview.v1.CalendarDayR\bholidays\x12C\n" +
+	"\fworking_days\x18\x03 \x03(\v2 .aid.schoolreview.v1.CalendarDayR\vworkingDays\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x81\x02\n" +
+	"\x0fWorkingCalendar\x12\x12\n" +
+	"\x04year\x18\x01 \x01(\x05R\x04year\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\x12<\n" +
+	"\bholidays\x18\x03 \x03(\v2 .aid.schoolreview.v1.CalendarDayR\bholidays\x12C\n" +
+	"\fworking_days\x18\x04 \x03(\v2 .aid.schoolreview.v1.CalendarDayR\vworkingDays\x12=\n" +
+	"\ahistory\x18\x05 \x03(\v2#.aid.schoolreview.v1.CalendarChangeR\ahistory\"\xfe\x03\n" +
+	"\x0eCalendarChange\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x03R\aversion\x12\x1d\n" +
+	"\n" +
+	"changed_by\x18\x02 \x01(\tR\tchangedBy\x12&\n" +
+	"\x0fchanged_by_role\x18\x03 \x01(\tR\rchangedByRole\x129\n" +
+	"\n" +
+	"changed_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAt\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12G\n" +
+	"\x0eholidays_added\x18\x06 \x03(\v2 .aid.schoolreview.v1.CalendarDayR\rholidaysAdded\x12K\n" +
+	"\x10holidays_removed\x18\a \x03(\v2 .aid.schoolreview.v1.CalendarDayR\x0fholidaysRemoved\x12N\n" +
+	"\x12working_days_added\x18\b \x03(\v2 .aid.schoolreview.v1.CalendarDayR\x10workingDaysAdded\x12R\n" +
+	"\x14working_days_removed\x18\t \x03(\v2 .aid.schoolreview.v1.CalendarDayR\x12workingDaysRemoved*\xb1\x01\n" +
 	"\vReviewState\x12\x1c\n" +
 	"\x18REVIEW_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14REVIEW_STATE_PENDING\x10\x01\x12\x1a\n" +
 	"\x16REVIEW_STATE_IN_NOTICE\x10\x02\x12\x19\n" +
 	"\x15REVIEW_STATE_REJECTED\x10\x03\x12\x17\n" +
 	"\x13REVIEW_STATE_PASSED\x10\x04\x12\x1a\n" +
-	"\x16REVIEW_STATE_WITHDRAWN\x10\x052\xbc\x05\n" +
+	"\x16REVIEW_STATE_WITHDRAWN\x10\x052\xe5\a\n" +
 	"\x13SchoolReviewService\x12|\n" +
 	"\vListReviews\x12'.aid.schoolreview.v1.ListReviewsRequest\x1a(.aid.schoolreview.v1.ListReviewsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/school-reviews\x12|\n" +
 	"\tGetReview\x12%.aid.schoolreview.v1.GetReviewRequest\x1a\x1b.aid.schoolreview.v1.Review\"+\x82\xd3\xe4\x93\x02%\x12#/v1/school-reviews/{application_id}\x12w\n" +
 	"\x06Decide\x12\".aid.schoolreview.v1.DecideRequest\x1a#.aid.schoolreview.v1.DecideResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/school-reviews:decide\x12\x90\x01\n" +
 	"\x0eRaiseObjection\x12*.aid.schoolreview.v1.RaiseObjectionRequest\x1a\x1b.aid.schoolreview.v1.Review\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/school-reviews/{application_id}:object\x12\x9c\x01\n" +
-	"\x13WithdrawApplication\x12/.aid.schoolreview.v1.WithdrawApplicationRequest\x1a\x1b.aid.schoolreview.v1.Review\"7\x82\xd3\xe4\x93\x021:\x01*\",/v1/school-reviews/{application_id}:withdrawBNZLgithub.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1;schoolreviewv1b\x06proto3"
+	"\x13WithdrawApplication\x12/.aid.schoolreview.v1.WithdrawApplicationRequest\x1a\x1b.aid.schoolreview.v1.Review\"7\x82\xd3\xe4\x93\x021:\x01*\",/v1/school-reviews/{application_id}:withdraw\x12\x90\x01\n" +
+	"\x12GetWorkingCalendar\x12..aid.schoolreview.v1.GetWorkingCalendarRequest\x1a$.aid.schoolreview.v1.WorkingCalendar\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/working-calendars/{year}\x12\x93\x01\n" +
+	"\x12SetWorkingCalendar\x12..aid.schoolreview.v1.SetWorkingCalendarRequest\x1a$.aid.schoolreview.v1.WorkingCalendar\"'\x82\xd3\xe4\x93\x02!:\x01*\x1a\x1c/v1/working-calendars/{year}BNZLgithub.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1;schoolreviewv1b\x06proto3"
 
 var (
 	file_aid_schoolreview_v1_schoolreview_proto_rawDescOnce sync.Once
@@ -777,7 +1170,7 @@ func file_aid_schoolreview_v1_schoolreview_proto_rawDescGZIP() []byte {
 }
 
 var file_aid_schoolreview_v1_schoolreview_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_aid_schoolreview_v1_schoolreview_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_aid_schoolreview_v1_schoolreview_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_aid_schoolreview_v1_schoolreview_proto_goTypes = []any{
 	(ReviewState)(0),                   // 0: aid.schoolreview.v1.ReviewState
 	(*Review)(nil),                     // 1: aid.schoolreview.v1.Review
@@ -789,31 +1182,50 @@ var file_aid_schoolreview_v1_schoolreview_proto_goTypes = []any{
 	(*DecideResponse)(nil),             // 7: aid.schoolreview.v1.DecideResponse
 	(*RaiseObjectionRequest)(nil),      // 8: aid.schoolreview.v1.RaiseObjectionRequest
 	(*WithdrawApplicationRequest)(nil), // 9: aid.schoolreview.v1.WithdrawApplicationRequest
-	(*timestamppb.Timestamp)(nil),      // 10: google.protobuf.Timestamp
+	(*CalendarDay)(nil),                // 10: aid.schoolreview.v1.CalendarDay
+	(*GetWorkingCalendarRequest)(nil),  // 11: aid.schoolreview.v1.GetWorkingCalendarRequest
+	(*SetWorkingCalendarRequest)(nil),  // 12: aid.schoolreview.v1.SetWorkingCalendarRequest
+	(*WorkingCalendar)(nil),            // 13: aid.schoolreview.v1.WorkingCalendar
+	(*CalendarChange)(nil),             // 14: aid.schoolreview.v1.CalendarChange
+	(*timestamppb.Timestamp)(nil),      // 15: google.protobuf.Timestamp
 }
 var file_aid_schoolreview_v1_schoolreview_proto_depIdxs = []int32{
 	0,  // 0: aid.schoolreview.v1.Review.state:type_name -> aid.schoolreview.v1.ReviewState
-	10, // 1: aid.schoolreview.v1.Review.notice_ends_at:type_name -> google.protobuf.Timestamp
-	10, // 2: aid.schoolreview.v1.Review.updated_at:type_name -> google.protobuf.Timestamp
+	15, // 1: aid.schoolreview.v1.Review.notice_ends_at:type_name -> google.protobuf.Timestamp
+	15, // 2: aid.schoolreview.v1.Review.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: aid.schoolreview.v1.ListReviewsRequest.state:type_name -> aid.schoolreview.v1.ReviewState
 	1,  // 4: aid.schoolreview.v1.ListReviewsResponse.reviews:type_name -> aid.schoolreview.v1.Review
 	5,  // 5: aid.schoolreview.v1.DecideRequest.decisions:type_name -> aid.schoolreview.v1.Decision
 	1,  // 6: aid.schoolreview.v1.DecideResponse.reviews:type_name -> aid.schoolreview.v1.Review
-	2,  // 7: aid.schoolreview.v1.SchoolReviewService.ListReviews:input_type -> aid.schoolreview.v1.ListReviewsRequest
-	4,  // 8: aid.schoolreview.v1.SchoolReviewService.GetReview:input_type -> aid.schoolreview.v1.GetReviewRequest
-	6,  // 9: aid.schoolreview.v1.SchoolReviewService.Decide:input_type -> aid.schoolreview.v1.DecideRequest
-	8,  // 10: aid.schoolreview.v1.SchoolReviewService.RaiseObjection:input_type -> aid.schoolreview.v1.RaiseObjectionRequest
-	9,  // 11: aid.schoolreview.v1.SchoolReviewService.WithdrawApplication:input_type -> aid.schoolreview.v1.WithdrawApplicationRequest
-	3,  // 12: aid.schoolreview.v1.SchoolReviewService.ListReviews:output_type -> aid.schoolreview.v1.ListReviewsResponse
-	1,  // 13: aid.schoolreview.v1.SchoolReviewService.GetReview:output_type -> aid.schoolreview.v1.Review
-	7,  // 14: aid.schoolreview.v1.SchoolReviewService.Decide:output_type -> aid.schoolreview.v1.DecideResponse
-	1,  // 15: aid.schoolreview.v1.SchoolReviewService.RaiseObjection:output_type -> aid.schoolreview.v1.Review
-	1,  // 16: aid.schoolreview.v1.SchoolReviewService.WithdrawApplication:output_type -> aid.schoolreview.v1.Review
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	10, // 7: aid.schoolreview.v1.SetWorkingCalendarRequest.holidays:type_name -> aid.schoolreview.v1.CalendarDay
+	10, // 8: aid.schoolreview.v1.SetWorkingCalendarRequest.working_days:type_name -> aid.schoolreview.v1.CalendarDay
+	10, // 9: aid.schoolreview.v1.WorkingCalendar.holidays:type_name -> aid.schoolreview.v1.CalendarDay
+	10, // 10: aid.schoolreview.v1.WorkingCalendar.working_days:type_name -> aid.schoolreview.v1.CalendarDay
+	14, // 11: aid.schoolreview.v1.WorkingCalendar.history:type_name -> aid.schoolreview.v1.CalendarChange
+	15, // 12: aid.schoolreview.v1.CalendarChange.changed_at:type_name -> google.protobuf.Timestamp
+	10, // 13: aid.schoolreview.v1.CalendarChange.holidays_added:type_name -> aid.schoolreview.v1.CalendarDay
+	10, // 14: aid.schoolreview.v1.CalendarChange.holidays_removed:type_name -> aid.schoolreview.v1.CalendarDay
+	10, // 15: aid.schoolreview.v1.CalendarChange.working_days_added:type_name -> aid.schoolreview.v1.CalendarDay
+	10, // 16: aid.schoolreview.v1.CalendarChange.working_days_removed:type_name -> aid.schoolreview.v1.CalendarDay
+	2,  // 17: aid.schoolreview.v1.SchoolReviewService.ListReviews:input_type -> aid.schoolreview.v1.ListReviewsRequest
+	4,  // 18: aid.schoolreview.v1.SchoolReviewService.GetReview:input_type -> aid.schoolreview.v1.GetReviewRequest
+	6,  // 19: aid.schoolreview.v1.SchoolReviewService.Decide:input_type -> aid.schoolreview.v1.DecideRequest
+	8,  // 20: aid.schoolreview.v1.SchoolReviewService.RaiseObjection:input_type -> aid.schoolreview.v1.RaiseObjectionRequest
+	9,  // 21: aid.schoolreview.v1.SchoolReviewService.WithdrawApplication:input_type -> aid.schoolreview.v1.WithdrawApplicationRequest
+	11, // 22: aid.schoolreview.v1.SchoolReviewService.GetWorkingCalendar:input_type -> aid.schoolreview.v1.GetWorkingCalendarRequest
+	12, // 23: aid.schoolreview.v1.SchoolReviewService.SetWorkingCalendar:input_type -> aid.schoolreview.v1.SetWorkingCalendarRequest
+	3,  // 24: aid.schoolreview.v1.SchoolReviewService.ListReviews:output_type -> aid.schoolreview.v1.ListReviewsResponse
+	1,  // 25: aid.schoolreview.v1.SchoolReviewService.GetReview:output_type -> aid.schoolreview.v1.Review
+	7,  // 26: aid.schoolreview.v1.SchoolReviewService.Decide:output_type -> aid.schoolreview.v1.DecideResponse
+	1,  // 27: aid.schoolreview.v1.SchoolReviewService.RaiseObjection:output_type -> aid.schoolreview.v1.Review
+	1,  // 28: aid.schoolreview.v1.SchoolReviewService.WithdrawApplication:output_type -> aid.schoolreview.v1.Review
+	13, // 29: aid.schoolreview.v1.SchoolReviewService.GetWorkingCalendar:output_type -> aid.schoolreview.v1.WorkingCalendar
+	13, // 30: aid.schoolreview.v1.SchoolReviewService.SetWorkingCalendar:output_type -> aid.schoolreview.v1.WorkingCalendar
+	24, // [24:31] is the sub-list for method output_type
+	17, // [17:24] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_aid_schoolreview_v1_schoolreview_proto_init() }
@@ -827,7 +1239,7 @@ func file_aid_schoolreview_v1_schoolreview_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_schoolreview_v1_schoolreview_proto_rawDesc), len(file_aid_schoolreview_v1_schoolreview_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,8 @@ const (
 	SchoolReviewService_Decide_FullMethodName              = "/aid.schoolreview.v1.SchoolReviewService/Decide"
 	SchoolReviewService_RaiseObjection_FullMethodName      = "/aid.schoolreview.v1.SchoolReviewService/RaiseObjection"
 	SchoolReviewService_WithdrawApplication_FullMethodName = "/aid.schoolreview.v1.SchoolReviewService/WithdrawApplication"
+	SchoolReviewService_GetWorkingCalendar_FullMethodName  = "/aid.schoolreview.v1.SchoolReviewService/GetWorkingCalendar"
+	SchoolReviewService_SetWorkingCalendar_FullMethodName  = "/aid.schoolreview.v1.SchoolReviewService/SetWorkingCalendar"
 )
 
 // SchoolReviewServiceClient is the client API for SchoolReviewService service.
@@ -50,6 +52,19 @@ type SchoolReviewServiceClient interface {
 	// (reason review-already-decided) once it was decided; a concurrent
 	// Decide and WithdrawApplication end in exactly one of the two.
 	WithdrawApplication(ctx context.Context, in *WithdrawApplicationRequest, opts ...grpc.CallOption) (*Review, error)
+	// GetWorkingCalendar returns a year's working calendar as the public
+	// notice counts it: the public holidays (法定节假日) and the weekend days
+	// that are working days (调休), with its version history. A year the
+	// system has no calendar for comes back with version 0 and no days: the
+	// notice then counts Monday to Friday.
+	GetWorkingCalendar(ctx context.Context, in *GetWorkingCalendarRequest, opts ...grpc.CallOption) (*WorkingCalendar, error)
+	// SetWorkingCalendar replaces a year's holidays and swapped working days
+	// as a new version, recording who, when, why and what changed; notices
+	// approved afterwards count on it (notices already running keep their end).
+	// Policy administrators only. InvalidArgument, with a field violation per
+	// bad day, for a date outside the year, a swapped working day that is not
+	// a Saturday or Sunday, a day listed twice or as both, or too many days.
+	SetWorkingCalendar(ctx context.Context, in *SetWorkingCalendarRequest, opts ...grpc.CallOption) (*WorkingCalendar, error)
 }
 
 type schoolReviewServiceClient struct {
@@ -110,6 +125,26 @@ func (c *schoolReviewServiceClient) WithdrawApplication(ctx context.Context, in 
 	return out, nil
 }
 
+func (c *schoolReviewServiceClient) GetWorkingCalendar(ctx context.Context, in *GetWorkingCalendarRequest, opts ...grpc.CallOption) (*WorkingCalendar, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WorkingCalendar)
+	err := c.cc.Invoke(ctx, SchoolReviewService_GetWorkingCalendar_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *schoolReviewServiceClient) SetWorkingCalendar(ctx context.Context, in *SetWorkingCalendarRequest, opts ...grpc.CallOption) (*WorkingCalendar, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WorkingCalendar)
+	err := c.cc.Invoke(ctx, SchoolReviewService_SetWorkingCalendar_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SchoolReviewServiceServer is the server API for SchoolReviewService service.
 // All implementations must embed UnimplementedSchoolReviewServiceServer
 // for forward compatibility.
@@ -134,6 +169,19 @@ type SchoolReviewServiceServer interface {
 	// (reason review-already-decided) once it was decided; a concurrent
 	// Decide and WithdrawApplication end in exactly one of the two.
 	WithdrawApplication(context.Context, *WithdrawApplicationRequest) (*Review, error)
+	// GetWorkingCalendar returns a year's working calendar as the public
+	// notice counts it: the public holidays (法定节假日) and the weekend days
+	// that are working days (调休), with its version history. A year the
+	// system has no calendar for comes back with version 0 and no days: the
+	// notice then counts Monday to Friday.
+	GetWorkingCalendar(context.Context, *GetWorkingCalendarRequest) (*WorkingCalendar, error)
+	// SetWorkingCalendar replaces a year's holidays and swapped working days
+	// as a new version, recording who, when, why and what changed; notices
+	// approved afterwards count on it (notices already running keep their end).
+	// Policy administrators only. InvalidArgument, with a field violation per
+	// bad day, for a date outside the year, a swapped working day that is not
+	// a Saturday or Sunday, a day listed twice or as both, or too many days.
+	SetWorkingCalendar(context.Context, *SetWorkingCalendarRequest) (*WorkingCalendar, error)
 	mustEmbedUnimplementedSchoolReviewServiceServer()
 }
 
@@ -158,6 +206,12 @@ func (UnimplementedSchoolReviewServiceServer) RaiseObjection(context.Context, *R
 }
 func (UnimplementedSchoolReviewServiceServer) WithdrawApplication(context.Context, *WithdrawApplicationRequest) (*Review, error) {
 	return nil, status.Error(codes.Unimplemented, "method WithdrawApplication not implemented")
+}
+func (UnimplementedSchoolReviewServiceServer) GetWorkingCalendar(context.Context, *GetWorkingCalendarRequest) (*WorkingCalendar, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetWorkingCalendar not implemented")
+}
+func (UnimplementedSchoolReviewServiceServer) SetWorkingCalendar(context.Context, *SetWorkingCalendarRequest) (*WorkingCalendar, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetWorkingCalendar not implemented")
 }
 func (UnimplementedSchoolReviewServiceServer) mustEmbedUnimplementedSchoolReviewServiceServer() {}
 func (UnimplementedSchoolReviewServiceServer) testEmbeddedByValue()                             {}
@@ -270,6 +324,42 @@ func _SchoolReviewService_WithdrawApplication_Handler(srv interface{}, ctx conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SchoolReviewService_GetWorkingCalendar_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetWorkingCalendarRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchoolReviewServiceServer).GetWorkingCalendar(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchoolReviewService_GetWorkingCalendar_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchoolReviewServiceServer).GetWorkingCalendar(ctx, req.(*GetWorkingCalendarRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SchoolReviewService_SetWorkingCalendar_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetWorkingCalendarRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchoolReviewServiceServer).SetWorkingCalendar(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchoolReviewService_SetWorkingCalendar_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchoolReviewServiceServer).SetWorkingCalendar(ctx, req.(*SetWorkingCalendarRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SchoolReviewService_ServiceDesc is the grpc.ServiceDesc for SchoolReviewService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -296,6 +386,14 @@ var SchoolReviewService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "WithdrawApplication",
 			Handler:    _SchoolReviewService_WithdrawApplication_Handler,
+		},
+		{
+			MethodName: "GetWorkingCalendar",
+			Handler:    _SchoolReviewService_GetWorkingCalendar_Handler,
+		},
+		{
+			MethodName: "SetWorkingCalendar",
+			Handler:    _SchoolReviewService_SetWorkingCalendar_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
