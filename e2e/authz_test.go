@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -42,6 +43,8 @@ var (
 	bureauReaders = []auth.Role{auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor, auth.RoleFinanceOfficer}
 	financeReader = []auth.Role{auth.RoleFinanceOfficer, auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor}
 	allButOps     = []auth.Role{auth.RoleSchoolOfficer, auth.RoleSchoolReviewer, auth.RoleBureauReviewer, auth.RoleFinanceOfficer, auth.RoleDataOfficer, auth.RoleAuditor}
+	// policyReaders read the aid policy: everyone who works with it.
+	policyReaders = append(slices.Clone(allButOps), auth.RolePolicyAdmin)
 )
 
 func rpcCases() []rpcCase {
@@ -166,8 +169,28 @@ func chainCases(unknown, card string) []rpcCase {
 			_, err := u.app.GetInclusionProof(ctx, &applicationv1.GetInclusionProofRequest{ApplicationId: unknown})
 			return err
 		}},
-		{"application.ListPrograms", allButOps, codes.OK, func(ctx context.Context, u *user) error {
+		{"application.ListPrograms", policyReaders, codes.OK, func(ctx context.Context, u *user) error {
 			_, err := u.app.ListPrograms(ctx, &applicationv1.ListProgramsRequest{})
+			return err
+		}},
+		{"application.DraftPolicyVersion", []auth.Role{auth.RolePolicyAdmin}, codes.InvalidArgument, func(ctx context.Context, u *user) error {
+			_, err := u.policy.DraftPolicyVersion(ctx, &applicationv1.DraftPolicyVersionRequest{Kind: "programs"})
+			return err
+		}},
+		{"application.ApprovePolicyVersion", []auth.Role{auth.RolePolicyAdmin}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.policy.ApprovePolicyVersion(ctx, &applicationv1.ApprovePolicyVersionRequest{Kind: "programs", Number: 999, Sha256: "00"})
+			return err
+		}},
+		{"application.PreviewPolicyVersion", []auth.Role{auth.RolePolicyAdmin, auth.RoleBureauReviewer, auth.RoleAuditor}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.policy.PreviewPolicyVersion(ctx, &applicationv1.PreviewPolicyVersionRequest{Kind: "programs", Number: 999})
+			return err
+		}},
+		{"application.ListPolicyVersions", policyReaders, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.policy.ListPolicyVersions(ctx, &applicationv1.ListPolicyVersionsRequest{Kind: "schools"})
+			return err
+		}},
+		{"application.GetPolicyVersion", policyReaders, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.policy.GetPolicyVersion(ctx, &applicationv1.GetPolicyVersionRequest{Kind: "programs", Number: 999})
 			return err
 		}},
 		{"school-review.ListReviews", schoolReaders, codes.OK, func(ctx context.Context, u *user) error {
