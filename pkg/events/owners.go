@@ -1,6 +1,9 @@
 package events
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // owners maps the first part of an event type ("finance" in
 // "finance.payment_ordered.v1") to the one service that owns the types under
@@ -8,11 +11,14 @@ import "strings"
 // natsx.Identities) and a consumer accepts them only on their own subject
 // (natsx.Consumer). This is the one declaration of who owns which event.
 var owners = map[string]string{
-	"application":    "application",
-	"schoolreview":   "school-review",
-	"bureaureview":   "bureau-review",
-	"finance":        "finance-confirmation",
-	"payout":         "payout",
+	"application":  "application",
+	"schoolreview": "school-review",
+	"bureaureview": "bureau-review",
+	"finance":      "finance-confirmation",
+	"payout":       "payout",
+	// The loan book: repayments and recoveries recorded against the loan
+	// contracts payout opened with the bank.
+	"loan":           "payout",
 	"datacomparison": "data-comparison",
 }
 
@@ -25,22 +31,26 @@ func Owner(eventType string) string {
 	return owners[prefix]
 }
 
-// TypePrefix returns the first part of the types service owns ("finance"
-// for finance-confirmation), or "" when it owns none.
-func TypePrefix(service string) string {
+// TypePrefixes returns the first parts of the types service owns, sorted
+// (["finance"] for finance-confirmation, ["loan", "payout"] for payout), or
+// nil when it owns none.
+func TypePrefixes(service string) []string {
+	var out []string
 	for prefix, owner := range owners {
 		if owner == service {
-			return prefix
+			out = append(out, prefix)
 		}
 	}
-	return ""
+	slices.Sort(out)
+	return out
 }
 
-// Owners lists the services that own event types.
+// Owners lists the services that own event types, each once, sorted.
 func Owners() []string {
 	out := make([]string, 0, len(owners))
 	for _, s := range owners {
 		out = append(out, s)
 	}
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
 }

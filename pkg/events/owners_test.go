@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/edubureau/studentaid/pkg/events"
@@ -16,6 +17,7 @@ func TestOwner(t *testing.T) {
 		{"bureau review", events.TypeBureauApproved, "bureau-review"},
 		{"payout result", events.TypePaymentSucceeded, "payout"},
 		{"data office", events.TypeClueRaised, "data-comparison"},
+		{"loan book", events.TypeLoanRepaymentRecorded, "payout"},
 		{"unknown prefix", "bank.payment_ordered.v1", ""},
 		{"no dot", "finance", ""},
 		{"empty", "", ""},
@@ -27,10 +29,16 @@ func TestOwner(t *testing.T) {
 			}
 		})
 	}
-	if got := events.TypePrefix("finance-confirmation"); got != "finance" {
-		t.Errorf("TypePrefix(finance-confirmation) = %q, want finance", got)
+	if got := events.TypePrefixes("finance-confirmation"); !slices.Equal(got, []string{"finance"}) {
+		t.Errorf("TypePrefixes(finance-confirmation) = %q, want [finance]", got)
 	}
-	if got := events.TypePrefix("banksim"); got != "" {
-		t.Errorf("TypePrefix(banksim) = %q, want empty", got)
+	if got := events.TypePrefixes("payout"); !slices.Equal(got, []string{"loan", "payout"}) {
+		t.Errorf("TypePrefixes(payout) = %q, want [loan payout]", got)
+	}
+	if got := events.TypePrefixes("banksim"); got != nil {
+		t.Errorf("TypePrefixes(banksim) = %q, want none", got)
+	}
+	if got := events.Owners(); !slices.Equal(got, []string{"application", "bureau-review", "data-comparison", "finance-confirmation", "payout", "school-review"}) {
+		t.Errorf("Owners() = %q, each service once", got)
 	}
 }

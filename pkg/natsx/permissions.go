@@ -63,7 +63,7 @@ func Identities() []Identity {
 }
 
 // ServicePermissions are what service may do: publish the events it owns
-// ("aid.<its type prefix>.>") and its own dead letters; look up the streams;
+// ("aid.<type prefix>.>" for each of its type prefixes) and its own dead letters; look up the streams;
 // create, read and pull from its own durable consumer (named after the
 // service) and acknowledge its messages; receive replies on its own inbox.
 // It cannot create, change or delete streams, touch another durable, or
@@ -77,8 +77,10 @@ func Identities() []Identity {
 func ServicePermissions(service string) Permissions {
 	durable := "." + EventStream + "." + service
 	pub := make([]string, 0, 16)
+	for _, prefix := range events.TypePrefixes(service) {
+		pub = append(pub, events.SubjectPrefix+prefix+".>")
+	}
 	pub = append(pub,
-		events.SubjectPrefix+events.TypePrefix(service)+".>",
 		DeadPrefix+service+".>",
 		"$JS.API.INFO",
 		"$JS.API.STREAM.INFO."+EventStream,
