@@ -107,12 +107,14 @@ type Service struct {
 	pool     *pgxpool.Pool
 	verifier *manifest.Verifier
 	metrics  *Metrics
+	now      func() time.Time
+	notify   func()
 }
 
 // New returns payout's use cases over d.Pool.
 func New(d Deps) *Service {
 	d = d.withDefaults()
-	return &Service{pool: d.Pool, verifier: d.Verifier, metrics: d.Metrics}
+	return &Service{pool: d.Pool, verifier: d.Verifier, metrics: d.Metrics, now: d.Now, notify: d.Notify}
 }
 
 // CountRefusal counts err in aid_payout_orders_refused_total if it is a

@@ -18,7 +18,8 @@ import (
 const maxResponseBytes = 1 << 20
 
 // HTTPGateway is a Gateway over the bank's HTTP JSON API
-// (POST /v1/payments, GET /v1/payments/{key}). Bank calls appear as
+// (POST /v1/payments, GET /v1/payments/{key}; POST /v1/loans,
+// GET /v1/loans/{key}). Bank calls appear as
 // OpenTelemetry client spans. It sets no timeout of its own: bound each call
 // with the caller's context.
 type HTTPGateway struct {
@@ -49,8 +50,14 @@ func NewHTTPGateway(baseURL string, client *http.Client) *HTTPGateway {
 
 // spanName keeps span names low-cardinality: the lookup path holds the key.
 func spanName(_ string, r *http.Request) string {
-	if r.Method == http.MethodPost {
+	loan := strings.HasPrefix(r.URL.Path, "/v1/loans")
+	switch {
+	case r.Method == http.MethodPost && loan:
+		return "bank open loan"
+	case r.Method == http.MethodPost:
 		return "bank pay"
+	case loan:
+		return "bank lookup loan"
 	}
 	return "bank lookup"
 }
@@ -69,6 +76,24 @@ type paymentResponse struct {
 	Reason         string `json:"reason"`
 	AmountFen      int64  `json:"amount_fen"`
 }
+
+type loanRequest struct {
+	IdempotencyKey string `json:"idempotency_key"`
+	BorrowerName   string `json:"borrower_name"`
+	CardNumber     string `json:"card_number"`
+	AmountFen      int64  `json:"amount_fen"`
+}
+
+type loanResponse struct {
+	IdempotencyKey string `json:"idempotency_key"`
+	ContractNumber string `json:"contract_number"`
+	Status         string `json:"status"`
+	AmountFen      int64  `json:"amount_fen"`
+	Years          int32  `json:"years"`
+}
+
+// loanOpened is the status of a loan contract in the bank's answers.
+const loanOpened = "opened"
 
 type errorResponse struct {
 	Error string `json:"error"`
@@ -157,6 +182,103 @@ func (g *HTTPGateway) Lookup(ctx context.Context, key string) (Result, error) {
 	default:
 		return Result{}, fmt.Errorf("lookup %s: %w: status %d: %s", key, ErrUnknownOutcome, status, bankMessage(respBody, Payment{}))
 	}
+}
+
+// OpenLoan implements Gateway. Errors carry the key, never the card number or name.
+func (g *HTTPGateway) OpenLoan(ctx context.Context, r LoanRequest) (Loan, error) {
+	if err := ctx.Err(); err != nil {
+		return Loan{}, fmt.Errorf("open loan %s: %w", r.Key, err)
+	}
+	body, err := json.Marshal(loanRequest{IdempotencyKey: r.Key, BorrowerName: r.BorrowerName, CardNumber: r.CardNumber, AmountFen: r.AmountFen})
+	if err != nil {
+		return Loan{}, fmt.Errorf("open loan %s: encode: %w", r.Key, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.baseURL+"/v1/loans", bytes.NewReader(body))
+	if err != nil {
+		return Loan{}, fmt.Errorf("open loan %s: build request: %w", r.Key, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	status, respBody, err := g.do(req)
+	if err != nil {
+		return Loan{}, fmt.Errorf("open loan %s: %w: %w", r.Key, ErrUnknownOutcome, err)
+	}
+	payee := Payment{CardNumber: r.CardNumber, AccountName: r.BorrowerName}
+	switch status {
+	case http.StatusOK, http.StatusCreated:
+		loan, err := decodeLoan(respBody, r.Key)
+		if err != nil {
+			return Loan{}, fmt.Errorf("open loan %s: %w: %w", r.Key, ErrUnknownOutcome, err)
+		}
+		if loan.AmountFen != r.AmountFen {
+			return Loan{}, fmt.Errorf("open loan %s: %w: bank answered amount %d fen, sent %d", r.Key, ErrUnknownOutcome, loan.AmountFen, r.AmountFen)
+		}
+		return loan, nil
+	case http.StatusBadRequest:
+		if !fromBank(respBody) {
+			return Loan{}, fmt.Errorf("open loan %s: %w: status 400 not from the bank", r.Key, ErrUnknownOutcome)
+		}
+		return Loan{}, fmt.Errorf("open loan %s: %w: %s", r.Key, ErrInvalidPayment, bankMessage(respBody, payee))
+	case http.StatusConflict:
+		return Loan{}, fmt.Errorf("open loan %s: %w: %s", r.Key, ErrKeyConflict, bankMessage(respBody, payee))
+	default:
+		return Loan{}, fmt.Errorf("open loan %s: %w: status %d: %s", r.Key, ErrUnknownOutcome, status, bankMessage(respBody, payee))
+	}
+}
+
+// LookupLoan implements Gateway.
+func (g *HTTPGateway) LookupLoan(ctx context.Context, key string) (Loan, error) {
+	if key == "" {
+		return Loan{}, fmt.Errorf("lookup loan: %w: empty key", ErrInvalidPayment)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.baseURL+"/v1/loans/"+url.PathEscape(key), nil)
+	if err != nil {
+		return Loan{}, fmt.Errorf("lookup loan %s: build request: %w", key, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	status, respBody, err := g.do(req)
+	if err != nil {
+		return Loan{}, fmt.Errorf("lookup loan %s: %w: %w", key, ErrUnknownOutcome, err)
+	}
+	switch status {
+	case http.StatusOK:
+		loan, err := decodeLoan(respBody, key)
+		if err != nil {
+			return Loan{}, fmt.Errorf("lookup loan %s: %w: %w", key, ErrUnknownOutcome, err)
+		}
+		return loan, nil
+	case http.StatusNotFound:
+		var e errorResponse
+		if json.Unmarshal(respBody, &e) == nil && e.Error == "not found" {
+			return Loan{}, fmt.Errorf("lookup loan %s: %w", key, ErrNotFound)
+		}
+		return Loan{}, fmt.Errorf("lookup loan %s: %w: status 404 not from the bank", key, ErrUnknownOutcome)
+	case http.StatusBadRequest:
+		if !fromBank(respBody) {
+			return Loan{}, fmt.Errorf("lookup loan %s: %w: status 400 not from the bank", key, ErrUnknownOutcome)
+		}
+		return Loan{}, fmt.Errorf("lookup loan %s: %w: %s", key, ErrInvalidPayment, bankMessage(respBody, Payment{}))
+	default:
+		return Loan{}, fmt.Errorf("lookup loan %s: %w: status %d: %s", key, ErrUnknownOutcome, status, bankMessage(respBody, Payment{}))
+	}
+}
+
+func decodeLoan(body []byte, key string) (Loan, error) {
+	var r loanResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		return Loan{}, fmt.Errorf("decode bank response: %w", err)
+	}
+	switch {
+	case r.IdempotencyKey != key:
+		return Loan{}, fmt.Errorf("bank answered for key %q", r.IdempotencyKey)
+	case r.Status != loanOpened:
+		return Loan{}, fmt.Errorf("bank answered loan status %q", r.Status)
+	case r.ContractNumber == "" || len(r.ContractNumber) > 64:
+		return Loan{}, errors.New("bank answered without a contract number, or with one longer than 64")
+	case r.Years < 1 || r.Years > 30:
+		return Loan{}, fmt.Errorf("bank answered a term of %d years", r.Years)
+	}
+	return Loan{Key: r.IdempotencyKey, ContractNumber: r.ContractNumber, AmountFen: r.AmountFen, Years: r.Years}, nil
 }
 
 // do sends req and reads the whole response, so that a connection dropped
