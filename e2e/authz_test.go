@@ -272,7 +272,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	orgOf := map[auth.Role]string{
 		auth.RoleSchoolOfficer: "S001", auth.RoleSchoolReviewer: "S001", auth.RoleBureauReviewer: auth.OrgBureau,
 		auth.RoleDataOfficer: auth.OrgBureau, auth.RoleFinanceOfficer: auth.OrgFinance, auth.RoleAuditor: auth.OrgBureau,
-		auth.RoleOps: auth.OrgIT, auth.RoleService: auth.OrgIT,
+		auth.RoleOps: auth.OrgIT, auth.RoleService: auth.OrgIT, auth.RolePolicyAdmin: auth.OrgBureau,
 	}
 	users := map[string]*user{}
 	for _, r := range auth.Roles {
