@@ -134,6 +134,15 @@ func (b *Bank) handlePay(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Bank) handleGet(w http.ResponseWriter, r *http.Request) {
+	b.serveRecord(w, r, "get payment", func(ctx context.Context, key string) (any, error) {
+		c, err := b.ledger.Get(ctx, key)
+		return toPaymentResponse(c), err
+	})
+}
+
+// serveRecord answers a lookup of the record under the path's key: get's
+// answer, the bank's own 404 when it has none, or an injected failure.
+func (b *Bank) serveRecord(w http.ResponseWriter, r *http.Request, what string, get func(ctx context.Context, key string) (any, error)) {
 	ctx := r.Context()
 	if b.roll(b.faults.FailureRate) {
 		b.logger.InfoContext(ctx, "injected failure", "path", r.URL.Path)
@@ -145,15 +154,15 @@ func (b *Bank) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	c, err := b.ledger.Get(ctx, key)
+	resp, err := get(ctx, key)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		writeError(w, http.StatusNotFound, "not found")
 	case err != nil:
-		b.logger.ErrorContext(ctx, "get payment", "idempotency_key", key, "err", err)
+		b.logger.ErrorContext(ctx, what, "idempotency_key", key, "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error")
 	default:
-		writeJSON(w, http.StatusOK, toPaymentResponse(c))
+		writeJSON(w, http.StatusOK, resp)
 	}
 }
 
@@ -216,27 +225,10 @@ func (b *Bank) handleOpenLoan(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Bank) handleGetLoan(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	if b.roll(b.faults.FailureRate) {
-		b.logger.InfoContext(ctx, "injected failure", "path", r.URL.Path)
-		writeError(w, http.StatusServiceUnavailable, "service unavailable")
-		return
-	}
-	key := r.PathValue("key")
-	if err := ValidateKey(key); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	loan, err := b.ledger.GetLoan(ctx, key)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		writeError(w, http.StatusNotFound, "not found")
-	case err != nil:
-		b.logger.ErrorContext(ctx, "get loan", "idempotency_key", key, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal error")
-	default:
-		writeJSON(w, http.StatusOK, toLoanResponse(loan))
-	}
+	b.serveRecord(w, r, "get loan", func(ctx context.Context, key string) (any, error) {
+		loan, err := b.ledger.GetLoan(ctx, key)
+		return toLoanResponse(loan), err
+	})
 }
 
 type ledgerEntry struct {

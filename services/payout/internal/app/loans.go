@@ -129,7 +129,8 @@ func (s *Service) RecordLoanRepayment(ctx context.Context, by auth.Identity, in 
 		case !errors.Is(err, adapters.ErrNotFound):
 			return err
 		}
-		if err := c.Apply(r); err != nil {
+		c, err = c.Apply(r)
+		if err != nil {
 			if errors.Is(err, domain.ErrExceedsOutstanding) {
 				return &apperr.Error{Code: apperr.FailedPrecondition, Rule: apperr.ReasonLoanRepaymentExceedsOutstanding, Message: fmt.Sprintf(
 					"contract %s has %d fen outstanding (%d fen lent, %d repaid, %d recovered); %d fen is more: record at most the outstanding amount, or check the contract number",

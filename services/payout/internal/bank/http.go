@@ -147,40 +147,52 @@ func (g *HTTPGateway) Pay(ctx context.Context, p Payment) (Result, error) {
 
 // Lookup implements Gateway.
 func (g *HTTPGateway) Lookup(ctx context.Context, key string) (Result, error) {
+	var res Result
+	err := g.lookup(ctx, "lookup", "/v1/payments/", key, func(body []byte) (err error) {
+		res, err = decodeResult(body, key)
+		return err
+	})
+	return res, err
+}
+
+// lookup asks the bank for its record of key under path and decodes a found
+// one with decode. Only the bank's own "not found" is ErrNotFound; anything
+// else that is not the record wraps ErrUnknownOutcome (or ErrInvalidPayment
+// for the bank's own 400).
+func (g *HTTPGateway) lookup(ctx context.Context, call, path, key string, decode func(body []byte) error) error {
 	if key == "" {
-		return Result{}, fmt.Errorf("lookup: %w: empty key", ErrInvalidPayment)
+		return fmt.Errorf("%s: %w: empty key", call, ErrInvalidPayment)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.baseURL+"/v1/payments/"+url.PathEscape(key), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.baseURL+path+url.PathEscape(key), nil)
 	if err != nil {
-		return Result{}, fmt.Errorf("lookup %s: build request: %w", key, err)
+		return fmt.Errorf("%s %s: build request: %w", call, key, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	status, respBody, err := g.do(req)
 	if err != nil {
-		return Result{}, fmt.Errorf("lookup %s: %w: %w", key, ErrUnknownOutcome, err)
+		return fmt.Errorf("%s %s: %w: %w", call, key, ErrUnknownOutcome, err)
 	}
 	switch status {
 	case http.StatusOK:
-		res, err := decodeResult(respBody, key)
-		if err != nil {
-			return Result{}, fmt.Errorf("lookup %s: %w: %w", key, ErrUnknownOutcome, err)
+		if err := decode(respBody); err != nil {
+			return fmt.Errorf("%s %s: %w: %w", call, key, ErrUnknownOutcome, err)
 		}
-		return res, nil
+		return nil
 	case http.StatusNotFound:
 		// Only the bank's own "not found" proves it never executed the
 		// payment; a 404 from a proxy or a wrong base URL proves nothing.
 		var e errorResponse
 		if json.Unmarshal(respBody, &e) == nil && e.Error == "not found" {
-			return Result{}, fmt.Errorf("lookup %s: %w", key, ErrNotFound)
+			return fmt.Errorf("%s %s: %w", call, key, ErrNotFound)
 		}
-		return Result{}, fmt.Errorf("lookup %s: %w: status 404 not from the bank", key, ErrUnknownOutcome)
+		return fmt.Errorf("%s %s: %w: status 404 not from the bank", call, key, ErrUnknownOutcome)
 	case http.StatusBadRequest:
 		if !fromBank(respBody) {
-			return Result{}, fmt.Errorf("lookup %s: %w: status 400 not from the bank", key, ErrUnknownOutcome)
+			return fmt.Errorf("%s %s: %w: status 400 not from the bank", call, key, ErrUnknownOutcome)
 		}
-		return Result{}, fmt.Errorf("lookup %s: %w: %s", key, ErrInvalidPayment, bankMessage(respBody, Payment{}))
+		return fmt.Errorf("%s %s: %w: %s", call, key, ErrInvalidPayment, bankMessage(respBody, Payment{}))
 	default:
-		return Result{}, fmt.Errorf("lookup %s: %w: status %d: %s", key, ErrUnknownOutcome, status, bankMessage(respBody, Payment{}))
+		return fmt.Errorf("%s %s: %w: status %d: %s", call, key, ErrUnknownOutcome, status, bankMessage(respBody, Payment{}))
 	}
 }
 
@@ -228,39 +240,12 @@ func (g *HTTPGateway) OpenLoan(ctx context.Context, r LoanRequest) (Loan, error)
 
 // LookupLoan implements Gateway.
 func (g *HTTPGateway) LookupLoan(ctx context.Context, key string) (Loan, error) {
-	if key == "" {
-		return Loan{}, fmt.Errorf("lookup loan: %w: empty key", ErrInvalidPayment)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.baseURL+"/v1/loans/"+url.PathEscape(key), nil)
-	if err != nil {
-		return Loan{}, fmt.Errorf("lookup loan %s: build request: %w", key, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	status, respBody, err := g.do(req)
-	if err != nil {
-		return Loan{}, fmt.Errorf("lookup loan %s: %w: %w", key, ErrUnknownOutcome, err)
-	}
-	switch status {
-	case http.StatusOK:
-		loan, err := decodeLoan(respBody, key)
-		if err != nil {
-			return Loan{}, fmt.Errorf("lookup loan %s: %w: %w", key, ErrUnknownOutcome, err)
-		}
-		return loan, nil
-	case http.StatusNotFound:
-		var e errorResponse
-		if json.Unmarshal(respBody, &e) == nil && e.Error == "not found" {
-			return Loan{}, fmt.Errorf("lookup loan %s: %w", key, ErrNotFound)
-		}
-		return Loan{}, fmt.Errorf("lookup loan %s: %w: status 404 not from the bank", key, ErrUnknownOutcome)
-	case http.StatusBadRequest:
-		if !fromBank(respBody) {
-			return Loan{}, fmt.Errorf("lookup loan %s: %w: status 400 not from the bank", key, ErrUnknownOutcome)
-		}
-		return Loan{}, fmt.Errorf("lookup loan %s: %w: %s", key, ErrInvalidPayment, bankMessage(respBody, Payment{}))
-	default:
-		return Loan{}, fmt.Errorf("lookup loan %s: %w: status %d: %s", key, ErrUnknownOutcome, status, bankMessage(respBody, Payment{}))
-	}
+	var loan Loan
+	err := g.lookup(ctx, "lookup loan", "/v1/loans/", key, func(body []byte) (err error) {
+		loan, err = decodeLoan(body, key)
+		return err
+	})
+	return loan, err
 }
 
 func decodeLoan(body []byte, key string) (Loan, error) {

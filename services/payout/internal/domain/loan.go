@@ -91,15 +91,16 @@ var (
 	ErrBankReferenceReused = errors.New("bank reference already recorded for another repayment")
 )
 
-// Apply adds r to the contract's totals. Returns ErrExceedsOutstanding, with
-// the figures in the message, when r is more than is outstanding (nothing
-// changes), and an error for an amount that is not positive.
-func (c *LoanContract) Apply(r Repayment) error {
+// Apply returns the contract with r added to its totals. Returns
+// ErrExceedsOutstanding, with the figures in the message, when r is more
+// than is outstanding, and an error for an amount that is not positive or
+// an unknown kind.
+func (c LoanContract) Apply(r Repayment) (LoanContract, error) {
 	switch {
 	case r.AmountFen <= 0:
-		return fmt.Errorf("repayment of %d fen: the amount must be positive", r.AmountFen)
+		return c, fmt.Errorf("repayment of %d fen: the amount must be positive", r.AmountFen)
 	case r.AmountFen > c.OutstandingFen():
-		return fmt.Errorf("%w: contract %s has %d fen outstanding (%d fen lent, %d repaid, %d recovered); %d fen is more",
+		return c, fmt.Errorf("%w: contract %s has %d fen outstanding (%d fen lent, %d repaid, %d recovered); %d fen is more",
 			ErrExceedsOutstanding, c.ContractNumber, c.OutstandingFen(), c.AmountFen, c.RepaidFen, c.RecoveredFen, r.AmountFen)
 	}
 	switch r.Kind {
@@ -108,9 +109,9 @@ func (c *LoanContract) Apply(r Repayment) error {
 	case KindRecovery:
 		c.RecoveredFen += r.AmountFen
 	default:
-		return fmt.Errorf("repayment of kind %q", r.Kind)
+		return c, fmt.Errorf("repayment of kind %q", r.Kind)
 	}
-	return nil
+	return c, nil
 }
 
 // LoanFilter narrows the loan book; empty fields match everything.

@@ -27,8 +27,7 @@ func TestLoanContractApply(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := tt.start
-			err := c.Apply(tt.r)
+			c, err := tt.start.Apply(tt.r)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("Apply() = %v, want %v", err, tt.wantErr)
 			}
@@ -37,8 +36,7 @@ func TestLoanContractApply(t *testing.T) {
 			}
 		})
 	}
-	c := open
-	if err := c.Apply(Repayment{Kind: KindRepayment}); err == nil {
+	if _, err := open.Apply(Repayment{Kind: KindRepayment}); err == nil {
 		t.Error("a zero repayment applied")
 	}
 }

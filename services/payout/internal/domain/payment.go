@@ -98,7 +98,7 @@ type Payment struct {
 
 // Loan reports whether the payment is a loan: the bank opens a contract for
 // it and credits no card.
-func (p Payment) Loan() bool { return p.FundingSource == FundingBankLoan }
+func (p *Payment) Loan() bool { return p.FundingSource == FundingBankLoan }
 
 // PaymentFilter narrows a list of payments; empty fields match everything.
 type PaymentFilter struct {

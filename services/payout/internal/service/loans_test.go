@@ -19,7 +19,6 @@ import (
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/manifest"
-	"github.com/edubureau/studentaid/pkg/natsx"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
 )
@@ -259,7 +258,7 @@ func TestLoanRepaymentsAndRecoveriesInTheBook(t *testing.T) {
 		return finance.RecordLoanRepayment(ctx, &payoutv1.RecordLoanRepaymentRequest{ContractNumber: contract, Kind: kind, AmountFen: amount,
 			BankReference: ref, PaidOn: "2018-09-03", Reason: reason})
 	}
-	const repay, recover = payoutv1.LoanRepaymentKind_LOAN_REPAYMENT_KIND_REPAYMENT, payoutv1.LoanRepaymentKind_LOAN_REPAYMENT_KIND_RECOVERY
+	const repay, recovery = payoutv1.LoanRepaymentKind_LOAN_REPAYMENT_KIND_REPAYMENT, payoutv1.LoanRepaymentKind_LOAN_REPAYMENT_KIND_RECOVERY
 
 	first, err := record(contractA, repay, 300000, "BOC-20180903-0001", "")
 	if err != nil {
@@ -269,7 +268,7 @@ func TestLoanRepaymentsAndRecoveriesInTheBook(t *testing.T) {
 		r.GetRecordedBy() != "u-finance_officer" || c.GetRepaidFen() != 300000 || c.GetOutstandingFen() != 500000 || c.GetStatus() != payoutv1.LoanStatus_LOAN_STATUS_OPEN {
 		t.Errorf("first repayment %v", first)
 	}
-	if _, err := record(contractB, recover, 200000, "BOC-20180903-0002", "overdue; recovered from the guarantor"); err != nil {
+	if _, err := record(contractB, recovery, 200000, "BOC-20180903-0002", "overdue; recovered from the guarantor"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -302,7 +301,7 @@ func TestLoanRepaymentsAndRecoveriesInTheBook(t *testing.T) {
 		{"zero", 0, repay, "", "amount_fen"},
 		{"negative", -100, repay, "", "amount_fen"},
 		{"no kind", 100, payoutv1.LoanRepaymentKind_LOAN_REPAYMENT_KIND_UNSPECIFIED, "", "kind"},
-		{"recovery without a reason", 100, recover, "", "reason"},
+		{"recovery without a reason", 100, recovery, "", "reason"},
 	} {
 		_, err := record(contractA, bad.kind, bad.amount, "BOC-BAD-"+bad.name, bad.reason)
 		if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), bad.field) {
@@ -372,7 +371,7 @@ func TestLoanRepaymentsAndRecoveriesInTheBook(t *testing.T) {
 		for _, l := range resp.GetLoans() {
 			seen = append(seen, l.GetContractNumber())
 		}
-		if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+		if req.PageToken = resp.GetNextPageToken(); req.GetPageToken() == "" {
 			break
 		}
 	}
@@ -394,20 +393,20 @@ func TestLoanRepaymentsAndRecoveriesInTheBook(t *testing.T) {
 
 	// Each recorded repayment, and only those, went out as an event.
 	evs := h.awaitEvents(events.TypeLoanRepaymentRecorded, 3)
-	if n := h.count(natsx.EventStream, events.Subject(events.TypeLoanRepaymentRecorded)); n != 3 {
+	if n := h.count(events.Subject(events.TypeLoanRepaymentRecorded)); n != 3 {
 		t.Errorf("%d loan.repayment_recorded events, want 3", n)
 	}
-	var recovery *eventsv1.Event
+	var recovered *eventsv1.Event
 	for _, ev := range evs {
 		if ev.GetLoanRepaymentRecorded().GetKind() == "RECOVERY" {
-			recovery = ev
+			recovered = ev
 		}
 	}
-	if r := recovery.GetLoanRepaymentRecorded(); recovery == nil || r.GetContractNumber() != contractB || r.GetAmountFen() != 200000 ||
+	if r := recovered.GetLoanRepaymentRecorded(); recovered == nil || r.GetContractNumber() != contractB || r.GetAmountFen() != 200000 ||
 		r.GetRecoveredFen() != 200000 || r.GetOutstandingFen() != 400000 || r.GetBankReference() != "BOC-20180903-0002" ||
-		recovery.GetApplicationId() != b.id || recovery.GetSchoolCode() != "S002" || recovery.GetProgramCode() != loanProgram ||
-		recovery.GetActor().GetRole() != string(auth.RoleFinanceOfficer) || recovery.GetActor().GetOrg() != auth.OrgFinance {
-		t.Errorf("recovery event %v", recovery)
+		recovered.GetApplicationId() != b.id || recovered.GetSchoolCode() != "S002" || recovered.GetProgramCode() != loanProgram ||
+		recovered.GetActor().GetRole() != string(auth.RoleFinanceOfficer) || recovered.GetActor().GetOrg() != auth.OrgFinance {
+		t.Errorf("recovery event %v", recovered)
 	}
 
 	metrics := scrape(t, h.run.HTTPAddr)
