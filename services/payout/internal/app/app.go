@@ -1,6 +1,7 @@
 // Package app holds payout's use cases: keeping each application's payee,
 // taking in payment orders, paying them through the bank exactly once in
-// effect (the pay worker), and reading payments back.
+// effect (the pay worker; a loan opens a contract with the bank instead of
+// crediting the card), reading payments back, and keeping the loan book.
 package app
 
 import (

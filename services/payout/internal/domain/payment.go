@@ -1,7 +1,8 @@
 // Package domain holds payout's rules: the life of one payment from its
-// order to the bank's verdict, what each answer of the bank leads to, and
-// how long to wait before asking the bank again when its answer was lost.
-// It does no I/O.
+// order to the bank's verdict, what each answer of the bank leads to, how
+// long to wait before asking the bank again when its answer was lost, and
+// what a loan contract owes as repayments and recoveries are recorded
+// against it. It does no I/O.
 package domain
 
 import (
