@@ -270,6 +270,19 @@ func chainCases(unknown, card string) []rpcCase {
 			_, err := u.payout.ListPayments(ctx, &payoutv1.ListPaymentsRequest{BatchId: unknown})
 			return err
 		}},
+		{"payout.ListLoans", financeReader, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.payout.ListLoans(ctx, &payoutv1.ListLoansRequest{Term: "1999-autumn"})
+			return err
+		}},
+		{"payout.GetLoanBookTotals", financeReader, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.payout.GetLoanBookTotals(ctx, &payoutv1.GetLoanBookTotalsRequest{Term: "1999-autumn"})
+			return err
+		}},
+		{"payout.RecordLoanRepayment", []auth.Role{auth.RoleFinanceOfficer}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.payout.RecordLoanRepayment(ctx, &payoutv1.RecordLoanRepaymentRequest{ContractNumber: "NO-SUCH-" + unknown[:8],
+				Kind: payoutv1.LoanRepaymentKind_LOAN_REPAYMENT_KIND_REPAYMENT, AmountFen: 100, BankReference: "MATRIX-" + unknown[:8], PaidOn: "2018-09-03"})
+			return err
+		}},
 		// A bad page token: ops is told so, and nothing is rotated.
 		{"application.RotateKeys", []auth.Role{auth.RoleOps}, codes.InvalidArgument, func(ctx context.Context, u *user) error {
 			_, err := u.appKeys.RotateKeys(ctx, &keysv1.RotateKeysRequest{PageToken: "bogus"})

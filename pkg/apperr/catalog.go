@@ -61,6 +61,8 @@ const (
 	ReasonReceiptNotIntoIntegrityAccount   Reason = "receipt-not-into-integrity-account"
 	ReasonReceiptExceedsOutstanding        Reason = "receipt-exceeds-outstanding"
 	ReasonRefundClosed                     Reason = "refund-closed"
+	ReasonLoanRepaymentExceedsOutstanding  Reason = "loan-repayment-exceeds-outstanding"
+	ReasonLoanBankReferenceReused          Reason = "loan-bank-reference-reused"
 )
 
 // The rules of the aid policy store and the policy's limits.
@@ -212,6 +214,12 @@ var Catalog = []Entry{
 	{ReasonNoPolicyInForce, codes.FailedPrecondition, http.StatusBadRequest,
 		"No published aid policy or school register is in force for the term.",
 		"Check the term; the bureau's policy administrators must publish a policy for it first."},
+	{ReasonLoanRepaymentExceedsOutstanding, codes.FailedPrecondition, http.StatusBadRequest,
+		"The repayment or recovery is larger than what is still outstanding on the loan contract (the message gives the contract's amount, repaid, recovered and outstanding fen); nothing was recorded.",
+		"Check the amount and the contract number against the bank's statement; record at most the outstanding amount."},
+	{ReasonLoanBankReferenceReused, codes.AlreadyExists, http.StatusConflict,
+		"The bank reference is already recorded against a loan contract for other money (another contract, kind, amount, day or reason; the message says what was recorded); nothing was recorded.",
+		"Check the bank reference on the statement; to repeat a request, send exactly the same fields again, which answers the recorded repayment."},
 }
 
 var catalogIndex = func() map[Reason]Entry {

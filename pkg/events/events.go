@@ -62,6 +62,9 @@ const TypeBatchManifestPart = "finance.batch_manifest_part.v1"
 // school-review holds (its own prefix, so that the followers of
 // "schoolreview.>" — the application service — do not receive it).
 const TypeCalendarChanged = "calendar.changed.v1"
+// TypeLoanRepaymentRecorded: a repayment or recovery was recorded against a
+// loan contract in payout's loan book.
+const TypeLoanRepaymentRecorded = "loan.repayment_recorded.v1"
 
 // Subject returns the JetStream subject of an event type.
 func Subject(eventType string) string { return SubjectPrefix + eventType }
@@ -142,6 +145,8 @@ func setBody(ev *eventsv1.Event, body proto.Message) error {
 		ev.Type, ev.Body = TypePaymentFailed, &eventsv1.Event_PaymentFailed{PaymentFailed: b}
 	case *eventsv1.BatchManifestPart:
 		ev.Type, ev.Body = TypeBatchManifestPart, &eventsv1.Event_BatchManifestPart{BatchManifestPart: b}
+	case *eventsv1.LoanRepaymentRecorded:
+		ev.Type, ev.Body = TypeLoanRepaymentRecorded, &eventsv1.Event_LoanRepaymentRecorded{LoanRepaymentRecorded: b}
 	default:
 		return setDataComparisonBody(ev, body)
 	}
@@ -238,6 +243,8 @@ func bodyOf(ev *eventsv1.Event) proto.Message {
 		return b.PaymentFailed
 	case *eventsv1.Event_BatchManifestPart:
 		return b.BatchManifestPart
+	case *eventsv1.Event_LoanRepaymentRecorded:
+		return b.LoanRepaymentRecorded
 	}
 	return dataComparisonBodyOf(ev)
 }

@@ -11,11 +11,14 @@ import (
 // natsx.Identities) and a consumer accepts them only on their own subject
 // (natsx.Consumer). This is the one declaration of who owns which event.
 var owners = map[string]string{
-	"application":    "application",
-	"schoolreview":   "school-review",
-	"bureaureview":   "bureau-review",
-	"finance":        "finance-confirmation",
-	"payout":         "payout",
+	"application":  "application",
+	"schoolreview": "school-review",
+	"bureaureview": "bureau-review",
+	"finance":      "finance-confirmation",
+	"payout":       "payout",
+	// The loan book: repayments and recoveries recorded against the loan
+	// contracts payout opened with the bank.
+	"loan":           "payout",
 	"datacomparison": "data-comparison",
 	// The working calendar the public notice counts on lives in
 	// school-review; its events have a prefix of their own so that
@@ -34,7 +37,7 @@ func Owner(eventType string) string {
 
 // TypePrefixes returns the first parts of the types service owns, sorted
 // (["finance"] for finance-confirmation, ["calendar", "schoolreview"] for
-// school-review), or nil when it owns none.
+// school-review, ["loan", "payout"] for payout), or nil when it owns none.
 func TypePrefixes(service string) []string {
 	var out []string
 	for prefix, owner := range owners {

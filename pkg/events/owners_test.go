@@ -18,6 +18,7 @@ func TestOwner(t *testing.T) {
 		{"payout result", events.TypePaymentSucceeded, "payout"},
 		{"data office", events.TypeClueRaised, "data-comparison"},
 		{"working calendar", events.TypeCalendarChanged, "school-review"},
+		{"loan book", events.TypeLoanRepaymentRecorded, "payout"},
 		{"unknown prefix", "bank.payment_ordered.v1", ""},
 		{"no dot", "finance", ""},
 		{"empty", "", ""},
@@ -35,10 +36,13 @@ func TestOwner(t *testing.T) {
 	if got := events.TypePrefixes("school-review"); !slices.Equal(got, []string{"calendar", "schoolreview"}) {
 		t.Errorf("TypePrefixes(school-review) = %q, want [calendar schoolreview]", got)
 	}
+	if got := events.TypePrefixes("payout"); !slices.Equal(got, []string{"loan", "payout"}) {
+		t.Errorf("TypePrefixes(payout) = %q, want [loan payout]", got)
+	}
 	if got := events.TypePrefixes("banksim"); got != nil {
 		t.Errorf("TypePrefixes(banksim) = %q, want none", got)
 	}
-	if got := events.Owners(); len(got) != 6 || slices.Index(got, "school-review") < 0 {
-		t.Errorf("Owners() = %q, want the six services once each", got)
+	if got := events.Owners(); !slices.Equal(got, []string{"application", "bureau-review", "data-comparison", "finance-confirmation", "payout", "school-review"}) {
+		t.Errorf("Owners() = %q, each service once", got)
 	}
 }

@@ -54,12 +54,18 @@ func NewBank(ledger *Ledger, faults Faults, logger *slog.Logger, opts ...Option)
 //
 //	POST /v1/payments                       execute a payment once per idempotency key
 //	GET  /v1/payments/{idempotency_key}     the bank's record, or 404
+//	POST /v1/loans                          open a loan contract once per idempotency key
+//	GET  /v1/loans/{idempotency_key}        the bank's loan contract, or 404
 //	GET  /v1/ledger?after=<key>&limit=N     credits in key order, masked, with totals
 //	GET  /healthz                           liveness and database reachability
+//
+// The loan calls misbehave as the payment calls do (Faults).
 func (b *Bank) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/payments", b.handlePay)
 	mux.HandleFunc("GET /v1/payments/{key}", b.handleGet)
+	mux.HandleFunc("POST /v1/loans", b.handleOpenLoan)
+	mux.HandleFunc("GET /v1/loans/{key}", b.handleGetLoan)
 	mux.HandleFunc("GET /v1/ledger", b.handleLedger)
 	mux.HandleFunc("GET /healthz", b.handleHealth)
 	return b.logRequests(mux)
@@ -128,6 +134,15 @@ func (b *Bank) handlePay(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Bank) handleGet(w http.ResponseWriter, r *http.Request) {
+	b.serveRecord(w, r, "get payment", func(ctx context.Context, key string) (any, error) {
+		c, err := b.ledger.Get(ctx, key)
+		return toPaymentResponse(c), err
+	})
+}
+
+// serveRecord answers a lookup of the record under the path's key: get's
+// answer, the bank's own 404 when it has none, or an injected failure.
+func (b *Bank) serveRecord(w http.ResponseWriter, r *http.Request, what string, get func(ctx context.Context, key string) (any, error)) {
 	ctx := r.Context()
 	if b.roll(b.faults.FailureRate) {
 		b.logger.InfoContext(ctx, "injected failure", "path", r.URL.Path)
@@ -139,16 +154,81 @@ func (b *Bank) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	c, err := b.ledger.Get(ctx, key)
+	resp, err := get(ctx, key)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		writeError(w, http.StatusNotFound, "not found")
 	case err != nil:
-		b.logger.ErrorContext(ctx, "get payment", "idempotency_key", key, "err", err)
+		b.logger.ErrorContext(ctx, what, "idempotency_key", key, "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error")
 	default:
-		writeJSON(w, http.StatusOK, toPaymentResponse(c))
+		writeJSON(w, http.StatusOK, resp)
 	}
+}
+
+type loanResponse struct {
+	IdempotencyKey string `json:"idempotency_key"`
+	ContractNumber string `json:"contract_number"`
+	Status         string `json:"status"`
+	AmountFen      int64  `json:"amount_fen"`
+	Years          int    `json:"years"`
+}
+
+// LoanOpened is the status of every loan contract the bank answers with.
+const LoanOpened = "opened"
+
+func toLoanResponse(l Loan) loanResponse {
+	return loanResponse{IdempotencyKey: l.IdempotencyKey, ContractNumber: l.ContractNumber, Status: LoanOpened, AmountFen: l.AmountFen, Years: l.Years}
+}
+
+func (b *Bank) handleOpenLoan(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !sleep(ctx, b.faults.Latency) {
+		return
+	}
+	if b.roll(b.faults.FailureRate) {
+		b.logger.InfoContext(ctx, "injected failure", "path", r.URL.Path)
+		writeError(w, http.StatusServiceUnavailable, "service unavailable")
+		return
+	}
+	var req LoanRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed JSON body")
+		return
+	}
+	loan, created, err := b.ledger.OpenLoan(ctx, req, b.now().UTC())
+	switch {
+	case errors.Is(err, ErrInvalidPayment):
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	case errors.Is(err, ErrKeyReused):
+		b.logger.WarnContext(ctx, "idempotency key reused for a different loan", "idempotency_key", req.IdempotencyKey)
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	case err != nil:
+		b.logger.ErrorContext(ctx, "open loan", "idempotency_key", req.IdempotencyKey, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	b.logger.InfoContext(ctx, "loan",
+		"idempotency_key", loan.IdempotencyKey, "contract_number", loan.ContractNumber, "amount_fen", loan.AmountFen,
+		"years", loan.Years, "card_last4", cardTail(loan.CardNumber), "replay", !created)
+	if b.roll(b.faults.TimeoutRate) {
+		b.logger.InfoContext(ctx, "injected timeout: holding response", "idempotency_key", loan.IdempotencyKey, "delay", b.faults.TimeoutDelay)
+		if !sleep(ctx, b.faults.TimeoutDelay) {
+			return // the caller gave up; the contract stands
+		}
+	}
+	writeJSON(w, http.StatusOK, toLoanResponse(loan))
+}
+
+func (b *Bank) handleGetLoan(w http.ResponseWriter, r *http.Request) {
+	b.serveRecord(w, r, "get loan", func(ctx context.Context, key string) (any, error) {
+		loan, err := b.ledger.GetLoan(ctx, key)
+		return toLoanResponse(loan), err
+	})
 }
 
 type ledgerEntry struct {

@@ -28,15 +28,17 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	return db.Migrate(ctx, pool, schema, dir)
 }
 
-// Ledger is the simulated bank's book of credits, one per idempotency key.
+// Ledger is the simulated bank's book of credits, one per idempotency key,
+// and of the loan contracts it opened, one per idempotency key.
 type Ledger struct {
 	pool    *pgxpool.Pool
 	credits string // quoted schema.credits
+	loans   string // quoted schema.loans
 }
 
-// NewLedger uses the credits table in schema, which Migrate has prepared.
+// NewLedger uses the credits and loans tables in schema, which Migrate has prepared.
 func NewLedger(pool *pgxpool.Pool, schema string) *Ledger {
-	return &Ledger{pool: pool, credits: pgx.Identifier{schema, "credits"}.Sanitize()}
+	return &Ledger{pool: pool, credits: pgx.Identifier{schema, "credits"}.Sanitize(), loans: pgx.Identifier{schema, "loans"}.Sanitize()}
 }
 
 const creditColumns = `idempotency_key, bank_ref, card_number, account_name, amount_fen, status, reason, created_at` //nolint:gosec // G101: a list of the credits table's column names, not a credential

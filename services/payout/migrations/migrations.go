@@ -14,7 +14,7 @@ var files embed.FS
 func FS() fs.FS { return files }
 
 // AppendOnly names the tables payout's role may only read and add rows to:
-// the verified manifests, which nothing may rewrite.
+// the verified manifests, which nothing may rewrite, and the loan book.
 func AppendOnly() []string {
-	return []string{"manifests", "manifest_parts", "manifest_items", "manifests_verified"}
+	return []string{"manifests", "manifest_parts", "manifest_items", "manifests_verified", "loan_contracts", "loan_repayments"}
 }

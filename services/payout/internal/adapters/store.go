@@ -134,7 +134,8 @@ type Claimed struct {
 
 // Claim takes up to limit due payments (PENDING, or UNKNOWN whose wait is
 // over), skipping rows other workers hold, and commits them as UNKNOWN with
-// one more attempt and a lease: until the lease ends no other worker takes
+// one more attempt and a lease (and their batch's funding source, which makes
+// a payment a loan): until the lease ends no other worker takes
 // them, and if this one dies they are looked up at the bank, never paid
 // blind. The returned payments carry their state from before the claim.
 // This is domain.Payment.Claim applied to every due payment at once; the
@@ -155,7 +156,8 @@ UPDATE payments p
  WHERE p.payment_id = c.payment_id
 RETURNING p.payment_id::text, c.was, p.attempts - 1, p.application_id::text, p.batch_id::text, p.school_code,
           p.program_code, p.term, p.amount_fen, p.order_attempt, p.bank_card_masked,
-          p.bank_card_sealed, p.account_name_sealed, p.traceparent, p.tracestate`,
+          p.bank_card_sealed, p.account_name_sealed, p.traceparent, p.tracestate,
+          coalesce((SELECT m.funding_source FROM manifests m WHERE m.batch_id = p.batch_id), '')`,
 		limit, claimID, lease.Milliseconds())
 	if err != nil {
 		return nil, fmt.Errorf("claim payments: %w", err)
@@ -165,7 +167,7 @@ RETURNING p.payment_id::text, c.was, p.attempts - 1, p.application_id::text, p.b
 		var was string
 		err := r.Scan(&c.PaymentID, &was, &c.Attempts, &c.ApplicationID, &c.BatchID, &c.SchoolCode,
 			&c.ProgramCode, &c.Term, &c.AmountFen, &c.Attempt, &c.CardMasked,
-			&c.CardSealed, &c.NameSealed, &c.TraceParent, &c.TraceState)
+			&c.CardSealed, &c.NameSealed, &c.TraceParent, &c.TraceState, &c.FundingSource)
 		c.Status = domain.Status(was)
 		return c, err
 	})
@@ -253,13 +255,16 @@ func truncate(s string, n int) string {
 }
 
 const paymentColumns = `payment_id::text, application_id::text, batch_id::text, school_code, program_code, term, amount_fen,
-	order_attempt, bank_card_masked, status, reason, bank_ref, attempts, created_at, updated_at`
+	order_attempt, bank_card_masked, status, reason, bank_ref, attempts, created_at, updated_at,
+	coalesce((SELECT m.funding_source FROM manifests m WHERE m.batch_id = payments.batch_id), ''),
+	coalesce((SELECT l.contract_number FROM loan_contracts l WHERE l.payment_id = payments.payment_id), '')`
 
 func scanPayment(row pgx.Row) (domain.Payment, error) {
 	var p domain.Payment
 	var status string
 	err := row.Scan(&p.PaymentID, &p.ApplicationID, &p.BatchID, &p.SchoolCode, &p.ProgramCode, &p.Term, &p.AmountFen,
-		&p.Attempt, &p.CardMasked, &status, &p.Reason, &p.BankRef, &p.Attempts, &p.CreatedAt, &p.UpdatedAt)
+		&p.Attempt, &p.CardMasked, &status, &p.Reason, &p.BankRef, &p.Attempts, &p.CreatedAt, &p.UpdatedAt,
+		&p.FundingSource, &p.LoanContractNumber)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Payment{}, ErrNotFound
 	}

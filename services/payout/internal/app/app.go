@@ -1,6 +1,7 @@
 // Package app holds payout's use cases: keeping each application's payee,
 // taking in payment orders, paying them through the bank exactly once in
-// effect (the pay worker), and reading payments back.
+// effect (the pay worker; a loan opens a contract with the bank instead of
+// crediting the card), reading payments back, and keeping the loan book.
 package app
 
 import (
@@ -107,12 +108,14 @@ type Service struct {
 	pool     *pgxpool.Pool
 	verifier *manifest.Verifier
 	metrics  *Metrics
+	now      func() time.Time
+	notify   func()
 }
 
 // New returns payout's use cases over d.Pool.
 func New(d Deps) *Service {
 	d = d.withDefaults()
-	return &Service{pool: d.Pool, verifier: d.Verifier, metrics: d.Metrics}
+	return &Service{pool: d.Pool, verifier: d.Verifier, metrics: d.Metrics, now: d.Now, notify: d.Notify}
 }
 
 // CountRefusal counts err in aid_payout_orders_refused_total if it is a

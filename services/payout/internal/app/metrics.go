@@ -14,6 +14,11 @@ type Metrics struct {
 	amountFen *prometheus.CounterVec
 	bankCalls *prometheus.CounterVec
 	refused   *prometheus.CounterVec
+
+	loanContracts     prometheus.Counter
+	loanContractedFen prometheus.Counter
+	loanRepayments    *prometheus.CounterVec
+	loanRepaidFen     *prometheus.CounterVec
 }
 
 // NewMetrics registers payout's metrics with reg (nil skips registering).
@@ -24,9 +29,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		amountFen: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aid_payout_amount_fen_total",
 			Help: "Fen of payments settled by the bank's verdict, by result (paid, failed)."}, []string{"result"}),
 		bankCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aid_payout_bank_calls_total",
-			Help: "Calls to the bank by call (pay, lookup) and outcome (credited, rejected, not_found, invalid, unknown)."}, []string{"call", "outcome"}),
+			Help: "Calls to the bank by call (pay, lookup, open_loan, lookup_loan) and outcome (credited, rejected, opened, not_found, invalid, unknown)."}, []string{"call", "outcome"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aid_payout_orders_refused_total",
 			Help: "Payment orders, and manifests that would prove orders, refused for good and dead-lettered, by reason (domain.RefusedReasons). Any is a page."}, []string{"reason"}),
+	}
+	m.loanContracts = prometheus.NewCounter(prometheus.CounterOpts{Name: "aid_payout_loan_contracts_total",
+		Help: "Loan payments (funding source bank_loan) settled by a loan contract the bank opened; they credit no card and are not in aid_payouts_total."})
+	m.loanContractedFen = prometheus.NewCounter(prometheus.CounterOpts{Name: "aid_payout_loan_contracted_fen_total",
+		Help: "Fen lent under the loan contracts of aid_payout_loan_contracts_total."})
+	m.loanRepayments = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aid_payout_loan_repayments_total",
+		Help: "Repayments and recoveries recorded against loan contracts, by kind (repayment, recovery); a repeated request is not counted again."}, []string{"kind"})
+	m.loanRepaidFen = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aid_payout_loan_repaid_fen_total",
+		Help: "Fen of the repayments and recoveries of aid_payout_loan_repayments_total, by kind (repayment, recovery)."}, []string{"kind"})
+	for _, k := range []string{"repayment", "recovery"} {
+		m.loanRepayments.WithLabelValues(k)
+		m.loanRepaidFen.WithLabelValues(k)
 	}
 	for _, r := range domain.RefusedReasons {
 		m.refused.WithLabelValues(r)
@@ -36,7 +53,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.amountFen.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.payouts, m.amountFen, m.bankCalls, m.refused)
+		reg.MustRegister(m.payouts, m.amountFen, m.bankCalls, m.refused, m.loanContracts, m.loanContractedFen, m.loanRepayments, m.loanRepaidFen)
 	}
 	return m
 }

@@ -203,19 +203,17 @@ func (j *job) decide(a domain.Answer, r domain.Retry) {
 
 // ask makes the bank call of the job's step and returns its answer.
 func (w *Worker) ask(j *job) domain.Answer {
+	if j.Loan() {
+		return w.askLoan(j)
+	}
 	if j.step == domain.StepLookup {
 		res, err := w.call(j, "lookup", func(ctx context.Context) (bank.Result, error) { return w.gw.Lookup(ctx, j.PaymentID) })
 		return w.answer(j, res, err)
 	}
 	// The payee is bound to its application: a card copied from another
 	// application's row or event does not open.
-	card, err := w.sealer.Open(j.CardSealed, events.BankCardBinding(j.ApplicationID))
-	var name string
-	if err == nil {
-		name, err = w.sealer.Open(j.NameSealed, events.AccountNameBinding(j.ApplicationID))
-	}
-	if err != nil {
-		w.log.ErrorContext(j.ctx, "payee cannot be unsealed; payment failed", "payment_id", j.PaymentID, "err", err)
+	card, name, ok := w.openPayee(j)
+	if !ok {
 		return domain.Answer{Outcome: domain.OutcomePayeeUnreadable}
 	}
 	res, err := w.call(j, "pay", func(ctx context.Context) (bank.Result, error) {
@@ -224,22 +222,90 @@ func (w *Worker) ask(j *job) domain.Answer {
 	return w.answer(j, res, err)
 }
 
+// openPayee unseals the payment's card and account name. The payee is bound
+// to its application: a card copied from another application's row or event
+// does not open.
+func (w *Worker) openPayee(j *job) (card, name string, ok bool) {
+	card, err := w.sealer.Open(j.CardSealed, events.BankCardBinding(j.ApplicationID))
+	if err == nil {
+		name, err = w.sealer.Open(j.NameSealed, events.AccountNameBinding(j.ApplicationID))
+	}
+	if err != nil {
+		w.log.ErrorContext(j.ctx, "payee cannot be unsealed; payment failed", "payment_id", j.PaymentID, "err", err)
+		return "", "", false
+	}
+	return card, name, true
+}
+
+// askLoan makes the bank call of a loan's step: it asks the bank to open the
+// loan contract under the payment ID, or looks the contract up; no card is
+// credited. The borrower is the payee, whose card the loan is repaid from.
+func (w *Worker) askLoan(j *job) domain.Answer {
+	if j.step == domain.StepLookup {
+		loan, err := w.callLoan(j, "lookup_loan", func(ctx context.Context) (bank.Loan, error) { return w.gw.LookupLoan(ctx, j.PaymentID) })
+		return w.answerLoan(j, loan, err)
+	}
+	card, name, ok := w.openPayee(j)
+	if !ok {
+		return domain.Answer{Outcome: domain.OutcomePayeeUnreadable}
+	}
+	loan, err := w.callLoan(j, "open_loan", func(ctx context.Context) (bank.Loan, error) {
+		return w.gw.OpenLoan(ctx, bank.LoanRequest{Key: j.PaymentID, BorrowerName: name, CardNumber: card, AmountFen: j.AmountFen})
+	})
+	return w.answerLoan(j, loan, err)
+}
+
 // call makes one bank call bounded by BankTimeout and counts it.
 func (w *Worker) call(j *job, name string, fn func(ctx context.Context) (bank.Result, error)) (bank.Result, error) {
 	ctx, cancel := context.WithTimeout(j.ctx, w.cfg.BankTimeout)
 	defer cancel()
 	res, err := fn(ctx)
+	w.countCall(name, string(res.Status), err)
+	return res, err
+}
+
+// callLoan is call for the loan calls.
+func (w *Worker) callLoan(j *job, name string, fn func(ctx context.Context) (bank.Loan, error)) (bank.Loan, error) {
+	ctx, cancel := context.WithTimeout(j.ctx, w.cfg.BankTimeout)
+	defer cancel()
+	loan, err := fn(ctx)
+	w.countCall(name, "opened", err)
+	return loan, err
+}
+
+// countCall counts a bank call: by the bank's answer when it gave one, else
+// by how it failed.
+func (w *Worker) countCall(name, answered string, err error) {
 	outcome := "unknown"
 	switch {
 	case err == nil:
-		outcome = string(res.Status)
+		outcome = answered
 	case errors.Is(err, bank.ErrNotFound):
 		outcome = "not_found"
 	case errors.Is(err, bank.ErrInvalidPayment):
 		outcome = "invalid"
 	}
 	w.metrics.bankCalls.WithLabelValues(name, outcome).Inc()
-	return res, err
+}
+
+// answerLoan reads a loan call's result as a domain answer, as answer does
+// for credits.
+func (w *Worker) answerLoan(j *job, loan bank.Loan, err error) domain.Answer {
+	j.err = err
+	switch {
+	case errors.Is(err, bank.ErrNotFound):
+		return domain.Answer{Outcome: domain.OutcomeNotFound}
+	case errors.Is(err, bank.ErrInvalidPayment):
+		w.log.WarnContext(j.ctx, "bank refused the loan request as malformed", "payment_id", j.PaymentID, "err", err)
+		return domain.Answer{Outcome: domain.OutcomeInvalid}
+	case err != nil:
+		return domain.Answer{Outcome: domain.OutcomeUnknown}
+	case loan.AmountFen != j.AmountFen:
+		j.err = fmt.Errorf("bank loan contract of %s is for %d fen, ordered %d", j.PaymentID, loan.AmountFen, j.AmountFen)
+		w.log.ErrorContext(j.ctx, "bank loan contract does not match the payment; left unknown", "payment_id", j.PaymentID, "err", j.err)
+		return domain.Answer{Outcome: domain.OutcomeUnknown}
+	}
+	return domain.Answer{Outcome: domain.OutcomeContracted, ContractNumber: loan.ContractNumber, LoanYears: loan.Years}
 }
 
 // answer reads a bank call's result as a domain answer. A record that does
@@ -325,6 +391,9 @@ func (w *Worker) record(group []*job) {
 				return err
 			}
 			applied = done
+			if err := adapters.InsertLoanContracts(ctx, tx, w.contracts(group, applied)); err != nil {
+				return err
+			}
 			if err := w.appendOutcomes(tx, group, applied); err != nil {
 				return err
 			}
@@ -346,6 +415,23 @@ func (w *Worker) record(group []*job) {
 	}
 }
 
+// contracts are the loan contracts the bank opened for the loans of group
+// this transaction settled.
+func (w *Worker) contracts(group []*job, applied map[string]bool) []domain.LoanContract {
+	now := w.now().UTC()
+	var out []domain.LoanContract
+	for _, j := range group {
+		v := j.decision.Verdict
+		if !j.settles() || !applied[j.PaymentID] || !v.Paid || v.ContractNumber == "" {
+			continue
+		}
+		out = append(out, domain.LoanContract{ContractNumber: v.ContractNumber, PaymentID: j.PaymentID, ApplicationID: j.ApplicationID,
+			BatchID: j.BatchID, SchoolCode: j.SchoolCode, ProgramCode: j.ProgramCode, Term: j.Term, AmountFen: j.AmountFen,
+			Years: v.LoanYears, OpenedAt: now})
+	}
+	return out
+}
+
 // settles reports whether the job ends in a verdict.
 func (j *job) settles() bool { return j.decision.Next == domain.NextSettle }
 
@@ -363,7 +449,8 @@ func (w *Worker) appendOutcomes(tx db.Tx, group []*job, applied map[string]bool)
 		var ev *eventsv1.Event
 		var err error
 		if v := j.decision.Verdict; v.Paid {
-			ev, err = events.New(now, systemActor, keys, &eventsv1.PaymentSucceeded{PaymentId: j.PaymentID, AmountFen: j.AmountFen, BankRef: v.BankRef})
+			ev, err = events.New(now, systemActor, keys, &eventsv1.PaymentSucceeded{PaymentId: j.PaymentID, AmountFen: j.AmountFen, BankRef: v.BankRef,
+				LoanContractNumber: v.ContractNumber})
 		} else {
 			ev, err = events.New(now, systemActor, keys, &eventsv1.PaymentFailed{PaymentId: j.PaymentID, AmountFen: j.AmountFen, Reason: v.Reason})
 		}
@@ -384,12 +471,23 @@ func (w *Worker) finish(j *job, settled bool, recordErr error) {
 		j.span.SetStatus(codes.Error, "verdict not recorded")
 	case settled:
 		result := "paid"
-		if v := j.decision.Verdict; !v.Paid {
+		v := j.decision.Verdict
+		switch {
+		case !v.Paid:
 			result = "failed"
 			w.log.InfoContext(j.ctx, "payment returned by the bank", "payment_id", j.PaymentID, "application_id", j.ApplicationID, "reason", v.Reason)
+		case v.ContractNumber != "":
+			result = "contracted"
+			j.span.SetAttributes(attribute.String("payout.loan_contract", v.ContractNumber))
 		}
-		w.metrics.payouts.WithLabelValues(result).Inc()
-		w.metrics.amountFen.WithLabelValues(result).Add(float64(j.AmountFen))
+		if result == "contracted" {
+			// A loan credits no card: it is counted in the loan book's metrics.
+			w.metrics.loanContracts.Inc()
+			w.metrics.loanContractedFen.Add(float64(j.AmountFen))
+		} else {
+			w.metrics.payouts.WithLabelValues(result).Inc()
+			w.metrics.amountFen.WithLabelValues(result).Add(float64(j.AmountFen))
+		}
 		j.span.SetAttributes(attribute.String("payout.result", result))
 	case !j.settles():
 		j.span.SetAttributes(attribute.String("payout.result", "unknown"))

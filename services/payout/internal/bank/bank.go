@@ -17,6 +17,27 @@ type Gateway interface {
 	// Lookup returns the bank's record of key, or ErrNotFound if the bank never executed it.
 	// Any other error (wrapping ErrUnknownOutcome for timeouts and 5xx) leaves the state unknown.
 	Lookup(ctx context.Context, key string) (Result, error)
+	// OpenLoan asks the bank to open a loan contract once per key; the bank
+	// sets the contract number and the term in years. Its errors are Pay's.
+	OpenLoan(ctx context.Context, r LoanRequest) (Loan, error)
+	// LookupLoan returns the loan contract opened under key, or ErrNotFound
+	// if the bank never opened one. Its errors are Lookup's.
+	LookupLoan(ctx context.Context, key string) (Loan, error)
+}
+
+// LoanRequest asks the bank to open a loan contract of AmountFen for the
+// borrower, repaid from the borrower's card.
+type LoanRequest struct {
+	Key, BorrowerName, CardNumber string
+	AmountFen                     int64
+}
+
+// Loan is the bank's record of a loan contract it opened.
+type Loan struct {
+	Key, ContractNumber string
+	AmountFen           int64
+	// Years is the term of the loan as the bank set it.
+	Years int32
 }
 
 // Payment is one credit to a payee's bank card, in fen.

@@ -18,7 +18,8 @@ import (
 const maxResponseBytes = 1 << 20
 
 // HTTPGateway is a Gateway over the bank's HTTP JSON API
-// (POST /v1/payments, GET /v1/payments/{key}). Bank calls appear as
+// (POST /v1/payments, GET /v1/payments/{key}; POST /v1/loans,
+// GET /v1/loans/{key}). Bank calls appear as
 // OpenTelemetry client spans. It sets no timeout of its own: bound each call
 // with the caller's context.
 type HTTPGateway struct {
@@ -49,8 +50,14 @@ func NewHTTPGateway(baseURL string, client *http.Client) *HTTPGateway {
 
 // spanName keeps span names low-cardinality: the lookup path holds the key.
 func spanName(_ string, r *http.Request) string {
-	if r.Method == http.MethodPost {
+	loan := strings.HasPrefix(r.URL.Path, "/v1/loans")
+	switch {
+	case r.Method == http.MethodPost && loan:
+		return "bank open loan"
+	case r.Method == http.MethodPost:
 		return "bank pay"
+	case loan:
+		return "bank lookup loan"
 	}
 	return "bank lookup"
 }
@@ -69,6 +76,24 @@ type paymentResponse struct {
 	Reason         string `json:"reason"`
 	AmountFen      int64  `json:"amount_fen"`
 }
+
+type loanRequest struct {
+	IdempotencyKey string `json:"idempotency_key"`
+	BorrowerName   string `json:"borrower_name"`
+	CardNumber     string `json:"card_number"`
+	AmountFen      int64  `json:"amount_fen"`
+}
+
+type loanResponse struct {
+	IdempotencyKey string `json:"idempotency_key"`
+	ContractNumber string `json:"contract_number"`
+	Status         string `json:"status"`
+	AmountFen      int64  `json:"amount_fen"`
+	Years          int32  `json:"years"`
+}
+
+// loanOpened is the status of a loan contract in the bank's answers.
+const loanOpened = "opened"
 
 type errorResponse struct {
 	Error string `json:"error"`
@@ -122,41 +147,123 @@ func (g *HTTPGateway) Pay(ctx context.Context, p Payment) (Result, error) {
 
 // Lookup implements Gateway.
 func (g *HTTPGateway) Lookup(ctx context.Context, key string) (Result, error) {
+	var res Result
+	err := g.lookup(ctx, "lookup", "/v1/payments/", key, func(body []byte) (err error) {
+		res, err = decodeResult(body, key)
+		return err
+	})
+	return res, err
+}
+
+// lookup asks the bank for its record of key under path and decodes a found
+// one with decode. Only the bank's own "not found" is ErrNotFound; anything
+// else that is not the record wraps ErrUnknownOutcome (or ErrInvalidPayment
+// for the bank's own 400).
+func (g *HTTPGateway) lookup(ctx context.Context, call, path, key string, decode func(body []byte) error) error {
 	if key == "" {
-		return Result{}, fmt.Errorf("lookup: %w: empty key", ErrInvalidPayment)
+		return fmt.Errorf("%s: %w: empty key", call, ErrInvalidPayment)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.baseURL+"/v1/payments/"+url.PathEscape(key), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.baseURL+path+url.PathEscape(key), nil)
 	if err != nil {
-		return Result{}, fmt.Errorf("lookup %s: build request: %w", key, err)
+		return fmt.Errorf("%s %s: build request: %w", call, key, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	status, respBody, err := g.do(req)
 	if err != nil {
-		return Result{}, fmt.Errorf("lookup %s: %w: %w", key, ErrUnknownOutcome, err)
+		return fmt.Errorf("%s %s: %w: %w", call, key, ErrUnknownOutcome, err)
 	}
 	switch status {
 	case http.StatusOK:
-		res, err := decodeResult(respBody, key)
-		if err != nil {
-			return Result{}, fmt.Errorf("lookup %s: %w: %w", key, ErrUnknownOutcome, err)
+		if err := decode(respBody); err != nil {
+			return fmt.Errorf("%s %s: %w: %w", call, key, ErrUnknownOutcome, err)
 		}
-		return res, nil
+		return nil
 	case http.StatusNotFound:
 		// Only the bank's own "not found" proves it never executed the
 		// payment; a 404 from a proxy or a wrong base URL proves nothing.
 		var e errorResponse
 		if json.Unmarshal(respBody, &e) == nil && e.Error == "not found" {
-			return Result{}, fmt.Errorf("lookup %s: %w", key, ErrNotFound)
+			return fmt.Errorf("%s %s: %w", call, key, ErrNotFound)
 		}
-		return Result{}, fmt.Errorf("lookup %s: %w: status 404 not from the bank", key, ErrUnknownOutcome)
+		return fmt.Errorf("%s %s: %w: status 404 not from the bank", call, key, ErrUnknownOutcome)
 	case http.StatusBadRequest:
 		if !fromBank(respBody) {
-			return Result{}, fmt.Errorf("lookup %s: %w: status 400 not from the bank", key, ErrUnknownOutcome)
+			return fmt.Errorf("%s %s: %w: status 400 not from the bank", call, key, ErrUnknownOutcome)
 		}
-		return Result{}, fmt.Errorf("lookup %s: %w: %s", key, ErrInvalidPayment, bankMessage(respBody, Payment{}))
+		return fmt.Errorf("%s %s: %w: %s", call, key, ErrInvalidPayment, bankMessage(respBody, Payment{}))
 	default:
-		return Result{}, fmt.Errorf("lookup %s: %w: status %d: %s", key, ErrUnknownOutcome, status, bankMessage(respBody, Payment{}))
+		return fmt.Errorf("%s %s: %w: status %d: %s", call, key, ErrUnknownOutcome, status, bankMessage(respBody, Payment{}))
 	}
+}
+
+// OpenLoan implements Gateway. Errors carry the key, never the card number or name.
+func (g *HTTPGateway) OpenLoan(ctx context.Context, r LoanRequest) (Loan, error) {
+	if err := ctx.Err(); err != nil {
+		return Loan{}, fmt.Errorf("open loan %s: %w", r.Key, err)
+	}
+	body, err := json.Marshal(loanRequest{IdempotencyKey: r.Key, BorrowerName: r.BorrowerName, CardNumber: r.CardNumber, AmountFen: r.AmountFen})
+	if err != nil {
+		return Loan{}, fmt.Errorf("open loan %s: encode: %w", r.Key, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.baseURL+"/v1/loans", bytes.NewReader(body))
+	if err != nil {
+		return Loan{}, fmt.Errorf("open loan %s: build request: %w", r.Key, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	status, respBody, err := g.do(req)
+	if err != nil {
+		return Loan{}, fmt.Errorf("open loan %s: %w: %w", r.Key, ErrUnknownOutcome, err)
+	}
+	payee := Payment{CardNumber: r.CardNumber, AccountName: r.BorrowerName}
+	switch status {
+	case http.StatusOK, http.StatusCreated:
+		loan, err := decodeLoan(respBody, r.Key)
+		if err != nil {
+			return Loan{}, fmt.Errorf("open loan %s: %w: %w", r.Key, ErrUnknownOutcome, err)
+		}
+		if loan.AmountFen != r.AmountFen {
+			return Loan{}, fmt.Errorf("open loan %s: %w: bank answered amount %d fen, sent %d", r.Key, ErrUnknownOutcome, loan.AmountFen, r.AmountFen)
+		}
+		return loan, nil
+	case http.StatusBadRequest:
+		if !fromBank(respBody) {
+			return Loan{}, fmt.Errorf("open loan %s: %w: status 400 not from the bank", r.Key, ErrUnknownOutcome)
+		}
+		return Loan{}, fmt.Errorf("open loan %s: %w: %s", r.Key, ErrInvalidPayment, bankMessage(respBody, payee))
+	case http.StatusConflict:
+		return Loan{}, fmt.Errorf("open loan %s: %w: %s", r.Key, ErrKeyConflict, bankMessage(respBody, payee))
+	default:
+		return Loan{}, fmt.Errorf("open loan %s: %w: status %d: %s", r.Key, ErrUnknownOutcome, status, bankMessage(respBody, payee))
+	}
+}
+
+// LookupLoan implements Gateway.
+func (g *HTTPGateway) LookupLoan(ctx context.Context, key string) (Loan, error) {
+	var loan Loan
+	err := g.lookup(ctx, "lookup loan", "/v1/loans/", key, func(body []byte) (err error) {
+		loan, err = decodeLoan(body, key)
+		return err
+	})
+	return loan, err
+}
+
+func decodeLoan(body []byte, key string) (Loan, error) {
+	var r loanResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		return Loan{}, fmt.Errorf("decode bank response: %w", err)
+	}
+	switch {
+	case r.IdempotencyKey != key:
+		return Loan{}, fmt.Errorf("bank answered for key %q", r.IdempotencyKey)
+	case r.Status != loanOpened:
+		return Loan{}, fmt.Errorf("bank answered loan status %q", r.Status)
+	case r.ContractNumber == "" || len(r.ContractNumber) > 64:
+		return Loan{}, errors.New("bank answered without a contract number, or with one longer than 64")
+	case r.Years < 1 || r.Years > 30:
+		return Loan{}, fmt.Errorf("bank answered a term of %d years", r.Years)
+	}
+	return Loan{Key: r.IdempotencyKey, ContractNumber: r.ContractNumber, AmountFen: r.AmountFen, Years: r.Years}, nil
 }
 
 // do sends req and reads the whole response, so that a connection dropped

@@ -229,6 +229,15 @@ func TestUnexpectedAnswersAreUnknown(t *testing.T) {
 			if !errors.Is(err, bank.ErrUnknownOutcome) || errors.Is(err, bank.ErrNotFound) {
 				t.Errorf("lookup: %v, want ErrUnknownOutcome", err)
 			}
+			_, err = gw.OpenLoan(context.Background(), loanRequest("payout-odd"))
+			if !errors.Is(err, bank.ErrUnknownOutcome) {
+				t.Errorf("open loan: %v, want ErrUnknownOutcome", err)
+			}
+			assertNoSecrets(t, err)
+			_, err = gw.LookupLoan(context.Background(), "payout-odd")
+			if !errors.Is(err, bank.ErrUnknownOutcome) || errors.Is(err, bank.ErrNotFound) {
+				t.Errorf("lookup loan: %v, want ErrUnknownOutcome", err)
+			}
 		})
 	}
 
@@ -271,5 +280,69 @@ func TestBankCallsAreClientSpans(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "bank pay,bank lookup" {
 		t.Errorf("client spans %v, want bank pay and bank lookup", names)
+	}
+}
+
+func loanRequest(key string) bank.LoanRequest {
+	return bank.LoanRequest{Key: key, BorrowerName: name, CardNumber: card, AmountFen: 800000}
+}
+
+func TestOpenLoan(t *testing.T) {
+	t.Parallel()
+	gw, env := gateway(t, sim.Faults{})
+	ctx := context.Background()
+	r := loanRequest("payout-loan-1")
+
+	if _, err := gw.LookupLoan(ctx, r.Key); !errors.Is(err, bank.ErrNotFound) {
+		t.Fatalf("lookup before: %v, want ErrNotFound", err)
+	}
+	got, err := gw.OpenLoan(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Key != r.Key || got.ContractNumber == "" || got.AmountFen != 800000 || got.Years != 19 {
+		t.Fatalf("loan %+v", got)
+	}
+	again, err := gw.OpenLoan(ctx, r)
+	if err != nil || again != got {
+		t.Errorf("repeat: %+v %v, want %+v", again, err, got)
+	}
+	looked, err := gw.LookupLoan(ctx, r.Key)
+	if err != nil || looked != got {
+		t.Errorf("lookup: %+v %v, want %+v", looked, err, got)
+	}
+	other := r
+	other.AmountFen++
+	if _, err := gw.OpenLoan(ctx, other); !errors.Is(err, bank.ErrKeyConflict) {
+		t.Errorf("key reused: %v, want ErrKeyConflict", err)
+	}
+	bad := loanRequest("payout-loan-2")
+	bad.AmountFen = 0
+	_, err = gw.OpenLoan(ctx, bad)
+	if !errors.Is(err, bank.ErrInvalidPayment) {
+		t.Errorf("zero amount: %v, want ErrInvalidPayment", err)
+	}
+	assertNoSecrets(t, err)
+	if totals, err := env.Ledger.List(ctx, "", 10); err != nil || len(totals.Credits) != 0 {
+		t.Errorf("a loan credited a card: %+v %v", totals, err)
+	}
+}
+
+func TestLoanAnswersThatDoNotFitAreUnknown(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"no contract number": `{"idempotency_key":"payout-loan","contract_number":"","status":"opened","amount_fen":800000,"years":19}`,
+		"no years":           `{"idempotency_key":"payout-loan","contract_number":"C1","status":"opened","amount_fen":800000,"years":0}`,
+		"another amount":     `{"idempotency_key":"payout-loan","contract_number":"C1","status":"opened","amount_fen":800001,"years":19}`,
+		"a credit's answer":  `{"idempotency_key":"payout-loan","bank_ref":"B1","status":"credited","reason":"","amount_fen":800000}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(body)) }))
+			t.Cleanup(srv.Close)
+			if _, err := bank.NewHTTPGateway(srv.URL, nil).OpenLoan(context.Background(), loanRequest("payout-loan")); !errors.Is(err, bank.ErrUnknownOutcome) {
+				t.Errorf("open loan: %v, want ErrUnknownOutcome", err)
+			}
+		})
 	}
 }

@@ -26,6 +26,8 @@ const (
 	// OutcomeNotSent: the worker stopped before the call; nothing was sent by
 	// this claim.
 	OutcomeNotSent
+	// OutcomeContracted: the bank opened the loan contract of a loan payment.
+	OutcomeContracted
 )
 
 // Answer is the outcome of a step with the bank's record, when it has one.
@@ -35,6 +37,10 @@ type Answer struct {
 	// credited or rejected payment.
 	BankRef string
 	Reason  string
+	// ContractNumber and LoanYears are the bank's loan contract of a
+	// contracted loan.
+	ContractNumber string
+	LoanYears      int32
 }
 
 // Next is what happens to a claimed payment after a step.
@@ -72,6 +78,8 @@ type Retry struct {
 // ended in a.
 //
 //   - Credited or rejected: settle PAID, or FAILED with the bank's reason.
+//   - Contracted (a loan): settle PAID with the bank's contract, whose
+//     number is also the payment's bank reference.
 //   - Not found: a lookup proves the bank never executed it, so pay it under
 //     the same key; from a pay call it proves nothing, so ask again later.
 //   - Invalid: a refused pay request executed nothing, so the payment fails
@@ -86,6 +94,8 @@ func Decide(step Step, a Answer, attempts int32, r Retry) Decision {
 		return settle(Verdict{Paid: true, BankRef: a.BankRef})
 	case OutcomeRejected:
 		return settle(Verdict{BankRef: a.BankRef, Reason: a.Reason})
+	case OutcomeContracted:
+		return settle(Verdict{Paid: true, BankRef: a.ContractNumber, ContractNumber: a.ContractNumber, LoanYears: a.LoanYears})
 	case OutcomeNotFound:
 		if step == StepLookup {
 			return Decision{Next: NextPay}

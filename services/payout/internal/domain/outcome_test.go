@@ -14,6 +14,8 @@ func TestDecide(t *testing.T) {
 	invalid := Decision{Next: NextSettle, Verdict: Verdict{Reason: ReasonInvalidPayment}}
 	unreadable := Decision{Next: NextSettle, Verdict: Verdict{Reason: ReasonPayeeUnreadable}}
 	credited := Answer{Outcome: OutcomeCredited, BankRef: "B1"}
+	contracted := Answer{Outcome: OutcomeContracted, ContractNumber: "C1", LoanYears: 19}
+	loan := Decision{Next: NextSettle, Verdict: Verdict{Paid: true, BankRef: "C1", ContractNumber: "C1", LoanYears: 19}}
 	rejected := Answer{Outcome: OutcomeRejected, BankRef: "B2", Reason: "ACCOUNT_CLOSED"}
 	tests := []struct {
 		name     string
@@ -39,6 +41,8 @@ func TestDecide(t *testing.T) {
 		{"looked up: payee unreadable", StepLookup, Answer{Outcome: OutcomePayeeUnreadable}, 2, unreadable},
 		{"looked up: not sent", StepLookup, Answer{Outcome: OutcomeNotSent}, 2, later(0)},
 		{"not taken up", 0, Answer{Outcome: OutcomeUnknown}, 1, later(time.Second)},
+		{"loan: contracted", StepPay, contracted, 1, loan},
+		{"loan looked up: contracted", StepLookup, contracted, 2, loan},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

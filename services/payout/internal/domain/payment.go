@@ -1,7 +1,8 @@
 // Package domain holds payout's rules: the life of one payment from its
-// order to the bank's verdict, what each answer of the bank leads to, and
-// how long to wait before asking the bank again when its answer was lost.
-// It does no I/O.
+// order to the bank's verdict, what each answer of the bank leads to, how
+// long to wait before asking the bank again when its answer was lost, and
+// what a loan contract owes as repayments and recoveries are recorded
+// against it. It does no I/O.
 package domain
 
 import (
@@ -71,9 +72,19 @@ type Order struct {
 	ReissueSignature []byte
 }
 
+// FundingBankLoan is the funding source of loan programs (生源地信用助学贷款):
+// a payment of such a batch opens a loan contract with the bank instead of
+// crediting the card.
+const FundingBankLoan = "bank_loan"
+
 // Payment is an ordered credit to a payee, and what became of it.
 type Payment struct {
 	Order
+	// FundingSource is the funding source of the payment's batch, from its
+	// signed manifest header; FundingBankLoan makes the payment a loan.
+	FundingSource string
+	// LoanContractNumber is the contract the bank opened for a paid loan.
+	LoanContractNumber string
 	// CardMasked is the payee's card as shown to people.
 	CardMasked string
 	Status     Status
@@ -85,6 +96,10 @@ type Payment struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+// Loan reports whether the payment is a loan: the bank opens a contract for
+// it and credits no card.
+func (p *Payment) Loan() bool { return p.FundingSource == FundingBankLoan }
 
 // PaymentFilter narrows a list of payments; empty fields match everything.
 type PaymentFilter struct {
@@ -136,6 +151,10 @@ type Verdict struct {
 	BankRef string
 	// Reason is the return code of a failed payment.
 	Reason string
+	// ContractNumber and LoanYears are the loan contract the bank opened
+	// for a paid loan; empty and 0 for a credit.
+	ContractNumber string
+	LoanYears      int32
 }
 
 // Settle records the bank's verdict on an UNKNOWN payment.
@@ -148,9 +167,13 @@ func (p *Payment) Settle(v Verdict) error {
 		return fmt.Errorf("%w: a credit without a bank reference", ErrIllegalTransition)
 	case !v.Paid && v.Reason == "":
 		return fmt.Errorf("%w: a failure without a reason", ErrIllegalTransition)
+	case v.Paid && p.Loan() && (v.ContractNumber == "" || v.LoanYears < 1):
+		return fmt.Errorf("%w: a loan paid without a contract", ErrIllegalTransition)
+	case v.Paid && !p.Loan() && v.ContractNumber != "":
+		return fmt.Errorf("%w: a loan contract for a payment that is not a loan", ErrIllegalTransition)
 	}
 	if v.Paid {
-		p.Status, p.BankRef, p.Reason = Paid, v.BankRef, ""
+		p.Status, p.BankRef, p.Reason, p.LoanContractNumber = Paid, v.BankRef, "", v.ContractNumber
 	} else {
 		p.Status, p.BankRef, p.Reason = Failed, v.BankRef, v.Reason
 	}

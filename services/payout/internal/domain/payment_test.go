@@ -75,3 +75,33 @@ func TestSettle(t *testing.T) {
 		t.Error("Final")
 	}
 }
+
+func TestSettleLoan(t *testing.T) {
+	t.Parallel()
+	contract := Verdict{Paid: true, BankRef: "C1", ContractNumber: "C1", LoanYears: 19}
+	tests := []struct {
+		name    string
+		funding string
+		v       Verdict
+		wantErr bool
+	}{
+		{"a loan with its contract", FundingBankLoan, contract, false},
+		{"a loan credited without a contract", FundingBankLoan, Verdict{Paid: true, BankRef: "B1"}, true},
+		{"a loan contract without years", FundingBankLoan, Verdict{Paid: true, BankRef: "C1", ContractNumber: "C1"}, true},
+		{"a grant with a loan contract", "government", contract, true},
+		{"a loan refused", FundingBankLoan, Verdict{Reason: ReasonInvalidPayment}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := &Payment{Status: Unknown, FundingSource: tt.funding}
+			err := p.Settle(tt.v)
+			if (err != nil) != tt.wantErr || (err != nil && !errors.Is(err, ErrIllegalTransition)) {
+				t.Fatalf("Settle() = %v, want error %v", err, tt.wantErr)
+			}
+			if err == nil && tt.v.Paid && p.LoanContractNumber != "C1" {
+				t.Errorf("paid loan %+v lacks its contract", p)
+			}
+		})
+	}
+}

@@ -18,13 +18,17 @@ import (
 	"github.com/edubureau/studentaid/services/payout/internal/domain"
 )
 
-// Policy says who may read payments: finance, the bureau, data officers and
-// auditors. Nobody changes a payment through the API.
+// Policy says who may read payments and the loan book: finance, the bureau,
+// data officers and auditors. Nobody changes a payment through the API;
+// only finance officers record repayments and recoveries of loans.
 func Policy() grpcx.Policy {
 	readers := []auth.Role{auth.RoleFinanceOfficer, auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor}
 	return grpcx.Policy{
-		payoutv1.PayoutService_GetPayment_FullMethodName:   readers,
-		payoutv1.PayoutService_ListPayments_FullMethodName: readers,
+		payoutv1.PayoutService_GetPayment_FullMethodName:          readers,
+		payoutv1.PayoutService_ListPayments_FullMethodName:        readers,
+		payoutv1.PayoutService_ListLoans_FullMethodName:           readers,
+		payoutv1.PayoutService_GetLoanBookTotals_FullMethodName:   readers,
+		payoutv1.PayoutService_RecordLoanRepayment_FullMethodName: {auth.RoleFinanceOfficer},
 	}
 }
 
@@ -73,6 +77,8 @@ func paymentToProto(p domain.Payment) *payoutv1.Payment {
 		Attempts:       p.Attempts,
 		CreatedAt:      timestamppb.New(p.CreatedAt),
 		UpdatedAt:      timestamppb.New(p.UpdatedAt),
+
+		LoanContractNumber: p.LoanContractNumber,
 	}
 }
 

@@ -119,7 +119,7 @@ func TestClosedAccountFails(t *testing.T) {
 	if p.GetStatus() != payoutv1.PaymentStatus_PAYMENT_STATUS_FAILED || p.GetReason() != "ACCOUNT_CLOSED" {
 		t.Errorf("payment %v", p)
 	}
-	if n := h.count(natsx.EventStream, events.Subject(events.TypePaymentSucceeded)); n != 0 {
+	if n := h.count(events.Subject(events.TypePaymentSucceeded)); n != 0 {
 		t.Errorf("%d payment_succeeded events", n)
 	}
 
@@ -194,7 +194,7 @@ func TestSameOrderDeliveredTwicePaysOnce(t *testing.T) {
 	h.awaitEvents(events.TypePaymentSucceeded, 1)
 	h.awaitConsumed()
 	h.awaitSettled()
-	if n := h.count(natsx.EventStream, events.Subject(events.TypePaymentSucceeded)); n != 1 {
+	if n := h.count(events.Subject(events.TypePaymentSucceeded)); n != 1 {
 		t.Errorf("%d payment_succeeded events, want 1", n)
 	}
 	if totals := h.ledger(); totals.CreditedCount != 1 || totals.CreditedSumFen != 62500 {

@@ -29,7 +29,7 @@ func TestOrderFromAnotherIdentityIsRefusedByNATS(t *testing.T) {
 		})
 	}
 	h.awaitConsumed()
-	if n := h.count(natsx.EventStream, events.Subject(events.TypePaymentOrdered)); n != 0 {
+	if n := h.count(events.Subject(events.TypePaymentOrdered)); n != 0 {
 		t.Errorf("the event stream holds %d forged orders, want 0", n)
 	}
 	if totals := h.ledger(); totals.CreditedCount != 0 || totals.CreditedSumFen != 0 {

@@ -209,10 +209,10 @@ func (h *harness) awaitEvents(typ string, n int) []*eventsv1.Event {
 	return servicetest.Events(h.t, h.js, typ, n, nil)
 }
 
-// count is the number of events on subject in stream now.
-func (h *harness) count(stream, subject string) int {
+// count is the number of events on subject in the event stream now.
+func (h *harness) count(subject string) int {
 	h.t.Helper()
-	return servicetest.CountEvents(h.t, h.js, stream, subject)
+	return servicetest.CountEvents(h.t, h.js, natsx.EventStream, subject)
 }
 
 // awaitConsumed waits until payout's consumer has applied everything published so far.

@@ -70,6 +70,7 @@ type Event struct {
 	//	*Event_TrailCheckpointed
 	//	*Event_BatchManifestPart
 	//	*Event_CalendarChanged
+	//	*Event_LoanRepaymentRecorded
 	Body          isEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -418,6 +419,15 @@ func (x *Event) GetCalendarChanged() *CalendarChanged {
 	return nil
 }
 
+func (x *Event) GetLoanRepaymentRecorded() *LoanRepaymentRecorded {
+	if x != nil {
+		if x, ok := x.Body.(*Event_LoanRepaymentRecorded); ok {
+			return x.LoanRepaymentRecorded
+		}
+	}
+	return nil
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -530,6 +540,10 @@ type Event_CalendarChanged struct {
 	CalendarChanged *CalendarChanged `protobuf:"bytes,56,opt,name=calendar_changed,json=calendarChanged,proto3,oneof"`
 }
 
+type Event_LoanRepaymentRecorded struct {
+	LoanRepaymentRecorded *LoanRepaymentRecorded `protobuf:"bytes,60,opt,name=loan_repayment_recorded,json=loanRepaymentRecorded,proto3,oneof"`
+}
+
 func (*Event_ApplicationSubmitted) isEvent_Body() {}
 
 func (*Event_SchoolReviewApproved) isEvent_Body() {}
@@ -583,6 +597,8 @@ func (*Event_TrailCheckpointed) isEvent_Body() {}
 func (*Event_BatchManifestPart) isEvent_Body() {}
 
 func (*Event_CalendarChanged) isEvent_Body() {}
+
+func (*Event_LoanRepaymentRecorded) isEvent_Body() {}
 
 // Frame carries several events of one type in one JetStream message, so that
 // a burst (a confirmed batch's payment orders, a bulk decision) costs the
@@ -1979,6 +1995,128 @@ func (x *PaymentSucceeded) GetLoanContractNumber() string {
 	return ""
 }
 
+// LoanRepaymentRecorded: a finance officer recorded money the bank reported
+// against a loan contract (payout's loan book). The envelope carries the
+// contract's application, batch, school, program and term.
+type LoanRepaymentRecorded struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RepaymentId    string                 `protobuf:"bytes,1,opt,name=repayment_id,json=repaymentId,proto3" json:"repayment_id,omitempty"`
+	ContractNumber string                 `protobuf:"bytes,2,opt,name=contract_number,json=contractNumber,proto3" json:"contract_number,omitempty"`
+	// REPAYMENT or RECOVERY.
+	Kind          string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	AmountFen     int64  `protobuf:"varint,4,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	BankReference string `protobuf:"bytes,5,opt,name=bank_reference,json=bankReference,proto3" json:"bank_reference,omitempty"`
+	// YYYY-MM-DD.
+	PaidOn string `protobuf:"bytes,6,opt,name=paid_on,json=paidOn,proto3" json:"paid_on,omitempty"`
+	Reason string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The contract's totals after this repayment.
+	RepaidFen      int64 `protobuf:"varint,8,opt,name=repaid_fen,json=repaidFen,proto3" json:"repaid_fen,omitempty"`
+	RecoveredFen   int64 `protobuf:"varint,9,opt,name=recovered_fen,json=recoveredFen,proto3" json:"recovered_fen,omitempty"`
+	OutstandingFen int64 `protobuf:"varint,10,opt,name=outstanding_fen,json=outstandingFen,proto3" json:"outstanding_fen,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *LoanRepaymentRecorded) Reset() {
+	*x = LoanRepaymentRecorded{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoanRepaymentRecorded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoanRepaymentRecorded) ProtoMessage() {}
+
+func (x *LoanRepaymentRecorded) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoanRepaymentRecorded.ProtoReflect.Descriptor instead.
+func (*LoanRepaymentRecorded) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *LoanRepaymentRecorded) GetRepaymentId() string {
+	if x != nil {
+		return x.RepaymentId
+	}
+	return ""
+}
+
+func (x *LoanRepaymentRecorded) GetContractNumber() string {
+	if x != nil {
+		return x.ContractNumber
+	}
+	return ""
+}
+
+func (x *LoanRepaymentRecorded) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *LoanRepaymentRecorded) GetAmountFen() int64 {
+	if x != nil {
+		return x.AmountFen
+	}
+	return 0
+}
+
+func (x *LoanRepaymentRecorded) GetBankReference() string {
+	if x != nil {
+		return x.BankReference
+	}
+	return ""
+}
+
+func (x *LoanRepaymentRecorded) GetPaidOn() string {
+	if x != nil {
+		return x.PaidOn
+	}
+	return ""
+}
+
+func (x *LoanRepaymentRecorded) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *LoanRepaymentRecorded) GetRepaidFen() int64 {
+	if x != nil {
+		return x.RepaidFen
+	}
+	return 0
+}
+
+func (x *LoanRepaymentRecorded) GetRecoveredFen() int64 {
+	if x != nil {
+		return x.RecoveredFen
+	}
+	return 0
+}
+
+func (x *LoanRepaymentRecorded) GetOutstandingFen() int64 {
+	if x != nil {
+		return x.OutstandingFen
+	}
+	return 0
+}
+
 // PaymentFailed: the bank returned the payment.
 type PaymentFailed struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1992,7 +2130,7 @@ type PaymentFailed struct {
 
 func (x *PaymentFailed) Reset() {
 	*x = PaymentFailed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[21]
+	mi := &file_aid_events_v1_events_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2004,7 +2142,7 @@ func (x *PaymentFailed) String() string {
 func (*PaymentFailed) ProtoMessage() {}
 
 func (x *PaymentFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[21]
+	mi := &file_aid_events_v1_events_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2017,7 +2155,7 @@ func (x *PaymentFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentFailed.ProtoReflect.Descriptor instead.
 func (*PaymentFailed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{21}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PaymentFailed) GetPaymentId() string {
@@ -2056,7 +2194,7 @@ type PayeeCorrected struct {
 
 func (x *PayeeCorrected) Reset() {
 	*x = PayeeCorrected{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[22]
+	mi := &file_aid_events_v1_events_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2206,7 @@ func (x *PayeeCorrected) String() string {
 func (*PayeeCorrected) ProtoMessage() {}
 
 func (x *PayeeCorrected) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[22]
+	mi := &file_aid_events_v1_events_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2219,7 @@ func (x *PayeeCorrected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayeeCorrected.ProtoReflect.Descriptor instead.
 func (*PayeeCorrected) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{22}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PayeeCorrected) GetBankCardSealed() []byte {
@@ -2128,7 +2266,7 @@ type ReferenceImported struct {
 
 func (x *ReferenceImported) Reset() {
 	*x = ReferenceImported{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[23]
+	mi := &file_aid_events_v1_events_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2140,7 +2278,7 @@ func (x *ReferenceImported) String() string {
 func (*ReferenceImported) ProtoMessage() {}
 
 func (x *ReferenceImported) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[23]
+	mi := &file_aid_events_v1_events_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2153,7 +2291,7 @@ func (x *ReferenceImported) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReferenceImported.ProtoReflect.Descriptor instead.
 func (*ReferenceImported) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{23}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReferenceImported) GetImportId() int64 {
@@ -2205,7 +2343,7 @@ type ComparisonCompleted struct {
 
 func (x *ComparisonCompleted) Reset() {
 	*x = ComparisonCompleted{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[24]
+	mi := &file_aid_events_v1_events_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2217,7 +2355,7 @@ func (x *ComparisonCompleted) String() string {
 func (*ComparisonCompleted) ProtoMessage() {}
 
 func (x *ComparisonCompleted) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[24]
+	mi := &file_aid_events_v1_events_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2230,7 +2368,7 @@ func (x *ComparisonCompleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComparisonCompleted.ProtoReflect.Descriptor instead.
 func (*ComparisonCompleted) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{24}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ComparisonCompleted) GetRunId() int64 {
@@ -2287,7 +2425,7 @@ type ClueRaised struct {
 
 func (x *ClueRaised) Reset() {
 	*x = ClueRaised{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[25]
+	mi := &file_aid_events_v1_events_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2437,7 @@ func (x *ClueRaised) String() string {
 func (*ClueRaised) ProtoMessage() {}
 
 func (x *ClueRaised) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[25]
+	mi := &file_aid_events_v1_events_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2450,7 @@ func (x *ClueRaised) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueRaised.ProtoReflect.Descriptor instead.
 func (*ClueRaised) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{25}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ClueRaised) GetClueId() string {
@@ -2375,7 +2513,7 @@ type ClueAssigned struct {
 
 func (x *ClueAssigned) Reset() {
 	*x = ClueAssigned{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[26]
+	mi := &file_aid_events_v1_events_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2387,7 +2525,7 @@ func (x *ClueAssigned) String() string {
 func (*ClueAssigned) ProtoMessage() {}
 
 func (x *ClueAssigned) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[26]
+	mi := &file_aid_events_v1_events_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2400,7 +2538,7 @@ func (x *ClueAssigned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueAssigned.ProtoReflect.Descriptor instead.
 func (*ClueAssigned) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{26}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ClueAssigned) GetClueId() string {
@@ -2431,7 +2569,7 @@ type ClueVerified struct {
 
 func (x *ClueVerified) Reset() {
 	*x = ClueVerified{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[27]
+	mi := &file_aid_events_v1_events_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2443,7 +2581,7 @@ func (x *ClueVerified) String() string {
 func (*ClueVerified) ProtoMessage() {}
 
 func (x *ClueVerified) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[27]
+	mi := &file_aid_events_v1_events_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2456,7 +2594,7 @@ func (x *ClueVerified) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueVerified.ProtoReflect.Descriptor instead.
 func (*ClueVerified) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{27}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ClueVerified) GetClueId() string {
@@ -2498,7 +2636,7 @@ type ClueDismissed struct {
 
 func (x *ClueDismissed) Reset() {
 	*x = ClueDismissed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[28]
+	mi := &file_aid_events_v1_events_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2510,7 +2648,7 @@ func (x *ClueDismissed) String() string {
 func (*ClueDismissed) ProtoMessage() {}
 
 func (x *ClueDismissed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[28]
+	mi := &file_aid_events_v1_events_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2523,7 +2661,7 @@ func (x *ClueDismissed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClueDismissed.ProtoReflect.Descriptor instead.
 func (*ClueDismissed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{28}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ClueDismissed) GetClueId() string {
@@ -2556,7 +2694,7 @@ type RefundOpened struct {
 
 func (x *RefundOpened) Reset() {
 	*x = RefundOpened{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[29]
+	mi := &file_aid_events_v1_events_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2568,7 +2706,7 @@ func (x *RefundOpened) String() string {
 func (*RefundOpened) ProtoMessage() {}
 
 func (x *RefundOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[29]
+	mi := &file_aid_events_v1_events_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2581,7 +2719,7 @@ func (x *RefundOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundOpened.ProtoReflect.Descriptor instead.
 func (*RefundOpened) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{29}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RefundOpened) GetRefundId() string {
@@ -2641,7 +2779,7 @@ type RefundReceiptRecorded struct {
 
 func (x *RefundReceiptRecorded) Reset() {
 	*x = RefundReceiptRecorded{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[30]
+	mi := &file_aid_events_v1_events_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2653,7 +2791,7 @@ func (x *RefundReceiptRecorded) String() string {
 func (*RefundReceiptRecorded) ProtoMessage() {}
 
 func (x *RefundReceiptRecorded) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[30]
+	mi := &file_aid_events_v1_events_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2666,7 +2804,7 @@ func (x *RefundReceiptRecorded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundReceiptRecorded.ProtoReflect.Descriptor instead.
 func (*RefundReceiptRecorded) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{30}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RefundReceiptRecorded) GetRefundId() string {
@@ -2722,7 +2860,7 @@ type RefundClosed struct {
 
 func (x *RefundClosed) Reset() {
 	*x = RefundClosed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[31]
+	mi := &file_aid_events_v1_events_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2734,7 +2872,7 @@ func (x *RefundClosed) String() string {
 func (*RefundClosed) ProtoMessage() {}
 
 func (x *RefundClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[31]
+	mi := &file_aid_events_v1_events_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2747,7 +2885,7 @@ func (x *RefundClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundClosed.ProtoReflect.Descriptor instead.
 func (*RefundClosed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{31}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RefundClosed) GetRefundId() string {
@@ -2784,7 +2922,7 @@ type TrailCheckpointed struct {
 
 func (x *TrailCheckpointed) Reset() {
 	*x = TrailCheckpointed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[32]
+	mi := &file_aid_events_v1_events_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2796,7 +2934,7 @@ func (x *TrailCheckpointed) String() string {
 func (*TrailCheckpointed) ProtoMessage() {}
 
 func (x *TrailCheckpointed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[32]
+	mi := &file_aid_events_v1_events_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2809,7 +2947,7 @@ func (x *TrailCheckpointed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrailCheckpointed.ProtoReflect.Descriptor instead.
 func (*TrailCheckpointed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{32}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TrailCheckpointed) GetTreeSize() uint64 {
@@ -2858,7 +2996,7 @@ var File_aid_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x13\n" +
+	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\x13\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12;\n" +
@@ -2898,7 +3036,8 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x17school_review_withdrawn\x182 \x01(\v2$.aid.events.v1.SchoolReviewWithdrawnH\x00R\x15schoolReviewWithdrawn\x12Q\n" +
 	"\x12trail_checkpointed\x187 \x01(\v2 .aid.events.v1.TrailCheckpointedH\x00R\x11trailCheckpointed\x12R\n" +
 	"\x13batch_manifest_part\x183 \x01(\v2 .aid.events.v1.BatchManifestPartH\x00R\x11batchManifestPart\x12K\n" +
-	"\x10calendar_changed\x188 \x01(\v2\x1e.aid.events.v1.CalendarChangedH\x00R\x0fcalendarChangedB\x06\n" +
+	"\x10calendar_changed\x188 \x01(\v2\x1e.aid.events.v1.CalendarChangedH\x00R\x0fcalendarChanged\x12^\n" +
+	"\x17loan_repayment_recorded\x18< \x01(\v2$.aid.events.v1.LoanRepaymentRecordedH\x00R\x15loanRepaymentRecordedB\x06\n" +
 	"\x04body\";\n" +
 	"\x05Frame\x122\n" +
 	"\x06events\x18\x01 \x03(\v2\x1a.aid.events.v1.FramedEventR\x06events\"e\n" +
@@ -3016,7 +3155,21 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"amount_fen\x18\x02 \x01(\x03R\tamountFen\x12\x19\n" +
 	"\bbank_ref\x18\x03 \x01(\tR\abankRef\x120\n" +
-	"\x14loan_contract_number\x18\x04 \x01(\tR\x12loanContractNumber\"e\n" +
+	"\x14loan_contract_number\x18\x04 \x01(\tR\x12loanContractNumber\"\xdb\x02\n" +
+	"\x15LoanRepaymentRecorded\x12!\n" +
+	"\frepayment_id\x18\x01 \x01(\tR\vrepaymentId\x12'\n" +
+	"\x0fcontract_number\x18\x02 \x01(\tR\x0econtractNumber\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x1d\n" +
+	"\n" +
+	"amount_fen\x18\x04 \x01(\x03R\tamountFen\x12%\n" +
+	"\x0ebank_reference\x18\x05 \x01(\tR\rbankReference\x12\x17\n" +
+	"\apaid_on\x18\x06 \x01(\tR\x06paidOn\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12\x1d\n" +
+	"\n" +
+	"repaid_fen\x18\b \x01(\x03R\trepaidFen\x12#\n" +
+	"\rrecovered_fen\x18\t \x01(\x03R\frecoveredFen\x12'\n" +
+	"\x0foutstanding_fen\x18\n" +
+	" \x01(\x03R\x0eoutstandingFen\"e\n" +
 	"\rPaymentFailed\x12\x1d\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\tR\tpaymentId\x12\x1d\n" +
@@ -3106,7 +3259,7 @@ func file_aid_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_aid_events_v1_events_proto_rawDescData
 }
 
-var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_aid_events_v1_events_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: aid.events.v1.Event
 	(*Frame)(nil),                 // 1: aid.events.v1.Frame
@@ -3129,26 +3282,27 @@ var file_aid_events_v1_events_proto_goTypes = []any{
 	(*ManifestItem)(nil),          // 18: aid.events.v1.ManifestItem
 	(*PaymentOrdered)(nil),        // 19: aid.events.v1.PaymentOrdered
 	(*PaymentSucceeded)(nil),      // 20: aid.events.v1.PaymentSucceeded
-	(*PaymentFailed)(nil),         // 21: aid.events.v1.PaymentFailed
-	(*PayeeCorrected)(nil),        // 22: aid.events.v1.PayeeCorrected
-	(*ReferenceImported)(nil),     // 23: aid.events.v1.ReferenceImported
-	(*ComparisonCompleted)(nil),   // 24: aid.events.v1.ComparisonCompleted
-	(*ClueRaised)(nil),            // 25: aid.events.v1.ClueRaised
-	(*ClueAssigned)(nil),          // 26: aid.events.v1.ClueAssigned
-	(*ClueVerified)(nil),          // 27: aid.events.v1.ClueVerified
-	(*ClueDismissed)(nil),         // 28: aid.events.v1.ClueDismissed
-	(*RefundOpened)(nil),          // 29: aid.events.v1.RefundOpened
-	(*RefundReceiptRecorded)(nil), // 30: aid.events.v1.RefundReceiptRecorded
-	(*RefundClosed)(nil),          // 31: aid.events.v1.RefundClosed
-	(*TrailCheckpointed)(nil),     // 32: aid.events.v1.TrailCheckpointed
-	nil,                           // 33: aid.events.v1.ApplicationSubmitted.TierFenEntry
-	nil,                           // 34: aid.events.v1.ApplicationSubmitted.FundingSharesBpEntry
-	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
-	(*v1.Actor)(nil),              // 36: aid.common.v1.Actor
+	(*LoanRepaymentRecorded)(nil), // 21: aid.events.v1.LoanRepaymentRecorded
+	(*PaymentFailed)(nil),         // 22: aid.events.v1.PaymentFailed
+	(*PayeeCorrected)(nil),        // 23: aid.events.v1.PayeeCorrected
+	(*ReferenceImported)(nil),     // 24: aid.events.v1.ReferenceImported
+	(*ComparisonCompleted)(nil),   // 25: aid.events.v1.ComparisonCompleted
+	(*ClueRaised)(nil),            // 26: aid.events.v1.ClueRaised
+	(*ClueAssigned)(nil),          // 27: aid.events.v1.ClueAssigned
+	(*ClueVerified)(nil),          // 28: aid.events.v1.ClueVerified
+	(*ClueDismissed)(nil),         // 29: aid.events.v1.ClueDismissed
+	(*RefundOpened)(nil),          // 30: aid.events.v1.RefundOpened
+	(*RefundReceiptRecorded)(nil), // 31: aid.events.v1.RefundReceiptRecorded
+	(*RefundClosed)(nil),          // 32: aid.events.v1.RefundClosed
+	(*TrailCheckpointed)(nil),     // 33: aid.events.v1.TrailCheckpointed
+	nil,                           // 34: aid.events.v1.ApplicationSubmitted.TierFenEntry
+	nil,                           // 35: aid.events.v1.ApplicationSubmitted.FundingSharesBpEntry
+	(*timestamppb.Timestamp)(nil), // 36: google.protobuf.Timestamp
+	(*v1.Actor)(nil),              // 37: aid.common.v1.Actor
 }
 var file_aid_events_v1_events_proto_depIdxs = []int32{
-	35, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	36, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
+	36, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	37, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
 	3,  // 2: aid.events.v1.Event.application_submitted:type_name -> aid.events.v1.ApplicationSubmitted
 	6,  // 3: aid.events.v1.Event.school_review_approved:type_name -> aid.events.v1.SchoolReviewApproved
 	7,  // 4: aid.events.v1.Event.school_review_rejected:type_name -> aid.events.v1.SchoolReviewRejected
@@ -3161,36 +3315,37 @@ var file_aid_events_v1_events_proto_depIdxs = []int32{
 	15, // 11: aid.events.v1.Event.batch_confirmed:type_name -> aid.events.v1.BatchConfirmed
 	19, // 12: aid.events.v1.Event.payment_ordered:type_name -> aid.events.v1.PaymentOrdered
 	20, // 13: aid.events.v1.Event.payment_succeeded:type_name -> aid.events.v1.PaymentSucceeded
-	21, // 14: aid.events.v1.Event.payment_failed:type_name -> aid.events.v1.PaymentFailed
-	22, // 15: aid.events.v1.Event.payee_corrected:type_name -> aid.events.v1.PayeeCorrected
-	23, // 16: aid.events.v1.Event.reference_imported:type_name -> aid.events.v1.ReferenceImported
-	24, // 17: aid.events.v1.Event.comparison_completed:type_name -> aid.events.v1.ComparisonCompleted
-	25, // 18: aid.events.v1.Event.clue_raised:type_name -> aid.events.v1.ClueRaised
-	26, // 19: aid.events.v1.Event.clue_assigned:type_name -> aid.events.v1.ClueAssigned
-	27, // 20: aid.events.v1.Event.clue_verified:type_name -> aid.events.v1.ClueVerified
-	28, // 21: aid.events.v1.Event.clue_dismissed:type_name -> aid.events.v1.ClueDismissed
-	29, // 22: aid.events.v1.Event.refund_opened:type_name -> aid.events.v1.RefundOpened
-	30, // 23: aid.events.v1.Event.refund_receipt_recorded:type_name -> aid.events.v1.RefundReceiptRecorded
-	31, // 24: aid.events.v1.Event.refund_closed:type_name -> aid.events.v1.RefundClosed
+	22, // 14: aid.events.v1.Event.payment_failed:type_name -> aid.events.v1.PaymentFailed
+	23, // 15: aid.events.v1.Event.payee_corrected:type_name -> aid.events.v1.PayeeCorrected
+	24, // 16: aid.events.v1.Event.reference_imported:type_name -> aid.events.v1.ReferenceImported
+	25, // 17: aid.events.v1.Event.comparison_completed:type_name -> aid.events.v1.ComparisonCompleted
+	26, // 18: aid.events.v1.Event.clue_raised:type_name -> aid.events.v1.ClueRaised
+	27, // 19: aid.events.v1.Event.clue_assigned:type_name -> aid.events.v1.ClueAssigned
+	28, // 20: aid.events.v1.Event.clue_verified:type_name -> aid.events.v1.ClueVerified
+	29, // 21: aid.events.v1.Event.clue_dismissed:type_name -> aid.events.v1.ClueDismissed
+	30, // 22: aid.events.v1.Event.refund_opened:type_name -> aid.events.v1.RefundOpened
+	31, // 23: aid.events.v1.Event.refund_receipt_recorded:type_name -> aid.events.v1.RefundReceiptRecorded
+	32, // 24: aid.events.v1.Event.refund_closed:type_name -> aid.events.v1.RefundClosed
 	8,  // 25: aid.events.v1.Event.school_review_withdrawn:type_name -> aid.events.v1.SchoolReviewWithdrawn
-	32, // 26: aid.events.v1.Event.trail_checkpointed:type_name -> aid.events.v1.TrailCheckpointed
+	33, // 26: aid.events.v1.Event.trail_checkpointed:type_name -> aid.events.v1.TrailCheckpointed
 	17, // 27: aid.events.v1.Event.batch_manifest_part:type_name -> aid.events.v1.BatchManifestPart
 	4,  // 28: aid.events.v1.Event.calendar_changed:type_name -> aid.events.v1.CalendarChanged
-	2,  // 29: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
-	33, // 30: aid.events.v1.ApplicationSubmitted.tier_fen:type_name -> aid.events.v1.ApplicationSubmitted.TierFenEntry
-	34, // 31: aid.events.v1.ApplicationSubmitted.funding_shares_bp:type_name -> aid.events.v1.ApplicationSubmitted.FundingSharesBpEntry
-	5,  // 32: aid.events.v1.CalendarChanged.holidays:type_name -> aid.events.v1.CalendarDay
-	5,  // 33: aid.events.v1.CalendarChanged.working_days:type_name -> aid.events.v1.CalendarDay
-	35, // 34: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
-	16, // 35: aid.events.v1.BatchConfirmed.manifest:type_name -> aid.events.v1.BatchManifestHeader
-	18, // 36: aid.events.v1.BatchManifestPart.items:type_name -> aid.events.v1.ManifestItem
-	36, // 37: aid.events.v1.PayeeCorrected.entered_by:type_name -> aid.common.v1.Actor
-	35, // 38: aid.events.v1.TrailCheckpointed.signed_at:type_name -> google.protobuf.Timestamp
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	21, // 29: aid.events.v1.Event.loan_repayment_recorded:type_name -> aid.events.v1.LoanRepaymentRecorded
+	2,  // 30: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
+	34, // 31: aid.events.v1.ApplicationSubmitted.tier_fen:type_name -> aid.events.v1.ApplicationSubmitted.TierFenEntry
+	35, // 32: aid.events.v1.ApplicationSubmitted.funding_shares_bp:type_name -> aid.events.v1.ApplicationSubmitted.FundingSharesBpEntry
+	5,  // 33: aid.events.v1.CalendarChanged.holidays:type_name -> aid.events.v1.CalendarDay
+	5,  // 34: aid.events.v1.CalendarChanged.working_days:type_name -> aid.events.v1.CalendarDay
+	36, // 35: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
+	16, // 36: aid.events.v1.BatchConfirmed.manifest:type_name -> aid.events.v1.BatchManifestHeader
+	18, // 37: aid.events.v1.BatchManifestPart.items:type_name -> aid.events.v1.ManifestItem
+	37, // 38: aid.events.v1.PayeeCorrected.entered_by:type_name -> aid.common.v1.Actor
+	36, // 39: aid.events.v1.TrailCheckpointed.signed_at:type_name -> google.protobuf.Timestamp
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_aid_events_v1_events_proto_init() }
@@ -3226,6 +3381,7 @@ func file_aid_events_v1_events_proto_init() {
 		(*Event_TrailCheckpointed)(nil),
 		(*Event_BatchManifestPart)(nil),
 		(*Event_CalendarChanged)(nil),
+		(*Event_LoanRepaymentRecorded)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3233,7 +3389,7 @@ func file_aid_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_events_v1_events_proto_rawDesc), len(file_aid_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -80,6 +80,111 @@ func (PaymentStatus) EnumDescriptor() ([]byte, []int) {
 	return file_aid_payout_v1_payout_proto_rawDescGZIP(), []int{0}
 }
 
+// LoanRepaymentKind is where money against a loan came from.
+type LoanRepaymentKind int32
+
+const (
+	LoanRepaymentKind_LOAN_REPAYMENT_KIND_UNSPECIFIED LoanRepaymentKind = 0
+	// The borrower repaid.
+	LoanRepaymentKind_LOAN_REPAYMENT_KIND_REPAYMENT LoanRepaymentKind = 1
+	// An overdue loan was recovered (from the borrower, a guarantor or the
+	// risk-compensation fund).
+	LoanRepaymentKind_LOAN_REPAYMENT_KIND_RECOVERY LoanRepaymentKind = 2
+)
+
+// Enum value maps for LoanRepaymentKind.
+var (
+	LoanRepaymentKind_name = map[int32]string{
+		0: "LOAN_REPAYMENT_KIND_UNSPECIFIED",
+		1: "LOAN_REPAYMENT_KIND_REPAYMENT",
+		2: "LOAN_REPAYMENT_KIND_RECOVERY",
+	}
+	LoanRepaymentKind_value = map[string]int32{
+		"LOAN_REPAYMENT_KIND_UNSPECIFIED": 0,
+		"LOAN_REPAYMENT_KIND_REPAYMENT":   1,
+		"LOAN_REPAYMENT_KIND_RECOVERY":    2,
+	}
+)
+
+func (x LoanRepaymentKind) Enum() *LoanRepaymentKind {
+	p := new(LoanRepaymentKind)
+	*p = x
+	return p
+}
+
+func (x LoanRepaymentKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LoanRepaymentKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_aid_payout_v1_payout_proto_enumTypes[1].Descriptor()
+}
+
+func (LoanRepaymentKind) Type() protoreflect.EnumType {
+	return &file_aid_payout_v1_payout_proto_enumTypes[1]
+}
+
+func (x LoanRepaymentKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LoanRepaymentKind.Descriptor instead.
+func (LoanRepaymentKind) EnumDescriptor() ([]byte, []int) {
+	return file_aid_payout_v1_payout_proto_rawDescGZIP(), []int{1}
+}
+
+// LoanStatus is where a loan contract stands.
+type LoanStatus int32
+
+const (
+	LoanStatus_LOAN_STATUS_UNSPECIFIED LoanStatus = 0
+	// Something is still outstanding.
+	LoanStatus_LOAN_STATUS_OPEN LoanStatus = 1
+	// Repaid and recovered in full.
+	LoanStatus_LOAN_STATUS_REPAID LoanStatus = 2
+)
+
+// Enum value maps for LoanStatus.
+var (
+	LoanStatus_name = map[int32]string{
+		0: "LOAN_STATUS_UNSPECIFIED",
+		1: "LOAN_STATUS_OPEN",
+		2: "LOAN_STATUS_REPAID",
+	}
+	LoanStatus_value = map[string]int32{
+		"LOAN_STATUS_UNSPECIFIED": 0,
+		"LOAN_STATUS_OPEN":        1,
+		"LOAN_STATUS_REPAID":      2,
+	}
+)
+
+func (x LoanStatus) Enum() *LoanStatus {
+	p := new(LoanStatus)
+	*p = x
+	return p
+}
+
+func (x LoanStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LoanStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_aid_payout_v1_payout_proto_enumTypes[2].Descriptor()
+}
+
+func (LoanStatus) Type() protoreflect.EnumType {
+	return &file_aid_payout_v1_payout_proto_enumTypes[2]
+}
+
+func (x LoanStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LoanStatus.Descriptor instead.
+func (LoanStatus) EnumDescriptor() ([]byte, []int) {
+	return file_aid_payout_v1_payout_proto_rawDescGZIP(), []int{2}
+}
+
 type Payment struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	PaymentId      string                 `protobuf:"bytes,1,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
@@ -94,8 +199,11 @@ type Payment struct {
 	Attempts       int32                  `protobuf:"varint,10,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	CreatedAt      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt      *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// For a loan: the number of the contract the bank opened instead of
+	// crediting the card (bank_ref holds it too). Empty for grants.
+	LoanContractNumber string `protobuf:"bytes,13,opt,name=loan_contract_number,json=loanContractNumber,proto3" json:"loan_contract_number,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Payment) Reset() {
@@ -210,6 +318,13 @@ func (x *Payment) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Payment) GetLoanContractNumber() string {
+	if x != nil {
+		return x.LoanContractNumber
+	}
+	return ""
 }
 
 type GetPaymentRequest struct {
@@ -384,11 +499,680 @@ func (x *ListPaymentsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// LoanContract is a loan the bank opened for a loan payment.
+type LoanContract struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ContractNumber string                 `protobuf:"bytes,1,opt,name=contract_number,json=contractNumber,proto3" json:"contract_number,omitempty"`
+	PaymentId      string                 `protobuf:"bytes,2,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
+	ApplicationId  string                 `protobuf:"bytes,3,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	BatchId        string                 `protobuf:"bytes,4,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
+	SchoolCode     string                 `protobuf:"bytes,5,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	ProgramCode    string                 `protobuf:"bytes,6,opt,name=program_code,json=programCode,proto3" json:"program_code,omitempty"`
+	// The aid term the loan was granted for, e.g. 2017-autumn.
+	Term      string `protobuf:"bytes,7,opt,name=term,proto3" json:"term,omitempty"`
+	AmountFen int64  `protobuf:"varint,8,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	// The term of the loan in years, as the bank set it.
+	Years        int32                  `protobuf:"varint,9,opt,name=years,proto3" json:"years,omitempty"`
+	OpenedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=opened_at,json=openedAt,proto3" json:"opened_at,omitempty"`
+	RepaidFen    int64                  `protobuf:"varint,11,opt,name=repaid_fen,json=repaidFen,proto3" json:"repaid_fen,omitempty"`
+	RecoveredFen int64                  `protobuf:"varint,12,opt,name=recovered_fen,json=recoveredFen,proto3" json:"recovered_fen,omitempty"`
+	// amount_fen - repaid_fen - recovered_fen.
+	OutstandingFen int64      `protobuf:"varint,13,opt,name=outstanding_fen,json=outstandingFen,proto3" json:"outstanding_fen,omitempty"`
+	Status         LoanStatus `protobuf:"varint,14,opt,name=status,proto3,enum=aid.payout.v1.LoanStatus" json:"status,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *LoanContract) Reset() {
+	*x = LoanContract{}
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoanContract) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoanContract) ProtoMessage() {}
+
+func (x *LoanContract) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoanContract.ProtoReflect.Descriptor instead.
+func (*LoanContract) Descriptor() ([]byte, []int) {
+	return file_aid_payout_v1_payout_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *LoanContract) GetContractNumber() string {
+	if x != nil {
+		return x.ContractNumber
+	}
+	return ""
+}
+
+func (x *LoanContract) GetPaymentId() string {
+	if x != nil {
+		return x.PaymentId
+	}
+	return ""
+}
+
+func (x *LoanContract) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *LoanContract) GetBatchId() string {
+	if x != nil {
+		return x.BatchId
+	}
+	return ""
+}
+
+func (x *LoanContract) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+func (x *LoanContract) GetProgramCode() string {
+	if x != nil {
+		return x.ProgramCode
+	}
+	return ""
+}
+
+func (x *LoanContract) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+func (x *LoanContract) GetAmountFen() int64 {
+	if x != nil {
+		return x.AmountFen
+	}
+	return 0
+}
+
+func (x *LoanContract) GetYears() int32 {
+	if x != nil {
+		return x.Years
+	}
+	return 0
+}
+
+func (x *LoanContract) GetOpenedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OpenedAt
+	}
+	return nil
+}
+
+func (x *LoanContract) GetRepaidFen() int64 {
+	if x != nil {
+		return x.RepaidFen
+	}
+	return 0
+}
+
+func (x *LoanContract) GetRecoveredFen() int64 {
+	if x != nil {
+		return x.RecoveredFen
+	}
+	return 0
+}
+
+func (x *LoanContract) GetOutstandingFen() int64 {
+	if x != nil {
+		return x.OutstandingFen
+	}
+	return 0
+}
+
+func (x *LoanContract) GetStatus() LoanStatus {
+	if x != nil {
+		return x.Status
+	}
+	return LoanStatus_LOAN_STATUS_UNSPECIFIED
+}
+
+// LoanRepayment is one recorded repayment or recovery, never changed.
+type LoanRepayment struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RepaymentId    string                 `protobuf:"bytes,1,opt,name=repayment_id,json=repaymentId,proto3" json:"repayment_id,omitempty"`
+	ContractNumber string                 `protobuf:"bytes,2,opt,name=contract_number,json=contractNumber,proto3" json:"contract_number,omitempty"`
+	Kind           LoanRepaymentKind      `protobuf:"varint,3,opt,name=kind,proto3,enum=aid.payout.v1.LoanRepaymentKind" json:"kind,omitempty"`
+	AmountFen      int64                  `protobuf:"varint,4,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	BankReference  string                 `protobuf:"bytes,5,opt,name=bank_reference,json=bankReference,proto3" json:"bank_reference,omitempty"`
+	// The day the money arrived, YYYY-MM-DD.
+	PaidOn        string                 `protobuf:"bytes,6,opt,name=paid_on,json=paidOn,proto3" json:"paid_on,omitempty"`
+	Reason        string                 `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	RecordedBy    string                 `protobuf:"bytes,8,opt,name=recorded_by,json=recordedBy,proto3" json:"recorded_by,omitempty"`
+	RecordedAt    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoanRepayment) Reset() {
+	*x = LoanRepayment{}
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoanRepayment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoanRepayment) ProtoMessage() {}
+
+func (x *LoanRepayment) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoanRepayment.ProtoReflect.Descriptor instead.
+func (*LoanRepayment) Descriptor() ([]byte, []int) {
+	return file_aid_payout_v1_payout_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LoanRepayment) GetRepaymentId() string {
+	if x != nil {
+		return x.RepaymentId
+	}
+	return ""
+}
+
+func (x *LoanRepayment) GetContractNumber() string {
+	if x != nil {
+		return x.ContractNumber
+	}
+	return ""
+}
+
+func (x *LoanRepayment) GetKind() LoanRepaymentKind {
+	if x != nil {
+		return x.Kind
+	}
+	return LoanRepaymentKind_LOAN_REPAYMENT_KIND_UNSPECIFIED
+}
+
+func (x *LoanRepayment) GetAmountFen() int64 {
+	if x != nil {
+		return x.AmountFen
+	}
+	return 0
+}
+
+func (x *LoanRepayment) GetBankReference() string {
+	if x != nil {
+		return x.BankReference
+	}
+	return ""
+}
+
+func (x *LoanRepayment) GetPaidOn() string {
+	if x != nil {
+		return x.PaidOn
+	}
+	return ""
+}
+
+func (x *LoanRepayment) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *LoanRepayment) GetRecordedBy() string {
+	if x != nil {
+		return x.RecordedBy
+	}
+	return ""
+}
+
+func (x *LoanRepayment) GetRecordedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RecordedAt
+	}
+	return nil
+}
+
+type RecordLoanRepaymentRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ContractNumber string                 `protobuf:"bytes,1,opt,name=contract_number,json=contractNumber,proto3" json:"contract_number,omitempty"`
+	AmountFen      int64                  `protobuf:"varint,2,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	Kind           LoanRepaymentKind      `protobuf:"varint,3,opt,name=kind,proto3,enum=aid.payout.v1.LoanRepaymentKind" json:"kind,omitempty"`
+	// The bank's reference of the transfer; unique across the loan book.
+	BankReference string `protobuf:"bytes,4,opt,name=bank_reference,json=bankReference,proto3" json:"bank_reference,omitempty"`
+	// The day the money arrived, YYYY-MM-DD; not in the future.
+	PaidOn string `protobuf:"bytes,5,opt,name=paid_on,json=paidOn,proto3" json:"paid_on,omitempty"`
+	// Why, in the officer's words (e.g. the bank's statement line); required
+	// for a recovery.
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordLoanRepaymentRequest) Reset() {
+	*x = RecordLoanRepaymentRequest{}
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordLoanRepaymentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordLoanRepaymentRequest) ProtoMessage() {}
+
+func (x *RecordLoanRepaymentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordLoanRepaymentRequest.ProtoReflect.Descriptor instead.
+func (*RecordLoanRepaymentRequest) Descriptor() ([]byte, []int) {
+	return file_aid_payout_v1_payout_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RecordLoanRepaymentRequest) GetContractNumber() string {
+	if x != nil {
+		return x.ContractNumber
+	}
+	return ""
+}
+
+func (x *RecordLoanRepaymentRequest) GetAmountFen() int64 {
+	if x != nil {
+		return x.AmountFen
+	}
+	return 0
+}
+
+func (x *RecordLoanRepaymentRequest) GetKind() LoanRepaymentKind {
+	if x != nil {
+		return x.Kind
+	}
+	return LoanRepaymentKind_LOAN_REPAYMENT_KIND_UNSPECIFIED
+}
+
+func (x *RecordLoanRepaymentRequest) GetBankReference() string {
+	if x != nil {
+		return x.BankReference
+	}
+	return ""
+}
+
+func (x *RecordLoanRepaymentRequest) GetPaidOn() string {
+	if x != nil {
+		return x.PaidOn
+	}
+	return ""
+}
+
+func (x *RecordLoanRepaymentRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RecordLoanRepaymentResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Repayment *LoanRepayment         `protobuf:"bytes,1,opt,name=repayment,proto3" json:"repayment,omitempty"`
+	// The contract as it stands after the repayment.
+	Contract      *LoanContract `protobuf:"bytes,2,opt,name=contract,proto3" json:"contract,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordLoanRepaymentResponse) Reset() {
+	*x = RecordLoanRepaymentResponse{}
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordLoanRepaymentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordLoanRepaymentResponse) ProtoMessage() {}
+
+func (x *RecordLoanRepaymentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordLoanRepaymentResponse.ProtoReflect.Descriptor instead.
+func (*RecordLoanRepaymentResponse) Descriptor() ([]byte, []int) {
+	return file_aid_payout_v1_payout_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RecordLoanRepaymentResponse) GetRepayment() *LoanRepayment {
+	if x != nil {
+		return x.Repayment
+	}
+	return nil
+}
+
+func (x *RecordLoanRepaymentResponse) GetContract() *LoanContract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+type ListLoansRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only contracts of this aid term, e.g. 2017-autumn.
+	Term          string     `protobuf:"bytes,1,opt,name=term,proto3" json:"term,omitempty"`
+	SchoolCode    string     `protobuf:"bytes,2,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	Status        LoanStatus `protobuf:"varint,3,opt,name=status,proto3,enum=aid.payout.v1.LoanStatus" json:"status,omitempty"`
+	PageSize      int32      `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string     `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLoansRequest) Reset() {
+	*x = ListLoansRequest{}
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLoansRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLoansRequest) ProtoMessage() {}
+
+func (x *ListLoansRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLoansRequest.ProtoReflect.Descriptor instead.
+func (*ListLoansRequest) Descriptor() ([]byte, []int) {
+	return file_aid_payout_v1_payout_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListLoansRequest) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+func (x *ListLoansRequest) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+func (x *ListLoansRequest) GetStatus() LoanStatus {
+	if x != nil {
+		return x.Status
+	}
+	return LoanStatus_LOAN_STATUS_UNSPECIFIED
+}
+
+func (x *ListLoansRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListLoansRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListLoansResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Loans         []*LoanContract        `protobuf:"bytes,1,rep,name=loans,proto3" json:"loans,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLoansResponse) Reset() {
+	*x = ListLoansResponse{}
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLoansResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLoansResponse) ProtoMessage() {}
+
+func (x *ListLoansResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLoansResponse.ProtoReflect.Descriptor instead.
+func (*ListLoansResponse) Descriptor() ([]byte, []int) {
+	return file_aid_payout_v1_payout_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListLoansResponse) GetLoans() []*LoanContract {
+	if x != nil {
+		return x.Loans
+	}
+	return nil
+}
+
+func (x *ListLoansResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type GetLoanBookTotalsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Term          string                 `protobuf:"bytes,1,opt,name=term,proto3" json:"term,omitempty"`
+	SchoolCode    string                 `protobuf:"bytes,2,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	Status        LoanStatus             `protobuf:"varint,3,opt,name=status,proto3,enum=aid.payout.v1.LoanStatus" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLoanBookTotalsRequest) Reset() {
+	*x = GetLoanBookTotalsRequest{}
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLoanBookTotalsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLoanBookTotalsRequest) ProtoMessage() {}
+
+func (x *GetLoanBookTotalsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLoanBookTotalsRequest.ProtoReflect.Descriptor instead.
+func (*GetLoanBookTotalsRequest) Descriptor() ([]byte, []int) {
+	return file_aid_payout_v1_payout_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetLoanBookTotalsRequest) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+func (x *GetLoanBookTotalsRequest) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+func (x *GetLoanBookTotalsRequest) GetStatus() LoanStatus {
+	if x != nil {
+		return x.Status
+	}
+	return LoanStatus_LOAN_STATUS_UNSPECIFIED
+}
+
+// LoanBookTotals sum the contracts the filters select, in fen.
+type LoanBookTotals struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Contracts      int64                  `protobuf:"varint,1,opt,name=contracts,proto3" json:"contracts,omitempty"`
+	AmountFen      int64                  `protobuf:"varint,2,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	RepaidFen      int64                  `protobuf:"varint,3,opt,name=repaid_fen,json=repaidFen,proto3" json:"repaid_fen,omitempty"`
+	RecoveredFen   int64                  `protobuf:"varint,4,opt,name=recovered_fen,json=recoveredFen,proto3" json:"recovered_fen,omitempty"`
+	OutstandingFen int64                  `protobuf:"varint,5,opt,name=outstanding_fen,json=outstandingFen,proto3" json:"outstanding_fen,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *LoanBookTotals) Reset() {
+	*x = LoanBookTotals{}
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoanBookTotals) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoanBookTotals) ProtoMessage() {}
+
+func (x *LoanBookTotals) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_payout_v1_payout_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoanBookTotals.ProtoReflect.Descriptor instead.
+func (*LoanBookTotals) Descriptor() ([]byte, []int) {
+	return file_aid_payout_v1_payout_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *LoanBookTotals) GetContracts() int64 {
+	if x != nil {
+		return x.Contracts
+	}
+	return 0
+}
+
+func (x *LoanBookTotals) GetAmountFen() int64 {
+	if x != nil {
+		return x.AmountFen
+	}
+	return 0
+}
+
+func (x *LoanBookTotals) GetRepaidFen() int64 {
+	if x != nil {
+		return x.RepaidFen
+	}
+	return 0
+}
+
+func (x *LoanBookTotals) GetRecoveredFen() int64 {
+	if x != nil {
+		return x.RecoveredFen
+	}
+	return 0
+}
+
+func (x *LoanBookTotals) GetOutstandingFen() int64 {
+	if x != nil {
+		return x.OutstandingFen
+	}
+	return 0
+}
+
 var File_aid_payout_v1_payout_proto protoreflect.FileDescriptor
 
 const file_aid_payout_v1_payout_proto_rawDesc = "" +
 	"\n" +
-	"\x1aaid/payout/v1/payout.proto\x12\raid.payout.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x03\n" +
+	"\x1aaid/payout/v1/payout.proto\x12\raid.payout.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x04\n" +
 	"\aPayment\x12\x1d\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\tR\tpaymentId\x12%\n" +
@@ -407,7 +1191,8 @@ const file_aid_payout_v1_payout_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"2\n" +
+	"updated_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x120\n" +
+	"\x14loan_contract_number\x18\r \x01(\tR\x12loanContractNumber\"2\n" +
 	"\x11GetPaymentRequest\x12\x1d\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\tR\tpaymentId\"\xc9\x01\n" +
@@ -420,17 +1205,97 @@ const file_aid_payout_v1_payout_proto_rawDesc = "" +
 	"page_token\x18\x05 \x01(\tR\tpageToken\"r\n" +
 	"\x14ListPaymentsResponse\x122\n" +
 	"\bpayments\x18\x01 \x03(\v2\x16.aid.payout.v1.PaymentR\bpayments\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x9b\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xfe\x03\n" +
+	"\fLoanContract\x12'\n" +
+	"\x0fcontract_number\x18\x01 \x01(\tR\x0econtractNumber\x12\x1d\n" +
+	"\n" +
+	"payment_id\x18\x02 \x01(\tR\tpaymentId\x12%\n" +
+	"\x0eapplication_id\x18\x03 \x01(\tR\rapplicationId\x12\x19\n" +
+	"\bbatch_id\x18\x04 \x01(\tR\abatchId\x12\x1f\n" +
+	"\vschool_code\x18\x05 \x01(\tR\n" +
+	"schoolCode\x12!\n" +
+	"\fprogram_code\x18\x06 \x01(\tR\vprogramCode\x12\x12\n" +
+	"\x04term\x18\a \x01(\tR\x04term\x12\x1d\n" +
+	"\n" +
+	"amount_fen\x18\b \x01(\x03R\tamountFen\x12\x14\n" +
+	"\x05years\x18\t \x01(\x05R\x05years\x127\n" +
+	"\topened_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\bopenedAt\x12\x1d\n" +
+	"\n" +
+	"repaid_fen\x18\v \x01(\x03R\trepaidFen\x12#\n" +
+	"\rrecovered_fen\x18\f \x01(\x03R\frecoveredFen\x12'\n" +
+	"\x0foutstanding_fen\x18\r \x01(\x03R\x0eoutstandingFen\x121\n" +
+	"\x06status\x18\x0e \x01(\x0e2\x19.aid.payout.v1.LoanStatusR\x06status\"\xe6\x02\n" +
+	"\rLoanRepayment\x12!\n" +
+	"\frepayment_id\x18\x01 \x01(\tR\vrepaymentId\x12'\n" +
+	"\x0fcontract_number\x18\x02 \x01(\tR\x0econtractNumber\x124\n" +
+	"\x04kind\x18\x03 \x01(\x0e2 .aid.payout.v1.LoanRepaymentKindR\x04kind\x12\x1d\n" +
+	"\n" +
+	"amount_fen\x18\x04 \x01(\x03R\tamountFen\x12%\n" +
+	"\x0ebank_reference\x18\x05 \x01(\tR\rbankReference\x12\x17\n" +
+	"\apaid_on\x18\x06 \x01(\tR\x06paidOn\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12\x1f\n" +
+	"\vrecorded_by\x18\b \x01(\tR\n" +
+	"recordedBy\x12;\n" +
+	"\vrecorded_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"recordedAt\"\x8b\x02\n" +
+	"\x1aRecordLoanRepaymentRequest\x12,\n" +
+	"\x0fcontract_number\x18\x01 \x01(\tB\x03\xe0A\x02R\x0econtractNumber\x12\"\n" +
+	"\n" +
+	"amount_fen\x18\x02 \x01(\x03B\x03\xe0A\x02R\tamountFen\x129\n" +
+	"\x04kind\x18\x03 \x01(\x0e2 .aid.payout.v1.LoanRepaymentKindB\x03\xe0A\x02R\x04kind\x12*\n" +
+	"\x0ebank_reference\x18\x04 \x01(\tB\x03\xe0A\x02R\rbankReference\x12\x1c\n" +
+	"\apaid_on\x18\x05 \x01(\tB\x03\xe0A\x02R\x06paidOn\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"\x92\x01\n" +
+	"\x1bRecordLoanRepaymentResponse\x12:\n" +
+	"\trepayment\x18\x01 \x01(\v2\x1c.aid.payout.v1.LoanRepaymentR\trepayment\x127\n" +
+	"\bcontract\x18\x02 \x01(\v2\x1b.aid.payout.v1.LoanContractR\bcontract\"\xb6\x01\n" +
+	"\x10ListLoansRequest\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\tR\x04term\x12\x1f\n" +
+	"\vschool_code\x18\x02 \x01(\tR\n" +
+	"schoolCode\x121\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x19.aid.payout.v1.LoanStatusR\x06status\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"n\n" +
+	"\x11ListLoansResponse\x121\n" +
+	"\x05loans\x18\x01 \x03(\v2\x1b.aid.payout.v1.LoanContractR\x05loans\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x82\x01\n" +
+	"\x18GetLoanBookTotalsRequest\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\tR\x04term\x12\x1f\n" +
+	"\vschool_code\x18\x02 \x01(\tR\n" +
+	"schoolCode\x121\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x19.aid.payout.v1.LoanStatusR\x06status\"\xba\x01\n" +
+	"\x0eLoanBookTotals\x12\x1c\n" +
+	"\tcontracts\x18\x01 \x01(\x03R\tcontracts\x12\x1d\n" +
+	"\n" +
+	"amount_fen\x18\x02 \x01(\x03R\tamountFen\x12\x1d\n" +
+	"\n" +
+	"repaid_fen\x18\x03 \x01(\x03R\trepaidFen\x12#\n" +
+	"\rrecovered_fen\x18\x04 \x01(\x03R\frecoveredFen\x12'\n" +
+	"\x0foutstanding_fen\x18\x05 \x01(\x03R\x0eoutstandingFen*\x9b\x01\n" +
 	"\rPaymentStatus\x12\x1e\n" +
 	"\x1aPAYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PAYMENT_STATUS_PENDING\x10\x01\x12\x1a\n" +
 	"\x16PAYMENT_STATUS_UNKNOWN\x10\x02\x12\x17\n" +
 	"\x13PAYMENT_STATUS_PAID\x10\x03\x12\x19\n" +
-	"\x15PAYMENT_STATUS_FAILED\x10\x042\xe9\x01\n" +
+	"\x15PAYMENT_STATUS_FAILED\x10\x04*}\n" +
+	"\x11LoanRepaymentKind\x12#\n" +
+	"\x1fLOAN_REPAYMENT_KIND_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dLOAN_REPAYMENT_KIND_REPAYMENT\x10\x01\x12 \n" +
+	"\x1cLOAN_REPAYMENT_KIND_RECOVERY\x10\x02*W\n" +
+	"\n" +
+	"LoanStatus\x12\x1b\n" +
+	"\x17LOAN_STATUS_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10LOAN_STATUS_OPEN\x10\x01\x12\x16\n" +
+	"\x12LOAN_STATUS_REPAID\x10\x022\xea\x04\n" +
 	"\rPayoutService\x12i\n" +
 	"\n" +
 	"GetPayment\x12 .aid.payout.v1.GetPaymentRequest\x1a\x16.aid.payout.v1.Payment\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/payments/{payment_id}\x12m\n" +
-	"\fListPayments\x12\".aid.payout.v1.ListPaymentsRequest\x1a#.aid.payout.v1.ListPaymentsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/paymentsBBZ@github.com/edubureau/studentaid/proto/gen/aid/payout/v1;payoutv1b\x06proto3"
+	"\fListPayments\x12\".aid.payout.v1.ListPaymentsRequest\x1a#.aid.payout.v1.ListPaymentsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/payments\x12\xa4\x01\n" +
+	"\x13RecordLoanRepayment\x12).aid.payout.v1.RecordLoanRepaymentRequest\x1a*.aid.payout.v1.RecordLoanRepaymentResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/loans/{contract_number}:recordRepayment\x12a\n" +
+	"\tListLoans\x12\x1f.aid.payout.v1.ListLoansRequest\x1a .aid.payout.v1.ListLoansResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/loans\x12u\n" +
+	"\x11GetLoanBookTotals\x12'.aid.payout.v1.GetLoanBookTotalsRequest\x1a\x1d.aid.payout.v1.LoanBookTotals\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/loans:totalsBBZ@github.com/edubureau/studentaid/proto/gen/aid/payout/v1;payoutv1b\x06proto3"
 
 var (
 	file_aid_payout_v1_payout_proto_rawDescOnce sync.Once
@@ -444,31 +1309,57 @@ func file_aid_payout_v1_payout_proto_rawDescGZIP() []byte {
 	return file_aid_payout_v1_payout_proto_rawDescData
 }
 
-var file_aid_payout_v1_payout_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_aid_payout_v1_payout_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_aid_payout_v1_payout_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_aid_payout_v1_payout_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_aid_payout_v1_payout_proto_goTypes = []any{
-	(PaymentStatus)(0),            // 0: aid.payout.v1.PaymentStatus
-	(*Payment)(nil),               // 1: aid.payout.v1.Payment
-	(*GetPaymentRequest)(nil),     // 2: aid.payout.v1.GetPaymentRequest
-	(*ListPaymentsRequest)(nil),   // 3: aid.payout.v1.ListPaymentsRequest
-	(*ListPaymentsResponse)(nil),  // 4: aid.payout.v1.ListPaymentsResponse
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(PaymentStatus)(0),                  // 0: aid.payout.v1.PaymentStatus
+	(LoanRepaymentKind)(0),              // 1: aid.payout.v1.LoanRepaymentKind
+	(LoanStatus)(0),                     // 2: aid.payout.v1.LoanStatus
+	(*Payment)(nil),                     // 3: aid.payout.v1.Payment
+	(*GetPaymentRequest)(nil),           // 4: aid.payout.v1.GetPaymentRequest
+	(*ListPaymentsRequest)(nil),         // 5: aid.payout.v1.ListPaymentsRequest
+	(*ListPaymentsResponse)(nil),        // 6: aid.payout.v1.ListPaymentsResponse
+	(*LoanContract)(nil),                // 7: aid.payout.v1.LoanContract
+	(*LoanRepayment)(nil),               // 8: aid.payout.v1.LoanRepayment
+	(*RecordLoanRepaymentRequest)(nil),  // 9: aid.payout.v1.RecordLoanRepaymentRequest
+	(*RecordLoanRepaymentResponse)(nil), // 10: aid.payout.v1.RecordLoanRepaymentResponse
+	(*ListLoansRequest)(nil),            // 11: aid.payout.v1.ListLoansRequest
+	(*ListLoansResponse)(nil),           // 12: aid.payout.v1.ListLoansResponse
+	(*GetLoanBookTotalsRequest)(nil),    // 13: aid.payout.v1.GetLoanBookTotalsRequest
+	(*LoanBookTotals)(nil),              // 14: aid.payout.v1.LoanBookTotals
+	(*timestamppb.Timestamp)(nil),       // 15: google.protobuf.Timestamp
 }
 var file_aid_payout_v1_payout_proto_depIdxs = []int32{
-	0, // 0: aid.payout.v1.Payment.status:type_name -> aid.payout.v1.PaymentStatus
-	5, // 1: aid.payout.v1.Payment.created_at:type_name -> google.protobuf.Timestamp
-	5, // 2: aid.payout.v1.Payment.updated_at:type_name -> google.protobuf.Timestamp
-	0, // 3: aid.payout.v1.ListPaymentsRequest.status:type_name -> aid.payout.v1.PaymentStatus
-	1, // 4: aid.payout.v1.ListPaymentsResponse.payments:type_name -> aid.payout.v1.Payment
-	2, // 5: aid.payout.v1.PayoutService.GetPayment:input_type -> aid.payout.v1.GetPaymentRequest
-	3, // 6: aid.payout.v1.PayoutService.ListPayments:input_type -> aid.payout.v1.ListPaymentsRequest
-	1, // 7: aid.payout.v1.PayoutService.GetPayment:output_type -> aid.payout.v1.Payment
-	4, // 8: aid.payout.v1.PayoutService.ListPayments:output_type -> aid.payout.v1.ListPaymentsResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0,  // 0: aid.payout.v1.Payment.status:type_name -> aid.payout.v1.PaymentStatus
+	15, // 1: aid.payout.v1.Payment.created_at:type_name -> google.protobuf.Timestamp
+	15, // 2: aid.payout.v1.Payment.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 3: aid.payout.v1.ListPaymentsRequest.status:type_name -> aid.payout.v1.PaymentStatus
+	3,  // 4: aid.payout.v1.ListPaymentsResponse.payments:type_name -> aid.payout.v1.Payment
+	15, // 5: aid.payout.v1.LoanContract.opened_at:type_name -> google.protobuf.Timestamp
+	2,  // 6: aid.payout.v1.LoanContract.status:type_name -> aid.payout.v1.LoanStatus
+	1,  // 7: aid.payout.v1.LoanRepayment.kind:type_name -> aid.payout.v1.LoanRepaymentKind
+	15, // 8: aid.payout.v1.LoanRepayment.recorded_at:type_name -> google.protobuf.Timestamp
+	1,  // 9: aid.payout.v1.RecordLoanRepaymentRequest.kind:type_name -> aid.payout.v1.LoanRepaymentKind
+	8,  // 10: aid.payout.v1.RecordLoanRepaymentResponse.repayment:type_name -> aid.payout.v1.LoanRepayment
+	7,  // 11: aid.payout.v1.RecordLoanRepaymentResponse.contract:type_name -> aid.payout.v1.LoanContract
+	2,  // 12: aid.payout.v1.ListLoansRequest.status:type_name -> aid.payout.v1.LoanStatus
+	7,  // 13: aid.payout.v1.ListLoansResponse.loans:type_name -> aid.payout.v1.LoanContract
+	2,  // 14: aid.payout.v1.GetLoanBookTotalsRequest.status:type_name -> aid.payout.v1.LoanStatus
+	4,  // 15: aid.payout.v1.PayoutService.GetPayment:input_type -> aid.payout.v1.GetPaymentRequest
+	5,  // 16: aid.payout.v1.PayoutService.ListPayments:input_type -> aid.payout.v1.ListPaymentsRequest
+	9,  // 17: aid.payout.v1.PayoutService.RecordLoanRepayment:input_type -> aid.payout.v1.RecordLoanRepaymentRequest
+	11, // 18: aid.payout.v1.PayoutService.ListLoans:input_type -> aid.payout.v1.ListLoansRequest
+	13, // 19: aid.payout.v1.PayoutService.GetLoanBookTotals:input_type -> aid.payout.v1.GetLoanBookTotalsRequest
+	3,  // 20: aid.payout.v1.PayoutService.GetPayment:output_type -> aid.payout.v1.Payment
+	6,  // 21: aid.payout.v1.PayoutService.ListPayments:output_type -> aid.payout.v1.ListPaymentsResponse
+	10, // 22: aid.payout.v1.PayoutService.RecordLoanRepayment:output_type -> aid.payout.v1.RecordLoanRepaymentResponse
+	12, // 23: aid.payout.v1.PayoutService.ListLoans:output_type -> aid.payout.v1.ListLoansResponse
+	14, // 24: aid.payout.v1.PayoutService.GetLoanBookTotals:output_type -> aid.payout.v1.LoanBookTotals
+	20, // [20:25] is the sub-list for method output_type
+	15, // [15:20] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_aid_payout_v1_payout_proto_init() }
@@ -481,8 +1372,8 @@ func file_aid_payout_v1_payout_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_payout_v1_payout_proto_rawDesc), len(file_aid_payout_v1_payout_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   4,
+			NumEnums:      3,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

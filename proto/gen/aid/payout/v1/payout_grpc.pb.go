@@ -19,8 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PayoutService_GetPayment_FullMethodName   = "/aid.payout.v1.PayoutService/GetPayment"
-	PayoutService_ListPayments_FullMethodName = "/aid.payout.v1.PayoutService/ListPayments"
+	PayoutService_GetPayment_FullMethodName          = "/aid.payout.v1.PayoutService/GetPayment"
+	PayoutService_ListPayments_FullMethodName        = "/aid.payout.v1.PayoutService/ListPayments"
+	PayoutService_RecordLoanRepayment_FullMethodName = "/aid.payout.v1.PayoutService/RecordLoanRepayment"
+	PayoutService_ListLoans_FullMethodName           = "/aid.payout.v1.PayoutService/ListLoans"
+	PayoutService_GetLoanBookTotals_FullMethodName   = "/aid.payout.v1.PayoutService/GetLoanBookTotals"
 )
 
 // PayoutServiceClient is the client API for PayoutService service.
@@ -28,12 +31,28 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // PayoutService pays every ordered item exactly once through the bank
-// gateway and reports each outcome.
+// gateway and reports each outcome. A loan (funding source bank_loan) is not
+// paid to the card: the bank opens a loan contract instead, and the loan
+// book records what is repaid and recovered against each contract.
 type PayoutServiceClient interface {
 	// GetPayment returns one payment.
 	GetPayment(ctx context.Context, in *GetPaymentRequest, opts ...grpc.CallOption) (*Payment, error)
 	// ListPayments lists payments of a batch or an application.
 	ListPayments(ctx context.Context, in *ListPaymentsRequest, opts ...grpc.CallOption) (*ListPaymentsResponse, error)
+	// RecordLoanRepayment records money the bank reports against a loan
+	// contract: a repayment by the borrower or a recovery of an overdue loan.
+	// Idempotent by bank_reference: the same reference with the same content
+	// answers the recorded repayment again; with other content it is refused
+	// (loan-bank-reference-reused). An amount above what is outstanding is
+	// refused (loan-repayment-exceeds-outstanding) and nothing is written.
+	RecordLoanRepayment(ctx context.Context, in *RecordLoanRepaymentRequest, opts ...grpc.CallOption) (*RecordLoanRepaymentResponse, error)
+	// ListLoans lists the loan book: the contracts the bank opened, in
+	// contract-number order, each with what was repaid, recovered and is
+	// outstanding.
+	ListLoans(ctx context.Context, in *ListLoansRequest, opts ...grpc.CallOption) (*ListLoansResponse, error)
+	// GetLoanBookTotals totals the loan book, or the part of it the filters
+	// select.
+	GetLoanBookTotals(ctx context.Context, in *GetLoanBookTotalsRequest, opts ...grpc.CallOption) (*LoanBookTotals, error)
 }
 
 type payoutServiceClient struct {
@@ -64,17 +83,63 @@ func (c *payoutServiceClient) ListPayments(ctx context.Context, in *ListPayments
 	return out, nil
 }
 
+func (c *payoutServiceClient) RecordLoanRepayment(ctx context.Context, in *RecordLoanRepaymentRequest, opts ...grpc.CallOption) (*RecordLoanRepaymentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordLoanRepaymentResponse)
+	err := c.cc.Invoke(ctx, PayoutService_RecordLoanRepayment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *payoutServiceClient) ListLoans(ctx context.Context, in *ListLoansRequest, opts ...grpc.CallOption) (*ListLoansResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLoansResponse)
+	err := c.cc.Invoke(ctx, PayoutService_ListLoans_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *payoutServiceClient) GetLoanBookTotals(ctx context.Context, in *GetLoanBookTotalsRequest, opts ...grpc.CallOption) (*LoanBookTotals, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LoanBookTotals)
+	err := c.cc.Invoke(ctx, PayoutService_GetLoanBookTotals_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PayoutServiceServer is the server API for PayoutService service.
 // All implementations must embed UnimplementedPayoutServiceServer
 // for forward compatibility.
 //
 // PayoutService pays every ordered item exactly once through the bank
-// gateway and reports each outcome.
+// gateway and reports each outcome. A loan (funding source bank_loan) is not
+// paid to the card: the bank opens a loan contract instead, and the loan
+// book records what is repaid and recovered against each contract.
 type PayoutServiceServer interface {
 	// GetPayment returns one payment.
 	GetPayment(context.Context, *GetPaymentRequest) (*Payment, error)
 	// ListPayments lists payments of a batch or an application.
 	ListPayments(context.Context, *ListPaymentsRequest) (*ListPaymentsResponse, error)
+	// RecordLoanRepayment records money the bank reports against a loan
+	// contract: a repayment by the borrower or a recovery of an overdue loan.
+	// Idempotent by bank_reference: the same reference with the same content
+	// answers the recorded repayment again; with other content it is refused
+	// (loan-bank-reference-reused). An amount above what is outstanding is
+	// refused (loan-repayment-exceeds-outstanding) and nothing is written.
+	RecordLoanRepayment(context.Context, *RecordLoanRepaymentRequest) (*RecordLoanRepaymentResponse, error)
+	// ListLoans lists the loan book: the contracts the bank opened, in
+	// contract-number order, each with what was repaid, recovered and is
+	// outstanding.
+	ListLoans(context.Context, *ListLoansRequest) (*ListLoansResponse, error)
+	// GetLoanBookTotals totals the loan book, or the part of it the filters
+	// select.
+	GetLoanBookTotals(context.Context, *GetLoanBookTotalsRequest) (*LoanBookTotals, error)
 	mustEmbedUnimplementedPayoutServiceServer()
 }
 
@@ -90,6 +155,15 @@ func (UnimplementedPayoutServiceServer) GetPayment(context.Context, *GetPaymentR
 }
 func (UnimplementedPayoutServiceServer) ListPayments(context.Context, *ListPaymentsRequest) (*ListPaymentsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPayments not implemented")
+}
+func (UnimplementedPayoutServiceServer) RecordLoanRepayment(context.Context, *RecordLoanRepaymentRequest) (*RecordLoanRepaymentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordLoanRepayment not implemented")
+}
+func (UnimplementedPayoutServiceServer) ListLoans(context.Context, *ListLoansRequest) (*ListLoansResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLoans not implemented")
+}
+func (UnimplementedPayoutServiceServer) GetLoanBookTotals(context.Context, *GetLoanBookTotalsRequest) (*LoanBookTotals, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLoanBookTotals not implemented")
 }
 func (UnimplementedPayoutServiceServer) mustEmbedUnimplementedPayoutServiceServer() {}
 func (UnimplementedPayoutServiceServer) testEmbeddedByValue()                       {}
@@ -148,6 +222,60 @@ func _PayoutService_ListPayments_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PayoutService_RecordLoanRepayment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordLoanRepaymentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PayoutServiceServer).RecordLoanRepayment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PayoutService_RecordLoanRepayment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PayoutServiceServer).RecordLoanRepayment(ctx, req.(*RecordLoanRepaymentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PayoutService_ListLoans_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLoansRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PayoutServiceServer).ListLoans(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PayoutService_ListLoans_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PayoutServiceServer).ListLoans(ctx, req.(*ListLoansRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PayoutService_GetLoanBookTotals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLoanBookTotalsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PayoutServiceServer).GetLoanBookTotals(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PayoutService_GetLoanBookTotals_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PayoutServiceServer).GetLoanBookTotals(ctx, req.(*GetLoanBookTotalsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PayoutService_ServiceDesc is the grpc.ServiceDesc for PayoutService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -162,6 +290,18 @@ var PayoutService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPayments",
 			Handler:    _PayoutService_ListPayments_Handler,
+		},
+		{
+			MethodName: "RecordLoanRepayment",
+			Handler:    _PayoutService_RecordLoanRepayment_Handler,
+		},
+		{
+			MethodName: "ListLoans",
+			Handler:    _PayoutService_ListLoans_Handler,
+		},
+		{
+			MethodName: "GetLoanBookTotals",
+			Handler:    _PayoutService_GetLoanBookTotals_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
