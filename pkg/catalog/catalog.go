@@ -1,14 +1,13 @@
-// Package catalog is the catalog of student aid programs (资助项目) the bureau
-// administers, with their stages, standards and eligibility rules, as read off
-// the bureau's 2017 work report (see shared/domain.md).
-//
-// Amounts are integer fen (分) per student per term.
+// Package catalog is the vocabulary of student aid (资助): stages of
+// schooling, hardship levels, kinds of funding and terms, with their
+// parsers and the errors of eligibility. The programs themselves, their
+// standards and rules, are data: the aid policy of package policy
+// (docs/policy.md).
 package catalog
 
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -72,183 +71,6 @@ var (
 	// ErrNotRegisteredPoor means the program is for registered poor households only.
 	ErrNotRegisteredPoor = errors.New("not a registered poor household")
 )
-
-// Program is one aid program and its standard. Values returned by [Lookup]
-// and [All] are copies; changing them does not change the catalog.
-type Program struct {
-	Code   string // stable identifier, e.g. BOARDING_SUBSIDY
-	Name   string // Chinese name as used in reports
-	NameEN string // English name
-	Stages []Stage
-	// Funding says who pays.
-	Funding FundingSource
-	// Tiered programs pay by hardship level (TierFen); the others pay a
-	// standard by stage (StandardFen).
-	Tiered bool
-	// StandardFen is the amount per student per term by stage, for non-tiered programs.
-	StandardFen map[Stage]int64
-	// TierFen is the amount per student per term by level, for tiered programs.
-	TierFen map[HardshipLevel]int64
-	// RequiresBoarding: the student must board at school.
-	RequiresBoarding bool
-	// RequiresRural: the student must attend a rural school.
-	RequiresRural bool
-	// RequiresRegisteredPoor: the student's household must be in the poverty
-	// alleviation office's registry (建档立卡贫困户).
-	RequiresRegisteredPoor bool
-}
-
-// programs is the catalog, keyed by code. Never hand out its maps or slices.
-var programs = map[string]Program{
-	"PRESCHOOL_AID": {
-		Code: "PRESCHOOL_AID", Name: "学前教育政府资助", NameEN: "Preschool government aid",
-		Stages: []Stage{StagePreschool}, Funding: FundingGovernment,
-		StandardFen: map[Stage]int64{StagePreschool: 50000},
-	},
-	"BOARDING_SUBSIDY": {
-		Code: "BOARDING_SUBSIDY", Name: "农村义务教育寄宿生生活补助", NameEN: "Rural boarding-student living subsidy",
-		Stages: []Stage{StagePrimary, StageJunior}, Funding: FundingGovernment,
-		StandardFen:      map[Stage]int64{StagePrimary: 50000, StageJunior: 62500},
-		RequiresBoarding: true, RequiresRural: true,
-	},
-	"HS_NATIONAL_GRANT": {
-		Code: "HS_NATIONAL_GRANT", Name: "普通高中国家助学金", NameEN: "High-school national grant",
-		Stages: []Stage{StageHighSchool}, Funding: FundingGovernment, Tiered: true,
-		TierFen: map[HardshipLevel]int64{
-			LevelEspeciallyDifficult: 150000,
-			LevelDifficult:           100000,
-			LevelGenerallyDifficult:  50000,
-		},
-	},
-	"HS_TUITION_WAIVER": {
-		Code: "HS_TUITION_WAIVER", Name: "普通高中免学费", NameEN: "High-school tuition waiver",
-		Stages: []Stage{StageHighSchool}, Funding: FundingGovernment,
-		StandardFen: map[Stage]int64{StageHighSchool: 85000},
-	},
-	"VOC_NATIONAL_GRANT": {
-		Code: "VOC_NATIONAL_GRANT", Name: "中等职业教育国家助学金", NameEN: "Vocational national grant",
-		Stages: []Stage{StageVocational}, Funding: FundingGovernment,
-		StandardFen: map[Stage]int64{StageVocational: 100000},
-	},
-	"VOC_TUITION_WAIVER": {
-		Code: "VOC_TUITION_WAIVER", Name: "中职免学费", NameEN: "Vocational tuition waiver",
-		Stages: []Stage{StageVocational}, Funding: FundingGovernment,
-		StandardFen: map[Stage]int64{StageVocational: 107500},
-	},
-	"STUDENT_LOAN": {
-		Code: "STUDENT_LOAN", Name: "生源地信用助学贷款", NameEN: "Home-county credit student loan",
-		Stages: []Stage{StageUniversity}, Funding: FundingBankLoan,
-		StandardFen: map[Stage]int64{StageUniversity: 400000},
-	},
-	"POVERTY_EXTENSION": {
-		Code: "POVERTY_EXTENSION", Name: "建档立卡扩面资助", NameEN: "Extended aid for registered poor households",
-		Stages: allStages, Funding: FundingMunicipal,
-		StandardFen: map[Stage]int64{
-			StagePreschool: 50000, StagePrimary: 50000, StageJunior: 50000,
-			StageHighSchool: 50000, StageVocational: 50000, StageUniversity: 50000,
-		},
-		RequiresRegisteredPoor: true,
-	},
-	"FANHAI_FRESHMAN": {
-		Code: "FANHAI_FRESHMAN", Name: "泛海助学行动", NameEN: "Fanhai grant for poor university freshmen",
-		Stages: []Stage{StageUniversity}, Funding: FundingCharity,
-		StandardFen: map[Stage]int64{StageUniversity: 500000},
-	},
-	"RCB_FRESHMAN": {
-		Code: "RCB_FRESHMAN", Name: "农商行助学行动", NameEN: "Rural commercial bank grant for freshmen",
-		Stages: []Stage{StageUniversity}, Funding: FundingCharity, Tiered: true,
-		TierFen: map[HardshipLevel]int64{
-			LevelEspeciallyDifficult: 300000,
-			LevelDifficult:           250000,
-			LevelGenerallyDifficult:  200000,
-		},
-	},
-	"ZIHUI_AWARD": {
-		Code: "ZIHUI_AWARD", Name: "滋蕙计划", NameEN: "Zihui award for excellent poor students",
-		Stages: []Stage{StageHighSchool}, Funding: FundingCharity,
-		StandardFen: map[Stage]int64{StageHighSchool: 200000},
-	},
-}
-
-// Lookup returns the program with the given code.
-func Lookup(code string) (Program, bool) {
-	p, ok := programs[code]
-	if !ok {
-		return Program{}, false
-	}
-	return p.clone(), true
-}
-
-// All returns every program, sorted by code.
-func All() []Program {
-	out := make([]Program, 0, len(programs))
-	for _, code := range slices.Sorted(maps.Keys(programs)) {
-		out = append(out, programs[code].clone())
-	}
-	return out
-}
-
-// clone copies p deeply so callers cannot reach the catalog's slices and maps.
-func (p Program) clone() Program {
-	p.Stages = slices.Clone(p.Stages)
-	p.StandardFen = maps.Clone(p.StandardFen)
-	p.TierFen = maps.Clone(p.TierFen)
-	return p
-}
-
-// Covers reports whether the program is open to students at stage s.
-func (p Program) Covers(s Stage) bool { return slices.Contains(p.Stages, s) }
-
-// Applicant is what eligibility depends on, as the school reports it.
-type Applicant struct {
-	Stage          Stage
-	Boarding       bool // boards at school (寄宿生)
-	Rural          bool // attends a rural school
-	RegisteredPoor bool // household is in the poverty registry (建档立卡)
-}
-
-// CheckEligibility returns nil if a may receive the program, or the first
-// unmet condition as an error wrapping [ErrWrongStage], [ErrNotBoarding],
-// [ErrNotRural] or [ErrNotRegisteredPoor]. The message says what to fix.
-func (p Program) CheckEligibility(a Applicant) error {
-	if !p.Covers(a.Stage) {
-		return fmt.Errorf("%w: program %s is for %s students, not %s", ErrWrongStage, p.Code, joinStages(p.Stages), stageName(a.Stage))
-	}
-	if p.RequiresBoarding && !a.Boarding {
-		return fmt.Errorf("%w: program %s is only for students who board at school; record boarding status first", ErrNotBoarding, p.Code)
-	}
-	if p.RequiresRural && !a.Rural {
-		return fmt.Errorf("%w: program %s is only for students at rural schools", ErrNotRural, p.Code)
-	}
-	if p.RequiresRegisteredPoor && !a.RegisteredPoor {
-		return fmt.Errorf("%w: program %s is only for students from registered poor households (建档立卡贫困户); check the poverty registry", ErrNotRegisteredPoor, p.Code)
-	}
-	return nil
-}
-
-// AmountFen returns the amount per term for a student at stage with hardship
-// level. Non-tiered programs ignore level. Errors wrap [ErrWrongStage],
-// [ErrLevelRequired] or [ErrUnknownLevel].
-func (p Program) AmountFen(stage Stage, level HardshipLevel) (int64, error) {
-	if !p.Covers(stage) {
-		return 0, fmt.Errorf("%w: program %s is for %s students, not %s", ErrWrongStage, p.Code, joinStages(p.Stages), stageName(stage))
-	}
-	if !p.Tiered {
-		amount, ok := p.StandardFen[stage]
-		if !ok {
-			return 0, fmt.Errorf("program %s has no standard for %s", p.Code, stage)
-		}
-		return amount, nil
-	}
-	if level == LevelUnspecified {
-		return 0, fmt.Errorf("%w: program %s pays by hardship level; determine the level first", ErrLevelRequired, p.Code)
-	}
-	amount, ok := p.TierFen[level]
-	if !ok {
-		return 0, fmt.Errorf("%w: program %s has no level %q", ErrUnknownLevel, p.Code, level)
-	}
-	return amount, nil
-}
 
 // ParseStage returns the Stage named s, e.g. "high_school".
 func ParseStage(s string) (Stage, error) {

@@ -8,6 +8,7 @@ package seed
 import (
 	"embed"
 	"fmt"
+	"sync"
 
 	"github.com/edubureau/studentaid/pkg/policy"
 )
@@ -69,19 +70,25 @@ func Book() (*policy.Book, error) {
 // it, for readers of records made before the policy store that name a
 // program and nothing else about it.
 func Program(code string) (policy.Program, bool) {
-	docs, err := Documents()
-	if err != nil {
+	newest.once.Do(func() {
+		docs, err := Documents()
+		if err != nil {
+			return
+		}
+		for i := len(docs) - 1; i >= 0 && newest.policy == nil; i-- {
+			if docs[i].Kind == policy.KindPrograms {
+				newest.policy, _ = policy.ParsePolicy(docs[i].Data)
+			}
+		}
+	})
+	if newest.policy == nil {
 		return policy.Program{}, false
 	}
-	for i := len(docs) - 1; i >= 0; i-- {
-		if docs[i].Kind != policy.KindPrograms {
-			continue
-		}
-		p, err := policy.ParsePolicy(docs[i].Data)
-		if err != nil {
-			return policy.Program{}, false
-		}
-		return p.Program(code)
-	}
-	return policy.Program{}, false
+	return newest.policy.Program(code)
+}
+
+// newest is the newest seed policy, parsed once.
+var newest struct {
+	once   sync.Once
+	policy *policy.Policy
 }

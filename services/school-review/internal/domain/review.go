@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/edubureau/studentaid/pkg/catalog"
+	"github.com/edubureau/studentaid/pkg/policy"
+	"github.com/edubureau/studentaid/pkg/policy/seed"
 	"github.com/edubureau/studentaid/pkg/review"
 )
 
@@ -154,12 +156,10 @@ func Submitted(r Review) Review {
 	r.State = StatePending
 	if r.PolicyVersion > 0 || !r.Tiers.Empty() {
 		r.Tiered = r.Tiered || !r.Tiers.Empty()
-	} else if p, ok := catalog.Lookup(r.ProgramCode); ok {
-		r.Tiered = p.Tiered
-		if !p.Tiered && r.BaseAmountFen == 0 {
-			if amount, err := p.AmountFen(catalog.Stage(r.Stage), catalog.LevelUnspecified); err == nil {
-				r.BaseAmountFen = amount
-			}
+	} else if p, ok := seed.Program(r.ProgramCode); ok {
+		r.Tiered = p.Tiered()
+		if !r.Tiered && r.BaseAmountFen == 0 && p.Rule == policy.RuleFixed {
+			r.BaseAmountFen = p.StandardFen[catalog.Stage(r.Stage)]
 		}
 	}
 	if r.Tiered {
@@ -253,16 +253,13 @@ func (r *Review) amountFor(level catalog.HardshipLevel) (int64, error) {
 		}
 		return amount, nil
 	}
-	p, ok := catalog.Lookup(r.ProgramCode)
+	p, ok := seed.Program(r.ProgramCode)
 	if !ok {
-		return 0, fmt.Errorf("%w: program %s is not in the catalog", ErrInvalidLevel, r.ProgramCode)
+		return 0, fmt.Errorf("%w: program %s is not in the aid policy", ErrInvalidLevel, r.ProgramCode)
 	}
-	amount, err := p.AmountFen(catalog.Stage(r.Stage), level)
-	if err != nil {
-		if errors.Is(err, catalog.ErrLevelRequired) {
-			return 0, fmt.Errorf("%w: %w", ErrLevelRequired, err)
-		}
-		return 0, fmt.Errorf("%w: %w", ErrInvalidLevel, err)
+	amount, ok := p.TierFen[level]
+	if !ok {
+		return 0, fmt.Errorf("%w: program %s has no level %q", ErrInvalidLevel, r.ProgramCode, level)
 	}
 	return amount, nil
 }

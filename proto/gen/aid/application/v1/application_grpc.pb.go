@@ -69,7 +69,8 @@ type ApplicationServiceClient interface {
 	// RejectPayeeCorrection rejects the pending payee correction, with a
 	// reason; the card stays as it was. Refusals as ApprovePayeeCorrection.
 	RejectPayeeCorrection(ctx context.Context, in *RejectPayeeCorrectionRequest, opts ...grpc.CallOption) (*Application, error)
-	// ListPrograms returns the aid program catalog.
+	// ListPrograms returns the aid policy in force for a term (PolicyService
+	// manages it).
 	ListPrograms(ctx context.Context, in *ListProgramsRequest, opts ...grpc.CallOption) (*ListProgramsResponse, error)
 	// ExportCheckpoint returns the latest signed checkpoint of the trail tree,
 	// as read from the JetStream stream AID_CHECKPOINTS, in the JSON form an
@@ -249,7 +250,8 @@ type ApplicationServiceServer interface {
 	// RejectPayeeCorrection rejects the pending payee correction, with a
 	// reason; the card stays as it was. Refusals as ApprovePayeeCorrection.
 	RejectPayeeCorrection(context.Context, *RejectPayeeCorrectionRequest) (*Application, error)
-	// ListPrograms returns the aid program catalog.
+	// ListPrograms returns the aid policy in force for a term (PolicyService
+	// manages it).
 	ListPrograms(context.Context, *ListProgramsRequest) (*ListProgramsResponse, error)
 	// ExportCheckpoint returns the latest signed checkpoint of the trail tree,
 	// as read from the JetStream stream AID_CHECKPOINTS, in the JSON form an
