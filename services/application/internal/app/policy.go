@@ -173,7 +173,11 @@ func documentViolations(err error) error {
 		if !ok {
 			place, what = "", p
 		}
-		e.Violations = append(e.Violations, apperr.FieldViolation{Field: strings.TrimSuffix("document."+place, "."), Description: what})
+		field := "document"
+		if place != "" && place != "document" {
+			field += "." + place
+		}
+		e.Violations = append(e.Violations, apperr.FieldViolation{Field: field, Description: what})
 	}
 	return e
 }

@@ -355,7 +355,7 @@ func TestPolicyBadInput(t *testing.T) {
 		{"a school twice", "schools", func(d map[string]any) {
 			d["schools"] = append(d["schools"].([]any), d["schools"].([]any)[0])
 			d["effective_from"] = "2019-spring"
-		}, "", "appears twice"},
+		}, "", "is already schools[0]'s"},
 		{"tuition for a stage not taught", "schools", func(d map[string]any) {
 			d["schools"].([]any)[3].(map[string]any)["tuition_fen"] = map[string]any{"high_school": 90000}
 			d["effective_from"] = "2019-spring"
@@ -363,7 +363,7 @@ func TestPolicyBadInput(t *testing.T) {
 		{"an unknown field", "programs", func(d map[string]any) {
 			d["standards"] = "x"
 			d["effective_from"] = "2019-spring"
-		}, "document", "unknown field"},
+		}, "document", "is not a field of the layout"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

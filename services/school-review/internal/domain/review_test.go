@@ -77,9 +77,9 @@ func TestDecide(t *testing.T) {
 		wantAmount int64
 	}{
 		{"approve tiered with level", item(domain.StatePending, "HS_NATIONAL_GRANT", true, 0),
-			domain.Decision{Approve: true, Level: catalog.LevelEspeciallyDifficult}, "rev-1", nil, domain.StateInNotice, 150000},
+			domain.Decision{Approve: true, Level: catalog.LevelEspeciallyDifficult}, "rev-1", nil, domain.StateInNotice, 125000},
 		{"approve tiered generally difficult", item(domain.StatePending, "HS_NATIONAL_GRANT", true, 0),
-			domain.Decision{Approve: true, Level: catalog.LevelGenerallyDifficult}, "rev-1", nil, domain.StateInNotice, 50000},
+			domain.Decision{Approve: true, Level: catalog.LevelGenerallyDifficult}, "rev-1", nil, domain.StateInNotice, 75000},
 		{"approve standard without level", item(domain.StatePending, "HS_TUITION_WAIVER", false, 85000),
 			domain.Decision{Approve: true}, "rev-1", nil, domain.StateInNotice, 85000},
 		{"approve tiered without level", item(domain.StatePending, "HS_NATIONAL_GRANT", true, 0),
@@ -257,7 +257,7 @@ func TestCheckReason(t *testing.T) {
 
 func TestPinnedTiersDecideTheAmount(t *testing.T) {
 	t.Parallel()
-	tiers, err := domain.TiersOf(map[string]int64{"especially_difficult": 125000, "difficult": 100000, "generally_difficult": 75000})
+	tiers, err := domain.TiersOf(map[string]int64{"especially_difficult": 140000, "difficult": 110000, "generally_difficult": 60000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,11 +266,11 @@ func TestPinnedTiersDecideTheAmount(t *testing.T) {
 		r.PolicyVersion, r.Tiers = 7, t
 		return domain.Submitted(r)
 	}
-	// The pinned table's amounts, not the catalog's 150000 / 100000 / 50000.
+	// The pinned table's amounts, not the seed policy's 125000 / 100000 / 75000.
 	for level, want := range map[catalog.HardshipLevel]int64{
-		catalog.LevelEspeciallyDifficult: 125000,
-		catalog.LevelDifficult:           100000,
-		catalog.LevelGenerallyDifficult:  75000,
+		catalog.LevelEspeciallyDifficult: 140000,
+		catalog.LevelDifficult:           110000,
+		catalog.LevelGenerallyDifficult:  60000,
 	} {
 		r := pinned(tiers)
 		if err := r.Decide(domain.Decision{Approve: true, Level: level}, "rev-1", t0, func(s time.Time) time.Time { return s }); err != nil {

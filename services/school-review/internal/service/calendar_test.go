@@ -317,26 +317,26 @@ func TestApprovalTakesThePinnedTiers(t *testing.T) {
 		ev := hsGrant.event(t, appID)
 		body := ev.GetApplicationSubmitted()
 		body.PolicyVersion, body.RegisterVersion = 3, 9
-		body.TierFen = map[string]int64{"especially_difficult": 125000, "difficult": 100000, "generally_difficult": 75000}
+		body.TierFen = map[string]int64{"especially_difficult": 140000, "difficult": 110000, "generally_difficult": 60000}
 		return ev
 	}
 	ids := e.Arrive(t, 3, pinned)
 	e.WaitCount(t, `SELECT count(*) FROM review WHERE policy_version = 3 AND register_version = 9
-		AND tier_especially_difficult_fen = 125000 AND tier_difficult_fen = 100000 AND tier_generally_difficult_fen = 75000`, 3)
+		AND tier_especially_difficult_fen = 140000 AND tier_difficult_fen = 110000 AND tier_generally_difficult_fen = 60000`, 3)
 	resp, err := e.client(t, reviewer, auth.RoleSchoolReviewer, schoolA).Decide(ctx, &schoolreviewv1.DecideRequest{Decisions: []*schoolreviewv1.Decision{
 		approve(ids[0], "difficult"), approve(ids[1], "especially_difficult"), approve(ids[2], "generally_difficult"),
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []int64{100000, 125000, 75000} {
+	for i, want := range []int64{110000, 140000, 60000} {
 		if got := resp.GetReviews()[i].GetAmountFen(); got != want {
 			t.Errorf("decision %d: amount %d, want %d", i, got, want)
 		}
 	}
 	out := e.Outputs(t, events.TypeSchoolReviewApproved, 3, ids...)
-	if got := out[ids[1]][0].GetSchoolReviewApproved().GetAmountFen(); got != 125000 {
-		t.Fatalf("approved event of the especially difficult one: %d fen, want 125000", got)
+	if got := out[ids[1]][0].GetSchoolReviewApproved().GetAmountFen(); got != 140000 {
+		t.Fatalf("approved event of the especially difficult one: %d fen, want 140000", got)
 	}
 }
 

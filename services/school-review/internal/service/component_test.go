@@ -173,7 +173,8 @@ func TestDecideBulkIsAllOrNothing(t *testing.T) {
 	e.WaitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING'`, n-1)
 
 	levels := []string{"especially_difficult", "difficult", "generally_difficult"}
-	fen := map[string]int64{"especially_difficult": 150000, "difficult": 100000, "generally_difficult": 50000}
+	// Events without a tier table are priced by the seed policy: 1,250 / 1,000 / 750 yuan.
+	fen := map[string]int64{"especially_difficult": 125000, "difficult": 100000, "generally_difficult": 75000}
 	var ds []*schoolreviewv1.Decision
 	wantAmount := map[string]int64{}
 	var wantSum int64
@@ -396,7 +397,7 @@ func TestObjectionDuringNoticeSendsBackToReview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := resp.GetReviews()[0]; got.GetAmountFen() != 50000 || got.GetObjections() != 1 {
+	if got := resp.GetReviews()[0]; got.GetAmountFen() != 75000 || got.GetObjections() != 1 {
 		t.Fatalf("re-approved: %v", got)
 	}
 	// A reviewer may object too.
