@@ -135,11 +135,3 @@ func joinStages(stages []Stage) string {
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
-
-// stageName renders a possibly empty stage for a message.
-func stageName(s Stage) string {
-	if s == "" {
-		return "an unspecified stage"
-	}
-	return string(s)
-}

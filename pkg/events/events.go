@@ -62,6 +62,7 @@ const TypeBatchManifestPart = "finance.batch_manifest_part.v1"
 // school-review holds (its own prefix, so that the followers of
 // "schoolreview.>" — the application service — do not receive it).
 const TypeCalendarChanged = "calendar.changed.v1"
+
 // TypeLoanRepaymentRecorded: a repayment or recovery was recorded against a
 // loan contract in payout's loan book.
 const TypeLoanRepaymentRecorded = "loan.repayment_recorded.v1"

@@ -9,9 +9,9 @@ import (
 
 	"github.com/edubureau/studentaid/pkg/catalog"
 	"github.com/edubureau/studentaid/pkg/idnumber"
+	"github.com/edubureau/studentaid/pkg/pii"
 	"github.com/edubureau/studentaid/pkg/policy"
 	"github.com/edubureau/studentaid/pkg/policy/seed"
-	"github.com/edubureau/studentaid/pkg/pii"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 )
 

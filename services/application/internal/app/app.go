@@ -7,10 +7,11 @@ package app
 
 import (
 	"context"
-	"github.com/edubureau/studentaid/pkg/policy/seed"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/edubureau/studentaid/pkg/policy/seed"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"

@@ -472,7 +472,7 @@ func (s *Service) checkLimits(ctx context.Context, tx db.Tx, req SubmitRequest, 
 	if err != nil || len(others) == 0 {
 		return err
 	}
-	year := strings.SplitN(req.Term, "-", 2)[0]
+	year, _, _ := strings.Cut(req.Term, "-")
 	oneOff := &apperr.Error{Code: apperr.AlreadyExists, Rule: apperr.ReasonOneOffAlreadyGranted}
 	var yearly apperr.Violations
 	inYear := make(map[int]int64, len(ps))

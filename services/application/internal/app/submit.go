@@ -195,6 +195,32 @@ func (s *Service) checkSubmitter(caller auth.Identity, req SubmitRequest) error 
 	return nil
 }
 
+// pinFor finds the policy and register versions in force for the
+// request's term and its school in the register; it records what is
+// missing in v and says whether the request can be computed.
+func (s *Service) pinFor(v *apperr.Violations, req SubmitRequest) (pinned, bool) {
+	var pin pinned
+	book := s.Book()
+	var okP, okR bool
+	pin.policy, okP = book.Policy(req.Term)
+	pin.register, okR = book.Register(req.Term)
+	if !okP || !okR {
+		v.Addf("term", "no aid policy and school register are in force for %s; check the term, or ask the bureau to publish them", req.Term)
+		return pin, false
+	}
+	if req.SchoolCode == "" {
+		return pin, true
+	}
+	school, ok := pin.register.Register.School(req.SchoolCode)
+	if !ok {
+		v.Addf("school_code", "school %s is not in the school register in force for %s (version %d); check the code or ask the bureau to register the school",
+			req.SchoolCode, req.Term, pin.register.Number)
+		return pin, false
+	}
+	pin.school = school
+	return pin, true
+}
+
 // prepared is a validated application, with what validation computed.
 type prepared struct {
 	id      idnumber.ID
@@ -225,22 +251,7 @@ func (s *Service) prepare(req SubmitRequest) ([]prepared, pinned, error) {
 	if termErr != nil {
 		v.Addf("term", "%s", termProblem(req.Term))
 	} else {
-		book := s.Book()
-		var okP, okR bool
-		pin.policy, okP = book.Policy(req.Term)
-		pin.register, okR = book.Register(req.Term)
-		inForce = okP && okR
-		if !inForce {
-			v.Addf("term", "no aid policy and school register are in force for %s; check the term, or ask the bureau to publish them", req.Term)
-		} else if req.SchoolCode != "" {
-			school, ok := pin.register.Register.School(req.SchoolCode)
-			if !ok {
-				v.Addf("school_code", "school %s is not in the school register in force for %s (version %d); check the code or ask the bureau to register the school",
-					req.SchoolCode, req.Term, pin.register.Number)
-				inForce = false
-			}
-			pin.school = school
-		}
+		pin, inForce = s.pinFor(&v, req)
 	}
 	if k := req.IdempotencyKey; k != "" && !validIdempotencyKey(k) {
 		v.Addf("idempotency_key", "must be 8 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")

@@ -459,4 +459,3 @@ func deepCopy(m map[string]any) map[string]any {
 	}
 	return s.AsMap()
 }
-

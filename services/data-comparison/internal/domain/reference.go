@@ -8,8 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/edubureau/studentaid/pkg/catalog"
-	"github.com/edubureau/studentaid/pkg/policy/seed"
 	"github.com/edubureau/studentaid/pkg/idnumber"
+	"github.com/edubureau/studentaid/pkg/policy/seed"
 )
 
 // RefKind is what an imported file holds.

@@ -8,9 +8,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edubureau/studentaid/internal/devtools/testenv"
-	"github.com/edubureau/studentaid/pkg/policy/seed"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/outbox"
+	"github.com/edubureau/studentaid/pkg/policy/seed"
 	"github.com/edubureau/studentaid/services/finance-confirmation/internal/domain"
 	"github.com/edubureau/studentaid/services/finance-confirmation/migrations"
 )
