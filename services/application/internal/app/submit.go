@@ -265,6 +265,7 @@ func (s *Service) prepare(req SubmitRequest) ([]prepared, pinned, error) {
 		return nil, pin, v.Err()
 	}
 	out := make([]prepared, len(req.Applications))
+	programs := make(map[string]policy.Program, 4)
 	firstOf := make(map[[2]string]int, len(req.Applications))
 	extra := 0
 	for i, in := range req.Applications {
@@ -284,7 +285,12 @@ func (s *Service) prepare(req SubmitRequest) ([]prepared, pinned, error) {
 		}
 		program, known := policy.Program{}, false
 		if len(in.ProgramCode) <= maxCodeLength && pin.policy.Policy != nil {
-			program, known = pin.policy.Policy.Program(in.ProgramCode)
+			// One copy per program of the request, not per application.
+			if program, known = programs[in.ProgramCode]; !known {
+				if program, known = pin.policy.Policy.Program(in.ProgramCode); known {
+					programs[in.ProgramCode] = program
+				}
+			}
 		}
 		switch {
 		case in.ProgramCode == "":
