@@ -77,6 +77,65 @@ func TestTracesMetricsAndPrivacy(t *testing.T) {
 		}
 	})
 
+	t.Run("REST calls are named by route and show once; the resource names the replica", func(t *testing.T) {
+		var tr jaegerTrace
+		eventually(t, "the REST submission's trace", 60*time.Second, func() error {
+			traces, err := findTraces(s.JaegerQuery, "application", nil, "POST /v1/applications:submit")
+			if err != nil {
+				return err
+			}
+			if len(traces) == 0 {
+				return errf("no trace with a span named %q", "POST /v1/applications:submit")
+			}
+			tr, err = getTrace(s.JaegerQuery, traces[0].TraceID)
+			return err
+		})
+		var rest, grpcSpans []jaegerSpan
+		for _, sp := range tr.Spans {
+			switch sp.OperationName {
+			case "POST /v1/applications:submit":
+				rest = append(rest, sp)
+			case "aid.application.v1.ApplicationService/SubmitApplications":
+				grpcSpans = append(grpcSpans, sp)
+			}
+		}
+		if len(rest) != 1 || tag(rest[0].Tags, "http.route") != "/v1/applications:submit" {
+			t.Fatalf("REST spans %v, want one with http.route /v1/applications:submit", rest)
+		}
+		// The gRPC server span is the REST span's child: no client span of
+		// the gateway's loopback call in between.
+		if len(grpcSpans) != 1 || len(grpcSpans[0].References) == 0 || grpcSpans[0].References[0].SpanID != rest[0].SpanID {
+			t.Errorf("gRPC spans of the REST submission: %v, want one, the REST span's child", grpcSpans)
+		}
+		proc := tr.Processes[rest[0].ProcessID]
+		for _, key := range []string{"service.instance.id", "service.version", "host.name", "deployment.environment.name"} {
+			if tag(proc.Tags, key) == "" {
+				t.Errorf("the application's resource has no %s: %v", key, proc.Tags)
+			}
+		}
+	})
+
+	t.Run("a consumer's SQL sits under its process span", func(t *testing.T) {
+		eventually(t, "a process span with children", 60*time.Second, func() error {
+			traces, err := findTraces(s.JaegerQuery, "application", nil, "process aid.payout.payment_succeeded.v1")
+			if err != nil {
+				return err
+			}
+			for _, c := range traces {
+				full, err := getTrace(s.JaegerQuery, c.TraceID)
+				if err != nil {
+					return err
+				}
+				for _, sp := range full.Spans {
+					if sp.OperationName == "process aid.payout.payment_succeeded.v1" && len(full.children(sp.SpanID)) > 0 {
+						return nil
+					}
+				}
+			}
+			return errf("%d traces, no application process span with a child (its inbox insert, SQL, commit)", len(traces))
+		})
+	})
+
 	t.Run("a review decision links to the submission's trace", func(t *testing.T) {
 		p := apps[0]
 		eventually(t, "decision trace with a link", 60*time.Second, func() error {
@@ -218,10 +277,11 @@ func maskForReport(s string) string {
 }
 
 type jaegerSpan struct {
-	TraceID       string `json:"traceID"`
-	SpanID        string `json:"spanID"`
-	OperationName string `json:"operationName"`
-	ProcessID     string `json:"processID"`
+	TraceID       string      `json:"traceID"`
+	SpanID        string      `json:"spanID"`
+	OperationName string      `json:"operationName"`
+	ProcessID     string      `json:"processID"`
+	Tags          []jaegerTag `json:"tags"`
 	References    []struct {
 		RefType string `json:"refType"`
 		TraceID string `json:"traceID"`
@@ -233,8 +293,37 @@ type jaegerTrace struct {
 	TraceID   string       `json:"traceID"`
 	Spans     []jaegerSpan `json:"spans"`
 	Processes map[string]struct {
-		ServiceName string `json:"serviceName"`
+		ServiceName string      `json:"serviceName"`
+		Tags        []jaegerTag `json:"tags"`
 	} `json:"processes"`
+}
+
+type jaegerTag struct {
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+}
+
+// tag returns the value of key among tags, or "".
+func tag(tags []jaegerTag, key string) string {
+	for _, t := range tags {
+		if t.Key == key {
+			return fmt.Sprint(t.Value)
+		}
+	}
+	return ""
+}
+
+// children returns the spans of the trace whose parent is span id.
+func (tr jaegerTrace) children(id string) []jaegerSpan {
+	var out []jaegerSpan
+	for _, sp := range tr.Spans {
+		for _, ref := range sp.References {
+			if ref.RefType == "CHILD_OF" && ref.SpanID == id {
+				out = append(out, sp)
+			}
+		}
+	}
+	return out
 }
 
 func (tr jaegerTrace) hasSpan(service, op string) bool {

@@ -204,6 +204,9 @@ type Telemetry struct {
 	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; traces are exported when either is set.
 	OTLPEndpoint       string
 	OTLPTracesEndpoint string
+	// Environment is AID_ENV (development unless set), the traces'
+	// deployment.environment.name.
+	Environment string
 }
 
 // LoadTelemetry reads the OpenTelemetry settings.
@@ -213,6 +216,7 @@ func LoadTelemetry() Telemetry {
 		SDKDisabled:        strings.EqualFold(Env("OTEL_SDK_DISABLED", ""), "true"),
 		OTLPEndpoint:       Env("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
 		OTLPTracesEndpoint: Env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""),
+		Environment:        Env("AID_ENV", EnvDevelopment),
 	}
 }
 

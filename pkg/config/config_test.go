@@ -15,7 +15,7 @@ func TestLoadTelemetryReadsTheOpenTelemetryVariables(t *testing.T) {
 	t.Setenv("OTEL_SDK_DISABLED", "TRUE")
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
-	want := config.Telemetry{TracesExporter: "otlp", SDKDisabled: true, OTLPEndpoint: "http://127.0.0.1:4317"}
+	want := config.Telemetry{TracesExporter: "otlp", SDKDisabled: true, OTLPEndpoint: "http://127.0.0.1:4317", Environment: "development"}
 	if got := config.LoadTelemetry(); got != want {
 		t.Fatalf("LoadTelemetry() = %+v, want %+v", got, want)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -358,6 +359,22 @@ func (c *Consumer) startDelivery(ctx context.Context, m *message, i int, r Recei
 // delivery. The inbox rows of the whole batch are written by one statement;
 // the events it did not insert were applied before and are skipped.
 func (c *Consumer) applyAll(ctx context.Context, ds []*delivery) error {
+	// The transaction's SQL (the inbox insert, the handler's statements,
+	// the commit) runs in a trace: under the event's own process span when
+	// it is alone, else under an "apply" span child of the first event's
+	// process span and linked to the others'.
+	if len(ds) == 1 {
+		ctx = trace.ContextWithSpan(ctx, ds[0].span)
+	} else if len(ds) > 1 {
+		links := make([]trace.Link, 0, len(ds)-1)
+		for _, d := range ds[1:] {
+			links = append(links, trace.LinkFromContext(d.ctx))
+		}
+		_, span := c.tracer.Start(ds[0].ctx, "apply "+c.Name, trace.WithLinks(links...),
+			trace.WithAttributes(attribute.Int("messaging.batch.message_count", len(ds))))
+		defer span.End()
+		ctx = trace.ContextWithSpan(ctx, span)
+	}
 	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		ids := make([]string, len(ds))
 		subjects := make([]string, len(ds))

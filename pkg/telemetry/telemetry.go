@@ -5,9 +5,12 @@ package telemetry
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,9 +40,19 @@ type Telemetry struct {
 // traces are exported over OTLP.
 func Setup(ctx context.Context, service, logLevel string, cfg config.Telemetry) (*Telemetry, error) {
 	log := NewLogger(service, logLevel)
+	// One instance ID per process: replicas of a service tell apart in a
+	// trace by it (and by host.name).
+	instance := make([]byte, 8)
+	_, _ = rand.Read(instance)
 	res, err := resource.New(ctx,
 		resource.WithFromEnv(),
-		resource.WithAttributes(attribute.String("service.name", service)),
+		resource.WithHost(),
+		resource.WithAttributes(
+			attribute.String("service.name", service),
+			attribute.String("service.version", Version()),
+			attribute.String("service.instance.id", fmt.Sprintf("%s-%x", service, instance)),
+			attribute.String("deployment.environment.name", cfg.Environment),
+		),
 	)
 	if err != nil {
 		return nil, err
@@ -105,3 +118,35 @@ func (h traceHandler) WithGroup(name string) slog.Handler {
 
 // ErrorOf joins the shutdown errors of several components.
 func ErrorOf(errs ...error) error { return errors.Join(errs...) }
+
+// Version is the build's version: the module version of a released build,
+// else the VCS revision it was built from (with "+dirty" for uncommitted
+// changes), else "devel".
+func Version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "+dirty"
+	}
+	return rev
+}
