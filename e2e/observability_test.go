@@ -85,7 +85,9 @@ func TestTracesMetricsAndPrivacy(t *testing.T) {
 				return err
 			}
 			if len(traces) == 0 {
-				return errf("no trace with a span named %q", "POST /v1/applications:submit")
+				var ops struct{ Data []string }
+				_ = getJSON(s.JaegerQuery+"/api/services/application/operations", &ops)
+				return errf("no trace with a span named %q; the application's operations: %q", "POST /v1/applications:submit", ops.Data)
 			}
 			tr, err = getTrace(s.JaegerQuery, traces[0].TraceID)
 			return err

@@ -63,11 +63,18 @@ func NewHTTPHandler(ctx context.Context, d HTTPDeps) (http.Handler, error) {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", http.MaxBytesHandler(otelhttp.NewHandler(gw, "rest",
-		// Renamed "{method} {route}" once the route is known
+	rest := otelhttp.NewHandler(gw, "rest",
+		// Renamed "{method} {route}" once the gateway matched the route
 		// (routeAndPropagate); a path no route matches keeps the method.
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
-	), MaxHTTPBodyBytes))
+	)
+	mux.Handle("/v1/", http.MaxBytesHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The mux's own pattern ("/v1/") is no route: hidden from otelhttp,
+		// which would otherwise name the span and set http.route after it.
+		r = r.WithContext(r.Context())
+		r.Pattern = ""
+		rest.ServeHTTP(w, r)
+	}), MaxHTTPBodyBytes))
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.Spec)
