@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edubureau/studentaid/pkg/events"
+
 	"github.com/edubureau/studentaid/internal/devtools/stack"
 )
 
@@ -74,6 +76,24 @@ func TestTracesMetricsAndPrivacy(t *testing.T) {
 		})
 		if orphans := tr.orphans(); len(orphans) > 0 {
 			t.Errorf("trace %s: %d spans whose parent is not in the trace, e.g. %s", tr.TraceID, len(orphans), orphans[0])
+		}
+		// The decision is on the span that made it, as a span event; the
+		// payment's result carries its payout.id.
+		for _, sp := range tr.Spans {
+			switch {
+			case sp.OperationName == "aid.finance.v1.FinanceConfirmationService/ConfirmBatch":
+				found := false
+				for _, l := range sp.Logs {
+					found = found || (tag(l.Fields, "event.type") == events.TypeBatchConfirmed && tag(l.Fields, "batch.id") == b.GetBatchId())
+				}
+				if !found {
+					t.Errorf("ConfirmBatch span has no %s span event for batch %s: %v", events.TypeBatchConfirmed, b.GetBatchId(), sp.Logs)
+				}
+			case strings.HasPrefix(sp.OperationName, "send aid.payout.payment_succeeded.v1"):
+				if tag(sp.Tags, "payout.id") == "" {
+					t.Errorf("%s has no payout.id: %v", sp.OperationName, sp.Tags)
+				}
+			}
 		}
 	})
 
@@ -284,7 +304,10 @@ type jaegerSpan struct {
 	OperationName string      `json:"operationName"`
 	ProcessID     string      `json:"processID"`
 	Tags          []jaegerTag `json:"tags"`
-	References    []struct {
+	Logs          []struct {
+		Fields []jaegerTag `json:"fields"`
+	} `json:"logs"`
+	References []struct {
 		RefType string `json:"refType"`
 		TraceID string `json:"traceID"`
 		SpanID  string `json:"spanID"`

@@ -228,8 +228,13 @@ func BusinessAttributes(ev *eventsv1.Event) []attribute.KeyValue {
 	add("program.code", ev.GetProgramCode())
 	add("term", ev.GetTerm())
 	add("event.type", ev.GetType())
-	if p := ev.GetPaymentOrdered(); p != nil {
-		add("payout.id", p.GetPaymentId())
+	switch {
+	case ev.GetPaymentOrdered() != nil:
+		add("payout.id", ev.GetPaymentOrdered().GetPaymentId())
+	case ev.GetPaymentSucceeded() != nil:
+		add("payout.id", ev.GetPaymentSucceeded().GetPaymentId())
+	case ev.GetPaymentFailed() != nil:
+		add("payout.id", ev.GetPaymentFailed().GetPaymentId())
 	}
 	return attrs
 }

@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"io/fs"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/telemetry"
@@ -54,7 +57,8 @@ func AppendTraced(ctx context.Context, tx db.Tx, items ...Traced) error {
 		return nil
 	}
 	rows := make([][]any, 0, len(items))
-	for _, it := range items {
+	for i, it := range items {
+		recordDecision(it, i)
 		payload, err := events.Marshal(it.Event)
 		if err != nil {
 			return fmt.Errorf("outbox: encode %s: %w", it.Event.GetType(), err)
@@ -63,4 +67,28 @@ func AppendTraced(ctx context.Context, tx db.Tx, items ...Traced) error {
 		rows = append(rows, []any{it.Event.GetEventId(), events.Subject(it.Event.GetType()), payload, traceparent, tracestate})
 	}
 	return db.InsertRows(ctx, tx, "outbox", []string{"event_id", "subject", "payload", "traceparent", "tracestate"}, rows)
+}
+
+// maxDecisionEvents bounds the span events one span gets for the facts it
+// writes (the SDK keeps 128 by default).
+const maxDecisionEvents = 100
+
+// recordDecision adds the fact an event states (approved, rejected,
+// confirmed, paid, …) as a span event of the span that decided it, with
+// the application or batch it is about, so that a trace shows what was
+// decided, not only that SQL ran.
+func recordDecision(it Traced, i int) {
+	span := trace.SpanFromContext(it.Ctx)
+	if i >= maxDecisionEvents || !span.IsRecording() {
+		return
+	}
+	attrs := make([]attribute.KeyValue, 0, 3)
+	attrs = append(attrs, attribute.String("event.type", it.Event.GetType()))
+	if id := it.Event.GetApplicationId(); id != "" {
+		attrs = append(attrs, attribute.String("application.id", id))
+	}
+	if id := it.Event.GetBatchId(); id != "" {
+		attrs = append(attrs, attribute.String("batch.id", id))
+	}
+	span.AddEvent(it.Event.GetType(), trace.WithAttributes(attrs...))
 }

@@ -169,7 +169,28 @@ func (s *Service) Submit(ctx context.Context, caller auth.Identity, req SubmitRe
 		}
 		s.notify()
 	}
+	markSubmitted(trace.SpanFromContext(ctx), result)
 	return result, nil
+}
+
+// maxSubmittedEvents bounds the span events of one submission (the SDK
+// keeps 128 by default).
+const maxSubmittedEvents = 100
+
+// markSubmitted puts the applications' IDs on the submission's span, so a
+// search by application.id finds it: the attribute for a submission of one,
+// an "application submitted" span event per application (the first
+// maxSubmittedEvents) otherwise.
+func markSubmitted(span trace.Span, apps []domain.Application) {
+	if !span.IsRecording() {
+		return
+	}
+	if len(apps) == 1 {
+		span.SetAttributes(attribute.String("application.id", apps[0].ID))
+	}
+	for _, a := range apps[:min(len(apps), maxSubmittedEvents)] {
+		span.AddEvent("application submitted", trace.WithAttributes(attribute.String("application.id", a.ID), attribute.String("program.code", a.ProgramCode)))
+	}
 }
 
 // checkSubmitter refuses a caller whose organisation may not submit for
