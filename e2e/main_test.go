@@ -61,6 +61,12 @@ func run(m *testing.M) (int, error) {
 // embedded NATS server, with Jaeger when JAEGER_BIN is set.
 func startStack(t *testing.T, env map[string]string, jaeger bool) *stack.Stack {
 	t.Helper()
+	return startStackWith(t, env, jaeger, nil)
+}
+
+// startStackWith is startStack with more options set by edit.
+func startStackWith(t *testing.T, env map[string]string, jaeger bool, edit func(*stack.Options)) *stack.Stack {
+	t.Helper()
 	dir := t.TempDir()
 	opts := stack.Options{
 		Dir:           dir,
@@ -74,6 +80,9 @@ func startStack(t *testing.T, env map[string]string, jaeger bool) *stack.Stack {
 	}
 	if jaeger {
 		opts.JaegerBin = jaegerBin(t)
+	}
+	if edit != nil {
+		edit(&opts)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

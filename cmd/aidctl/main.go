@@ -121,11 +121,15 @@ func natsSetup(ctx context.Context) error {
 		return err
 	}
 	defer nc.Close()
-	if err := natsx.EnsureStreams(ctx, js); err != nil {
+	replicas, err := config.Int("AID_NATS_STREAM_REPLICAS", 1)
+	if err != nil {
+		return err
+	}
+	if err := natsx.EnsureStreamsReplicated(ctx, js, replicas); err != nil {
 		return err
 	}
 	for _, st := range natsx.Streams() {
-		fmt.Println("stream", st.Name, "is set up")
+		fmt.Println("stream", st.Name, "is set up on", replicas, "replicas")
 	}
 	return nil
 }

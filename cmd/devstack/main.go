@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/edubureau/studentaid/internal/devtools/natsdev"
@@ -133,9 +134,14 @@ func execWithDatabase(ctx context.Context, dir string, args []string) error {
 // only the NKey users whose seeds are in keys-dir (natsdev.LoadOrCreateKeys),
 // with the permissions of natsx.Identities. The stack runs NATS this way, as
 // a process of its own that fault tests can kill.
+//
+// With three more arguments, `<node-name> <cluster-port> <cluster-ports>`
+// (the comma-separated cluster ports of every node, its own included), it is
+// a node of a JetStream cluster on loopback (natsdev.JoinCluster).
 func natsd(ctx context.Context, args []string) error {
-	if len(args) != 4 {
-		return errors.New("usage: devstack natsd <store-dir> <port> <monitor-port> <keys-dir>")
+	const usage = "usage: devstack natsd <store-dir> <port> <monitor-port> <keys-dir> [<node-name> <cluster-port> <cluster-ports,...>]"
+	if len(args) != 4 && len(args) != 7 {
+		return errors.New(usage)
 	}
 	port, err1 := strconv.Atoi(args[1])
 	monitor, err2 := strconv.Atoi(args[2])
@@ -146,7 +152,26 @@ func natsd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ns, err := natsdev.StartWithMonitor(args[0], port, monitor, keys)
+	opts, err := natsdev.ServerOptions(args[0], port, monitor, keys)
+	if err != nil {
+		return err
+	}
+	if len(args) == 7 {
+		clusterPort, err := strconv.Atoi(args[5])
+		if err != nil {
+			return errors.New("natsd: the cluster port must be a number")
+		}
+		var peers []int
+		for _, f := range strings.Split(args[6], ",") {
+			p, err := strconv.Atoi(f)
+			if err != nil {
+				return errors.New(usage)
+			}
+			peers = append(peers, p)
+		}
+		natsdev.JoinCluster(opts, args[4], clusterPort, peers)
+	}
+	ns, err := natsdev.StartServer(opts)
 	if err != nil {
 		return err
 	}

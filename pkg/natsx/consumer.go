@@ -126,15 +126,7 @@ func (c *Consumer) Bind(pool *pgxpool.Pool, js jetstream.JetStream, log *slog.Lo
 // is done. Messages are fetched in batches and their events applied in one
 // transaction; when that fails, each event is retried in its own.
 func (c *Consumer) Run(ctx context.Context) error {
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, EventStream, jetstream.ConsumerConfig{
-		Durable:        c.Name,
-		FilterSubjects: c.Subjects,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        30 * time.Second,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		MaxAckPending:  c.BatchSize * 4,
-		MaxDeliver:     -1,
-	})
+	cons, err := c.declare(ctx)
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", c.Name, err)
 	}
@@ -162,9 +154,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 			// Messages still buffered are not acked; JetStream redelivers them.
 			return nil
 		case <-lagTicker.C:
-			if info, err := cons.Info(ctx); err == nil {
+			// Bounded: an unanswered request (a cluster electing a
+			// leader) must not stall the applying of events.
+			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if info, err := cons.Info(ictx); err == nil {
 				c.metrics.pending.WithLabelValues(c.Name).Set(float64(info.NumPending + uint64(info.NumAckPending))) //nolint:gosec // G115: NumAckPending is a count of messages, never negative
 			}
+			cancel()
 		case m := <-inbox:
 			msgs := []*message{c.open(work, m)}
 			n := len(msgs[0].ds)
@@ -193,6 +189,41 @@ func (c *Consumer) Run(ctx context.Context) error {
 			linger.Stop()
 			c.process(work, msgs)
 		}
+	}
+}
+
+// declare creates or updates the durable consumer. A JetStream cluster
+// electing a leader (a node lost, a restart) answers late or not at all for
+// a few seconds: each attempt has its own deadline and failures are retried
+// with backoff until ctx ends.
+func (c *Consumer) declare(ctx context.Context) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:        c.Name,
+		FilterSubjects: c.Subjects,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        30 * time.Second,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		MaxAckPending:  c.BatchSize * 4,
+		MaxDeliver:     -1,
+	}
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cons, err := c.js.CreateOrUpdateConsumer(actx, EventStream, cfg)
+		cancel()
+		if err == nil {
+			return cons, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		c.log.WarnContext(ctx, "declare consumer failed; retrying", "consumer", c.Name, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
 	}
 }
 

@@ -138,10 +138,24 @@ func Streams() []jetstream.StreamConfig {
 // (`aidctl nats-setup`, the dev stack, the tests) and needs the admin
 // identity; the services only check the streams exist (CheckStreams).
 func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+	return EnsureStreamsReplicated(ctx, js, 1)
+}
+
+// EnsureStreamsReplicated is EnsureStreams with each stream kept on
+// replicas servers of a JetStream cluster (3 in production: R3 survives the
+// loss of any one node). A cluster still electing its meta leader is
+// waited for.
+func EnsureStreamsReplicated(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	for _, cfg := range Streams() {
+		cfg.Replicas = max(replicas, 1)
 		var err error
-		for range 20 {
-			if _, err = js.CreateOrUpdateStream(ctx, cfg); err == nil {
+		for range 80 {
+			// Each attempt has its own deadline: a cluster that has not
+			// elected its meta leader yet may leave a request unanswered.
+			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err = js.CreateOrUpdateStream(actx, cfg)
+			cancel()
+			if err == nil {
 				break
 			}
 			select {

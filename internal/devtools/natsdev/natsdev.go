@@ -153,6 +153,22 @@ func ServerOptions(dir string, port, httpPort int, keys Keys) (*server.Options, 
 	return opts, nil
 }
 
+// JoinCluster makes opts the node name of the JetStream cluster "aid" on
+// loopback: it listens for routes on clusterPort and routes to the other
+// nodes' cluster ports. Every node of a cluster needs its own name and
+// store.
+func JoinCluster(opts *server.Options, name string, clusterPort int, peerPorts []int) {
+	opts.ServerName = name
+	opts.Cluster = server.ClusterOpts{Name: "aid", Host: "127.0.0.1", Port: clusterPort}
+	var urls []string
+	for _, p := range peerPorts {
+		if p != clusterPort {
+			urls = append(urls, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+		}
+	}
+	opts.Routes = server.RoutesFromStr(strings.Join(urls, ","))
+}
+
 // StartServer starts a server with opts in this process and waits until it
 // takes connections.
 func StartServer(opts *server.Options) (*server.Server, error) {

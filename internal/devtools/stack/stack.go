@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -47,6 +48,11 @@ type Options struct {
 	// NATSURL of an existing server; empty starts one as a child process
 	// (`devstack natsd`, from BinDir) with its store under Dir/nats.
 	NATSURL string
+	// NATSNodes, when 3 or more, starts a JetStream cluster of that many
+	// nodes instead (processes "nats", "nats-2", …, stores under
+	// Dir/nats, Dir/nats-2, …) with every stream replicated on all of them
+	// (R3 for three); the services get every node's URL.
+	NATSNodes int
 	// JaegerBin, when set, starts Jaeger and exports traces to it.
 	JaegerBin string
 	// JaegerUIAssets is a Jaeger UI build folder served by Jaeger, if given.
@@ -119,8 +125,10 @@ type Stack struct {
 	pg    *Postgres
 	roles pgroles.Roles
 	nats  *Process
-	mu    sync.Mutex
-	procs map[string]*Process
+	// natsPeers are the other nodes of a NATS cluster (Options.NATSNodes).
+	natsPeers []*Process
+	mu        sync.Mutex
+	procs     map[string]*Process
 	// handedOut are the ports port has given out.
 	handedOut map[int]bool
 	jaeger    *Process
@@ -167,6 +175,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.NATSURL = opts.NATSURL
+	if s.NATSURL == "" && opts.NATSNodes >= 3 {
+		if err := s.startNATSCluster(ctx, opts.NATSNodes); err != nil {
+			return nil, err
+		}
+	}
 	if s.NATSURL == "" {
 		port, err := FreePort(ctx)
 		if err != nil {
@@ -282,7 +295,51 @@ func (s *Stack) setupNATS(ctx context.Context) error {
 		return err
 	}
 	defer nc.Close()
-	return natsx.EnsureStreams(ctx, js)
+	return natsx.EnsureStreamsReplicated(ctx, js, max(1, len(s.natsPeers)+1))
+}
+
+// startNATSCluster starts n `devstack natsd` nodes routed to each other on
+// loopback, and sets NATSURL to all of their client URLs.
+func (s *Stack) startNATSCluster(ctx context.Context, n int) error {
+	type node struct{ client, monitor, cluster int }
+	nodes := make([]node, n)
+	clusterPorts := make([]string, n)
+	for i := range nodes {
+		for _, p := range []*int{&nodes[i].client, &nodes[i].monitor, &nodes[i].cluster} {
+			port, err := FreePort(ctx)
+			if err != nil {
+				return err
+			}
+			*p = port
+		}
+		clusterPorts[i] = strconv.Itoa(nodes[i].cluster)
+	}
+	urls := make([]string, n)
+	procs := make([]*Process, n)
+	for i, nd := range nodes {
+		name := "nats"
+		if i > 0 {
+			name = fmt.Sprintf("nats-%d", i+1)
+		}
+		p := s.newProcess(name, filepath.Join(s.opts.BinDir, "devstack"), nil, fmt.Sprintf("http://127.0.0.1:%d/healthz?js-enabled-only=true", nd.monitor))
+		p.Args = []string{"natsd", filepath.Join(s.opts.Dir, name), strconv.Itoa(nd.client), strconv.Itoa(nd.monitor), s.NATSKeyDir,
+			name, strconv.Itoa(nd.cluster), strings.Join(clusterPorts, ",")}
+		procs[i] = p
+		urls[i] = fmt.Sprintf("nats://127.0.0.1:%d", nd.client)
+	}
+	// Started together: a node's JetStream waits for a quorum of its peers.
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, p := range procs {
+		wg.Go(func() { errs[i] = p.Start(ctx) })
+	}
+	wg.Wait()
+	s.nats, s.natsPeers = procs[0], procs[1:]
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	s.NATSURL = strings.Join(urls, ",")
+	return nil
 }
 
 // NATSSeed returns the NKey seed of a NATS identity (a service name,
@@ -361,6 +418,11 @@ func (s *Stack) Process(name string) *Process {
 	case "nats":
 		return s.nats
 	}
+	for _, p := range s.natsPeers {
+		if p.Name == name {
+			return p
+		}
+	}
 	return s.procs[name]
 }
 
@@ -391,6 +453,9 @@ func (s *Stack) Stop() {
 	}
 	if s.jaeger != nil {
 		_ = s.jaeger.Stop(5 * time.Second)
+	}
+	for _, p := range s.natsPeers {
+		_ = p.Stop(10 * time.Second)
 	}
 	if s.nats != nil {
 		_ = s.nats.Stop(10 * time.Second)
