@@ -162,7 +162,7 @@ func natsd(ctx context.Context, args []string) error {
 			return errors.New("natsd: the cluster port must be a number")
 		}
 		var peers []int
-		for _, f := range strings.Split(args[6], ",") {
+		for f := range strings.SplitSeq(args[6], ",") {
 			p, err := strconv.Atoi(f)
 			if err != nil {
 				return errors.New(usage)

@@ -254,6 +254,24 @@ type prepared struct {
 	account string
 }
 
+// programCopies holds one copy of each program a request names, so that
+// the policy's maps are copied once per program, not per application.
+type programCopies map[string]policy.Program
+
+func (c programCopies) lookup(p *policy.Policy, code string) (policy.Program, bool) {
+	if prog, ok := c[code]; ok {
+		return prog, true
+	}
+	if p == nil || len(code) > maxCodeLength {
+		return policy.Program{}, false
+	}
+	prog, ok := p.Program(code)
+	if ok {
+		c[code] = prog
+	}
+	return prog, ok
+}
+
 // pinned is the policy a request is computed under: the versions in force
 // for its term, and the school as the register has it.
 type pinned struct {
@@ -286,7 +304,7 @@ func (s *Service) prepare(req SubmitRequest) ([]prepared, pinned, error) {
 		return nil, pin, v.Err()
 	}
 	out := make([]prepared, len(req.Applications))
-	programs := make(map[string]policy.Program, 4)
+	programs := make(programCopies, 4)
 	firstOf := make(map[[2]string]int, len(req.Applications))
 	extra := 0
 	for i, in := range req.Applications {
@@ -304,15 +322,7 @@ func (s *Service) prepare(req SubmitRequest) ([]prepared, pinned, error) {
 		if stageErr != nil {
 			iv.Addf(field("stage"), "must be one of preschool, primary, junior, high_school, vocational or university")
 		}
-		program, known := policy.Program{}, false
-		if len(in.ProgramCode) <= maxCodeLength && pin.policy.Policy != nil {
-			// One copy per program of the request, not per application.
-			if program, known = programs[in.ProgramCode]; !known {
-				if program, known = pin.policy.Policy.Program(in.ProgramCode); known {
-					programs[in.ProgramCode] = program
-				}
-			}
-		}
+		program, known := programs.lookup(pin.policy.Policy, in.ProgramCode)
 		switch {
 		case in.ProgramCode == "":
 			iv.Addf(field("program_code"), "is required")
