@@ -29,6 +29,90 @@ type Postgres struct {
 // user, which owns dir. PostgreSQL's server binaries come from PATH or
 // /usr/lib/postgresql/*/bin.
 func StartPostgres(ctx context.Context, dir string) (*Postgres, error) {
+	return startPostgres(ctx, dir, nil)
+}
+
+// standbyName is the application_name the synchronous standby connects
+// with, which the primary's synchronous_standby_names waits for.
+const standbyName = "aidstandby"
+
+// StartReplicated starts a primary in dir/primary that waits for a
+// synchronous streaming standby, and that standby in dir/standby, made with
+// pg_basebackup from the primary. URL of the pair is a multi-host
+// connection string with target_session_attrs=read-write, so a client
+// reconnects to whichever is the primary after a failover (Promote).
+func StartReplicated(ctx context.Context, dir string) (primary, standby *Postgres, url string, err error) {
+	primary, err = startPostgres(ctx, filepath.Join(dir, "primary"), []string{
+		"-c synchronous_standby_names=" + standbyName,
+		"-c wal_level=replica",
+		"-c max_wal_senders=10",
+	})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	bin, err := pgBinDir()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	sdir, err := filepath.Abs(filepath.Join(dir, "standby"))
+	if err != nil {
+		return nil, nil, "", err
+	}
+	standby = &Postgres{Dir: sdir, asPG: primary.asPG}
+	if _, statErr := os.Stat(filepath.Join(sdir, "PG_VERSION")); os.IsNotExist(statErr) {
+		if err := os.MkdirAll(sdir, 0o700); err != nil {
+			return nil, nil, "", err
+		}
+		if standby.asPG {
+			if err := chownToPostgres(sdir); err != nil {
+				return nil, nil, "", err
+			}
+		}
+		conn := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres application_name=%s", primary.Port, standbyName)
+		// Writes standby.signal and primary_conninfo (-R); the primary
+		// blocks commits until the standby streams, so no commit is lost
+		// when it is promoted.
+		out, err := standby.command(ctx, filepath.Join(bin, "pg_basebackup"), "-D", sdir, "-d", conn, "-R", "-X", "stream", "-c", "fast").CombinedOutput()
+		if err != nil {
+			_ = primary.Stop()
+			return nil, nil, "", fmt.Errorf("pg_basebackup: %w: %s", err, out)
+		}
+	}
+	if err := standby.start(ctx, bin, []string{"-c hot_standby=on"}); err != nil {
+		_ = primary.Stop()
+		return nil, nil, "", err
+	}
+	url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/postgres?sslmode=disable&target_session_attrs=read-write", primary.Port, standby.Port)
+	return primary, standby, url, nil
+}
+
+// Promote makes a standby the primary (pg_ctl promote) and waits until it
+// accepts writes.
+func (p *Postgres) Promote(ctx context.Context) error {
+	bin, err := pgBinDir()
+	if err != nil {
+		return err
+	}
+	if out, err := p.command(ctx, filepath.Join(bin, "pg_ctl"), "-D", p.Dir, "-w", "-t", "60", "promote").CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctl promote: %w: %s", err, out)
+	}
+	return waitPostgres(ctx, p.URL+"&target_session_attrs=read-write")
+}
+
+// Kill stops the cluster at once (immediate shutdown: no checkpoint, as
+// when its machine is lost).
+func (p *Postgres) Kill() error {
+	bin, err := pgBinDir()
+	if err != nil {
+		return err
+	}
+	if out, err := p.command(context.Background(), filepath.Join(bin, "pg_ctl"), "-D", p.Dir, "-m", "immediate", "-w", "stop").CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctl stop -m immediate: %w: %s", err, out)
+	}
+	return nil
+}
+
+func startPostgres(ctx context.Context, dir string, extra []string) (*Postgres, error) {
 	bin, err := pgBinDir()
 	if err != nil {
 		return nil, err
@@ -52,28 +136,37 @@ func StartPostgres(ctx context.Context, dir string) (*Postgres, error) {
 			return nil, fmt.Errorf("initdb: %w: %s", err, out)
 		}
 	}
-	if p.Port, err = FreePort(ctx); err != nil {
+	if err := p.start(ctx, bin, extra); err != nil {
 		return nil, err
 	}
-	opts := strings.Join([]string{
+	return p, nil
+}
+
+// start starts the cluster in p.Dir on a free port with extra settings.
+func (p *Postgres) start(ctx context.Context, bin string, extra []string) error {
+	var err error
+	if p.Port, err = FreePort(ctx); err != nil {
+		return err
+	}
+	opts := strings.Join(append([]string{
 		"-p " + strconv.Itoa(p.Port),
 		"-c listen_addresses=127.0.0.1",
-		"-c unix_socket_directories=" + abs,
+		"-c unix_socket_directories=" + p.Dir,
 		"-c max_connections=300",
 		"-c shared_buffers=256MB",
 		"-c fsync=on",
 		"-c synchronous_commit=on",
-	}, " ")
-	out, err := p.command(ctx, filepath.Join(bin, "pg_ctl"), "-D", abs, "-l", filepath.Join(abs, "server.log"), "-w", "-t", "60", "-o", opts, "start").CombinedOutput()
+	}, extra...), " ")
+	out, err := p.command(ctx, filepath.Join(bin, "pg_ctl"), "-D", p.Dir, "-l", filepath.Join(p.Dir, "server.log"), "-w", "-t", "60", "-o", opts, "start").CombinedOutput()
 	if err != nil {
-		return nil, fmt.Errorf("pg_ctl start: %w: %s", err, out)
+		return fmt.Errorf("pg_ctl start: %w: %s", err, out)
 	}
 	p.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.Port)
 	if err := waitPostgres(ctx, p.URL); err != nil {
 		_ = p.Stop()
-		return nil, err
+		return err
 	}
-	return p, nil
+	return nil
 }
 
 // Stop stops the cluster (fast shutdown) and keeps its files.
@@ -130,6 +223,11 @@ func waitPostgres(ctx context.Context, url string) error {
 
 func pgBinDir() (string, error) {
 	if p, err := exec.LookPath("pg_ctl"); err == nil {
+		// A link in PATH (/usr/local/bin/pg_ctl) leads to the directory
+		// holding the other server tools too (pg_basebackup).
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
 		return filepath.Dir(p), nil
 	}
 	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")

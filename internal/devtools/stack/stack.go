@@ -45,6 +45,11 @@ type Options struct {
 	// Either way the stack creates a fresh database in it when FreshDatabase is set.
 	DatabaseURL   string
 	FreshDatabase bool
+	// Standby, with no DatabaseURL, starts the throwaway cluster as a
+	// primary with a synchronous streaming standby (StartReplicated) and
+	// gives the services the multi-host URL of the pair; FailOver promotes
+	// the standby and kills the primary.
+	Standby bool
 	// NATSURL of an existing server; empty starts one as a child process
 	// (`devstack natsd`, from BinDir) with its store under Dir/nats.
 	NATSURL string
@@ -125,6 +130,8 @@ type Stack struct {
 	pg    *Postgres
 	roles pgroles.Roles
 	nats  *Process
+	// standby is the synchronous standby of pg (Options.Standby).
+	standby *Postgres
 	// natsPeers are the other nodes of a NATS cluster (Options.NATSNodes).
 	natsPeers []*Process
 	mu        sync.Mutex
@@ -151,7 +158,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 
 	s.DatabaseURL = opts.DatabaseURL
-	if s.DatabaseURL == "" {
+	switch {
+	case s.DatabaseURL == "" && opts.Standby:
+		if s.pg, s.standby, s.DatabaseURL, err = StartReplicated(ctx, filepath.Join(opts.Dir, "pg")); err != nil {
+			return nil, err
+		}
+	case s.DatabaseURL == "":
 		if s.pg, err = StartPostgres(ctx, filepath.Join(opts.Dir, "pg")); err != nil {
 			return nil, err
 		}
@@ -426,6 +438,26 @@ func (s *Stack) Process(name string) *Process {
 	return s.procs[name]
 }
 
+// FailOver promotes the standby (Options.Standby) and kills the old
+// primary at once: the services' multi-host URL finds the new primary when
+// they reconnect.
+func (s *Stack) FailOver(ctx context.Context) error {
+	if s.standby == nil {
+		return errors.New("no standby: start the stack with Options.Standby")
+	}
+	if err := s.standby.Promote(ctx); err != nil {
+		return err
+	}
+	if err := s.pg.Kill(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The promoted standby is the cluster now; the old primary's files stay.
+	s.pg, s.standby = s.standby, nil
+	return nil
+}
+
 // Postgres returns the throwaway cluster, or nil when DATABASE_URL was given.
 func (s *Stack) Postgres() *Postgres { return s.pg }
 
@@ -462,6 +494,9 @@ func (s *Stack) Stop() {
 	}
 	if s.pg != nil {
 		_ = s.pg.Stop()
+	}
+	if s.standby != nil {
+		_ = s.standby.Stop()
 	}
 }
 
