@@ -225,8 +225,8 @@ func pgBinDir() (string, error) {
 	if p, err := exec.LookPath("pg_ctl"); err == nil {
 		// A link in PATH (/usr/local/bin/pg_ctl) leads to the directory
 		// holding the other server tools too (pg_basebackup).
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			p = real
+		if target, err := filepath.EvalSymlinks(p); err == nil {
+			p = target
 		}
 		return filepath.Dir(p), nil
 	}

@@ -157,22 +157,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	s.DatabaseURL = opts.DatabaseURL
-	switch {
-	case s.DatabaseURL == "" && opts.Standby:
-		if s.pg, s.standby, s.DatabaseURL, err = StartReplicated(ctx, filepath.Join(opts.Dir, "pg")); err != nil {
-			return nil, err
-		}
-	case s.DatabaseURL == "":
-		if s.pg, err = StartPostgres(ctx, filepath.Join(opts.Dir, "pg")); err != nil {
-			return nil, err
-		}
-		s.DatabaseURL = s.pg.URL
-	}
-	if opts.FreshDatabase {
-		if s.DatabaseURL, err = freshDatabase(ctx, s.DatabaseURL); err != nil {
-			return nil, err
-		}
+	if err := s.startDatabase(ctx); err != nil {
+		return nil, err
 	}
 
 	if s.roles, err = pgroles.Provision(ctx, s.DatabaseURL, Services); err != nil {
@@ -308,6 +294,31 @@ func (s *Stack) setupNATS(ctx context.Context) error {
 	}
 	defer nc.Close()
 	return natsx.EnsureStreamsReplicated(ctx, js, max(1, len(s.natsPeers)+1))
+}
+
+// startDatabase sets DatabaseURL: the given server's, or a throwaway
+// cluster's (with a standby when asked), in a fresh database when asked.
+func (s *Stack) startDatabase(ctx context.Context) error {
+	opts := s.opts
+	var err error
+	s.DatabaseURL = opts.DatabaseURL
+	switch {
+	case s.DatabaseURL == "" && opts.Standby:
+		if s.pg, s.standby, s.DatabaseURL, err = StartReplicated(ctx, filepath.Join(opts.Dir, "pg")); err != nil {
+			return err
+		}
+	case s.DatabaseURL == "":
+		if s.pg, err = StartPostgres(ctx, filepath.Join(opts.Dir, "pg")); err != nil {
+			return err
+		}
+		s.DatabaseURL = s.pg.URL
+	}
+	if opts.FreshDatabase {
+		if s.DatabaseURL, err = freshDatabase(ctx, s.DatabaseURL); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // startNATSCluster starts n `devstack natsd` nodes routed to each other on
