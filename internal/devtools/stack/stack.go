@@ -45,6 +45,12 @@ type Options struct {
 	// Either way the stack creates a fresh database in it when FreshDatabase is set.
 	DatabaseURL   string
 	FreshDatabase bool
+	// Replicas, when 2 or more, runs that many processes of every service
+	// on the same database and NATS: the first is "<service>" (Endpoints
+	// name it), the others "<service>-r2", "<service>-r3", … with ports of
+	// their own (ReplicaEndpoints), competing for the same durable consumers
+	// and leases.
+	Replicas int
 	// Standby, with no DatabaseURL, starts the throwaway cluster as a
 	// primary with a synchronous streaming standby (StartReplicated) and
 	// gives the services the multi-host URL of the pair; FailOver promotes
@@ -120,8 +126,10 @@ type Stack struct {
 	OTLP        string
 	BankURL     string
 	Endpoints   map[string]Endpoint
-	Signer      *auth.Signer
-	KeyDir      string
+	// ReplicaEndpoints are the second and later replicas' (Options.Replicas).
+	ReplicaEndpoints map[string][]Endpoint
+	Signer           *auth.Signer
+	KeyDir           string
 	// NATSKeyDir holds one NKey seed file per NATS identity
 	// (natsdev.SeedFile); NATSKeys are those seeds.
 	NATSKeyDir string
@@ -144,7 +152,7 @@ type Stack struct {
 
 // Start brings the system up. On error, whatever was started is stopped.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
-	s := &Stack{opts: opts, procs: map[string]*Process{}, Endpoints: map[string]Endpoint{}, handedOut: map[int]bool{}}
+	s := &Stack{opts: opts, procs: map[string]*Process{}, Endpoints: map[string]Endpoint{}, ReplicaEndpoints: map[string][]Endpoint{}, handedOut: map[int]bool{}}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -249,7 +257,43 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if err := s.startReplicas(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// startReplicas starts the second and later replicas of every service
+// (Options.Replicas), after the first ones migrated their schemas.
+func (s *Stack) startReplicas(ctx context.Context) error {
+	var procs []*Process
+	for _, name := range Services {
+		for r := 2; r <= s.opts.Replicas; r++ {
+			gp, err := s.port(ctx, 0)
+			if err != nil {
+				return err
+			}
+			hp, err := s.port(ctx, 0)
+			if err != nil {
+				return err
+			}
+			ep := Endpoint{GRPC: "127.0.0.1:" + strconv.Itoa(gp), HTTP: "127.0.0.1:" + strconv.Itoa(hp)}
+			rname := fmt.Sprintf("%s-r%d", name, r)
+			p := s.newProcess(rname, filepath.Join(s.opts.BinDir, name), s.serviceEnv(name, ep), "http://"+ep.HTTP+"/readyz")
+			s.mu.Lock()
+			s.procs[rname] = p
+			s.ReplicaEndpoints[name] = append(s.ReplicaEndpoints[name], ep)
+			s.mu.Unlock()
+			procs = append(procs, p)
+		}
+	}
+	errs := make([]error, len(procs))
+	var wg sync.WaitGroup
+	for i, p := range procs {
+		wg.Go(func() { errs[i] = p.Start(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (s *Stack) serviceEnv(name string, ep Endpoint) map[string]string {
