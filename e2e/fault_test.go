@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -29,9 +30,12 @@ func envInt(key string, def int) int {
 	return def
 }
 
-// TestFault runs applications through the whole chain while it SIGKILLs a
-// random service every few seconds and restarts it, restarts NATS once and
-// crashes PostgreSQL once, with the bank failing and timing out now and then.
+// TestFault runs applications through the whole chain, on three replicas of
+// every service, a three-node JetStream cluster and a PostgreSQL primary
+// with a synchronous standby, while it SIGKILLs a random replica every few
+// seconds and restarts it, kills one NATS node and restarts it, and fails
+// PostgreSQL over to the standby once, with the bank failing and timing out
+// now and then.
 // At the end every application must be where its decisions lead, the bank
 // must hold exactly one credit per paid item, every trail must hold each
 // event once and in order, and the batches must add up to what was paid.
@@ -55,9 +59,17 @@ func TestFault(t *testing.T) {
 	confirmer := newUser(t, s, "finance-2", auth.RoleFinanceOfficer, auth.OrgFinance)
 	auditor := newUser(t, s, "auditor-1", auth.RoleAuditor, auth.OrgBureau)
 
-	// Chaos: kill and restart services; NATS and PostgreSQL once each.
+	// Chaos: kill and restart replicas of the services at random; one NATS
+	// node and one PostgreSQL failover once each.
+	processes := slices.Clone(stack.Services)
+	for r := 2; r <= envInt("AID_FAULT_REPLICAS", 3); r++ {
+		for _, name := range stack.Services {
+			processes = append(processes, fmt.Sprintf("%s-r%d", name, r))
+		}
+	}
 	chaosCtx, stopChaos := context.WithCancel(ctx)
 	var kills, restarts atomic.Int32
+	var natsLost, failedOver atomic.Bool
 	var chaosWG sync.WaitGroup
 	chaosWG.Go(func() {
 		rng := rand.New(rand.NewPCG(1, 2))
@@ -70,18 +82,31 @@ func TestFault(t *testing.T) {
 			}
 			round++
 			switch round {
+			case 2:
+				// One NATS node (the cluster keeps a quorum), or the only one.
+				node := s.Process("nats-2")
+				if node == nil {
+					if err := s.RestartNATS(chaosCtx); err != nil {
+						t.Errorf("restart NATS: %v", err)
+					}
+					t.Log("chaos: killed and restarted NATS")
+					break
+				}
+				node.Kill()
+				time.Sleep(killEvery)
+				if err := node.Start(chaosCtx); err != nil && chaosCtx.Err() == nil {
+					t.Errorf("restart nats-2: %v", err)
+				}
+				t.Log("chaos: killed NATS node nats-2 and restarted it")
+				natsLost.Store(true)
 			case 4:
-				if err := s.RestartNATS(chaosCtx); err != nil {
-					t.Errorf("restart NATS: %v", err)
+				if err := s.FailOver(chaosCtx); err != nil {
+					t.Errorf("PostgreSQL failover: %v", err)
 				}
-				t.Log("chaos: killed and restarted NATS")
-			case 8:
-				if err := s.Postgres().Restart(chaosCtx, "immediate"); err != nil {
-					t.Errorf("restart PostgreSQL: %v", err)
-				}
-				t.Log("chaos: crashed and restarted PostgreSQL")
+				t.Log("chaos: promoted the standby and killed the primary")
+				failedOver.Store(true)
 			default:
-				name := stack.Services[rng.IntN(len(stack.Services))]
+				name := processes[rng.IntN(len(processes))]
 				p := s.Process(name)
 				p.Kill()
 				kills.Add(1)
@@ -91,7 +116,7 @@ func TestFault(t *testing.T) {
 			}
 			// A service that died on its own is a bug, but restart it so the
 			// run can finish and report everything else.
-			for _, name := range stack.Services {
+			for _, name := range processes {
 				if !s.Process(name).Running() {
 					restarts.Add(1)
 					t.Errorf("%s exited by itself", name)
@@ -211,6 +236,9 @@ func TestFault(t *testing.T) {
 	time.Sleep(minChaos)
 	stopChaos()
 	chaosWG.Wait()
+	if !natsLost.Load() || !failedOver.Load() {
+		t.Errorf("the chaos ended before its NATS node loss (%v) and PostgreSQL failover (%v); raise AID_FAULT_MIN_CHAOS_S", natsLost.Load(), failedOver.Load())
+	}
 
 	final := func() (map[commonv1.ApplicationStatus]int, error) {
 		counts := map[commonv1.ApplicationStatus]int{}
@@ -309,7 +337,13 @@ func startFaultStack(t *testing.T) *stack.Stack {
 	s, err := stack.Start(ctx, stack.Options{
 		Dir:    dir,
 		BinDir: binDir,
-		// Its own throwaway cluster and embedded NATS, so the test can crash them.
+		// Three replicas of every service (AID_FAULT_REPLICAS), a
+		// three-node JetStream cluster (AID_FAULT_NATS_NODES) and a
+		// primary with a synchronous standby, its own throwaway ones, so
+		// the test can crash them.
+		Replicas:  envInt("AID_FAULT_REPLICAS", 3),
+		NATSNodes: envInt("AID_FAULT_NATS_NODES", 3),
+		Standby:   true,
 		Env: map[string]string{
 			"SCHOOL_REVIEW_NOTICE_PERIOD": "1s",
 			"PAYOUT_BANK_TIMEOUT":         "1s",
