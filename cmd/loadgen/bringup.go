@@ -151,7 +151,9 @@ func startSystem(ctx context.Context, c config, logf func(string, ...any)) (*sys
 			"OTEL_TRACES_SAMPLER_ARG":     ratio,
 			"LOG_LEVEL":                   c.LogLevel,
 		},
-		BankEnv: map[string]string{"BANKSIM_LATENCY": "0s"},
+		BankEnv:   map[string]string{"BANKSIM_LATENCY": "0s"},
+		Replicas:  c.Replicas,
+		NATSNodes: c.NATSNodes,
 	}
 	logf("starting the stack in %s (PostgreSQL fsync on, NATS SyncAlways, notice period %s, bank latency 0, sampling %s)…", dir, c.Notice, ratio)
 	started := time.Now()

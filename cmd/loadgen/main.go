@@ -58,6 +58,8 @@ type config struct {
 	KeyFile      string        `json:"KeyFile"`
 	PIDs         string        `json:"PIDs"`
 	Schools      int           `json:"Schools"`
+	Replicas     int           `json:"Replicas,omitempty"`
+	NATSNodes    int           `json:"NATSNodes,omitempty"`
 	Term         string        `json:"Term"`
 	Program      string        `json:"Program"`
 	Seed         uint64        `json:"Seed"`
@@ -94,6 +96,8 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.KeyFile, "key", ".devstack/keys/auth.pem", "with -start=false: the private key the running stack's tokens are signed with")
 	fs.StringVar(&c.PIDs, "pids", "", "with -start=false: name=pid,… of processes to measure (postgres is measured with its children)")
 	fs.IntVar(&c.Schools, "schools", 20, "schools submitting (S001 …)")
+	fs.IntVar(&c.Replicas, "replicas", 1, "processes of every service the stack runs (2+: they compete for the consumers; the load goes to the first)")
+	fs.IntVar(&c.NATSNodes, "nats-nodes", 1, "JetStream nodes the stack runs (3: a cluster with R3 streams)")
 	fs.StringVar(&c.Term, "term", "2017-autumn", "term of the applications")
 	fs.StringVar(&c.Program, "program", "", "generate only this program (default: the report's mix; -single-batch: POVERTY_EXTENSION)")
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed; also offsets ID and card numbers (0 = from the clock)")
