@@ -177,9 +177,11 @@ func StartServer(opts *server.Options) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
+	// Generous: a cluster node on a loaded machine takes a while to set up
+	// its routes and JetStream.
+	if !ns.ReadyForConnections(60 * time.Second) {
 		ns.Shutdown()
-		return nil, errors.New("embedded nats: not ready in 10s")
+		return nil, errors.New("embedded nats: not ready in 60s")
 	}
 	return ns, nil
 }
