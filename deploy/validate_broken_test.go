@@ -80,7 +80,7 @@ spec:
         runAsNonRoot: true
       containers:
         - name: demo
-          image: &demo-image registry.example.com/studentaid/demo:v1.0.0
+          image: registry.example.com/studentaid/demo:v1.0.0
           ports:
             - name: grpc
               containerPort: 9100
@@ -122,28 +122,6 @@ spec:
           securityContext:
             readOnlyRootFilesystem: true
             allowPrivilegeEscalation: false
-      initContainers:
-        - name: migrate
-          image: *demo-image
-          args: ["migrate"]
-          envFrom:
-            - configMapRef:
-                name: aid-config
-          env:
-            - name: AID_MIGRATE_DATABASE_URL
-              valueFrom:
-                secretKeyRef:
-                  name: aid-secrets
-                  key: MIGRATE_DATABASE_URL
-          resources:
-            requests:
-              cpu: 50m
-              memory: 32Mi
-            limits:
-              memory: 100Mi
-          securityContext:
-            readOnlyRootFilesystem: True
-            allowPrivilegeEscalation: False
 ---
 apiVersion: v1
 kind: Service
@@ -171,6 +149,86 @@ spec:
   selector:
     matchLabels:
       app.kubernetes.io/name: demo
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: demo-migrate
+  namespace: student-aid
+spec:
+  backoffLimit: 3
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/component: migrate
+    spec:
+      restartPolicy: Never
+      securityContext:
+        runAsNonRoot: true
+      containers:
+        - name: migrate
+          image: registry.example.com/studentaid/demo:v1.0.0
+          args: ["migrate"]
+          envFrom:
+            - configMapRef:
+                name: aid-config
+          env:
+            - name: AID_MIGRATE_DATABASE_URL
+              valueFrom:
+                secretKeyRef:
+                  name: aid-secrets
+                  key: MIGRATE_DATABASE_URL
+          resources:
+            requests:
+              cpu: 50m
+              memory: 32Mi
+            limits:
+              memory: 100Mi
+          securityContext:
+            readOnlyRootFilesystem: True
+            allowPrivilegeEscalation: False
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: demo
+  namespace: student-aid
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: demo
+  minReplicas: 2
+  maxReplicas: 6
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: 70
+    - type: External
+      external:
+        metric:
+          name: aid_consumer_lag
+          selector:
+            matchLabels:
+              consumer: demo
+        target:
+          type: AverageValue
+          averageValue: "500"
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: adapter-rules
+  namespace: student-aid
+data:
+  config.yaml: |
+    externalRules:
+      - seriesQuery: 'aid_consumer_lag{consumer!=""}'
+        name: {as: aid_consumer_lag}
+        metricsQuery: max by (consumer) (<<.Series>>{<<.LabelMatchers>>})
 `
 
 const composeFixture = `name: fixture
@@ -385,11 +443,11 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"readiness probe on /healthz", k8s, k8sFixture, "path: /readyz", "path: /healthz", `readinessProbe path is "/healthz"`},
 		{"no liveness probe", k8s, k8sFixture, "          livenessProbe:\n            httpGet:\n              path: /healthz\n              port: 8100\n", "", "livenessProbe: want an httpGet probe"},
 		{"liveness probe on the grpc port", k8s, k8sFixture, "port: 8100\n          securityContext", "port: grpc\n          securityContext", "livenessProbe port \"grpc\" is not the http container port"},
-		{"runs as root", k8s, k8sFixture, "runAsNonRoot: true", "runAsNonRoot: false", "runAsNonRoot is not true"},
+		{"runs as root", k8s, k8sFixture, "    spec:\n      securityContext:\n        runAsNonRoot: true\n      containers:\n        - name: demo", "    spec:\n      securityContext:\n        runAsNonRoot: false\n      containers:\n        - name: demo", "runAsNonRoot is not true"},
 		{"writable root filesystem", k8s, k8sFixture, "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "readOnlyRootFilesystem is not true"},
 		{"privilege escalation", k8s, k8sFixture, "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true", "allowPrivilegeEscalation is not false"},
 		{"one replica", k8s, k8sFixture, "replicas: 2", "replicas: 1", "spec.replicas must be at least 2"},
-		{"latest image", k8s, k8sFixture, "demo:v1.0.0", "demo:latest", "needs a version tag"},
+		{"latest image", k8s, k8sFixture, "demo:v1.0.0\n          ports:", "demo:latest\n          ports:", "needs a version tag"},
 		{"wrong namespace", k8s, k8sFixture, "kind: Service\nmetadata:\n  name: demo\n  namespace: student-aid", "kind: Service\nmetadata:\n  name: demo\n  namespace: default", `metadata.namespace is "default"`},
 		{"no name", k8s, k8sFixture, "  name: default-deny-all\n", "", "metadata.name is missing"},
 		{"no kind", k8s, k8sFixture, "kind: PodDisruptionBudget\n", "", "kind is missing"},
@@ -406,10 +464,13 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"seal keys missing", k8s, k8sFixture, "            - name: AID_SEAL_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_SEAL_KEYS\n", "", "environment variable AID_SEAL_KEYS is not set"},
 		{"hash keys to a service that does not hash", k8s, k8sFixture, "                  key: AID_SEAL_KEYS\n", "                  key: AID_SEAL_KEYS\n            - name: AID_HASH_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_HASH_KEYS\n", "demo gets AID_HASH_KEYS, which it does not use"},
 		{"database login shared", k8s, k8sFixture, "                  key: DEMO_DATABASE_URL", "                  key: MIGRATE_DATABASE_URL", "want the service's own role's key DEMO_DATABASE_URL"},
-		{"no migrate init container", k8s, k8sFixture, `          args: ["migrate"]` + "\n", "", "no init container runs `migrate`"},
-		{"migrate from another image", k8s, k8sFixture, "          image: *demo-image\n", "          image: registry.example.com/studentaid/other:v1.0.0\n", "is not the service's"},
+		{"no migrate job", k8s, k8sFixture, `          args: ["migrate"]` + "\n", "", "no Job runs `migrate`"},
+		{"migrate job of another image", k8s, k8sFixture, "          image: registry.example.com/studentaid/demo:v1.0.0\n          args:", "          image: registry.example.com/studentaid/other:v1.0.0\n          args:", "no Job runs `migrate` (args: [migrate]) with the service's image"},
+		{"deployment migrates itself", k8s, k8sFixture, "          securityContext:\n            readOnlyRootFilesystem: true\n", "          securityContext:\n            readOnlyRootFilesystem: true\n            allowPrivilegeEscalation: false\n      initContainers:\n        - name: migrate\n          image: registry.example.com/studentaid/demo:v1.0.0\n          args: [migrate]\n          resources: {limits: {memory: 64Mi}}\n          securityContext:\n            readOnlyRootFilesystem: true\n", "a Deployment must not migrate itself"},
+		{"migrate job restarts always", k8s, k8sFixture, "restartPolicy: Never", "restartPolicy: Always", `restartPolicy is "Always"`},
+		{"migrate job runs as root", k8s, k8sFixture, "      restartPolicy: Never\n      securityContext:\n        runAsNonRoot: true\n", "      restartPolicy: Never\n", `(Job demo-migrate) container "migrate": runAsNonRoot is not true`},
 		{"owner login as a literal", k8s, k8sFixture, "            - name: AID_MIGRATE_DATABASE_URL\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: MIGRATE_DATABASE_URL\n", "            - name: AID_MIGRATE_DATABASE_URL\n              value: postgres://aid_owner@db/aid\n", "AID_MIGRATE_DATABASE_URL must come from a Secret"},
-		{"service holds the owner login", k8s, k8sFixture, "                  key: DEMO_DATABASE_URL\n", "                  key: DEMO_DATABASE_URL\n            - name: AID_MIGRATE_DATABASE_URL\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: MIGRATE_DATABASE_URL\n", "the service container holds the owner's login"},
+		{"service holds the owner login", k8s, k8sFixture, "                  key: DEMO_DATABASE_URL\n", "                  key: DEMO_DATABASE_URL\n            - name: AID_MIGRATE_DATABASE_URL\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: MIGRATE_DATABASE_URL\n", `container "demo" holds the owner's login AID_MIGRATE_DATABASE_URL`},
 		{"public keys not configured", k8s, k8sFixture, "  AID_AUTH_PUBLIC_KEYS: /etc/aid/keys/auth.pub.pem\n", "", "AID_AUTH_PUBLIC_KEYS is not set"},
 		{"http address on loopback", k8s, k8sFixture, `DEMO_HTTP_ADDR: "0.0.0.0:8100"`, `DEMO_HTTP_ADDR: "127.0.0.1:8100"`, "listens on loopback only"},
 		{"http address port drift", k8s, k8sFixture, `DEMO_HTTP_ADDR: "0.0.0.0:8100"`, `DEMO_HTTP_ADDR: "0.0.0.0:8200"`, "does not match container port 8100"},
@@ -420,12 +481,28 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 
 		{"not in production", k8s, k8sFixture, "  AID_ENV: production\n", "  AID_ENV: development\n", `(Deployment demo): AID_ENV is "development", want production`},
 		{"AID_ENV unset", k8s, k8sFixture, "  AID_ENV: production\n", "", `AID_ENV is "", want production`},
-		{"migrate step not in production", k8s, k8sFixture, "                  key: MIGRATE_DATABASE_URL\n", "                  key: MIGRATE_DATABASE_URL\n            - name: AID_ENV\n              value: development\n", `init container "migrate": AID_ENV is "development"`},
+		{"migrate step not in production", k8s, k8sFixture, "                  key: MIGRATE_DATABASE_URL\n", "                  key: MIGRATE_DATABASE_URL\n            - name: AID_ENV\n              value: development\n", `(Job demo-migrate) container "migrate": AID_ENV is "development"`},
 		{"development issuer", k8s, k8sFixture, "AID_AUTH_ISSUER: https://idp.example.internal", "AID_AUTH_ISSUER: studentaid-dev", "AID_AUTH_ISSUER is the development issuer"},
 		{"trail signing key to a service that does not sign", k8s, k8sFixture, "                  key: AID_SEAL_KEYS\n", "                  key: AID_SEAL_KEYS\n            - name: AID_TRAIL_SIGNING_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_TRAIL_SIGNING_KEYS\n", "demo gets AID_TRAIL_SIGNING_KEYS, which it does not use"},
 		{"sealing key to a service that only hashes", k8sHash, k8sHashOnlyFixture, k8sHashKeyEnv, k8sHashKeyEnv + k8sSealKeyEnv, "demo gets AID_SEAL_KEYS, which it does not use"},
 		{"own setting at its development value", k8sHash, k8sHashOnlyFixture, `DEMO_ACCOUNT: "4000 1234"`, "DEMO_ACCOUNT: DEV-ACCOUNT", `DEMO_ACCOUNT is the development value "DEV-ACCOUNT"`},
 		{"own setting missing", k8sHash, k8sHashOnlyFixture, `  DEMO_ACCOUNT: "4000 1234"` + "\n", "", "environment variable DEMO_ACCOUNT is not set"},
+
+		// Strict decoding into the Kubernetes types.
+		{"unknown field in a deployment", k8s, k8sFixture, "spec:\n  replicas: 2\n", "spec:\n  replicas: 2\n  replica: 3\n", `unknown field "replica"`},
+		{"misplaced field in a container", k8s, k8sFixture, "          ports:\n            - name: grpc\n", "          port:\n            - name: grpc\n", `unknown field "port"`},
+		{"wrong type in a service", k8s, k8sFixture, "      port: 9100\n", "      port: [9100]\n", "strict decoding into v1 Service"},
+		{"unknown kind", k8s, k8sFixture, "kind: PodDisruptionBudget", "kind: PodDisruptionBudgets", "not a built-in kind the validator knows"},
+
+		// Autoscaling.
+		{"hpa below two replicas", k8s, k8sFixture, "minReplicas: 2", "minReplicas: 1", "minReplicas must be at least 2"},
+		{"hpa without minReplicas", k8s, k8sFixture, "  minReplicas: 2\n", "", "minReplicas must be at least 2 (unset means 1)"},
+		{"hpa cannot grow", k8s, k8sFixture, "maxReplicas: 6", "maxReplicas: 2", "leaves no room above minReplicas"},
+		{"no hpa", k8s, k8sFixture, "kind: HorizontalPodAutoscaler\nmetadata:\n  name: demo\n  namespace: student-aid\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: demo", "kind: HorizontalPodAutoscaler\nmetadata:\n  name: demo\n  namespace: student-aid\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: other", "want exactly one HorizontalPodAutoscaler"},
+		{"hpa without cpu", k8s, k8sFixture, "        name: cpu\n", "        name: memory\n", "no Resource metric on cpu"},
+		{"hpa without consumer lag", k8s, k8sFixture, "          name: aid_consumer_lag\n          selector", "          name: aid_consumer_pending\n          selector", "no External (AverageValue) or Pods metric aid_consumer_lag"},
+		{"hpa lag of another consumer", k8s, k8sFixture, "              consumer: demo\n", "              consumer: payout\n", "must select consumer=demo"},
+		{"no adapter rule", k8s, k8sFixture, "        name: {as: aid_consumer_lag}\n", "        name: {as: consumer_lag}\n", "no ConfigMap holds a prometheus-adapter externalRule"},
 
 		// Kustomization.
 		{"manifest not listed", kus, kustomizationFixture, "  - b.yaml\n", "", "manifest b.yaml is not listed"},
