@@ -155,6 +155,8 @@ func TestDeployFiles(t *testing.T) {
 		k8sManifests  []string
 		kustomization *kustomizationFile
 		compose       *composeFile
+		database      []object
+		natsValues    []document
 	)
 	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -185,6 +187,12 @@ func TestDeployFiles(t *testing.T) {
 			objs, errs := decodeObjects(docs)
 			reportAll(t, errs)
 			k8sObjects = append(k8sObjects, objs...)
+		case p == "postgres/cluster.yaml":
+			objs, errs := decodeObjects(docs)
+			reportAll(t, errs)
+			database = objs
+		case p == "nats/helm-values.yaml":
+			natsValues = docs
 		case p == "compose.yaml":
 			c, err := decodeCompose(docs)
 			if err != nil {
@@ -220,6 +228,25 @@ func TestDeployFiles(t *testing.T) {
 	})
 	t.Run("nats", func(t *testing.T) {
 		reportAll(t, validateNATSConfig("nats/nats.conf"))
+	})
+	t.Run("nats cluster", func(t *testing.T) {
+		if natsValues == nil {
+			t.Fatal("nats/helm-values.yaml is missing")
+		}
+		reportAll(t, validateNATSHelmValues(natsValues))
+		files, err := readStreams("nats/streams")
+		if err != nil {
+			t.Fatal(err)
+		}
+		reportAll(t, validateStreams(files))
+	})
+	t.Run("database", func(t *testing.T) {
+		reportAll(t, validateDatabase(database, platformServices))
+	})
+	t.Run("metrics", func(t *testing.T) {
+		if names := exportedMetricNames(); !slices.Contains(names, consumerLagMetric) {
+			t.Errorf("pkg/natsx exports no metric %s (it exports %v): the autoscalers scale on it", consumerLagMetric, names)
+		}
 	})
 	t.Run("dockerfile", func(t *testing.T) {
 		data, err := os.ReadFile("docker/Dockerfile")
