@@ -1,12 +1,16 @@
 package deploy
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/edubureau/studentaid/internal/devtools/natsdev"
+	"github.com/edubureau/studentaid/pkg/natsx"
 )
 
 // The validators must fail on broken manifests. Each case below takes a
@@ -577,5 +581,170 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 				t.Log("  ", err)
 			}
 		})
+	}
+}
+
+const databaseFixture = `apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata:
+  name: aid-postgres
+  namespace: aid-db
+spec:
+  instances: 3
+  postgresql:
+    synchronous:
+      method: any
+      number: 1
+  bootstrap:
+    initdb:
+      database: studentaid
+      owner: aid_owner
+      secret:
+        name: aid-db-owner-login
+  managed:
+    roles:
+      - name: aid_demo
+        ensure: present
+        login: true
+        passwordSecret:
+          name: aid-db-demo-login
+  storage:
+    size: 10Gi
+`
+
+const natsValuesFixture = `config:
+  cluster:
+    enabled: true
+    replicas: 3
+    tls: {enabled: true, secretName: nats-server-tls}
+  jetstream:
+    enabled: true
+    fileStore:
+      enabled: true
+      pvc: {enabled: true, size: 10Gi}
+    merge:
+      sync_interval: always
+  nats:
+    tls: {enabled: true, secretName: nats-server-tls}
+  merge:
+    $include: aid/auth.conf
+`
+
+func databaseErrors(text string) []error {
+	docs, err := parseDocuments("cluster.yaml", []byte(text))
+	if err != nil {
+		return []error{err}
+	}
+	objs, errs := decodeObjects(docs)
+	return append(errs, validateDatabase(objs, demoService)...)
+}
+
+func natsValuesErrors(text string) []error {
+	docs, err := parseDocuments("helm-values.yaml", []byte(text))
+	if err != nil {
+		return []error{err}
+	}
+	return validateNATSHelmValues(docs)
+}
+
+// streamFixtures are natsx.Streams at R3, as make nats-streams writes them.
+func streamFixtures(t *testing.T, mutate func(*jetstream.StreamConfig)) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	for _, cfg := range natsx.Streams() {
+		cfg.Replicas = 3
+		if mutate != nil {
+			mutate(&cfg)
+		}
+		data, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[cfg.Name+".json"] = data
+	}
+	return files
+}
+
+func TestClusterValidators(t *testing.T) {
+	t.Parallel()
+	reportAll(t, databaseErrors(databaseFixture))
+	reportAll(t, natsValuesErrors(natsValuesFixture))
+	reportAll(t, validateStreams(streamFixtures(t, nil)))
+
+	tests := []struct {
+		name     string
+		validate func(string) []error
+		fixture  string
+		old, new string
+		want     string
+	}{
+		{"two database instances", databaseErrors, databaseFixture, "instances: 3", "instances: 2", "spec.instances is 2, want at least 3"},
+		{"asynchronous replication", databaseErrors, databaseFixture, "    synchronous:\n      method: any\n      number: 1\n", "    parameters: {max_connections: \"700\"}\n", "no synchronous replication"},
+		{"no standby waited for", databaseErrors, databaseFixture, "number: 1", "number: 0", "wants method any or first and number ≥ 1"},
+		{"every standby waited for", databaseErrors, databaseFixture, "number: 1", "number: 3", "leaves no standby to lose"},
+		{"legacy sync settings accepted only when sane", databaseErrors, databaseFixture, "    synchronous:\n      method: any\n      number: 1\n", "    {}\n  minSyncReplicas: 0\n  maxSyncReplicas: 2\n", "want 1 ≤ minSyncReplicas ≤ maxSyncReplicas < instances"},
+		{"database owned by another role", databaseErrors, databaseFixture, "owner: aid_owner", "owner: app", "owned by aid_owner"},
+		{"service role missing", databaseErrors, databaseFixture, "- name: aid_demo", "- name: aid_other", "has no role aid_demo"},
+		{"service role superuser", databaseErrors, databaseFixture, "        login: true\n", "        login: true\n        superuser: true\n", "more rights than a service role"},
+		{"service role without password", databaseErrors, databaseFixture, "        passwordSecret:\n          name: aid-db-demo-login\n", "", "take its password from a Secret"},
+		{"no storage", databaseErrors, databaseFixture, "  storage:\n    size: 10Gi\n", "", "spec.storage.size is not set"},
+		{"not a cluster", databaseErrors, databaseFixture, "kind: Cluster", "kind: Pooler", "want only a postgresql.cnpg.io/v1 Cluster"},
+
+		{"one NATS node", natsValuesErrors, natsValuesFixture, "replicas: 3", "replicas: 1", "want enabled with 3 replicas"},
+		{"NATS not clustered", natsValuesErrors, natsValuesFixture, "    enabled: true\n    replicas: 3", "    enabled: false\n    replicas: 3", "config.cluster: want enabled"},
+		{"NATS without fsync", natsValuesErrors, natsValuesFixture, "sync_interval: always", "sync_interval: 2m", `sync_interval is "2m", want always`},
+		{"NATS memory store", natsValuesErrors, natsValuesFixture, "    fileStore:\n      enabled: true\n", "    fileStore:\n      enabled: false\n", "fileStore on a PVC"},
+		{"NATS without client TLS", natsValuesErrors, natsValuesFixture, "  nats:\n    tls: {enabled: true, secretName: nats-server-tls}\n", "", "config.nats.tls"},
+		{"NATS routes in clear", natsValuesErrors, natsValuesFixture, "    tls: {enabled: true, secretName: nats-server-tls}\n  jetstream", "  jetstream", "config.cluster.tls is not enabled"},
+		{"NATS without authorization", natsValuesErrors, natsValuesFixture, "  merge:\n    $include: aid/auth.conf\n", "", "no $include of the authorization block"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			expectError(t, tt.validate(mutate(t, tt.fixture, tt.old, tt.new)), tt.want)
+		})
+	}
+
+	streams := []struct {
+		name  string
+		files func(t *testing.T) map[string][]byte
+		want  string
+	}{
+		{"stream R1", func(t *testing.T) map[string][]byte {
+			return streamFixtures(t, func(c *jetstream.StreamConfig) { c.Replicas = 1 })
+		}, "num_replicas is 1, want 3"},
+		{"stream in memory", func(t *testing.T) map[string][]byte {
+			return streamFixtures(t, func(c *jetstream.StreamConfig) { c.Storage = jetstream.MemoryStorage })
+		}, "want file"},
+		{"stream missing", func(t *testing.T) map[string][]byte {
+			f := streamFixtures(t, nil)
+			delete(f, natsx.EventStream+".json")
+			return f
+		}, "no definition of stream " + natsx.EventStream},
+		{"unknown stream", func(t *testing.T) map[string][]byte {
+			f := streamFixtures(t, nil)
+			f["OTHER.json"] = []byte(`{"name":"OTHER","num_replicas":3,"storage":"file"}`)
+			return f
+		}, `stream "OTHER" is not one of natsx.Streams`},
+	}
+	for _, tt := range streams {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			expectError(t, validateStreams(tt.files(t)), tt.want)
+		})
+	}
+}
+
+// expectError fails t unless one of errs contains want.
+func expectError(t *testing.T, errs []error, want string) {
+	t.Helper()
+	for _, err := range errs {
+		if strings.Contains(err.Error(), want) {
+			return
+		}
+	}
+	t.Errorf("no error contains %q; got:", want)
+	for _, err := range errs {
+		t.Log("  ", err)
 	}
 }
