@@ -711,17 +711,21 @@ func TestClusterValidators(t *testing.T) {
 		want  string
 	}{
 		{"stream R1", func(t *testing.T) map[string][]byte {
+			t.Helper()
 			return streamFixtures(t, func(c *jetstream.StreamConfig) { c.Replicas = 1 })
 		}, "num_replicas is 1, want 3"},
 		{"stream in memory", func(t *testing.T) map[string][]byte {
+			t.Helper()
 			return streamFixtures(t, func(c *jetstream.StreamConfig) { c.Storage = jetstream.MemoryStorage })
 		}, "want file"},
 		{"stream missing", func(t *testing.T) map[string][]byte {
+			t.Helper()
 			f := streamFixtures(t, nil)
 			delete(f, natsx.EventStream+".json")
 			return f
 		}, "no definition of stream " + natsx.EventStream},
 		{"unknown stream", func(t *testing.T) map[string][]byte {
+			t.Helper()
 			f := streamFixtures(t, nil)
 			f["OTHER.json"] = []byte(`{"name":"OTHER","num_replicas":3,"storage":"file"}`)
 			return f

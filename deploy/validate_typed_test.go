@@ -112,9 +112,9 @@ func (r *captureRegisterer) Register(c prometheus.Collector) error {
 	for d := range ch {
 		// Desc has no accessor; its String is `Desc{fqName: "<name>", ...}`.
 		s := d.String()
-		if i := strings.Index(s, `fqName: "`); i >= 0 {
-			rest := s[i+len(`fqName: "`):]
-			r.names = append(r.names, rest[:strings.IndexByte(rest, '"')])
+		if _, rest, ok := strings.Cut(s, `fqName: "`); ok {
+			name, _, _ := strings.Cut(rest, `"`)
+			r.names = append(r.names, name)
 		}
 	}
 	return nil
