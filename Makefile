@@ -22,6 +22,10 @@ generate: ## regenerate protobuf, gRPC, gateway and OpenAPI code from proto/, an
 nats-conf: ## regenerate the authorization block of deploy/nats/nats.conf from natsx.Identities
 	$(GO) run ./cmd/devstack nats-conf deploy/nats/nats.conf
 
+.PHONY: nats-streams
+nats-streams: ## regenerate deploy/nats/streams/ (one R3 stream definition per stream) from natsx.Streams
+	$(GO) test ./pkg/natsx/ -run '^TestStreamDefinitions$$' -count=1 -update
+
 .PHONY: check-generated
 check-generated: generate ## fail if the generated code differs from what is committed
 	@git diff --exit-code -- proto/gen || (echo "generated code is stale: run make generate and commit" && exit 1)

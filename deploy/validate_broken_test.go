@@ -1,12 +1,16 @@
 package deploy
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/edubureau/studentaid/internal/devtools/natsdev"
+	"github.com/edubureau/studentaid/pkg/natsx"
 )
 
 // The validators must fail on broken manifests. Each case below takes a
@@ -80,7 +84,7 @@ spec:
         runAsNonRoot: true
       containers:
         - name: demo
-          image: &demo-image registry.example.com/studentaid/demo:v1.0.0
+          image: registry.example.com/studentaid/demo:v1.0.0
           ports:
             - name: grpc
               containerPort: 9100
@@ -122,28 +126,6 @@ spec:
           securityContext:
             readOnlyRootFilesystem: true
             allowPrivilegeEscalation: false
-      initContainers:
-        - name: migrate
-          image: *demo-image
-          args: ["migrate"]
-          envFrom:
-            - configMapRef:
-                name: aid-config
-          env:
-            - name: AID_MIGRATE_DATABASE_URL
-              valueFrom:
-                secretKeyRef:
-                  name: aid-secrets
-                  key: MIGRATE_DATABASE_URL
-          resources:
-            requests:
-              cpu: 50m
-              memory: 32Mi
-            limits:
-              memory: 100Mi
-          securityContext:
-            readOnlyRootFilesystem: True
-            allowPrivilegeEscalation: False
 ---
 apiVersion: v1
 kind: Service
@@ -171,6 +153,86 @@ spec:
   selector:
     matchLabels:
       app.kubernetes.io/name: demo
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: demo-migrate
+  namespace: student-aid
+spec:
+  backoffLimit: 3
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/component: migrate
+    spec:
+      restartPolicy: Never
+      securityContext:
+        runAsNonRoot: true
+      containers:
+        - name: migrate
+          image: registry.example.com/studentaid/demo:v1.0.0
+          args: ["migrate"]
+          envFrom:
+            - configMapRef:
+                name: aid-config
+          env:
+            - name: AID_MIGRATE_DATABASE_URL
+              valueFrom:
+                secretKeyRef:
+                  name: aid-secrets
+                  key: MIGRATE_DATABASE_URL
+          resources:
+            requests:
+              cpu: 50m
+              memory: 32Mi
+            limits:
+              memory: 100Mi
+          securityContext:
+            readOnlyRootFilesystem: True
+            allowPrivilegeEscalation: False
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: demo
+  namespace: student-aid
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: demo
+  minReplicas: 2
+  maxReplicas: 6
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: 70
+    - type: External
+      external:
+        metric:
+          name: aid_consumer_lag
+          selector:
+            matchLabels:
+              consumer: demo
+        target:
+          type: AverageValue
+          averageValue: "500"
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: adapter-rules
+  namespace: student-aid
+data:
+  config.yaml: |
+    externalRules:
+      - seriesQuery: 'aid_consumer_lag{consumer!=""}'
+        name: {as: aid_consumer_lag}
+        metricsQuery: max by (consumer) (<<.Series>>{<<.LabelMatchers>>})
 `
 
 const composeFixture = `name: fixture
@@ -385,11 +447,11 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"readiness probe on /healthz", k8s, k8sFixture, "path: /readyz", "path: /healthz", `readinessProbe path is "/healthz"`},
 		{"no liveness probe", k8s, k8sFixture, "          livenessProbe:\n            httpGet:\n              path: /healthz\n              port: 8100\n", "", "livenessProbe: want an httpGet probe"},
 		{"liveness probe on the grpc port", k8s, k8sFixture, "port: 8100\n          securityContext", "port: grpc\n          securityContext", "livenessProbe port \"grpc\" is not the http container port"},
-		{"runs as root", k8s, k8sFixture, "runAsNonRoot: true", "runAsNonRoot: false", "runAsNonRoot is not true"},
+		{"runs as root", k8s, k8sFixture, "    spec:\n      securityContext:\n        runAsNonRoot: true\n      containers:\n        - name: demo", "    spec:\n      securityContext:\n        runAsNonRoot: false\n      containers:\n        - name: demo", "runAsNonRoot is not true"},
 		{"writable root filesystem", k8s, k8sFixture, "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "readOnlyRootFilesystem is not true"},
 		{"privilege escalation", k8s, k8sFixture, "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true", "allowPrivilegeEscalation is not false"},
 		{"one replica", k8s, k8sFixture, "replicas: 2", "replicas: 1", "spec.replicas must be at least 2"},
-		{"latest image", k8s, k8sFixture, "demo:v1.0.0", "demo:latest", "needs a version tag"},
+		{"latest image", k8s, k8sFixture, "demo:v1.0.0\n          ports:", "demo:latest\n          ports:", "needs a version tag"},
 		{"wrong namespace", k8s, k8sFixture, "kind: Service\nmetadata:\n  name: demo\n  namespace: student-aid", "kind: Service\nmetadata:\n  name: demo\n  namespace: default", `metadata.namespace is "default"`},
 		{"no name", k8s, k8sFixture, "  name: default-deny-all\n", "", "metadata.name is missing"},
 		{"no kind", k8s, k8sFixture, "kind: PodDisruptionBudget\n", "", "kind is missing"},
@@ -406,10 +468,13 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 		{"seal keys missing", k8s, k8sFixture, "            - name: AID_SEAL_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_SEAL_KEYS\n", "", "environment variable AID_SEAL_KEYS is not set"},
 		{"hash keys to a service that does not hash", k8s, k8sFixture, "                  key: AID_SEAL_KEYS\n", "                  key: AID_SEAL_KEYS\n            - name: AID_HASH_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_HASH_KEYS\n", "demo gets AID_HASH_KEYS, which it does not use"},
 		{"database login shared", k8s, k8sFixture, "                  key: DEMO_DATABASE_URL", "                  key: MIGRATE_DATABASE_URL", "want the service's own role's key DEMO_DATABASE_URL"},
-		{"no migrate init container", k8s, k8sFixture, `          args: ["migrate"]` + "\n", "", "no init container runs `migrate`"},
-		{"migrate from another image", k8s, k8sFixture, "          image: *demo-image\n", "          image: registry.example.com/studentaid/other:v1.0.0\n", "is not the service's"},
+		{"no migrate job", k8s, k8sFixture, `          args: ["migrate"]` + "\n", "", "no Job runs `migrate`"},
+		{"migrate job of another image", k8s, k8sFixture, "          image: registry.example.com/studentaid/demo:v1.0.0\n          args:", "          image: registry.example.com/studentaid/other:v1.0.0\n          args:", "no Job runs `migrate` (args: [migrate]) with the service's image"},
+		{"deployment migrates itself", k8s, k8sFixture, "          securityContext:\n            readOnlyRootFilesystem: true\n", "          securityContext:\n            readOnlyRootFilesystem: true\n            allowPrivilegeEscalation: false\n      initContainers:\n        - name: migrate\n          image: registry.example.com/studentaid/demo:v1.0.0\n          args: [migrate]\n          resources: {limits: {memory: 64Mi}}\n          securityContext:\n            readOnlyRootFilesystem: true\n", "a Deployment must not migrate itself"},
+		{"migrate job restarts always", k8s, k8sFixture, "restartPolicy: Never", "restartPolicy: Always", `restartPolicy is "Always"`},
+		{"migrate job runs as root", k8s, k8sFixture, "      restartPolicy: Never\n      securityContext:\n        runAsNonRoot: true\n", "      restartPolicy: Never\n", `(Job demo-migrate) container "migrate": runAsNonRoot is not true`},
 		{"owner login as a literal", k8s, k8sFixture, "            - name: AID_MIGRATE_DATABASE_URL\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: MIGRATE_DATABASE_URL\n", "            - name: AID_MIGRATE_DATABASE_URL\n              value: postgres://aid_owner@db/aid\n", "AID_MIGRATE_DATABASE_URL must come from a Secret"},
-		{"service holds the owner login", k8s, k8sFixture, "                  key: DEMO_DATABASE_URL\n", "                  key: DEMO_DATABASE_URL\n            - name: AID_MIGRATE_DATABASE_URL\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: MIGRATE_DATABASE_URL\n", "the service container holds the owner's login"},
+		{"service holds the owner login", k8s, k8sFixture, "                  key: DEMO_DATABASE_URL\n", "                  key: DEMO_DATABASE_URL\n            - name: AID_MIGRATE_DATABASE_URL\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: MIGRATE_DATABASE_URL\n", `container "demo" holds the owner's login AID_MIGRATE_DATABASE_URL`},
 		{"public keys not configured", k8s, k8sFixture, "  AID_AUTH_PUBLIC_KEYS: /etc/aid/keys/auth.pub.pem\n", "", "AID_AUTH_PUBLIC_KEYS is not set"},
 		{"http address on loopback", k8s, k8sFixture, `DEMO_HTTP_ADDR: "0.0.0.0:8100"`, `DEMO_HTTP_ADDR: "127.0.0.1:8100"`, "listens on loopback only"},
 		{"http address port drift", k8s, k8sFixture, `DEMO_HTTP_ADDR: "0.0.0.0:8100"`, `DEMO_HTTP_ADDR: "0.0.0.0:8200"`, "does not match container port 8100"},
@@ -420,12 +485,28 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 
 		{"not in production", k8s, k8sFixture, "  AID_ENV: production\n", "  AID_ENV: development\n", `(Deployment demo): AID_ENV is "development", want production`},
 		{"AID_ENV unset", k8s, k8sFixture, "  AID_ENV: production\n", "", `AID_ENV is "", want production`},
-		{"migrate step not in production", k8s, k8sFixture, "                  key: MIGRATE_DATABASE_URL\n", "                  key: MIGRATE_DATABASE_URL\n            - name: AID_ENV\n              value: development\n", `init container "migrate": AID_ENV is "development"`},
+		{"migrate step not in production", k8s, k8sFixture, "                  key: MIGRATE_DATABASE_URL\n", "                  key: MIGRATE_DATABASE_URL\n            - name: AID_ENV\n              value: development\n", `(Job demo-migrate) container "migrate": AID_ENV is "development"`},
 		{"development issuer", k8s, k8sFixture, "AID_AUTH_ISSUER: https://idp.example.internal", "AID_AUTH_ISSUER: studentaid-dev", "AID_AUTH_ISSUER is the development issuer"},
 		{"trail signing key to a service that does not sign", k8s, k8sFixture, "                  key: AID_SEAL_KEYS\n", "                  key: AID_SEAL_KEYS\n            - name: AID_TRAIL_SIGNING_KEYS\n              valueFrom:\n                secretKeyRef:\n                  name: aid-secrets\n                  key: AID_TRAIL_SIGNING_KEYS\n", "demo gets AID_TRAIL_SIGNING_KEYS, which it does not use"},
 		{"sealing key to a service that only hashes", k8sHash, k8sHashOnlyFixture, k8sHashKeyEnv, k8sHashKeyEnv + k8sSealKeyEnv, "demo gets AID_SEAL_KEYS, which it does not use"},
 		{"own setting at its development value", k8sHash, k8sHashOnlyFixture, `DEMO_ACCOUNT: "4000 1234"`, "DEMO_ACCOUNT: DEV-ACCOUNT", `DEMO_ACCOUNT is the development value "DEV-ACCOUNT"`},
 		{"own setting missing", k8sHash, k8sHashOnlyFixture, `  DEMO_ACCOUNT: "4000 1234"` + "\n", "", "environment variable DEMO_ACCOUNT is not set"},
+
+		// Strict decoding into the Kubernetes types.
+		{"unknown field in a deployment", k8s, k8sFixture, "spec:\n  replicas: 2\n", "spec:\n  replicas: 2\n  replica: 3\n", `unknown field "replica"`},
+		{"misplaced field in a container", k8s, k8sFixture, "          ports:\n            - name: grpc\n", "          port:\n            - name: grpc\n", `unknown field "port"`},
+		{"wrong type in a service", k8s, k8sFixture, "      port: 9100\n", "      port: [9100]\n", "strict decoding into v1 Service"},
+		{"unknown kind", k8s, k8sFixture, "kind: PodDisruptionBudget", "kind: PodDisruptionBudgets", "not a built-in kind the validator knows"},
+
+		// Autoscaling.
+		{"hpa below two replicas", k8s, k8sFixture, "minReplicas: 2", "minReplicas: 1", "minReplicas must be at least 2"},
+		{"hpa without minReplicas", k8s, k8sFixture, "  minReplicas: 2\n", "", "minReplicas must be at least 2 (unset means 1)"},
+		{"hpa cannot grow", k8s, k8sFixture, "maxReplicas: 6", "maxReplicas: 2", "leaves no room above minReplicas"},
+		{"no hpa", k8s, k8sFixture, "kind: HorizontalPodAutoscaler\nmetadata:\n  name: demo\n  namespace: student-aid\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: demo", "kind: HorizontalPodAutoscaler\nmetadata:\n  name: demo\n  namespace: student-aid\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: other", "want exactly one HorizontalPodAutoscaler"},
+		{"hpa without cpu", k8s, k8sFixture, "        name: cpu\n", "        name: memory\n", "no Resource metric on cpu"},
+		{"hpa without consumer lag", k8s, k8sFixture, "          name: aid_consumer_lag\n          selector", "          name: aid_consumer_pending\n          selector", "no External (AverageValue) or Pods metric aid_consumer_lag"},
+		{"hpa lag of another consumer", k8s, k8sFixture, "              consumer: demo\n", "              consumer: payout\n", "must select consumer=demo"},
+		{"no adapter rule", k8s, k8sFixture, "        name: {as: aid_consumer_lag}\n", "        name: {as: consumer_lag}\n", "no ConfigMap holds a prometheus-adapter externalRule"},
 
 		// Kustomization.
 		{"manifest not listed", kus, kustomizationFixture, "  - b.yaml\n", "", "manifest b.yaml is not listed"},
@@ -500,5 +581,174 @@ func TestValidatorsRejectBrokenManifests(t *testing.T) {
 				t.Log("  ", err)
 			}
 		})
+	}
+}
+
+const databaseFixture = `apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata:
+  name: aid-postgres
+  namespace: aid-db
+spec:
+  instances: 3
+  postgresql:
+    synchronous:
+      method: any
+      number: 1
+  bootstrap:
+    initdb:
+      database: studentaid
+      owner: aid_owner
+      secret:
+        name: aid-db-owner-login
+  managed:
+    roles:
+      - name: aid_demo
+        ensure: present
+        login: true
+        passwordSecret:
+          name: aid-db-demo-login
+  storage:
+    size: 10Gi
+`
+
+const natsValuesFixture = `config:
+  cluster:
+    enabled: true
+    replicas: 3
+    tls: {enabled: true, secretName: nats-server-tls}
+  jetstream:
+    enabled: true
+    fileStore:
+      enabled: true
+      pvc: {enabled: true, size: 10Gi}
+    merge:
+      sync_interval: always
+  nats:
+    tls: {enabled: true, secretName: nats-server-tls}
+  merge:
+    $include: aid/auth.conf
+`
+
+func databaseErrors(text string) []error {
+	docs, err := parseDocuments("cluster.yaml", []byte(text))
+	if err != nil {
+		return []error{err}
+	}
+	objs, errs := decodeObjects(docs)
+	return append(errs, validateDatabase(objs, demoService)...)
+}
+
+func natsValuesErrors(text string) []error {
+	docs, err := parseDocuments("helm-values.yaml", []byte(text))
+	if err != nil {
+		return []error{err}
+	}
+	return validateNATSHelmValues(docs)
+}
+
+// streamFixtures are natsx.Streams at R3, as make nats-streams writes them.
+func streamFixtures(t *testing.T, mutate func(*jetstream.StreamConfig)) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	for _, cfg := range natsx.Streams() {
+		cfg.Replicas = 3
+		if mutate != nil {
+			mutate(&cfg)
+		}
+		data, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[cfg.Name+".json"] = data
+	}
+	return files
+}
+
+func TestClusterValidators(t *testing.T) {
+	t.Parallel()
+	reportAll(t, databaseErrors(databaseFixture))
+	reportAll(t, natsValuesErrors(natsValuesFixture))
+	reportAll(t, validateStreams(streamFixtures(t, nil)))
+
+	tests := []struct {
+		name     string
+		validate func(string) []error
+		fixture  string
+		old, new string
+		want     string
+	}{
+		{"two database instances", databaseErrors, databaseFixture, "instances: 3", "instances: 2", "spec.instances is 2, want at least 3"},
+		{"asynchronous replication", databaseErrors, databaseFixture, "    synchronous:\n      method: any\n      number: 1\n", "    parameters: {max_connections: \"700\"}\n", "no synchronous replication"},
+		{"no standby waited for", databaseErrors, databaseFixture, "number: 1", "number: 0", "wants method any or first and number ≥ 1"},
+		{"every standby waited for", databaseErrors, databaseFixture, "number: 1", "number: 3", "leaves no standby to lose"},
+		{"legacy sync settings accepted only when sane", databaseErrors, databaseFixture, "    synchronous:\n      method: any\n      number: 1\n", "    {}\n  minSyncReplicas: 0\n  maxSyncReplicas: 2\n", "want 1 ≤ minSyncReplicas ≤ maxSyncReplicas < instances"},
+		{"database owned by another role", databaseErrors, databaseFixture, "owner: aid_owner", "owner: app", "owned by aid_owner"},
+		{"service role missing", databaseErrors, databaseFixture, "- name: aid_demo", "- name: aid_other", "has no role aid_demo"},
+		{"service role superuser", databaseErrors, databaseFixture, "        login: true\n", "        login: true\n        superuser: true\n", "more rights than a service role"},
+		{"service role without password", databaseErrors, databaseFixture, "        passwordSecret:\n          name: aid-db-demo-login\n", "", "take its password from a Secret"},
+		{"no storage", databaseErrors, databaseFixture, "  storage:\n    size: 10Gi\n", "", "spec.storage.size is not set"},
+		{"not a cluster", databaseErrors, databaseFixture, "kind: Cluster", "kind: Pooler", "want only a postgresql.cnpg.io/v1 Cluster"},
+
+		{"one NATS node", natsValuesErrors, natsValuesFixture, "replicas: 3", "replicas: 1", "want enabled with 3 replicas"},
+		{"NATS not clustered", natsValuesErrors, natsValuesFixture, "    enabled: true\n    replicas: 3", "    enabled: false\n    replicas: 3", "config.cluster: want enabled"},
+		{"NATS without fsync", natsValuesErrors, natsValuesFixture, "sync_interval: always", "sync_interval: 2m", `sync_interval is "2m", want always`},
+		{"NATS memory store", natsValuesErrors, natsValuesFixture, "    fileStore:\n      enabled: true\n", "    fileStore:\n      enabled: false\n", "fileStore on a PVC"},
+		{"NATS without client TLS", natsValuesErrors, natsValuesFixture, "  nats:\n    tls: {enabled: true, secretName: nats-server-tls}\n", "", "config.nats.tls"},
+		{"NATS routes in clear", natsValuesErrors, natsValuesFixture, "    tls: {enabled: true, secretName: nats-server-tls}\n  jetstream", "  jetstream", "config.cluster.tls is not enabled"},
+		{"NATS without authorization", natsValuesErrors, natsValuesFixture, "  merge:\n    $include: aid/auth.conf\n", "", "no $include of the authorization block"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			expectError(t, tt.validate(mutate(t, tt.fixture, tt.old, tt.new)), tt.want)
+		})
+	}
+
+	streams := []struct {
+		name  string
+		files func(t *testing.T) map[string][]byte
+		want  string
+	}{
+		{"stream R1", func(t *testing.T) map[string][]byte {
+			t.Helper()
+			return streamFixtures(t, func(c *jetstream.StreamConfig) { c.Replicas = 1 })
+		}, "num_replicas is 1, want 3"},
+		{"stream in memory", func(t *testing.T) map[string][]byte {
+			t.Helper()
+			return streamFixtures(t, func(c *jetstream.StreamConfig) { c.Storage = jetstream.MemoryStorage })
+		}, "want file"},
+		{"stream missing", func(t *testing.T) map[string][]byte {
+			t.Helper()
+			f := streamFixtures(t, nil)
+			delete(f, natsx.EventStream+".json")
+			return f
+		}, "no definition of stream " + natsx.EventStream},
+		{"unknown stream", func(t *testing.T) map[string][]byte {
+			t.Helper()
+			f := streamFixtures(t, nil)
+			f["OTHER.json"] = []byte(`{"name":"OTHER","num_replicas":3,"storage":"file"}`)
+			return f
+		}, `stream "OTHER" is not one of natsx.Streams`},
+	}
+	for _, tt := range streams {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			expectError(t, validateStreams(tt.files(t)), tt.want)
+		})
+	}
+}
+
+// expectError fails t unless one of errs contains want.
+func expectError(t *testing.T, errs []error, want string) {
+	t.Helper()
+	for _, err := range errs {
+		if strings.Contains(err.Error(), want) {
+			return
+		}
+	}
+	t.Errorf("no error contains %q; got:", want)
+	for _, err := range errs {
+		t.Log("  ", err)
 	}
 }

@@ -7,8 +7,12 @@
 // and depend on services that exist, and the NATS configuration is accepted
 // by the real server's parser with sync_interval always. In both Compose and
 // Kubernetes each of the six services runs with AID_ENV=production after a
-// migrate step that does too, and holds exactly the keys it uses, its own
-// NATS seed and its own database role.
+// migrate step that does too (in Kubernetes a Job per release, never the
+// Deployment itself), and holds exactly the keys it uses, its own NATS seed
+// and its own database role. Every Kubernetes object also decodes strictly
+// into its k8s.io/api type; each Deployment has an autoscaler on CPU and
+// consumer lag; the CloudNativePG Cluster, the NATS chart values and the R3
+// stream definitions are checked for what production relies on.
 package deploy
 
 import (
@@ -41,6 +45,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 	"gopkg.in/yaml.v3"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 
 	"github.com/edubureau/studentaid/internal/devtools/natsdev"
 	"github.com/edubureau/studentaid/pkg/config"
@@ -153,6 +159,8 @@ func TestDeployFiles(t *testing.T) {
 		k8sManifests  []string
 		kustomization *kustomizationFile
 		compose       *composeFile
+		database      []object
+		natsValues    []document
 	)
 	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -183,6 +191,12 @@ func TestDeployFiles(t *testing.T) {
 			objs, errs := decodeObjects(docs)
 			reportAll(t, errs)
 			k8sObjects = append(k8sObjects, objs...)
+		case p == "postgres/cluster.yaml":
+			objs, errs := decodeObjects(docs)
+			reportAll(t, errs)
+			database = objs
+		case p == "nats/helm-values.yaml":
+			natsValues = docs
 		case p == "compose.yaml":
 			c, err := decodeCompose(docs)
 			if err != nil {
@@ -218,6 +232,25 @@ func TestDeployFiles(t *testing.T) {
 	})
 	t.Run("nats", func(t *testing.T) {
 		reportAll(t, validateNATSConfig("nats/nats.conf"))
+	})
+	t.Run("nats cluster", func(t *testing.T) {
+		if natsValues == nil {
+			t.Fatal("nats/helm-values.yaml is missing")
+		}
+		reportAll(t, validateNATSHelmValues(natsValues))
+		files, err := readStreams("nats/streams")
+		if err != nil {
+			t.Fatal(err)
+		}
+		reportAll(t, validateStreams(files))
+	})
+	t.Run("database", func(t *testing.T) {
+		reportAll(t, validateDatabase(database, platformServices))
+	})
+	t.Run("metrics", func(t *testing.T) {
+		if names := exportedMetricNames(); !slices.Contains(names, consumerLagMetric) {
+			t.Errorf("pkg/natsx exports no metric %s (it exports %v): the autoscalers scale on it", consumerLagMetric, names)
+		}
 	})
 	t.Run("dockerfile", func(t *testing.T) {
 		data, err := os.ReadFile("docker/Dockerfile")
@@ -478,6 +511,9 @@ func validateKubernetes(objs []object, want []serviceSpec) []error {
 	var p problems
 	var (
 		deployments []deployment
+		jobs        []deployment
+		jobTyped    = map[string]*batchv1.Job{}
+		hpas        []*autoscalingv2.HorizontalPodAutoscaler
 		services    = map[string]serviceObjectSpec{}
 		pdbs        []pdbSpec
 		configMaps  = map[string]map[string]string{}
@@ -510,8 +546,24 @@ func validateKubernetes(objs []object, want []serviceSpec) []error {
 		}
 		seen[id] = o.source
 
-		var err error
+		typed, err := decodeTyped(o)
+		if err != nil {
+			p.addf(o.String(), "%v", err)
+		}
+		switch t := typed.(type) {
+		case *autoscalingv2.HorizontalPodAutoscaler:
+			hpas = append(hpas, t)
+		case *batchv1.Job:
+			jobTyped[o.Metadata.Name] = t
+		}
+
 		switch o.Kind {
+		case "Job":
+			// A Job's pod template has a Deployment's shape.
+			var j deploymentSpec
+			if err = o.node.Decode(&j); err == nil {
+				jobs = append(jobs, deployment{o, j})
+			}
 		case "Deployment":
 			var d deploymentSpec
 			if err = o.node.Decode(&d); err == nil {
@@ -572,7 +624,13 @@ func validateKubernetes(objs []object, want []serviceSpec) []error {
 		checkReferences(&p, d, configMaps, secrets)
 		checkServiceFor(&p, d, deployments, services)
 		checkPDBFor(&p, d, deployments, pdbs)
+		checkHPAFor(&p, d, hpas)
 	}
+	for _, j := range jobs {
+		checkJob(&p, j)
+		checkReferences(&p, j, configMaps, secrets)
+	}
+	checkAdapterRules(&p, hpas, configMaps)
 	for _, s := range want {
 		i := slices.IndexFunc(deployments, func(d deployment) bool { return d.Metadata.Name == s.name })
 		if i < 0 {
@@ -580,7 +638,8 @@ func validateKubernetes(objs []object, want []serviceSpec) []error {
 			continue
 		}
 		checkServiceEnv(&p, deployments[i], s, configMaps)
-		checkDatabaseLogins(&p, deployments[i], s, configMaps)
+		checkDatabaseLogins(&p, deployments[i])
+		checkMigrateJob(&p, deployments[i], s, jobs, jobTyped, configMaps)
 	}
 	return p.errs
 }
@@ -602,39 +661,16 @@ func (c container) hasEnv(name string) bool {
 }
 
 // checkDatabaseLogins requires each service to log in as its own role (its
-// own Secret key, <SERVICE>_DATABASE_URL) and its schema to be migrated by an
-// init container running `migrate` with the owner's login
-// (AID_MIGRATE_DATABASE_URL), which the service container never holds, and
-// AID_ENV=production.
-func checkDatabaseLogins(p *problems, d deployment, s serviceSpec, configMaps map[string]map[string]string) {
-	where := d.String()
+// own Secret key, <SERVICE>_DATABASE_URL); its schema is migrated by a Job
+// (checkMigrateJob).
+func checkDatabaseLogins(p *problems, d deployment) {
 	pod := d.Spec.Template.Spec
 	if len(pod.Containers) == 0 {
 		return
 	}
 	c := pod.Containers[0]
-	if key, want := c.secretKey("DATABASE_URL"), s.envPrefix()+"DATABASE_URL"; key != "" && !strings.HasSuffix(key, "/"+want) {
-		p.addf(where, "DATABASE_URL comes from %s: want the service's own role's key %s", key, want)
-	}
-	if c.hasEnv("AID_MIGRATE_DATABASE_URL") {
-		p.addf(where, "the service container holds the owner's login AID_MIGRATE_DATABASE_URL: only the migrate init container may")
-	}
-	i := slices.IndexFunc(pod.InitContainers, func(ic container) bool { return slices.Equal(ic.Args, []string{"migrate"}) })
-	if i < 0 {
-		p.addf(where, "no init container runs `migrate` (args: [migrate]) before the service")
-		return
-	}
-	m := pod.InitContainers[i]
-	mw := fmt.Sprintf("%s init container %q", where, m.Name)
-	if m.Image != c.Image {
-		p.addf(mw, "image %q is not the service's %q", m.Image, c.Image)
-	}
-	menv, _ := m.environment(configMaps)
-	checkProduction(p, mw, s, false, func(name string) (string, bool) { v, ok := menv[name]; return v, ok })
-	if key := m.secretKey("AID_MIGRATE_DATABASE_URL"); key == "" {
-		p.addf(mw, "AID_MIGRATE_DATABASE_URL must come from a Secret (valueFrom.secretKeyRef)")
-	} else if key == c.secretKey("DATABASE_URL") {
-		p.addf(mw, "AID_MIGRATE_DATABASE_URL is the service's own login %s: the owner needs a login of its own", key)
+	if key, want := c.secretKey("DATABASE_URL"), (serviceSpec{name: d.Metadata.Name}).envPrefix()+"DATABASE_URL"; key != "" && !strings.HasSuffix(key, "/"+want) {
+		p.addf(d.String(), "DATABASE_URL comes from %s: want the service's own role's key %s", key, want)
 	}
 }
 
@@ -653,21 +689,7 @@ func checkDeployment(p *problems, d deployment) {
 	all := append(slices.Clone(pod.Containers), pod.InitContainers...)
 	for i, c := range all {
 		cw := fmt.Sprintf("%s container %q", where, c.Name)
-		checkImage(p, cw, c.Image)
-		checkMemory(p, cw, c)
-		nonRoot := pod.SecurityContext != nil && pod.SecurityContext.RunAsNonRoot != nil && *pod.SecurityContext.RunAsNonRoot
-		if sc := c.SecurityContext; sc != nil && sc.RunAsNonRoot != nil {
-			nonRoot = *sc.RunAsNonRoot
-		}
-		if !nonRoot {
-			p.addf(cw, "runAsNonRoot is not true")
-		}
-		if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
-			p.addf(cw, "securityContext.readOnlyRootFilesystem is not true")
-		}
-		if sc := c.SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-			p.addf(cw, "securityContext.allowPrivilegeEscalation is not false")
-		}
+		checkContainerSecurity(p, cw, c, pod.SecurityContext)
 		if i >= len(pod.Containers) {
 			continue // init containers take no probes
 		}
@@ -680,6 +702,27 @@ func checkDeployment(p *problems, d deployment) {
 		}
 		checkProbe(p, cw, "readinessProbe", c.ReadinessProbe, "/readyz", c, httpPort)
 		checkProbe(p, cw, "livenessProbe", c.LivenessProbe, "/healthz", c, httpPort)
+	}
+}
+
+// checkContainerSecurity checks a container's image tag, memory, and that it
+// runs as non-root (its own or the pod's setting) with a read-only root
+// filesystem and no privilege escalation.
+func checkContainerSecurity(p *problems, cw string, c container, podSC *securityContext) {
+	checkImage(p, cw, c.Image)
+	checkMemory(p, cw, c)
+	nonRoot := podSC != nil && podSC.RunAsNonRoot != nil && *podSC.RunAsNonRoot
+	if sc := c.SecurityContext; sc != nil && sc.RunAsNonRoot != nil {
+		nonRoot = *sc.RunAsNonRoot
+	}
+	if !nonRoot {
+		p.addf(cw, "runAsNonRoot is not true")
+	}
+	if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		p.addf(cw, "securityContext.readOnlyRootFilesystem is not true")
+	}
+	if sc := c.SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		p.addf(cw, "securityContext.allowPrivilegeEscalation is not false")
 	}
 }
 
