@@ -288,19 +288,30 @@ func (w *Worker) countCall(name, answered string, err error) {
 	w.metrics.bankCalls.WithLabelValues(name, outcome).Inc()
 }
 
+// failedCall reads a bank call's error as the answer, for credits and loans
+// alike: not found, refused as malformed (what the request was), or unknown.
+// failed is false when the call returned a record to read.
+func (w *Worker) failedCall(j *job, err error, what string) (a domain.Answer, failed bool) {
+	j.err = err
+	switch {
+	case err == nil:
+		return domain.Answer{}, false
+	case errors.Is(err, bank.ErrNotFound):
+		return domain.Answer{Outcome: domain.OutcomeNotFound}, true
+	case errors.Is(err, bank.ErrInvalidPayment):
+		w.log.WarnContext(j.ctx, "bank refused the "+what+" as malformed", "payment_id", j.PaymentID, "err", err)
+		return domain.Answer{Outcome: domain.OutcomeInvalid}, true
+	}
+	return domain.Answer{Outcome: domain.OutcomeUnknown}, true
+}
+
 // answerLoan reads a loan call's result as a domain answer, as answer does
 // for credits.
 func (w *Worker) answerLoan(j *job, loan bank.Loan, err error) domain.Answer {
-	j.err = err
-	switch {
-	case errors.Is(err, bank.ErrNotFound):
-		return domain.Answer{Outcome: domain.OutcomeNotFound}
-	case errors.Is(err, bank.ErrInvalidPayment):
-		w.log.WarnContext(j.ctx, "bank refused the loan request as malformed", "payment_id", j.PaymentID, "err", err)
-		return domain.Answer{Outcome: domain.OutcomeInvalid}
-	case err != nil:
-		return domain.Answer{Outcome: domain.OutcomeUnknown}
-	case loan.AmountFen != j.AmountFen:
+	if a, failed := w.failedCall(j, err, "loan request"); failed {
+		return a
+	}
+	if loan.AmountFen != j.AmountFen {
 		j.err = fmt.Errorf("bank loan contract of %s is for %d fen, ordered %d", j.PaymentID, loan.AmountFen, j.AmountFen)
 		w.log.ErrorContext(j.ctx, "bank loan contract does not match the payment; left unknown", "payment_id", j.PaymentID, "err", j.err)
 		return domain.Answer{Outcome: domain.OutcomeUnknown}
@@ -312,15 +323,10 @@ func (w *Worker) answerLoan(j *job, loan bank.Loan, err error) domain.Answer {
 // not fit the payment, a key conflict, or anything unexpected is an unknown
 // outcome; j.err says why.
 func (w *Worker) answer(j *job, res bank.Result, err error) domain.Answer {
-	j.err = err
+	if a, failed := w.failedCall(j, err, "request"); failed {
+		return a
+	}
 	switch {
-	case errors.Is(err, bank.ErrNotFound):
-		return domain.Answer{Outcome: domain.OutcomeNotFound}
-	case errors.Is(err, bank.ErrInvalidPayment):
-		w.log.WarnContext(j.ctx, "bank refused the request as malformed", "payment_id", j.PaymentID, "err", err)
-		return domain.Answer{Outcome: domain.OutcomeInvalid}
-	case err != nil:
-		return domain.Answer{Outcome: domain.OutcomeUnknown}
 	case res.AmountFen != j.AmountFen:
 		j.err = fmt.Errorf("bank record of %s is for %d fen, ordered %d", j.PaymentID, res.AmountFen, j.AmountFen)
 		w.log.ErrorContext(j.ctx, "bank record does not match the payment; left unknown", "payment_id", j.PaymentID, "err", j.err)
