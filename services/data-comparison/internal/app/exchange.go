@@ -102,7 +102,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // current imported history) for the city's big-data office, streaming from
 // the database into the file (excelize's StreamWriter for XLSX), so memory
 // stays bounded by one row plus the workbook's buffers.
-func (s *Service) ExportRecords(ctx context.Context, by auth.Identity, req ExportRequest) (ExportResult, error) {
+func (s *Service) ExportRecords(ctx context.Context, _ auth.Identity, req ExportRequest) (ExportResult, error) {
 	var v apperr.Violations
 	rng, err := domain.ParseTermRange(req.FromTerm, req.ToTerm)
 	if err != nil {
@@ -185,7 +185,6 @@ func (s *Service) ExportRecords(ctx context.Context, by auth.Identity, req Expor
 		Detail: fmt.Sprintf("%s to %s as %s: %d records, %d fen, %d bytes", rng.From.Name, rng.To.Name, req.Format, res.Records, res.AmountFen, res.Bytes)}); err != nil {
 		return ExportResult{}, fmt.Errorf("audit export: %w", err)
 	}
-	_ = by
 	return res, nil
 }
 
@@ -499,8 +498,8 @@ func parseClueList(rows rowReader, bad func(domain.BadRow)) ([]parsedClue, error
 			return out, nil
 		}
 		if err != nil {
-			var bl *badLine
-			if !errors.As(err, &bl) {
+			bl, ok := errors.AsType[*lineError](err)
+			if !ok {
 				return nil, err
 			}
 			bad(domain.BadRow{Line: bl.line, Reason: bl.reason})

@@ -255,8 +255,8 @@ func (f *fileSource) Next() (adapters.HashedRow, bool) {
 		}
 		f.line = line
 		if err != nil {
-			var bl *badLine
-			if !errors.As(err, &bl) {
+			bl, ok := errors.AsType[*lineError](err)
+			if !ok {
 				f.err = err
 				return adapters.HashedRow{}, false
 			}

@@ -16,18 +16,18 @@ import (
 // rowReader yields a file's records one at a time with their 1-based line
 // (the spreadsheet's row number for XLSX).
 type rowReader interface {
-	// Read returns the next record, or io.EOF at the end. A *badLine is a
+	// Read returns the next record, or io.EOF at the end. A *lineError is a
 	// row that cannot be read: it is listed and reading goes on.
 	Read() (record []string, line int64, err error)
 }
 
-// badLine is a row a reader cannot read.
-type badLine struct {
+// lineError is a row a reader cannot read.
+type lineError struct {
 	line   int64
 	reason string
 }
 
-func (b *badLine) Error() string { return fmt.Sprintf("line %d: %s", b.line, b.reason) }
+func (b *lineError) Error() string { return fmt.Sprintf("line %d: %s", b.line, b.reason) }
 
 // zipMagic starts every XLSX file (a ZIP archive).
 var zipMagic = []byte("PK\x03\x04")
@@ -80,9 +80,8 @@ type csvRows struct{ r *csv.Reader }
 func (c *csvRows) Read() ([]string, int64, error) {
 	rec, err := c.r.Read()
 	if err != nil {
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			return nil, int64(pe.Line), &badLine{line: int64(pe.Line), reason: pe.Err.Error()}
+		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
+			return nil, int64(pe.Line), &lineError{line: int64(pe.Line), reason: pe.Err.Error()}
 		}
 		return nil, 0, err
 	}
@@ -107,7 +106,7 @@ func (x *xlsxRows) Read() ([]string, int64, error) {
 	x.line++
 	rec, err := x.rows.Columns()
 	if err != nil {
-		return nil, x.line, &badLine{line: x.line, reason: err.Error()}
+		return nil, x.line, &lineError{line: x.line, reason: err.Error()}
 	}
 	if len(rec) == 0 {
 		rec = []string{""}

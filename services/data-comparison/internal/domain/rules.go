@@ -33,8 +33,8 @@ func rulesSource() ([]policy.Program, []policy.School) {
 	})
 	var progs []policy.Program
 	versions := seedBook.Versions(policy.KindPrograms)
-	for i := len(versions) - 1; i >= 0; i-- {
-		p, err := policy.ParsePolicy(versions[i].Document)
+	for _, v := range slices.Backward(versions) {
+		p, err := policy.ParsePolicy(v.Document)
 		if err == nil {
 			progs = append(progs, p.All()...)
 		}
