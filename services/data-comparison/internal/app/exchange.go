@@ -1,6 +1,7 @@
 package app
 
 import (
+	"archive/zip"
 	"bytes"
 	"cmp"
 	"context"
@@ -241,27 +242,64 @@ func (s *Service) exportCSV(ctx context.Context, out io.Writer, rng domain.TermR
 	return w.Error()
 }
 
+// recordsSheet names the n-th sheet of records: an XLSX sheet holds at most
+// excelize.TotalRows rows, so a larger export goes on in records-2, ….
+func recordsSheet(n int) string {
+	if n == 1 {
+		return "records"
+	}
+	return "records-" + strconv.Itoa(n)
+}
+
 func (s *Service) exportXLSX(ctx context.Context, out io.Writer, rng domain.TermRange, add func(adapters.ExportRow), totals map[string]*StageTotal) error {
 	f := excelize.NewFile()
 	defer func() { _ = f.Close() }()
-	if err := f.SetSheetName("Sheet1", "records"); err != nil {
+	// excelize's Write builds the whole archive in a buffer; its zip writer
+	// writing straight to out keeps memory flat (each sheet streams from
+	// the StreamWriter's temporary file).
+	f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return zip.NewWriter(out) })
+	if err := f.SetSheetName("Sheet1", recordsSheet(1)); err != nil {
 		return fmt.Errorf("name records sheet: %w", err)
-	}
-	sw, err := f.NewStreamWriter("records")
-	if err != nil {
-		return fmt.Errorf("stream records sheet: %w", err)
 	}
 	header := make([]any, len(ExportColumns))
 	for i, c := range ExportColumns {
 		header[i] = c
 	}
-	if err := sw.SetRow("A1", header); err != nil {
-		return fmt.Errorf("write records header: %w", err)
+	var (
+		sw        *excelize.StreamWriter
+		sheet     int
+		row       int
+		cells     = make([]any, len(ExportColumns))
+		nextSheet = func() error {
+			if sw != nil {
+				if err := sw.Flush(); err != nil {
+					return fmt.Errorf("flush records sheet: %w", err)
+				}
+			}
+			sheet++
+			if sheet > 1 {
+				if _, err := f.NewSheet(recordsSheet(sheet)); err != nil {
+					return fmt.Errorf("add records sheet: %w", err)
+				}
+			}
+			var err error
+			if sw, err = f.NewStreamWriter(recordsSheet(sheet)); err != nil {
+				return fmt.Errorf("stream records sheet: %w", err)
+			}
+			row = 1
+			return sw.SetRow("A1", header)
+		}
+	)
+	if err := nextSheet(); err != nil {
+		return err
 	}
-	row := 1
-	cells := make([]any, len(ExportColumns))
-	err = adapters.ExportRecords(ctx, s.pool, rng, func(r adapters.ExportRow) error {
+	err := adapters.ExportRecords(ctx, s.pool, rng, func(r adapters.ExportRow) error {
 		add(r)
+		if row == excelize.TotalRows {
+			if err := nextSheet(); err != nil {
+				return err
+			}
+		}
 		row++
 		for i, v := range exportValues(r) {
 			cells[i] = v
