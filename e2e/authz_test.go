@@ -107,6 +107,15 @@ func dataComparisonCases(unknown string) []rpcCase {
 			_, err := u.data.ListRefunds(ctx, &datacomparisonv1.ListRefundsRequest{})
 			return err
 		}},
+		{"data-comparison.ExportRecords", officer, codes.InvalidArgument, func(ctx context.Context, u *user) error {
+			_, err := u.data.ExportRecords(ctx, &datacomparisonv1.ExportRecordsRequest{FromTerm: "2017-autumn", ToTerm: "2017-spring",
+				Format: datacomparisonv1.ExportFormat_EXPORT_FORMAT_CSV, Inline: true})
+			return err
+		}},
+		{"data-comparison.ImportClues", officer, codes.InvalidArgument, func(ctx context.Context, u *user) error {
+			_, err := u.data.ImportClues(ctx, &datacomparisonv1.ImportCluesRequest{})
+			return err
+		}},
 		{"data-comparison.RecordReceipt", officer, codes.NotFound, func(ctx context.Context, u *user) error {
 			_, err := u.data.RecordReceipt(ctx, &datacomparisonv1.RecordReceiptRequest{RefundId: unknown, AmountFen: 100, BankRef: "IN-1", Account: "DEV-INTEGRITY-ACCOUNT"})
 			return err

@@ -33,6 +33,9 @@ type Config struct {
 	// ImportDir is the directory server-side import files are read from;
 	// empty refuses server paths.
 	ImportDir string
+	// ExportDir is the directory exports for the big-data office are
+	// written to; empty allows inline exports only.
+	ExportDir string
 	// IntegrityAccount is the account (廉政账户) refunds are received into.
 	IntegrityAccount string
 }

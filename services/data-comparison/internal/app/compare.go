@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -85,19 +86,35 @@ func (s *Service) RunComparison(ctx context.Context, by auth.Identity, from, to 
 
 // raiseFound starts the trail of each new clue and writes its event.
 func (s *Service) raiseFound(ctx context.Context, tx pgx.Tx, by auth.Identity, run Run, found []adapters.NewClue) error {
+	return s.raise(ctx, tx, by, run.StartedAt, domain.OriginComparison, run.ID, found, func(c adapters.NewClue) string {
+		return fmt.Sprintf("run %d: %s", run.ID, c.Detail)
+	})
+}
+
+// raiseReturned starts the trail of each clue a big-data office list added.
+func (s *Service) raiseReturned(ctx context.Context, tx pgx.Tx, by auth.Identity, l adapters.ClueList, added []adapters.NewClue) error {
+	return s.raise(ctx, tx, by, l.ImportedAt, domain.OriginBigDataOffice, 0, added, func(c adapters.NewClue) string {
+		return clueListNote(l, c.Detail)
+	})
+}
+
+// raise writes the first trail step and the clue_raised event of each clue.
+func (s *Service) raise(ctx context.Context, tx pgx.Tx, by auth.Identity, at time.Time, origin string, runID int64,
+	found []adapters.NewClue, note func(adapters.NewClue) string,
+) error {
 	steps := make([]domain.Step, 0, len(found))
 	evs := make([]outbox.Traced, 0, len(found))
 	for _, c := range found {
-		ev, err := events.New(run.StartedAt, actorOf(by), events.Keys{SchoolCode: c.SchoolCode, ProgramCode: c.ProgramCode, Term: c.Term},
-			&eventsv1.ClueRaised{ClueId: c.ID, Kind: string(c.Kind), Origin: domain.OriginComparison, StudentIdHash: c.StudentIDHash,
-				AmountFen: c.AmountFen, RecordIds: c.RecordIDs, RunId: run.ID})
+		ev, err := events.New(at, actorOf(by), events.Keys{SchoolCode: c.SchoolCode, ProgramCode: c.ProgramCode, Term: c.Term},
+			&eventsv1.ClueRaised{ClueId: c.ID, Kind: string(c.Kind), Origin: origin, StudentIdHash: c.StudentIDHash,
+				AmountFen: c.AmountFen, RecordIds: c.RecordIDs, RunId: runID})
 		if err != nil {
 			return err
 		}
 		evs = append(evs, outbox.Traced{Ctx: ctx, Event: ev})
 		steps = append(steps, domain.Chain(0, "", domain.Step{ClueID: c.ID, EventID: ev.GetEventId(), Type: ev.GetType(),
-			OccurredAt: run.StartedAt, ActorUser: by.UserID, ActorRole: string(by.Role), ActorOrg: by.Org,
-			Status: domain.ClueOpen, Note: fmt.Sprintf("run %d: %s", run.ID, c.Detail)}))
+			OccurredAt: at, ActorUser: by.UserID, ActorRole: string(by.Role), ActorOrg: by.Org,
+			Status: domain.ClueOpen, Note: note(c)}))
 	}
 	if len(steps) == 0 {
 		return nil

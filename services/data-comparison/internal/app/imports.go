@@ -3,7 +3,6 @@ package app
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -61,12 +60,12 @@ func (s *Service) Import(ctx context.Context, by auth.Identity, req ImportReques
 		return ImportResult{}, err
 	}
 	defer closeIn()
-	text, err := decode(in, req.Encoding)
+	rows, closeRows, err := openRows(in, req.Encoding)
 	if err != nil {
 		return ImportResult{}, err
 	}
-	src := &fileSource{s: s, r: csv.NewReader(text), kind: req.Kind}
-	src.r.FieldsPerRecord, src.r.ReuseRecord = -1, true
+	defer closeRows()
+	src := &fileSource{s: s, r: rows, kind: req.Kind}
 
 	var res ImportResult
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
@@ -211,7 +210,7 @@ func decode(in io.Reader, encoding string) (io.Reader, error) {
 // row is listed.
 type fileSource struct {
 	s        *Service
-	r        *csv.Reader
+	r        rowReader
 	kind     domain.RefKind
 	header   domain.Header
 	line     int64
@@ -228,7 +227,7 @@ func (f *fileSource) bad(b ...domain.BadRow) {
 }
 
 func (f *fileSource) readHeader() error {
-	rec, err := f.r.Read()
+	rec, _, err := f.r.Read()
 	f.line = 1
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -250,19 +249,18 @@ func (f *fileSource) Next() (adapters.HashedRow, bool) {
 		if f.err != nil {
 			return adapters.HashedRow{}, false
 		}
-		rec, err := f.r.Read()
+		rec, line, err := f.r.Read()
 		if errors.Is(err, io.EOF) {
 			return adapters.HashedRow{}, false
 		}
-		line, _ := f.r.FieldPos(0)
-		f.line = int64(line)
+		f.line = line
 		if err != nil {
-			var pe *csv.ParseError
-			if !errors.As(err, &pe) {
+			bl, ok := errors.AsType[*lineError](err)
+			if !ok {
 				f.err = err
 				return adapters.HashedRow{}, false
 			}
-			f.bad(domain.BadRow{Line: int64(pe.Line), Reason: pe.Err.Error()})
+			f.bad(domain.BadRow{Line: bl.line, Reason: bl.reason})
 			continue
 		}
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {

@@ -65,6 +65,9 @@ const (
 const (
 	OriginComparison = "comparison"
 	OriginManual     = "manual"
+	// OriginBigDataOffice: returned by the city's big-data office in a clue
+	// list (ImportClues).
+	OriginBigDataOffice = "big_data_office"
 )
 
 // Clue is one problem clue (问题线索).

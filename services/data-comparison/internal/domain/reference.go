@@ -174,7 +174,10 @@ func (h Header) Row(line int64, record []string) (Row, []BadRow) {
 		return v
 	}
 	id, err := idnumber.ParseAny(NormalizeIDNumber(get(ColIDNumber)))
-	if err != nil {
+	switch {
+	case err != nil && strings.ContainsAny(get(ColIDNumber), "Ee") && strings.Contains(get(ColIDNumber), "+"):
+		fail(ColIDNumber, "%q is a number the spreadsheet rounded: store ID numbers as text", get(ColIDNumber))
+	case err != nil:
 		fail(ColIDNumber, "%v", err)
 	}
 	r.ID = id
@@ -233,7 +236,7 @@ func stageOf(v string, fail func(col, format string, args ...any)) catalog.Stage
 }
 
 func dateOf(v string, fail func(col, format string, args ...any)) time.Time {
-	for _, layout := range []string{"2006-01-02", "20060102", "2006/01/02"} {
+	for _, layout := range []string{"2006-01-02", "20060102", "2006/01/02", "2006-1-2", "2006/1/2"} {
 		if t, err := time.Parse(layout, v); err == nil {
 			return t
 		}

@@ -36,6 +36,8 @@ const (
 	MethodGetRefund       = prefix + "GetRefund"
 	MethodListRefunds     = prefix + "ListRefunds"
 	MethodRecordReceipt   = prefix + "RecordReceipt"
+	MethodExportRecords   = prefix + "ExportRecords"
+	MethodImportClues     = prefix + "ImportClues"
 )
 
 // Policy: data officers do everything; auditors read everything.
@@ -56,6 +58,8 @@ func Policy() grpcx.Policy {
 		MethodGetRefund:       readers,
 		MethodListRefunds:     readers,
 		MethodRecordReceipt:   officer,
+		MethodExportRecords:   officer,
+		MethodImportClues:     officer,
 	}
 }
 
@@ -357,4 +361,46 @@ func refundToProto(r domain.Refund) *dcv1.Refund {
 			ReceivedAt: timestamppb.New(rc.ReceivedAt), RecordedBy: rc.RecordedBy})
 	}
 	return out
+}
+
+var exportFormats = map[dcv1.ExportFormat]string{dcv1.ExportFormat_EXPORT_FORMAT_CSV: app.FormatCSV, dcv1.ExportFormat_EXPORT_FORMAT_XLSX: app.FormatXLSX}
+
+// ExportRecords implements the RPC.
+func (s *Server) ExportRecords(ctx context.Context, req *dcv1.ExportRecordsRequest) (*dcv1.ExportRecordsResponse, error) {
+	id, err := grpcx.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.app.ExportRecords(ctx, id, app.ExportRequest{FromTerm: req.GetFromTerm(), ToTerm: req.GetToTerm(),
+		Format: exportFormats[req.GetFormat()], Inline: req.GetInline()})
+	if err != nil {
+		return nil, err
+	}
+	out := &dcv1.ExportRecordsResponse{FileName: res.FileName, ServerPath: res.ServerPath, Content: res.Content, Bytes: res.Bytes,
+		Records: res.Records, AmountFen: res.AmountFen}
+	for _, t := range res.Stages {
+		out.Stages = append(out.Stages, &dcv1.StageTotal{Stage: t.Stage, PersonTimes: t.PersonTimes, AmountFen: t.AmountFen})
+	}
+	return out, nil
+}
+
+// ImportClues implements the RPC.
+func (s *Server) ImportClues(ctx context.Context, req *dcv1.ImportCluesRequest) (*dcv1.ImportCluesResponse, error) {
+	id, err := grpcx.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.app.ImportClues(ctx, id, app.ClueListRequest{Encoding: req.GetEncoding(), FileName: req.GetFileName(),
+		Content: req.GetContent(), ServerPath: req.GetServerPath()})
+	if err != nil {
+		return nil, err
+	}
+	out := &dcv1.ImportCluesResponse{Imported: res.Imported, BadRowCount: res.BadRowCount}
+	if res.Imported {
+		out.ClueListId, out.Rows, out.Added, out.AlreadyKnown, out.ClueIds = res.List.ID, res.List.Rows, int64(len(res.Added)), res.AlreadyKnown, res.Added
+	}
+	for _, b := range res.BadRows {
+		out.BadRows = append(out.BadRows, &dcv1.BadRow{Line: b.Line, Column: b.Column, Reason: b.Reason})
+	}
+	return out, nil
 }

@@ -70,9 +70,11 @@ func csvOf(header string, rows ...string) []byte {
 }
 
 type env struct {
-	t   *testing.T
-	dc  dcv1.DataComparisonServiceClient
-	aud dcv1.DataComparisonServiceClient
+	t         *testing.T
+	exportDir string
+	importDir string
+	dc        dcv1.DataComparisonServiceClient
+	aud       dcv1.DataComparisonServiceClient
 }
 
 func start(t *testing.T) (*env, *pii.Hasher, func(...*eventsv1.Event)) {
@@ -80,8 +82,9 @@ func start(t *testing.T) (*env, *pii.Hasher, func(...*eventsv1.Event)) {
 	dbURL := testenv.DatabaseURL(t)
 	natsURL := testenv.NATS(t)
 	keys := testenv.NewKeys(t)
+	exportDir, importDir := t.TempDir(), t.TempDir()
 	run := servicetest.Start(t, servicetest.Env{DatabaseURL: dbURL, NATSURL: natsURL, PublicKeyPath: keys.PublicKeyPath},
-		dcservice.SpecWith(dcservice.Options{Config: &app.Config{IntegrityAccount: integrity}}))
+		dcservice.SpecWith(dcservice.Options{Config: &app.Config{IntegrityAccount: integrity, ExportDir: exportDir, ImportDir: importDir}}))
 	nc, js, err := natsx.Connect(natsURL, "dc-test", natsx.WithNKeySeed(testenv.NATSSeed(t, natsx.AdminIdentity)))
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +99,7 @@ func start(t *testing.T) (*env, *pii.Hasher, func(...*eventsv1.Event)) {
 		t.Cleanup(func() { _ = conn.Close() })
 		return dcv1.NewDataComparisonServiceClient(conn)
 	}
-	e := &env{t: t, dc: client("dc1", auth.RoleDataOfficer), aud: client("aud1", auth.RoleAuditor)}
+	e := &env{t: t, exportDir: exportDir, importDir: importDir, dc: client("dc1", auth.RoleDataOfficer), aud: client("aud1", auth.RoleAuditor)}
 	return e, h, func(evs ...*eventsv1.Event) { servicetest.Publish(t, js, evs...) }
 }
 

@@ -13,10 +13,12 @@ const DevIntegrityAccount = "DEV-INTEGRITY-ACCOUNT"
 
 // LoadConfig reads DATA_COMPARISON_IMPORT_DIR (where server-side import
 // files are read from; empty: none) and DATA_COMPARISON_INTEGRITY_ACCOUNT
-// (the account refunds are received into), which production must set.
+// (the account refunds are received into), which production must set, and
+// DATA_COMPARISON_EXPORT_DIR (where exports are written; empty: inline only).
 func LoadConfig(production bool) (app.Config, error) {
 	c := app.Config{
 		ImportDir:        config.Env("DATA_COMPARISON_IMPORT_DIR", ""),
+		ExportDir:        config.Env("DATA_COMPARISON_EXPORT_DIR", ""),
 		IntegrityAccount: config.Env("DATA_COMPARISON_INTEGRITY_ACCOUNT", DevIntegrityAccount),
 	}
 	if production && c.IntegrityAccount == DevIntegrityAccount {

@@ -38,7 +38,8 @@ const (
 	// Deaths and household deregistrations: id_number, name, date, kind.
 	ReferenceKind_REFERENCE_KIND_DEATHS ReferenceKind = 4
 	// Aid paid before the system: id_number, name, school_code, program_code,
-	// term, stage, amount_yuan.
+	// term, stage, amount_yuan. Its records are marked imported and never
+	// enter the payment chain.
 	ReferenceKind_REFERENCE_KIND_HISTORY ReferenceKind = 5
 )
 
@@ -196,6 +197,59 @@ func (x RefundStatus) Number() protoreflect.EnumNumber {
 // Deprecated: Use RefundStatus.Descriptor instead.
 func (RefundStatus) EnumDescriptor() ([]byte, []int) {
 	return file_aid_datacomparison_v1_datacomparison_proto_rawDescGZIP(), []int{2}
+}
+
+// ExportFormat is the layout of an export file.
+type ExportFormat int32
+
+const (
+	ExportFormat_EXPORT_FORMAT_UNSPECIFIED ExportFormat = 0
+	// One CSV file of records (UTF-8 with a byte order mark); the summary is
+	// in the response.
+	ExportFormat_EXPORT_FORMAT_CSV ExportFormat = 1
+	// One workbook: sheet "records" and sheet "summary".
+	ExportFormat_EXPORT_FORMAT_XLSX ExportFormat = 2
+)
+
+// Enum value maps for ExportFormat.
+var (
+	ExportFormat_name = map[int32]string{
+		0: "EXPORT_FORMAT_UNSPECIFIED",
+		1: "EXPORT_FORMAT_CSV",
+		2: "EXPORT_FORMAT_XLSX",
+	}
+	ExportFormat_value = map[string]int32{
+		"EXPORT_FORMAT_UNSPECIFIED": 0,
+		"EXPORT_FORMAT_CSV":         1,
+		"EXPORT_FORMAT_XLSX":        2,
+	}
+)
+
+func (x ExportFormat) Enum() *ExportFormat {
+	p := new(ExportFormat)
+	*p = x
+	return p
+}
+
+func (x ExportFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ExportFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_aid_datacomparison_v1_datacomparison_proto_enumTypes[3].Descriptor()
+}
+
+func (ExportFormat) Type() protoreflect.EnumType {
+	return &file_aid_datacomparison_v1_datacomparison_proto_enumTypes[3]
+}
+
+func (x ExportFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ExportFormat.Descriptor instead.
+func (ExportFormat) EnumDescriptor() ([]byte, []int) {
+	return file_aid_datacomparison_v1_datacomparison_proto_rawDescGZIP(), []int{3}
 }
 
 type ImportReferenceRequest struct {
@@ -903,7 +957,7 @@ type Clue struct {
 	// above_standard, missed, or another kind for hand-entered clues.
 	Kind   string     `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	Status ClueStatus `protobuf:"varint,3,opt,name=status,proto3,enum=aid.datacomparison.v1.ClueStatus" json:"status,omitempty"`
-	// "comparison" or "manual".
+	// "comparison", "manual" or "big_data_office" (imported by ImportClues).
 	Origin          string `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
 	SchoolCode      string `protobuf:"bytes,5,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
 	ProgramCode     string `protobuf:"bytes,6,opt,name=program_code,json=programCode,proto3" json:"program_code,omitempty"`
@@ -2316,6 +2370,413 @@ func (x *RecordReceiptRequest) GetReceivedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+type ExportRecordsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First and last term, e.g. 2015-spring and 2017-spring (inclusive).
+	FromTerm string       `protobuf:"bytes,1,opt,name=from_term,json=fromTerm,proto3" json:"from_term,omitempty"`
+	ToTerm   string       `protobuf:"bytes,2,opt,name=to_term,json=toTerm,proto3" json:"to_term,omitempty"`
+	Format   ExportFormat `protobuf:"varint,3,opt,name=format,proto3,enum=aid.datacomparison.v1.ExportFormat" json:"format,omitempty"`
+	// Return the file in content (refused above 4 MiB) instead of writing it
+	// to the export directory (DATA_COMPARISON_EXPORT_DIR).
+	Inline        bool `protobuf:"varint,4,opt,name=inline,proto3" json:"inline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportRecordsRequest) Reset() {
+	*x = ExportRecordsRequest{}
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportRecordsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportRecordsRequest) ProtoMessage() {}
+
+func (x *ExportRecordsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportRecordsRequest.ProtoReflect.Descriptor instead.
+func (*ExportRecordsRequest) Descriptor() ([]byte, []int) {
+	return file_aid_datacomparison_v1_datacomparison_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ExportRecordsRequest) GetFromTerm() string {
+	if x != nil {
+		return x.FromTerm
+	}
+	return ""
+}
+
+func (x *ExportRecordsRequest) GetToTerm() string {
+	if x != nil {
+		return x.ToTerm
+	}
+	return ""
+}
+
+func (x *ExportRecordsRequest) GetFormat() ExportFormat {
+	if x != nil {
+		return x.Format
+	}
+	return ExportFormat_EXPORT_FORMAT_UNSPECIFIED
+}
+
+func (x *ExportRecordsRequest) GetInline() bool {
+	if x != nil {
+		return x.Inline
+	}
+	return false
+}
+
+// StageTotal is the person-times (人次) and amount of one stage.
+type StageTotal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// preschool, primary, junior, high_school, vocational, university.
+	Stage         string `protobuf:"bytes,1,opt,name=stage,proto3" json:"stage,omitempty"`
+	PersonTimes   int64  `protobuf:"varint,2,opt,name=person_times,json=personTimes,proto3" json:"person_times,omitempty"`
+	AmountFen     int64  `protobuf:"varint,3,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StageTotal) Reset() {
+	*x = StageTotal{}
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StageTotal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StageTotal) ProtoMessage() {}
+
+func (x *StageTotal) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StageTotal.ProtoReflect.Descriptor instead.
+func (*StageTotal) Descriptor() ([]byte, []int) {
+	return file_aid_datacomparison_v1_datacomparison_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *StageTotal) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *StageTotal) GetPersonTimes() int64 {
+	if x != nil {
+		return x.PersonTimes
+	}
+	return 0
+}
+
+func (x *StageTotal) GetAmountFen() int64 {
+	if x != nil {
+		return x.AmountFen
+	}
+	return 0
+}
+
+type ExportRecordsResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	FileName string                 `protobuf:"bytes,1,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	// The file in the export directory, relative to it; empty when inline.
+	ServerPath string `protobuf:"bytes,2,opt,name=server_path,json=serverPath,proto3" json:"server_path,omitempty"`
+	// The file, when inline was asked.
+	Content []byte `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
+	Bytes   int64  `protobuf:"varint,4,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// Records exported, and their total.
+	Records   int64 `protobuf:"varint,5,opt,name=records,proto3" json:"records,omitempty"`
+	AmountFen int64 `protobuf:"varint,6,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	// Person-times and amount by stage, in stage order.
+	Stages        []*StageTotal `protobuf:"bytes,7,rep,name=stages,proto3" json:"stages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportRecordsResponse) Reset() {
+	*x = ExportRecordsResponse{}
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportRecordsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportRecordsResponse) ProtoMessage() {}
+
+func (x *ExportRecordsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportRecordsResponse.ProtoReflect.Descriptor instead.
+func (*ExportRecordsResponse) Descriptor() ([]byte, []int) {
+	return file_aid_datacomparison_v1_datacomparison_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ExportRecordsResponse) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *ExportRecordsResponse) GetServerPath() string {
+	if x != nil {
+		return x.ServerPath
+	}
+	return ""
+}
+
+func (x *ExportRecordsResponse) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *ExportRecordsResponse) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *ExportRecordsResponse) GetRecords() int64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *ExportRecordsResponse) GetAmountFen() int64 {
+	if x != nil {
+		return x.AmountFen
+	}
+	return 0
+}
+
+func (x *ExportRecordsResponse) GetStages() []*StageTotal {
+	if x != nil {
+		return x.Stages
+	}
+	return nil
+}
+
+type ImportCluesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "utf-8", "gb18030", or empty to detect (CSV only).
+	Encoding string `protobuf:"bytes,1,opt,name=encoding,proto3" json:"encoding,omitempty"`
+	// The file's name, for the record.
+	FileName string `protobuf:"bytes,2,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	// The file, up to 4 MiB; or
+	Content []byte `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
+	// a file in the service's import directory, relative to it.
+	ServerPath    string `protobuf:"bytes,4,opt,name=server_path,json=serverPath,proto3" json:"server_path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportCluesRequest) Reset() {
+	*x = ImportCluesRequest{}
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportCluesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportCluesRequest) ProtoMessage() {}
+
+func (x *ImportCluesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportCluesRequest.ProtoReflect.Descriptor instead.
+func (*ImportCluesRequest) Descriptor() ([]byte, []int) {
+	return file_aid_datacomparison_v1_datacomparison_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ImportCluesRequest) GetEncoding() string {
+	if x != nil {
+		return x.Encoding
+	}
+	return ""
+}
+
+func (x *ImportCluesRequest) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *ImportCluesRequest) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *ImportCluesRequest) GetServerPath() string {
+	if x != nil {
+		return x.ServerPath
+	}
+	return ""
+}
+
+type ImportCluesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when the list was imported; false when it was refused.
+	Imported bool `protobuf:"varint,1,opt,name=imported,proto3" json:"imported,omitempty"`
+	// The list's number (clue_lists); 0 when refused.
+	ClueListId int64 `protobuf:"varint,2,opt,name=clue_list_id,json=clueListId,proto3" json:"clue_list_id,omitempty"`
+	// Rows in the list.
+	Rows int64 `protobuf:"varint,3,opt,name=rows,proto3" json:"rows,omitempty"`
+	// Clues added, and rows that named a clue already imported.
+	Added        int64 `protobuf:"varint,4,opt,name=added,proto3" json:"added,omitempty"`
+	AlreadyKnown int64 `protobuf:"varint,5,opt,name=already_known,json=alreadyKnown,proto3" json:"already_known,omitempty"`
+	// The added clues' IDs, in row order.
+	ClueIds []string `protobuf:"bytes,6,rep,name=clue_ids,json=clueIds,proto3" json:"clue_ids,omitempty"`
+	// Every bad row (up to 100,000; bad_row_count counts them all).
+	BadRows       []*BadRow `protobuf:"bytes,7,rep,name=bad_rows,json=badRows,proto3" json:"bad_rows,omitempty"`
+	BadRowCount   int64     `protobuf:"varint,8,opt,name=bad_row_count,json=badRowCount,proto3" json:"bad_row_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportCluesResponse) Reset() {
+	*x = ImportCluesResponse{}
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportCluesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportCluesResponse) ProtoMessage() {}
+
+func (x *ImportCluesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportCluesResponse.ProtoReflect.Descriptor instead.
+func (*ImportCluesResponse) Descriptor() ([]byte, []int) {
+	return file_aid_datacomparison_v1_datacomparison_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ImportCluesResponse) GetImported() bool {
+	if x != nil {
+		return x.Imported
+	}
+	return false
+}
+
+func (x *ImportCluesResponse) GetClueListId() int64 {
+	if x != nil {
+		return x.ClueListId
+	}
+	return 0
+}
+
+func (x *ImportCluesResponse) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *ImportCluesResponse) GetAdded() int64 {
+	if x != nil {
+		return x.Added
+	}
+	return 0
+}
+
+func (x *ImportCluesResponse) GetAlreadyKnown() int64 {
+	if x != nil {
+		return x.AlreadyKnown
+	}
+	return 0
+}
+
+func (x *ImportCluesResponse) GetClueIds() []string {
+	if x != nil {
+		return x.ClueIds
+	}
+	return nil
+}
+
+func (x *ImportCluesResponse) GetBadRows() []*BadRow {
+	if x != nil {
+		return x.BadRows
+	}
+	return nil
+}
+
+func (x *ImportCluesResponse) GetBadRowCount() int64 {
+	if x != nil {
+		return x.BadRowCount
+	}
+	return 0
+}
+
 var File_aid_datacomparison_v1_datacomparison_proto protoreflect.FileDescriptor
 
 const file_aid_datacomparison_v1_datacomparison_proto_rawDesc = "" +
@@ -2524,7 +2985,44 @@ const file_aid_datacomparison_v1_datacomparison_proto_rawDesc = "" +
 	"\bbank_ref\x18\x03 \x01(\tB\x03\xe0A\x02R\abankRef\x12\x1d\n" +
 	"\aaccount\x18\x04 \x01(\tB\x03\xe0A\x02R\aaccount\x12;\n" +
 	"\vreceived_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"receivedAt*\xc6\x01\n" +
+	"receivedAt\"\xb0\x01\n" +
+	"\x14ExportRecordsRequest\x12 \n" +
+	"\tfrom_term\x18\x01 \x01(\tB\x03\xe0A\x02R\bfromTerm\x12\x1c\n" +
+	"\ato_term\x18\x02 \x01(\tB\x03\xe0A\x02R\x06toTerm\x12@\n" +
+	"\x06format\x18\x03 \x01(\x0e2#.aid.datacomparison.v1.ExportFormatB\x03\xe0A\x02R\x06format\x12\x16\n" +
+	"\x06inline\x18\x04 \x01(\bR\x06inline\"d\n" +
+	"\n" +
+	"StageTotal\x12\x14\n" +
+	"\x05stage\x18\x01 \x01(\tR\x05stage\x12!\n" +
+	"\fperson_times\x18\x02 \x01(\x03R\vpersonTimes\x12\x1d\n" +
+	"\n" +
+	"amount_fen\x18\x03 \x01(\x03R\tamountFen\"\xf9\x01\n" +
+	"\x15ExportRecordsResponse\x12\x1b\n" +
+	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12\x1f\n" +
+	"\vserver_path\x18\x02 \x01(\tR\n" +
+	"serverPath\x12\x18\n" +
+	"\acontent\x18\x03 \x01(\fR\acontent\x12\x14\n" +
+	"\x05bytes\x18\x04 \x01(\x03R\x05bytes\x12\x18\n" +
+	"\arecords\x18\x05 \x01(\x03R\arecords\x12\x1d\n" +
+	"\n" +
+	"amount_fen\x18\x06 \x01(\x03R\tamountFen\x129\n" +
+	"\x06stages\x18\a \x03(\v2!.aid.datacomparison.v1.StageTotalR\x06stages\"\x88\x01\n" +
+	"\x12ImportCluesRequest\x12\x1a\n" +
+	"\bencoding\x18\x01 \x01(\tR\bencoding\x12\x1b\n" +
+	"\tfile_name\x18\x02 \x01(\tR\bfileName\x12\x18\n" +
+	"\acontent\x18\x03 \x01(\fR\acontent\x12\x1f\n" +
+	"\vserver_path\x18\x04 \x01(\tR\n" +
+	"serverPath\"\x9b\x02\n" +
+	"\x13ImportCluesResponse\x12\x1a\n" +
+	"\bimported\x18\x01 \x01(\bR\bimported\x12 \n" +
+	"\fclue_list_id\x18\x02 \x01(\x03R\n" +
+	"clueListId\x12\x12\n" +
+	"\x04rows\x18\x03 \x01(\x03R\x04rows\x12\x14\n" +
+	"\x05added\x18\x04 \x01(\x03R\x05added\x12#\n" +
+	"\ralready_known\x18\x05 \x01(\x03R\falreadyKnown\x12\x19\n" +
+	"\bclue_ids\x18\x06 \x03(\tR\aclueIds\x128\n" +
+	"\bbad_rows\x18\a \x03(\v2\x1d.aid.datacomparison.v1.BadRowR\abadRows\x12\"\n" +
+	"\rbad_row_count\x18\b \x01(\x03R\vbadRowCount*\xc6\x01\n" +
 	"\rReferenceKind\x12\x1e\n" +
 	"\x1aREFERENCE_KIND_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fREFERENCE_KIND_POVERTY_REGISTRY\x10\x01\x12\x1e\n" +
@@ -2542,7 +3040,11 @@ const file_aid_datacomparison_v1_datacomparison_proto_rawDesc = "" +
 	"\fRefundStatus\x12\x1d\n" +
 	"\x19REFUND_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12REFUND_STATUS_OPEN\x10\x01\x12\x18\n" +
-	"\x14REFUND_STATUS_CLOSED\x10\x022\xb2\x0e\n" +
+	"\x14REFUND_STATUS_CLOSED\x10\x02*\\\n" +
+	"\fExportFormat\x12\x1d\n" +
+	"\x19EXPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11EXPORT_FORMAT_CSV\x10\x01\x12\x16\n" +
+	"\x12EXPORT_FORMAT_XLSX\x10\x022\xd9\x10\n" +
 	"\x15DataComparisonService\x12\x97\x01\n" +
 	"\x0fImportReference\x12-.aid.datacomparison.v1.ImportReferenceRequest\x1a..aid.datacomparison.v1.ImportReferenceResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/datacomparison/imports\x12\x88\x01\n" +
 	"\vListImports\x12).aid.datacomparison.v1.ListImportsRequest\x1a*.aid.datacomparison.v1.ListImportsResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/datacomparison/imports\x12\x86\x01\n" +
@@ -2555,7 +3057,9 @@ const file_aid_datacomparison_v1_datacomparison_proto_rawDesc = "" +
 	"\fDismissClues\x12*.aid.datacomparison.v1.DismissCluesRequest\x1a(.aid.datacomparison.v1.WorkCluesResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/datacomparison/clues:dismiss\x12\x8e\x01\n" +
 	"\fGetClueTrail\x12*.aid.datacomparison.v1.GetClueTrailRequest\x1a .aid.datacomparison.v1.ClueTrail\"0\x82\xd3\xe4\x93\x02*\x12(/v1/datacomparison/clues/{clue_id}/trail\x12\x83\x01\n" +
 	"\tGetRefund\x12'.aid.datacomparison.v1.GetRefundRequest\x1a\x1d.aid.datacomparison.v1.Refund\".\x82\xd3\xe4\x93\x02(\x12&/v1/datacomparison/refunds/{refund_id}\x12\x88\x01\n" +
-	"\vListRefunds\x12).aid.datacomparison.v1.ListRefundsRequest\x1a*.aid.datacomparison.v1.ListRefundsResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/datacomparison/refunds\x12\x9c\x01\n" +
+	"\vListRefunds\x12).aid.datacomparison.v1.ListRefundsRequest\x1a*.aid.datacomparison.v1.ListRefundsResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/datacomparison/refunds\x12\x91\x01\n" +
+	"\rExportRecords\x12+.aid.datacomparison.v1.ExportRecordsRequest\x1a,.aid.datacomparison.v1.ExportRecordsResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/datacomparison/exports\x12\x90\x01\n" +
+	"\vImportClues\x12).aid.datacomparison.v1.ImportCluesRequest\x1a*.aid.datacomparison.v1.ImportCluesResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/datacomparison/clues:import\x12\x9c\x01\n" +
 	"\rRecordReceipt\x12+.aid.datacomparison.v1.RecordReceiptRequest\x1a\x1d.aid.datacomparison.v1.Refund\"?\x82\xd3\xe4\x93\x029:\x01*\"4/v1/datacomparison/refunds/{refund_id}:recordReceiptBRZPgithub.com/edubureau/studentaid/proto/gen/aid/datacomparison/v1;datacomparisonv1b\x06proto3"
 
 var (
@@ -2570,105 +3074,118 @@ func file_aid_datacomparison_v1_datacomparison_proto_rawDescGZIP() []byte {
 	return file_aid_datacomparison_v1_datacomparison_proto_rawDescData
 }
 
-var file_aid_datacomparison_v1_datacomparison_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_aid_datacomparison_v1_datacomparison_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_aid_datacomparison_v1_datacomparison_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_aid_datacomparison_v1_datacomparison_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_aid_datacomparison_v1_datacomparison_proto_goTypes = []any{
 	(ReferenceKind)(0),              // 0: aid.datacomparison.v1.ReferenceKind
 	(ClueStatus)(0),                 // 1: aid.datacomparison.v1.ClueStatus
 	(RefundStatus)(0),               // 2: aid.datacomparison.v1.RefundStatus
-	(*ImportReferenceRequest)(nil),  // 3: aid.datacomparison.v1.ImportReferenceRequest
-	(*BadRow)(nil),                  // 4: aid.datacomparison.v1.BadRow
-	(*ImportReferenceResponse)(nil), // 5: aid.datacomparison.v1.ImportReferenceResponse
-	(*Import)(nil),                  // 6: aid.datacomparison.v1.Import
-	(*ListImportsRequest)(nil),      // 7: aid.datacomparison.v1.ListImportsRequest
-	(*ListImportsResponse)(nil),     // 8: aid.datacomparison.v1.ListImportsResponse
-	(*RunComparisonRequest)(nil),    // 9: aid.datacomparison.v1.RunComparisonRequest
-	(*ComparisonRun)(nil),           // 10: aid.datacomparison.v1.ComparisonRun
-	(*ReferenceRow)(nil),            // 11: aid.datacomparison.v1.ReferenceRow
-	(*Clue)(nil),                    // 12: aid.datacomparison.v1.Clue
-	(*RaiseClueRequest)(nil),        // 13: aid.datacomparison.v1.RaiseClueRequest
-	(*GetClueRequest)(nil),          // 14: aid.datacomparison.v1.GetClueRequest
-	(*ListCluesRequest)(nil),        // 15: aid.datacomparison.v1.ListCluesRequest
-	(*ListCluesResponse)(nil),       // 16: aid.datacomparison.v1.ListCluesResponse
-	(*AssignCluesRequest)(nil),      // 17: aid.datacomparison.v1.AssignCluesRequest
-	(*VerifyCluesRequest)(nil),      // 18: aid.datacomparison.v1.VerifyCluesRequest
-	(*DismissCluesRequest)(nil),     // 19: aid.datacomparison.v1.DismissCluesRequest
-	(*WorkCluesResponse)(nil),       // 20: aid.datacomparison.v1.WorkCluesResponse
-	(*GetClueTrailRequest)(nil),     // 21: aid.datacomparison.v1.GetClueTrailRequest
-	(*ClueTrailEntry)(nil),          // 22: aid.datacomparison.v1.ClueTrailEntry
-	(*ClueTrail)(nil),               // 23: aid.datacomparison.v1.ClueTrail
-	(*Receipt)(nil),                 // 24: aid.datacomparison.v1.Receipt
-	(*Refund)(nil),                  // 25: aid.datacomparison.v1.Refund
-	(*GetRefundRequest)(nil),        // 26: aid.datacomparison.v1.GetRefundRequest
-	(*ListRefundsRequest)(nil),      // 27: aid.datacomparison.v1.ListRefundsRequest
-	(*ListRefundsResponse)(nil),     // 28: aid.datacomparison.v1.ListRefundsResponse
-	(*RecordReceiptRequest)(nil),    // 29: aid.datacomparison.v1.RecordReceiptRequest
-	nil,                             // 30: aid.datacomparison.v1.ComparisonRun.NewCluesEntry
-	(*timestamppb.Timestamp)(nil),   // 31: google.protobuf.Timestamp
-	(*v1.Actor)(nil),                // 32: aid.common.v1.Actor
+	(ExportFormat)(0),               // 3: aid.datacomparison.v1.ExportFormat
+	(*ImportReferenceRequest)(nil),  // 4: aid.datacomparison.v1.ImportReferenceRequest
+	(*BadRow)(nil),                  // 5: aid.datacomparison.v1.BadRow
+	(*ImportReferenceResponse)(nil), // 6: aid.datacomparison.v1.ImportReferenceResponse
+	(*Import)(nil),                  // 7: aid.datacomparison.v1.Import
+	(*ListImportsRequest)(nil),      // 8: aid.datacomparison.v1.ListImportsRequest
+	(*ListImportsResponse)(nil),     // 9: aid.datacomparison.v1.ListImportsResponse
+	(*RunComparisonRequest)(nil),    // 10: aid.datacomparison.v1.RunComparisonRequest
+	(*ComparisonRun)(nil),           // 11: aid.datacomparison.v1.ComparisonRun
+	(*ReferenceRow)(nil),            // 12: aid.datacomparison.v1.ReferenceRow
+	(*Clue)(nil),                    // 13: aid.datacomparison.v1.Clue
+	(*RaiseClueRequest)(nil),        // 14: aid.datacomparison.v1.RaiseClueRequest
+	(*GetClueRequest)(nil),          // 15: aid.datacomparison.v1.GetClueRequest
+	(*ListCluesRequest)(nil),        // 16: aid.datacomparison.v1.ListCluesRequest
+	(*ListCluesResponse)(nil),       // 17: aid.datacomparison.v1.ListCluesResponse
+	(*AssignCluesRequest)(nil),      // 18: aid.datacomparison.v1.AssignCluesRequest
+	(*VerifyCluesRequest)(nil),      // 19: aid.datacomparison.v1.VerifyCluesRequest
+	(*DismissCluesRequest)(nil),     // 20: aid.datacomparison.v1.DismissCluesRequest
+	(*WorkCluesResponse)(nil),       // 21: aid.datacomparison.v1.WorkCluesResponse
+	(*GetClueTrailRequest)(nil),     // 22: aid.datacomparison.v1.GetClueTrailRequest
+	(*ClueTrailEntry)(nil),          // 23: aid.datacomparison.v1.ClueTrailEntry
+	(*ClueTrail)(nil),               // 24: aid.datacomparison.v1.ClueTrail
+	(*Receipt)(nil),                 // 25: aid.datacomparison.v1.Receipt
+	(*Refund)(nil),                  // 26: aid.datacomparison.v1.Refund
+	(*GetRefundRequest)(nil),        // 27: aid.datacomparison.v1.GetRefundRequest
+	(*ListRefundsRequest)(nil),      // 28: aid.datacomparison.v1.ListRefundsRequest
+	(*ListRefundsResponse)(nil),     // 29: aid.datacomparison.v1.ListRefundsResponse
+	(*RecordReceiptRequest)(nil),    // 30: aid.datacomparison.v1.RecordReceiptRequest
+	(*ExportRecordsRequest)(nil),    // 31: aid.datacomparison.v1.ExportRecordsRequest
+	(*StageTotal)(nil),              // 32: aid.datacomparison.v1.StageTotal
+	(*ExportRecordsResponse)(nil),   // 33: aid.datacomparison.v1.ExportRecordsResponse
+	(*ImportCluesRequest)(nil),      // 34: aid.datacomparison.v1.ImportCluesRequest
+	(*ImportCluesResponse)(nil),     // 35: aid.datacomparison.v1.ImportCluesResponse
+	nil,                             // 36: aid.datacomparison.v1.ComparisonRun.NewCluesEntry
+	(*timestamppb.Timestamp)(nil),   // 37: google.protobuf.Timestamp
+	(*v1.Actor)(nil),                // 38: aid.common.v1.Actor
 }
 var file_aid_datacomparison_v1_datacomparison_proto_depIdxs = []int32{
 	0,  // 0: aid.datacomparison.v1.ImportReferenceRequest.kind:type_name -> aid.datacomparison.v1.ReferenceKind
-	6,  // 1: aid.datacomparison.v1.ImportReferenceResponse.import:type_name -> aid.datacomparison.v1.Import
-	4,  // 2: aid.datacomparison.v1.ImportReferenceResponse.bad_rows:type_name -> aid.datacomparison.v1.BadRow
+	7,  // 1: aid.datacomparison.v1.ImportReferenceResponse.import:type_name -> aid.datacomparison.v1.Import
+	5,  // 2: aid.datacomparison.v1.ImportReferenceResponse.bad_rows:type_name -> aid.datacomparison.v1.BadRow
 	0,  // 3: aid.datacomparison.v1.Import.kind:type_name -> aid.datacomparison.v1.ReferenceKind
-	31, // 4: aid.datacomparison.v1.Import.imported_at:type_name -> google.protobuf.Timestamp
+	37, // 4: aid.datacomparison.v1.Import.imported_at:type_name -> google.protobuf.Timestamp
 	0,  // 5: aid.datacomparison.v1.ListImportsRequest.kind:type_name -> aid.datacomparison.v1.ReferenceKind
-	6,  // 6: aid.datacomparison.v1.ListImportsResponse.imports:type_name -> aid.datacomparison.v1.Import
-	30, // 7: aid.datacomparison.v1.ComparisonRun.new_clues:type_name -> aid.datacomparison.v1.ComparisonRun.NewCluesEntry
-	31, // 8: aid.datacomparison.v1.ComparisonRun.started_at:type_name -> google.protobuf.Timestamp
-	31, // 9: aid.datacomparison.v1.ComparisonRun.finished_at:type_name -> google.protobuf.Timestamp
+	7,  // 6: aid.datacomparison.v1.ListImportsResponse.imports:type_name -> aid.datacomparison.v1.Import
+	36, // 7: aid.datacomparison.v1.ComparisonRun.new_clues:type_name -> aid.datacomparison.v1.ComparisonRun.NewCluesEntry
+	37, // 8: aid.datacomparison.v1.ComparisonRun.started_at:type_name -> google.protobuf.Timestamp
+	37, // 9: aid.datacomparison.v1.ComparisonRun.finished_at:type_name -> google.protobuf.Timestamp
 	0,  // 10: aid.datacomparison.v1.ReferenceRow.kind:type_name -> aid.datacomparison.v1.ReferenceKind
 	1,  // 11: aid.datacomparison.v1.Clue.status:type_name -> aid.datacomparison.v1.ClueStatus
-	11, // 12: aid.datacomparison.v1.Clue.references:type_name -> aid.datacomparison.v1.ReferenceRow
-	31, // 13: aid.datacomparison.v1.Clue.created_at:type_name -> google.protobuf.Timestamp
-	31, // 14: aid.datacomparison.v1.Clue.updated_at:type_name -> google.protobuf.Timestamp
+	12, // 12: aid.datacomparison.v1.Clue.references:type_name -> aid.datacomparison.v1.ReferenceRow
+	37, // 13: aid.datacomparison.v1.Clue.created_at:type_name -> google.protobuf.Timestamp
+	37, // 14: aid.datacomparison.v1.Clue.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 15: aid.datacomparison.v1.ListCluesRequest.status:type_name -> aid.datacomparison.v1.ClueStatus
-	12, // 16: aid.datacomparison.v1.ListCluesResponse.clues:type_name -> aid.datacomparison.v1.Clue
-	12, // 17: aid.datacomparison.v1.WorkCluesResponse.clues:type_name -> aid.datacomparison.v1.Clue
-	31, // 18: aid.datacomparison.v1.ClueTrailEntry.occurred_at:type_name -> google.protobuf.Timestamp
-	32, // 19: aid.datacomparison.v1.ClueTrailEntry.actor:type_name -> aid.common.v1.Actor
+	13, // 16: aid.datacomparison.v1.ListCluesResponse.clues:type_name -> aid.datacomparison.v1.Clue
+	13, // 17: aid.datacomparison.v1.WorkCluesResponse.clues:type_name -> aid.datacomparison.v1.Clue
+	37, // 18: aid.datacomparison.v1.ClueTrailEntry.occurred_at:type_name -> google.protobuf.Timestamp
+	38, // 19: aid.datacomparison.v1.ClueTrailEntry.actor:type_name -> aid.common.v1.Actor
 	1,  // 20: aid.datacomparison.v1.ClueTrailEntry.status:type_name -> aid.datacomparison.v1.ClueStatus
-	22, // 21: aid.datacomparison.v1.ClueTrail.entries:type_name -> aid.datacomparison.v1.ClueTrailEntry
-	31, // 22: aid.datacomparison.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
+	23, // 21: aid.datacomparison.v1.ClueTrail.entries:type_name -> aid.datacomparison.v1.ClueTrailEntry
+	37, // 22: aid.datacomparison.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
 	2,  // 23: aid.datacomparison.v1.Refund.status:type_name -> aid.datacomparison.v1.RefundStatus
-	24, // 24: aid.datacomparison.v1.Refund.receipts:type_name -> aid.datacomparison.v1.Receipt
-	31, // 25: aid.datacomparison.v1.Refund.opened_at:type_name -> google.protobuf.Timestamp
-	31, // 26: aid.datacomparison.v1.Refund.closed_at:type_name -> google.protobuf.Timestamp
+	25, // 24: aid.datacomparison.v1.Refund.receipts:type_name -> aid.datacomparison.v1.Receipt
+	37, // 25: aid.datacomparison.v1.Refund.opened_at:type_name -> google.protobuf.Timestamp
+	37, // 26: aid.datacomparison.v1.Refund.closed_at:type_name -> google.protobuf.Timestamp
 	2,  // 27: aid.datacomparison.v1.ListRefundsRequest.status:type_name -> aid.datacomparison.v1.RefundStatus
-	25, // 28: aid.datacomparison.v1.ListRefundsResponse.refunds:type_name -> aid.datacomparison.v1.Refund
-	31, // 29: aid.datacomparison.v1.RecordReceiptRequest.received_at:type_name -> google.protobuf.Timestamp
-	3,  // 30: aid.datacomparison.v1.DataComparisonService.ImportReference:input_type -> aid.datacomparison.v1.ImportReferenceRequest
-	7,  // 31: aid.datacomparison.v1.DataComparisonService.ListImports:input_type -> aid.datacomparison.v1.ListImportsRequest
-	9,  // 32: aid.datacomparison.v1.DataComparisonService.RunComparison:input_type -> aid.datacomparison.v1.RunComparisonRequest
-	13, // 33: aid.datacomparison.v1.DataComparisonService.RaiseClue:input_type -> aid.datacomparison.v1.RaiseClueRequest
-	14, // 34: aid.datacomparison.v1.DataComparisonService.GetClue:input_type -> aid.datacomparison.v1.GetClueRequest
-	15, // 35: aid.datacomparison.v1.DataComparisonService.ListClues:input_type -> aid.datacomparison.v1.ListCluesRequest
-	17, // 36: aid.datacomparison.v1.DataComparisonService.AssignClues:input_type -> aid.datacomparison.v1.AssignCluesRequest
-	18, // 37: aid.datacomparison.v1.DataComparisonService.VerifyClues:input_type -> aid.datacomparison.v1.VerifyCluesRequest
-	19, // 38: aid.datacomparison.v1.DataComparisonService.DismissClues:input_type -> aid.datacomparison.v1.DismissCluesRequest
-	21, // 39: aid.datacomparison.v1.DataComparisonService.GetClueTrail:input_type -> aid.datacomparison.v1.GetClueTrailRequest
-	26, // 40: aid.datacomparison.v1.DataComparisonService.GetRefund:input_type -> aid.datacomparison.v1.GetRefundRequest
-	27, // 41: aid.datacomparison.v1.DataComparisonService.ListRefunds:input_type -> aid.datacomparison.v1.ListRefundsRequest
-	29, // 42: aid.datacomparison.v1.DataComparisonService.RecordReceipt:input_type -> aid.datacomparison.v1.RecordReceiptRequest
-	5,  // 43: aid.datacomparison.v1.DataComparisonService.ImportReference:output_type -> aid.datacomparison.v1.ImportReferenceResponse
-	8,  // 44: aid.datacomparison.v1.DataComparisonService.ListImports:output_type -> aid.datacomparison.v1.ListImportsResponse
-	10, // 45: aid.datacomparison.v1.DataComparisonService.RunComparison:output_type -> aid.datacomparison.v1.ComparisonRun
-	12, // 46: aid.datacomparison.v1.DataComparisonService.RaiseClue:output_type -> aid.datacomparison.v1.Clue
-	12, // 47: aid.datacomparison.v1.DataComparisonService.GetClue:output_type -> aid.datacomparison.v1.Clue
-	16, // 48: aid.datacomparison.v1.DataComparisonService.ListClues:output_type -> aid.datacomparison.v1.ListCluesResponse
-	20, // 49: aid.datacomparison.v1.DataComparisonService.AssignClues:output_type -> aid.datacomparison.v1.WorkCluesResponse
-	20, // 50: aid.datacomparison.v1.DataComparisonService.VerifyClues:output_type -> aid.datacomparison.v1.WorkCluesResponse
-	20, // 51: aid.datacomparison.v1.DataComparisonService.DismissClues:output_type -> aid.datacomparison.v1.WorkCluesResponse
-	23, // 52: aid.datacomparison.v1.DataComparisonService.GetClueTrail:output_type -> aid.datacomparison.v1.ClueTrail
-	25, // 53: aid.datacomparison.v1.DataComparisonService.GetRefund:output_type -> aid.datacomparison.v1.Refund
-	28, // 54: aid.datacomparison.v1.DataComparisonService.ListRefunds:output_type -> aid.datacomparison.v1.ListRefundsResponse
-	25, // 55: aid.datacomparison.v1.DataComparisonService.RecordReceipt:output_type -> aid.datacomparison.v1.Refund
-	43, // [43:56] is the sub-list for method output_type
-	30, // [30:43] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	26, // 28: aid.datacomparison.v1.ListRefundsResponse.refunds:type_name -> aid.datacomparison.v1.Refund
+	37, // 29: aid.datacomparison.v1.RecordReceiptRequest.received_at:type_name -> google.protobuf.Timestamp
+	3,  // 30: aid.datacomparison.v1.ExportRecordsRequest.format:type_name -> aid.datacomparison.v1.ExportFormat
+	32, // 31: aid.datacomparison.v1.ExportRecordsResponse.stages:type_name -> aid.datacomparison.v1.StageTotal
+	5,  // 32: aid.datacomparison.v1.ImportCluesResponse.bad_rows:type_name -> aid.datacomparison.v1.BadRow
+	4,  // 33: aid.datacomparison.v1.DataComparisonService.ImportReference:input_type -> aid.datacomparison.v1.ImportReferenceRequest
+	8,  // 34: aid.datacomparison.v1.DataComparisonService.ListImports:input_type -> aid.datacomparison.v1.ListImportsRequest
+	10, // 35: aid.datacomparison.v1.DataComparisonService.RunComparison:input_type -> aid.datacomparison.v1.RunComparisonRequest
+	14, // 36: aid.datacomparison.v1.DataComparisonService.RaiseClue:input_type -> aid.datacomparison.v1.RaiseClueRequest
+	15, // 37: aid.datacomparison.v1.DataComparisonService.GetClue:input_type -> aid.datacomparison.v1.GetClueRequest
+	16, // 38: aid.datacomparison.v1.DataComparisonService.ListClues:input_type -> aid.datacomparison.v1.ListCluesRequest
+	18, // 39: aid.datacomparison.v1.DataComparisonService.AssignClues:input_type -> aid.datacomparison.v1.AssignCluesRequest
+	19, // 40: aid.datacomparison.v1.DataComparisonService.VerifyClues:input_type -> aid.datacomparison.v1.VerifyCluesRequest
+	20, // 41: aid.datacomparison.v1.DataComparisonService.DismissClues:input_type -> aid.datacomparison.v1.DismissCluesRequest
+	22, // 42: aid.datacomparison.v1.DataComparisonService.GetClueTrail:input_type -> aid.datacomparison.v1.GetClueTrailRequest
+	27, // 43: aid.datacomparison.v1.DataComparisonService.GetRefund:input_type -> aid.datacomparison.v1.GetRefundRequest
+	28, // 44: aid.datacomparison.v1.DataComparisonService.ListRefunds:input_type -> aid.datacomparison.v1.ListRefundsRequest
+	31, // 45: aid.datacomparison.v1.DataComparisonService.ExportRecords:input_type -> aid.datacomparison.v1.ExportRecordsRequest
+	34, // 46: aid.datacomparison.v1.DataComparisonService.ImportClues:input_type -> aid.datacomparison.v1.ImportCluesRequest
+	30, // 47: aid.datacomparison.v1.DataComparisonService.RecordReceipt:input_type -> aid.datacomparison.v1.RecordReceiptRequest
+	6,  // 48: aid.datacomparison.v1.DataComparisonService.ImportReference:output_type -> aid.datacomparison.v1.ImportReferenceResponse
+	9,  // 49: aid.datacomparison.v1.DataComparisonService.ListImports:output_type -> aid.datacomparison.v1.ListImportsResponse
+	11, // 50: aid.datacomparison.v1.DataComparisonService.RunComparison:output_type -> aid.datacomparison.v1.ComparisonRun
+	13, // 51: aid.datacomparison.v1.DataComparisonService.RaiseClue:output_type -> aid.datacomparison.v1.Clue
+	13, // 52: aid.datacomparison.v1.DataComparisonService.GetClue:output_type -> aid.datacomparison.v1.Clue
+	17, // 53: aid.datacomparison.v1.DataComparisonService.ListClues:output_type -> aid.datacomparison.v1.ListCluesResponse
+	21, // 54: aid.datacomparison.v1.DataComparisonService.AssignClues:output_type -> aid.datacomparison.v1.WorkCluesResponse
+	21, // 55: aid.datacomparison.v1.DataComparisonService.VerifyClues:output_type -> aid.datacomparison.v1.WorkCluesResponse
+	21, // 56: aid.datacomparison.v1.DataComparisonService.DismissClues:output_type -> aid.datacomparison.v1.WorkCluesResponse
+	24, // 57: aid.datacomparison.v1.DataComparisonService.GetClueTrail:output_type -> aid.datacomparison.v1.ClueTrail
+	26, // 58: aid.datacomparison.v1.DataComparisonService.GetRefund:output_type -> aid.datacomparison.v1.Refund
+	29, // 59: aid.datacomparison.v1.DataComparisonService.ListRefunds:output_type -> aid.datacomparison.v1.ListRefundsResponse
+	33, // 60: aid.datacomparison.v1.DataComparisonService.ExportRecords:output_type -> aid.datacomparison.v1.ExportRecordsResponse
+	35, // 61: aid.datacomparison.v1.DataComparisonService.ImportClues:output_type -> aid.datacomparison.v1.ImportCluesResponse
+	26, // 62: aid.datacomparison.v1.DataComparisonService.RecordReceipt:output_type -> aid.datacomparison.v1.Refund
+	48, // [48:63] is the sub-list for method output_type
+	33, // [33:48] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_aid_datacomparison_v1_datacomparison_proto_init() }
@@ -2681,8 +3198,8 @@ func file_aid_datacomparison_v1_datacomparison_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_datacomparison_v1_datacomparison_proto_rawDesc), len(file_aid_datacomparison_v1_datacomparison_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   28,
+			NumEnums:      4,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

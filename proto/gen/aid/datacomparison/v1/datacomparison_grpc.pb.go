@@ -31,6 +31,8 @@ const (
 	DataComparisonService_GetClueTrail_FullMethodName    = "/aid.datacomparison.v1.DataComparisonService/GetClueTrail"
 	DataComparisonService_GetRefund_FullMethodName       = "/aid.datacomparison.v1.DataComparisonService/GetRefund"
 	DataComparisonService_ListRefunds_FullMethodName     = "/aid.datacomparison.v1.DataComparisonService/ListRefunds"
+	DataComparisonService_ExportRecords_FullMethodName   = "/aid.datacomparison.v1.DataComparisonService/ExportRecords"
+	DataComparisonService_ImportClues_FullMethodName     = "/aid.datacomparison.v1.DataComparisonService/ImportClues"
 	DataComparisonService_RecordReceipt_FullMethodName   = "/aid.datacomparison.v1.DataComparisonService/RecordReceipt"
 )
 
@@ -44,8 +46,9 @@ const (
 // paid before the system, compares them, and works the problem clues
 // (问题线索) it finds through verification to refunds.
 type DataComparisonServiceClient interface {
-	// ImportReference imports one CSV file (UTF-8 or GB18030) of reference data
-	// or historical aid records, all or nothing. A file with bad rows is
+	// ImportReference imports one file of reference data or historical aid
+	// records, all or nothing: CSV (UTF-8 or GB18030) or XLSX (its first
+	// sheet), told apart by the file's content. A file with bad rows is
 	// refused whole: the response lists every bad row (line, column, reason)
 	// and nothing is written. A re-import of the same kind and scope is a new
 	// version.
@@ -77,6 +80,18 @@ type DataComparisonServiceClient interface {
 	GetRefund(ctx context.Context, in *GetRefundRequest, opts ...grpc.CallOption) (*Refund, error)
 	// ListRefunds lists refund orders, oldest first.
 	ListRefunds(ctx context.Context, in *ListRefundsRequest, opts ...grpc.CallOption) (*ListRefundsResponse, error)
+	// ExportRecords exports the aid records of a term range (the chain's
+	// payments and the current imported history) for the city's big-data
+	// office, as CSV or XLSX (docs/data-comparison.md), with the person-times
+	// and amount by stage. The file is written to the service's export
+	// directory, or returned inline when asked (up to 4 MiB).
+	ExportRecords(ctx context.Context, in *ExportRecordsRequest, opts ...grpc.CallOption) (*ExportRecordsResponse, error)
+	// ImportClues imports a clue list returned by the big-data office (CSV or
+	// XLSX, docs/data-comparison.md), all or nothing: each row names the
+	// exported records it is about. A list with bad rows is refused whole with
+	// every bad row listed. Its clues are worked like the system's own; a
+	// re-import of the same list adds nothing.
+	ImportClues(ctx context.Context, in *ImportCluesRequest, opts ...grpc.CallOption) (*ImportCluesResponse, error)
 	// RecordReceipt records money received into the integrity account against
 	// a refund order. Partial receipts are allowed; the order closes when fully
 	// recovered. A retry with the same bank reference and amount is a no-op.
@@ -211,6 +226,26 @@ func (c *dataComparisonServiceClient) ListRefunds(ctx context.Context, in *ListR
 	return out, nil
 }
 
+func (c *dataComparisonServiceClient) ExportRecords(ctx context.Context, in *ExportRecordsRequest, opts ...grpc.CallOption) (*ExportRecordsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportRecordsResponse)
+	err := c.cc.Invoke(ctx, DataComparisonService_ExportRecords_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *dataComparisonServiceClient) ImportClues(ctx context.Context, in *ImportCluesRequest, opts ...grpc.CallOption) (*ImportCluesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImportCluesResponse)
+	err := c.cc.Invoke(ctx, DataComparisonService_ImportClues_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *dataComparisonServiceClient) RecordReceipt(ctx context.Context, in *RecordReceiptRequest, opts ...grpc.CallOption) (*Refund, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Refund)
@@ -231,8 +266,9 @@ func (c *dataComparisonServiceClient) RecordReceipt(ctx context.Context, in *Rec
 // paid before the system, compares them, and works the problem clues
 // (问题线索) it finds through verification to refunds.
 type DataComparisonServiceServer interface {
-	// ImportReference imports one CSV file (UTF-8 or GB18030) of reference data
-	// or historical aid records, all or nothing. A file with bad rows is
+	// ImportReference imports one file of reference data or historical aid
+	// records, all or nothing: CSV (UTF-8 or GB18030) or XLSX (its first
+	// sheet), told apart by the file's content. A file with bad rows is
 	// refused whole: the response lists every bad row (line, column, reason)
 	// and nothing is written. A re-import of the same kind and scope is a new
 	// version.
@@ -264,6 +300,18 @@ type DataComparisonServiceServer interface {
 	GetRefund(context.Context, *GetRefundRequest) (*Refund, error)
 	// ListRefunds lists refund orders, oldest first.
 	ListRefunds(context.Context, *ListRefundsRequest) (*ListRefundsResponse, error)
+	// ExportRecords exports the aid records of a term range (the chain's
+	// payments and the current imported history) for the city's big-data
+	// office, as CSV or XLSX (docs/data-comparison.md), with the person-times
+	// and amount by stage. The file is written to the service's export
+	// directory, or returned inline when asked (up to 4 MiB).
+	ExportRecords(context.Context, *ExportRecordsRequest) (*ExportRecordsResponse, error)
+	// ImportClues imports a clue list returned by the big-data office (CSV or
+	// XLSX, docs/data-comparison.md), all or nothing: each row names the
+	// exported records it is about. A list with bad rows is refused whole with
+	// every bad row listed. Its clues are worked like the system's own; a
+	// re-import of the same list adds nothing.
+	ImportClues(context.Context, *ImportCluesRequest) (*ImportCluesResponse, error)
 	// RecordReceipt records money received into the integrity account against
 	// a refund order. Partial receipts are allowed; the order closes when fully
 	// recovered. A retry with the same bank reference and amount is a no-op.
@@ -313,6 +361,12 @@ func (UnimplementedDataComparisonServiceServer) GetRefund(context.Context, *GetR
 }
 func (UnimplementedDataComparisonServiceServer) ListRefunds(context.Context, *ListRefundsRequest) (*ListRefundsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRefunds not implemented")
+}
+func (UnimplementedDataComparisonServiceServer) ExportRecords(context.Context, *ExportRecordsRequest) (*ExportRecordsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExportRecords not implemented")
+}
+func (UnimplementedDataComparisonServiceServer) ImportClues(context.Context, *ImportCluesRequest) (*ImportCluesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImportClues not implemented")
 }
 func (UnimplementedDataComparisonServiceServer) RecordReceipt(context.Context, *RecordReceiptRequest) (*Refund, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecordReceipt not implemented")
@@ -554,6 +608,42 @@ func _DataComparisonService_ListRefunds_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DataComparisonService_ExportRecords_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExportRecordsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataComparisonServiceServer).ExportRecords(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataComparisonService_ExportRecords_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataComparisonServiceServer).ExportRecords(ctx, req.(*ExportRecordsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DataComparisonService_ImportClues_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportCluesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataComparisonServiceServer).ImportClues(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataComparisonService_ImportClues_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataComparisonServiceServer).ImportClues(ctx, req.(*ImportCluesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _DataComparisonService_RecordReceipt_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RecordReceiptRequest)
 	if err := dec(in); err != nil {
@@ -626,6 +716,14 @@ var DataComparisonService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRefunds",
 			Handler:    _DataComparisonService_ListRefunds_Handler,
+		},
+		{
+			MethodName: "ExportRecords",
+			Handler:    _DataComparisonService_ExportRecords_Handler,
+		},
+		{
+			MethodName: "ImportClues",
+			Handler:    _DataComparisonService_ImportClues_Handler,
 		},
 		{
 			MethodName: "RecordReceipt",
