@@ -20,11 +20,11 @@ import (
 // Application is a submitted application as the read model keeps it.
 type Application struct {
 	ID, StudentIDHash, SchoolCode, ProgramCode, Term, Stage, FundingSource string
-	TermRank                                                              int
-	GovernmentTotal                                                       bool
-	SharesBP                                                              map[string]int32
-	PolicyVersion                                                         int64
-	SubmittedAt                                                           time.Time
+	TermRank                                                               int
+	GovernmentTotal                                                        bool
+	SharesBP                                                               map[string]int32
+	PolicyVersion                                                          int64
+	SubmittedAt                                                            time.Time
 }
 
 // ErrUnknownApplication: a payment names an application not seen yet.
@@ -306,13 +306,13 @@ func Comparison(ctx context.Context, q db.Querier, year int, asOf time.Time) (do
 
 // Version is a FINAL version of a year's report.
 type Version struct {
-	Year, Version       int
-	AsOf, CreatedAt     time.Time
-	Report              domain.Report
-	SHA256              string
-	FinalisedBy, Role   string
-	Note                string
-	Changes             []string
+	Year, Version     int
+	AsOf, CreatedAt   time.Time
+	Report            domain.Report
+	SHA256            string
+	FinalisedBy, Role string
+	Note              string
+	Changes           []string
 }
 
 // LatestVersion returns the year's latest FINAL version (version 0: the

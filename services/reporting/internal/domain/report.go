@@ -53,7 +53,7 @@ type ProgramFigure struct {
 	// PaidFen is paid minus recovered; GrossFen before refunds.
 	PaidFen, GrossFen int64
 	// RecoveredFen: refunds recovered against the program's payments.
-	RecoveredFen        int64
+	RecoveredFen         int64
 	Persons, PersonTimes int64
 }
 
