@@ -33,6 +33,18 @@ type HTTPDeps struct {
 	// Ready reports whether the service can take traffic.
 	Ready      func(ctx context.Context) error
 	Registrars []GatewayRegistrar
+	// Routes are plain HTTP handlers served beside the gateway (e.g. file
+	// exports), each given the gRPC address and dial options to call the
+	// service's own API through, so authentication and the policy stay in
+	// gRPC.
+	Routes []HTTPRoute
+}
+
+// HTTPRoute is a plain HTTP handler for one ServeMux pattern, made once the
+// gRPC address is known.
+type HTTPRoute struct {
+	Pattern string
+	New     func(grpcAddr string, opts []grpc.DialOption) (http.Handler, error)
 }
 
 // NewHTTPHandler serves the REST gateway under /v1/, the OpenAPI document at
@@ -59,6 +71,14 @@ func NewHTTPHandler(ctx context.Context, d HTTPDeps) (http.Handler, error) {
 		}
 	}
 	mux := http.NewServeMux()
+	for _, rt := range d.Routes {
+		h, err := rt.New(d.GRPCAddr, opts)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", rt.Pattern, err)
+		}
+		mux.Handle(rt.Pattern, otelhttp.NewHandler(h, "http",
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path })))
+	}
 	mux.Handle("/v1/", http.MaxBytesHandler(otelhttp.NewHandler(gw, "rest",
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }),
 	), MaxHTTPBodyBytes))

@@ -1,16 +1,24 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/xuri/excelize/v2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edubureau/studentaid/internal/devtools/testenv"
@@ -123,6 +131,8 @@ type env struct {
 	school                       reportingv1.ReportingServiceClient
 	publish                      func(...*eventsv1.Event)
 	dbURL                        string
+	httpAddr                     string
+	token                        func(user string, role auth.Role, org string) string
 }
 
 func start(t *testing.T) *env {
@@ -144,7 +154,8 @@ func start(t *testing.T) *env {
 		t.Cleanup(func() { _ = conn.Close() })
 		return reportingv1.NewReportingServiceClient(conn)
 	}
-	return &env{t: t, dbURL: dbURL,
+	return &env{t: t, dbURL: dbURL, httpAddr: run.HTTPAddr,
+		token:    func(user string, role auth.Role, org string) string { return keys.Token(t, user, role, org) },
 		reviewer: client("br1", auth.RoleBureauReviewer, auth.OrgBureau), data: client("dc1", auth.RoleDataOfficer, auth.OrgBureau),
 		finance: client("fo1", auth.RoleFinanceOfficer, auth.OrgFinance), aud: client("aud1", auth.RoleAuditor, auth.OrgBureau),
 		school:  client("so1", auth.RoleSchoolOfficer, "K01"),
@@ -444,6 +455,7 @@ func TestCityReport(t *testing.T) {
 		if old.GetGovernmentTotalFen() != 1_096_501 || old.GetContentSha256() != v1.GetContentSha256() {
 			t.Errorf("version 1 read back: %d, %s", old.GetGovernmentTotalFen(), old.GetContentSha256())
 		}
+		t.Run("exports", func(t *testing.T) { checkExports(t, e, v2) })
 		r2018, err := e.aud.GetAnnualReport(ctx, &reportingv1.GetAnnualReportRequest{Year: 2018})
 		if err != nil {
 			t.Fatal(err)
@@ -463,4 +475,110 @@ func TestCityReport(t *testing.T) {
 			}
 		}
 	})
+}
+
+func get(t *testing.T, e *env, path, token string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+e.httpAddr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// checkExports reads the JSON, CSV and XLSX exports of the latest FINAL
+// version back and compares them with the report the API returned.
+func checkExports(t *testing.T, e *env, final *reportingv1.AnnualReport) {
+	tok := e.token("aud1", auth.RoleAuditor, auth.OrgBureau)
+	if code, _ := get(t, e, "/v1/reporting/annual/2017/export?format=json", ""); code != http.StatusUnauthorized {
+		t.Errorf("no token: HTTP %d, want 401", code)
+	}
+	if code, _ := get(t, e, "/v1/reporting/annual/2017/export?format=json", e.token("so1", auth.RoleSchoolOfficer, "K01")); code != http.StatusForbidden {
+		t.Errorf("a school officer: HTTP %d, want 403", code)
+	}
+	code, body := get(t, e, "/v1/reporting/annual/2017/export?format=json", tok)
+	if code != http.StatusOK {
+		t.Fatalf("json: HTTP %d: %s", code, body)
+	}
+	var fromJSON reportingv1.AnnualReport
+	if err := protojson.Unmarshal(body, &fromJSON); err != nil {
+		t.Fatal(err)
+	}
+	if fromJSON.GetContentSha256() != final.GetContentSha256() || fromJSON.GetGovernmentTotalFen() != 1_011_501 {
+		t.Errorf("json: %s total %d", fromJSON.GetContentSha256(), fromJSON.GetGovernmentTotalFen())
+	}
+
+	code, body = get(t, e, "/v1/reporting/annual/2017/export?format=csv", tok)
+	if code != http.StatusOK {
+		t.Fatalf("csv: HTTP %d: %s", code, body)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range rows {
+		if r[5] == "programs" && r[6] == "total" {
+			found = true
+			if r[0] != "2017" || r[1] != "FINAL" || r[2] != "2" || r[4] != final.GetContentSha256() ||
+				r[8] != "1011501" || r[9] != "10115.01" || r[10] != "1.011501" || r[11] != "13" {
+				t.Errorf("csv total row %v", r)
+			}
+		}
+	}
+	if !found {
+		t.Error("csv has no programs total row")
+	}
+
+	code, body = get(t, e, "/v1/reporting/annual/2017/export?format=xlsx", tok)
+	if code != http.StatusOK {
+		t.Fatalf("xlsx: HTTP %d: %s", code, body)
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	sheets := f.GetSheetList()
+	if len(sheets) != 1+len(fromJSON.GetSections()) {
+		t.Fatalf("sheets %v for %d sections", sheets, len(fromJSON.GetSections()))
+	}
+	if hash, _ := f.GetCellValue("report", "B5"); hash != final.GetContentSha256() {
+		t.Errorf("xlsx hash %q", hash)
+	}
+	for i, s := range fromJSON.GetSections() {
+		rows, err := f.GetRows(sheets[i+1], excelize.Options{RawCellValue: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 1+len(s.GetLines()) {
+			t.Fatalf("sheet %s: %d rows for %d lines", sheets[i+1], len(rows), len(s.GetLines()))
+		}
+		for j, l := range s.GetLines() {
+			row := rows[j+1]
+			yuan, err := strconv.ParseFloat(row[1], 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			count, _ := strconv.ParseInt(row[3], 10, 64)
+			if row[0] != l.GetLabel() || math.Round(yuan*100) != float64(l.GetAmountFen()) || count != l.GetCount() {
+				t.Errorf("sheet %s row %d: %v; json %s %d fen %d", sheets[i+1], j+2, row, l.GetLabel(), l.GetAmountFen(), l.GetCount())
+			}
+		}
+	}
+	if v, _ := f.GetCellValue(sheets[2], "B2"); v != "2,000.00" {
+		t.Errorf("the preschool line formatted in yuan: %q, want 2,000.00", v)
+	}
 }

@@ -47,6 +47,7 @@ func SpecWith(o Options) platform.Spec {
 			a := app.New(app.Deps{Pool: h.Pool, Now: o.Now})
 			reportingv1.RegisterReportingServiceServer(h.GRPC, ports.NewServer(a))
 			h.AddGateway(reportingv1.RegisterReportingServiceHandlerFromEndpoint)
+			h.AddRoute(ports.ExportRoute())
 			h.AddConsumer(ports.Consumer(a))
 			return nil
 		},
