@@ -501,6 +501,7 @@ func get(t *testing.T, e *env, path, token string) (int, []byte) {
 // checkExports reads the JSON, CSV and XLSX exports of the latest FINAL
 // version back and compares them with the report the API returned.
 func checkExports(t *testing.T, e *env, final *reportingv1.AnnualReport) {
+	t.Helper()
 	tok := e.token("aud1", auth.RoleAuditor, auth.OrgBureau)
 	if code, _ := get(t, e, "/v1/reporting/annual/2017/export?format=json", ""); code != http.StatusUnauthorized {
 		t.Errorf("no token: HTTP %d, want 401", code)
