@@ -1,8 +1,8 @@
 package e2e
 
 import (
-	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -141,11 +141,11 @@ func newApplication(c *policyCase, i int) *applicationv1.NewApplication {
 	birth := time.Date(c.born, time.Month(1+i%12), 1+i%28, 0, 0, 0, 0, time.UTC)
 	return &applicationv1.NewApplication{
 		StudentIdNumber: idnumber.Generate("420281", birth, 500+i),
-		StudentName:     "政策" + fmt.Sprint(i),
+		StudentName:     "政策" + strconv.Itoa(i),
 		Stage:           string(c.stage), ProgramCode: c.program,
 		Boarding: c.boarding, RegisteredPoor: c.poor, RequestedAmountFen: c.requested,
 		BankCardNumber: pii.GenerateCardNumber("622848", int64(3000000+i), 19),
-		AccountName:    "监护人" + fmt.Sprint(i),
+		AccountName:    "监护人" + strconv.Itoa(i),
 	}
 }
 
