@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin
 JAEGER_BIN := .cache/bin/jaeger
-SERVICES := application school-review bureau-review finance-confirmation payout data-comparison
+SERVICES := application school-review bureau-review finance-confirmation payout data-comparison reporting
 BUF := GOWORK=off $(GO) tool -modfile=tools/buf/go.mod buf
 LINT := GOWORK=off $(GO) tool -modfile=tools/golangci/go.mod golangci-lint
 

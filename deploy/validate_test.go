@@ -76,7 +76,7 @@ func (s serviceSpec) envPrefix() string {
 	return strings.ToUpper(strings.ReplaceAll(s.name, "-", "_")) + "_"
 }
 
-// platformServices are the six services every deployment must run, with
+// platformServices are the seven services every deployment must run, with
 // the keys each one's Spec asks for (services/<name>/internal/service: Needs,
 // and the application's trail checkpoint key).
 var platformServices = []serviceSpec{
@@ -89,6 +89,8 @@ var platformServices = []serviceSpec{
 	// Its integrity account's development value is
 	// services/data-comparison/internal/service.DevIntegrityAccount.
 	{"data-comparison", 9106, 8106, []string{"AID_HASH_KEYS"}, map[string]string{"DATA_COMPARISON_INTEGRITY_ACCOUNT": "DEV-INTEGRITY-ACCOUNT"}},
+	// It counts persons by the ID hash the events carry: no key.
+	{"reporting", 9107, 8107, nil, nil},
 }
 
 // requiredServiceEnv must be set for every service; LoadService or the

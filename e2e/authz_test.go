@@ -24,6 +24,7 @@ import (
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
 	keysv1 "github.com/edubureau/studentaid/proto/gen/aid/keys/v1"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
+	reportingv1 "github.com/edubureau/studentaid/proto/gen/aid/reporting/v1"
 	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
 )
 
@@ -50,7 +51,32 @@ var (
 func rpcCases() []rpcCase {
 	unknown := uuid.NewString()
 	card := pii.GenerateCardNumber("621700", 123456, 19)
-	return append(chainCases(unknown, card), dataComparisonCases(unknown)...)
+	return append(append(chainCases(unknown, card), dataComparisonCases(unknown)...), reportingCases()...)
+}
+
+// reportingCases are the statistics and annual report's RPCs: the bureau's
+// reviewers, the data office, finance and auditors read; only the bureau's
+// reviewers finalise.
+func reportingCases() []rpcCase {
+	finaliser := []auth.Role{auth.RoleBureauReviewer}
+	return []rpcCase{
+		{"reporting.GetStatistics", bureauReaders, codes.InvalidArgument, func(ctx context.Context, u *user) error {
+			_, err := u.reports.GetStatistics(ctx, &reportingv1.GetStatisticsRequest{FromTerm: "2017-autumn", ToTerm: "2017-spring"})
+			return err
+		}},
+		{"reporting.GetAnnualReport", bureauReaders, codes.InvalidArgument, func(ctx context.Context, u *user) error {
+			_, err := u.reports.GetAnnualReport(ctx, &reportingv1.GetAnnualReportRequest{Year: 1999})
+			return err
+		}},
+		{"reporting.FinaliseAnnualReport", finaliser, codes.InvalidArgument, func(ctx context.Context, u *user) error {
+			_, err := u.reports.FinaliseAnnualReport(ctx, &reportingv1.FinaliseAnnualReportRequest{Year: 1999})
+			return err
+		}},
+		{"reporting.ListReportVersions", bureauReaders, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.reports.ListReportVersions(ctx, &reportingv1.ListReportVersionsRequest{Year: 2017})
+			return err
+		}},
+	}
 }
 
 // dataComparisonCases are the data office's RPCs: data officers do

@@ -28,6 +28,7 @@ import (
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
 	keysv1 "github.com/edubureau/studentaid/proto/gen/aid/keys/v1"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
+	reportingv1 "github.com/edubureau/studentaid/proto/gen/aid/reporting/v1"
 	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
 )
 
@@ -41,6 +42,7 @@ type user struct {
 	finance financev1.FinanceConfirmationServiceClient
 	payout  payoutv1.PayoutServiceClient
 	data    datacomparisonv1.DataComparisonServiceClient
+	reports reportingv1.ReportingServiceClient
 	// appKeys and payoutKeys rotate the keys of the services that hold
 	// sealed data.
 	appKeys    keysv1.KeyRotationServiceClient
@@ -82,6 +84,7 @@ func newUserWithToken(t *testing.T, s *stack.Stack, tok string) *user {
 		finance:    financev1.NewFinanceConfirmationServiceClient(dial("finance-confirmation")),
 		payout:     payoutv1.NewPayoutServiceClient(payoutConn),
 		data:       datacomparisonv1.NewDataComparisonServiceClient(dial("data-comparison")),
+		reports:    reportingv1.NewReportingServiceClient(dial("reporting")),
 	}
 }
 

@@ -10,6 +10,7 @@
 //	AID_TOKEN=<auditor token> aidctl checkpoint export -out checkpoint.json
 //	AID_TOKEN=<auditor token> aidctl trail export -out leaves.json
 //	aidctl verify -leaves leaves.json -checkpoint checkpoint.json -keys <id>:<public key> [-application ID]
+//	AID_TOKEN=<auditor token> aidctl stats -from 2017-spring -to 2017-autumn [-schools S01,S02] [-stage S] [-program P]
 package main
 
 import (
@@ -64,13 +65,18 @@ const usage = `usage:
   aidctl trail proof -application ID [-keys KEYS]     an application's inclusion proof, checked (AID_TOKEN: auditor)
   aidctl trail public-key                              the verify keys of AID_TRAIL_SIGNING_KEYS
   aidctl verify -leaves FILE [-checkpoint FILE] [-keys KEYS] [-application ID]
-                                                       check an export offline: signature, entries, root`
+                                                       check an export offline: signature, entries, root
+  aidctl stats -from TERM [-to TERM] [-schools A,B] [-stage S] [-program P] [-addr HOST:PORT]
+                                                       paid, persons, funding split, refunds and loans
+                                                       (AID_TOKEN: a reporting reader)`
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%s", usage)
 	}
 	switch args[0] {
+	case "stats":
+		return stats(ctx, args[1:])
 	case "nats-setup":
 		return natsSetup(ctx)
 	case "republish":

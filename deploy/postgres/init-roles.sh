@@ -12,4 +12,5 @@ psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
   -v finance_confirmation_password="$AID_DB_FINANCE_CONFIRMATION_PASSWORD" \
   -v payout_password="$AID_DB_PAYOUT_PASSWORD" \
   -v data_comparison_password="$AID_DB_DATA_COMPARISON_PASSWORD" \
+  -v reporting_password="$AID_DB_REPORTING_PASSWORD" \
   -f /etc/aid/roles.sql

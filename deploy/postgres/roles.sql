@@ -7,6 +7,7 @@
 --        -v school_review_password=... -v bureau_review_password=... \
 --        -v finance_confirmation_password=... -v payout_password=... \
 --        -v data_comparison_password=... \
+--        -v reporting_password=... \
 --        -f deploy/postgres/roles.sql
 --
 -- aid_owner owns the services' schemas and runs `<service> migrate`; each
@@ -16,7 +17,7 @@
 
 SELECT format('CREATE ROLE %I', r)
   FROM unnest(ARRAY['aid_owner', 'aid_application', 'aid_school_review', 'aid_bureau_review',
-                    'aid_finance_confirmation', 'aid_payout', 'aid_data_comparison']) AS r
+                    'aid_finance_confirmation', 'aid_payout', 'aid_data_comparison', 'aid_reporting']) AS r
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
 
 ALTER ROLE aid_owner                LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION PASSWORD :'owner_password';
@@ -26,11 +27,12 @@ ALTER ROLE aid_bureau_review        LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NO
 ALTER ROLE aid_finance_confirmation LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION PASSWORD :'finance_confirmation_password';
 ALTER ROLE aid_payout               LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION PASSWORD :'payout_password';
 ALTER ROLE aid_data_comparison      LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION PASSWORD :'data_comparison_password';
+ALTER ROLE aid_reporting            LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION PASSWORD :'reporting_password';
 
 -- Only these roles connect; only the owner creates schemas; nobody creates
 -- objects in public (PostgreSQL 15 already revokes it; older ones do not).
 REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
 GRANT CONNECT, CREATE ON DATABASE :"db" TO aid_owner;
-GRANT CONNECT ON DATABASE :"db" TO aid_application, aid_school_review, aid_bureau_review, aid_finance_confirmation, aid_payout, aid_data_comparison;
+GRANT CONNECT ON DATABASE :"db" TO aid_application, aid_school_review, aid_bureau_review, aid_finance_confirmation, aid_payout, aid_data_comparison, aid_reporting;
 \connect :"db"
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;

@@ -61,6 +61,7 @@ const (
 	ReasonReceiptNotIntoIntegrityAccount   Reason = "receipt-not-into-integrity-account"
 	ReasonReceiptExceedsOutstanding        Reason = "receipt-exceeds-outstanding"
 	ReasonRefundClosed                     Reason = "refund-closed"
+	ReasonReportUnchanged                  Reason = "report-unchanged"
 	ReasonLoanRepaymentExceedsOutstanding  Reason = "loan-repayment-exceeds-outstanding"
 	ReasonLoanBankReferenceReused          Reason = "loan-bank-reference-reused"
 )
@@ -195,6 +196,10 @@ var Catalog = []Entry{
 	{ReasonRefundClosed, codes.FailedPrecondition, http.StatusBadRequest,
 		"The refund is closed.",
 		"Nothing more can be recorded on it."},
+	// The annual report (docs/reporting.md).
+	{ReasonReportUnchanged, codes.FailedPrecondition, http.StatusBadRequest,
+		"The report's figures are the same as its latest FINAL version.",
+		"Nothing to correct: the latest FINAL version stands."},
 	// The aid policy store (docs/policy.md).
 	{ReasonPolicySelfApproval, codes.PermissionDenied, http.StatusForbidden,
 		"A policy administrator tried to approve a policy version they drafted; publishing needs a second person.",

@@ -36,6 +36,18 @@ type HTTPDeps struct {
 	// Ready reports whether the service can take traffic.
 	Ready      func(ctx context.Context) error
 	Registrars []GatewayRegistrar
+	// Routes are plain HTTP handlers served beside the gateway (e.g. file
+	// exports), each given the gRPC address and dial options to call the
+	// service's own API through, so authentication and the policy stay in
+	// gRPC.
+	Routes []HTTPRoute
+}
+
+// HTTPRoute is a plain HTTP handler for one ServeMux pattern, made once the
+// gRPC address is known.
+type HTTPRoute struct {
+	Pattern string
+	New     func(grpcAddr string, opts []grpc.DialOption) (http.Handler, error)
 }
 
 // NewHTTPHandler serves the REST gateway under /v1/, the OpenAPI document at
@@ -63,6 +75,21 @@ func NewHTTPHandler(ctx context.Context, d HTTPDeps) (http.Handler, error) {
 		}
 	}
 	mux := http.NewServeMux()
+	for _, rt := range d.Routes {
+		h, err := rt.New(d.GRPCAddr, opts)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", rt.Pattern, err)
+		}
+		// Named by the route's own pattern ("GET /v1/reporting/annual/{year}/export").
+		pattern := rt.Pattern
+		mux.Handle(rt.Pattern, otelhttp.NewHandler(h, "http",
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+				if r.Pattern != "" {
+					return r.Pattern
+				}
+				return pattern
+			})))
+	}
 	rest := otelhttp.NewHandler(gw, "rest",
 		// Renamed "{method} {route}" once the gateway matched the route
 		// (routeAndPropagate); a path no route matches keeps the method.

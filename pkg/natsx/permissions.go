@@ -35,11 +35,15 @@ type Identity struct {
 // (Connect sets it): each identity may subscribe to its own replies only.
 func InboxPrefix(name string) string { return "_INBOX." + name }
 
+// ReadOnlyServices follow the event stream but own no event type: they may
+// pull from their own durable and publish only their dead letters.
+var ReadOnlyServices = []string{"reporting"}
+
 // Identities is the NATS permission table: the admin, the load generator
 // and each service that owns events, sorted by name. natsdev serves it and
 // deploy/nats/nats.conf must match it (deploy/validate_test.go).
 func Identities() []Identity {
-	ids := make([]Identity, 0, 2+len(events.Owners()))
+	ids := make([]Identity, 0, 2+len(events.Owners())+len(ReadOnlyServices))
 	ids = append(ids,
 		Identity{Name: AdminIdentity, Permissions: Permissions{Publish: []string{">"}, Subscribe: []string{">"}}},
 		Identity{Name: LoadgenIdentity, Permissions: Permissions{
@@ -48,6 +52,9 @@ func Identities() []Identity {
 		}},
 	)
 	for _, s := range events.Owners() {
+		ids = append(ids, Identity{Name: s, Permissions: ServicePermissions(s)})
+	}
+	for _, s := range ReadOnlyServices {
 		ids = append(ids, Identity{Name: s, Permissions: ServicePermissions(s)})
 	}
 	slices.SortFunc(ids, func(a, b Identity) int {

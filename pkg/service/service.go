@@ -80,6 +80,7 @@ type Host struct {
 	consumers       []*natsx.Consumer
 	workers         []worker
 	gateways        []grpcx.GatewayRegistrar
+	routes          []grpcx.HTTPRoute
 }
 
 type worker struct {
@@ -118,6 +119,9 @@ func (h *Host) AddWorker(name string, fn func(ctx context.Context) error) {
 
 // AddGateway registers a REST gateway for one of the service's gRPC services.
 func (h *Host) AddGateway(r grpcx.GatewayRegistrar) { h.gateways = append(h.gateways, r) }
+
+// AddRoute serves a plain HTTP handler beside the REST gateway.
+func (h *Host) AddRoute(r grpcx.HTTPRoute) { h.routes = append(h.routes, r) }
 
 // Main runs spec until SIGINT or SIGTERM and exits non-zero on failure;
 // `<service> migrate` instead applies its migrations as the schema's owner
@@ -306,6 +310,7 @@ func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
 		GRPCAddr:   grpcLis.Addr().String(),
 		Gatherer:   tel.Registry,
 		Registrars: h.gateways,
+		Routes:     h.routes,
 		Ready: func(ctx context.Context) error {
 			if nc.Status() != nats.CONNECTED {
 				return errors.New("nats not connected")

@@ -32,8 +32,9 @@ import (
 )
 
 // Services are the services, in start order: the five of the chain, then
-// the data office (data-comparison).
-var Services = []string{"application", "school-review", "bureau-review", "finance-confirmation", "payout", "data-comparison"}
+// the data office (data-comparison) and the statistics and annual report
+// (reporting).
+var Services = []string{"application", "school-review", "bureau-review", "finance-confirmation", "payout", "data-comparison", "reporting"}
 
 // Options configure a stack.
 type Options struct {
@@ -84,6 +85,7 @@ type Options struct {
 var defaultPorts = map[string][2]int{
 	"application": {9101, 8101}, "school-review": {9102, 8102}, "bureau-review": {9103, 8103},
 	"finance-confirmation": {9104, 8104}, "payout": {9105, 8105}, "data-comparison": {9106, 8106},
+	"reporting": {9107, 8107},
 }
 
 // port returns preferred if the stack prefers it and it is free, else a free

@@ -1,0 +1,89 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/edubureau/studentaid/pkg/db"
+	"github.com/edubureau/studentaid/services/reporting/internal/adapters"
+	"github.com/edubureau/studentaid/services/reporting/internal/domain"
+)
+
+// Submitted is an application as submitted.
+type Submitted = adapters.Application
+
+// ApplySubmitted keeps a submitted application.
+func (s *Service) ApplySubmitted(ctx context.Context, tx db.Tx, a Submitted) error {
+	r, err := domain.TermRank(a.Term)
+	if err != nil {
+		return fmt.Errorf("%w: application %s: %w", ErrBadEvent, a.ID, err)
+	}
+	a.TermRank = r
+	if a.SharesBP == nil {
+		a.SharesBP = map[string]int32{}
+	}
+	return adapters.InsertApplication(ctx, tx, a)
+}
+
+// ApplyPaid keeps a succeeded payment (a loan when loanContract is set).
+func (s *Service) ApplyPaid(ctx context.Context, tx db.Tx, paymentID, applicationID string, amountFen int64, loanContract string, at time.Time) error {
+	if paymentID == "" || amountFen <= 0 {
+		return fmt.Errorf("%w: payment %q of %d fen", ErrBadEvent, paymentID, amountFen)
+	}
+	err := adapters.InsertPayment(ctx, tx, paymentID, applicationID, amountFen, loanContract, at)
+	if errors.Is(err, adapters.ErrUnknownApplication) {
+		return fmt.Errorf("%w: %w", ErrNotYet, err)
+	}
+	return err
+}
+
+// ApplyRefundOpened keeps an ordered refund.
+func (s *Service) ApplyRefundOpened(ctx context.Context, tx db.Tx, refundID, paymentID, clueID string, amountFen int64, at time.Time) error {
+	return adapters.InsertRefund(ctx, tx, refundID, paymentID, clueID, amountFen, at)
+}
+
+// ApplyReceipt keeps money recovered against a refund.
+func (s *Service) ApplyReceipt(ctx context.Context, tx db.Tx, eventID, refundID string, amountFen int64, at time.Time) error {
+	if amountFen <= 0 {
+		return fmt.Errorf("%w: receipt %s of %d fen", ErrBadEvent, eventID, amountFen)
+	}
+	err := adapters.InsertReceipt(ctx, tx, eventID, refundID, amountFen, at)
+	if errors.Is(err, adapters.ErrUnknownRefund) {
+		return fmt.Errorf("%w: %w", ErrNotYet, err)
+	}
+	return err
+}
+
+// ApplyRepayment keeps a loan repayment or recovery; paidOn is its
+// YYYY-MM-DD day, or empty for the day it was recorded.
+func (s *Service) ApplyRepayment(ctx context.Context, tx db.Tx, id, contract, kind string, amountFen int64, paidOn string, at time.Time) error {
+	day := at
+	if paidOn != "" {
+		d, err := time.Parse(time.DateOnly, paidOn)
+		if err != nil {
+			return fmt.Errorf("%w: repayment %s paid on %q", ErrBadEvent, id, paidOn)
+		}
+		day = d
+	}
+	return adapters.InsertRepayment(ctx, tx, id, contract, kind, amountFen, day, at)
+}
+
+// ApplyComparison keeps a comparison run.
+func (s *Service) ApplyComparison(ctx context.Context, tx db.Tx, runID int64, from, to string, records, newClues int64, at time.Time) error {
+	return adapters.InsertComparison(ctx, tx, runID, from, to, records, newClues, at)
+}
+
+// Clue is a raised clue.
+type Clue = adapters.Clue
+
+// ApplyClueRaised keeps a raised clue.
+func (s *Service) ApplyClueRaised(ctx context.Context, tx db.Tx, c Clue) error {
+	return adapters.InsertClue(ctx, tx, c)
+}
+
+// ApplyClueClosed records how a clue ended.
+func (s *Service) ApplyClueClosed(ctx context.Context, tx db.Tx, clueID, outcome string, ineligible bool, at time.Time) error {
+	return adapters.CloseClue(ctx, tx, clueID, outcome, ineligible, at)
+}
