@@ -28,9 +28,9 @@ check-generated: generate ## fail if the generated code differs from what is com
 	@test -z "$$(git status --porcelain -- proto/gen)" || (git status --porcelain -- proto/gen; echo "untracked generated files" && exit 1)
 
 .PHONY: build
-build: ## build the six services, the bank simulator and the tools into bin/
+build: ## build the services, the gateway, the bank simulator and the tools into bin/
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./cmd/banksim ./cmd/devstack ./cmd/devtoken ./cmd/loadgen ./cmd/aidctl
+	$(GO) build -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./cmd/banksim ./cmd/gateway ./cmd/devstack ./cmd/devtoken ./cmd/loadgen ./cmd/aidctl
 
 $(JAEGER_BIN):
 	@mkdir -p $(dir $@)
@@ -40,7 +40,7 @@ $(JAEGER_BIN):
 jaeger: $(JAEGER_BIN) ## build Jaeger v2 from its Go module (about 6 minutes the first time)
 
 .PHONY: run
-run: build jaeger ## start PostgreSQL, NATS, Jaeger, the bank simulator and the six services; Ctrl-C stops all
+run: build jaeger ## start PostgreSQL, NATS, Jaeger, the bank simulator, the services and the gateway (the one base URL); Ctrl-C stops all
 	$(BIN)/devstack
 
 .PHONY: vet

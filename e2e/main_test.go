@@ -43,7 +43,7 @@ func run(m *testing.M) (int, error) {
 			return 0, err
 		}
 		defer os.RemoveAll(dir)
-		pkgs := []string{"../cmd/banksim", "../cmd/devstack"}
+		pkgs := []string{"../cmd/banksim", "../cmd/devstack", "../cmd/gateway"}
 		for _, s := range stack.Services {
 			pkgs = append(pkgs, "../services/"+s+"/cmd/"+s)
 		}
@@ -61,14 +61,16 @@ func run(m *testing.M) (int, error) {
 // embedded NATS server, with Jaeger when JAEGER_BIN is set.
 func startStack(t *testing.T, env map[string]string, jaeger bool) *stack.Stack {
 	t.Helper()
+	return startStackWith(t, stack.Options{Env: env}, jaeger)
+}
+
+// startStackWith starts a stack with opts (Dir, BinDir and the database are
+// filled in).
+func startStackWith(t *testing.T, opts stack.Options, jaeger bool) *stack.Stack {
+	t.Helper()
 	dir := t.TempDir()
-	opts := stack.Options{
-		Dir:           dir,
-		BinDir:        binDir,
-		DatabaseURL:   os.Getenv("DATABASE_URL"),
-		FreshDatabase: true,
-		Env:           env,
-	}
+	opts.Dir, opts.BinDir, opts.FreshDatabase = dir, binDir, true
+	opts.DatabaseURL = os.Getenv("DATABASE_URL")
 	if opts.DatabaseURL == "" {
 		opts.DatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	}
