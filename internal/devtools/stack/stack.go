@@ -114,8 +114,8 @@ type Stack struct {
 	// and gRPC (h2c) of every service, rate-limited per organisation.
 	Gateway   string
 	Endpoints map[string]Endpoint
-	Signer      *auth.Signer
-	KeyDir      string
+	Signer    *auth.Signer
+	KeyDir    string
 	// NATSKeyDir holds one NKey seed file per NATS identity
 	// (natsdev.SeedFile); NATSKeys are those seeds.
 	NATSKeyDir string
