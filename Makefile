@@ -12,10 +12,11 @@ help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: generate
-generate: ## regenerate protobuf, gRPC, gateway and OpenAPI code from proto/, and the error catalog of docs/api.md
+generate: ## regenerate protobuf, gRPC, gateway and OpenAPI code from proto/ (with the catalog's errors, the security scheme and the base URL filled in), and the error catalog of docs/api.md
 	rm -f proto/gen/aid/*/v1/*.go proto/gen/openapi/*.json
 	$(BUF) lint
 	$(BUF) generate
+	go test -count=1 -run '^TestOpenAPIDoc$$' ./internal/openapidoc -update
 	go test -count=1 -run '^TestAPIDoc$$' ./pkg/apperr -update
 
 .PHONY: nats-conf

@@ -67,11 +67,11 @@ func New(opts Options) *Gateway {
 		rest:    map[string]*httputil.ReverseProxy{},
 		grpc:    map[string]*httputil.ReverseProxy{},
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_rejected_requests_total",
+			Name: "aid_gateway_rejected_requests_total",
 			Help: "Requests the entry point refused, by organisation and reason (rate, size).",
 		}, []string{"org", "reason"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_requests_total",
+			Name: "aid_gateway_requests_total",
 			Help: "Requests the entry point passed on, by service and protocol (rest, grpc).",
 		}, []string{"service", "protocol"}),
 	}
