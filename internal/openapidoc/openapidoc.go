@@ -72,6 +72,7 @@ func Enrich(raw []byte) ([]byte, error) {
 		"description": "'Bearer <token>': an Ed25519-signed JWT (role, organisation, user). Swagger 2.0 has no bearer type; the header carries the word Bearer, a space and the token.",
 	}}
 	doc["security"] = []any{map[string]any{SecurityScheme: []any{}}}
+	describeUnits(doc)
 	paths, _ := doc["paths"].(map[string]any)
 	errs := errorResponses()
 	for _, item := range paths {
@@ -154,4 +155,33 @@ func codeName(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// describeUnits gives the fields that carry a unit or a format and have no
+// description of their own one saying it: amounts in fen, terms, ID numbers.
+func describeUnits(doc map[string]any) {
+	defs, _ := doc["definitions"].(map[string]any)
+	for _, d := range defs {
+		props, _ := d.(map[string]any)["properties"].(map[string]any)
+		for name, p := range props {
+			prop, ok := p.(map[string]any)
+			if !ok {
+				continue
+			}
+			if _, has := prop["description"]; has {
+				continue
+			}
+			if _, has := prop["title"]; has {
+				continue
+			}
+			switch {
+			case strings.HasSuffix(name, "Fen"):
+				prop["description"] = "An amount of money in fen (integer; 1 yuan = 100 fen)."
+			case name == "term" || strings.HasSuffix(name, "Term"):
+				prop["description"] = "A term: '<year>-autumn' or '<year>-spring', e.g. 2017-autumn."
+			case strings.HasSuffix(name, "IdNumber"):
+				prop["description"] = "An 18-character resident identity number (GB 11643): 17 digits and a check character, 0-9 or X."
+			}
+		}
+	}
 }
