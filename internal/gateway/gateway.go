@@ -50,6 +50,7 @@ type Gateway struct {
 	rejected *prometheus.CounterVec
 	requests *prometheus.CounterVec
 	mux      *http.ServeMux
+	orgs     *orgCache
 }
 
 // New returns the gateway's handler. It serves h2c, so the server must allow
@@ -64,6 +65,7 @@ func New(opts Options) *Gateway {
 	g := &Gateway{
 		opts:    opts,
 		limiter: newOrgLimiter(opts.Limits, opts.Now),
+		orgs:    newOrgCache(opts.Now),
 		rest:    map[string]*httputil.ReverseProxy{},
 		grpc:    map[string]*httputil.ReverseProxy{},
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -163,7 +165,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // token, else the client address.
 func (g *Gateway) org(r *http.Request) string {
 	if raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && g.opts.Verifier != nil {
+		if org, ok := g.orgs.get(raw); ok {
+			return org
+		}
 		if id, err := g.opts.Verifier.Verify(raw); err == nil {
+			g.orgs.put(raw, id.Org)
 			return id.Org
 		}
 	}

@@ -63,3 +63,47 @@ func (o *orgLimiter) allow(org string) (bool, time.Duration) {
 func retryAfterSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
+
+// orgCacheTTL is how long a verified token's organisation is remembered: a
+// portal sends the same token for many requests, and an Ed25519 check per
+// request would make a flood expensive to refuse. The services verify every
+// token themselves; the gateway only needs the org to pick a bucket.
+const (
+	orgCacheTTL  = time.Minute
+	orgCacheSize = 10000
+)
+
+// orgCache remembers the organisation of recently verified tokens.
+type orgCache struct {
+	now     func() time.Time
+	mu      sync.Mutex
+	entries map[string]orgEntry
+}
+
+type orgEntry struct {
+	org     string
+	expires time.Time
+}
+
+func newOrgCache(now func() time.Time) *orgCache {
+	return &orgCache{now: now, entries: map[string]orgEntry{}}
+}
+
+func (c *orgCache) get(token string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[token]
+	if !ok || c.now().After(e.expires) {
+		return "", false
+	}
+	return e.org, true
+}
+
+func (c *orgCache) put(token, org string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= orgCacheSize {
+		clear(c.entries) // simpler than LRU; refilling costs one check per token
+	}
+	c.entries[token] = orgEntry{org: org, expires: c.now().Add(orgCacheTTL)}
+}
