@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -186,7 +185,7 @@ func writeRESTError(w http.ResponseWriter, httpStatus int, code codes.Code, msg 
 	st, _ := status.FromError(apperr.WithReason(code, msg))
 	body, err := protojson.Marshal(st.Proto())
 	if err != nil {
-		body, _ = json.Marshal(map[string]any{"code": int(code), "message": msg})
+		body = []byte(`{"code":` + strconv.Itoa(int(code)) + `,"message":"too many requests"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(httpStatus)

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -93,9 +94,7 @@ func Enrich(raw []byte) ([]byte, error) {
 				resp = map[string]any{}
 				o["responses"] = resp
 			}
-			for status, r := range errs {
-				resp[status] = r
-			}
+			maps.Copy(resp, errs)
 		}
 	}
 	var buf bytes.Buffer
@@ -127,7 +126,7 @@ func errorResponses() map[string]any {
 			text = "Client Closed Request"
 		}
 		fmt.Fprintf(&d, "%s. A google.rpc.Status whose ErrorInfo reason is one of:", text)
-		var x []any
+		x := make([]any, 0, len(entries))
 		for _, e := range entries {
 			fmt.Fprintf(&d, "\n- `%s` (gRPC %s): %s %s", e.Reason, strings.ToUpper(codeName(e.GRPC.String())), e.Means, e.Do)
 			x = append(x, map[string]any{"reason": string(e.Reason), "grpcCode": e.GRPC.String(), "grpcCodeNumber": int(e.GRPC), "httpStatus": status})
