@@ -12,10 +12,11 @@ help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: generate
-generate: ## regenerate protobuf, gRPC, gateway and OpenAPI code from proto/, and the error catalog of docs/api.md
+generate: ## regenerate protobuf, gRPC, gateway and OpenAPI code from proto/ (with the catalog's errors, the security scheme and the base URL filled in), and the error catalog of docs/api.md
 	rm -f proto/gen/aid/*/v1/*.go proto/gen/openapi/*.json
 	$(BUF) lint
 	$(BUF) generate
+	go test -count=1 -run '^TestOpenAPIDoc$$' ./internal/openapidoc -update
 	go test -count=1 -run '^TestAPIDoc$$' ./pkg/apperr -update
 
 .PHONY: nats-conf
@@ -32,9 +33,9 @@ check-generated: generate ## fail if the generated code differs from what is com
 	@test -z "$$(git status --porcelain -- proto/gen)" || (git status --porcelain -- proto/gen; echo "untracked generated files" && exit 1)
 
 .PHONY: build
-build: ## build the six services, the bank simulator and the tools into bin/
+build: ## build the services, the gateway, the bank simulator and the tools into bin/
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./cmd/banksim ./cmd/devstack ./cmd/devtoken ./cmd/loadgen ./cmd/aidctl
+	$(GO) build -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./cmd/banksim ./cmd/gateway ./cmd/devstack ./cmd/devtoken ./cmd/loadgen ./cmd/aidctl
 
 $(JAEGER_BIN):
 	@mkdir -p $(dir $@)
@@ -44,7 +45,7 @@ $(JAEGER_BIN):
 jaeger: $(JAEGER_BIN) ## build Jaeger v2 from its Go module (about 6 minutes the first time)
 
 .PHONY: run
-run: build jaeger ## start PostgreSQL, NATS, Jaeger, the bank simulator and the six services; Ctrl-C stops all
+run: build jaeger ## start PostgreSQL, NATS, Jaeger, the bank simulator, the services and the gateway (the one base URL); Ctrl-C stops all
 	$(BIN)/devstack
 
 .PHONY: vet

@@ -43,7 +43,7 @@ func run(m *testing.M) (int, error) {
 			return 0, err
 		}
 		defer os.RemoveAll(dir)
-		pkgs := []string{"../cmd/banksim", "../cmd/devstack"}
+		pkgs := []string{"../cmd/banksim", "../cmd/devstack", "../cmd/gateway"}
 		for _, s := range stack.Services {
 			pkgs = append(pkgs, "../services/"+s+"/cmd/"+s)
 		}
@@ -64,17 +64,12 @@ func startStack(t *testing.T, env map[string]string, jaeger bool) *stack.Stack {
 	return startStackWith(t, env, jaeger, nil)
 }
 
-// startStackWith is startStack with more options set by edit.
+// startStackWith is startStack with more options set by edit (Dir, BinDir
+// and the database are filled in before).
 func startStackWith(t *testing.T, env map[string]string, jaeger bool, edit func(*stack.Options)) *stack.Stack {
 	t.Helper()
 	dir := t.TempDir()
-	opts := stack.Options{
-		Dir:           dir,
-		BinDir:        binDir,
-		DatabaseURL:   os.Getenv("DATABASE_URL"),
-		FreshDatabase: true,
-		Env:           env,
-	}
+	opts := stack.Options{Dir: dir, BinDir: binDir, FreshDatabase: true, Env: env, DatabaseURL: os.Getenv("DATABASE_URL")}
 	if opts.DatabaseURL == "" {
 		opts.DatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	}

@@ -78,14 +78,15 @@ func run() error {
 	if s.JaegerQuery != "" {
 		fmt.Println("Jaeger UI/API", s.JaegerQuery, " (search by tag application.id=<id>)")
 	}
+	fmt.Println("API (one base URL, REST and gRPC):", "http://"+s.Gateway, " (OpenAPI: http://"+s.Gateway+"/openapi.json)")
 	fmt.Println("Bank sim    ", s.BankURL, " (ledger: "+s.BankURL+"/v1/ledger)")
 	names := append([]string(nil), stack.Services...)
 	sort.Strings(names)
 	for _, n := range names {
 		ep := s.Endpoints[n]
-		fmt.Printf("%-21s gRPC %s   REST http://%s/v1/…   metrics http://%s/metrics\n", n, ep.GRPC, ep.HTTP, ep.HTTP)
+		fmt.Printf("%-21s gRPC %s   REST http://%s/v1/…   metrics http://%s/metrics   (internal)\n", n, ep.GRPC, ep.HTTP, ep.HTTP)
 	}
-	fmt.Printf("\nOpenAPI: http://%s/openapi.json   logs: %s\n", s.Endpoints["application"].HTTP, filepath.Join(dir, "logs"))
+	fmt.Printf("\nlogs: %s\n", filepath.Join(dir, "logs"))
 	fmt.Println("\nDevelopment tokens (signed with", filepath.Join(s.KeyDir, "auth.pem")+"):")
 	fmt.Println("  go run ./cmd/devtoken -role school_officer  -org S001 -user officer1")
 	fmt.Println("  go run ./cmd/devtoken -role school_reviewer -org S001 -user reviewer1")

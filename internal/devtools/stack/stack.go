@@ -1,8 +1,8 @@
 // Package stack brings up the whole system on one machine, for `make run`,
 // the end-to-end tests and the load generator: PostgreSQL (the one named by
 // DATABASE_URL, or a throwaway cluster), NATS JetStream (the one named by
-// NATS_URL, or an embedded server), optionally Jaeger, the bank simulator
-// and the five services as separate processes.
+// NATS_URL, or an embedded server), optionally Jaeger, the bank simulator,
+// the services as separate processes and the gateway in front of them.
 package stack
 
 import (
@@ -71,6 +71,8 @@ type Options struct {
 	JaegerUIAssets string
 	// Env is added to every service's environment.
 	Env map[string]string
+	// GatewayEnv is added to the gateway's environment (AID_GATEWAY_RATE, …).
+	GatewayEnv map[string]string
 	// BankEnv is added to the bank simulator's environment.
 	BankEnv map[string]string
 	// Logs receives every process's output; nil writes per-process files under Dir/logs.
@@ -127,7 +129,10 @@ type Stack struct {
 	JaegerQuery string
 	OTLP        string
 	BankURL     string
-	Endpoints   map[string]Endpoint
+	// Gateway is the one entry point of the public API (host:port): REST
+	// and gRPC (h2c) of every service, rate-limited per organisation.
+	Gateway   string
+	Endpoints map[string]Endpoint
 	// ReplicaEndpoints are the second and later replicas' (Options.Replicas).
 	ReplicaEndpoints map[string][]Endpoint
 	Signer           *auth.Signer
@@ -150,6 +155,7 @@ type Stack struct {
 	handedOut map[int]bool
 	jaeger    *Process
 	bank      *Process
+	gateway   *Process
 }
 
 // Start brings the system up. On error, whatever was started is stopped.
@@ -262,6 +268,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := s.startReplicas(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.startGateway(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -296,6 +305,26 @@ func (s *Stack) startReplicas(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// startGateway runs the entry point (cmd/gateway) in front of the services.
+func (s *Stack) startGateway(ctx context.Context) error {
+	port, err := s.port(ctx, 8080)
+	if err != nil {
+		return err
+	}
+	s.Gateway = "127.0.0.1:" + strconv.Itoa(port)
+	env := map[string]string{
+		"AID_GATEWAY_ADDR":     s.Gateway,
+		"AID_AUTH_PUBLIC_KEYS": filepath.Join(s.KeyDir, "auth.pub.pem"),
+	}
+	for name, ep := range s.Endpoints {
+		env[envPrefix(name)+"GRPC_UPSTREAM"] = ep.GRPC
+		env[envPrefix(name)+"HTTP_UPSTREAM"] = ep.HTTP
+	}
+	maps.Copy(env, s.opts.GatewayEnv)
+	s.gateway = s.newProcess("gateway", filepath.Join(s.opts.BinDir, "gateway"), env, "http://"+s.Gateway+"/readyz")
+	return s.gateway.Start(ctx)
 }
 
 func (s *Stack) serviceEnv(name string, ep Endpoint) map[string]string {
@@ -486,6 +515,8 @@ func (s *Stack) Process(name string) *Process {
 		return s.bank
 	case "nats":
 		return s.nats
+	case "gateway":
+		return s.gateway
 	}
 	for _, p := range s.natsPeers {
 		if p.Name == name {
@@ -532,6 +563,9 @@ func (s *Stack) RestartNATS(ctx context.Context) error {
 // Stop stops the services (SIGTERM, then SIGKILL after a grace period), the
 // bank, Jaeger, NATS and the throwaway cluster.
 func (s *Stack) Stop() {
+	if s.gateway != nil {
+		_ = s.gateway.Stop(20 * time.Second)
+	}
 	var wg sync.WaitGroup
 	for _, p := range s.procs {
 		wg.Go(func() { ; _ = p.Stop(20 * time.Second) })
