@@ -21,7 +21,8 @@ const defaultEndpoints = "application=127.0.0.1:9101/127.0.0.1:8101," +
 	"bureau-review=127.0.0.1:9103/127.0.0.1:8103," +
 	"finance-confirmation=127.0.0.1:9104/127.0.0.1:8104," +
 	"payout=127.0.0.1:9105/127.0.0.1:8105," +
-	"data-comparison=127.0.0.1:9106/127.0.0.1:8106"
+	"data-comparison=127.0.0.1:9106/127.0.0.1:8106," +
+	"reporting=127.0.0.1:9107/127.0.0.1:8107"
 
 // bringUp is the first phase: the stack (started, or the running one
 // described), clients of its APIs, the load's users, the recorder and the
