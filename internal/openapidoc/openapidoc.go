@@ -75,7 +75,18 @@ func Enrich(raw []byte) ([]byte, error) {
 	doc["security"] = []any{map[string]any{SecurityScheme: []any{}}}
 	describeUnits(doc)
 	paths, _ := doc["paths"].(map[string]any)
+	// Declared once under "responses" and referred to by every operation:
+	// the catalog written out per operation would make the document
+	// many megabytes.
 	errs := errorResponses()
+	shared := make(map[string]any, len(errs))
+	refs := make(map[string]any, len(errs))
+	for status, r := range errs {
+		name := "Error" + status
+		shared[name] = r
+		refs[status] = map[string]any{"$ref": "#/responses/" + name}
+	}
+	doc["responses"] = shared
 	for _, item := range paths {
 		ops, _ := item.(map[string]any)
 		for method, op := range ops {
@@ -94,7 +105,7 @@ func Enrich(raw []byte) ([]byte, error) {
 				resp = map[string]any{}
 				o["responses"] = resp
 			}
-			maps.Copy(resp, errs)
+			maps.Copy(resp, refs)
 		}
 	}
 	var buf bytes.Buffer
