@@ -121,6 +121,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		if isGRPC {
+			// What a gRPC server answers for a method it does not have.
 			writeGRPCError(w, codes.Unimplemented, "no service serves "+r.URL.Path)
 			return
 		}

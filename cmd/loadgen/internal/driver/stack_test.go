@@ -26,7 +26,7 @@ func TestBotsDriveTheWholeChain(t *testing.T) {
 		if ci {
 			t.Fatal("-short in CI: CI must run the whole-stack test")
 		}
-		t.Skip("-short (make test-short) leaves out this test: it starts PostgreSQL, NATS and the six services")
+		t.Skip("-short (make test-short) leaves out this test: it starts PostgreSQL, NATS and every service")
 	}
 	binDir := os.Getenv("AID_BIN_DIR")
 	if binDir == "" {
