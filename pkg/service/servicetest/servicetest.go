@@ -4,8 +4,10 @@ package servicetest
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,38 +85,59 @@ func Start(t testing.TB, env Env, spec service.Spec) Running {
 	if spec.Needs.Verify {
 		cfg.FinanceVerifyKeys = config.DevFinanceVerifyKeys
 	}
+	// The free ports are found before the service binds them, so another
+	// test may take one in between: a start that fails on a port in use is
+	// tried again on other ports.
+	for attempt := 1; ; attempt++ {
+		run, err := runUntilReady(t, spec, cfg)
+		if err == nil {
+			return run
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 5 {
+			t.Fatalf("%s exited during start: %v", spec.Name, err)
+		}
+		cfg.GRPCAddr, cfg.HTTPAddr = freeAddr(t), freeAddr(t)
+	}
+}
+
+// runUntilReady runs spec with cfg until the test ends and waits until it is
+// ready; it returns the error the service exited with during start.
+func runUntilReady(t testing.TB, spec service.Spec, cfg config.Service) (Running, error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- service.RunWithConfig(ctx, spec, cfg) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s stopped with error: %v", spec.Name, err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("%s did not stop within 20s", spec.Name)
-		}
-	})
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-done:
-			t.Fatalf("%s exited during start: %v", spec.Name, err)
+			cancel()
+			return Running{}, err
 		default:
 		}
 		resp, err := http.Get("http://" + cfg.HTTPAddr + "/readyz") //nolint:noctx // a bounded poll of the loopback server the test started
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return Running{GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr}
+				t.Cleanup(func() {
+					cancel()
+					select {
+					case err := <-done:
+						if err != nil {
+							t.Errorf("%s stopped with error: %v", spec.Name, err)
+						}
+					case <-time.After(20 * time.Second):
+						t.Errorf("%s did not stop within 20s", spec.Name)
+					}
+				})
+				return Running{GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr}, nil
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	cancel()
 	t.Fatalf("%s not ready within 30s", spec.Name)
-	return Running{}
+	return Running{}, nil
 }
 
 // Migrate makes the roles (pgroles), applies spec's migrations as the owner
