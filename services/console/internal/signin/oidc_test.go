@@ -247,8 +247,7 @@ func TestNewOIDCRefusesAnIssuerThatNamesAnother(t *testing.T) {
 	// localhost serves the same discovery document, whose issuer is 127.0.0.1.
 	other := strings.Replace(prov.Issuer(), "127.0.0.1", "localhost", 1)
 	_, err = NewOIDC(t.Context(), OIDCConfig{Issuer: other, ClientID: testClientID, RedirectURL: testRedirectURL})
-	var mismatch *oidc.IssuerMismatchError
-	if !errors.As(err, &mismatch) {
+	if _, ok := errors.AsType[*oidc.IssuerMismatchError](err); !ok {
 		t.Fatalf("NewOIDC(%s) = %v, want an issuer mismatch", other, err)
 	}
 }
