@@ -4,18 +4,17 @@
 package sheet
 
 import (
-	"strings"
-	"unicode/utf8"
-
 	"bufio"
 	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"golang.org/x/text/encoding/simplifiedchinese"
 	"io"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
+	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/edubureau/studentaid/pkg/apperr"
 )

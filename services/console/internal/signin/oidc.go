@@ -65,11 +65,11 @@ type OIDC struct {
 // or its session table) for a few minutes, and uses them once.
 type Pending struct {
 	// State is sent to the provider and must come back on the callback.
-	State string
+	State string `json:"state"`
 	// Nonce is sent to the provider and must come back in the ID token.
-	Nonce string
+	Nonce string `json:"nonce"`
 	// Verifier is the PKCE code verifier; the provider saw only its hash.
-	Verifier string
+	Verifier string `json:"verifier"`
 }
 
 // ErrSignInFailed is wrapped by every error Finish returns. The console shows
