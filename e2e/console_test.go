@@ -534,3 +534,87 @@ func (u *httpUser) setCookie(t *testing.T, c *http.Cookie) {
 }
 
 var _ = stack.Services
+
+// TestConsoleDataOffice: the data officer's work in the browser — a
+// history file with a bad row is refused whole with the row listed, the
+// corrected one is imported; a comparison run finds the planted duplicate
+// payment; the clue is assigned, verified as ineligible, and its refund
+// recovered in two receipts until it closes.
+func TestConsoleDataOffice(t *testing.T) {
+	s := startStack(t, nil, false)
+	base := "http://" + s.Console
+	b := newBrowser(t, base)
+	dir := t.TempDir()
+	id := idnumber.Generate("420102", time.Date(2001, 5, 6, 0, 0, 0, 0, time.UTC), 731)
+	other := idnumber.Generate("420102", time.Date(2001, 7, 8, 0, 0, 0, 0, time.UTC), 732)
+	header := "身份证号,姓名,学校代码,项目代码,学期,学段,金额\n"
+	// The same student paid the high-school grant by two schools in one term.
+	good := header + id + ",陈晨,S008,HS_NATIONAL_GRANT,2016-autumn,high_school,1000\n" +
+		id + ",陈晨,S013,HS_NATIONAL_GRANT,2016-autumn,high_school,1000\n" +
+		other + ",周舟,S008,HS_NATIONAL_GRANT,2016-autumn,high_school,1250\n"
+	bad := header + id + ",陈晨,S008,HS_NATIONAL_GRANT,2016-autumn,high_school,1000\n" +
+		other + ",周舟,S008,HS_NATIONAL_GRANT,2016-autumn,high_school,-5\n"
+	badFile, goodFile := filepath.Join(dir, "history-bad.csv"), filepath.Join(dir, "history.csv")
+	if err := os.WriteFile(badFile, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(goodFile, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.signIn("data1")
+	b.run("imports", chromedp.Navigate(base+"/data/imports"), chromedp.WaitVisible(chromedp.CSS("#import-form")))
+	b.checkLabels("imports")
+	b.run("import the bad file",
+		chromedp.SetValue(chromedp.CSS("#kind"), "HISTORY"), chromedp.SendKeys(chromedp.CSS("#source"), "schools-2016"),
+		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{badFile}),
+		chromedp.Click(chromedp.CSS("#import")), chromedp.WaitVisible(chromedp.CSS("#import-bad")))
+	if rows := b.text("#bad-rows tbody"); !strings.HasPrefix(rows, "3") || strings.Count(rows, "\n") != 0 {
+		t.Errorf("bad rows %q: want line 3 only", rows)
+	}
+	b.screenshot("import-bad-row")
+	b.run("import the corrected file", chromedp.Navigate(base+"/data/imports"),
+		chromedp.SetValue(chromedp.CSS("#kind"), "HISTORY"), chromedp.SendKeys(chromedp.CSS("#source"), "schools-2016"),
+		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{goodFile}),
+		chromedp.Click(chromedp.CSS("#import")), chromedp.WaitVisible(chromedp.CSS("#import-ok")))
+	if got := b.text("#import-ok"); !strings.Contains(got, "3") {
+		t.Errorf("imported %q, want 3 rows", got)
+	}
+	b.screenshot("import-ok")
+
+	b.run("run a comparison", chromedp.Navigate(base+"/data/clues"),
+		chromedp.SetValue(chromedp.CSS("#from_term"), "2016-autumn"), chromedp.SetValue(chromedp.CSS("#to_term"), "2016-autumn"),
+		chromedp.Click(chromedp.CSS("#compare")), chromedp.WaitVisible(chromedp.CSS("#compare-summary")))
+	if got := b.text("#compare-summary"); !strings.Contains(got, "3 ") {
+		t.Errorf("comparison %q: want 3 records compared", got)
+	}
+	b.screenshot("comparison-done")
+	b.until("the duplicate clue", "/data/clues?state=OPEN", "#clues", func(text string) bool { return strings.Contains(text, idnumber.Mask(id)) })
+	var clueIDs []string
+	b.run("clue ids", into(&clueIDs, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#clues tbody tr")).map(r => r.dataset.id)`)))
+	if len(clueIDs) == 0 {
+		t.Fatal("no clue")
+	}
+	b.checkLabels("clues")
+	b.screenshot("clues-open")
+	b.run("assign to me", chromedp.Click(chromedp.CSS("#select-all")), chromedp.Click(chromedp.CSS("#assign")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	b.run("verify as ineligible", chromedp.Navigate(base+"/data/clues?state=ASSIGNED"), chromedp.WaitVisible(chromedp.CSS("#clues")),
+		chromedp.Click(chromedp.CSS("#select-all")),
+		chromedp.SendKeys(chromedp.CSS("#findings"), "同一学期两校重复发放"), chromedp.SendKeys(chromedp.CSS("#evidence"), "两校花名册"),
+		chromedp.Click(chromedp.CSS("#ineligible")), chromedp.SendKeys(chromedp.CSS("#recover"), "1000"),
+		chromedp.Click(chromedp.CSS("#verify")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	b.screenshot("clue-verified")
+	b.until("an open refund of 1,000.00", "/data/refunds", "#refunds", func(text string) bool { return strings.Contains(text, "1,000.00") })
+	var refundID string
+	b.run("refund id", into(&refundID, chromedp.Evaluate[string](`document.querySelector("#refunds tbody tr").dataset.id`)))
+	b.checkLabels("refunds")
+	for i, amount := range []string{"400", "600"} {
+		b.run("receipt "+amount, chromedp.Navigate(base+"/data/refunds"), chromedp.WaitVisible(chromedp.CSS("#amt-"+refundID)),
+			chromedp.SendKeys(chromedp.CSS("#amt-"+refundID), amount), chromedp.SendKeys(chromedp.CSS("#ref-"+refundID), fmt.Sprintf("BANK-%d", i+1)),
+			chromedp.Click(chromedp.CSS("#refunds tbody tr button")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	}
+	row := b.text("#refunds tbody tr")
+	if !strings.Contains(row, "CLOSED") || strings.Count(row, "1,000.00") != 2 {
+		t.Errorf("refund after 400 + 600 received: %q, want CLOSED with 1,000.00 received", row)
+	}
+	b.screenshot("refund-closed")
+}

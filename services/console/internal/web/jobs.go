@@ -166,6 +166,11 @@ func (s *Server) jobPage(q *request) {
 			if err := json.Unmarshal(j.Result, &r); err == nil {
 				v.Result = r
 			}
+		case jobCompare:
+			var r compareResult
+			if err := json.Unmarshal(j.Result, &r); err == nil {
+				v.Result = r
+			}
 		}
 	}
 	q.render("job.html", "job."+j.Kind, v)

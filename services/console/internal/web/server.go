@@ -316,16 +316,26 @@ func (q *request) upstreamError(err error) {
 }
 
 func (q *request) explain(err error) string {
+	if msg := explainStatus(err); msg != "" {
+		return msg
+	}
+	if status.Code(err) == codes.Unauthenticated {
+		return q.t("err.signin")
+	}
+	q.s.log.ErrorContext(q.r.Context(), "service call failed", "err", err, "user", q.sess.ID.String())
+	return q.t("err.unavailable")
+}
+
+// explainStatus is a service's message for the refusals a user can act on
+// (the services write those for officers), "" for the others.
+func explainStatus(err error) string {
 	st, _ := status.FromError(err)
 	switch st.Code() {
 	case codes.InvalidArgument, codes.FailedPrecondition, codes.AlreadyExists, codes.PermissionDenied,
 		codes.NotFound, codes.Aborted, codes.OutOfRange, codes.ResourceExhausted:
 		return st.Message()
-	case codes.Unauthenticated:
-		return q.t("err.signin")
 	default:
-		q.s.log.ErrorContext(q.r.Context(), "service call failed", "err", err, "user", q.sess.ID.String())
-		return q.t("err.unavailable")
+		return ""
 	}
 }
 

@@ -40,9 +40,10 @@ const (
 
 // Job kinds.
 const (
-	jobCheck  = "check"
-	jobSubmit = "submit"
-	jobDecide = "decide"
+	jobCheck   = "check"
+	jobSubmit  = "submit"
+	jobDecide  = "decide"
+	jobCompare = "compare"
 )
 
 // The columns of a school's list, by the headings accepted for each
