@@ -6,10 +6,12 @@
 // kustomization lists every manifest, the Compose services are healthchecked
 // and depend on services that exist, and the NATS configuration is accepted
 // by the real server's parser with sync_interval always. In both Compose and
-// Kubernetes each of the six services runs with AID_ENV=production after a
-// migrate step that does too (in Kubernetes a Job per release, never the
-// Deployment itself), and holds exactly the keys it uses, its own NATS seed
-// and its own database role. Every Kubernetes object also decodes strictly
+// Kubernetes each of the seven services and the console runs with
+// AID_ENV=production after a migrate step that does too (in Kubernetes a Job
+// per release, never the Deployment itself), and holds exactly the keys it
+// uses, its own NATS seed (the console: none) and its own database role; the
+// console's signing key is its alone and every service trusts its public key
+// (validate_web_test.go). Every Kubernetes object also decodes strictly
 // into its k8s.io/api type; each Deployment has an autoscaler on CPU and
 // consumer lag; the CloudNativePG Cluster, the NATS chart values and the R3
 // stream definitions are checked for what production relies on.
