@@ -28,32 +28,37 @@ CREATE TABLE paid_groups (
 -- payments (not loans) still paid after refunds. Distinct persons of any
 -- selection are count(DISTINCT student_id_hash) over its rows with live > 0.
 CREATE TABLE person_terms (
-  term_rank        integer NOT NULL,
   program_code     text NOT NULL,
+  term_rank        integer NOT NULL,
   school_code      text NOT NULL,
   stage            text NOT NULL,
   government_total boolean NOT NULL,
-  student_id_hash  text NOT NULL,
+  -- "C": distinct counting sorts these by bytes, not by the locale.
+  student_id_hash  text COLLATE "C" NOT NULL,
   live             integer NOT NULL CHECK (live >= 0),
-  PRIMARY KEY (term_rank, program_code, school_code, stage, government_total, student_id_hash)
+  PRIMARY KEY (program_code, term_rank, school_code, stage, government_total, student_id_hash)
 );
+-- A school set across programs, and one student's rows (period_persons'
+-- upkeep).
+CREATE INDEX person_terms_school ON person_terms (school_code, term_rank) INCLUDE (student_id_hash, government_total, program_code, stage, live);
+CREATE INDEX person_terms_student ON person_terms (student_id_hash, term_rank);
 
--- person_years: per year (of the payment's term) and scope, a student's
--- grant payments still paid; scope is 'all', 'government' or
--- 'program:<code>'. year_persons counts the students with live > 0, kept on
--- each 0 ↔ 1 crossing, so the annual report reads its persons in O(1).
-CREATE TABLE person_years (
-  year            integer NOT NULL,
-  scope           text NOT NULL,
-  student_id_hash text NOT NULL,
-  live            integer NOT NULL CHECK (live >= 0),
-  PRIMARY KEY (year, scope, student_id_hash)
-);
-CREATE TABLE year_persons (
-  year    integer NOT NULL,
-  scope   text NOT NULL,
-  persons bigint NOT NULL CHECK (persons >= 0),
-  PRIMARY KEY (year, scope)
+-- period_persons: distinct persons counted ahead for the selections asked
+-- most, a whole year or a single term (from_rank..to_rank) with no school
+-- filter: filter is '' or 'stage:<stage>', program_code '' (all programs)
+-- or one program. persons counts the students with a live row in the
+-- cell, government_persons those with a live row of a program counting
+-- toward the government total. The consumer moves them when a student's
+-- row in person_terms crosses 0 ↔ 1 and no other row of theirs keeps them
+-- counted.
+CREATE TABLE period_persons (
+  from_rank          integer NOT NULL,
+  to_rank            integer NOT NULL,
+  filter             text NOT NULL,
+  program_code       text NOT NULL,
+  persons            bigint NOT NULL,
+  government_persons bigint NOT NULL,
+  PRIMARY KEY (from_rank, to_rank, filter, program_code)
 );
 
 -- What an answer as of an earlier instant needs to find the few students
@@ -76,25 +81,43 @@ FROM payments p JOIN applications a USING (application_id);
 -- rebuild_aggregates replaces the aggregates by those computed from the
 -- rows: the backfill of an existing database, and the reference the
 -- consumer's incremental upkeep is tested against.
-CREATE FUNCTION rebuild_aggregates() RETURNS void LANGUAGE sql SET search_path FROM CURRENT AS $$
+CREATE FUNCTION rebuilt_facts() RETURNS TABLE (term_rank integer, program_code text, school_code text, stage text,
+  government_total boolean, loan boolean, shares_bp jsonb, student_id_hash text, amount_fen bigint, recovered_fen bigint)
+LANGUAGE sql STABLE AS $$
+SELECT a.term_rank, a.program_code, a.school_code, a.stage, a.government_total, p.loan_contract_number <> '',
+       a.shares_bp, a.student_id_hash, p.amount_fen, coalesce(x.recovered_fen, 0)::bigint
+FROM payments p JOIN applications a USING (application_id)
+LEFT JOIN (SELECT r.payment_id, sum(rr.amount_fen) AS recovered_fen FROM refunds r JOIN refund_receipts rr USING (refund_id)
+           GROUP BY 1) x USING (payment_id)
+$$;
+
+CREATE FUNCTION rebuild_aggregates() RETURNS void LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
 DELETE FROM paid_groups;
 DELETE FROM person_terms;
-DELETE FROM person_years;
-DELETE FROM year_persons;
+DELETE FROM period_persons;
+-- payment_facts set-based (the receipts summed once, joined), twice: the
+-- migration's role may not create temporary tables.
 INSERT INTO paid_groups (term_rank, program_code, school_code, stage, government_total, loan, shares_bp, net_fen,
                          payments, gross_fen, recovered_fen)
 SELECT term_rank, program_code, school_code, stage, government_total, loan, shares_bp, amount_fen - recovered_fen,
        count(*), sum(amount_fen), sum(recovered_fen)
-FROM payment_facts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+FROM rebuilt_facts() GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 INSERT INTO person_terms (term_rank, program_code, school_code, stage, government_total, student_id_hash, live)
 SELECT term_rank, program_code, school_code, stage, government_total, student_id_hash, count(*)
-FROM payment_facts WHERE NOT loan AND amount_fen > recovered_fen GROUP BY 1, 2, 3, 4, 5, 6;
-INSERT INTO person_years (year, scope, student_id_hash, live)
-SELECT term_rank / 2, s.scope, student_id_hash, sum(live)
-FROM person_terms, LATERAL (VALUES ('all'), ('program:' || program_code), (CASE WHEN government_total THEN 'government' END)) s (scope)
-WHERE s.scope IS NOT NULL GROUP BY 1, 2, 3;
-INSERT INTO year_persons (year, scope, persons)
-SELECT year, scope, count(*) FROM person_years WHERE live > 0 GROUP BY 1, 2;
+FROM rebuilt_facts() WHERE NOT loan AND amount_fen > recovered_fen GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO period_persons (from_rank, to_rank, filter, program_code, persons, government_persons)
+SELECT from_rank, to_rank, filter, program, count(*), count(*) FILTER (WHERE gov)
+FROM (
+  SELECT c.from_rank, c.to_rank, f.filter, pr.program, t.student_id_hash, bool_or(t.government_total) AS gov
+  FROM person_terms t,
+       LATERAL (VALUES (t.term_rank, t.term_rank), (t.term_rank / 2 * 2, t.term_rank / 2 * 2 + 1)) c (from_rank, to_rank),
+       LATERAL (VALUES (''), ('stage:' || t.stage)) f (filter),
+       LATERAL (VALUES (''), (t.program_code)) pr (program)
+  WHERE t.live > 0
+  GROUP BY 1, 2, 3, 4, 5) cells
+GROUP BY 1, 2, 3, 4;
+END;
 $$;
 
 SELECT rebuild_aggregates();

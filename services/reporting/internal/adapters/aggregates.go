@@ -85,57 +85,103 @@ func moveFact(ctx context.Context, tx db.Tx, before, after *fact) error {
 // rebuild_aggregates() repairs.
 var errOutOfStep = errors.New("aggregates out of step with the rows")
 
-// scopes are the year scopes a live payment counts in.
-func (f fact) scopes() []string {
-	s := []string{"all", "program:" + f.program}
-	if f.government {
-		s = append(s, "government")
-	}
-	return s
-}
-
-// personCounts counts a payment that became live: its student is one more
-// person in each year scope they were not live in yet.
+// personCounts counts a payment that became live in its student's
+// person_terms row.
 func personCounts(ctx context.Context, tx db.Tx, f fact) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO person_terms AS t (term_rank, program_code, school_code, stage, government_total, student_id_hash, live)
-		VALUES ($1,$2,$3,$4,$5,$6,1) ON CONFLICT (term_rank, program_code, school_code, stage, government_total, student_id_hash)
-		DO UPDATE SET live = t.live + 1`,
-		f.termRank, f.program, f.school, f.stage, f.government, f.studentIDH); err != nil {
+	var live int
+	if err := tx.QueryRow(ctx, `INSERT INTO person_terms AS t (term_rank, program_code, school_code, stage, government_total, student_id_hash, live)
+		VALUES ($1,$2,$3,$4,$5,$6,1) ON CONFLICT (program_code, term_rank, school_code, stage, government_total, student_id_hash)
+		DO UPDATE SET live = t.live + 1 RETURNING live`,
+		f.termRank, f.program, f.school, f.stage, f.government, f.studentIDH).Scan(&live); err != nil {
 		return fmt.Errorf("person terms: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `WITH py AS (
-		  INSERT INTO person_years AS t (year, scope, student_id_hash, live)
-		  SELECT $1, s, $3, 1 FROM unnest($2::text[]) s
-		  ON CONFLICT (year, scope, student_id_hash) DO UPDATE SET live = t.live + 1
-		  RETURNING scope, live)
-		INSERT INTO year_persons AS y (year, scope, persons)
-		SELECT $1, scope, 1 FROM py WHERE live = 1
-		ON CONFLICT (year, scope) DO UPDATE SET persons = y.persons + 1`,
-		f.termRank/2, f.scopes(), f.studentIDH); err != nil {
-		return fmt.Errorf("person years: %w", err)
+	if live != 1 {
+		return nil // another payment of the same cell keeps the student counted
 	}
-	return nil
+	return movePeriods(ctx, tx, f, 1)
 }
 
-// personLeaves uncounts a payment no longer live (refunded in full): its
-// student is one person less in each year scope they have no other live
-// payment in.
+// personLeaves uncounts a payment no longer live (refunded in full).
 func personLeaves(ctx context.Context, tx db.Tx, f fact) error {
-	tag, err := tx.Exec(ctx, `UPDATE person_terms SET live = live - 1
-		WHERE term_rank = $1 AND program_code = $2 AND school_code = $3 AND stage = $4 AND government_total = $5 AND student_id_hash = $6`,
-		f.termRank, f.program, f.school, f.stage, f.government, f.studentIDH)
+	var live int
+	err := tx.QueryRow(ctx, `UPDATE person_terms SET live = live - 1
+		WHERE program_code = $1 AND term_rank = $2 AND school_code = $3 AND stage = $4 AND government_total = $5 AND student_id_hash = $6
+		RETURNING live`,
+		f.program, f.termRank, f.school, f.stage, f.government, f.studentIDH).Scan(&live)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("person terms: %w", errOutOfStep)
+	}
 	if err != nil {
 		return fmt.Errorf("person terms: %w", err)
 	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("person terms: %w", errOutOfStep)
+	if live != 0 {
+		return nil
 	}
-	if _, err := tx.Exec(ctx, `WITH py AS (
-		  UPDATE person_years SET live = live - 1 WHERE year = $1 AND scope = ANY($2) AND student_id_hash = $3
-		  RETURNING scope, live)
-		UPDATE year_persons y SET persons = y.persons - 1 FROM py WHERE y.year = $1 AND y.scope = py.scope AND py.live = 0`,
-		f.termRank/2, f.scopes(), f.studentIDH); err != nil {
-		return fmt.Errorf("person years: %w", err)
+	return movePeriods(ctx, tx, f, -1)
+}
+
+// movePeriods moves period_persons after f's person_terms row went from 0
+// to 1 (delta 1) or from 1 to 0 (delta -1): in each counted cell (the term
+// and its year; all stages and f's; all programs and f's) the student is
+// one more person when this row is now their only live one there, one less
+// when they have none left.
+func movePeriods(ctx context.Context, tx db.Tx, f fact, delta int64) error {
+	year := f.termRank / 2 * 2
+	var n [16]int64
+	dest := make([]any, len(n))
+	for i := range n {
+		dest[i] = &n[i]
+	}
+	if err := tx.QueryRow(ctx, `SELECT
+		count(*) FILTER (WHERE term_rank = $3), count(*) FILTER (WHERE term_rank = $3 AND government_total),
+		count(*) FILTER (WHERE term_rank = $3 AND program_code = $4), count(*) FILTER (WHERE term_rank = $3 AND program_code = $4 AND government_total),
+		count(*) FILTER (WHERE term_rank = $3 AND stage = $5), count(*) FILTER (WHERE term_rank = $3 AND stage = $5 AND government_total),
+		count(*) FILTER (WHERE term_rank = $3 AND stage = $5 AND program_code = $4),
+		count(*) FILTER (WHERE term_rank = $3 AND stage = $5 AND program_code = $4 AND government_total),
+		count(*), count(*) FILTER (WHERE government_total),
+		count(*) FILTER (WHERE program_code = $4), count(*) FILTER (WHERE program_code = $4 AND government_total),
+		count(*) FILTER (WHERE stage = $5), count(*) FILTER (WHERE stage = $5 AND government_total),
+		count(*) FILTER (WHERE stage = $5 AND program_code = $4), count(*) FILTER (WHERE stage = $5 AND program_code = $4 AND government_total)
+		FROM person_terms WHERE student_id_hash = $1 AND term_rank BETWEEN $2 AND $2 + 1 AND live > 0`,
+		f.studentIDH, year, f.termRank, f.program, f.stage).Scan(dest...); err != nil {
+		return fmt.Errorf("period persons: %w", err)
+	}
+	var target int64 // the student's live rows in a cell when this row decides
+	if delta > 0 {
+		target = 1
+	}
+	var from, to []int
+	var filters, programs []string
+	var persons, gov []int64
+	for pi, period := range [][2]int{{f.termRank, f.termRank}, {year, year + 1}} {
+		for fi, filter := range []string{"", "stage:" + f.stage} {
+			for gi, program := range []string{"", f.program} {
+				i := pi*8 + fi*4 + gi*2
+				var dp, dg int64
+				if n[i] == target {
+					dp = delta
+				}
+				if f.government && n[i+1] == target {
+					dg = delta
+				}
+				if dp == 0 && dg == 0 {
+					continue
+				}
+				from, to = append(from, period[0]), append(to, period[1])
+				filters, programs = append(filters, filter), append(programs, program)
+				persons, gov = append(persons, dp), append(gov, dg)
+			}
+		}
+	}
+	if len(from) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO period_persons AS pp (from_rank, to_rank, filter, program_code, persons, government_persons)
+		SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
+		ON CONFLICT (from_rank, to_rank, filter, program_code) DO UPDATE
+		SET persons = pp.persons + EXCLUDED.persons, government_persons = pp.government_persons + EXCLUDED.government_persons`,
+		from, to, filters, programs, persons, gov); err != nil {
+		return fmt.Errorf("period persons: %w", err)
 	}
 	return nil
 }

@@ -24,10 +24,10 @@ type Selection struct {
 	RecoveredYear int
 }
 
-// wholeYear: the selection is one year's two terms with no other filter,
-// whose distinct persons year_persons counts.
-func (s Selection) wholeYear() bool {
-	return s.FromRank%2 == 0 && s.ToRank == s.FromRank+1 && len(s.Schools) == 0 && s.Stage == "" && s.Program == ""
+// countedAhead: the selection's distinct persons are in period_persons,
+// for a single term or a whole year with no school filter.
+func (s Selection) countedAhead() bool {
+	return len(s.Schools) == 0 && (s.FromRank == s.ToRank || (s.FromRank%2 == 0 && s.ToRank == s.FromRank+1))
 }
 
 // where adds the selection's cells as conditions on columns prefixed by
@@ -278,25 +278,28 @@ func aggregateSums(ctx context.Context, q db.Querier, s Selection) (*sums, error
 	if err := scanSplits(rows, t); err != nil {
 		return nil, err
 	}
-	if s.wholeYear() {
-		rows, err := q.Query(ctx, `SELECT scope, persons FROM year_persons WHERE year = $1`, s.FromRank/2)
+	if s.countedAhead() {
+		filter := ""
+		if s.Stage != "" {
+			filter = "stage:" + s.Stage
+		}
+		rows, err := q.Query(ctx, `SELECT program_code, persons, government_persons FROM period_persons
+			WHERE from_rank = $1 AND to_rank = $2 AND filter = $3 AND ($4 = '' OR program_code = $4)`, s.FromRank, s.ToRank, filter, s.Program)
 		if err != nil {
-			return nil, fmt.Errorf("year persons: %w", err)
+			return nil, fmt.Errorf("period persons: %w", err)
 		}
 		for rows.Next() {
-			var scope string
-			var n int64
-			if err := rows.Scan(&scope, &n); err != nil {
+			var code string
+			var n, gov int64
+			if err := rows.Scan(&code, &n, &gov); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			switch {
-			case scope == "all":
-				t.persons = n
-			case scope == "government":
-				t.governmentPersons = n
-			case len(scope) > len("program:") && scope[:len("program:")] == "program:":
-				t.program(scope[len("program:"):]).persons = n
+			if code != "" {
+				t.program(code).persons = n
+			}
+			if code == s.Program {
+				t.persons, t.governmentPersons = n, gov
 			}
 		}
 		rows.Close()

@@ -149,8 +149,8 @@ func aggregateRows(ctx context.Context, t *testing.T, q db.Querier) []string {
 		 FROM paid_groups WHERE payments <> 0 OR gross_fen <> 0 OR recovered_fen <> 0 ORDER BY 1`,
 		`SELECT concat_ws(' ', 'term', term_rank, program_code, school_code, stage, government_total, student_id_hash, live)
 		 FROM person_terms WHERE live <> 0 ORDER BY 1`,
-		`SELECT concat_ws(' ', 'year', year, scope, student_id_hash, live) FROM person_years WHERE live <> 0 ORDER BY 1`,
-		`SELECT concat_ws(' ', 'persons', year, scope, persons) FROM year_persons WHERE persons <> 0 ORDER BY 1`,
+		`SELECT concat_ws(' ', 'persons', from_rank, to_rank, filter, program_code, persons, government_persons)
+		 FROM period_persons WHERE persons <> 0 OR government_persons <> 0 ORDER BY 1`,
 	} {
 		rows, err := q.Query(ctx, sql)
 		if err != nil {
@@ -200,6 +200,10 @@ func TestAggregatesFollowTheRows(t *testing.T) {
 		{FromRank: 4033, ToRank: 4036, Schools: []string{"S1", "S3"}},
 		{FromRank: 4034, ToRank: 4035, Stage: "preschool"},
 		{FromRank: 4034, ToRank: 4035, Program: "STUDENT_LOAN"},
+		{FromRank: 4033, ToRank: 4033, Stage: "university", Program: "FANHAI_FRESHMAN"},
+		{FromRank: 4034, ToRank: 4034, Program: "PRESCHOOL_AID"},
+		{FromRank: 4034, ToRank: 4035, Stage: "preschool", Program: "POVERTY_EXTENSION"},
+		{FromRank: 4036, ToRank: 4036, Stage: "university"},
 		{FromRank: 4033, ToRank: 4036, Program: "PRESCHOOL_AID", Schools: []string{"S0"}},
 	}
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
