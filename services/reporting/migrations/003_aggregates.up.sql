@@ -41,7 +41,7 @@ CREATE TABLE person_terms (
 -- A school set across programs, and one student's rows (period_persons'
 -- upkeep).
 CREATE INDEX person_terms_school ON person_terms (school_code, term_rank) INCLUDE (student_id_hash, government_total, program_code, stage, live);
-CREATE INDEX person_terms_student ON person_terms (student_id_hash, term_rank);
+CREATE INDEX person_terms_student ON person_terms (student_id_hash, term_rank) INCLUDE (live, government_total, program_code, stage);
 
 -- period_persons: distinct persons counted ahead for the selections asked
 -- most, a whole year or a single term (from_rank..to_rank) with no school

@@ -305,8 +305,10 @@ func aggregateSums(ctx context.Context, q db.Querier, s Selection) (*sums, error
 		rows.Close()
 		return t, rows.Err()
 	}
-	rows, err = q.Query(ctx, `SELECT program_code, count(DISTINCT student_id_hash) FROM person_terms`+w.SQL()+
-		` AND live > 0 GROUP BY program_code`, w.Args...)
+	// Grouped rather than count(DISTINCT …), so that the planner may hash
+	// or read the student index in order instead of sorting.
+	rows, err = q.Query(ctx, `SELECT program_code, count(*) FROM (SELECT program_code, student_id_hash FROM person_terms`+w.SQL()+
+		` AND live > 0 GROUP BY 1, 2) x GROUP BY program_code`, w.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("persons by program: %w", err)
 	}
@@ -323,8 +325,9 @@ func aggregateSums(ctx context.Context, q db.Querier, s Selection) (*sums, error
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if err := q.QueryRow(ctx, `SELECT count(DISTINCT student_id_hash), count(DISTINCT student_id_hash) FILTER (WHERE government_total)
-		FROM person_terms`+w.SQL()+` AND live > 0`, w.Args...).Scan(&t.persons, &t.governmentPersons); err != nil {
+	if err := q.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE government) FROM (
+		SELECT student_id_hash, bool_or(government_total) AS government FROM person_terms`+w.SQL()+` AND live > 0
+		GROUP BY student_id_hash) x`, w.Args...).Scan(&t.persons, &t.governmentPersons); err != nil {
 		return nil, fmt.Errorf("persons: %w", err)
 	}
 	return t, nil
