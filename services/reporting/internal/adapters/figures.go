@@ -278,13 +278,28 @@ func aggregateSums(ctx context.Context, q db.Querier, s Selection) (*sums, error
 	if err := scanSplits(rows, t); err != nil {
 		return nil, err
 	}
-	if s.countedAhead() {
+	// Terms without a live grant payment add no person: a range whose
+	// other terms have none is counted ahead as the term or year it
+	// narrows to.
+	persons := s
+	if len(s.Schools) == 0 && !s.countedAhead() {
+		var from, to *int
+		if err := q.QueryRow(ctx, `SELECT min(term_rank), max(term_rank) FROM paid_groups`+w.SQL()+
+			` AND NOT loan AND net_fen > 0 AND payments > 0`, w.Args...).Scan(&from, &to); err != nil {
+			return nil, fmt.Errorf("live terms: %w", err)
+		}
+		if from == nil {
+			return t, nil // no live grant payment: no person
+		}
+		persons.FromRank, persons.ToRank = *from, *to
+	}
+	if p := persons; p.countedAhead() {
 		filter := ""
-		if s.Stage != "" {
-			filter = "stage:" + s.Stage
+		if p.Stage != "" {
+			filter = "stage:" + p.Stage
 		}
 		rows, err := q.Query(ctx, `SELECT program_code, persons, government_persons FROM period_persons
-			WHERE from_rank = $1 AND to_rank = $2 AND filter = $3 AND ($4 = '' OR program_code = $4)`, s.FromRank, s.ToRank, filter, s.Program)
+			WHERE from_rank = $1 AND to_rank = $2 AND filter = $3 AND ($4 = '' OR program_code = $4)`, p.FromRank, p.ToRank, filter, p.Program)
 		if err != nil {
 			return nil, fmt.Errorf("period persons: %w", err)
 		}
@@ -298,7 +313,7 @@ func aggregateSums(ctx context.Context, q db.Querier, s Selection) (*sums, error
 			if code != "" {
 				t.program(code).persons = n
 			}
-			if code == s.Program {
+			if code == p.Program {
 				t.persons, t.governmentPersons = n, gov
 			}
 		}

@@ -205,6 +205,9 @@ func TestAggregatesFollowTheRows(t *testing.T) {
 		{FromRank: 4034, ToRank: 4035, Stage: "preschool", Program: "POVERTY_EXTENSION"},
 		{FromRank: 4036, ToRank: 4036, Stage: "university"},
 		{FromRank: 4033, ToRank: 4036, Program: "PRESCHOOL_AID", Schools: []string{"S0"}},
+		{FromRank: 4030, ToRank: 4033},
+		{FromRank: 4036, ToRank: 4040, Stage: "vocational"},
+		{FromRank: 4040, ToRank: 4044},
 	}
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
