@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/edubureau/studentaid/pkg/db"
@@ -226,7 +227,7 @@ func changedAfter(ctx context.Context, q db.Querier, s Selection) ([]string, err
 		  SELECT application_id FROM payments WHERE paid_at > `+asOf+`
 		  UNION SELECT p.application_id FROM refund_receipts rr JOIN refunds r USING (refund_id) JOIN payments p USING (payment_id)
 		  WHERE rr.received_at > `+asOf+`)
-		LIMIT `+fmt.Sprint(maxCorrected+1), w.Args...)
+		LIMIT `+strconv.Itoa(maxCorrected+1), w.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("changed after %s: %w", s.AsOf, err)
 	}
@@ -275,6 +276,7 @@ func aggregateSums(ctx context.Context, q db.Querier, s Selection) (*sums, error
 	if err != nil {
 		return nil, fmt.Errorf("funding split: %w", err)
 	}
+	defer rows.Close()
 	if err := scanSplits(rows, t); err != nil {
 		return nil, err
 	}
@@ -427,6 +429,7 @@ func rawSums(ctx context.Context, q db.Querier, s Selection, students []string, 
 	if err != nil {
 		return nil, fmt.Errorf("funding split: %w", err)
 	}
+	defer rows.Close()
 	if err := scanSplits(rows, t); err != nil {
 		return nil, err
 	}

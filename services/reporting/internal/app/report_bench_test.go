@@ -120,6 +120,7 @@ func BenchmarkAnnualReport(b *testing.B) {
 // explain logs the plans of the annual report's statements and of two
 // statistics queries, through auto_explain on one connection.
 func explain(ctx context.Context, b *testing.B, dbURL string) {
+	b.Helper()
 	cfg, err := pgx.ParseConfig(dbURL)
 	if err != nil {
 		b.Fatal(err)
