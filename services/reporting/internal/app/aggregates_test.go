@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -234,5 +236,78 @@ func TestAggregatesFollowTheRows(t *testing.T) {
 				t.Errorf("%s:\nfrom the aggregates %+v\nfrom the rows       %+v", name, got, want)
 			}
 		}
+	}
+}
+
+// TestMigrationBackfillsAnExistingDatabase fills a read model kept before
+// the aggregates existed (migrations 001 and 002 only), then migrates it:
+// the figures read from the backfilled aggregates are those of its rows,
+// now and as of before a refund was received.
+func TestMigrationBackfillsAnExistingDatabase(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := testenv.Pool(t, "reporting")
+	before := fstest.MapFS{}
+	for _, name := range []string{"001_reporting.up.sql", "002_append_only.up.sql"} {
+		body, err := fs.ReadFile(migrations.FS(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[name] = &fstest.MapFile{Data: body}
+	}
+	if err := db.Migrate(ctx, pool, "reporting", before); err != nil {
+		t.Fatal(err)
+	}
+	// hA paid by two government programs, hB's grant refunded in full in
+	// 2018, hC paid by a charity program.
+	for _, sql := range []string{
+		`INSERT INTO applications (application_id, student_id_hash, school_code, program_code, term, term_rank, stage,
+			funding_source, government_total, shares_bp, policy_version, submitted_at) VALUES
+		 ('00000000-0000-0000-0000-000000000001', 'hA', 'K01', 'PRESCHOOL_AID', '2017-autumn', 4035, 'preschool', 'government', true,
+		  '{"central_provincial":8000,"municipal":2000}', 1, '2017-09-01T00:00:00Z'),
+		 ('00000000-0000-0000-0000-000000000002', 'hA', 'K01', 'POVERTY_EXTENSION', '2017-autumn', 4035, 'preschool', 'government', true,
+		  '{"municipal":10000}', 1, '2017-09-01T00:00:00Z'),
+		 ('00000000-0000-0000-0000-000000000003', 'hB', 'H01', 'HS_NATIONAL_GRANT', '2017-spring', 4034, 'high_school', 'government', true,
+		  '{"central_provincial":10000}', 1, '2017-03-01T00:00:00Z'),
+		 ('00000000-0000-0000-0000-000000000004', 'hC', 'U00', 'FANHAI_FRESHMAN', '2017-autumn', 4035, 'university', 'charity', false,
+		  '{"charity":10000}', 1, '2017-09-01T00:00:00Z')`,
+		`INSERT INTO payments (payment_id, application_id, amount_fen, loan_contract_number, paid_at) VALUES
+		 ('p1', '00000000-0000-0000-0000-000000000001', 50000, '', '2017-10-20T00:00:00Z'),
+		 ('p2', '00000000-0000-0000-0000-000000000002', 50000, '', '2017-10-20T00:00:00Z'),
+		 ('p3', '00000000-0000-0000-0000-000000000003', 100000, '', '2017-04-10T00:00:00Z'),
+		 ('p4', '00000000-0000-0000-0000-000000000004', 500000, '', '2017-10-20T00:00:00Z')`,
+		`INSERT INTO refunds (refund_id, payment_id, clue_id, amount_fen, opened_at) VALUES ('r3', 'p3', 'c3', 100000, '2018-01-10T00:00:00Z')`,
+		`INSERT INTO refund_receipts (event_id, refund_id, amount_fen, received_at) VALUES
+		 ('00000000-0000-0000-0001-000000000003', 'r3', 100000, '2018-02-01T00:00:00Z')`,
+	} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Migrate(ctx, pool, "reporting", migrations.FS()); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name                                  string
+		asOf                                  time.Time
+		paid, gov, persons, govPersons, times int64
+		centralProvincial, municipal          int64
+	}{
+		{"now", time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC), 600_000, 100_000, 2, 1, 3, 40_000, 60_000},
+		{"before the receipt", time.Date(2018, time.January, 20, 0, 0, 0, 0, time.UTC), 700_000, 200_000, 3, 2, 4, 140_000, 60_000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := adapters.Figures(ctx, pool, adapters.Selection{FromRank: 4034, ToRank: 4035, AsOf: tt.asOf, RecoveredYear: 2017})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.PaidFen != tt.paid || f.GovernmentFen != tt.gov || f.Persons != tt.persons || f.GovernmentPersons != tt.govPersons ||
+				f.PersonTimes != tt.times || f.GovernmentFunding["central_provincial"] != tt.centralProvincial ||
+				f.GovernmentFunding["municipal"] != tt.municipal || f.Funding["charity"] != 500_000 || f.RefundsOrderedFen != 100_000 {
+				t.Errorf("paid %d (government %d = %v), %d persons (%d government), %d person-times, ordered %d; want %d (%d), %d (%d), %d",
+					f.PaidFen, f.GovernmentFen, f.GovernmentFunding, f.Persons, f.GovernmentPersons, f.PersonTimes, f.RefundsOrderedFen,
+					tt.paid, tt.gov, tt.persons, tt.govPersons, tt.times)
+			}
+		})
 	}
 }
