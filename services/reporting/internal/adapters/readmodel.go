@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edubureau/studentaid/pkg/db"
-	"github.com/edubureau/studentaid/pkg/policy"
 	"github.com/edubureau/studentaid/services/reporting/internal/domain"
 )
 
@@ -50,7 +49,8 @@ func InsertApplication(ctx context.Context, tx db.Tx, a Application) error {
 	return nil
 }
 
-// InsertPayment keeps a succeeded payment, once.
+// InsertPayment keeps a succeeded payment, once, and adds it to the
+// aggregates in the same transaction.
 func InsertPayment(ctx context.Context, tx db.Tx, paymentID, applicationID string, amountFen int64, loanContract string, at time.Time) error {
 	var known bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM applications WHERE application_id = $1)`, applicationID).Scan(&known); err != nil {
@@ -59,10 +59,21 @@ func InsertPayment(ctx context.Context, tx db.Tx, paymentID, applicationID strin
 	if !known {
 		return fmt.Errorf("%w %s (payment %s)", ErrUnknownApplication, applicationID, paymentID)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO payments (payment_id, application_id, amount_fen, loan_contract_number, paid_at)
+	tag, err := tx.Exec(ctx, `INSERT INTO payments (payment_id, application_id, amount_fen, loan_contract_number, paid_at)
 		VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING`, paymentID, applicationID, amountFen, loanContract, at)
 	if err != nil {
 		return fmt.Errorf("insert payment %s: %w", paymentID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil // kept before: already in the aggregates
+	}
+	// Receipts of a refund can arrive before the payment they recover.
+	f, _, err := loadFact(ctx, tx, paymentID)
+	if err != nil {
+		return err
+	}
+	if err := moveFact(ctx, tx, nil, &f); err != nil {
+		return fmt.Errorf("aggregate payment %s: %w", paymentID, err)
 	}
 	return nil
 }
@@ -74,18 +85,33 @@ func InsertRefund(ctx context.Context, tx db.Tx, refundID, paymentID, clueID str
 	return err
 }
 
-// InsertReceipt keeps one refund receipt, once per event.
+// InsertReceipt keeps one refund receipt, once per event, and moves the
+// refunded payment (if it is known yet) to its new net amount in the
+// aggregates, in the same transaction.
 func InsertReceipt(ctx context.Context, tx db.Tx, eventID, refundID string, amountFen int64, at time.Time) error {
-	var known bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM refunds WHERE refund_id = $1)`, refundID).Scan(&known); err != nil {
-		return err
-	}
-	if !known {
+	var paymentID string
+	err := tx.QueryRow(ctx, `SELECT payment_id FROM refunds WHERE refund_id = $1`, refundID).Scan(&paymentID)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%w %s", ErrUnknownRefund, refundID)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO refund_receipts (event_id, refund_id, amount_fen, received_at)
+	if err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO refund_receipts (event_id, refund_id, amount_fen, received_at)
 		VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING`, eventID, refundID, amountFen, at)
-	return err
+	if err != nil || tag.RowsAffected() == 0 {
+		return err
+	}
+	after, ok, err := loadFact(ctx, tx, paymentID)
+	if err != nil || !ok {
+		return err // a payment not known yet counts its receipts when it arrives
+	}
+	before := after
+	before.recoveredFen -= amountFen
+	if err := moveFact(ctx, tx, &before, &after); err != nil {
+		return fmt.Errorf("aggregate receipt %s: %w", eventID, err)
+	}
+	return nil
 }
 
 // InsertRepayment keeps a loan repayment or recovery, once.
@@ -122,127 +148,6 @@ func CloseClue(ctx context.Context, tx db.Tx, clueID, outcome string, ineligible
 	_, err := tx.Exec(ctx, `UPDATE clues SET outcome = $2, ineligible = $3, closed_at = $4 WHERE clue_id = $1 AND outcome = ''`,
 		clueID, outcome, ineligible, at)
 	return err
-}
-
-// Selection narrows the figures.
-type Selection struct {
-	FromRank, ToRank int
-	Schools          []string
-	Stage, Program   string
-	AsOf             time.Time
-	// RecoveredYear: loans recovered are the repayments received in that
-	// year (the annual report); 0: the repayments of the selected loans.
-	RecoveredYear int
-}
-
-// payCTE is each selected payment with what was recovered against it by
-// the instant: a refund lowers the term of its original payment.
-const payCTE = `WITH pay AS (
-  SELECT p.payment_id, p.amount_fen, p.loan_contract_number, p.loan_contract_number <> '' AS loan,
-         a.program_code, a.government_total, a.shares_bp::text AS shares, a.student_id_hash,
-         coalesce((SELECT sum(rr.amount_fen) FROM refunds r JOIN refund_receipts rr USING (refund_id)
-                   WHERE r.payment_id = p.payment_id AND rr.received_at <= $6), 0) AS recovered
-  FROM payments p JOIN applications a USING (application_id)
-  WHERE a.term_rank BETWEEN $1 AND $2
-    AND (cardinality($3::text[]) = 0 OR a.school_code = ANY($3))
-    AND ($4 = '' OR a.stage = $4) AND ($5 = '' OR a.program_code = $5)
-    AND p.paid_at <= $6)
-`
-
-// Figures computes the selection's figures in one snapshot.
-func Figures(ctx context.Context, q db.Querier, s Selection) (domain.Figures, error) {
-	f := domain.Figures{AsOf: s.AsOf, Funding: map[string]int64{}, GovernmentFunding: map[string]int64{}}
-	schools := s.Schools
-	if schools == nil {
-		schools = []string{}
-	}
-	args := []any{s.FromRank, s.ToRank, schools, s.Stage, s.Program, s.AsOf}
-	rows, err := q.Query(ctx, payCTE+`SELECT program_code, bool_or(government_total), bool_or(loan),
-		coalesce(sum(amount_fen - recovered) FILTER (WHERE NOT loan), 0), coalesce(sum(amount_fen) FILTER (WHERE NOT loan), 0),
-		coalesce(sum(recovered) FILTER (WHERE NOT loan), 0),
-		count(DISTINCT student_id_hash) FILTER (WHERE NOT loan AND amount_fen > recovered),
-		count(*) FILTER (WHERE NOT loan AND amount_fen > recovered),
-		coalesce(sum(amount_fen) FILTER (WHERE loan), 0), count(*) FILTER (WHERE loan)
-		FROM pay GROUP BY program_code ORDER BY program_code`, args...)
-	if err != nil {
-		return f, fmt.Errorf("figures by program: %w", err)
-	}
-	for rows.Next() {
-		var p domain.ProgramFigure
-		var loanFen, loanN int64
-		if err := rows.Scan(&p.ProgramCode, &p.GovernmentTotal, &p.Loan, &p.PaidFen, &p.GrossFen, &p.RecoveredFen,
-			&p.Persons, &p.PersonTimes, &loanFen, &loanN); err != nil {
-			rows.Close()
-			return f, err
-		}
-		if p.Loan {
-			p.Persons, p.PersonTimes, p.GrossFen, p.PaidFen = loanN, loanN, loanFen, loanFen
-			f.LoansIssuedFen += loanFen
-			f.LoansIssuedCount += loanN
-		} else {
-			f.PaidFen += p.PaidFen
-			f.GrossFen += p.GrossFen
-			f.RefundsRecoveredFen += p.RecoveredFen
-			f.PersonTimes += p.PersonTimes
-			if p.GovernmentTotal {
-				f.GovernmentFen += p.PaidFen
-			}
-		}
-		f.Programs = append(f.Programs, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return f, err
-	}
-	if err := q.QueryRow(ctx, payCTE+`SELECT
-		count(DISTINCT student_id_hash) FILTER (WHERE NOT loan AND amount_fen > recovered),
-		count(DISTINCT student_id_hash) FILTER (WHERE NOT loan AND government_total AND amount_fen > recovered),
-		(SELECT coalesce(sum(r.amount_fen), 0) FROM refunds r WHERE r.opened_at <= $6 AND r.payment_id IN (SELECT payment_id FROM pay))
-		FROM pay`, args...).Scan(&f.Persons, &f.GovernmentPersons, &f.RefundsOrderedFen); err != nil {
-		return f, fmt.Errorf("persons: %w", err)
-	}
-	// Each payment splits by its own shares: a group of equal payments with
-	// equal shares splits as one payment times their number.
-	rows, err = q.Query(ctx, payCTE+`SELECT shares, government_total, amount_fen - recovered, count(*)
-		FROM pay WHERE NOT loan AND amount_fen > recovered GROUP BY 1, 2, 3`, args...)
-	if err != nil {
-		return f, fmt.Errorf("funding split: %w", err)
-	}
-	for rows.Next() {
-		var shares string
-		var gov bool
-		var net, n int64
-		if err := rows.Scan(&shares, &gov, &net, &n); err != nil {
-			rows.Close()
-			return f, err
-		}
-		var bp map[policy.Source]int32
-		if err := json.Unmarshal([]byte(shares), &bp); err != nil {
-			rows.Close()
-			return f, fmt.Errorf("shares %s: %w", shares, err)
-		}
-		for src, fen := range (policy.Program{SharesBP: bp}).SplitFen(net) {
-			f.Funding[string(src)] += fen * n
-			if gov {
-				f.GovernmentFunding[string(src)] += fen * n
-			}
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return f, err
-	}
-	if s.RecoveredYear != 0 {
-		err = q.QueryRow(ctx, `SELECT coalesce(sum(amount_fen), 0) FROM loan_repayments
-			WHERE date_part('year', paid_on) = $1 AND recorded_at <= $2`, s.RecoveredYear, s.AsOf).Scan(&f.LoansRecoveredFen)
-	} else {
-		err = q.QueryRow(ctx, payCTE+`SELECT coalesce(sum(lr.amount_fen), 0) FROM loan_repayments lr
-			WHERE lr.recorded_at <= $6 AND lr.contract_number IN (SELECT loan_contract_number FROM pay WHERE loan)`, args...).Scan(&f.LoansRecoveredFen)
-	}
-	if err != nil {
-		return f, fmt.Errorf("loans recovered: %w", err)
-	}
-	return f, nil
 }
 
 // yearOf is the local (Asia/Shanghai) year of a timestamp column.

@@ -59,6 +59,11 @@ func (s *Service) readSnapshot(ctx context.Context, fn func(tx pgx.Tx) error) er
 		return err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	// Distinct persons of a selection the aggregates do not count ahead are
+	// grouped by student: let the grouping hash in memory.
+	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
+		return err
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}

@@ -3,26 +3,36 @@ package app
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/edubureau/studentaid/internal/devtools/testenv"
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/db"
+	"github.com/edubureau/studentaid/services/reporting/internal/adapters"
 	"github.com/edubureau/studentaid/services/reporting/migrations"
 )
 
-// BenchmarkAnnualReport measures the live annual report and a filtered
-// statistics query over REPORTING_BENCH_ROWS generated payments (default
-// 10,000): 2017's two terms, eight programs, 500 schools, one payment in
-// a thousand partly refunded.
+// BenchmarkAnnualReport measures the live annual report and statistics
+// queries with filters over REPORTING_BENCH_ROWS generated payments
+// (default 10,000): 2017's two terms, eight programs, 500 schools, one
+// payment in a thousand partly refunded. The rows are generated set-based
+// straight into the read model's tables and the aggregates filled by the
+// migration's backfill, rebuild_aggregates(), which computes what the
+// consumer keeps (TestAggregatesFollowTheRows). With
+// REPORTING_BENCH_EXPLAIN set it logs EXPLAIN (ANALYZE, BUFFERS) of every
+// statement of the annual report and of two statistics queries.
 func BenchmarkAnnualReport(b *testing.B) {
 	ctx := context.Background()
 	rows, err := strconv.Atoi(config.Env("REPORTING_BENCH_ROWS", "10000"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	pool, _ := testenv.Pool(b, "reporting")
+	pool, dbURL := testenv.Pool(b, "reporting")
 	if err := db.Migrate(ctx, pool, "reporting", migrations.FS()); err != nil {
 		b.Fatal(err)
 	}
@@ -48,13 +58,24 @@ func BenchmarkAnnualReport(b *testing.B) {
 		 SELECT 'r' || i, 'p' || i, 'c' || i, 10000, '2018-01-01T00:00:00Z' FROM generate_series(1000, $1::int, 1000) i`,
 		`INSERT INTO refund_receipts (event_id, refund_id, amount_fen, received_at)
 		 SELECT md5('r' || i)::uuid, 'r' || i, 10000, '2018-02-01T00:00:00Z' FROM generate_series(1000, $1::int, 1000) i`,
-		`ANALYZE`,
+		// The aggregates the consumer keeps, computed set-based from the
+		// rows by the migration's backfill (TestAggregatesFollowTheRows
+		// checks that the consumer keeps the same).
+		`SELECT rebuild_aggregates()`,
+		`VACUUM ANALYZE`,
 	} {
-		if _, err := pool.Exec(ctx, sql, rows); err != nil && sql != `ANALYZE` {
+		args := []any{rows}
+		if !strings.Contains(sql, "$1") {
+			args = nil
+		}
+		if _, err := pool.Exec(ctx, sql, args...); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.Logf("generated %d payments in %s", rows, time.Since(start).Round(time.Millisecond))
+	if config.Env("REPORTING_BENCH_EXPLAIN", "") != "" {
+		explain(ctx, b, dbURL)
+	}
 	s := New(Deps{Pool: pool})
 	b.Run("annual", func(b *testing.B) {
 		for range b.N {
@@ -67,15 +88,70 @@ func BenchmarkAnnualReport(b *testing.B) {
 			}
 		}
 	})
-	b.Run("statistics, one program, 50 schools", func(b *testing.B) {
-		schools := make([]string, 50)
-		for i := range schools {
-			schools[i] = "S" + strconv.Itoa(100+i)
-		}
-		for range b.N {
-			if _, err := s.Statistics(ctx, StatisticsQuery{FromTerm: "2017-spring", ToTerm: "2017-autumn", Schools: schools, Program: "BOARDING_SUBSIDY"}); err != nil {
-				b.Fatal(err)
+	schools := make([]string, 50)
+	for i := range schools {
+		schools[i] = "S" + strconv.Itoa(100+i)
+	}
+	for _, q := range []struct {
+		name string
+		q    StatisticsQuery
+	}{
+		{"statistics, one program, 50 schools", StatisticsQuery{FromTerm: "2017-spring", ToTerm: "2017-autumn", Schools: schools, Program: "BOARDING_SUBSIDY"}},
+		{"statistics, one program", StatisticsQuery{FromTerm: "2017-spring", ToTerm: "2017-autumn", Program: "BOARDING_SUBSIDY"}},
+		{"statistics, one stage", StatisticsQuery{FromTerm: "2017-spring", ToTerm: "2017-autumn", Stage: "high_school"}},
+		{"statistics, 50 schools", StatisticsQuery{FromTerm: "2017-spring", ToTerm: "2017-autumn", Schools: schools}},
+		{"statistics, one term", StatisticsQuery{FromTerm: "2017-autumn", ToTerm: "2017-autumn"}},
+		{"statistics, the year", StatisticsQuery{FromTerm: "2017-spring", ToTerm: "2017-autumn"}},
+		{"statistics, three terms", StatisticsQuery{FromTerm: "2016-autumn", ToTerm: "2017-autumn"}},
+		{"statistics, three terms, one stage", StatisticsQuery{FromTerm: "2016-autumn", ToTerm: "2017-autumn", Stage: "high_school"}},
+		{"statistics, the year as of a refund", StatisticsQuery{FromTerm: "2017-spring", ToTerm: "2017-autumn",
+			AsOf: time.Date(2018, time.January, 15, 0, 0, 0, 0, time.UTC)}},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			for range b.N {
+				if _, err := s.Statistics(ctx, q.q); err != nil {
+					b.Fatal(err)
+				}
 			}
+		})
+	}
+}
+
+// explain logs the plans of the annual report's statements and of two
+// statistics queries, through auto_explain on one connection.
+func explain(ctx context.Context, b *testing.B, dbURL string) {
+	b.Helper()
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.RuntimeParams["search_path"] = "reporting"
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { b.Log(n.Message) }
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	for _, sql := range []string{`LOAD 'auto_explain'`, `SET auto_explain.log_min_duration = 0`, `SET auto_explain.log_analyze = on`,
+		`SET auto_explain.log_buffers = on`, `SET auto_explain.log_level = notice`} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			b.Fatal(err)
 		}
-	})
+	}
+	now := time.Now()
+	schools := make([]string, 50)
+	for i := range schools {
+		schools[i] = "S" + strconv.Itoa(100+i)
+	}
+	for _, sel := range []adapters.Selection{
+		{FromRank: 4034, ToRank: 4035, AsOf: now, RecoveredYear: 2017},
+		{FromRank: 4034, ToRank: 4035, AsOf: now, Schools: schools, Program: "BOARDING_SUBSIDY"},
+		{FromRank: 4035, ToRank: 4035, AsOf: now},
+		{FromRank: 4033, ToRank: 4035, AsOf: now},
+	} {
+		b.Logf("figures of %+v", sel)
+		if _, err := adapters.Figures(ctx, conn, sel); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -1,0 +1,194 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/edubureau/studentaid/pkg/db"
+)
+
+// fact is one payment as the aggregates count it: its selection cells, its
+// amount and what was recovered against it.
+type fact struct {
+	termRank                                   int
+	program, school, stage, shares, studentIDH string
+	government, loan                           bool
+	amountFen, recoveredFen                    int64
+}
+
+func (f fact) net() int64 { return f.amountFen - f.recoveredFen }
+
+// live: a grant payment still paid after refunds counts in persons and
+// person-times.
+func (f fact) live() bool { return !f.loan && f.net() > 0 }
+
+const factSelect = `SELECT term_rank, program_code, school_code, stage, shares_bp::text, student_id_hash,
+	government_total, loan, amount_fen, recovered_fen FROM payment_facts WHERE payment_id = $1`
+
+// loadFact reads a recorded payment's fact, or false when the read model
+// has no such payment (yet).
+func loadFact(ctx context.Context, tx db.Tx, paymentID string) (fact, bool, error) {
+	var f fact
+	err := tx.QueryRow(ctx, factSelect, paymentID).Scan(&f.termRank, &f.program, &f.school, &f.stage, &f.shares, &f.studentIDH,
+		&f.government, &f.loan, &f.amountFen, &f.recoveredFen)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return f, false, nil
+	}
+	if err != nil {
+		return f, false, fmt.Errorf("payment %s: %w", paymentID, err)
+	}
+	return f, true, nil
+}
+
+// moveFact replaces a payment's contribution to the aggregates: before
+// (nil for a new payment) is taken out, after put in. It runs in the
+// transaction that records the change, so the aggregates always equal
+// rebuild_aggregates() of the rows.
+func moveFact(ctx context.Context, tx db.Tx, before, after *fact) error {
+	if before != nil {
+		tag, err := tx.Exec(ctx, `UPDATE paid_groups SET payments = payments - 1, gross_fen = gross_fen - $9, recovered_fen = recovered_fen - $10
+			WHERE term_rank = $1 AND program_code = $2 AND school_code = $3 AND stage = $4 AND government_total = $5 AND loan = $6
+			  AND shares_bp = $7::jsonb AND net_fen = $8`,
+			before.termRank, before.program, before.school, before.stage, before.government, before.loan, before.shares, before.net(),
+			before.amountFen, before.recoveredFen)
+		if err != nil {
+			return fmt.Errorf("paid groups: %w", err)
+		}
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("paid groups: %w", errOutOfStep)
+		}
+	}
+	if after != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO paid_groups AS g (term_rank, program_code, school_code, stage, government_total, loan,
+			shares_bp, net_fen, payments, gross_fen, recovered_fen) VALUES ($1,$2,$3,$4,$5,$6,$7::jsonb,$8,1,$9,$10)
+			ON CONFLICT (term_rank, program_code, school_code, stage, government_total, loan, shares_bp, net_fen) DO UPDATE
+			SET payments = g.payments + 1, gross_fen = g.gross_fen + EXCLUDED.gross_fen,
+			    recovered_fen = g.recovered_fen + EXCLUDED.recovered_fen`,
+			after.termRank, after.program, after.school, after.stage, after.government, after.loan, after.shares, after.net(),
+			after.amountFen, after.recoveredFen); err != nil {
+			return fmt.Errorf("paid groups: %w", err)
+		}
+	}
+	switch {
+	case before != nil && before.live() && (after == nil || !after.live()):
+		return personLeaves(ctx, tx, *before)
+	case after != nil && after.live() && (before == nil || !before.live()):
+		return personCounts(ctx, tx, *after)
+	}
+	return nil
+}
+
+// errOutOfStep: the aggregates lack a payment's contribution, which
+// rebuild_aggregates() repairs.
+var errOutOfStep = errors.New("aggregates out of step with the rows")
+
+// personCounts counts a payment that became live in its student's
+// person_terms row.
+func personCounts(ctx context.Context, tx db.Tx, f fact) error {
+	var live int
+	if err := tx.QueryRow(ctx, `INSERT INTO person_terms AS t (term_rank, program_code, school_code, stage, government_total, student_id_hash, live)
+		VALUES ($1,$2,$3,$4,$5,$6,1) ON CONFLICT (program_code, term_rank, school_code, stage, government_total, student_id_hash)
+		DO UPDATE SET live = t.live + 1 RETURNING live`,
+		f.termRank, f.program, f.school, f.stage, f.government, f.studentIDH).Scan(&live); err != nil {
+		return fmt.Errorf("person terms: %w", err)
+	}
+	if live != 1 {
+		return nil // another payment of the same cell keeps the student counted
+	}
+	return movePeriods(ctx, tx, f, 1)
+}
+
+// personLeaves uncounts a payment no longer live (refunded in full).
+func personLeaves(ctx context.Context, tx db.Tx, f fact) error {
+	var live int
+	err := tx.QueryRow(ctx, `UPDATE person_terms SET live = live - 1
+		WHERE program_code = $1 AND term_rank = $2 AND school_code = $3 AND stage = $4 AND government_total = $5 AND student_id_hash = $6
+		RETURNING live`,
+		f.program, f.termRank, f.school, f.stage, f.government, f.studentIDH).Scan(&live)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("person terms: %w", errOutOfStep)
+	}
+	if err != nil {
+		return fmt.Errorf("person terms: %w", err)
+	}
+	if live != 0 {
+		return nil
+	}
+	return movePeriods(ctx, tx, f, -1)
+}
+
+// movePeriods moves period_persons after f's person_terms row went from 0
+// to 1 (delta 1) or from 1 to 0 (delta -1): in each counted cell (the term
+// and its year; all stages and f's; all programs and f's) the student is
+// one more person when this row is now their only live one there, one less
+// when they have none left.
+func movePeriods(ctx context.Context, tx db.Tx, f fact, delta int64) error {
+	year := f.termRank / 2 * 2
+	var n [16]int64
+	dest := make([]any, len(n))
+	for i := range n {
+		dest[i] = &n[i]
+	}
+	if err := tx.QueryRow(ctx, `SELECT
+		count(*) FILTER (WHERE term_rank = $3), count(*) FILTER (WHERE term_rank = $3 AND government_total),
+		count(*) FILTER (WHERE term_rank = $3 AND program_code = $4), count(*) FILTER (WHERE term_rank = $3 AND program_code = $4 AND government_total),
+		count(*) FILTER (WHERE term_rank = $3 AND stage = $5), count(*) FILTER (WHERE term_rank = $3 AND stage = $5 AND government_total),
+		count(*) FILTER (WHERE term_rank = $3 AND stage = $5 AND program_code = $4),
+		count(*) FILTER (WHERE term_rank = $3 AND stage = $5 AND program_code = $4 AND government_total),
+		count(*), count(*) FILTER (WHERE government_total),
+		count(*) FILTER (WHERE program_code = $4), count(*) FILTER (WHERE program_code = $4 AND government_total),
+		count(*) FILTER (WHERE stage = $5), count(*) FILTER (WHERE stage = $5 AND government_total),
+		count(*) FILTER (WHERE stage = $5 AND program_code = $4), count(*) FILTER (WHERE stage = $5 AND program_code = $4 AND government_total)
+		FROM person_terms WHERE student_id_hash = $1 AND term_rank BETWEEN $2 AND $2 + 1 AND live > 0`,
+		f.studentIDH, year, f.termRank, f.program, f.stage).Scan(dest...); err != nil {
+		return fmt.Errorf("period persons: %w", err)
+	}
+	var target int64 // the student's live rows in a cell when this row decides
+	if delta > 0 {
+		target = 1
+	}
+	var from, to []int
+	var filters, programs []string
+	var persons, gov []int64
+	for pi, period := range [][2]int{{f.termRank, f.termRank}, {year, year + 1}} {
+		for fi, filter := range []string{"", "stage:" + f.stage} {
+			for gi, program := range []string{"", f.program} {
+				i := pi*8 + fi*4 + gi*2
+				var dp, dg int64
+				if n[i] == target {
+					dp = delta
+				}
+				if f.government && n[i+1] == target {
+					dg = delta
+				}
+				if dp == 0 && dg == 0 {
+					continue
+				}
+				from, to = append(from, period[0]), append(to, period[1])
+				filters, programs = append(filters, filter), append(programs, program)
+				persons, gov = append(persons, dp), append(gov, dg)
+			}
+		}
+	}
+	if len(from) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO period_persons AS pp (from_rank, to_rank, filter, program_code, persons, government_persons)
+		SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
+		ON CONFLICT (from_rank, to_rank, filter, program_code) DO UPDATE
+		SET persons = pp.persons + EXCLUDED.persons, government_persons = pp.government_persons + EXCLUDED.government_persons`,
+		from, to, filters, programs, persons, gov); err != nil {
+		return fmt.Errorf("period persons: %w", err)
+	}
+	return nil
+}
+
+// RebuildAggregates replaces the aggregates by those computed from the
+// rows (rebuild_aggregates() of migration 003).
+func RebuildAggregates(ctx context.Context, tx db.Tx) error {
+	_, err := tx.Exec(ctx, `SELECT rebuild_aggregates()`)
+	return err
+}

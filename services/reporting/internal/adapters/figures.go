@@ -1,0 +1,437 @@
+package adapters
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/edubureau/studentaid/pkg/db"
+	"github.com/edubureau/studentaid/pkg/policy"
+	"github.com/edubureau/studentaid/services/reporting/internal/domain"
+)
+
+// Selection narrows the figures.
+type Selection struct {
+	FromRank, ToRank int
+	Schools          []string
+	Stage, Program   string
+	AsOf             time.Time
+	// RecoveredYear: loans recovered are the repayments received in that
+	// year (the annual report); 0: the repayments of the selected loans.
+	RecoveredYear int
+}
+
+// countedAhead: the selection's distinct persons are in period_persons,
+// for a single term or a whole year with no school filter.
+func (s Selection) countedAhead() bool {
+	return len(s.Schools) == 0 && (s.FromRank == s.ToRank || (s.FromRank%2 == 0 && s.ToRank == s.FromRank+1))
+}
+
+// where adds the selection's cells as conditions on columns prefixed by
+// alias ("a." or "").
+func (s Selection) where(w *db.Where, alias string) {
+	w.Add(alias+"term_rank >= ?", s.FromRank)
+	w.Add(alias+"term_rank <= ?", s.ToRank)
+	if len(s.Schools) > 0 {
+		w.Add(alias+"school_code = ANY(?)", s.Schools)
+	}
+	w.AddIf(alias+"stage = ?", s.Stage)
+	w.AddIf(alias+"program_code = ?", s.Program)
+}
+
+// programSums are a program's additive figures: each is a sum over
+// students, so a set of students' part can be taken out and put back.
+type programSums struct {
+	payments, governmentPayments, loanPayments int64
+	paidFen, grossFen, recoveredFen            int64
+	persons, personTimes, loanFen              int64
+}
+
+// sums are a selection's additive figures.
+type sums struct {
+	programs                   map[string]*programSums
+	persons, governmentPersons int64
+	funding, governmentFunding map[string]int64
+}
+
+func newSums() *sums {
+	return &sums{programs: map[string]*programSums{}, funding: map[string]int64{}, governmentFunding: map[string]int64{}}
+}
+
+func (s *sums) program(code string) *programSums {
+	p := s.programs[code]
+	if p == nil {
+		p = &programSums{}
+		s.programs[code] = p
+	}
+	return p
+}
+
+// add adds sign × o to s.
+func (s *sums) add(o *sums, sign int64) {
+	for code, q := range o.programs {
+		p := s.program(code)
+		p.payments += sign * q.payments
+		p.governmentPayments += sign * q.governmentPayments
+		p.loanPayments += sign * q.loanPayments
+		p.paidFen += sign * q.paidFen
+		p.grossFen += sign * q.grossFen
+		p.recoveredFen += sign * q.recoveredFen
+		p.persons += sign * q.persons
+		p.personTimes += sign * q.personTimes
+		p.loanFen += sign * q.loanFen
+	}
+	s.persons += sign * o.persons
+	s.governmentPersons += sign * o.governmentPersons
+	for k, v := range o.funding {
+		s.funding[k] += sign * v
+	}
+	for k, v := range o.governmentFunding {
+		s.governmentFunding[k] += sign * v
+	}
+}
+
+// split adds n payments of net fen with the given shares to the funding.
+func (s *sums) split(shares string, government bool, net, n int64) error {
+	var bp map[policy.Source]int32
+	if err := json.Unmarshal([]byte(shares), &bp); err != nil {
+		return fmt.Errorf("shares %s: %w", shares, err)
+	}
+	for src, fen := range (policy.Program{SharesBP: bp}).SplitFen(net) {
+		s.funding[string(src)] += fen * n
+		if government {
+			s.governmentFunding[string(src)] += fen * n
+		}
+	}
+	return nil
+}
+
+// maxCorrected is how many students an answer as of an earlier instant
+// corrects from their rows; beyond it the answer is computed from the rows
+// alone (exact, slower).
+const maxCorrected = 20_000
+
+// Figures computes the selection's figures in one snapshot. The aggregates
+// hold every row recorded; an answer as of an earlier instant takes out the
+// part of the students whose rows changed after it (payments paid or
+// refunds received later) and puts back their part computed from their
+// rows as of the instant. Every figure is a sum over students (distinct
+// persons too: a student counts 0 or 1), so the result equals computing
+// all from the rows (rawSums with no students), which the tests check.
+func Figures(ctx context.Context, q db.Querier, s Selection) (domain.Figures, error) {
+	later, err := changedAfter(ctx, q, s)
+	if err != nil {
+		return domain.Figures{}, err
+	}
+	var t *sums
+	if len(later) > maxCorrected {
+		if t, err = rawSums(ctx, q, s, nil, s.AsOf); err != nil {
+			return domain.Figures{}, err
+		}
+	} else {
+		if t, err = aggregateSums(ctx, q, s); err != nil {
+			return domain.Figures{}, err
+		}
+		if len(later) > 0 {
+			now, err := rawSums(ctx, q, s, later, endOfTime)
+			if err != nil {
+				return domain.Figures{}, err
+			}
+			then, err := rawSums(ctx, q, s, later, s.AsOf)
+			if err != nil {
+				return domain.Figures{}, err
+			}
+			t.add(now, -1)
+			t.add(then, 1)
+		}
+	}
+	return figures(ctx, q, s, t)
+}
+
+// RawFigures computes the selection's figures from the rows alone, as the
+// service did before the aggregates: the reference the tests compare
+// Figures with.
+func RawFigures(ctx context.Context, q db.Querier, s Selection) (domain.Figures, error) {
+	t, err := rawSums(ctx, q, s, nil, s.AsOf)
+	if err != nil {
+		return domain.Figures{}, err
+	}
+	return figures(ctx, q, s, t)
+}
+
+// endOfTime is after every recorded instant: the aggregates' view.
+var endOfTime = time.Date(9999, time.December, 31, 0, 0, 0, 0, time.UTC)
+
+func figures(ctx context.Context, q db.Querier, s Selection, t *sums) (domain.Figures, error) {
+	f := domain.Figures{AsOf: s.AsOf, Funding: t.funding, GovernmentFunding: t.governmentFunding,
+		Persons: t.persons, GovernmentPersons: t.governmentPersons}
+	for _, code := range slices.Sorted(maps.Keys(t.programs)) {
+		ps := t.programs[code]
+		if ps.payments <= 0 {
+			continue
+		}
+		p := domain.ProgramFigure{ProgramCode: code, GovernmentTotal: ps.governmentPayments > 0, Loan: ps.loanPayments > 0,
+			PaidFen: ps.paidFen, GrossFen: ps.grossFen, RecoveredFen: ps.recoveredFen, Persons: ps.persons, PersonTimes: ps.personTimes}
+		if p.Loan {
+			p.Persons, p.PersonTimes, p.GrossFen, p.PaidFen = ps.loanPayments, ps.loanPayments, ps.loanFen, ps.loanFen
+			f.LoansIssuedFen += ps.loanFen
+			f.LoansIssuedCount += ps.loanPayments
+		} else {
+			f.PaidFen += p.PaidFen
+			f.GrossFen += p.GrossFen
+			f.RefundsRecoveredFen += p.RecoveredFen
+			f.PersonTimes += p.PersonTimes
+			if p.GovernmentTotal {
+				f.GovernmentFen += p.PaidFen
+			}
+		}
+		f.Programs = append(f.Programs, p)
+	}
+	// Refunds and loan repayments are few: they are read from their rows,
+	// as of the instant, joined to the selected payments.
+	var w db.Where
+	asOf := w.Arg(s.AsOf)
+	s.where(&w, "a.")
+	if err := q.QueryRow(ctx, `SELECT coalesce(sum(r.amount_fen), 0) FROM refunds r
+		JOIN payments p USING (payment_id) JOIN applications a USING (application_id)`+w.SQL()+
+		` AND r.opened_at <= `+asOf+` AND p.paid_at <= `+asOf, w.Args...).Scan(&f.RefundsOrderedFen); err != nil {
+		return f, fmt.Errorf("refunds ordered: %w", err)
+	}
+	var err error
+	if s.RecoveredYear != 0 {
+		err = q.QueryRow(ctx, `SELECT coalesce(sum(amount_fen), 0) FROM loan_repayments
+			WHERE date_part('year', paid_on) = $1 AND recorded_at <= $2`, s.RecoveredYear, s.AsOf).Scan(&f.LoansRecoveredFen)
+	} else {
+		err = q.QueryRow(ctx, `SELECT coalesce(sum(lr.amount_fen), 0) FROM loan_repayments lr
+			WHERE lr.recorded_at <= `+asOf+` AND EXISTS (SELECT 1 FROM payments p JOIN applications a USING (application_id)`+
+			w.SQL()+` AND p.loan_contract_number = lr.contract_number AND p.loan_contract_number <> '' AND p.paid_at <= `+asOf+`)`,
+			w.Args...).Scan(&f.LoansRecoveredFen)
+	}
+	if err != nil {
+		return f, fmt.Errorf("loans recovered: %w", err)
+	}
+	return f, nil
+}
+
+// changedAfter lists the selected students with a payment paid or a refund
+// received after the instant (at most maxCorrected+1 of them).
+func changedAfter(ctx context.Context, q db.Querier, s Selection) ([]string, error) {
+	var w db.Where
+	asOf := w.Arg(s.AsOf)
+	s.where(&w, "a.")
+	rows, err := q.Query(ctx, `SELECT DISTINCT a.student_id_hash FROM applications a`+w.SQL()+` AND a.application_id IN (
+		  SELECT application_id FROM payments WHERE paid_at > `+asOf+`
+		  UNION SELECT p.application_id FROM refund_receipts rr JOIN refunds r USING (refund_id) JOIN payments p USING (payment_id)
+		  WHERE rr.received_at > `+asOf+`)
+		LIMIT `+strconv.Itoa(maxCorrected+1), w.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("changed after %s: %w", s.AsOf, err)
+	}
+	var out []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// aggregateSums reads the selection's sums from the aggregates.
+func aggregateSums(ctx context.Context, q db.Querier, s Selection) (*sums, error) {
+	t := newSums()
+	var w db.Where
+	s.where(&w, "")
+	rows, err := q.Query(ctx, `SELECT program_code, sum(payments), coalesce(sum(payments) FILTER (WHERE government_total), 0),
+		coalesce(sum(payments) FILTER (WHERE loan), 0),
+		coalesce(sum(net_fen * payments) FILTER (WHERE NOT loan), 0), coalesce(sum(gross_fen) FILTER (WHERE NOT loan), 0),
+		coalesce(sum(recovered_fen) FILTER (WHERE NOT loan), 0), coalesce(sum(payments) FILTER (WHERE NOT loan AND net_fen > 0), 0),
+		coalesce(sum(gross_fen) FILTER (WHERE loan), 0)
+		FROM paid_groups`+w.SQL()+` GROUP BY program_code`, w.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("paid groups: %w", err)
+	}
+	for rows.Next() {
+		var code string
+		var p programSums
+		if err := rows.Scan(&code, &p.payments, &p.governmentPayments, &p.loanPayments, &p.paidFen, &p.grossFen, &p.recoveredFen,
+			&p.personTimes, &p.loanFen); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		*t.program(code) = p
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = q.Query(ctx, `SELECT shares_bp::text, government_total, net_fen, sum(payments)
+		FROM paid_groups`+w.SQL()+` AND NOT loan AND net_fen > 0 GROUP BY 1, 2, 3`, w.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("funding split: %w", err)
+	}
+	defer rows.Close()
+	if err := scanSplits(rows, t); err != nil {
+		return nil, err
+	}
+	// Terms without a live grant payment add no person: a range whose
+	// other terms have none is counted ahead as the term or year it
+	// narrows to.
+	persons := s
+	if len(s.Schools) == 0 && !s.countedAhead() {
+		var from, to *int
+		if err := q.QueryRow(ctx, `SELECT min(term_rank), max(term_rank) FROM paid_groups`+w.SQL()+
+			` AND NOT loan AND net_fen > 0 AND payments > 0`, w.Args...).Scan(&from, &to); err != nil {
+			return nil, fmt.Errorf("live terms: %w", err)
+		}
+		if from == nil {
+			return t, nil // no live grant payment: no person
+		}
+		persons.FromRank, persons.ToRank = *from, *to
+	}
+	if p := persons; p.countedAhead() {
+		filter := ""
+		if p.Stage != "" {
+			filter = "stage:" + p.Stage
+		}
+		rows, err := q.Query(ctx, `SELECT program_code, persons, government_persons FROM period_persons
+			WHERE from_rank = $1 AND to_rank = $2 AND filter = $3 AND ($4 = '' OR program_code = $4)`, p.FromRank, p.ToRank, filter, p.Program)
+		if err != nil {
+			return nil, fmt.Errorf("period persons: %w", err)
+		}
+		for rows.Next() {
+			var code string
+			var n, gov int64
+			if err := rows.Scan(&code, &n, &gov); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if code != "" {
+				t.program(code).persons = n
+			}
+			if code == p.Program {
+				t.persons, t.governmentPersons = n, gov
+			}
+		}
+		rows.Close()
+		return t, rows.Err()
+	}
+	// Grouped rather than count(DISTINCT …), so that the planner may hash
+	// or read the student index in order instead of sorting.
+	rows, err = q.Query(ctx, `SELECT program_code, count(*) FROM (SELECT program_code, student_id_hash FROM person_terms`+w.SQL()+
+		` AND live > 0 GROUP BY 1, 2) x GROUP BY program_code`, w.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("persons by program: %w", err)
+	}
+	for rows.Next() {
+		var code string
+		var n int64
+		if err := rows.Scan(&code, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		t.program(code).persons = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := q.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE government) FROM (
+		SELECT student_id_hash, bool_or(government_total) AS government FROM person_terms`+w.SQL()+` AND live > 0
+		GROUP BY student_id_hash) x`, w.Args...).Scan(&t.persons, &t.governmentPersons); err != nil {
+		return nil, fmt.Errorf("persons: %w", err)
+	}
+	return t, nil
+}
+
+type rowsScanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Close()
+	Err() error
+}
+
+func scanSplits(rows rowsScanner, t *sums) error {
+	defer rows.Close()
+	for rows.Next() {
+		var shares string
+		var gov bool
+		var net, n int64
+		if err := rows.Scan(&shares, &gov, &net, &n); err != nil {
+			return err
+		}
+		if err := t.split(shares, gov, net, n); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// rawSums computes the selection's sums from the rows as of asOf, for the
+// given students only (nil: all).
+func rawSums(ctx context.Context, q db.Querier, s Selection, students []string, asOf time.Time) (*sums, error) {
+	t := newSums()
+	var w db.Where
+	at := w.Arg(asOf)
+	s.where(&w, "a.")
+	if students != nil {
+		w.Add("a.student_id_hash = ANY(?)", students)
+	}
+	// Each selected payment with what was recovered against it by the
+	// instant: a refund lowers the term of its original payment.
+	cte := `WITH pay AS (
+	  SELECT p.payment_id, p.amount_fen, p.loan_contract_number <> '' AS loan,
+	         a.program_code, a.government_total, a.shares_bp::text AS shares, a.student_id_hash,
+	         coalesce((SELECT sum(rr.amount_fen) FROM refunds r JOIN refund_receipts rr USING (refund_id)
+	                   WHERE r.payment_id = p.payment_id AND rr.received_at <= ` + at + `), 0) AS recovered
+	  FROM payments p JOIN applications a USING (application_id)` + w.SQL() + ` AND p.paid_at <= ` + at + `)
+	`
+	rows, err := q.Query(ctx, cte+`SELECT program_code, count(*), count(*) FILTER (WHERE government_total), count(*) FILTER (WHERE loan),
+		coalesce(sum(amount_fen - recovered) FILTER (WHERE NOT loan), 0), coalesce(sum(amount_fen) FILTER (WHERE NOT loan), 0),
+		coalesce(sum(recovered) FILTER (WHERE NOT loan), 0),
+		count(DISTINCT student_id_hash) FILTER (WHERE NOT loan AND amount_fen > recovered),
+		count(*) FILTER (WHERE NOT loan AND amount_fen > recovered),
+		coalesce(sum(amount_fen) FILTER (WHERE loan), 0)
+		FROM pay GROUP BY program_code`, w.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("figures by program: %w", err)
+	}
+	for rows.Next() {
+		var code string
+		var p programSums
+		if err := rows.Scan(&code, &p.payments, &p.governmentPayments, &p.loanPayments, &p.paidFen, &p.grossFen, &p.recoveredFen,
+			&p.persons, &p.personTimes, &p.loanFen); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		*t.program(code) = p
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := q.QueryRow(ctx, cte+`SELECT
+		count(DISTINCT student_id_hash) FILTER (WHERE NOT loan AND amount_fen > recovered),
+		count(DISTINCT student_id_hash) FILTER (WHERE NOT loan AND government_total AND amount_fen > recovered)
+		FROM pay`, w.Args...).Scan(&t.persons, &t.governmentPersons); err != nil {
+		return nil, fmt.Errorf("persons: %w", err)
+	}
+	// Each payment splits by its own shares: a group of equal payments with
+	// equal shares splits as one payment times their number.
+	rows, err = q.Query(ctx, cte+`SELECT shares, government_total, amount_fen - recovered, count(*)
+		FROM pay WHERE NOT loan AND amount_fen > recovered GROUP BY 1, 2, 3`, w.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("funding split: %w", err)
+	}
+	defer rows.Close()
+	if err := scanSplits(rows, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
