@@ -172,7 +172,7 @@ func (b *browser) until(what, url, sel string, cond func(text string) bool) {
 }
 
 // consoleStudent is one row of the uploaded list.
-type consoleStudent struct{ id, name, card string }
+type consoleStudent struct{ id, name, card, account string }
 
 func consoleStudents(n int, seq int) []consoleStudent {
 	out := make([]consoleStudent, n)
@@ -182,6 +182,7 @@ func consoleStudents(n int, seq int) []consoleStudent {
 			name: []string{"王小明", "李华", "张静", "刘洋"}[i%4],
 			card: pii.GenerateCardNumber("621700", int64(seq*100+i), 19),
 		}
+		out[i].account = out[i].name
 	}
 	return out
 }
@@ -197,7 +198,7 @@ func listCSV(rows []consoleStudent, badIDRow int) []byte {
 			last := id[17]
 			id = id[:17] + map[bool]string{true: "1", false: "0"}[last == '0']
 		}
-		fmt.Fprintf(&b, "%s,%s,小学,BOARDING_SUBSIDY,是,是,否,%s,%s\n", id, r.name, r.card, r.name)
+		fmt.Fprintf(&b, "%s,%s,小学,BOARDING_SUBSIDY,是,是,否,%s,%s\n", id, r.name, r.card, r.account)
 	}
 	return []byte(b.String())
 }
@@ -219,7 +220,10 @@ func TestConsoleJourney(t *testing.T) {
 	base := "http://" + s.Console
 	b := newBrowser(t, base)
 	dir := t.TempDir()
-	students := consoleStudents(3, 710)
+	students := consoleStudents(4, 710)
+	// The bank returns the fourth student's payment: the account name does
+	// not match the card (the bank simulator's 错名).
+	students[3].account = "错名"
 
 	// The school's officer: a list with a bad ID number is refused whole,
 	// with the row and column named; the corrected list goes in.
@@ -254,28 +258,28 @@ func TestConsoleJourney(t *testing.T) {
 		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{goodFile}),
 		chromedp.Click(chromedp.CSS("#check")),
 		chromedp.WaitVisible(chromedp.CSS("#upload-ok")))
-	if got := b.text("#upload-ok"); !strings.Contains(got, "1,500.00") {
-		t.Errorf("checked list %q: want the total 1,500.00 (3 × 500 yuan)", got)
+	if got := b.text("#upload-ok"); !strings.Contains(got, "2,000.00") {
+		t.Errorf("checked list %q: want the total 2,000.00 (4 × 500 yuan)", got)
 	}
 	b.screenshot("upload-ok")
 	b.run("submit", chromedp.Click(chromedp.CSS("#submit")), chromedp.WaitVisible(chromedp.CSS("#upload-submitted")))
-	if got := b.text("#submitted-count"); got != "3" {
-		t.Fatalf("submitted %q, want 3", got)
+	if got := b.text("#submitted-count"); got != "4" {
+		t.Fatalf("submitted %q, want 4", got)
 	}
 	b.screenshot("upload-submitted")
-	b.until("three submitted applications", "/applications?term=2017-autumn", "#applications", func(text string) bool {
-		return strings.Count(text, "BOARDING_SUBSIDY") == 3
+	b.until("four submitted applications", "/applications?term=2017-autumn", "#applications", func(text string) bool {
+		return strings.Count(text, "BOARDING_SUBSIDY") == 4
 	})
 	var appIDs []string
 	b.run("application IDs", into(&appIDs, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#applications tbody tr")).map(r => r.dataset.id)`)))
-	if len(appIDs) != 3 {
+	if len(appIDs) != 4 {
 		t.Fatalf("application IDs %v", appIDs)
 	}
 	b.checkLabels("applications")
 	b.screenshot("applications-submitted")
 	b.signOut()
 
-	// The school's reviewer approves all three at once, then the notice.
+	// The school's reviewer approves all four at once, then the notice.
 	b.signIn("reviewer1")
 	b.run("inbox", chromedp.WaitVisible(chromedp.CSS("#reviews")))
 	b.checkLabels("school inbox")
@@ -284,8 +288,8 @@ func TestConsoleJourney(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#select-all")),
 		chromedp.Click(chromedp.CSS("#approve")),
 		chromedp.WaitVisible(chromedp.CSS("#decide-summary")))
-	if got := b.text("#decided"); got != "3" {
-		t.Fatalf("decided %q, want 3 (failed %s)", got, b.text("#decide-failed"))
+	if got := b.text("#decided"); got != "4" {
+		t.Fatalf("decided %q, want 4 (failed %s)", got, b.text("#decide-failed"))
 	}
 	b.screenshot("school-bulk-result")
 	b.run("notice", chromedp.Navigate(base+"/school/notice?term=2017-autumn"), chromedp.WaitVisible(chromedp.CSS("#notice-list")))
@@ -295,7 +299,7 @@ func TestConsoleJourney(t *testing.T) {
 			t.Errorf("notice should show %s masked, never in full: %q", st.id[:6], notice)
 		}
 	}
-	if got := b.text("#notice-total"); got != "1,500.00" {
+	if got := b.text("#notice-total"); got != "2,000.00" {
 		t.Errorf("notice total %q", got)
 	}
 	if !regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`).MatchString(b.text("#notice-ends")) {
@@ -307,8 +311,8 @@ func TestConsoleJourney(t *testing.T) {
 
 	// The bureau: the whole decision by keyboard.
 	b.signIn("bureau1")
-	b.until("three items in the bureau's inbox", "/bureau/reviews?term=2017-autumn", "#reviews", func(text string) bool {
-		return strings.Count(text, "BOARDING_SUBSIDY") == 3
+	b.until("four items in the bureau's inbox", "/bureau/reviews?term=2017-autumn", "#reviews", func(text string) bool {
+		return strings.Count(text, "BOARDING_SUBSIDY") == 4
 	})
 	b.checkLabels("bureau inbox")
 	b.screenshot("bureau-inbox")
@@ -318,15 +322,15 @@ func TestConsoleJourney(t *testing.T) {
 		chromedp.Focus(chromedp.CSS("#approve")),
 		chromedp.KeyEvent("\r"),
 		chromedp.WaitVisible(chromedp.CSS("#decide-summary")))
-	if got := b.text("#decided"); got != "3" {
-		t.Fatalf("bureau decided %q, want 3", got)
+	if got := b.text("#decided"); got != "4" {
+		t.Fatalf("bureau decided %q, want 4", got)
 	}
 	b.screenshot("bureau-bulk-result")
 	b.signOut()
 
 	// Finance: one officer closes the batch, a second confirms it.
 	b.signIn("finance1")
-	b.until("an open batch of three", "/finance/batches?state=OPEN", "#batches", func(text string) bool { return strings.Contains(text, "1,500.00") })
+	b.until("an open batch of four", "/finance/batches?state=OPEN", "#batches", func(text string) bool { return strings.Contains(text, "2,000.00") })
 	var batchID string
 	b.run("batch id", into(&batchID, chromedp.Evaluate[string](`document.querySelector("#batches tbody tr").dataset.id`)))
 	b.screenshot("batches")
@@ -337,7 +341,7 @@ func TestConsoleJourney(t *testing.T) {
 	b.run("open batch", chromedp.Navigate(base+"/finance/batches/"+batchID), chromedp.WaitVisible(chromedp.CSS("#confirm-form")))
 	b.checkLabels("batch")
 	b.run("confirm with a wrong sum",
-		chromedp.SendKeys(chromedp.CSS("#count"), "3"), chromedp.SendKeys(chromedp.CSS("#sum"), "1500.01"),
+		chromedp.SendKeys(chromedp.CSS("#count"), "4"), chromedp.SendKeys(chromedp.CSS("#sum"), "2000.01"),
 		chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#error")))
 	b.screenshot("batch-confirm-refused")
 	if got := b.text("#batch-status"); !strings.Contains(got, "CLOSED") {
@@ -345,7 +349,7 @@ func TestConsoleJourney(t *testing.T) {
 	}
 	b.run("confirm",
 		chromedp.Navigate(base+"/finance/batches/"+batchID), chromedp.WaitVisible(chromedp.CSS("#confirm-form")),
-		chromedp.SendKeys(chromedp.CSS("#count"), "3"), chromedp.SendKeys(chromedp.CSS("#sum"), "1500.00"),
+		chromedp.SendKeys(chromedp.CSS("#count"), "4"), chromedp.SendKeys(chromedp.CSS("#sum"), "2000.00"),
 		chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#flash")))
 	if got := b.text("#batch-status"); !strings.Contains(got, "CONFIRMED") {
 		t.Fatalf("batch %s after confirmation", got)
@@ -353,10 +357,58 @@ func TestConsoleJourney(t *testing.T) {
 	b.screenshot("batch-confirmed")
 	b.signOut()
 
-	// Paid, as the school sees it.
+	// Paid, as the school sees it: three; the bank returned the fourth.
 	b.signIn("officer1")
 	b.until("three paid", "/applications?term=2017-autumn&status=PAID", "#applications", func(text string) bool {
 		return strings.Count(text, "BOARDING_SUBSIDY") == 3
+	})
+	b.until("one returned", "/applications?term=2017-autumn&status=PAYMENT_FAILED", "#applications", func(text string) bool {
+		return strings.Count(text, "BOARDING_SUBSIDY") == 1
+	})
+	var failedID string
+	b.run("failed id", into(&failedID, chromedp.Evaluate[string](`document.querySelector("#applications tbody tr").dataset.id`)))
+	b.screenshot("applications-returned")
+	// The officer enters the right card and name; a reviewer approves it.
+	b.run("correct the payee", chromedp.Navigate(base+"/applications/"+failedID), chromedp.WaitVisible(chromedp.CSS("#payee-form")))
+	b.checkLabels("application")
+	b.run("enter the correction",
+		chromedp.SendKeys(chromedp.CSS("#bank_card_number"), pii.GenerateCardNumber("621700", 7777123, 19)),
+		chromedp.SendKeys(chromedp.CSS("#account_name"), students[3].name),
+		chromedp.Click(chromedp.CSS("#payee-submit")), chromedp.WaitVisible(chromedp.CSS("#payee-pending")))
+	b.screenshot("payee-correction-entered")
+	b.signOut()
+	b.signIn("reviewer1")
+	b.run("payee queue", chromedp.Navigate(base+"/school/payees"), chromedp.WaitVisible(chromedp.CSS("#payees")))
+	var queued []string
+	b.run("queued", into(&queued, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#payees tbody tr")).map(r => r.dataset.id)`)))
+	if len(queued) != 1 || queued[0] != failedID {
+		t.Fatalf("payee queue %v: want only %s", queued, failedID)
+	}
+	b.checkLabels("payees")
+	b.screenshot("payee-queue")
+	b.run("approve the correction", chromedp.Click(chromedp.CSS("#payees tbody button[value=approve]")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	b.signOut()
+	// Finance pays it again, once it has seen the approval.
+	b.signIn("finance1")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var flash []*chromedp.Node
+		b.run("reissue", chromedp.Navigate(base+"/finance/batches/"+batchID), chromedp.WaitVisible(chromedp.CSS("#items")),
+			chromedp.Click(chromedp.CSS("#items button.reissue")), chromedp.WaitVisible(chromedp.CSS("#flash, #error")),
+			into(&flash, chromedp.Nodes(chromedp.CSS("#flash"), chromedp.AtLeast(0))))
+		if len(flash) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reissue refused: %s", b.text("main"))
+		}
+		time.Sleep(time.Second)
+	}
+	b.screenshot("batch-reissued")
+	b.signOut()
+	b.signIn("officer1")
+	b.until("four paid", "/applications?term=2017-autumn&status=PAID", "#applications", func(text string) bool {
+		return strings.Count(text, "BOARDING_SUBSIDY") == 4
 	})
 	b.screenshot("applications-paid")
 	b.signOut()
@@ -389,8 +441,8 @@ func TestConsoleJourney(t *testing.T) {
 		t.Errorf("English heading %q", got)
 	}
 	var bars int
-	if got := b.text("#gov-total"); got != "1,500.00" {
-		t.Errorf("government total %q, want 1,500.00", got)
+	if got := b.text("#gov-total"); got != "2,000.00" {
+		t.Errorf("government total %q, want 2,000.00", got)
 	}
 	b.run("bars", into(&bars, chromedp.Evaluate[int](`document.querySelectorAll("svg rect.bar").length`)))
 	// One bar for the one program paid, two for the funding split, six for the terms.

@@ -316,6 +316,8 @@ type Filter struct {
 	Term        string
 	ProgramCode string
 	Status      domain.Status
+	// PendingPayee keeps the applications with a pending payee correction.
+	PendingPayee bool
 }
 
 // Cursor is the keyset position after which a page starts.
@@ -344,6 +346,9 @@ func (Store) List(ctx context.Context, q db.Querier, f Filter, after *Cursor, li
 	}
 	if f.Status != "" {
 		where = append(where, "status = "+arg(string(f.Status)))
+	}
+	if f.PendingPayee {
+		where = append(where, "EXISTS (SELECT 1 FROM payee_corrections pc WHERE pc.application_id = applications.id AND pc.state = 'PENDING')")
 	}
 	if after != nil {
 		where = append(where, fmt.Sprintf("(submitted_at, id) < (%s, %s::uuid)", arg(after.SubmittedAt), arg(after.ID)))

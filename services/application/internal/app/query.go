@@ -86,8 +86,11 @@ type ListRequest struct {
 	Term        string
 	ProgramCode string
 	Status      domain.Status
-	PageSize    int
-	PageToken   string
+	// PendingPayee keeps only applications with a payee correction waiting
+	// for its approval.
+	PendingPayee bool
+	PageSize     int
+	PageToken    string
 	// Purpose is why the caller reads the records; required when the
 	// caller's role sees students in full, and recorded with the read.
 	Purpose string
@@ -136,7 +139,7 @@ func (s *Service) List(ctx context.Context, caller auth.Identity, req ListReques
 	case size < 1 || size > MaxPageSize:
 		v.Addf("page_size", "must be between 1 and %d", MaxPageSize)
 	}
-	f := adapters.Filter{SchoolCode: req.SchoolCode, Term: req.Term, ProgramCode: req.ProgramCode, Status: req.Status}
+	f := adapters.Filter{SchoolCode: req.SchoolCode, Term: req.Term, ProgramCode: req.ProgramCode, Status: req.Status, PendingPayee: req.PendingPayee}
 	var after *adapters.Cursor
 	if req.PageToken != "" {
 		c, ok := decodePageToken(req.PageToken, f)
@@ -180,7 +183,11 @@ type pageToken struct {
 // filterFingerprint identifies a listing's filter, so a token is not
 // replayed against another one.
 func filterFingerprint(f adapters.Filter) string {
-	sum := sha256.Sum256([]byte(strings.Join([]string{f.SchoolCode, f.Term, f.ProgramCode, string(f.Status)}, "\x00")))
+	parts := []string{f.SchoolCode, f.Term, f.ProgramCode, string(f.Status)}
+	if f.PendingPayee {
+		parts = append(parts, "pending-payee")
+	}
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return hex.EncodeToString(sum[:8])
 }
 

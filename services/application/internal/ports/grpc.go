@@ -128,7 +128,7 @@ func (s *Server) ListApplications(ctx context.Context, req *applicationv1.ListAp
 		return nil, err
 	}
 	in := app.ListRequest{SchoolCode: req.GetSchoolCode(), Term: req.GetTerm(), ProgramCode: req.GetProgramCode(),
-		PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken(), Purpose: req.GetPurpose()}
+		PageSize: int(req.GetPageSize()), PageToken: req.GetPageToken(), Purpose: req.GetPurpose(), PendingPayee: req.GetPendingPayeeCorrection()}
 	if st := req.GetStatus(); st != commonv1.ApplicationStatus_APPLICATION_STATUS_UNSPECIFIED {
 		in.Status = statusFromProto(st)
 		if in.Status == "" {

@@ -80,6 +80,23 @@ func TestPayeeCorrectionTakesTwoPeople(t *testing.T) {
 		got.GetPendingPayeeCorrection().GetCorrectionId() != first.GetCorrectionId() {
 		t.Fatalf("reviewer reads the pending correction: %v %v", got, err)
 	}
+	// It is in the school's queue of corrections to decide, and only it.
+	submit(t, officer, "S001", boarding(newStudent()))
+	queue := func() []string {
+		t.Helper()
+		resp, err := reviewer.ListApplications(ctx, &applicationv1.ListApplicationsRequest{SchoolCode: "S001", PendingPayeeCorrection: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, a := range resp.GetApplications() {
+			ids = append(ids, a.GetApplicationId())
+		}
+		return ids
+	}
+	if got := queue(); len(got) != 1 || got[0] != id {
+		t.Fatalf("pending corrections %v, want only %s", got, id)
+	}
 	// One pending correction at a time.
 	_, err = officer.CorrectPayee(ctx, &applicationv1.CorrectPayeeRequest{ApplicationId: id, BankCardNumber: newStudent().Card, AccountName: st.Name})
 	if got := rule(wantCode(t, err, codes.FailedPrecondition)); got != "payee-correction-pending" {
@@ -127,6 +144,9 @@ func TestPayeeCorrectionTakesTwoPeople(t *testing.T) {
 	rejected, err := reviewer.RejectPayeeCorrection(ctx, &applicationv1.RejectPayeeCorrectionRequest{ApplicationId: id, CorrectionId: first.GetCorrectionId(), Reason: "户名与银行卡不符"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := queue(); len(got) != 0 {
+		t.Fatalf("a rejected correction is still in the queue: %v", got)
 	}
 	if rejected.GetBankCardMasked() != idnumber.Mask(st.Card) || rejected.GetPendingPayeeCorrection() != nil {
 		t.Fatalf("rejected: %v", rejected)

@@ -15,6 +15,22 @@ func (s *Server) financeRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /finance/batches/{id}/close", s.role(s.closeBatch, auth.RoleFinanceOfficer))
 	mux.Handle("POST /finance/batches/{id}/confirm", s.role(s.confirmBatch, auth.RoleFinanceOfficer))
 	mux.Handle("POST /finance/batches/{id}/return", s.role(s.returnItem, auth.RoleFinanceOfficer))
+	mux.Handle("POST /finance/batches/{id}/reissue", s.role(s.reissue, auth.RoleFinanceOfficer))
+}
+
+// reissue orders a failed item's payment again, once the school's payee
+// correction is approved (the service refuses it before).
+func (s *Server) reissue(q *request) {
+	ctx, err := q.ctx()
+	if err != nil {
+		q.upstreamError(err)
+		return
+	}
+	if _, err := s.up.Finance.ReissuePayment(ctx, &financev1.ReissuePaymentRequest{BatchId: q.r.PathValue("id"), ApplicationId: q.r.PostFormValue("application_id")}); err != nil {
+		s.showBatch(q, q.explain(err))
+		return
+	}
+	http.Redirect(q.w, q.r, "/finance/batches/"+q.r.PathValue("id")+"?done=reissued", http.StatusSeeOther)
 }
 
 var batchStates = []string{"OPEN", "CLOSED", "CONFIRMED"}

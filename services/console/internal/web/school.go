@@ -19,6 +19,76 @@ func (s *Server) schoolRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /upload", s.role(s.uploadPage, auth.RoleSchoolOfficer))
 	mux.Handle("POST /upload", s.role(s.upload, auth.RoleSchoolOfficer))
 	mux.Handle("POST /uploads/{id}/submit", s.role(s.submitUpload, auth.RoleSchoolOfficer))
+	mux.Handle("POST /applications/{id}/payee", s.role(s.correctPayee, auth.RoleSchoolOfficer))
+	mux.Handle("GET /school/payees", s.role(s.payees, auth.RoleSchoolReviewer))
+	mux.Handle("POST /school/payees/{id}", s.role(s.decidePayee, auth.RoleSchoolReviewer))
+}
+
+// correctPayee enters a new card for an application whose payment the bank
+// returned; a school reviewer approves it (four eyes, the service's rule).
+func (s *Server) correctPayee(q *request) {
+	ctx, err := q.ctx()
+	if err != nil {
+		q.upstreamError(err)
+		return
+	}
+	id := q.r.PathValue("id")
+	if _, err := s.up.Applications.CorrectPayee(ctx, &applicationv1.CorrectPayeeRequest{ApplicationId: id,
+		BankCardNumber: strings.ReplaceAll(strings.TrimSpace(q.r.PostFormValue("bank_card_number")), " ", ""),
+		AccountName:    strings.TrimSpace(q.r.PostFormValue("account_name"))}); err != nil {
+		q.upstreamError(err)
+		return
+	}
+	http.Redirect(q.w, q.r, "/applications/"+id+"?done=payee", http.StatusSeeOther)
+}
+
+// payees is the school reviewer's queue of payee corrections to decide.
+func (s *Server) payees(q *request) {
+	ctx, err := q.ctx()
+	if err != nil {
+		q.upstreamError(err)
+		return
+	}
+	f := filtersOf(q.r)
+	resp, err := s.up.Applications.ListApplications(ctx, &applicationv1.ListApplicationsRequest{SchoolCode: q.sess.ID.Org, PendingPayeeCorrection: true,
+		PageSize: pageSize, PageToken: f.Token})
+	if err != nil {
+		q.upstreamError(err)
+		return
+	}
+	// A list shows no correction's detail: each comes from the application.
+	items := make([]*applicationv1.Application, 0, len(resp.GetApplications()))
+	for _, a := range resp.GetApplications() {
+		full, err := s.up.Applications.GetApplication(ctx, &applicationv1.GetApplicationRequest{ApplicationId: a.GetApplicationId()})
+		if err != nil {
+			q.upstreamError(err)
+			return
+		}
+		if full.GetPendingPayeeCorrection() != nil {
+			items = append(items, full)
+		}
+	}
+	q.render("payees.html", "payees.title", map[string]any{"Items": items, "Next": f.next(resp.GetNextPageToken())})
+}
+
+func (s *Server) decidePayee(q *request) {
+	ctx, err := q.ctx()
+	if err != nil {
+		q.upstreamError(err)
+		return
+	}
+	id, correction := q.r.PathValue("id"), q.r.PostFormValue("correction_id")
+	if q.r.PostFormValue("action") == "approve" {
+		_, err = s.up.Applications.ApprovePayeeCorrection(ctx, &applicationv1.ApprovePayeeCorrectionRequest{ApplicationId: id, CorrectionId: correction})
+	} else {
+		_, err = s.up.Applications.RejectPayeeCorrection(ctx, &applicationv1.RejectPayeeCorrectionRequest{ApplicationId: id, CorrectionId: correction,
+			Reason: strings.TrimSpace(q.r.PostFormValue("reason"))})
+	}
+	if err != nil {
+		q.upstreamError(err)
+		return
+	}
+	http.Redirect(q.w, q.r, "/school/payees?done=payee", http.StatusSeeOther)
 }
 
 // role wraps a handler for users of the given roles; others get a refusal

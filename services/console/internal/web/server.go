@@ -5,6 +5,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"embed"
@@ -296,10 +297,16 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, lang string,
 		p.CSRF = sess.CSRF
 		p.Nav = navFor(lang, sess.ID.Role, r.URL.Path)
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := t.ExecuteTemplate(w, "layout", p); err != nil {
+	// Rendered whole before anything is sent, so a page that fails half-way
+	// is an error, not half a page.
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
 		s.log.ErrorContext(r.Context(), "render", "page", name, "err", err)
+		http.Error(w, translate(lang, "err.unavailable"), http.StatusInternalServerError)
+		return
 	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(buf.Bytes())
 }
 
 // fail shows an error page with a message the user can act on.

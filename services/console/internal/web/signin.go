@@ -134,7 +134,7 @@ func navFor(lang string, role auth.Role, current string) []navItem {
 	case auth.RoleSchoolOfficer:
 		items = [][2]string{{"/applications", "nav.applications"}, {"/upload", "nav.upload"}}
 	case auth.RoleSchoolReviewer:
-		items = [][2]string{{"/school/reviews", "nav.inbox"}, {"/school/notice", "nav.notice"}, {"/applications", "nav.applications"}}
+		items = [][2]string{{"/school/reviews", "nav.inbox"}, {"/school/notice", "nav.notice"}, {"/school/payees", "nav.payees"}, {"/applications", "nav.applications"}}
 	case auth.RoleBureauReviewer:
 		items = [][2]string{{"/bureau/reviews", "nav.inbox"}, {"/reports", "nav.reports"}}
 	case auth.RoleFinanceOfficer:

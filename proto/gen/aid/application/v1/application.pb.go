@@ -637,9 +637,12 @@ type ListApplicationsRequest struct {
 	// Why the caller reads the records: required (1 to 200 characters) when
 	// the caller's role sees unmasked ID numbers and names (data officer,
 	// auditor); every page read is recorded with it.
-	Purpose       string `protobuf:"bytes,7,opt,name=purpose,proto3" json:"purpose,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Purpose string `protobuf:"bytes,7,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// Only applications with a payee correction waiting for its second
+	// officer (the school reviewer's queue of corrections to decide).
+	PendingPayeeCorrection bool `protobuf:"varint,8,opt,name=pending_payee_correction,json=pendingPayeeCorrection,proto3" json:"pending_payee_correction,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *ListApplicationsRequest) Reset() {
@@ -719,6 +722,13 @@ func (x *ListApplicationsRequest) GetPurpose() string {
 		return x.Purpose
 	}
 	return ""
+}
+
+func (x *ListApplicationsRequest) GetPendingPayeeCorrection() bool {
+	if x != nil {
+		return x.PendingPayeeCorrection
+	}
+	return false
 }
 
 type ListApplicationsResponse struct {
@@ -2762,7 +2772,7 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"entered_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tenteredAt\"X\n" +
 	"\x15GetApplicationRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x18\n" +
-	"\apurpose\x18\x02 \x01(\tR\apurpose\"\x81\x02\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\"\xbb\x02\n" +
 	"\x17ListApplicationsRequest\x12\x1f\n" +
 	"\vschool_code\x18\x01 \x01(\tR\n" +
 	"schoolCode\x12\x12\n" +
@@ -2772,7 +2782,8 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x06 \x01(\tR\tpageToken\x12\x18\n" +
-	"\apurpose\x18\a \x01(\tR\apurpose\"\x87\x01\n" +
+	"\apurpose\x18\a \x01(\tR\apurpose\x128\n" +
+	"\x18pending_payee_correction\x18\b \x01(\bR\x16pendingPayeeCorrection\"\x87\x01\n" +
 	"\x18ListApplicationsResponse\x12C\n" +
 	"\fapplications\x18\x01 \x03(\v2\x1f.aid.application.v1.ApplicationR\fapplications\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"8\n" +
