@@ -42,13 +42,16 @@ type FeedChange struct {
 // than every transaction still in flight, so that a change it has not
 // returned can never appear before one it has: a transaction that took a
 // smaller seq but commits later is waited for, not skipped.
+//
+// The xid is selected as text under another name: ORDER BY xid would sort by
+// the output column, as text ("1005" before "958").
 func (Store) Changes(ctx context.Context, q db.Querier, school string, after FeedPosition, limit int) ([]FeedChange, error) {
-	rows, err := q.Query(ctx, `SELECT xid::text, seq, application_id::text, position, type, status, previous_status,
+	rows, err := q.Query(ctx, `SELECT xid::text AS xid_text, seq, application_id::text, position, type, status, previous_status,
 		  occurred_at, recorded_at
 		FROM changes
 		WHERE school_code = $1 AND (xid, seq) > ($2::text::xid8, $3::bigint)
 		  AND xid < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY xid, seq
+		ORDER BY changes.xid, changes.seq
 		LIMIT $4`, school, strconv.FormatUint(after.XID, 10), after.Seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("changes of %s: %w", school, err)
