@@ -78,6 +78,20 @@ func (Store) Changes(ctx context.Context, q db.Querier, school string, after Fee
 	return out, nil
 }
 
+// ChangesHeld reports whether school has committed changes after the
+// position that Changes does not return yet, because an older transaction
+// is still in flight.
+func (Store) ChangesHeld(ctx context.Context, q db.Querier, school string, after FeedPosition) (bool, error) {
+	var held bool
+	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM changes
+		WHERE school_code = $1 AND (xid, seq) > ($2::text::xid8, $3::bigint)
+		  AND xid >= pg_snapshot_xmin(pg_current_snapshot()))`,
+		school, strconv.FormatUint(after.XID, 10), after.Seq).Scan(&held); err != nil {
+		return false, fmt.Errorf("held changes of %s: %w", school, err)
+	}
+	return held, nil
+}
+
 // LastChangeSeq returns the last identity taken for a change by any
 // transaction, committed or not: a cheap sign that the feed may have grown.
 func (Store) LastChangeSeq(ctx context.Context, q db.Querier) (int64, error) {

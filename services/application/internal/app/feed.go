@@ -22,9 +22,9 @@ const (
 )
 
 // Re-check intervals of a waiting long-poll. After a wake that found
-// nothing (a committed change hidden behind an older transaction still in
-// flight) it looks again soon, then less often; with nothing pending it
-// looks now and then in case a wake was missed.
+// nothing, or when committed changes are held behind an older transaction
+// still in flight, it looks again soon, then less often; with nothing
+// pending it looks now and then in case a wake was missed.
 const (
 	pendingRecheckFirst = 20 * time.Millisecond
 	pendingRecheckMax   = 200 * time.Millisecond
@@ -108,6 +108,17 @@ func (s *Service) Changes(ctx context.Context, who auth.Identity, req ChangesReq
 		}
 		if len(got) > 0 || deadline == nil {
 			return changesPage(req.SchoolCode, after, got), nil
+		}
+		if recheck == 0 {
+			// A change that committed before this call began, held
+			// behind an older transaction, wakes nobody: look again soon.
+			held, err := s.store.ChangesHeld(ctx, s.pool, req.SchoolCode, after)
+			if err != nil {
+				return ChangesPage{}, err
+			}
+			if held {
+				recheck = pendingRecheckFirst
+			}
 		}
 		wait := idleRecheck
 		if recheck > 0 {

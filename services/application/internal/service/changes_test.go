@@ -160,9 +160,7 @@ func TestChangesConcurrentWriters(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for w, a := range apps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), 7))
 			for p := 2; p < 2+perWriter; p++ {
 				tx, err := e.pool.Begin(ctx)
@@ -186,7 +184,7 @@ func TestChangesConcurrentWriters(t *testing.T) {
 					return
 				}
 			}
-		}()
+		})
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -278,7 +276,9 @@ func TestChangesScopeAndInput(t *testing.T) {
 	wantCode(t, err, codes.PermissionDenied)
 
 	bureau := e.client("bur-1", auth.RoleBureauReviewer, auth.OrgBureau)
-	resp, err := bureau.ListChanges(ctx, &applicationv1.ListChangesRequest{SchoolCode: "SJ"})
+	// With a wait: the submission may be held behind another test's
+	// transaction still in flight.
+	resp, err := bureau.ListChanges(ctx, &applicationv1.ListChangesRequest{SchoolCode: "SJ", WaitSeconds: 30})
 	if err != nil {
 		t.Fatal(err)
 	}
