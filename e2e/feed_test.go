@@ -22,6 +22,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/catalog"
 	"github.com/edubureau/studentaid/pkg/grpcx"
+	"github.com/edubureau/studentaid/pkg/portalclient"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 )
 
@@ -171,6 +172,26 @@ func TestChangeFeed(t *testing.T) {
 	stopWatcher := follow(watcher)
 	first := &feedFollower{base: base, token: officer.token, school: school}
 	stopFirst := follow(first)
+	// A Go portal follows over gRPC through the gateway with portalclient.
+	gconn, err := portalclient.Dial(s.Gateway, officer.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gconn.Close() })
+	var goMu sync.Mutex
+	var goGot []string
+	goCtx, goStop := context.WithCancel(context.Background())
+	goDone := make(chan error, 1)
+	go func() {
+		goDone <- portalclient.New(gconn).Follow(goCtx, school, "", func(_ context.Context, page *applicationv1.ListChangesResponse) error {
+			goMu.Lock()
+			defer goMu.Unlock()
+			for _, c := range page.GetChanges() {
+				goGot = append(goGot, c.GetApplicationId()+"/"+strconv.FormatInt(c.GetTrailPosition(), 10))
+			}
+			return nil
+		})
+	}()
 	cases := make([]*policyCase, n)
 	for i := range cases {
 		cases[i] = &policyCase{name: "boarding " + strconv.Itoa(i), school: school, term: "2017-autumn", program: "BOARDING_SUBSIDY",
@@ -222,7 +243,10 @@ func TestChangeFeed(t *testing.T) {
 		total += len(want[c.id])
 	}
 	eventually(t, "the portal sees every change", 30*time.Second, func() error {
-		if got := first.seen() + second.seen(); got < total || watcher.seen() < total {
+		goMu.Lock()
+		goSeen := len(goGot)
+		goMu.Unlock()
+		if got := first.seen() + second.seen(); got < total || watcher.seen() < total || goSeen < total {
 			return errf("%d of %d changes", got, total)
 		}
 		return nil
@@ -232,6 +256,13 @@ func TestChangeFeed(t *testing.T) {
 	}
 	if err := stopWatcher(); err != nil {
 		t.Fatal(err)
+	}
+	goStop()
+	if err := <-goDone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("portalclient.Follow: %v", err)
+	}
+	if len(goGot) != total || len(slices.Compact(slices.Sorted(slices.Values(goGot)))) != total {
+		t.Errorf("the Go portal got %d changes, the trails hold %d, each once", len(goGot), total)
 	}
 	if len(watcher.got) != total {
 		t.Errorf("the connected portal got %d changes, the trails hold %d", len(watcher.got), total)
