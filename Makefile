@@ -35,7 +35,7 @@ check-generated: generate ## fail if the generated code differs from what is com
 .PHONY: build
 build: ## build the services, the gateway, the bank simulator and the tools into bin/
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./cmd/banksim ./cmd/gateway ./cmd/devstack ./cmd/devtoken ./cmd/loadgen ./cmd/aidctl
+	$(GO) build -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./services/console/cmd/console ./cmd/banksim ./cmd/gateway ./cmd/devstack ./cmd/devtoken ./cmd/loadgen ./cmd/aidctl
 
 $(JAEGER_BIN):
 	@mkdir -p $(dir $@)

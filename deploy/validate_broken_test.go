@@ -363,7 +363,7 @@ func kubernetesErrors(text string, want []serviceSpec) []error {
 		return []error{err}
 	}
 	objs, errs := decodeObjects(docs)
-	return append(errs, validateKubernetes(objs, want)...)
+	return append(errs, validateKubernetes(objs, want, nil)...)
 }
 
 func kustomizationErrors(text string, files []string) []error {
@@ -387,7 +387,7 @@ func composeErrors(text string, want []serviceSpec) []error {
 	if err != nil {
 		return []error{err}
 	}
-	return validateCompose(c, want)
+	return validateCompose(c, want, nil)
 }
 
 func natsErrors(t *testing.T, text string) []error {

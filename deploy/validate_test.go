@@ -6,10 +6,12 @@
 // kustomization lists every manifest, the Compose services are healthchecked
 // and depend on services that exist, and the NATS configuration is accepted
 // by the real server's parser with sync_interval always. In both Compose and
-// Kubernetes each of the six services runs with AID_ENV=production after a
-// migrate step that does too (in Kubernetes a Job per release, never the
-// Deployment itself), and holds exactly the keys it uses, its own NATS seed
-// and its own database role. Every Kubernetes object also decodes strictly
+// Kubernetes each of the seven services and the console runs with
+// AID_ENV=production after a migrate step that does too (in Kubernetes a Job
+// per release, never the Deployment itself), and holds exactly the keys it
+// uses, its own NATS seed (the console: none) and its own database role; the
+// console's signing key is its alone and every service trusts its public key
+// (validate_web_test.go). Every Kubernetes object also decodes strictly
 // into its k8s.io/api type; each Deployment has an autoscaler on CPU and
 // consumer lag; the CloudNativePG Cluster, the NATS chart values and the R3
 // stream definitions are checked for what production relies on.
@@ -217,7 +219,7 @@ func TestDeployFiles(t *testing.T) {
 		if len(k8sObjects) == 0 {
 			t.Fatal("no Kubernetes manifests under k8s/")
 		}
-		reportAll(t, validateKubernetes(k8sObjects, platformServices))
+		reportAll(t, validateKubernetes(k8sObjects, platformServices, platformWeb))
 	})
 	t.Run("kustomization", func(t *testing.T) {
 		if kustomization == nil {
@@ -229,7 +231,7 @@ func TestDeployFiles(t *testing.T) {
 		if compose == nil {
 			t.Fatal("compose.yaml is missing")
 		}
-		reportAll(t, validateCompose(compose, platformServices))
+		reportAll(t, validateCompose(compose, platformServices, platformWeb))
 		reportAll(t, validateComposeBuilds(compose, "."))
 	})
 	t.Run("nats", func(t *testing.T) {
@@ -247,7 +249,7 @@ func TestDeployFiles(t *testing.T) {
 		reportAll(t, validateStreams(files))
 	})
 	t.Run("database", func(t *testing.T) {
-		reportAll(t, validateDatabase(database, platformServices))
+		reportAll(t, validateDatabase(database, append(slices.Clone(platformServices), webServices(platformWeb)...)))
 	})
 	t.Run("metrics", func(t *testing.T) {
 		if names := exportedMetricNames(); !slices.Contains(names, consumerLagMetric) {
@@ -398,14 +400,16 @@ type envVar struct {
 	} `yaml:"valueFrom"`
 }
 
+type containerPort struct {
+	Name          string `yaml:"name"`
+	ContainerPort int    `yaml:"containerPort"`
+}
+
 type container struct {
-	Name  string   `yaml:"name"`
-	Image string   `yaml:"image"`
-	Args  []string `yaml:"args"`
-	Ports []struct {
-		Name          string `yaml:"name"`
-		ContainerPort int    `yaml:"containerPort"`
-	} `yaml:"ports"`
+	Name    string          `yaml:"name"`
+	Image   string          `yaml:"image"`
+	Args    []string        `yaml:"args"`
+	Ports   []containerPort `yaml:"ports"`
 	EnvFrom []struct {
 		ConfigMapRef *keyRef `yaml:"configMapRef"`
 		SecretRef    *keyRef `yaml:"secretRef"`
@@ -415,6 +419,10 @@ type container struct {
 		Requests map[string]string `yaml:"requests"`
 		Limits   map[string]string `yaml:"limits"`
 	} `yaml:"resources"`
+	VolumeMounts []struct {
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
+	} `yaml:"volumeMounts"`
 	ReadinessProbe  *probe           `yaml:"readinessProbe"`
 	LivenessProbe   *probe           `yaml:"livenessProbe"`
 	SecurityContext *securityContext `yaml:"securityContext"`
@@ -428,6 +436,11 @@ func (c container) port(name string) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// declares reports whether c declares the container port number n.
+func (c container) declares(n int) bool {
+	return slices.ContainsFunc(c.Ports, func(p containerPort) bool { return p.ContainerPort == n })
 }
 
 // resolvePort turns a probe or targetPort (number or port name) into a number.
@@ -508,8 +521,9 @@ type deployment struct {
 func (d deployment) podLabels() map[string]string { return d.Spec.Template.Metadata.Labels }
 
 // validateKubernetes checks the platform's rules on a set of manifests and
-// that each of want has its Deployment, Service and PodDisruptionBudget.
-func validateKubernetes(objs []object, want []serviceSpec) []error {
+// that each of want and of web has its Deployment, Service and
+// PodDisruptionBudget.
+func validateKubernetes(objs []object, want []serviceSpec, web []webSpec) []error {
 	var p problems
 	var (
 		deployments []deployment
@@ -622,11 +636,17 @@ func validateKubernetes(objs []object, want []serviceSpec) []error {
 	}
 
 	for _, d := range deployments {
-		checkDeployment(&p, d)
+		// A web front end serves HTTP alone and consumes no events.
+		isWeb := slices.ContainsFunc(web, func(w webSpec) bool { return w.name == d.Metadata.Name })
+		ports := []string{"grpc", "http"}
+		if isWeb {
+			ports = []string{"http"}
+		}
+		checkDeployment(&p, d, ports)
 		checkReferences(&p, d, configMaps, secrets)
-		checkServiceFor(&p, d, deployments, services)
+		checkServiceFor(&p, d, deployments, services, ports)
 		checkPDBFor(&p, d, deployments, pdbs)
-		checkHPAFor(&p, d, hpas)
+		checkHPAFor(&p, d, hpas, !isWeb)
 	}
 	for _, j := range jobs {
 		checkJob(&p, j)
@@ -642,6 +662,19 @@ func validateKubernetes(objs []object, want []serviceSpec) []error {
 		checkServiceEnv(&p, deployments[i], s, configMaps)
 		checkDatabaseLogins(&p, deployments[i])
 		checkMigrateJob(&p, deployments[i], s, jobs, jobTyped, configMaps)
+		for _, w := range web {
+			checkTrustsWebKey(&p, deployments[i], w, configMaps, secrets)
+		}
+	}
+	for _, w := range web {
+		i := slices.IndexFunc(deployments, func(d deployment) bool { return d.Metadata.Name == w.name })
+		if i < 0 {
+			p.addf("k8s", "no Deployment for %s", w.name)
+			continue
+		}
+		checkWebEnv(&p, deployments[i], w, deployments, configMaps, secrets, services)
+		checkDatabaseLogins(&p, deployments[i])
+		checkMigrateJob(&p, deployments[i], w.service(), jobs, jobTyped, configMaps)
 	}
 	return p.errs
 }
@@ -676,7 +709,11 @@ func checkDatabaseLogins(p *problems, d deployment) {
 	}
 }
 
-func checkDeployment(p *problems, d deployment) {
+// checkDeployment checks d's replicas, selector and containers: the first
+// (the program itself) exposes ports (grpc and http, or http alone for a web
+// front end) with its probes on http; a sidecar beside it probes a port of
+// its own.
+func checkDeployment(p *problems, d deployment, ports []string) {
 	where := d.String()
 	if r := d.Spec.Replicas; r == nil || *r < 2 {
 		p.addf(where, "spec.replicas must be at least 2")
@@ -695,13 +732,17 @@ func checkDeployment(p *problems, d deployment) {
 		if i >= len(pod.Containers) {
 			continue // init containers take no probes
 		}
-		httpPort, ok := c.port("http")
-		if !ok {
-			p.addf(cw, "no container port named http")
+		if i > 0 {
+			checkSidecarProbe(p, cw, "readinessProbe", c.ReadinessProbe, "/readyz", c)
+			checkSidecarProbe(p, cw, "livenessProbe", c.LivenessProbe, "/healthz", c)
+			continue
 		}
-		if _, ok := c.port("grpc"); !ok {
-			p.addf(cw, "no container port named grpc")
+		for _, name := range ports {
+			if _, ok := c.port(name); !ok {
+				p.addf(cw, "no container port named %s", name)
+			}
 		}
+		httpPort, _ := c.port("http")
 		checkProbe(p, cw, "readinessProbe", c.ReadinessProbe, "/readyz", c, httpPort)
 		checkProbe(p, cw, "livenessProbe", c.LivenessProbe, "/healthz", c, httpPort)
 	}
@@ -947,8 +988,8 @@ func checkListenAddr(p *problems, where, name, addr string, port int) {
 }
 
 // checkServiceFor requires a Service that selects exactly d's pods and
-// exposes its grpc and http ports.
-func checkServiceFor(p *problems, d deployment, all []deployment, services map[string]serviceObjectSpec) {
+// exposes its ports (grpc and http for a service).
+func checkServiceFor(p *problems, d deployment, all []deployment, services map[string]serviceObjectSpec, ports []string) {
 	where := d.String()
 	c := d.Spec.Template.Spec.Containers
 	var found bool
@@ -962,7 +1003,7 @@ func checkServiceFor(p *problems, d deployment, all []deployment, services map[s
 			}
 		}
 		found = true
-		for _, want := range []string{"grpc", "http"} {
+		for _, want := range ports {
 			i := slices.IndexFunc(s.Spec.Ports, func(sp servicePort) bool { return sp.Name == want })
 			if i < 0 {
 				p.addf(where, "Service %s has no port named %s", name, want)
@@ -1282,7 +1323,7 @@ func interpolate(s string) string {
 // dependencies that exist (and are healthy when asked to be), the
 // infrastructure images, and each of want configured to be reachable,
 // traced and ready-checked.
-func validateCompose(c *composeFile, want []serviceSpec) []error {
+func validateCompose(c *composeFile, want []serviceSpec, web []webSpec) []error {
 	var p problems
 	if len(c.Services) == 0 {
 		p.addf("compose.yaml", "no services")
@@ -1398,6 +1439,12 @@ func validateCompose(c *composeFile, want []serviceSpec) []error {
 		}
 		checkComposeDatabaseLogins(&p, c, s, deps[s.name])
 		checkComposeNATSLogin(&p, c, s)
+		for _, w := range web {
+			checkComposeTrustsWebKey(&p, c, s.name, w)
+		}
+	}
+	for _, w := range web {
+		checkComposeWeb(&p, c, w, deps)
 	}
 	return p.errs
 }

@@ -131,8 +131,9 @@ func (r *captureRegisterer) Unregister(prometheus.Collector) bool { return true 
 // checkHPAFor requires exactly one autoscaling/v2 HorizontalPodAutoscaler
 // for d: at least minAutoscaledReplicas, room to grow, and metrics on CPU
 // utilisation and on the service's consumer lag (External or Pods metric
-// consumerLagMetric, for External selecting consumer=<service>).
-func checkHPAFor(p *problems, d deployment, hpas []*autoscalingv2.HorizontalPodAutoscaler) {
+// consumerLagMetric, for External selecting consumer=<service>); the lag
+// only when consumes (a web front end has no consumer).
+func checkHPAFor(p *problems, d deployment, hpas []*autoscalingv2.HorizontalPodAutoscaler, consumes bool) {
 	where := d.String()
 	var mine []*autoscalingv2.HorizontalPodAutoscaler
 	for _, h := range hpas {
@@ -175,7 +176,7 @@ func checkHPAFor(p *problems, d deployment, hpas []*autoscalingv2.HorizontalPodA
 	if !cpu {
 		p.addf(hw, "no Resource metric on cpu with a Utilization target")
 	}
-	if !lag {
+	if !lag && consumes {
 		p.addf(hw, "no External (AverageValue) or Pods metric %s with a positive target: the consumer lag", consumerLagMetric)
 	}
 }

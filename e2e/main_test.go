@@ -43,7 +43,7 @@ func run(m *testing.M) (int, error) {
 			return 0, err
 		}
 		defer os.RemoveAll(dir)
-		pkgs := []string{"../cmd/banksim", "../cmd/devstack", "../cmd/gateway"}
+		pkgs := []string{"../cmd/banksim", "../cmd/devstack", "../cmd/gateway", "../services/console/cmd/console"}
 		for _, s := range stack.Services {
 			pkgs = append(pkgs, "../services/"+s+"/cmd/"+s)
 		}

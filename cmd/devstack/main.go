@@ -79,6 +79,7 @@ func run() error {
 		fmt.Println("Jaeger UI/API", s.JaegerQuery, " (search by tag application.id=<id>)")
 	}
 	fmt.Println("API (one base URL, REST and gRPC):", "http://"+s.Gateway, " (OpenAPI: http://"+s.Gateway+"/openapi.json)")
+	fmt.Println("Console (development sign-in):", "http://"+s.Console)
 	fmt.Println("Bank sim    ", s.BankURL, " (ledger: "+s.BankURL+"/v1/ledger)")
 	names := append([]string(nil), stack.Services...)
 	sort.Strings(names)

@@ -13,4 +13,5 @@ psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
   -v payout_password="$AID_DB_PAYOUT_PASSWORD" \
   -v data_comparison_password="$AID_DB_DATA_COMPARISON_PASSWORD" \
   -v reporting_password="$AID_DB_REPORTING_PASSWORD" \
+  -v console_password="$AID_DB_CONSOLE_PASSWORD" \
   -f /etc/aid/roles.sql

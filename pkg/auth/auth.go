@@ -174,6 +174,12 @@ func (v *Verifier) Verify(raw string) (Identity, error) {
 	return Identity{}, fmt.Errorf("%w: %w", ErrInvalidToken, lastErr)
 }
 
+// Validate reports whether i is an identity a Verifier would accept: a
+// subject, a known role and an organisation in which the role is valid. It
+// returns an error wrapping ErrInvalidToken otherwise. Sign-in through an
+// identity provider checks the claims it is given with it.
+func (i Identity) Validate() error { return i.check() }
+
 // check refuses an identity with a missing or malformed subject, role or
 // organisation, or a role that is not valid in its organisation.
 func (i Identity) check() error {

@@ -95,6 +95,34 @@ func TestMintRefusesARoleOutsideItsOrganisation(t *testing.T) {
 	}
 }
 
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		id   Identity
+		ok   bool
+	}{
+		{"school officer of a school", Identity{UserID: "u", Role: RoleSchoolOfficer, Org: "S001"}, true},
+		{"auditor of the audit office", Identity{UserID: "u", Role: RoleAuditor, Org: OrgAudit}, true},
+		{"school officer of the bureau", Identity{UserID: "u", Role: RoleSchoolOfficer, Org: OrgBureau}, false},
+		{"finance officer of a school", Identity{UserID: "u", Role: RoleFinanceOfficer, Org: "S001"}, false},
+		{"unknown role", Identity{UserID: "u", Role: "dean", Org: OrgBureau}, false},
+		{"no subject", Identity{Role: RoleBureauReviewer, Org: OrgBureau}, false},
+		{"no organisation", Identity{UserID: "u", Role: RoleSchoolReviewer}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := tc.id.Validate()
+			if tc.ok && err != nil {
+				t.Fatalf("Validate(%v) = %v, want nil", tc.id, err)
+			}
+			if !tc.ok && !errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("Validate(%v) = %v, want ErrInvalidToken", tc.id, err)
+			}
+		})
+	}
+}
+
 func TestKeyFiles(t *testing.T) {
 	t.Parallel()
 	pub, priv, _ := GenerateKey()

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,6 +74,8 @@ type Options struct {
 	Env map[string]string
 	// GatewayEnv is added to the gateway's environment (AID_GATEWAY_RATE, …).
 	GatewayEnv map[string]string
+	// ConsoleEnv is added to the console's environment.
+	ConsoleEnv map[string]string
 	// BankEnv is added to the bank simulator's environment.
 	BankEnv map[string]string
 	// Logs receives every process's output; nil writes per-process files under Dir/logs.
@@ -131,7 +134,10 @@ type Stack struct {
 	BankURL     string
 	// Gateway is the one entry point of the public API (host:port): REST
 	// and gRPC (h2c) of every service, rate-limited per organisation.
-	Gateway   string
+	Gateway string
+	// Console is the web console's address (host:port), in front of the
+	// gateway, with the development sign-in.
+	Console   string
 	Endpoints map[string]Endpoint
 	// ReplicaEndpoints are the second and later replicas' (Options.Replicas).
 	ReplicaEndpoints map[string][]Endpoint
@@ -156,6 +162,7 @@ type Stack struct {
 	jaeger    *Process
 	bank      *Process
 	gateway   *Process
+	console   *Process
 }
 
 // Start brings the system up. On error, whatever was started is stopped.
@@ -177,7 +184,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	if s.roles, err = pgroles.Provision(ctx, s.DatabaseURL, Services); err != nil {
+	if s.roles, err = pgroles.Provision(ctx, s.DatabaseURL, append(slices.Clone(Services), "console")); err != nil {
 		return nil, err
 	}
 
@@ -271,7 +278,43 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := s.startGateway(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.startConsole(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// startConsole migrates the console's schema and runs it (its development
+// sign-in on) against the gateway, minting its users' call tokens with the
+// development key.
+func (s *Stack) startConsole(ctx context.Context) error {
+	if err := s.migrate(ctx, "console"); err != nil {
+		return err
+	}
+	port, err := s.port(ctx, 8090)
+	if err != nil {
+		return err
+	}
+	s.Console = "127.0.0.1:" + strconv.Itoa(port)
+	env := map[string]string{
+		"CONSOLE_ADDR":          s.Console,
+		"DATABASE_URL":          s.roles.ServiceURL("console"),
+		"AID_CONSOLE_TOKEN_KEY": filepath.Join(s.KeyDir, "auth.pem"),
+		"AID_CONSOLE_API_GRPC":  s.Gateway,
+		"AID_CONSOLE_API_BASE":  "http://" + s.Gateway,
+		"OTEL_SERVICE_NAME":     "console",
+	}
+	if s.JaegerQuery != "" {
+		env["AID_JAEGER_UI"] = s.JaegerQuery
+	}
+	if s.OTLP != "" {
+		env["OTEL_EXPORTER_OTLP_ENDPOINT"] = s.OTLP
+		env["OTEL_EXPORTER_OTLP_INSECURE"] = "true"
+		env["OTEL_BSP_SCHEDULE_DELAY"] = "500"
+	}
+	maps.Copy(env, s.opts.ConsoleEnv)
+	s.console = s.newProcess("console", filepath.Join(s.opts.BinDir, "console"), env, "http://"+s.Console+"/readyz")
+	return s.console.Start(ctx)
 }
 
 // startReplicas starts the second and later replicas of every service
@@ -517,6 +560,8 @@ func (s *Stack) Process(name string) *Process {
 		return s.nats
 	case "gateway":
 		return s.gateway
+	case "console":
+		return s.console
 	}
 	for _, p := range s.natsPeers {
 		if p.Name == name {
@@ -563,6 +608,9 @@ func (s *Stack) RestartNATS(ctx context.Context) error {
 // Stop stops the services (SIGTERM, then SIGKILL after a grace period), the
 // bank, Jaeger, NATS and the throwaway cluster.
 func (s *Stack) Stop() {
+	if s.console != nil {
+		_ = s.console.Stop(10 * time.Second)
+	}
 	if s.gateway != nil {
 		_ = s.gateway.Stop(20 * time.Second)
 	}

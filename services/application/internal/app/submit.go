@@ -56,6 +56,10 @@ type SubmitRequest struct {
 	Applications []NewApplication `json:"applications"`
 	// IdempotencyKey is optional: 8..64 characters of [A-Za-z0-9_-].
 	IdempotencyKey string `json:"-"`
+	// ValidateOnly runs every check a submission runs, duplicates and
+	// limits included, and writes nothing: the console's preview of an
+	// uploaded list before the officer submits it.
+	ValidateOnly bool `json:"-"`
 }
 
 // requestHash is the hex SHA-256 of the request's canonical encoding (JSON
@@ -99,6 +103,9 @@ func (s *Service) Submit(ctx context.Context, caller auth.Identity, req SubmitRe
 	apps, evs, entries, err := s.build(caller, req, prepared, pin, now)
 	if err != nil {
 		return nil, err
+	}
+	if req.ValidateOnly {
+		return s.validateOnly(ctx, req, apps, evs, prepared)
 	}
 	hash, err := req.requestHash()
 	if err != nil {
@@ -171,6 +178,26 @@ func (s *Service) Submit(ctx context.Context, caller auth.Identity, req SubmitRe
 	}
 	markSubmitted(trace.SpanFromContext(ctx), result)
 	return result, nil
+}
+
+// errValidated rolls a validate-only submission's transaction back.
+var errValidated = errors.New("validated only")
+
+// validateOnly runs the checks that need the database (duplicates within
+// the school's and other schools' applications, once-per-student and yearly
+// limits) in a transaction it rolls back, and returns the applications as
+// they would be recorded.
+func (s *Service) validateOnly(ctx context.Context, req SubmitRequest, apps []domain.Application, evs []*eventsv1.Event, ps []prepared) ([]domain.Application, error) {
+	err := db.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.checkDuplicates(ctx, tx, req, apps, evs, ps, true); err != nil {
+			return err
+		}
+		return errValidated
+	})
+	if !errors.Is(err, errValidated) {
+		return nil, err
+	}
+	return apps, nil
 }
 
 // maxSubmittedEvents bounds the span events of one submission (the SDK

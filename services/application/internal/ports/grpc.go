@@ -90,6 +90,7 @@ func (s *Server) SubmitApplications(ctx context.Context, req *applicationv1.Subm
 		return nil, err
 	}
 	in := app.SubmitRequest{SchoolCode: req.GetSchoolCode(), Term: req.GetTerm(), IdempotencyKey: req.GetIdempotencyKey(),
+		ValidateOnly: req.GetValidateOnly(),
 		Applications: make([]app.NewApplication, len(req.GetApplications()))}
 	for i, a := range req.GetApplications() {
 		in.Applications[i] = app.NewApplication{

@@ -612,3 +612,42 @@ func TestREST(t *testing.T) {
 		t.Fatalf("bad submit: %d %v", code, bad)
 	}
 }
+
+// TestSubmitValidateOnly: a validate-only submission answers what a
+// submission would — the applications, or the same refusals — and writes
+// nothing.
+func TestSubmitValidateOnly(t *testing.T) {
+	t.Parallel()
+	e := start(t)
+	ctx := context.Background()
+	s1, s2 := newStudent(), newStudent()
+	submit(t, e.officer("SA"), "SA", boarding(s1))
+	before := e.footprint(t, "SA")
+
+	resp, err := e.officer("SA").SubmitApplications(ctx, &applicationv1.SubmitApplicationsRequest{
+		SchoolCode: "SA", Term: term, ValidateOnly: true, Applications: []*applicationv1.NewApplication{boarding(s2)}})
+	if err != nil || len(resp.GetApplications()) != 1 || resp.GetApplications()[0].GetAmountFen() != 50000 {
+		t.Fatalf("validate-only of a good list: %v %v", resp, err)
+	}
+	// A student already recorded is refused as a submission would be.
+	_, err = e.officer("SA").SubmitApplications(ctx, &applicationv1.SubmitApplicationsRequest{
+		SchoolCode: "SA", Term: term, ValidateOnly: true, Applications: []*applicationv1.NewApplication{boarding(s2), boarding(s1)}})
+	st := wantCode(t, err, codes.AlreadyExists)
+	if _, ok := violations(st)["applications[1].student_id_number"]; !ok {
+		t.Fatalf("violations %v", violations(st))
+	}
+	bad := boarding(newStudent())
+	bad.StudentIdNumber = "110101200001011234"
+	_, err = e.officer("SA").SubmitApplications(ctx, &applicationv1.SubmitApplicationsRequest{
+		SchoolCode: "SA", Term: term, ValidateOnly: true, Applications: []*applicationv1.NewApplication{bad}})
+	wantCode(t, err, codes.InvalidArgument)
+	// Another school's officer is refused before anything is checked.
+	_, err = e.officer("SB").SubmitApplications(ctx, &applicationv1.SubmitApplicationsRequest{
+		SchoolCode: "SA", Term: term, ValidateOnly: true, Applications: []*applicationv1.NewApplication{boarding(newStudent())}})
+	wantCode(t, err, codes.PermissionDenied)
+	if got := e.footprint(t, "SA"); got != before {
+		t.Fatalf("validate-only wrote: %+v, was %+v", got, before)
+	}
+	// The student validated above can still be submitted for real.
+	submit(t, e.officer("SA"), "SA", boarding(s2))
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/audit"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/catalog"
+	"github.com/edubureau/studentaid/pkg/sheet"
 	"github.com/edubureau/studentaid/services/data-comparison/internal/adapters"
 	"github.com/edubureau/studentaid/services/data-comparison/internal/domain"
 )
@@ -418,7 +419,7 @@ func (s *Service) ImportClues(ctx context.Context, by auth.Identity, req ClueLis
 		return ClueListResult{}, err
 	}
 	defer closeIn()
-	rows, closeRows, err := openRows(in, req.Encoding)
+	rows, closeRows, err := sheet.Open(in, req.Encoding)
 	if err != nil {
 		return ClueListResult{}, err
 	}
@@ -501,7 +502,7 @@ func (s *Service) ImportClues(ctx context.Context, by auth.Identity, req ClueLis
 
 // parseClueList reads and checks every row's columns; the rows are held in
 // memory (a list has at most MaxClueListRows) until their records are read.
-func parseClueList(rows rowReader, bad func(domain.BadRow)) ([]parsedClue, error) {
+func parseClueList(rows sheet.Rows, bad func(domain.BadRow)) ([]parsedClue, error) {
 	rec, _, err := rows.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -536,11 +537,11 @@ func parseClueList(rows rowReader, bad func(domain.BadRow)) ([]parsedClue, error
 			return out, nil
 		}
 		if err != nil {
-			bl, ok := errors.AsType[*lineError](err)
+			bl, ok := errors.AsType[*sheet.LineError](err)
 			if !ok {
 				return nil, err
 			}
-			bad(domain.BadRow{Line: bl.line, Reason: bl.reason})
+			bad(domain.BadRow{Line: bl.Line, Reason: bl.Reason})
 			continue
 		}
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" || !headerOK {

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,15 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/audit"
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/events"
+	"github.com/edubureau/studentaid/pkg/sheet"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/data-comparison/internal/adapters"
 	"github.com/edubureau/studentaid/services/data-comparison/internal/domain"
@@ -60,7 +58,7 @@ func (s *Service) Import(ctx context.Context, by auth.Identity, req ImportReques
 		return ImportResult{}, err
 	}
 	defer closeIn()
-	rows, closeRows, err := openRows(in, req.Encoding)
+	rows, closeRows, err := sheet.Open(in, req.Encoding)
 	if err != nil {
 		return ImportResult{}, err
 	}
@@ -173,44 +171,12 @@ func (s *Service) openImport(req ImportRequest) (io.Reader, func(), error) {
 	return f, func() { _ = f.Close(); _ = root.Close() }, nil
 }
 
-// decode returns in as UTF-8 text: GB18030 when asked, or when asked to
-// detect and the first 64 KiB are not valid UTF-8. A UTF-8 byte order mark
-// is dropped.
-func decode(in io.Reader, encoding string) (io.Reader, error) {
-	br := bufio.NewReaderSize(in, 64<<10)
-	head, err := br.Peek(64 << 10)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-		return nil, fmt.Errorf("read import: %w", err)
-	}
-	gb := false
-	switch strings.ToLower(encoding) {
-	case "gb18030", "gbk":
-		gb = true
-	case "":
-		for cut := 0; cut < utf8.UTFMax && len(head) > cut; cut++ {
-			if utf8.Valid(head[:len(head)-cut]) {
-				break
-			}
-			if cut == utf8.UTFMax-1 {
-				gb = true
-			}
-		}
-	}
-	if gb {
-		return simplifiedchinese.GB18030.NewDecoder().Reader(br), nil
-	}
-	if len(head) >= 3 && string(head[:3]) == "\uFEFF" {
-		_, _ = br.Discard(3)
-	}
-	return br, nil
-}
-
 // fileSource validates and hashes a file's rows one at a time for COPY.
 // After the first bad row it yields nothing more but reads on, so every bad
 // row is listed.
 type fileSource struct {
 	s        *Service
-	r        rowReader
+	r        sheet.Rows
 	kind     domain.RefKind
 	header   domain.Header
 	line     int64
@@ -255,12 +221,12 @@ func (f *fileSource) Next() (adapters.HashedRow, bool) {
 		}
 		f.line = line
 		if err != nil {
-			bl, ok := errors.AsType[*lineError](err)
+			bl, ok := errors.AsType[*sheet.LineError](err)
 			if !ok {
 				f.err = err
 				return adapters.HashedRow{}, false
 			}
-			f.bad(domain.BadRow{Line: bl.line, Reason: bl.reason})
+			f.bad(domain.BadRow{Line: bl.Line, Reason: bl.Reason})
 			continue
 		}
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {

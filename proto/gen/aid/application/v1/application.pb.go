@@ -161,8 +161,13 @@ type SubmitApplicationsRequest struct {
 	// Client-chosen key (8-64 chars); a retry with the same key and body
 	// returns the first result, with a different body it is refused.
 	IdempotencyKey string `protobuf:"bytes,4,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Check the applications as a submission would (every field, duplicates
+	// and limits against what is recorded) and record nothing: the answer
+	// is the applications as they would be recorded, or the same errors a
+	// submission would return. Application IDs in the answer are not kept.
+	ValidateOnly  bool `protobuf:"varint,5,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubmitApplicationsRequest) Reset() {
@@ -221,6 +226,13 @@ func (x *SubmitApplicationsRequest) GetIdempotencyKey() string {
 		return x.IdempotencyKey
 	}
 	return ""
+}
+
+func (x *SubmitApplicationsRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
 }
 
 type SubmitApplicationsResponse struct {
@@ -2943,13 +2955,14 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\x10bank_card_number\x18\b \x01(\tB\x03\xe0A\x02R\x0ebankCardNumber\x12&\n" +
 	"\faccount_name\x18\t \x01(\tB\x03\xe0A\x02R\vaccountName\x120\n" +
 	"\x14requested_amount_fen\x18\n" +
-	" \x01(\x03R\x12requestedAmountFen\"\xcb\x01\n" +
+	" \x01(\x03R\x12requestedAmountFen\"\xf0\x01\n" +
 	"\x19SubmitApplicationsRequest\x12$\n" +
 	"\vschool_code\x18\x01 \x01(\tB\x03\xe0A\x02R\n" +
 	"schoolCode\x12\x17\n" +
 	"\x04term\x18\x02 \x01(\tB\x03\xe0A\x02R\x04term\x12F\n" +
 	"\fapplications\x18\x03 \x03(\v2\".aid.application.v1.NewApplicationR\fapplications\x12'\n" +
-	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\"a\n" +
+	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\x12#\n" +
+	"\rvalidate_only\x18\x05 \x01(\bR\fvalidateOnly\"a\n" +
 	"\x1aSubmitApplicationsResponse\x12C\n" +
 	"\fapplications\x18\x01 \x03(\v2\x1f.aid.application.v1.ApplicationR\fapplications\"\xa9\x06\n" +
 	"\vApplication\x12%\n" +

@@ -1,4 +1,7 @@
-package app
+// Package sheet reads the rows of an uploaded spreadsheet: XLSX (its first
+// sheet) or CSV in UTF-8 or GB18030, which is what school offices and
+// Chinese government systems export.
+package sheet
 
 import (
 	"bufio"
@@ -7,42 +10,45 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
+	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/edubureau/studentaid/pkg/apperr"
 )
 
-// rowReader yields a file's records one at a time with their 1-based line
+// Rows yields a file's records one at a time with their 1-based line
 // (the spreadsheet's row number for XLSX).
-type rowReader interface {
-	// Read returns the next record, or io.EOF at the end. A *lineError is a
+type Rows interface {
+	// Read returns the next record, or io.EOF at the end. A *LineError is a
 	// row that cannot be read: it is listed and reading goes on.
 	Read() (record []string, line int64, err error)
 }
 
-// lineError is a row a reader cannot read.
-type lineError struct {
-	line   int64
-	reason string
+// LineError is a row a reader cannot read.
+type LineError struct {
+	Line   int64
+	Reason string
 }
 
-func (b *lineError) Error() string { return fmt.Sprintf("line %d: %s", b.line, b.reason) }
+func (b *LineError) Error() string { return fmt.Sprintf("line %d: %s", b.Line, b.Reason) }
 
 // zipMagic starts every XLSX file (a ZIP archive).
 var zipMagic = []byte("PK\x03\x04")
 
-// openRows reads in as XLSX when it is a ZIP archive (its first sheet), and
-// as CSV otherwise (UTF-8 or GB18030, see decode). The closer removes the
+// Open reads in as XLSX when it is a ZIP archive (its first sheet), and
+// as CSV otherwise (UTF-8 or GB18030, see Decode). The closer removes the
 // workbook's temporary files.
-func openRows(in io.Reader, encoding string) (rowReader, func(), error) {
+func Open(in io.Reader, encoding string) (Rows, func(), error) {
 	br := bufio.NewReaderSize(in, 64<<10)
 	head, err := br.Peek(len(zipMagic))
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, nil, fmt.Errorf("read import: %w", err)
 	}
 	if !bytes.Equal(head, zipMagic) {
-		text, err := decode(br, encoding)
+		text, err := Decode(br, encoding)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -81,7 +87,7 @@ func (c *csvRows) Read() ([]string, int64, error) {
 	rec, err := c.r.Read()
 	if err != nil {
 		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
-			return nil, int64(pe.Line), &lineError{line: int64(pe.Line), reason: pe.Err.Error()}
+			return nil, int64(pe.Line), &LineError{Line: int64(pe.Line), Reason: pe.Err.Error()}
 		}
 		return nil, 0, err
 	}
@@ -106,10 +112,42 @@ func (x *xlsxRows) Read() ([]string, int64, error) {
 	x.line++
 	rec, err := x.rows.Columns()
 	if err != nil {
-		return nil, x.line, &lineError{line: x.line, reason: err.Error()}
+		return nil, x.line, &LineError{Line: x.line, Reason: err.Error()}
 	}
 	if len(rec) == 0 {
 		rec = []string{""}
 	}
 	return rec, x.line, nil
+}
+
+// Decode returns in as UTF-8 text: GB18030 when asked, or when asked to
+// detect and the first 64 KiB are not valid UTF-8. A UTF-8 byte order mark
+// is dropped.
+func Decode(in io.Reader, encoding string) (io.Reader, error) {
+	br := bufio.NewReaderSize(in, 64<<10)
+	head, err := br.Peek(64 << 10)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, fmt.Errorf("read import: %w", err)
+	}
+	gb := false
+	switch strings.ToLower(encoding) {
+	case "gb18030", "gbk":
+		gb = true
+	case "":
+		for cut := 0; cut < utf8.UTFMax && len(head) > cut; cut++ {
+			if utf8.Valid(head[:len(head)-cut]) {
+				break
+			}
+			if cut == utf8.UTFMax-1 {
+				gb = true
+			}
+		}
+	}
+	if gb {
+		return simplifiedchinese.GB18030.NewDecoder().Reader(br), nil
+	}
+	if len(head) >= 3 && string(head[:3]) == "\uFEFF" {
+		_, _ = br.Discard(3)
+	}
+	return br, nil
 }
