@@ -21,7 +21,7 @@ type Route struct {
 
 // Routes are the services of the public API.
 var Routes = []Route{
-	{"application", "aid.application.v1", []string{"/v1/applications", "/v1/programs", "/v1/trail", "/v1/policy"}, "127.0.0.1:9101", "127.0.0.1:8101"},
+	{"application", "aid.application.v1", []string{"/v1/applications", "/v1/programs", "/v1/trail", "/v1/policy", "/v1/schools"}, "127.0.0.1:9101", "127.0.0.1:8101"},
 	{"school-review", "aid.schoolreview.v1", []string{"/v1/school-reviews", "/v1/working-calendars"}, "127.0.0.1:9102", "127.0.0.1:8102"},
 	{"bureau-review", "aid.bureaureview.v1", []string{"/v1/bureau-reviews"}, "127.0.0.1:9103", "127.0.0.1:8103"},
 	{"finance-confirmation", "aid.finance.v1", []string{"/v1/batches"}, "127.0.0.1:9104", "127.0.0.1:8104"},

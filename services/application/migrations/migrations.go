@@ -14,9 +14,9 @@ var files embed.FS
 func FS() fs.FS { return files }
 
 // AppendOnly names the tables the service's role may only read and add rows
-// to: the trail, its anchor (tree leaves and checkpoints) and the record of
+// to: the trail and its change feed, its anchor (tree leaves and checkpoints) and the record of
 // reads of personal data (their triggers
 // refuse updates too, and the role cannot drop them).
 func AppendOnly() []string {
-	return []string{"trail", "pii_reads", "trail_leaves", "trail_checkpoints"}
+	return []string{"trail", "changes", "pii_reads", "trail_leaves", "trail_checkpoints"}
 }

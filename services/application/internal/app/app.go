@@ -55,6 +55,8 @@ type Service struct {
 	heads  *headCache
 	anchor anchoring
 	policy policyCache
+	// feed wakes the change feed's long-polls.
+	feed broadcast
 }
 
 // headCacheSize bounds the cache of application heads (a few hundred bytes each).
@@ -64,8 +66,15 @@ const headCacheSize = 100_000
 func New(d Deps) *Service {
 	s := &Service{pool: d.Pool, sealer: d.Sealer, hasher: d.Hasher, notify: d.Notify, now: d.Now, heads: newHeadCache(headCacheSize),
 		anchor: anchoring{signer: d.TrailSigner, verify: d.TrailVerifyKeys, source: d.Checkpoints}}
-	if s.notify == nil {
-		s.notify = func() {}
+	relay := d.Notify
+	if relay == nil {
+		relay = func() {}
+	}
+	// Every commit that writes events also changes applications: wake the
+	// change feed's long-polls too.
+	s.notify = func() {
+		relay()
+		s.feed.fire()
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -51,6 +51,8 @@ func Policy() grpcx.Policy {
 		MethodVerifyTrail:        {auth.RoleAuditor, auth.RoleDataOfficer, auth.RoleBureauReviewer},
 		MethodCorrectPayee:       {auth.RoleSchoolOfficer},
 		MethodListPrograms:       append(slices.Clone(readers), auth.RolePolicyAdmin),
+		// School roles follow their own school (app.Service.Changes checks).
+		MethodListChanges: readers,
 		// The school reviewer decides; domain.CheckPayeeApprover also
 		// checks the school and that the reviewer did not enter it.
 		MethodApprovePayeeCorrection: {domain.PayeeApproverRole},

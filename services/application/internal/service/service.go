@@ -47,6 +47,11 @@ const DefaultCheckpointInterval = time.Minute
 // replica checks whether another one published a policy version.
 const DefaultPolicyRefresh = 5 * time.Second
 
+// DefaultFeedPoll is APPLICATION_FEED_POLL's default: how often a replica
+// looks whether another one committed changes, to wake its long-polls of
+// the change feed (its own commits wake them at once).
+const DefaultFeedPoll = 100 * time.Millisecond
+
 // trailKeys reads the checkpoint keys: the current signing key and the
 // keys checkpoints are verified with (AID_TRAIL_VERIFY_KEYS, or the public
 // halves of every signing key).
@@ -130,7 +135,19 @@ func SpecWith(o Options) platform.Spec {
 			h.AddWorker("policy-refresh", func(ctx context.Context) error {
 				return a.RunPolicyRefresh(ctx, refresh, func(err error) { h.Log.Error("policy refresh", "err", err) })
 			})
-			h.AddConsumer(ports.Consumer(a))
+			consumer := ports.Consumer(a)
+			consumer.AfterCommit = func() {
+				h.Relay.Notify()
+				a.ChangesCommitted()
+			}
+			h.AddConsumer(consumer)
+			feedPoll, err := config.Duration("APPLICATION_FEED_POLL", DefaultFeedPoll)
+			if err != nil {
+				return err
+			}
+			h.AddWorker("change-watch", func(ctx context.Context) error {
+				return a.RunChangeWatch(ctx, feedPoll, func(err error) { h.Log.Error("change watch", "err", err) })
+			})
 			h.AddWorker("status-gauge", ports.NewStatusGauge(a.StatusCounts, h.Tel.Registry, h.Log.With("worker", "status-gauge")).Run)
 			h.AddWorker("trail-checkpoints", func(ctx context.Context) error {
 				return a.RunCheckpoints(ctx, interval, anchorMetrics, func(err error) { h.Log.Error("trail checkpoint", "err", err) })

@@ -1759,6 +1759,245 @@ func (x *RejectPayeeCorrectionRequest) GetReason() string {
 	return ""
 }
 
+type ListChangesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The school whose applications to follow.
+	SchoolCode string `protobuf:"bytes,1,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	// The cursor of the last change already received (a change's cursor or
+	// an answer's next_cursor, passed back unchanged); empty for the start of
+	// the feed.
+	After string `protobuf:"bytes,2,opt,name=after,proto3" json:"after,omitempty"`
+	// 1..1000 changes per answer, default 100.
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// 0..30: how long to wait, in seconds, for a change when none is past the
+	// cursor yet. 0 answers at once.
+	WaitSeconds   int32 `protobuf:"varint,4,opt,name=wait_seconds,json=waitSeconds,proto3" json:"wait_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListChangesRequest) Reset() {
+	*x = ListChangesRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListChangesRequest) ProtoMessage() {}
+
+func (x *ListChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListChangesRequest.ProtoReflect.Descriptor instead.
+func (*ListChangesRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListChangesRequest) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+func (x *ListChangesRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *ListChangesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListChangesRequest) GetWaitSeconds() int32 {
+	if x != nil {
+		return x.WaitSeconds
+	}
+	return 0
+}
+
+// Change is one change of an application in its school's feed.
+type Change struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The feed's position just after this change: pass it as `after` to
+	// resume from here. Opaque.
+	Cursor        string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	ApplicationId string `protobuf:"bytes,2,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	// The change's position in the application's trail (1 is the submission).
+	TrailPosition int64 `protobuf:"varint,3,opt,name=trail_position,json=trailPosition,proto3" json:"trail_position,omitempty"`
+	// The event that made the change (as in the trail).
+	Type   string               `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	Status v1.ApplicationStatus `protobuf:"varint,5,opt,name=status,proto3,enum=aid.common.v1.ApplicationStatus" json:"status,omitempty"`
+	// The status before; unspecified for the submission.
+	PreviousStatus v1.ApplicationStatus `protobuf:"varint,6,opt,name=previous_status,json=previousStatus,proto3,enum=aid.common.v1.ApplicationStatus" json:"previous_status,omitempty"`
+	// When the step happened, UTC.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// When this service recorded the change, UTC.
+	RecordedAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Change) Reset() {
+	*x = Change{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Change) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Change) ProtoMessage() {}
+
+func (x *Change) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Change.ProtoReflect.Descriptor instead.
+func (*Change) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Change) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *Change) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *Change) GetTrailPosition() int64 {
+	if x != nil {
+		return x.TrailPosition
+	}
+	return 0
+}
+
+func (x *Change) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Change) GetStatus() v1.ApplicationStatus {
+	if x != nil {
+		return x.Status
+	}
+	return v1.ApplicationStatus(0)
+}
+
+func (x *Change) GetPreviousStatus() v1.ApplicationStatus {
+	if x != nil {
+		return x.PreviousStatus
+	}
+	return v1.ApplicationStatus(0)
+}
+
+func (x *Change) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *Change) GetRecordedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RecordedAt
+	}
+	return nil
+}
+
+type ListChangesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The changes after the cursor, oldest first; empty when none came within
+	// wait_seconds.
+	Changes []*Change `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// The cursor to pass as `after` next: the last change's, or the request's
+	// when there was none.
+	NextCursor    string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListChangesResponse) Reset() {
+	*x = ListChangesResponse{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListChangesResponse) ProtoMessage() {}
+
+func (x *ListChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListChangesResponse.ProtoReflect.Descriptor instead.
+func (*ListChangesResponse) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListChangesResponse) GetChanges() []*Change {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *ListChangesResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
 type ListProgramsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The term whose policy to show, e.g. 2017-autumn; empty for the term of
@@ -1770,7 +2009,7 @@ type ListProgramsRequest struct {
 
 func (x *ListProgramsRequest) Reset() {
 	*x = ListProgramsRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[24]
+	mi := &file_aid_application_v1_application_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1782,7 +2021,7 @@ func (x *ListProgramsRequest) String() string {
 func (*ListProgramsRequest) ProtoMessage() {}
 
 func (x *ListProgramsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[24]
+	mi := &file_aid_application_v1_application_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1795,7 +2034,7 @@ func (x *ListProgramsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProgramsRequest.ProtoReflect.Descriptor instead.
 func (*ListProgramsRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{24}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListProgramsRequest) GetTerm() string {
@@ -1843,7 +2082,7 @@ type Program struct {
 
 func (x *Program) Reset() {
 	*x = Program{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[25]
+	mi := &file_aid_application_v1_application_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +2094,7 @@ func (x *Program) String() string {
 func (*Program) ProtoMessage() {}
 
 func (x *Program) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[25]
+	mi := &file_aid_application_v1_application_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +2107,7 @@ func (x *Program) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Program.ProtoReflect.Descriptor instead.
 func (*Program) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{25}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Program) GetCode() string {
@@ -2003,7 +2242,7 @@ type ListProgramsResponse struct {
 
 func (x *ListProgramsResponse) Reset() {
 	*x = ListProgramsResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[26]
+	mi := &file_aid_application_v1_application_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2254,7 @@ func (x *ListProgramsResponse) String() string {
 func (*ListProgramsResponse) ProtoMessage() {}
 
 func (x *ListProgramsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[26]
+	mi := &file_aid_application_v1_application_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2267,7 @@ func (x *ListProgramsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProgramsResponse.ProtoReflect.Descriptor instead.
 func (*ListProgramsResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{26}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListProgramsResponse) GetPrograms() []*Program {
@@ -2072,7 +2311,7 @@ type DraftPolicyVersionRequest struct {
 
 func (x *DraftPolicyVersionRequest) Reset() {
 	*x = DraftPolicyVersionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[27]
+	mi := &file_aid_application_v1_application_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2084,7 +2323,7 @@ func (x *DraftPolicyVersionRequest) String() string {
 func (*DraftPolicyVersionRequest) ProtoMessage() {}
 
 func (x *DraftPolicyVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[27]
+	mi := &file_aid_application_v1_application_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2097,7 +2336,7 @@ func (x *DraftPolicyVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DraftPolicyVersionRequest.ProtoReflect.Descriptor instead.
 func (*DraftPolicyVersionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{27}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DraftPolicyVersionRequest) GetKind() string {
@@ -2138,7 +2377,7 @@ type PolicyVersion struct {
 
 func (x *PolicyVersion) Reset() {
 	*x = PolicyVersion{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[28]
+	mi := &file_aid_application_v1_application_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2150,7 +2389,7 @@ func (x *PolicyVersion) String() string {
 func (*PolicyVersion) ProtoMessage() {}
 
 func (x *PolicyVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[28]
+	mi := &file_aid_application_v1_application_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2163,7 +2402,7 @@ func (x *PolicyVersion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyVersion.ProtoReflect.Descriptor instead.
 func (*PolicyVersion) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{28}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PolicyVersion) GetKind() string {
@@ -2260,7 +2499,7 @@ type PreviewPolicyVersionRequest struct {
 
 func (x *PreviewPolicyVersionRequest) Reset() {
 	*x = PreviewPolicyVersionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[29]
+	mi := &file_aid_application_v1_application_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2272,7 +2511,7 @@ func (x *PreviewPolicyVersionRequest) String() string {
 func (*PreviewPolicyVersionRequest) ProtoMessage() {}
 
 func (x *PreviewPolicyVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[29]
+	mi := &file_aid_application_v1_application_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2285,7 +2524,7 @@ func (x *PreviewPolicyVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewPolicyVersionRequest.ProtoReflect.Descriptor instead.
 func (*PreviewPolicyVersionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{29}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PreviewPolicyVersionRequest) GetKind() string {
@@ -2328,7 +2567,7 @@ type PolicyChange struct {
 
 func (x *PolicyChange) Reset() {
 	*x = PolicyChange{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[30]
+	mi := &file_aid_application_v1_application_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2340,7 +2579,7 @@ func (x *PolicyChange) String() string {
 func (*PolicyChange) ProtoMessage() {}
 
 func (x *PolicyChange) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[30]
+	mi := &file_aid_application_v1_application_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2353,7 +2592,7 @@ func (x *PolicyChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyChange.ProtoReflect.Descriptor instead.
 func (*PolicyChange) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{30}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PolicyChange) GetTerm() string {
@@ -2460,7 +2699,7 @@ type PreviewPolicyVersionResponse struct {
 
 func (x *PreviewPolicyVersionResponse) Reset() {
 	*x = PreviewPolicyVersionResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[31]
+	mi := &file_aid_application_v1_application_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2472,7 +2711,7 @@ func (x *PreviewPolicyVersionResponse) String() string {
 func (*PreviewPolicyVersionResponse) ProtoMessage() {}
 
 func (x *PreviewPolicyVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[31]
+	mi := &file_aid_application_v1_application_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2485,7 +2724,7 @@ func (x *PreviewPolicyVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewPolicyVersionResponse.ProtoReflect.Descriptor instead.
 func (*PreviewPolicyVersionResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{31}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PreviewPolicyVersionResponse) GetChanges() []*PolicyChange {
@@ -2521,7 +2760,7 @@ type ApprovePolicyVersionRequest struct {
 
 func (x *ApprovePolicyVersionRequest) Reset() {
 	*x = ApprovePolicyVersionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[32]
+	mi := &file_aid_application_v1_application_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2533,7 +2772,7 @@ func (x *ApprovePolicyVersionRequest) String() string {
 func (*ApprovePolicyVersionRequest) ProtoMessage() {}
 
 func (x *ApprovePolicyVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[32]
+	mi := &file_aid_application_v1_application_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2546,7 +2785,7 @@ func (x *ApprovePolicyVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovePolicyVersionRequest.ProtoReflect.Descriptor instead.
 func (*ApprovePolicyVersionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{32}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ApprovePolicyVersionRequest) GetKind() string {
@@ -2579,7 +2818,7 @@ type ListPolicyVersionsRequest struct {
 
 func (x *ListPolicyVersionsRequest) Reset() {
 	*x = ListPolicyVersionsRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[33]
+	mi := &file_aid_application_v1_application_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2591,7 +2830,7 @@ func (x *ListPolicyVersionsRequest) String() string {
 func (*ListPolicyVersionsRequest) ProtoMessage() {}
 
 func (x *ListPolicyVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[33]
+	mi := &file_aid_application_v1_application_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2604,7 +2843,7 @@ func (x *ListPolicyVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPolicyVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListPolicyVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{33}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListPolicyVersionsRequest) GetKind() string {
@@ -2623,7 +2862,7 @@ type ListPolicyVersionsResponse struct {
 
 func (x *ListPolicyVersionsResponse) Reset() {
 	*x = ListPolicyVersionsResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[34]
+	mi := &file_aid_application_v1_application_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2635,7 +2874,7 @@ func (x *ListPolicyVersionsResponse) String() string {
 func (*ListPolicyVersionsResponse) ProtoMessage() {}
 
 func (x *ListPolicyVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[34]
+	mi := &file_aid_application_v1_application_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2648,7 +2887,7 @@ func (x *ListPolicyVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPolicyVersionsResponse.ProtoReflect.Descriptor instead.
 func (*ListPolicyVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{34}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListPolicyVersionsResponse) GetVersions() []*PolicyVersion {
@@ -2668,7 +2907,7 @@ type GetPolicyVersionRequest struct {
 
 func (x *GetPolicyVersionRequest) Reset() {
 	*x = GetPolicyVersionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[35]
+	mi := &file_aid_application_v1_application_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2680,7 +2919,7 @@ func (x *GetPolicyVersionRequest) String() string {
 func (*GetPolicyVersionRequest) ProtoMessage() {}
 
 func (x *GetPolicyVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[35]
+	mi := &file_aid_application_v1_application_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2693,7 +2932,7 @@ func (x *GetPolicyVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyVersionRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyVersionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{35}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetPolicyVersionRequest) GetKind() string {
@@ -2860,7 +3099,28 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\x1cRejectPayeeCorrectionRequest\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12#\n" +
 	"\rcorrection_id\x18\x02 \x01(\tR\fcorrectionId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\")\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x8b\x01\n" +
+	"\x12ListChangesRequest\x12\x1f\n" +
+	"\vschool_code\x18\x01 \x01(\tR\n" +
+	"schoolCode\x12\x14\n" +
+	"\x05after\x18\x02 \x01(\tR\x05after\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12!\n" +
+	"\fwait_seconds\x18\x04 \x01(\x05R\vwaitSeconds\"\x81\x03\n" +
+	"\x06Change\x12\x16\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12%\n" +
+	"\x0eapplication_id\x18\x02 \x01(\tR\rapplicationId\x12%\n" +
+	"\x0etrail_position\x18\x03 \x01(\x03R\rtrailPosition\x12\x12\n" +
+	"\x04type\x18\x04 \x01(\tR\x04type\x128\n" +
+	"\x06status\x18\x05 \x01(\x0e2 .aid.common.v1.ApplicationStatusR\x06status\x12I\n" +
+	"\x0fprevious_status\x18\x06 \x01(\x0e2 .aid.common.v1.ApplicationStatusR\x0epreviousStatus\x12;\n" +
+	"\voccurred_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12;\n" +
+	"\vrecorded_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"recordedAt\"l\n" +
+	"\x13ListChangesResponse\x124\n" +
+	"\achanges\x18\x01 \x03(\v2\x1a.aid.application.v1.ChangeR\achanges\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\")\n" +
 	"\x13ListProgramsRequest\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\tR\x04term\"\xe2\x06\n" +
 	"\aProgram\x12\x12\n" +
@@ -2957,7 +3217,7 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\bversions\x18\x01 \x03(\v2!.aid.application.v1.PolicyVersionR\bversions\"E\n" +
 	"\x17GetPolicyVersionRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
-	"\x06number\x18\x02 \x01(\x03R\x06number2\x9a\x0e\n" +
+	"\x06number\x18\x02 \x01(\x03R\x06number2\xa6\x0f\n" +
 	"\x12ApplicationService\x12\x97\x01\n" +
 	"\x12SubmitApplications\x12-.aid.application.v1.SubmitApplicationsRequest\x1a..aid.application.v1.SubmitApplicationsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/applications:submit\x12\x87\x01\n" +
 	"\x0eGetApplication\x12).aid.application.v1.GetApplicationRequest\x1a\x1f.aid.application.v1.Application\")\x82\xd3\xe4\x93\x02#\x12!/v1/applications/{application_id}\x12\x87\x01\n" +
@@ -2970,7 +3230,8 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\fListPrograms\x12'.aid.application.v1.ListProgramsRequest\x1a(.aid.application.v1.ListProgramsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/programs\x12\x8b\x01\n" +
 	"\x10ExportCheckpoint\x12+.aid.application.v1.ExportCheckpointRequest\x1a,.aid.application.v1.ExportCheckpointResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/trail/checkpoint\x12\x8a\x01\n" +
 	"\x11ExportTrailLeaves\x12,.aid.application.v1.ExportTrailLeavesRequest\x1a-.aid.application.v1.ExportTrailLeavesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/trail/leaves\x12\xb0\x01\n" +
-	"\x11GetInclusionProof\x12,.aid.application.v1.GetInclusionProofRequest\x1a-.aid.application.v1.GetInclusionProofResponse\">\x82\xd3\xe4\x93\x028\x126/v1/applications/{application_id}/trail:inclusionProof2\xa1\x06\n" +
+	"\x11GetInclusionProof\x12,.aid.application.v1.GetInclusionProofRequest\x1a-.aid.application.v1.GetInclusionProofResponse\">\x82\xd3\xe4\x93\x028\x126/v1/applications/{application_id}/trail:inclusionProof\x12\x89\x01\n" +
+	"\vListChanges\x12&.aid.application.v1.ListChangesRequest\x1a'.aid.application.v1.ListChangesResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/schools/{school_code}/changes2\xa1\x06\n" +
 	"\rPolicyService\x12\x8d\x01\n" +
 	"\x12DraftPolicyVersion\x12-.aid.application.v1.DraftPolicyVersionRequest\x1a!.aid.application.v1.PolicyVersion\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/policy/{kind}/versions\x12\xae\x01\n" +
 	"\x14PreviewPolicyVersion\x12/.aid.application.v1.PreviewPolicyVersionRequest\x1a0.aid.application.v1.PreviewPolicyVersionResponse\"3\x82\xd3\xe4\x93\x02-\x12+/v1/policy/{kind}/versions/{number}/preview\x12\xa2\x01\n" +
@@ -2990,7 +3251,7 @@ func file_aid_application_v1_application_proto_rawDescGZIP() []byte {
 	return file_aid_application_v1_application_proto_rawDescData
 }
 
-var file_aid_application_v1_application_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_aid_application_v1_application_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_aid_application_v1_application_proto_goTypes = []any{
 	(*NewApplication)(nil),                // 0: aid.application.v1.NewApplication
 	(*SubmitApplicationsRequest)(nil),     // 1: aid.application.v1.SubmitApplicationsRequest
@@ -3016,99 +3277,109 @@ var file_aid_application_v1_application_proto_goTypes = []any{
 	(*CorrectPayeeRequest)(nil),           // 21: aid.application.v1.CorrectPayeeRequest
 	(*ApprovePayeeCorrectionRequest)(nil), // 22: aid.application.v1.ApprovePayeeCorrectionRequest
 	(*RejectPayeeCorrectionRequest)(nil),  // 23: aid.application.v1.RejectPayeeCorrectionRequest
-	(*ListProgramsRequest)(nil),           // 24: aid.application.v1.ListProgramsRequest
-	(*Program)(nil),                       // 25: aid.application.v1.Program
-	(*ListProgramsResponse)(nil),          // 26: aid.application.v1.ListProgramsResponse
-	(*DraftPolicyVersionRequest)(nil),     // 27: aid.application.v1.DraftPolicyVersionRequest
-	(*PolicyVersion)(nil),                 // 28: aid.application.v1.PolicyVersion
-	(*PreviewPolicyVersionRequest)(nil),   // 29: aid.application.v1.PreviewPolicyVersionRequest
-	(*PolicyChange)(nil),                  // 30: aid.application.v1.PolicyChange
-	(*PreviewPolicyVersionResponse)(nil),  // 31: aid.application.v1.PreviewPolicyVersionResponse
-	(*ApprovePolicyVersionRequest)(nil),   // 32: aid.application.v1.ApprovePolicyVersionRequest
-	(*ListPolicyVersionsRequest)(nil),     // 33: aid.application.v1.ListPolicyVersionsRequest
-	(*ListPolicyVersionsResponse)(nil),    // 34: aid.application.v1.ListPolicyVersionsResponse
-	(*GetPolicyVersionRequest)(nil),       // 35: aid.application.v1.GetPolicyVersionRequest
-	nil,                                   // 36: aid.application.v1.Program.StandardFenEntry
-	nil,                                   // 37: aid.application.v1.Program.TierFenEntry
-	nil,                                   // 38: aid.application.v1.Program.SharesBpEntry
-	nil,                                   // 39: aid.application.v1.PolicyChange.TierFenEntry
-	nil,                                   // 40: aid.application.v1.PolicyChange.DraftTierFenEntry
-	(v1.ApplicationStatus)(0),             // 41: aid.common.v1.ApplicationStatus
-	(*timestamppb.Timestamp)(nil),         // 42: google.protobuf.Timestamp
-	(*v1.Actor)(nil),                      // 43: aid.common.v1.Actor
-	(*structpb.Struct)(nil),               // 44: google.protobuf.Struct
+	(*ListChangesRequest)(nil),            // 24: aid.application.v1.ListChangesRequest
+	(*Change)(nil),                        // 25: aid.application.v1.Change
+	(*ListChangesResponse)(nil),           // 26: aid.application.v1.ListChangesResponse
+	(*ListProgramsRequest)(nil),           // 27: aid.application.v1.ListProgramsRequest
+	(*Program)(nil),                       // 28: aid.application.v1.Program
+	(*ListProgramsResponse)(nil),          // 29: aid.application.v1.ListProgramsResponse
+	(*DraftPolicyVersionRequest)(nil),     // 30: aid.application.v1.DraftPolicyVersionRequest
+	(*PolicyVersion)(nil),                 // 31: aid.application.v1.PolicyVersion
+	(*PreviewPolicyVersionRequest)(nil),   // 32: aid.application.v1.PreviewPolicyVersionRequest
+	(*PolicyChange)(nil),                  // 33: aid.application.v1.PolicyChange
+	(*PreviewPolicyVersionResponse)(nil),  // 34: aid.application.v1.PreviewPolicyVersionResponse
+	(*ApprovePolicyVersionRequest)(nil),   // 35: aid.application.v1.ApprovePolicyVersionRequest
+	(*ListPolicyVersionsRequest)(nil),     // 36: aid.application.v1.ListPolicyVersionsRequest
+	(*ListPolicyVersionsResponse)(nil),    // 37: aid.application.v1.ListPolicyVersionsResponse
+	(*GetPolicyVersionRequest)(nil),       // 38: aid.application.v1.GetPolicyVersionRequest
+	nil,                                   // 39: aid.application.v1.Program.StandardFenEntry
+	nil,                                   // 40: aid.application.v1.Program.TierFenEntry
+	nil,                                   // 41: aid.application.v1.Program.SharesBpEntry
+	nil,                                   // 42: aid.application.v1.PolicyChange.TierFenEntry
+	nil,                                   // 43: aid.application.v1.PolicyChange.DraftTierFenEntry
+	(v1.ApplicationStatus)(0),             // 44: aid.common.v1.ApplicationStatus
+	(*timestamppb.Timestamp)(nil),         // 45: google.protobuf.Timestamp
+	(*v1.Actor)(nil),                      // 46: aid.common.v1.Actor
+	(*structpb.Struct)(nil),               // 47: google.protobuf.Struct
 }
 var file_aid_application_v1_application_proto_depIdxs = []int32{
 	0,  // 0: aid.application.v1.SubmitApplicationsRequest.applications:type_name -> aid.application.v1.NewApplication
 	3,  // 1: aid.application.v1.SubmitApplicationsResponse.applications:type_name -> aid.application.v1.Application
-	41, // 2: aid.application.v1.Application.status:type_name -> aid.common.v1.ApplicationStatus
-	42, // 3: aid.application.v1.Application.submitted_at:type_name -> google.protobuf.Timestamp
-	42, // 4: aid.application.v1.Application.updated_at:type_name -> google.protobuf.Timestamp
+	44, // 2: aid.application.v1.Application.status:type_name -> aid.common.v1.ApplicationStatus
+	45, // 3: aid.application.v1.Application.submitted_at:type_name -> google.protobuf.Timestamp
+	45, // 4: aid.application.v1.Application.updated_at:type_name -> google.protobuf.Timestamp
 	4,  // 5: aid.application.v1.Application.pending_payee_correction:type_name -> aid.application.v1.PayeeCorrection
-	43, // 6: aid.application.v1.PayeeCorrection.entered_by:type_name -> aid.common.v1.Actor
-	42, // 7: aid.application.v1.PayeeCorrection.entered_at:type_name -> google.protobuf.Timestamp
-	41, // 8: aid.application.v1.ListApplicationsRequest.status:type_name -> aid.common.v1.ApplicationStatus
+	46, // 6: aid.application.v1.PayeeCorrection.entered_by:type_name -> aid.common.v1.Actor
+	45, // 7: aid.application.v1.PayeeCorrection.entered_at:type_name -> google.protobuf.Timestamp
+	44, // 8: aid.application.v1.ListApplicationsRequest.status:type_name -> aid.common.v1.ApplicationStatus
 	3,  // 9: aid.application.v1.ListApplicationsResponse.applications:type_name -> aid.application.v1.Application
-	42, // 10: aid.application.v1.TrailEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	43, // 11: aid.application.v1.TrailEvent.actor:type_name -> aid.common.v1.Actor
-	41, // 12: aid.application.v1.TrailEvent.status:type_name -> aid.common.v1.ApplicationStatus
+	45, // 10: aid.application.v1.TrailEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	46, // 11: aid.application.v1.TrailEvent.actor:type_name -> aid.common.v1.Actor
+	44, // 12: aid.application.v1.TrailEvent.status:type_name -> aid.common.v1.ApplicationStatus
 	9,  // 13: aid.application.v1.Trail.events:type_name -> aid.application.v1.TrailEvent
 	13, // 14: aid.application.v1.VerifyTrailResponse.checks:type_name -> aid.application.v1.TrailCheck
 	14, // 15: aid.application.v1.VerifyTrailResponse.checkpoint:type_name -> aid.application.v1.TrailCheckpoint
-	42, // 16: aid.application.v1.TrailCheckpoint.time:type_name -> google.protobuf.Timestamp
+	45, // 16: aid.application.v1.TrailCheckpoint.time:type_name -> google.protobuf.Timestamp
 	14, // 17: aid.application.v1.ExportCheckpointResponse.checkpoint:type_name -> aid.application.v1.TrailCheckpoint
-	36, // 18: aid.application.v1.Program.standard_fen:type_name -> aid.application.v1.Program.StandardFenEntry
-	37, // 19: aid.application.v1.Program.tier_fen:type_name -> aid.application.v1.Program.TierFenEntry
-	38, // 20: aid.application.v1.Program.shares_bp:type_name -> aid.application.v1.Program.SharesBpEntry
-	25, // 21: aid.application.v1.ListProgramsResponse.programs:type_name -> aid.application.v1.Program
-	44, // 22: aid.application.v1.DraftPolicyVersionRequest.document:type_name -> google.protobuf.Struct
-	42, // 23: aid.application.v1.PolicyVersion.drafted_at:type_name -> google.protobuf.Timestamp
-	42, // 24: aid.application.v1.PolicyVersion.approved_at:type_name -> google.protobuf.Timestamp
-	44, // 25: aid.application.v1.PolicyVersion.document:type_name -> google.protobuf.Struct
-	41, // 26: aid.application.v1.PolicyChange.status:type_name -> aid.common.v1.ApplicationStatus
-	39, // 27: aid.application.v1.PolicyChange.tier_fen:type_name -> aid.application.v1.PolicyChange.TierFenEntry
-	40, // 28: aid.application.v1.PolicyChange.draft_tier_fen:type_name -> aid.application.v1.PolicyChange.DraftTierFenEntry
-	30, // 29: aid.application.v1.PreviewPolicyVersionResponse.changes:type_name -> aid.application.v1.PolicyChange
-	28, // 30: aid.application.v1.ListPolicyVersionsResponse.versions:type_name -> aid.application.v1.PolicyVersion
-	1,  // 31: aid.application.v1.ApplicationService.SubmitApplications:input_type -> aid.application.v1.SubmitApplicationsRequest
-	5,  // 32: aid.application.v1.ApplicationService.GetApplication:input_type -> aid.application.v1.GetApplicationRequest
-	6,  // 33: aid.application.v1.ApplicationService.ListApplications:input_type -> aid.application.v1.ListApplicationsRequest
-	8,  // 34: aid.application.v1.ApplicationService.GetTrail:input_type -> aid.application.v1.GetTrailRequest
-	11, // 35: aid.application.v1.ApplicationService.VerifyTrail:input_type -> aid.application.v1.VerifyTrailRequest
-	21, // 36: aid.application.v1.ApplicationService.CorrectPayee:input_type -> aid.application.v1.CorrectPayeeRequest
-	22, // 37: aid.application.v1.ApplicationService.ApprovePayeeCorrection:input_type -> aid.application.v1.ApprovePayeeCorrectionRequest
-	23, // 38: aid.application.v1.ApplicationService.RejectPayeeCorrection:input_type -> aid.application.v1.RejectPayeeCorrectionRequest
-	24, // 39: aid.application.v1.ApplicationService.ListPrograms:input_type -> aid.application.v1.ListProgramsRequest
-	15, // 40: aid.application.v1.ApplicationService.ExportCheckpoint:input_type -> aid.application.v1.ExportCheckpointRequest
-	17, // 41: aid.application.v1.ApplicationService.ExportTrailLeaves:input_type -> aid.application.v1.ExportTrailLeavesRequest
-	19, // 42: aid.application.v1.ApplicationService.GetInclusionProof:input_type -> aid.application.v1.GetInclusionProofRequest
-	27, // 43: aid.application.v1.PolicyService.DraftPolicyVersion:input_type -> aid.application.v1.DraftPolicyVersionRequest
-	29, // 44: aid.application.v1.PolicyService.PreviewPolicyVersion:input_type -> aid.application.v1.PreviewPolicyVersionRequest
-	32, // 45: aid.application.v1.PolicyService.ApprovePolicyVersion:input_type -> aid.application.v1.ApprovePolicyVersionRequest
-	33, // 46: aid.application.v1.PolicyService.ListPolicyVersions:input_type -> aid.application.v1.ListPolicyVersionsRequest
-	35, // 47: aid.application.v1.PolicyService.GetPolicyVersion:input_type -> aid.application.v1.GetPolicyVersionRequest
-	2,  // 48: aid.application.v1.ApplicationService.SubmitApplications:output_type -> aid.application.v1.SubmitApplicationsResponse
-	3,  // 49: aid.application.v1.ApplicationService.GetApplication:output_type -> aid.application.v1.Application
-	7,  // 50: aid.application.v1.ApplicationService.ListApplications:output_type -> aid.application.v1.ListApplicationsResponse
-	10, // 51: aid.application.v1.ApplicationService.GetTrail:output_type -> aid.application.v1.Trail
-	12, // 52: aid.application.v1.ApplicationService.VerifyTrail:output_type -> aid.application.v1.VerifyTrailResponse
-	3,  // 53: aid.application.v1.ApplicationService.CorrectPayee:output_type -> aid.application.v1.Application
-	3,  // 54: aid.application.v1.ApplicationService.ApprovePayeeCorrection:output_type -> aid.application.v1.Application
-	3,  // 55: aid.application.v1.ApplicationService.RejectPayeeCorrection:output_type -> aid.application.v1.Application
-	26, // 56: aid.application.v1.ApplicationService.ListPrograms:output_type -> aid.application.v1.ListProgramsResponse
-	16, // 57: aid.application.v1.ApplicationService.ExportCheckpoint:output_type -> aid.application.v1.ExportCheckpointResponse
-	18, // 58: aid.application.v1.ApplicationService.ExportTrailLeaves:output_type -> aid.application.v1.ExportTrailLeavesResponse
-	20, // 59: aid.application.v1.ApplicationService.GetInclusionProof:output_type -> aid.application.v1.GetInclusionProofResponse
-	28, // 60: aid.application.v1.PolicyService.DraftPolicyVersion:output_type -> aid.application.v1.PolicyVersion
-	31, // 61: aid.application.v1.PolicyService.PreviewPolicyVersion:output_type -> aid.application.v1.PreviewPolicyVersionResponse
-	28, // 62: aid.application.v1.PolicyService.ApprovePolicyVersion:output_type -> aid.application.v1.PolicyVersion
-	34, // 63: aid.application.v1.PolicyService.ListPolicyVersions:output_type -> aid.application.v1.ListPolicyVersionsResponse
-	28, // 64: aid.application.v1.PolicyService.GetPolicyVersion:output_type -> aid.application.v1.PolicyVersion
-	48, // [48:65] is the sub-list for method output_type
-	31, // [31:48] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	44, // 18: aid.application.v1.Change.status:type_name -> aid.common.v1.ApplicationStatus
+	44, // 19: aid.application.v1.Change.previous_status:type_name -> aid.common.v1.ApplicationStatus
+	45, // 20: aid.application.v1.Change.occurred_at:type_name -> google.protobuf.Timestamp
+	45, // 21: aid.application.v1.Change.recorded_at:type_name -> google.protobuf.Timestamp
+	25, // 22: aid.application.v1.ListChangesResponse.changes:type_name -> aid.application.v1.Change
+	39, // 23: aid.application.v1.Program.standard_fen:type_name -> aid.application.v1.Program.StandardFenEntry
+	40, // 24: aid.application.v1.Program.tier_fen:type_name -> aid.application.v1.Program.TierFenEntry
+	41, // 25: aid.application.v1.Program.shares_bp:type_name -> aid.application.v1.Program.SharesBpEntry
+	28, // 26: aid.application.v1.ListProgramsResponse.programs:type_name -> aid.application.v1.Program
+	47, // 27: aid.application.v1.DraftPolicyVersionRequest.document:type_name -> google.protobuf.Struct
+	45, // 28: aid.application.v1.PolicyVersion.drafted_at:type_name -> google.protobuf.Timestamp
+	45, // 29: aid.application.v1.PolicyVersion.approved_at:type_name -> google.protobuf.Timestamp
+	47, // 30: aid.application.v1.PolicyVersion.document:type_name -> google.protobuf.Struct
+	44, // 31: aid.application.v1.PolicyChange.status:type_name -> aid.common.v1.ApplicationStatus
+	42, // 32: aid.application.v1.PolicyChange.tier_fen:type_name -> aid.application.v1.PolicyChange.TierFenEntry
+	43, // 33: aid.application.v1.PolicyChange.draft_tier_fen:type_name -> aid.application.v1.PolicyChange.DraftTierFenEntry
+	33, // 34: aid.application.v1.PreviewPolicyVersionResponse.changes:type_name -> aid.application.v1.PolicyChange
+	31, // 35: aid.application.v1.ListPolicyVersionsResponse.versions:type_name -> aid.application.v1.PolicyVersion
+	1,  // 36: aid.application.v1.ApplicationService.SubmitApplications:input_type -> aid.application.v1.SubmitApplicationsRequest
+	5,  // 37: aid.application.v1.ApplicationService.GetApplication:input_type -> aid.application.v1.GetApplicationRequest
+	6,  // 38: aid.application.v1.ApplicationService.ListApplications:input_type -> aid.application.v1.ListApplicationsRequest
+	8,  // 39: aid.application.v1.ApplicationService.GetTrail:input_type -> aid.application.v1.GetTrailRequest
+	11, // 40: aid.application.v1.ApplicationService.VerifyTrail:input_type -> aid.application.v1.VerifyTrailRequest
+	21, // 41: aid.application.v1.ApplicationService.CorrectPayee:input_type -> aid.application.v1.CorrectPayeeRequest
+	22, // 42: aid.application.v1.ApplicationService.ApprovePayeeCorrection:input_type -> aid.application.v1.ApprovePayeeCorrectionRequest
+	23, // 43: aid.application.v1.ApplicationService.RejectPayeeCorrection:input_type -> aid.application.v1.RejectPayeeCorrectionRequest
+	27, // 44: aid.application.v1.ApplicationService.ListPrograms:input_type -> aid.application.v1.ListProgramsRequest
+	15, // 45: aid.application.v1.ApplicationService.ExportCheckpoint:input_type -> aid.application.v1.ExportCheckpointRequest
+	17, // 46: aid.application.v1.ApplicationService.ExportTrailLeaves:input_type -> aid.application.v1.ExportTrailLeavesRequest
+	19, // 47: aid.application.v1.ApplicationService.GetInclusionProof:input_type -> aid.application.v1.GetInclusionProofRequest
+	24, // 48: aid.application.v1.ApplicationService.ListChanges:input_type -> aid.application.v1.ListChangesRequest
+	30, // 49: aid.application.v1.PolicyService.DraftPolicyVersion:input_type -> aid.application.v1.DraftPolicyVersionRequest
+	32, // 50: aid.application.v1.PolicyService.PreviewPolicyVersion:input_type -> aid.application.v1.PreviewPolicyVersionRequest
+	35, // 51: aid.application.v1.PolicyService.ApprovePolicyVersion:input_type -> aid.application.v1.ApprovePolicyVersionRequest
+	36, // 52: aid.application.v1.PolicyService.ListPolicyVersions:input_type -> aid.application.v1.ListPolicyVersionsRequest
+	38, // 53: aid.application.v1.PolicyService.GetPolicyVersion:input_type -> aid.application.v1.GetPolicyVersionRequest
+	2,  // 54: aid.application.v1.ApplicationService.SubmitApplications:output_type -> aid.application.v1.SubmitApplicationsResponse
+	3,  // 55: aid.application.v1.ApplicationService.GetApplication:output_type -> aid.application.v1.Application
+	7,  // 56: aid.application.v1.ApplicationService.ListApplications:output_type -> aid.application.v1.ListApplicationsResponse
+	10, // 57: aid.application.v1.ApplicationService.GetTrail:output_type -> aid.application.v1.Trail
+	12, // 58: aid.application.v1.ApplicationService.VerifyTrail:output_type -> aid.application.v1.VerifyTrailResponse
+	3,  // 59: aid.application.v1.ApplicationService.CorrectPayee:output_type -> aid.application.v1.Application
+	3,  // 60: aid.application.v1.ApplicationService.ApprovePayeeCorrection:output_type -> aid.application.v1.Application
+	3,  // 61: aid.application.v1.ApplicationService.RejectPayeeCorrection:output_type -> aid.application.v1.Application
+	29, // 62: aid.application.v1.ApplicationService.ListPrograms:output_type -> aid.application.v1.ListProgramsResponse
+	16, // 63: aid.application.v1.ApplicationService.ExportCheckpoint:output_type -> aid.application.v1.ExportCheckpointResponse
+	18, // 64: aid.application.v1.ApplicationService.ExportTrailLeaves:output_type -> aid.application.v1.ExportTrailLeavesResponse
+	20, // 65: aid.application.v1.ApplicationService.GetInclusionProof:output_type -> aid.application.v1.GetInclusionProofResponse
+	26, // 66: aid.application.v1.ApplicationService.ListChanges:output_type -> aid.application.v1.ListChangesResponse
+	31, // 67: aid.application.v1.PolicyService.DraftPolicyVersion:output_type -> aid.application.v1.PolicyVersion
+	34, // 68: aid.application.v1.PolicyService.PreviewPolicyVersion:output_type -> aid.application.v1.PreviewPolicyVersionResponse
+	31, // 69: aid.application.v1.PolicyService.ApprovePolicyVersion:output_type -> aid.application.v1.PolicyVersion
+	37, // 70: aid.application.v1.PolicyService.ListPolicyVersions:output_type -> aid.application.v1.ListPolicyVersionsResponse
+	31, // 71: aid.application.v1.PolicyService.GetPolicyVersion:output_type -> aid.application.v1.PolicyVersion
+	54, // [54:72] is the sub-list for method output_type
+	36, // [36:54] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_aid_application_v1_application_proto_init() }
@@ -3122,7 +3393,7 @@ func file_aid_application_v1_application_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_application_v1_application_proto_rawDesc), len(file_aid_application_v1_application_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -31,6 +31,7 @@ const (
 	ApplicationService_ExportCheckpoint_FullMethodName       = "/aid.application.v1.ApplicationService/ExportCheckpoint"
 	ApplicationService_ExportTrailLeaves_FullMethodName      = "/aid.application.v1.ApplicationService/ExportTrailLeaves"
 	ApplicationService_GetInclusionProof_FullMethodName      = "/aid.application.v1.ApplicationService/GetInclusionProof"
+	ApplicationService_ListChanges_FullMethodName            = "/aid.application.v1.ApplicationService/ListChanges"
 )
 
 // ApplicationServiceClient is the client API for ApplicationService service.
@@ -84,6 +85,17 @@ type ApplicationServiceClient interface {
 	// GetInclusionProof returns, for each of an application's trail entries in
 	// the latest checkpoint's tree, its leaf and audit path.
 	GetInclusionProof(ctx context.Context, in *GetInclusionProofRequest, opts ...grpc.CallOption) (*GetInclusionProofResponse, error)
+	// ListChanges is a school's change feed: every change of its
+	// applications' status (each trail entry), oldest first, after the cursor
+	// `after`. Pass each answer's next_cursor as the next call's `after` and
+	// every change arrives exactly once, across disconnects and restarts.
+	// With wait_seconds it long-polls: when nothing is past the cursor it
+	// waits up to that long for a change and answers with none if none came.
+	// School officers and reviewers read only their own school
+	// (PermissionDenied, reason own-school-only); bureau roles read any.
+	// InvalidArgument (field violation "after") for a cursor that is not one
+	// this school's feed gave.
+	ListChanges(ctx context.Context, in *ListChangesRequest, opts ...grpc.CallOption) (*ListChangesResponse, error)
 }
 
 type applicationServiceClient struct {
@@ -214,6 +226,16 @@ func (c *applicationServiceClient) GetInclusionProof(ctx context.Context, in *Ge
 	return out, nil
 }
 
+func (c *applicationServiceClient) ListChanges(ctx context.Context, in *ListChangesRequest, opts ...grpc.CallOption) (*ListChangesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListChangesResponse)
+	err := c.cc.Invoke(ctx, ApplicationService_ListChanges_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ApplicationServiceServer is the server API for ApplicationService service.
 // All implementations must embed UnimplementedApplicationServiceServer
 // for forward compatibility.
@@ -265,6 +287,17 @@ type ApplicationServiceServer interface {
 	// GetInclusionProof returns, for each of an application's trail entries in
 	// the latest checkpoint's tree, its leaf and audit path.
 	GetInclusionProof(context.Context, *GetInclusionProofRequest) (*GetInclusionProofResponse, error)
+	// ListChanges is a school's change feed: every change of its
+	// applications' status (each trail entry), oldest first, after the cursor
+	// `after`. Pass each answer's next_cursor as the next call's `after` and
+	// every change arrives exactly once, across disconnects and restarts.
+	// With wait_seconds it long-polls: when nothing is past the cursor it
+	// waits up to that long for a change and answers with none if none came.
+	// School officers and reviewers read only their own school
+	// (PermissionDenied, reason own-school-only); bureau roles read any.
+	// InvalidArgument (field violation "after") for a cursor that is not one
+	// this school's feed gave.
+	ListChanges(context.Context, *ListChangesRequest) (*ListChangesResponse, error)
 	mustEmbedUnimplementedApplicationServiceServer()
 }
 
@@ -310,6 +343,9 @@ func (UnimplementedApplicationServiceServer) ExportTrailLeaves(context.Context, 
 }
 func (UnimplementedApplicationServiceServer) GetInclusionProof(context.Context, *GetInclusionProofRequest) (*GetInclusionProofResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetInclusionProof not implemented")
+}
+func (UnimplementedApplicationServiceServer) ListChanges(context.Context, *ListChangesRequest) (*ListChangesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListChanges not implemented")
 }
 func (UnimplementedApplicationServiceServer) mustEmbedUnimplementedApplicationServiceServer() {}
 func (UnimplementedApplicationServiceServer) testEmbeddedByValue()                            {}
@@ -548,6 +584,24 @@ func _ApplicationService_GetInclusionProof_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ApplicationService_ListChanges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListChangesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApplicationServiceServer).ListChanges(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ApplicationService_ListChanges_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApplicationServiceServer).ListChanges(ctx, req.(*ListChangesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ApplicationService_ServiceDesc is the grpc.ServiceDesc for ApplicationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -602,6 +656,10 @@ var ApplicationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetInclusionProof",
 			Handler:    _ApplicationService_GetInclusionProof_Handler,
+		},
+		{
+			MethodName: "ListChanges",
+			Handler:    _ApplicationService_ListChanges_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
