@@ -98,6 +98,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	ticker := time.NewTicker(r.interval)
 	defer ticker.Stop()
 	backoff := 100 * time.Millisecond
+	var lastObserved time.Time
 	for {
 		n, err := r.RelayOnce(ctx)
 		switch {
@@ -130,8 +131,13 @@ func (r *Relay) Run(ctx context.Context) error {
 				case <-time.After(r.linger):
 				}
 			}
-		case <-ticker.C:
-			r.observeBacklog(ctx)
+		case now := <-ticker.C:
+			// The poll picks up rows other replicas committed; the backlog
+			// gauges are read once a second, however short the poll.
+			if now.Sub(lastObserved) >= time.Second {
+				r.observeBacklog(ctx)
+				lastObserved = now
+			}
 		}
 	}
 }

@@ -34,11 +34,22 @@ import (
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/grpcx"
+	"github.com/edubureau/studentaid/pkg/lease"
 	"github.com/edubureau/studentaid/pkg/natsx"
 	"github.com/edubureau/studentaid/pkg/outbox"
 	"github.com/edubureau/studentaid/pkg/pii"
 	"github.com/edubureau/studentaid/pkg/telemetry"
 )
+
+// RelayLease is the lease under which one replica of a service relays its
+// outbox. Two relays at once would be safe (rows are claimed with SKIP
+// LOCKED and JetStream drops a message ID it has seen) but slower: each
+// would publish smaller frames, out of id order between them.
+const RelayLease = "outbox-relay"
+
+// RelayLeaseTTL bounds how long the outbox waits for a new relay after its
+// owner died without releasing the lease.
+const RelayLeaseTTL = 3 * time.Second
 
 // Spec describes a service to host.
 type Spec struct {
@@ -277,7 +288,15 @@ func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
 		return err
 	}
 
-	relay := outbox.NewRelay(pool, js, log, outbox.WithRegisterer(tel.Registry, spec.Name))
+	// One replica relays the outbox at a time (RelayLease): it reads the
+	// rows in id order and publishes them in large frames, and its poll
+	// picks up what the other replicas commit (their own commits wake only
+	// their own process).
+	poll, err := config.Duration("AID_OUTBOX_POLL_INTERVAL", 50*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	relay := outbox.NewRelay(pool, js, log, outbox.WithRegisterer(tel.Registry, spec.Name), outbox.WithPollInterval(poll))
 	srv := grpcx.NewServer(grpcx.ServerDeps{
 		Log:      log,
 		Verifier: auth.NewVerifier(auth.TokenPolicy{Audience: cfg.AuthAudience, Issuer: cfg.AuthIssuer, MaxLifetime: cfg.MaxTokenLifetime}, keys...),
@@ -344,8 +363,10 @@ func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
 	}
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
+	relayLease := lease.NewRunner(pool, RelayLease, lease.WithTTL(RelayLeaseTTL), lease.WithLogger(log), lease.WithRegisterer(tel.Registry, spec.Name))
 	relayWG.Go(func() {
-		if err := relay.Run(relayCtx); err != nil {
+		err := relayLease.Run(relayCtx, func(ctx context.Context, _ lease.Lease) error { return relay.Run(ctx) })
+		if err != nil {
 			log.Error("outbox relay stopped", "err", err)
 		}
 	})

@@ -1,7 +1,7 @@
 -- Leases of the work that must have one owner at a time (the public-notice
 -- timer), with a fencing epoch: see pkg/lease. A normal table of the schema,
 -- so the service's role may read and update it (db.Grant).
-CREATE TABLE leases (
+CREATE TABLE IF NOT EXISTS leases (
   name       text        PRIMARY KEY,
   owner      text        NOT NULL,
   epoch      bigint      NOT NULL,
