@@ -1,0 +1,125 @@
+package adapters
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/edubureau/studentaid/pkg/catalog"
+	"github.com/edubureau/studentaid/pkg/db"
+	"github.com/edubureau/studentaid/services/data-comparison/internal/domain"
+)
+
+// FlagTarget is an application the service knows, as the flags need it.
+type FlagTarget struct {
+	ApplicationID string
+	ProgramCode   string
+	// HasRoster is whether the school's roster for the term was imported.
+	HasRoster bool
+}
+
+// FlagTargets reads which of ids are chain records the service holds.
+func FlagTargets(ctx context.Context, q db.Querier, ids []string) ([]FlagTarget, error) {
+	rows, err := q.Query(ctx, `SELECT a.id::text, a.program_code, EXISTS (SELECT 1 FROM imports i WHERE i.kind = 'roster' AND i.scope = a.school_code || '/' || a.term)
+		FROM records a WHERE a.id = ANY($1::uuid[]) AND a.origin = 'chain'`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read flag targets: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (FlagTarget, error) {
+		var t FlagTarget
+		err := row.Scan(&t.ApplicationID, &t.ProgramCode, &t.HasRoster)
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read flag targets: %w", err)
+	}
+	return out, nil
+}
+
+// Flag is one flag of one application.
+type Flag struct {
+	ApplicationID string
+	Kind          catalog.FlagKind
+	Detail        string
+	Refs          []domain.RefRow
+}
+
+// flagsQuery finds every flag of the applications $1 in one statement: one
+// branch per kind, each a join or anti-join on the hashed ID columns'
+// indexes, for the whole batch. $2 the registry import (0: none), $3 the
+// registry programs, $4 the key-persons import, $5 the deaths import,
+// $6..$9 the standards (program, stage, level, fen; see Standard).
+var flagsQuery = `WITH a AS MATERIALIZED (
+		SELECT id, student_id_hash, school_code, program_code, term, term_ord, term_start, stage, hardship_level, applied_fen
+		FROM records WHERE id = ANY($1::uuid[]) AND origin = 'chain')
+	SELECT a.id::text, 'not_in_registry',
+		format('%s is for registered poor households (建档立卡); the student is not in the poverty registry (version %s)', a.program_code, c.version),
+		jsonb_build_array(` + refJSON("c", "0") + `)
+	FROM a JOIN imports c ON c.id = $2
+	WHERE a.program_code = ANY($3::text[])
+		AND NOT EXISTS (SELECT 1 FROM registry_rows g WHERE g.id_hash = a.student_id_hash AND g.import_id = $2)
+	UNION ALL
+	SELECT a.id::text, 'other_school_same_term',
+		format('in %s also %s', a.term, string_agg(DISTINCT
+			CASE o.origin WHEN 'imported' THEN 'paid by ' || o.school_code || ' (' || o.program_code || ', imported history)'
+				WHEN 'chain' THEN CASE o.status WHEN 'paid' THEN 'paid' ELSE 'applied for' END || ' at ' || o.school_code || ' (' || o.program_code || ')' END,
+			'; ')),
+		'[]'::jsonb
+	FROM a JOIN records o ON o.student_id_hash = a.student_id_hash AND o.term_ord = a.term_ord AND o.school_code <> a.school_code
+	WHERE (o.origin = 'chain' AND o.status <> 'rejected')
+		OR (o.origin = 'imported' AND o.import_id = (SELECT h.id FROM imports h WHERE h.kind = 'history'
+			AND h.scope = (SELECT s.scope FROM imports s WHERE s.id = o.import_id) ORDER BY h.version DESC LIMIT 1))
+	GROUP BY a.id, a.term
+	UNION ALL
+	SELECT a.id::text, 'key_person_relative',
+		'on the key-persons list (重点对象): ' || string_agg(k.relation || CASE WHEN k.unit <> '' THEN ', ' || k.unit ELSE '' END, '; ' ORDER BY k.line),
+		jsonb_agg(` + refJSON("c", "k.line") + ` ORDER BY k.line)
+	FROM a JOIN key_person_rows k ON k.id_hash = a.student_id_hash AND k.import_id = $4 JOIN imports c ON c.id = $4
+	GROUP BY a.id
+	UNION ALL
+	SELECT a.id::text, 'not_on_roster',
+		format('not on the enrolment roster of %s for %s (version %s)', a.school_code, a.term, c.version),
+		jsonb_build_array(` + refJSON("c", "0") + `)
+	FROM a CROSS JOIN LATERAL (SELECT i.id, i.kind, i.version FROM imports i WHERE i.kind = 'roster' AND i.scope = a.school_code || '/' || a.term
+		ORDER BY i.version DESC LIMIT 1) c
+	WHERE NOT EXISTS (SELECT 1 FROM roster_rows r WHERE r.id_hash = a.student_id_hash AND r.import_id = c.id)
+	UNION ALL
+	SELECT a.id::text, 'deceased',
+		'recorded as ' || string_agg(d.event_kind || CASE WHEN d.event_date < a.term_start THEN ' before ' ELSE ' after ' END || a.term || ' began',
+			'; ' ORDER BY d.line),
+		jsonb_agg(` + refJSON("c", "d.line") + ` ORDER BY d.line)
+	FROM a JOIN death_rows d ON d.id_hash = a.student_id_hash AND d.import_id = $5 JOIN imports c ON c.id = $5
+	GROUP BY a.id, a.term
+	UNION ALL
+	SELECT a.id::text, 'above_standard',
+		format('applies for %s fen; the standard of %s for %s%s is %s fen', a.applied_fen, a.program_code, a.stage,
+			CASE WHEN s.level NOT IN ('*', '') THEN ' at level ' || s.level ELSE '' END, s.fen),
+		'[]'::jsonb
+	FROM a JOIN unnest($6::text[], $7::text[], $8::text[], $9::bigint[]) AS s (program, stage, level, fen)
+		ON s.program = a.program_code AND s.stage = a.stage AND (s.level = '*' OR s.level = a.hardship_level)
+	WHERE a.applied_fen > s.fen`
+
+// ListFlags finds the flags of the applications ids against the reference
+// versions cur, in one statement. A kind whose reference data is missing
+// finds nothing.
+func ListFlags(ctx context.Context, q db.Querier, ids []string, cur Current, rules Rules) ([]Flag, error) {
+	var programs, stages, levels []string
+	var fens []int64
+	for _, s := range rules.Standards {
+		programs, stages, levels, fens = append(programs, s.Program), append(stages, s.Stage), append(levels, s.Level), append(fens, s.Fen)
+	}
+	rows, err := q.Query(ctx, flagsQuery, ids, cur.Registry, rules.RegistryPrograms, cur.KeyPersons, cur.Deaths, programs, stages, levels, fens)
+	if err != nil {
+		return nil, fmt.Errorf("list flags: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Flag, error) {
+		var f Flag
+		err := row.Scan(&f.ApplicationID, &f.Kind, &f.Detail, &f.Refs)
+		return f, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list flags: %w", err)
+	}
+	return out, nil
+}
