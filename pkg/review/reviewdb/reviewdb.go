@@ -30,10 +30,10 @@ type Column[R any] struct {
 	mutable bool
 	// cast, when set, turns the unnested value into the column's type in
 	// Save (for arrays, which unnest would flatten).
-	cast    string
-	target  func(r R) any
-	value   func(r R) any
-	values  func(rs []R) any
+	cast   string
+	target func(r R) any
+	value  func(r R) any
+	values func(rs []R) any
 }
 
 // Fixed is a column written once, when the item is inserted; field points
