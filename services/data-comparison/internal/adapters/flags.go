@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/edubureau/studentaid/pkg/catalog"
-	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/services/data-comparison/internal/domain"
 )
 
@@ -17,24 +16,6 @@ type FlagTarget struct {
 	ProgramCode   string
 	// HasRoster is whether the school's roster for the term was imported.
 	HasRoster bool
-}
-
-// FlagTargets reads which of ids are chain records the service holds.
-func FlagTargets(ctx context.Context, q db.Querier, ids []string) ([]FlagTarget, error) {
-	rows, err := q.Query(ctx, `SELECT a.id::text, a.program_code, EXISTS (SELECT 1 FROM imports i WHERE i.kind = 'roster' AND i.scope = a.school_code || '/' || a.term)
-		FROM records a WHERE a.id = ANY($1::uuid[]) AND a.origin = 'chain'`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("read flag targets: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (FlagTarget, error) {
-		var t FlagTarget
-		err := row.Scan(&t.ApplicationID, &t.ProgramCode, &t.HasRoster)
-		return t, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read flag targets: %w", err)
-	}
-	return out, nil
 }
 
 // Flag is one flag of one application.
@@ -47,18 +28,21 @@ type Flag struct {
 
 // flagsQuery finds every flag of the applications $1 in one statement: one
 // branch per kind, each a join or anti-join on the hashed ID columns'
-// indexes, for the whole batch. $2 the registry import (0: none), $3 the
-// registry programs, $4 the key-persons import, $5 the deaths import,
-// $6..$9 the standards (program, stage, level, fen; see Standard).
+// indexes, for the whole batch, against the current version of each
+// reference kind (looked up on imports' unique index). $2 the registry
+// programs, $3..$6 the standards (program, stage, level, fen; see Standard).
 var flagsQuery = `WITH a AS MATERIALIZED (
 		SELECT id, student_id_hash, school_code, program_code, term, term_ord, term_start, stage, hardship_level, applied_fen
-		FROM records WHERE id = ANY($1::uuid[]) AND origin = 'chain')
+		FROM records WHERE id = ANY($1::uuid[]) AND origin = 'chain'),
+	reg AS (` + currentCityWide(domain.RefRegistry) + `),
+	kp AS (` + currentCityWide(domain.RefKeyPersons) + `),
+	dth AS (` + currentCityWide(domain.RefDeaths) + `)
 	SELECT a.id::text, 'not_in_registry',
 		format('%s is for registered poor households (建档立卡); the student is not in the poverty registry (version %s)', a.program_code, c.version),
 		jsonb_build_array(` + refJSON("c", "0") + `)
-	FROM a JOIN imports c ON c.id = $2
-	WHERE a.program_code = ANY($3::text[])
-		AND NOT EXISTS (SELECT 1 FROM registry_rows g WHERE g.id_hash = a.student_id_hash AND g.import_id = $2)
+	FROM a CROSS JOIN reg c
+	WHERE a.program_code = ANY($2::text[])
+		AND NOT EXISTS (SELECT 1 FROM registry_rows g WHERE g.id_hash = a.student_id_hash AND g.import_id = c.id)
 	UNION ALL
 	SELECT a.id::text, 'other_school_same_term',
 		format('in %s also %s', a.term, string_agg(DISTINCT
@@ -75,7 +59,7 @@ var flagsQuery = `WITH a AS MATERIALIZED (
 	SELECT a.id::text, 'key_person_relative',
 		'on the key-persons list (重点对象): ' || string_agg(k.relation || CASE WHEN k.unit <> '' THEN ', ' || k.unit ELSE '' END, '; ' ORDER BY k.line),
 		jsonb_agg(` + refJSON("c", "k.line") + ` ORDER BY k.line)
-	FROM a JOIN key_person_rows k ON k.id_hash = a.student_id_hash AND k.import_id = $4 JOIN imports c ON c.id = $4
+	FROM a CROSS JOIN kp c JOIN key_person_rows k ON k.id_hash = a.student_id_hash AND k.import_id = c.id
 	GROUP BY a.id
 	UNION ALL
 	SELECT a.id::text, 'not_on_roster',
@@ -89,37 +73,100 @@ var flagsQuery = `WITH a AS MATERIALIZED (
 		'recorded as ' || string_agg(d.event_kind || CASE WHEN d.event_date < a.term_start THEN ' before ' ELSE ' after ' END || a.term || ' began',
 			'; ' ORDER BY d.line),
 		jsonb_agg(` + refJSON("c", "d.line") + ` ORDER BY d.line)
-	FROM a JOIN death_rows d ON d.id_hash = a.student_id_hash AND d.import_id = $5 JOIN imports c ON c.id = $5
+	FROM a CROSS JOIN dth c JOIN death_rows d ON d.id_hash = a.student_id_hash AND d.import_id = c.id
 	GROUP BY a.id, a.term
 	UNION ALL
 	SELECT a.id::text, 'above_standard',
 		format('applies for %s fen; the standard of %s for %s%s is %s fen', a.applied_fen, a.program_code, a.stage,
 			CASE WHEN s.level NOT IN ('*', '') THEN ' at level ' || s.level ELSE '' END, s.fen),
 		'[]'::jsonb
-	FROM a JOIN unnest($6::text[], $7::text[], $8::text[], $9::bigint[]) AS s (program, stage, level, fen)
+	FROM a JOIN unnest($3::text[], $4::text[], $5::text[], $6::bigint[]) AS s (program, stage, level, fen)
 		ON s.program = a.program_code AND s.stage = a.stage AND (s.level = '*' OR s.level = a.hardship_level)
 	WHERE a.applied_fen > s.fen`
 
-// ListFlags finds the flags of the applications ids against the reference
-// versions cur, in one statement. A kind whose reference data is missing
-// finds nothing.
-func ListFlags(ctx context.Context, q db.Querier, ids []string, cur Current, rules Rules) ([]Flag, error) {
+// currentCityWide selects the current import of a city-wide kind (none
+// when there is none).
+func currentCityWide(kind domain.RefKind) string {
+	return `SELECT id, kind, version FROM imports WHERE kind = '` + string(kind) + `' AND scope = '' ORDER BY version DESC LIMIT 1`
+}
+
+// targetsQuery reads which of $1 are chain records the service holds, with
+// whether the school's roster for the term was imported.
+const targetsQuery = `SELECT a.id::text, a.program_code, EXISTS (SELECT 1 FROM imports i WHERE i.kind = 'roster' AND i.scope = a.school_code || '/' || a.term)
+	FROM records a WHERE a.id = ANY($1::uuid[]) AND a.origin = 'chain'`
+
+// cityWideQuery reads the current import of each city-wide kind.
+const cityWideQuery = `SELECT DISTINCT ON (kind) id, kind FROM imports
+	WHERE scope = '' AND kind IN ('poverty_registry', 'key_persons', 'deaths') ORDER BY kind, version DESC`
+
+// Flags are what ListFlags read: the current city-wide versions, the
+// applications known and their flags.
+type Flags struct {
+	Current Current
+	Targets []FlagTarget
+	Flags   []Flag
+}
+
+// ListFlags finds the flags of the applications ids against the current
+// reference versions: three statements sent at once (one round trip) in one
+// read-only repeatable-read transaction, so they see one snapshot. A kind
+// whose reference data is missing finds nothing.
+func ListFlags(ctx context.Context, b Batcher, ids []string, rules Rules) (Flags, error) {
+	var out Flags
 	var programs, stages, levels []string
 	var fens []int64
 	for _, s := range rules.Standards {
 		programs, stages, levels, fens = append(programs, s.Program), append(stages, s.Stage), append(levels, s.Level), append(fens, s.Fen)
 	}
-	rows, err := q.Query(ctx, flagsQuery, ids, cur.Registry, rules.RegistryPrograms, cur.KeyPersons, cur.Deaths, programs, stages, levels, fens)
-	if err != nil {
-		return nil, fmt.Errorf("list flags: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Flag, error) {
-		var f Flag
-		err := row.Scan(&f.ApplicationID, &f.Kind, &f.Detail, &f.Refs)
-		return f, err
+	batch := &pgx.Batch{}
+	batch.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`)
+	batch.Queue(cityWideQuery).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				id   int64
+				kind string
+			)
+			if err := rows.Scan(&id, &kind); err != nil {
+				return err
+			}
+			switch domain.RefKind(kind) {
+			case domain.RefRegistry:
+				out.Current.Registry = id
+			case domain.RefKeyPersons:
+				out.Current.KeyPersons = id
+			case domain.RefDeaths:
+				out.Current.Deaths = id
+			case domain.RefRoster, domain.RefHistory:
+			}
+		}
+		return rows.Err()
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list flags: %w", err)
+	batch.Queue(targetsQuery, ids).Query(func(rows pgx.Rows) error {
+		var err error
+		out.Targets, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (FlagTarget, error) {
+			var t FlagTarget
+			err := row.Scan(&t.ApplicationID, &t.ProgramCode, &t.HasRoster)
+			return t, err
+		})
+		return err
+	})
+	batch.Queue(flagsQuery, ids, rules.RegistryPrograms, programs, stages, levels, fens).Query(func(rows pgx.Rows) error {
+		var err error
+		out.Flags, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Flag, error) {
+			var f Flag
+			err := row.Scan(&f.ApplicationID, &f.Kind, &f.Detail, &f.Refs)
+			return f, err
+		})
+		return err
+	})
+	batch.Queue(`COMMIT`)
+	if err := b.SendBatch(ctx, batch).Close(); err != nil {
+		return Flags{}, fmt.Errorf("list flags: %w", err)
 	}
 	return out, nil
+}
+
+// Batcher sends a batch of statements (a pool or a connection).
+type Batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }

@@ -3,8 +3,7 @@ package app
 import (
 	"context"
 	"slices"
-
-	"github.com/jackc/pgx/v5"
+	"sync"
 
 	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/catalog"
@@ -13,6 +12,10 @@ import (
 
 // MaxFlagApplications caps the applications of one ListFlags call.
 const MaxFlagApplications = 100
+
+// flagRules are the seed policy's rules, read once: ListFlags is on the
+// reviewer's path, and the seed never changes while the service runs.
+var flagRules = sync.OnceValue(rules)
 
 // Flag is one review-time flag.
 type Flag = adapters.Flag
@@ -31,7 +34,7 @@ type ApplicationFlags struct {
 
 // ListFlags returns the review-time flags of 1 to MaxFlagApplications
 // applications, in request order, against the current reference versions:
-// one snapshot, one statement for the whole batch. Returns InvalidArgument
+// one snapshot, one round trip, one statement for the whole batch. Returns InvalidArgument
 // for a bad list.
 func (s *Service) ListFlags(ctx context.Context, ids []string) ([]ApplicationFlags, error) {
 	var v apperr.Violations
@@ -39,29 +42,12 @@ func (s *Service) ListFlags(ctx context.Context, ids []string) ([]ApplicationFla
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	var (
-		targets []adapters.FlagTarget
-		flags   []Flag
-		cur     adapters.Current
-		rs      = rules()
-	)
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var err error
-		if cur, err = adapters.CurrentImports(ctx, tx); err != nil {
-			return err
-		}
-		if targets, err = adapters.FlagTargets(ctx, tx, ids); err != nil {
-			return err
-		}
-		if len(targets) == 0 {
-			return nil
-		}
-		flags, err = adapters.ListFlags(ctx, tx, ids, cur, rs)
-		return err
-	})
+	rs := flagRules()
+	res, err := adapters.ListFlags(ctx, s.pool, ids, rs)
 	if err != nil {
 		return nil, err
 	}
+	cur, targets, flags := res.Current, res.Targets, res.Flags
 	byID := make(map[string]*ApplicationFlags, len(ids))
 	out := make([]ApplicationFlags, len(ids))
 	for i, id := range ids {
@@ -89,8 +75,9 @@ func (s *Service) ListFlags(ctx context.Context, ids []string) ([]ApplicationFla
 		a.Unchecked = append(a.Unchecked, catalog.FlagAgeStageMismatch)
 	}
 	for _, f := range flags {
-		a := byID[f.ApplicationID]
-		a.Flags = append(a.Flags, f)
+		if a := byID[f.ApplicationID]; a != nil && a.Known {
+			a.Flags = append(a.Flags, f)
+		}
 	}
 	order := catalog.FlagKinds()
 	for i := range out {

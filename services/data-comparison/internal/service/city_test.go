@@ -78,6 +78,7 @@ type env struct {
 	client    func(user string, role auth.Role) dcv1.DataComparisonServiceClient
 	httpAddr  string
 	keys      testenv.Keys
+	dbURL     string
 }
 
 func start(t *testing.T) (*env, *pii.Hasher, func(...*eventsv1.Event)) {
@@ -103,7 +104,7 @@ func start(t *testing.T) (*env, *pii.Hasher, func(...*eventsv1.Event)) {
 		return dcv1.NewDataComparisonServiceClient(conn)
 	}
 	e := &env{t: t, exportDir: exportDir, importDir: importDir, dc: client("dc1", auth.RoleDataOfficer), aud: client("aud1", auth.RoleAuditor),
-		client: client, httpAddr: run.HTTPAddr, keys: keys}
+		client: client, httpAddr: run.HTTPAddr, keys: keys, dbURL: dbURL}
 	return e, h, func(evs ...*eventsv1.Event) { servicetest.Publish(t, js, evs...) }
 }
 
