@@ -132,7 +132,9 @@ func TestListFlagsAtScale(t *testing.T) {
 			}
 		}
 		slices.Sort(took)
-		q := func(p float64) time.Duration { return took[min(len(took)-1, int(p*float64(len(took))))].Round(10 * time.Microsecond) }
+		q := func(p float64) time.Duration {
+			return took[min(len(took)-1, int(p*float64(len(took))))].Round(10 * time.Microsecond)
+		}
 		t.Logf("%s: %d calls, p50 %v, p90 %v, p99 %v, max %v", what, len(took), q(0.50), q(0.90), q(0.99), took[len(took)-1].Round(10*time.Microsecond))
 	}
 	measure("warm-up, one application per call", 1, calls)
