@@ -259,7 +259,7 @@ func (t *Table[S, R]) Save(ctx context.Context, tx db.Tx, rs []R) error {
 	names := []string{"state", "amount_fen", "reason", "reviewer", "updated_at"}
 	types := []string{"uuid", "text", "bigint", "text", "text", "timestamptz"}
 	args := []any{ids, states, amounts, reasons, reviewers, updated}
-	casts := make([]string, len(names))
+	casts := []string{"", "", "", "", ""} // the shared columns: none
 	for _, c := range t.Own {
 		if c.mutable {
 			names, types, args = append(names, c.name), append(types, c.sqlType), append(args, c.values(rs))

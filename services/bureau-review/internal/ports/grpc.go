@@ -130,7 +130,7 @@ func known(kind string) bool {
 }
 
 func flagKindNames() []string {
-	var out []string
+	out := make([]string, 0, len(catalog.FlagKinds()))
 	for _, k := range catalog.FlagKinds() {
 		out = append(out, string(k))
 	}

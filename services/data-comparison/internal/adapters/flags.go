@@ -113,8 +113,8 @@ type Flags struct {
 // whose reference data is missing finds nothing.
 func ListFlags(ctx context.Context, b Batcher, ids []string, rules Rules) (Flags, error) {
 	var out Flags
-	var programs, stages, levels []string
-	var fens []int64
+	n := len(rules.Standards)
+	programs, stages, levels, fens := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]int64, 0, n)
 	for _, s := range rules.Standards {
 		programs, stages, levels, fens = append(programs, s.Program), append(stages, s.Stage), append(levels, s.Level), append(fens, s.Fen)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -246,10 +247,7 @@ func TestReviewTimeFlags(t *testing.T) {
 	t.Run("a new registry version applies at once", func(t *testing.T) {
 		e.importFile(ctx, &dcv1.ImportReferenceRequest{Kind: dcv1.ReferenceKind_REFERENCE_KIND_POVERTY_REGISTRY, FileName: "registry-2.csv",
 			Content: csvOf("户编号,身份证号,姓名,乡镇", append(slices.Clone(reg), "H999,"+person(102)+","+name(102)+",城关镇")...)})
-		next := map[string][]string{}
-		for k, v := range want {
-			next[k] = v
-		}
+		next := maps.Clone(want)
 		next["not in registry"] = nil
 		next["several"] = []string{notInRegistry(2), "key_person_relative: on the key-persons list (重点对象): 配偶 [KEY_PERSONS v1 line 3]", notOnRoster}
 		check(t, next)
