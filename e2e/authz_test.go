@@ -80,7 +80,7 @@ func reportingCases() []rpcCase {
 }
 
 // dataComparisonCases are the data office's RPCs: data officers do
-// everything, auditors read.
+// everything, auditors read, bureau reviewers read review-time flags.
 func dataComparisonCases(unknown string) []rpcCase {
 	officer := []auth.Role{auth.RoleDataOfficer}
 	readers := []auth.Role{auth.RoleDataOfficer, auth.RoleAuditor}
@@ -144,6 +144,10 @@ func dataComparisonCases(unknown string) []rpcCase {
 		}},
 		{"data-comparison.RecordReceipt", officer, codes.NotFound, func(ctx context.Context, u *user) error {
 			_, err := u.data.RecordReceipt(ctx, &datacomparisonv1.RecordReceiptRequest{RefundId: unknown, AmountFen: 100, BankRef: "IN-1", Account: "DEV-INTEGRITY-ACCOUNT"})
+			return err
+		}},
+		{"data-comparison.ListFlags", []auth.Role{auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor}, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.data.ListFlags(ctx, &datacomparisonv1.ListFlagsRequest{ApplicationIds: []string{unknown}})
 			return err
 		}},
 	}

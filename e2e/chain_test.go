@@ -21,6 +21,7 @@ import (
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
 	commonv1 "github.com/edubureau/studentaid/proto/gen/aid/common/v1"
+	datacomparisonv1 "github.com/edubureau/studentaid/proto/gen/aid/datacomparison/v1"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
 	payoutv1 "github.com/edubureau/studentaid/proto/gen/aid/payout/v1"
 	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
@@ -325,21 +326,33 @@ func runChain(t *testing.T, s *stack.Stack) chainResult {
 		t.Fatalf("re-approve after objection: %v", err)
 	}
 
-	// 3. Bureau review after the notices pass.
+	// 3. Bureau review after the notices pass, with the data office's
+	// review-time flags: the roster of the first school and term lacks one
+	// applicant, who is the only one flagged, and the decision records it.
 	wantBureau := countWhere(apps, func(p *planned) bool { return !p.schoolReject })
 	pendingBureau := waitBureauPending(t, bureau, wantBureau)
+	offRoster := importRosterWithoutOne(t, s, apps, schools[0], terms[0])
+	flagged := reviewFlags(t, bureau, pendingBureau)
+	if want := map[string][]string{offRoster.id: {string(catalog.FlagNotOnRoster)}}; fmt.Sprint(flagged) != fmt.Sprint(want) {
+		t.Fatalf("review-time flags %v, want %v (application %d off the roster)", flagged, want, offRoster.idx)
+	}
 	var bds []*bureaureviewv1.Decision
 	for _, r := range pendingBureau {
 		p := byID[r.GetApplicationId()]
 		if r.GetAmountFen() != p.amount {
 			t.Fatalf("bureau sees %d fen for application %d, want %d", r.GetAmountFen(), p.idx, p.amount)
 		}
-		bds = append(bds, &bureaureviewv1.Decision{ApplicationId: p.id, Approve: !p.bureauReject, Reason: reasonIf(p.bureauReject, "与建档立卡信息比对不一致")})
+		bds = append(bds, &bureaureviewv1.Decision{ApplicationId: p.id, Approve: !p.bureauReject, Reason: reasonIf(p.bureauReject, "与建档立卡信息比对不一致"),
+			FlagsShown: flagged[p.id]})
 	}
 	for lo := 0; lo < len(bds); lo += 100 {
 		if _, err := bureau.bureau.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: bds[lo:min(lo+100, len(bds))]}); err != nil {
 			t.Fatalf("bureau decide: %v", err)
 		}
+	}
+	if r, err := auditor.bureau.GetReview(ctx, &bureaureviewv1.GetReviewRequest{ApplicationId: offRoster.id}); err != nil ||
+		!slices.Equal(r.GetFlagsShown(), []string{string(catalog.FlagNotOnRoster)}) {
+		t.Fatalf("decision on the application off the roster: flags shown %q, %v", r.GetFlagsShown(), err)
 	}
 
 	// 4. Finance: wait for the batches, send one item back, then confirm.
@@ -601,6 +614,62 @@ func waitSchoolPending(t *testing.T, u *user, school string, want int) []*school
 		return nil
 	})
 	return all
+}
+
+// importRosterWithoutOne imports, as a data officer, the enrolment roster
+// of school for term listing every applicant there but one, an application
+// meant to be paid without further events, which it returns.
+func importRosterWithoutOne(t *testing.T, s *stack.Stack, apps []*planned, school, term string) *planned {
+	t.Helper()
+	var off *planned
+	rows := []string{"id_number,name,stage"}
+	for _, p := range apps {
+		if p.school != school || p.term != term {
+			continue
+		}
+		if off == nil && p.paid() && !p.returned && !p.failsOnce && !p.objected {
+			off = p
+			continue
+		}
+		rows = append(rows, p.req.GetStudentIdNumber()+","+p.req.GetStudentName()+","+p.req.GetStage())
+	}
+	officer := newUser(t, s, "data-1", auth.RoleDataOfficer, auth.OrgBureau)
+	res, err := officer.data.ImportReference(ctxT(t), &datacomparisonv1.ImportReferenceRequest{Kind: datacomparisonv1.ReferenceKind_REFERENCE_KIND_ROSTER,
+		SchoolCode: school, Term: term, FileName: "roster.csv", Content: []byte(strings.Join(rows, "\n") + "\n")})
+	if err != nil || !res.GetImported() {
+		t.Fatalf("import the roster of %s for %s: %v, bad rows %v", school, term, err, res.GetBadRows())
+	}
+	return off
+}
+
+// reviewFlags asks the data office for the flags of the reviews, as the
+// bureau's reviewer, once it knows every one: the flag kinds by application.
+func reviewFlags(t *testing.T, u *user, reviews []*bureaureviewv1.Review) map[string][]string {
+	t.Helper()
+	var flagged map[string][]string
+	eventually(t, "review-time flags", 60*time.Second, func() error {
+		flagged = map[string][]string{}
+		for lo := 0; lo < len(reviews); lo += 100 {
+			var ids []string
+			for _, r := range reviews[lo:min(lo+100, len(reviews))] {
+				ids = append(ids, r.GetApplicationId())
+			}
+			res, err := u.data.ListFlags(ctxT(t), &datacomparisonv1.ListFlagsRequest{ApplicationIds: ids})
+			if err != nil {
+				return err
+			}
+			for _, a := range res.GetApplications() {
+				if !a.GetKnown() {
+					return errf("the data office does not know application %s yet", a.GetApplicationId())
+				}
+				for _, f := range a.GetFlags() {
+					flagged[a.GetApplicationId()] = append(flagged[a.GetApplicationId()], f.GetKind())
+				}
+			}
+		}
+		return nil
+	})
+	return flagged
 }
 
 func waitBureauPending(t *testing.T, u *user, want int) []*bureaureviewv1.Review {

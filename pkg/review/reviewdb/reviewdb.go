@@ -28,9 +28,12 @@ type Column[R any] struct {
 	name    string
 	sqlType string
 	mutable bool
-	target  func(r R) any
-	value   func(r R) any
-	values  func(rs []R) any
+	// cast, when set, turns the unnested value into the column's type in
+	// Save (for arrays, which unnest would flatten).
+	cast   string
+	target func(r R) any
+	value  func(r R) any
+	values func(rs []R) any
 }
 
 // Fixed is a column written once, when the item is inserted; field points
@@ -73,6 +76,47 @@ func MutableTime[R any](name string, field func(r R) *time.Time) Column[R] {
 			return out
 		},
 	}
+}
+
+// MutableStrings is a text[] column (NOT NULL) that Save writes: a nil
+// slice is stored as the empty array and reads back as an empty slice.
+func MutableStrings[R any](name string, field func(r R) *[]string) Column[R] {
+	stored := func(v []string) []string {
+		if v == nil {
+			return []string{}
+		}
+		return v
+	}
+	return Column[R]{
+		name: name, sqlType: "text", mutable: true, cast: "text[]",
+		target: func(r R) any { return field(r) },
+		value:  func(r R) any { return stored(*field(r)) },
+		values: func(rs []R) any {
+			// Save unnests one array per column, so each row's array goes
+			// as its literal and is cast back.
+			out := make([]string, len(rs))
+			for i, r := range rs {
+				out[i] = arrayLiteral(*field(r))
+			}
+			return out
+		},
+	}
+}
+
+// arrayLiteral is v as a PostgreSQL array literal, every element quoted.
+func arrayLiteral(v []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, e := range v {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		b.WriteString(strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(e))
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // optionalTime scans a nullable timestamptz into a time.Time.
@@ -215,14 +259,19 @@ func (t *Table[S, R]) Save(ctx context.Context, tx db.Tx, rs []R) error {
 	names := []string{"state", "amount_fen", "reason", "reviewer", "updated_at"}
 	types := []string{"uuid", "text", "bigint", "text", "text", "timestamptz"}
 	args := []any{ids, states, amounts, reasons, reviewers, updated}
+	casts := []string{"", "", "", "", ""} // the shared columns: none
 	for _, c := range t.Own {
 		if c.mutable {
 			names, types, args = append(names, c.name), append(types, c.sqlType), append(args, c.values(rs))
+			casts = append(casts, c.cast)
 		}
 	}
 	set := make([]string, len(names))
 	for i, name := range names {
 		set[i] = name + " = d." + name
+		if casts[i] != "" {
+			set[i] += "::" + casts[i]
+		}
 	}
 	unnest := make([]string, len(types))
 	for i, typ := range types {

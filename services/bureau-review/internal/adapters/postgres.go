@@ -16,5 +16,6 @@ var Reviews = &reviewdb.Table[domain.State, *domain.Review]{
 		reviewdb.Fixed("hardship_level", "text", func(r *domain.Review) *string { return &r.HardshipLevel }),
 		reviewdb.Fixed("school_reviewer", "text", func(r *domain.Review) *string { return &r.SchoolReviewer }),
 		reviewdb.Mutable("returns", "int", func(r *domain.Review) *int32 { return &r.Returns }),
+		reviewdb.MutableStrings("flags_shown", func(r *domain.Review) *[]string { return &r.FlagsShown }),
 	},
 }

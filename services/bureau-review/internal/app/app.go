@@ -172,9 +172,10 @@ func decisionEvent(now time.Time, actor *commonv1.Actor, r *domain.Review) (*eve
 			SchoolReviewer: r.SchoolReviewer,
 			BureauReviewer: r.Reviewer,
 			Reason:         r.Reason,
+			FlagsShown:     r.FlagsShown,
 		})
 	}
-	return events.New(now, actor, reviewapp.Keys(&r.Item), &eventsv1.BureauRejected{Reason: r.Reason})
+	return events.New(now, actor, reviewapp.Keys(&r.Item), &eventsv1.BureauRejected{Reason: r.Reason, FlagsShown: r.FlagsShown})
 }
 
 // decisionError turns a domain refusal of the i-th decision into the error

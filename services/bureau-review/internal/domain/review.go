@@ -64,6 +64,9 @@ type Review struct {
 	SchoolReviewer string
 	// Returns counts how many times finance sent the item back.
 	Returns int32
+	// FlagsShown are the review-time flag kinds the reviewer was shown when
+	// deciding (catalog.FlagKind values); empty while pending.
+	FlagsShown []string
 }
 
 // Decision is a bureau reviewer's verdict on one item.
@@ -72,6 +75,8 @@ type Decision struct {
 	Approve       bool
 	// Reason is required when rejecting.
 	Reason string
+	// FlagsShown are the review-time flag kinds the reviewer saw.
+	FlagsShown []string
 }
 
 // Application is the ID of the application d is about.
@@ -107,6 +112,7 @@ func (r *Review) Decide(d Decision, reviewer string, now time.Time) error {
 	}
 	r.Reason = d.Reason
 	r.Reviewer = reviewer
+	r.FlagsShown = d.FlagsShown
 	r.UpdatedAt = now
 	return nil
 }
@@ -121,6 +127,7 @@ func (r *Review) ReturnFromFinance(reason string, now time.Time) error {
 	r.State = StatePending
 	r.Reason = reason
 	r.Reviewer = ""
+	r.FlagsShown = nil
 	r.Returns++
 	r.UpdatedAt = now
 	return nil

@@ -2,6 +2,8 @@ package domain_test
 
 import (
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +43,8 @@ func TestDecide(t *testing.T) {
 		{"approve", domain.StatePending, domain.Decision{Approve: true}, "bureau-1", nil, domain.StateApproved},
 		{"approve with note", domain.StatePending, domain.Decision{Approve: true, Reason: "checked"}, "bureau-1", nil, domain.StateApproved},
 		{"reject", domain.StatePending, domain.Decision{Reason: "double payment"}, "bureau-1", nil, domain.StateRejected},
+		{"reject with flags shown", domain.StatePending, domain.Decision{Reason: "not enrolled", FlagsShown: []string{"not_on_roster", "deceased"}}, "bureau-1", nil, domain.StateRejected},
+		{"refused with flags shown", domain.StatePending, domain.Decision{FlagsShown: []string{"deceased"}}, "bureau-1", domain.ErrReasonRequired, domain.StatePending},
 		{"reject without reason", domain.StatePending, domain.Decision{}, "bureau-1", domain.ErrReasonRequired, domain.StatePending},
 		{"reject with blank reason", domain.StatePending, domain.Decision{Reason: "\u3000 "}, "bureau-1", domain.ErrReasonRequired, domain.StatePending},
 		{"overlong reason", domain.StatePending, domain.Decision{Approve: true, Reason: strings.Repeat("审", 501)}, "bureau-1", domain.ErrReasonInvalid, domain.StatePending},
@@ -64,12 +68,13 @@ func TestDecide(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
 			if err != nil {
-				if r != before {
+				if !reflect.DeepEqual(r, before) {
 					t.Fatalf("refused decision changed the item: %+v", r)
 				}
 				return
 			}
-			if r.State != tc.wantState || r.Reviewer != tc.reviewer || r.Reason != tc.decision.Reason || !r.UpdatedAt.Equal(t0) || r.AmountFen != 100000 {
+			if r.State != tc.wantState || r.Reviewer != tc.reviewer || r.Reason != tc.decision.Reason || !r.UpdatedAt.Equal(t0) || r.AmountFen != 100000 ||
+				!slices.Equal(r.FlagsShown, tc.decision.FlagsShown) {
 				t.Fatalf("after decision: %+v", r)
 			}
 		})
@@ -98,19 +103,19 @@ func TestReturnFromFinance(t *testing.T) {
 			}
 			var te *domain.TransitionError
 			if err != nil {
-				if !errors.As(err, &te) || r != before {
+				if !errors.As(err, &te) || !reflect.DeepEqual(r, before) {
 					t.Fatalf("refused return: err %v, item %+v", err, r)
 				}
 				return
 			}
-			if r.State != domain.StatePending || r.Returns != 1 || r.Reason != "amount above standard" || r.Reviewer != "" {
+			if r.State != domain.StatePending || r.Returns != 1 || r.Reason != "amount above standard" || r.Reviewer != "" || len(r.FlagsShown) != 0 {
 				t.Fatalf("after return: %+v", r)
 			}
 			// Back in review, it can be decided again and returned again.
-			if err := r.Decide(domain.Decision{Approve: true}, "bureau-2", t0); err != nil {
-				t.Fatal(err)
+			if err := r.Decide(domain.Decision{Approve: true, FlagsShown: []string{"deceased"}}, "bureau-2", t0); err != nil || !slices.Equal(r.FlagsShown, []string{"deceased"}) {
+				t.Fatalf("second decision: %v, flags shown %q", err, r.FlagsShown)
 			}
-			if err := r.ReturnFromFinance("again", t0); err != nil || r.Returns != 2 {
+			if err := r.ReturnFromFinance("again", t0); err != nil || r.Returns != 2 || r.FlagsShown != nil {
 				t.Fatalf("second return: %v, returns %d", err, r.Returns)
 			}
 		})

@@ -5,11 +5,15 @@ package ports
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/catalog"
 	"github.com/edubureau/studentaid/pkg/grpcx"
 	"github.com/edubureau/studentaid/pkg/review/reviewports"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
@@ -80,8 +84,9 @@ func (s *Server) Decide(ctx context.Context, req *bureaureviewv1.DecideRequest) 
 	if err != nil {
 		return nil, err
 	}
-	ds, err := reviewports.Decisions(req.GetDecisions(), func(_ *apperr.Violations, _, appID string, d *bureaureviewv1.Decision) domain.Decision {
-		return domain.Decision{ApplicationID: appID, Approve: d.GetApprove(), Reason: d.GetReason()}
+	ds, err := reviewports.Decisions(req.GetDecisions(), func(v *apperr.Violations, field, appID string, d *bureaureviewv1.Decision) domain.Decision {
+		return domain.Decision{ApplicationID: appID, Approve: d.GetApprove(), Reason: d.GetReason(),
+			FlagsShown: flagsShown(v, field+".flags_shown", d.GetFlagsShown())}
 	})
 	if err != nil {
 		return nil, err
@@ -95,6 +100,41 @@ func (s *Server) Decide(ctx context.Context, req *bureaureviewv1.DecideRequest) 
 		resp.Reviews = append(resp.Reviews, toProto(r))
 	}
 	return resp, nil
+}
+
+// flagsShown validates the flag kinds a reviewer was shown: known kinds
+// (catalog.FlagKinds), each at most once.
+func flagsShown(v *apperr.Violations, field string, kinds []string) []string {
+	if n := len(catalog.FlagKinds()); len(kinds) > n {
+		v.Addf(field, "list at most %d flag kinds, not %d", n, len(kinds))
+		return nil
+	}
+	out := make([]string, 0, len(kinds))
+	for i, k := range kinds {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case !known(k):
+			v.Addf(f, "%q is not a flag kind (%s)", k, strings.Join(flagKindNames(), ", "))
+		case slices.Contains(out, k):
+			v.Addf(f, "flag kind %s is listed twice", k)
+		default:
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func known(kind string) bool {
+	_, ok := catalog.ParseFlagKind(kind)
+	return ok
+}
+
+func flagKindNames() []string {
+	out := make([]string, 0, len(catalog.FlagKinds()))
+	for _, k := range catalog.FlagKinds() {
+		out = append(out, string(k))
+	}
+	return out
 }
 
 var stateFromProto = map[bureaureviewv1.ReviewState]domain.State{
@@ -126,5 +166,6 @@ func toProto(r *domain.Review) *bureaureviewv1.Review {
 		Reviewer:        r.Reviewer,
 		Returns:         r.Returns,
 		UpdatedAt:       timestamppb.New(r.UpdatedAt),
+		FlagsShown:      r.FlagsShown,
 	}
 }

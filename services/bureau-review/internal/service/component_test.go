@@ -370,3 +370,69 @@ func TestRESTGateway(t *testing.T) {
 		t.Fatalf("REST body %+v", body)
 	}
 }
+
+// TestDecisionRecordsFlagsShown checks that the review-time flag kinds the
+// reviewer saw are validated, stored with the decision, returned on the
+// review and carried in the decision's event, and cleared when finance
+// sends the item back.
+func TestDecisionRecordsFlagsShown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := reviewtest.Ctx(t)
+	ids := e.pass(t, hsGrant, 3)
+	c := e.client(t, reviewer, auth.RoleBureauReviewer, auth.OrgBureau)
+	withFlags := func(d *bureaureviewv1.Decision, kinds ...string) *bureaureviewv1.Decision {
+		d.FlagsShown = kinds
+		return d
+	}
+
+	_, err := c.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: []*bureaureviewv1.Decision{
+		withFlags(approve(ids[0]), "not_on_roster", "too_rich"),
+		withFlags(approve(ids[1]), "deceased", "deceased"),
+		withFlags(reject(ids[2], "x"), "not_in_registry", "other_school_same_term", "key_person_relative", "not_on_roster",
+			"deceased", "above_standard", "age_stage_mismatch", "deceased"),
+	}})
+	st := servicetest.WantCode(t, err, codes.InvalidArgument, "too_rich")
+	if f := servicetest.ViolationFields(st); !slices.Equal(f, []string{"decisions[0].flags_shown[1]", "decisions[1].flags_shown[1]", "decisions[2].flags_shown"}) {
+		t.Fatalf("violations %v", f)
+	}
+	e.WaitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING' AND flags_shown = '{}'`, 3)
+
+	resp, err := c.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: []*bureaureviewv1.Decision{
+		withFlags(approve(ids[0]), "not_on_roster", "key_person_relative"),
+		withFlags(reject(ids[1], "deceased before the term"), "deceased"),
+		approve(ids[2]),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{"not_on_roster", "key_person_relative"}, {"deceased"}, nil}
+	for i, r := range resp.GetReviews() {
+		if !slices.Equal(r.GetFlagsShown(), want[i]) {
+			t.Errorf("decided %d: flags shown %q, want %q", i, r.GetFlagsShown(), want[i])
+		}
+		got, err := c.GetReview(ctx, &bureaureviewv1.GetReviewRequest{ApplicationId: ids[i]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.GetFlagsShown(), want[i]) {
+			t.Errorf("read back %d: flags shown %q, want %q", i, got.GetFlagsShown(), want[i])
+		}
+	}
+	e.WaitCount(t, `SELECT count(*) FROM review WHERE flags_shown = ARRAY['not_on_roster', 'key_person_relative'] AND application_id = $1`, 1, ids[0])
+
+	approved := e.Outputs(t, events.TypeBureauApproved, 2, ids[0], ids[2])
+	if f := approved[ids[0]][0].GetBureauApproved().GetFlagsShown(); !slices.Equal(f, want[0]) {
+		t.Errorf("approved event flags shown %q, want %q", f, want[0])
+	}
+	if f := approved[ids[2]][0].GetBureauApproved().GetFlagsShown(); len(f) != 0 {
+		t.Errorf("approved event without flags carries %q", f)
+	}
+	rej := e.Outputs(t, events.TypeBureauRejected, 1, ids[1])[ids[1]][0]
+	if f := rej.GetBureauRejected().GetFlagsShown(); !slices.Equal(f, want[1]) {
+		t.Errorf("rejected event flags shown %q, want %q", f, want[1])
+	}
+
+	e.Publish(t, returned(t, hsGrant, ids[0], "check the roster"))
+	e.WaitCount(t, `SELECT count(*) FROM review WHERE state = 'PENDING' AND returns = 1 AND flags_shown = '{}'`, 1)
+}

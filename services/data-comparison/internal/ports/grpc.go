@@ -38,9 +38,11 @@ const (
 	MethodRecordReceipt   = prefix + "RecordReceipt"
 	MethodExportRecords   = prefix + "ExportRecords"
 	MethodImportClues     = prefix + "ImportClues"
+	MethodListFlags       = prefix + "ListFlags"
 )
 
-// Policy: data officers do everything; auditors read everything.
+// Policy: data officers do everything; auditors read everything; bureau
+// reviewers read the review-time flags of what they decide.
 func Policy() grpcx.Policy {
 	officer := []auth.Role{auth.RoleDataOfficer}
 	readers := []auth.Role{auth.RoleDataOfficer, auth.RoleAuditor}
@@ -60,6 +62,7 @@ func Policy() grpcx.Policy {
 		MethodRecordReceipt:   officer,
 		MethodExportRecords:   officer,
 		MethodImportClues:     officer,
+		MethodListFlags:       {auth.RoleBureauReviewer, auth.RoleDataOfficer, auth.RoleAuditor},
 	}
 }
 
@@ -337,15 +340,41 @@ func (s *Server) RecordReceipt(ctx context.Context, req *dcv1.RecordReceiptReque
 	return refundToProto(r), nil
 }
 
+// ListFlags implements the RPC.
+func (s *Server) ListFlags(ctx context.Context, req *dcv1.ListFlagsRequest) (*dcv1.ListFlagsResponse, error) {
+	res, err := s.app.ListFlags(ctx, req.GetApplicationIds())
+	if err != nil {
+		return nil, err
+	}
+	out := &dcv1.ListFlagsResponse{Applications: make([]*dcv1.ApplicationFlags, 0, len(res))}
+	for _, a := range res {
+		p := &dcv1.ApplicationFlags{ApplicationId: a.ApplicationID, Known: a.Known, Flags: make([]*dcv1.Flag, 0, len(a.Flags))}
+		for _, f := range a.Flags {
+			p.Flags = append(p.Flags, &dcv1.Flag{Kind: string(f.Kind), Detail: f.Detail, References: refsToProto(f.Refs)})
+		}
+		for _, k := range a.Unchecked {
+			p.UncheckedKinds = append(p.UncheckedKinds, string(k))
+		}
+		out.Applications = append(out.Applications, p)
+	}
+	return out, nil
+}
+
+func refsToProto(refs []domain.RefRow) []*dcv1.ReferenceRow {
+	out := make([]*dcv1.ReferenceRow, 0, len(refs))
+	for _, r := range refs {
+		out = append(out, &dcv1.ReferenceRow{ImportId: r.ImportID, Kind: kindToProto(domain.RefKind(r.Kind)),
+			Version: int32(r.Version), Line: r.Line}) //nolint:gosec // versions are small
+	}
+	return out
+}
+
 func clueToProto(c domain.Clue) *dcv1.Clue {
 	out := &dcv1.Clue{ClueId: c.ID, Kind: string(c.Kind), Status: clueStatuses[c.Status], Origin: c.Origin, SchoolCode: c.SchoolCode,
 		ProgramCode: c.ProgramCode, Term: c.Term, StudentIdMasked: c.StudentIDMasked, AmountFen: c.AmountFen, Detail: c.Detail,
 		RecordIds: c.RecordIDs, RunId: c.RunID, Assignee: c.Assignee, Findings: c.Findings, Evidence: c.Evidence,
 		Ineligible: c.Ineligible, RefundId: c.RefundID, CreatedAt: timestamppb.New(c.CreatedAt), UpdatedAt: timestamppb.New(c.UpdatedAt)}
-	for _, r := range c.Refs {
-		out.References = append(out.References, &dcv1.ReferenceRow{ImportId: r.ImportID, Kind: kindToProto(domain.RefKind(r.Kind)),
-			Version: int32(r.Version), Line: r.Line}) //nolint:gosec // versions are small
-	}
+	out.References = refsToProto(c.Refs)
 	return out
 }
 

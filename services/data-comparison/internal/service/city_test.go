@@ -75,6 +75,10 @@ type env struct {
 	importDir string
 	dc        dcv1.DataComparisonServiceClient
 	aud       dcv1.DataComparisonServiceClient
+	client    func(user string, role auth.Role) dcv1.DataComparisonServiceClient
+	httpAddr  string
+	keys      testenv.Keys
+	dbURL     string
 }
 
 func start(t *testing.T) (*env, *pii.Hasher, func(...*eventsv1.Event)) {
@@ -99,7 +103,8 @@ func start(t *testing.T) (*env, *pii.Hasher, func(...*eventsv1.Event)) {
 		t.Cleanup(func() { _ = conn.Close() })
 		return dcv1.NewDataComparisonServiceClient(conn)
 	}
-	e := &env{t: t, exportDir: exportDir, importDir: importDir, dc: client("dc1", auth.RoleDataOfficer), aud: client("aud1", auth.RoleAuditor)}
+	e := &env{t: t, exportDir: exportDir, importDir: importDir, dc: client("dc1", auth.RoleDataOfficer), aud: client("aud1", auth.RoleAuditor),
+		client: client, httpAddr: run.HTTPAddr, keys: keys, dbURL: dbURL}
 	return e, h, func(evs ...*eventsv1.Event) { servicetest.Publish(t, js, evs...) }
 }
 

@@ -91,8 +91,11 @@ type Review struct {
 	SchoolReviewer  string                 `protobuf:"bytes,12,opt,name=school_reviewer,json=schoolReviewer,proto3" json:"school_reviewer,omitempty"`
 	Reviewer        string                 `protobuf:"bytes,13,opt,name=reviewer,proto3" json:"reviewer,omitempty"`
 	// How many times finance sent it back.
-	Returns       int32                  `protobuf:"varint,14,opt,name=returns,proto3" json:"returns,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Returns   int32                  `protobuf:"varint,14,opt,name=returns,proto3" json:"returns,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// The review-time flag kinds (pkg/catalog FlagKind, from data-comparison
+	// ListFlags) the reviewer was shown when deciding; empty while pending.
+	FlagsShown    []string `protobuf:"bytes,16,rep,name=flags_shown,json=flagsShown,proto3" json:"flags_shown,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -228,6 +231,13 @@ func (x *Review) GetReturns() int32 {
 func (x *Review) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Review) GetFlagsShown() []string {
+	if x != nil {
+		return x.FlagsShown
 	}
 	return nil
 }
@@ -417,7 +427,10 @@ type Decision struct {
 	ApplicationId string                 `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
 	Approve       bool                   `protobuf:"varint,2,opt,name=approve,proto3" json:"approve,omitempty"`
 	// Required when rejecting.
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The review-time flag kinds (data-comparison ListFlags) the reviewer
+	// saw, recorded with the decision: known kinds only, each at most once.
+	FlagsShown    []string `protobuf:"bytes,4,rep,name=flags_shown,json=flagsShown,proto3" json:"flags_shown,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -471,6 +484,13 @@ func (x *Decision) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Decision) GetFlagsShown() []string {
+	if x != nil {
+		return x.FlagsShown
+	}
+	return nil
 }
 
 type DecideRequest struct {
@@ -565,7 +585,7 @@ var File_aid_bureaureview_v1_bureaureview_proto protoreflect.FileDescriptor
 
 const file_aid_bureaureview_v1_bureaureview_proto_rawDesc = "" +
 	"\n" +
-	"&aid/bureaureview/v1/bureaureview.proto\x12\x13aid.bureaureview.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x04\n" +
+	"&aid/bureaureview/v1/bureaureview.proto\x12\x13aid.bureaureview.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x04\n" +
 	"\x06Review\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x1f\n" +
 	"\vschool_code\x18\x02 \x01(\tR\n" +
@@ -585,7 +605,9 @@ const file_aid_bureaureview_v1_bureaureview_proto_rawDesc = "" +
 	"\breviewer\x18\r \x01(\tR\breviewer\x12\x18\n" +
 	"\areturns\x18\x0e \x01(\x05R\areturns\x129\n" +
 	"\n" +
-	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xe0\x01\n" +
+	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1f\n" +
+	"\vflags_shown\x18\x10 \x03(\tR\n" +
+	"flagsShown\"\xe0\x01\n" +
 	"\x12ListReviewsRequest\x12\x1f\n" +
 	"\vschool_code\x18\x01 \x01(\tR\n" +
 	"schoolCode\x12\x12\n" +
@@ -599,11 +621,13 @@ const file_aid_bureaureview_v1_bureaureview_proto_rawDesc = "" +
 	"\areviews\x18\x01 \x03(\v2\x1b.aid.bureaureview.v1.ReviewR\areviews\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"9\n" +
 	"\x10GetReviewRequest\x12%\n" +
-	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\"c\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\"\x84\x01\n" +
 	"\bDecision\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x18\n" +
 	"\aapprove\x18\x02 \x01(\bR\aapprove\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"L\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vflags_shown\x18\x04 \x03(\tR\n" +
+	"flagsShown\"L\n" +
 	"\rDecideRequest\x12;\n" +
 	"\tdecisions\x18\x01 \x03(\v2\x1d.aid.bureaureview.v1.DecisionR\tdecisions\"G\n" +
 	"\x0eDecideResponse\x125\n" +

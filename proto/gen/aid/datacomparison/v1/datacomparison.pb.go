@@ -2777,6 +2777,238 @@ func (x *ImportCluesResponse) GetBadRowCount() int64 {
 	return 0
 }
 
+type ListFlagsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 100 application IDs, without repeats.
+	ApplicationIds []string `protobuf:"bytes,1,rep,name=application_ids,json=applicationIds,proto3" json:"application_ids,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ListFlagsRequest) Reset() {
+	*x = ListFlagsRequest{}
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFlagsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFlagsRequest) ProtoMessage() {}
+
+func (x *ListFlagsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFlagsRequest.ProtoReflect.Descriptor instead.
+func (*ListFlagsRequest) Descriptor() ([]byte, []int) {
+	return file_aid_datacomparison_v1_datacomparison_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListFlagsRequest) GetApplicationIds() []string {
+	if x != nil {
+		return x.ApplicationIds
+	}
+	return nil
+}
+
+type ListFlagsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per requested application, in request order.
+	Applications  []*ApplicationFlags `protobuf:"bytes,1,rep,name=applications,proto3" json:"applications,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFlagsResponse) Reset() {
+	*x = ListFlagsResponse{}
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFlagsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFlagsResponse) ProtoMessage() {}
+
+func (x *ListFlagsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFlagsResponse.ProtoReflect.Descriptor instead.
+func (*ListFlagsResponse) Descriptor() ([]byte, []int) {
+	return file_aid_datacomparison_v1_datacomparison_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListFlagsResponse) GetApplications() []*ApplicationFlags {
+	if x != nil {
+		return x.Applications
+	}
+	return nil
+}
+
+// Flag is one thing the reference data says about an application.
+type Flag struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// not_in_registry, other_school_same_term, key_person_relative,
+	// not_on_roster, deceased, above_standard, age_stage_mismatch
+	// (pkg/catalog FlagKind): stable values, recorded with the decision.
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// What was found, without personal data (no name, no ID number).
+	Detail string `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	// The reference versions (and rows) the flag came from; empty for flags
+	// from the chain's own records (other_school_same_term, above_standard).
+	References    []*ReferenceRow `protobuf:"bytes,3,rep,name=references,proto3" json:"references,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Flag) Reset() {
+	*x = Flag{}
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Flag) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Flag) ProtoMessage() {}
+
+func (x *Flag) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Flag.ProtoReflect.Descriptor instead.
+func (*Flag) Descriptor() ([]byte, []int) {
+	return file_aid_datacomparison_v1_datacomparison_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *Flag) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Flag) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *Flag) GetReferences() []*ReferenceRow {
+	if x != nil {
+		return x.References
+	}
+	return nil
+}
+
+type ApplicationFlags struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApplicationId string                 `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	// False when the service has not consumed the application's submission
+	// yet: nothing is known about it, which is not the same as no flags.
+	Known bool `protobuf:"varint,2,opt,name=known,proto3" json:"known,omitempty"`
+	// The flags that apply, in the order of FlagKind; empty when none do.
+	Flags []*Flag `protobuf:"bytes,3,rep,name=flags,proto3" json:"flags,omitempty"`
+	// Kinds that could not be checked for this application because their
+	// reference data is missing (no registry, key-persons list or deaths
+	// imported; no roster of the school for the term) or the service does not
+	// hold what they need (age_stage_mismatch: no birth date).
+	UncheckedKinds []string `protobuf:"bytes,4,rep,name=unchecked_kinds,json=uncheckedKinds,proto3" json:"unchecked_kinds,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ApplicationFlags) Reset() {
+	*x = ApplicationFlags{}
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplicationFlags) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplicationFlags) ProtoMessage() {}
+
+func (x *ApplicationFlags) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_datacomparison_v1_datacomparison_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplicationFlags.ProtoReflect.Descriptor instead.
+func (*ApplicationFlags) Descriptor() ([]byte, []int) {
+	return file_aid_datacomparison_v1_datacomparison_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ApplicationFlags) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *ApplicationFlags) GetKnown() bool {
+	if x != nil {
+		return x.Known
+	}
+	return false
+}
+
+func (x *ApplicationFlags) GetFlags() []*Flag {
+	if x != nil {
+		return x.Flags
+	}
+	return nil
+}
+
+func (x *ApplicationFlags) GetUncheckedKinds() []string {
+	if x != nil {
+		return x.UncheckedKinds
+	}
+	return nil
+}
+
 var File_aid_datacomparison_v1_datacomparison_proto protoreflect.FileDescriptor
 
 const file_aid_datacomparison_v1_datacomparison_proto_rawDesc = "" +
@@ -3022,7 +3254,22 @@ const file_aid_datacomparison_v1_datacomparison_proto_rawDesc = "" +
 	"\ralready_known\x18\x05 \x01(\x03R\falreadyKnown\x12\x19\n" +
 	"\bclue_ids\x18\x06 \x03(\tR\aclueIds\x128\n" +
 	"\bbad_rows\x18\a \x03(\v2\x1d.aid.datacomparison.v1.BadRowR\abadRows\x12\"\n" +
-	"\rbad_row_count\x18\b \x01(\x03R\vbadRowCount*\xc6\x01\n" +
+	"\rbad_row_count\x18\b \x01(\x03R\vbadRowCount\"@\n" +
+	"\x10ListFlagsRequest\x12,\n" +
+	"\x0fapplication_ids\x18\x01 \x03(\tB\x03\xe0A\x02R\x0eapplicationIds\"`\n" +
+	"\x11ListFlagsResponse\x12K\n" +
+	"\fapplications\x18\x01 \x03(\v2'.aid.datacomparison.v1.ApplicationFlagsR\fapplications\"w\n" +
+	"\x04Flag\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\x12C\n" +
+	"\n" +
+	"references\x18\x03 \x03(\v2#.aid.datacomparison.v1.ReferenceRowR\n" +
+	"references\"\xab\x01\n" +
+	"\x10ApplicationFlags\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x14\n" +
+	"\x05known\x18\x02 \x01(\bR\x05known\x121\n" +
+	"\x05flags\x18\x03 \x03(\v2\x1b.aid.datacomparison.v1.FlagR\x05flags\x12'\n" +
+	"\x0funchecked_kinds\x18\x04 \x03(\tR\x0euncheckedKinds*\xc6\x01\n" +
 	"\rReferenceKind\x12\x1e\n" +
 	"\x1aREFERENCE_KIND_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fREFERENCE_KIND_POVERTY_REGISTRY\x10\x01\x12\x1e\n" +
@@ -3044,7 +3291,7 @@ const file_aid_datacomparison_v1_datacomparison_proto_rawDesc = "" +
 	"\fExportFormat\x12\x1d\n" +
 	"\x19EXPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11EXPORT_FORMAT_CSV\x10\x01\x12\x16\n" +
-	"\x12EXPORT_FORMAT_XLSX\x10\x022\xd9\x10\n" +
+	"\x12EXPORT_FORMAT_XLSX\x10\x022\xfb\x11\n" +
 	"\x15DataComparisonService\x12\x97\x01\n" +
 	"\x0fImportReference\x12-.aid.datacomparison.v1.ImportReferenceRequest\x1a..aid.datacomparison.v1.ImportReferenceResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/datacomparison/imports\x12\x88\x01\n" +
 	"\vListImports\x12).aid.datacomparison.v1.ListImportsRequest\x1a*.aid.datacomparison.v1.ListImportsResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/datacomparison/imports\x12\x86\x01\n" +
@@ -3060,7 +3307,8 @@ const file_aid_datacomparison_v1_datacomparison_proto_rawDesc = "" +
 	"\vListRefunds\x12).aid.datacomparison.v1.ListRefundsRequest\x1a*.aid.datacomparison.v1.ListRefundsResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/datacomparison/refunds\x12\x91\x01\n" +
 	"\rExportRecords\x12+.aid.datacomparison.v1.ExportRecordsRequest\x1a,.aid.datacomparison.v1.ExportRecordsResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/datacomparison/exports\x12\x90\x01\n" +
 	"\vImportClues\x12).aid.datacomparison.v1.ImportCluesRequest\x1a*.aid.datacomparison.v1.ImportCluesResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/datacomparison/clues:import\x12\x9c\x01\n" +
-	"\rRecordReceipt\x12+.aid.datacomparison.v1.RecordReceiptRequest\x1a\x1d.aid.datacomparison.v1.Refund\"?\x82\xd3\xe4\x93\x029:\x01*\"4/v1/datacomparison/refunds/{refund_id}:recordReceiptBRZPgithub.com/edubureau/studentaid/proto/gen/aid/datacomparison/v1;datacomparisonv1b\x06proto3"
+	"\rRecordReceipt\x12+.aid.datacomparison.v1.RecordReceiptRequest\x1a\x1d.aid.datacomparison.v1.Refund\"?\x82\xd3\xe4\x93\x029:\x01*\"4/v1/datacomparison/refunds/{refund_id}:recordReceipt\x12\x9f\x01\n" +
+	"\tListFlags\x12'.aid.datacomparison.v1.ListFlagsRequest\x1a(.aid.datacomparison.v1.ListFlagsResponse\"?\x82\xd3\xe4\x93\x029Z\x1d:\x01*\"\x18/v1/datacomparison/flags\x12\x18/v1/datacomparison/flagsBRZPgithub.com/edubureau/studentaid/proto/gen/aid/datacomparison/v1;datacomparisonv1b\x06proto3"
 
 var (
 	file_aid_datacomparison_v1_datacomparison_proto_rawDescOnce sync.Once
@@ -3075,7 +3323,7 @@ func file_aid_datacomparison_v1_datacomparison_proto_rawDescGZIP() []byte {
 }
 
 var file_aid_datacomparison_v1_datacomparison_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_aid_datacomparison_v1_datacomparison_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_aid_datacomparison_v1_datacomparison_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_aid_datacomparison_v1_datacomparison_proto_goTypes = []any{
 	(ReferenceKind)(0),              // 0: aid.datacomparison.v1.ReferenceKind
 	(ClueStatus)(0),                 // 1: aid.datacomparison.v1.ClueStatus
@@ -3113,79 +3361,88 @@ var file_aid_datacomparison_v1_datacomparison_proto_goTypes = []any{
 	(*ExportRecordsResponse)(nil),   // 33: aid.datacomparison.v1.ExportRecordsResponse
 	(*ImportCluesRequest)(nil),      // 34: aid.datacomparison.v1.ImportCluesRequest
 	(*ImportCluesResponse)(nil),     // 35: aid.datacomparison.v1.ImportCluesResponse
-	nil,                             // 36: aid.datacomparison.v1.ComparisonRun.NewCluesEntry
-	(*timestamppb.Timestamp)(nil),   // 37: google.protobuf.Timestamp
-	(*v1.Actor)(nil),                // 38: aid.common.v1.Actor
+	(*ListFlagsRequest)(nil),        // 36: aid.datacomparison.v1.ListFlagsRequest
+	(*ListFlagsResponse)(nil),       // 37: aid.datacomparison.v1.ListFlagsResponse
+	(*Flag)(nil),                    // 38: aid.datacomparison.v1.Flag
+	(*ApplicationFlags)(nil),        // 39: aid.datacomparison.v1.ApplicationFlags
+	nil,                             // 40: aid.datacomparison.v1.ComparisonRun.NewCluesEntry
+	(*timestamppb.Timestamp)(nil),   // 41: google.protobuf.Timestamp
+	(*v1.Actor)(nil),                // 42: aid.common.v1.Actor
 }
 var file_aid_datacomparison_v1_datacomparison_proto_depIdxs = []int32{
 	0,  // 0: aid.datacomparison.v1.ImportReferenceRequest.kind:type_name -> aid.datacomparison.v1.ReferenceKind
 	7,  // 1: aid.datacomparison.v1.ImportReferenceResponse.import:type_name -> aid.datacomparison.v1.Import
 	5,  // 2: aid.datacomparison.v1.ImportReferenceResponse.bad_rows:type_name -> aid.datacomparison.v1.BadRow
 	0,  // 3: aid.datacomparison.v1.Import.kind:type_name -> aid.datacomparison.v1.ReferenceKind
-	37, // 4: aid.datacomparison.v1.Import.imported_at:type_name -> google.protobuf.Timestamp
+	41, // 4: aid.datacomparison.v1.Import.imported_at:type_name -> google.protobuf.Timestamp
 	0,  // 5: aid.datacomparison.v1.ListImportsRequest.kind:type_name -> aid.datacomparison.v1.ReferenceKind
 	7,  // 6: aid.datacomparison.v1.ListImportsResponse.imports:type_name -> aid.datacomparison.v1.Import
-	36, // 7: aid.datacomparison.v1.ComparisonRun.new_clues:type_name -> aid.datacomparison.v1.ComparisonRun.NewCluesEntry
-	37, // 8: aid.datacomparison.v1.ComparisonRun.started_at:type_name -> google.protobuf.Timestamp
-	37, // 9: aid.datacomparison.v1.ComparisonRun.finished_at:type_name -> google.protobuf.Timestamp
+	40, // 7: aid.datacomparison.v1.ComparisonRun.new_clues:type_name -> aid.datacomparison.v1.ComparisonRun.NewCluesEntry
+	41, // 8: aid.datacomparison.v1.ComparisonRun.started_at:type_name -> google.protobuf.Timestamp
+	41, // 9: aid.datacomparison.v1.ComparisonRun.finished_at:type_name -> google.protobuf.Timestamp
 	0,  // 10: aid.datacomparison.v1.ReferenceRow.kind:type_name -> aid.datacomparison.v1.ReferenceKind
 	1,  // 11: aid.datacomparison.v1.Clue.status:type_name -> aid.datacomparison.v1.ClueStatus
 	12, // 12: aid.datacomparison.v1.Clue.references:type_name -> aid.datacomparison.v1.ReferenceRow
-	37, // 13: aid.datacomparison.v1.Clue.created_at:type_name -> google.protobuf.Timestamp
-	37, // 14: aid.datacomparison.v1.Clue.updated_at:type_name -> google.protobuf.Timestamp
+	41, // 13: aid.datacomparison.v1.Clue.created_at:type_name -> google.protobuf.Timestamp
+	41, // 14: aid.datacomparison.v1.Clue.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 15: aid.datacomparison.v1.ListCluesRequest.status:type_name -> aid.datacomparison.v1.ClueStatus
 	13, // 16: aid.datacomparison.v1.ListCluesResponse.clues:type_name -> aid.datacomparison.v1.Clue
 	13, // 17: aid.datacomparison.v1.WorkCluesResponse.clues:type_name -> aid.datacomparison.v1.Clue
-	37, // 18: aid.datacomparison.v1.ClueTrailEntry.occurred_at:type_name -> google.protobuf.Timestamp
-	38, // 19: aid.datacomparison.v1.ClueTrailEntry.actor:type_name -> aid.common.v1.Actor
+	41, // 18: aid.datacomparison.v1.ClueTrailEntry.occurred_at:type_name -> google.protobuf.Timestamp
+	42, // 19: aid.datacomparison.v1.ClueTrailEntry.actor:type_name -> aid.common.v1.Actor
 	1,  // 20: aid.datacomparison.v1.ClueTrailEntry.status:type_name -> aid.datacomparison.v1.ClueStatus
 	23, // 21: aid.datacomparison.v1.ClueTrail.entries:type_name -> aid.datacomparison.v1.ClueTrailEntry
-	37, // 22: aid.datacomparison.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
+	41, // 22: aid.datacomparison.v1.Receipt.received_at:type_name -> google.protobuf.Timestamp
 	2,  // 23: aid.datacomparison.v1.Refund.status:type_name -> aid.datacomparison.v1.RefundStatus
 	25, // 24: aid.datacomparison.v1.Refund.receipts:type_name -> aid.datacomparison.v1.Receipt
-	37, // 25: aid.datacomparison.v1.Refund.opened_at:type_name -> google.protobuf.Timestamp
-	37, // 26: aid.datacomparison.v1.Refund.closed_at:type_name -> google.protobuf.Timestamp
+	41, // 25: aid.datacomparison.v1.Refund.opened_at:type_name -> google.protobuf.Timestamp
+	41, // 26: aid.datacomparison.v1.Refund.closed_at:type_name -> google.protobuf.Timestamp
 	2,  // 27: aid.datacomparison.v1.ListRefundsRequest.status:type_name -> aid.datacomparison.v1.RefundStatus
 	26, // 28: aid.datacomparison.v1.ListRefundsResponse.refunds:type_name -> aid.datacomparison.v1.Refund
-	37, // 29: aid.datacomparison.v1.RecordReceiptRequest.received_at:type_name -> google.protobuf.Timestamp
+	41, // 29: aid.datacomparison.v1.RecordReceiptRequest.received_at:type_name -> google.protobuf.Timestamp
 	3,  // 30: aid.datacomparison.v1.ExportRecordsRequest.format:type_name -> aid.datacomparison.v1.ExportFormat
 	32, // 31: aid.datacomparison.v1.ExportRecordsResponse.stages:type_name -> aid.datacomparison.v1.StageTotal
 	5,  // 32: aid.datacomparison.v1.ImportCluesResponse.bad_rows:type_name -> aid.datacomparison.v1.BadRow
-	4,  // 33: aid.datacomparison.v1.DataComparisonService.ImportReference:input_type -> aid.datacomparison.v1.ImportReferenceRequest
-	8,  // 34: aid.datacomparison.v1.DataComparisonService.ListImports:input_type -> aid.datacomparison.v1.ListImportsRequest
-	10, // 35: aid.datacomparison.v1.DataComparisonService.RunComparison:input_type -> aid.datacomparison.v1.RunComparisonRequest
-	14, // 36: aid.datacomparison.v1.DataComparisonService.RaiseClue:input_type -> aid.datacomparison.v1.RaiseClueRequest
-	15, // 37: aid.datacomparison.v1.DataComparisonService.GetClue:input_type -> aid.datacomparison.v1.GetClueRequest
-	16, // 38: aid.datacomparison.v1.DataComparisonService.ListClues:input_type -> aid.datacomparison.v1.ListCluesRequest
-	18, // 39: aid.datacomparison.v1.DataComparisonService.AssignClues:input_type -> aid.datacomparison.v1.AssignCluesRequest
-	19, // 40: aid.datacomparison.v1.DataComparisonService.VerifyClues:input_type -> aid.datacomparison.v1.VerifyCluesRequest
-	20, // 41: aid.datacomparison.v1.DataComparisonService.DismissClues:input_type -> aid.datacomparison.v1.DismissCluesRequest
-	22, // 42: aid.datacomparison.v1.DataComparisonService.GetClueTrail:input_type -> aid.datacomparison.v1.GetClueTrailRequest
-	27, // 43: aid.datacomparison.v1.DataComparisonService.GetRefund:input_type -> aid.datacomparison.v1.GetRefundRequest
-	28, // 44: aid.datacomparison.v1.DataComparisonService.ListRefunds:input_type -> aid.datacomparison.v1.ListRefundsRequest
-	31, // 45: aid.datacomparison.v1.DataComparisonService.ExportRecords:input_type -> aid.datacomparison.v1.ExportRecordsRequest
-	34, // 46: aid.datacomparison.v1.DataComparisonService.ImportClues:input_type -> aid.datacomparison.v1.ImportCluesRequest
-	30, // 47: aid.datacomparison.v1.DataComparisonService.RecordReceipt:input_type -> aid.datacomparison.v1.RecordReceiptRequest
-	6,  // 48: aid.datacomparison.v1.DataComparisonService.ImportReference:output_type -> aid.datacomparison.v1.ImportReferenceResponse
-	9,  // 49: aid.datacomparison.v1.DataComparisonService.ListImports:output_type -> aid.datacomparison.v1.ListImportsResponse
-	11, // 50: aid.datacomparison.v1.DataComparisonService.RunComparison:output_type -> aid.datacomparison.v1.ComparisonRun
-	13, // 51: aid.datacomparison.v1.DataComparisonService.RaiseClue:output_type -> aid.datacomparison.v1.Clue
-	13, // 52: aid.datacomparison.v1.DataComparisonService.GetClue:output_type -> aid.datacomparison.v1.Clue
-	17, // 53: aid.datacomparison.v1.DataComparisonService.ListClues:output_type -> aid.datacomparison.v1.ListCluesResponse
-	21, // 54: aid.datacomparison.v1.DataComparisonService.AssignClues:output_type -> aid.datacomparison.v1.WorkCluesResponse
-	21, // 55: aid.datacomparison.v1.DataComparisonService.VerifyClues:output_type -> aid.datacomparison.v1.WorkCluesResponse
-	21, // 56: aid.datacomparison.v1.DataComparisonService.DismissClues:output_type -> aid.datacomparison.v1.WorkCluesResponse
-	24, // 57: aid.datacomparison.v1.DataComparisonService.GetClueTrail:output_type -> aid.datacomparison.v1.ClueTrail
-	26, // 58: aid.datacomparison.v1.DataComparisonService.GetRefund:output_type -> aid.datacomparison.v1.Refund
-	29, // 59: aid.datacomparison.v1.DataComparisonService.ListRefunds:output_type -> aid.datacomparison.v1.ListRefundsResponse
-	33, // 60: aid.datacomparison.v1.DataComparisonService.ExportRecords:output_type -> aid.datacomparison.v1.ExportRecordsResponse
-	35, // 61: aid.datacomparison.v1.DataComparisonService.ImportClues:output_type -> aid.datacomparison.v1.ImportCluesResponse
-	26, // 62: aid.datacomparison.v1.DataComparisonService.RecordReceipt:output_type -> aid.datacomparison.v1.Refund
-	48, // [48:63] is the sub-list for method output_type
-	33, // [33:48] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	39, // 33: aid.datacomparison.v1.ListFlagsResponse.applications:type_name -> aid.datacomparison.v1.ApplicationFlags
+	12, // 34: aid.datacomparison.v1.Flag.references:type_name -> aid.datacomparison.v1.ReferenceRow
+	38, // 35: aid.datacomparison.v1.ApplicationFlags.flags:type_name -> aid.datacomparison.v1.Flag
+	4,  // 36: aid.datacomparison.v1.DataComparisonService.ImportReference:input_type -> aid.datacomparison.v1.ImportReferenceRequest
+	8,  // 37: aid.datacomparison.v1.DataComparisonService.ListImports:input_type -> aid.datacomparison.v1.ListImportsRequest
+	10, // 38: aid.datacomparison.v1.DataComparisonService.RunComparison:input_type -> aid.datacomparison.v1.RunComparisonRequest
+	14, // 39: aid.datacomparison.v1.DataComparisonService.RaiseClue:input_type -> aid.datacomparison.v1.RaiseClueRequest
+	15, // 40: aid.datacomparison.v1.DataComparisonService.GetClue:input_type -> aid.datacomparison.v1.GetClueRequest
+	16, // 41: aid.datacomparison.v1.DataComparisonService.ListClues:input_type -> aid.datacomparison.v1.ListCluesRequest
+	18, // 42: aid.datacomparison.v1.DataComparisonService.AssignClues:input_type -> aid.datacomparison.v1.AssignCluesRequest
+	19, // 43: aid.datacomparison.v1.DataComparisonService.VerifyClues:input_type -> aid.datacomparison.v1.VerifyCluesRequest
+	20, // 44: aid.datacomparison.v1.DataComparisonService.DismissClues:input_type -> aid.datacomparison.v1.DismissCluesRequest
+	22, // 45: aid.datacomparison.v1.DataComparisonService.GetClueTrail:input_type -> aid.datacomparison.v1.GetClueTrailRequest
+	27, // 46: aid.datacomparison.v1.DataComparisonService.GetRefund:input_type -> aid.datacomparison.v1.GetRefundRequest
+	28, // 47: aid.datacomparison.v1.DataComparisonService.ListRefunds:input_type -> aid.datacomparison.v1.ListRefundsRequest
+	31, // 48: aid.datacomparison.v1.DataComparisonService.ExportRecords:input_type -> aid.datacomparison.v1.ExportRecordsRequest
+	34, // 49: aid.datacomparison.v1.DataComparisonService.ImportClues:input_type -> aid.datacomparison.v1.ImportCluesRequest
+	30, // 50: aid.datacomparison.v1.DataComparisonService.RecordReceipt:input_type -> aid.datacomparison.v1.RecordReceiptRequest
+	36, // 51: aid.datacomparison.v1.DataComparisonService.ListFlags:input_type -> aid.datacomparison.v1.ListFlagsRequest
+	6,  // 52: aid.datacomparison.v1.DataComparisonService.ImportReference:output_type -> aid.datacomparison.v1.ImportReferenceResponse
+	9,  // 53: aid.datacomparison.v1.DataComparisonService.ListImports:output_type -> aid.datacomparison.v1.ListImportsResponse
+	11, // 54: aid.datacomparison.v1.DataComparisonService.RunComparison:output_type -> aid.datacomparison.v1.ComparisonRun
+	13, // 55: aid.datacomparison.v1.DataComparisonService.RaiseClue:output_type -> aid.datacomparison.v1.Clue
+	13, // 56: aid.datacomparison.v1.DataComparisonService.GetClue:output_type -> aid.datacomparison.v1.Clue
+	17, // 57: aid.datacomparison.v1.DataComparisonService.ListClues:output_type -> aid.datacomparison.v1.ListCluesResponse
+	21, // 58: aid.datacomparison.v1.DataComparisonService.AssignClues:output_type -> aid.datacomparison.v1.WorkCluesResponse
+	21, // 59: aid.datacomparison.v1.DataComparisonService.VerifyClues:output_type -> aid.datacomparison.v1.WorkCluesResponse
+	21, // 60: aid.datacomparison.v1.DataComparisonService.DismissClues:output_type -> aid.datacomparison.v1.WorkCluesResponse
+	24, // 61: aid.datacomparison.v1.DataComparisonService.GetClueTrail:output_type -> aid.datacomparison.v1.ClueTrail
+	26, // 62: aid.datacomparison.v1.DataComparisonService.GetRefund:output_type -> aid.datacomparison.v1.Refund
+	29, // 63: aid.datacomparison.v1.DataComparisonService.ListRefunds:output_type -> aid.datacomparison.v1.ListRefundsResponse
+	33, // 64: aid.datacomparison.v1.DataComparisonService.ExportRecords:output_type -> aid.datacomparison.v1.ExportRecordsResponse
+	35, // 65: aid.datacomparison.v1.DataComparisonService.ImportClues:output_type -> aid.datacomparison.v1.ImportCluesResponse
+	26, // 66: aid.datacomparison.v1.DataComparisonService.RecordReceipt:output_type -> aid.datacomparison.v1.Refund
+	37, // 67: aid.datacomparison.v1.DataComparisonService.ListFlags:output_type -> aid.datacomparison.v1.ListFlagsResponse
+	52, // [52:68] is the sub-list for method output_type
+	36, // [36:52] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_aid_datacomparison_v1_datacomparison_proto_init() }
@@ -3199,7 +3456,7 @@ func file_aid_datacomparison_v1_datacomparison_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_datacomparison_v1_datacomparison_proto_rawDesc), len(file_aid_datacomparison_v1_datacomparison_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   33,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

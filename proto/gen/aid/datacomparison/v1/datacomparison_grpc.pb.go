@@ -34,6 +34,7 @@ const (
 	DataComparisonService_ExportRecords_FullMethodName   = "/aid.datacomparison.v1.DataComparisonService/ExportRecords"
 	DataComparisonService_ImportClues_FullMethodName     = "/aid.datacomparison.v1.DataComparisonService/ImportClues"
 	DataComparisonService_RecordReceipt_FullMethodName   = "/aid.datacomparison.v1.DataComparisonService/RecordReceipt"
+	DataComparisonService_ListFlags_FullMethodName       = "/aid.datacomparison.v1.DataComparisonService/ListFlags"
 )
 
 // DataComparisonServiceClient is the client API for DataComparisonService service.
@@ -96,6 +97,12 @@ type DataComparisonServiceClient interface {
 	// a refund order. Partial receipts are allowed; the order closes when fully
 	// recovered. A retry with the same bank reference and amount is a no-op.
 	RecordReceipt(ctx context.Context, in *RecordReceiptRequest, opts ...grpc.CallOption) (*Refund, error)
+	// ListFlags returns the flags that apply to applications under review:
+	// what the current reference versions and the service's copy of the
+	// chain's records say about each (docs/data-comparison.md, Review-time
+	// flags). Flags inform; the reviewer decides. An application whose
+	// submission the service has not consumed yet is answered known = false.
+	ListFlags(ctx context.Context, in *ListFlagsRequest, opts ...grpc.CallOption) (*ListFlagsResponse, error)
 }
 
 type dataComparisonServiceClient struct {
@@ -256,6 +263,16 @@ func (c *dataComparisonServiceClient) RecordReceipt(ctx context.Context, in *Rec
 	return out, nil
 }
 
+func (c *dataComparisonServiceClient) ListFlags(ctx context.Context, in *ListFlagsRequest, opts ...grpc.CallOption) (*ListFlagsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListFlagsResponse)
+	err := c.cc.Invoke(ctx, DataComparisonService_ListFlags_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DataComparisonServiceServer is the server API for DataComparisonService service.
 // All implementations must embed UnimplementedDataComparisonServiceServer
 // for forward compatibility.
@@ -316,6 +333,12 @@ type DataComparisonServiceServer interface {
 	// a refund order. Partial receipts are allowed; the order closes when fully
 	// recovered. A retry with the same bank reference and amount is a no-op.
 	RecordReceipt(context.Context, *RecordReceiptRequest) (*Refund, error)
+	// ListFlags returns the flags that apply to applications under review:
+	// what the current reference versions and the service's copy of the
+	// chain's records say about each (docs/data-comparison.md, Review-time
+	// flags). Flags inform; the reviewer decides. An application whose
+	// submission the service has not consumed yet is answered known = false.
+	ListFlags(context.Context, *ListFlagsRequest) (*ListFlagsResponse, error)
 	mustEmbedUnimplementedDataComparisonServiceServer()
 }
 
@@ -370,6 +393,9 @@ func (UnimplementedDataComparisonServiceServer) ImportClues(context.Context, *Im
 }
 func (UnimplementedDataComparisonServiceServer) RecordReceipt(context.Context, *RecordReceiptRequest) (*Refund, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecordReceipt not implemented")
+}
+func (UnimplementedDataComparisonServiceServer) ListFlags(context.Context, *ListFlagsRequest) (*ListFlagsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListFlags not implemented")
 }
 func (UnimplementedDataComparisonServiceServer) mustEmbedUnimplementedDataComparisonServiceServer() {}
 func (UnimplementedDataComparisonServiceServer) testEmbeddedByValue()                               {}
@@ -662,6 +688,24 @@ func _DataComparisonService_RecordReceipt_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DataComparisonService_ListFlags_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListFlagsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataComparisonServiceServer).ListFlags(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataComparisonService_ListFlags_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataComparisonServiceServer).ListFlags(ctx, req.(*ListFlagsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DataComparisonService_ServiceDesc is the grpc.ServiceDesc for DataComparisonService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -728,6 +772,10 @@ var DataComparisonService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RecordReceipt",
 			Handler:    _DataComparisonService_RecordReceipt_Handler,
+		},
+		{
+			MethodName: "ListFlags",
+			Handler:    _DataComparisonService_ListFlags_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1343,8 +1343,10 @@ type BureauApproved struct {
 	SchoolReviewer string                 `protobuf:"bytes,4,opt,name=school_reviewer,json=schoolReviewer,proto3" json:"school_reviewer,omitempty"`
 	BureauReviewer string                 `protobuf:"bytes,5,opt,name=bureau_reviewer,json=bureauReviewer,proto3" json:"bureau_reviewer,omitempty"`
 	Reason         string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The review-time flag kinds the reviewer was shown (pkg/catalog FlagKind).
+	FlagsShown    []string `protobuf:"bytes,7,rep,name=flags_shown,json=flagsShown,proto3" json:"flags_shown,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BureauApproved) Reset() {
@@ -1419,10 +1421,19 @@ func (x *BureauApproved) GetReason() string {
 	return ""
 }
 
+func (x *BureauApproved) GetFlagsShown() []string {
+	if x != nil {
+		return x.FlagsShown
+	}
+	return nil
+}
+
 // BureauRejected: the education bureau rejected the application.
 type BureauRejected struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Reason string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The review-time flag kinds the reviewer was shown (pkg/catalog FlagKind).
+	FlagsShown    []string `protobuf:"bytes,2,rep,name=flags_shown,json=flagsShown,proto3" json:"flags_shown,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1462,6 +1473,13 @@ func (x *BureauRejected) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *BureauRejected) GetFlagsShown() []string {
+	if x != nil {
+		return x.FlagsShown
+	}
+	return nil
 }
 
 // ItemBatched: finance placed the approved item into an open payment batch.
@@ -3102,7 +3120,7 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x0fschool_reviewer\x18\x05 \x01(\tR\x0eschoolReviewer\x12\x14\n" +
 	"\x05stage\x18\x06 \x01(\tR\x05stage\x12*\n" +
 	"\x11student_id_masked\x18\a \x01(\tR\x0fstudentIdMasked\x12&\n" +
-	"\x0fstudent_id_hash\x18\b \x01(\tR\rstudentIdHash\"\xe3\x01\n" +
+	"\x0fstudent_id_hash\x18\b \x01(\tR\rstudentIdHash\"\x84\x02\n" +
 	"\x0eBureauApproved\x12\x1d\n" +
 	"\n" +
 	"amount_fen\x18\x01 \x01(\x03R\tamountFen\x12%\n" +
@@ -3110,9 +3128,13 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\fsubmitted_by\x18\x03 \x01(\tR\vsubmittedBy\x12'\n" +
 	"\x0fschool_reviewer\x18\x04 \x01(\tR\x0eschoolReviewer\x12'\n" +
 	"\x0fbureau_reviewer\x18\x05 \x01(\tR\x0ebureauReviewer\x12\x16\n" +
-	"\x06reason\x18\x06 \x01(\tR\x06reason\"(\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vflags_shown\x18\a \x03(\tR\n" +
+	"flagsShown\"I\n" +
 	"\x0eBureauRejected\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\",\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vflags_shown\x18\x02 \x03(\tR\n" +
+	"flagsShown\",\n" +
 	"\vItemBatched\x12\x1d\n" +
 	"\n" +
 	"amount_fen\x18\x01 \x01(\x03R\tamountFen\"z\n" +
