@@ -19,7 +19,10 @@ import (
 
 	"github.com/edubureau/studentaid/internal/devtools/stack"
 	"github.com/edubureau/studentaid/pkg/idnumber"
+	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/pii"
+	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
+	datacomparisonv1 "github.com/edubureau/studentaid/proto/gen/aid/datacomparison/v1"
 )
 
 // browser is a headless Chromium driven by chromedp, writing a screenshot
@@ -309,11 +312,30 @@ func TestConsoleJourney(t *testing.T) {
 	b.screenshot("public-notice")
 	b.signOut()
 
+	// The data office has the school's roster, without the third student:
+	// the bureau's inbox flags that one, and only that one.
+	data := newUser(t, s, "data1", auth.RoleDataOfficer, auth.OrgBureau)
+	roster := "id_number,name,stage\n"
+	for i, st := range students {
+		if i != 2 {
+			roster += st.id + "," + st.name + ",primary\n"
+		}
+	}
+	if res, err := data.data.ImportReference(ctxT(t), &datacomparisonv1.ImportReferenceRequest{Kind: datacomparisonv1.ReferenceKind_REFERENCE_KIND_ROSTER,
+		SchoolCode: "S001", Term: "2017-autumn", FileName: "roster.csv", Content: []byte(roster)}); err != nil || !res.GetImported() {
+		t.Fatalf("import the roster: %v %v", err, res.GetBadRows())
+	}
+
 	// The bureau: the whole decision by keyboard.
 	b.signIn("bureau1")
-	b.until("four items in the bureau's inbox", "/bureau/reviews?term=2017-autumn", "#reviews", func(text string) bool {
-		return strings.Count(text, "BOARDING_SUBSIDY") == 4
+	b.until("four items in the bureau's inbox, the data office knowing them", "/bureau/reviews?term=2017-autumn", "#reviews", func(text string) bool {
+		return strings.Count(text, "BOARDING_SUBSIDY") == 4 && !strings.Contains(text, "数据比对尚未收到")
 	})
+	var flagged []string
+	b.run("flagged rows", into(&flagged, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#reviews tbody tr")).filter(r => r.querySelector(".flag")).map(r => r.textContent)`)))
+	if len(flagged) != 1 || !strings.Contains(flagged[0], idnumber.Mask(students[2].id)) || !strings.Contains(flagged[0], "不在学校花名册") {
+		t.Fatalf("flagged rows %q: want only the third student's, not on the roster", flagged)
+	}
 	b.checkLabels("bureau inbox")
 	b.screenshot("bureau-inbox")
 	b.run("approve by keyboard",
@@ -324,6 +346,21 @@ func TestConsoleJourney(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#decide-summary")))
 	if got := b.text("#decided"); got != "4" {
 		t.Fatalf("bureau decided %q, want 4", got)
+	}
+	// Each decision recorded the flags its reviewer was shown.
+	bureau := newUser(t, s, "auditor-x", auth.RoleAuditor, auth.OrgBureau)
+	for _, id := range appIDs {
+		rv, err := bureau.bureau.GetReview(ctxT(t), &bureaureviewv1.GetReviewRequest{ApplicationId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		if strings.HasSuffix(rv.GetStudentIdMasked(), students[2].id[14:]) {
+			want = "not_on_roster"
+		}
+		if got := strings.Join(rv.GetFlagsShown(), ","); got != want {
+			t.Errorf("review %s: flags shown %q, want %q", id, got, want)
+		}
 	}
 	b.screenshot("bureau-bulk-result")
 	b.signOut()

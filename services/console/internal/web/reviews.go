@@ -11,6 +11,7 @@ import (
 
 	"github.com/edubureau/studentaid/pkg/auth"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
+	datacomparisonv1 "github.com/edubureau/studentaid/proto/gen/aid/datacomparison/v1"
 	schoolreviewv1 "github.com/edubureau/studentaid/proto/gen/aid/schoolreview/v1"
 )
 
@@ -33,10 +34,13 @@ func (s *Server) reviewRoutes(mux *http.ServeMux) {
 var schoolStates = []string{"PENDING", "IN_NOTICE", "PASSED", "REJECTED", "WITHDRAWN"}
 
 type inboxView struct {
-	F       filters
-	States  []string
-	School  []*schoolreviewv1.Review
-	Bureau  []*bureaureviewv1.Review
+	F      filters
+	States []string
+	School []*schoolreviewv1.Review
+	Bureau []*bureaureviewv1.Review
+	// Flags are the data office's flags of each item on the page, by
+	// application ID (the bureau's inbox).
+	Flags   map[string]*datacomparisonv1.ApplicationFlags
 	Next    string
 	Levels  []string
 	Pending bool
@@ -92,8 +96,23 @@ func (s *Server) bureauInbox(q *request) {
 		q.upstreamError(err)
 		return
 	}
+	flags := map[string]*datacomparisonv1.ApplicationFlags{}
+	if len(resp.GetReviews()) > 0 {
+		ids := make([]string, len(resp.GetReviews()))
+		for i, r := range resp.GetReviews() {
+			ids[i] = r.GetApplicationId()
+		}
+		fl, err := s.up.Data.ListFlags(ctx, &datacomparisonv1.ListFlagsRequest{ApplicationIds: ids})
+		if err != nil {
+			q.upstreamError(err)
+			return
+		}
+		for _, a := range fl.GetApplications() {
+			flags[a.GetApplicationId()] = a
+		}
+	}
 	q.render("bureau_inbox.html", "inbox.title", inboxView{F: f, States: bureauStates, Bureau: resp.GetReviews(), Next: f.next(resp.GetNextPageToken()),
-		Pending: f.State == "PENDING"})
+		Pending: f.State == "PENDING", Flags: flags})
 }
 
 // itemOutcome is one item of a bulk decision.
@@ -138,6 +157,18 @@ func (s *Server) decide(q *request) {
 	}
 	school := q.sess.ID.Role == auth.RoleSchoolReviewer
 	who := q.sess.ID
+	// The flags each item showed the bureau reviewer, recorded with the
+	// decision (the page posts them as shown-<id>).
+	shown := map[string][]string{}
+	if !school {
+		for _, id := range ids {
+			for _, k := range q.r.PostForm["shown-"+id] {
+				if k != "" {
+					shown[id] = append(shown[id], k)
+				}
+			}
+		}
+	}
 	send := func(ctx context.Context, chunk []string) error {
 		ctx, err := s.up.As(ctx, who)
 		if err != nil {
@@ -153,7 +184,7 @@ func (s *Server) decide(q *request) {
 		}
 		ds := make([]*bureaureviewv1.Decision, len(chunk))
 		for i, id := range chunk {
-			ds[i] = &bureaureviewv1.Decision{ApplicationId: id, Approve: approve, Reason: reason}
+			ds[i] = &bureaureviewv1.Decision{ApplicationId: id, Approve: approve, Reason: reason, FlagsShown: shown[id]}
 		}
 		_, err = s.up.Bureau.Decide(ctx, &bureaureviewv1.DecideRequest{Decisions: ds})
 		return err
