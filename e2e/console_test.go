@@ -18,8 +18,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/edubureau/studentaid/internal/devtools/stack"
-	"github.com/edubureau/studentaid/pkg/idnumber"
 	"github.com/edubureau/studentaid/pkg/auth"
+	"github.com/edubureau/studentaid/pkg/idnumber"
 	"github.com/edubureau/studentaid/pkg/pii"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
 	datacomparisonv1 "github.com/edubureau/studentaid/proto/gen/aid/datacomparison/v1"
@@ -315,14 +315,15 @@ func TestConsoleJourney(t *testing.T) {
 	// The data office has the school's roster, without the third student:
 	// the bureau's inbox flags that one, and only that one.
 	data := newUser(t, s, "data1", auth.RoleDataOfficer, auth.OrgBureau)
-	roster := "id_number,name,stage\n"
+	var roster strings.Builder
+	roster.WriteString("id_number,name,stage\n")
 	for i, st := range students {
 		if i != 2 {
-			roster += st.id + "," + st.name + ",primary\n"
+			roster.WriteString(st.id + "," + st.name + ",primary\n")
 		}
 	}
 	if res, err := data.data.ImportReference(ctxT(t), &datacomparisonv1.ImportReferenceRequest{Kind: datacomparisonv1.ReferenceKind_REFERENCE_KIND_ROSTER,
-		SchoolCode: "S001", Term: "2017-autumn", FileName: "roster.csv", Content: []byte(roster)}); err != nil || !res.GetImported() {
+		SchoolCode: "S001", Term: "2017-autumn", FileName: "roster.csv", Content: []byte(roster.String())}); err != nil || !res.GetImported() {
 		t.Fatalf("import the roster: %v %v", err, res.GetBadRows())
 	}
 
