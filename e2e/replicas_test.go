@@ -76,6 +76,21 @@ func TestReplicasCompete(t *testing.T) {
 		t.Fatal("the chaos loop killed no replica")
 	}
 
+	// One replica of each service relays its outbox: exactly one holds the
+	// outbox-relay lease (the killed ones hand it on or never took it).
+	eventually(t, "one relay per service", 30*time.Second, func() error {
+		for _, name := range stack.Services {
+			held := 0.0
+			for _, ep := range append([]stack.Endpoint{s.Endpoints[name]}, s.ReplicaEndpoints[name]...) {
+				held += scrape(t, ep.HTTP)[`aid_lease_held{lease="outbox-relay"}`]
+			}
+			if held != 1 {
+				return fmt.Errorf("%s: %v replicas hold the outbox-relay lease, want 1", name, held)
+			}
+		}
+		return nil
+	})
+
 	// Exactly one credit per application at the bank, none twice.
 	ctx := ctxT(t)
 	ledger := readLedger(t, s.BankURL)
