@@ -183,6 +183,7 @@ var messages = map[string][2]string{
 	"kind.KEY_PERSONS":            {"重点对象", "Key persons"},
 	"kind.ROSTER":                 {"学籍花名册", "Enrolment roster"},
 	"kind.DEATHS":                 {"死亡及户籍注销", "Deaths and deregistrations"},
+	"kind.HISTORY":                {"历史资助记录", "Aid paid before the system"},
 	"refund.receipts":             {"收款", "Receipts"},
 	"refund.record":               {"登记收款", "Record a receipt"},
 	"refund.bankref":              {"银行流水号", "Bank reference"},
