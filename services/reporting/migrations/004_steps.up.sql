@@ -27,4 +27,4 @@ CREATE TABLE step_visits (
   CHECK (left_at IS NULL OR left_at >= entered_at)
 );
 -- Counts by step and medians by step of a selection.
-CREATE INDEX step_visits_selection ON step_visits (term_rank, step) INCLUDE (school_code, stage, program_code, entered_at, left_at);
+CREATE INDEX step_visits_selection ON step_visits (term_rank, ord) INCLUDE (school_code, stage, program_code, entered_at, left_at);

@@ -74,25 +74,31 @@ func Steps(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigure,
 	var w db.Where
 	asOf := w.Arg(s.AsOf)
 	s.where(&w, "")
-	byStep := map[string]*domain.StepFigure{}
 	out := make([]domain.StepFigure, len(domain.Steps))
 	for i, st := range domain.Steps {
 		out[i].Step = st
-		byStep[st] = &out[i]
 	}
-	rows, err := q.Query(ctx, `SELECT step, count(*) FROM step_visits`+w.SQL()+` AND entered_at <= `+asOf+
-		` AND (left_at IS NULL OR left_at > `+asOf+`) GROUP BY step`, w.Args...)
+	// By the step's order, not its name: sorting and grouping small
+	// integers is cheaper than text in the locale's collation.
+	byStep := func(ord int) *domain.StepFigure {
+		if ord < 1 || ord > len(out) {
+			return nil
+		}
+		return &out[ord-1]
+	}
+	rows, err := q.Query(ctx, `SELECT ord, count(*) FROM step_visits`+w.SQL()+` AND entered_at <= `+asOf+
+		` AND (left_at IS NULL OR left_at > `+asOf+`) GROUP BY ord`, w.Args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("applications by step: %w", err)
 	}
 	for rows.Next() {
-		var st string
+		var ord int
 		var n int64
-		if err := rows.Scan(&st, &n); err != nil {
+		if err := rows.Scan(&ord, &n); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
-		if f := byStep[st]; f != nil {
+		if f := byStep(ord); f != nil {
 			f.Applications = n
 		}
 	}
@@ -100,21 +106,21 @@ func Steps(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigure,
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
-	rows, err = q.Query(ctx, `SELECT step, count(*),
+	rows, err = q.Query(ctx, `SELECT ord, count(*),
 		percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM left_at - entered_at)::float8)
-		FROM step_visits`+w.SQL()+` AND left_at <= `+asOf+` GROUP BY step`, w.Args...)
+		FROM step_visits`+w.SQL()+` AND left_at <= `+asOf+` GROUP BY ord`, w.Args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("median time by step: %w", err)
 	}
 	for rows.Next() {
-		var st string
+		var ord int
 		var n int64
 		var median float64
-		if err := rows.Scan(&st, &n, &median); err != nil {
+		if err := rows.Scan(&ord, &n, &median); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
-		if f := byStep[st]; f != nil {
+		if f := byStep(ord); f != nil {
 			f.Left, f.MedianSeconds = n, median
 		}
 	}
@@ -129,7 +135,8 @@ func Steps(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigure,
 		  SELECT step, n, rn > `+top+` AS other, CASE WHEN rn > `+top+` THEN '' ELSE reason END AS reason FROM (
 		    SELECT step, reason, n, row_number() OVER (PARTITION BY step ORDER BY n DESC, reason) AS rn
 		    FROM (SELECT step, reason, count(*) AS n FROM step_visits`+w.SQL()+` AND entered_at <= `+asOf+`
-		          AND step IN ('`+domain.StepSchoolRejected+`', '`+domain.StepBureauRejected+`') GROUP BY 1, 2) r) ranked) t
+		          AND ord IN (`+strconv.Itoa(domain.StepOrder(domain.StepSchoolRejected))+`, `+
+		strconv.Itoa(domain.StepOrder(domain.StepBureauRejected))+`) GROUP BY 1, 2) r) ranked) t
 		GROUP BY step, reason, other
 		ORDER BY step = '`+domain.StepBureauRejected+`', other, sum(n) DESC, reason`, w.Args...)
 	if err != nil {
