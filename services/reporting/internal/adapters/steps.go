@@ -86,42 +86,28 @@ func Steps(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigure,
 		}
 		return &out[ord-1]
 	}
-	rows, err := q.Query(ctx, `SELECT ord, count(*) FROM step_visits`+w.SQL()+` AND entered_at <= `+asOf+
-		` AND (left_at IS NULL OR left_at > `+asOf+`) GROUP BY ord`, w.Args...)
+	// One pass: the visits entered by the instant, at the step then or
+	// left by then.
+	rows, err := q.Query(ctx, `SELECT ord, count(*) FILTER (WHERE left_at IS NULL OR left_at > `+asOf+`),
+		count(*) FILTER (WHERE left_at <= `+asOf+`),
+		percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FILTER (WHERE left_at <= `+asOf+`)
+		FROM step_visits`+w.SQL()+` AND entered_at <= `+asOf+` GROUP BY ord`, w.Args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("applications by step: %w", err)
 	}
 	for rows.Next() {
 		var ord int
-		var n int64
-		if err := rows.Scan(&ord, &n); err != nil {
+		var now, left int64
+		var median *float64
+		if err := rows.Scan(&ord, &now, &left, &median); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
 		if f := byStep(ord); f != nil {
-			f.Applications = n
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, err
-	}
-	rows, err = q.Query(ctx, `SELECT ord, count(*),
-		percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM left_at - entered_at)::float8)
-		FROM step_visits`+w.SQL()+` AND left_at <= `+asOf+` GROUP BY ord`, w.Args...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("median time by step: %w", err)
-	}
-	for rows.Next() {
-		var ord int
-		var n int64
-		var median float64
-		if err := rows.Scan(&ord, &n, &median); err != nil {
-			rows.Close()
-			return nil, nil, err
-		}
-		if f := byStep(ord); f != nil {
-			f.Left, f.MedianSeconds = n, median
+			f.Applications, f.Left = now, left
+			if median != nil {
+				f.MedianSeconds = *median
+			}
 		}
 	}
 	rows.Close()
