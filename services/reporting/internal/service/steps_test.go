@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,11 +213,11 @@ func TestStepsAndRejections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want = "school_rejected/r-52=3"
+		lines := []string{"school_rejected/r-52=3"}
 		for i := 1; i <= 49; i++ {
-			want += fmt.Sprintf(" school_rejected/r-%02d=1", i)
+			lines = append(lines, fmt.Sprintf("school_rejected/r-%02d=1", i))
 		}
-		want += " school_rejected/(other)=2"
+		want = strings.Join(append(lines, "school_rejected/(other)=2"), " ")
 		if got := rejections(s); got != want {
 			t.Errorf("rejections\n%s, want\n%s", got, want)
 		}
@@ -224,16 +225,13 @@ func TestStepsAndRejections(t *testing.T) {
 }
 
 func rejections(s *reportingv1.Statistics) string {
-	out := ""
-	for i, r := range s.GetRejections() {
-		if i > 0 {
-			out += " "
-		}
+	out := make([]string, 0, len(s.GetRejections()))
+	for _, r := range s.GetRejections() {
 		reason := r.GetReason()
 		if r.GetOther() {
 			reason = "(other)"
 		}
-		out += fmt.Sprintf("%s/%s=%d", r.GetStep(), reason, r.GetCount())
+		out = append(out, fmt.Sprintf("%s/%s=%d", r.GetStep(), reason, r.GetCount()))
 	}
-	return out
+	return strings.Join(out, " ")
 }
