@@ -67,6 +67,25 @@ func TestReportingFromTheChain(t *testing.T) {
 			t.Errorf("%s/%s: %v; want %d fen, %d", w.section, w.key, l, w.fen, w.count)
 		}
 	}
+	// The same applications by step, from the chain's step events: all
+	// seven paid, each through a notice of at least its 2 s.
+	eventually(t, "every application is at paid", 30*time.Second, func() error {
+		st, err := auditor.reports.GetStatistics(ctx, &reportingv1.GetStatisticsRequest{FromTerm: "2017-autumn", ToTerm: "2017-autumn"})
+		if err != nil {
+			return err
+		}
+		at := map[string]*reportingv1.StepFigure{}
+		for _, f := range st.GetSteps() {
+			at[f.GetStep()] = f
+		}
+		if at["paid"].GetApplications() != 7 || at["ordered"].GetApplications() != 0 {
+			return fmt.Errorf("steps so far: %v", st.GetSteps())
+		}
+		if n := at["notice"]; n.GetLeft() != 7 || n.GetMedianSeconds() < 2 {
+			return fmt.Errorf("notice: %d left, median %g s; want 7, at least 2 s", n.GetLeft(), n.GetMedianSeconds())
+		}
+		return nil
+	})
 }
 
 func lineOf(r *reportingv1.AnnualReport, section, key string) *reportingv1.Line {

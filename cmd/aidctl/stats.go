@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/grpcx"
@@ -62,6 +63,11 @@ func yuan(fen int64) string {
 	return fmt.Sprintf("%s%d.%02d yuan (%s%d.%06d 万元)", sign, fen/100, fen%100, sign, fen/1_000_000, fen%1_000_000)
 }
 
+// duration formats seconds as days, hours, minutes and seconds.
+func duration(seconds float64) string {
+	return (time.Duration(seconds * float64(time.Second))).Round(time.Second).String()
+}
+
 func printStats(out io.Writer, s *reportingv1.Statistics) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "as of\t%s\n", s.GetAsOf().AsTime().Format("2006-01-02T15:04:05.000000Z07:00"))
@@ -77,6 +83,22 @@ func printStats(out io.Writer, s *reportingv1.Statistics) error {
 	fmt.Fprintln(w, "program\tpaid\tpersons\tperson-times")
 	for _, p := range s.GetPrograms() {
 		fmt.Fprintf(w, "%s\t%s\t%d\t%d\n", p.GetProgramCode(), yuan(p.GetPaidFen()), p.GetPersons(), p.GetPersonTimes())
+	}
+	fmt.Fprintln(w, "step\tapplications now\tleft\tmedian time in step")
+	for _, st := range s.GetSteps() {
+		median := "-"
+		if st.GetLeft() > 0 {
+			median = duration(st.GetMedianSeconds())
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", st.GetStep(), st.GetApplications(), st.GetLeft(), median)
+	}
+	fmt.Fprintln(w, "rejected at\treason\tcount")
+	for _, r := range s.GetRejections() {
+		reason := r.GetReason()
+		if r.GetOther() {
+			reason = "(other reasons)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\n", r.GetStep(), reason, r.GetCount())
 	}
 	return w.Flush()
 }

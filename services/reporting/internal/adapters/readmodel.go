@@ -24,6 +24,8 @@ type Application struct {
 	SharesBP                                                               map[string]int32
 	PolicyVersion                                                          int64
 	SubmittedAt                                                            time.Time
+	// EventID is the submission's event: its first step's visit.
+	EventID string
 }
 
 // ErrUnknownApplication: a payment names an application not seen yet.

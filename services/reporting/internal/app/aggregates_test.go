@@ -74,7 +74,7 @@ func generatedChain(seed uint64) ([]event, []time.Time) {
 		evs = append(evs, event{"submitted " + appID, func(ctx context.Context, s *Service, tx db.Tx) error {
 			return s.ApplySubmitted(ctx, tx, Submitted{ID: appID, StudentIDHash: student, SchoolCode: school, ProgramCode: p.code,
 				Term: term, Stage: p.stage, FundingSource: "government", GovernmentTotal: p.gov, SharesBP: shares, PolicyVersion: 1,
-				SubmittedAt: submitted})
+				SubmittedAt: submitted, EventID: appID})
 		}}, event{"paid " + payID, func(ctx context.Context, s *Service, tx db.Tx) error {
 			return s.ApplyPaid(ctx, tx, payID, appID, amount, loan, paid)
 		}})

@@ -110,9 +110,12 @@ func (s *Service) Statistics(ctx context.Context, q StatisticsQuery) (domain.Fig
 	}
 	var f domain.Figures
 	err = s.readSnapshot(ctx, func(tx pgx.Tx) error {
+		sel := adapters.Selection{FromRank: from, ToRank: to, Schools: q.Schools, Stage: q.Stage, Program: q.Program, AsOf: asOf}
 		var err error
-		f, err = adapters.Figures(ctx, tx, adapters.Selection{FromRank: from, ToRank: to, Schools: q.Schools,
-			Stage: q.Stage, Program: q.Program, AsOf: asOf})
+		if f, err = adapters.Figures(ctx, tx, sel); err != nil {
+			return err
+		}
+		f.Steps, f.Rejections, err = adapters.Steps(ctx, tx, sel)
 		return err
 	})
 	return f, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/edubureau/studentaid/pkg/db"
@@ -24,7 +25,23 @@ func (s *Service) ApplySubmitted(ctx context.Context, tx db.Tx, a Submitted) err
 	if a.SharesBP == nil {
 		a.SharesBP = map[string]int32{}
 	}
-	return adapters.InsertApplication(ctx, tx, a)
+	if err := adapters.InsertApplication(ctx, tx, a); err != nil {
+		return err
+	}
+	return adapters.InsertStep(ctx, tx, adapters.StepEntered{ApplicationID: a.ID, Step: domain.StepSchoolReview,
+		EventID: a.EventID, At: a.SubmittedAt})
+}
+
+// ApplyStep keeps an application's entering step at the instant at (the
+// event's occurred_at) with the event's reason, trimmed. ErrNotYet before
+// the application's submission is known.
+func (s *Service) ApplyStep(ctx context.Context, tx db.Tx, applicationID, step, reason, eventID string, at time.Time) error {
+	err := adapters.InsertStep(ctx, tx, adapters.StepEntered{ApplicationID: applicationID, Step: step,
+		Reason: strings.TrimSpace(reason), EventID: eventID, At: at.UTC()})
+	if errors.Is(err, adapters.ErrUnknownApplication) {
+		return fmt.Errorf("%w: %w", ErrNotYet, err)
+	}
+	return err
 }
 
 // ApplyPaid keeps a succeeded payment (a loan when loanContract is set).

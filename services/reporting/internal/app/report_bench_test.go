@@ -58,6 +58,29 @@ func BenchmarkAnnualReport(b *testing.B) {
 		 SELECT 'r' || i, 'p' || i, 'c' || i, 10000, '2018-01-01T00:00:00Z' FROM generate_series(1000, $1::int, 1000) i`,
 		`INSERT INTO refund_receipts (event_id, refund_id, amount_fen, received_at)
 		 SELECT md5('r' || i)::uuid, 'r' || i, 10000, '2018-02-01T00:00:00Z' FROM generate_series(1000, $1::int, 1000) i`,
+		// Each application's steps: 1 + i % 7 steps of the chain from school
+		// review toward paid, or rejected by the school after review (one
+		// in 13) or by the bureau after its review (one in 17, among 80
+		// reasons each), each step lasting 1 to 200 hours by application.
+		`INSERT INTO step_visits (application_id, entered_at, ord, step, left_at, reason, event_id,
+			term_rank, school_code, stage, program_code)
+		 SELECT a.application_id, '2017-03-01T00:00:00Z'::timestamptz + (n - 1) * d, n,
+			(ARRAY['school_review','notice','bureau_review','awaiting_finance','batched','ordered','paid'])[n],
+			CASE WHEN n < k OR i % 13 = 0 OR i % 17 = 0 THEN '2017-03-01T00:00:00Z'::timestamptz + n * d END, '',
+			md5('s' || i || '-' || n)::uuid, a.term_rank, a.school_code, a.stage, a.program_code
+		 FROM generate_series(1, $1::int) i
+		 CROSS JOIN LATERAL (SELECT CASE WHEN i % 13 = 0 THEN 1 WHEN i % 17 = 0 THEN 3 ELSE 1 + i % 7 END AS k,
+			interval '1 hour' * (1 + i % 200) AS d) x
+		 CROSS JOIN LATERAL generate_series(1, x.k) n
+		 JOIN applications a ON a.application_id = md5('a' || i)::uuid`,
+		`INSERT INTO step_visits (application_id, entered_at, ord, step, left_at, reason, event_id,
+			term_rank, school_code, stage, program_code)
+		 SELECT a.application_id, '2017-03-01T00:00:00Z'::timestamptz + r.after * interval '1 hour' * (1 + i % 200),
+			r.ord, r.step, NULL, 'reason ' || (i / 13 % 80), md5('r' || i)::uuid, a.term_rank, a.school_code, a.stage, a.program_code
+		 FROM generate_series(1, $1::int) i
+		 CROSS JOIN LATERAL (SELECT 1 AS after, 8 AS ord, 'school_rejected' AS step WHERE i % 13 = 0
+			UNION ALL SELECT 3, 9, 'bureau_rejected' WHERE i % 13 <> 0 AND i % 17 = 0) r
+		 JOIN applications a ON a.application_id = md5('a' || i)::uuid`,
 		// The aggregates the consumer keeps, computed set-based from the
 		// rows by the migration's backfill (TestAggregatesFollowTheRows
 		// checks that the consumer keeps the same).
@@ -77,6 +100,25 @@ func BenchmarkAnnualReport(b *testing.B) {
 		explain(ctx, b, dbURL)
 	}
 	s := New(Deps{Pool: pool})
+	var visits int64
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM step_visits`).Scan(&visits); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%d step visits", visits)
+	b.Run("steps only, the year", func(b *testing.B) {
+		for range b.N {
+			err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
+				st, _, err := adapters.Steps(ctx, tx, adapters.Selection{FromRank: 4034, ToRank: 4035, AsOf: time.Now()})
+				if err == nil && st[0].Left == 0 {
+					b.Fatal("no step left")
+				}
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("annual", func(b *testing.B) {
 		for range b.N {
 			r, err := s.AnnualReport(ctx, 2017, "zh", true, 0)
@@ -151,6 +193,10 @@ func explain(ctx context.Context, b *testing.B, dbURL string) {
 	} {
 		b.Logf("figures of %+v", sel)
 		if _, err := adapters.Figures(ctx, conn, sel); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("steps of %+v", sel)
+		if _, _, err := adapters.Steps(ctx, conn, sel); err != nil {
 			b.Fatal(err)
 		}
 	}

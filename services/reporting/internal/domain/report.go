@@ -75,6 +75,61 @@ type Figures struct {
 	GovernmentFen     int64
 	GovernmentFunding map[string]int64
 	GovernmentPersons int64
+	// Steps: the selected applications by the step they are at, in chain
+	// order; Rejections: school and bureau rejections by reason.
+	Steps      []StepFigure
+	Rejections []Rejection
+}
+
+// Steps of the chain an application is at, in chain order (docs/reporting.md,
+// "Steps").
+const (
+	StepSchoolReview   = "school_review"
+	StepNotice         = "notice"
+	StepBureauReview   = "bureau_review"
+	StepFinance        = "awaiting_finance"
+	StepBatched        = "batched"
+	StepOrdered        = "ordered"
+	StepPaid           = "paid"
+	StepSchoolRejected = "school_rejected"
+	StepBureauRejected = "bureau_rejected"
+	StepPaymentFailed  = "payment_failed"
+	StepWithdrawn      = "withdrawn"
+)
+
+// Steps lists the steps in chain order.
+var Steps = []string{StepSchoolReview, StepNotice, StepBureauReview, StepFinance, StepBatched, StepOrdered, StepPaid,
+	StepSchoolRejected, StepBureauRejected, StepPaymentFailed, StepWithdrawn}
+
+// StepOrder is the step's place in Steps (from 1), 0 for no step.
+func StepOrder(step string) int {
+	for i, s := range Steps {
+		if s == step {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// StepFigure is one step's figures over a selection.
+type StepFigure struct {
+	Step string
+	// Applications are at the step now (as of the figures' instant).
+	Applications int64
+	// Left: the visits of the step that ended by the instant;
+	// MedianSeconds the median of their durations (0 when none left).
+	Left          int64
+	MedianSeconds float64
+}
+
+// Rejection counts the rejections of one reason at one step.
+type Rejection struct {
+	// Step: StepSchoolRejected or StepBureauRejected.
+	Step string
+	// Reason as given, trimmed; Other: the reasons beyond the top ones.
+	Reason string
+	Other  bool
+	Count  int64
 }
 
 // Comparison is the data office's figures of a year (section 一.(二)).

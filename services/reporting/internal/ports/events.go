@@ -12,14 +12,26 @@ import (
 	"github.com/edubureau/studentaid/pkg/natsx"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
 	"github.com/edubureau/studentaid/services/reporting/internal/app"
+	"github.com/edubureau/studentaid/services/reporting/internal/domain"
 )
 
 // Subjects are the events the read model is built from: submissions (whose
-// payment it is and how it splits), payments, loan repayments and the data
-// office's comparisons, clues and refunds.
+// payment it is and how it splits), the steps of the chain, payments, loan
+// repayments and the data office's comparisons, clues and refunds.
 var Subjects = []string{
 	events.Subject(events.TypeApplicationSubmitted),
+	events.Subject(events.TypeSchoolReviewApproved),
+	events.Subject(events.TypeSchoolReviewRejected),
+	events.Subject(events.TypeSchoolReviewWithdrawn),
+	events.Subject(events.TypeNoticePassed),
+	events.Subject(events.TypeNoticeObjected),
+	events.Subject(events.TypeBureauApproved),
+	events.Subject(events.TypeBureauRejected),
+	events.Subject(events.TypeItemBatched),
+	events.Subject(events.TypeItemReturnedToBureau),
+	events.Subject(events.TypePaymentOrdered),
 	events.Subject(events.TypePaymentSucceeded),
+	events.Subject(events.TypePaymentFailed),
 	events.Subject(events.TypeLoanRepaymentRecorded),
 	events.Subject(events.TypeComparisonCompleted),
 	events.Subject(events.TypeClueRaised),
@@ -36,8 +48,45 @@ func Consumer(a *app.Service) *natsx.Consumer {
 	}}
 }
 
+// stepOf is the step an event moves its application to, and the reason it
+// gives; "" for an event that moves none.
+func stepOf(ev *eventsv1.Event) (step, reason string) {
+	switch b := ev.GetBody().(type) {
+	case *eventsv1.Event_SchoolReviewApproved:
+		return domain.StepNotice, ""
+	case *eventsv1.Event_SchoolReviewRejected:
+		return domain.StepSchoolRejected, b.SchoolReviewRejected.GetReason()
+	case *eventsv1.Event_SchoolReviewWithdrawn:
+		return domain.StepWithdrawn, b.SchoolReviewWithdrawn.GetReason()
+	case *eventsv1.Event_NoticeObjected:
+		return domain.StepSchoolReview, b.NoticeObjected.GetReason()
+	case *eventsv1.Event_NoticePassed:
+		return domain.StepBureauReview, ""
+	case *eventsv1.Event_BureauApproved:
+		return domain.StepFinance, ""
+	case *eventsv1.Event_BureauRejected:
+		return domain.StepBureauRejected, b.BureauRejected.GetReason()
+	case *eventsv1.Event_ItemBatched:
+		return domain.StepBatched, ""
+	case *eventsv1.Event_ItemReturnedToBureau:
+		return domain.StepBureauReview, b.ItemReturnedToBureau.GetReason()
+	case *eventsv1.Event_PaymentOrdered:
+		return domain.StepOrdered, ""
+	case *eventsv1.Event_PaymentFailed:
+		return domain.StepPaymentFailed, b.PaymentFailed.GetReason()
+	}
+	return "", ""
+}
+
 func apply(ctx context.Context, a *app.Service, tx pgx.Tx, ev *eventsv1.Event) error {
 	at := ev.GetOccurredAt().AsTime().UTC()
+	if step, reason := stepOf(ev); step != "" {
+		id, err := uuid.Parse(ev.GetApplicationId())
+		if err != nil {
+			return fmt.Errorf("%w: %s %s has no application id", app.ErrBadEvent, ev.GetType(), ev.GetEventId())
+		}
+		return a.ApplyStep(ctx, tx, id.String(), step, reason, ev.GetEventId(), at)
+	}
 	switch b := ev.GetBody().(type) {
 	case *eventsv1.Event_ApplicationSubmitted:
 		s := b.ApplicationSubmitted
@@ -48,14 +97,17 @@ func apply(ctx context.Context, a *app.Service, tx pgx.Tx, ev *eventsv1.Event) e
 		return a.ApplySubmitted(ctx, tx, app.Submitted{ID: id.String(), StudentIDHash: s.GetStudentIdHash(),
 			SchoolCode: ev.GetSchoolCode(), ProgramCode: ev.GetProgramCode(), Term: ev.GetTerm(), Stage: s.GetStage(),
 			FundingSource: s.GetFundingSource(), GovernmentTotal: s.GetGovernmentTotal(), SharesBP: s.GetFundingSharesBp(),
-			PolicyVersion: s.GetPolicyVersion(), SubmittedAt: at})
+			PolicyVersion: s.GetPolicyVersion(), SubmittedAt: at, EventID: ev.GetEventId()})
 	case *eventsv1.Event_PaymentSucceeded:
 		p := b.PaymentSucceeded
 		id, err := uuid.Parse(ev.GetApplicationId())
 		if err != nil {
 			return fmt.Errorf("%w: %s %s has no application id", app.ErrBadEvent, ev.GetType(), ev.GetEventId())
 		}
-		return a.ApplyPaid(ctx, tx, p.GetPaymentId(), id.String(), p.GetAmountFen(), p.GetLoanContractNumber(), at)
+		if err := a.ApplyPaid(ctx, tx, p.GetPaymentId(), id.String(), p.GetAmountFen(), p.GetLoanContractNumber(), at); err != nil {
+			return err
+		}
+		return a.ApplyStep(ctx, tx, id.String(), domain.StepPaid, "", ev.GetEventId(), at)
 	case *eventsv1.Event_LoanRepaymentRecorded:
 		r := b.LoanRepaymentRecorded
 		return a.ApplyRepayment(ctx, tx, r.GetRepaymentId(), r.GetContractNumber(), r.GetKind(), r.GetAmountFen(), r.GetPaidOn(), at)

@@ -77,6 +77,13 @@ func StatisticsPB(f domain.Figures) *reportingv1.Statistics {
 		out.Programs = append(out.Programs, &reportingv1.ProgramFigure{ProgramCode: p.ProgramCode, PaidFen: p.PaidFen,
 			Persons: p.Persons, PersonTimes: p.PersonTimes})
 	}
+	for _, st := range f.Steps {
+		out.Steps = append(out.Steps, &reportingv1.StepFigure{Step: st.Step, Applications: st.Applications, Left: st.Left,
+			MedianSeconds: st.MedianSeconds})
+	}
+	for _, r := range f.Rejections {
+		out.Rejections = append(out.Rejections, &reportingv1.RejectionReason{Step: r.Step, Reason: r.Reason, Other: r.Other, Count: r.Count})
+	}
 	return out
 }
 

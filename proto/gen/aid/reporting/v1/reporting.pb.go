@@ -130,8 +130,14 @@ type Statistics struct {
 	LoansIssuedCount    int64            `protobuf:"varint,10,opt,name=loans_issued_count,json=loansIssuedCount,proto3" json:"loans_issued_count,omitempty"`
 	LoansRecoveredFen   int64            `protobuf:"varint,11,opt,name=loans_recovered_fen,json=loansRecoveredFen,proto3" json:"loans_recovered_fen,omitempty"`
 	Programs            []*ProgramFigure `protobuf:"bytes,12,rep,name=programs,proto3" json:"programs,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// steps: the selected applications by the step of the chain they are at
+	// as of as_of, one per step in chain order (docs/reporting.md, Steps).
+	Steps []*StepFigure `protobuf:"bytes,13,rep,name=steps,proto3" json:"steps,omitempty"`
+	// rejections: the school's and the bureau's rejections by reason, the
+	// top 50 reasons of each by count, then the rest as one line (other).
+	Rejections    []*RejectionReason `protobuf:"bytes,14,rep,name=rejections,proto3" json:"rejections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Statistics) Reset() {
@@ -248,6 +254,167 @@ func (x *Statistics) GetPrograms() []*ProgramFigure {
 	return nil
 }
 
+func (x *Statistics) GetSteps() []*StepFigure {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *Statistics) GetRejections() []*RejectionReason {
+	if x != nil {
+		return x.Rejections
+	}
+	return nil
+}
+
+// StepFigure is one step's applications.
+type StepFigure struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// step: school_review, notice, bureau_review, awaiting_finance, batched,
+	// ordered, paid, school_rejected, bureau_rejected, payment_failed or
+	// withdrawn.
+	Step string `protobuf:"bytes,1,opt,name=step,proto3" json:"step,omitempty"`
+	// applications: at the step now.
+	Applications int64 `protobuf:"varint,2,opt,name=applications,proto3" json:"applications,omitempty"`
+	// left: the visits of the step that ended by as_of; median_seconds the
+	// median of their durations (percentile_cont(0.5)), 0 when none left.
+	Left          int64   `protobuf:"varint,3,opt,name=left,proto3" json:"left,omitempty"`
+	MedianSeconds float64 `protobuf:"fixed64,4,opt,name=median_seconds,json=medianSeconds,proto3" json:"median_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StepFigure) Reset() {
+	*x = StepFigure{}
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StepFigure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StepFigure) ProtoMessage() {}
+
+func (x *StepFigure) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StepFigure.ProtoReflect.Descriptor instead.
+func (*StepFigure) Descriptor() ([]byte, []int) {
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *StepFigure) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *StepFigure) GetApplications() int64 {
+	if x != nil {
+		return x.Applications
+	}
+	return 0
+}
+
+func (x *StepFigure) GetLeft() int64 {
+	if x != nil {
+		return x.Left
+	}
+	return 0
+}
+
+func (x *StepFigure) GetMedianSeconds() float64 {
+	if x != nil {
+		return x.MedianSeconds
+	}
+	return 0
+}
+
+// RejectionReason counts the rejections of one reason.
+type RejectionReason struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// step: school_rejected or bureau_rejected.
+	Step string `protobuf:"bytes,1,opt,name=step,proto3" json:"step,omitempty"`
+	// reason: as the reviewer gave it, trimmed; empty for other.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// other: the reasons beyond the top 50 of the step, together.
+	Other         bool  `protobuf:"varint,3,opt,name=other,proto3" json:"other,omitempty"`
+	Count         int64 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RejectionReason) Reset() {
+	*x = RejectionReason{}
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RejectionReason) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RejectionReason) ProtoMessage() {}
+
+func (x *RejectionReason) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RejectionReason.ProtoReflect.Descriptor instead.
+func (*RejectionReason) Descriptor() ([]byte, []int) {
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RejectionReason) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *RejectionReason) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RejectionReason) GetOther() bool {
+	if x != nil {
+		return x.Other
+	}
+	return false
+}
+
+func (x *RejectionReason) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 // SourceAmount is the part of the paid figure one funding source bears.
 type SourceAmount struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -260,7 +427,7 @@ type SourceAmount struct {
 
 func (x *SourceAmount) Reset() {
 	*x = SourceAmount{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[2]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -272,7 +439,7 @@ func (x *SourceAmount) String() string {
 func (*SourceAmount) ProtoMessage() {}
 
 func (x *SourceAmount) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[2]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -285,7 +452,7 @@ func (x *SourceAmount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceAmount.ProtoReflect.Descriptor instead.
 func (*SourceAmount) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{2}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SourceAmount) GetSource() string {
@@ -315,7 +482,7 @@ type ProgramFigure struct {
 
 func (x *ProgramFigure) Reset() {
 	*x = ProgramFigure{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[3]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -327,7 +494,7 @@ func (x *ProgramFigure) String() string {
 func (*ProgramFigure) ProtoMessage() {}
 
 func (x *ProgramFigure) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[3]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -340,7 +507,7 @@ func (x *ProgramFigure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgramFigure.ProtoReflect.Descriptor instead.
 func (*ProgramFigure) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{3}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ProgramFigure) GetProgramCode() string {
@@ -387,7 +554,7 @@ type GetAnnualReportRequest struct {
 
 func (x *GetAnnualReportRequest) Reset() {
 	*x = GetAnnualReportRequest{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[4]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -399,7 +566,7 @@ func (x *GetAnnualReportRequest) String() string {
 func (*GetAnnualReportRequest) ProtoMessage() {}
 
 func (x *GetAnnualReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[4]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -412,7 +579,7 @@ func (x *GetAnnualReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAnnualReportRequest.ProtoReflect.Descriptor instead.
 func (*GetAnnualReportRequest) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{4}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetAnnualReportRequest) GetYear() int32 {
@@ -456,7 +623,7 @@ type FinaliseAnnualReportRequest struct {
 
 func (x *FinaliseAnnualReportRequest) Reset() {
 	*x = FinaliseAnnualReportRequest{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[5]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -468,7 +635,7 @@ func (x *FinaliseAnnualReportRequest) String() string {
 func (*FinaliseAnnualReportRequest) ProtoMessage() {}
 
 func (x *FinaliseAnnualReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[5]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -481,7 +648,7 @@ func (x *FinaliseAnnualReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinaliseAnnualReportRequest.ProtoReflect.Descriptor instead.
 func (*FinaliseAnnualReportRequest) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{5}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FinaliseAnnualReportRequest) GetYear() int32 {
@@ -515,7 +682,7 @@ type ListReportVersionsRequest struct {
 
 func (x *ListReportVersionsRequest) Reset() {
 	*x = ListReportVersionsRequest{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[6]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +694,7 @@ func (x *ListReportVersionsRequest) String() string {
 func (*ListReportVersionsRequest) ProtoMessage() {}
 
 func (x *ListReportVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[6]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +707,7 @@ func (x *ListReportVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReportVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListReportVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{6}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListReportVersionsRequest) GetYear() int32 {
@@ -560,7 +727,7 @@ type ListReportVersionsResponse struct {
 
 func (x *ListReportVersionsResponse) Reset() {
 	*x = ListReportVersionsResponse{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[7]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -572,7 +739,7 @@ func (x *ListReportVersionsResponse) String() string {
 func (*ListReportVersionsResponse) ProtoMessage() {}
 
 func (x *ListReportVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[7]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -585,7 +752,7 @@ func (x *ListReportVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReportVersionsResponse.ProtoReflect.Descriptor instead.
 func (*ListReportVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{7}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListReportVersionsResponse) GetVersions() []*AnnualReport {
@@ -626,7 +793,7 @@ type AnnualReport struct {
 
 func (x *AnnualReport) Reset() {
 	*x = AnnualReport{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[8]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +805,7 @@ func (x *AnnualReport) String() string {
 func (*AnnualReport) ProtoMessage() {}
 
 func (x *AnnualReport) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[8]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +818,7 @@ func (x *AnnualReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnualReport.ProtoReflect.Descriptor instead.
 func (*AnnualReport) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{8}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AnnualReport) GetYear() int32 {
@@ -766,7 +933,7 @@ type Section struct {
 
 func (x *Section) Reset() {
 	*x = Section{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[9]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -778,7 +945,7 @@ func (x *Section) String() string {
 func (*Section) ProtoMessage() {}
 
 func (x *Section) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[9]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -791,7 +958,7 @@ func (x *Section) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Section.ProtoReflect.Descriptor instead.
 func (*Section) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{9}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Section) GetKey() string {
@@ -833,7 +1000,7 @@ type Line struct {
 
 func (x *Line) Reset() {
 	*x = Line{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[10]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -845,7 +1012,7 @@ func (x *Line) String() string {
 func (*Line) ProtoMessage() {}
 
 func (x *Line) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[10]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -858,7 +1025,7 @@ func (x *Line) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Line.ProtoReflect.Descriptor instead.
 func (*Line) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{10}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Line) GetKey() string {
@@ -914,7 +1081,7 @@ const file_aid_reporting_v1_reporting_proto_rawDesc = "" +
 	"\fschool_codes\x18\x03 \x03(\tR\vschoolCodes\x12\x14\n" +
 	"\x05stage\x18\x04 \x01(\tR\x05stage\x12!\n" +
 	"\fprogram_code\x18\x05 \x01(\tR\vprogramCode\x12/\n" +
-	"\x05as_of\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\x9e\x04\n" +
+	"\x05as_of\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\x95\x05\n" +
 	"\n" +
 	"Statistics\x12/\n" +
 	"\x05as_of\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\x12\x19\n" +
@@ -929,7 +1096,22 @@ const file_aid_reporting_v1_reporting_proto_rawDesc = "" +
 	"\x12loans_issued_count\x18\n" +
 	" \x01(\x03R\x10loansIssuedCount\x12.\n" +
 	"\x13loans_recovered_fen\x18\v \x01(\x03R\x11loansRecoveredFen\x12;\n" +
-	"\bprograms\x18\f \x03(\v2\x1f.aid.reporting.v1.ProgramFigureR\bprograms\"E\n" +
+	"\bprograms\x18\f \x03(\v2\x1f.aid.reporting.v1.ProgramFigureR\bprograms\x122\n" +
+	"\x05steps\x18\r \x03(\v2\x1c.aid.reporting.v1.StepFigureR\x05steps\x12A\n" +
+	"\n" +
+	"rejections\x18\x0e \x03(\v2!.aid.reporting.v1.RejectionReasonR\n" +
+	"rejections\"\x7f\n" +
+	"\n" +
+	"StepFigure\x12\x12\n" +
+	"\x04step\x18\x01 \x01(\tR\x04step\x12\"\n" +
+	"\fapplications\x18\x02 \x01(\x03R\fapplications\x12\x12\n" +
+	"\x04left\x18\x03 \x01(\x03R\x04left\x12%\n" +
+	"\x0emedian_seconds\x18\x04 \x01(\x01R\rmedianSeconds\"i\n" +
+	"\x0fRejectionReason\x12\x12\n" +
+	"\x04step\x18\x01 \x01(\tR\x04step\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05other\x18\x03 \x01(\bR\x05other\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x03R\x05count\"E\n" +
 	"\fSourceAmount\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x1d\n" +
 	"\n" +
@@ -998,43 +1180,47 @@ func file_aid_reporting_v1_reporting_proto_rawDescGZIP() []byte {
 	return file_aid_reporting_v1_reporting_proto_rawDescData
 }
 
-var file_aid_reporting_v1_reporting_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_aid_reporting_v1_reporting_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_aid_reporting_v1_reporting_proto_goTypes = []any{
 	(*GetStatisticsRequest)(nil),        // 0: aid.reporting.v1.GetStatisticsRequest
 	(*Statistics)(nil),                  // 1: aid.reporting.v1.Statistics
-	(*SourceAmount)(nil),                // 2: aid.reporting.v1.SourceAmount
-	(*ProgramFigure)(nil),               // 3: aid.reporting.v1.ProgramFigure
-	(*GetAnnualReportRequest)(nil),      // 4: aid.reporting.v1.GetAnnualReportRequest
-	(*FinaliseAnnualReportRequest)(nil), // 5: aid.reporting.v1.FinaliseAnnualReportRequest
-	(*ListReportVersionsRequest)(nil),   // 6: aid.reporting.v1.ListReportVersionsRequest
-	(*ListReportVersionsResponse)(nil),  // 7: aid.reporting.v1.ListReportVersionsResponse
-	(*AnnualReport)(nil),                // 8: aid.reporting.v1.AnnualReport
-	(*Section)(nil),                     // 9: aid.reporting.v1.Section
-	(*Line)(nil),                        // 10: aid.reporting.v1.Line
-	(*timestamppb.Timestamp)(nil),       // 11: google.protobuf.Timestamp
+	(*StepFigure)(nil),                  // 2: aid.reporting.v1.StepFigure
+	(*RejectionReason)(nil),             // 3: aid.reporting.v1.RejectionReason
+	(*SourceAmount)(nil),                // 4: aid.reporting.v1.SourceAmount
+	(*ProgramFigure)(nil),               // 5: aid.reporting.v1.ProgramFigure
+	(*GetAnnualReportRequest)(nil),      // 6: aid.reporting.v1.GetAnnualReportRequest
+	(*FinaliseAnnualReportRequest)(nil), // 7: aid.reporting.v1.FinaliseAnnualReportRequest
+	(*ListReportVersionsRequest)(nil),   // 8: aid.reporting.v1.ListReportVersionsRequest
+	(*ListReportVersionsResponse)(nil),  // 9: aid.reporting.v1.ListReportVersionsResponse
+	(*AnnualReport)(nil),                // 10: aid.reporting.v1.AnnualReport
+	(*Section)(nil),                     // 11: aid.reporting.v1.Section
+	(*Line)(nil),                        // 12: aid.reporting.v1.Line
+	(*timestamppb.Timestamp)(nil),       // 13: google.protobuf.Timestamp
 }
 var file_aid_reporting_v1_reporting_proto_depIdxs = []int32{
-	11, // 0: aid.reporting.v1.GetStatisticsRequest.as_of:type_name -> google.protobuf.Timestamp
-	11, // 1: aid.reporting.v1.Statistics.as_of:type_name -> google.protobuf.Timestamp
-	2,  // 2: aid.reporting.v1.Statistics.funding:type_name -> aid.reporting.v1.SourceAmount
-	3,  // 3: aid.reporting.v1.Statistics.programs:type_name -> aid.reporting.v1.ProgramFigure
-	8,  // 4: aid.reporting.v1.ListReportVersionsResponse.versions:type_name -> aid.reporting.v1.AnnualReport
-	11, // 5: aid.reporting.v1.AnnualReport.as_of:type_name -> google.protobuf.Timestamp
-	9,  // 6: aid.reporting.v1.AnnualReport.sections:type_name -> aid.reporting.v1.Section
-	10, // 7: aid.reporting.v1.Section.lines:type_name -> aid.reporting.v1.Line
-	0,  // 8: aid.reporting.v1.ReportingService.GetStatistics:input_type -> aid.reporting.v1.GetStatisticsRequest
-	4,  // 9: aid.reporting.v1.ReportingService.GetAnnualReport:input_type -> aid.reporting.v1.GetAnnualReportRequest
-	5,  // 10: aid.reporting.v1.ReportingService.FinaliseAnnualReport:input_type -> aid.reporting.v1.FinaliseAnnualReportRequest
-	6,  // 11: aid.reporting.v1.ReportingService.ListReportVersions:input_type -> aid.reporting.v1.ListReportVersionsRequest
-	1,  // 12: aid.reporting.v1.ReportingService.GetStatistics:output_type -> aid.reporting.v1.Statistics
-	8,  // 13: aid.reporting.v1.ReportingService.GetAnnualReport:output_type -> aid.reporting.v1.AnnualReport
-	8,  // 14: aid.reporting.v1.ReportingService.FinaliseAnnualReport:output_type -> aid.reporting.v1.AnnualReport
-	7,  // 15: aid.reporting.v1.ReportingService.ListReportVersions:output_type -> aid.reporting.v1.ListReportVersionsResponse
-	12, // [12:16] is the sub-list for method output_type
-	8,  // [8:12] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	13, // 0: aid.reporting.v1.GetStatisticsRequest.as_of:type_name -> google.protobuf.Timestamp
+	13, // 1: aid.reporting.v1.Statistics.as_of:type_name -> google.protobuf.Timestamp
+	4,  // 2: aid.reporting.v1.Statistics.funding:type_name -> aid.reporting.v1.SourceAmount
+	5,  // 3: aid.reporting.v1.Statistics.programs:type_name -> aid.reporting.v1.ProgramFigure
+	2,  // 4: aid.reporting.v1.Statistics.steps:type_name -> aid.reporting.v1.StepFigure
+	3,  // 5: aid.reporting.v1.Statistics.rejections:type_name -> aid.reporting.v1.RejectionReason
+	10, // 6: aid.reporting.v1.ListReportVersionsResponse.versions:type_name -> aid.reporting.v1.AnnualReport
+	13, // 7: aid.reporting.v1.AnnualReport.as_of:type_name -> google.protobuf.Timestamp
+	11, // 8: aid.reporting.v1.AnnualReport.sections:type_name -> aid.reporting.v1.Section
+	12, // 9: aid.reporting.v1.Section.lines:type_name -> aid.reporting.v1.Line
+	0,  // 10: aid.reporting.v1.ReportingService.GetStatistics:input_type -> aid.reporting.v1.GetStatisticsRequest
+	6,  // 11: aid.reporting.v1.ReportingService.GetAnnualReport:input_type -> aid.reporting.v1.GetAnnualReportRequest
+	7,  // 12: aid.reporting.v1.ReportingService.FinaliseAnnualReport:input_type -> aid.reporting.v1.FinaliseAnnualReportRequest
+	8,  // 13: aid.reporting.v1.ReportingService.ListReportVersions:input_type -> aid.reporting.v1.ListReportVersionsRequest
+	1,  // 14: aid.reporting.v1.ReportingService.GetStatistics:output_type -> aid.reporting.v1.Statistics
+	10, // 15: aid.reporting.v1.ReportingService.GetAnnualReport:output_type -> aid.reporting.v1.AnnualReport
+	10, // 16: aid.reporting.v1.ReportingService.FinaliseAnnualReport:output_type -> aid.reporting.v1.AnnualReport
+	9,  // 17: aid.reporting.v1.ReportingService.ListReportVersions:output_type -> aid.reporting.v1.ListReportVersionsResponse
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_aid_reporting_v1_reporting_proto_init() }
@@ -1048,7 +1234,7 @@ func file_aid_reporting_v1_reporting_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_reporting_v1_reporting_proto_rawDesc), len(file_aid_reporting_v1_reporting_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
