@@ -487,6 +487,11 @@ func TestConsoleJourney(t *testing.T) {
 	if bars != 1+2+6 {
 		t.Errorf("%d bars drawn", bars)
 	}
+	var paidRow string
+	b.run("steps", into(&paidRow, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("#steps tbody tr")).map(r => r.textContent).find(t => t.startsWith("Paid")) || ""`)))
+	if !strings.HasPrefix(paidRow, "Paid4") {
+		t.Errorf("steps: the paid row reads %q, want 4 applications there now", paidRow)
+	}
 	b.screenshot("reports-en")
 	b.signOut()
 

@@ -62,7 +62,13 @@ type reportView struct {
 	Year   int
 	Report *reportingv1.AnnualReport
 	Charts []chart
+	// Year are the year's statistics: the applications by step with the
+	// median time spent in each, and the rejections by reason.
+	Stats *reportingv1.Statistics
 }
+
+// hours renders a duration in seconds as hours with one decimal.
+func hours(sec float64) string { return strconv.FormatFloat(sec/3600, 'f', 1, 64) }
 
 func (s *Server) report(q *request) {
 	year := s.now().UTC().Year() - 1
@@ -115,6 +121,12 @@ func (s *Server) report(q *request) {
 		}
 	}
 	v.Charts = append(v.Charts, hbars(q.t("chart.trend"), labels, values, func(f int64) string { return wanYuan(f) + " " + q.t("unit.wan") }))
+	st, err := s.up.Reporting.GetStatistics(ctx, &reportingv1.GetStatisticsRequest{FromTerm: fmt.Sprintf("%d-spring", year), ToTerm: fmt.Sprintf("%d-autumn", year)})
+	if err != nil {
+		q.upstreamError(err)
+		return
+	}
+	v.Stats = st
 	q.render("report.html", "report.title", v)
 }
 

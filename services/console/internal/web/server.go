@@ -395,6 +395,7 @@ func parsePages() (map[string]*template.Template, error) {
 		"add":    func(a, b int) int { return a + b },
 		"status": statusLabel,
 		"dict":   dict,
+		"hours":  hours,
 	}
 	layout, err := template.New("").Funcs(funcs).ParseFS(templateFiles, sharedTemplates...)
 	if err != nil {
