@@ -48,19 +48,30 @@ type inboxView struct {
 
 var levels = []string{"especially_difficult", "difficult", "generally_difficult"}
 
-func (s *Server) schoolInbox(q *request) {
+// inboxQuery reads an inbox's filters, its state (pending unless asked)
+// against the review service's state names, and the user's call context;
+// false when it already answered the request.
+func inboxQuery(q *request, states map[string]int32) (filters, int32, context.Context, bool) {
 	f := filtersOf(q.r)
 	if f.State == "" {
 		f.State = "PENDING"
 	}
-	st, ok := schoolreviewv1.ReviewState_value["REVIEW_STATE_"+f.State]
+	st, ok := states["REVIEW_STATE_"+f.State]
 	if !ok {
 		q.fail(http.StatusBadRequest, q.t("err.filter"))
-		return
+		return f, 0, nil, false
 	}
 	ctx, err := q.ctx()
 	if err != nil {
 		q.upstreamError(err)
+		return f, 0, nil, false
+	}
+	return f, st, ctx, true
+}
+
+func (s *Server) schoolInbox(q *request) {
+	f, st, ctx, ok := inboxQuery(q, schoolreviewv1.ReviewState_value)
+	if !ok {
 		return
 	}
 	resp, err := s.up.School.ListReviews(ctx, &schoolreviewv1.ListReviewsRequest{SchoolCode: q.sess.ID.Org, Term: f.Term, ProgramCode: f.Program,
@@ -76,18 +87,8 @@ func (s *Server) schoolInbox(q *request) {
 var bureauStates = []string{"PENDING", "APPROVED", "REJECTED"}
 
 func (s *Server) bureauInbox(q *request) {
-	f := filtersOf(q.r)
-	if f.State == "" {
-		f.State = "PENDING"
-	}
-	st, ok := bureaureviewv1.ReviewState_value["REVIEW_STATE_"+f.State]
+	f, st, ctx, ok := inboxQuery(q, bureaureviewv1.ReviewState_value)
 	if !ok {
-		q.fail(http.StatusBadRequest, q.t("err.filter"))
-		return
-	}
-	ctx, err := q.ctx()
-	if err != nil {
-		q.upstreamError(err)
 		return
 	}
 	resp, err := s.up.Bureau.ListReviews(ctx, &bureaureviewv1.ListReviewsRequest{SchoolCode: f.School, Term: f.Term, ProgramCode: f.Program,
