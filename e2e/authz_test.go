@@ -172,6 +172,10 @@ func chainCases(unknown, card string) []rpcCase {
 			_, err := u.app.ListChanges(ctx, &applicationv1.ListChangesRequest{SchoolCode: "S001"})
 			return err
 		}},
+		{"application.ListBackPayOrders", readers, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.app.ListBackPayOrders(ctx, &applicationv1.ListBackPayOrdersRequest{SchoolCode: "S001"})
+			return err
+		}},
 		{"application.GetTrail", readers, codes.NotFound, func(ctx context.Context, u *user) error {
 			_, err := u.app.GetTrail(ctx, &applicationv1.GetTrailRequest{ApplicationId: unknown})
 			return err

@@ -76,6 +76,12 @@ const (
 	ReasonNoPolicyInForce      Reason = "no-policy-in-force"
 )
 
+// Back-pay (补发) of missed students.
+const (
+	ReasonBackPayOrderUnusable Reason = "back-pay-order-unusable"
+	ReasonMissedClueIncomplete Reason = "missed-clue-incomplete"
+)
+
 // Entry describes one reason: its gRPC code, the HTTP status the REST
 // gateway answers with, what it means and what the caller should do.
 type Entry struct {
@@ -219,6 +225,12 @@ var Catalog = []Entry{
 	{ReasonNoPolicyInForce, codes.FailedPrecondition, http.StatusBadRequest,
 		"No published aid policy or school register is in force for the term.",
 		"Check the term; the bureau's policy administrators must publish a policy for it first."},
+	{ReasonBackPayOrderUnusable, codes.FailedPrecondition, http.StatusBadRequest,
+		"An application names a back-pay order (back_pay_clue_id) that is not the school's open order for that student, program and term, or that another application already fulfils; field violations name each.",
+		"Check the order in ListBackPayOrders: submit the student, program and term it names, once. An order not listed yet may still be on its way from the data office; try again in a minute."},
+	{ReasonMissedClueIncomplete, codes.FailedPrecondition, http.StatusBadRequest,
+		"A missed-student clue (应助未助) is verified by ordering back-pay from a school for a program and term, and this clue does not name all three; nothing was recorded.",
+		"Dismiss the clue with a note and raise one that names the school, program and term, then verify that one."},
 	{ReasonLoanRepaymentExceedsOutstanding, codes.FailedPrecondition, http.StatusBadRequest,
 		"The repayment or recovery is larger than what is still outstanding on the loan contract (the message gives the contract's amount, repaid, recovered and outstanding fen); nothing was recorded.",
 		"Check the amount and the contract number against the bank's statement; record at most the outstanding amount."},

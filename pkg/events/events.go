@@ -44,6 +44,7 @@ const (
 	TypeRefundOpened          = "datacomparison.refund_opened.v1"
 	TypeRefundReceiptRecorded = "datacomparison.refund_receipt_recorded.v1"
 	TypeRefundClosed          = "datacomparison.refund_closed.v1"
+	TypeBackPayOpened         = "datacomparison.back_pay_opened.v1"
 )
 
 // TypeSchoolReviewWithdrawn: the school withdrew the application before its
@@ -175,6 +176,8 @@ func setDataComparisonBody(ev *eventsv1.Event, body proto.Message) error {
 		ev.Type, ev.Body = TypeRefundReceiptRecorded, &eventsv1.Event_RefundReceiptRecorded{RefundReceiptRecorded: b}
 	case *eventsv1.RefundClosed:
 		ev.Type, ev.Body = TypeRefundClosed, &eventsv1.Event_RefundClosed{RefundClosed: b}
+	case *eventsv1.BackPayOpened:
+		ev.Type, ev.Body = TypeBackPayOpened, &eventsv1.Event_BackPayOpened{BackPayOpened: b}
 	case *eventsv1.TrailCheckpointed:
 		ev.Type, ev.Body = TypeTrailCheckpointed, &eventsv1.Event_TrailCheckpointed{TrailCheckpointed: b}
 	case *eventsv1.CalendarChanged:
@@ -270,6 +273,8 @@ func dataComparisonBodyOf(ev *eventsv1.Event) proto.Message {
 		return b.RefundReceiptRecorded
 	case *eventsv1.Event_RefundClosed:
 		return b.RefundClosed
+	case *eventsv1.Event_BackPayOpened:
+		return b.BackPayOpened
 	case *eventsv1.Event_TrailCheckpointed:
 		return b.TrailCheckpointed
 	case *eventsv1.Event_CalendarChanged:

@@ -31,7 +31,7 @@ const applicationColumns = `id, school_code, term, program_code, stage, funding_
 	student_id_hash, student_id_hash_key, student_id_masked, student_id_sealed, student_name_masked, student_name_sealed,
 	bank_card_masked, bank_card_sealed, account_name_sealed,
 	status, hardship_level, amount_fen, batch_id, payment_id, status_reason,
-	submitted_by, submitted_at, updated_at, trail_length, trail_head, policy_version, register_version`
+	submitted_by, submitted_at, updated_at, trail_length, trail_head, policy_version, register_version, back_pay_clue_id`
 
 func scanApplication(row pgx.Row) (domain.Application, error) {
 	var a domain.Application
@@ -41,7 +41,7 @@ func scanApplication(row pgx.Row) (domain.Application, error) {
 		&a.StudentIDHash, &a.StudentIDHashKey, &a.StudentIDMasked, &a.StudentIDSealed, &a.StudentNameMasked, &a.StudentNameSealed,
 		&a.BankCardMasked, &a.BankCardSealed, &a.AccountNameSealed,
 		&status, &a.HardshipLevel, &a.AmountFen, &a.BatchID, &a.PaymentID, &a.Reason,
-		&a.SubmittedBy, &a.SubmittedAt, &a.UpdatedAt, &a.TrailLength, &a.TrailHead, &a.PolicyVersion, &a.RegisterVersion)
+		&a.SubmittedBy, &a.SubmittedAt, &a.UpdatedAt, &a.TrailLength, &a.TrailHead, &a.PolicyVersion, &a.RegisterVersion, &a.BackPayClueID)
 	a.Status = domain.Status(status)
 	return a, err
 }
@@ -91,7 +91,7 @@ func (Store) InsertApplications(ctx context.Context, tx db.Tx, apps []domain.App
 			a.StudentIDHash, a.StudentIDHashKey, a.StudentIDMasked, a.StudentIDSealed, a.StudentNameMasked, a.StudentNameSealed,
 			a.BankCardMasked, a.BankCardSealed, a.AccountNameSealed,
 			string(a.Status), a.HardshipLevel, a.AmountFen, a.BatchID, a.PaymentID, a.Reason,
-			a.SubmittedBy, a.SubmittedAt, a.UpdatedAt, a.TrailLength, a.TrailHead, a.PolicyVersion, a.RegisterVersion}
+			a.SubmittedBy, a.SubmittedAt, a.UpdatedAt, a.TrailLength, a.TrailHead, a.PolicyVersion, a.RegisterVersion, a.BackPayClueID}
 	}
 	return db.InsertRows(ctx, tx, "applications", insertColumns, rows)
 }

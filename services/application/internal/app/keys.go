@@ -117,7 +117,9 @@ func (s *Service) bindHashKey(ctx context.Context, tx db.Tx, apps []domain.Appli
 // checkDuplicates hashes apps under the current hashing key and, when
 // lookFirst is set or a hashing-key change is under way (earlier
 // applications may be hashed under another key, which the unique index
-// cannot compare), refuses the students who already have an application.
+// cannot compare), refuses the students who already have an application;
+// then it checks the policy's limits and claims the back-pay orders the
+// applications name.
 func (s *Service) checkDuplicates(ctx context.Context, tx db.Tx, req SubmitRequest, apps []domain.Application, evs []*eventsv1.Event, ps []prepared, lookFirst bool) error {
 	hashKeys, err := s.bindHashKey(ctx, tx, apps, evs, ps)
 	if err != nil {
@@ -128,7 +130,10 @@ func (s *Service) checkDuplicates(ctx context.Context, tx db.Tx, req SubmitReque
 			return err
 		}
 	}
-	return s.checkLimits(ctx, tx, req, ps, hashKeys)
+	if err := s.checkLimits(ctx, tx, req, ps, hashKeys); err != nil {
+		return err
+	}
+	return s.claimBackPays(ctx, tx, apps, ps, hashKeys)
 }
 
 // Rotator moves the applications onto the current keys: it re-seals every

@@ -47,6 +47,9 @@ type NewApplication struct {
 	AccountName     string `json:"account_name"`
 	// RequestedFen is the amount asked for, for programs of rule requested.
 	RequestedAmountFen int64 `json:"requested_amount_fen,omitempty"`
+	// BackPayClueID names the school's back-pay order (补发) the
+	// application fulfils: the verified missed-student clue it came from.
+	BackPayClueID string `json:"back_pay_clue_id,omitempty"`
 }
 
 // SubmitRequest is one school's submission.
@@ -279,6 +282,8 @@ type prepared struct {
 	quote   policy.Quote
 	card    string
 	account string
+	// backPay is the canonical clue ID of the back-pay order, or "".
+	backPay string
 }
 
 // programCopies holds one copy of each program a request names, so that
@@ -371,6 +376,13 @@ func (s *Service) prepare(req SubmitRequest) ([]prepared, pinned, error) {
 		}
 		p.card = in.BankCardNumber
 		p.account = checkName(&iv, field("account_name"), in.AccountName)
+		if in.BackPayClueID != "" {
+			if clue, err := uuid.Parse(in.BackPayClueID); err != nil {
+				iv.Addf(field("back_pay_clue_id"), "must be the clue ID of one of the school's back-pay orders (see ListBackPayOrders)")
+			} else {
+				p.backPay = clue.String()
+			}
+		}
 		if p.hash != "" && known {
 			key := [2]string{p.hash, program.Code}
 			if j, dup := firstOf[key]; dup {
@@ -449,6 +461,7 @@ func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, 
 			StudentNameMasked: domain.MaskName(p.name),
 			BankCardMasked:    idnumber.Mask(p.card),
 			SubmittedBy:       caller.UserID, SubmittedAt: now, UpdatedAt: now,
+			BackPayClueID: p.backPay,
 		}
 		if a.StudentIDSealed, err = s.sealer.Seal(p.id.String(), studentIDBinding(a.ID)); err != nil {
 			return nil, nil, nil, err
@@ -484,6 +497,7 @@ func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, 
 				TierFen:           tierMap(p.quote.TierFen),
 				FundingSharesBp:   shareMap(p.program.SharesBP),
 				GovernmentTotal:   p.program.GovernmentTotal,
+				BackPayClueId:     a.BackPayClueID,
 			})
 		if err != nil {
 			return nil, nil, nil, err
@@ -491,7 +505,7 @@ func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, 
 		entry := domain.Chain(0, domain.GenesisHash, domain.TrailEntry{
 			ApplicationID: a.ID, EventID: ev.GetEventId(), Type: ev.GetType(), OccurredAt: now,
 			ActorUser: caller.UserID, ActorRole: string(caller.Role), ActorOrg: caller.Org,
-			Status: a.Status, AmountFen: amount,
+			Status: a.Status, AmountFen: amount, Reason: backPayNote(a.BackPayClueID),
 		})
 		a.TrailLength, a.TrailHead = entry.Position, entry.Hash
 		apps[i], evs[i], entries[i] = a, ev, entry

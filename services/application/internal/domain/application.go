@@ -37,6 +37,10 @@ type Application struct {
 	PolicyVersion   int64
 	RegisterVersion int64
 
+	// BackPayClueID is set for back-pay (补发): the verified missed-student
+	// clue whose back-pay order the application fulfils.
+	BackPayClueID string
+
 	SubmittedBy string
 	SubmittedAt time.Time
 	UpdatedAt   time.Time

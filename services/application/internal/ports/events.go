@@ -26,6 +26,8 @@ var Subjects = []string{
 	events.SubjectPrefix + "payout.>",
 	// A confirmed batch gets a checkpoint of the trails.
 	events.Subject(events.TypeBatchConfirmed),
+	// The data office's back-pay orders for missed students.
+	events.Subject(events.TypeBackPayOpened),
 }
 
 // Consumer is the service's durable consumer: the events of Subjects,
@@ -47,6 +49,9 @@ func (h *eventHandler) Handle(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event
 	if ev.GetBatchConfirmed() != nil {
 		return h.checkpoint(ctx, tx, ev)
 	}
+	if ev.GetBackPayOpened() != nil {
+		return classify(h.app.OpenBackPay(ctx, tx, ev))
+	}
 	e, ok, err := eventOf(ev)
 	if !ok || err != nil {
 		return err
@@ -67,6 +72,12 @@ func (h *eventHandler) HandleBatch(ctx context.Context, tx pgx.Tx, ds []natsx.De
 	for _, d := range ds {
 		if d.Event.GetBatchConfirmed() != nil {
 			confirmed = append(confirmed, d.Event)
+			continue
+		}
+		if d.Event.GetBackPayOpened() != nil {
+			if err := classify(h.app.OpenBackPay(ctx, tx, d.Event)); err != nil {
+				return err
+			}
 			continue
 		}
 		e, ok, err := eventOf(d.Event)

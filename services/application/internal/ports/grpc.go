@@ -53,6 +53,8 @@ func Policy() grpcx.Policy {
 		MethodListPrograms:       append(slices.Clone(readers), auth.RolePolicyAdmin),
 		// School roles follow their own school (app.Service.Changes checks).
 		MethodListChanges: readers,
+		// School roles read their own school's (app.Service.ListBackPayOrders checks).
+		MethodListBackPayOrders: readers,
 		// The school reviewer decides; domain.CheckPayeeApprover also
 		// checks the school and that the reviewer did not enter it.
 		MethodApprovePayeeCorrection: {domain.PayeeApproverRole},
@@ -97,6 +99,7 @@ func (s *Server) SubmitApplications(ctx context.Context, req *applicationv1.Subm
 			StudentIDNumber: a.GetStudentIdNumber(), StudentName: a.GetStudentName(), Stage: a.GetStage(),
 			ProgramCode: a.GetProgramCode(), Boarding: a.GetBoarding(), Rural: a.GetRural(), RegisteredPoor: a.GetRegisteredPoor(),
 			BankCardNumber: a.GetBankCardNumber(), AccountName: a.GetAccountName(), RequestedAmountFen: a.GetRequestedAmountFen(),
+			BackPayClueID: a.GetBackPayClueId(),
 		}
 	}
 	apps, err := s.app.Submit(ctx, id, in)
@@ -300,7 +303,7 @@ func toProto(v app.View) *applicationv1.Application {
 		Status: statusToProto(a.Status), AmountFen: a.AmountFen, HardshipLevel: a.HardshipLevel, BatchId: a.BatchID,
 		StatusReason: a.Reason, SubmittedBy: a.SubmittedBy,
 		SubmittedAt: timestamppb.New(a.SubmittedAt), UpdatedAt: timestamppb.New(a.UpdatedAt),
-		PolicyVersion: a.PolicyVersion, RegisterVersion: a.RegisterVersion,
+		PolicyVersion: a.PolicyVersion, RegisterVersion: a.RegisterVersion, BackPayClueId: a.BackPayClueID,
 	}
 	if c := v.PendingPayee; c != nil {
 		out.PendingPayeeCorrection = &applicationv1.PayeeCorrection{

@@ -20,6 +20,7 @@ func (s *Server) schoolRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /upload", s.role(s.upload, auth.RoleSchoolOfficer))
 	mux.Handle("POST /uploads/{id}/submit", s.role(s.submitUpload, auth.RoleSchoolOfficer))
 	mux.Handle("POST /applications/{id}/payee", s.role(s.correctPayee, auth.RoleSchoolOfficer))
+	mux.Handle("GET /school/back-pay", s.role(s.backPay, auth.RoleSchoolOfficer))
 	mux.Handle("GET /school/payees", s.role(s.payees, auth.RoleSchoolReviewer))
 	mux.Handle("POST /school/payees/{id}", s.role(s.decidePayee, auth.RoleSchoolReviewer))
 }
@@ -40,6 +41,24 @@ func (s *Server) correctPayee(q *request) {
 		return
 	}
 	http.Redirect(q.w, q.r, "/applications/"+id+"?done=payee", http.StatusSeeOther)
+}
+
+// backPay lists the school's back-pay orders (补发): the missed students the
+// data office verified, each to be submitted once in a list naming it.
+func (s *Server) backPay(q *request) {
+	ctx, err := q.ctx()
+	if err != nil {
+		q.upstreamError(err)
+		return
+	}
+	f := filtersOf(q.r)
+	resp, err := s.up.Applications.ListBackPayOrders(ctx, &applicationv1.ListBackPayOrdersRequest{SchoolCode: q.sess.ID.Org,
+		PageSize: pageSize, PageToken: f.Token})
+	if err != nil {
+		q.upstreamError(err)
+		return
+	}
+	q.render("backpay.html", "backpay.title", map[string]any{"Items": resp.GetOrders(), "Next": f.next(resp.GetNextPageToken())})
 }
 
 // payees is the school reviewer's queue of payee corrections to decide.

@@ -132,7 +132,7 @@ func navFor(lang string, role auth.Role, current string) []navItem {
 	var items [][2]string
 	switch role {
 	case auth.RoleSchoolOfficer:
-		items = [][2]string{{"/applications", "nav.applications"}, {"/upload", "nav.upload"}}
+		items = [][2]string{{"/applications", "nav.applications"}, {"/upload", "nav.upload"}, {"/school/back-pay", "nav.backpay"}}
 	case auth.RoleSchoolReviewer:
 		items = [][2]string{{"/school/reviews", "nav.inbox"}, {"/school/notice", "nav.notice"}, {"/school/payees", "nav.payees"}, {"/applications", "nav.applications"}}
 	case auth.RoleBureauReviewer:

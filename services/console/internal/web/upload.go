@@ -63,6 +63,8 @@ var columns = []struct {
 	{"bank_card_number", []string{"银行卡号", "bank_card_number"}, true},
 	{"account_name", []string{"户名", "开户名", "account_name"}, true},
 	{"requested_amount_yuan", []string{"申请金额(元)", "申请金额（元）", "申请金额", "requested_amount_yuan"}, false},
+	// A back-pay (补发) row names the school's back-pay order.
+	{"back_pay_clue_id", []string{"补发单号", "back_pay_clue_id"}, false},
 }
 
 // stageNames are the Chinese names of the stages.
@@ -209,6 +211,7 @@ func rowOf(line int64, rec []string, pos map[string]int, programs map[string]str
 		a := &applicationv1.NewApplication{
 			StudentIdNumber: strings.ToUpper(cell("student_id_number")), StudentName: cell("student_name"),
 			BankCardNumber: strings.ReplaceAll(cell("bank_card_number"), " ", ""), AccountName: cell("account_name"),
+			BackPayClueId: strings.ToLower(cell("back_pay_clue_id")),
 		}
 		a.Stage = cell("stage")
 		if code, ok := stageNames[a.GetStage()]; ok {

@@ -17,7 +17,8 @@ var ErrNotFound = errors.New("not found")
 
 const clueColumns = `c.id::text, c.kind, c.origin, coalesce(c.run_id, 0), c.status, c.student_id_hash, c.student_id_masked,
 	c.school_code, c.program_code, c.term, c.amount_fen, c.detail, c.record_ids::text[], c.refs, c.assignee, c.findings,
-	c.evidence, c.ineligible, coalesce(r.id::text, ''), c.trail_length, c.trail_head, c.created_at, c.updated_at`
+	c.evidence, c.ineligible, coalesce(r.id::text, ''), c.back_pay_status, c.back_pay_application_id,
+	c.trail_length, c.trail_head, c.created_at, c.updated_at`
 
 const clueFrom = ` FROM clues c LEFT JOIN refunds r ON r.clue_id = c.id`
 
@@ -25,7 +26,8 @@ func scanClue(row pgx.CollectableRow) (domain.Clue, error) {
 	var c domain.Clue
 	err := row.Scan(&c.ID, &c.Kind, &c.Origin, &c.RunID, &c.Status, &c.StudentIDHash, &c.StudentIDMasked,
 		&c.SchoolCode, &c.ProgramCode, &c.Term, &c.AmountFen, &c.Detail, &c.RecordIDs, &c.Refs, &c.Assignee, &c.Findings,
-		&c.Evidence, &c.Ineligible, &c.RefundID, &c.TrailLength, &c.TrailHead, &c.CreatedAt, &c.UpdatedAt)
+		&c.Evidence, &c.Ineligible, &c.RefundID, &c.BackPay, &c.BackPayApplicationID,
+		&c.TrailLength, &c.TrailHead, &c.CreatedAt, &c.UpdatedAt)
 	return c, err
 }
 
@@ -34,7 +36,7 @@ func scanClue(row pgx.CollectableRow) (domain.Clue, error) {
 func InsertClue(ctx context.Context, tx db.Tx, c domain.Clue) error {
 	_, err := tx.Exec(ctx, `INSERT INTO clues (id, natural_key, kind, origin, status, student_id_hash, student_id_masked,
 			school_code, program_code, term, amount_fen, detail, record_ids, refs, trail_length, trail_head, created_at, updated_at)
-		VALUES ($1, 'manual|' || $1, $2, 'manual', 'open', $3, $4, $5, $6, $7, $8, $9, $10, '[]', 0, '', $11, $11)`,
+		VALUES ($1::text::uuid, 'manual|' || $1::text, $2, 'manual', 'open', $3, $4, $5, $6, $7, $8, $9, $10, '[]', 0, '', $11, $11)`,
 		c.ID, string(c.Kind), c.StudentIDHash, c.StudentIDMasked, c.SchoolCode, c.ProgramCode, c.Term, c.AmountFen, c.Detail,
 		c.RecordIDs, c.CreatedAt)
 	if err != nil {
@@ -98,8 +100,9 @@ func ListClues(ctx context.Context, q db.Querier, f ClueFilter) ([]domain.Clue, 
 // UpdateClue writes a worked clue's state and trail head.
 func UpdateClue(ctx context.Context, tx db.Tx, c domain.Clue) error {
 	_, err := tx.Exec(ctx, `UPDATE clues SET status = $2, assignee = $3, findings = $4, evidence = $5, ineligible = $6,
-		trail_length = $7, trail_head = $8, updated_at = $9 WHERE id = $1`,
-		c.ID, string(c.Status), c.Assignee, c.Findings, c.Evidence, c.Ineligible, c.TrailLength, c.TrailHead, c.UpdatedAt)
+		trail_length = $7, trail_head = $8, updated_at = $9, back_pay_status = $10, back_pay_application_id = $11 WHERE id = $1`,
+		c.ID, string(c.Status), c.Assignee, c.Findings, c.Evidence, c.Ineligible, c.TrailLength, c.TrailHead, c.UpdatedAt,
+		string(c.BackPay), c.BackPayApplicationID)
 	if err != nil {
 		return fmt.Errorf("update clue %s: %w", c.ID, err)
 	}

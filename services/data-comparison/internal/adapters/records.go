@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/edubureau/studentaid/pkg/db"
@@ -29,19 +30,23 @@ type Submitted struct {
 	Stage           string
 	AppliedFen      int64
 	At              time.Time
+	// BackPayClueID is the missed-student clue a back-pay application
+	// fulfils; "" for the others.
+	BackPayClueID string
 }
 
-// AddSubmitted records a submitted application once.
-func AddSubmitted(ctx context.Context, tx db.Tx, s Submitted) error {
-	_, err := tx.Exec(ctx, `INSERT INTO records (id, origin, student_id_hash, student_id_masked, school_code, program_code,
-			term, term_ord, term_start, stage, applied_fen, status, updated_at)
-		VALUES ($1, 'chain', $2, $3, $4, $5, $6, $7, $8, $9, $10, 'applied', $11) ON CONFLICT (id) DO NOTHING`,
+// AddSubmitted records a submitted application once; it reports whether
+// the record is new.
+func AddSubmitted(ctx context.Context, tx db.Tx, s Submitted) (bool, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO records (id, origin, student_id_hash, student_id_masked, school_code, program_code,
+			term, term_ord, term_start, stage, applied_fen, status, updated_at, back_pay_clue_id)
+		VALUES ($1, 'chain', $2, $3, $4, $5, $6, $7, $8, $9, $10, 'applied', $11, $12) ON CONFLICT (id) DO NOTHING`,
 		s.ApplicationID, s.StudentIDHash, s.StudentIDMasked, s.SchoolCode, s.ProgramCode,
-		s.Term.Name, s.Term.Ord, s.Term.Start, s.Stage, s.AppliedFen, s.At)
+		s.Term.Name, s.Term.Ord, s.Term.Start, s.Stage, s.AppliedFen, s.At, s.BackPayClueID)
 	if err != nil {
-		return fmt.Errorf("add record %s: %w", s.ApplicationID, err)
+		return false, fmt.Errorf("add record %s: %w", s.ApplicationID, err)
 	}
-	return nil
+	return tag.RowsAffected() == 1, nil
 }
 
 // Outcome is a later step's effect on a record.
@@ -57,30 +62,36 @@ type Outcome struct {
 }
 
 // ApplyOutcome applies o to its record. A paid record stays paid: a
-// rejection or failure arriving after the payment does not undo it.
-func ApplyOutcome(ctx context.Context, tx db.Tx, o Outcome) error {
-	var (
-		tag pgconn.CommandTag
-		err error
-	)
+// rejection or failure arriving after the payment does not undo it. For a
+// payment it returns the record's back-pay clue ID ("" for the others).
+func ApplyOutcome(ctx context.Context, tx db.Tx, o Outcome) (backPayClueID string, err error) {
+	var tag pgconn.CommandTag
 	switch o.Status {
 	case "":
 		tag, err = tx.Exec(ctx, `UPDATE records SET hardship_level = $2, applied_fen = $3, updated_at = $4 WHERE id = $1 AND origin = 'chain'`,
 			o.ApplicationID, o.HardshipLevel, o.AmountFen, o.At)
 	case "paid":
-		tag, err = tx.Exec(ctx, `UPDATE records SET status = 'paid', paid_fen = $2, payment_id = $3, updated_at = $4 WHERE id = $1 AND origin = 'chain'`,
-			o.ApplicationID, o.AmountFen, o.PaymentID, o.At)
+		err = tx.QueryRow(ctx, `UPDATE records SET status = 'paid', paid_fen = $2, payment_id = $3, updated_at = $4
+			WHERE id = $1 AND origin = 'chain' RETURNING back_pay_clue_id`,
+			o.ApplicationID, o.AmountFen, o.PaymentID, o.At).Scan(&backPayClueID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return "", fmt.Errorf("%w: %s", ErrNoRecord, o.ApplicationID)
+		}
+		if err != nil {
+			return "", fmt.Errorf("apply %s to record %s: %w", o.Status, o.ApplicationID, err)
+		}
+		return backPayClueID, nil
 	default:
 		tag, err = tx.Exec(ctx, `UPDATE records SET status = CASE WHEN status = 'paid' THEN status ELSE $2 END, updated_at = $3 WHERE id = $1 AND origin = 'chain'`,
 			o.ApplicationID, o.Status, o.At)
 	}
 	if err != nil {
-		return fmt.Errorf("apply %s to record %s: %w", o.Status, o.ApplicationID, err)
+		return "", fmt.Errorf("apply %s to record %s: %w", o.Status, o.ApplicationID, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%w: %s", ErrNoRecord, o.ApplicationID)
+		return "", fmt.Errorf("%w: %s", ErrNoRecord, o.ApplicationID)
 	}
-	return nil
+	return "", nil
 }
 
 // Record is one payment record as a refund needs it.

@@ -147,6 +147,7 @@ var ruleReasons = []struct {
 	{domain.ErrOverReceipt, apperr.ReasonReceiptExceedsOutstanding},
 	{domain.ErrRefundClosed, apperr.ReasonRefundClosed},
 	{domain.ErrNotRefundable, apperr.ReasonClueHasNoPaymentToRecover},
+	{domain.ErrMissedClueIncomplete, apperr.ReasonMissedClueIncomplete},
 }
 
 // refuse turns a broken rule (one of the domain's rule errors) into the

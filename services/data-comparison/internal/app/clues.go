@@ -130,7 +130,8 @@ func (s *Service) AssignClues(ctx context.Context, by auth.Identity, w Work) ([]
 }
 
 // VerifyClues records clues as checked and true (查实), all or nothing; an
-// ineligible finding opens a refund order for each clue.
+// ineligible finding opens a refund order for each clue, and a verified
+// missed student (应助未助) orders back-pay from the school.
 func (s *Service) VerifyClues(ctx context.Context, by auth.Identity, w Work) ([]domain.Clue, error) {
 	var v apperr.Violations
 	findings := checkText(&v, "findings", w.Findings, maxDetail, true)
@@ -146,10 +147,13 @@ func (s *Service) VerifyClues(ctx context.Context, by auth.Identity, w Work) ([]
 			fmt.Sprintf("verified (ineligible: %t): %s | evidence: %s", w.Ineligible, findings, evidence)); err != nil {
 			return err
 		}
-		if !w.Ineligible {
-			return nil
+		switch {
+		case w.Ineligible:
+			return s.openRefund(ctx, tx, by, c, w.RecoverFen)
+		case c.Kind == domain.KindMissed:
+			return s.openBackPay(ctx, tx, by, c)
 		}
-		return s.openRefund(ctx, tx, by, c, w.RecoverFen)
+		return nil
 	})
 }
 

@@ -91,10 +91,14 @@ type Clue struct {
 	Evidence        string
 	Ineligible      bool
 	RefundID        string
-	TrailLength     int64
-	TrailHead       string
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// BackPay is where the back-pay of a verified missed-student clue
+	// stands; BackPayApplicationID the application that fulfils it.
+	BackPay              BackPayStatus
+	BackPayApplicationID string
+	TrailLength          int64
+	TrailHead            string
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
 }
 
 // RefRow names one reference row behind a clue and the version it is from.
@@ -105,8 +109,23 @@ type RefRow struct {
 	Line     int64  `json:"line"`
 }
 
+// BackPayStatus is where a missed student's back-pay (补发) stands.
+type BackPayStatus string
+
+// Back-pay statuses: none, ordered from the school when the clue was
+// verified, applied for by the school's application, paid.
+const (
+	BackPayNone    BackPayStatus = ""
+	BackPayOpened  BackPayStatus = "opened"
+	BackPayApplied BackPayStatus = "applied"
+	BackPayPaid    BackPayStatus = "paid"
+)
+
 // Errors of working a clue; each names the rule in its message.
 var (
+	// ErrMissedClueIncomplete: a missed-student clue orders back-pay from a
+	// school for a program and term, so it must name all three.
+	ErrMissedClueIncomplete = errors.New("missed-clue-incomplete")
 	// ErrClueClosed: a verified or dismissed clue is not worked again.
 	ErrClueClosed = errors.New("clue-closed")
 	// ErrNotAssignee: only the officer a clue is assigned to may verify or dismiss it.
@@ -146,6 +165,15 @@ func (c *Clue) Verify(by, findings, evidence string, ineligible bool) error {
 	return nil
 }
 
+// OpenBackPay orders the back-pay of a verified missed-student clue.
+func (c *Clue) OpenBackPay() error {
+	if c.SchoolCode == "" || c.ProgramCode == "" || c.Term == "" {
+		return fmt.Errorf("%w: clue %s must name the school, program and term the student was missed at to order back-pay; raise a clue that names them", ErrMissedClueIncomplete, c.ID)
+	}
+	c.BackPay = BackPayOpened
+	return nil
+}
+
 // Dismiss records that c was found unfounded by its assignee.
 func (c *Clue) Dismiss(by, findings, evidence string) error {
 	if err := c.checkWorker(by); err != nil {
@@ -175,7 +203,7 @@ func RefundAmount(c Clue, recoverFen, paid int64) (int64, error) {
 
 // Rules are the rule errors of this package: an error wrapping one of them
 // is an officer's refusal naming that rule.
-var Rules = []error{ErrClueClosed, ErrNotAssignee, ErrNotAssigned, ErrNothingToRecover, ErrWrongAccount, ErrOverReceipt, ErrRefundClosed, ErrNotRefundable}
+var Rules = []error{ErrClueClosed, ErrNotAssignee, ErrNotAssigned, ErrNothingToRecover, ErrWrongAccount, ErrOverReceipt, ErrRefundClosed, ErrNotRefundable, ErrMissedClueIncomplete}
 
 // ErrNotRefundable: a refund is opened for a clue with a payment to recover.
 var ErrNotRefundable = errors.New("clue-has-no-payment-to-recover")

@@ -39,12 +39,15 @@ func apply(ctx context.Context, a *app.Service, tx pgx.Tx, ev *eventsv1.Event) e
 	}
 	at := ev.GetOccurredAt().AsTime()
 	o := app.Outcome{ApplicationID: id.String(), At: at}
+	actor := ev.GetActor()
+	cause := app.Cause{EventID: ev.GetEventId(), Type: ev.GetType(), At: at,
+		ActorUser: actor.GetUserId(), ActorRole: actor.GetRole(), ActorOrg: actor.GetOrg()}
 	switch b := ev.GetBody().(type) {
 	case *eventsv1.Event_ApplicationSubmitted:
 		s := b.ApplicationSubmitted
 		return a.ApplySubmitted(ctx, tx, app.Submitted{ApplicationID: id.String(), StudentIDHash: s.GetStudentIdHash(),
 			StudentIDMasked: s.GetStudentIdMasked(), SchoolCode: ev.GetSchoolCode(), ProgramCode: ev.GetProgramCode(),
-			Stage: s.GetStage(), AppliedFen: s.GetAmountFen(), At: at}, ev.GetTerm())
+			Stage: s.GetStage(), AppliedFen: s.GetAmountFen(), At: at, BackPayClueID: s.GetBackPayClueId()}, ev.GetTerm(), cause)
 	case *eventsv1.Event_SchoolReviewApproved:
 		o.HardshipLevel, o.AmountFen = b.SchoolReviewApproved.GetHardshipLevel(), b.SchoolReviewApproved.GetAmountFen()
 	case *eventsv1.Event_SchoolReviewRejected, *eventsv1.Event_BureauRejected:
@@ -56,7 +59,7 @@ func apply(ctx context.Context, a *app.Service, tx pgx.Tx, ev *eventsv1.Event) e
 	default:
 		return nil
 	}
-	return a.ApplyOutcome(ctx, tx, o)
+	return a.ApplyOutcome(ctx, tx, o, cause)
 }
 
 func classify(err error) error {

@@ -373,7 +373,8 @@ func clueToProto(c domain.Clue) *dcv1.Clue {
 	out := &dcv1.Clue{ClueId: c.ID, Kind: string(c.Kind), Status: clueStatuses[c.Status], Origin: c.Origin, SchoolCode: c.SchoolCode,
 		ProgramCode: c.ProgramCode, Term: c.Term, StudentIdMasked: c.StudentIDMasked, AmountFen: c.AmountFen, Detail: c.Detail,
 		RecordIds: c.RecordIDs, RunId: c.RunID, Assignee: c.Assignee, Findings: c.Findings, Evidence: c.Evidence,
-		Ineligible: c.Ineligible, RefundId: c.RefundID, CreatedAt: timestamppb.New(c.CreatedAt), UpdatedAt: timestamppb.New(c.UpdatedAt)}
+		Ineligible: c.Ineligible, RefundId: c.RefundID, BackPayStatus: string(c.BackPay), BackPayApplicationId: c.BackPayApplicationID,
+		CreatedAt: timestamppb.New(c.CreatedAt), UpdatedAt: timestamppb.New(c.UpdatedAt)}
 	out.References = refsToProto(c.Refs)
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/text/encoding/simplifiedchinese"
 	"google.golang.org/grpc/codes"
 
@@ -79,6 +80,7 @@ type env struct {
 	httpAddr  string
 	keys      testenv.Keys
 	dbURL     string
+	js        jetstream.JetStream
 }
 
 func start(t *testing.T) (*env, *pii.Hasher, func(...*eventsv1.Event)) {
@@ -104,7 +106,7 @@ func start(t *testing.T) (*env, *pii.Hasher, func(...*eventsv1.Event)) {
 		return dcv1.NewDataComparisonServiceClient(conn)
 	}
 	e := &env{t: t, exportDir: exportDir, importDir: importDir, dc: client("dc1", auth.RoleDataOfficer), aud: client("aud1", auth.RoleAuditor),
-		client: client, httpAddr: run.HTTPAddr, keys: keys, dbURL: dbURL}
+		client: client, httpAddr: run.HTTPAddr, keys: keys, dbURL: dbURL, js: js}
 	return e, h, func(evs ...*eventsv1.Event) { servicetest.Publish(t, js, evs...) }
 }
 
@@ -371,6 +373,108 @@ func TestGeneratedCity(t *testing.T) {
 		}
 		if wantTypes := []string{events.TypeClueRaised, events.TypeClueAssigned, events.TypeClueVerified, events.TypeRefundOpened}; !trail.GetIntact() || !slices.Equal(types, wantTypes) {
 			t.Fatalf("trail intact %t, %q; want intact %q", trail.GetIntact(), types, wantTypes)
+		}
+	})
+
+	t.Run("missed student: back-pay ordered, applied for and paid", func(t *testing.T) {
+		var missed *dcv1.Clue
+		for _, c := range clues {
+			if c.GetKind() == "missed" && c.GetStudentIdMasked() == m(16) {
+				missed = c
+			}
+		}
+		ids := []string{missed.GetClueId()}
+		if _, err := e.dc.AssignClues(ctx, &dcv1.AssignCluesRequest{ClueIds: ids, Assignee: "dc1"}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.dc.VerifyClues(ctx, &dcv1.VerifyCluesRequest{ClueIds: ids, Findings: "建档立卡户，在校未获资助", Evidence: "学籍与建档名单比对"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := res.GetClues()[0]; c.GetBackPayStatus() != "opened" || c.GetRefundId() != "" {
+			t.Fatalf("verified missed clue: back-pay %q, refund %q; want the back-pay opened and no refund", c.GetBackPayStatus(), c.GetRefundId())
+		}
+		// The order the application service will hold: S2's, for the
+		// student and term the comparison found and the program a
+		// registry child of the stage is entitled to, in fen.
+		got := servicetest.Events(t, e.js, events.TypeBackPayOpened, 1, func(ev *eventsv1.Event) bool {
+			return ev.GetBackPayOpened().GetClueId() == missed.GetClueId()
+		})[0]
+		o := got.GetBackPayOpened()
+		if o.GetSchoolCode() != "S2" || got.GetSchoolCode() != "S2" || o.GetProgramCode() != "POVERTY_EXTENSION" || o.GetTerm() != term ||
+			o.GetStudentIdHash() != h.Hash(person(16)) || o.GetStudentIdMasked() != m(16) || o.GetAmountFen() != 50000 {
+			t.Fatalf("back-pay order event: %v", o)
+		}
+
+		// S2 applies for the student as back-pay and the chain pays it.
+		backPay := chainEvents(h, payment{person: 16, school: "S2", program: "POVERTY_EXTENSION", stage: "primary", term: term, paidFen: 50000})
+		backPay[0].GetApplicationSubmitted().BackPayClueId = missed.GetClueId()
+		publish(backPay[0])
+		servicetest.Eventually(t, func() error {
+			c, err := e.aud.GetClue(ctx, &dcv1.GetClueRequest{ClueId: missed.GetClueId()})
+			if err != nil {
+				return err
+			}
+			if c.GetBackPayStatus() != "applied" || c.GetBackPayApplicationId() != backPay[0].GetApplicationId() {
+				return fmt.Errorf("back-pay %q for %q, want applied for %s", c.GetBackPayStatus(), c.GetBackPayApplicationId(), backPay[0].GetApplicationId())
+			}
+			return nil
+		})
+		// The payment, delivered twice, moves it once.
+		publish(backPay[1], backPay[1])
+		servicetest.Eventually(t, func() error {
+			c, err := e.aud.GetClue(ctx, &dcv1.GetClueRequest{ClueId: missed.GetClueId()})
+			if err != nil {
+				return err
+			}
+			if c.GetBackPayStatus() != "paid" {
+				return fmt.Errorf("back-pay %q, want paid", c.GetBackPayStatus())
+			}
+			return nil
+		})
+		trail, err := e.aud.GetClueTrail(ctx, &dcv1.GetClueTrailRequest{ClueId: missed.GetClueId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []string
+		for _, s := range trail.GetEntries() {
+			types = append(types, s.GetType())
+		}
+		wantTypes := []string{events.TypeClueRaised, events.TypeClueAssigned, events.TypeClueVerified, events.TypeBackPayOpened,
+			events.TypeApplicationSubmitted, events.TypePaymentSucceeded}
+		if !trail.GetIntact() || !slices.Equal(types, wantTypes) {
+			t.Fatalf("trail intact %t, %q; want intact %q", trail.GetIntact(), types, wantTypes)
+		}
+		// Now paid for that term, the student is missed no more, and a
+		// re-run adds no clue.
+		r, err := e.dc.RunComparison(ctx, &dcv1.RunComparisonRequest{FromTerm: "2016-autumn", ToTerm: term})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for kind, n := range r.GetNewClues() {
+			if n != 0 {
+				t.Errorf("run after the back-pay added %d %s clues", n, kind)
+			}
+		}
+	})
+
+	t.Run("a missed clue without a school cannot order back-pay", func(t *testing.T) {
+		c, err := e.dc.RaiseClue(ctx, &dcv1.RaiseClueRequest{Kind: "missed", StudentIdNumber: person(15), Term: term, Detail: "举报：未获资助"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := []string{c.GetClueId()}
+		if _, err := e.dc.AssignClues(ctx, &dcv1.AssignCluesRequest{ClueIds: ids, Assignee: "dc1"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.dc.VerifyClues(ctx, &dcv1.VerifyCluesRequest{ClueIds: ids, Findings: "查实"})
+		servicetest.WantCode(t, err, codes.FailedPrecondition, "school, program and term")
+		after, err := e.aud.GetClue(ctx, &dcv1.GetClueRequest{ClueId: c.GetClueId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.GetStatus() != dcv1.ClueStatus_CLUE_STATUS_ASSIGNED || after.GetBackPayStatus() != "" {
+			t.Fatalf("refused verification changed the clue: %v", after)
 		}
 	})
 }

@@ -46,8 +46,13 @@ type NewApplication struct {
 	// student loan): the amount in fen, up to the program's max_fen. Leave it
 	// out for every other program.
 	RequestedAmountFen int64 `protobuf:"varint,10,opt,name=requested_amount_fen,json=requestedAmountFen,proto3" json:"requested_amount_fen,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// For back-pay (补发) of a missed student: the clue ID of the school's open
+	// back-pay order (ListBackPayOrders). The order's program, term and
+	// student must be this application's; each order is used once
+	// (FailedPrecondition, reason back-pay-order-unusable, otherwise).
+	BackPayClueId string `protobuf:"bytes,11,opt,name=back_pay_clue_id,json=backPayClueId,proto3" json:"back_pay_clue_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NewApplication) Reset() {
@@ -148,6 +153,13 @@ func (x *NewApplication) GetRequestedAmountFen() int64 {
 		return x.RequestedAmountFen
 	}
 	return 0
+}
+
+func (x *NewApplication) GetBackPayClueId() string {
+	if x != nil {
+		return x.BackPayClueId
+	}
+	return ""
 }
 
 type SubmitApplicationsRequest struct {
@@ -308,8 +320,11 @@ type Application struct {
 	// under (ListPolicyVersions). A later correction never changes it.
 	PolicyVersion   int64 `protobuf:"varint,18,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
 	RegisterVersion int64 `protobuf:"varint,19,opt,name=register_version,json=registerVersion,proto3" json:"register_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Set for back-pay (补发): the verified missed-student clue whose order
+	// this application fulfils.
+	BackPayClueId string `protobuf:"bytes,20,opt,name=back_pay_clue_id,json=backPayClueId,proto3" json:"back_pay_clue_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Application) Reset() {
@@ -473,6 +488,13 @@ func (x *Application) GetRegisterVersion() int64 {
 		return x.RegisterVersion
 	}
 	return 0
+}
+
+func (x *Application) GetBackPayClueId() string {
+	if x != nil {
+		return x.BackPayClueId
+	}
+	return ""
 }
 
 // PayeeCorrection is a new bank card entered by a school's aid officer after
@@ -1998,6 +2020,235 @@ func (x *ListChangesResponse) GetNextCursor() string {
 	return ""
 }
 
+type ListBackPayOrdersRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	SchoolCode string                 `protobuf:"bytes,1,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	// Only the orders not yet fulfilled by an application.
+	OpenOnly bool `protobuf:"varint,2,opt,name=open_only,json=openOnly,proto3" json:"open_only,omitempty"`
+	// 1..500, default 50.
+	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBackPayOrdersRequest) Reset() {
+	*x = ListBackPayOrdersRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBackPayOrdersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBackPayOrdersRequest) ProtoMessage() {}
+
+func (x *ListBackPayOrdersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBackPayOrdersRequest.ProtoReflect.Descriptor instead.
+func (*ListBackPayOrdersRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListBackPayOrdersRequest) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+func (x *ListBackPayOrdersRequest) GetOpenOnly() bool {
+	if x != nil {
+		return x.OpenOnly
+	}
+	return false
+}
+
+func (x *ListBackPayOrdersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListBackPayOrdersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// BackPayOrder is one missed student's back-pay the school is to submit.
+type BackPayOrder struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The verified clue (data comparison) the order comes from; pass it as
+	// NewApplication.back_pay_clue_id.
+	ClueId      string `protobuf:"bytes,1,opt,name=clue_id,json=clueId,proto3" json:"clue_id,omitempty"`
+	SchoolCode  string `protobuf:"bytes,2,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	ProgramCode string `protobuf:"bytes,3,opt,name=program_code,json=programCode,proto3" json:"program_code,omitempty"`
+	Term        string `protobuf:"bytes,4,opt,name=term,proto3" json:"term,omitempty"`
+	// Masked ID number: the school finds the student on its own records.
+	StudentIdMasked string `protobuf:"bytes,5,opt,name=student_id_masked,json=studentIdMasked,proto3" json:"student_id_masked,omitempty"`
+	// The entitlement the comparison estimated, in fen; the application is
+	// paid what the policy in force for the term says.
+	EstimatedAmountFen int64                  `protobuf:"varint,6,opt,name=estimated_amount_fen,json=estimatedAmountFen,proto3" json:"estimated_amount_fen,omitempty"`
+	OpenedAt           *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=opened_at,json=openedAt,proto3" json:"opened_at,omitempty"`
+	// The application that fulfils the order; empty while it is open.
+	ApplicationId string `protobuf:"bytes,8,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackPayOrder) Reset() {
+	*x = BackPayOrder{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackPayOrder) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackPayOrder) ProtoMessage() {}
+
+func (x *BackPayOrder) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackPayOrder.ProtoReflect.Descriptor instead.
+func (*BackPayOrder) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *BackPayOrder) GetClueId() string {
+	if x != nil {
+		return x.ClueId
+	}
+	return ""
+}
+
+func (x *BackPayOrder) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+func (x *BackPayOrder) GetProgramCode() string {
+	if x != nil {
+		return x.ProgramCode
+	}
+	return ""
+}
+
+func (x *BackPayOrder) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+func (x *BackPayOrder) GetStudentIdMasked() string {
+	if x != nil {
+		return x.StudentIdMasked
+	}
+	return ""
+}
+
+func (x *BackPayOrder) GetEstimatedAmountFen() int64 {
+	if x != nil {
+		return x.EstimatedAmountFen
+	}
+	return 0
+}
+
+func (x *BackPayOrder) GetOpenedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OpenedAt
+	}
+	return nil
+}
+
+func (x *BackPayOrder) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+type ListBackPayOrdersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Orders        []*BackPayOrder        `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBackPayOrdersResponse) Reset() {
+	*x = ListBackPayOrdersResponse{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBackPayOrdersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBackPayOrdersResponse) ProtoMessage() {}
+
+func (x *ListBackPayOrdersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBackPayOrdersResponse.ProtoReflect.Descriptor instead.
+func (*ListBackPayOrdersResponse) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListBackPayOrdersResponse) GetOrders() []*BackPayOrder {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+func (x *ListBackPayOrdersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type ListProgramsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The term whose policy to show, e.g. 2017-autumn; empty for the term of
@@ -2009,7 +2260,7 @@ type ListProgramsRequest struct {
 
 func (x *ListProgramsRequest) Reset() {
 	*x = ListProgramsRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[27]
+	mi := &file_aid_application_v1_application_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2272,7 @@ func (x *ListProgramsRequest) String() string {
 func (*ListProgramsRequest) ProtoMessage() {}
 
 func (x *ListProgramsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[27]
+	mi := &file_aid_application_v1_application_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2285,7 @@ func (x *ListProgramsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProgramsRequest.ProtoReflect.Descriptor instead.
 func (*ListProgramsRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{27}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListProgramsRequest) GetTerm() string {
@@ -2082,7 +2333,7 @@ type Program struct {
 
 func (x *Program) Reset() {
 	*x = Program{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[28]
+	mi := &file_aid_application_v1_application_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2094,7 +2345,7 @@ func (x *Program) String() string {
 func (*Program) ProtoMessage() {}
 
 func (x *Program) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[28]
+	mi := &file_aid_application_v1_application_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2107,7 +2358,7 @@ func (x *Program) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Program.ProtoReflect.Descriptor instead.
 func (*Program) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{28}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Program) GetCode() string {
@@ -2242,7 +2493,7 @@ type ListProgramsResponse struct {
 
 func (x *ListProgramsResponse) Reset() {
 	*x = ListProgramsResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[29]
+	mi := &file_aid_application_v1_application_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2254,7 +2505,7 @@ func (x *ListProgramsResponse) String() string {
 func (*ListProgramsResponse) ProtoMessage() {}
 
 func (x *ListProgramsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[29]
+	mi := &file_aid_application_v1_application_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2267,7 +2518,7 @@ func (x *ListProgramsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProgramsResponse.ProtoReflect.Descriptor instead.
 func (*ListProgramsResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{29}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListProgramsResponse) GetPrograms() []*Program {
@@ -2311,7 +2562,7 @@ type DraftPolicyVersionRequest struct {
 
 func (x *DraftPolicyVersionRequest) Reset() {
 	*x = DraftPolicyVersionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[30]
+	mi := &file_aid_application_v1_application_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2574,7 @@ func (x *DraftPolicyVersionRequest) String() string {
 func (*DraftPolicyVersionRequest) ProtoMessage() {}
 
 func (x *DraftPolicyVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[30]
+	mi := &file_aid_application_v1_application_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2587,7 @@ func (x *DraftPolicyVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DraftPolicyVersionRequest.ProtoReflect.Descriptor instead.
 func (*DraftPolicyVersionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{30}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DraftPolicyVersionRequest) GetKind() string {
@@ -2377,7 +2628,7 @@ type PolicyVersion struct {
 
 func (x *PolicyVersion) Reset() {
 	*x = PolicyVersion{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[31]
+	mi := &file_aid_application_v1_application_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +2640,7 @@ func (x *PolicyVersion) String() string {
 func (*PolicyVersion) ProtoMessage() {}
 
 func (x *PolicyVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[31]
+	mi := &file_aid_application_v1_application_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +2653,7 @@ func (x *PolicyVersion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyVersion.ProtoReflect.Descriptor instead.
 func (*PolicyVersion) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{31}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PolicyVersion) GetKind() string {
@@ -2499,7 +2750,7 @@ type PreviewPolicyVersionRequest struct {
 
 func (x *PreviewPolicyVersionRequest) Reset() {
 	*x = PreviewPolicyVersionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[32]
+	mi := &file_aid_application_v1_application_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2511,7 +2762,7 @@ func (x *PreviewPolicyVersionRequest) String() string {
 func (*PreviewPolicyVersionRequest) ProtoMessage() {}
 
 func (x *PreviewPolicyVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[32]
+	mi := &file_aid_application_v1_application_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2524,7 +2775,7 @@ func (x *PreviewPolicyVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewPolicyVersionRequest.ProtoReflect.Descriptor instead.
 func (*PreviewPolicyVersionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{32}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PreviewPolicyVersionRequest) GetKind() string {
@@ -2567,7 +2818,7 @@ type PolicyChange struct {
 
 func (x *PolicyChange) Reset() {
 	*x = PolicyChange{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[33]
+	mi := &file_aid_application_v1_application_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2579,7 +2830,7 @@ func (x *PolicyChange) String() string {
 func (*PolicyChange) ProtoMessage() {}
 
 func (x *PolicyChange) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[33]
+	mi := &file_aid_application_v1_application_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2592,7 +2843,7 @@ func (x *PolicyChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyChange.ProtoReflect.Descriptor instead.
 func (*PolicyChange) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{33}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PolicyChange) GetTerm() string {
@@ -2699,7 +2950,7 @@ type PreviewPolicyVersionResponse struct {
 
 func (x *PreviewPolicyVersionResponse) Reset() {
 	*x = PreviewPolicyVersionResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[34]
+	mi := &file_aid_application_v1_application_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2711,7 +2962,7 @@ func (x *PreviewPolicyVersionResponse) String() string {
 func (*PreviewPolicyVersionResponse) ProtoMessage() {}
 
 func (x *PreviewPolicyVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[34]
+	mi := &file_aid_application_v1_application_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2724,7 +2975,7 @@ func (x *PreviewPolicyVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewPolicyVersionResponse.ProtoReflect.Descriptor instead.
 func (*PreviewPolicyVersionResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{34}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PreviewPolicyVersionResponse) GetChanges() []*PolicyChange {
@@ -2760,7 +3011,7 @@ type ApprovePolicyVersionRequest struct {
 
 func (x *ApprovePolicyVersionRequest) Reset() {
 	*x = ApprovePolicyVersionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[35]
+	mi := &file_aid_application_v1_application_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2772,7 +3023,7 @@ func (x *ApprovePolicyVersionRequest) String() string {
 func (*ApprovePolicyVersionRequest) ProtoMessage() {}
 
 func (x *ApprovePolicyVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[35]
+	mi := &file_aid_application_v1_application_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2785,7 +3036,7 @@ func (x *ApprovePolicyVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovePolicyVersionRequest.ProtoReflect.Descriptor instead.
 func (*ApprovePolicyVersionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{35}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ApprovePolicyVersionRequest) GetKind() string {
@@ -2818,7 +3069,7 @@ type ListPolicyVersionsRequest struct {
 
 func (x *ListPolicyVersionsRequest) Reset() {
 	*x = ListPolicyVersionsRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[36]
+	mi := &file_aid_application_v1_application_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2830,7 +3081,7 @@ func (x *ListPolicyVersionsRequest) String() string {
 func (*ListPolicyVersionsRequest) ProtoMessage() {}
 
 func (x *ListPolicyVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[36]
+	mi := &file_aid_application_v1_application_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2843,7 +3094,7 @@ func (x *ListPolicyVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPolicyVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListPolicyVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{36}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListPolicyVersionsRequest) GetKind() string {
@@ -2862,7 +3113,7 @@ type ListPolicyVersionsResponse struct {
 
 func (x *ListPolicyVersionsResponse) Reset() {
 	*x = ListPolicyVersionsResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[37]
+	mi := &file_aid_application_v1_application_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2874,7 +3125,7 @@ func (x *ListPolicyVersionsResponse) String() string {
 func (*ListPolicyVersionsResponse) ProtoMessage() {}
 
 func (x *ListPolicyVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[37]
+	mi := &file_aid_application_v1_application_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2887,7 +3138,7 @@ func (x *ListPolicyVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPolicyVersionsResponse.ProtoReflect.Descriptor instead.
 func (*ListPolicyVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{37}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListPolicyVersionsResponse) GetVersions() []*PolicyVersion {
@@ -2907,7 +3158,7 @@ type GetPolicyVersionRequest struct {
 
 func (x *GetPolicyVersionRequest) Reset() {
 	*x = GetPolicyVersionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[38]
+	mi := &file_aid_application_v1_application_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2919,7 +3170,7 @@ func (x *GetPolicyVersionRequest) String() string {
 func (*GetPolicyVersionRequest) ProtoMessage() {}
 
 func (x *GetPolicyVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[38]
+	mi := &file_aid_application_v1_application_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2932,7 +3183,7 @@ func (x *GetPolicyVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyVersionRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyVersionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{38}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetPolicyVersionRequest) GetKind() string {
@@ -2953,7 +3204,7 @@ var File_aid_application_v1_application_proto protoreflect.FileDescriptor
 
 const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\n" +
-	"$aid/application/v1/application.proto\x12\x12aid.application.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x03\n" +
+	"$aid/application/v1/application.proto\x12\x12aid.application.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x03\n" +
 	"\x0eNewApplication\x12/\n" +
 	"\x11student_id_number\x18\x01 \x01(\tB\x03\xe0A\x02R\x0fstudentIdNumber\x12&\n" +
 	"\fstudent_name\x18\x02 \x01(\tB\x03\xe0A\x02R\vstudentName\x12\x19\n" +
@@ -2965,7 +3216,8 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\x10bank_card_number\x18\b \x01(\tB\x03\xe0A\x02R\x0ebankCardNumber\x12&\n" +
 	"\faccount_name\x18\t \x01(\tB\x03\xe0A\x02R\vaccountName\x120\n" +
 	"\x14requested_amount_fen\x18\n" +
-	" \x01(\x03R\x12requestedAmountFen\"\xf0\x01\n" +
+	" \x01(\x03R\x12requestedAmountFen\x12'\n" +
+	"\x10back_pay_clue_id\x18\v \x01(\tR\rbackPayClueId\"\xf0\x01\n" +
 	"\x19SubmitApplicationsRequest\x12$\n" +
 	"\vschool_code\x18\x01 \x01(\tB\x03\xe0A\x02R\n" +
 	"schoolCode\x12\x17\n" +
@@ -2974,7 +3226,7 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\x12#\n" +
 	"\rvalidate_only\x18\x05 \x01(\bR\fvalidateOnly\"a\n" +
 	"\x1aSubmitApplicationsResponse\x12C\n" +
-	"\fapplications\x18\x01 \x03(\v2\x1f.aid.application.v1.ApplicationR\fapplications\"\xa9\x06\n" +
+	"\fapplications\x18\x01 \x03(\v2\x1f.aid.application.v1.ApplicationR\fapplications\"\xd2\x06\n" +
 	"\vApplication\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x12\x1f\n" +
 	"\vschool_code\x18\x02 \x01(\tR\n" +
@@ -2998,7 +3250,8 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"updated_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12]\n" +
 	"\x18pending_payee_correction\x18\x11 \x01(\v2#.aid.application.v1.PayeeCorrectionR\x16pendingPayeeCorrection\x12%\n" +
 	"\x0epolicy_version\x18\x12 \x01(\x03R\rpolicyVersion\x12)\n" +
-	"\x10register_version\x18\x13 \x01(\x03R\x0fregisterVersion\"\x84\x03\n" +
+	"\x10register_version\x18\x13 \x01(\x03R\x0fregisterVersion\x12'\n" +
+	"\x10back_pay_clue_id\x18\x14 \x01(\tR\rbackPayClueId\"\x84\x03\n" +
 	"\x0fPayeeCorrection\x12#\n" +
 	"\rcorrection_id\x18\x01 \x01(\tR\fcorrectionId\x12(\n" +
 	"\x10bank_card_masked\x18\x02 \x01(\tR\x0ebankCardMasked\x122\n" +
@@ -3120,7 +3373,27 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\x13ListChangesResponse\x124\n" +
 	"\achanges\x18\x01 \x03(\v2\x1a.aid.application.v1.ChangeR\achanges\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
-	"nextCursor\")\n" +
+	"nextCursor\"\x99\x01\n" +
+	"\x18ListBackPayOrdersRequest\x12$\n" +
+	"\vschool_code\x18\x01 \x01(\tB\x03\xe0A\x02R\n" +
+	"schoolCode\x12\x1b\n" +
+	"\topen_only\x18\x02 \x01(\bR\bopenOnly\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\xbd\x02\n" +
+	"\fBackPayOrder\x12\x17\n" +
+	"\aclue_id\x18\x01 \x01(\tR\x06clueId\x12\x1f\n" +
+	"\vschool_code\x18\x02 \x01(\tR\n" +
+	"schoolCode\x12!\n" +
+	"\fprogram_code\x18\x03 \x01(\tR\vprogramCode\x12\x12\n" +
+	"\x04term\x18\x04 \x01(\tR\x04term\x12*\n" +
+	"\x11student_id_masked\x18\x05 \x01(\tR\x0fstudentIdMasked\x120\n" +
+	"\x14estimated_amount_fen\x18\x06 \x01(\x03R\x12estimatedAmountFen\x127\n" +
+	"\topened_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bopenedAt\x12%\n" +
+	"\x0eapplication_id\x18\b \x01(\tR\rapplicationId\"}\n" +
+	"\x19ListBackPayOrdersResponse\x128\n" +
+	"\x06orders\x18\x01 \x03(\v2 .aid.application.v1.BackPayOrderR\x06orders\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n" +
 	"\x13ListProgramsRequest\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\tR\x04term\"\xe2\x06\n" +
 	"\aProgram\x12\x12\n" +
@@ -3217,7 +3490,7 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\bversions\x18\x01 \x03(\v2!.aid.application.v1.PolicyVersionR\bversions\"E\n" +
 	"\x17GetPolicyVersionRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
-	"\x06number\x18\x02 \x01(\x03R\x06number2\xa6\x0f\n" +
+	"\x06number\x18\x02 \x01(\x03R\x06number2\xcc\x10\n" +
 	"\x12ApplicationService\x12\x97\x01\n" +
 	"\x12SubmitApplications\x12-.aid.application.v1.SubmitApplicationsRequest\x1a..aid.application.v1.SubmitApplicationsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/applications:submit\x12\x87\x01\n" +
 	"\x0eGetApplication\x12).aid.application.v1.GetApplicationRequest\x1a\x1f.aid.application.v1.Application\")\x82\xd3\xe4\x93\x02#\x12!/v1/applications/{application_id}\x12\x87\x01\n" +
@@ -3231,7 +3504,8 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\x10ExportCheckpoint\x12+.aid.application.v1.ExportCheckpointRequest\x1a,.aid.application.v1.ExportCheckpointResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/trail/checkpoint\x12\x8a\x01\n" +
 	"\x11ExportTrailLeaves\x12,.aid.application.v1.ExportTrailLeavesRequest\x1a-.aid.application.v1.ExportTrailLeavesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/trail/leaves\x12\xb0\x01\n" +
 	"\x11GetInclusionProof\x12,.aid.application.v1.GetInclusionProofRequest\x1a-.aid.application.v1.GetInclusionProofResponse\">\x82\xd3\xe4\x93\x028\x126/v1/applications/{application_id}/trail:inclusionProof\x12\x89\x01\n" +
-	"\vListChanges\x12&.aid.application.v1.ListChangesRequest\x1a'.aid.application.v1.ListChangesResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/schools/{school_code}/changes2\xa1\x06\n" +
+	"\vListChanges\x12&.aid.application.v1.ListChangesRequest\x1a'.aid.application.v1.ListChangesResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/schools/{school_code}/changes\x12\xa3\x01\n" +
+	"\x11ListBackPayOrders\x12,.aid.application.v1.ListBackPayOrdersRequest\x1a-.aid.application.v1.ListBackPayOrdersResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/schools/{school_code}/back-pay-orders2\xa1\x06\n" +
 	"\rPolicyService\x12\x8d\x01\n" +
 	"\x12DraftPolicyVersion\x12-.aid.application.v1.DraftPolicyVersionRequest\x1a!.aid.application.v1.PolicyVersion\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/policy/{kind}/versions\x12\xae\x01\n" +
 	"\x14PreviewPolicyVersion\x12/.aid.application.v1.PreviewPolicyVersionRequest\x1a0.aid.application.v1.PreviewPolicyVersionResponse\"3\x82\xd3\xe4\x93\x02-\x12+/v1/policy/{kind}/versions/{number}/preview\x12\xa2\x01\n" +
@@ -3251,7 +3525,7 @@ func file_aid_application_v1_application_proto_rawDescGZIP() []byte {
 	return file_aid_application_v1_application_proto_rawDescData
 }
 
-var file_aid_application_v1_application_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_aid_application_v1_application_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_aid_application_v1_application_proto_goTypes = []any{
 	(*NewApplication)(nil),                // 0: aid.application.v1.NewApplication
 	(*SubmitApplicationsRequest)(nil),     // 1: aid.application.v1.SubmitApplicationsRequest
@@ -3280,106 +3554,113 @@ var file_aid_application_v1_application_proto_goTypes = []any{
 	(*ListChangesRequest)(nil),            // 24: aid.application.v1.ListChangesRequest
 	(*Change)(nil),                        // 25: aid.application.v1.Change
 	(*ListChangesResponse)(nil),           // 26: aid.application.v1.ListChangesResponse
-	(*ListProgramsRequest)(nil),           // 27: aid.application.v1.ListProgramsRequest
-	(*Program)(nil),                       // 28: aid.application.v1.Program
-	(*ListProgramsResponse)(nil),          // 29: aid.application.v1.ListProgramsResponse
-	(*DraftPolicyVersionRequest)(nil),     // 30: aid.application.v1.DraftPolicyVersionRequest
-	(*PolicyVersion)(nil),                 // 31: aid.application.v1.PolicyVersion
-	(*PreviewPolicyVersionRequest)(nil),   // 32: aid.application.v1.PreviewPolicyVersionRequest
-	(*PolicyChange)(nil),                  // 33: aid.application.v1.PolicyChange
-	(*PreviewPolicyVersionResponse)(nil),  // 34: aid.application.v1.PreviewPolicyVersionResponse
-	(*ApprovePolicyVersionRequest)(nil),   // 35: aid.application.v1.ApprovePolicyVersionRequest
-	(*ListPolicyVersionsRequest)(nil),     // 36: aid.application.v1.ListPolicyVersionsRequest
-	(*ListPolicyVersionsResponse)(nil),    // 37: aid.application.v1.ListPolicyVersionsResponse
-	(*GetPolicyVersionRequest)(nil),       // 38: aid.application.v1.GetPolicyVersionRequest
-	nil,                                   // 39: aid.application.v1.Program.StandardFenEntry
-	nil,                                   // 40: aid.application.v1.Program.TierFenEntry
-	nil,                                   // 41: aid.application.v1.Program.SharesBpEntry
-	nil,                                   // 42: aid.application.v1.PolicyChange.TierFenEntry
-	nil,                                   // 43: aid.application.v1.PolicyChange.DraftTierFenEntry
-	(v1.ApplicationStatus)(0),             // 44: aid.common.v1.ApplicationStatus
-	(*timestamppb.Timestamp)(nil),         // 45: google.protobuf.Timestamp
-	(*v1.Actor)(nil),                      // 46: aid.common.v1.Actor
-	(*structpb.Struct)(nil),               // 47: google.protobuf.Struct
+	(*ListBackPayOrdersRequest)(nil),      // 27: aid.application.v1.ListBackPayOrdersRequest
+	(*BackPayOrder)(nil),                  // 28: aid.application.v1.BackPayOrder
+	(*ListBackPayOrdersResponse)(nil),     // 29: aid.application.v1.ListBackPayOrdersResponse
+	(*ListProgramsRequest)(nil),           // 30: aid.application.v1.ListProgramsRequest
+	(*Program)(nil),                       // 31: aid.application.v1.Program
+	(*ListProgramsResponse)(nil),          // 32: aid.application.v1.ListProgramsResponse
+	(*DraftPolicyVersionRequest)(nil),     // 33: aid.application.v1.DraftPolicyVersionRequest
+	(*PolicyVersion)(nil),                 // 34: aid.application.v1.PolicyVersion
+	(*PreviewPolicyVersionRequest)(nil),   // 35: aid.application.v1.PreviewPolicyVersionRequest
+	(*PolicyChange)(nil),                  // 36: aid.application.v1.PolicyChange
+	(*PreviewPolicyVersionResponse)(nil),  // 37: aid.application.v1.PreviewPolicyVersionResponse
+	(*ApprovePolicyVersionRequest)(nil),   // 38: aid.application.v1.ApprovePolicyVersionRequest
+	(*ListPolicyVersionsRequest)(nil),     // 39: aid.application.v1.ListPolicyVersionsRequest
+	(*ListPolicyVersionsResponse)(nil),    // 40: aid.application.v1.ListPolicyVersionsResponse
+	(*GetPolicyVersionRequest)(nil),       // 41: aid.application.v1.GetPolicyVersionRequest
+	nil,                                   // 42: aid.application.v1.Program.StandardFenEntry
+	nil,                                   // 43: aid.application.v1.Program.TierFenEntry
+	nil,                                   // 44: aid.application.v1.Program.SharesBpEntry
+	nil,                                   // 45: aid.application.v1.PolicyChange.TierFenEntry
+	nil,                                   // 46: aid.application.v1.PolicyChange.DraftTierFenEntry
+	(v1.ApplicationStatus)(0),             // 47: aid.common.v1.ApplicationStatus
+	(*timestamppb.Timestamp)(nil),         // 48: google.protobuf.Timestamp
+	(*v1.Actor)(nil),                      // 49: aid.common.v1.Actor
+	(*structpb.Struct)(nil),               // 50: google.protobuf.Struct
 }
 var file_aid_application_v1_application_proto_depIdxs = []int32{
 	0,  // 0: aid.application.v1.SubmitApplicationsRequest.applications:type_name -> aid.application.v1.NewApplication
 	3,  // 1: aid.application.v1.SubmitApplicationsResponse.applications:type_name -> aid.application.v1.Application
-	44, // 2: aid.application.v1.Application.status:type_name -> aid.common.v1.ApplicationStatus
-	45, // 3: aid.application.v1.Application.submitted_at:type_name -> google.protobuf.Timestamp
-	45, // 4: aid.application.v1.Application.updated_at:type_name -> google.protobuf.Timestamp
+	47, // 2: aid.application.v1.Application.status:type_name -> aid.common.v1.ApplicationStatus
+	48, // 3: aid.application.v1.Application.submitted_at:type_name -> google.protobuf.Timestamp
+	48, // 4: aid.application.v1.Application.updated_at:type_name -> google.protobuf.Timestamp
 	4,  // 5: aid.application.v1.Application.pending_payee_correction:type_name -> aid.application.v1.PayeeCorrection
-	46, // 6: aid.application.v1.PayeeCorrection.entered_by:type_name -> aid.common.v1.Actor
-	45, // 7: aid.application.v1.PayeeCorrection.entered_at:type_name -> google.protobuf.Timestamp
-	44, // 8: aid.application.v1.ListApplicationsRequest.status:type_name -> aid.common.v1.ApplicationStatus
+	49, // 6: aid.application.v1.PayeeCorrection.entered_by:type_name -> aid.common.v1.Actor
+	48, // 7: aid.application.v1.PayeeCorrection.entered_at:type_name -> google.protobuf.Timestamp
+	47, // 8: aid.application.v1.ListApplicationsRequest.status:type_name -> aid.common.v1.ApplicationStatus
 	3,  // 9: aid.application.v1.ListApplicationsResponse.applications:type_name -> aid.application.v1.Application
-	45, // 10: aid.application.v1.TrailEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	46, // 11: aid.application.v1.TrailEvent.actor:type_name -> aid.common.v1.Actor
-	44, // 12: aid.application.v1.TrailEvent.status:type_name -> aid.common.v1.ApplicationStatus
+	48, // 10: aid.application.v1.TrailEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	49, // 11: aid.application.v1.TrailEvent.actor:type_name -> aid.common.v1.Actor
+	47, // 12: aid.application.v1.TrailEvent.status:type_name -> aid.common.v1.ApplicationStatus
 	9,  // 13: aid.application.v1.Trail.events:type_name -> aid.application.v1.TrailEvent
 	13, // 14: aid.application.v1.VerifyTrailResponse.checks:type_name -> aid.application.v1.TrailCheck
 	14, // 15: aid.application.v1.VerifyTrailResponse.checkpoint:type_name -> aid.application.v1.TrailCheckpoint
-	45, // 16: aid.application.v1.TrailCheckpoint.time:type_name -> google.protobuf.Timestamp
+	48, // 16: aid.application.v1.TrailCheckpoint.time:type_name -> google.protobuf.Timestamp
 	14, // 17: aid.application.v1.ExportCheckpointResponse.checkpoint:type_name -> aid.application.v1.TrailCheckpoint
-	44, // 18: aid.application.v1.Change.status:type_name -> aid.common.v1.ApplicationStatus
-	44, // 19: aid.application.v1.Change.previous_status:type_name -> aid.common.v1.ApplicationStatus
-	45, // 20: aid.application.v1.Change.occurred_at:type_name -> google.protobuf.Timestamp
-	45, // 21: aid.application.v1.Change.recorded_at:type_name -> google.protobuf.Timestamp
+	47, // 18: aid.application.v1.Change.status:type_name -> aid.common.v1.ApplicationStatus
+	47, // 19: aid.application.v1.Change.previous_status:type_name -> aid.common.v1.ApplicationStatus
+	48, // 20: aid.application.v1.Change.occurred_at:type_name -> google.protobuf.Timestamp
+	48, // 21: aid.application.v1.Change.recorded_at:type_name -> google.protobuf.Timestamp
 	25, // 22: aid.application.v1.ListChangesResponse.changes:type_name -> aid.application.v1.Change
-	39, // 23: aid.application.v1.Program.standard_fen:type_name -> aid.application.v1.Program.StandardFenEntry
-	40, // 24: aid.application.v1.Program.tier_fen:type_name -> aid.application.v1.Program.TierFenEntry
-	41, // 25: aid.application.v1.Program.shares_bp:type_name -> aid.application.v1.Program.SharesBpEntry
-	28, // 26: aid.application.v1.ListProgramsResponse.programs:type_name -> aid.application.v1.Program
-	47, // 27: aid.application.v1.DraftPolicyVersionRequest.document:type_name -> google.protobuf.Struct
-	45, // 28: aid.application.v1.PolicyVersion.drafted_at:type_name -> google.protobuf.Timestamp
-	45, // 29: aid.application.v1.PolicyVersion.approved_at:type_name -> google.protobuf.Timestamp
-	47, // 30: aid.application.v1.PolicyVersion.document:type_name -> google.protobuf.Struct
-	44, // 31: aid.application.v1.PolicyChange.status:type_name -> aid.common.v1.ApplicationStatus
-	42, // 32: aid.application.v1.PolicyChange.tier_fen:type_name -> aid.application.v1.PolicyChange.TierFenEntry
-	43, // 33: aid.application.v1.PolicyChange.draft_tier_fen:type_name -> aid.application.v1.PolicyChange.DraftTierFenEntry
-	33, // 34: aid.application.v1.PreviewPolicyVersionResponse.changes:type_name -> aid.application.v1.PolicyChange
-	31, // 35: aid.application.v1.ListPolicyVersionsResponse.versions:type_name -> aid.application.v1.PolicyVersion
-	1,  // 36: aid.application.v1.ApplicationService.SubmitApplications:input_type -> aid.application.v1.SubmitApplicationsRequest
-	5,  // 37: aid.application.v1.ApplicationService.GetApplication:input_type -> aid.application.v1.GetApplicationRequest
-	6,  // 38: aid.application.v1.ApplicationService.ListApplications:input_type -> aid.application.v1.ListApplicationsRequest
-	8,  // 39: aid.application.v1.ApplicationService.GetTrail:input_type -> aid.application.v1.GetTrailRequest
-	11, // 40: aid.application.v1.ApplicationService.VerifyTrail:input_type -> aid.application.v1.VerifyTrailRequest
-	21, // 41: aid.application.v1.ApplicationService.CorrectPayee:input_type -> aid.application.v1.CorrectPayeeRequest
-	22, // 42: aid.application.v1.ApplicationService.ApprovePayeeCorrection:input_type -> aid.application.v1.ApprovePayeeCorrectionRequest
-	23, // 43: aid.application.v1.ApplicationService.RejectPayeeCorrection:input_type -> aid.application.v1.RejectPayeeCorrectionRequest
-	27, // 44: aid.application.v1.ApplicationService.ListPrograms:input_type -> aid.application.v1.ListProgramsRequest
-	15, // 45: aid.application.v1.ApplicationService.ExportCheckpoint:input_type -> aid.application.v1.ExportCheckpointRequest
-	17, // 46: aid.application.v1.ApplicationService.ExportTrailLeaves:input_type -> aid.application.v1.ExportTrailLeavesRequest
-	19, // 47: aid.application.v1.ApplicationService.GetInclusionProof:input_type -> aid.application.v1.GetInclusionProofRequest
-	24, // 48: aid.application.v1.ApplicationService.ListChanges:input_type -> aid.application.v1.ListChangesRequest
-	30, // 49: aid.application.v1.PolicyService.DraftPolicyVersion:input_type -> aid.application.v1.DraftPolicyVersionRequest
-	32, // 50: aid.application.v1.PolicyService.PreviewPolicyVersion:input_type -> aid.application.v1.PreviewPolicyVersionRequest
-	35, // 51: aid.application.v1.PolicyService.ApprovePolicyVersion:input_type -> aid.application.v1.ApprovePolicyVersionRequest
-	36, // 52: aid.application.v1.PolicyService.ListPolicyVersions:input_type -> aid.application.v1.ListPolicyVersionsRequest
-	38, // 53: aid.application.v1.PolicyService.GetPolicyVersion:input_type -> aid.application.v1.GetPolicyVersionRequest
-	2,  // 54: aid.application.v1.ApplicationService.SubmitApplications:output_type -> aid.application.v1.SubmitApplicationsResponse
-	3,  // 55: aid.application.v1.ApplicationService.GetApplication:output_type -> aid.application.v1.Application
-	7,  // 56: aid.application.v1.ApplicationService.ListApplications:output_type -> aid.application.v1.ListApplicationsResponse
-	10, // 57: aid.application.v1.ApplicationService.GetTrail:output_type -> aid.application.v1.Trail
-	12, // 58: aid.application.v1.ApplicationService.VerifyTrail:output_type -> aid.application.v1.VerifyTrailResponse
-	3,  // 59: aid.application.v1.ApplicationService.CorrectPayee:output_type -> aid.application.v1.Application
-	3,  // 60: aid.application.v1.ApplicationService.ApprovePayeeCorrection:output_type -> aid.application.v1.Application
-	3,  // 61: aid.application.v1.ApplicationService.RejectPayeeCorrection:output_type -> aid.application.v1.Application
-	29, // 62: aid.application.v1.ApplicationService.ListPrograms:output_type -> aid.application.v1.ListProgramsResponse
-	16, // 63: aid.application.v1.ApplicationService.ExportCheckpoint:output_type -> aid.application.v1.ExportCheckpointResponse
-	18, // 64: aid.application.v1.ApplicationService.ExportTrailLeaves:output_type -> aid.application.v1.ExportTrailLeavesResponse
-	20, // 65: aid.application.v1.ApplicationService.GetInclusionProof:output_type -> aid.application.v1.GetInclusionProofResponse
-	26, // 66: aid.application.v1.ApplicationService.ListChanges:output_type -> aid.application.v1.ListChangesResponse
-	31, // 67: aid.application.v1.PolicyService.DraftPolicyVersion:output_type -> aid.application.v1.PolicyVersion
-	34, // 68: aid.application.v1.PolicyService.PreviewPolicyVersion:output_type -> aid.application.v1.PreviewPolicyVersionResponse
-	31, // 69: aid.application.v1.PolicyService.ApprovePolicyVersion:output_type -> aid.application.v1.PolicyVersion
-	37, // 70: aid.application.v1.PolicyService.ListPolicyVersions:output_type -> aid.application.v1.ListPolicyVersionsResponse
-	31, // 71: aid.application.v1.PolicyService.GetPolicyVersion:output_type -> aid.application.v1.PolicyVersion
-	54, // [54:72] is the sub-list for method output_type
-	36, // [36:54] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	48, // 23: aid.application.v1.BackPayOrder.opened_at:type_name -> google.protobuf.Timestamp
+	28, // 24: aid.application.v1.ListBackPayOrdersResponse.orders:type_name -> aid.application.v1.BackPayOrder
+	42, // 25: aid.application.v1.Program.standard_fen:type_name -> aid.application.v1.Program.StandardFenEntry
+	43, // 26: aid.application.v1.Program.tier_fen:type_name -> aid.application.v1.Program.TierFenEntry
+	44, // 27: aid.application.v1.Program.shares_bp:type_name -> aid.application.v1.Program.SharesBpEntry
+	31, // 28: aid.application.v1.ListProgramsResponse.programs:type_name -> aid.application.v1.Program
+	50, // 29: aid.application.v1.DraftPolicyVersionRequest.document:type_name -> google.protobuf.Struct
+	48, // 30: aid.application.v1.PolicyVersion.drafted_at:type_name -> google.protobuf.Timestamp
+	48, // 31: aid.application.v1.PolicyVersion.approved_at:type_name -> google.protobuf.Timestamp
+	50, // 32: aid.application.v1.PolicyVersion.document:type_name -> google.protobuf.Struct
+	47, // 33: aid.application.v1.PolicyChange.status:type_name -> aid.common.v1.ApplicationStatus
+	45, // 34: aid.application.v1.PolicyChange.tier_fen:type_name -> aid.application.v1.PolicyChange.TierFenEntry
+	46, // 35: aid.application.v1.PolicyChange.draft_tier_fen:type_name -> aid.application.v1.PolicyChange.DraftTierFenEntry
+	36, // 36: aid.application.v1.PreviewPolicyVersionResponse.changes:type_name -> aid.application.v1.PolicyChange
+	34, // 37: aid.application.v1.ListPolicyVersionsResponse.versions:type_name -> aid.application.v1.PolicyVersion
+	1,  // 38: aid.application.v1.ApplicationService.SubmitApplications:input_type -> aid.application.v1.SubmitApplicationsRequest
+	5,  // 39: aid.application.v1.ApplicationService.GetApplication:input_type -> aid.application.v1.GetApplicationRequest
+	6,  // 40: aid.application.v1.ApplicationService.ListApplications:input_type -> aid.application.v1.ListApplicationsRequest
+	8,  // 41: aid.application.v1.ApplicationService.GetTrail:input_type -> aid.application.v1.GetTrailRequest
+	11, // 42: aid.application.v1.ApplicationService.VerifyTrail:input_type -> aid.application.v1.VerifyTrailRequest
+	21, // 43: aid.application.v1.ApplicationService.CorrectPayee:input_type -> aid.application.v1.CorrectPayeeRequest
+	22, // 44: aid.application.v1.ApplicationService.ApprovePayeeCorrection:input_type -> aid.application.v1.ApprovePayeeCorrectionRequest
+	23, // 45: aid.application.v1.ApplicationService.RejectPayeeCorrection:input_type -> aid.application.v1.RejectPayeeCorrectionRequest
+	30, // 46: aid.application.v1.ApplicationService.ListPrograms:input_type -> aid.application.v1.ListProgramsRequest
+	15, // 47: aid.application.v1.ApplicationService.ExportCheckpoint:input_type -> aid.application.v1.ExportCheckpointRequest
+	17, // 48: aid.application.v1.ApplicationService.ExportTrailLeaves:input_type -> aid.application.v1.ExportTrailLeavesRequest
+	19, // 49: aid.application.v1.ApplicationService.GetInclusionProof:input_type -> aid.application.v1.GetInclusionProofRequest
+	24, // 50: aid.application.v1.ApplicationService.ListChanges:input_type -> aid.application.v1.ListChangesRequest
+	27, // 51: aid.application.v1.ApplicationService.ListBackPayOrders:input_type -> aid.application.v1.ListBackPayOrdersRequest
+	33, // 52: aid.application.v1.PolicyService.DraftPolicyVersion:input_type -> aid.application.v1.DraftPolicyVersionRequest
+	35, // 53: aid.application.v1.PolicyService.PreviewPolicyVersion:input_type -> aid.application.v1.PreviewPolicyVersionRequest
+	38, // 54: aid.application.v1.PolicyService.ApprovePolicyVersion:input_type -> aid.application.v1.ApprovePolicyVersionRequest
+	39, // 55: aid.application.v1.PolicyService.ListPolicyVersions:input_type -> aid.application.v1.ListPolicyVersionsRequest
+	41, // 56: aid.application.v1.PolicyService.GetPolicyVersion:input_type -> aid.application.v1.GetPolicyVersionRequest
+	2,  // 57: aid.application.v1.ApplicationService.SubmitApplications:output_type -> aid.application.v1.SubmitApplicationsResponse
+	3,  // 58: aid.application.v1.ApplicationService.GetApplication:output_type -> aid.application.v1.Application
+	7,  // 59: aid.application.v1.ApplicationService.ListApplications:output_type -> aid.application.v1.ListApplicationsResponse
+	10, // 60: aid.application.v1.ApplicationService.GetTrail:output_type -> aid.application.v1.Trail
+	12, // 61: aid.application.v1.ApplicationService.VerifyTrail:output_type -> aid.application.v1.VerifyTrailResponse
+	3,  // 62: aid.application.v1.ApplicationService.CorrectPayee:output_type -> aid.application.v1.Application
+	3,  // 63: aid.application.v1.ApplicationService.ApprovePayeeCorrection:output_type -> aid.application.v1.Application
+	3,  // 64: aid.application.v1.ApplicationService.RejectPayeeCorrection:output_type -> aid.application.v1.Application
+	32, // 65: aid.application.v1.ApplicationService.ListPrograms:output_type -> aid.application.v1.ListProgramsResponse
+	16, // 66: aid.application.v1.ApplicationService.ExportCheckpoint:output_type -> aid.application.v1.ExportCheckpointResponse
+	18, // 67: aid.application.v1.ApplicationService.ExportTrailLeaves:output_type -> aid.application.v1.ExportTrailLeavesResponse
+	20, // 68: aid.application.v1.ApplicationService.GetInclusionProof:output_type -> aid.application.v1.GetInclusionProofResponse
+	26, // 69: aid.application.v1.ApplicationService.ListChanges:output_type -> aid.application.v1.ListChangesResponse
+	29, // 70: aid.application.v1.ApplicationService.ListBackPayOrders:output_type -> aid.application.v1.ListBackPayOrdersResponse
+	34, // 71: aid.application.v1.PolicyService.DraftPolicyVersion:output_type -> aid.application.v1.PolicyVersion
+	37, // 72: aid.application.v1.PolicyService.PreviewPolicyVersion:output_type -> aid.application.v1.PreviewPolicyVersionResponse
+	34, // 73: aid.application.v1.PolicyService.ApprovePolicyVersion:output_type -> aid.application.v1.PolicyVersion
+	40, // 74: aid.application.v1.PolicyService.ListPolicyVersions:output_type -> aid.application.v1.ListPolicyVersionsResponse
+	34, // 75: aid.application.v1.PolicyService.GetPolicyVersion:output_type -> aid.application.v1.PolicyVersion
+	57, // [57:76] is the sub-list for method output_type
+	38, // [38:57] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_aid_application_v1_application_proto_init() }
@@ -3393,7 +3674,7 @@ func file_aid_application_v1_application_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_application_v1_application_proto_rawDesc), len(file_aid_application_v1_application_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

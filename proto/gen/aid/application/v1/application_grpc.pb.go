@@ -32,6 +32,7 @@ const (
 	ApplicationService_ExportTrailLeaves_FullMethodName      = "/aid.application.v1.ApplicationService/ExportTrailLeaves"
 	ApplicationService_GetInclusionProof_FullMethodName      = "/aid.application.v1.ApplicationService/GetInclusionProof"
 	ApplicationService_ListChanges_FullMethodName            = "/aid.application.v1.ApplicationService/ListChanges"
+	ApplicationService_ListBackPayOrders_FullMethodName      = "/aid.application.v1.ApplicationService/ListBackPayOrders"
 )
 
 // ApplicationServiceClient is the client API for ApplicationService service.
@@ -96,6 +97,13 @@ type ApplicationServiceClient interface {
 	// InvalidArgument (field violation "after") for a cursor that is not one
 	// this school's feed gave.
 	ListChanges(ctx context.Context, in *ListChangesRequest, opts ...grpc.CallOption) (*ListChangesResponse, error)
+	// ListBackPayOrders lists a school's back-pay orders (补发): the missed
+	// students (应助未助) the bureau's data office verified, each to be
+	// submitted once, as an application with back_pay_clue_id, for the
+	// program and term the order names. Open orders first, then fulfilled
+	// ones, each group oldest first. School officers and reviewers read only
+	// their own school (PermissionDenied, reason own-school-only).
+	ListBackPayOrders(ctx context.Context, in *ListBackPayOrdersRequest, opts ...grpc.CallOption) (*ListBackPayOrdersResponse, error)
 }
 
 type applicationServiceClient struct {
@@ -236,6 +244,16 @@ func (c *applicationServiceClient) ListChanges(ctx context.Context, in *ListChan
 	return out, nil
 }
 
+func (c *applicationServiceClient) ListBackPayOrders(ctx context.Context, in *ListBackPayOrdersRequest, opts ...grpc.CallOption) (*ListBackPayOrdersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBackPayOrdersResponse)
+	err := c.cc.Invoke(ctx, ApplicationService_ListBackPayOrders_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ApplicationServiceServer is the server API for ApplicationService service.
 // All implementations must embed UnimplementedApplicationServiceServer
 // for forward compatibility.
@@ -298,6 +316,13 @@ type ApplicationServiceServer interface {
 	// InvalidArgument (field violation "after") for a cursor that is not one
 	// this school's feed gave.
 	ListChanges(context.Context, *ListChangesRequest) (*ListChangesResponse, error)
+	// ListBackPayOrders lists a school's back-pay orders (补发): the missed
+	// students (应助未助) the bureau's data office verified, each to be
+	// submitted once, as an application with back_pay_clue_id, for the
+	// program and term the order names. Open orders first, then fulfilled
+	// ones, each group oldest first. School officers and reviewers read only
+	// their own school (PermissionDenied, reason own-school-only).
+	ListBackPayOrders(context.Context, *ListBackPayOrdersRequest) (*ListBackPayOrdersResponse, error)
 	mustEmbedUnimplementedApplicationServiceServer()
 }
 
@@ -346,6 +371,9 @@ func (UnimplementedApplicationServiceServer) GetInclusionProof(context.Context, 
 }
 func (UnimplementedApplicationServiceServer) ListChanges(context.Context, *ListChangesRequest) (*ListChangesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListChanges not implemented")
+}
+func (UnimplementedApplicationServiceServer) ListBackPayOrders(context.Context, *ListBackPayOrdersRequest) (*ListBackPayOrdersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListBackPayOrders not implemented")
 }
 func (UnimplementedApplicationServiceServer) mustEmbedUnimplementedApplicationServiceServer() {}
 func (UnimplementedApplicationServiceServer) testEmbeddedByValue()                            {}
@@ -602,6 +630,24 @@ func _ApplicationService_ListChanges_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ApplicationService_ListBackPayOrders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBackPayOrdersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApplicationServiceServer).ListBackPayOrders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ApplicationService_ListBackPayOrders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApplicationServiceServer).ListBackPayOrders(ctx, req.(*ListBackPayOrdersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ApplicationService_ServiceDesc is the grpc.ServiceDesc for ApplicationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -660,6 +706,10 @@ var ApplicationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListChanges",
 			Handler:    _ApplicationService_ListChanges_Handler,
+		},
+		{
+			MethodName: "ListBackPayOrders",
+			Handler:    _ApplicationService_ListBackPayOrders_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

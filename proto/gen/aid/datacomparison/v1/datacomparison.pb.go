@@ -977,12 +977,18 @@ type Clue struct {
 	Findings   string          `protobuf:"bytes,15,opt,name=findings,proto3" json:"findings,omitempty"`
 	Evidence   string          `protobuf:"bytes,16,opt,name=evidence,proto3" json:"evidence,omitempty"`
 	// Set when verification found the payment ineligible.
-	Ineligible    bool                   `protobuf:"varint,17,opt,name=ineligible,proto3" json:"ineligible,omitempty"`
-	RefundId      string                 `protobuf:"bytes,18,opt,name=refund_id,json=refundId,proto3" json:"refund_id,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Ineligible bool                   `protobuf:"varint,17,opt,name=ineligible,proto3" json:"ineligible,omitempty"`
+	RefundId   string                 `protobuf:"bytes,18,opt,name=refund_id,json=refundId,proto3" json:"refund_id,omitempty"`
+	CreatedAt  *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt  *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// For a verified missed-student clue: where its back-pay (补发) stands:
+	// "opened" (ordered from the school), "applied" (the school's
+	// application back_pay_application_id names the clue), "paid"; empty for
+	// other clues.
+	BackPayStatus        string `protobuf:"bytes,21,opt,name=back_pay_status,json=backPayStatus,proto3" json:"back_pay_status,omitempty"`
+	BackPayApplicationId string `protobuf:"bytes,22,opt,name=back_pay_application_id,json=backPayApplicationId,proto3" json:"back_pay_application_id,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Clue) Reset() {
@@ -1153,6 +1159,20 @@ func (x *Clue) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Clue) GetBackPayStatus() string {
+	if x != nil {
+		return x.BackPayStatus
+	}
+	return ""
+}
+
+func (x *Clue) GetBackPayApplicationId() string {
+	if x != nil {
+		return x.BackPayApplicationId
+	}
+	return ""
 }
 
 type RaiseClueRequest struct {
@@ -3076,7 +3096,7 @@ const file_aid_datacomparison_v1_datacomparison_proto_rawDesc = "" +
 	"\timport_id\x18\x01 \x01(\x03R\bimportId\x128\n" +
 	"\x04kind\x18\x02 \x01(\x0e2$.aid.datacomparison.v1.ReferenceKindR\x04kind\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x05R\aversion\x12\x12\n" +
-	"\x04line\x18\x04 \x01(\x03R\x04line\"\xc3\x05\n" +
+	"\x04line\x18\x04 \x01(\x03R\x04line\"\xa2\x06\n" +
 	"\x04Clue\x12\x17\n" +
 	"\aclue_id\x18\x01 \x01(\tR\x06clueId\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x129\n" +
@@ -3107,7 +3127,9 @@ const file_aid_datacomparison_v1_datacomparison_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x8f\x02\n" +
+	"updated_at\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12&\n" +
+	"\x0fback_pay_status\x18\x15 \x01(\tR\rbackPayStatus\x125\n" +
+	"\x17back_pay_application_id\x18\x16 \x01(\tR\x14backPayApplicationId\"\x8f\x02\n" +
 	"\x10RaiseClueRequest\x12\x17\n" +
 	"\x04kind\x18\x01 \x01(\tB\x03\xe0A\x02R\x04kind\x12/\n" +
 	"\x11student_id_number\x18\x02 \x01(\tB\x03\xe0A\x02R\x0fstudentIdNumber\x12\x1f\n" +

@@ -66,6 +66,7 @@ type Event struct {
 	//	*Event_RefundOpened
 	//	*Event_RefundReceiptRecorded
 	//	*Event_RefundClosed
+	//	*Event_BackPayOpened
 	//	*Event_SchoolReviewWithdrawn
 	//	*Event_TrailCheckpointed
 	//	*Event_BatchManifestPart
@@ -383,6 +384,15 @@ func (x *Event) GetRefundClosed() *RefundClosed {
 	return nil
 }
 
+func (x *Event) GetBackPayOpened() *BackPayOpened {
+	if x != nil {
+		if x, ok := x.Body.(*Event_BackPayOpened); ok {
+			return x.BackPayOpened
+		}
+	}
+	return nil
+}
+
 func (x *Event) GetSchoolReviewWithdrawn() *SchoolReviewWithdrawn {
 	if x != nil {
 		if x, ok := x.Body.(*Event_SchoolReviewWithdrawn); ok {
@@ -524,6 +534,10 @@ type Event_RefundClosed struct {
 	RefundClosed *RefundClosed `protobuf:"bytes,48,opt,name=refund_closed,json=refundClosed,proto3,oneof"`
 }
 
+type Event_BackPayOpened struct {
+	BackPayOpened *BackPayOpened `protobuf:"bytes,49,opt,name=back_pay_opened,json=backPayOpened,proto3,oneof"`
+}
+
 type Event_SchoolReviewWithdrawn struct {
 	SchoolReviewWithdrawn *SchoolReviewWithdrawn `protobuf:"bytes,50,opt,name=school_review_withdrawn,json=schoolReviewWithdrawn,proto3,oneof"`
 }
@@ -589,6 +603,8 @@ func (*Event_RefundOpened) isEvent_Body() {}
 func (*Event_RefundReceiptRecorded) isEvent_Body() {}
 
 func (*Event_RefundClosed) isEvent_Body() {}
+
+func (*Event_BackPayOpened) isEvent_Body() {}
 
 func (*Event_SchoolReviewWithdrawn) isEvent_Body() {}
 
@@ -749,8 +765,13 @@ type ApplicationSubmitted struct {
 	FundingSharesBp map[string]int32 `protobuf:"bytes,15,rep,name=funding_shares_bp,json=fundingSharesBp,proto3" json:"funding_shares_bp,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// Whether the program counts toward the bureau's government total.
 	GovernmentTotal bool `protobuf:"varint,16,opt,name=government_total,json=governmentTotal,proto3" json:"government_total,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Set when the application is back-pay (补发) for a missed student: the
+	// verified clue whose back-pay order (BackPayOpened) it fulfils. The
+	// application service accepts it only for that order's school, program,
+	// term and student, once.
+	BackPayClueId string `protobuf:"bytes,17,opt,name=back_pay_clue_id,json=backPayClueId,proto3" json:"back_pay_clue_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplicationSubmitted) Reset() {
@@ -893,6 +914,13 @@ func (x *ApplicationSubmitted) GetGovernmentTotal() bool {
 		return x.GovernmentTotal
 	}
 	return false
+}
+
+func (x *ApplicationSubmitted) GetBackPayClueId() string {
+	if x != nil {
+		return x.BackPayClueId
+	}
+	return ""
 }
 
 // CalendarChanged: the bureau set a year's working calendar (school-review
@@ -2696,6 +2724,105 @@ func (x *ClueDismissed) GetFindings() string {
 	return ""
 }
 
+// BackPayOpened: a verified missed-student clue (应助未助) orders back-pay:
+// the school may submit one application for the student, program and term
+// named here, marked as back-pay, which then goes through the whole chain.
+type BackPayOpened struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ClueId      string                 `protobuf:"bytes,1,opt,name=clue_id,json=clueId,proto3" json:"clue_id,omitempty"`
+	SchoolCode  string                 `protobuf:"bytes,2,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	ProgramCode string                 `protobuf:"bytes,3,opt,name=program_code,json=programCode,proto3" json:"program_code,omitempty"`
+	Term        string                 `protobuf:"bytes,4,opt,name=term,proto3" json:"term,omitempty"`
+	// Keyed hash of the student's ID number (as on ApplicationSubmitted) and
+	// its masked form; the number itself never travels.
+	StudentIdHash   string `protobuf:"bytes,5,opt,name=student_id_hash,json=studentIdHash,proto3" json:"student_id_hash,omitempty"`
+	StudentIdMasked string `protobuf:"bytes,6,opt,name=student_id_masked,json=studentIdMasked,proto3" json:"student_id_masked,omitempty"`
+	// The entitlement the comparison estimated; the chain pays what the policy
+	// in force for the term says.
+	AmountFen     int64 `protobuf:"varint,7,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackPayOpened) Reset() {
+	*x = BackPayOpened{}
+	mi := &file_aid_events_v1_events_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackPayOpened) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackPayOpened) ProtoMessage() {}
+
+func (x *BackPayOpened) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_events_v1_events_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackPayOpened.ProtoReflect.Descriptor instead.
+func (*BackPayOpened) Descriptor() ([]byte, []int) {
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *BackPayOpened) GetClueId() string {
+	if x != nil {
+		return x.ClueId
+	}
+	return ""
+}
+
+func (x *BackPayOpened) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+func (x *BackPayOpened) GetProgramCode() string {
+	if x != nil {
+		return x.ProgramCode
+	}
+	return ""
+}
+
+func (x *BackPayOpened) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+func (x *BackPayOpened) GetStudentIdHash() string {
+	if x != nil {
+		return x.StudentIdHash
+	}
+	return ""
+}
+
+func (x *BackPayOpened) GetStudentIdMasked() string {
+	if x != nil {
+		return x.StudentIdMasked
+	}
+	return ""
+}
+
+func (x *BackPayOpened) GetAmountFen() int64 {
+	if x != nil {
+		return x.AmountFen
+	}
+	return 0
+}
+
 // RefundOpened: a receivable to recover an ineligible payment, linked to the
 // original payment (which is never edited).
 type RefundOpened struct {
@@ -2712,7 +2839,7 @@ type RefundOpened struct {
 
 func (x *RefundOpened) Reset() {
 	*x = RefundOpened{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[30]
+	mi := &file_aid_events_v1_events_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +2851,7 @@ func (x *RefundOpened) String() string {
 func (*RefundOpened) ProtoMessage() {}
 
 func (x *RefundOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[30]
+	mi := &file_aid_events_v1_events_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +2864,7 @@ func (x *RefundOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundOpened.ProtoReflect.Descriptor instead.
 func (*RefundOpened) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{30}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RefundOpened) GetRefundId() string {
@@ -2797,7 +2924,7 @@ type RefundReceiptRecorded struct {
 
 func (x *RefundReceiptRecorded) Reset() {
 	*x = RefundReceiptRecorded{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[31]
+	mi := &file_aid_events_v1_events_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2809,7 +2936,7 @@ func (x *RefundReceiptRecorded) String() string {
 func (*RefundReceiptRecorded) ProtoMessage() {}
 
 func (x *RefundReceiptRecorded) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[31]
+	mi := &file_aid_events_v1_events_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2822,7 +2949,7 @@ func (x *RefundReceiptRecorded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundReceiptRecorded.ProtoReflect.Descriptor instead.
 func (*RefundReceiptRecorded) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{31}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RefundReceiptRecorded) GetRefundId() string {
@@ -2878,7 +3005,7 @@ type RefundClosed struct {
 
 func (x *RefundClosed) Reset() {
 	*x = RefundClosed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[32]
+	mi := &file_aid_events_v1_events_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2890,7 +3017,7 @@ func (x *RefundClosed) String() string {
 func (*RefundClosed) ProtoMessage() {}
 
 func (x *RefundClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[32]
+	mi := &file_aid_events_v1_events_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2903,7 +3030,7 @@ func (x *RefundClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundClosed.ProtoReflect.Descriptor instead.
 func (*RefundClosed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{32}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RefundClosed) GetRefundId() string {
@@ -2940,7 +3067,7 @@ type TrailCheckpointed struct {
 
 func (x *TrailCheckpointed) Reset() {
 	*x = TrailCheckpointed{}
-	mi := &file_aid_events_v1_events_proto_msgTypes[33]
+	mi := &file_aid_events_v1_events_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2952,7 +3079,7 @@ func (x *TrailCheckpointed) String() string {
 func (*TrailCheckpointed) ProtoMessage() {}
 
 func (x *TrailCheckpointed) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_events_v1_events_proto_msgTypes[33]
+	mi := &file_aid_events_v1_events_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2965,7 +3092,7 @@ func (x *TrailCheckpointed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrailCheckpointed.ProtoReflect.Descriptor instead.
 func (*TrailCheckpointed) Descriptor() ([]byte, []int) {
-	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{33}
+	return file_aid_events_v1_events_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TrailCheckpointed) GetTreeSize() uint64 {
@@ -3014,7 +3141,7 @@ var File_aid_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\x13\n" +
+	"\x1aaid/events/v1/events.proto\x12\raid.events.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x14\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12;\n" +
@@ -3050,7 +3177,8 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x0eclue_dismissed\x18- \x01(\v2\x1c.aid.events.v1.ClueDismissedH\x00R\rclueDismissed\x12B\n" +
 	"\rrefund_opened\x18. \x01(\v2\x1b.aid.events.v1.RefundOpenedH\x00R\frefundOpened\x12^\n" +
 	"\x17refund_receipt_recorded\x18/ \x01(\v2$.aid.events.v1.RefundReceiptRecordedH\x00R\x15refundReceiptRecorded\x12B\n" +
-	"\rrefund_closed\x180 \x01(\v2\x1b.aid.events.v1.RefundClosedH\x00R\frefundClosed\x12^\n" +
+	"\rrefund_closed\x180 \x01(\v2\x1b.aid.events.v1.RefundClosedH\x00R\frefundClosed\x12F\n" +
+	"\x0fback_pay_opened\x181 \x01(\v2\x1c.aid.events.v1.BackPayOpenedH\x00R\rbackPayOpened\x12^\n" +
 	"\x17school_review_withdrawn\x182 \x01(\v2$.aid.events.v1.SchoolReviewWithdrawnH\x00R\x15schoolReviewWithdrawn\x12Q\n" +
 	"\x12trail_checkpointed\x187 \x01(\v2 .aid.events.v1.TrailCheckpointedH\x00R\x11trailCheckpointed\x12R\n" +
 	"\x13batch_manifest_part\x183 \x01(\v2 .aid.events.v1.BatchManifestPartH\x00R\x11batchManifestPart\x12K\n" +
@@ -3064,7 +3192,7 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\vtraceparent\x18\x02 \x01(\tR\vtraceparent\x12\x1e\n" +
 	"\n" +
 	"tracestate\x18\x03 \x01(\tR\n" +
-	"tracestate\"\xe5\x06\n" +
+	"tracestate\"\x8e\a\n" +
 	"\x14ApplicationSubmitted\x12*\n" +
 	"\x11student_id_masked\x18\x01 \x01(\tR\x0fstudentIdMasked\x12&\n" +
 	"\x0fstudent_id_hash\x18\x02 \x01(\tR\rstudentIdHash\x12.\n" +
@@ -3083,7 +3211,8 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x10register_version\x18\r \x01(\x03R\x0fregisterVersion\x12K\n" +
 	"\btier_fen\x18\x0e \x03(\v20.aid.events.v1.ApplicationSubmitted.TierFenEntryR\atierFen\x12d\n" +
 	"\x11funding_shares_bp\x18\x0f \x03(\v28.aid.events.v1.ApplicationSubmitted.FundingSharesBpEntryR\x0ffundingSharesBp\x12)\n" +
-	"\x10government_total\x18\x10 \x01(\bR\x0fgovernmentTotal\x1a:\n" +
+	"\x10government_total\x18\x10 \x01(\bR\x0fgovernmentTotal\x12'\n" +
+	"\x10back_pay_clue_id\x18\x11 \x01(\tR\rbackPayClueId\x1a:\n" +
 	"\fTierFenEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1aB\n" +
@@ -3239,7 +3368,17 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\x04kind\x18\x04 \x01(\tR\x04kind\"D\n" +
 	"\rClueDismissed\x12\x17\n" +
 	"\aclue_id\x18\x01 \x01(\tR\x06clueId\x12\x1a\n" +
-	"\bfindings\x18\x02 \x01(\tR\bfindings\"\xb9\x01\n" +
+	"\bfindings\x18\x02 \x01(\tR\bfindings\"\xf3\x01\n" +
+	"\rBackPayOpened\x12\x17\n" +
+	"\aclue_id\x18\x01 \x01(\tR\x06clueId\x12\x1f\n" +
+	"\vschool_code\x18\x02 \x01(\tR\n" +
+	"schoolCode\x12!\n" +
+	"\fprogram_code\x18\x03 \x01(\tR\vprogramCode\x12\x12\n" +
+	"\x04term\x18\x04 \x01(\tR\x04term\x12&\n" +
+	"\x0fstudent_id_hash\x18\x05 \x01(\tR\rstudentIdHash\x12*\n" +
+	"\x11student_id_masked\x18\x06 \x01(\tR\x0fstudentIdMasked\x12\x1d\n" +
+	"\n" +
+	"amount_fen\x18\a \x01(\x03R\tamountFen\"\xb9\x01\n" +
 	"\fRefundOpened\x12\x1b\n" +
 	"\trefund_id\x18\x01 \x01(\tR\brefundId\x12\x17\n" +
 	"\aclue_id\x18\x02 \x01(\tR\x06clueId\x12\x1b\n" +
@@ -3281,7 +3420,7 @@ func file_aid_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_aid_events_v1_events_proto_rawDescData
 }
 
-var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_aid_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_aid_events_v1_events_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: aid.events.v1.Event
 	(*Frame)(nil),                 // 1: aid.events.v1.Frame
@@ -3313,18 +3452,19 @@ var file_aid_events_v1_events_proto_goTypes = []any{
 	(*ClueAssigned)(nil),          // 27: aid.events.v1.ClueAssigned
 	(*ClueVerified)(nil),          // 28: aid.events.v1.ClueVerified
 	(*ClueDismissed)(nil),         // 29: aid.events.v1.ClueDismissed
-	(*RefundOpened)(nil),          // 30: aid.events.v1.RefundOpened
-	(*RefundReceiptRecorded)(nil), // 31: aid.events.v1.RefundReceiptRecorded
-	(*RefundClosed)(nil),          // 32: aid.events.v1.RefundClosed
-	(*TrailCheckpointed)(nil),     // 33: aid.events.v1.TrailCheckpointed
-	nil,                           // 34: aid.events.v1.ApplicationSubmitted.TierFenEntry
-	nil,                           // 35: aid.events.v1.ApplicationSubmitted.FundingSharesBpEntry
-	(*timestamppb.Timestamp)(nil), // 36: google.protobuf.Timestamp
-	(*v1.Actor)(nil),              // 37: aid.common.v1.Actor
+	(*BackPayOpened)(nil),         // 30: aid.events.v1.BackPayOpened
+	(*RefundOpened)(nil),          // 31: aid.events.v1.RefundOpened
+	(*RefundReceiptRecorded)(nil), // 32: aid.events.v1.RefundReceiptRecorded
+	(*RefundClosed)(nil),          // 33: aid.events.v1.RefundClosed
+	(*TrailCheckpointed)(nil),     // 34: aid.events.v1.TrailCheckpointed
+	nil,                           // 35: aid.events.v1.ApplicationSubmitted.TierFenEntry
+	nil,                           // 36: aid.events.v1.ApplicationSubmitted.FundingSharesBpEntry
+	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
+	(*v1.Actor)(nil),              // 38: aid.common.v1.Actor
 }
 var file_aid_events_v1_events_proto_depIdxs = []int32{
-	36, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	37, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
+	37, // 0: aid.events.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	38, // 1: aid.events.v1.Event.actor:type_name -> aid.common.v1.Actor
 	3,  // 2: aid.events.v1.Event.application_submitted:type_name -> aid.events.v1.ApplicationSubmitted
 	6,  // 3: aid.events.v1.Event.school_review_approved:type_name -> aid.events.v1.SchoolReviewApproved
 	7,  // 4: aid.events.v1.Event.school_review_rejected:type_name -> aid.events.v1.SchoolReviewRejected
@@ -3345,29 +3485,30 @@ var file_aid_events_v1_events_proto_depIdxs = []int32{
 	27, // 19: aid.events.v1.Event.clue_assigned:type_name -> aid.events.v1.ClueAssigned
 	28, // 20: aid.events.v1.Event.clue_verified:type_name -> aid.events.v1.ClueVerified
 	29, // 21: aid.events.v1.Event.clue_dismissed:type_name -> aid.events.v1.ClueDismissed
-	30, // 22: aid.events.v1.Event.refund_opened:type_name -> aid.events.v1.RefundOpened
-	31, // 23: aid.events.v1.Event.refund_receipt_recorded:type_name -> aid.events.v1.RefundReceiptRecorded
-	32, // 24: aid.events.v1.Event.refund_closed:type_name -> aid.events.v1.RefundClosed
-	8,  // 25: aid.events.v1.Event.school_review_withdrawn:type_name -> aid.events.v1.SchoolReviewWithdrawn
-	33, // 26: aid.events.v1.Event.trail_checkpointed:type_name -> aid.events.v1.TrailCheckpointed
-	17, // 27: aid.events.v1.Event.batch_manifest_part:type_name -> aid.events.v1.BatchManifestPart
-	4,  // 28: aid.events.v1.Event.calendar_changed:type_name -> aid.events.v1.CalendarChanged
-	21, // 29: aid.events.v1.Event.loan_repayment_recorded:type_name -> aid.events.v1.LoanRepaymentRecorded
-	2,  // 30: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
-	34, // 31: aid.events.v1.ApplicationSubmitted.tier_fen:type_name -> aid.events.v1.ApplicationSubmitted.TierFenEntry
-	35, // 32: aid.events.v1.ApplicationSubmitted.funding_shares_bp:type_name -> aid.events.v1.ApplicationSubmitted.FundingSharesBpEntry
-	5,  // 33: aid.events.v1.CalendarChanged.holidays:type_name -> aid.events.v1.CalendarDay
-	5,  // 34: aid.events.v1.CalendarChanged.working_days:type_name -> aid.events.v1.CalendarDay
-	36, // 35: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
-	16, // 36: aid.events.v1.BatchConfirmed.manifest:type_name -> aid.events.v1.BatchManifestHeader
-	18, // 37: aid.events.v1.BatchManifestPart.items:type_name -> aid.events.v1.ManifestItem
-	37, // 38: aid.events.v1.PayeeCorrected.entered_by:type_name -> aid.common.v1.Actor
-	36, // 39: aid.events.v1.TrailCheckpointed.signed_at:type_name -> google.protobuf.Timestamp
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	31, // 22: aid.events.v1.Event.refund_opened:type_name -> aid.events.v1.RefundOpened
+	32, // 23: aid.events.v1.Event.refund_receipt_recorded:type_name -> aid.events.v1.RefundReceiptRecorded
+	33, // 24: aid.events.v1.Event.refund_closed:type_name -> aid.events.v1.RefundClosed
+	30, // 25: aid.events.v1.Event.back_pay_opened:type_name -> aid.events.v1.BackPayOpened
+	8,  // 26: aid.events.v1.Event.school_review_withdrawn:type_name -> aid.events.v1.SchoolReviewWithdrawn
+	34, // 27: aid.events.v1.Event.trail_checkpointed:type_name -> aid.events.v1.TrailCheckpointed
+	17, // 28: aid.events.v1.Event.batch_manifest_part:type_name -> aid.events.v1.BatchManifestPart
+	4,  // 29: aid.events.v1.Event.calendar_changed:type_name -> aid.events.v1.CalendarChanged
+	21, // 30: aid.events.v1.Event.loan_repayment_recorded:type_name -> aid.events.v1.LoanRepaymentRecorded
+	2,  // 31: aid.events.v1.Frame.events:type_name -> aid.events.v1.FramedEvent
+	35, // 32: aid.events.v1.ApplicationSubmitted.tier_fen:type_name -> aid.events.v1.ApplicationSubmitted.TierFenEntry
+	36, // 33: aid.events.v1.ApplicationSubmitted.funding_shares_bp:type_name -> aid.events.v1.ApplicationSubmitted.FundingSharesBpEntry
+	5,  // 34: aid.events.v1.CalendarChanged.holidays:type_name -> aid.events.v1.CalendarDay
+	5,  // 35: aid.events.v1.CalendarChanged.working_days:type_name -> aid.events.v1.CalendarDay
+	37, // 36: aid.events.v1.SchoolReviewApproved.notice_ends_at:type_name -> google.protobuf.Timestamp
+	16, // 37: aid.events.v1.BatchConfirmed.manifest:type_name -> aid.events.v1.BatchManifestHeader
+	18, // 38: aid.events.v1.BatchManifestPart.items:type_name -> aid.events.v1.ManifestItem
+	38, // 39: aid.events.v1.PayeeCorrected.entered_by:type_name -> aid.common.v1.Actor
+	37, // 40: aid.events.v1.TrailCheckpointed.signed_at:type_name -> google.protobuf.Timestamp
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_aid_events_v1_events_proto_init() }
@@ -3399,6 +3540,7 @@ func file_aid_events_v1_events_proto_init() {
 		(*Event_RefundOpened)(nil),
 		(*Event_RefundReceiptRecorded)(nil),
 		(*Event_RefundClosed)(nil),
+		(*Event_BackPayOpened)(nil),
 		(*Event_SchoolReviewWithdrawn)(nil),
 		(*Event_TrailCheckpointed)(nil),
 		(*Event_BatchManifestPart)(nil),
@@ -3411,7 +3553,7 @@ func file_aid_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_events_v1_events_proto_rawDesc), len(file_aid_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
