@@ -110,6 +110,20 @@ func (s *Service) claimBackPays(ctx context.Context, tx db.Tx, apps []domain.App
 	return s.store.FulfilBackPayOrders(ctx, tx, byClue)
 }
 
+// backPayClueOf reads an application's back_pay_clue_id: "" when it names
+// none, its canonical form, or "" after a violation of field.
+func backPayClueOf(v *apperr.Violations, field, clueID string) string {
+	if clueID == "" {
+		return ""
+	}
+	clue, err := uuid.Parse(clueID)
+	if err != nil {
+		v.Addf(field, "must be the clue ID of one of the school's back-pay orders (see ListBackPayOrders)")
+		return ""
+	}
+	return clue.String()
+}
+
 // sameStudent reports whether hash is the keyed hash of id under one of keys.
 func (s *Service) sameStudent(hash string, id idnumber.ID, keys []string) bool {
 	for _, k := range keys {
@@ -139,7 +153,10 @@ func (s *Service) ListBackPayOrders(ctx context.Context, caller auth.Identity, r
 		return nil, "", apperr.Denied(apperr.ReasonOwnSchoolOnly, "you may only read your own school's back-pay orders")
 	}
 	var v apperr.Violations
-	checkCode(&v, "school_code", req.SchoolCode, true)
+	if req.SchoolCode == "" {
+		v.Addf("school_code", "is required")
+	}
+	v.CheckCode("school_code", req.SchoolCode)
 	size := page.Size(&v, req.PageSize)
 	var after *adapters.BackPayCursor
 	var t backPayToken

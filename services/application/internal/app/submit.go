@@ -376,13 +376,7 @@ func (s *Service) prepare(req SubmitRequest) ([]prepared, pinned, error) {
 		}
 		p.card = in.BankCardNumber
 		p.account = checkName(&iv, field("account_name"), in.AccountName)
-		if in.BackPayClueID != "" {
-			if clue, err := uuid.Parse(in.BackPayClueID); err != nil {
-				iv.Addf(field("back_pay_clue_id"), "must be the clue ID of one of the school's back-pay orders (see ListBackPayOrders)")
-			} else {
-				p.backPay = clue.String()
-			}
-		}
+		p.backPay = backPayClueOf(&iv, field("back_pay_clue_id"), in.BackPayClueID)
 		if p.hash != "" && known {
 			key := [2]string{p.hash, program.Code}
 			if j, dup := firstOf[key]; dup {
