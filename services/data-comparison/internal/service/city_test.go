@@ -126,6 +126,35 @@ func clueKey(c *dcv1.Clue) string {
 	return fmt.Sprintf("%s|%s|%s|%d", c.GetKind(), c.GetStudentIdMasked(), c.GetTerm(), c.GetAmountFen())
 }
 
+// wantNoNewClues runs a comparison over from..to and fails when it adds a
+// clue; what says when.
+func (e *env) wantNoNewClues(ctx context.Context, from, to, what string) {
+	e.t.Helper()
+	r, err := e.dc.RunComparison(ctx, &dcv1.RunComparisonRequest{FromTerm: from, ToTerm: to})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for kind, n := range r.GetNewClues() {
+		if n != 0 {
+			e.t.Errorf("%s added %d %s clues", what, n, kind)
+		}
+	}
+}
+
+// trailTypes reads a clue's trail: whether it is intact and its event types.
+func (e *env) trailTypes(ctx context.Context, clueID string) (bool, []string) {
+	e.t.Helper()
+	trail, err := e.aud.GetClueTrail(ctx, &dcv1.GetClueTrailRequest{ClueId: clueID})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var types []string
+	for _, s := range trail.GetEntries() {
+		types = append(types, s.GetType())
+	}
+	return trail.GetIntact(), types
+}
+
 func (e *env) allClues(ctx context.Context) []*dcv1.Clue {
 	e.t.Helper()
 	var out []*dcv1.Clue
@@ -305,15 +334,7 @@ func TestGeneratedCity(t *testing.T) {
 		if len(after.GetImports()) != len(before.GetImports()) {
 			t.Errorf("imports %d after a refused file, %d before", len(after.GetImports()), len(before.GetImports()))
 		}
-		r, err := e.dc.RunComparison(ctx, &dcv1.RunComparisonRequest{FromTerm: "2016-autumn", ToTerm: term})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for kind, n := range r.GetNewClues() {
-			if n != 0 {
-				t.Errorf("run after a refused import added %d %s clues", n, kind)
-			}
-		}
+		e.wantNoNewClues(ctx, "2016-autumn", term, "run after a refused import")
 	})
 
 	t.Run("verify, two partial receipts, refund closed", func(t *testing.T) {
@@ -363,16 +384,9 @@ func TestGeneratedCity(t *testing.T) {
 			!slices.Equal(ineligible.GetRecordIds(), []string{r.GetRecordId()}) {
 			t.Fatalf("refund after two receipts: %v", r)
 		}
-		trail, err := e.aud.GetClueTrail(ctx, &dcv1.GetClueTrailRequest{ClueId: ineligible.GetClueId()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var types []string
-		for _, s := range trail.GetEntries() {
-			types = append(types, s.GetType())
-		}
-		if wantTypes := []string{events.TypeClueRaised, events.TypeClueAssigned, events.TypeClueVerified, events.TypeRefundOpened}; !trail.GetIntact() || !slices.Equal(types, wantTypes) {
-			t.Fatalf("trail intact %t, %q; want intact %q", trail.GetIntact(), types, wantTypes)
+		intact, types := e.trailTypes(ctx, ineligible.GetClueId())
+		if wantTypes := []string{events.TypeClueRaised, events.TypeClueAssigned, events.TypeClueVerified, events.TypeRefundOpened}; !intact || !slices.Equal(types, wantTypes) {
+			t.Fatalf("trail intact %t, %q; want intact %q", intact, types, wantTypes)
 		}
 	})
 
@@ -432,30 +446,15 @@ func TestGeneratedCity(t *testing.T) {
 			}
 			return nil
 		})
-		trail, err := e.aud.GetClueTrail(ctx, &dcv1.GetClueTrailRequest{ClueId: missed.GetClueId()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var types []string
-		for _, s := range trail.GetEntries() {
-			types = append(types, s.GetType())
-		}
+		intact, types := e.trailTypes(ctx, missed.GetClueId())
 		wantTypes := []string{events.TypeClueRaised, events.TypeClueAssigned, events.TypeClueVerified, events.TypeBackPayOpened,
 			events.TypeApplicationSubmitted, events.TypePaymentSucceeded}
-		if !trail.GetIntact() || !slices.Equal(types, wantTypes) {
-			t.Fatalf("trail intact %t, %q; want intact %q", trail.GetIntact(), types, wantTypes)
+		if !intact || !slices.Equal(types, wantTypes) {
+			t.Fatalf("trail intact %t, %q; want intact %q", intact, types, wantTypes)
 		}
 		// Now paid for that term, the student is missed no more, and a
 		// re-run adds no clue.
-		r, err := e.dc.RunComparison(ctx, &dcv1.RunComparisonRequest{FromTerm: "2016-autumn", ToTerm: term})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for kind, n := range r.GetNewClues() {
-			if n != 0 {
-				t.Errorf("run after the back-pay added %d %s clues", n, kind)
-			}
-		}
+		e.wantNoNewClues(ctx, "2016-autumn", term, "run after the back-pay")
 	})
 
 	t.Run("a missed clue without a school cannot order back-pay", func(t *testing.T) {
