@@ -1,9 +1,14 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/catalog"
@@ -17,17 +22,19 @@ import (
 
 // TestBackPayEndToEnd: a registry child on a school's roster who got
 // nothing (应助未助) is found by a comparison run; the data officer verifies
-// the clue, which orders back-pay from the school; the school submits the
-// student naming the order, and the application goes through the whole
-// chain — school review with its notice, bureau, finance's two officers,
-// payout — to one credit at the bank. At the end the clue says paid, its
-// trail and the application's verify, the annual report counts the
+// the clue, which orders back-pay from the school; the school's officer
+// sees the order in the console and uploads a list naming it, and the
+// application goes through the whole chain — school review with its
+// notice, bureau, finance's two officers, payout — to one credit at the
+// bank. At the end the clue says paid (also on the data officer's page),
+// its trail and the application's verify, the annual report counts the
 // payment, and a re-run of the comparison finds nothing new.
 func TestBackPayEndToEnd(t *testing.T) {
 	s := startStack(t, map[string]string{"SCHOOL_REVIEW_NOTICE_PERIOD": "2s"}, false)
 	checkReasons(t)
 	ctx := ctxT(t)
-	const school, term = "S007", "2017-autumn"
+	// S001 is the console's development school officer's (officer1).
+	const school, term = "S001", "2017-autumn"
 	data := newUser(t, s, "data-1", auth.RoleDataOfficer, auth.OrgBureau)
 	officer := newUser(t, s, "officer-"+school, auth.RoleSchoolOfficer, school)
 	auditor := newUser(t, s, "auditor-1", auth.RoleAuditor, auth.OrgBureau)
@@ -72,7 +79,8 @@ func TestBackPayEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The school sees the order and submits the student against it.
+	// The school's officer sees the order in the console and uploads a
+	// list naming it.
 	var order *applicationv1.BackPayOrder
 	eventually(t, "the school's back-pay order", 30*time.Second, func() error {
 		res, err := officer.app.ListBackPayOrders(ctx, &applicationv1.ListBackPayOrdersRequest{SchoolCode: school, OpenOnly: true})
@@ -89,17 +97,39 @@ func TestBackPayEndToEnd(t *testing.T) {
 		order.GetStudentIdMasked() != idnumber.Mask(id) || order.GetEstimatedAmountFen() != c.wantFen {
 		t.Fatalf("order: %v", order)
 	}
-	req.BackPayClueId = order.GetClueId()
-	sub, err := officer.app.SubmitApplications(ctx, &applicationv1.SubmitApplicationsRequest{SchoolCode: school, Term: term,
-		Applications: []*applicationv1.NewApplication{req}})
+	base := "http://" + s.Console
+	b := newBrowser(t, base)
+	b.signIn("officer1")
+	b.run("back-pay orders", chromedp.Navigate(base+"/school/back-pay"), chromedp.WaitVisible(chromedp.CSS("#backpay")))
+	if row := b.text(`#backpay tbody tr[data-id="` + clue.GetClueId() + `"]`); !strings.Contains(row, idnumber.Mask(id)) || !strings.Contains(row, "500.00") {
+		t.Errorf("the order's row %q: want the masked ID and 500.00", row)
+	}
+	b.screenshot("back-pay-orders")
+	listFile := filepath.Join(t.TempDir(), "补发名单.csv")
+	if err := os.WriteFile(listFile, []byte("身份证号,姓名,学段,资助项目,建档立卡,银行卡号,户名,补发单号\n"+
+		id+","+req.GetStudentName()+",小学,"+c.program+",是,"+req.GetBankCardNumber()+","+req.GetAccountName()+","+order.GetClueId()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.run("upload the back-pay list", chromedp.Navigate(base+"/upload"), chromedp.WaitVisible(chromedp.CSS("#upload-form")),
+		chromedp.SetValue(chromedp.CSS("#term"), term), chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{listFile}),
+		chromedp.Click(chromedp.CSS("#check")), chromedp.WaitVisible(chromedp.CSS("#upload-ok")))
+	b.run("submit", chromedp.Click(chromedp.CSS("#submit")), chromedp.WaitVisible(chromedp.CSS("#upload-submitted")))
+	if got := b.text("#submitted-count"); got != "1" {
+		t.Fatalf("submitted %q, want 1", got)
+	}
+	res, err := officer.app.ListBackPayOrders(ctx, &applicationv1.ListBackPayOrdersRequest{SchoolCode: school})
 	if err != nil {
-		t.Fatalf("submit the back-pay: %v", err)
+		t.Fatal(err)
 	}
-	a := sub.GetApplications()[0]
-	c.id = a.GetApplicationId()
-	if a.GetBackPayClueId() != clue.GetClueId() || a.GetAmountFen() != c.wantFen {
-		t.Fatalf("back-pay application: clue %q, %d fen", a.GetBackPayClueId(), a.GetAmountFen())
+	c.id = res.GetOrders()[0].GetApplicationId()
+	a, err := officer.app.GetApplication(ctx, &applicationv1.GetApplicationRequest{ApplicationId: c.id})
+	if err != nil {
+		t.Fatalf("the back-pay application %q: %v", c.id, err)
 	}
+	if a.GetBackPayClueId() != clue.GetClueId() || a.GetAmountFen() != c.wantFen || a.GetProgramCode() != c.program {
+		t.Fatalf("back-pay application: clue %q, %s, %d fen", a.GetBackPayClueId(), a.GetProgramCode(), a.GetAmountFen())
+	}
+	b.signOut()
 	driveToPaid(t, s, []*policyCase{c})
 
 	eventually(t, "the clue's back-pay paid", 30*time.Second, func() error {
@@ -158,6 +188,11 @@ func TestBackPayEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
+	b.signIn("data1")
+	b.until("the clue's back-pay paid on the data officer's page", "/data/clues?kind=missed", "#clues", func(text string) bool {
+		return strings.Contains(text, "已补发") && strings.Contains(text, c.id)
+	})
+	b.screenshot("back-pay-paid")
 	again, err := data.data.RunComparison(ctx, &datacomparisonv1.RunComparisonRequest{FromTerm: term, ToTerm: term})
 	if err != nil {
 		t.Fatal(err)
