@@ -188,6 +188,23 @@ func TestBackPayEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
+	// The data-comparison section counts what the data office did in the
+	// year it did it: the back-pay in the year of its payment.
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paidYear := ps.GetPayments()[0].GetUpdatedAt().AsTime().In(shanghai).Year()
+	eventually(t, "the report of the payment's year counts the back-pay", 30*time.Second, func() error {
+		r, err := auditor.reports.GetAnnualReport(ctx, &reportingv1.GetAnnualReportRequest{Year: int32(paidYear)})
+		if err != nil {
+			return err
+		}
+		if l := lineOf(r, "refunds", "back_paid"); l == nil || l.GetAmountFen() != c.wantFen || l.GetCount() != 1 {
+			return errf("back-paid line of %d: %v", paidYear, l)
+		}
+		return nil
+	})
 	b.signIn("data1")
 	b.until("the clue's back-pay paid on the data officer's page", "/data/clues?kind=missed", "#clues", func(text string) bool {
 		return strings.Contains(text, "已补发") && strings.Contains(text, c.id)

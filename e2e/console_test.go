@@ -382,14 +382,14 @@ func TestConsoleJourney(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#count"), "4"), chromedp.SendKeys(chromedp.CSS("#sum"), "2000.01"),
 		chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#error")))
 	b.screenshot("batch-confirm-refused")
-	if got := b.text("#batch-status"); !strings.Contains(got, "CLOSED") {
+	if got := b.text("#batch-status"); !strings.Contains(got, "已关闭") {
 		t.Fatalf("a wrong sum changed the batch: %s", got)
 	}
 	b.run("confirm",
 		chromedp.Navigate(base+"/finance/batches/"+batchID), chromedp.WaitVisible(chromedp.CSS("#confirm-form")),
 		chromedp.SendKeys(chromedp.CSS("#count"), "4"), chromedp.SendKeys(chromedp.CSS("#sum"), "2000.00"),
 		chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#flash")))
-	if got := b.text("#batch-status"); !strings.Contains(got, "CONFIRMED") {
+	if got := b.text("#batch-status"); !strings.Contains(got, "已确认") {
 		t.Fatalf("batch %s after confirmation", got)
 	}
 	b.screenshot("batch-confirmed")
@@ -708,7 +708,7 @@ func TestConsoleDataOffice(t *testing.T) {
 			chromedp.Click(chromedp.CSS("#refunds tbody tr button")), chromedp.WaitVisible(chromedp.CSS("#flash")))
 	}
 	row := b.text("#refunds tbody tr")
-	if !strings.Contains(row, "CLOSED") || strings.Count(row, "1,000.00") != 2 {
+	if !strings.Contains(row, "已关闭") || strings.Count(row, "1,000.00") != 2 {
 		t.Errorf("refund after 400 + 600 received: %q, want CLOSED with 1,000.00 received", row)
 	}
 	b.screenshot("refund-closed")

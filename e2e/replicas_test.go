@@ -77,7 +77,8 @@ func TestReplicasCompete(t *testing.T) {
 	}
 
 	// One replica of each service relays its outbox: exactly one holds the
-	// outbox-relay lease (the killed ones hand it on or never took it).
+	// outbox-relay lease (the killed ones hand it on or never took it), and
+	// one consumes its events.
 	eventually(t, "one relay per service", 30*time.Second, func() error {
 		for _, name := range stack.Services {
 			held := 0.0
@@ -86,6 +87,16 @@ func TestReplicasCompete(t *testing.T) {
 			}
 			if held != 1 {
 				return fmt.Errorf("%s: %v replicas hold the outbox-relay lease, want 1", name, held)
+			}
+		}
+		// Each service's consumer runs in one replica at a time.
+		for _, name := range stack.Services {
+			held := 0.0
+			for _, ep := range append([]stack.Endpoint{s.Endpoints[name]}, s.ReplicaEndpoints[name]...) {
+				held += scrape(t, ep.HTTP)[`aid_lease_held{lease="consumer:`+name+`"}`]
+			}
+			if held != 1 {
+				return fmt.Errorf("%s: %v replicas hold the consumer:%s lease, want 1", name, held, name)
 			}
 		}
 		return nil

@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -50,6 +51,50 @@ const RelayLease = "outbox-relay"
 // RelayLeaseTTL bounds how long the outbox waits for a new relay after its
 // owner died without releasing the lease.
 const RelayLeaseTTL = 3 * time.Second
+
+// ConsumerLeasePrefix names the lease under which one replica runs a
+// consumer ("consumer:application"); its TTL is RelayLeaseTTL.
+const ConsumerLeasePrefix = "consumer:"
+
+// consumerRuns returns how each consumer runs: one replica at a time
+// (ConsumerLeasePrefix) unless AID_CONSUMERS_COMPETE lets every replica
+// pull from the durable.
+func (h *Host) consumerRuns(service string) ([]func(context.Context) error, error) {
+	compete, err := config.Bool("AID_CONSUMERS_COMPETE", false)
+	if err != nil {
+		return nil, err
+	}
+	runs := make([]func(context.Context) error, len(h.consumers))
+	for i, c := range h.consumers {
+		runs[i] = c.Run
+		if !compete {
+			runs[i] = exclusive(h.Pool, c, h.Log, h.Tel.Registry, service)
+		}
+	}
+	return runs, nil
+}
+
+// exclusive runs c only while this process holds its lease: one replica
+// consumes, the others stand by and take over when it stops or dies (its
+// unacknowledged messages are redelivered to the next holder). One
+// consumer sees a service's events in stream order and applies them in
+// large batches, where competing replicas would each apply a share in
+// smaller transactions and make an event that comes before its
+// prerequisite wait for a redelivery (docs/architecture.md, Replicas).
+// Events are applied exactly once in effect whoever applies them, so no
+// write needs fencing: the lease only keeps the consumption in one place.
+func exclusive(pool *pgxpool.Pool, c *natsx.Consumer, log *slog.Logger, reg prometheus.Registerer, service string) func(context.Context) error {
+	r := lease.NewRunner(pool, ConsumerLeasePrefix+c.Name, lease.WithTTL(RelayLeaseTTL), lease.WithLogger(log), lease.WithRegisterer(reg, service))
+	return func(ctx context.Context) error {
+		return r.Run(ctx, func(lctx context.Context, _ lease.Lease) error {
+			// A lost lease cancels lctx: the consumer stops, which is no failure.
+			if err := c.Run(lctx); err != nil && lctx.Err() == nil {
+				return err
+			}
+			return nil
+		})
+	}
+}
 
 // Spec describes a service to host.
 type Spec struct {
@@ -347,10 +392,14 @@ func RunWithConfig(ctx context.Context, spec Spec, cfg config.Service) error {
 	defer stopBG()
 	var consumersWG, relayWG sync.WaitGroup
 	errc := make(chan error, 4+len(h.workers)+len(h.consumers))
-	for _, c := range h.consumers {
+	runs, err := h.consumerRuns(spec.Name)
+	if err != nil {
+		return err
+	}
+	for i, run := range runs {
 		consumersWG.Go(func() {
-			if err := c.Run(bgCtx); err != nil {
-				errc <- fmt.Errorf("consumer %s: %w", c.Name, err)
+			if err := run(bgCtx); err != nil {
+				errc <- fmt.Errorf("consumer %s: %w", h.consumers[i].Name, err)
 			}
 		})
 	}

@@ -264,6 +264,10 @@ var messages = map[string][2]string{
 	"state.ASSIGNED":              {"已分派", "Assigned"},
 	"state.VERIFIED":              {"已查实", "Verified"},
 	"state.DISMISSED":             {"不属实", "Dismissed"},
+	"state.RETURNED":              {"已退回", "Returned"},
+	"state.ORDERED":               {"已下达支付", "Payment ordered"},
+	"state.PAID":                  {"已支付", "Paid"},
+	"state.FAILED":                {"支付失败", "Payment failed"},
 }
 
 // translate returns key's words in lang ("zh" or "en"); an unknown key

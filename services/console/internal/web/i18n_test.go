@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/edubureau/studentaid/pkg/catalog"
+	datacomparisonv1 "github.com/edubureau/studentaid/proto/gen/aid/datacomparison/v1"
+	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
 )
 
 // keyUse finds the words a template or handler asks for by a literal key.
@@ -89,3 +91,34 @@ func TestEveryWordIsTranslated(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryStateIsTranslated: the batch, item, clue and refund statuses the
+// pages show through stateKey, and the back-pay statuses, all have words.
+func TestEveryStateIsTranslated(t *testing.T) {
+	var keys []string
+	for _, names := range []map[int32]string{financev1.BatchStatus_name, financev1.ItemStatus_name,
+		datacomparisonv1.ClueStatus_name, datacomparisonv1.RefundStatus_name} {
+		for v := range names {
+			if v == 0 {
+				continue
+			}
+			keys = append(keys, stateKey(protoEnum(names[v])))
+		}
+	}
+	for _, s := range []string{"opened", "applied", "paid"} {
+		keys = append(keys, "backpay."+s)
+	}
+	for _, k := range keys {
+		if _, ok := messages[k]; !ok {
+			t.Errorf("no words for %s", k)
+		}
+	}
+	if got := stateKey(financev1.BatchStatus_BATCH_STATUS_CLOSED); got != "state.CLOSED" {
+		t.Errorf("stateKey(BATCH_STATUS_CLOSED) = %q, want state.CLOSED", got)
+	}
+}
+
+// protoEnum is an enum value's name as its String method gives it.
+type protoEnum string
+
+func (p protoEnum) String() string { return string(p) }

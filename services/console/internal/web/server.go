@@ -394,6 +394,7 @@ func parsePages() (map[string]*template.Template, error) {
 		"date":   func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 		"add":    func(a, b int) int { return a + b },
 		"status": statusLabel,
+		"state":  stateKey,
 		"dict":   dict,
 		"hours":  hours,
 	}

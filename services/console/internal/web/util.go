@@ -41,3 +41,13 @@ func wanYuan(fen int64) string {
 func statusLabel(s commonv1.ApplicationStatus) string {
 	return strings.TrimPrefix(s.String(), "APPLICATION_STATUS_")
 }
+
+// stateKey is the words key of a batch, item, clue or refund status
+// (BATCH_STATUS_CLOSED → state.CLOSED).
+func stateKey(s fmt.Stringer) string {
+	v := s.String()
+	if i := strings.Index(v, "_STATUS_"); i >= 0 {
+		v = v[i+len("_STATUS_"):]
+	}
+	return "state." + v
+}

@@ -26,6 +26,9 @@ type Application struct {
 	SubmittedAt                                                            time.Time
 	// EventID is the submission's event: its first step's visit.
 	EventID string
+	// BackPayClueID is the missed-student clue a back-pay application
+	// fulfils; "" for the others.
+	BackPayClueID string
 }
 
 // ErrUnknownApplication: a payment names an application not seen yet.
@@ -41,10 +44,10 @@ func InsertApplication(ctx context.Context, tx db.Tx, a Application) error {
 		return err
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO applications (application_id, student_id_hash, school_code, program_code, term, term_rank,
-		stage, funding_source, government_total, shares_bp, policy_version, submitted_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT DO NOTHING`,
+		stage, funding_source, government_total, shares_bp, policy_version, submitted_at, back_pay_clue_id)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT DO NOTHING`,
 		a.ID, a.StudentIDHash, a.SchoolCode, a.ProgramCode, a.Term, a.TermRank, a.Stage, a.FundingSource, a.GovernmentTotal,
-		shares, a.PolicyVersion, a.SubmittedAt)
+		shares, a.PolicyVersion, a.SubmittedAt, a.BackPayClueID)
 	if err != nil {
 		return fmt.Errorf("insert application %s: %w", a.ID, err)
 	}
@@ -206,6 +209,11 @@ func Comparison(ctx context.Context, q db.Querier, year int, asOf time.Time) (do
 		FROM refund_receipts rr JOIN refunds r USING (refund_id)
 		LEFT JOIN payments p ON p.payment_id = r.payment_id LEFT JOIN applications a ON a.application_id = p.application_id
 		WHERE `+yearOf("rr.received_at")+` = $1 AND rr.received_at <= $2`, year, asOf).Scan(&c.RefundedFen, &c.RefundedStudents); err != nil {
+		return c, err
+	}
+	if err := q.QueryRow(ctx, `SELECT count(DISTINCT a.student_id_hash), coalesce(sum(p.amount_fen), 0)
+		FROM payments p JOIN applications a USING (application_id)
+		WHERE a.back_pay_clue_id <> '' AND `+yearOf("p.paid_at")+` = $1 AND p.paid_at <= $2`, year, asOf).Scan(&c.BackPaidStudents, &c.BackPaidFen); err != nil {
 		return c, err
 	}
 	return c, nil

@@ -146,6 +146,10 @@ type Comparison struct {
 	RefundOrderedFen int64
 	RefundedFen      int64
 	RefundedStudents int64
+	// BackPaidStudents and BackPaidFen: missed students (应助未助) paid
+	// back-pay in the year, and the amount.
+	BackPaidStudents int64
+	BackPaidFen      int64
 }
 
 // Run is one comparison run.
@@ -242,6 +246,7 @@ var words = map[string]map[string]string{
 		"kind": "线索类型", "origin": "线索来源", "verified_total": "查实", "dismissed": "排除",
 		"students_involved": "线索涉及学生", "eligible": "符合领取条件", "ineligible": "不符合领取条件",
 		"refunds_opened": "责令退款", "refunded": "已退还资助款", "refunded_students": "退款学生",
+		"back_paid":   "应助未助学生补发",
 		"clues_total": "问题线索合计", "runs": "比对", "refund_note": "退款冲减原发放学期的发放数",
 		"persons": "人", "person_times": "人次", "items": "条",
 	},
@@ -254,6 +259,7 @@ var words = map[string]map[string]string{
 		"kind": "Clue kind", "origin": "Clue source", "verified_total": "Verified", "dismissed": "Dismissed",
 		"students_involved": "Students concerned", "eligible": "Found eligible", "ineligible": "Found not eligible",
 		"refunds_opened": "Refunds ordered", "refunded": "Refunded", "refunded_students": "Students who refunded",
+		"back_paid":   "Missed students back-paid",
 		"clues_total": "Problem clues, total", "runs": "Comparison", "refund_note": "refunds lower the term of the original payment",
 		"persons": "persons", "person_times": "person-times", "items": "clues",
 	},
@@ -355,6 +361,7 @@ func BuildAnnual(year int, lang string, f Figures, c Comparison) Report {
 		{Key: "ineligible", Label: w["ineligible"], Count: c.FoundIneligible, Unit: w["persons"]},
 		{Key: "refunds_opened", Label: w["refunds_opened"], AmountFen: c.RefundOrderedFen, Count: c.RefundsOpened, Unit: w["items"]},
 		{Key: "refunded", Label: w["refunded"] + " (" + w["refund_note"] + ")", AmountFen: c.RefundedFen, Count: c.RefundedStudents, Unit: w["persons"]},
+		{Key: "back_paid", Label: w["back_paid"], AmountFen: c.BackPaidFen, Count: c.BackPaidStudents, Unit: w["persons"]},
 	}}
 	r.Sections = append(r.Sections, recs, clues, ver, ref)
 	return r

@@ -97,7 +97,7 @@ func apply(ctx context.Context, a *app.Service, tx pgx.Tx, ev *eventsv1.Event) e
 		return a.ApplySubmitted(ctx, tx, app.Submitted{ID: id.String(), StudentIDHash: s.GetStudentIdHash(),
 			SchoolCode: ev.GetSchoolCode(), ProgramCode: ev.GetProgramCode(), Term: ev.GetTerm(), Stage: s.GetStage(),
 			FundingSource: s.GetFundingSource(), GovernmentTotal: s.GetGovernmentTotal(), SharesBP: s.GetFundingSharesBp(),
-			PolicyVersion: s.GetPolicyVersion(), SubmittedAt: at, EventID: ev.GetEventId()})
+			PolicyVersion: s.GetPolicyVersion(), SubmittedAt: at, EventID: ev.GetEventId(), BackPayClueID: s.GetBackPayClueId()})
 	case *eventsv1.Event_PaymentSucceeded:
 		p := b.PaymentSucceeded
 		id, err := uuid.Parse(ev.GetApplicationId())
