@@ -644,6 +644,8 @@ func importRosterWithoutOne(t *testing.T, s *stack.Stack, apps []*planned, schoo
 
 // reviewFlags asks the data office for the flags of the reviews, as the
 // bureau's reviewer, once it knows every one: the flag kinds by application.
+// Every application's age is checked: the submission carried the birth
+// month from the application service to the data office.
 func reviewFlags(t *testing.T, u *user, reviews []*bureaureviewv1.Review) map[string][]string {
 	t.Helper()
 	var flagged map[string][]string
@@ -661,6 +663,9 @@ func reviewFlags(t *testing.T, u *user, reviews []*bureaureviewv1.Review) map[st
 			for _, a := range res.GetApplications() {
 				if !a.GetKnown() {
 					return errf("the data office does not know application %s yet", a.GetApplicationId())
+				}
+				if slices.Contains(a.GetUncheckedKinds(), string(catalog.FlagAgeStageMismatch)) {
+					return errf("the data office did not check the age of application %s: no birth month", a.GetApplicationId())
 				}
 				for _, f := range a.GetFlags() {
 					flagged[a.GetApplicationId()] = append(flagged[a.GetApplicationId()], f.GetKind())

@@ -127,8 +127,21 @@ type Program struct {
 }
 
 // AgeRange is the age in completed years (周岁) at term start a stage's
-// students may have, both ends included.
+// students may have, both ends included: a submission outside it is
+// refused ([ErrAge]).
 type AgeRange struct {
+	Min int `json:"min"`
+	Max int `json:"max"`
+	// Usual, when given, is the narrower range inside Min..Max the stage's
+	// students are usually in (the stage's ages with a tolerance for late
+	// entry or a repeated year). An age outside it is not refused: the data
+	// office flags it to the bureau's reviewer (data-comparison ListFlags,
+	// age_stage_mismatch).
+	Usual *Ages `json:"usual,omitempty"`
+}
+
+// Ages are ages in completed years (周岁) at term start, both ends included.
+type Ages struct {
 	Min int `json:"min"`
 	Max int `json:"max"`
 }
@@ -296,6 +309,9 @@ func (p *Policy) validate() error {
 			ps.Addf("age_ranges."+string(st), "missing: give the youngest and oldest age (周岁) at term start")
 		case r.Min < 0 || r.Max > 80 || r.Min > r.Max:
 			ps.Addf("age_ranges."+string(st), "min %d and max %d must satisfy 0 ≤ min ≤ max ≤ 80", r.Min, r.Max)
+		case r.Usual != nil && (r.Usual.Min < r.Min || r.Usual.Max > r.Max || r.Usual.Min > r.Usual.Max):
+			ps.Addf("age_ranges."+string(st)+".usual", "min %d and max %d must satisfy %d ≤ min ≤ max ≤ %d (inside the stage's range)",
+				r.Usual.Min, r.Usual.Max, r.Min, r.Max)
 		}
 	}
 	for _, st := range slices.Sorted(maps.Keys(p.AgeRanges)) {

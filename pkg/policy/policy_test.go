@@ -283,6 +283,20 @@ func TestParsePolicyRefuses(t *testing.T) {
 			want: []problem{{"age_ranges.junior", []string{"min 18 and max 10", "0 ≤ min ≤ max ≤ 80"}}},
 		},
 		{
+			name: "a usual age range outside the stage's range",
+			change: func(d map[string]any) {
+				object(d, "age_ranges")["primary"] = map[string]any{"min": 5, "max": 15, "usual": map[string]any{"min": 6, "max": 16}}
+			},
+			want: []problem{{"age_ranges.primary.usual", []string{"min 6 and max 16", "5 ≤ min ≤ max ≤ 15"}}},
+		},
+		{
+			name: "a usual age range upside down",
+			change: func(d map[string]any) {
+				object(d, "age_ranges")["junior"] = map[string]any{"min": 10, "max": 18, "usual": map[string]any{"min": 16, "max": 12}}
+			},
+			want: []problem{{"age_ranges.junior.usual", []string{"min 16 and max 12", "10 ≤ min ≤ max ≤ 18"}}},
+		},
+		{
 			name:   "a loan counted toward the government total",
 			change: func(d map[string]any) { item(d, "programs", 2)["government_total"] = true },
 			want:   []problem{{loan + ".government_total", []string{"does not count toward the government total"}}},

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/edubureau/studentaid/pkg/catalog"
 	"github.com/edubureau/studentaid/pkg/policy"
 	"github.com/edubureau/studentaid/pkg/policy/seed"
 )
@@ -166,6 +167,31 @@ func TestEveryTuitionProgramHasItsTuition(t *testing.T) {
 					t.Errorf("%s: school %s teaches %s but has no tuition", prog.Code, s.Code, st)
 				}
 			}
+		}
+	}
+}
+
+// TestAgeRanges: the seed refuses only ages that cannot be right and gives
+// every stage the usual range the data office flags outside of: the
+// stage's ages at term start with a tolerance (docs/policy.md).
+func TestAgeRanges(t *testing.T) {
+	t.Parallel()
+	p, _ := seedBook(t)
+	want := map[catalog.Stage]policy.AgeRange{
+		catalog.StagePreschool:  {Min: 2, Max: 7, Usual: &policy.Ages{Min: 3, Max: 6}},
+		catalog.StagePrimary:    {Min: 5, Max: 15, Usual: &policy.Ages{Min: 6, Max: 13}},
+		catalog.StageJunior:     {Min: 10, Max: 18, Usual: &policy.Ages{Min: 12, Max: 16}},
+		catalog.StageHighSchool: {Min: 13, Max: 21, Usual: &policy.Ages{Min: 15, Max: 19}},
+		catalog.StageVocational: {Min: 13, Max: 25, Usual: &policy.Ages{Min: 15, Max: 20}},
+		catalog.StageUniversity: {Min: 15, Max: 35, Usual: &policy.Ages{Min: 17, Max: 24}},
+	}
+	if len(p.AgeRanges) != len(want) {
+		t.Fatalf("%d age ranges, want %d", len(p.AgeRanges), len(want))
+	}
+	for st, w := range want {
+		got, ok := p.AgeRanges[st]
+		if !ok || got.Min != w.Min || got.Max != w.Max || got.Usual == nil || *got.Usual != *w.Usual {
+			t.Errorf("%s: %+v (usual %+v), want %+v (usual %+v)", st, got, got.Usual, w, *w.Usual)
 		}
 	}
 }

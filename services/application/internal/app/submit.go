@@ -492,6 +492,7 @@ func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, 
 				FundingSharesBp:   shareMap(p.program.SharesBP),
 				GovernmentTotal:   p.program.GovernmentTotal,
 				BackPayClueId:     a.BackPayClueID,
+				BirthMonth:        birthMonth(p.id),
 			})
 		if err != nil {
 			return nil, nil, nil, err
@@ -505,6 +506,13 @@ func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, 
 		apps[i], evs[i], entries[i] = a, ev, entry
 	}
 	return apps, evs, entries, nil
+}
+
+// birthMonth is the birth year and month the submission event carries
+// (YYYY-MM, from the ID number's digits 7-12), so that the data office can
+// check the age against the stage without the ID number or the birth day.
+func birthMonth(id idnumber.ID) string {
+	return id.BirthDate().Format("2006-01")
 }
 
 // refuseDuplicates returns AlreadyExists when a student of the request

@@ -72,6 +72,10 @@ func TestSubmitValid(t *testing.T) {
 			body.GetSubmittedBy() != "officer-S001" || body.GetBankCardMasked() != idnumber.Mask(students[i].Card) {
 			t.Errorf("[%d] body %v", i, body)
 		}
+		// The birth year and month are the ID number's digits 7-12.
+		if want := students[i].ID[6:10] + "-" + students[i].ID[10:12]; body.GetBirthMonth() != want {
+			t.Errorf("[%d] birth_month %q, want %q", i, body.GetBirthMonth(), want)
+		}
 		if card, err := e.sealer.Open(body.GetBankCardSealed(), events.BankCardBinding(ev.GetApplicationId())); err != nil || card != students[i].Card {
 			t.Errorf("[%d] sealed card opens to %q, %v", i, card, err)
 		}

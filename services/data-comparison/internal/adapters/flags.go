@@ -3,6 +3,7 @@ package adapters
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,6 +17,11 @@ type FlagTarget struct {
 	ProgramCode   string
 	// HasRoster is whether the school's roster for the term was imported.
 	HasRoster bool
+	Stage     string
+	Term      domain.Term
+	// BirthMonth is the first of the student's birth month; zero when the
+	// submission did not carry it.
+	BirthMonth time.Time
 }
 
 // Flag is one flag of one application.
@@ -91,8 +97,10 @@ func currentCityWide(kind domain.RefKind) string {
 }
 
 // targetsQuery reads which of $1 are chain records the service holds, with
-// whether the school's roster for the term was imported.
-const targetsQuery = `SELECT a.id::text, a.program_code, EXISTS (SELECT 1 FROM imports i WHERE i.kind = 'roster' AND i.scope = a.school_code || '/' || a.term)
+// whether the school's roster for the term was imported, and what the age
+// check needs (the age is checked on these rows, see app.ListFlags).
+const targetsQuery = `SELECT a.id::text, a.program_code, EXISTS (SELECT 1 FROM imports i WHERE i.kind = 'roster' AND i.scope = a.school_code || '/' || a.term),
+		a.stage, a.term, a.term_ord, a.term_start, a.birth_month
 	FROM records a WHERE a.id = ANY($1::uuid[]) AND a.origin = 'chain'`
 
 // cityWideQuery reads the current import of each city-wide kind.
@@ -144,8 +152,14 @@ func ListFlags(ctx context.Context, b Batcher, ids []string, rules Rules) (Flags
 	batch.Queue(targetsQuery, ids).Query(func(rows pgx.Rows) error {
 		var err error
 		out.Targets, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (FlagTarget, error) {
-			var t FlagTarget
-			err := row.Scan(&t.ApplicationID, &t.ProgramCode, &t.HasRoster)
+			var (
+				t     FlagTarget
+				birth *time.Time
+			)
+			err := row.Scan(&t.ApplicationID, &t.ProgramCode, &t.HasRoster, &t.Stage, &t.Term.Name, &t.Term.Ord, &t.Term.Start, &birth)
+			if birth != nil {
+				t.BirthMonth = *birth
+			}
 			return t, err
 		})
 		return err

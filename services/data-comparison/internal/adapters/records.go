@@ -29,7 +29,9 @@ type Submitted struct {
 	Term            domain.Term
 	Stage           string
 	AppliedFen      int64
-	At              time.Time
+	// BirthMonth is the first of the birth month; zero when not known.
+	BirthMonth time.Time
+	At         time.Time
 	// BackPayClueID is the missed-student clue a back-pay application
 	// fulfils; "" for the others.
 	BackPayClueID string
@@ -38,11 +40,15 @@ type Submitted struct {
 // AddSubmitted records a submitted application once; it reports whether
 // the record is new.
 func AddSubmitted(ctx context.Context, tx db.Tx, s Submitted) (bool, error) {
+	var birth *time.Time
+	if !s.BirthMonth.IsZero() {
+		birth = &s.BirthMonth
+	}
 	tag, err := tx.Exec(ctx, `INSERT INTO records (id, origin, student_id_hash, student_id_masked, school_code, program_code,
-			term, term_ord, term_start, stage, applied_fen, status, updated_at, back_pay_clue_id)
-		VALUES ($1, 'chain', $2, $3, $4, $5, $6, $7, $8, $9, $10, 'applied', $11, $12) ON CONFLICT (id) DO NOTHING`,
+			term, term_ord, term_start, stage, applied_fen, status, updated_at, back_pay_clue_id, birth_month)
+		VALUES ($1, 'chain', $2, $3, $4, $5, $6, $7, $8, $9, $10, 'applied', $11, $12, $13) ON CONFLICT (id) DO NOTHING`,
 		s.ApplicationID, s.StudentIDHash, s.StudentIDMasked, s.SchoolCode, s.ProgramCode,
-		s.Term.Name, s.Term.Ord, s.Term.Start, s.Stage, s.AppliedFen, s.At, s.BackPayClueID)
+		s.Term.Name, s.Term.Ord, s.Term.Start, s.Stage, s.AppliedFen, s.At, s.BackPayClueID, birth)
 	if err != nil {
 		return false, fmt.Errorf("add record %s: %w", s.ApplicationID, err)
 	}

@@ -8,14 +8,19 @@ import (
 	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/catalog"
 	"github.com/edubureau/studentaid/services/data-comparison/internal/adapters"
+	"github.com/edubureau/studentaid/services/data-comparison/internal/domain"
 )
 
 // MaxFlagApplications caps the applications of one ListFlags call.
 const MaxFlagApplications = 100
 
-// flagRules are the seed policy's rules, read once: ListFlags is on the
-// reviewer's path, and the seed never changes while the service runs.
-var flagRules = sync.OnceValue(rules)
+// flagRules and usualAges are the seed policy's rules, read once:
+// ListFlags is on the reviewer's path, and the seed never changes while
+// the service runs.
+var (
+	flagRules = sync.OnceValue(rules)
+	usualAges = sync.OnceValue(domain.UsualAges)
+)
 
 // Flag is one review-time flag.
 type Flag = adapters.Flag
@@ -34,15 +39,16 @@ type ApplicationFlags struct {
 
 // ListFlags returns the review-time flags of 1 to MaxFlagApplications
 // applications, in request order, against the current reference versions:
-// one snapshot, one round trip, one statement for the whole batch. Returns InvalidArgument
-// for a bad list.
+// one snapshot, one round trip, one statement for the whole batch; the age
+// is checked here on the applications read (birth month, stage, term),
+// against the stage's usual ages. Returns InvalidArgument for a bad list.
 func (s *Service) ListFlags(ctx context.Context, ids []string) ([]ApplicationFlags, error) {
 	var v apperr.Violations
 	ids = checkIDs(&v, "application_ids", ids, MaxFlagApplications)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	rs := flagRules()
+	rs, ages := flagRules(), usualAges()
 	res, err := adapters.ListFlags(ctx, s.pool, ids, rs)
 	if err != nil {
 		return nil, err
@@ -70,9 +76,13 @@ func (s *Service) ListFlags(ctx context.Context, ids []string) ([]ApplicationFla
 		if cur.Deaths == 0 {
 			a.Unchecked = append(a.Unchecked, catalog.FlagDeceased)
 		}
-		// The service holds no birth date: the application's events carry
-		// the ID number only as a keyed hash and a mask without it.
-		a.Unchecked = append(a.Unchecked, catalog.FlagAgeStageMismatch)
+		// The age, from the birth month the submission carried (older ones
+		// carry none and are not checked), against the stage's usual ages.
+		if usual, ok := ages[catalog.Stage(t.Stage)]; !ok || t.BirthMonth.IsZero() {
+			a.Unchecked = append(a.Unchecked, catalog.FlagAgeStageMismatch)
+		} else if detail, mismatch := domain.AgeMismatch(t.BirthMonth, t.Term, t.Stage, usual); mismatch {
+			a.Flags = append(a.Flags, Flag{ApplicationID: t.ApplicationID, Kind: catalog.FlagAgeStageMismatch, Detail: detail})
+		}
 	}
 	for _, f := range flags {
 		if a := byID[f.ApplicationID]; a != nil && a.Known {

@@ -27,13 +27,16 @@ type Submitted = adapters.Submitted
 type Outcome = adapters.Outcome
 
 // ApplySubmitted records a submitted application (once) inside tx; a
-// back-pay application moves its clue's back-pay to applied.
-func (s *Service) ApplySubmitted(ctx context.Context, tx db.Tx, sub Submitted, term string, cause Cause) error {
+// back-pay application moves its clue's back-pay to applied. An empty or
+// malformed birth month (YYYY-MM) is recorded as not known: the record is
+// kept, and its age is not checked.
+func (s *Service) ApplySubmitted(ctx context.Context, tx db.Tx, sub Submitted, term, birthMonth string, cause Cause) error {
 	t, err := domain.ParseTerm(term)
 	if err != nil {
 		return fmt.Errorf("%w: application %s: %w", ErrBadEvent, sub.ApplicationID, err)
 	}
 	sub.Term = t
+	sub.BirthMonth, _ = domain.ParseBirthMonth(birthMonth)
 	if sub.BackPayClueID != "" {
 		clue, err := uuid.Parse(sub.BackPayClueID)
 		if err != nil {

@@ -21,9 +21,8 @@ var (
 	seedBook *policy.Book
 )
 
-// programs returns every program of every seed policy version, the latest
-// version's first, and the schools of every register version.
-func rulesSource() ([]policy.Program, []policy.School) {
+// seedPolicies returns every seed policy version, the latest first.
+func seedPolicies() []*policy.Policy {
 	seedOnce.Do(func() {
 		b, err := seed.Book()
 		if err != nil {
@@ -31,13 +30,21 @@ func rulesSource() ([]policy.Program, []policy.School) {
 		}
 		seedBook = b
 	})
-	var progs []policy.Program
-	versions := seedBook.Versions(policy.KindPrograms)
-	for _, v := range slices.Backward(versions) {
-		p, err := policy.ParsePolicy(v.Document)
-		if err == nil {
-			progs = append(progs, p.All()...)
+	var out []*policy.Policy
+	for _, v := range slices.Backward(seedBook.Versions(policy.KindPrograms)) {
+		if p, err := policy.ParsePolicy(v.Document); err == nil {
+			out = append(out, p)
 		}
+	}
+	return out
+}
+
+// rulesSource returns every program of every seed policy version, the
+// latest version's first, and the schools of every register version.
+func rulesSource() ([]policy.Program, []policy.School) {
+	var progs []policy.Program
+	for _, p := range seedPolicies() {
+		progs = append(progs, p.All()...)
 	}
 	var schools []policy.School
 	for _, v := range seedBook.Versions(policy.KindSchools) {
@@ -127,4 +134,26 @@ func Entitlement(stage catalog.Stage) (program string, fen int64, ok bool) {
 		}
 	}
 	return "", 0, false
+}
+
+// UsualAges are each stage's usual ages at term start (the policy's
+// age_ranges usual, docs/policy.md), outside which an application is
+// flagged age_stage_mismatch: the widest of the seed versions, so that an
+// age is only flagged when no version held it usual. A stage no version
+// gives a usual range is missing, and its ages are not checked.
+func UsualAges() map[catalog.Stage]policy.Ages {
+	out := map[catalog.Stage]policy.Ages{}
+	for _, p := range seedPolicies() {
+		for st, r := range p.AgeRanges {
+			if r.Usual == nil {
+				continue
+			}
+			if cur, ok := out[st]; ok {
+				out[st] = policy.Ages{Min: min(cur.Min, r.Usual.Min), Max: max(cur.Max, r.Usual.Max)}
+			} else {
+				out[st] = *r.Usual
+			}
+		}
+	}
+	return out
 }

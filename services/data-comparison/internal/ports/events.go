@@ -47,7 +47,7 @@ func apply(ctx context.Context, a *app.Service, tx pgx.Tx, ev *eventsv1.Event) e
 		s := b.ApplicationSubmitted
 		return a.ApplySubmitted(ctx, tx, app.Submitted{ApplicationID: id.String(), StudentIDHash: s.GetStudentIdHash(),
 			StudentIDMasked: s.GetStudentIdMasked(), SchoolCode: ev.GetSchoolCode(), ProgramCode: ev.GetProgramCode(),
-			Stage: s.GetStage(), AppliedFen: s.GetAmountFen(), At: at, BackPayClueID: s.GetBackPayClueId()}, ev.GetTerm(), cause)
+			Stage: s.GetStage(), AppliedFen: s.GetAmountFen(), At: at, BackPayClueID: s.GetBackPayClueId()}, ev.GetTerm(), s.GetBirthMonth(), cause)
 	case *eventsv1.Event_SchoolReviewApproved:
 		o.HardshipLevel, o.AmountFen = b.SchoolReviewApproved.GetHardshipLevel(), b.SchoolReviewApproved.GetAmountFen()
 	case *eventsv1.Event_SchoolReviewRejected, *eventsv1.Event_BureauRejected:

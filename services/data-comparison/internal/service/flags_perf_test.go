@@ -79,16 +79,18 @@ func TestListFlagsAtScale(t *testing.T) {
 	// Applications: person p at school p % schools, every 7th for the
 	// registry-only program; every 2,000th also applied for at the next
 	// school; every 50th person's application comes from outside the
-	// registry (persons above n).
+	// registry (persons above n); every 300th is 15, old for primary, and
+	// every 1,000th carries no birth month.
 	exec(fmt.Sprintf("applications (%d)", apps), `INSERT INTO records (id, origin, student_id_hash, student_id_masked, school_code, program_code,
-			term, term_ord, term_start, stage, applied_fen, status, updated_at)
+			term, term_ord, term_start, stage, applied_fen, status, updated_at, birth_month)
 		SELECT gen_random_uuid(), 'chain', `+h("CASE WHEN p % 50 = 0 THEN p + $1 ELSE p END")+`, '421081********0000',
 			'S' || (p % $3), CASE WHEN p % 7 = 0 THEN 'POVERTY_EXTENSION' ELSE 'BOARDING_SUBSIDY' END,
-			'2017-spring', 4034, date '2017-03-01', 'primary', 50000, 'applied', now()
+			'2017-spring', 4034, date '2017-03-01', 'primary', 50000, 'applied', now(),
+			CASE WHEN p % 1000 = 0 THEN NULL WHEN p % 300 = 0 THEN date '2002-01-01' ELSE date '2008-05-01' END
 		FROM generate_series(1, $2) p
 		UNION ALL
 		SELECT gen_random_uuid(), 'chain', `+h("p")+`, '421081********0000', 'S' || ((p + 1) % $3), 'BOARDING_SUBSIDY',
-			'2017-spring', 4034, date '2017-03-01', 'primary', 50000, 'paid', now()
+			'2017-spring', 4034, date '2017-03-01', 'primary', 50000, 'paid', now(), date '2008-05-01'
 		FROM generate_series(2000, $2, 2000) p`, n, apps, schools)
 	exec("rosters", `INSERT INTO roster_rows (import_id, line, id_hash, name_hash, id_masked, school_code, term, term_ord, stage)
 		SELECT i.id, p / $2 + 2, `+h("p")+`, md5('name-' || p), '421081********0000', 'S' || (p % $2), '2017-spring', 4034, 'primary'

@@ -24,7 +24,9 @@ import (
 )
 
 // application is one application under way: submitted, approved by the
-// school when level is set, and paid or rejected when asked.
+// school when level is set, and paid or rejected when asked. born is the
+// birth month the submission carries (the application service reads it off
+// the ID number; here it is given), empty as in events written before it.
 type application struct {
 	person                 int
 	school, program, stage string
@@ -32,6 +34,7 @@ type application struct {
 	level                  string
 	fen                    int64
 	paid, rejected         bool
+	born                   string
 }
 
 func applicationEvents(h *pii.Hasher, a application) (string, []*eventsv1.Event) {
@@ -41,7 +44,7 @@ func applicationEvents(h *pii.Hasher, a application) (string, []*eventsv1.Event)
 	at := time.Date(2017, time.March, 10, 0, 0, 0, 0, time.UTC)
 	num := person(a.person)
 	evs := []*eventsv1.Event{events.MustNew(at, actor, keys, &eventsv1.ApplicationSubmitted{StudentIdHash: h.Hash(num),
-		StudentIdMasked: idnumber.Mask(num), Stage: a.stage, AmountFen: a.fen, SubmittedBy: "officer-" + a.school})}
+		StudentIdMasked: idnumber.Mask(num), Stage: a.stage, AmountFen: a.fen, SubmittedBy: "officer-" + a.school, BirthMonth: a.born})}
 	switch {
 	case a.rejected:
 		evs = append(evs, events.MustNew(at.Add(time.Hour), actor, keys, &eventsv1.SchoolReviewRejected{Reason: "材料不全"}))
@@ -86,24 +89,38 @@ func TestReviewTimeFlags(t *testing.T) {
 	rejectedS2.rejected = true
 	otherTerm := boarding(110, "S2")
 	otherTerm.term, otherTerm.paid = "2016-autumn", true
+	// Primary pupils are usually 6 to 13 at term start (1 March here); the
+	// chain accepts 5 to 15 (docs/policy.md).
+	born := func(a application, month string) application {
+		a.born = month
+		return a
+	}
+	several := extension(111)
+	several.born = "2002-01"
 	// Under review (the names the test asks about), and the rest of the
 	// chain's records they are compared with.
 	review := map[string]application{
-		"clean":            boarding(100, "S1"),
-		"clean registry":   extension(101),
-		"not in registry":  extension(102),
-		"paid by S2":       boarding(103, "S1"),
-		"paid at S2":       paidS2,
-		"rejected by S2":   boarding(104, "S1"),
-		"key person":       boarding(105, "S1"),
-		"not on roster":    boarding(106, "S1"),
-		"deceased":         boarding(107, "S1"),
-		"died after start": boarding(108, "S1"),
-		"above standard":   {person: 109, school: "S1", program: "HS_NATIONAL_GRANT", stage: "high_school", term: term, level: "difficult", fen: 150000},
-		"several":          extension(111),
-		"other term at S2": boarding(110, "S1"),
-		"history at S3":    boarding(112, "S1"),
-		"tier at standard": {person: 113, school: "S1", program: "HS_NATIONAL_GRANT", stage: "high_school", term: term, level: "difficult", fen: 100000},
+		"clean":                           boarding(100, "S1"),
+		"clean registry":                  extension(101),
+		"not in registry":                 extension(102),
+		"paid by S2":                      boarding(103, "S1"),
+		"paid at S2":                      paidS2,
+		"rejected by S2":                  boarding(104, "S1"),
+		"key person":                      boarding(105, "S1"),
+		"not on roster":                   boarding(106, "S1"),
+		"deceased":                        boarding(107, "S1"),
+		"died after start":                boarding(108, "S1"),
+		"above standard":                  {person: 109, school: "S1", program: "HS_NATIONAL_GRANT", stage: "high_school", term: term, level: "difficult", fen: 150000},
+		"other term at S2":                boarding(110, "S1"),
+		"history at S3":                   boarding(112, "S1"),
+		"tier at standard":                {person: 113, school: "S1", program: "HS_NATIONAL_GRANT", stage: "high_school", term: term, level: "difficult", fen: 100000},
+		"age 13, the oldest usual":        born(boarding(114, "S1"), "2003-04"),
+		"age 14":                          born(boarding(115, "S1"), "2003-02"),
+		"age 13 or 14, born in March":     born(boarding(116, "S1"), "2003-03"),
+		"age 5":                           born(boarding(117, "S1"), "2011-04"),
+		"age 6, the youngest usual":       born(boarding(118, "S1"), "2011-02"),
+		"age 18 at high school, in range": {person: 119, school: "S1", program: "HS_NATIONAL_GRANT", stage: "high_school", term: term, level: "difficult", fen: 100000, born: "1998-06"},
+		"several":                         several,
 	}
 	ids := map[string]string{}
 	var evs []*eventsv1.Event
@@ -165,6 +182,7 @@ func TestReviewTimeFlags(t *testing.T) {
 		want := map[string][]string{
 			"clean":           {"key_person_relative", "not_on_roster", "deceased", "age_stage_mismatch"},
 			"not in registry": {"not_in_registry", "key_person_relative", "not_on_roster", "deceased", "age_stage_mismatch"},
+			"age 14":          {"key_person_relative", "not_on_roster", "deceased"},
 		}
 		for name, kinds := range want {
 			if u := got[ids[name]].GetUncheckedKinds(); !slices.Equal(u, kinds) {
@@ -182,10 +200,11 @@ func TestReviewTimeFlags(t *testing.T) {
 	e.importFile(ctx, &dcv1.ImportReferenceRequest{Kind: dcv1.ReferenceKind_REFERENCE_KIND_POVERTY_REGISTRY, FileName: "registry.csv",
 		Content: csvOf("户编号,身份证号,姓名,乡镇", reg...)})
 	var s1 []string
-	for _, i := range []int{100, 101, 102, 103, 104, 105, 107, 108, 110, 112} {
+	for _, i := range []int{100, 101, 102, 103, 104, 105, 107, 108, 110, 112, 114, 115, 116, 117, 118} {
 		s1 = append(s1, fmt.Sprintf("%s,%s,primary", person(i), name(i)))
 	}
-	s1 = append(s1, fmt.Sprintf("%s,%s,high_school", person(109), name(109)), fmt.Sprintf("%s,%s,high_school", person(113), name(113)))
+	s1 = append(s1, fmt.Sprintf("%s,%s,high_school", person(109), name(109)), fmt.Sprintf("%s,%s,high_school", person(113), name(113)),
+		fmt.Sprintf("%s,%s,high_school", person(119), name(119)))
 	e.importFile(ctx, &dcv1.ImportReferenceRequest{Kind: dcv1.ReferenceKind_REFERENCE_KIND_ROSTER, SchoolCode: "S1", Term: term,
 		Content: csvOf("id_number,name,stage", s1...)})
 	e.importFile(ctx, &dcv1.ImportReferenceRequest{Kind: dcv1.ReferenceKind_REFERENCE_KIND_KEY_PERSONS,
@@ -199,22 +218,29 @@ func TestReviewTimeFlags(t *testing.T) {
 		return fmt.Sprintf("not_in_registry: POVERTY_EXTENSION is for registered poor households (建档立卡); the student is not in the poverty registry (version %d) [POVERTY_REGISTRY v%d line 0]", version, version)
 	}
 	const notOnRoster = "not_on_roster: not on the enrolment roster of S1 for 2017-spring (version 1) [ROSTER v1 line 0]"
+	const age15 = "age_stage_mismatch: age 15 at the start of 2017-spring; primary students are usually 6 to 13 []"
 	want := map[string][]string{
-		"clean":            nil,
-		"clean registry":   nil,
-		"not in registry":  {notInRegistry(1)},
-		"paid by S2":       {"other_school_same_term: in 2017-spring also paid at S2 (BOARDING_SUBSIDY) []"},
-		"paid at S2":       {"other_school_same_term: in 2017-spring also applied for at S1 (BOARDING_SUBSIDY) []"},
-		"rejected by S2":   nil,
-		"key person":       {"key_person_relative: on the key-persons list (重点对象): 子女, 市某局 [KEY_PERSONS v1 line 2]"},
-		"not on roster":    {notOnRoster},
-		"deceased":         {"deceased: recorded as death before 2017-spring began [DEATHS v1 line 2]"},
-		"died after start": {"deceased: recorded as deregistration after 2017-spring began [DEATHS v1 line 3]"},
-		"above standard":   {"above_standard: applies for 150000 fen; the standard of HS_NATIONAL_GRANT for high_school at level difficult is 100000 fen []"},
-		"several":          {notInRegistry(1), "key_person_relative: on the key-persons list (重点对象): 配偶 [KEY_PERSONS v1 line 3]", notOnRoster},
-		"other term at S2": nil,
-		"history at S3":    {"other_school_same_term: in 2017-spring also paid by S3 (BOARDING_SUBSIDY, imported history) []"},
-		"tier at standard": nil,
+		"clean":                           nil,
+		"clean registry":                  nil,
+		"not in registry":                 {notInRegistry(1)},
+		"paid by S2":                      {"other_school_same_term: in 2017-spring also paid at S2 (BOARDING_SUBSIDY) []"},
+		"paid at S2":                      {"other_school_same_term: in 2017-spring also applied for at S1 (BOARDING_SUBSIDY) []"},
+		"rejected by S2":                  nil,
+		"key person":                      {"key_person_relative: on the key-persons list (重点对象): 子女, 市某局 [KEY_PERSONS v1 line 2]"},
+		"not on roster":                   {notOnRoster},
+		"deceased":                        {"deceased: recorded as death before 2017-spring began [DEATHS v1 line 2]"},
+		"died after start":                {"deceased: recorded as deregistration after 2017-spring began [DEATHS v1 line 3]"},
+		"above standard":                  {"above_standard: applies for 150000 fen; the standard of HS_NATIONAL_GRANT for high_school at level difficult is 100000 fen []"},
+		"several":                         {notInRegistry(1), "key_person_relative: on the key-persons list (重点对象): 配偶 [KEY_PERSONS v1 line 3]", notOnRoster, age15},
+		"other term at S2":                nil,
+		"history at S3":                   {"other_school_same_term: in 2017-spring also paid by S3 (BOARDING_SUBSIDY, imported history) []"},
+		"tier at standard":                nil,
+		"age 13, the oldest usual":        nil,
+		"age 14":                          {"age_stage_mismatch: age 14 at the start of 2017-spring; primary students are usually 6 to 13 []"},
+		"age 13 or 14, born in March":     nil,
+		"age 5":                           {"age_stage_mismatch: age 5 at the start of 2017-spring; primary students are usually 6 to 13 []"},
+		"age 6, the youngest usual":       nil,
+		"age 18 at high school, in range": nil,
 	}
 	check := func(t *testing.T, want map[string][]string) {
 		t.Helper()
@@ -242,6 +268,11 @@ func TestReviewTimeFlags(t *testing.T) {
 		if u := got[ids["paid at S2"]].GetUncheckedKinds(); !slices.Equal(u, []string{"not_on_roster", "age_stage_mismatch"}) {
 			t.Errorf("S2 has no roster: unchecked %q, want not_on_roster and age_stage_mismatch", u)
 		}
+		for _, name := range []string{"age 13, the oldest usual", "age 14", "age 13 or 14, born in March"} {
+			if u := got[ids[name]].GetUncheckedKinds(); len(u) != 0 {
+				t.Errorf("%s: unchecked %q, want none (the birth month is known)", name, u)
+			}
+		}
 	})
 
 	t.Run("a new registry version applies at once", func(t *testing.T) {
@@ -249,7 +280,7 @@ func TestReviewTimeFlags(t *testing.T) {
 			Content: csvOf("户编号,身份证号,姓名,乡镇", append(slices.Clone(reg), "H999,"+person(102)+","+name(102)+",城关镇")...)})
 		next := maps.Clone(want)
 		next["not in registry"] = nil
-		next["several"] = []string{notInRegistry(2), "key_person_relative: on the key-persons list (重点对象): 配偶 [KEY_PERSONS v1 line 3]", notOnRoster}
+		next["several"] = []string{notInRegistry(2), "key_person_relative: on the key-persons list (重点对象): 配偶 [KEY_PERSONS v1 line 3]", notOnRoster, age15}
 		check(t, next)
 	})
 

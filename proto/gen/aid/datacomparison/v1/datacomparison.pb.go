@@ -2897,7 +2897,8 @@ type Flag struct {
 	// What was found, without personal data (no name, no ID number).
 	Detail string `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
 	// The reference versions (and rows) the flag came from; empty for flags
-	// from the chain's own records (other_school_same_term, above_standard).
+	// from the chain's own records (other_school_same_term, above_standard,
+	// age_stage_mismatch).
 	References    []*ReferenceRow `protobuf:"bytes,3,rep,name=references,proto3" json:"references,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2965,7 +2966,8 @@ type ApplicationFlags struct {
 	// Kinds that could not be checked for this application because their
 	// reference data is missing (no registry, key-persons list or deaths
 	// imported; no roster of the school for the term) or the service does not
-	// hold what they need (age_stage_mismatch: no birth date).
+	// hold what they need (age_stage_mismatch: the submission carried no
+	// birth month, as events written before it did not).
 	UncheckedKinds []string `protobuf:"bytes,4,rep,name=unchecked_kinds,json=uncheckedKinds,proto3" json:"unchecked_kinds,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache

@@ -770,6 +770,13 @@ type ApplicationSubmitted struct {
 	// application service accepts it only for that order's school, program,
 	// term and student, once.
 	BackPayClueId string `protobuf:"bytes,17,opt,name=back_pay_clue_id,json=backPayClueId,proto3" json:"back_pay_clue_id,omitempty"`
+	// The student's birth year and month, YYYY-MM, read off the validated ID
+	// number (its digits 7-12). It is the only birth data the event carries:
+	// the day stays in the ID number, which the event holds only hashed and
+	// masked. The data office checks the age against the stage with it
+	// (data-comparison ListFlags, age_stage_mismatch). Empty in events
+	// written before it was added.
+	BirthMonth    string `protobuf:"bytes,18,opt,name=birth_month,json=birthMonth,proto3" json:"birth_month,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -919,6 +926,13 @@ func (x *ApplicationSubmitted) GetGovernmentTotal() bool {
 func (x *ApplicationSubmitted) GetBackPayClueId() string {
 	if x != nil {
 		return x.BackPayClueId
+	}
+	return ""
+}
+
+func (x *ApplicationSubmitted) GetBirthMonth() string {
+	if x != nil {
+		return x.BirthMonth
 	}
 	return ""
 }
@@ -3192,7 +3206,7 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\vtraceparent\x18\x02 \x01(\tR\vtraceparent\x12\x1e\n" +
 	"\n" +
 	"tracestate\x18\x03 \x01(\tR\n" +
-	"tracestate\"\x8e\a\n" +
+	"tracestate\"\xaf\a\n" +
 	"\x14ApplicationSubmitted\x12*\n" +
 	"\x11student_id_masked\x18\x01 \x01(\tR\x0fstudentIdMasked\x12&\n" +
 	"\x0fstudent_id_hash\x18\x02 \x01(\tR\rstudentIdHash\x12.\n" +
@@ -3212,7 +3226,9 @@ const file_aid_events_v1_events_proto_rawDesc = "" +
 	"\btier_fen\x18\x0e \x03(\v20.aid.events.v1.ApplicationSubmitted.TierFenEntryR\atierFen\x12d\n" +
 	"\x11funding_shares_bp\x18\x0f \x03(\v28.aid.events.v1.ApplicationSubmitted.FundingSharesBpEntryR\x0ffundingSharesBp\x12)\n" +
 	"\x10government_total\x18\x10 \x01(\bR\x0fgovernmentTotal\x12'\n" +
-	"\x10back_pay_clue_id\x18\x11 \x01(\tR\rbackPayClueId\x1a:\n" +
+	"\x10back_pay_clue_id\x18\x11 \x01(\tR\rbackPayClueId\x12\x1f\n" +
+	"\vbirth_month\x18\x12 \x01(\tR\n" +
+	"birthMonth\x1a:\n" +
 	"\fTierFenEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1aB\n" +
