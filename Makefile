@@ -73,6 +73,11 @@ fault: build ## the full crash/restart fault run (a few thousand applications)
 bench: build ## pgbench baseline, then the chain under loadgen; prints both and their ratio
 	./scripts/bench.sh
 
+.PHONY: soak
+soak: build ## (writes .cache/soak.json) one hour at 250 applications/s with three replicas of every service; every process's memory at the end within 10 % of where it stood after ten minutes (SOAK_N, SOAK_RATE, SOAK_REPLICAS, SOAK_BASELINE to change; not in CI)
+	@mkdir -p .cache
+	$(BIN)/loadgen -n $${SOAK_N:-900000} -rate $${SOAK_RATE:-250} -replicas $${SOAK_REPLICAS:-3} -soak-baseline $${SOAK_BASELINE:-10m} -timeout 90m -json $${SOAK_JSON:-.cache/soak.json}
+
 .PHONY: bench-targets
 bench-targets: build ## every figure of docs/performance.md against its target (100,000 at 300/s, REST at 200/s, a 50,000 batch; ~12 min)
 	BENCH_TARGETS=1 BENCH_N=$${BENCH_N:-100000} BENCH_RATE=$${BENCH_RATE:-300} ./scripts/bench.sh

@@ -73,6 +73,9 @@ type config struct {
 	SingleBatch  bool          `json:"SingleBatch"`
 	SubmitOnly   bool          `json:"SubmitOnly"`
 	PgbenchTPS   float64       `json:"PgbenchTPS"`
+	// SoakBaseline, when set, samples every process's memory that long
+	// after the first submission and compares the end of the run with it.
+	SoakBaseline time.Duration `json:"SoakBaseline,omitempty"`
 }
 
 func parseFlags(args []string) (config, error) {
@@ -111,6 +114,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.SingleBatch, "single-batch", false, "submit -n applications of one program, approve all, wait until they sit in one open batch, confirm it and time confirm → all paid")
 	fs.BoolVar(&c.SubmitOnly, "submit-only", false, "only submit (no bots): measures the submit API alone")
 	fs.Float64Var(&c.PgbenchTPS, "pgbench-tps", 0, "pgbench TPS measured on this machine, to report the ratio (make bench passes it)")
+	fs.DurationVar(&c.SoakBaseline, "soak-baseline", 0, "soak: sample every process's resident memory this long after the first submission and report how far it moved by the end (make soak: 10m)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -2,6 +2,9 @@ package main
 
 import (
 	"testing"
+	"time"
+
+	"github.com/edubureau/studentaid/cmd/loadgen/internal/driver"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -64,5 +67,36 @@ func TestParseEndpointsAndPIDs(t *testing.T) {
 	}
 	if _, err := parsePIDs("payout=x"); err == nil {
 		t.Fatal("want an error for a bad pid")
+	}
+}
+
+// TestSoakResults: a process that grew by 5 % since the baseline is within
+// the soak's 10 %, one that grew by 15 % is not, and the run fails with it.
+func TestSoakResults(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	groups := []driver.ProcessGroup{{Name: "payout", Pid: 1}, {Name: "application", Pid: 2}}
+	start := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	ch := chain{
+		soakAt:       start.Add(10 * time.Minute),
+		end:          start.Add(60 * time.Minute),
+		soakBaseline: map[string]driver.GroupSample{"payout": {RSS: 100 * mib}, "application": {RSS: 200 * mib}},
+		cpuAfter:     map[string]driver.GroupSample{"payout": {RSS: 105 * mib}, "application": {RSS: 230 * mib}},
+	}
+	got := soakResults(groups, ch, 10*time.Minute)
+	if got == nil || len(got.Processes) != 2 || got.Within || got.EndAfterS != 3600 {
+		t.Fatalf("soak: %+v", got)
+	}
+	if p := got.Processes[0]; p.Name != "payout" || p.ChangePct != 5 || !p.Within {
+		t.Errorf("payout: %+v, want +5 %% within", p)
+	}
+	if p := got.Processes[1]; p.Name != "application" || p.ChangePct != 15 || p.Within {
+		t.Errorf("application: %+v, want +15 %% not within", p)
+	}
+	if none := soakResults(groups, chain{}, 10*time.Minute); none.Problem == "" {
+		t.Error("a chain that ended before the baseline: no problem said")
+	}
+	if off := soakResults(groups, ch, 0); off != nil {
+		t.Errorf("no soak asked, got %+v", off)
 	}
 }

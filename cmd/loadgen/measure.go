@@ -24,6 +24,7 @@ func (l *load) measure(ctx context.Context, ch chain) *result {
 	res.Problems = ch.problems
 	measureChain(res, l.rec, ch, l.c)
 	res.Processes = processResults(l.sys.groups, ch.cpuBefore, ch.cpuAfter, ch.submitted.Accepted, ch.end.Sub(ch.submitted.Start))
+	res.Soak = soakResults(l.sys.groups, ch, l.c.SoakBaseline)
 	measureBacklog(res, l.probe)
 	if l.c.PgbenchTPS > 0 && res.EndToEndPerSecond > 0 {
 		res.PgbenchTPS = l.c.PgbenchTPS
@@ -144,6 +145,38 @@ func sampleGroups(groups []driver.ProcessGroup) map[string]driver.GroupSample {
 		if s, err := g.Sample(); err == nil {
 			out[g.Name] = s
 		}
+	}
+	return out
+}
+
+// SoakTolerance is how far a process's resident memory may move between the
+// soak's baseline and the end of the run.
+const SoakTolerance = 0.10
+
+// soakResults compares each process's resident memory at the end of the
+// chain with the soak's baseline; nil without one.
+func soakResults(groups []driver.ProcessGroup, ch chain, baseline time.Duration) *soakResult {
+	if baseline <= 0 {
+		return nil
+	}
+	out := &soakResult{BaselineAfterS: baseline.Seconds()}
+	if ch.soakBaseline == nil {
+		out.Problem = "the chain ended before the baseline was taken: run longer (-n) or take it sooner (-soak-baseline)"
+		return out
+	}
+	out.EndAfterS = ch.end.Sub(ch.soakAt).Seconds() + baseline.Seconds()
+	out.Within = true
+	for _, g := range groups {
+		b, ok1 := ch.soakBaseline[g.Name]
+		a, ok2 := ch.cpuAfter[g.Name]
+		if !ok1 || !ok2 || b.RSS == 0 {
+			continue
+		}
+		m := soakProcess{Name: g.Name, BaselineMiB: float64(b.RSS) / (1 << 20), EndMiB: float64(a.RSS) / (1 << 20)}
+		m.ChangePct = (m.EndMiB - m.BaselineMiB) / m.BaselineMiB * 100
+		m.Within = m.ChangePct <= SoakTolerance*100
+		out.Within = out.Within && m.Within
+		out.Processes = append(out.Processes, m)
 	}
 	return out
 }

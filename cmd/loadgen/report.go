@@ -44,6 +44,27 @@ type result struct {
 	// PerThousandTPS is end-to-end applications/s per 1000 pgbench TPS.
 	PerThousandTPS float64  `json:"apps_per_s_per_1000_pgbench_tps,omitempty"`
 	Problems       []string `json:"problems,omitempty"`
+	// Soak compares memory at the end with the soak's baseline (-soak-baseline).
+	Soak *soakResult `json:"soak,omitempty"`
+}
+
+// soakResult is a soak's memory check: each process's resident memory at
+// the baseline and at the end of the chain.
+type soakResult struct {
+	BaselineAfterS float64       `json:"baseline_after_s"`
+	EndAfterS      float64       `json:"end_after_s,omitempty"`
+	Processes      []soakProcess `json:"processes,omitempty"`
+	// Within: every process ended at most SoakTolerance above its baseline.
+	Within  bool   `json:"within_tolerance"`
+	Problem string `json:"problem,omitempty"`
+}
+
+type soakProcess struct {
+	Name        string  `json:"name"`
+	BaselineMiB float64 `json:"baseline_rss_mib"`
+	EndMiB      float64 `json:"end_rss_mib"`
+	ChangePct   float64 `json:"change_pct"`
+	Within      bool    `json:"within_tolerance"`
 }
 
 type machine struct {
@@ -207,6 +228,10 @@ func printResult(out io.Writer, r *result) {
 	_ = tw.Flush()
 	fmt.Fprintln(out, "  (postgres: largest VmHWM of its processes, which counts shared buffers touched; CPU includes exited backends)")
 
+	if sk := r.Soak; sk != nil {
+		printSoak(out, sk)
+	}
+
 	fmt.Fprintf(out, "\noutbox backlog: max %s\n  drained to 0 in %s after the last submission, %s after the chain ended\n  (source: %s)\n",
 		formatFloatMap(r.Backlog.Max), drain(r.Backlog.DrainAfterSubmitS), drain(r.Backlog.DrainAfterChainS), r.BacklogSource)
 	fmt.Fprintf(out, "consumer lag (aid_consumer_lag): max %s\n", formatFloatMap(r.Backlog.MaxConsumerLag))
@@ -256,4 +281,20 @@ func formatFloatMap(m map[string]float64) string {
 		return "(no metrics)"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// printSoak prints the soak's memory check.
+func printSoak(out io.Writer, sk *soakResult) {
+	fmt.Fprintln(out)
+	if sk.Problem != "" {
+		fmt.Fprintf(out, "SOAK: %s\n", sk.Problem)
+		return
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "process\tRSS MiB at %.0f s\tRSS MiB at end (%.0f s)\tchange\twithin %.0f %%\t\n", sk.BaselineAfterS, sk.EndAfterS, SoakTolerance*100)
+	for _, p := range sk.Processes {
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%+.1f %%\t%t\t\n", p.Name, p.BaselineMiB, p.EndMiB, p.ChangePct, p.Within)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(out, "SOAK: every process within %.0f %% of its memory at the baseline: %t\n", SoakTolerance*100, sk.Within)
 }

@@ -18,8 +18,12 @@ type chain struct {
 	summary             submitSummary
 	end                 time.Time
 	cpuBefore, cpuAfter map[string]driver.GroupSample
-	singleBatch         *singleBatchResult
-	problems            []string
+	// soakBaseline is the processes' sample at -soak-baseline (nil: not
+	// taken, or the chain ended first).
+	soakBaseline map[string]driver.GroupSample
+	soakAt       time.Time
+	singleBatch  *singleBatchResult
+	problems     []string
 }
 
 // runScenario is the second phase: the bots and the backlog probe start, the
@@ -37,12 +41,14 @@ func (l *load) runScenario(ctx context.Context) (chain, error) {
 	progressCtx, stopProgress := context.WithCancel(ctx)
 	defer stopProgress()
 	go reportProgress(progressCtx, l.rec, b.watcher, l.logf)
+	soak := l.soakSampler(ctx)
 	var err error
 	if ch.submitted, ch.summary, err = l.submit(ctx); err != nil {
 		return ch, err
 	}
 	ch.end, ch.singleBatch, ch.problems = l.waitForChain(ctx, ch.submitted, b)
 	stopProgress()
+	ch.soakBaseline, ch.soakAt = soak()
 	ch.cpuAfter = sampleGroups(l.sys.groups)
 	l.probe.Mark("after_chain", time.Now())
 	b.stop()
@@ -55,6 +61,35 @@ func (l *load) runScenario(ctx context.Context) (chain, error) {
 	stopProbe()
 	probeDone.Wait()
 	return ch, nil
+}
+
+// soakSampler samples the processes -soak-baseline after it is called (the
+// first submission follows at once); the function it returns stops the
+// timer and gives the sample, or nil if the time had not come.
+func (l *load) soakSampler(ctx context.Context) func() (map[string]driver.GroupSample, time.Time) {
+	if l.c.SoakBaseline <= 0 {
+		return func() (map[string]driver.GroupSample, time.Time) { return nil, time.Time{} }
+	}
+	type sample struct {
+		at time.Time
+		s  map[string]driver.GroupSample
+	}
+	got := make(chan sample, 1)
+	sctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-sctx.Done():
+			got <- sample{}
+		case at := <-time.After(l.c.SoakBaseline):
+			l.logf("soak: memory baseline taken")
+			got <- sample{at: at, s: sampleGroups(l.sys.groups)}
+		}
+	}()
+	return func() (map[string]driver.GroupSample, time.Time) {
+		cancel()
+		s := <-got
+		return s.s, s.at
+	}
 }
 
 // bots are the reviewers' and the finance officer's stand-ins.
