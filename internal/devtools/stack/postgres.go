@@ -142,7 +142,10 @@ func startPostgres(ctx context.Context, dir string, extra []string) (*Postgres, 
 	return p, nil
 }
 
-// start starts the cluster in p.Dir on a free port with extra settings.
+// start starts the cluster in p.Dir on a free port with extra settings, and
+// then those of AID_DEVSTACK_PG_OPTIONS (server options as pg_ctl -o takes
+// them, e.g. "-c shared_preload_libraries=pg_stat_statements" to profile a
+// load run).
 func (p *Postgres) start(ctx context.Context, bin string, extra []string) error {
 	var err error
 	if p.Port, err = FreePort(ctx); err != nil {
@@ -156,7 +159,7 @@ func (p *Postgres) start(ctx context.Context, bin string, extra []string) error 
 		"-c shared_buffers=256MB",
 		"-c fsync=on",
 		"-c synchronous_commit=on",
-	}, extra...), " ")
+	}, append(extra, strings.Fields(os.Getenv("AID_DEVSTACK_PG_OPTIONS"))...)...), " ")
 	out, err := p.command(ctx, filepath.Join(bin, "pg_ctl"), "-D", p.Dir, "-l", filepath.Join(p.Dir, "server.log"), "-w", "-t", "60", "-o", opts, "start").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("pg_ctl start: %w: %s", err, out)

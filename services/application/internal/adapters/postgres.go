@@ -105,13 +105,36 @@ func trailRow(e domain.TrailEntry) []any {
 		e.ActorUser, e.ActorRole, e.ActorOrg, string(e.Status), e.Reason, e.AmountFen, e.BatchID, e.PrevHash, e.Hash}
 }
 
-// InsertTrail appends trail entries (with COPY when there are many).
-func (Store) InsertTrail(ctx context.Context, tx db.Tx, entries []domain.TrailEntry) error {
+// Appended is a trail entry with what the school's change feed shows beside
+// it: the application's school and its status before the entry ("" for the
+// first).
+type Appended struct {
+	domain.TrailEntry
+	SchoolCode string
+	Previous   domain.Status
+}
+
+// changeColumns are the change feed's columns as InsertTrail writes them;
+// xid, seq and recorded_at are the writing transaction's (defaults).
+var changeColumns = []string{"school_code", "application_id", "position", "type", "status", "previous_status", "occurred_at"}
+
+func changeRow(a Appended) []any {
+	return []any{a.SchoolCode, a.ApplicationID, a.Position, a.Type, string(a.Status), string(a.Previous), a.OccurredAt}
+}
+
+// InsertTrail appends trail entries and their change-feed rows, in the order
+// given (with COPY when there are many). Every path that appends to a trail
+// comes here or to ApplyChange, which write both (migration 009).
+func (Store) InsertTrail(ctx context.Context, tx db.Tx, entries []Appended) error {
 	rows := make([][]any, len(entries))
+	feed := make([][]any, len(entries))
 	for i, e := range entries {
-		rows[i] = trailRow(e)
+		rows[i], feed[i] = trailRow(e.TrailEntry), changeRow(e)
 	}
-	return db.InsertRows(ctx, tx, "trail", trailColumns, rows)
+	if err := db.InsertRows(ctx, tx, "trail", trailColumns, rows); err != nil {
+		return err
+	}
+	return db.InsertRows(ctx, tx, "changes", changeColumns, feed)
 }
 
 // IdempotencyRecord is what a submission's idempotency key stored.
@@ -247,11 +270,12 @@ type Move struct {
 }
 
 // ApplyChanges stores the new states of several applications with one UPDATE
-// and appends their trail entries with one COPY. Each move applies only if
+// and appends their trail entries (and change-feed rows) with one COPY each.
+// Each move applies only if
 // its application's trail still ends where the move started; if any does
 // not, it returns an error (the caller rolls back). An application appears
 // in at most one move.
-func (Store) ApplyChanges(ctx context.Context, tx db.Tx, moves []Move, at time.Time, entries []domain.TrailEntry) error {
+func (Store) ApplyChanges(ctx context.Context, tx db.Tx, moves []Move, at time.Time, entries []Appended) error {
 	n := len(moves)
 	ids, fromLen, fromHead := make([]string, n), make([]int64, n), make([]string, n)
 	status, hardship, amount := make([]string, n), make([]string, n), make([]int64, n)
@@ -282,16 +306,21 @@ func (Store) ApplyChanges(ctx context.Context, tx db.Tx, moves []Move, at time.T
 }
 
 // ApplyChange stores an application's new state and appends its trail entry
-// in one statement, provided the application's trail still ends where the
-// entry follows (length e.Position-1 and head e.PrevHash). It reports whether
-// it did; when the trail has moved on, it changes nothing.
-func (Store) ApplyChange(ctx context.Context, tx db.Tx, s domain.State, at time.Time, e domain.TrailEntry) (bool, error) {
-	args := append(trailRow(e), string(s.Status), s.HardshipLevel, s.AmountFen, s.BatchID, s.PaymentID, s.Reason, at, s.Status.Live())
+// and change-feed row in one statement, provided the application's trail
+// still ends where the entry follows (length e.Position-1 and head
+// e.PrevHash, so e.Previous is the status it leaves). It reports whether it
+// did; when the trail has moved on, it changes nothing.
+func (Store) ApplyChange(ctx context.Context, tx db.Tx, s domain.State, at time.Time, e Appended) (bool, error) {
+	args := append(trailRow(e.TrailEntry), string(s.Status), s.HardshipLevel, s.AmountFen, s.BatchID, s.PaymentID, s.Reason, at, s.Status.Live(),
+		string(e.Previous))
 	tag, err := tx.Exec(ctx, `WITH moved AS (
 		UPDATE applications SET status = $15, hardship_level = $16, amount_fen = $17, batch_id = $18,
 		  payment_id = $19, status_reason = $20, updated_at = $21, trail_length = $2, trail_head = $14, live = $22
 		WHERE id = $1::uuid AND trail_length = $2::bigint - 1 AND trail_head = $13::text
-		RETURNING id)
+		RETURNING id, school_code),
+		fed AS (
+		INSERT INTO changes (`+strings.Join(changeColumns, ", ")+`)
+		SELECT school_code, id, $2::bigint, $4::text, $9::text, $23::text, $5::timestamptz FROM moved)
 		INSERT INTO trail (`+strings.Join(trailColumns, ", ")+`)
 		SELECT id, $2::bigint, $3::uuid, $4::text, $5::timestamptz, $6::text, $7::text, $8::text, $9::text,
 		  $10::text, $11::bigint, $12::text, $13::text, $14::text FROM moved`, args...)

@@ -40,7 +40,7 @@ func (s *Service) ApplyEvents(ctx context.Context, tx db.Tx, evs []Event) error 
 	}
 	heads := make(map[string]adapters.Head, len(read))
 	maps.Copy(heads, read)
-	entries := make([]domain.TrailEntry, 0, len(evs))
+	entries := make([]adapters.Appended, 0, len(evs))
 	for _, ev := range evs {
 		head, found := heads[ev.ApplicationID]
 		if !found {
@@ -54,7 +54,7 @@ func (s *Service) ApplyEvents(ctx context.Context, tx db.Tx, evs []Event) error 
 			return fmt.Errorf("event %s: application %s: %w", ev.ID, ev.ApplicationID, err)
 		}
 		entry := domain.Chain(head.TrailLength, head.TrailHead, trailEntry(ev, next))
-		entries = append(entries, entry)
+		entries = append(entries, adapters.Appended{TrailEntry: entry, SchoolCode: head.SchoolCode, Previous: head.State.Status})
 		heads[ev.ApplicationID] = advance(head, next, entry)
 	}
 	moves := make([]adapters.Move, len(ids))

@@ -46,7 +46,7 @@ func (s *Service) ApplyEvent(ctx context.Context, tx db.Tx, ev Event) error {
 	if head, ok := s.heads.get(ev.ApplicationID); ok && keysMatch(ev, head) {
 		if next, err := domain.Apply(head.State, ev.Change); err == nil {
 			entry := domain.Chain(head.TrailLength, head.TrailHead, trailEntry(ev, next))
-			applied, err := s.store.ApplyChange(ctx, tx, next, s.clock(), entry)
+			applied, err := s.store.ApplyChange(ctx, tx, next, s.clock(), appended(head, entry))
 			if err != nil {
 				return err
 			}
@@ -72,7 +72,7 @@ func (s *Service) ApplyEvent(ctx context.Context, tx db.Tx, ev Event) error {
 		return fmt.Errorf("application %s: %w", ev.ApplicationID, err)
 	}
 	entry := domain.Chain(head.TrailLength, head.TrailHead, trailEntry(ev, next))
-	applied, err := s.store.ApplyChange(ctx, tx, next, s.clock(), entry)
+	applied, err := s.store.ApplyChange(ctx, tx, next, s.clock(), appended(head, entry))
 	if err != nil {
 		return err
 	}
@@ -82,6 +82,11 @@ func (s *Service) ApplyEvent(ctx context.Context, tx db.Tx, ev Event) error {
 	}
 	s.heads.put(ev.ApplicationID, advance(head, next, entry))
 	return nil
+}
+
+// appended is entry as it follows head.
+func appended(head adapters.Head, entry domain.TrailEntry) adapters.Appended {
+	return adapters.Appended{TrailEntry: entry, SchoolCode: head.SchoolCode, Previous: head.State.Status}
 }
 
 // advance returns head after next was stored with entry.

@@ -96,7 +96,7 @@ func (s *Service) runPayeeStep(ctx context.Context, who auth.Identity, id string
 			ActorUser: who.UserID, ActorRole: string(who.Role), ActorOrg: who.Org,
 			Status: next.Status, Reason: st.reason, AmountFen: next.AmountFen, BatchID: next.BatchID,
 		})
-		applied, err := s.store.ApplyChange(ctx, tx, next, now, entry)
+		applied, err := s.store.ApplyChange(ctx, tx, next, now, appended(headOf(a), entry))
 		if err != nil {
 			return err
 		}

@@ -430,10 +430,10 @@ func validIdempotencyKey(k string) bool {
 }
 
 // build turns validated input into the rows, trail entries and events to write.
-func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, pin pinned, now time.Time) ([]domain.Application, []*eventsv1.Event, []domain.TrailEntry, error) {
+func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, pin pinned, now time.Time) ([]domain.Application, []*eventsv1.Event, []adapters.Appended, error) {
 	apps := make([]domain.Application, len(ps))
 	evs := make([]*eventsv1.Event, len(ps))
-	entries := make([]domain.TrailEntry, len(ps))
+	entries := make([]adapters.Appended, len(ps))
 	actor := events.Actor(caller.UserID, string(caller.Role), caller.Org)
 	for i, p := range ps {
 		in := req.Applications[i]
@@ -503,7 +503,7 @@ func (s *Service) build(caller auth.Identity, req SubmitRequest, ps []prepared, 
 			Status: a.Status, AmountFen: amount, Reason: backPayNote(a.BackPayClueID),
 		})
 		a.TrailLength, a.TrailHead = entry.Position, entry.Hash
-		apps[i], evs[i], entries[i] = a, ev, entry
+		apps[i], evs[i], entries[i] = a, ev, adapters.Appended{TrailEntry: entry, SchoolCode: a.SchoolCode}
 	}
 	return apps, evs, entries, nil
 }

@@ -133,4 +133,6 @@ func TestBackPay(t *testing.T) {
 	if n := e.count(t, `SELECT count(*) FROM application.applications WHERE back_pay_clue_id = $1`, clue); n != 1 {
 		t.Fatalf("%d applications name the clue, want 1", n)
 	}
+	// Every path that wrote a trail entry above fed the change feed with it.
+	checkFeedMirrorsTrail(t, e)
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/edubureau/studentaid/pkg/auth"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 	commonv1 "github.com/edubureau/studentaid/proto/gen/aid/common/v1"
+	"github.com/edubureau/studentaid/services/application/internal/adapters"
+	"github.com/edubureau/studentaid/services/application/internal/domain"
 )
 
 // changeKey names one change: an application and its trail position.
@@ -68,15 +70,48 @@ func (f *follower) readUntil(t *testing.T, n int) {
 	}
 }
 
-// appendTrail inserts trail entry position of application id inside tx, as
-// the event consumer would (the hashes do not matter to the feed).
+// appendTrail appends trail entry position of application id of school SA
+// inside tx through the store, as the event consumer does (the hashes do not
+// matter to the feed).
 func appendTrail(ctx context.Context, t *testing.T, tx pgx.Tx, id string, position int) {
 	t.Helper()
-	if _, err := tx.Exec(ctx, `INSERT INTO trail (application_id, position, event_id, type, occurred_at, actor_user_id,
-		  actor_role, actor_org, status, reason, amount_fen, batch_id, prev_hash, hash)
-		VALUES ($1, $2, $3, 'test', now(), 'u', 'service', 'IT', 'SCHOOL_APPROVED', '', 0, '', 'x', 'y')`,
-		id, position, uuid.NewString()); err != nil {
+	if err := writeEntry(ctx, tx, "SA", id, position); err != nil {
 		t.Fatalf("append trail %s/%d: %v", id, position, err)
+	}
+}
+
+func writeEntry(ctx context.Context, tx pgx.Tx, school, id string, position int) error {
+	return adapters.Store{}.InsertTrail(ctx, tx, []adapters.Appended{{
+		TrailEntry: domain.TrailEntry{ApplicationID: id, Position: int64(position), EventID: uuid.NewString(), Type: "test",
+			OccurredAt: time.Now().UTC(), ActorUser: "u", ActorRole: "service", ActorOrg: "IT",
+			Status: domain.StatusSchoolApproved, PrevHash: "x", Hash: "y"},
+		SchoolCode: school, Previous: domain.StatusSubmitted,
+	}})
+}
+
+// checkFeedMirrorsTrail fails unless the change feed holds exactly one row
+// per trail entry, with the application's school, the entry's type and
+// status, and the status of the entry before it as the previous status.
+func checkFeedMirrorsTrail(t *testing.T, e *env) {
+	t.Helper()
+	var entries, mirrored int
+	if err := e.pool.QueryRow(context.Background(), `SELECT
+		  (SELECT count(*) FROM trail),
+		  (SELECT count(*) FROM trail t
+		   JOIN applications a ON a.id = t.application_id
+		   LEFT JOIN trail p ON p.application_id = t.application_id AND p.position = t.position - 1
+		   JOIN changes c ON c.application_id = t.application_id AND c.position = t.position
+		   WHERE c.school_code = a.school_code AND c.type = t.type AND c.status = t.status
+		     AND c.previous_status = coalesce(p.status, '') AND c.occurred_at = t.occurred_at
+		     AND c.recorded_at = t.recorded_at AND c.xid = t.tx)`).Scan(&entries, &mirrored); err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM changes`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if entries == 0 || mirrored != entries || rows != entries {
+		t.Fatalf("%d trail entries, %d mirrored in the change feed, %d feed rows: want one matching row per entry", entries, mirrored, rows)
 	}
 }
 
@@ -168,10 +203,7 @@ func TestChangesConcurrentWriters(t *testing.T) {
 					errs <- err
 					return
 				}
-				if _, err := tx.Exec(ctx, `INSERT INTO trail (application_id, position, event_id, type, occurred_at, actor_user_id,
-					  actor_role, actor_org, status, reason, amount_fen, batch_id, prev_hash, hash)
-					VALUES ($1, $2, $3, 'test', now(), 'u', 'service', 'IT', 'SCHOOL_APPROVED', '', 0, '', 'x', 'y')`,
-					a.GetApplicationId(), p, uuid.NewString()); err != nil {
+				if err := writeEntry(ctx, tx, "SB", a.GetApplicationId(), p); err != nil {
 					_ = tx.Rollback(ctx)
 					errs <- err
 					return

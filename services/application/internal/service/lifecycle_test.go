@@ -214,6 +214,8 @@ func TestLifecycleToPaid(t *testing.T) {
 		cur.GetStatus() != commonv1.ApplicationStatus_APPLICATION_STATUS_PAID || len(trailOf(t, officer, id)) != 11 {
 		t.Fatalf("impossible event changed the application: %v %v", cur, err)
 	}
+	// Every path that wrote a trail entry above fed the change feed with it.
+	checkFeedMirrorsTrail(t, e)
 }
 
 // TestObjectionReturnAndRejection takes an application back and forth: an
@@ -267,6 +269,8 @@ func TestObjectionReturnAndRejection(t *testing.T) {
 	if strings.Join(types, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("trail:\n%s\nwant\n%s", strings.Join(types, "\n"), strings.Join(want, "\n"))
 	}
+	// Every path that wrote a trail entry above fed the change feed with it.
+	checkFeedMirrorsTrail(t, e)
 }
 
 // TestVerifyTrailFindsTampering edits the trail behind the service's back

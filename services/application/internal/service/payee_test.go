@@ -214,4 +214,6 @@ func TestPayeeCorrectionTakesTwoPeople(t *testing.T) {
 	if v, err := e.client("aud-1", auth.RoleAuditor, "AUDIT").VerifyTrail(ctx, &applicationv1.VerifyTrailRequest{ApplicationId: id}); err != nil || !v.GetOk() {
 		t.Fatalf("verify: %v %v", v, err)
 	}
+	// Every path that wrote a trail entry above fed the change feed with it.
+	checkFeedMirrorsTrail(t, e)
 }
