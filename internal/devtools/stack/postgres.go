@@ -202,9 +202,9 @@ func (p *Postgres) Restart(ctx context.Context, mode string) error {
 
 func (p *Postgres) command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	if p.asPG {
-		return exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
+		return exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--", name}, args...)...) //nolint:gosec // G702: a development tool; AID_DEVSTACK_PG_OPTIONS is the developer's own server options
 	}
-	return exec.CommandContext(ctx, name, args...)
+	return exec.CommandContext(ctx, name, args...) //nolint:gosec // G702: as above
 }
 
 func waitPostgres(ctx context.Context, url string) error {
