@@ -153,13 +153,43 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if isGRPC {
 		g.requests.WithLabelValues(route.Service, "grpc").Inc()
-		g.grpc[route.Service].ServeHTTP(w, r)
+		g.grpc[route.Service].ServeHTTP(&grpcWriter{ResponseWriter: w}, r)
 		return
 	}
 	g.requests.WithLabelValues(route.Service, "rest").Inc()
 	r.Body = http.MaxBytesReader(w, r.Body, g.opts.Limits.MaxBodyBytes)
 	g.rest[route.Service].ServeHTTP(w, r)
 }
+
+// grpcWriter passes a gRPC answer on, keeping a trailers-only one whole.
+// gRPC refuses a call at once with the status in the response headers and
+// the stream ended by that same HEADERS frame. The reverse proxy flushes the
+// headers as soon as it has them (FlushInterval -1, for streams); flushed
+// before the handler returns, they leave in a frame of their own and the
+// stream ends with an empty DATA frame, which a gRPC client reads as
+// Internal "server closed the stream without sending trailers" instead of
+// the status. So while the headers carry a status and no body has been
+// written, a flush waits for the handler's end, which sends them with the
+// end of the stream.
+type grpcWriter struct {
+	http.ResponseWriter
+	body bool
+}
+
+func (w *grpcWriter) Write(p []byte) (int, error) {
+	w.body = true
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *grpcWriter) Flush() {
+	if !w.body && w.Header().Get("Grpc-Status") != "" {
+		return
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *grpcWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // org names the caller's bucket: the organisation of a verified bearer
 // token, else the client address.
