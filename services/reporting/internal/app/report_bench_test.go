@@ -85,6 +85,8 @@ func BenchmarkAnnualReport(b *testing.B) {
 		// rows by the migration's backfill (TestAggregatesFollowTheRows
 		// checks that the consumer keeps the same).
 		`SELECT rebuild_aggregates()`,
+		// The step aggregates likewise (TestStepAggregatesFollowTheRows).
+		`SELECT rebuild_step_aggregates()`,
 		`VACUUM ANALYZE`,
 	} {
 		args := []any{rows}
