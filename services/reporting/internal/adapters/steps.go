@@ -240,6 +240,7 @@ func RawSteps(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigu
 	}
 	return out, rejections, nil
 }
+
 // maxChangedVisits is how many visits entered or left after an answer's
 // instant Steps corrects from their rows; beyond it the answer is
 // RawSteps (exact, slower).

@@ -85,6 +85,7 @@ func BenchmarkAnnualReport(b *testing.B) {
 		// rows by the migration's backfill (TestAggregatesFollowTheRows
 		// checks that the consumer keeps the same).
 		`SELECT rebuild_aggregates()`,
+		`SELECT rebuild_person_runs()`,
 		// The step aggregates likewise (TestStepAggregatesFollowTheRows).
 		`SELECT rebuild_step_aggregates()`,
 		`VACUUM ANALYZE`,
