@@ -481,3 +481,43 @@ func rawSums(ctx context.Context, q db.Querier, s Selection, students []string, 
 	}
 	return t, nil
 }
+
+// PaymentRecord is one paid record of an export.
+type PaymentRecord struct {
+	PaymentID, School, Student, Program, Stage, Term string
+	AmountFen, RefundedFen                           int64
+	PaidAt                                           time.Time
+	Loan                                             bool
+}
+
+// EachPayment calls fn with every payment of the selection paid by its
+// instant, with what was recovered against it by then, ordered by school,
+// term, program and payment. The rows stream from the query (pgx reads
+// them as they arrive); none are held but the one passed to fn.
+func EachPayment(ctx context.Context, q db.Querier, s Selection, fn func(PaymentRecord) error) error {
+	var w db.Where
+	at := w.Arg(s.AsOf)
+	s.where(&w, "a.")
+	rows, err := q.Query(ctx, `SELECT p.payment_id, a.school_code, left(a.student_id_hash, 12), a.program_code, a.stage, a.term,
+		p.amount_fen, coalesce((SELECT sum(rr.amount_fen) FROM refunds r JOIN refund_receipts rr USING (refund_id)
+		                        WHERE r.payment_id = p.payment_id AND rr.received_at <= `+at+`), 0)::bigint,
+		p.paid_at, p.loan_contract_number <> ''
+		FROM payments p JOIN applications a USING (application_id)`+w.SQL()+` AND p.paid_at <= `+at+`
+		ORDER BY a.school_code, a.term_rank, a.program_code, p.payment_id`, w.Args...)
+	if err != nil {
+		return fmt.Errorf("payments: %w", err)
+	}
+	defer rows.Close()
+	var r PaymentRecord
+	for rows.Next() {
+		if err := rows.Scan(&r.PaymentID, &r.School, &r.Student, &r.Program, &r.Stage, &r.Term, &r.AmountFen, &r.RefundedFen,
+			&r.PaidAt, &r.Loan); err != nil {
+			return err
+		}
+		r.PaidAt = r.PaidAt.UTC()
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
