@@ -79,11 +79,11 @@ func NewServer(d ServerDeps, opts ...grpc.ServerOption) *grpc.Server {
 func streamInterceptor(unary []grpc.UnaryServerInterceptor) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		uinfo := &grpc.UnaryServerInfo{Server: srv, FullMethod: info.FullMethod}
-		h := func(ctx context.Context, _ any) (any, error) {
+		h := grpc.UnaryHandler(func(ctx context.Context, _ any) (any, error) {
 			return nil, handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
-		}
-		for i := len(unary) - 1; i >= 0; i-- {
-			next, ic := h, unary[i]
+		})
+		for _, ic := range slices.Backward(unary) {
+			next := h
 			h = func(ctx context.Context, req any) (any, error) { return ic(ctx, req, uinfo, next) }
 		}
 		_, err := h(ss.Context(), nil)

@@ -103,7 +103,7 @@ func TestPaymentExportAtScale(t *testing.T) {
 				if m.HeapInuse > peakHeap.Load() {
 					peakHeap.Store(m.HeapInuse)
 				}
-				if r := uint64(rssKiB("VmRSS")) * 1024; r > peakRSS.Load() { //nolint:gosec // G115: a size in KiB
+				if r := uint64(rssKiB("VmRSS")) * 1024; r > peakRSS.Load() {
 					peakRSS.Store(r)
 				}
 				select {
