@@ -2,6 +2,7 @@ package ports
 
 import (
 	"archive/zip"
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -98,14 +99,20 @@ func (e *paymentsExporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	src := &prepended{first: first, rest: stream}
 	name := "payments-" + req.GetFromTerm() + "-" + req.GetToTerm()
+	// Rows are small: written through 64 KiB, not a write each.
+	bw := bufio.NewWriterSize(w, 64<<10)
 	switch format {
 	case "json":
 		w.Header().Set("Content-Type", "application/json")
-		err = WritePaymentsJSON(w, src)
+		if err = WritePaymentsJSON(bw, src); err == nil {
+			err = bw.Flush()
+		}
 	case "csv":
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.csv"`)
-		err = WritePaymentsCSV(w, src)
+		if err = WritePaymentsCSV(bw, src); err == nil {
+			err = bw.Flush()
+		}
 	default:
 		w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.xlsx"`)
