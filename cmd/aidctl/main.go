@@ -11,6 +11,7 @@
 //	AID_TOKEN=<auditor token> aidctl trail export -out leaves.json
 //	aidctl verify -leaves leaves.json -checkpoint checkpoint.json -keys <id>:<public key> [-application ID]
 //	AID_TOKEN=<auditor token> aidctl stats -from 2017-spring -to 2017-autumn [-schools S01,S02] [-stage S] [-program P]
+//	AID_TOKEN=<auditor token> aidctl export-payments -from 2017-spring -to 2017-autumn -format xlsx -out payments.xlsx
 package main
 
 import (
@@ -68,6 +69,10 @@ const usage = `usage:
                                                        check an export offline: signature, entries, root
   aidctl stats -from TERM [-to TERM] [-schools A,B] [-stage S] [-program P] [-addr HOST:PORT]
                                                        paid, persons, funding split, refunds and loans
+                                                       (AID_TOKEN: a reporting reader)
+  aidctl export-payments -from TERM [-to TERM] [-schools A,B] [-stage S] [-program P] [-as-of T]
+                         [-format xlsx|csv|json] [-language zh|en] -out FILE [-api URL]
+                                                       every paid record of the selection as a file
                                                        (AID_TOKEN: a reporting reader)`
 
 func run(ctx context.Context, args []string) error {
@@ -77,6 +82,8 @@ func run(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "stats":
 		return stats(ctx, args[1:])
+	case "export-payments":
+		return exportPayments(ctx, args[1:])
 	case "nats-setup":
 		return natsSetup(ctx)
 	case "republish":

@@ -57,18 +57,47 @@ type ServerDeps struct {
 func NewServer(d ServerDeps, opts ...grpc.ServerOption) *grpc.Server {
 	m := newServerMetrics(d.Registry)
 	all := make([]grpc.ServerOption, 0, 3+len(opts))
+	unary := []grpc.UnaryServerInterceptor{
+		recoverInterceptor(d.Log),
+		m.interceptor(),
+		authInterceptor(d),
+		errorInterceptor(d),
+	}
 	all = append(all,
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
-		grpc.ChainUnaryInterceptor(
-			recoverInterceptor(d.Log),
-			m.interceptor(),
-			authInterceptor(d),
-			errorInterceptor(d),
-		),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.StreamInterceptor(streamInterceptor(unary)),
 	)
 	return grpc.NewServer(append(all, opts...)...)
 }
+
+// streamInterceptor runs a streaming call through the same recovery,
+// metrics, authentication, policy and error mapping as a unary call: the
+// unary interceptors in order, with the stream's handler (seeing their
+// context, the caller's identity in it) as the innermost handler.
+func streamInterceptor(unary []grpc.UnaryServerInterceptor) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		uinfo := &grpc.UnaryServerInfo{Server: srv, FullMethod: info.FullMethod}
+		h := grpc.UnaryHandler(func(ctx context.Context, _ any) (any, error) {
+			return nil, handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
+		})
+		for _, ic := range slices.Backward(unary) {
+			next := h
+			h = func(ctx context.Context, req any) (any, error) { return ic(ctx, req, uinfo, next) }
+		}
+		_, err := h(ss.Context(), nil)
+		return err
+	}
+}
+
+// contextStream is a server stream with the interceptors' context.
+type contextStream struct {
+	grpc.ServerStream
+	ctx context.Context //nolint:containedctx // the stream's context, as grpc.ServerStream.Context returns it
+}
+
+func (s *contextStream) Context() context.Context { return s.ctx }
 
 func recoverInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -98,6 +102,9 @@ func personCounts(ctx context.Context, tx db.Tx, f fact) error {
 	if live != 1 {
 		return nil // another payment of the same cell keeps the student counted
 	}
+	if err := moveRuns(ctx, tx, f, 1); err != nil {
+		return err
+	}
 	return movePeriods(ctx, tx, f, 1)
 }
 
@@ -116,6 +123,9 @@ func personLeaves(ctx context.Context, tx db.Tx, f fact) error {
 	}
 	if live != 0 {
 		return nil
+	}
+	if err := moveRuns(ctx, tx, f, -1); err != nil {
+		return err
 	}
 	return movePeriods(ctx, tx, f, -1)
 }
@@ -186,9 +196,140 @@ func movePeriods(ctx context.Context, tx db.Tx, f fact, delta int64) error {
 	return nil
 }
 
+// liveRow is one of a student's live person_terms rows.
+type liveRow struct {
+	term                   int
+	school, stage, program string
+	government             bool
+}
+
+// runKeys are the person_runs cells a live row counts in, within one
+// school or all (”).
+func (r liveRow) runKeys(school string) [][3]string {
+	out := make([][3]string, 0, 8)
+	for _, filter := range []string{"", "stage:" + r.stage} {
+		out = append(out, [3]string{school, filter, ""}, [3]string{school, filter, r.program})
+		if r.government {
+			out = append(out, [3]string{school, filter, "*gov"}, [3]string{school, filter, "gov:" + r.program})
+		}
+	}
+	return out
+}
+
+// runs are a student's counts in person_runs from their live rows at one
+// school: per cell, each live term with the one before it (0 for none).
+func runs(rows []liveRow, school string) map[[5]string]int64 {
+	terms := map[[3]string]map[int]bool{}
+	for _, r := range rows {
+		if r.school != school {
+			continue
+		}
+		for _, k := range r.runKeys(school) {
+			if terms[k] == nil {
+				terms[k] = map[int]bool{}
+			}
+			terms[k][r.term] = true
+		}
+	}
+	out := map[[5]string]int64{}
+	for k, set := range terms {
+		prev := 0
+		for _, t := range slices.Sorted(maps.Keys(set)) {
+			out[[5]string{k[0], k[1], k[2], strconv.Itoa(t), strconv.Itoa(prev)}]++
+			prev = t
+		}
+	}
+	return out
+}
+
+// moveRuns moves person_runs and multi_school_students after f's
+// person_terms row went from 0 to 1 live (delta 1) or from 1 to 0 (delta
+// -1): the student's counts are those of their live rows now less those of
+// their live rows before, at f's school and across all schools (the
+// student's rows at other schools count alike before and after, except
+// across all schools, where they are read too).
+func moveRuns(ctx context.Context, tx db.Tx, f fact, delta int64) error {
+	rows, err := tx.Query(ctx, `SELECT term_rank, school_code, stage, program_code, government_total FROM person_terms
+		WHERE student_id_hash = $1 AND live > 0`, f.studentIDH)
+	if err != nil {
+		return fmt.Errorf("person runs: %w", err)
+	}
+	now, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (liveRow, error) {
+		var l liveRow
+		err := r.Scan(&l.term, &l.school, &l.stage, &l.program, &l.government)
+		return l, err
+	})
+	if err != nil {
+		return fmt.Errorf("person runs: %w", err)
+	}
+	row := liveRow{term: f.termRank, school: f.school, stage: f.stage, program: f.program, government: f.government}
+	before := slices.Clone(now)
+	if delta > 0 {
+		before = slices.DeleteFunc(before, func(r liveRow) bool { return r == row })
+	} else {
+		before = append(before, row)
+	}
+	schools := map[string]bool{}
+	for _, r := range now {
+		schools[r.school] = true
+	}
+	// Across all schools: the same row counted over every school's rows.
+	all := func(rs []liveRow) map[[5]string]int64 {
+		cp := make([]liveRow, len(rs))
+		for i, r := range rs {
+			cp[i] = r
+			cp[i].school = ""
+		}
+		return runs(cp, "")
+	}
+	diff := runs(now, f.school)
+	for k, v := range runs(before, f.school) {
+		diff[k] -= v
+	}
+	for k, v := range all(now) {
+		diff[k] += v
+	}
+	for k, v := range all(before) {
+		diff[k] -= v
+	}
+	var sc, filters, keys []string
+	var terms, prevs []int
+	var persons []int64
+	for _, k := range slices.SortedFunc(maps.Keys(diff), func(a, b [5]string) int { return strings.Compare(strings.Join(a[:], "|"), strings.Join(b[:], "|")) }) {
+		v := diff[k]
+		if v == 0 {
+			continue
+		}
+		t, _ := strconv.Atoi(k[3])
+		p, _ := strconv.Atoi(k[4])
+		sc, filters, keys, terms, prevs, persons = append(sc, k[0]), append(filters, k[1]), append(keys, k[2]),
+			append(terms, t), append(prevs, p), append(persons, v)
+	}
+	if len(sc) > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO person_runs AS r (school_code, filter, program_key, term_rank, prev_rank, persons)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[])
+			ON CONFLICT (school_code, filter, program_key, term_rank, prev_rank) DO UPDATE SET persons = r.persons + EXCLUDED.persons`,
+			sc, filters, keys, terms, prevs, persons); err != nil {
+			return fmt.Errorf("person runs: %w", err)
+		}
+	}
+	if len(schools) > 1 {
+		_, err = tx.Exec(ctx, `INSERT INTO multi_school_students (student_id_hash) VALUES ($1) ON CONFLICT DO NOTHING`, f.studentIDH)
+	} else {
+		_, err = tx.Exec(ctx, `DELETE FROM multi_school_students WHERE student_id_hash = $1`, f.studentIDH)
+	}
+	if err != nil {
+		return fmt.Errorf("multi-school students: %w", err)
+	}
+	return nil
+}
+
 // RebuildAggregates replaces the aggregates by those computed from the
-// rows (rebuild_aggregates() of migration 003).
+// rows (rebuild_aggregates() of migration 003, rebuild_person_runs() of 007).
 func RebuildAggregates(ctx context.Context, tx db.Tx) error {
-	_, err := tx.Exec(ctx, `SELECT rebuild_aggregates()`)
+	if _, err := tx.Exec(ctx, `SELECT rebuild_aggregates()`); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SELECT rebuild_person_runs()`)
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/edubureau/studentaid/pkg/db"
@@ -280,28 +281,13 @@ func aggregateSums(ctx context.Context, q db.Querier, s Selection) (*sums, error
 	if err := scanSplits(rows, t); err != nil {
 		return nil, err
 	}
-	// Terms without a live grant payment add no person: a range whose
-	// other terms have none is counted ahead as the term or year it
-	// narrows to.
-	persons := s
-	if len(s.Schools) == 0 && !s.countedAhead() {
-		var from, to *int
-		if err := q.QueryRow(ctx, `SELECT min(term_rank), max(term_rank) FROM paid_groups`+w.SQL()+
-			` AND NOT loan AND net_fen > 0 AND payments > 0`, w.Args...).Scan(&from, &to); err != nil {
-			return nil, fmt.Errorf("live terms: %w", err)
-		}
-		if from == nil {
-			return t, nil // no live grant payment: no person
-		}
-		persons.FromRank, persons.ToRank = *from, *to
-	}
-	if p := persons; p.countedAhead() {
+	if s.countedAhead() {
 		filter := ""
-		if p.Stage != "" {
-			filter = "stage:" + p.Stage
+		if s.Stage != "" {
+			filter = "stage:" + s.Stage
 		}
 		rows, err := q.Query(ctx, `SELECT program_code, persons, government_persons FROM period_persons
-			WHERE from_rank = $1 AND to_rank = $2 AND filter = $3 AND ($4 = '' OR program_code = $4)`, p.FromRank, p.ToRank, filter, p.Program)
+			WHERE from_rank = $1 AND to_rank = $2 AND filter = $3 AND ($4 = '' OR program_code = $4)`, s.FromRank, s.ToRank, filter, s.Program)
 		if err != nil {
 			return nil, fmt.Errorf("period persons: %w", err)
 		}
@@ -315,39 +301,99 @@ func aggregateSums(ctx context.Context, q db.Querier, s Selection) (*sums, error
 			if code != "" {
 				t.program(code).persons = n
 			}
-			if code == p.Program {
+			if code == s.Program {
 				t.persons, t.governmentPersons = n, gov
 			}
 		}
 		rows.Close()
 		return t, rows.Err()
 	}
-	// Grouped rather than count(DISTINCT …), so that the planner may hash
-	// or read the student index in order instead of sorting.
-	rows, err = q.Query(ctx, `SELECT program_code, count(*) FROM (SELECT program_code, student_id_hash FROM person_terms`+w.SQL()+
-		` AND live > 0 GROUP BY 1, 2) x GROUP BY program_code`, w.Args...)
+	return t, personRuns(ctx, q, s, t)
+}
+
+// personRuns reads the distinct persons of any term range and school set
+// from person_runs: per cell, a student's terms in the range with no term
+// of theirs before it in the range count them once. A school set adds up
+// its schools, then takes out the extra schools of the students with live
+// rows at two schools or more (multi_school_students), counted from their
+// person_terms rows.
+func personRuns(ctx context.Context, q db.Querier, s Selection, t *sums) error {
+	var w db.Where
+	if len(s.Schools) > 0 {
+		w.Add("school_code = ANY(?)", s.Schools)
+	} else {
+		w.Add("school_code = ?", "")
+	}
+	filter := ""
+	if s.Stage != "" {
+		filter = "stage:" + s.Stage
+	}
+	w.Add("filter = ?", filter)
+	if s.Program != "" {
+		w.Add("program_key = ANY(?)", []string{s.Program, "gov:" + s.Program})
+	}
+	from := w.Arg(s.FromRank)
+	w.Add("term_rank <= ?", s.ToRank)
+	counts := map[string]int64{}
+	rows, err := q.Query(ctx, `SELECT program_key, sum(persons)::bigint FROM person_runs`+w.SQL()+
+		` AND term_rank >= `+from+` AND prev_rank < `+from+` GROUP BY program_key`, w.Args...)
 	if err != nil {
-		return nil, fmt.Errorf("persons by program: %w", err)
+		return fmt.Errorf("person runs: %w", err)
 	}
 	for rows.Next() {
-		var code string
+		var key string
 		var n int64
-		if err := rows.Scan(&code, &n); err != nil {
+		if err := rows.Scan(&key, &n); err != nil {
 			rows.Close()
-			return nil, err
+			return err
 		}
-		t.program(code).persons = n
+		counts[key] += n
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return err
 	}
-	if err := q.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE government) FROM (
-		SELECT student_id_hash, bool_or(government_total) AS government FROM person_terms`+w.SQL()+` AND live > 0
-		GROUP BY student_id_hash) x`, w.Args...).Scan(&t.persons, &t.governmentPersons); err != nil {
-		return nil, fmt.Errorf("persons: %w", err)
+	if len(s.Schools) > 1 {
+		var m db.Where
+		s.where(&m, "t.")
+		rows, err := q.Query(ctx, `SELECT k, sum(n - 1)::bigint FROM (
+			  SELECT t.student_id_hash, p.k, count(DISTINCT t.school_code) AS n
+			  FROM multi_school_students ms JOIN person_terms t ON t.student_id_hash = ms.student_id_hash,
+			       LATERAL (VALUES (''), (t.program_code), (CASE WHEN t.government_total THEN '*gov' END),
+			                       (CASE WHEN t.government_total THEN 'gov:' || t.program_code END)) p (k)`+m.SQL()+
+			` AND t.live > 0 AND p.k IS NOT NULL GROUP BY 1, 2) x GROUP BY k`, m.Args...)
+		if err != nil {
+			return fmt.Errorf("students at several schools: %w", err)
+		}
+		for rows.Next() {
+			var key string
+			var n int64
+			if err := rows.Scan(&key, &n); err != nil {
+				rows.Close()
+				return err
+			}
+			counts[key] -= n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 	}
-	return t, nil
+	for key, n := range counts {
+		switch {
+		case key == "":
+		case key == "*gov":
+		case strings.HasPrefix(key, "gov:"):
+		default:
+			t.program(key).persons = n
+		}
+	}
+	if s.Program != "" {
+		t.persons, t.governmentPersons = counts[s.Program], counts["gov:"+s.Program]
+	} else {
+		t.persons, t.governmentPersons = counts[""], counts["*gov"]
+	}
+	return nil
 }
 
 type rowsScanner interface {
@@ -434,4 +480,44 @@ func rawSums(ctx context.Context, q db.Querier, s Selection, students []string, 
 		return nil, err
 	}
 	return t, nil
+}
+
+// PaymentRecord is one paid record of an export.
+type PaymentRecord struct {
+	PaymentID, School, Student, Program, Stage, Term string
+	AmountFen, RefundedFen                           int64
+	PaidAt                                           time.Time
+	Loan                                             bool
+}
+
+// EachPayment calls fn with every payment of the selection paid by its
+// instant, with what was recovered against it by then, ordered by school,
+// term, program and payment. The rows stream from the query (pgx reads
+// them as they arrive); none are held but the one passed to fn.
+func EachPayment(ctx context.Context, q db.Querier, s Selection, fn func(PaymentRecord) error) error {
+	var w db.Where
+	at := w.Arg(s.AsOf)
+	s.where(&w, "a.")
+	rows, err := q.Query(ctx, `SELECT p.payment_id, a.school_code, left(a.student_id_hash, 12), a.program_code, a.stage, a.term,
+		p.amount_fen, coalesce((SELECT sum(rr.amount_fen) FROM refunds r JOIN refund_receipts rr USING (refund_id)
+		                        WHERE r.payment_id = p.payment_id AND rr.received_at <= `+at+`), 0)::bigint,
+		p.paid_at, p.loan_contract_number <> ''
+		FROM payments p JOIN applications a USING (application_id)`+w.SQL()+` AND p.paid_at <= `+at+`
+		ORDER BY a.school_code, a.term_rank, a.program_code, p.payment_id`, w.Args...)
+	if err != nil {
+		return fmt.Errorf("payments: %w", err)
+	}
+	defer rows.Close()
+	var r PaymentRecord
+	for rows.Next() {
+		if err := rows.Scan(&r.PaymentID, &r.School, &r.Student, &r.Program, &r.Stage, &r.Term, &r.AmountFen, &r.RefundedFen,
+			&r.PaidAt, &r.Loan); err != nil {
+			return err
+		}
+		r.PaidAt = r.PaidAt.UTC()
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -46,31 +48,131 @@ func InsertStep(ctx context.Context, tx db.Tx, e StepEntered) error {
 	if err != nil {
 		return err
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO step_visits (application_id, entered_at, ord, step, left_at, reason, event_id,
+	c := stepCell{termRank: termRank, school: school, stage: stage, program: program}
+	var left bool
+	var bucket *int
+	err = tx.QueryRow(ctx, `INSERT INTO step_visits (application_id, entered_at, ord, step, left_at, reason, event_id,
 		term_rank, school_code, stage, program_code)
 		SELECT $1, $2, $3, $4, (SELECT entered_at FROM step_visits WHERE application_id = $1 AND (entered_at, ord) > ($2, $3)
 		                        ORDER BY entered_at, ord LIMIT 1), $5, $6, $7, $8, $9, $10
-		ON CONFLICT DO NOTHING`, e.ApplicationID, e.At, ord, e.Step, e.Reason, e.EventID, termRank, school, stage, program)
+		ON CONFLICT DO NOTHING RETURNING left_at IS NOT NULL, bucket`, e.ApplicationID, e.At, ord, e.Step, e.Reason, e.EventID,
+		termRank, school, stage, program).Scan(&left, &bucket)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // kept before
+	}
 	if err != nil {
 		return fmt.Errorf("insert step %s of %s: %w", e.Step, e.ApplicationID, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return nil // kept before
+	if err := c.count(ctx, tx, ord, left, bucket, 1); err != nil {
+		return err
 	}
-	_, err = tx.Exec(ctx, `UPDATE step_visits SET left_at = $2 WHERE (application_id, entered_at, ord) = (
-		SELECT application_id, entered_at, ord FROM step_visits WHERE application_id = $1 AND (entered_at, ord) < ($2, $3)
-		ORDER BY entered_at DESC, ord DESC LIMIT 1)`, e.ApplicationID, e.At, ord)
+	if ord == domain.StepOrder(domain.StepSchoolRejected) || ord == domain.StepOrder(domain.StepBureauRejected) {
+		if _, err := tx.Exec(ctx, `INSERT INTO step_reasons AS r (ord, term_rank, school_code, stage, program_code, step, reason, visits)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 1) ON CONFLICT (ord, term_rank, school_code, stage, program_code, reason)
+			DO UPDATE SET visits = r.visits + 1`, ord, termRank, school, stage, program, e.Step, e.Reason); err != nil {
+			return fmt.Errorf("step reasons: %w", err)
+		}
+	}
+	// The visit before now ends at e.At: its part in the counts moves
+	// (it was at its step, or left it at a later instant).
+	var prevEntered time.Time
+	var prevOrd int
+	var prevLeft bool
+	var prevBucket *int
+	err = tx.QueryRow(ctx, `SELECT entered_at, ord, left_at IS NOT NULL, bucket FROM step_visits
+		WHERE application_id = $1 AND (entered_at, ord) < ($2, $3) ORDER BY entered_at DESC, ord DESC LIMIT 1`,
+		e.ApplicationID, e.At, ord).Scan(&prevEntered, &prevOrd, &prevLeft, &prevBucket)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
 	if err != nil {
+		return fmt.Errorf("the step before %s of %s: %w", e.Step, e.ApplicationID, err)
+	}
+	var newBucket *int
+	if err := tx.QueryRow(ctx, `UPDATE step_visits SET left_at = $4 WHERE application_id = $1 AND entered_at = $2 AND ord = $3
+		RETURNING bucket`, e.ApplicationID, prevEntered, prevOrd, e.At).Scan(&newBucket); err != nil {
 		return fmt.Errorf("end the step before %s of %s: %w", e.Step, e.ApplicationID, err)
+	}
+	if err := c.count(ctx, tx, prevOrd, prevLeft, prevBucket, -1); err != nil {
+		return err
+	}
+	return c.count(ctx, tx, prevOrd, true, newBucket, 1)
+}
+
+// stepCell is an application's selection cell, which all its visits
+// share.
+type stepCell struct {
+	termRank               int
+	school, stage, program string
+}
+
+// count adds delta visits of step ord to the cell's counts: at the step,
+// or left it with a duration in bucket.
+func (c stepCell) count(ctx context.Context, tx db.Tx, ord int, left bool, bucket *int, delta int) error {
+	at, gone := delta, 0
+	if left {
+		at, gone = 0, delta
+	}
+	if left && bucket == nil {
+		return fmt.Errorf("step durations: a visit left without a bucket: %w", errOutOfStep)
+	}
+	// A visit taken out is an update (an insert's row would fail the
+	// counts' checks before its conflict is seen).
+	if delta < 0 {
+		tag, err := tx.Exec(ctx, `UPDATE step_cells SET at_step = at_step + $6, left_step = left_step + $7
+			WHERE ord = $1 AND term_rank = $2 AND school_code = $3 AND stage = $4 AND program_code = $5`,
+			ord, c.termRank, c.school, c.stage, c.program, at, gone)
+		if err == nil && tag.RowsAffected() != 1 {
+			err = errOutOfStep
+		}
+		if err != nil {
+			return fmt.Errorf("step cells: %w", err)
+		}
+		if !left {
+			return nil
+		}
+		tag, err = tx.Exec(ctx, `UPDATE step_durations SET visits = visits + $7
+			WHERE ord = $1 AND term_rank = $2 AND school_code = $3 AND stage = $4 AND program_code = $5 AND bucket = $6`,
+			ord, c.termRank, c.school, c.stage, c.program, *bucket, delta)
+		if err == nil && tag.RowsAffected() != 1 {
+			err = errOutOfStep
+		}
+		if err != nil {
+			return fmt.Errorf("step durations: %w", err)
+		}
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO step_cells AS c (ord, term_rank, school_code, stage, program_code, at_step, left_step)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ord, term_rank, school_code, stage, program_code)
+		DO UPDATE SET at_step = c.at_step + EXCLUDED.at_step, left_step = c.left_step + EXCLUDED.left_step`,
+		ord, c.termRank, c.school, c.stage, c.program, at, gone); err != nil {
+		return fmt.Errorf("step cells: %w", err)
+	}
+	if !left {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO step_durations AS d (ord, term_rank, school_code, stage, program_code, bucket, visits)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ord, term_rank, school_code, stage, program_code, bucket)
+		DO UPDATE SET visits = d.visits + EXCLUDED.visits`, ord, c.termRank, c.school, c.stage, c.program, *bucket, delta); err != nil {
+		return fmt.Errorf("step durations: %w", err)
 	}
 	return nil
 }
 
-// Steps computes the selection's applications by step as of its instant:
-// how many are at each step, and the median time spent in each step by
-// the visits that ended by then; and the school's and bureau's rejections
-// by reason.
-func Steps(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigure, []domain.Rejection, error) {
+// RebuildStepAggregates replaces the step aggregates by those computed
+// from the visits (rebuild_step_aggregates() of migration 006).
+func RebuildStepAggregates(ctx context.Context, tx db.Tx) error {
+	_, err := tx.Exec(ctx, `SELECT rebuild_step_aggregates()`)
+	return err
+}
+
+// RawSteps computes the selection's applications by step as of its
+// instant from the visits alone: how many are at each step, and the median
+// time spent in each step by the visits that ended by then; and the
+// school's and bureau's rejections by reason. Steps reads the same from
+// the aggregates; this is its reference in the tests and its fallback for
+// an instant long before now.
+func RawSteps(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigure, []domain.Rejection, error) {
 	var w db.Where
 	asOf := w.Arg(s.AsOf)
 	s.where(&w, "")
@@ -137,4 +239,224 @@ func Steps(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigure,
 		return nil, nil, err
 	}
 	return out, rejections, nil
+}
+
+// maxChangedVisits is how many visits entered or left after an answer's
+// instant Steps corrects from their rows; beyond it the answer is
+// RawSteps (exact, slower).
+const maxChangedVisits = 50_000
+
+// Steps computes what RawSteps does from the step aggregates, which hold
+// every visit recorded. For an earlier instant it corrects them by the
+// visits entered or left after it (none for an answer as of now). Counts
+// and the histogram of durations are sums over visits; a median is the
+// value at its rank, found in the histogram's bucket and then looked up
+// exactly among that bucket's visits in order of duration
+// (docs/reporting.md, "Steps kept ahead").
+func Steps(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigure, []domain.Rejection, error) {
+	var w db.Where
+	asOf := w.Arg(s.AsOf)
+	s.where(&w, "")
+	rows, err := q.Query(ctx, `SELECT ord, entered_at <= `+asOf+`, left_at IS NOT NULL, coalesce(bucket, 0), step, reason
+		FROM step_visits`+w.SQL()+` AND (entered_at > `+asOf+` OR left_at > `+asOf+`) LIMIT `+strconv.Itoa(maxChangedVisits+1), w.Args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("visits after %s: %w", s.AsOf, err)
+	}
+	type changed struct {
+		ord, bucket     int
+		enteredBy, left bool
+		step, reason    string
+	}
+	later, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (changed, error) {
+		var c changed
+		err := r.Scan(&c.ord, &c.enteredBy, &c.left, &c.bucket, &c.step, &c.reason)
+		return c, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(later) > maxChangedVisits {
+		return RawSteps(ctx, q, s)
+	}
+	n := len(domain.Steps)
+	at, left := make([]int64, n+1), make([]int64, n+1)
+	hist := make([]map[int]int64, n+1) // by step order, bucket
+	for i := range hist {
+		hist[i] = map[int]int64{}
+	}
+	var sel db.Where
+	s.where(&sel, "")
+	rows, err = q.Query(ctx, `SELECT ord, sum(at_step)::bigint, sum(left_step)::bigint FROM step_cells`+sel.SQL()+` GROUP BY ord`, sel.Args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("step cells: %w", err)
+	}
+	for rows.Next() {
+		var ord int
+		var a, l int64
+		if err := rows.Scan(&ord, &a, &l); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		if ord >= 1 && ord <= n {
+			at[ord], left[ord] = a, l
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	rows, err = q.Query(ctx, `SELECT ord, bucket, sum(visits)::bigint FROM step_durations`+sel.SQL()+` GROUP BY ord, bucket`, sel.Args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("step durations: %w", err)
+	}
+	for rows.Next() {
+		var ord, bucket int
+		var v int64
+		if err := rows.Scan(&ord, &bucket, &v); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		if ord >= 1 && ord <= n {
+			hist[ord][bucket] += v
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	// The aggregates count each visit as it is now; as of the instant, a
+	// visit entered after it is not there, one left after it was still
+	// at its step.
+	var rOrd []int
+	var rStep, rReason []string
+	for _, c := range later {
+		if c.ord < 1 || c.ord > n {
+			continue
+		}
+		if c.left {
+			left[c.ord]--
+			hist[c.ord][c.bucket]--
+		} else {
+			at[c.ord]--
+		}
+		if c.enteredBy {
+			at[c.ord]++
+		} else if c.ord == domain.StepOrder(domain.StepSchoolRejected) || c.ord == domain.StepOrder(domain.StepBureauRejected) {
+			rOrd, rStep, rReason = append(rOrd, c.ord), append(rStep, c.step), append(rReason, c.reason)
+		}
+	}
+	out := make([]domain.StepFigure, n)
+	for i, st := range domain.Steps {
+		ord := i + 1
+		out[i] = domain.StepFigure{Step: st, Applications: at[ord], Left: left[ord]}
+		if left[ord] <= 0 {
+			continue
+		}
+		// percentile_cont(0.5) as PostgreSQL computes it: the values at
+		// ranks floor and ceil of (left − 1) / 2, interpolated.
+		lo, hi := (left[ord]-1)/2, left[ord]/2
+		vlo, vhi, err := valuesAt(ctx, q, s, ord, hist[ord], lo, hi)
+		if err != nil {
+			return nil, nil, err
+		}
+		out[i].MedianSeconds = vlo
+		if hi > lo {
+			out[i].MedianSeconds = vlo + 0.5*(vhi-vlo)
+		}
+	}
+	rejections, err := reasonsAhead(ctx, q, s, rOrd, rStep, rReason)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, rejections, nil
+}
+
+// valuesAt returns the durations at ranks lo and hi = lo or lo + 1 (from
+// 0) of step ord's visits in the selection that left by its instant: the
+// histogram names the bucket of each, then the bucket's visits are read in
+// order of duration.
+func valuesAt(ctx context.Context, q db.Querier, s Selection, ord int, hist map[int]int64, lo, hi int64) (float64, float64, error) {
+	buckets := slices.Sorted(maps.Keys(hist))
+	find := func(rank int64) (bucket int, offset int64, ok bool) {
+		var before int64
+		for _, b := range buckets {
+			if n := hist[b]; n > 0 {
+				if rank < before+n {
+					return b, rank - before, true
+				}
+				before += n
+			}
+		}
+		return 0, 0, false
+	}
+	bLo, oLo, ok := find(lo)
+	if !ok {
+		return 0, 0, fmt.Errorf("median of step %d: rank %d beyond the histogram: %w", ord, lo, errOutOfStep)
+	}
+	bHi, oHi, ok := find(hi)
+	if !ok {
+		return 0, 0, fmt.Errorf("median of step %d: rank %d beyond the histogram: %w", ord, hi, errOutOfStep)
+	}
+	read := func(bucket int, offset int64, limit int) ([]float64, error) {
+		var w db.Where
+		asOf := w.Arg(s.AsOf)
+		w.Add("ord = ?", ord)
+		w.Add("bucket = ?", bucket)
+		s.where(&w, "")
+		rows, err := q.Query(ctx, `SELECT seconds FROM step_visits`+w.SQL()+` AND left_at <= `+asOf+` AND entered_at <= `+asOf+
+			` ORDER BY seconds OFFSET `+strconv.FormatInt(offset, 10)+` LIMIT `+strconv.Itoa(limit), w.Args...)
+		if err != nil {
+			return nil, fmt.Errorf("median of step %d: %w", ord, err)
+		}
+		return pgx.CollectRows(rows, pgx.RowTo[float64])
+	}
+	limit := 1
+	if bHi == bLo {
+		limit = int(hi - lo + 1)
+	}
+	v, err := read(bLo, oLo, limit)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(v) < limit {
+		return 0, 0, fmt.Errorf("median of step %d: bucket %d holds fewer visits than counted: %w", ord, bLo, errOutOfStep)
+	}
+	if bHi == bLo {
+		return v[0], v[len(v)-1], nil
+	}
+	w, err := read(bHi, oHi, 1)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(w) < 1 {
+		return 0, 0, fmt.Errorf("median of step %d: bucket %d holds fewer visits than counted: %w", ord, bHi, errOutOfStep)
+	}
+	return v[0], w[0], nil
+}
+
+// reasonsAhead is RawSteps' rejections by reason read from step_reasons,
+// less the rejections entered after the instant (given by step order,
+// step and reason), ranked by the same statement.
+func reasonsAhead(ctx context.Context, q db.Querier, s Selection, ords []int, steps, reasons []string) ([]domain.Rejection, error) {
+	var w db.Where
+	s.where(&w, "")
+	later := `SELECT * FROM unnest(` + w.Arg(ords) + `::int[], ` + w.Arg(steps) + `::text[], ` + w.Arg(reasons) + `::text[]) x (ord, step, reason)`
+	top := strconv.Itoa(TopReasons)
+	rows, err := q.Query(ctx, `SELECT step, reason, other, sum(n)::bigint FROM (
+		  SELECT step, n, rn > `+top+` AS other, CASE WHEN rn > `+top+` THEN '' ELSE reason END AS reason FROM (
+		    SELECT step, reason, n, row_number() OVER (PARTITION BY step ORDER BY n DESC, reason) AS rn
+		    FROM (SELECT step, reason, sum(n) AS n FROM (
+		            SELECT step, reason, visits AS n FROM step_reasons`+w.SQL()+`
+		            UNION ALL SELECT step, reason, -1 FROM (`+later+`) l) v
+		          GROUP BY 1, 2 HAVING sum(n) > 0) r) ranked) t
+		GROUP BY step, reason, other
+		ORDER BY step = '`+domain.StepBureauRejected+`', other, sum(n) DESC, reason`, w.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("rejections by reason: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Rejection, error) {
+		var j domain.Rejection
+		err := r.Scan(&j.Step, &j.Reason, &j.Other, &j.Count)
+		return j, err
+	})
 }

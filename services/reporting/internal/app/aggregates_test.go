@@ -153,6 +153,9 @@ func aggregateRows(ctx context.Context, t *testing.T, q db.Querier) []string {
 		 FROM person_terms WHERE live <> 0 ORDER BY 1`,
 		`SELECT concat_ws(' ', 'persons', from_rank, to_rank, filter, program_code, persons, government_persons)
 		 FROM period_persons WHERE persons <> 0 OR government_persons <> 0 ORDER BY 1`,
+		`SELECT concat_ws(' ', 'runs', school_code, filter, program_key, term_rank, prev_rank, persons)
+		 FROM person_runs WHERE persons <> 0 ORDER BY 1`,
+		`SELECT 'multi-school ' || student_id_hash FROM multi_school_students ORDER BY 1`,
 	} {
 		rows, err := q.Query(ctx, sql)
 		if err != nil {
@@ -210,6 +213,10 @@ func TestAggregatesFollowTheRows(t *testing.T) {
 		{FromRank: 4030, ToRank: 4033},
 		{FromRank: 4036, ToRank: 4040, Stage: "vocational"},
 		{FromRank: 4040, ToRank: 4044},
+		{FromRank: 4034, ToRank: 4036, Schools: []string{"S0", "S1", "S3"}},
+		{FromRank: 4033, ToRank: 4034, Schools: []string{"S0", "S2", "S3"}, Stage: "preschool"},
+		{FromRank: 4035, ToRank: 4036, Schools: []string{"S1", "S2"}, Program: "HS_NATIONAL_GRANT"},
+		{FromRank: 4034, ToRank: 4036, Program: "POVERTY_EXTENSION"},
 	}
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {

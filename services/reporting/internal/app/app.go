@@ -79,8 +79,9 @@ type StatisticsQuery struct {
 	AsOf time.Time
 }
 
-// Statistics returns the figures of q. InvalidArgument for a bad term range.
-func (s *Service) Statistics(ctx context.Context, q StatisticsQuery) (domain.Figures, error) {
+// selection checks q and returns its selection. InvalidArgument for a bad
+// term range or school list.
+func (s *Service) selection(q StatisticsQuery) (adapters.Selection, error) {
 	var v apperr.Violations
 	from, err := domain.TermRank(q.FromTerm)
 	if err != nil {
@@ -102,15 +103,23 @@ func (s *Service) Statistics(ctx context.Context, q StatisticsQuery) (domain.Fig
 		}
 	}
 	if err := v.Err(); err != nil {
-		return domain.Figures{}, err
+		return adapters.Selection{}, err
 	}
 	asOf := q.AsOf.UTC().Truncate(domain.TimePrecision)
 	if q.AsOf.IsZero() {
 		asOf = s.clock()
 	}
+	return adapters.Selection{FromRank: from, ToRank: to, Schools: q.Schools, Stage: q.Stage, Program: q.Program, AsOf: asOf}, nil
+}
+
+// Statistics returns the figures of q. InvalidArgument for a bad term range.
+func (s *Service) Statistics(ctx context.Context, q StatisticsQuery) (domain.Figures, error) {
+	sel, err := s.selection(q)
+	if err != nil {
+		return domain.Figures{}, err
+	}
 	var f domain.Figures
 	err = s.readSnapshot(ctx, func(tx pgx.Tx) error {
-		sel := adapters.Selection{FromRank: from, ToRank: to, Schools: q.Schools, Stage: q.Stage, Program: q.Program, AsOf: asOf}
 		var err error
 		if f, err = adapters.Figures(ctx, tx, sel); err != nil {
 			return err
@@ -119,6 +128,35 @@ func (s *Service) Statistics(ctx context.Context, q StatisticsQuery) (domain.Fig
 		return err
 	})
 	return f, err
+}
+
+// ExportBatch is how many payments ExportPayments passes at a time.
+const ExportBatch = 1000
+
+// ExportPayments calls fn with the paid records of q's selection in
+// batches of up to ExportBatch, from one snapshot, and returns the instant
+// they are as of. The batch's slice is reused: fn must not keep it.
+// InvalidArgument as Statistics.
+func (s *Service) ExportPayments(ctx context.Context, q StatisticsQuery, fn func(asOf time.Time, batch []adapters.PaymentRecord) error) error {
+	sel, err := s.selection(q)
+	if err != nil {
+		return err
+	}
+	return s.readSnapshot(ctx, func(tx pgx.Tx) error {
+		batch := make([]adapters.PaymentRecord, 0, ExportBatch)
+		if err := adapters.EachPayment(ctx, tx, sel, func(r adapters.PaymentRecord) error {
+			batch = append(batch, r)
+			if len(batch) < ExportBatch {
+				return nil
+			}
+			err := fn(sel.AsOf, batch)
+			batch = batch[:0]
+			return err
+		}); err != nil {
+			return err
+		}
+		return fn(sel.AsOf, batch)
+	})
 }
 
 // ReportVersion is a report with its status.

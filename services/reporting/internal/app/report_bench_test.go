@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -85,6 +86,9 @@ func BenchmarkAnnualReport(b *testing.B) {
 		// rows by the migration's backfill (TestAggregatesFollowTheRows
 		// checks that the consumer keeps the same).
 		`SELECT rebuild_aggregates()`,
+		`SELECT rebuild_person_runs()`,
+		// The step aggregates likewise (TestStepAggregatesFollowTheRows).
+		`SELECT rebuild_step_aggregates()`,
 		`VACUUM ANALYZE`,
 	} {
 		args := []any{rows}
@@ -134,10 +138,19 @@ func BenchmarkAnnualReport(b *testing.B) {
 	for i := range schools {
 		schools[i] = "S" + strconv.Itoa(100+i)
 	}
+	// Most schools: 450 of the 500.
+	most := make([]string, 450)
+	for i := range most {
+		most[i] = fmt.Sprintf("S%03d", 25+i)
+	}
 	for _, q := range []struct {
 		name string
 		q    StatisticsQuery
 	}{
+		{"statistics, 450 schools", StatisticsQuery{FromTerm: "2017-spring", ToTerm: "2017-autumn", Schools: most}},
+		{"statistics, 450 schools, three terms, one stage", StatisticsQuery{FromTerm: "2016-autumn", ToTerm: "2017-autumn", Schools: most, Stage: "high_school"}},
+		{"statistics, the year as of 2017-03-20 (steps corrected)", StatisticsQuery{FromTerm: "2017-spring", ToTerm: "2017-autumn",
+			AsOf: time.Date(2017, time.March, 20, 0, 0, 0, 0, time.UTC)}},
 		{"statistics, one program, 50 schools", StatisticsQuery{FromTerm: "2017-spring", ToTerm: "2017-autumn", Schools: schools, Program: "BOARDING_SUBSIDY"}},
 		{"statistics, one program", StatisticsQuery{FromTerm: "2017-spring", ToTerm: "2017-autumn", Program: "BOARDING_SUBSIDY"}},
 		{"statistics, one stage", StatisticsQuery{FromTerm: "2017-spring", ToTerm: "2017-autumn", Stage: "high_school"}},

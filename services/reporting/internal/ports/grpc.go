@@ -5,12 +5,14 @@ package ports
 import (
 	"context"
 	"slices"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edubureau/studentaid/pkg/auth"
 	"github.com/edubureau/studentaid/pkg/grpcx"
 	reportingv1 "github.com/edubureau/studentaid/proto/gen/aid/reporting/v1"
+	"github.com/edubureau/studentaid/services/reporting/internal/adapters"
 	"github.com/edubureau/studentaid/services/reporting/internal/app"
 	"github.com/edubureau/studentaid/services/reporting/internal/domain"
 )
@@ -23,6 +25,7 @@ const (
 	MethodGetAnnualReport      = prefix + "GetAnnualReport"
 	MethodFinaliseAnnualReport = prefix + "FinaliseAnnualReport"
 	MethodListReportVersions   = prefix + "ListReportVersions"
+	MethodExportPayments       = prefix + "ExportPayments"
 )
 
 // Readers may read statistics and reports: the bureau's reviewers, the
@@ -36,6 +39,7 @@ func Policy() grpcx.Policy {
 		MethodGetAnnualReport:      Readers,
 		MethodFinaliseAnnualReport: slices.Clone(app.FinaliseRoles),
 		MethodListReportVersions:   Readers,
+		MethodExportPayments:       Readers,
 	}
 }
 
@@ -62,6 +66,25 @@ func (s *Server) GetStatistics(ctx context.Context, req *reportingv1.GetStatisti
 		return nil, err
 	}
 	return StatisticsPB(f), nil
+}
+
+// ExportPayments implements the RPC: the selection's paid records, a
+// batch per message.
+func (s *Server) ExportPayments(req *reportingv1.ExportPaymentsRequest, stream reportingv1.ReportingService_ExportPaymentsServer) error {
+	q := app.StatisticsQuery{FromTerm: req.GetFromTerm(), ToTerm: req.GetToTerm(), Schools: req.GetSchoolCodes(),
+		Stage: req.GetStage(), Program: req.GetProgramCode()}
+	if req.GetAsOf() != nil {
+		q.AsOf = req.GetAsOf().AsTime()
+	}
+	return s.app.ExportPayments(stream.Context(), q, func(asOf time.Time, batch []adapters.PaymentRecord) error {
+		msg := &reportingv1.PaymentBatch{AsOf: timestamppb.New(asOf), Payments: make([]*reportingv1.PaymentRecord, len(batch))}
+		for i, r := range batch {
+			msg.Payments[i] = &reportingv1.PaymentRecord{PaymentId: r.PaymentID, SchoolCode: r.School, Student: r.Student,
+				ProgramCode: r.Program, Stage: r.Stage, Term: r.Term, AmountFen: r.AmountFen, PaidAt: timestamppb.New(r.PaidAt),
+				RefundedFen: r.RefundedFen, Loan: r.Loan}
+		}
+		return stream.Send(msg)
+	})
 }
 
 // StatisticsPB converts figures to their message.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -456,6 +457,7 @@ func TestCityReport(t *testing.T) {
 			t.Errorf("version 1 read back: %d, %s", old.GetGovernmentTotalFen(), old.GetContentSha256())
 		}
 		t.Run("exports", func(t *testing.T) { checkExports(t, e, v2) })
+		t.Run("payment exports", func(t *testing.T) { checkPaymentExports(t, e) })
 		r2018, err := e.aud.GetAnnualReport(ctx, &reportingv1.GetAnnualReportRequest{Year: 2018})
 		if err != nil {
 			t.Fatal(err)
@@ -581,5 +583,129 @@ func checkExports(t *testing.T, e *env, final *reportingv1.AnnualReport) {
 	}
 	if v, _ := f.GetCellValue(sheets[2], "B2"); v != "2,000.00" {
 		t.Errorf("the preschool line formatted in yuan: %q, want 2,000.00", v)
+	}
+}
+
+// checkPaymentExports reads the per-payment exports of 2017 (after P12's
+// waiver was refunded): the JSON lists every paid record, the CSV and the
+// XLSX read back (excelize) with the same rows.
+func checkPaymentExports(t *testing.T, e *env) {
+	t.Helper()
+	const path = "/v1/reporting/payments/export?from_term=2017-spring&to_term=2017-autumn&format="
+	if code, _ := get(t, e, path+"json", ""); code != http.StatusUnauthorized {
+		t.Errorf("no token: HTTP %d, want 401", code)
+	}
+	if code, _ := get(t, e, path+"xlsx", e.token("so1", auth.RoleSchoolOfficer, "K01")); code != http.StatusForbidden {
+		t.Errorf("a school officer: HTTP %d, want 403", code)
+	}
+	tok := e.token("aud1", auth.RoleAuditor, auth.OrgBureau)
+	if code, _ := get(t, e, "/v1/reporting/payments/export?from_term=2017-autumn&to_term=2017-spring&format=csv", tok); code != http.StatusBadRequest {
+		t.Errorf("a reversed range: HTTP %d, want 400", code)
+	}
+	code, body := get(t, e, path+"json", tok)
+	if code != http.StatusOK {
+		t.Fatalf("json: HTTP %d: %s", code, body)
+	}
+	var doc struct {
+		AsOf     string `json:"as_of"`
+		Payments []struct {
+			PaymentID   string `json:"payment_id"`
+			SchoolCode  string `json:"school_code"`
+			Student     string `json:"student"`
+			ProgramCode string `json:"program_code"`
+			Stage       string `json:"stage"`
+			Term        string `json:"term"`
+			AmountFen   string `json:"amount_fen"`
+			PaidAt      string `json:"paid_at"`
+			RefundedFen string `json:"refunded_fen"`
+			Loan        bool   `json:"loan"`
+		} `json:"payments"`
+		Totals struct {
+			Payments    string `json:"payments"`
+			AmountFen   string `json:"amount_fen"`
+			RefundedFen string `json:"refunded_fen"`
+		} `json:"totals"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatalf("json: %v\n%s", err, body)
+	}
+	// 2017: 18 payments (17 grants, one loan) of 2,396,501 fen, P12's
+	// waiver of 85,000 fen refunded.
+	if len(doc.Payments) != 18 || doc.Totals.Payments != "18" || doc.Totals.AmountFen != "2396501" || doc.Totals.RefundedFen != "85000" {
+		t.Fatalf("json: %d payments, totals %+v; want 18, 2396501 fen, 85000 refunded", len(doc.Payments), doc.Totals)
+	}
+	// The same instant for the files: the same rows.
+	at := "&as_of=" + doc.AsOf
+	code, body = get(t, e, path+"csv"+at, tok)
+	if code != http.StatusOK {
+		t.Fatalf("csv: HTTP %d: %s", code, body)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body = get(t, e, path+"xlsx&language=en"+at, tok)
+	if code != http.StatusOK {
+		t.Fatalf("xlsx: HTTP %d: %s", code, body)
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("xlsx does not open: %v", err)
+	}
+	defer func() { _ = f.Close() }()
+	rows, err := f.GetRows("payments", excelize.Options{RawCellValue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1+18 || len(rows) != 1+18+1 {
+		t.Fatalf("csv %d rows, xlsx %d rows; want a header and 18 (and a total)", len(recs), len(rows))
+	}
+	if rows[0][0] != "School" || rows[19][0] != "Total" || rows[19][1] != "18" || rows[19][5] != "23965.01" || rows[19][7] != "850" {
+		t.Errorf("xlsx header %v, total %v", rows[0], rows[19])
+	}
+	if cover, err := f.GetCellValue("export", "B1"); err != nil || cover != doc.AsOf {
+		t.Errorf("xlsx as of %q (%v), json %q", cover, err, doc.AsOf)
+	}
+	yuan := func(fen string) string {
+		n, err := strconv.ParseInt(fen, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strconv.FormatFloat(float64(n)/100, 'f', -1, 64)
+	}
+	net := func(amount, refunded string) string {
+		a, err1 := strconv.ParseInt(amount, 10, 64)
+		r, err2 := strconv.ParseInt(refunded, 10, 64)
+		if err1 != nil || err2 != nil {
+			t.Fatal(amount, refunded)
+		}
+		return yuan(strconv.FormatInt(a-r, 10))
+	}
+	paidAt := func(s string) string {
+		at, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return at.UTC().Format("2006-01-02T15:04:05.000000Z07:00")
+	}
+	for i, p := range doc.Payments {
+		wantCSV := []string{doc.AsOf, p.PaymentID, p.SchoolCode, p.Student, p.ProgramCode, p.Stage, p.Term, p.AmountFen,
+			"", paidAt(p.PaidAt), p.RefundedFen, "", strconv.FormatBool(p.Loan)}
+		got := recs[i+1]
+		got[8], got[11] = "", "" // the yuan columns: checked below
+		if fmt.Sprint(got) != fmt.Sprint(wantCSV) {
+			t.Errorf("csv row %d %v, json %v", i+1, got, wantCSV)
+		}
+		x := rows[i+1]
+		want := []string{p.SchoolCode, p.Student, p.ProgramCode, p.Stage, p.Term, yuan(p.AmountFen), paidAt(p.PaidAt), yuan(p.RefundedFen),
+			net(p.AmountFen, p.RefundedFen), map[bool]string{false: "0", true: "1"}[p.Loan], p.PaymentID}
+		if fmt.Sprint(x) != fmt.Sprint(want) {
+			t.Errorf("xlsx row %d %v, json %v", i+1, x, want)
+		}
+	}
+	for _, p := range doc.Payments {
+		if p.Student == "" || strings.Contains(p.Student, "P1") && len(p.Student) > 12 {
+			t.Errorf("student %q: want the ID hash's first 12 characters", p.Student)
+		}
 	}
 }

@@ -48,6 +48,7 @@ func SpecWith(o Options) platform.Spec {
 			reportingv1.RegisterReportingServiceServer(h.GRPC, ports.NewServer(a))
 			h.AddGateway(reportingv1.RegisterReportingServiceHandlerFromEndpoint)
 			h.AddRoute(ports.ExportRoute())
+			h.AddRoute(ports.PaymentsExportRoute())
 			h.AddConsumer(ports.Consumer(a))
 			return nil
 		},

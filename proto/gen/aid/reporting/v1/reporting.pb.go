@@ -23,6 +23,269 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ExportPaymentsRequest selects payments as GetStatisticsRequest does.
+type ExportPaymentsRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	FromTerm    string                 `protobuf:"bytes,1,opt,name=from_term,json=fromTerm,proto3" json:"from_term,omitempty"`
+	ToTerm      string                 `protobuf:"bytes,2,opt,name=to_term,json=toTerm,proto3" json:"to_term,omitempty"`
+	SchoolCodes []string               `protobuf:"bytes,3,rep,name=school_codes,json=schoolCodes,proto3" json:"school_codes,omitempty"`
+	Stage       string                 `protobuf:"bytes,4,opt,name=stage,proto3" json:"stage,omitempty"`
+	ProgramCode string                 `protobuf:"bytes,5,opt,name=program_code,json=programCode,proto3" json:"program_code,omitempty"`
+	// as_of: the payments and refunds as recorded by this instant; unset
+	// means now.
+	AsOf          *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportPaymentsRequest) Reset() {
+	*x = ExportPaymentsRequest{}
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportPaymentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportPaymentsRequest) ProtoMessage() {}
+
+func (x *ExportPaymentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportPaymentsRequest.ProtoReflect.Descriptor instead.
+func (*ExportPaymentsRequest) Descriptor() ([]byte, []int) {
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ExportPaymentsRequest) GetFromTerm() string {
+	if x != nil {
+		return x.FromTerm
+	}
+	return ""
+}
+
+func (x *ExportPaymentsRequest) GetToTerm() string {
+	if x != nil {
+		return x.ToTerm
+	}
+	return ""
+}
+
+func (x *ExportPaymentsRequest) GetSchoolCodes() []string {
+	if x != nil {
+		return x.SchoolCodes
+	}
+	return nil
+}
+
+func (x *ExportPaymentsRequest) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *ExportPaymentsRequest) GetProgramCode() string {
+	if x != nil {
+		return x.ProgramCode
+	}
+	return ""
+}
+
+func (x *ExportPaymentsRequest) GetAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOf
+	}
+	return nil
+}
+
+// PaymentBatch is up to 1,000 paid records; every batch of one export
+// carries the same as_of.
+type PaymentBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AsOf          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	Payments      []*PaymentRecord       `protobuf:"bytes,2,rep,name=payments,proto3" json:"payments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PaymentBatch) Reset() {
+	*x = PaymentBatch{}
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PaymentBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PaymentBatch) ProtoMessage() {}
+
+func (x *PaymentBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PaymentBatch.ProtoReflect.Descriptor instead.
+func (*PaymentBatch) Descriptor() ([]byte, []int) {
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PaymentBatch) GetAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOf
+	}
+	return nil
+}
+
+func (x *PaymentBatch) GetPayments() []*PaymentRecord {
+	if x != nil {
+		return x.Payments
+	}
+	return nil
+}
+
+// PaymentRecord is one paid record.
+type PaymentRecord struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	PaymentId  string                 `protobuf:"bytes,1,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
+	SchoolCode string                 `protobuf:"bytes,2,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	// student: the first 12 characters of the student's ID hash (the read
+	// model holds no ID number or name).
+	Student     string                 `protobuf:"bytes,3,opt,name=student,proto3" json:"student,omitempty"`
+	ProgramCode string                 `protobuf:"bytes,4,opt,name=program_code,json=programCode,proto3" json:"program_code,omitempty"`
+	Stage       string                 `protobuf:"bytes,5,opt,name=stage,proto3" json:"stage,omitempty"`
+	Term        string                 `protobuf:"bytes,6,opt,name=term,proto3" json:"term,omitempty"`
+	AmountFen   int64                  `protobuf:"varint,7,opt,name=amount_fen,json=amountFen,proto3" json:"amount_fen,omitempty"`
+	PaidAt      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=paid_at,json=paidAt,proto3" json:"paid_at,omitempty"`
+	// refunded_fen: recovered against this payment by as_of (it lowers the
+	// payment's own term).
+	RefundedFen int64 `protobuf:"varint,9,opt,name=refunded_fen,json=refundedFen,proto3" json:"refunded_fen,omitempty"`
+	// loan: a loan issued (bank_loan), not a grant paid.
+	Loan          bool `protobuf:"varint,10,opt,name=loan,proto3" json:"loan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PaymentRecord) Reset() {
+	*x = PaymentRecord{}
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PaymentRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PaymentRecord) ProtoMessage() {}
+
+func (x *PaymentRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PaymentRecord.ProtoReflect.Descriptor instead.
+func (*PaymentRecord) Descriptor() ([]byte, []int) {
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PaymentRecord) GetPaymentId() string {
+	if x != nil {
+		return x.PaymentId
+	}
+	return ""
+}
+
+func (x *PaymentRecord) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+func (x *PaymentRecord) GetStudent() string {
+	if x != nil {
+		return x.Student
+	}
+	return ""
+}
+
+func (x *PaymentRecord) GetProgramCode() string {
+	if x != nil {
+		return x.ProgramCode
+	}
+	return ""
+}
+
+func (x *PaymentRecord) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *PaymentRecord) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+func (x *PaymentRecord) GetAmountFen() int64 {
+	if x != nil {
+		return x.AmountFen
+	}
+	return 0
+}
+
+func (x *PaymentRecord) GetPaidAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PaidAt
+	}
+	return nil
+}
+
+func (x *PaymentRecord) GetRefundedFen() int64 {
+	if x != nil {
+		return x.RefundedFen
+	}
+	return 0
+}
+
+func (x *PaymentRecord) GetLoan() bool {
+	if x != nil {
+		return x.Loan
+	}
+	return false
+}
+
 // GetStatisticsRequest selects payments by their term (a refund counts in
 // its original payment's term).
 type GetStatisticsRequest struct {
@@ -42,7 +305,7 @@ type GetStatisticsRequest struct {
 
 func (x *GetStatisticsRequest) Reset() {
 	*x = GetStatisticsRequest{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[0]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -54,7 +317,7 @@ func (x *GetStatisticsRequest) String() string {
 func (*GetStatisticsRequest) ProtoMessage() {}
 
 func (x *GetStatisticsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[0]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -67,7 +330,7 @@ func (x *GetStatisticsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatisticsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatisticsRequest) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{0}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetStatisticsRequest) GetFromTerm() string {
@@ -142,7 +405,7 @@ type Statistics struct {
 
 func (x *Statistics) Reset() {
 	*x = Statistics{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[1]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -154,7 +417,7 @@ func (x *Statistics) String() string {
 func (*Statistics) ProtoMessage() {}
 
 func (x *Statistics) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[1]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -167,7 +430,7 @@ func (x *Statistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Statistics.ProtoReflect.Descriptor instead.
 func (*Statistics) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{1}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Statistics) GetAsOf() *timestamppb.Timestamp {
@@ -287,7 +550,7 @@ type StepFigure struct {
 
 func (x *StepFigure) Reset() {
 	*x = StepFigure{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[2]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -299,7 +562,7 @@ func (x *StepFigure) String() string {
 func (*StepFigure) ProtoMessage() {}
 
 func (x *StepFigure) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[2]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -312,7 +575,7 @@ func (x *StepFigure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepFigure.ProtoReflect.Descriptor instead.
 func (*StepFigure) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{2}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StepFigure) GetStep() string {
@@ -359,7 +622,7 @@ type RejectionReason struct {
 
 func (x *RejectionReason) Reset() {
 	*x = RejectionReason{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[3]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -371,7 +634,7 @@ func (x *RejectionReason) String() string {
 func (*RejectionReason) ProtoMessage() {}
 
 func (x *RejectionReason) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[3]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -384,7 +647,7 @@ func (x *RejectionReason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectionReason.ProtoReflect.Descriptor instead.
 func (*RejectionReason) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{3}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RejectionReason) GetStep() string {
@@ -427,7 +690,7 @@ type SourceAmount struct {
 
 func (x *SourceAmount) Reset() {
 	*x = SourceAmount{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[4]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +702,7 @@ func (x *SourceAmount) String() string {
 func (*SourceAmount) ProtoMessage() {}
 
 func (x *SourceAmount) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[4]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +715,7 @@ func (x *SourceAmount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceAmount.ProtoReflect.Descriptor instead.
 func (*SourceAmount) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{4}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SourceAmount) GetSource() string {
@@ -482,7 +745,7 @@ type ProgramFigure struct {
 
 func (x *ProgramFigure) Reset() {
 	*x = ProgramFigure{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[5]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -494,7 +757,7 @@ func (x *ProgramFigure) String() string {
 func (*ProgramFigure) ProtoMessage() {}
 
 func (x *ProgramFigure) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[5]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -507,7 +770,7 @@ func (x *ProgramFigure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgramFigure.ProtoReflect.Descriptor instead.
 func (*ProgramFigure) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{5}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ProgramFigure) GetProgramCode() string {
@@ -554,7 +817,7 @@ type GetAnnualReportRequest struct {
 
 func (x *GetAnnualReportRequest) Reset() {
 	*x = GetAnnualReportRequest{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[6]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +829,7 @@ func (x *GetAnnualReportRequest) String() string {
 func (*GetAnnualReportRequest) ProtoMessage() {}
 
 func (x *GetAnnualReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[6]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +842,7 @@ func (x *GetAnnualReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAnnualReportRequest.ProtoReflect.Descriptor instead.
 func (*GetAnnualReportRequest) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{6}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetAnnualReportRequest) GetYear() int32 {
@@ -623,7 +886,7 @@ type FinaliseAnnualReportRequest struct {
 
 func (x *FinaliseAnnualReportRequest) Reset() {
 	*x = FinaliseAnnualReportRequest{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[7]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -635,7 +898,7 @@ func (x *FinaliseAnnualReportRequest) String() string {
 func (*FinaliseAnnualReportRequest) ProtoMessage() {}
 
 func (x *FinaliseAnnualReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[7]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -648,7 +911,7 @@ func (x *FinaliseAnnualReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinaliseAnnualReportRequest.ProtoReflect.Descriptor instead.
 func (*FinaliseAnnualReportRequest) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{7}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FinaliseAnnualReportRequest) GetYear() int32 {
@@ -682,7 +945,7 @@ type ListReportVersionsRequest struct {
 
 func (x *ListReportVersionsRequest) Reset() {
 	*x = ListReportVersionsRequest{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[8]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +957,7 @@ func (x *ListReportVersionsRequest) String() string {
 func (*ListReportVersionsRequest) ProtoMessage() {}
 
 func (x *ListReportVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[8]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +970,7 @@ func (x *ListReportVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReportVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListReportVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{8}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListReportVersionsRequest) GetYear() int32 {
@@ -727,7 +990,7 @@ type ListReportVersionsResponse struct {
 
 func (x *ListReportVersionsResponse) Reset() {
 	*x = ListReportVersionsResponse{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[9]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -739,7 +1002,7 @@ func (x *ListReportVersionsResponse) String() string {
 func (*ListReportVersionsResponse) ProtoMessage() {}
 
 func (x *ListReportVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[9]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +1015,7 @@ func (x *ListReportVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReportVersionsResponse.ProtoReflect.Descriptor instead.
 func (*ListReportVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{9}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListReportVersionsResponse) GetVersions() []*AnnualReport {
@@ -793,7 +1056,7 @@ type AnnualReport struct {
 
 func (x *AnnualReport) Reset() {
 	*x = AnnualReport{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[10]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +1068,7 @@ func (x *AnnualReport) String() string {
 func (*AnnualReport) ProtoMessage() {}
 
 func (x *AnnualReport) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[10]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +1081,7 @@ func (x *AnnualReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnualReport.ProtoReflect.Descriptor instead.
 func (*AnnualReport) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{10}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AnnualReport) GetYear() int32 {
@@ -933,7 +1196,7 @@ type Section struct {
 
 func (x *Section) Reset() {
 	*x = Section{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[11]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1208,7 @@ func (x *Section) String() string {
 func (*Section) ProtoMessage() {}
 
 func (x *Section) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[11]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1221,7 @@ func (x *Section) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Section.ProtoReflect.Descriptor instead.
 func (*Section) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{11}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Section) GetKey() string {
@@ -1000,7 +1263,7 @@ type Line struct {
 
 func (x *Line) Reset() {
 	*x = Line{}
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[12]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1012,7 +1275,7 @@ func (x *Line) String() string {
 func (*Line) ProtoMessage() {}
 
 func (x *Line) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[12]
+	mi := &file_aid_reporting_v1_reporting_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1025,7 +1288,7 @@ func (x *Line) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Line.ProtoReflect.Descriptor instead.
 func (*Line) Descriptor() ([]byte, []int) {
-	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{12}
+	return file_aid_reporting_v1_reporting_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Line) GetKey() string {
@@ -1074,7 +1337,32 @@ var File_aid_reporting_v1_reporting_proto protoreflect.FileDescriptor
 
 const file_aid_reporting_v1_reporting_proto_rawDesc = "" +
 	"\n" +
-	" aid/reporting/v1/reporting.proto\x12\x10aid.reporting.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x01\n" +
+	" aid/reporting/v1/reporting.proto\x12\x10aid.reporting.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x01\n" +
+	"\x15ExportPaymentsRequest\x12 \n" +
+	"\tfrom_term\x18\x01 \x01(\tB\x03\xe0A\x02R\bfromTerm\x12\x1c\n" +
+	"\ato_term\x18\x02 \x01(\tB\x03\xe0A\x02R\x06toTerm\x12!\n" +
+	"\fschool_codes\x18\x03 \x03(\tR\vschoolCodes\x12\x14\n" +
+	"\x05stage\x18\x04 \x01(\tR\x05stage\x12!\n" +
+	"\fprogram_code\x18\x05 \x01(\tR\vprogramCode\x12/\n" +
+	"\x05as_of\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"|\n" +
+	"\fPaymentBatch\x12/\n" +
+	"\x05as_of\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\x12;\n" +
+	"\bpayments\x18\x02 \x03(\v2\x1f.aid.reporting.v1.PaymentRecordR\bpayments\"\xc1\x02\n" +
+	"\rPaymentRecord\x12\x1d\n" +
+	"\n" +
+	"payment_id\x18\x01 \x01(\tR\tpaymentId\x12\x1f\n" +
+	"\vschool_code\x18\x02 \x01(\tR\n" +
+	"schoolCode\x12\x18\n" +
+	"\astudent\x18\x03 \x01(\tR\astudent\x12!\n" +
+	"\fprogram_code\x18\x04 \x01(\tR\vprogramCode\x12\x14\n" +
+	"\x05stage\x18\x05 \x01(\tR\x05stage\x12\x12\n" +
+	"\x04term\x18\x06 \x01(\tR\x04term\x12\x1d\n" +
+	"\n" +
+	"amount_fen\x18\a \x01(\x03R\tamountFen\x123\n" +
+	"\apaid_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x06paidAt\x12!\n" +
+	"\frefunded_fen\x18\t \x01(\x03R\vrefundedFen\x12\x12\n" +
+	"\x04loan\x18\n" +
+	" \x01(\bR\x04loan\"\xe3\x01\n" +
 	"\x14GetStatisticsRequest\x12 \n" +
 	"\tfrom_term\x18\x01 \x01(\tB\x03\xe0A\x02R\bfromTerm\x12\x1c\n" +
 	"\ato_term\x18\x02 \x01(\tB\x03\xe0A\x02R\x06toTerm\x12!\n" +
@@ -1161,12 +1449,13 @@ const file_aid_reporting_v1_reporting_proto_rawDesc = "" +
 	"amount_fen\x18\x03 \x01(\x03R\tamountFen\x12\x14\n" +
 	"\x05count\x18\x04 \x01(\x03R\x05count\x12\x12\n" +
 	"\x04unit\x18\x05 \x01(\tR\x04unit\x12\x14\n" +
-	"\x05total\x18\x06 \x01(\bR\x05total2\xc7\x04\n" +
+	"\x05total\x18\x06 \x01(\bR\x05total2\xa4\x05\n" +
 	"\x10ReportingService\x12w\n" +
 	"\rGetStatistics\x12&.aid.reporting.v1.GetStatisticsRequest\x1a\x1c.aid.reporting.v1.Statistics\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/reporting/statistics\x12\x80\x01\n" +
 	"\x0fGetAnnualReport\x12(.aid.reporting.v1.GetAnnualReportRequest\x1a\x1e.aid.reporting.v1.AnnualReport\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/reporting/annual/{year}\x12\x96\x01\n" +
 	"\x14FinaliseAnnualReport\x12-.aid.reporting.v1.FinaliseAnnualReportRequest\x1a\x1e.aid.reporting.v1.AnnualReport\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/reporting/annual/{year}:finalise\x12\x9d\x01\n" +
-	"\x12ListReportVersions\x12+.aid.reporting.v1.ListReportVersionsRequest\x1a,.aid.reporting.v1.ListReportVersionsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/reporting/annual/{year}/versionsBHZFgithub.com/edubureau/studentaid/proto/gen/aid/reporting/v1;reportingv1b\x06proto3"
+	"\x12ListReportVersions\x12+.aid.reporting.v1.ListReportVersionsRequest\x1a,.aid.reporting.v1.ListReportVersionsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/reporting/annual/{year}/versions\x12[\n" +
+	"\x0eExportPayments\x12'.aid.reporting.v1.ExportPaymentsRequest\x1a\x1e.aid.reporting.v1.PaymentBatch0\x01BHZFgithub.com/edubureau/studentaid/proto/gen/aid/reporting/v1;reportingv1b\x06proto3"
 
 var (
 	file_aid_reporting_v1_reporting_proto_rawDescOnce sync.Once
@@ -1180,47 +1469,56 @@ func file_aid_reporting_v1_reporting_proto_rawDescGZIP() []byte {
 	return file_aid_reporting_v1_reporting_proto_rawDescData
 }
 
-var file_aid_reporting_v1_reporting_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_aid_reporting_v1_reporting_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_aid_reporting_v1_reporting_proto_goTypes = []any{
-	(*GetStatisticsRequest)(nil),        // 0: aid.reporting.v1.GetStatisticsRequest
-	(*Statistics)(nil),                  // 1: aid.reporting.v1.Statistics
-	(*StepFigure)(nil),                  // 2: aid.reporting.v1.StepFigure
-	(*RejectionReason)(nil),             // 3: aid.reporting.v1.RejectionReason
-	(*SourceAmount)(nil),                // 4: aid.reporting.v1.SourceAmount
-	(*ProgramFigure)(nil),               // 5: aid.reporting.v1.ProgramFigure
-	(*GetAnnualReportRequest)(nil),      // 6: aid.reporting.v1.GetAnnualReportRequest
-	(*FinaliseAnnualReportRequest)(nil), // 7: aid.reporting.v1.FinaliseAnnualReportRequest
-	(*ListReportVersionsRequest)(nil),   // 8: aid.reporting.v1.ListReportVersionsRequest
-	(*ListReportVersionsResponse)(nil),  // 9: aid.reporting.v1.ListReportVersionsResponse
-	(*AnnualReport)(nil),                // 10: aid.reporting.v1.AnnualReport
-	(*Section)(nil),                     // 11: aid.reporting.v1.Section
-	(*Line)(nil),                        // 12: aid.reporting.v1.Line
-	(*timestamppb.Timestamp)(nil),       // 13: google.protobuf.Timestamp
+	(*ExportPaymentsRequest)(nil),       // 0: aid.reporting.v1.ExportPaymentsRequest
+	(*PaymentBatch)(nil),                // 1: aid.reporting.v1.PaymentBatch
+	(*PaymentRecord)(nil),               // 2: aid.reporting.v1.PaymentRecord
+	(*GetStatisticsRequest)(nil),        // 3: aid.reporting.v1.GetStatisticsRequest
+	(*Statistics)(nil),                  // 4: aid.reporting.v1.Statistics
+	(*StepFigure)(nil),                  // 5: aid.reporting.v1.StepFigure
+	(*RejectionReason)(nil),             // 6: aid.reporting.v1.RejectionReason
+	(*SourceAmount)(nil),                // 7: aid.reporting.v1.SourceAmount
+	(*ProgramFigure)(nil),               // 8: aid.reporting.v1.ProgramFigure
+	(*GetAnnualReportRequest)(nil),      // 9: aid.reporting.v1.GetAnnualReportRequest
+	(*FinaliseAnnualReportRequest)(nil), // 10: aid.reporting.v1.FinaliseAnnualReportRequest
+	(*ListReportVersionsRequest)(nil),   // 11: aid.reporting.v1.ListReportVersionsRequest
+	(*ListReportVersionsResponse)(nil),  // 12: aid.reporting.v1.ListReportVersionsResponse
+	(*AnnualReport)(nil),                // 13: aid.reporting.v1.AnnualReport
+	(*Section)(nil),                     // 14: aid.reporting.v1.Section
+	(*Line)(nil),                        // 15: aid.reporting.v1.Line
+	(*timestamppb.Timestamp)(nil),       // 16: google.protobuf.Timestamp
 }
 var file_aid_reporting_v1_reporting_proto_depIdxs = []int32{
-	13, // 0: aid.reporting.v1.GetStatisticsRequest.as_of:type_name -> google.protobuf.Timestamp
-	13, // 1: aid.reporting.v1.Statistics.as_of:type_name -> google.protobuf.Timestamp
-	4,  // 2: aid.reporting.v1.Statistics.funding:type_name -> aid.reporting.v1.SourceAmount
-	5,  // 3: aid.reporting.v1.Statistics.programs:type_name -> aid.reporting.v1.ProgramFigure
-	2,  // 4: aid.reporting.v1.Statistics.steps:type_name -> aid.reporting.v1.StepFigure
-	3,  // 5: aid.reporting.v1.Statistics.rejections:type_name -> aid.reporting.v1.RejectionReason
-	10, // 6: aid.reporting.v1.ListReportVersionsResponse.versions:type_name -> aid.reporting.v1.AnnualReport
-	13, // 7: aid.reporting.v1.AnnualReport.as_of:type_name -> google.protobuf.Timestamp
-	11, // 8: aid.reporting.v1.AnnualReport.sections:type_name -> aid.reporting.v1.Section
-	12, // 9: aid.reporting.v1.Section.lines:type_name -> aid.reporting.v1.Line
-	0,  // 10: aid.reporting.v1.ReportingService.GetStatistics:input_type -> aid.reporting.v1.GetStatisticsRequest
-	6,  // 11: aid.reporting.v1.ReportingService.GetAnnualReport:input_type -> aid.reporting.v1.GetAnnualReportRequest
-	7,  // 12: aid.reporting.v1.ReportingService.FinaliseAnnualReport:input_type -> aid.reporting.v1.FinaliseAnnualReportRequest
-	8,  // 13: aid.reporting.v1.ReportingService.ListReportVersions:input_type -> aid.reporting.v1.ListReportVersionsRequest
-	1,  // 14: aid.reporting.v1.ReportingService.GetStatistics:output_type -> aid.reporting.v1.Statistics
-	10, // 15: aid.reporting.v1.ReportingService.GetAnnualReport:output_type -> aid.reporting.v1.AnnualReport
-	10, // 16: aid.reporting.v1.ReportingService.FinaliseAnnualReport:output_type -> aid.reporting.v1.AnnualReport
-	9,  // 17: aid.reporting.v1.ReportingService.ListReportVersions:output_type -> aid.reporting.v1.ListReportVersionsResponse
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	16, // 0: aid.reporting.v1.ExportPaymentsRequest.as_of:type_name -> google.protobuf.Timestamp
+	16, // 1: aid.reporting.v1.PaymentBatch.as_of:type_name -> google.protobuf.Timestamp
+	2,  // 2: aid.reporting.v1.PaymentBatch.payments:type_name -> aid.reporting.v1.PaymentRecord
+	16, // 3: aid.reporting.v1.PaymentRecord.paid_at:type_name -> google.protobuf.Timestamp
+	16, // 4: aid.reporting.v1.GetStatisticsRequest.as_of:type_name -> google.protobuf.Timestamp
+	16, // 5: aid.reporting.v1.Statistics.as_of:type_name -> google.protobuf.Timestamp
+	7,  // 6: aid.reporting.v1.Statistics.funding:type_name -> aid.reporting.v1.SourceAmount
+	8,  // 7: aid.reporting.v1.Statistics.programs:type_name -> aid.reporting.v1.ProgramFigure
+	5,  // 8: aid.reporting.v1.Statistics.steps:type_name -> aid.reporting.v1.StepFigure
+	6,  // 9: aid.reporting.v1.Statistics.rejections:type_name -> aid.reporting.v1.RejectionReason
+	13, // 10: aid.reporting.v1.ListReportVersionsResponse.versions:type_name -> aid.reporting.v1.AnnualReport
+	16, // 11: aid.reporting.v1.AnnualReport.as_of:type_name -> google.protobuf.Timestamp
+	14, // 12: aid.reporting.v1.AnnualReport.sections:type_name -> aid.reporting.v1.Section
+	15, // 13: aid.reporting.v1.Section.lines:type_name -> aid.reporting.v1.Line
+	3,  // 14: aid.reporting.v1.ReportingService.GetStatistics:input_type -> aid.reporting.v1.GetStatisticsRequest
+	9,  // 15: aid.reporting.v1.ReportingService.GetAnnualReport:input_type -> aid.reporting.v1.GetAnnualReportRequest
+	10, // 16: aid.reporting.v1.ReportingService.FinaliseAnnualReport:input_type -> aid.reporting.v1.FinaliseAnnualReportRequest
+	11, // 17: aid.reporting.v1.ReportingService.ListReportVersions:input_type -> aid.reporting.v1.ListReportVersionsRequest
+	0,  // 18: aid.reporting.v1.ReportingService.ExportPayments:input_type -> aid.reporting.v1.ExportPaymentsRequest
+	4,  // 19: aid.reporting.v1.ReportingService.GetStatistics:output_type -> aid.reporting.v1.Statistics
+	13, // 20: aid.reporting.v1.ReportingService.GetAnnualReport:output_type -> aid.reporting.v1.AnnualReport
+	13, // 21: aid.reporting.v1.ReportingService.FinaliseAnnualReport:output_type -> aid.reporting.v1.AnnualReport
+	12, // 22: aid.reporting.v1.ReportingService.ListReportVersions:output_type -> aid.reporting.v1.ListReportVersionsResponse
+	1,  // 23: aid.reporting.v1.ReportingService.ExportPayments:output_type -> aid.reporting.v1.PaymentBatch
+	19, // [19:24] is the sub-list for method output_type
+	14, // [14:19] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_aid_reporting_v1_reporting_proto_init() }
@@ -1234,7 +1532,7 @@ func file_aid_reporting_v1_reporting_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_reporting_v1_reporting_proto_rawDesc), len(file_aid_reporting_v1_reporting_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

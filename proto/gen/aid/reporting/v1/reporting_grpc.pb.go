@@ -23,6 +23,7 @@ const (
 	ReportingService_GetAnnualReport_FullMethodName      = "/aid.reporting.v1.ReportingService/GetAnnualReport"
 	ReportingService_FinaliseAnnualReport_FullMethodName = "/aid.reporting.v1.ReportingService/FinaliseAnnualReport"
 	ReportingService_ListReportVersions_FullMethodName   = "/aid.reporting.v1.ReportingService/ListReportVersions"
+	ReportingService_ExportPayments_FullMethodName       = "/aid.reporting.v1.ReportingService/ExportPayments"
 )
 
 // ReportingServiceClient is the client API for ReportingService service.
@@ -47,6 +48,12 @@ type ReportingServiceClient interface {
 	FinaliseAnnualReport(ctx context.Context, in *FinaliseAnnualReportRequest, opts ...grpc.CallOption) (*AnnualReport, error)
 	// ListReportVersions lists the FINAL versions of a year, oldest first.
 	ListReportVersions(ctx context.Context, in *ListReportVersionsRequest, opts ...grpc.CallOption) (*ListReportVersionsResponse, error)
+	// ExportPayments streams every paid record of a selection (the terms,
+	// schools, stage and program of GetStatistics), in batches, ordered by
+	// school, term, program and payment, from one snapshot as of one
+	// instant. Files (XLSX, CSV, JSON): GET /v1/reporting/payments/export on
+	// the service's HTTP port (docs/api.md).
+	ExportPayments(ctx context.Context, in *ExportPaymentsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PaymentBatch], error)
 }
 
 type reportingServiceClient struct {
@@ -97,6 +104,25 @@ func (c *reportingServiceClient) ListReportVersions(ctx context.Context, in *Lis
 	return out, nil
 }
 
+func (c *reportingServiceClient) ExportPayments(ctx context.Context, in *ExportPaymentsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PaymentBatch], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ReportingService_ServiceDesc.Streams[0], ReportingService_ExportPayments_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportPaymentsRequest, PaymentBatch]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReportingService_ExportPaymentsClient = grpc.ServerStreamingClient[PaymentBatch]
+
 // ReportingServiceServer is the server API for ReportingService service.
 // All implementations must embed UnimplementedReportingServiceServer
 // for forward compatibility.
@@ -119,6 +145,12 @@ type ReportingServiceServer interface {
 	FinaliseAnnualReport(context.Context, *FinaliseAnnualReportRequest) (*AnnualReport, error)
 	// ListReportVersions lists the FINAL versions of a year, oldest first.
 	ListReportVersions(context.Context, *ListReportVersionsRequest) (*ListReportVersionsResponse, error)
+	// ExportPayments streams every paid record of a selection (the terms,
+	// schools, stage and program of GetStatistics), in batches, ordered by
+	// school, term, program and payment, from one snapshot as of one
+	// instant. Files (XLSX, CSV, JSON): GET /v1/reporting/payments/export on
+	// the service's HTTP port (docs/api.md).
+	ExportPayments(*ExportPaymentsRequest, grpc.ServerStreamingServer[PaymentBatch]) error
 	mustEmbedUnimplementedReportingServiceServer()
 }
 
@@ -140,6 +172,9 @@ func (UnimplementedReportingServiceServer) FinaliseAnnualReport(context.Context,
 }
 func (UnimplementedReportingServiceServer) ListReportVersions(context.Context, *ListReportVersionsRequest) (*ListReportVersionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListReportVersions not implemented")
+}
+func (UnimplementedReportingServiceServer) ExportPayments(*ExportPaymentsRequest, grpc.ServerStreamingServer[PaymentBatch]) error {
+	return status.Error(codes.Unimplemented, "method ExportPayments not implemented")
 }
 func (UnimplementedReportingServiceServer) mustEmbedUnimplementedReportingServiceServer() {}
 func (UnimplementedReportingServiceServer) testEmbeddedByValue()                          {}
@@ -234,6 +269,17 @@ func _ReportingService_ListReportVersions_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReportingService_ExportPayments_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportPaymentsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ReportingServiceServer).ExportPayments(m, &grpc.GenericServerStream[ExportPaymentsRequest, PaymentBatch]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReportingService_ExportPaymentsServer = grpc.ServerStreamingServer[PaymentBatch]
+
 // ReportingService_ServiceDesc is the grpc.ServiceDesc for ReportingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -258,6 +304,12 @@ var ReportingService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ReportingService_ListReportVersions_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExportPayments",
+			Handler:       _ReportingService_ExportPayments_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "aid/reporting/v1/reporting.proto",
 }
