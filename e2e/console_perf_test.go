@@ -277,6 +277,10 @@ FROM chained WHERE len >= 3`)
   bureau_reviewer, created_at, updated_at)
 SELECT batch::uuid, id, school, 50000, 'officer-seed', 'reviewer-seed', 'bureau-seed', at + interval '11 days', at + interval '11 days'
 FROM chained WHERE len = 5`)
+	// The control count and sum each added item raises (finance's AddItem).
+	exec("batch totals", `UPDATE finance_confirmation.batches b SET control_count = t.n, control_sum_fen = t.sum_fen
+FROM (SELECT batch_id, count(*) AS n, sum(amount_fen) AS sum_fen FROM finance_confirmation.items GROUP BY batch_id) t
+WHERE t.batch_id = b.batch_id`)
 	exec("clues", `CREATE TEMP TABLE clue_seed AS
 SELECT x.*, x.cid::text AS cids, x.ev::text AS evs, `+utcText("x.at")+` AS ats FROM (
 SELECT gen_random_uuid() AS cid, gen_random_uuid() AS ev, c.id, c.school, c.term, c.program, c.id_hash, c.id_masked, c.at + interval '30 days' AS at,
