@@ -32,8 +32,8 @@ func TestPolicyAndExchangePagesRender(t *testing.T) {
 		want       []string
 	}{
 		{"policy", "policy.html", map[string]any{"Term": "2017-autumn",
-			"InForce":  &applicationv1.ListProgramsResponse{PolicyVersion: 1, EffectiveFrom: "2015-spring", Term: "2017-autumn"},
-			"Programs": []programRow{{P: preschool, Name: preschool.GetName(), Standards: ordered(preschool.GetStandardFen(), stageOrder)}, {P: tiered, Name: tiered.GetName(), Tiers: ordered(tiered.GetTierFen(), levels)}},
+			"InForce":         &applicationv1.ListProgramsResponse{PolicyVersion: 1, EffectiveFrom: "2015-spring", Term: "2017-autumn"},
+			"Programs":        []programRow{{P: preschool, Name: preschool.GetName(), Standards: ordered(preschool.GetStandardFen(), stageOrder)}, {P: tiered, Name: tiered.GetName(), Tiers: ordered(tiered.GetTierFen(), levels)}},
 			"ProgramVersions": []*applicationv1.PolicyVersion{version}, "SchoolVersions": []*applicationv1.PolicyVersion{}, "Admin": true},
 			[]string{`id="programs"`, "PRESCHOOL_AID", "500.00", "1,500.00", `href="/policy/programs/versions/2"`, `id="draft-programs"`}},
 		{"version", "policy_version.html", policyVersionView{V: version, Document: `{"effective_from": "2018-spring"}`, Admin: true,
