@@ -291,6 +291,22 @@ func (t *Table[S, R]) Save(ctx context.Context, tx db.Tx, rs []R) error {
 
 // List returns up to f.Limit items matching f in application ID order.
 func (t *Table[S, R]) List(ctx context.Context, q db.Querier, f review.Filter[S]) ([]R, error) {
+	rest, args := listQuery(f)
+	list, err := t.Select(ctx, q, rest, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list reviews: %w", err)
+	}
+	return list, nil
+}
+
+// ListQuery is the statement List runs for f and its arguments, for tests
+// of its plan.
+func (t *Table[S, R]) ListQuery(f review.Filter[S]) (string, []any) {
+	rest, args := listQuery(f)
+	return `SELECT ` + t.selectList() + ` FROM review ` + rest, args
+}
+
+func listQuery[S ~string](f review.Filter[S]) (string, []any) {
 	var w db.Where
 	w.Add("state = ?", string(f.State))
 	w.AddIf("school_code = ?", f.SchoolCode)
@@ -302,11 +318,7 @@ func (t *Table[S, R]) List(ctx context.Context, q db.Querier, f review.Filter[S]
 	// sorts every matching row instead of walking the (state,
 	// application_id) index (800 ms for the bureau's inbox at 500,000
 	// items; docs/performance.md, "Console at 1 million applications").
-	list, err := t.Select(ctx, q, strings.TrimPrefix(w.SQL(), " ")+` ORDER BY review.application_id LIMIT `+w.Arg(f.Limit), w.Args...)
-	if err != nil {
-		return nil, fmt.Errorf("list reviews: %w", err)
-	}
-	return list, nil
+	return strings.TrimPrefix(w.SQL(), " ") + ` ORDER BY review.application_id LIMIT ` + w.Arg(f.Limit), w.Args
 }
 
 // placeholders is "$1, $2, … $n".
