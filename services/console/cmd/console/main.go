@@ -78,6 +78,8 @@ var devUsers = []auth.Identity{
 	{UserID: "data1", Role: auth.RoleDataOfficer, Org: auth.OrgBureau},
 	{UserID: "auditor1", Role: auth.RoleAuditor, Org: auth.OrgAudit},
 	{UserID: "policy1", Role: auth.RolePolicyAdmin, Org: auth.OrgBureau},
+	// A second policy administrator approves what the first drafted.
+	{UserID: "policy2", Role: auth.RolePolicyAdmin, Org: auth.OrgBureau},
 }
 
 func serve(ctx context.Context) error {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/edubureau/studentaid/pkg/catalog"
+	"github.com/edubureau/studentaid/pkg/policy"
 	datacomparisonv1 "github.com/edubureau/studentaid/proto/gen/aid/datacomparison/v1"
 	financev1 "github.com/edubureau/studentaid/proto/gen/aid/finance/v1"
 )
@@ -88,6 +89,29 @@ func TestEveryWordIsTranslated(t *testing.T) {
 	for _, l := range levels {
 		if _, ok := messages["level."+l]; !ok {
 			t.Errorf("no word for level %s", l)
+		}
+	}
+	// The policy pages' words: stages, rules and frequencies the policy
+	// document allows (docs/policy.md), version statuses, the two kinds.
+	var policyKeys []string
+	for _, st := range policy.Stages {
+		policyKeys = append(policyKeys, "stage."+string(st))
+	}
+	for _, r := range []policy.AmountRule{policy.RuleFixed, policy.RuleTiered, policy.RuleTuition, policy.RuleRequested} {
+		policyKeys = append(policyKeys, "rule."+string(r))
+	}
+	for _, f := range []policy.Frequency{policy.OncePerTerm, policy.OncePerStudent} {
+		policyKeys = append(policyKeys, "frequency."+string(f))
+	}
+	for _, st := range []string{"DRAFT", "PUBLISHED"} {
+		policyKeys = append(policyKeys, "policy.status."+st)
+	}
+	for _, k := range policyKinds {
+		policyKeys = append(policyKeys, "policy.kind."+k)
+	}
+	for _, k := range policyKeys {
+		if _, ok := messages[k]; !ok {
+			t.Errorf("no word for %s", k)
 		}
 	}
 }

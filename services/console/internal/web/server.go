@@ -128,6 +128,8 @@ func (s *Server) Handler() http.Handler {
 	s.reviewRoutes(mux)
 	s.financeRoutes(mux)
 	s.dataRoutes(mux)
+	s.exchangeRoutes(mux)
+	s.policyRoutes(mux)
 	s.auditRoutes(mux)
 	s.reportRoutes(mux)
 	return otelhttp.NewHandler(securityHeaders(mux), "console",

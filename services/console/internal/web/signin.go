@@ -136,14 +136,16 @@ func navFor(lang string, role auth.Role, current string) []navItem {
 	case auth.RoleSchoolReviewer:
 		items = [][2]string{{"/school/reviews", "nav.inbox"}, {"/school/notice", "nav.notice"}, {"/school/payees", "nav.payees"}, {"/applications", "nav.applications"}}
 	case auth.RoleBureauReviewer:
-		items = [][2]string{{"/bureau/reviews", "nav.inbox"}, {"/reports", "nav.reports"}}
+		items = [][2]string{{"/bureau/reviews", "nav.inbox"}, {"/policy", "nav.policy"}, {"/reports", "nav.reports"}}
 	case auth.RoleFinanceOfficer:
 		items = [][2]string{{"/finance/batches", "nav.batches"}, {"/reports", "nav.reports"}}
 	case auth.RoleDataOfficer:
-		items = [][2]string{{"/data/clues", "nav.clues"}, {"/data/imports", "nav.imports"}, {"/data/refunds", "nav.refunds"}, {"/reports", "nav.reports"}}
+		items = [][2]string{{"/data/clues", "nav.clues"}, {"/data/imports", "nav.imports"}, {"/data/refunds", "nav.refunds"}, {"/data/exchange", "nav.exchange"}, {"/reports", "nav.reports"}}
 	case auth.RoleAuditor:
-		items = [][2]string{{"/audit", "nav.audit"}, {"/reports", "nav.reports"}}
-	case auth.RolePolicyAdmin, auth.RoleOps:
+		items = [][2]string{{"/audit", "nav.audit"}, {"/policy", "nav.policy"}, {"/reports", "nav.reports"}}
+	case auth.RolePolicyAdmin:
+		items = [][2]string{{"/policy", "nav.policy"}, {"/reports", "nav.reports"}}
+	case auth.RoleOps:
 		items = [][2]string{{"/reports", "nav.reports"}}
 	case auth.RoleService:
 		// Services have no pages; sign-in refuses the role anyway.

@@ -89,8 +89,9 @@ func AddReceipt(ctx context.Context, tx db.Tx, r domain.Refund, rc domain.Receip
 
 // ListRefunds lists refunds oldest first after the cursor.
 func ListRefunds(ctx context.Context, q db.Querier, status, afterID string, limit int) ([]domain.Refund, error) {
+	// refunds.id: the uuid column, not the select list's text of it.
 	rows, err := q.Query(ctx, `SELECT `+refundColumns+` FROM refunds WHERE ($1 = '' OR status = $1) AND ($2 = '' OR id > $2::uuid)
-		ORDER BY id LIMIT $3`, status, afterID, limit)
+		ORDER BY refunds.id LIMIT $3`, status, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list refunds: %w", err)
 	}
