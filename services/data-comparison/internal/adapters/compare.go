@@ -213,45 +213,14 @@ var findings = map[domain.ClueKind]string{
 // clues it added: a clue whose natural key exists already is not added
 // again. A kind whose reference data is missing finds nothing.
 func FindClues(ctx context.Context, tx db.Tx, r Run, kind domain.ClueKind, cur Current, rules Rules) ([]NewClue, error) {
-	args := []any{r.From.Ord, r.To.Ord, r.ID, r.StartedAt, string(kind)}
-	switch kind {
-	case domain.KindDuplicatePayment, domain.KindNotEnrolled:
-	case domain.KindIneligible:
-		if cur.Registry == 0 {
-			return nil, nil
-		}
-		args = append(args, cur.Registry, rules.RegistryPrograms)
-	case domain.KindKeyPerson:
-		if cur.KeyPersons == 0 {
-			return nil, nil
-		}
-		args = append(args, cur.KeyPersons)
-	case domain.KindDeceased:
-		if cur.Deaths == 0 {
-			return nil, nil
-		}
-		args = append(args, cur.Deaths)
-	case domain.KindAboveStandard:
-		var programs, stages, levels []string
-		var fens []int64
-		for _, s := range rules.Standards {
-			programs, stages, levels, fens = append(programs, s.Program), append(stages, s.Stage), append(levels, s.Level), append(fens, s.Fen)
-		}
-		args = append(args, programs, stages, levels, fens)
-	case domain.KindMissed:
-		if cur.Registry == 0 {
-			return nil, nil
-		}
-		var stages, programs []string
-		var fens []int64
-		for _, e := range rules.Entitlements {
-			stages, programs, fens = append(stages, e.Stage), append(programs, e.Program), append(fens, e.Fen)
-		}
-		args = append(args, cur.Registry, stages, programs, fens)
-	default:
+	if _, known := findings[kind]; !known {
 		return nil, fmt.Errorf("no comparison for clue kind %s", kind)
 	}
-	rows, err := tx.Query(ctx, fmt.Sprintf(insertFound, findings[kind]), args...)
+	sql, args, ok := findStatement(r, kind, cur, rules)
+	if !ok {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find %s clues: %w", kind, err)
 	}
@@ -264,4 +233,63 @@ func FindClues(ctx context.Context, tx db.Tx, r Run, kind domain.ClueKind, cur C
 		return nil, fmt.Errorf("find %s clues: %w", kind, err)
 	}
 	return out, nil
+}
+
+// findStatement is the statement of kind and its arguments; false when the
+// kind's reference data is missing (or the kind has no statement).
+func findStatement(r Run, kind domain.ClueKind, cur Current, rules Rules) (string, []any, bool) {
+	args := []any{r.From.Ord, r.To.Ord, r.ID, r.StartedAt, string(kind)}
+	switch kind {
+	case domain.KindDuplicatePayment, domain.KindNotEnrolled:
+	case domain.KindIneligible:
+		if cur.Registry == 0 {
+			return "", nil, false
+		}
+		args = append(args, cur.Registry, rules.RegistryPrograms)
+	case domain.KindKeyPerson:
+		if cur.KeyPersons == 0 {
+			return "", nil, false
+		}
+		args = append(args, cur.KeyPersons)
+	case domain.KindDeceased:
+		if cur.Deaths == 0 {
+			return "", nil, false
+		}
+		args = append(args, cur.Deaths)
+	case domain.KindAboveStandard:
+		var programs, stages, levels []string
+		var fens []int64
+		for _, s := range rules.Standards {
+			programs, stages, levels, fens = append(programs, s.Program), append(stages, s.Stage), append(levels, s.Level), append(fens, s.Fen)
+		}
+		args = append(args, programs, stages, levels, fens)
+	case domain.KindMissed:
+		if cur.Registry == 0 {
+			return "", nil, false
+		}
+		var stages, programs []string
+		var fens []int64
+		for _, e := range rules.Entitlements {
+			stages, programs, fens = append(stages, e.Stage), append(programs, e.Program), append(fens, e.Fen)
+		}
+		args = append(args, cur.Registry, stages, programs, fens)
+	default:
+		return "", nil, false
+	}
+	return fmt.Sprintf(insertFound, findings[kind]), args, true
+}
+
+// ExplainFindings runs the statement of kind under EXPLAIN (ANALYZE,
+// BUFFERS) in tx (which the caller rolls back: the statement inserts) and
+// returns the plan's lines, for the measurements in docs/performance.md.
+func ExplainFindings(ctx context.Context, tx db.Tx, r Run, kind domain.ClueKind, cur Current, rules Rules) ([]string, error) {
+	sql, args, ok := findStatement(r, kind, cur, rules)
+	if !ok {
+		return []string{"(no reference data: nothing to find)"}, nil
+	}
+	rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("explain %s: %w", kind, err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
