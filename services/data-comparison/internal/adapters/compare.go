@@ -60,8 +60,14 @@ type Run struct {
 	FinishedAt time.Time
 }
 
-// BeginRun records a run and counts the payment records it compares.
+// BeginRun records a run and counts the payment records it compares. The
+// run's statements join millions of rows: hash tables and sorts of the
+// transaction may take 512 MB each (work_mem; hash tables twice that, by
+// hash_mem_multiplier) before they spill to temporary files.
 func BeginRun(ctx context.Context, tx db.Tx, r Run) (Run, error) {
+	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '512MB'`); err != nil {
+		return r, fmt.Errorf("begin run: %w", err)
+	}
 	err := tx.QueryRow(ctx, `INSERT INTO runs (from_term, to_term, import_ids, run_by, started_at,
 			records) VALUES ($1, $2, $3, $4, $5, (SELECT count(*) FROM paid_records WHERE term_ord BETWEEN $6 AND $7))
 		RETURNING id, records`, r.From.Name, r.To.Name, r.ImportIDs, r.RunBy, r.StartedAt, r.From.Ord, r.To.Ord).Scan(&r.ID, &r.Records)
