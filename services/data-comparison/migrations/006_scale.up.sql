@@ -15,6 +15,15 @@ CREATE VIEW paid_records AS
     UNION ALL
     SELECT r.* FROM records r JOIN current_imports c ON c.id = r.import_id WHERE r.origin = 'imported';
 
+-- A reference row's import_id no longer references imports: the check ran
+-- once per row (a key-share lock on the import's row each time), as costly
+-- as the index. Rows are written only by the import that records the
+-- version, in its transaction, with its id (adapters.CopyRows).
+ALTER TABLE registry_rows DROP CONSTRAINT registry_rows_import_id_fkey;
+ALTER TABLE key_person_rows DROP CONSTRAINT key_person_rows_import_id_fkey;
+ALTER TABLE roster_rows DROP CONSTRAINT roster_rows_import_id_fkey;
+ALTER TABLE death_rows DROP CONSTRAINT death_rows_import_id_fkey;
+
 -- Each reference table has one index, its primary key (import_id, id_hash,
 -- line): every look-up names the version and the person, and an import
 -- inserts its rows sorted by hash (adapters.CopyRows), so a new version's
