@@ -80,7 +80,7 @@ func provinceName(i int) string { return fmt.Sprintf("学生%d", i) }
 
 // inRegistry says whether person i is in the registry.
 func (pv province) inRegistry(i int) bool {
-	return !(i < pv.students && i%1000 == 2) && i < pv.registry+pv.students/1000
+	return (i >= pv.students || i%1000 != 2) && i < pv.registry+pv.students/1000
 }
 
 // writeCSV writes a file of header and the lines rows yields.
@@ -137,7 +137,7 @@ func (pv province) writeDeaths(path string) error {
 
 // payment is one paid record of the province.
 type provincePayment struct {
-	person                      int
+	person                       int
 	school, program, term, stage string
 	ord                          int
 	start                        time.Time

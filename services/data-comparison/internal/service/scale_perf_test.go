@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-		"strconv"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -68,7 +68,7 @@ func (m *memWatch) peak() (heapMiB, rssMiB uint64) {
 }
 
 // importTimed imports one server-side file and logs its rate and memory.
-func (e *env) importTimed(ctx context.Context, req *dcv1.ImportReferenceRequest, rows int) time.Duration {
+func (e *env) importTimed(ctx context.Context, req *dcv1.ImportReferenceRequest, rows int) {
 	e.t.Helper()
 	mem := watchMemory()
 	began := time.Now()
@@ -80,7 +80,6 @@ func (e *env) importTimed(ctx context.Context, req *dcv1.ImportReferenceRequest,
 	}
 	e.t.Logf("import %s: %d rows in %v (%.0f rows/s), peak heap %d MiB, peak RSS of the test process %d MiB",
 		req.GetKind(), rows, took.Round(time.Millisecond), float64(rows)/took.Seconds(), heap, rss)
-	return took
 }
 
 func sizeFromEnv(name string, def int) int {
