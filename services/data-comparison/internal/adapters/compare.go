@@ -60,12 +60,15 @@ type Run struct {
 	FinishedAt time.Time
 }
 
+// setRunMemory is what a run's transaction may use per sort or hash.
+const setRunMemory = `SET LOCAL work_mem = '512MB'`
+
 // BeginRun records a run and counts the payment records it compares. The
 // run's statements join millions of rows: hash tables and sorts of the
 // transaction may take 512 MB each (work_mem; hash tables twice that, by
 // hash_mem_multiplier) before they spill to temporary files.
 func BeginRun(ctx context.Context, tx db.Tx, r Run) (Run, error) {
-	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '512MB'`); err != nil {
+	if _, err := tx.Exec(ctx, setRunMemory); err != nil {
 		return r, fmt.Errorf("begin run: %w", err)
 	}
 	err := tx.QueryRow(ctx, `INSERT INTO runs (from_term, to_term, import_ids, run_by, started_at,
@@ -143,7 +146,9 @@ const recordCols = `p.student_id_hash, p.student_id_masked, p.school_code, p.pro
 // kind's own.
 var findings = map[domain.ClueKind]string{
 	// The same person, program and term paid more than once. The amount is
-	// everything beyond one payment.
+	// everything beyond one payment. The groups paid more than once are
+	// found first with a count alone, so the details are built only for
+	// them.
 	domain.KindDuplicatePayment: `SELECT 'duplicate_payment|' || p.student_id_hash || '|' || p.program_code || '|' || p.term,
 		p.student_id_hash, min(p.student_id_masked), min(p.school_code), p.program_code, p.term,
 		sum(p.paid_fen) - max(p.paid_fen),
@@ -151,8 +156,12 @@ var findings = map[domain.ClueKind]string{
 			CASE WHEN count(DISTINCT p.school_code) > 1 THEN count(DISTINCT p.school_code) || ' schools' ELSE 'one school' END,
 			string_agg(DISTINCT p.school_code, ', ' ORDER BY p.school_code)),
 		array_agg(p.id ORDER BY p.updated_at, p.id), '[]'::jsonb
-	FROM paid_records p WHERE p.term_ord BETWEEN $1 AND $2
-	GROUP BY p.student_id_hash, p.program_code, p.term HAVING count(*) > 1`,
+	FROM paid_records p
+		JOIN (SELECT student_id_hash, program_code, term FROM paid_records WHERE term_ord BETWEEN $1 AND $2
+			GROUP BY student_id_hash, program_code, term HAVING count(*) > 1) d
+		ON d.student_id_hash = p.student_id_hash AND d.program_code = p.program_code AND d.term = p.term
+	WHERE p.term_ord BETWEEN $1 AND $2
+	GROUP BY p.student_id_hash, p.program_code, p.term`,
 
 	// A program for registered poor households paid to a person not in the
 	// registry ($6 the registry import, $7 the programs).
@@ -292,6 +301,9 @@ func ExplainFindings(ctx context.Context, tx db.Tx, r Run, kind domain.ClueKind,
 	sql, args, ok := findStatement(r, kind, cur, rules)
 	if !ok {
 		return []string{"(no reference data: nothing to find)"}, nil
+	}
+	if _, err := tx.Exec(ctx, setRunMemory); err != nil {
+		return nil, fmt.Errorf("explain %s: %w", kind, err)
 	}
 	rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+sql, args...)
 	if err != nil {
