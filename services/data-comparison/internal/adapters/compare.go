@@ -181,11 +181,14 @@ var findings = map[domain.ClueKind]string{
 	GROUP BY p.id, ` + recordCols + `, p.paid_fen`,
 
 	// The paying school's roster for the term exists and does not list the
-	// person.
+	// person. The current rosters (a few thousand) are joined on their
+	// school and term, a hash join, rather than on a scope built from each
+	// record.
 	domain.KindNotEnrolled: `SELECT 'not_enrolled|' || p.id, ` + recordCols + `, p.paid_fen,
 		format('not on the enrolment roster of %s for %s (version %s)', p.school_code, p.term, c.version),
 		ARRAY[p.id], jsonb_build_array(` + refJSON("c", "0") + `)
-	FROM paid_records p JOIN current_imports c ON c.kind = 'roster' AND c.scope = p.school_code || '/' || p.term
+	FROM paid_records p JOIN (SELECT i.id, i.kind, i.version, split_part(i.scope, '/', 1) AS school, split_part(i.scope, '/', 2) AS term
+			FROM current_imports i WHERE i.kind = 'roster') c ON c.school = p.school_code AND c.term = p.term
 	WHERE p.term_ord BETWEEN $1 AND $2
 		AND NOT EXISTS (SELECT 1 FROM roster_rows r WHERE r.import_id = c.id AND r.id_hash = p.student_id_hash)`,
 
