@@ -60,8 +60,11 @@ type Run struct {
 	FinishedAt time.Time
 }
 
-// setRunMemory is what a run's transaction may use per sort or hash.
-const setRunMemory = `SET LOCAL work_mem = '512MB'`
+// setRunMemory is what a run's transaction may use per sort or hash, and
+// no merge joins: every join of a run is of millions of rows with a hash
+// key, and the planner's merge joins sorted both sides to disk (rosters on
+// school and term, the missed children on hash and term; docs/performance.md).
+const setRunMemory = `SET LOCAL work_mem = '512MB'; SET LOCAL enable_mergejoin = off`
 
 // BeginRun records a run and counts the payment records it compares. The
 // run's statements join millions of rows: hash tables and sorts of the
