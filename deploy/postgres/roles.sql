@@ -35,5 +35,8 @@ ALTER ROLE aid_console              LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NO
 REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
 GRANT CONNECT, CREATE ON DATABASE :"db" TO aid_owner;
 GRANT CONNECT ON DATABASE :"db" TO aid_application, aid_school_review, aid_bureau_review, aid_finance_confirmation, aid_payout, aid_data_comparison, aid_reporting, aid_console;
+-- data-comparison stages each reference import in a temporary table of its
+-- transaction (pg_temp only; no object in any schema): docs/data-comparison.md.
+GRANT TEMPORARY ON DATABASE :"db" TO aid_data_comparison;
 \connect :"db"
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;

@@ -18,6 +18,14 @@ import (
 	"github.com/edubureau/studentaid/pkg/config"
 )
 
+// TempTables are the services whose role may create temporary tables
+// (TEMPORARY on the database: tables in its own session's pg_temp schema,
+// gone at the end of the transaction or session, never objects in a
+// service schema). data-comparison stages a reference import in one before
+// inserting it sorted (docs/data-comparison.md). deploy/postgres/roles.sql
+// and cluster.yaml grant the same.
+var TempTables = map[string]bool{"data-comparison": true}
+
 // DevPassword is every development role's password. The throwaway clusters
 // trust local logins anyway; a server that checks passwords gets this one.
 const DevPassword = "aid-dev"
@@ -142,6 +150,9 @@ func prepareDatabase(ctx context.Context, superURL string, services []string) er
 	for i, s := range services {
 		schemas[i] = quote(strings.ReplaceAll(s, "-", "_"))
 		stmts = append(stmts, "GRANT CONNECT ON DATABASE "+database+" TO "+pgx.Identifier{config.DefaultDBRole(s)}.Sanitize())
+		if TempTables[s] {
+			stmts = append(stmts, "GRANT TEMPORARY ON DATABASE "+database+" TO "+pgx.Identifier{config.DefaultDBRole(s)}.Sanitize())
+		}
 	}
 	if len(schemas) > 0 {
 		stmts = append(stmts, adoptSchemas(config.DefaultDBOwnerRole, schemas))

@@ -60,8 +60,20 @@ type Run struct {
 	FinishedAt time.Time
 }
 
-// BeginRun records a run and counts the payment records it compares.
+// setRunMemory is what a run's transaction may use per sort or hash, and
+// no merge joins: every join of a run is of millions of rows with a hash
+// key, and the planner's merge joins sorted both sides to disk (rosters on
+// school and term, the missed children on hash and term; docs/performance.md).
+const setRunMemory = `SET LOCAL work_mem = '512MB'; SET LOCAL enable_mergejoin = off`
+
+// BeginRun records a run and counts the payment records it compares. The
+// run's statements join millions of rows: hash tables and sorts of the
+// transaction may take 512 MB each (work_mem; hash tables twice that, by
+// hash_mem_multiplier) before they spill to temporary files.
 func BeginRun(ctx context.Context, tx db.Tx, r Run) (Run, error) {
+	if _, err := tx.Exec(ctx, setRunMemory); err != nil {
+		return r, fmt.Errorf("begin run: %w", err)
+	}
 	err := tx.QueryRow(ctx, `INSERT INTO runs (from_term, to_term, import_ids, run_by, started_at,
 			records) VALUES ($1, $2, $3, $4, $5, (SELECT count(*) FROM paid_records WHERE term_ord BETWEEN $6 AND $7))
 		RETURNING id, records`, r.From.Name, r.To.Name, r.ImportIDs, r.RunBy, r.StartedAt, r.From.Ord, r.To.Ord).Scan(&r.ID, &r.Records)
@@ -137,7 +149,9 @@ const recordCols = `p.student_id_hash, p.student_id_masked, p.school_code, p.pro
 // kind's own.
 var findings = map[domain.ClueKind]string{
 	// The same person, program and term paid more than once. The amount is
-	// everything beyond one payment.
+	// everything beyond one payment. The groups paid more than once are
+	// found first with a count alone, so the details are built only for
+	// them.
 	domain.KindDuplicatePayment: `SELECT 'duplicate_payment|' || p.student_id_hash || '|' || p.program_code || '|' || p.term,
 		p.student_id_hash, min(p.student_id_masked), min(p.school_code), p.program_code, p.term,
 		sum(p.paid_fen) - max(p.paid_fen),
@@ -145,8 +159,12 @@ var findings = map[domain.ClueKind]string{
 			CASE WHEN count(DISTINCT p.school_code) > 1 THEN count(DISTINCT p.school_code) || ' schools' ELSE 'one school' END,
 			string_agg(DISTINCT p.school_code, ', ' ORDER BY p.school_code)),
 		array_agg(p.id ORDER BY p.updated_at, p.id), '[]'::jsonb
-	FROM paid_records p WHERE p.term_ord BETWEEN $1 AND $2
-	GROUP BY p.student_id_hash, p.program_code, p.term HAVING count(*) > 1`,
+	FROM paid_records p
+		JOIN (SELECT student_id_hash, program_code, term FROM paid_records WHERE term_ord BETWEEN $1 AND $2
+			GROUP BY student_id_hash, program_code, term HAVING count(*) > 1) d
+		ON d.student_id_hash = p.student_id_hash AND d.program_code = p.program_code AND d.term = p.term
+	WHERE p.term_ord BETWEEN $1 AND $2
+	GROUP BY p.student_id_hash, p.program_code, p.term`,
 
 	// A program for registered poor households paid to a person not in the
 	// registry ($6 the registry import, $7 the programs).
@@ -166,11 +184,14 @@ var findings = map[domain.ClueKind]string{
 	GROUP BY p.id, ` + recordCols + `, p.paid_fen`,
 
 	// The paying school's roster for the term exists and does not list the
-	// person.
+	// person. The current rosters (a few thousand) are joined on their
+	// school and term, a hash join, rather than on a scope built from each
+	// record.
 	domain.KindNotEnrolled: `SELECT 'not_enrolled|' || p.id, ` + recordCols + `, p.paid_fen,
 		format('not on the enrolment roster of %s for %s (version %s)', p.school_code, p.term, c.version),
 		ARRAY[p.id], jsonb_build_array(` + refJSON("c", "0") + `)
-	FROM paid_records p JOIN current_imports c ON c.kind = 'roster' AND c.scope = p.school_code || '/' || p.term
+	FROM paid_records p JOIN (SELECT i.id, i.kind, i.version, split_part(i.scope, '/', 1) AS school, split_part(i.scope, '/', 2) AS term
+			FROM current_imports i WHERE i.kind = 'roster') c ON c.school = p.school_code AND c.term = p.term
 	WHERE p.term_ord BETWEEN $1 AND $2
 		AND NOT EXISTS (SELECT 1 FROM roster_rows r WHERE r.import_id = c.id AND r.id_hash = p.student_id_hash)`,
 
@@ -213,45 +234,14 @@ var findings = map[domain.ClueKind]string{
 // clues it added: a clue whose natural key exists already is not added
 // again. A kind whose reference data is missing finds nothing.
 func FindClues(ctx context.Context, tx db.Tx, r Run, kind domain.ClueKind, cur Current, rules Rules) ([]NewClue, error) {
-	args := []any{r.From.Ord, r.To.Ord, r.ID, r.StartedAt, string(kind)}
-	switch kind {
-	case domain.KindDuplicatePayment, domain.KindNotEnrolled:
-	case domain.KindIneligible:
-		if cur.Registry == 0 {
-			return nil, nil
-		}
-		args = append(args, cur.Registry, rules.RegistryPrograms)
-	case domain.KindKeyPerson:
-		if cur.KeyPersons == 0 {
-			return nil, nil
-		}
-		args = append(args, cur.KeyPersons)
-	case domain.KindDeceased:
-		if cur.Deaths == 0 {
-			return nil, nil
-		}
-		args = append(args, cur.Deaths)
-	case domain.KindAboveStandard:
-		var programs, stages, levels []string
-		var fens []int64
-		for _, s := range rules.Standards {
-			programs, stages, levels, fens = append(programs, s.Program), append(stages, s.Stage), append(levels, s.Level), append(fens, s.Fen)
-		}
-		args = append(args, programs, stages, levels, fens)
-	case domain.KindMissed:
-		if cur.Registry == 0 {
-			return nil, nil
-		}
-		var stages, programs []string
-		var fens []int64
-		for _, e := range rules.Entitlements {
-			stages, programs, fens = append(stages, e.Stage), append(programs, e.Program), append(fens, e.Fen)
-		}
-		args = append(args, cur.Registry, stages, programs, fens)
-	default:
+	if _, known := findings[kind]; !known {
 		return nil, fmt.Errorf("no comparison for clue kind %s", kind)
 	}
-	rows, err := tx.Query(ctx, fmt.Sprintf(insertFound, findings[kind]), args...)
+	sql, args, ok := findStatement(r, kind, cur, rules)
+	if !ok {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find %s clues: %w", kind, err)
 	}
@@ -264,4 +254,66 @@ func FindClues(ctx context.Context, tx db.Tx, r Run, kind domain.ClueKind, cur C
 		return nil, fmt.Errorf("find %s clues: %w", kind, err)
 	}
 	return out, nil
+}
+
+// findStatement is the statement of kind and its arguments; false when the
+// kind's reference data is missing (or the kind has no statement).
+func findStatement(r Run, kind domain.ClueKind, cur Current, rules Rules) (string, []any, bool) {
+	args := []any{r.From.Ord, r.To.Ord, r.ID, r.StartedAt, string(kind)}
+	switch kind {
+	case domain.KindDuplicatePayment, domain.KindNotEnrolled:
+	case domain.KindIneligible:
+		if cur.Registry == 0 {
+			return "", nil, false
+		}
+		args = append(args, cur.Registry, rules.RegistryPrograms)
+	case domain.KindKeyPerson:
+		if cur.KeyPersons == 0 {
+			return "", nil, false
+		}
+		args = append(args, cur.KeyPersons)
+	case domain.KindDeceased:
+		if cur.Deaths == 0 {
+			return "", nil, false
+		}
+		args = append(args, cur.Deaths)
+	case domain.KindAboveStandard:
+		var programs, stages, levels []string
+		var fens []int64
+		for _, s := range rules.Standards {
+			programs, stages, levels, fens = append(programs, s.Program), append(stages, s.Stage), append(levels, s.Level), append(fens, s.Fen)
+		}
+		args = append(args, programs, stages, levels, fens)
+	case domain.KindMissed:
+		if cur.Registry == 0 {
+			return "", nil, false
+		}
+		var stages, programs []string
+		var fens []int64
+		for _, e := range rules.Entitlements {
+			stages, programs, fens = append(stages, e.Stage), append(programs, e.Program), append(fens, e.Fen)
+		}
+		args = append(args, cur.Registry, stages, programs, fens)
+	default:
+		return "", nil, false
+	}
+	return fmt.Sprintf(insertFound, findings[kind]), args, true
+}
+
+// ExplainFindings runs the statement of kind under EXPLAIN (ANALYZE,
+// BUFFERS) in tx (which the caller rolls back: the statement inserts) and
+// returns the plan's lines, for the measurements in docs/performance.md.
+func ExplainFindings(ctx context.Context, tx db.Tx, r Run, kind domain.ClueKind, cur Current, rules Rules) ([]string, error) {
+	sql, args, ok := findStatement(r, kind, cur, rules)
+	if !ok {
+		return []string{"(no reference data: nothing to find)"}, nil
+	}
+	if _, err := tx.Exec(ctx, setRunMemory); err != nil {
+		return nil, fmt.Errorf("explain %s: %w", kind, err)
+	}
+	rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("explain %s: %w", kind, err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }

@@ -3,6 +3,7 @@ package adapters
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -95,6 +96,16 @@ var refTables = map[domain.RefKind]struct {
 
 // CopyRows streams src into the table of im's kind with one COPY, holding
 // one row at a time, and returns how many rows it wrote.
+//
+// Reference rows go first into a temporary table of the transaction
+// (import_stage, dropped at its end: a temporary table needs only the
+// database's TEMP privilege, no DDL in the service's schema), which has no
+// index, and from there into the real table in one INSERT … SELECT sorted
+// by the primary key (import_id, id_hash, line): the new version's index
+// entries are appended in order rather than scattered over an index larger
+// than the buffer cache. The sort may use 256 MB before it spills to
+// temporary files. History rows are records keyed by time-ordered UUIDs and
+// go straight in.
 func CopyRows(ctx context.Context, tx db.Tx, im Import, scope domain.Scope, src RowSource) (int64, error) {
 	t := refTables[im.Kind]
 	values := func(r HashedRow) []any {
@@ -114,9 +125,28 @@ func CopyRows(ctx context.Context, tx db.Tx, im Import, scope domain.Scope, src 
 				r.Term.Start, string(r.Stage), r.AmountFen, "paid", r.AmountFen, im.ImportedAt}
 		}
 	}
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{t.table}, t.columns, &copySource{src: src, values: values})
+	if im.Kind == domain.RefHistory {
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{t.table}, t.columns, &copySource{src: src, values: values})
+		if err != nil {
+			return n, fmt.Errorf("copy %s rows: %w", im.Kind, err)
+		}
+		return n, nil
+	}
+	table := pgx.Identifier{t.table}.Sanitize()
+	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'; CREATE TEMPORARY TABLE import_stage (LIKE `+table+`) ON COMMIT DROP`); err != nil {
+		return 0, fmt.Errorf("stage %s rows: %w", im.Kind, err)
+	}
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "import_stage"}, t.columns, &copySource{src: src, values: values})
 	if err != nil {
 		return n, fmt.Errorf("copy %s rows: %w", im.Kind, err)
+	}
+	quoted := make([]string, len(t.columns))
+	for i, c := range t.columns {
+		quoted[i] = pgx.Identifier{c}.Sanitize()
+	}
+	list := strings.Join(quoted, ", ")
+	if _, err := tx.Exec(ctx, `INSERT INTO `+table+` (`+list+`) SELECT `+list+` FROM pg_temp.import_stage ORDER BY import_id, id_hash, line`); err != nil {
+		return 0, fmt.Errorf("insert %s rows: %w", im.Kind, err)
 	}
 	return n, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -64,6 +65,7 @@ func (s *Service) Import(ctx context.Context, by auth.Identity, req ImportReques
 	}
 	defer closeRows()
 	src := &fileSource{s: s, r: rows, kind: req.Kind}
+	defer src.stop()
 
 	var res ImportResult
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
@@ -171,9 +173,12 @@ func (s *Service) openImport(req ImportRequest) (io.Reader, func(), error) {
 	return f, func() { _ = f.Close(); _ = root.Close() }, nil
 }
 
-// fileSource validates and hashes a file's rows one at a time for COPY.
-// After the first bad row it yields nothing more but reads on, so every bad
-// row is listed.
+// fileSource validates and hashes a file's rows for COPY. A reader
+// goroutine reads the file in chunks of importChunk records, importWorkers
+// goroutines validate and hash the chunks, and Next hands the rows on in
+// the file's order. After the first bad row it yields nothing more but
+// reads on, so every bad row is listed. Memory stays bounded by the chunks
+// in flight.
 type fileSource struct {
 	s        *Service
 	r        sheet.Rows
@@ -183,7 +188,28 @@ type fileSource struct {
 	badRows  []domain.BadRow
 	badCount int64
 	err      error
+
+	started bool
+	order   chan chan []checked // chunks in file order, each filled by a worker
+	done    chan struct{}
+	exited  chan struct{}
+	cur     []checked
 }
+
+// checked is one record after its check: a valid row, its bad rows, or
+// nothing (a blank line, the end, or a read error that stops the file).
+type checked struct {
+	row  adapters.HashedRow
+	ok   bool
+	bad  []domain.BadRow
+	err  error
+	line int64
+}
+
+const (
+	importChunk   = 512
+	importWorkers = 2
+)
 
 func (f *fileSource) bad(b ...domain.BadRow) {
 	f.badCount += int64(len(b))
@@ -209,35 +235,131 @@ func (f *fileSource) readHeader() error {
 	return nil
 }
 
+// rawRecord is a record as read, before its check.
+type rawRecord struct {
+	rec  []string
+	line int64
+	err  error
+}
+
+// start begins reading and checking the rows after the header.
+func (f *fileSource) start() {
+	f.started = true
+	f.order = make(chan chan []checked, 2*importWorkers)
+	f.done, f.exited = make(chan struct{}), make(chan struct{})
+	type job struct {
+		raw []rawRecord
+		out chan []checked
+	}
+	jobs := make(chan job, importWorkers)
+	go func() {
+		defer close(f.exited)
+		defer close(jobs)
+		defer close(f.order)
+		for {
+			raw := make([]rawRecord, 0, importChunk)
+			last := false
+			for len(raw) < importChunk {
+				rec, line, err := f.r.Read()
+				if err != nil && !errors.As(err, new(*sheet.LineError)) {
+					if !errors.Is(err, io.EOF) {
+						raw = append(raw, rawRecord{err: err})
+					}
+					last = true
+					break
+				}
+				raw = append(raw, rawRecord{rec: slices.Clone(rec), line: line, err: err})
+			}
+			j := job{raw: raw, out: make(chan []checked, 1)}
+			select {
+			case f.order <- j.out:
+			case <-f.done:
+				return
+			}
+			select {
+			case jobs <- j:
+			case <-f.done:
+				return
+			}
+			if last {
+				return
+			}
+		}
+	}()
+	for range importWorkers {
+		go func() {
+			for j := range jobs {
+				out := make([]checked, len(j.raw))
+				for i, r := range j.raw {
+					out[i] = f.check(r)
+				}
+				j.out <- out
+			}
+		}()
+	}
+}
+
+// stop ends the reading (when the COPY stops early) and waits for the
+// reader, so the file can be closed.
+func (f *fileSource) stop() {
+	if f.started {
+		close(f.done)
+		<-f.exited
+		f.started = false
+	}
+}
+
+// check validates and hashes one record.
+func (f *fileSource) check(r rawRecord) checked {
+	if r.err != nil {
+		if bl, ok := errors.AsType[*sheet.LineError](r.err); ok {
+			return checked{bad: []domain.BadRow{{Line: bl.Line, Reason: bl.Reason}}, line: bl.Line}
+		}
+		return checked{err: r.err}
+	}
+	if len(r.rec) == 1 && strings.TrimSpace(r.rec[0]) == "" {
+		return checked{line: r.line}
+	}
+	row, bad := f.header.Row(r.line, r.rec)
+	if len(bad) > 0 {
+		return checked{bad: bad, line: r.line}
+	}
+	return checked{row: adapters.HashedRow{Row: row, IDHash: f.s.HashID(row.ID.String()), NameHash: f.s.hashName(row.Name)}, ok: true, line: r.line}
+}
+
 // Next returns the next valid row while the file has had no bad row.
 func (f *fileSource) Next() (adapters.HashedRow, bool) {
+	if !f.started && f.order == nil {
+		f.start()
+	}
 	for {
 		if f.err != nil {
 			return adapters.HashedRow{}, false
 		}
-		rec, line, err := f.r.Read()
-		if errors.Is(err, io.EOF) {
-			return adapters.HashedRow{}, false
-		}
-		f.line = line
-		if err != nil {
-			bl, ok := errors.AsType[*sheet.LineError](err)
+		if len(f.cur) == 0 {
+			out, ok := <-f.order
 			if !ok {
-				f.err = err
 				return adapters.HashedRow{}, false
 			}
-			f.bad(domain.BadRow{Line: bl.Line, Reason: bl.Reason})
+			f.cur = <-out
 			continue
 		}
-		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+		c := f.cur[0]
+		f.cur = f.cur[1:]
+		if c.err != nil {
+			f.err = c.err
+			return adapters.HashedRow{}, false
+		}
+		if c.line > 0 {
+			f.line = c.line
+		}
+		if len(c.bad) > 0 {
+			f.bad(c.bad...)
 			continue
 		}
-		row, bad := f.header.Row(f.line, rec)
-		if len(bad) > 0 || f.badCount > 0 {
-			f.bad(bad...)
-			continue
+		if c.ok && f.badCount == 0 {
+			return c.row, true
 		}
-		return adapters.HashedRow{Row: row, IDHash: f.s.HashID(row.ID.String()), NameHash: f.s.hashName(row.Name)}, true
 	}
 }
 
