@@ -8,14 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/edubureau/studentaid/pkg/auth"
 )
 
 // BenchmarkAddedLatency measures what the gateway adds to a REST submission
@@ -35,29 +30,12 @@ func BenchmarkAddedLatency(b *testing.B) {
 		_, _ = w.Write(answer)
 	}))
 	defer upstream.Close()
-	pub, priv, err := auth.GenerateKey()
-	if err != nil {
-		b.Fatal(err)
-	}
-	signer := auth.NewSigner(priv, "iss", "aud")
+	front, mint := benchGateway(b, upstream)
+	defer front.Close()
 	tokens := make([]string, 20)
 	for i := range tokens {
-		tok, err := signer.Mint(auth.Identity{UserID: fmt.Sprintf("officer-S%03d", i+1), Role: auth.RoleSchoolOfficer, Org: fmt.Sprintf("S%03d", i+1)}, time.Hour)
-		if err != nil {
-			b.Fatal(err)
-		}
-		tokens[i] = tok
+		tokens[i] = mint(fmt.Sprintf("officer-S%03d", i+1), fmt.Sprintf("S%03d", i+1))
 	}
-	addr := strings.TrimPrefix(upstream.URL, "http://")
-	g := New(Options{
-		Routes:    Routes,
-		Upstreams: map[string]Upstream{"application": {HTTP: addr, GRPC: addr}},
-		Limits:    DefaultLimits,
-		Verifier:  auth.NewVerifier(auth.TokenPolicy{Audience: "aud", Issuer: "iss", MaxLifetime: 2 * time.Hour}, pub),
-		Registry:  prometheus.NewRegistry(),
-	})
-	front := httptest.NewServer(g)
-	defer front.Close()
 	body := []byte(`{"school_code":"S001","term":"2017-autumn","idempotency_key":"k","applications":[{"program_code":"BOARDING",` +
 		`"student_id_number":"110101201001011234","student_name":"张三","stage":"compulsory","bank_card_number":"6222020200112233445",` +
 		`"account_name":"张三","boarding":true,"rural":true,"registered_poor":true}]}`)

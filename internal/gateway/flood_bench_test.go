@@ -25,28 +25,9 @@ func BenchmarkOtherSchoolDuringFlood(b *testing.B) {
 		_, _ = w.Write([]byte("{}"))
 	}))
 	defer upstream.Close()
-	pub, priv, err := auth.GenerateKey()
-	if err != nil {
-		b.Fatal(err)
-	}
-	signer := auth.NewSigner(priv, "iss", "aud")
-	token := func(org string) string {
-		tok, err := signer.Mint(auth.Identity{UserID: "u-" + org, Role: auth.RoleSchoolOfficer, Org: org}, time.Hour)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return tok
-	}
-	addr := strings.TrimPrefix(upstream.URL, "http://")
-	g := New(Options{
-		Routes:    Routes,
-		Upstreams: map[string]Upstream{"application": {HTTP: addr, GRPC: addr}},
-		Limits:    DefaultLimits,
-		Verifier:  auth.NewVerifier(auth.TokenPolicy{Audience: "aud", Issuer: "iss", MaxLifetime: 2 * time.Hour}, pub),
-		Registry:  prometheus.NewRegistry(),
-	})
-	front := httptest.NewServer(g)
+	front, mint := benchGateway(b, upstream)
 	defer front.Close()
+	token := func(org string) string { return mint("u-"+org, org) }
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	call := func(tok string) (time.Duration, int) {
 		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, front.URL+"/v1/programs", http.NoBody)
@@ -106,4 +87,32 @@ func BenchmarkOtherSchoolDuringFlood(b *testing.B) {
 		b.ReportMetric(float64(flood), "flood-requests")
 		b.ReportMetric(float64(limited), "flood-limited")
 	}
+}
+
+// benchGateway starts a real gateway over TCP with the default limits in
+// front of upstream (serving the application service's routes), and a
+// function minting a school officer's token it accepts.
+func benchGateway(b *testing.B, upstream *httptest.Server) (*httptest.Server, func(user, org string) string) {
+	b.Helper()
+	pub, priv, err := auth.GenerateKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer := auth.NewSigner(priv, "iss", "aud")
+	addr := strings.TrimPrefix(upstream.URL, "http://")
+	g := New(Options{
+		Routes:    Routes,
+		Upstreams: map[string]Upstream{"application": {HTTP: addr, GRPC: addr}},
+		Limits:    DefaultLimits,
+		Verifier:  auth.NewVerifier(auth.TokenPolicy{Audience: "aud", Issuer: "iss", MaxLifetime: 2 * time.Hour}, pub),
+		Registry:  prometheus.NewRegistry(),
+	})
+	mint := func(user, org string) string {
+		tok, err := signer.Mint(auth.Identity{UserID: user, Role: auth.RoleSchoolOfficer, Org: org}, time.Hour)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return tok
+	}
+	return httptest.NewServer(g), mint
 }

@@ -142,21 +142,11 @@ func applyAll(ctx context.Context, t *testing.T, pool *pgxpool.Pool, s *Service,
 	}
 }
 
-// aggregateRows reads the aggregates' non-empty rows in a fixed order.
-func aggregateRows(ctx context.Context, t *testing.T, q db.Querier) []string {
+// textRows returns the rows of each query, one text column each, in turn.
+func textRows(ctx context.Context, t *testing.T, q db.Querier, queries ...string) []string {
 	t.Helper()
 	var out []string
-	for _, sql := range []string{
-		`SELECT concat_ws(' ', 'paid', term_rank, program_code, school_code, stage, government_total, loan, shares_bp, net_fen, payments, gross_fen, recovered_fen)
-		 FROM paid_groups WHERE payments <> 0 OR gross_fen <> 0 OR recovered_fen <> 0 ORDER BY 1`,
-		`SELECT concat_ws(' ', 'term', term_rank, program_code, school_code, stage, government_total, student_id_hash, live)
-		 FROM person_terms WHERE live <> 0 ORDER BY 1`,
-		`SELECT concat_ws(' ', 'persons', from_rank, to_rank, filter, program_code, persons, government_persons)
-		 FROM period_persons WHERE persons <> 0 OR government_persons <> 0 ORDER BY 1`,
-		`SELECT concat_ws(' ', 'runs', school_code, filter, program_key, term_rank, prev_rank, persons)
-		 FROM person_runs WHERE persons <> 0 ORDER BY 1`,
-		`SELECT 'multi-school ' || student_id_hash FROM multi_school_students ORDER BY 1`,
-	} {
+	for _, sql := range queries {
 		rows, err := q.Query(ctx, sql)
 		if err != nil {
 			t.Fatal(err)
@@ -168,6 +158,22 @@ func aggregateRows(ctx context.Context, t *testing.T, q db.Querier) []string {
 		out = append(out, got...)
 	}
 	return out
+}
+
+// aggregateRows reads the aggregates' non-empty rows in a fixed order.
+func aggregateRows(ctx context.Context, t *testing.T, q db.Querier) []string {
+	t.Helper()
+	return textRows(ctx, t, q,
+		`SELECT concat_ws(' ', 'paid', term_rank, program_code, school_code, stage, government_total, loan, shares_bp, net_fen, payments, gross_fen, recovered_fen)
+		 FROM paid_groups WHERE payments <> 0 OR gross_fen <> 0 OR recovered_fen <> 0 ORDER BY 1`,
+		`SELECT concat_ws(' ', 'term', term_rank, program_code, school_code, stage, government_total, student_id_hash, live)
+		 FROM person_terms WHERE live <> 0 ORDER BY 1`,
+		`SELECT concat_ws(' ', 'persons', from_rank, to_rank, filter, program_code, persons, government_persons)
+		 FROM period_persons WHERE persons <> 0 OR government_persons <> 0 ORDER BY 1`,
+		`SELECT concat_ws(' ', 'runs', school_code, filter, program_key, term_rank, prev_rank, persons)
+		 FROM person_runs WHERE persons <> 0 ORDER BY 1`,
+		`SELECT 'multi-school ' || student_id_hash FROM multi_school_students ORDER BY 1`,
+	)
 }
 
 // TestAggregatesFollowTheRows drives a generated chain through the

@@ -99,26 +99,14 @@ func generatedSteps(seed uint64) ([]event, []time.Time) {
 // order.
 func stepAggregateRows(ctx context.Context, t *testing.T, q db.Querier) []string {
 	t.Helper()
-	var out []string
-	for _, sql := range []string{
+	return textRows(ctx, t, q,
 		`SELECT concat_ws(' ', 'cell', ord, term_rank, school_code, stage, program_code, at_step, left_step)
 		 FROM step_cells WHERE at_step <> 0 OR left_step <> 0 ORDER BY 1`,
 		`SELECT concat_ws(' ', 'duration', ord, term_rank, school_code, stage, program_code, bucket, visits)
 		 FROM step_durations WHERE visits <> 0 ORDER BY 1`,
 		`SELECT concat_ws(' ', 'reason', ord, term_rank, school_code, stage, program_code, step, reason, visits)
 		 FROM step_reasons WHERE visits <> 0 ORDER BY 1`,
-	} {
-		rows, err := q.Query(ctx, sql)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, got...)
-	}
-	return out
+	)
 }
 
 // TestStepAggregatesFollowTheRows drives generated applications through
