@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -24,8 +25,9 @@ import (
 // still served.
 func TestGatewayOneEntryPoint(t *testing.T) {
 	const burst = 20
+	const hold = 50 * time.Millisecond // each refusal answered this late
 	s := startStackWith(t, nil, false, func(o *stack.Options) {
-		o.GatewayEnv = map[string]string{"AID_GATEWAY_RATE": "1", "AID_GATEWAY_BURST": strconv.Itoa(burst)}
+		o.GatewayEnv = map[string]string{"AID_GATEWAY_RATE": "1", "AID_GATEWAY_BURST": strconv.Itoa(burst), "AID_GATEWAY_REFUSAL_HOLD": hold.String()}
 	})
 	base := "http://" + s.Gateway
 
@@ -66,6 +68,7 @@ func TestGatewayOneEntryPoint(t *testing.T) {
 	for range 3 * burst {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/programs", http.NoBody)
 		req.Header.Set("Authorization", "Bearer "+flooder.token)
+		start := time.Now()
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -78,6 +81,9 @@ func TestGatewayOneEntryPoint(t *testing.T) {
 			limited++
 			if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 {
 				t.Fatalf("429 with Retry-After %q, want whole seconds ≥ 1", resp.Header.Get("Retry-After"))
+			}
+			if d := time.Since(start); d < hold {
+				t.Fatalf("429 answered after %v, want it held for AID_GATEWAY_REFUSAL_HOLD (%v)", d, hold)
 			}
 		default:
 			t.Fatalf("flood: status %d", resp.StatusCode)
@@ -92,9 +98,22 @@ func TestGatewayOneEntryPoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fconn.Close() })
-	_, err = applicationv1.NewApplicationServiceClient(fconn).ListPrograms(ctx, &applicationv1.ListProgramsRequest{})
-	if status.Code(err) != codes.ResourceExhausted || apperr.ReasonOf(err) != apperr.ReasonResourceExhausted {
-		t.Errorf("gRPC from the flooding school: %v (reason %q), want ResourceExhausted with reason %q", err, apperr.ReasonOf(err), apperr.ReasonResourceExhausted)
+	// The REST flood took about two seconds (40 refusals held 50 ms each),
+	// so a token may have come back since its last call: of three calls in
+	// a row, at least one is refused.
+	refused := 0
+	for range 3 {
+		_, err = applicationv1.NewApplicationServiceClient(fconn).ListPrograms(ctx, &applicationv1.ListProgramsRequest{})
+		switch {
+		case err == nil:
+		case status.Code(err) == codes.ResourceExhausted && apperr.ReasonOf(err) == apperr.ReasonResourceExhausted:
+			refused++
+		default:
+			t.Fatalf("gRPC from the flooding school: %v (reason %q), want ResourceExhausted with reason %q", err, apperr.ReasonOf(err), apperr.ReasonResourceExhausted)
+		}
+	}
+	if refused == 0 {
+		t.Errorf("gRPC from the flooding school: three calls served, want ResourceExhausted past the rate")
 	}
 	for i := range burst {
 		if code := other.rest(t, http.MethodGet, base+"/v1/programs", nil, nil); code != http.StatusOK {

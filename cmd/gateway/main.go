@@ -47,6 +47,15 @@ func run() error {
 	if limits.Rate <= 0 || limits.Burst <= 0 || limits.MaxBodyBytes <= 0 {
 		return errors.New("AID_GATEWAY_RATE, AID_GATEWAY_BURST and AID_GATEWAY_MAX_BODY_BYTES must be positive")
 	}
+	if limits.RefusalHold, err = config.Duration("AID_GATEWAY_REFUSAL_HOLD", limits.RefusalHold); err != nil {
+		return err
+	}
+	if limits.MaxHeld, err = config.Int("AID_GATEWAY_MAX_HELD", limits.MaxHeld); err != nil {
+		return err
+	}
+	if limits.RefusalHold < 0 || limits.MaxHeld < 0 {
+		return errors.New("AID_GATEWAY_REFUSAL_HOLD and AID_GATEWAY_MAX_HELD must not be negative")
+	}
 	lifetime, err := config.Duration("AID_AUTH_MAX_TOKEN_LIFETIME", config.DefaultMaxTokenLifetime)
 	if err != nil {
 		return err

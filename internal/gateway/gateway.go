@@ -48,6 +48,8 @@ type Gateway struct {
 	grpc     map[string]*httputil.ReverseProxy
 	rejected *prometheus.CounterVec
 	requests *prometheus.CounterVec
+	held     prometheus.Gauge
+	holds    chan struct{} // a slot per refusal held (Limits.MaxHeld)
 	mux      *http.ServeMux
 	orgs     *orgCache
 }
@@ -75,8 +77,13 @@ func New(opts Options) *Gateway {
 			Name: "aid_gateway_requests_total",
 			Help: "Requests the entry point passed on, by service and protocol (rest, grpc).",
 		}, []string{"service", "protocol"}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "aid_gateway_held_refusals",
+			Help: "Requests refused for their rate whose answer is being held (AID_GATEWAY_REFUSAL_HOLD).",
+		}),
+		holds: make(chan struct{}, max(opts.Limits.MaxHeld, 0)),
 	}
-	opts.Registry.MustRegister(g.rejected, g.requests)
+	opts.Registry.MustRegister(g.rejected, g.requests, g.held)
 	h2c := &http.Transport{Protocols: new(http.Protocols)}
 	h2c.Protocols.SetUnencryptedHTTP2(true)
 	h2c.MaxIdleConnsPerHost = 64
@@ -143,6 +150,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.rejected.WithLabelValues(org, "rate").Inc()
 		secs := retryAfterSeconds(wait)
 		msg := "too many requests from " + org + ": retry after " + strconv.Itoa(secs) + "s"
+		g.hold(r.Context(), time.Duration(secs)*time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		if isGRPC {
 			writeGRPCError(w, codes.ResourceExhausted, msg)
@@ -159,6 +167,30 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.requests.WithLabelValues(route.Service, "rest").Inc()
 	r.Body = http.MaxBytesReader(w, r.Body, g.opts.Limits.MaxBodyBytes)
 	g.rest[route.Service].ServeHTTP(w, r)
+}
+
+// hold delays a rate refusal's answer by Limits.RefusalHold, at most the
+// Retry-After it gives (whole seconds), while a slot is free; a caller that
+// goes away ends it early.
+func (g *Gateway) hold(ctx context.Context, wait time.Duration) {
+	d := min(g.opts.Limits.RefusalHold, wait)
+	if d <= 0 {
+		return
+	}
+	select {
+	case g.holds <- struct{}{}:
+	default:
+		return // as many held as allowed: answer at once
+	}
+	g.held.Inc()
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+	}
+	g.held.Dec()
+	<-g.holds
 }
 
 // grpcWriter passes a gRPC answer on, keeping a trailers-only one whole.

@@ -197,3 +197,56 @@ func TestFloodFromOneSchool(t *testing.T) {
 		t.Errorf("rejected{org=S002,reason=size} = %v, want 1", got)
 	}
 }
+
+// TestRefusalHold: a refusal is answered after the hold, never later than
+// its wait, and at once when every hold slot is taken.
+func TestRefusalHold(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("{}")) }))
+	defer upstream.Close()
+	addr := strings.TrimPrefix(upstream.URL, "http://")
+	const hold = 200 * time.Millisecond
+	g := New(Options{
+		Routes:    Routes,
+		Upstreams: map[string]Upstream{"application": {HTTP: addr, GRPC: addr}},
+		// Callers without a token share a bucket per address: one request,
+		// then one every 10 s.
+		Limits:   Limits{Rate: 0.1, Burst: 1, MaxBodyBytes: 100, RefusalHold: hold, MaxHeld: 1},
+		Registry: prometheus.NewRegistry(),
+	})
+	do := func() (int, time.Duration) {
+		req := httptest.NewRequest(http.MethodGet, "/v1/programs", http.NoBody)
+		rec := httptest.NewRecorder()
+		start := time.Now()
+		g.ServeHTTP(rec, req)
+		return rec.Code, time.Since(start)
+	}
+	if code, _ := do(); code != http.StatusOK {
+		t.Fatalf("first request: %d", code)
+	}
+	held := make(chan time.Duration)
+	go func() {
+		code, d := do()
+		if code != http.StatusTooManyRequests {
+			t.Errorf("second request: %d, want 429", code)
+		}
+		held <- d
+	}()
+	// While the second is held (its slot the only one), a third is answered at once.
+	deadline := time.Now().Add(hold / 2)
+	for testutil.ToFloat64(g.held) != 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := testutil.ToFloat64(g.held); got != 1 {
+		t.Fatalf("aid_gateway_held_refusals = %v while one refusal waits, want 1", got)
+	}
+	code, d := do()
+	if code != http.StatusTooManyRequests || d >= hold/2 {
+		t.Errorf("third request with every slot taken: %d after %v, want 429 at once", code, d)
+	}
+	if d := <-held; d < hold {
+		t.Errorf("held refusal answered after %v, want at least %v", d, hold)
+	}
+	if got := testutil.ToFloat64(g.held); got != 0 {
+		t.Errorf("aid_gateway_held_refusals = %v after the answer, want 0", got)
+	}
+}

@@ -16,13 +16,23 @@ type Limits struct {
 	Burst int
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64
+	// RefusalHold is how long a request refused for its rate waits before
+	// its answer (never longer than the Retry-After it is given, at least a
+	// second): a portal that retries
+	// in a loop, ignoring Retry-After, then sends a few requests a second
+	// per connection instead of thousands, and the entry point's cores stay
+	// with the schools within their limits. Zero answers at once.
+	RefusalHold time.Duration
+	// MaxHeld bounds the refusals held at once; past it they are answered
+	// at once, so a flood over many connections costs memory no further.
+	MaxHeld int
 }
 
 // DefaultLimits are the limits when no environment variable sets them:
 // well above what one school's portal sends in the busiest week (a school
 // submits a few thousand applications a term), far below what the shared
 // services can take from all schools together.
-var DefaultLimits = Limits{Rate: 50, Burst: 100, MaxBodyBytes: 4 << 20}
+var DefaultLimits = Limits{Rate: 50, Burst: 100, MaxBodyBytes: 4 << 20, RefusalHold: 500 * time.Millisecond, MaxHeld: 1024}
 
 // orgLimiter keeps one token bucket per organisation.
 type orgLimiter struct {
