@@ -176,6 +176,26 @@ func chainCases(unknown, card string) []rpcCase {
 			_, err := u.app.ListBackPayOrders(ctx, &applicationv1.ListBackPayOrdersRequest{SchoolCode: "S001"})
 			return err
 		}},
+		{"application.CreateWebhook", []auth.Role{auth.RoleSchoolOfficer}, codes.InvalidArgument, func(ctx context.Context, u *user) error {
+			_, err := u.app.CreateWebhook(ctx, &applicationv1.CreateWebhookRequest{SchoolCode: "S001"})
+			return err
+		}},
+		{"application.ListWebhooks", []auth.Role{auth.RoleSchoolOfficer, auth.RoleAuditor}, codes.OK, func(ctx context.Context, u *user) error {
+			_, err := u.app.ListWebhooks(ctx, &applicationv1.ListWebhooksRequest{SchoolCode: "S001"})
+			return err
+		}},
+		{"application.DeleteWebhook", []auth.Role{auth.RoleSchoolOfficer}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.app.DeleteWebhook(ctx, &applicationv1.DeleteWebhookRequest{SchoolCode: "S001", WebhookId: unknown})
+			return err
+		}},
+		{"application.ListWebhookDeadLetters", []auth.Role{auth.RoleSchoolOfficer, auth.RoleAuditor}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.app.ListWebhookDeadLetters(ctx, &applicationv1.ListWebhookDeadLettersRequest{SchoolCode: "S001", WebhookId: unknown})
+			return err
+		}},
+		{"application.RedeliverWebhookDeadLetter", []auth.Role{auth.RoleSchoolOfficer}, codes.NotFound, func(ctx context.Context, u *user) error {
+			_, err := u.app.RedeliverWebhookDeadLetter(ctx, &applicationv1.RedeliverWebhookDeadLetterRequest{SchoolCode: "S001", WebhookId: unknown, DeadLetterId: unknown})
+			return err
+		}},
 		{"application.GetTrail", readers, codes.NotFound, func(ctx context.Context, u *user) error {
 			_, err := u.app.GetTrail(ctx, &applicationv1.GetTrailRequest{ApplicationId: unknown})
 			return err

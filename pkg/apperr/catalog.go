@@ -82,6 +82,11 @@ const (
 	ReasonMissedClueIncomplete Reason = "missed-clue-incomplete"
 )
 
+// Webhooks of the change feed.
+const (
+	ReasonWebhookDeliveryFailed Reason = "webhook-delivery-failed"
+)
+
 // Entry describes one reason: its gRPC code, the HTTP status the REST
 // gateway answers with, what it means and what the caller should do.
 type Entry struct {
@@ -237,6 +242,11 @@ var Catalog = []Entry{
 	{ReasonLoanBankReferenceReused, codes.AlreadyExists, http.StatusConflict,
 		"The bank reference is already recorded against a loan contract for other money (another contract, kind, amount, day or reason; the message says what was recorded); nothing was recorded.",
 		"Check the bank reference on the statement; to repeat a request, send exactly the same fields again, which answers the recorded repayment."},
+
+	// Webhooks.
+	{ReasonWebhookDeliveryFailed, codes.FailedPrecondition, http.StatusBadRequest,
+		"A redelivery of a webhook's dead letter did not get a 2xx from the webhook's URL; the message gives its status or the network error, and the dead letter stays.",
+		"Fix the receiving endpoint (reachable, answering 2xx after checking the signature), then redeliver again; or read the changes with ListChanges from the dead letter's after_cursor."},
 }
 
 var catalogIndex = func() map[Reason]Entry {

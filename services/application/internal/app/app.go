@@ -42,6 +42,8 @@ type Deps struct {
 	TrailVerifyKeys anchor.VerifyKeys
 	// Checkpoints reads the published checkpoints back from the stream.
 	Checkpoints CheckpointSource
+	// Webhooks configures the change feed's webhooks.
+	Webhooks WebhookConfig
 }
 
 // Service runs the use cases.
@@ -57,6 +59,8 @@ type Service struct {
 	policy policyCache
 	// feed wakes the change feed's long-polls.
 	feed broadcast
+	// webhooks configures webhook deliveries.
+	webhooks WebhookConfig
 }
 
 // headCacheSize bounds the cache of application heads (a few hundred bytes each).
@@ -65,7 +69,8 @@ const headCacheSize = 100_000
 // New returns a Service.
 func New(d Deps) *Service {
 	s := &Service{pool: d.Pool, sealer: d.Sealer, hasher: d.Hasher, notify: d.Notify, now: d.Now, heads: newHeadCache(headCacheSize),
-		anchor: anchoring{signer: d.TrailSigner, verify: d.TrailVerifyKeys, source: d.Checkpoints}}
+		anchor:   anchoring{signer: d.TrailSigner, verify: d.TrailVerifyKeys, source: d.Checkpoints},
+		webhooks: d.Webhooks.withDefaults()}
 	relay := d.Notify
 	if relay == nil {
 		relay = func() {}

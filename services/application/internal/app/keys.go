@@ -152,6 +152,7 @@ func (s *Service) Rotator() *keyrotation.Rotator {
 		Passes: []keyrotation.Pass{
 			keyrotation.ResealPass(sealedColumns, s.sealer),
 			keyrotation.ResealPass(pendingPayees, s.sealer),
+			keyrotation.ResealPass(liveWebhooks, s.sealer),
 			{Table: "applications (ID hashes)", Run: s.rehash},
 		},
 		Finish: func(ctx context.Context, tx pgx.Tx) error {

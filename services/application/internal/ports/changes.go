@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/edubureau/studentaid/pkg/grpcx"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 	"github.com/edubureau/studentaid/services/application/internal/app"
@@ -28,11 +26,7 @@ func (s *Server) ListChanges(ctx context.Context, req *applicationv1.ListChanges
 	}
 	out := &applicationv1.ListChangesResponse{NextCursor: got.NextCursor, Changes: make([]*applicationv1.Change, len(got.Changes))}
 	for i, c := range got.Changes {
-		out.Changes[i] = &applicationv1.Change{
-			Cursor: c.Cursor, ApplicationId: c.ApplicationID, TrailPosition: c.TrailPosition, Type: c.Type,
-			Status: statusToProto(c.Status), PreviousStatus: statusToProto(c.PreviousStatus),
-			OccurredAt: timestamppb.New(c.OccurredAt), RecordedAt: timestamppb.New(c.RecordedAt),
-		}
+		out.Changes[i] = changeToProto(c)
 	}
 	return out, nil
 }

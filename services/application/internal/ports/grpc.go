@@ -55,6 +55,13 @@ func Policy() grpcx.Policy {
 		MethodListChanges: readers,
 		// School roles read their own school's (app.Service.ListBackPayOrders checks).
 		MethodListBackPayOrders: readers,
+		// A school's portal manages its own school's webhooks (app checks
+		// the school); auditors read them.
+		MethodCreateWebhook:              {auth.RoleSchoolOfficer},
+		MethodDeleteWebhook:              {auth.RoleSchoolOfficer},
+		MethodRedeliverWebhookDeadLetter: {auth.RoleSchoolOfficer},
+		MethodListWebhooks:               {auth.RoleSchoolOfficer, auth.RoleAuditor},
+		MethodListWebhookDeadLetters:     {auth.RoleSchoolOfficer, auth.RoleAuditor},
 		// The school reviewer decides; domain.CheckPayeeApprover also
 		// checks the school and that the reviewer did not enter it.
 		MethodApprovePayeeCorrection: {domain.PayeeApproverRole},

@@ -4,6 +4,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/config"
 	"github.com/edubureau/studentaid/pkg/grpcx"
 	"github.com/edubureau/studentaid/pkg/keyrotation"
+	"github.com/edubureau/studentaid/pkg/lease"
 	"github.com/edubureau/studentaid/pkg/natsx"
 	platform "github.com/edubureau/studentaid/pkg/service"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
@@ -38,6 +40,45 @@ type Options struct {
 	// CheckpointInterval is how often the trail tree's head is signed when
 	// it grew; 0 is AID_CHECKPOINT_INTERVAL (default one minute).
 	CheckpointInterval time.Duration
+	// Webhooks, when set, replaces the APPLICATION_WEBHOOK_* settings (its
+	// Encode is always ports.EncodeDelivery).
+	Webhooks *app.WebhookConfig
+}
+
+// WebhookLease names the lease of the webhook deliverer: one replica
+// delivers, so each webhook's deliveries go out in feed order.
+const WebhookLease = "webhooks"
+
+// DefaultWebhookPoll is APPLICATION_WEBHOOK_POLL's default: how often the
+// deliverer looks for due webhooks when no commit of its own woke it.
+const DefaultWebhookPoll = time.Second
+
+// webhookConfig reads the webhooks' settings; http URLs are allowed only
+// outside production.
+func webhookConfig(o Options, production bool) (app.WebhookConfig, error) {
+	if o.Webhooks != nil {
+		c := *o.Webhooks
+		c.Encode = ports.EncodeDelivery
+		return c, nil
+	}
+	c := app.WebhookConfig{AllowHTTP: !production, Encode: ports.EncodeDelivery}
+	var err error
+	if c.MaxAttempts, err = config.Int("APPLICATION_WEBHOOK_MAX_ATTEMPTS", 8); err != nil {
+		return c, err
+	}
+	if c.RetryBase, err = config.Duration("APPLICATION_WEBHOOK_RETRY", time.Second); err != nil {
+		return c, err
+	}
+	if c.RetryMax, err = config.Duration("APPLICATION_WEBHOOK_RETRY_MAX", 5*time.Minute); err != nil {
+		return c, err
+	}
+	if c.Timeout, err = config.Duration("APPLICATION_WEBHOOK_TIMEOUT", 10*time.Second); err != nil {
+		return c, err
+	}
+	if c.MaxAttempts < 1 || c.RetryBase <= 0 || c.RetryMax < c.RetryBase || c.Timeout <= 0 {
+		return c, errors.New("APPLICATION_WEBHOOK_MAX_ATTEMPTS must be at least 1 and APPLICATION_WEBHOOK_RETRY, _RETRY_MAX (not below _RETRY) and _TIMEOUT positive")
+	}
+	return c, nil
 }
 
 // DefaultCheckpointInterval is AID_CHECKPOINT_INTERVAL's default.
@@ -112,8 +153,12 @@ func SpecWith(o Options) platform.Spec {
 					return err
 				}
 			}
+			hooks, err := webhookConfig(o, h.Config.Production)
+			if err != nil {
+				return err
+			}
 			a := app.New(app.Deps{Pool: h.Pool, Notify: h.Relay.Notify, Now: o.Now, Sealer: h.Sealer, Hasher: h.Hasher,
-				TrailSigner: signer, TrailVerifyKeys: verify, Checkpoints: ports.CheckpointStream{JS: h.JS}})
+				TrailSigner: signer, TrailVerifyKeys: verify, Checkpoints: ports.CheckpointStream{JS: h.JS}, Webhooks: hooks})
 			if err := a.CheckHashKeys(ctx); err != nil {
 				return err
 			}
@@ -147,6 +192,17 @@ func SpecWith(o Options) platform.Spec {
 			}
 			h.AddWorker("change-watch", func(ctx context.Context) error {
 				return a.RunChangeWatch(ctx, feedPoll, func(err error) { h.Log.Error("change watch", "err", err) })
+			})
+			hookPoll, err := config.Duration("APPLICATION_WEBHOOK_POLL", DefaultWebhookPoll)
+			if err != nil {
+				return err
+			}
+			deliverer := lease.NewRunner(h.Pool, WebhookLease, lease.WithLogger(h.Log.With("worker", "webhooks")),
+				lease.WithRegisterer(h.Tel.Registry, Name))
+			h.AddWorker("webhooks", func(ctx context.Context) error {
+				return deliverer.Run(ctx, func(ctx context.Context, l lease.Lease) error {
+					return a.RunWebhooks(ctx, l, hookPoll, func(err error) { h.Log.Error("webhook delivery", "err", err) })
+				})
 			})
 			h.AddWorker("status-gauge", ports.NewStatusGauge(a.StatusCounts, h.Tel.Registry, h.Log.With("worker", "status-gauge")).Run)
 			h.AddWorker("trail-checkpoints", func(ctx context.Context) error {

@@ -25,6 +25,744 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Webhook pushes a school's change feed to a portal's URL.
+type Webhook struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	WebhookId  string                 `protobuf:"bytes,1,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	SchoolCode string                 `protobuf:"bytes,2,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	// Where deliveries are POSTed.
+	Url string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	// The officer who created it.
+	CreatedBy string                 `protobuf:"bytes,4,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// The cursor of the last change delivered (or dead-lettered): delivery
+	// goes on after it.
+	DeliveredCursor string                 `protobuf:"bytes,6,opt,name=delivered_cursor,json=deliveredCursor,proto3" json:"delivered_cursor,omitempty"`
+	LastDeliveredAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_delivered_at,json=lastDeliveredAt,proto3" json:"last_delivered_at,omitempty"`
+	// Failed attempts of the delivery now pending (0 when none failed).
+	FailedAttempts int32 `protobuf:"varint,8,opt,name=failed_attempts,json=failedAttempts,proto3" json:"failed_attempts,omitempty"`
+	// Why the last attempt failed (the URL's status or the network error).
+	LastError string `protobuf:"bytes,9,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Set when deleted; a deleted webhook delivers nothing.
+	DeletedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=deleted_at,json=deletedAt,proto3" json:"deleted_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Webhook) Reset() {
+	*x = Webhook{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Webhook) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Webhook) ProtoMessage() {}
+
+func (x *Webhook) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Webhook.ProtoReflect.Descriptor instead.
+func (*Webhook) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Webhook) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+func (x *Webhook) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+func (x *Webhook) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Webhook) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *Webhook) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Webhook) GetDeliveredCursor() string {
+	if x != nil {
+		return x.DeliveredCursor
+	}
+	return ""
+}
+
+func (x *Webhook) GetLastDeliveredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastDeliveredAt
+	}
+	return nil
+}
+
+func (x *Webhook) GetFailedAttempts() int32 {
+	if x != nil {
+		return x.FailedAttempts
+	}
+	return 0
+}
+
+func (x *Webhook) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Webhook) GetDeletedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeletedAt
+	}
+	return nil
+}
+
+type CreateWebhookRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	SchoolCode string                 `protobuf:"bytes,1,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	// Absolute https URL (http outside production), at most 2,000 characters.
+	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// Deliver the changes after this cursor (a change's cursor or a
+	// next_cursor of ListChanges); empty for the start of the feed.
+	After         string `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateWebhookRequest) Reset() {
+	*x = CreateWebhookRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateWebhookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateWebhookRequest) ProtoMessage() {}
+
+func (x *CreateWebhookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateWebhookRequest.ProtoReflect.Descriptor instead.
+func (*CreateWebhookRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateWebhookRequest) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+func (x *CreateWebhookRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *CreateWebhookRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+type CreateWebhookResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Webhook *Webhook               `protobuf:"bytes,1,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	// The signing secret (base64 of 32 random bytes), shown only here.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateWebhookResponse) Reset() {
+	*x = CreateWebhookResponse{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateWebhookResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateWebhookResponse) ProtoMessage() {}
+
+func (x *CreateWebhookResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateWebhookResponse.ProtoReflect.Descriptor instead.
+func (*CreateWebhookResponse) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CreateWebhookResponse) GetWebhook() *Webhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
+func (x *CreateWebhookResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type ListWebhooksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SchoolCode    string                 `protobuf:"bytes,1,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhooksRequest) Reset() {
+	*x = ListWebhooksRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhooksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhooksRequest) ProtoMessage() {}
+
+func (x *ListWebhooksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhooksRequest.ProtoReflect.Descriptor instead.
+func (*ListWebhooksRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListWebhooksRequest) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+type ListWebhooksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Webhooks      []*Webhook             `protobuf:"bytes,1,rep,name=webhooks,proto3" json:"webhooks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhooksResponse) Reset() {
+	*x = ListWebhooksResponse{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhooksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhooksResponse) ProtoMessage() {}
+
+func (x *ListWebhooksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhooksResponse.ProtoReflect.Descriptor instead.
+func (*ListWebhooksResponse) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListWebhooksResponse) GetWebhooks() []*Webhook {
+	if x != nil {
+		return x.Webhooks
+	}
+	return nil
+}
+
+type DeleteWebhookRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SchoolCode    string                 `protobuf:"bytes,1,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	WebhookId     string                 `protobuf:"bytes,2,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteWebhookRequest) Reset() {
+	*x = DeleteWebhookRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteWebhookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteWebhookRequest) ProtoMessage() {}
+
+func (x *DeleteWebhookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteWebhookRequest.ProtoReflect.Descriptor instead.
+func (*DeleteWebhookRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DeleteWebhookRequest) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+func (x *DeleteWebhookRequest) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+// WebhookDeadLetter is a delivery a webhook gave up on.
+type WebhookDeadLetter struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	DeadLetterId string                 `protobuf:"bytes,1,opt,name=dead_letter_id,json=deadLetterId,proto3" json:"dead_letter_id,omitempty"`
+	WebhookId    string                 `protobuf:"bytes,2,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	// The changes after this cursor up to and including last_cursor.
+	AfterCursor string                 `protobuf:"bytes,3,opt,name=after_cursor,json=afterCursor,proto3" json:"after_cursor,omitempty"`
+	LastCursor  string                 `protobuf:"bytes,4,opt,name=last_cursor,json=lastCursor,proto3" json:"last_cursor,omitempty"`
+	Changes     int32                  `protobuf:"varint,5,opt,name=changes,proto3" json:"changes,omitempty"`
+	Attempts    int32                  `protobuf:"varint,6,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	LastError   string                 `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	FailedAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=failed_at,json=failedAt,proto3" json:"failed_at,omitempty"`
+	// Set once a redelivery got a 2xx.
+	RedeliveredAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=redelivered_at,json=redeliveredAt,proto3" json:"redelivered_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookDeadLetter) Reset() {
+	*x = WebhookDeadLetter{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookDeadLetter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookDeadLetter) ProtoMessage() {}
+
+func (x *WebhookDeadLetter) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookDeadLetter.ProtoReflect.Descriptor instead.
+func (*WebhookDeadLetter) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *WebhookDeadLetter) GetDeadLetterId() string {
+	if x != nil {
+		return x.DeadLetterId
+	}
+	return ""
+}
+
+func (x *WebhookDeadLetter) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+func (x *WebhookDeadLetter) GetAfterCursor() string {
+	if x != nil {
+		return x.AfterCursor
+	}
+	return ""
+}
+
+func (x *WebhookDeadLetter) GetLastCursor() string {
+	if x != nil {
+		return x.LastCursor
+	}
+	return ""
+}
+
+func (x *WebhookDeadLetter) GetChanges() int32 {
+	if x != nil {
+		return x.Changes
+	}
+	return 0
+}
+
+func (x *WebhookDeadLetter) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *WebhookDeadLetter) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *WebhookDeadLetter) GetFailedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FailedAt
+	}
+	return nil
+}
+
+func (x *WebhookDeadLetter) GetRedeliveredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RedeliveredAt
+	}
+	return nil
+}
+
+type ListWebhookDeadLettersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SchoolCode    string                 `protobuf:"bytes,1,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	WebhookId     string                 `protobuf:"bytes,2,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookDeadLettersRequest) Reset() {
+	*x = ListWebhookDeadLettersRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookDeadLettersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookDeadLettersRequest) ProtoMessage() {}
+
+func (x *ListWebhookDeadLettersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookDeadLettersRequest.ProtoReflect.Descriptor instead.
+func (*ListWebhookDeadLettersRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListWebhookDeadLettersRequest) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+func (x *ListWebhookDeadLettersRequest) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+type ListWebhookDeadLettersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeadLetters   []*WebhookDeadLetter   `protobuf:"bytes,1,rep,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookDeadLettersResponse) Reset() {
+	*x = ListWebhookDeadLettersResponse{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookDeadLettersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookDeadLettersResponse) ProtoMessage() {}
+
+func (x *ListWebhookDeadLettersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookDeadLettersResponse.ProtoReflect.Descriptor instead.
+func (*ListWebhookDeadLettersResponse) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListWebhookDeadLettersResponse) GetDeadLetters() []*WebhookDeadLetter {
+	if x != nil {
+		return x.DeadLetters
+	}
+	return nil
+}
+
+type RedeliverWebhookDeadLetterRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SchoolCode    string                 `protobuf:"bytes,1,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	WebhookId     string                 `protobuf:"bytes,2,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	DeadLetterId  string                 `protobuf:"bytes,3,opt,name=dead_letter_id,json=deadLetterId,proto3" json:"dead_letter_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeliverWebhookDeadLetterRequest) Reset() {
+	*x = RedeliverWebhookDeadLetterRequest{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeliverWebhookDeadLetterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeliverWebhookDeadLetterRequest) ProtoMessage() {}
+
+func (x *RedeliverWebhookDeadLetterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeliverWebhookDeadLetterRequest.ProtoReflect.Descriptor instead.
+func (*RedeliverWebhookDeadLetterRequest) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RedeliverWebhookDeadLetterRequest) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+func (x *RedeliverWebhookDeadLetterRequest) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+func (x *RedeliverWebhookDeadLetterRequest) GetDeadLetterId() string {
+	if x != nil {
+		return x.DeadLetterId
+	}
+	return ""
+}
+
+// WebhookDelivery is the JSON body of a delivery (protojson, field names
+// in lowerCamelCase as in every REST answer).
+type WebhookDelivery struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	WebhookId  string                 `protobuf:"bytes,1,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	SchoolCode string                 `protobuf:"bytes,2,opt,name=school_code,json=schoolCode,proto3" json:"school_code,omitempty"`
+	// The changes, oldest first: the same as ListChanges returns after the
+	// webhook's cursor.
+	Changes []*Change `protobuf:"bytes,3,rep,name=changes,proto3" json:"changes,omitempty"`
+	// The last change's cursor.
+	NextCursor string `protobuf:"bytes,4,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	// 1 for a delivery's first attempt, more for retries; a redelivered dead
+	// letter says redelivery.
+	Attempt       int32 `protobuf:"varint,5,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Redelivery    bool  `protobuf:"varint,6,opt,name=redelivery,proto3" json:"redelivery,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookDelivery) Reset() {
+	*x = WebhookDelivery{}
+	mi := &file_aid_application_v1_application_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookDelivery) ProtoMessage() {}
+
+func (x *WebhookDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_aid_application_v1_application_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookDelivery.ProtoReflect.Descriptor instead.
+func (*WebhookDelivery) Descriptor() ([]byte, []int) {
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *WebhookDelivery) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetSchoolCode() string {
+	if x != nil {
+		return x.SchoolCode
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetChanges() []*Change {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *WebhookDelivery) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *WebhookDelivery) GetRedelivery() bool {
+	if x != nil {
+		return x.Redelivery
+	}
+	return false
+}
+
 // NewApplication is what a school submits for one student. There is no amount:
 // the amount follows from the program's standard.
 type NewApplication struct {
@@ -57,7 +795,7 @@ type NewApplication struct {
 
 func (x *NewApplication) Reset() {
 	*x = NewApplication{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[0]
+	mi := &file_aid_application_v1_application_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -69,7 +807,7 @@ func (x *NewApplication) String() string {
 func (*NewApplication) ProtoMessage() {}
 
 func (x *NewApplication) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[0]
+	mi := &file_aid_application_v1_application_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -82,7 +820,7 @@ func (x *NewApplication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewApplication.ProtoReflect.Descriptor instead.
 func (*NewApplication) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{0}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *NewApplication) GetStudentIdNumber() string {
@@ -184,7 +922,7 @@ type SubmitApplicationsRequest struct {
 
 func (x *SubmitApplicationsRequest) Reset() {
 	*x = SubmitApplicationsRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[1]
+	mi := &file_aid_application_v1_application_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -196,7 +934,7 @@ func (x *SubmitApplicationsRequest) String() string {
 func (*SubmitApplicationsRequest) ProtoMessage() {}
 
 func (x *SubmitApplicationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[1]
+	mi := &file_aid_application_v1_application_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -209,7 +947,7 @@ func (x *SubmitApplicationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitApplicationsRequest.ProtoReflect.Descriptor instead.
 func (*SubmitApplicationsRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{1}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SubmitApplicationsRequest) GetSchoolCode() string {
@@ -256,7 +994,7 @@ type SubmitApplicationsResponse struct {
 
 func (x *SubmitApplicationsResponse) Reset() {
 	*x = SubmitApplicationsResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[2]
+	mi := &file_aid_application_v1_application_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -268,7 +1006,7 @@ func (x *SubmitApplicationsResponse) String() string {
 func (*SubmitApplicationsResponse) ProtoMessage() {}
 
 func (x *SubmitApplicationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[2]
+	mi := &file_aid_application_v1_application_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -281,7 +1019,7 @@ func (x *SubmitApplicationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitApplicationsResponse.ProtoReflect.Descriptor instead.
 func (*SubmitApplicationsResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{2}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SubmitApplicationsResponse) GetApplications() []*Application {
@@ -329,7 +1067,7 @@ type Application struct {
 
 func (x *Application) Reset() {
 	*x = Application{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[3]
+	mi := &file_aid_application_v1_application_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +1079,7 @@ func (x *Application) String() string {
 func (*Application) ProtoMessage() {}
 
 func (x *Application) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[3]
+	mi := &file_aid_application_v1_application_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +1092,7 @@ func (x *Application) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Application.ProtoReflect.Descriptor instead.
 func (*Application) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{3}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Application) GetApplicationId() string {
@@ -516,7 +1254,7 @@ type PayeeCorrection struct {
 
 func (x *PayeeCorrection) Reset() {
 	*x = PayeeCorrection{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[4]
+	mi := &file_aid_application_v1_application_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +1266,7 @@ func (x *PayeeCorrection) String() string {
 func (*PayeeCorrection) ProtoMessage() {}
 
 func (x *PayeeCorrection) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[4]
+	mi := &file_aid_application_v1_application_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +1279,7 @@ func (x *PayeeCorrection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayeeCorrection.ProtoReflect.Descriptor instead.
 func (*PayeeCorrection) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{4}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PayeeCorrection) GetCorrectionId() string {
@@ -605,7 +1343,7 @@ type GetApplicationRequest struct {
 
 func (x *GetApplicationRequest) Reset() {
 	*x = GetApplicationRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[5]
+	mi := &file_aid_application_v1_application_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +1355,7 @@ func (x *GetApplicationRequest) String() string {
 func (*GetApplicationRequest) ProtoMessage() {}
 
 func (x *GetApplicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[5]
+	mi := &file_aid_application_v1_application_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +1368,7 @@ func (x *GetApplicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApplicationRequest.ProtoReflect.Descriptor instead.
 func (*GetApplicationRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{5}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetApplicationRequest) GetApplicationId() string {
@@ -669,7 +1407,7 @@ type ListApplicationsRequest struct {
 
 func (x *ListApplicationsRequest) Reset() {
 	*x = ListApplicationsRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[6]
+	mi := &file_aid_application_v1_application_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +1419,7 @@ func (x *ListApplicationsRequest) String() string {
 func (*ListApplicationsRequest) ProtoMessage() {}
 
 func (x *ListApplicationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[6]
+	mi := &file_aid_application_v1_application_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +1432,7 @@ func (x *ListApplicationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApplicationsRequest.ProtoReflect.Descriptor instead.
 func (*ListApplicationsRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{6}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListApplicationsRequest) GetSchoolCode() string {
@@ -763,7 +1501,7 @@ type ListApplicationsResponse struct {
 
 func (x *ListApplicationsResponse) Reset() {
 	*x = ListApplicationsResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[7]
+	mi := &file_aid_application_v1_application_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +1513,7 @@ func (x *ListApplicationsResponse) String() string {
 func (*ListApplicationsResponse) ProtoMessage() {}
 
 func (x *ListApplicationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[7]
+	mi := &file_aid_application_v1_application_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +1526,7 @@ func (x *ListApplicationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApplicationsResponse.ProtoReflect.Descriptor instead.
 func (*ListApplicationsResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{7}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListApplicationsResponse) GetApplications() []*Application {
@@ -814,7 +1552,7 @@ type GetTrailRequest struct {
 
 func (x *GetTrailRequest) Reset() {
 	*x = GetTrailRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[8]
+	mi := &file_aid_application_v1_application_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -826,7 +1564,7 @@ func (x *GetTrailRequest) String() string {
 func (*GetTrailRequest) ProtoMessage() {}
 
 func (x *GetTrailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[8]
+	mi := &file_aid_application_v1_application_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -839,7 +1577,7 @@ func (x *GetTrailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTrailRequest.ProtoReflect.Descriptor instead.
 func (*GetTrailRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{8}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetTrailRequest) GetApplicationId() string {
@@ -871,7 +1609,7 @@ type TrailEvent struct {
 
 func (x *TrailEvent) Reset() {
 	*x = TrailEvent{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[9]
+	mi := &file_aid_application_v1_application_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +1621,7 @@ func (x *TrailEvent) String() string {
 func (*TrailEvent) ProtoMessage() {}
 
 func (x *TrailEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[9]
+	mi := &file_aid_application_v1_application_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +1634,7 @@ func (x *TrailEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrailEvent.ProtoReflect.Descriptor instead.
 func (*TrailEvent) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{9}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TrailEvent) GetPosition() int64 {
@@ -986,7 +1724,7 @@ type Trail struct {
 
 func (x *Trail) Reset() {
 	*x = Trail{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[10]
+	mi := &file_aid_application_v1_application_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1736,7 @@ func (x *Trail) String() string {
 func (*Trail) ProtoMessage() {}
 
 func (x *Trail) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[10]
+	mi := &file_aid_application_v1_application_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1749,7 @@ func (x *Trail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trail.ProtoReflect.Descriptor instead.
 func (*Trail) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{10}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Trail) GetApplicationId() string {
@@ -1037,7 +1775,7 @@ type VerifyTrailRequest struct {
 
 func (x *VerifyTrailRequest) Reset() {
 	*x = VerifyTrailRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[11]
+	mi := &file_aid_application_v1_application_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1787,7 @@ func (x *VerifyTrailRequest) String() string {
 func (*VerifyTrailRequest) ProtoMessage() {}
 
 func (x *VerifyTrailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[11]
+	mi := &file_aid_application_v1_application_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1800,7 @@ func (x *VerifyTrailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyTrailRequest.ProtoReflect.Descriptor instead.
 func (*VerifyTrailRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{11}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *VerifyTrailRequest) GetApplicationId() string {
@@ -1094,7 +1832,7 @@ type VerifyTrailResponse struct {
 
 func (x *VerifyTrailResponse) Reset() {
 	*x = VerifyTrailResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[12]
+	mi := &file_aid_application_v1_application_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1844,7 @@ func (x *VerifyTrailResponse) String() string {
 func (*VerifyTrailResponse) ProtoMessage() {}
 
 func (x *VerifyTrailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[12]
+	mi := &file_aid_application_v1_application_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1857,7 @@ func (x *VerifyTrailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyTrailResponse.ProtoReflect.Descriptor instead.
 func (*VerifyTrailResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{12}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *VerifyTrailResponse) GetOk() bool {
@@ -1192,7 +1930,7 @@ type TrailCheck struct {
 
 func (x *TrailCheck) Reset() {
 	*x = TrailCheck{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[13]
+	mi := &file_aid_application_v1_application_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1204,7 +1942,7 @@ func (x *TrailCheck) String() string {
 func (*TrailCheck) ProtoMessage() {}
 
 func (x *TrailCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[13]
+	mi := &file_aid_application_v1_application_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1217,7 +1955,7 @@ func (x *TrailCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrailCheck.ProtoReflect.Descriptor instead.
 func (*TrailCheck) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{13}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TrailCheck) GetName() string {
@@ -1260,7 +1998,7 @@ type TrailCheckpoint struct {
 
 func (x *TrailCheckpoint) Reset() {
 	*x = TrailCheckpoint{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[14]
+	mi := &file_aid_application_v1_application_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +2010,7 @@ func (x *TrailCheckpoint) String() string {
 func (*TrailCheckpoint) ProtoMessage() {}
 
 func (x *TrailCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[14]
+	mi := &file_aid_application_v1_application_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +2023,7 @@ func (x *TrailCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrailCheckpoint.ProtoReflect.Descriptor instead.
 func (*TrailCheckpoint) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{14}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TrailCheckpoint) GetTreeSize() uint64 {
@@ -1338,7 +2076,7 @@ type ExportCheckpointRequest struct {
 
 func (x *ExportCheckpointRequest) Reset() {
 	*x = ExportCheckpointRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[15]
+	mi := &file_aid_application_v1_application_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +2088,7 @@ func (x *ExportCheckpointRequest) String() string {
 func (*ExportCheckpointRequest) ProtoMessage() {}
 
 func (x *ExportCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[15]
+	mi := &file_aid_application_v1_application_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +2101,7 @@ func (x *ExportCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*ExportCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{15}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{26}
 }
 
 type ExportCheckpointResponse struct {
@@ -1377,7 +2115,7 @@ type ExportCheckpointResponse struct {
 
 func (x *ExportCheckpointResponse) Reset() {
 	*x = ExportCheckpointResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[16]
+	mi := &file_aid_application_v1_application_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +2127,7 @@ func (x *ExportCheckpointResponse) String() string {
 func (*ExportCheckpointResponse) ProtoMessage() {}
 
 func (x *ExportCheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[16]
+	mi := &file_aid_application_v1_application_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +2140,7 @@ func (x *ExportCheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportCheckpointResponse.ProtoReflect.Descriptor instead.
 func (*ExportCheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{16}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExportCheckpointResponse) GetCheckpoint() *TrailCheckpoint {
@@ -1430,7 +2168,7 @@ type ExportTrailLeavesRequest struct {
 
 func (x *ExportTrailLeavesRequest) Reset() {
 	*x = ExportTrailLeavesRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[17]
+	mi := &file_aid_application_v1_application_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +2180,7 @@ func (x *ExportTrailLeavesRequest) String() string {
 func (*ExportTrailLeavesRequest) ProtoMessage() {}
 
 func (x *ExportTrailLeavesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[17]
+	mi := &file_aid_application_v1_application_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +2193,7 @@ func (x *ExportTrailLeavesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTrailLeavesRequest.ProtoReflect.Descriptor instead.
 func (*ExportTrailLeavesRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{17}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExportTrailLeavesRequest) GetStart() uint64 {
@@ -1482,7 +2220,7 @@ type ExportTrailLeavesResponse struct {
 
 func (x *ExportTrailLeavesResponse) Reset() {
 	*x = ExportTrailLeavesResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[18]
+	mi := &file_aid_application_v1_application_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +2232,7 @@ func (x *ExportTrailLeavesResponse) String() string {
 func (*ExportTrailLeavesResponse) ProtoMessage() {}
 
 func (x *ExportTrailLeavesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[18]
+	mi := &file_aid_application_v1_application_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +2245,7 @@ func (x *ExportTrailLeavesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportTrailLeavesResponse.ProtoReflect.Descriptor instead.
 func (*ExportTrailLeavesResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{18}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ExportTrailLeavesResponse) GetExportJson() []byte {
@@ -1526,7 +2264,7 @@ type GetInclusionProofRequest struct {
 
 func (x *GetInclusionProofRequest) Reset() {
 	*x = GetInclusionProofRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[19]
+	mi := &file_aid_application_v1_application_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1538,7 +2276,7 @@ func (x *GetInclusionProofRequest) String() string {
 func (*GetInclusionProofRequest) ProtoMessage() {}
 
 func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[19]
+	mi := &file_aid_application_v1_application_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1551,7 +2289,7 @@ func (x *GetInclusionProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofRequest.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{19}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetInclusionProofRequest) GetApplicationId() string {
@@ -1572,7 +2310,7 @@ type GetInclusionProofResponse struct {
 
 func (x *GetInclusionProofResponse) Reset() {
 	*x = GetInclusionProofResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[20]
+	mi := &file_aid_application_v1_application_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1584,7 +2322,7 @@ func (x *GetInclusionProofResponse) String() string {
 func (*GetInclusionProofResponse) ProtoMessage() {}
 
 func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[20]
+	mi := &file_aid_application_v1_application_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1597,7 +2335,7 @@ func (x *GetInclusionProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInclusionProofResponse.ProtoReflect.Descriptor instead.
 func (*GetInclusionProofResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{20}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetInclusionProofResponse) GetProofJson() []byte {
@@ -1618,7 +2356,7 @@ type CorrectPayeeRequest struct {
 
 func (x *CorrectPayeeRequest) Reset() {
 	*x = CorrectPayeeRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[21]
+	mi := &file_aid_application_v1_application_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1630,7 +2368,7 @@ func (x *CorrectPayeeRequest) String() string {
 func (*CorrectPayeeRequest) ProtoMessage() {}
 
 func (x *CorrectPayeeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[21]
+	mi := &file_aid_application_v1_application_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1643,7 +2381,7 @@ func (x *CorrectPayeeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CorrectPayeeRequest.ProtoReflect.Descriptor instead.
 func (*CorrectPayeeRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{21}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CorrectPayeeRequest) GetApplicationId() string {
@@ -1678,7 +2416,7 @@ type ApprovePayeeCorrectionRequest struct {
 
 func (x *ApprovePayeeCorrectionRequest) Reset() {
 	*x = ApprovePayeeCorrectionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[22]
+	mi := &file_aid_application_v1_application_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +2428,7 @@ func (x *ApprovePayeeCorrectionRequest) String() string {
 func (*ApprovePayeeCorrectionRequest) ProtoMessage() {}
 
 func (x *ApprovePayeeCorrectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[22]
+	mi := &file_aid_application_v1_application_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +2441,7 @@ func (x *ApprovePayeeCorrectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovePayeeCorrectionRequest.ProtoReflect.Descriptor instead.
 func (*ApprovePayeeCorrectionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{22}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ApprovePayeeCorrectionRequest) GetApplicationId() string {
@@ -1732,7 +2470,7 @@ type RejectPayeeCorrectionRequest struct {
 
 func (x *RejectPayeeCorrectionRequest) Reset() {
 	*x = RejectPayeeCorrectionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[23]
+	mi := &file_aid_application_v1_application_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1744,7 +2482,7 @@ func (x *RejectPayeeCorrectionRequest) String() string {
 func (*RejectPayeeCorrectionRequest) ProtoMessage() {}
 
 func (x *RejectPayeeCorrectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[23]
+	mi := &file_aid_application_v1_application_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1757,7 +2495,7 @@ func (x *RejectPayeeCorrectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectPayeeCorrectionRequest.ProtoReflect.Descriptor instead.
 func (*RejectPayeeCorrectionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{23}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RejectPayeeCorrectionRequest) GetApplicationId() string {
@@ -1800,7 +2538,7 @@ type ListChangesRequest struct {
 
 func (x *ListChangesRequest) Reset() {
 	*x = ListChangesRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[24]
+	mi := &file_aid_application_v1_application_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +2550,7 @@ func (x *ListChangesRequest) String() string {
 func (*ListChangesRequest) ProtoMessage() {}
 
 func (x *ListChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[24]
+	mi := &file_aid_application_v1_application_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +2563,7 @@ func (x *ListChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChangesRequest.ProtoReflect.Descriptor instead.
 func (*ListChangesRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{24}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListChangesRequest) GetSchoolCode() string {
@@ -1880,7 +2618,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[25]
+	mi := &file_aid_application_v1_application_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1892,7 +2630,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[25]
+	mi := &file_aid_application_v1_application_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1905,7 +2643,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{25}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Change) GetCursor() string {
@@ -1978,7 +2716,7 @@ type ListChangesResponse struct {
 
 func (x *ListChangesResponse) Reset() {
 	*x = ListChangesResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[26]
+	mi := &file_aid_application_v1_application_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1990,7 +2728,7 @@ func (x *ListChangesResponse) String() string {
 func (*ListChangesResponse) ProtoMessage() {}
 
 func (x *ListChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[26]
+	mi := &file_aid_application_v1_application_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2003,7 +2741,7 @@ func (x *ListChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChangesResponse.ProtoReflect.Descriptor instead.
 func (*ListChangesResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{26}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListChangesResponse) GetChanges() []*Change {
@@ -2034,7 +2772,7 @@ type ListBackPayOrdersRequest struct {
 
 func (x *ListBackPayOrdersRequest) Reset() {
 	*x = ListBackPayOrdersRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[27]
+	mi := &file_aid_application_v1_application_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2046,7 +2784,7 @@ func (x *ListBackPayOrdersRequest) String() string {
 func (*ListBackPayOrdersRequest) ProtoMessage() {}
 
 func (x *ListBackPayOrdersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[27]
+	mi := &file_aid_application_v1_application_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2059,7 +2797,7 @@ func (x *ListBackPayOrdersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBackPayOrdersRequest.ProtoReflect.Descriptor instead.
 func (*ListBackPayOrdersRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{27}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListBackPayOrdersRequest) GetSchoolCode() string {
@@ -2113,7 +2851,7 @@ type BackPayOrder struct {
 
 func (x *BackPayOrder) Reset() {
 	*x = BackPayOrder{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[28]
+	mi := &file_aid_application_v1_application_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2125,7 +2863,7 @@ func (x *BackPayOrder) String() string {
 func (*BackPayOrder) ProtoMessage() {}
 
 func (x *BackPayOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[28]
+	mi := &file_aid_application_v1_application_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2138,7 +2876,7 @@ func (x *BackPayOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackPayOrder.ProtoReflect.Descriptor instead.
 func (*BackPayOrder) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{28}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *BackPayOrder) GetClueId() string {
@@ -2207,7 +2945,7 @@ type ListBackPayOrdersResponse struct {
 
 func (x *ListBackPayOrdersResponse) Reset() {
 	*x = ListBackPayOrdersResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[29]
+	mi := &file_aid_application_v1_application_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2219,7 +2957,7 @@ func (x *ListBackPayOrdersResponse) String() string {
 func (*ListBackPayOrdersResponse) ProtoMessage() {}
 
 func (x *ListBackPayOrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[29]
+	mi := &file_aid_application_v1_application_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2232,7 +2970,7 @@ func (x *ListBackPayOrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBackPayOrdersResponse.ProtoReflect.Descriptor instead.
 func (*ListBackPayOrdersResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{29}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListBackPayOrdersResponse) GetOrders() []*BackPayOrder {
@@ -2260,7 +2998,7 @@ type ListProgramsRequest struct {
 
 func (x *ListProgramsRequest) Reset() {
 	*x = ListProgramsRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[30]
+	mi := &file_aid_application_v1_application_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2272,7 +3010,7 @@ func (x *ListProgramsRequest) String() string {
 func (*ListProgramsRequest) ProtoMessage() {}
 
 func (x *ListProgramsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[30]
+	mi := &file_aid_application_v1_application_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2285,7 +3023,7 @@ func (x *ListProgramsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProgramsRequest.ProtoReflect.Descriptor instead.
 func (*ListProgramsRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{30}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListProgramsRequest) GetTerm() string {
@@ -2333,7 +3071,7 @@ type Program struct {
 
 func (x *Program) Reset() {
 	*x = Program{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[31]
+	mi := &file_aid_application_v1_application_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2345,7 +3083,7 @@ func (x *Program) String() string {
 func (*Program) ProtoMessage() {}
 
 func (x *Program) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[31]
+	mi := &file_aid_application_v1_application_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2358,7 +3096,7 @@ func (x *Program) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Program.ProtoReflect.Descriptor instead.
 func (*Program) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{31}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Program) GetCode() string {
@@ -2493,7 +3231,7 @@ type ListProgramsResponse struct {
 
 func (x *ListProgramsResponse) Reset() {
 	*x = ListProgramsResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[32]
+	mi := &file_aid_application_v1_application_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +3243,7 @@ func (x *ListProgramsResponse) String() string {
 func (*ListProgramsResponse) ProtoMessage() {}
 
 func (x *ListProgramsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[32]
+	mi := &file_aid_application_v1_application_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +3256,7 @@ func (x *ListProgramsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProgramsResponse.ProtoReflect.Descriptor instead.
 func (*ListProgramsResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{32}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListProgramsResponse) GetPrograms() []*Program {
@@ -2562,7 +3300,7 @@ type DraftPolicyVersionRequest struct {
 
 func (x *DraftPolicyVersionRequest) Reset() {
 	*x = DraftPolicyVersionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[33]
+	mi := &file_aid_application_v1_application_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2574,7 +3312,7 @@ func (x *DraftPolicyVersionRequest) String() string {
 func (*DraftPolicyVersionRequest) ProtoMessage() {}
 
 func (x *DraftPolicyVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[33]
+	mi := &file_aid_application_v1_application_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2587,7 +3325,7 @@ func (x *DraftPolicyVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DraftPolicyVersionRequest.ProtoReflect.Descriptor instead.
 func (*DraftPolicyVersionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{33}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DraftPolicyVersionRequest) GetKind() string {
@@ -2628,7 +3366,7 @@ type PolicyVersion struct {
 
 func (x *PolicyVersion) Reset() {
 	*x = PolicyVersion{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[34]
+	mi := &file_aid_application_v1_application_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2640,7 +3378,7 @@ func (x *PolicyVersion) String() string {
 func (*PolicyVersion) ProtoMessage() {}
 
 func (x *PolicyVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[34]
+	mi := &file_aid_application_v1_application_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2653,7 +3391,7 @@ func (x *PolicyVersion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyVersion.ProtoReflect.Descriptor instead.
 func (*PolicyVersion) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{34}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PolicyVersion) GetKind() string {
@@ -2750,7 +3488,7 @@ type PreviewPolicyVersionRequest struct {
 
 func (x *PreviewPolicyVersionRequest) Reset() {
 	*x = PreviewPolicyVersionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[35]
+	mi := &file_aid_application_v1_application_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2762,7 +3500,7 @@ func (x *PreviewPolicyVersionRequest) String() string {
 func (*PreviewPolicyVersionRequest) ProtoMessage() {}
 
 func (x *PreviewPolicyVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[35]
+	mi := &file_aid_application_v1_application_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2775,7 +3513,7 @@ func (x *PreviewPolicyVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewPolicyVersionRequest.ProtoReflect.Descriptor instead.
 func (*PreviewPolicyVersionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{35}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PreviewPolicyVersionRequest) GetKind() string {
@@ -2818,7 +3556,7 @@ type PolicyChange struct {
 
 func (x *PolicyChange) Reset() {
 	*x = PolicyChange{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[36]
+	mi := &file_aid_application_v1_application_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2830,7 +3568,7 @@ func (x *PolicyChange) String() string {
 func (*PolicyChange) ProtoMessage() {}
 
 func (x *PolicyChange) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[36]
+	mi := &file_aid_application_v1_application_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2843,7 +3581,7 @@ func (x *PolicyChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyChange.ProtoReflect.Descriptor instead.
 func (*PolicyChange) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{36}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PolicyChange) GetTerm() string {
@@ -2950,7 +3688,7 @@ type PreviewPolicyVersionResponse struct {
 
 func (x *PreviewPolicyVersionResponse) Reset() {
 	*x = PreviewPolicyVersionResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[37]
+	mi := &file_aid_application_v1_application_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2962,7 +3700,7 @@ func (x *PreviewPolicyVersionResponse) String() string {
 func (*PreviewPolicyVersionResponse) ProtoMessage() {}
 
 func (x *PreviewPolicyVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[37]
+	mi := &file_aid_application_v1_application_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2975,7 +3713,7 @@ func (x *PreviewPolicyVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewPolicyVersionResponse.ProtoReflect.Descriptor instead.
 func (*PreviewPolicyVersionResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{37}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PreviewPolicyVersionResponse) GetChanges() []*PolicyChange {
@@ -3011,7 +3749,7 @@ type ApprovePolicyVersionRequest struct {
 
 func (x *ApprovePolicyVersionRequest) Reset() {
 	*x = ApprovePolicyVersionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[38]
+	mi := &file_aid_application_v1_application_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3023,7 +3761,7 @@ func (x *ApprovePolicyVersionRequest) String() string {
 func (*ApprovePolicyVersionRequest) ProtoMessage() {}
 
 func (x *ApprovePolicyVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[38]
+	mi := &file_aid_application_v1_application_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3036,7 +3774,7 @@ func (x *ApprovePolicyVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovePolicyVersionRequest.ProtoReflect.Descriptor instead.
 func (*ApprovePolicyVersionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{38}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ApprovePolicyVersionRequest) GetKind() string {
@@ -3069,7 +3807,7 @@ type ListPolicyVersionsRequest struct {
 
 func (x *ListPolicyVersionsRequest) Reset() {
 	*x = ListPolicyVersionsRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[39]
+	mi := &file_aid_application_v1_application_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3081,7 +3819,7 @@ func (x *ListPolicyVersionsRequest) String() string {
 func (*ListPolicyVersionsRequest) ProtoMessage() {}
 
 func (x *ListPolicyVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[39]
+	mi := &file_aid_application_v1_application_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3094,7 +3832,7 @@ func (x *ListPolicyVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPolicyVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListPolicyVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{39}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListPolicyVersionsRequest) GetKind() string {
@@ -3113,7 +3851,7 @@ type ListPolicyVersionsResponse struct {
 
 func (x *ListPolicyVersionsResponse) Reset() {
 	*x = ListPolicyVersionsResponse{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[40]
+	mi := &file_aid_application_v1_application_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3125,7 +3863,7 @@ func (x *ListPolicyVersionsResponse) String() string {
 func (*ListPolicyVersionsResponse) ProtoMessage() {}
 
 func (x *ListPolicyVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[40]
+	mi := &file_aid_application_v1_application_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3138,7 +3876,7 @@ func (x *ListPolicyVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPolicyVersionsResponse.ProtoReflect.Descriptor instead.
 func (*ListPolicyVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{40}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListPolicyVersionsResponse) GetVersions() []*PolicyVersion {
@@ -3158,7 +3896,7 @@ type GetPolicyVersionRequest struct {
 
 func (x *GetPolicyVersionRequest) Reset() {
 	*x = GetPolicyVersionRequest{}
-	mi := &file_aid_application_v1_application_proto_msgTypes[41]
+	mi := &file_aid_application_v1_application_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3170,7 +3908,7 @@ func (x *GetPolicyVersionRequest) String() string {
 func (*GetPolicyVersionRequest) ProtoMessage() {}
 
 func (x *GetPolicyVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_aid_application_v1_application_proto_msgTypes[41]
+	mi := &file_aid_application_v1_application_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3183,7 +3921,7 @@ func (x *GetPolicyVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyVersionRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyVersionRequest) Descriptor() ([]byte, []int) {
-	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{41}
+	return file_aid_application_v1_application_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetPolicyVersionRequest) GetKind() string {
@@ -3204,7 +3942,81 @@ var File_aid_application_v1_application_proto protoreflect.FileDescriptor
 
 const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\n" +
-	"$aid/application/v1/application.proto\x12\x12aid.application.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x03\n" +
+	"$aid/application/v1/application.proto\x12\x12aid.application.v1\x1a\x1aaid/common/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x03\n" +
+	"\aWebhook\x12\x1d\n" +
+	"\n" +
+	"webhook_id\x18\x01 \x01(\tR\twebhookId\x12\x1f\n" +
+	"\vschool_code\x18\x02 \x01(\tR\n" +
+	"schoolCode\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x04 \x01(\tR\tcreatedBy\x129\n" +
+	"\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12)\n" +
+	"\x10delivered_cursor\x18\x06 \x01(\tR\x0fdeliveredCursor\x12F\n" +
+	"\x11last_delivered_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0flastDeliveredAt\x12'\n" +
+	"\x0ffailed_attempts\x18\b \x01(\x05R\x0efailedAttempts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\t \x01(\tR\tlastError\x129\n" +
+	"\n" +
+	"deleted_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedAt\"_\n" +
+	"\x14CreateWebhookRequest\x12\x1f\n" +
+	"\vschool_code\x18\x01 \x01(\tR\n" +
+	"schoolCode\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\tR\x05after\"f\n" +
+	"\x15CreateWebhookResponse\x125\n" +
+	"\awebhook\x18\x01 \x01(\v2\x1b.aid.application.v1.WebhookR\awebhook\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"6\n" +
+	"\x13ListWebhooksRequest\x12\x1f\n" +
+	"\vschool_code\x18\x01 \x01(\tR\n" +
+	"schoolCode\"O\n" +
+	"\x14ListWebhooksResponse\x127\n" +
+	"\bwebhooks\x18\x01 \x03(\v2\x1b.aid.application.v1.WebhookR\bwebhooks\"V\n" +
+	"\x14DeleteWebhookRequest\x12\x1f\n" +
+	"\vschool_code\x18\x01 \x01(\tR\n" +
+	"schoolCode\x12\x1d\n" +
+	"\n" +
+	"webhook_id\x18\x02 \x01(\tR\twebhookId\"\xed\x02\n" +
+	"\x11WebhookDeadLetter\x12$\n" +
+	"\x0edead_letter_id\x18\x01 \x01(\tR\fdeadLetterId\x12\x1d\n" +
+	"\n" +
+	"webhook_id\x18\x02 \x01(\tR\twebhookId\x12!\n" +
+	"\fafter_cursor\x18\x03 \x01(\tR\vafterCursor\x12\x1f\n" +
+	"\vlast_cursor\x18\x04 \x01(\tR\n" +
+	"lastCursor\x12\x18\n" +
+	"\achanges\x18\x05 \x01(\x05R\achanges\x12\x1a\n" +
+	"\battempts\x18\x06 \x01(\x05R\battempts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\a \x01(\tR\tlastError\x127\n" +
+	"\tfailed_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bfailedAt\x12A\n" +
+	"\x0eredelivered_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\rredeliveredAt\"_\n" +
+	"\x1dListWebhookDeadLettersRequest\x12\x1f\n" +
+	"\vschool_code\x18\x01 \x01(\tR\n" +
+	"schoolCode\x12\x1d\n" +
+	"\n" +
+	"webhook_id\x18\x02 \x01(\tR\twebhookId\"j\n" +
+	"\x1eListWebhookDeadLettersResponse\x12H\n" +
+	"\fdead_letters\x18\x01 \x03(\v2%.aid.application.v1.WebhookDeadLetterR\vdeadLetters\"\x89\x01\n" +
+	"!RedeliverWebhookDeadLetterRequest\x12\x1f\n" +
+	"\vschool_code\x18\x01 \x01(\tR\n" +
+	"schoolCode\x12\x1d\n" +
+	"\n" +
+	"webhook_id\x18\x02 \x01(\tR\twebhookId\x12$\n" +
+	"\x0edead_letter_id\x18\x03 \x01(\tR\fdeadLetterId\"\xe2\x01\n" +
+	"\x0fWebhookDelivery\x12\x1d\n" +
+	"\n" +
+	"webhook_id\x18\x01 \x01(\tR\twebhookId\x12\x1f\n" +
+	"\vschool_code\x18\x02 \x01(\tR\n" +
+	"schoolCode\x124\n" +
+	"\achanges\x18\x03 \x03(\v2\x1a.aid.application.v1.ChangeR\achanges\x12\x1f\n" +
+	"\vnext_cursor\x18\x04 \x01(\tR\n" +
+	"nextCursor\x12\x18\n" +
+	"\aattempt\x18\x05 \x01(\x05R\aattempt\x12\x1e\n" +
+	"\n" +
+	"redelivery\x18\x06 \x01(\bR\n" +
+	"redelivery\"\xb9\x03\n" +
 	"\x0eNewApplication\x12/\n" +
 	"\x11student_id_number\x18\x01 \x01(\tB\x03\xe0A\x02R\x0fstudentIdNumber\x12&\n" +
 	"\fstudent_name\x18\x02 \x01(\tB\x03\xe0A\x02R\vstudentName\x12\x19\n" +
@@ -3490,7 +4302,7 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\bversions\x18\x01 \x03(\v2!.aid.application.v1.PolicyVersionR\bversions\"E\n" +
 	"\x17GetPolicyVersionRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
-	"\x06number\x18\x02 \x01(\x03R\x06number2\xcc\x10\n" +
+	"\x06number\x18\x02 \x01(\x03R\x06number2\xaa\x17\n" +
 	"\x12ApplicationService\x12\x97\x01\n" +
 	"\x12SubmitApplications\x12-.aid.application.v1.SubmitApplicationsRequest\x1a..aid.application.v1.SubmitApplicationsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/applications:submit\x12\x87\x01\n" +
 	"\x0eGetApplication\x12).aid.application.v1.GetApplicationRequest\x1a\x1f.aid.application.v1.Application\")\x82\xd3\xe4\x93\x02#\x12!/v1/applications/{application_id}\x12\x87\x01\n" +
@@ -3505,7 +4317,12 @@ const file_aid_application_v1_application_proto_rawDesc = "" +
 	"\x11ExportTrailLeaves\x12,.aid.application.v1.ExportTrailLeavesRequest\x1a-.aid.application.v1.ExportTrailLeavesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/trail/leaves\x12\xb0\x01\n" +
 	"\x11GetInclusionProof\x12,.aid.application.v1.GetInclusionProofRequest\x1a-.aid.application.v1.GetInclusionProofResponse\">\x82\xd3\xe4\x93\x028\x126/v1/applications/{application_id}/trail:inclusionProof\x12\x89\x01\n" +
 	"\vListChanges\x12&.aid.application.v1.ListChangesRequest\x1a'.aid.application.v1.ListChangesResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/schools/{school_code}/changes\x12\xa3\x01\n" +
-	"\x11ListBackPayOrders\x12,.aid.application.v1.ListBackPayOrdersRequest\x1a-.aid.application.v1.ListBackPayOrdersResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/schools/{school_code}/back-pay-orders2\xa1\x06\n" +
+	"\x11ListBackPayOrders\x12,.aid.application.v1.ListBackPayOrdersRequest\x1a-.aid.application.v1.ListBackPayOrdersResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/schools/{school_code}/back-pay-orders\x12\x93\x01\n" +
+	"\rCreateWebhook\x12(.aid.application.v1.CreateWebhookRequest\x1a).aid.application.v1.CreateWebhookResponse\"-\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/schools/{school_code}/webhooks\x12\x8d\x01\n" +
+	"\fListWebhooks\x12'.aid.application.v1.ListWebhooksRequest\x1a(.aid.application.v1.ListWebhooksResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/schools/{school_code}/webhooks\x12\x8f\x01\n" +
+	"\rDeleteWebhook\x12(.aid.application.v1.DeleteWebhookRequest\x1a\x1b.aid.application.v1.Webhook\"7\x82\xd3\xe4\x93\x021*//v1/schools/{school_code}/webhooks/{webhook_id}\x12\xc5\x01\n" +
+	"\x16ListWebhookDeadLetters\x121.aid.application.v1.ListWebhookDeadLettersRequest\x1a2.aid.application.v1.ListWebhookDeadLettersResponse\"D\x82\xd3\xe4\x93\x02>\x12</v1/schools/{school_code}/webhooks/{webhook_id}/dead-letters\x12\xdb\x01\n" +
+	"\x1aRedeliverWebhookDeadLetter\x125.aid.application.v1.RedeliverWebhookDeadLetterRequest\x1a%.aid.application.v1.WebhookDeadLetter\"_\x82\xd3\xe4\x93\x02Y\"W/v1/schools/{school_code}/webhooks/{webhook_id}/dead-letters/{dead_letter_id}:redeliver2\xa1\x06\n" +
 	"\rPolicyService\x12\x8d\x01\n" +
 	"\x12DraftPolicyVersion\x12-.aid.application.v1.DraftPolicyVersionRequest\x1a!.aid.application.v1.PolicyVersion\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/policy/{kind}/versions\x12\xae\x01\n" +
 	"\x14PreviewPolicyVersion\x12/.aid.application.v1.PreviewPolicyVersionRequest\x1a0.aid.application.v1.PreviewPolicyVersionResponse\"3\x82\xd3\xe4\x93\x02-\x12+/v1/policy/{kind}/versions/{number}/preview\x12\xa2\x01\n" +
@@ -3525,142 +4342,172 @@ func file_aid_application_v1_application_proto_rawDescGZIP() []byte {
 	return file_aid_application_v1_application_proto_rawDescData
 }
 
-var file_aid_application_v1_application_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_aid_application_v1_application_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_aid_application_v1_application_proto_goTypes = []any{
-	(*NewApplication)(nil),                // 0: aid.application.v1.NewApplication
-	(*SubmitApplicationsRequest)(nil),     // 1: aid.application.v1.SubmitApplicationsRequest
-	(*SubmitApplicationsResponse)(nil),    // 2: aid.application.v1.SubmitApplicationsResponse
-	(*Application)(nil),                   // 3: aid.application.v1.Application
-	(*PayeeCorrection)(nil),               // 4: aid.application.v1.PayeeCorrection
-	(*GetApplicationRequest)(nil),         // 5: aid.application.v1.GetApplicationRequest
-	(*ListApplicationsRequest)(nil),       // 6: aid.application.v1.ListApplicationsRequest
-	(*ListApplicationsResponse)(nil),      // 7: aid.application.v1.ListApplicationsResponse
-	(*GetTrailRequest)(nil),               // 8: aid.application.v1.GetTrailRequest
-	(*TrailEvent)(nil),                    // 9: aid.application.v1.TrailEvent
-	(*Trail)(nil),                         // 10: aid.application.v1.Trail
-	(*VerifyTrailRequest)(nil),            // 11: aid.application.v1.VerifyTrailRequest
-	(*VerifyTrailResponse)(nil),           // 12: aid.application.v1.VerifyTrailResponse
-	(*TrailCheck)(nil),                    // 13: aid.application.v1.TrailCheck
-	(*TrailCheckpoint)(nil),               // 14: aid.application.v1.TrailCheckpoint
-	(*ExportCheckpointRequest)(nil),       // 15: aid.application.v1.ExportCheckpointRequest
-	(*ExportCheckpointResponse)(nil),      // 16: aid.application.v1.ExportCheckpointResponse
-	(*ExportTrailLeavesRequest)(nil),      // 17: aid.application.v1.ExportTrailLeavesRequest
-	(*ExportTrailLeavesResponse)(nil),     // 18: aid.application.v1.ExportTrailLeavesResponse
-	(*GetInclusionProofRequest)(nil),      // 19: aid.application.v1.GetInclusionProofRequest
-	(*GetInclusionProofResponse)(nil),     // 20: aid.application.v1.GetInclusionProofResponse
-	(*CorrectPayeeRequest)(nil),           // 21: aid.application.v1.CorrectPayeeRequest
-	(*ApprovePayeeCorrectionRequest)(nil), // 22: aid.application.v1.ApprovePayeeCorrectionRequest
-	(*RejectPayeeCorrectionRequest)(nil),  // 23: aid.application.v1.RejectPayeeCorrectionRequest
-	(*ListChangesRequest)(nil),            // 24: aid.application.v1.ListChangesRequest
-	(*Change)(nil),                        // 25: aid.application.v1.Change
-	(*ListChangesResponse)(nil),           // 26: aid.application.v1.ListChangesResponse
-	(*ListBackPayOrdersRequest)(nil),      // 27: aid.application.v1.ListBackPayOrdersRequest
-	(*BackPayOrder)(nil),                  // 28: aid.application.v1.BackPayOrder
-	(*ListBackPayOrdersResponse)(nil),     // 29: aid.application.v1.ListBackPayOrdersResponse
-	(*ListProgramsRequest)(nil),           // 30: aid.application.v1.ListProgramsRequest
-	(*Program)(nil),                       // 31: aid.application.v1.Program
-	(*ListProgramsResponse)(nil),          // 32: aid.application.v1.ListProgramsResponse
-	(*DraftPolicyVersionRequest)(nil),     // 33: aid.application.v1.DraftPolicyVersionRequest
-	(*PolicyVersion)(nil),                 // 34: aid.application.v1.PolicyVersion
-	(*PreviewPolicyVersionRequest)(nil),   // 35: aid.application.v1.PreviewPolicyVersionRequest
-	(*PolicyChange)(nil),                  // 36: aid.application.v1.PolicyChange
-	(*PreviewPolicyVersionResponse)(nil),  // 37: aid.application.v1.PreviewPolicyVersionResponse
-	(*ApprovePolicyVersionRequest)(nil),   // 38: aid.application.v1.ApprovePolicyVersionRequest
-	(*ListPolicyVersionsRequest)(nil),     // 39: aid.application.v1.ListPolicyVersionsRequest
-	(*ListPolicyVersionsResponse)(nil),    // 40: aid.application.v1.ListPolicyVersionsResponse
-	(*GetPolicyVersionRequest)(nil),       // 41: aid.application.v1.GetPolicyVersionRequest
-	nil,                                   // 42: aid.application.v1.Program.StandardFenEntry
-	nil,                                   // 43: aid.application.v1.Program.TierFenEntry
-	nil,                                   // 44: aid.application.v1.Program.SharesBpEntry
-	nil,                                   // 45: aid.application.v1.PolicyChange.TierFenEntry
-	nil,                                   // 46: aid.application.v1.PolicyChange.DraftTierFenEntry
-	(v1.ApplicationStatus)(0),             // 47: aid.common.v1.ApplicationStatus
-	(*timestamppb.Timestamp)(nil),         // 48: google.protobuf.Timestamp
-	(*v1.Actor)(nil),                      // 49: aid.common.v1.Actor
-	(*structpb.Struct)(nil),               // 50: google.protobuf.Struct
+	(*Webhook)(nil),                           // 0: aid.application.v1.Webhook
+	(*CreateWebhookRequest)(nil),              // 1: aid.application.v1.CreateWebhookRequest
+	(*CreateWebhookResponse)(nil),             // 2: aid.application.v1.CreateWebhookResponse
+	(*ListWebhooksRequest)(nil),               // 3: aid.application.v1.ListWebhooksRequest
+	(*ListWebhooksResponse)(nil),              // 4: aid.application.v1.ListWebhooksResponse
+	(*DeleteWebhookRequest)(nil),              // 5: aid.application.v1.DeleteWebhookRequest
+	(*WebhookDeadLetter)(nil),                 // 6: aid.application.v1.WebhookDeadLetter
+	(*ListWebhookDeadLettersRequest)(nil),     // 7: aid.application.v1.ListWebhookDeadLettersRequest
+	(*ListWebhookDeadLettersResponse)(nil),    // 8: aid.application.v1.ListWebhookDeadLettersResponse
+	(*RedeliverWebhookDeadLetterRequest)(nil), // 9: aid.application.v1.RedeliverWebhookDeadLetterRequest
+	(*WebhookDelivery)(nil),                   // 10: aid.application.v1.WebhookDelivery
+	(*NewApplication)(nil),                    // 11: aid.application.v1.NewApplication
+	(*SubmitApplicationsRequest)(nil),         // 12: aid.application.v1.SubmitApplicationsRequest
+	(*SubmitApplicationsResponse)(nil),        // 13: aid.application.v1.SubmitApplicationsResponse
+	(*Application)(nil),                       // 14: aid.application.v1.Application
+	(*PayeeCorrection)(nil),                   // 15: aid.application.v1.PayeeCorrection
+	(*GetApplicationRequest)(nil),             // 16: aid.application.v1.GetApplicationRequest
+	(*ListApplicationsRequest)(nil),           // 17: aid.application.v1.ListApplicationsRequest
+	(*ListApplicationsResponse)(nil),          // 18: aid.application.v1.ListApplicationsResponse
+	(*GetTrailRequest)(nil),                   // 19: aid.application.v1.GetTrailRequest
+	(*TrailEvent)(nil),                        // 20: aid.application.v1.TrailEvent
+	(*Trail)(nil),                             // 21: aid.application.v1.Trail
+	(*VerifyTrailRequest)(nil),                // 22: aid.application.v1.VerifyTrailRequest
+	(*VerifyTrailResponse)(nil),               // 23: aid.application.v1.VerifyTrailResponse
+	(*TrailCheck)(nil),                        // 24: aid.application.v1.TrailCheck
+	(*TrailCheckpoint)(nil),                   // 25: aid.application.v1.TrailCheckpoint
+	(*ExportCheckpointRequest)(nil),           // 26: aid.application.v1.ExportCheckpointRequest
+	(*ExportCheckpointResponse)(nil),          // 27: aid.application.v1.ExportCheckpointResponse
+	(*ExportTrailLeavesRequest)(nil),          // 28: aid.application.v1.ExportTrailLeavesRequest
+	(*ExportTrailLeavesResponse)(nil),         // 29: aid.application.v1.ExportTrailLeavesResponse
+	(*GetInclusionProofRequest)(nil),          // 30: aid.application.v1.GetInclusionProofRequest
+	(*GetInclusionProofResponse)(nil),         // 31: aid.application.v1.GetInclusionProofResponse
+	(*CorrectPayeeRequest)(nil),               // 32: aid.application.v1.CorrectPayeeRequest
+	(*ApprovePayeeCorrectionRequest)(nil),     // 33: aid.application.v1.ApprovePayeeCorrectionRequest
+	(*RejectPayeeCorrectionRequest)(nil),      // 34: aid.application.v1.RejectPayeeCorrectionRequest
+	(*ListChangesRequest)(nil),                // 35: aid.application.v1.ListChangesRequest
+	(*Change)(nil),                            // 36: aid.application.v1.Change
+	(*ListChangesResponse)(nil),               // 37: aid.application.v1.ListChangesResponse
+	(*ListBackPayOrdersRequest)(nil),          // 38: aid.application.v1.ListBackPayOrdersRequest
+	(*BackPayOrder)(nil),                      // 39: aid.application.v1.BackPayOrder
+	(*ListBackPayOrdersResponse)(nil),         // 40: aid.application.v1.ListBackPayOrdersResponse
+	(*ListProgramsRequest)(nil),               // 41: aid.application.v1.ListProgramsRequest
+	(*Program)(nil),                           // 42: aid.application.v1.Program
+	(*ListProgramsResponse)(nil),              // 43: aid.application.v1.ListProgramsResponse
+	(*DraftPolicyVersionRequest)(nil),         // 44: aid.application.v1.DraftPolicyVersionRequest
+	(*PolicyVersion)(nil),                     // 45: aid.application.v1.PolicyVersion
+	(*PreviewPolicyVersionRequest)(nil),       // 46: aid.application.v1.PreviewPolicyVersionRequest
+	(*PolicyChange)(nil),                      // 47: aid.application.v1.PolicyChange
+	(*PreviewPolicyVersionResponse)(nil),      // 48: aid.application.v1.PreviewPolicyVersionResponse
+	(*ApprovePolicyVersionRequest)(nil),       // 49: aid.application.v1.ApprovePolicyVersionRequest
+	(*ListPolicyVersionsRequest)(nil),         // 50: aid.application.v1.ListPolicyVersionsRequest
+	(*ListPolicyVersionsResponse)(nil),        // 51: aid.application.v1.ListPolicyVersionsResponse
+	(*GetPolicyVersionRequest)(nil),           // 52: aid.application.v1.GetPolicyVersionRequest
+	nil,                                       // 53: aid.application.v1.Program.StandardFenEntry
+	nil,                                       // 54: aid.application.v1.Program.TierFenEntry
+	nil,                                       // 55: aid.application.v1.Program.SharesBpEntry
+	nil,                                       // 56: aid.application.v1.PolicyChange.TierFenEntry
+	nil,                                       // 57: aid.application.v1.PolicyChange.DraftTierFenEntry
+	(*timestamppb.Timestamp)(nil),             // 58: google.protobuf.Timestamp
+	(v1.ApplicationStatus)(0),                 // 59: aid.common.v1.ApplicationStatus
+	(*v1.Actor)(nil),                          // 60: aid.common.v1.Actor
+	(*structpb.Struct)(nil),                   // 61: google.protobuf.Struct
 }
 var file_aid_application_v1_application_proto_depIdxs = []int32{
-	0,  // 0: aid.application.v1.SubmitApplicationsRequest.applications:type_name -> aid.application.v1.NewApplication
-	3,  // 1: aid.application.v1.SubmitApplicationsResponse.applications:type_name -> aid.application.v1.Application
-	47, // 2: aid.application.v1.Application.status:type_name -> aid.common.v1.ApplicationStatus
-	48, // 3: aid.application.v1.Application.submitted_at:type_name -> google.protobuf.Timestamp
-	48, // 4: aid.application.v1.Application.updated_at:type_name -> google.protobuf.Timestamp
-	4,  // 5: aid.application.v1.Application.pending_payee_correction:type_name -> aid.application.v1.PayeeCorrection
-	49, // 6: aid.application.v1.PayeeCorrection.entered_by:type_name -> aid.common.v1.Actor
-	48, // 7: aid.application.v1.PayeeCorrection.entered_at:type_name -> google.protobuf.Timestamp
-	47, // 8: aid.application.v1.ListApplicationsRequest.status:type_name -> aid.common.v1.ApplicationStatus
-	3,  // 9: aid.application.v1.ListApplicationsResponse.applications:type_name -> aid.application.v1.Application
-	48, // 10: aid.application.v1.TrailEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	49, // 11: aid.application.v1.TrailEvent.actor:type_name -> aid.common.v1.Actor
-	47, // 12: aid.application.v1.TrailEvent.status:type_name -> aid.common.v1.ApplicationStatus
-	9,  // 13: aid.application.v1.Trail.events:type_name -> aid.application.v1.TrailEvent
-	13, // 14: aid.application.v1.VerifyTrailResponse.checks:type_name -> aid.application.v1.TrailCheck
-	14, // 15: aid.application.v1.VerifyTrailResponse.checkpoint:type_name -> aid.application.v1.TrailCheckpoint
-	48, // 16: aid.application.v1.TrailCheckpoint.time:type_name -> google.protobuf.Timestamp
-	14, // 17: aid.application.v1.ExportCheckpointResponse.checkpoint:type_name -> aid.application.v1.TrailCheckpoint
-	47, // 18: aid.application.v1.Change.status:type_name -> aid.common.v1.ApplicationStatus
-	47, // 19: aid.application.v1.Change.previous_status:type_name -> aid.common.v1.ApplicationStatus
-	48, // 20: aid.application.v1.Change.occurred_at:type_name -> google.protobuf.Timestamp
-	48, // 21: aid.application.v1.Change.recorded_at:type_name -> google.protobuf.Timestamp
-	25, // 22: aid.application.v1.ListChangesResponse.changes:type_name -> aid.application.v1.Change
-	48, // 23: aid.application.v1.BackPayOrder.opened_at:type_name -> google.protobuf.Timestamp
-	28, // 24: aid.application.v1.ListBackPayOrdersResponse.orders:type_name -> aid.application.v1.BackPayOrder
-	42, // 25: aid.application.v1.Program.standard_fen:type_name -> aid.application.v1.Program.StandardFenEntry
-	43, // 26: aid.application.v1.Program.tier_fen:type_name -> aid.application.v1.Program.TierFenEntry
-	44, // 27: aid.application.v1.Program.shares_bp:type_name -> aid.application.v1.Program.SharesBpEntry
-	31, // 28: aid.application.v1.ListProgramsResponse.programs:type_name -> aid.application.v1.Program
-	50, // 29: aid.application.v1.DraftPolicyVersionRequest.document:type_name -> google.protobuf.Struct
-	48, // 30: aid.application.v1.PolicyVersion.drafted_at:type_name -> google.protobuf.Timestamp
-	48, // 31: aid.application.v1.PolicyVersion.approved_at:type_name -> google.protobuf.Timestamp
-	50, // 32: aid.application.v1.PolicyVersion.document:type_name -> google.protobuf.Struct
-	47, // 33: aid.application.v1.PolicyChange.status:type_name -> aid.common.v1.ApplicationStatus
-	45, // 34: aid.application.v1.PolicyChange.tier_fen:type_name -> aid.application.v1.PolicyChange.TierFenEntry
-	46, // 35: aid.application.v1.PolicyChange.draft_tier_fen:type_name -> aid.application.v1.PolicyChange.DraftTierFenEntry
-	36, // 36: aid.application.v1.PreviewPolicyVersionResponse.changes:type_name -> aid.application.v1.PolicyChange
-	34, // 37: aid.application.v1.ListPolicyVersionsResponse.versions:type_name -> aid.application.v1.PolicyVersion
-	1,  // 38: aid.application.v1.ApplicationService.SubmitApplications:input_type -> aid.application.v1.SubmitApplicationsRequest
-	5,  // 39: aid.application.v1.ApplicationService.GetApplication:input_type -> aid.application.v1.GetApplicationRequest
-	6,  // 40: aid.application.v1.ApplicationService.ListApplications:input_type -> aid.application.v1.ListApplicationsRequest
-	8,  // 41: aid.application.v1.ApplicationService.GetTrail:input_type -> aid.application.v1.GetTrailRequest
-	11, // 42: aid.application.v1.ApplicationService.VerifyTrail:input_type -> aid.application.v1.VerifyTrailRequest
-	21, // 43: aid.application.v1.ApplicationService.CorrectPayee:input_type -> aid.application.v1.CorrectPayeeRequest
-	22, // 44: aid.application.v1.ApplicationService.ApprovePayeeCorrection:input_type -> aid.application.v1.ApprovePayeeCorrectionRequest
-	23, // 45: aid.application.v1.ApplicationService.RejectPayeeCorrection:input_type -> aid.application.v1.RejectPayeeCorrectionRequest
-	30, // 46: aid.application.v1.ApplicationService.ListPrograms:input_type -> aid.application.v1.ListProgramsRequest
-	15, // 47: aid.application.v1.ApplicationService.ExportCheckpoint:input_type -> aid.application.v1.ExportCheckpointRequest
-	17, // 48: aid.application.v1.ApplicationService.ExportTrailLeaves:input_type -> aid.application.v1.ExportTrailLeavesRequest
-	19, // 49: aid.application.v1.ApplicationService.GetInclusionProof:input_type -> aid.application.v1.GetInclusionProofRequest
-	24, // 50: aid.application.v1.ApplicationService.ListChanges:input_type -> aid.application.v1.ListChangesRequest
-	27, // 51: aid.application.v1.ApplicationService.ListBackPayOrders:input_type -> aid.application.v1.ListBackPayOrdersRequest
-	33, // 52: aid.application.v1.PolicyService.DraftPolicyVersion:input_type -> aid.application.v1.DraftPolicyVersionRequest
-	35, // 53: aid.application.v1.PolicyService.PreviewPolicyVersion:input_type -> aid.application.v1.PreviewPolicyVersionRequest
-	38, // 54: aid.application.v1.PolicyService.ApprovePolicyVersion:input_type -> aid.application.v1.ApprovePolicyVersionRequest
-	39, // 55: aid.application.v1.PolicyService.ListPolicyVersions:input_type -> aid.application.v1.ListPolicyVersionsRequest
-	41, // 56: aid.application.v1.PolicyService.GetPolicyVersion:input_type -> aid.application.v1.GetPolicyVersionRequest
-	2,  // 57: aid.application.v1.ApplicationService.SubmitApplications:output_type -> aid.application.v1.SubmitApplicationsResponse
-	3,  // 58: aid.application.v1.ApplicationService.GetApplication:output_type -> aid.application.v1.Application
-	7,  // 59: aid.application.v1.ApplicationService.ListApplications:output_type -> aid.application.v1.ListApplicationsResponse
-	10, // 60: aid.application.v1.ApplicationService.GetTrail:output_type -> aid.application.v1.Trail
-	12, // 61: aid.application.v1.ApplicationService.VerifyTrail:output_type -> aid.application.v1.VerifyTrailResponse
-	3,  // 62: aid.application.v1.ApplicationService.CorrectPayee:output_type -> aid.application.v1.Application
-	3,  // 63: aid.application.v1.ApplicationService.ApprovePayeeCorrection:output_type -> aid.application.v1.Application
-	3,  // 64: aid.application.v1.ApplicationService.RejectPayeeCorrection:output_type -> aid.application.v1.Application
-	32, // 65: aid.application.v1.ApplicationService.ListPrograms:output_type -> aid.application.v1.ListProgramsResponse
-	16, // 66: aid.application.v1.ApplicationService.ExportCheckpoint:output_type -> aid.application.v1.ExportCheckpointResponse
-	18, // 67: aid.application.v1.ApplicationService.ExportTrailLeaves:output_type -> aid.application.v1.ExportTrailLeavesResponse
-	20, // 68: aid.application.v1.ApplicationService.GetInclusionProof:output_type -> aid.application.v1.GetInclusionProofResponse
-	26, // 69: aid.application.v1.ApplicationService.ListChanges:output_type -> aid.application.v1.ListChangesResponse
-	29, // 70: aid.application.v1.ApplicationService.ListBackPayOrders:output_type -> aid.application.v1.ListBackPayOrdersResponse
-	34, // 71: aid.application.v1.PolicyService.DraftPolicyVersion:output_type -> aid.application.v1.PolicyVersion
-	37, // 72: aid.application.v1.PolicyService.PreviewPolicyVersion:output_type -> aid.application.v1.PreviewPolicyVersionResponse
-	34, // 73: aid.application.v1.PolicyService.ApprovePolicyVersion:output_type -> aid.application.v1.PolicyVersion
-	40, // 74: aid.application.v1.PolicyService.ListPolicyVersions:output_type -> aid.application.v1.ListPolicyVersionsResponse
-	34, // 75: aid.application.v1.PolicyService.GetPolicyVersion:output_type -> aid.application.v1.PolicyVersion
-	57, // [57:76] is the sub-list for method output_type
-	38, // [38:57] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	58, // 0: aid.application.v1.Webhook.created_at:type_name -> google.protobuf.Timestamp
+	58, // 1: aid.application.v1.Webhook.last_delivered_at:type_name -> google.protobuf.Timestamp
+	58, // 2: aid.application.v1.Webhook.deleted_at:type_name -> google.protobuf.Timestamp
+	0,  // 3: aid.application.v1.CreateWebhookResponse.webhook:type_name -> aid.application.v1.Webhook
+	0,  // 4: aid.application.v1.ListWebhooksResponse.webhooks:type_name -> aid.application.v1.Webhook
+	58, // 5: aid.application.v1.WebhookDeadLetter.failed_at:type_name -> google.protobuf.Timestamp
+	58, // 6: aid.application.v1.WebhookDeadLetter.redelivered_at:type_name -> google.protobuf.Timestamp
+	6,  // 7: aid.application.v1.ListWebhookDeadLettersResponse.dead_letters:type_name -> aid.application.v1.WebhookDeadLetter
+	36, // 8: aid.application.v1.WebhookDelivery.changes:type_name -> aid.application.v1.Change
+	11, // 9: aid.application.v1.SubmitApplicationsRequest.applications:type_name -> aid.application.v1.NewApplication
+	14, // 10: aid.application.v1.SubmitApplicationsResponse.applications:type_name -> aid.application.v1.Application
+	59, // 11: aid.application.v1.Application.status:type_name -> aid.common.v1.ApplicationStatus
+	58, // 12: aid.application.v1.Application.submitted_at:type_name -> google.protobuf.Timestamp
+	58, // 13: aid.application.v1.Application.updated_at:type_name -> google.protobuf.Timestamp
+	15, // 14: aid.application.v1.Application.pending_payee_correction:type_name -> aid.application.v1.PayeeCorrection
+	60, // 15: aid.application.v1.PayeeCorrection.entered_by:type_name -> aid.common.v1.Actor
+	58, // 16: aid.application.v1.PayeeCorrection.entered_at:type_name -> google.protobuf.Timestamp
+	59, // 17: aid.application.v1.ListApplicationsRequest.status:type_name -> aid.common.v1.ApplicationStatus
+	14, // 18: aid.application.v1.ListApplicationsResponse.applications:type_name -> aid.application.v1.Application
+	58, // 19: aid.application.v1.TrailEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	60, // 20: aid.application.v1.TrailEvent.actor:type_name -> aid.common.v1.Actor
+	59, // 21: aid.application.v1.TrailEvent.status:type_name -> aid.common.v1.ApplicationStatus
+	20, // 22: aid.application.v1.Trail.events:type_name -> aid.application.v1.TrailEvent
+	24, // 23: aid.application.v1.VerifyTrailResponse.checks:type_name -> aid.application.v1.TrailCheck
+	25, // 24: aid.application.v1.VerifyTrailResponse.checkpoint:type_name -> aid.application.v1.TrailCheckpoint
+	58, // 25: aid.application.v1.TrailCheckpoint.time:type_name -> google.protobuf.Timestamp
+	25, // 26: aid.application.v1.ExportCheckpointResponse.checkpoint:type_name -> aid.application.v1.TrailCheckpoint
+	59, // 27: aid.application.v1.Change.status:type_name -> aid.common.v1.ApplicationStatus
+	59, // 28: aid.application.v1.Change.previous_status:type_name -> aid.common.v1.ApplicationStatus
+	58, // 29: aid.application.v1.Change.occurred_at:type_name -> google.protobuf.Timestamp
+	58, // 30: aid.application.v1.Change.recorded_at:type_name -> google.protobuf.Timestamp
+	36, // 31: aid.application.v1.ListChangesResponse.changes:type_name -> aid.application.v1.Change
+	58, // 32: aid.application.v1.BackPayOrder.opened_at:type_name -> google.protobuf.Timestamp
+	39, // 33: aid.application.v1.ListBackPayOrdersResponse.orders:type_name -> aid.application.v1.BackPayOrder
+	53, // 34: aid.application.v1.Program.standard_fen:type_name -> aid.application.v1.Program.StandardFenEntry
+	54, // 35: aid.application.v1.Program.tier_fen:type_name -> aid.application.v1.Program.TierFenEntry
+	55, // 36: aid.application.v1.Program.shares_bp:type_name -> aid.application.v1.Program.SharesBpEntry
+	42, // 37: aid.application.v1.ListProgramsResponse.programs:type_name -> aid.application.v1.Program
+	61, // 38: aid.application.v1.DraftPolicyVersionRequest.document:type_name -> google.protobuf.Struct
+	58, // 39: aid.application.v1.PolicyVersion.drafted_at:type_name -> google.protobuf.Timestamp
+	58, // 40: aid.application.v1.PolicyVersion.approved_at:type_name -> google.protobuf.Timestamp
+	61, // 41: aid.application.v1.PolicyVersion.document:type_name -> google.protobuf.Struct
+	59, // 42: aid.application.v1.PolicyChange.status:type_name -> aid.common.v1.ApplicationStatus
+	56, // 43: aid.application.v1.PolicyChange.tier_fen:type_name -> aid.application.v1.PolicyChange.TierFenEntry
+	57, // 44: aid.application.v1.PolicyChange.draft_tier_fen:type_name -> aid.application.v1.PolicyChange.DraftTierFenEntry
+	47, // 45: aid.application.v1.PreviewPolicyVersionResponse.changes:type_name -> aid.application.v1.PolicyChange
+	45, // 46: aid.application.v1.ListPolicyVersionsResponse.versions:type_name -> aid.application.v1.PolicyVersion
+	12, // 47: aid.application.v1.ApplicationService.SubmitApplications:input_type -> aid.application.v1.SubmitApplicationsRequest
+	16, // 48: aid.application.v1.ApplicationService.GetApplication:input_type -> aid.application.v1.GetApplicationRequest
+	17, // 49: aid.application.v1.ApplicationService.ListApplications:input_type -> aid.application.v1.ListApplicationsRequest
+	19, // 50: aid.application.v1.ApplicationService.GetTrail:input_type -> aid.application.v1.GetTrailRequest
+	22, // 51: aid.application.v1.ApplicationService.VerifyTrail:input_type -> aid.application.v1.VerifyTrailRequest
+	32, // 52: aid.application.v1.ApplicationService.CorrectPayee:input_type -> aid.application.v1.CorrectPayeeRequest
+	33, // 53: aid.application.v1.ApplicationService.ApprovePayeeCorrection:input_type -> aid.application.v1.ApprovePayeeCorrectionRequest
+	34, // 54: aid.application.v1.ApplicationService.RejectPayeeCorrection:input_type -> aid.application.v1.RejectPayeeCorrectionRequest
+	41, // 55: aid.application.v1.ApplicationService.ListPrograms:input_type -> aid.application.v1.ListProgramsRequest
+	26, // 56: aid.application.v1.ApplicationService.ExportCheckpoint:input_type -> aid.application.v1.ExportCheckpointRequest
+	28, // 57: aid.application.v1.ApplicationService.ExportTrailLeaves:input_type -> aid.application.v1.ExportTrailLeavesRequest
+	30, // 58: aid.application.v1.ApplicationService.GetInclusionProof:input_type -> aid.application.v1.GetInclusionProofRequest
+	35, // 59: aid.application.v1.ApplicationService.ListChanges:input_type -> aid.application.v1.ListChangesRequest
+	38, // 60: aid.application.v1.ApplicationService.ListBackPayOrders:input_type -> aid.application.v1.ListBackPayOrdersRequest
+	1,  // 61: aid.application.v1.ApplicationService.CreateWebhook:input_type -> aid.application.v1.CreateWebhookRequest
+	3,  // 62: aid.application.v1.ApplicationService.ListWebhooks:input_type -> aid.application.v1.ListWebhooksRequest
+	5,  // 63: aid.application.v1.ApplicationService.DeleteWebhook:input_type -> aid.application.v1.DeleteWebhookRequest
+	7,  // 64: aid.application.v1.ApplicationService.ListWebhookDeadLetters:input_type -> aid.application.v1.ListWebhookDeadLettersRequest
+	9,  // 65: aid.application.v1.ApplicationService.RedeliverWebhookDeadLetter:input_type -> aid.application.v1.RedeliverWebhookDeadLetterRequest
+	44, // 66: aid.application.v1.PolicyService.DraftPolicyVersion:input_type -> aid.application.v1.DraftPolicyVersionRequest
+	46, // 67: aid.application.v1.PolicyService.PreviewPolicyVersion:input_type -> aid.application.v1.PreviewPolicyVersionRequest
+	49, // 68: aid.application.v1.PolicyService.ApprovePolicyVersion:input_type -> aid.application.v1.ApprovePolicyVersionRequest
+	50, // 69: aid.application.v1.PolicyService.ListPolicyVersions:input_type -> aid.application.v1.ListPolicyVersionsRequest
+	52, // 70: aid.application.v1.PolicyService.GetPolicyVersion:input_type -> aid.application.v1.GetPolicyVersionRequest
+	13, // 71: aid.application.v1.ApplicationService.SubmitApplications:output_type -> aid.application.v1.SubmitApplicationsResponse
+	14, // 72: aid.application.v1.ApplicationService.GetApplication:output_type -> aid.application.v1.Application
+	18, // 73: aid.application.v1.ApplicationService.ListApplications:output_type -> aid.application.v1.ListApplicationsResponse
+	21, // 74: aid.application.v1.ApplicationService.GetTrail:output_type -> aid.application.v1.Trail
+	23, // 75: aid.application.v1.ApplicationService.VerifyTrail:output_type -> aid.application.v1.VerifyTrailResponse
+	14, // 76: aid.application.v1.ApplicationService.CorrectPayee:output_type -> aid.application.v1.Application
+	14, // 77: aid.application.v1.ApplicationService.ApprovePayeeCorrection:output_type -> aid.application.v1.Application
+	14, // 78: aid.application.v1.ApplicationService.RejectPayeeCorrection:output_type -> aid.application.v1.Application
+	43, // 79: aid.application.v1.ApplicationService.ListPrograms:output_type -> aid.application.v1.ListProgramsResponse
+	27, // 80: aid.application.v1.ApplicationService.ExportCheckpoint:output_type -> aid.application.v1.ExportCheckpointResponse
+	29, // 81: aid.application.v1.ApplicationService.ExportTrailLeaves:output_type -> aid.application.v1.ExportTrailLeavesResponse
+	31, // 82: aid.application.v1.ApplicationService.GetInclusionProof:output_type -> aid.application.v1.GetInclusionProofResponse
+	37, // 83: aid.application.v1.ApplicationService.ListChanges:output_type -> aid.application.v1.ListChangesResponse
+	40, // 84: aid.application.v1.ApplicationService.ListBackPayOrders:output_type -> aid.application.v1.ListBackPayOrdersResponse
+	2,  // 85: aid.application.v1.ApplicationService.CreateWebhook:output_type -> aid.application.v1.CreateWebhookResponse
+	4,  // 86: aid.application.v1.ApplicationService.ListWebhooks:output_type -> aid.application.v1.ListWebhooksResponse
+	0,  // 87: aid.application.v1.ApplicationService.DeleteWebhook:output_type -> aid.application.v1.Webhook
+	8,  // 88: aid.application.v1.ApplicationService.ListWebhookDeadLetters:output_type -> aid.application.v1.ListWebhookDeadLettersResponse
+	6,  // 89: aid.application.v1.ApplicationService.RedeliverWebhookDeadLetter:output_type -> aid.application.v1.WebhookDeadLetter
+	45, // 90: aid.application.v1.PolicyService.DraftPolicyVersion:output_type -> aid.application.v1.PolicyVersion
+	48, // 91: aid.application.v1.PolicyService.PreviewPolicyVersion:output_type -> aid.application.v1.PreviewPolicyVersionResponse
+	45, // 92: aid.application.v1.PolicyService.ApprovePolicyVersion:output_type -> aid.application.v1.PolicyVersion
+	51, // 93: aid.application.v1.PolicyService.ListPolicyVersions:output_type -> aid.application.v1.ListPolicyVersionsResponse
+	45, // 94: aid.application.v1.PolicyService.GetPolicyVersion:output_type -> aid.application.v1.PolicyVersion
+	71, // [71:95] is the sub-list for method output_type
+	47, // [47:71] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_aid_application_v1_application_proto_init() }
@@ -3674,7 +4521,7 @@ func file_aid_application_v1_application_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_aid_application_v1_application_proto_rawDesc), len(file_aid_application_v1_application_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   47,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

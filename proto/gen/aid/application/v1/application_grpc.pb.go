@@ -19,20 +19,25 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ApplicationService_SubmitApplications_FullMethodName     = "/aid.application.v1.ApplicationService/SubmitApplications"
-	ApplicationService_GetApplication_FullMethodName         = "/aid.application.v1.ApplicationService/GetApplication"
-	ApplicationService_ListApplications_FullMethodName       = "/aid.application.v1.ApplicationService/ListApplications"
-	ApplicationService_GetTrail_FullMethodName               = "/aid.application.v1.ApplicationService/GetTrail"
-	ApplicationService_VerifyTrail_FullMethodName            = "/aid.application.v1.ApplicationService/VerifyTrail"
-	ApplicationService_CorrectPayee_FullMethodName           = "/aid.application.v1.ApplicationService/CorrectPayee"
-	ApplicationService_ApprovePayeeCorrection_FullMethodName = "/aid.application.v1.ApplicationService/ApprovePayeeCorrection"
-	ApplicationService_RejectPayeeCorrection_FullMethodName  = "/aid.application.v1.ApplicationService/RejectPayeeCorrection"
-	ApplicationService_ListPrograms_FullMethodName           = "/aid.application.v1.ApplicationService/ListPrograms"
-	ApplicationService_ExportCheckpoint_FullMethodName       = "/aid.application.v1.ApplicationService/ExportCheckpoint"
-	ApplicationService_ExportTrailLeaves_FullMethodName      = "/aid.application.v1.ApplicationService/ExportTrailLeaves"
-	ApplicationService_GetInclusionProof_FullMethodName      = "/aid.application.v1.ApplicationService/GetInclusionProof"
-	ApplicationService_ListChanges_FullMethodName            = "/aid.application.v1.ApplicationService/ListChanges"
-	ApplicationService_ListBackPayOrders_FullMethodName      = "/aid.application.v1.ApplicationService/ListBackPayOrders"
+	ApplicationService_SubmitApplications_FullMethodName         = "/aid.application.v1.ApplicationService/SubmitApplications"
+	ApplicationService_GetApplication_FullMethodName             = "/aid.application.v1.ApplicationService/GetApplication"
+	ApplicationService_ListApplications_FullMethodName           = "/aid.application.v1.ApplicationService/ListApplications"
+	ApplicationService_GetTrail_FullMethodName                   = "/aid.application.v1.ApplicationService/GetTrail"
+	ApplicationService_VerifyTrail_FullMethodName                = "/aid.application.v1.ApplicationService/VerifyTrail"
+	ApplicationService_CorrectPayee_FullMethodName               = "/aid.application.v1.ApplicationService/CorrectPayee"
+	ApplicationService_ApprovePayeeCorrection_FullMethodName     = "/aid.application.v1.ApplicationService/ApprovePayeeCorrection"
+	ApplicationService_RejectPayeeCorrection_FullMethodName      = "/aid.application.v1.ApplicationService/RejectPayeeCorrection"
+	ApplicationService_ListPrograms_FullMethodName               = "/aid.application.v1.ApplicationService/ListPrograms"
+	ApplicationService_ExportCheckpoint_FullMethodName           = "/aid.application.v1.ApplicationService/ExportCheckpoint"
+	ApplicationService_ExportTrailLeaves_FullMethodName          = "/aid.application.v1.ApplicationService/ExportTrailLeaves"
+	ApplicationService_GetInclusionProof_FullMethodName          = "/aid.application.v1.ApplicationService/GetInclusionProof"
+	ApplicationService_ListChanges_FullMethodName                = "/aid.application.v1.ApplicationService/ListChanges"
+	ApplicationService_ListBackPayOrders_FullMethodName          = "/aid.application.v1.ApplicationService/ListBackPayOrders"
+	ApplicationService_CreateWebhook_FullMethodName              = "/aid.application.v1.ApplicationService/CreateWebhook"
+	ApplicationService_ListWebhooks_FullMethodName               = "/aid.application.v1.ApplicationService/ListWebhooks"
+	ApplicationService_DeleteWebhook_FullMethodName              = "/aid.application.v1.ApplicationService/DeleteWebhook"
+	ApplicationService_ListWebhookDeadLetters_FullMethodName     = "/aid.application.v1.ApplicationService/ListWebhookDeadLetters"
+	ApplicationService_RedeliverWebhookDeadLetter_FullMethodName = "/aid.application.v1.ApplicationService/RedeliverWebhookDeadLetter"
 )
 
 // ApplicationServiceClient is the client API for ApplicationService service.
@@ -104,6 +109,33 @@ type ApplicationServiceClient interface {
 	// ones, each group oldest first. School officers and reviewers read only
 	// their own school (PermissionDenied, reason own-school-only).
 	ListBackPayOrders(ctx context.Context, in *ListBackPayOrdersRequest, opts ...grpc.CallOption) (*ListBackPayOrdersResponse, error)
+	// CreateWebhook has the school's change feed pushed to a portal's URL:
+	// every change after the cursor `after` (empty: the start of the feed), in
+	// feed order, POSTed as JSON in deliveries of up to 100 changes, each
+	// signed with the webhook's secret (header Aid-Signature, docs/api.md
+	// "Webhooks"). The secret is in this answer only; keep it. A delivery
+	// that does not get a 2xx is retried with growing pauses; after the last
+	// retry its changes go to the webhook's dead letters and delivery goes on
+	// with the next ones. School officers only, for their own school
+	// (PermissionDenied, reason own-school-only). InvalidArgument for a URL
+	// that is not absolute https (http is allowed outside production) or a
+	// bad cursor.
+	CreateWebhook(ctx context.Context, in *CreateWebhookRequest, opts ...grpc.CallOption) (*CreateWebhookResponse, error)
+	// ListWebhooks lists the school's webhooks, newest first, with how far
+	// each has delivered.
+	ListWebhooks(ctx context.Context, in *ListWebhooksRequest, opts ...grpc.CallOption) (*ListWebhooksResponse, error)
+	// DeleteWebhook stops a webhook's deliveries. NotFound for a webhook the
+	// school does not have; deleting twice is not an error.
+	DeleteWebhook(ctx context.Context, in *DeleteWebhookRequest, opts ...grpc.CallOption) (*Webhook, error)
+	// ListWebhookDeadLetters lists the deliveries a webhook gave up on,
+	// newest first: the changes between two cursors, which ListChanges also
+	// returns, or RedeliverWebhookDeadLetter sends again.
+	ListWebhookDeadLetters(ctx context.Context, in *ListWebhookDeadLettersRequest, opts ...grpc.CallOption) (*ListWebhookDeadLettersResponse, error)
+	// RedeliverWebhookDeadLetter sends a dead letter's changes to the
+	// webhook's URL again, now, once. FailedPrecondition (reason
+	// webhook-delivery-failed) when the URL does not answer 2xx; the dead
+	// letter stays and can be redelivered later.
+	RedeliverWebhookDeadLetter(ctx context.Context, in *RedeliverWebhookDeadLetterRequest, opts ...grpc.CallOption) (*WebhookDeadLetter, error)
 }
 
 type applicationServiceClient struct {
@@ -254,6 +286,56 @@ func (c *applicationServiceClient) ListBackPayOrders(ctx context.Context, in *Li
 	return out, nil
 }
 
+func (c *applicationServiceClient) CreateWebhook(ctx context.Context, in *CreateWebhookRequest, opts ...grpc.CallOption) (*CreateWebhookResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateWebhookResponse)
+	err := c.cc.Invoke(ctx, ApplicationService_CreateWebhook_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *applicationServiceClient) ListWebhooks(ctx context.Context, in *ListWebhooksRequest, opts ...grpc.CallOption) (*ListWebhooksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListWebhooksResponse)
+	err := c.cc.Invoke(ctx, ApplicationService_ListWebhooks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *applicationServiceClient) DeleteWebhook(ctx context.Context, in *DeleteWebhookRequest, opts ...grpc.CallOption) (*Webhook, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Webhook)
+	err := c.cc.Invoke(ctx, ApplicationService_DeleteWebhook_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *applicationServiceClient) ListWebhookDeadLetters(ctx context.Context, in *ListWebhookDeadLettersRequest, opts ...grpc.CallOption) (*ListWebhookDeadLettersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListWebhookDeadLettersResponse)
+	err := c.cc.Invoke(ctx, ApplicationService_ListWebhookDeadLetters_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *applicationServiceClient) RedeliverWebhookDeadLetter(ctx context.Context, in *RedeliverWebhookDeadLetterRequest, opts ...grpc.CallOption) (*WebhookDeadLetter, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WebhookDeadLetter)
+	err := c.cc.Invoke(ctx, ApplicationService_RedeliverWebhookDeadLetter_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ApplicationServiceServer is the server API for ApplicationService service.
 // All implementations must embed UnimplementedApplicationServiceServer
 // for forward compatibility.
@@ -323,6 +405,33 @@ type ApplicationServiceServer interface {
 	// ones, each group oldest first. School officers and reviewers read only
 	// their own school (PermissionDenied, reason own-school-only).
 	ListBackPayOrders(context.Context, *ListBackPayOrdersRequest) (*ListBackPayOrdersResponse, error)
+	// CreateWebhook has the school's change feed pushed to a portal's URL:
+	// every change after the cursor `after` (empty: the start of the feed), in
+	// feed order, POSTed as JSON in deliveries of up to 100 changes, each
+	// signed with the webhook's secret (header Aid-Signature, docs/api.md
+	// "Webhooks"). The secret is in this answer only; keep it. A delivery
+	// that does not get a 2xx is retried with growing pauses; after the last
+	// retry its changes go to the webhook's dead letters and delivery goes on
+	// with the next ones. School officers only, for their own school
+	// (PermissionDenied, reason own-school-only). InvalidArgument for a URL
+	// that is not absolute https (http is allowed outside production) or a
+	// bad cursor.
+	CreateWebhook(context.Context, *CreateWebhookRequest) (*CreateWebhookResponse, error)
+	// ListWebhooks lists the school's webhooks, newest first, with how far
+	// each has delivered.
+	ListWebhooks(context.Context, *ListWebhooksRequest) (*ListWebhooksResponse, error)
+	// DeleteWebhook stops a webhook's deliveries. NotFound for a webhook the
+	// school does not have; deleting twice is not an error.
+	DeleteWebhook(context.Context, *DeleteWebhookRequest) (*Webhook, error)
+	// ListWebhookDeadLetters lists the deliveries a webhook gave up on,
+	// newest first: the changes between two cursors, which ListChanges also
+	// returns, or RedeliverWebhookDeadLetter sends again.
+	ListWebhookDeadLetters(context.Context, *ListWebhookDeadLettersRequest) (*ListWebhookDeadLettersResponse, error)
+	// RedeliverWebhookDeadLetter sends a dead letter's changes to the
+	// webhook's URL again, now, once. FailedPrecondition (reason
+	// webhook-delivery-failed) when the URL does not answer 2xx; the dead
+	// letter stays and can be redelivered later.
+	RedeliverWebhookDeadLetter(context.Context, *RedeliverWebhookDeadLetterRequest) (*WebhookDeadLetter, error)
 	mustEmbedUnimplementedApplicationServiceServer()
 }
 
@@ -374,6 +483,21 @@ func (UnimplementedApplicationServiceServer) ListChanges(context.Context, *ListC
 }
 func (UnimplementedApplicationServiceServer) ListBackPayOrders(context.Context, *ListBackPayOrdersRequest) (*ListBackPayOrdersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListBackPayOrders not implemented")
+}
+func (UnimplementedApplicationServiceServer) CreateWebhook(context.Context, *CreateWebhookRequest) (*CreateWebhookResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateWebhook not implemented")
+}
+func (UnimplementedApplicationServiceServer) ListWebhooks(context.Context, *ListWebhooksRequest) (*ListWebhooksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListWebhooks not implemented")
+}
+func (UnimplementedApplicationServiceServer) DeleteWebhook(context.Context, *DeleteWebhookRequest) (*Webhook, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteWebhook not implemented")
+}
+func (UnimplementedApplicationServiceServer) ListWebhookDeadLetters(context.Context, *ListWebhookDeadLettersRequest) (*ListWebhookDeadLettersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListWebhookDeadLetters not implemented")
+}
+func (UnimplementedApplicationServiceServer) RedeliverWebhookDeadLetter(context.Context, *RedeliverWebhookDeadLetterRequest) (*WebhookDeadLetter, error) {
+	return nil, status.Error(codes.Unimplemented, "method RedeliverWebhookDeadLetter not implemented")
 }
 func (UnimplementedApplicationServiceServer) mustEmbedUnimplementedApplicationServiceServer() {}
 func (UnimplementedApplicationServiceServer) testEmbeddedByValue()                            {}
@@ -648,6 +772,96 @@ func _ApplicationService_ListBackPayOrders_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ApplicationService_CreateWebhook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateWebhookRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApplicationServiceServer).CreateWebhook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ApplicationService_CreateWebhook_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApplicationServiceServer).CreateWebhook(ctx, req.(*CreateWebhookRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ApplicationService_ListWebhooks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWebhooksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApplicationServiceServer).ListWebhooks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ApplicationService_ListWebhooks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApplicationServiceServer).ListWebhooks(ctx, req.(*ListWebhooksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ApplicationService_DeleteWebhook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteWebhookRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApplicationServiceServer).DeleteWebhook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ApplicationService_DeleteWebhook_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApplicationServiceServer).DeleteWebhook(ctx, req.(*DeleteWebhookRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ApplicationService_ListWebhookDeadLetters_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWebhookDeadLettersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApplicationServiceServer).ListWebhookDeadLetters(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ApplicationService_ListWebhookDeadLetters_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApplicationServiceServer).ListWebhookDeadLetters(ctx, req.(*ListWebhookDeadLettersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ApplicationService_RedeliverWebhookDeadLetter_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RedeliverWebhookDeadLetterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ApplicationServiceServer).RedeliverWebhookDeadLetter(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ApplicationService_RedeliverWebhookDeadLetter_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ApplicationServiceServer).RedeliverWebhookDeadLetter(ctx, req.(*RedeliverWebhookDeadLetterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ApplicationService_ServiceDesc is the grpc.ServiceDesc for ApplicationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -710,6 +924,26 @@ var ApplicationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListBackPayOrders",
 			Handler:    _ApplicationService_ListBackPayOrders_Handler,
+		},
+		{
+			MethodName: "CreateWebhook",
+			Handler:    _ApplicationService_CreateWebhook_Handler,
+		},
+		{
+			MethodName: "ListWebhooks",
+			Handler:    _ApplicationService_ListWebhooks_Handler,
+		},
+		{
+			MethodName: "DeleteWebhook",
+			Handler:    _ApplicationService_DeleteWebhook_Handler,
+		},
+		{
+			MethodName: "ListWebhookDeadLetters",
+			Handler:    _ApplicationService_ListWebhookDeadLetters_Handler,
+		},
+		{
+			MethodName: "RedeliverWebhookDeadLetter",
+			Handler:    _ApplicationService_RedeliverWebhookDeadLetter_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
