@@ -144,9 +144,10 @@ func navFor(lang string, role auth.Role, current string) []navItem {
 	case auth.RoleAuditor:
 		items = [][2]string{{"/audit", "nav.audit"}, {"/policy", "nav.policy"}, {"/reports", "nav.reports"}}
 	case auth.RolePolicyAdmin:
-		items = [][2]string{{"/policy", "nav.policy"}, {"/reports", "nav.reports"}}
+		items = [][2]string{{"/policy", "nav.policy"}}
 	case auth.RoleOps:
-		items = [][2]string{{"/reports", "nav.reports"}}
+		// Operations work from the services' metrics and logs; the
+		// reporting service does not serve them reports.
 	case auth.RoleService:
 		// Services have no pages; sign-in refuses the role anyway.
 	}
