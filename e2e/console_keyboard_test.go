@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/jackc/pgx/v5"
 )
 
 // Keyboard-only driving: Tab to move, Enter and Space to act, typed text,
@@ -141,8 +142,11 @@ func (b *browser) checkKeyboard(page string) {
 	b.checkLabels(page)
 	var n int
 	b.run("tag the controls of "+page, into(&n, chromedp.Evaluate[int](`(() => {
-		const els = Array.from(document.querySelectorAll("a[href], button, input:not([type=hidden]), select, textarea, [tabindex]")).
-			filter(e => !e.disabled && e.tabIndex >= 0 && e.getClientRects().length > 0);
+		// Every link, button and field, whatever its tabindex says (one of -1
+		// takes it out of the Tab order: that is what this looks for), and
+		// anything else made focusable; not main, the skip link's target.
+		const els = Array.from(document.querySelectorAll("a[href], button, input:not([type=hidden]), select, textarea, [tabindex]:not([tabindex='-1'])")).
+			filter(e => !e.disabled && e.getClientRects().length > 0);
 		els.forEach((e, i) => { e.dataset.kbd = e.type === "radio" ? "radio:" + e.name : String(i); });
 		if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
 		return els.length; })()`)))
@@ -216,7 +220,8 @@ func (b *browser) page(name string) {
 // TestConsoleKeyboard walks every page the console registers, for each
 // role that has it, by keyboard only, and does the work of each page with
 // the keys: sign in, the navigation, upload and submit, the school's bulk
-// approval with a hardship level, the public notice, the bureau's bulk
+// approval with a hardship level, the public notice and an objection on
+// one of its lines, the bureau's bulk
 // approval, a batch item sent back, the batch closed and confirmed by a
 // second officer typing its count and sum, a comparison run, the data
 // exchange's export, the auditor's trail, a policy draft typed in and
@@ -234,7 +239,7 @@ func TestConsoleKeyboard(t *testing.T) {
 	base := "http://" + s.Console
 	b := newBrowser(t, base)
 	dir := t.TempDir()
-	students := consoleStudents(3, 760)
+	students := consoleStudents(4, 760)
 	list := filepath.Join(dir, "名单.csv")
 	if err := os.WriteFile(list, listCSV(students, -1), 0o600); err != nil {
 		t.Fatal(err)
@@ -259,12 +264,12 @@ func TestConsoleKeyboard(t *testing.T) {
 	b.page("upload-checked")
 	b.follow("#submit")
 	b.run("submitted", chromedp.WaitVisible(chromedp.CSS("#upload-submitted")))
-	if got := b.text("#submitted-count"); got != "3" {
-		t.Fatalf("submitted %q, want 3", got)
+	if got := b.text("#submitted-count"); got != "4" {
+		t.Fatalf("submitted %q, want 4", got)
 	}
 	b.follow(`main a[href="/applications"]`)
-	b.until("three submitted", "/applications?term=2017-autumn", "#applications", func(text string) bool {
-		return strings.Count(text, "BOARDING_SUBSIDY") == 3
+	b.until("four submitted", "/applications?term=2017-autumn", "#applications", func(text string) bool {
+		return strings.Count(text, "BOARDING_SUBSIDY") == 4
 	})
 	b.page("applications")
 	b.follow("#applications tbody tr:first-child a")
@@ -280,24 +285,35 @@ func TestConsoleKeyboard(t *testing.T) {
 	b.activate(" ", false)
 	var ticked int
 	b.run("ticked", into(&ticked, chromedp.Evaluate[int](`document.querySelectorAll("#reviews tbody input[name=id]:checked").length`)))
-	if ticked != 3 {
-		t.Fatalf("Space on select-all ticked %d, want 3", ticked)
+	if ticked != 4 {
+		t.Fatalf("Space on select-all ticked %d, want 4", ticked)
 	}
 	b.chooseOption("#level", "difficult")
 	b.follow("#approve")
 	b.run("decided", chromedp.WaitVisible(chromedp.CSS("#decide-summary")))
-	if got := b.text("#decided"); got != "3" {
-		t.Fatalf("decided %q, want 3 (failed %s)", got, b.text("#decide-failed"))
+	if got := b.text("#decided"); got != "4" {
+		t.Fatalf("decided %q, want 4 (failed %s)", got, b.text("#decide-failed"))
 	}
 	// The notice first, while the items are in it; the result page has
 	// no control of its own (the bureau's is walked below).
 	b.screenshot("school-bulk-result")
 	b.follow(`nav a[href="/school/notice"]`)
 	b.run("notice", chromedp.WaitVisible(chromedp.CSS("#notice-list")))
-	if n := strings.Count(b.text("#notice-list tbody"), "BOARDING_SUBSIDY"); n != 3 {
-		t.Fatalf("notice lists %d, want 3 (the notice period is 20 s)", n)
+	if n := strings.Count(b.text("#notice-list tbody"), "BOARDING_SUBSIDY"); n != 4 {
+		t.Fatalf("notice lists %d, want 4 (the notice period is 20 s)", n)
 	}
 	b.page("public-notice")
+	// An objection raised during the notice, on the last line, sends that
+	// item back to the school.
+	var objected string
+	b.run("the last line", into(&objected, chromedp.Evaluate[string](`document.querySelector("#notice-list tbody tr:last-child").dataset.id`)))
+	b.typeInto("#obj-"+objected, "家庭情况与公示不符")
+	b.follow(`#notice-list tr[data-id="` + objected + `"] button`)
+	b.run("objection", chromedp.WaitVisible(chromedp.CSS("#flash")))
+	if rows := b.text("#notice-list tbody"); strings.Count(rows, "BOARDING_SUBSIDY") != 3 {
+		t.Errorf("notice after the objection lists %q, want the other three", rows)
+	}
+	b.page("public-notice-objection")
 	b.follow(`nav a[href="/school/payees"]`)
 	b.page("payees")
 	b.follow(`nav a[href="/applications"]`)
@@ -402,6 +418,17 @@ func TestConsoleKeyboard(t *testing.T) {
 	b.follow("#show")
 	b.run("trail", chromedp.WaitVisible(chromedp.CSS("#verify")))
 	b.page("audit-trail")
+	// The read of the student's personal data is recorded with its purpose.
+	conn, err := pgx.Connect(ctxT(t), s.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	var reads int
+	if err := conn.QueryRow(ctxT(t), `SELECT count(*) FROM application.pii_reads WHERE user_id = 'auditor1' AND role = 'auditor'
+		AND purpose = '键盘审计抽查' AND $1::uuid = ANY(application_ids)`, returned).Scan(&reads); err != nil || reads != 1 {
+		t.Errorf("the auditor's read of %s recorded %d times (%v), want once with its purpose", returned, reads, err)
+	}
 	b.follow(`nav a[href="/policy"]`)
 	b.page("auditor-policy")
 	b.signOutByKeyboard()
