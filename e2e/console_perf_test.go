@@ -88,6 +88,8 @@ func TestConsoleAtScale(t *testing.T) {
 		{"school reviewer: public notice, term", reviewer, "/school/notice?term=2017-spring", "4201"},
 		{"data: refunds with their receipts", data, "/data/refunds", "R2-"},
 		{"data: imports", data, "/data/imports", "roster-S"},
+		{"school reviewer: payee corrections to approve", reviewer, "/school/payees", `<table id="payees">`},
+		{"officer: back-pay orders", officer, "/school/back-pay", `<table id="backpay">`},
 	}
 	const pace = 50 * time.Millisecond
 	// A notice page is up to 50 calls for one school; its fetches are
@@ -351,6 +353,24 @@ SELECT 'roster', sc || '/' || tm, g / 10000 + 1, 300, 'roster-' || sc || '-' || 
 FROM (SELECT g, 'S' || lpad((g % 500 + 1)::text, 3, '0') AS sc,
     (2008 + (g / 500) % 20 / 2)::text || CASE WHEN (g / 500) % 2 = 0 THEN '-spring' ELSE '-autumn' END AS tm
   FROM generate_series(0, $1::int / 50 - 1) AS g) x ORDER BY g`, n)
+	// Payee corrections: n/100 decided ones and n/1000 waiting for a
+	// reviewer (10 of S001's at 1M), on batched applications (the chain
+	// would have them on returned payments; the page reads the corrections
+	// and their applications only). And n/1000 back-pay orders, half of
+	// them fulfilled by an application.
+	exec("payee corrections", `INSERT INTO application.payee_corrections (id, application_id, state, bank_card_masked, bank_card_fingerprint,
+  previous_bank_card_masked, previous_bank_card_fingerprint, bank_card_sealed, account_name_sealed, entered_by, entered_role, entered_org,
+  entered_at, decided_by, decided_role, decided_org, decided_at)
+SELECT gen_random_uuid(), id, CASE WHEN i % 1000 = 0 THEN 'PENDING' ELSE 'APPROVED' END, '6222 **** **** 0020', 'fp-new-' || i,
+  '6217 **** **** 0010', 'fp-old-' || i, '\x00', '\x00', 'officer-seed', 'school_officer', school, at + interval '12 days',
+  CASE WHEN i % 1000 = 0 THEN '' ELSE 'reviewer-seed' END, CASE WHEN i % 1000 = 0 THEN '' ELSE 'school_reviewer' END,
+  CASE WHEN i % 1000 = 0 THEN '' ELSE school END, CASE WHEN i % 1000 = 0 THEN NULL ELSE at + interval '13 days' END
+FROM chained WHERE len = 5 AND i % 100 = 0`)
+	exec("back-pay orders", `INSERT INTO application.back_pay_orders (clue_id, school_code, program_code, term, student_id_hash, student_id_masked,
+  estimated_fen, opened_at, event_id, application_id)
+SELECT gen_random_uuid(), school, program, term, 'bp-' || id_hash, id_masked, 50000, at + interval '30 days', 'seed-' || i,
+  CASE WHEN i % 2000 = 0 THEN id END
+FROM chained WHERE i % 1000 = 0`)
 	for _, schema := range []string{"application", "school_review", "bureau_review", "finance_confirmation", "data_comparison"} {
 		exec("analyze "+schema, `DO $$ DECLARE r record; BEGIN
   FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = '`+schema+`' LOOP EXECUTE format('ANALYZE %I.%I', '`+schema+`', r.tablename); END LOOP;
