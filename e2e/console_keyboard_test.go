@@ -429,6 +429,17 @@ func TestConsoleKeyboard(t *testing.T) {
 		AND purpose = '键盘审计抽查' AND $1::uuid = ANY(application_ids)`, returned).Scan(&reads); err != nil || reads != 1 {
 		t.Errorf("the auditor's read of %s recorded %d times (%v), want once with its purpose", returned, reads, err)
 	}
+	// The data office's work, read-only: no forms to work clues or record
+	// receipts.
+	for _, p := range []string{"/data/clues", "/data/imports", "/data/refunds"} {
+		b.follow(`nav a[href="` + p + `"]`)
+		var forms int
+		b.run("forms", into(&forms, chromedp.Evaluate[int](`document.querySelectorAll("main form[method=post]").length`)))
+		if forms != 0 {
+			t.Errorf("auditor on %s: %d forms to post, want none", p, forms)
+		}
+		b.page("auditor" + strings.ReplaceAll(p, "/", "-"))
+	}
 	b.follow(`nav a[href="/policy"]`)
 	b.page("auditor-policy")
 	b.signOutByKeyboard()
