@@ -711,5 +711,8 @@ func TestConsoleDataOffice(t *testing.T) {
 	if !strings.Contains(row, "已关闭") || strings.Count(row, "1,000.00") != 2 {
 		t.Errorf("refund after 400 + 600 received: %q, want CLOSED with 1,000.00 received", row)
 	}
+	if got := b.text("#refunds tbody tr td.receipts"); got != "400.00 BANK-1\n600.00 BANK-2" {
+		t.Errorf("receipts listed %q, want 400.00 BANK-1 and 600.00 BANK-2", got)
+	}
 	b.screenshot("refund-closed")
 }

@@ -52,6 +52,39 @@ func (Store) PendingPayeeCorrection(ctx context.Context, q db.Querier, applicati
 	return c, true, nil
 }
 
+// PendingPayeeCorrections returns the pending corrections of the given
+// applications, by application ID, in one statement (the unique partial
+// index payee_corrections_one_pending).
+func (Store) PendingPayeeCorrections(ctx context.Context, q db.Querier, applicationIDs []string) (map[string]domain.PayeeCorrection, error) {
+	out := make(map[string]domain.PayeeCorrection, len(applicationIDs))
+	if len(applicationIDs) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT id::text, application_id::text, bank_card_masked, bank_card_fingerprint,
+		  previous_bank_card_masked, previous_bank_card_fingerprint, bank_card_sealed, account_name_sealed,
+		  entered_by, entered_role, entered_org, entered_at
+		FROM payee_corrections WHERE application_id = ANY($1::uuid[]) AND state = 'PENDING'`, applicationIDs)
+	if err != nil {
+		return nil, fmt.Errorf("pending payee corrections: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c domain.PayeeCorrection
+		var role string
+		if err := rows.Scan(&c.ID, &c.ApplicationID, &c.CardMasked, &c.CardFingerprint, &c.PreviousCardMasked, &c.PreviousCardFingerprint,
+			&c.CardSealed, &c.AccountNameSealed, &c.EnteredBy.UserID, &role, &c.EnteredBy.Org, &c.EnteredAt); err != nil {
+			return nil, fmt.Errorf("pending payee corrections: %w", err)
+		}
+		c.EnteredBy.Role = auth.Role(role)
+		c.EnteredAt = c.EnteredAt.UTC()
+		out[c.ApplicationID] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pending payee corrections: %w", err)
+	}
+	return out, nil
+}
+
 // DecidePayeeCorrection marks the pending correction id approved or
 // rejected by who at at, with reason, and erases the sealed payee it held
 // (an approval has copied it to the application). It fails unless the

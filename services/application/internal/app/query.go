@@ -170,6 +170,23 @@ func (s *Service) List(ctx context.Context, caller auth.Identity, req ListReques
 	if err != nil {
 		return nil, "", err
 	}
+	if req.PendingPayee {
+		// The corrections waiting, with the page, as GetApplication shows
+		// each: the reviewer's queue needs no call per item.
+		ids := make([]string, len(views))
+		for i, v := range views {
+			ids[i] = v.ID
+		}
+		pending, err := s.store.PendingPayeeCorrections(ctx, s.pool, ids)
+		if err != nil {
+			return nil, "", err
+		}
+		for i := range views {
+			if c, ok := pending[views[i].ID]; ok {
+				views[i].PendingPayee = &c
+			}
+		}
+	}
 	return views, next, nil
 }
 

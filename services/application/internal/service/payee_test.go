@@ -91,6 +91,11 @@ func TestPayeeCorrectionTakesTwoPeople(t *testing.T) {
 		var ids []string
 		for _, a := range resp.GetApplications() {
 			ids = append(ids, a.GetApplicationId())
+			// Each carries its pending correction, as GetApplication shows it.
+			if c := a.GetPendingPayeeCorrection(); c.GetCorrectionId() != first.GetCorrectionId() || c.GetBankCardMasked() != idnumber.Mask(wrongCard) ||
+				c.GetPreviousBankCardMasked() != idnumber.Mask(st.Card) || c.GetEnteredBy().GetUserId() != "officer-S001" {
+				t.Fatalf("queued %s with correction %v, want %s entered by officer-S001", a.GetApplicationId(), c, first.GetCorrectionId())
+			}
 		}
 		return ids
 	}

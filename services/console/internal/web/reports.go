@@ -11,7 +11,9 @@ import (
 )
 
 func (s *Server) reportRoutes(mux *http.ServeMux) {
-	readers := []auth.Role{auth.RoleBureauReviewer, auth.RoleFinanceOfficer, auth.RoleDataOfficer, auth.RoleAuditor, auth.RolePolicyAdmin, auth.RoleOps}
+	// The reporting service's readers (its ports.Readers): a policy
+	// administrator or ops would only be shown its refusal.
+	readers := []auth.Role{auth.RoleBureauReviewer, auth.RoleFinanceOfficer, auth.RoleDataOfficer, auth.RoleAuditor}
 	mux.Handle("GET /reports", s.role(s.report, readers...))
 	mux.Handle("GET /reports/{year}/export.xlsx", s.role(s.reportExport, readers...))
 }

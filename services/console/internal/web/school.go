@@ -75,16 +75,13 @@ func (s *Server) payees(q *request) {
 		q.upstreamError(err)
 		return
 	}
-	// A list shows no correction's detail: each comes from the application.
+	// The listing carries each item's pending correction: one call for the
+	// page, not one per item (each of which counted against the school's
+	// fair use at the gateway).
 	items := make([]*applicationv1.Application, 0, len(resp.GetApplications()))
 	for _, a := range resp.GetApplications() {
-		full, err := s.up.Applications.GetApplication(ctx, &applicationv1.GetApplicationRequest{ApplicationId: a.GetApplicationId()})
-		if err != nil {
-			q.upstreamError(err)
-			return
-		}
-		if full.GetPendingPayeeCorrection() != nil {
-			items = append(items, full)
+		if a.GetPendingPayeeCorrection() != nil {
+			items = append(items, a)
 		}
 	}
 	q.render("payees.html", "payees.title", map[string]any{"Items": items, "Next": f.next(resp.GetNextPageToken())})

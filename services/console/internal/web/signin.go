@@ -142,11 +142,13 @@ func navFor(lang string, role auth.Role, current string) []navItem {
 	case auth.RoleDataOfficer:
 		items = [][2]string{{"/data/clues", "nav.clues"}, {"/data/imports", "nav.imports"}, {"/data/refunds", "nav.refunds"}, {"/data/exchange", "nav.exchange"}, {"/reports", "nav.reports"}}
 	case auth.RoleAuditor:
-		items = [][2]string{{"/audit", "nav.audit"}, {"/policy", "nav.policy"}, {"/reports", "nav.reports"}}
+		items = [][2]string{{"/audit", "nav.audit"}, {"/data/clues", "nav.clues"}, {"/data/imports", "nav.imports"}, {"/data/refunds", "nav.refunds"},
+			{"/policy", "nav.policy"}, {"/reports", "nav.reports"}}
 	case auth.RolePolicyAdmin:
-		items = [][2]string{{"/policy", "nav.policy"}, {"/reports", "nav.reports"}}
+		items = [][2]string{{"/policy", "nav.policy"}}
 	case auth.RoleOps:
-		items = [][2]string{{"/reports", "nav.reports"}}
+		// Operations work from the services' metrics and logs; the
+		// reporting service does not serve them reports.
 	case auth.RoleService:
 		// Services have no pages; sign-in refuses the role anyway.
 	}

@@ -350,3 +350,55 @@ func TestYuan(t *testing.T) {
 		}
 	}
 }
+
+// TestNavOpensForItsRole: every page a role's navigation lists is one the
+// console lets that role open (no services stand behind this server, so a
+// page that passes the role check fails with the services unreachable, not
+// with the console's 403); and the reports, which the reporting service
+// serves only to its readers, are not offered to a policy administrator.
+func TestNavOpensForItsRole(t *testing.T) {
+	pool := testPool(t)
+	srv := httptest.NewUnstartedServer(nil)
+	base := "http://" + srv.Listener.Addr().String()
+	users := []auth.Identity{
+		{UserID: "officer1", Role: auth.RoleSchoolOfficer, Org: "S001"}, {UserID: "reviewer1", Role: auth.RoleSchoolReviewer, Org: "S001"},
+		{UserID: "bureau1", Role: auth.RoleBureauReviewer, Org: auth.OrgBureau}, {UserID: "finance1", Role: auth.RoleFinanceOfficer, Org: auth.OrgFinance},
+		{UserID: "data1", Role: auth.RoleDataOfficer, Org: auth.OrgBureau}, {UserID: "auditor1", Role: auth.RoleAuditor, Org: auth.OrgAudit},
+		{UserID: "policy1", Role: auth.RolePolicyAdmin, Org: auth.OrgBureau}, {UserID: "ops1", Role: auth.RoleOps, Org: auth.OrgIT},
+	}
+	s := newTestServer(t, pool, Config{DevUsers: users}, srv)
+	get := func(token, path string) int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: token})
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	listed := 0
+	for _, u := range users {
+		token, _, err := s.sessions.Create(context.Background(), u, "dev")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range navFor("zh", u.Role, "") {
+			listed++
+			if code := get(token, item.Href); code == http.StatusForbidden || code == http.StatusNotFound {
+				t.Errorf("%s's navigation lists %s, which answers %d", u.Role, item.Href, code)
+			}
+		}
+		if u.Role == auth.RolePolicyAdmin || u.Role == auth.RoleOps {
+			if code := get(token, "/reports"); code != http.StatusForbidden {
+				t.Errorf("%s on /reports: %d, want 403 (the reporting service does not serve the role)", u.Role, code)
+			}
+		}
+	}
+	if listed < 20 {
+		t.Errorf("%d navigation links checked", listed)
+	}
+}

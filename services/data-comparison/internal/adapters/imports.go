@@ -154,8 +154,13 @@ func CopyRows(ctx context.Context, tx db.Tx, im Import, scope domain.Scope, src 
 // ListImports lists imports of kind (all kinds when empty), newest first,
 // from before the cursor id (0: from the newest).
 func ListImports(ctx context.Context, q db.Querier, kind domain.RefKind, before int64, limit int) ([]Import, error) {
-	rows, err := q.Query(ctx, `SELECT i.id, i.kind, i.scope, i.version, i.rows, i.file_name, i.imported_by, i.imported_at, c.id IS NOT NULL
-		FROM imports i LEFT JOIN current_imports c ON c.id = i.id
+	// Current when no later version of its kind and scope exists: one probe
+	// of the (kind, scope, version) index per listed row. (Joining the
+	// current_imports view instead computed the current version of every
+	// kind and scope for each page: 250 ms at 20,000 imports.)
+	rows, err := q.Query(ctx, `SELECT i.id, i.kind, i.scope, i.version, i.rows, i.file_name, i.imported_by, i.imported_at,
+		NOT EXISTS (SELECT 1 FROM imports later WHERE later.kind = i.kind AND later.scope = i.scope AND later.version > i.version)
+		FROM imports i
 		WHERE ($1 = '' OR i.kind = $1) AND ($2 = 0 OR i.id < $2) ORDER BY i.id DESC LIMIT $3`, string(kind), before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list imports: %w", err)

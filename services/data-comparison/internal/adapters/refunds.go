@@ -95,5 +95,33 @@ func ListRefunds(ctx context.Context, q db.Querier, status, afterID string, limi
 	if err != nil {
 		return nil, fmt.Errorf("list refunds: %w", err)
 	}
-	return pgx.CollectRows(rows, scanRefund)
+	rs, err := pgx.CollectRows(rows, scanRefund)
+	if err != nil || len(rs) == 0 {
+		return rs, err
+	}
+	// The page's receipts in one statement (receipts_refund), each under
+	// its refund in the order GetRefund gives.
+	ids := make([]string, len(rs))
+	at := make(map[string]int, len(rs))
+	for i, r := range rs {
+		ids[i], at[r.ID] = r.ID, i
+	}
+	rows, err = q.Query(ctx, `SELECT refund_id::text, amount_fen, bank_ref, account, received_at, recorded_by FROM receipts
+		WHERE refund_id = ANY($1::uuid[]) ORDER BY refund_id, recorded_at, bank_ref`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("list receipts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var rc domain.Receipt
+		if err := rows.Scan(&id, &rc.AmountFen, &rc.BankRef, &rc.Account, &rc.ReceivedAt, &rc.RecordedBy); err != nil {
+			return nil, fmt.Errorf("list receipts: %w", err)
+		}
+		rs[at[id]].Receipts = append(rs[at[id]].Receipts, rc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list receipts: %w", err)
+	}
+	return rs, nil
 }

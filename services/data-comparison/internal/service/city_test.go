@@ -384,6 +384,21 @@ func TestGeneratedCity(t *testing.T) {
 			!slices.Equal(ineligible.GetRecordIds(), []string{r.GetRecordId()}) {
 			t.Fatalf("refund after two receipts: %v", r)
 		}
+		// The list carries each refund's receipts too (the console's refunds page shows them).
+		list, err := e.aud.ListRefunds(ctx, &dcv1.ListRefundsRequest{Status: dcv1.RefundStatus_REFUND_STATUS_CLOSED})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var listed *dcv1.Refund
+		for _, lr := range list.GetRefunds() {
+			if lr.GetRefundId() == refundID {
+				listed = lr
+			}
+		}
+		if listed == nil || len(listed.GetReceipts()) != 2 || listed.GetReceipts()[0].GetBankRef() != "IN-1" || listed.GetReceipts()[0].GetAmountFen() != 20000 ||
+			listed.GetReceipts()[1].GetBankRef() != "IN-2" || listed.GetReceipts()[1].GetAmountFen() != 30000 {
+			t.Fatalf("listed refund %s: %v, want receipts IN-1 200.00 and IN-2 300.00", refundID, listed)
+		}
 		intact, types := e.trailTypes(ctx, ineligible.GetClueId())
 		if wantTypes := []string{events.TypeClueRaised, events.TypeClueAssigned, events.TypeClueVerified, events.TypeRefundOpened}; !intact || !slices.Equal(types, wantTypes) {
 			t.Fatalf("trail intact %t, %q; want intact %q", intact, types, wantTypes)

@@ -278,6 +278,18 @@ func TestReviewTimeFlags(t *testing.T) {
 	t.Run("a new registry version applies at once", func(t *testing.T) {
 		e.importFile(ctx, &dcv1.ImportReferenceRequest{Kind: dcv1.ReferenceKind_REFERENCE_KIND_POVERTY_REGISTRY, FileName: "registry-2.csv",
 			Content: csvOf("户编号,身份证号,姓名,乡镇", append(slices.Clone(reg), "H999,"+person(102)+","+name(102)+",城关镇")...)})
+		// The list marks the new version current and the first no longer.
+		ims, err := e.aud.ListImports(ctx, &dcv1.ListImportsRequest{Kind: dcv1.ReferenceKind_REFERENCE_KIND_POVERTY_REGISTRY})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var marks []string
+		for _, im := range ims.GetImports() {
+			marks = append(marks, fmt.Sprintf("v%d %t", im.GetVersion(), im.GetCurrent()))
+		}
+		if want := []string{"v2 true", "v1 false"}; !slices.Equal(marks, want) {
+			t.Errorf("registry versions listed %q, want %q", marks, want)
+		}
 		next := maps.Clone(want)
 		next["not in registry"] = nil
 		next["several"] = []string{notInRegistry(2), "key_person_relative: on the key-persons list (重点对象): 配偶 [KEY_PERSONS v1 line 3]", notOnRoster, age15}

@@ -1052,7 +1052,8 @@ type Application struct {
 	SubmittedAt  *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=submitted_at,json=submittedAt,proto3" json:"submitted_at,omitempty"`
 	UpdatedAt    *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// The payee correction waiting for a reviewer's approval, if any (set by
-	// GetApplication and the payee correction RPCs, not by listings).
+	// GetApplication, the payee correction RPCs and a listing filtered by
+	// pending_payee_correction; not by other listings).
 	PendingPayeeCorrection *PayeeCorrection `protobuf:"bytes,17,opt,name=pending_payee_correction,json=pendingPayeeCorrection,proto3" json:"pending_payee_correction,omitempty"`
 	// The policy version and school-register version the amount was computed
 	// under (ListPolicyVersions). A later correction never changes it.
@@ -1399,7 +1400,8 @@ type ListApplicationsRequest struct {
 	// auditor); every page read is recorded with it.
 	Purpose string `protobuf:"bytes,7,opt,name=purpose,proto3" json:"purpose,omitempty"`
 	// Only applications with a payee correction waiting for its second
-	// officer (the school reviewer's queue of corrections to decide).
+	// officer (the school reviewer's queue of corrections to decide), each
+	// with that correction (pending_payee_correction).
 	PendingPayeeCorrection bool `protobuf:"varint,8,opt,name=pending_payee_correction,json=pendingPayeeCorrection,proto3" json:"pending_payee_correction,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
