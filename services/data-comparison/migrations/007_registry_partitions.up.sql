@@ -29,12 +29,19 @@ CREATE TABLE registry_rows (
     household_id text NOT NULL,
     name_hash    text NOT NULL,
     id_masked    text NOT NULL,
-    township     text NOT NULL,
-    PRIMARY KEY (import_id, id_hash, line)
+    township     text NOT NULL
 ) PARTITION BY LIST (import_id);
 
+-- registry_rows itself has no index: each partition has its own primary
+-- key, (id_hash, line) for a version's partition (every look-up names the
+-- version, which picks the partition, and the person). Leaving out the
+-- version's id, the same in every row of a partition, lets the sort that
+-- builds the key compare the hashes' abbreviated keys instead of tying on
+-- the first column and comparing whole hashes every time.
+--
 -- The rows imported before this migration stay where they are, as one
--- partition holding all their versions (or go, when there are none).
+-- partition holding all their versions with its primary key (import_id,
+-- id_hash, line) (or go, when there are none).
 DO $$
 DECLARE ids text;
 BEGIN
@@ -64,8 +71,8 @@ BEGIN
 END;
 $$;
 
--- finish_registry_partition builds the primary key of the table
--- begin_registry_partition made (one sort, in memory up to 512 MB) and
+-- finish_registry_partition builds the primary key (id_hash, line) of the
+-- table begin_registry_partition made (one sort, in memory up to 512 MB) and
 -- attaches it as the partition of its import. The check constraint proves
 -- every row belongs there, so ATTACH does not scan the table; it takes a
 -- SHARE UPDATE EXCLUSIVE lock on registry_rows, which readers do not wait
@@ -79,7 +86,7 @@ BEGIN
      OR NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = to_regclass(quote_ident(t)) AND NOT c.relispartition) THEN
     RAISE EXCEPTION 'import % has no unattached registry table', p_import;
   END IF;
-  EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (import_id, id_hash, line)', t, t || '_pkey');
+  EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (id_hash, line)', t, t || '_pkey');
   EXECUTE format('ALTER TABLE registry_rows ATTACH PARTITION %I FOR VALUES IN (%s)', t, p_import);
 END;
 $$;

@@ -280,7 +280,11 @@ func NormalizeIDNumber(s string) string {
 // matched on their own (the ID number is the key); the name's keyed hash
 // confirms a match.
 func NormalizeName(s string) string {
+	if nameIsNormal(s) {
+		return s
+	}
 	var b strings.Builder
+	b.Grow(len(s))
 	for _, c := range s {
 		switch {
 		case unicode.IsSpace(c), c == '·', c == '•', c == '・', c == '.', c == '．':
@@ -291,6 +295,23 @@ func NormalizeName(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// nameIsNormal says whether NormalizeName would leave s as it is (most
+// names: Han characters only), so that it need not build a copy.
+func nameIsNormal(s string) bool {
+	for _, c := range s {
+		switch {
+		case c < 0x80:
+			if c <= ' ' || c == '.' || c >= 'a' && c <= 'z' || c == 0x7f {
+				return false
+			}
+		case c >= 0x4e00 && c <= 0x9fff: // CJK unified ideographs: no case, no space
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ParseYuan reads an amount in yuan, such as 500, 1,250.50 or ¥625, as
