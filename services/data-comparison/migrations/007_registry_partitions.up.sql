@@ -72,8 +72,8 @@ END;
 $$;
 
 -- finish_registry_partition builds the primary key (id_hash, line) of the
--- table begin_registry_partition made (one sort, in memory up to 512 MB) and
--- attaches it as the partition of its import. The check constraint proves
+-- table begin_registry_partition made (one sort, in memory up to 512 MB),
+-- attaches it as the partition of its import and analyzes it. The check constraint proves
 -- every row belongs there, so ATTACH does not scan the table; it takes a
 -- SHARE UPDATE EXCLUSIVE lock on registry_rows, which readers do not wait
 -- for.
@@ -88,5 +88,9 @@ BEGIN
   END IF;
   EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (id_hash, line)', t, t || '_pkey');
   EXECUTE format('ALTER TABLE registry_rows ATTACH PARTITION %I FOR VALUES IN (%s)', t, p_import);
+  -- Statistics from the start (a sample of 30,000 rows), so that the flags'
+  -- and comparisons' plans over the new version need not wait for
+  -- autovacuum; the service's role may not ANALYZE a table it does not own.
+  EXECUTE format('ANALYZE %I', t);
 END;
 $$;

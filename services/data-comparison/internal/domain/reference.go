@@ -259,7 +259,11 @@ func eventKindOf(v string, fail func(col, format string, args ...any)) string {
 // NormalizeIDNumber turns full-width digits and X (common from Chinese input
 // methods) into ASCII, drops spaces, and upper-cases x.
 func NormalizeIDNumber(s string) string {
+	if idIsNormal(s) {
+		return s
+	}
 	var b strings.Builder
+	b.Grow(len(s))
 	for _, c := range s {
 		switch {
 		case c >= '０' && c <= '９':
@@ -272,6 +276,18 @@ func NormalizeIDNumber(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// idIsNormal says whether NormalizeIDNumber would leave s as it is (ASCII
+// digits and X only, as most files have them), so that it need not build a
+// copy.
+func idIsNormal(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && c != 'X' {
+			return false
+		}
+	}
+	return true
 }
 
 // NormalizeName is how names are compared: spaces and the separator dots of

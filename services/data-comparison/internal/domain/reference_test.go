@@ -26,3 +26,21 @@ func TestNormalizeName(t *testing.T) {
 		}
 	}
 }
+
+// NormalizeIDNumber returns ASCII digits and X as they are (the fast path)
+// and rewrites full-width digits, lower-case x and spaces as before.
+func TestNormalizeIDNumber(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ in, want string }{
+		{"42108119990101123X", "42108119990101123X"},
+		{"421081990101123", "421081990101123"},
+		{"42108119990101123x", "42108119990101123X"},
+		{"４２１０８１１９９９０１０１１２３Ｘ", "42108119990101123X"},
+		{"421081 19990101 123ｘ", "42108119990101123X"},
+		{"", ""},
+	} {
+		if got := domain.NormalizeIDNumber(c.in); got != c.want {
+			t.Errorf("NormalizeIDNumber(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
