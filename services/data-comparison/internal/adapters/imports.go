@@ -99,14 +99,15 @@ var refTables = map[domain.RefKind]struct {
 // CopyRows streams src into the table of im's kind with one COPY, holding
 // one row at a time, and returns how many rows it wrote.
 //
-// Reference rows go first into a temporary table of the transaction
-// (import_stage, dropped at its end: a temporary table needs only the
-// database's TEMP privilege, no DDL in the service's schema), which has no
-// index, and from there into the real table in one INSERT … SELECT sorted
-// by the primary key (import_id, id_hash, line): the new version's index
-// entries are appended in order rather than scattered over an index larger
-// than the buffer cache. The sort may use 256 MB before it spills to
-// temporary files. History rows are records keyed by time-ordered UUIDs and
+// A registry import's rows go into a partition of their own
+// (copyRegistry). The other reference rows go first into a temporary table
+// of the transaction (import_stage, dropped at its end: a temporary table
+// needs only the database's TEMP privilege, no DDL in the service's
+// schema), which has no index, and from there into the real table in one
+// INSERT … SELECT sorted by the primary key (import_id, id_hash, line): the
+// new version's index entries are appended in order rather than scattered
+// over the index. The sort may use 256 MB before it spills to temporary
+// files. History rows are records keyed by time-ordered UUIDs and
 // go straight in.
 func CopyRows(ctx context.Context, tx db.Tx, im Import, scope domain.Scope, src RowSource) (int64, error) {
 	t := refTables[im.Kind]
