@@ -218,7 +218,8 @@ func (r *registryText) Read(p []byte) (int, error) {
 			r.eof = true
 			break
 		}
-		b := append(r.buf, r.prefix...)
+		b := r.buf
+		b = append(b, r.prefix...)
 		b = strconv.AppendInt(b, row.Line, 10)
 		b = append(b, '\t')
 		b = append(b, row.IDHash...)
@@ -230,7 +231,8 @@ func (r *registryText) Read(p []byte) (int, error) {
 		b = append(b, idnumber.Mask(row.ID.String())...)
 		b = append(b, '\t')
 		b = appendCopyText(b, row.Township)
-		r.buf = append(b, '\n')
+		b = append(b, '\n')
+		r.buf = b
 		r.rows++
 	}
 	if len(r.buf) == 0 {
@@ -250,7 +252,7 @@ func appendCopyText(b []byte, s string) []byte {
 	if !strings.ContainsAny(s, "\\\t\n\r") {
 		return append(b, s...)
 	}
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		switch c := s[i]; c {
 		case '\\':
 			b = append(b, '\\', '\\')
