@@ -54,6 +54,12 @@ BEGIN
 END;
 $$;
 
+-- The functions run with the search path they are made with, the schema
+-- and then pg_temp, named last: unnamed, pg_temp would come first, and a
+-- caller with TEMPORARY could shadow imports or registry_rows with a
+-- temporary table of its own.
+SELECT set_config('search_path', quote_ident(current_schema()) || ', pg_temp', true);
+
 -- begin_registry_partition makes the empty, unindexed table of a registry
 -- import's rows, named registry_rows_<import id>, and returns its name. The
 -- import must be a registry import with no rows yet and no table.
