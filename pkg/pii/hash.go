@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Hasher computes keyed, deterministic fingerprints of values, so duplicates
@@ -38,7 +40,7 @@ func NewHasher(keys ...Key) (*Hasher, error) {
 		h.ids = append(h.ids, k.ID)
 		key := append([]byte(nil), k.Secret...)
 		h.keys[k.ID] = key
-		h.macs[k.ID] = &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
+		h.macs[k.ID] = &sync.Pool{New: func() any { return &pooledMAC{mac: hmac.New(sha256.New, key)} }}
 	}
 	return h, nil
 }
@@ -69,11 +71,37 @@ func (h *Hasher) HashWith(keyID, s string) (string, error) {
 
 func (h *Hasher) mac(keyID, s string) string {
 	pool := h.macs[keyID]
-	m := pool.Get().(hash.Hash) //nolint:forcetypeassert // the pool holds only keyed HMACs
-	m.Reset()
-	m.Write([]byte(normalize(s)))
-	var sum [sha256.Size]byte
-	out := hex.EncodeToString(m.Sum(sum[:0]))
+	m := pool.Get().(*pooledMAC) //nolint:forcetypeassert // the pool holds only keyed HMACs
+	m.mac.Reset()
+	m.in = append(m.in[:0], normalize(s)...)
+	m.mac.Write(m.in)
+	hex.Encode(m.hex[:], m.mac.Sum(m.sum[:0]))
+	out := string(m.hex[:])
 	pool.Put(m)
 	return out
+}
+
+// pooledMAC is one keyed HMAC with the buffers a hash needs, so that
+// hashing allocates only the returned string.
+type pooledMAC struct {
+	mac hash.Hash
+	in  []byte
+	sum [sha256.Size]byte
+	hex [2 * sha256.Size]byte
+}
+
+// upper is strings.ToUpper, returning s as it is without looking runes up
+// in the case tables when it holds only ASCII other than a-z and Han
+// characters (ID numbers, Chinese names), which have no case.
+func upper(s string) string {
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z':
+			return strings.ToUpper(s)
+		case c < utf8.RuneSelf, c >= 0x4e00 && c <= 0x9fff:
+		default:
+			return strings.ToUpper(s)
+		}
+	}
+	return s
 }

@@ -58,7 +58,7 @@ func ParseKey(s string) ([]byte, error) {
 
 // normalize returns s as Hash sees it: trimmed and upper-cased.
 func normalize(s string) string {
-	return strings.ToUpper(strings.TrimSpace(s))
+	return upper(strings.TrimSpace(s))
 }
 
 // ValidateCardNumber checks that s is a bank card number: 16-19 ASCII digits

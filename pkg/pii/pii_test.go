@@ -294,6 +294,27 @@ func TestHasherKnownAnswer(t *testing.T) {
 	}
 }
 
+// Values beyond ASCII hash as their trimmed, upper-cased UTF-8 bytes, Han
+// characters as they are.
+func TestHasherKnownAnswerUnicode(t *testing.T) {
+	t.Parallel()
+
+	// Computed independently: Python hmac.new(bytes(32), v.strip().upper().encode(), hashlib.sha256).
+	h, err := pii.NewHasher(pii.Key{ID: "zero", Secret: make([]byte, 32)})
+	if err != nil {
+		t.Fatalf("NewHasher() error = %v", err)
+	}
+	for _, c := range []struct{ in, want string }{
+		{"name:学生12", "9c6e665737a035efbcd2fb213625cf2bcbf7c6f3dcc8e4a18698019d1b1bb676"},
+		{"name:ｚｈａｎｇ李", "e1cf9723e48a69be4d83de06738c2fb7dfb40aa69badc3ba0216d56cf0068b26"},
+		{"  abc中 ", "bf216403774950f0cceb0251a218fd72ca255ddf73a01d0a544ae8b9d63238bc"},
+	} {
+		if got := h.Hash(c.in); got != c.want {
+			t.Errorf("Hash(%q) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}
+
 func TestHasherCopiesKey(t *testing.T) {
 	t.Parallel()
 

@@ -37,6 +37,10 @@ type Flag struct {
 // indexes, for the whole batch, against the current version of each
 // reference kind (looked up on imports' unique index). $2 the registry
 // programs, $3..$6 the standards (program, stage, level, fen; see Standard).
+// The registry's version is compared with a scalar subquery, not c.id: the
+// executor then reads only that version's partition of registry_rows
+// (pruned on the subquery's value), where a join column would probe every
+// version's index.
 var flagsQuery = `WITH a AS MATERIALIZED (
 		SELECT id, student_id_hash, school_code, program_code, term, term_ord, term_start, stage, hardship_level, applied_fen
 		FROM records WHERE id = ANY($1::uuid[]) AND origin = 'chain'),
@@ -48,7 +52,7 @@ var flagsQuery = `WITH a AS MATERIALIZED (
 		jsonb_build_array(` + refJSON("c", "0") + `)
 	FROM a CROSS JOIN reg c
 	WHERE a.program_code = ANY($2::text[])
-		AND NOT EXISTS (SELECT 1 FROM registry_rows g WHERE g.id_hash = a.student_id_hash AND g.import_id = c.id)
+		AND NOT EXISTS (SELECT 1 FROM registry_rows g WHERE g.id_hash = a.student_id_hash AND g.import_id = (SELECT id FROM reg))
 	UNION ALL
 	SELECT a.id::text, 'other_school_same_term',
 		format('in %s also %s', a.term, string_agg(DISTINCT

@@ -3,6 +3,8 @@ package adapters
 import (
 	"context"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,14 +99,15 @@ var refTables = map[domain.RefKind]struct {
 // CopyRows streams src into the table of im's kind with one COPY, holding
 // one row at a time, and returns how many rows it wrote.
 //
-// Reference rows go first into a temporary table of the transaction
-// (import_stage, dropped at its end: a temporary table needs only the
-// database's TEMP privilege, no DDL in the service's schema), which has no
-// index, and from there into the real table in one INSERT … SELECT sorted
-// by the primary key (import_id, id_hash, line): the new version's index
-// entries are appended in order rather than scattered over an index larger
-// than the buffer cache. The sort may use 256 MB before it spills to
-// temporary files. History rows are records keyed by time-ordered UUIDs and
+// A registry import's rows go into a partition of their own
+// (copyRegistry). The other reference rows go first into a temporary table
+// of the transaction (import_stage, dropped at its end: a temporary table
+// needs only the database's TEMP privilege, no DDL in the service's
+// schema), which has no index, and from there into the real table in one
+// INSERT … SELECT sorted by the primary key (import_id, id_hash, line): the
+// new version's index entries are appended in order rather than scattered
+// over the index. The sort may use 256 MB before it spills to temporary
+// files. History rows are records keyed by time-ordered UUIDs and
 // go straight in.
 func CopyRows(ctx context.Context, tx db.Tx, im Import, scope domain.Scope, src RowSource) (int64, error) {
 	t := refTables[im.Kind]
@@ -131,6 +134,9 @@ func CopyRows(ctx context.Context, tx db.Tx, im Import, scope domain.Scope, src 
 			return n, fmt.Errorf("copy %s rows: %w", im.Kind, err)
 		}
 		return n, nil
+	}
+	if im.Kind == domain.RefRegistry {
+		return copyRegistry(ctx, tx, im, src)
 	}
 	table := pgx.Identifier{t.table}.Sanitize()
 	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'; CREATE TEMPORARY TABLE import_stage (LIKE `+table+`) ON COMMIT DROP`); err != nil {
@@ -170,4 +176,100 @@ func ListImports(ctx context.Context, q db.Querier, kind domain.RefKind, before 
 		err := row.Scan(&im.ID, &im.Kind, &im.Scope, &im.Version, &im.Rows, &im.FileName, &im.ImportedBy, &im.ImportedAt, &im.Current)
 		return im, err
 	})
+}
+
+// copyRegistry writes a registry import's rows into a table of their own
+// (migration 007): begin_registry_partition makes it, empty and unindexed,
+// one COPY … FREEZE in text format fills it (rows frozen and all-visible at
+// once: the table is new in this transaction, so no other transaction can
+// see it before the commit), and finish_registry_partition builds its
+// primary key in one sort and attaches it to registry_rows. Both functions
+// run as the schema's owner; the service's role creates nothing itself.
+func copyRegistry(ctx context.Context, tx db.Tx, im Import, src RowSource) (int64, error) {
+	ct, ok := tx.(interface{ Conn() *pgx.Conn })
+	if !ok {
+		return 0, fmt.Errorf("copy %s rows: the transaction has no connection to COPY on", im.Kind)
+	}
+	var part string
+	if err := tx.QueryRow(ctx, `SELECT begin_registry_partition($1)`, im.ID).Scan(&part); err != nil {
+		return 0, fmt.Errorf("begin %s partition: %w", im.Kind, err)
+	}
+	r := &registryText{src: src, prefix: strconv.AppendInt(nil, im.ID, 10)}
+	r.prefix = append(r.prefix, '\t')
+	_, err := ct.Conn().PgConn().CopyFrom(ctx, r, `COPY `+pgx.Identifier{part}.Sanitize()+
+		` (import_id, line, id_hash, household_id, name_hash, id_masked, township) FROM STDIN WITH (FREEZE)`)
+	if err != nil {
+		return r.rows, fmt.Errorf("copy %s rows: %w", im.Kind, err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT finish_registry_partition($1)`, im.ID); err != nil {
+		return 0, fmt.Errorf("index %s rows: %w", im.Kind, err)
+	}
+	return r.rows, nil
+}
+
+// registryText reads a RowSource as COPY's text format, one line a row.
+type registryText struct {
+	src    RowSource
+	prefix []byte // the import's id and a tab
+	buf    []byte
+	rows   int64
+	eof    bool
+}
+
+func (r *registryText) Read(p []byte) (int, error) {
+	for len(r.buf) < len(p) && !r.eof {
+		row, ok := r.src.Next()
+		if !ok {
+			r.eof = true
+			break
+		}
+		b := r.buf
+		b = append(b, r.prefix...)
+		b = strconv.AppendInt(b, row.Line, 10)
+		b = append(b, '\t')
+		b = append(b, row.IDHash...)
+		b = append(b, '\t')
+		b = appendCopyText(b, row.HouseholdID)
+		b = append(b, '\t')
+		b = append(b, row.NameHash...)
+		b = append(b, '\t')
+		b = append(b, idnumber.Mask(row.ID.String())...)
+		b = append(b, '\t')
+		b = appendCopyText(b, row.Township)
+		b = append(b, '\n')
+		r.buf = b
+		r.rows++
+	}
+	if len(r.buf) == 0 {
+		if err := r.src.Err(); err != nil {
+			return 0, err
+		}
+		return 0, io.EOF
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[:copy(r.buf, r.buf[n:])]
+	return n, nil
+}
+
+// appendCopyText appends s escaped for COPY's text format: backslash, tab,
+// newline and carriage return are the only bytes it gives a meaning to.
+func appendCopyText(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, "\\\t\n\r") {
+		return append(b, s...)
+	}
+	for i := range len(s) {
+		switch c := s[i]; c {
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\t':
+			b = append(b, '\\', 't')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }

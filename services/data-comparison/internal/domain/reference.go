@@ -259,7 +259,11 @@ func eventKindOf(v string, fail func(col, format string, args ...any)) string {
 // NormalizeIDNumber turns full-width digits and X (common from Chinese input
 // methods) into ASCII, drops spaces, and upper-cases x.
 func NormalizeIDNumber(s string) string {
+	if idIsNormal(s) {
+		return s
+	}
 	var b strings.Builder
+	b.Grow(len(s))
 	for _, c := range s {
 		switch {
 		case c >= '０' && c <= '９':
@@ -274,13 +278,29 @@ func NormalizeIDNumber(s string) string {
 	return b.String()
 }
 
+// idIsNormal says whether NormalizeIDNumber would leave s as it is (ASCII
+// digits and X only, as most files have them), so that it need not build a
+// copy.
+func idIsNormal(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && c != 'X' {
+			return false
+		}
+	}
+	return true
+}
+
 // NormalizeName is how names are compared: spaces and the separator dots of
 // transliterated names (·•・.) are dropped, full-width Latin letters and
 // digits become ASCII, and Latin letters are upper-cased. Names are never
 // matched on their own (the ID number is the key); the name's keyed hash
 // confirms a match.
 func NormalizeName(s string) string {
+	if nameIsNormal(s) {
+		return s
+	}
 	var b strings.Builder
+	b.Grow(len(s))
 	for _, c := range s {
 		switch {
 		case unicode.IsSpace(c), c == '·', c == '•', c == '・', c == '.', c == '．':
@@ -291,6 +311,23 @@ func NormalizeName(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// nameIsNormal says whether NormalizeName would leave s as it is (most
+// names: Han characters only), so that it need not build a copy.
+func nameIsNormal(s string) bool {
+	for _, c := range s {
+		switch {
+		case c < 0x80:
+			if c <= ' ' || c == '.' || c >= 'a' && c <= 'z' || c == 0x7f {
+				return false
+			}
+		case c >= 0x4e00 && c <= 0x9fff: // CJK unified ideographs: no case, no space
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ParseYuan reads an amount in yuan, such as 500, 1,250.50 or ¥625, as
