@@ -49,14 +49,15 @@ func InsertStep(ctx context.Context, tx db.Tx, e StepEntered) error {
 		return err
 	}
 	c := stepCell{termRank: termRank, school: school, stage: stage, program: program}
-	var left bool
+	var leftAt *time.Time
 	var bucket *int
 	err = tx.QueryRow(ctx, `INSERT INTO step_visits (application_id, entered_at, ord, step, left_at, reason, event_id,
 		term_rank, school_code, stage, program_code)
 		SELECT $1, $2, $3, $4, (SELECT entered_at FROM step_visits WHERE application_id = $1 AND (entered_at, ord) > ($2, $3)
 		                        ORDER BY entered_at, ord LIMIT 1), $5, $6, $7, $8, $9, $10
-		ON CONFLICT DO NOTHING RETURNING left_at IS NOT NULL, bucket`, e.ApplicationID, e.At, ord, e.Step, e.Reason, e.EventID,
-		termRank, school, stage, program).Scan(&left, &bucket)
+		ON CONFLICT DO NOTHING RETURNING left_at, bucket`, e.ApplicationID, e.At, ord, e.Step, e.Reason, e.EventID,
+		termRank, school, stage, program).Scan(&leftAt, &bucket)
+	left := leftAt != nil
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // kept before
 	}
@@ -66,7 +67,15 @@ func InsertStep(ctx context.Context, tx db.Tx, e StepEntered) error {
 	if err := c.count(ctx, tx, ord, left, bucket, 1); err != nil {
 		return err
 	}
-	if ord == domain.StepOrder(domain.StepSchoolRejected) || ord == domain.StepOrder(domain.StepBureauRejected) {
+	rejected := ord == domain.StepOrder(domain.StepSchoolRejected) || ord == domain.StepOrder(domain.StepBureauRejected)
+	var rejection []string
+	if rejected {
+		rejection = []string{e.Step, e.Reason}
+	}
+	if err := c.logVisit(ctx, tx, ord, e.At, leftAt, bucket, rejection, 1); err != nil {
+		return err
+	}
+	if rejected {
 		if _, err := tx.Exec(ctx, `INSERT INTO step_reasons AS r (ord, term_rank, school_code, stage, program_code, step, reason, visits)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, 1) ON CONFLICT (ord, term_rank, school_code, stage, program_code, reason)
 			DO UPDATE SET visits = r.visits + 1`, ord, termRank, school, stage, program, e.Step, e.Reason); err != nil {
@@ -77,11 +86,12 @@ func InsertStep(ctx context.Context, tx db.Tx, e StepEntered) error {
 	// (it was at its step, or left it at a later instant).
 	var prevEntered time.Time
 	var prevOrd int
-	var prevLeft bool
+	var prevLeftAt *time.Time
 	var prevBucket *int
-	err = tx.QueryRow(ctx, `SELECT entered_at, ord, left_at IS NOT NULL, bucket FROM step_visits
+	err = tx.QueryRow(ctx, `SELECT entered_at, ord, left_at, bucket FROM step_visits
 		WHERE application_id = $1 AND (entered_at, ord) < ($2, $3) ORDER BY entered_at DESC, ord DESC LIMIT 1`,
-		e.ApplicationID, e.At, ord).Scan(&prevEntered, &prevOrd, &prevLeft, &prevBucket)
+		e.ApplicationID, e.At, ord).Scan(&prevEntered, &prevOrd, &prevLeftAt, &prevBucket)
+	prevLeft := prevLeftAt != nil
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}
@@ -96,7 +106,13 @@ func InsertStep(ctx context.Context, tx db.Tx, e StepEntered) error {
 	if err := c.count(ctx, tx, prevOrd, prevLeft, prevBucket, -1); err != nil {
 		return err
 	}
-	return c.count(ctx, tx, prevOrd, true, newBucket, 1)
+	if err := c.count(ctx, tx, prevOrd, true, newBucket, 1); err != nil {
+		return err
+	}
+	if err := c.logVisit(ctx, tx, prevOrd, prevEntered, prevLeftAt, prevBucket, nil, -1); err != nil {
+		return err
+	}
+	return c.logVisit(ctx, tx, prevOrd, prevEntered, &e.At, newBucket, nil, 1)
 }
 
 // stepCell is an application's selection cell, which all its visits
@@ -160,9 +176,13 @@ func (c stepCell) count(ctx context.Context, tx db.Tx, ord int, left bool, bucke
 }
 
 // RebuildStepAggregates replaces the step aggregates by those computed
-// from the visits (rebuild_step_aggregates() of migration 006).
+// from the visits (rebuild_step_aggregates() of migration 006,
+// rebuild_step_logs() of 008).
 func RebuildStepAggregates(ctx context.Context, tx db.Tx) error {
-	_, err := tx.Exec(ctx, `SELECT rebuild_step_aggregates()`)
+	if _, err := tx.Exec(ctx, `SELECT rebuild_step_aggregates()`); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SELECT rebuild_step_logs()`)
 	return err
 }
 

@@ -173,6 +173,12 @@ func aggregateRows(ctx context.Context, t *testing.T, q db.Querier) []string {
 		`SELECT concat_ws(' ', 'runs', school_code, filter, program_key, term_rank, prev_rank, persons)
 		 FROM person_runs WHERE persons <> 0 ORDER BY 1`,
 		`SELECT 'multi-school ' || student_id_hash FROM multi_school_students ORDER BY 1`,
+		`SELECT concat_ws(' ', 'paid log', at_hour, term_rank, program_code, school_code, stage, government_total, loan, shares_bp, net_fen,
+		   payments, gross_fen, recovered_fen)
+		 FROM paid_log WHERE payments <> 0 OR gross_fen <> 0 OR recovered_fen <> 0 ORDER BY 1`,
+		`SELECT concat_ws(' ', 'runs log', at_hour, school_code, filter, program_key, term_rank, prev_rank, persons)
+		 FROM person_runs_log WHERE persons <> 0 ORDER BY 1`,
+		`SELECT 'multi-school ever ' || student_id_hash FROM multi_school_ever ORDER BY 1`,
 	)
 }
 

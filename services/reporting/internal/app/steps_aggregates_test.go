@@ -106,6 +106,12 @@ func stepAggregateRows(ctx context.Context, t *testing.T, q db.Querier) []string
 		 FROM step_durations WHERE visits <> 0 ORDER BY 1`,
 		`SELECT concat_ws(' ', 'reason', ord, term_rank, school_code, stage, program_code, step, reason, visits)
 		 FROM step_reasons WHERE visits <> 0 ORDER BY 1`,
+		`SELECT concat_ws(' ', 'cell log', at_hour, ord, term_rank, school_code, stage, program_code, at_step, left_step)
+		 FROM step_cells_log WHERE at_step <> 0 OR left_step <> 0 ORDER BY 1`,
+		`SELECT concat_ws(' ', 'duration log', at_hour, ord, term_rank, school_code, stage, program_code, bucket, visits)
+		 FROM step_durations_log WHERE visits <> 0 ORDER BY 1`,
+		`SELECT concat_ws(' ', 'reason log', at_hour, ord, term_rank, school_code, stage, program_code, step, reason, visits)
+		 FROM step_reasons_log WHERE visits <> 0 ORDER BY 1`,
 	)
 }
 
