@@ -100,8 +100,8 @@ func studentHistory(ctx context.Context, tx db.Tx, student, eventID string) (his
 // without is h less one payment (paymentID) or one receipt (eventID).
 func (h history) without(paymentID, eventID string) history {
 	return history{
-		payments: slices.DeleteFunc(slices.Clone(h.payments), func(p histPayment) bool { return p.id == paymentID }),
-		receipts: slices.DeleteFunc(slices.Clone(h.receipts), func(r histReceipt) bool { return r.eventID == eventID }),
+		payments: slices.DeleteFunc(slices.Clone(h.payments), func(p histPayment) bool { return paymentID != "" && p.id == paymentID }),
+		receipts: slices.DeleteFunc(slices.Clone(h.receipts), func(r histReceipt) bool { return eventID != "" && r.eventID == eventID }),
 	}
 }
 
