@@ -254,6 +254,20 @@ func TestAggregatesFollowTheRows(t *testing.T) {
 			if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 				t.Errorf("%s:\nfrom the aggregates %+v\nfrom the rows       %+v", name, got, want)
 			}
+			// The same from the hourly logs, whatever the number of
+			// students changed after the instant.
+			byHours, ok, err := adapters.FiguresByHours(ctx, tx, sel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				t.Fatalf("%s: the hourly logs could not answer", name)
+			}
+			maps.DeleteFunc(byHours.Funding, func(_ string, v int64) bool { return v == 0 })
+			maps.DeleteFunc(byHours.GovernmentFunding, func(_ string, v int64) bool { return v == 0 })
+			if fmt.Sprintf("%+v", byHours) != fmt.Sprintf("%+v", want) {
+				t.Errorf("%s:\nfrom the hourly logs %+v\nfrom the rows        %+v", name, byHours, want)
+			}
 		}
 	}
 }

@@ -177,6 +177,19 @@ func TestStepAggregatesFollowTheRows(t *testing.T) {
 			if fmt.Sprintf("%+v", gotRej) != fmt.Sprintf("%+v", wantRej) {
 				t.Errorf("%s: rejections\nfrom the aggregates %+v\nfrom the visits     %+v", name, gotRej, wantRej)
 			}
+			hourSteps, hourRej, ok, err := adapters.StepsByHours(ctx, tx, sel)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if !ok {
+				t.Fatalf("%s: the hourly logs could not answer", name)
+			}
+			if fmt.Sprintf("%+v", hourSteps) != fmt.Sprintf("%+v", wantSteps) {
+				t.Errorf("%s:\nfrom the hourly logs %+v\nfrom the visits      %+v", name, hourSteps, wantSteps)
+			}
+			if fmt.Sprintf("%+v", hourRej) != fmt.Sprintf("%+v", wantRej) {
+				t.Errorf("%s: rejections\nfrom the hourly logs %+v\nfrom the visits      %+v", name, hourRej, wantRej)
+			}
 			for _, st := range wantSteps {
 				if st.MedianSeconds != 0 {
 					medians++
