@@ -294,23 +294,48 @@ func figures(ctx context.Context, q db.Querier, s Selection, t *sums) (domain.Fi
 }
 
 // changedBetween lists the selected students with a payment paid or a
-// refund received in (lo, hi] (at most limit+1 of them).
+// refund received in (lo, hi]; more than limit of them (or of such
+// payments or receipts) return limit+1 names. Each part reads its
+// instant's index in order and stops at limit+1 rows, so the cost is
+// bounded by the rows it reads, not by all that happened in the window.
 func changedBetween(ctx context.Context, q db.Querier, s Selection, lo, hi time.Time, limit int) ([]string, error) {
 	if !hi.After(lo) {
 		return nil, nil
 	}
-	var w db.Where
-	l, u := w.Arg(lo), w.Arg(hi)
-	s.where(&w, "a.")
-	rows, err := q.Query(ctx, `SELECT DISTINCT a.student_id_hash FROM applications a`+w.SQL()+` AND a.application_id IN (
-		  SELECT application_id FROM payments WHERE paid_at > `+l+` AND paid_at <= `+u+`
-		  UNION SELECT p.application_id FROM refund_receipts rr JOIN refunds r USING (refund_id) JOIN payments p USING (payment_id)
-		  WHERE rr.received_at > `+l+` AND rr.received_at <= `+u+`)
-		LIMIT `+strconv.Itoa(limit+1), w.Args...)
-	if err != nil {
-		return nil, fmt.Errorf("changed between %s and %s: %w", lo, hi, err)
+	seen := map[string]bool{}
+	var out []string
+	for _, part := range []struct{ from, at string }{
+		{`payments p JOIN applications a USING (application_id)`, "p.paid_at"},
+		{`refund_receipts rr JOIN refunds r USING (refund_id) JOIN payments p USING (payment_id) JOIN applications a USING (application_id)`,
+			"rr.received_at"},
+	} {
+		var w db.Where
+		w.Add(part.at+" > ?", lo)
+		w.Add(part.at+" <= ?", hi)
+		s.where(&w, "a.")
+		rows, err := q.Query(ctx, `SELECT a.student_id_hash FROM `+part.from+w.SQL()+` ORDER BY `+part.at+` LIMIT `+strconv.Itoa(limit+1),
+			w.Args...)
+		if err != nil {
+			return nil, fmt.Errorf("changed between %s and %s: %w", lo, hi, err)
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("changed between %s and %s: %w", lo, hi, err)
+		}
+		for _, n := range names {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+		if len(names) > limit {
+			for len(out) <= limit {
+				out = append(out, "") // more than limit: the caller reads the rows another way
+			}
+			return out, nil
+		}
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return out, nil
 }
 
 // aggregateSums reads the selection's sums from the aggregates (bound 0)

@@ -342,26 +342,43 @@ type visitChange struct {
 	step, reason  string
 }
 
-// visitsBetween lists the selection's visits entered or left in (lo, hi],
-// at most limit+1 of them.
+// visitsBetween lists the selection's visits entered or left in (lo, hi];
+// more than limit of them return limit+1. Each part (entered in the
+// window; left in it, entered before) reads its instant's index in order
+// and stops at limit+1 rows.
 func visitsBetween(ctx context.Context, q db.Querier, s Selection, lo, hi time.Time, limit int) ([]visitChange, error) {
 	if !hi.After(lo) {
 		return nil, nil
 	}
-	var w db.Where
-	l, u := w.Arg(lo), w.Arg(hi)
-	s.where(&w, "")
-	in := func(col string) string { return "(" + col + " > " + l + " AND " + col + " <= " + u + ")" }
-	rows, err := q.Query(ctx, `SELECT ord, `+in("entered_at")+`, coalesce(`+in("left_at")+`, false), coalesce(bucket, 0), step, reason
-		FROM step_visits`+w.SQL()+` AND (`+in("entered_at")+` OR `+in("left_at")+`) LIMIT `+strconv.Itoa(limit+1), w.Args...)
-	if err != nil {
-		return nil, fmt.Errorf("visits between %s and %s: %w", lo, hi, err)
+	var out []visitChange
+	for _, col := range []string{"entered_at", "left_at"} {
+		var w db.Where
+		l, u := w.Arg(lo), w.Arg(hi)
+		s.where(&w, "")
+		in := func(col string) string { return "(" + col + " > " + l + " AND " + col + " <= " + u + ")" }
+		cond := in("entered_at")
+		if col == "left_at" {
+			cond = in("left_at") + " AND entered_at <= " + l
+		}
+		rows, err := q.Query(ctx, `SELECT ord, `+in("entered_at")+`, coalesce(`+in("left_at")+`, false), coalesce(bucket, 0), step, reason
+			FROM step_visits`+w.SQL()+` AND `+cond+` ORDER BY `+col+` LIMIT `+strconv.Itoa(limit+1), w.Args...)
+		if err != nil {
+			return nil, fmt.Errorf("visits between %s and %s: %w", lo, hi, err)
+		}
+		part, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (visitChange, error) {
+			var c visitChange
+			err := r.Scan(&c.ord, &c.entered, &c.left, &c.bucket, &c.step, &c.reason)
+			return c, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("visits between %s and %s: %w", lo, hi, err)
+		}
+		out = append(out, part...)
+		if len(out) > limit {
+			return out, nil
+		}
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (visitChange, error) {
-		var c visitChange
-		err := r.Scan(&c.ord, &c.entered, &c.left, &c.bucket, &c.step, &c.reason)
-		return c, err
-	})
+	return out, nil
 }
 
 // stepsFrom reads the step aggregates (bound 0: as of now; else the logs

@@ -82,7 +82,7 @@ func TestAsOfHoursByHand(t *testing.T) {
 
 	type want struct {
 		paid, gross, recovered, persons, times, central, municipal, ordered int64
-		schoolPersons, programPersons                                     int64
+		schoolPersons, programPersons                                       int64
 	}
 	for _, tt := range []struct {
 		name string
