@@ -119,6 +119,10 @@ func (s *sums) split(shares string, government bool, net, n int64) error {
 // (exact, slower).
 const maxCorrected = 20_000
 
+// firstLook is the limit of the first look at each end of an instant's
+// hour.
+const firstLook = 200
+
 // maxLater: an answer as of an instant with at most this many students
 // changed after it corrects the aggregates as of now; past it, it reads
 // the aggregates as of one end of the instant's hour (the logs).
@@ -180,22 +184,29 @@ func hourSums(ctx context.Context, q db.Querier, s Selection) (*sums, bool, erro
 	var bound int64
 	var base time.Time
 	found := false
-	for _, side := range []struct {
-		bound int64
-		base  time.Time
-	}{{h, lastBefore(hourStart(h))}, {h + 1, lastBefore(hourStart(h + 1))}} {
-		lo, hi := side.base, s.AsOf
-		if hi.Before(lo) {
-			lo, hi = hi, lo
+	// A first look with a small limit on each side, so that a side with
+	// few changes is found without reading the other's many.
+	for _, limit := range []int{firstLook, maxCorrected} {
+		for _, side := range []struct {
+			bound int64
+			base  time.Time
+		}{{h, lastBefore(hourStart(h))}, {h + 1, lastBefore(hourStart(h + 1))}} {
+			lo, hi := side.base, s.AsOf
+			if hi.Before(lo) {
+				lo, hi = hi, lo
+			}
+			students, err := changedBetween(ctx, q, s, lo, hi, limit)
+			if err != nil {
+				return nil, false, err
+			}
+			if len(students) <= limit && (!found || len(students) < len(best)) {
+				best, bound, base, found = students, side.bound, side.base, true
+			}
+			if found && len(best) == 0 {
+				break
+			}
 		}
-		students, err := changedBetween(ctx, q, s, lo, hi, maxCorrected)
-		if err != nil {
-			return nil, false, err
-		}
-		if len(students) <= maxCorrected && (!found || len(students) < len(best)) {
-			best, bound, base, found = students, side.bound, side.base, true
-		}
-		if found && len(best) == 0 {
+		if found {
 			break
 		}
 	}

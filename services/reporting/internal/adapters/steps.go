@@ -308,22 +308,27 @@ func StepsByHours(ctx context.Context, q db.Querier, s Selection) ([]domain.Step
 	var bound int64
 	var sign int64
 	found := false
-	for _, side := range []struct {
-		bound int64
-		base  time.Time
-	}{{h, lastBefore(hourStart(h))}, {h + 1, lastBefore(hourStart(h + 1))}} {
-		lo, hi, sg := side.base, s.AsOf, int64(1)
-		if hi.Before(lo) {
-			lo, hi, sg = hi, lo, -1
+	for _, limit := range []int{firstLook, maxChangedVisits} {
+		for _, side := range []struct {
+			bound int64
+			base  time.Time
+		}{{h, lastBefore(hourStart(h))}, {h + 1, lastBefore(hourStart(h + 1))}} {
+			lo, hi, sg := side.base, s.AsOf, int64(1)
+			if hi.Before(lo) {
+				lo, hi, sg = hi, lo, -1
+			}
+			ch, err := visitsBetween(ctx, q, s, lo, hi, limit)
+			if err != nil {
+				return nil, nil, false, err
+			}
+			if len(ch) <= limit && (!found || len(ch) < len(best)) {
+				best, bound, sign, found = ch, side.bound, sg, true
+			}
+			if found && len(best) == 0 {
+				break
+			}
 		}
-		ch, err := visitsBetween(ctx, q, s, lo, hi, maxChangedVisits)
-		if err != nil {
-			return nil, nil, false, err
-		}
-		if len(ch) <= maxChangedVisits && (!found || len(ch) < len(best)) {
-			best, bound, sign, found = ch, side.bound, sg, true
-		}
-		if found && len(best) == 0 {
+		if found {
 			break
 		}
 	}
