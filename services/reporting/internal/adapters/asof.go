@@ -187,111 +187,82 @@ func allRuns(rs []liveRow) map[[5]string]int64 {
 	return runs(cp, "")
 }
 
-// logStudent files the change of a student's history from before to after
-// in paid_log and person_runs_log: at each hour where either changes, the
+// sub returns a − b of two paid_log parts.
+func (v paidVal) sub(o paidVal) paidVal {
+	return paidVal{v.payments - o.payments, v.gross - o.gross, v.recovered - o.recovered}
+}
+
+// subPaid returns a − b, key by key.
+func subPaid(a, b map[paidKey]paidVal) map[paidKey]paidVal {
+	out := map[paidKey]paidVal{}
+	maps.Copy(out, a)
+	for k, v := range b {
+		out[k] = out[k].sub(v)
+	}
+	return out
+}
+
+// subRuns returns a − b, key by key.
+func subRuns(a, b map[[5]string]int64) map[[5]string]int64 {
+	out := map[[5]string]int64{}
+	maps.Copy(out, a)
+	for k, v := range b {
+		out[k] -= v
+	}
+	return out
+}
+
+// logRows are the rows a change adds to paid_log and person_runs_log.
+type logRows struct {
+	paidHours []int64
+	paidKeys  []paidKey
+	paidVals  []paidVal
+	runHours  []int64
+	runKeys   [][5]string
+	runVals   []int64
+}
+
+// studentLogRows are the changes of the logs when a student's history
+// goes from before to after: at each hour where either changes, the
 // difference (after − before) as of that hour less the difference as of
 // the hour before. A history that changed only in hour H changes the logs
 // of H and of the later hours where its state changes again.
-func logStudent(ctx context.Context, tx db.Tx, student string, before, after history) error {
-	hours := slices.Sorted(maps.Keys(func() map[int64]bool {
-		m := map[int64]bool{}
-		for _, h := range append(before.hours(), after.hours()...) {
-			m[h] = true
-		}
-		return m
-	}()))
+func studentLogRows(before, after history) logRows {
+	set := map[int64]bool{}
+	for _, h := range append(before.hours(), after.hours()...) {
+		set[h] = true
+	}
+	var out logRows
 	prevPaid := map[paidKey]paidVal{}
 	prevRuns := map[[5]string]int64{}
-	var ph []int64
-	var pk []paidKey
-	var pv []paidVal
-	var rh []int64
-	var rk [][5]string
-	var rv []int64
-	for _, hr := range hours {
+	for _, hr := range slices.Sorted(maps.Keys(set)) {
 		pa, ra := after.state(hr)
 		pb, rb := before.state(hr)
-		diffPaid := map[paidKey]paidVal{}
-		for k, v := range pa {
-			diffPaid[k] = v
-		}
-		for k, v := range pb {
-			d := diffPaid[k]
-			diffPaid[k] = paidVal{d.payments - v.payments, d.gross - v.gross, d.recovered - v.recovered}
-		}
-		diffRuns := map[[5]string]int64{}
-		for k, v := range ra {
-			diffRuns[k] += v
-		}
-		for k, v := range rb {
-			diffRuns[k] -= v
-		}
-		keys := map[paidKey]bool{}
-		for k := range diffPaid {
-			keys[k] = true
-		}
-		for k := range prevPaid {
-			keys[k] = true
-		}
-		for k := range keys {
-			d, p := diffPaid[k], prevPaid[k]
-			if v := (paidVal{d.payments - p.payments, d.gross - p.gross, d.recovered - p.recovered}); v != (paidVal{}) {
-				ph, pk, pv = append(ph, hr), append(pk, k), append(pv, v)
+		diffPaid, diffRuns := subPaid(pa, pb), subRuns(ra, rb)
+		for k, v := range subPaid(diffPaid, prevPaid) {
+			if v != (paidVal{}) {
+				out.paidHours, out.paidKeys, out.paidVals = append(out.paidHours, hr), append(out.paidKeys, k), append(out.paidVals, v)
 			}
 		}
-		rkeys := map[[5]string]bool{}
-		for k := range diffRuns {
-			rkeys[k] = true
-		}
-		for k := range prevRuns {
-			rkeys[k] = true
-		}
-		for k := range rkeys {
-			if v := diffRuns[k] - prevRuns[k]; v != 0 {
-				rh, rk, rv = append(rh, hr), append(rk, k), append(rv, v)
+		for k, v := range subRuns(diffRuns, prevRuns) {
+			if v != 0 {
+				out.runHours, out.runKeys, out.runVals = append(out.runHours, hr), append(out.runKeys, k), append(out.runVals, v)
 			}
 		}
 		prevPaid, prevRuns = diffPaid, diffRuns
 	}
-	if len(ph) > 0 {
-		var terms []int
-		var programs, schools, stages, shares []string
-		var govs, loans []bool
-		var nets, payments, gross, recovered []int64
-		for i := range ph {
-			k, v := pk[i], pv[i]
-			terms, programs, schools, stages, shares = append(terms, k.term), append(programs, k.program), append(schools, k.school),
-				append(stages, k.stage), append(shares, k.shares)
-			govs, loans = append(govs, k.government), append(loans, k.loan)
-			nets, payments, gross, recovered = append(nets, k.net), append(payments, v.payments), append(gross, v.gross),
-				append(recovered, v.recovered)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO paid_log AS g (at_hour, term_rank, program_code, school_code, stage, government_total,
-			loan, shares_bp, net_fen, payments, gross_fen, recovered_fen)
-			SELECT h, t, pc, sc, st, gov, loan, sh::jsonb, net, n, gross, rec FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[],
-			  $5::text[], $6::bool[], $7::bool[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
-			  x (h, t, pc, sc, st, gov, loan, sh, net, n, gross, rec)
-			ON CONFLICT (term_rank, program_code, school_code, stage, government_total, loan, shares_bp, net_fen, at_hour) DO UPDATE
-			SET payments = g.payments + EXCLUDED.payments, gross_fen = g.gross_fen + EXCLUDED.gross_fen,
-			    recovered_fen = g.recovered_fen + EXCLUDED.recovered_fen`,
-			ph, terms, programs, schools, stages, govs, loans, shares, nets, payments, gross, recovered); err != nil {
-			return fmt.Errorf("paid log: %w", err)
-		}
+	return out
+}
+
+// logStudent files the change of a student's history from before to after
+// in paid_log, person_runs_log and multi_school_ever.
+func logStudent(ctx context.Context, tx db.Tx, student string, before, after history) error {
+	rows := studentLogRows(before, after)
+	if err := writePaidLog(ctx, tx, rows); err != nil {
+		return err
 	}
-	if len(rh) > 0 {
-		var sc, filters, keys []string
-		var terms, prevs []int
-		for _, k := range rk {
-			t, _ := strconv.Atoi(k[3])
-			p, _ := strconv.Atoi(k[4])
-			sc, filters, keys, terms, prevs = append(sc, k[0]), append(filters, k[1]), append(keys, k[2]), append(terms, t), append(prevs, p)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO person_runs_log AS r (school_code, filter, program_key, term_rank, prev_rank, at_hour, persons)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::bigint[])
-			ON CONFLICT (school_code, filter, program_key, term_rank, prev_rank, at_hour) DO UPDATE SET persons = r.persons + EXCLUDED.persons`,
-			sc, filters, keys, terms, prevs, rh, rv); err != nil {
-			return fmt.Errorf("person runs log: %w", err)
-		}
+	if err := writeRunsLog(ctx, tx, rows); err != nil {
+		return err
 	}
 	schools := map[string]bool{}
 	for _, p := range after.payments {
@@ -303,6 +274,58 @@ func logStudent(ctx context.Context, tx db.Tx, student string, before, after his
 		if _, err := tx.Exec(ctx, `INSERT INTO multi_school_ever (student_id_hash) VALUES ($1) ON CONFLICT DO NOTHING`, student); err != nil {
 			return fmt.Errorf("multi-school students: %w", err)
 		}
+	}
+	return nil
+}
+
+func writePaidLog(ctx context.Context, tx db.Tx, rows logRows) error {
+	n := len(rows.paidHours)
+	if n == 0 {
+		return nil
+	}
+	terms := make([]int, 0, n)
+	programs, schools, stages, shares := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	govs, loans := make([]bool, 0, n), make([]bool, 0, n)
+	nets, payments, gross, recovered := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+	for i, k := range rows.paidKeys {
+		v := rows.paidVals[i]
+		terms, programs, schools, stages, shares = append(terms, k.term), append(programs, k.program), append(schools, k.school),
+			append(stages, k.stage), append(shares, k.shares)
+		govs, loans = append(govs, k.government), append(loans, k.loan)
+		nets, payments, gross, recovered = append(nets, k.net), append(payments, v.payments), append(gross, v.gross),
+			append(recovered, v.recovered)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO paid_log AS g (at_hour, term_rank, program_code, school_code, stage, government_total,
+		loan, shares_bp, net_fen, payments, gross_fen, recovered_fen)
+		SELECT h, t, pc, sc, st, gov, loan, sh::jsonb, net, n, gross, rec FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[],
+		  $5::text[], $6::bool[], $7::bool[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
+		  x (h, t, pc, sc, st, gov, loan, sh, net, n, gross, rec)
+		ON CONFLICT (term_rank, program_code, school_code, stage, government_total, loan, shares_bp, net_fen, at_hour) DO UPDATE
+		SET payments = g.payments + EXCLUDED.payments, gross_fen = g.gross_fen + EXCLUDED.gross_fen,
+		    recovered_fen = g.recovered_fen + EXCLUDED.recovered_fen`,
+		rows.paidHours, terms, programs, schools, stages, govs, loans, shares, nets, payments, gross, recovered); err != nil {
+		return fmt.Errorf("paid log: %w", err)
+	}
+	return nil
+}
+
+func writeRunsLog(ctx context.Context, tx db.Tx, rows logRows) error {
+	n := len(rows.runHours)
+	if n == 0 {
+		return nil
+	}
+	sc, filters, keys := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	terms, prevs := make([]int, 0, n), make([]int, 0, n)
+	for _, k := range rows.runKeys {
+		t, _ := strconv.Atoi(k[3])
+		p, _ := strconv.Atoi(k[4])
+		sc, filters, keys, terms, prevs = append(sc, k[0]), append(filters, k[1]), append(keys, k[2]), append(terms, t), append(prevs, p)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO person_runs_log AS r (school_code, filter, program_key, term_rank, prev_rank, at_hour, persons)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::bigint[])
+		ON CONFLICT (school_code, filter, program_key, term_rank, prev_rank, at_hour) DO UPDATE SET persons = r.persons + EXCLUDED.persons`,
+		sc, filters, keys, terms, prevs, rows.runHours, rows.runVals); err != nil {
+		return fmt.Errorf("person runs log: %w", err)
 	}
 	return nil
 }

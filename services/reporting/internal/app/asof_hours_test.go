@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -123,7 +124,7 @@ func TestAsOfHoursByHand(t *testing.T) {
 				{"hourly logs", func(ctx context.Context, q db.Querier, s adapters.Selection) (domain.Figures, error) {
 					f, ok, err := adapters.FiguresByHours(ctx, q, s)
 					if err == nil && !ok {
-						err = fmt.Errorf("the logs could not answer")
+						err = errors.New("the logs could not answer")
 					}
 					return f, err
 				}},
@@ -183,7 +184,7 @@ func TestAsOfHoursByHand(t *testing.T) {
 					{"hourly logs", func(ctx context.Context, q db.Querier, s adapters.Selection) ([]domain.StepFigure, []domain.Rejection, error) {
 						st, rej, ok, err := adapters.StepsByHours(ctx, q, s)
 						if err == nil && !ok {
-							err = fmt.Errorf("the logs could not answer")
+							err = errors.New("the logs could not answer")
 						}
 						return st, rej, err
 					}},
