@@ -325,11 +325,13 @@ func moveRuns(ctx context.Context, tx db.Tx, f fact, delta int64) error {
 }
 
 // RebuildAggregates replaces the aggregates by those computed from the
-// rows (rebuild_aggregates() of migration 003, rebuild_person_runs() of 007).
+// rows (rebuild_aggregates() of migration 003, rebuild_person_runs() of
+// 007, rebuild_paid_logs() of 008).
 func RebuildAggregates(ctx context.Context, tx db.Tx) error {
-	if _, err := tx.Exec(ctx, `SELECT rebuild_aggregates()`); err != nil {
-		return err
+	for _, sql := range []string{`SELECT rebuild_aggregates()`, `SELECT rebuild_person_runs()`, `SELECT rebuild_paid_logs()`} {
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			return err
+		}
 	}
-	_, err := tx.Exec(ctx, `SELECT rebuild_person_runs()`)
-	return err
+	return nil
 }

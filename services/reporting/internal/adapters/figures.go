@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/policy"
 	"github.com/edubureau/studentaid/services/reporting/internal/domain"
@@ -112,45 +114,129 @@ func (s *sums) split(shares string, government bool, net, n int64) error {
 }
 
 // maxCorrected is how many students an answer as of an earlier instant
-// corrects from their rows; beyond it the answer is computed from the rows
-// alone (exact, slower).
+// corrects from their rows inside the instant's hour; beyond it (on both
+// sides of the instant) the answer is computed from the rows alone
+// (exact, slower).
 const maxCorrected = 20_000
+
+// firstLook is the limit of the first look at each end of an instant's
+// hour.
+const firstLook = 200
+
+// maxLater: an answer as of an instant with at most this many students
+// changed after it corrects the aggregates as of now; past it, it reads
+// the aggregates as of one end of the instant's hour (the logs).
+const maxLater = 1_000
 
 // Figures computes the selection's figures in one snapshot. The aggregates
 // hold every row recorded; an answer as of an earlier instant takes out the
 // part of the students whose rows changed after it (payments paid or
 // refunds received later) and puts back their part computed from their
-// rows as of the instant. Every figure is a sum over students (distinct
-// persons too: a student counts 0 or 1), so the result equals computing
-// all from the rows (rawSums with no students), which the tests check.
+// rows as of the instant. With more such students it starts from the
+// aggregates as of one end of the instant's hour instead (FiguresByHours).
+// Every figure is a sum over students (distinct persons too: a student
+// counts 0 or 1), so the result equals computing all from the rows
+// (rawSums with no students), which the tests check.
 func Figures(ctx context.Context, q db.Querier, s Selection) (domain.Figures, error) {
-	later, err := changedAfter(ctx, q, s)
+	later, err := changedBetween(ctx, q, s, s.AsOf, endOfTime, maxLater)
 	if err != nil {
 		return domain.Figures{}, err
 	}
-	var t *sums
-	if len(later) > maxCorrected {
-		if t, err = rawSums(ctx, q, s, nil, s.AsOf); err != nil {
+	if len(later) > maxLater {
+		t, ok, err := hourSums(ctx, q, s)
+		if err != nil {
 			return domain.Figures{}, err
 		}
-	} else {
-		if t, err = aggregateSums(ctx, q, s); err != nil {
-			return domain.Figures{}, err
-		}
-		if len(later) > 0 {
-			now, err := rawSums(ctx, q, s, later, endOfTime)
-			if err != nil {
+		if !ok {
+			if t, err = rawSums(ctx, q, s, nil, s.AsOf); err != nil {
 				return domain.Figures{}, err
 			}
-			then, err := rawSums(ctx, q, s, later, s.AsOf)
-			if err != nil {
-				return domain.Figures{}, err
-			}
-			t.add(now, -1)
-			t.add(then, 1)
 		}
+		return figures(ctx, q, s, t)
+	}
+	t, err := aggregateSums(ctx, q, s, 0, endOfTime)
+	if err != nil {
+		return domain.Figures{}, err
+	}
+	if err := correct(ctx, q, s, t, later, endOfTime); err != nil {
+		return domain.Figures{}, err
 	}
 	return figures(ctx, q, s, t)
+}
+
+// FiguresByHours computes the figures from the aggregates as of the end of
+// the hour before the instant's, or of the instant's own hour, whichever
+// has fewer students with a payment paid or a receipt received between it
+// and the instant, corrected by those students' rows. False when both have
+// more than maxCorrected.
+func FiguresByHours(ctx context.Context, q db.Querier, s Selection) (domain.Figures, bool, error) {
+	t, ok, err := hourSums(ctx, q, s)
+	if err != nil || !ok {
+		return domain.Figures{}, ok, err
+	}
+	f, err := figures(ctx, q, s, t)
+	return f, true, err
+}
+
+func hourSums(ctx context.Context, q db.Querier, s Selection) (*sums, bool, error) {
+	h := hourOf(s.AsOf)
+	var best []string
+	var bound int64
+	var base time.Time
+	found := false
+	// A first look with a small limit on each side, so that a side with
+	// few changes is found without reading the other's many.
+	for _, limit := range []int{firstLook, maxCorrected} {
+		for _, side := range []struct {
+			bound int64
+			base  time.Time
+		}{{h, lastBefore(hourStart(h))}, {h + 1, lastBefore(hourStart(h + 1))}} {
+			lo, hi := side.base, s.AsOf
+			if hi.Before(lo) {
+				lo, hi = hi, lo
+			}
+			students, err := changedBetween(ctx, q, s, lo, hi, limit)
+			if err != nil {
+				return nil, false, err
+			}
+			if len(students) <= limit && (!found || len(students) < len(best)) {
+				best, bound, base, found = students, side.bound, side.base, true
+			}
+			if found && len(best) == 0 {
+				break
+			}
+		}
+		if found {
+			break
+		}
+	}
+	if !found {
+		return nil, false, nil
+	}
+	t, err := aggregateSums(ctx, q, s, bound, base)
+	if err != nil {
+		return nil, false, err
+	}
+	return t, true, correct(ctx, q, s, t, best, base)
+}
+
+// correct replaces the given students' part in t, their figures as of
+// base, by their figures as of the selection's instant.
+func correct(ctx context.Context, q db.Querier, s Selection, t *sums, students []string, base time.Time) error {
+	if len(students) == 0 {
+		return nil
+	}
+	then, err := rawSums(ctx, q, s, students, base)
+	if err != nil {
+		return err
+	}
+	now, err := rawSums(ctx, q, s, students, s.AsOf)
+	if err != nil {
+		return err
+	}
+	t.add(then, -1)
+	t.add(now, 1)
+	return nil
 }
 
 // RawFigures computes the selection's figures from the rows alone, as the
@@ -218,43 +304,70 @@ func figures(ctx context.Context, q db.Querier, s Selection, t *sums) (domain.Fi
 	return f, nil
 }
 
-// changedAfter lists the selected students with a payment paid or a refund
-// received after the instant (at most maxCorrected+1 of them).
-func changedAfter(ctx context.Context, q db.Querier, s Selection) ([]string, error) {
-	var w db.Where
-	asOf := w.Arg(s.AsOf)
-	s.where(&w, "a.")
-	rows, err := q.Query(ctx, `SELECT DISTINCT a.student_id_hash FROM applications a`+w.SQL()+` AND a.application_id IN (
-		  SELECT application_id FROM payments WHERE paid_at > `+asOf+`
-		  UNION SELECT p.application_id FROM refund_receipts rr JOIN refunds r USING (refund_id) JOIN payments p USING (payment_id)
-		  WHERE rr.received_at > `+asOf+`)
-		LIMIT `+strconv.Itoa(maxCorrected+1), w.Args...)
-	if err != nil {
-		return nil, fmt.Errorf("changed after %s: %w", s.AsOf, err)
+// changedBetween lists the selected students with a payment paid or a
+// refund received in (lo, hi]; more than limit of them (or of such
+// payments or receipts) return limit+1 names. Each part reads its
+// instant's index in order and stops at limit+1 rows, so the cost is
+// bounded by the rows it reads, not by all that happened in the window.
+func changedBetween(ctx context.Context, q db.Querier, s Selection, lo, hi time.Time, limit int) ([]string, error) {
+	if !hi.After(lo) {
+		return nil, nil
 	}
+	seen := map[string]bool{}
 	var out []string
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			rows.Close()
-			return nil, err
+	for _, part := range []struct{ from, at string }{
+		{`payments p JOIN applications a USING (application_id)`, "p.paid_at"},
+		{`refund_receipts rr JOIN refunds r USING (refund_id) JOIN payments p USING (payment_id) JOIN applications a USING (application_id)`,
+			"rr.received_at"},
+	} {
+		var w db.Where
+		w.Add(part.at+" > ?", lo)
+		w.Add(part.at+" <= ?", hi)
+		s.where(&w, "a.")
+		rows, err := q.Query(ctx, `SELECT a.student_id_hash FROM `+part.from+w.SQL()+` ORDER BY `+part.at+` LIMIT `+strconv.Itoa(limit+1),
+			w.Args...)
+		if err != nil {
+			return nil, fmt.Errorf("changed between %s and %s: %w", lo, hi, err)
 		}
-		out = append(out, h)
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("changed between %s and %s: %w", lo, hi, err)
+		}
+		for _, n := range names {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+		if len(names) > limit {
+			for len(out) <= limit {
+				out = append(out, "") // more than limit: the caller reads the rows another way
+			}
+			return out, nil
+		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
-// aggregateSums reads the selection's sums from the aggregates.
-func aggregateSums(ctx context.Context, q db.Querier, s Selection) (*sums, error) {
+// aggregateSums reads the selection's sums from the aggregates (bound 0)
+// or from the logs of the hours before bound, which hold the aggregates as
+// of base, the last instant before hour bound.
+func aggregateSums(ctx context.Context, q db.Querier, s Selection, bound int64, base time.Time) (*sums, error) {
 	t := newSums()
 	var w db.Where
 	s.where(&w, "")
+	paidGroups := "paid_groups"
+	if bound != 0 {
+		paidGroups = `(SELECT term_rank, program_code, school_code, stage, government_total, loan, shares_bp, net_fen,
+		  sum(payments) AS payments, sum(gross_fen) AS gross_fen, sum(recovered_fen) AS recovered_fen
+		  FROM paid_log WHERE at_hour < ` + strconv.FormatInt(bound, 10) + ` GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) g`
+	}
 	rows, err := q.Query(ctx, `SELECT program_code, sum(payments), coalesce(sum(payments) FILTER (WHERE government_total), 0),
 		coalesce(sum(payments) FILTER (WHERE loan), 0),
 		coalesce(sum(net_fen * payments) FILTER (WHERE NOT loan), 0), coalesce(sum(gross_fen) FILTER (WHERE NOT loan), 0),
 		coalesce(sum(recovered_fen) FILTER (WHERE NOT loan), 0), coalesce(sum(payments) FILTER (WHERE NOT loan AND net_fen > 0), 0),
 		coalesce(sum(gross_fen) FILTER (WHERE loan), 0)
-		FROM paid_groups`+w.SQL()+` GROUP BY program_code`, w.Args...)
+		FROM `+paidGroups+w.SQL()+` GROUP BY program_code`, w.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("paid groups: %w", err)
 	}
@@ -272,8 +385,8 @@ func aggregateSums(ctx context.Context, q db.Querier, s Selection) (*sums, error
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = q.Query(ctx, `SELECT shares_bp::text, government_total, net_fen, sum(payments)
-		FROM paid_groups`+w.SQL()+` AND NOT loan AND net_fen > 0 GROUP BY 1, 2, 3`, w.Args...)
+	rows, err = q.Query(ctx, `SELECT shares_bp::text, government_total, net_fen, sum(payments)::bigint
+		FROM `+paidGroups+w.SQL()+` AND NOT loan AND net_fen > 0 GROUP BY 1, 2, 3`, w.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("funding split: %w", err)
 	}
@@ -281,7 +394,7 @@ func aggregateSums(ctx context.Context, q db.Querier, s Selection) (*sums, error
 	if err := scanSplits(rows, t); err != nil {
 		return nil, err
 	}
-	if s.countedAhead() {
+	if bound == 0 && s.countedAhead() {
 		filter := ""
 		if s.Stage != "" {
 			filter = "stage:" + s.Stage
@@ -308,7 +421,7 @@ func aggregateSums(ctx context.Context, q db.Querier, s Selection) (*sums, error
 		rows.Close()
 		return t, rows.Err()
 	}
-	return t, personRuns(ctx, q, s, t)
+	return t, personRuns(ctx, q, s, t, bound, base)
 }
 
 // personRuns reads the distinct persons of any term range and school set
@@ -317,8 +430,18 @@ func aggregateSums(ctx context.Context, q db.Querier, s Selection) (*sums, error
 // its schools, then takes out the extra schools of the students with live
 // rows at two schools or more (multi_school_students), counted from their
 // person_terms rows.
-func personRuns(ctx context.Context, q db.Querier, s Selection, t *sums) error {
+//
+// From the logs (bound non-zero), the runs are summed over the hours before
+// bound, and the students at several schools are those who ever had
+// grant payments at two (multi_school_ever), their live rows as of base
+// read from their payments.
+func personRuns(ctx context.Context, q db.Querier, s Selection, t *sums, bound int64, base time.Time) error {
 	var w db.Where
+	table := "person_runs"
+	if bound != 0 {
+		table = "person_runs_log"
+		w.Add("at_hour < ?", bound)
+	}
 	if len(s.Schools) > 0 {
 		w.Add("school_code = ANY(?)", s.Schools)
 	} else {
@@ -335,7 +458,7 @@ func personRuns(ctx context.Context, q db.Querier, s Selection, t *sums) error {
 	from := w.Arg(s.FromRank)
 	w.Add("term_rank <= ?", s.ToRank)
 	counts := map[string]int64{}
-	rows, err := q.Query(ctx, `SELECT program_key, sum(persons)::bigint FROM person_runs`+w.SQL()+
+	rows, err := q.Query(ctx, `SELECT program_key, sum(persons)::bigint FROM `+table+w.SQL()+
 		` AND term_rank >= `+from+` AND prev_rank < `+from+` GROUP BY program_key`, w.Args...)
 	if err != nil {
 		return fmt.Errorf("person runs: %w", err)
@@ -355,13 +478,30 @@ func personRuns(ctx context.Context, q db.Querier, s Selection, t *sums) error {
 	}
 	if len(s.Schools) > 1 {
 		var m db.Where
-		s.where(&m, "t.")
-		rows, err := q.Query(ctx, `SELECT k, sum(n - 1)::bigint FROM (
+		var rows pgx.Rows
+		var err error
+		if bound == 0 {
+			s.where(&m, "t.")
+			rows, err = q.Query(ctx, `SELECT k, sum(n - 1)::bigint FROM (
 			  SELECT t.student_id_hash, p.k, count(DISTINCT t.school_code) AS n
 			  FROM multi_school_students ms JOIN person_terms t ON t.student_id_hash = ms.student_id_hash,
 			       LATERAL (VALUES (''), (t.program_code), (CASE WHEN t.government_total THEN '*gov' END),
 			                       (CASE WHEN t.government_total THEN 'gov:' || t.program_code END)) p (k)`+m.SQL()+
-			` AND t.live > 0 AND p.k IS NOT NULL GROUP BY 1, 2) x GROUP BY k`, m.Args...)
+				` AND t.live > 0 AND p.k IS NOT NULL GROUP BY 1, 2) x GROUP BY k`, m.Args...)
+		} else {
+			at := m.Arg(base)
+			s.where(&m, "a.")
+			rows, err = q.Query(ctx, `SELECT k, sum(n - 1)::bigint FROM (
+			  SELECT a.student_id_hash, p.k, count(DISTINCT a.school_code) AS n
+			  FROM multi_school_ever ms JOIN applications a ON a.student_id_hash = ms.student_id_hash
+			       JOIN payments pm USING (application_id),
+			       LATERAL (VALUES (''), (a.program_code), (CASE WHEN a.government_total THEN '*gov' END),
+			                       (CASE WHEN a.government_total THEN 'gov:' || a.program_code END)) p (k)`+m.SQL()+
+				` AND pm.loan_contract_number = '' AND pm.paid_at <= `+at+` AND p.k IS NOT NULL
+				  AND pm.amount_fen > coalesce((SELECT sum(rr.amount_fen) FROM refunds r JOIN refund_receipts rr USING (refund_id)
+				                                WHERE r.payment_id = pm.payment_id AND rr.received_at <= `+at+`), 0)
+				GROUP BY 1, 2) x GROUP BY k`, m.Args...)
+		}
 		if err != nil {
 			return fmt.Errorf("students at several schools: %w", err)
 		}

@@ -80,7 +80,7 @@ func InsertPayment(ctx context.Context, tx db.Tx, paymentID, applicationID strin
 	if err := moveFact(ctx, tx, nil, &f); err != nil {
 		return fmt.Errorf("aggregate payment %s: %w", paymentID, err)
 	}
-	return nil
+	return logPaymentChange(ctx, tx, f.studentIDH, paymentID, "")
 }
 
 // InsertRefund keeps an ordered refund, once.
@@ -116,7 +116,7 @@ func InsertReceipt(ctx context.Context, tx db.Tx, eventID, refundID string, amou
 	if err := moveFact(ctx, tx, &before, &after); err != nil {
 		return fmt.Errorf("aggregate receipt %s: %w", eventID, err)
 	}
-	return nil
+	return logPaymentChange(ctx, tx, after.studentIDH, paymentID, eventID)
 }
 
 // InsertRepayment keeps a loan repayment or recovery, once.

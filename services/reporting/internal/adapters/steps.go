@@ -49,14 +49,15 @@ func InsertStep(ctx context.Context, tx db.Tx, e StepEntered) error {
 		return err
 	}
 	c := stepCell{termRank: termRank, school: school, stage: stage, program: program}
-	var left bool
+	var leftAt *time.Time
 	var bucket *int
 	err = tx.QueryRow(ctx, `INSERT INTO step_visits (application_id, entered_at, ord, step, left_at, reason, event_id,
 		term_rank, school_code, stage, program_code)
 		SELECT $1, $2, $3, $4, (SELECT entered_at FROM step_visits WHERE application_id = $1 AND (entered_at, ord) > ($2, $3)
 		                        ORDER BY entered_at, ord LIMIT 1), $5, $6, $7, $8, $9, $10
-		ON CONFLICT DO NOTHING RETURNING left_at IS NOT NULL, bucket`, e.ApplicationID, e.At, ord, e.Step, e.Reason, e.EventID,
-		termRank, school, stage, program).Scan(&left, &bucket)
+		ON CONFLICT DO NOTHING RETURNING left_at, bucket`, e.ApplicationID, e.At, ord, e.Step, e.Reason, e.EventID,
+		termRank, school, stage, program).Scan(&leftAt, &bucket)
+	left := leftAt != nil
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // kept before
 	}
@@ -66,7 +67,15 @@ func InsertStep(ctx context.Context, tx db.Tx, e StepEntered) error {
 	if err := c.count(ctx, tx, ord, left, bucket, 1); err != nil {
 		return err
 	}
-	if ord == domain.StepOrder(domain.StepSchoolRejected) || ord == domain.StepOrder(domain.StepBureauRejected) {
+	rejected := ord == domain.StepOrder(domain.StepSchoolRejected) || ord == domain.StepOrder(domain.StepBureauRejected)
+	var rejection []string
+	if rejected {
+		rejection = []string{e.Step, e.Reason}
+	}
+	if err := c.logVisit(ctx, tx, ord, e.At, leftAt, bucket, rejection, 1); err != nil {
+		return err
+	}
+	if rejected {
 		if _, err := tx.Exec(ctx, `INSERT INTO step_reasons AS r (ord, term_rank, school_code, stage, program_code, step, reason, visits)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, 1) ON CONFLICT (ord, term_rank, school_code, stage, program_code, reason)
 			DO UPDATE SET visits = r.visits + 1`, ord, termRank, school, stage, program, e.Step, e.Reason); err != nil {
@@ -77,11 +86,12 @@ func InsertStep(ctx context.Context, tx db.Tx, e StepEntered) error {
 	// (it was at its step, or left it at a later instant).
 	var prevEntered time.Time
 	var prevOrd int
-	var prevLeft bool
+	var prevLeftAt *time.Time
 	var prevBucket *int
-	err = tx.QueryRow(ctx, `SELECT entered_at, ord, left_at IS NOT NULL, bucket FROM step_visits
+	err = tx.QueryRow(ctx, `SELECT entered_at, ord, left_at, bucket FROM step_visits
 		WHERE application_id = $1 AND (entered_at, ord) < ($2, $3) ORDER BY entered_at DESC, ord DESC LIMIT 1`,
-		e.ApplicationID, e.At, ord).Scan(&prevEntered, &prevOrd, &prevLeft, &prevBucket)
+		e.ApplicationID, e.At, ord).Scan(&prevEntered, &prevOrd, &prevLeftAt, &prevBucket)
+	prevLeft := prevLeftAt != nil
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}
@@ -96,7 +106,13 @@ func InsertStep(ctx context.Context, tx db.Tx, e StepEntered) error {
 	if err := c.count(ctx, tx, prevOrd, prevLeft, prevBucket, -1); err != nil {
 		return err
 	}
-	return c.count(ctx, tx, prevOrd, true, newBucket, 1)
+	if err := c.count(ctx, tx, prevOrd, true, newBucket, 1); err != nil {
+		return err
+	}
+	if err := c.logVisit(ctx, tx, prevOrd, prevEntered, prevLeftAt, prevBucket, nil, -1); err != nil {
+		return err
+	}
+	return c.logVisit(ctx, tx, prevOrd, prevEntered, &e.At, newBucket, nil, 1)
 }
 
 // stepCell is an application's selection cell, which all its visits
@@ -160,9 +176,13 @@ func (c stepCell) count(ctx context.Context, tx db.Tx, ord int, left bool, bucke
 }
 
 // RebuildStepAggregates replaces the step aggregates by those computed
-// from the visits (rebuild_step_aggregates() of migration 006).
+// from the visits (rebuild_step_aggregates() of migration 006,
+// rebuild_step_logs() of 008).
 func RebuildStepAggregates(ctx context.Context, tx db.Tx) error {
-	_, err := tx.Exec(ctx, `SELECT rebuild_step_aggregates()`)
+	if _, err := tx.Exec(ctx, `SELECT rebuild_step_aggregates()`); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SELECT rebuild_step_logs()`)
 	return err
 }
 
@@ -241,43 +261,135 @@ func RawSteps(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigu
 	return out, rejections, nil
 }
 
-// maxChangedVisits is how many visits entered or left after an answer's
-// instant Steps corrects from their rows; beyond it the answer is
-// RawSteps (exact, slower).
+// maxChangedVisits is how many visits entered or left between an answer's
+// instant and the aggregates' own instant Steps corrects from their rows;
+// beyond it the answer is read from the hourly logs, or is RawSteps
+// (exact, slower) when the instant's hour has more than that on both
+// sides of it.
 const maxChangedVisits = 50_000
 
-// Steps computes what RawSteps does from the step aggregates, which hold
-// every visit recorded. For an earlier instant it corrects them by the
-// visits entered or left after it (none for an answer as of now). Counts
-// and the histogram of durations are sums over visits; a median is the
-// value at its rank, found in the histogram's bucket and then looked up
-// exactly among that bucket's visits in order of duration
-// (docs/reporting.md, "Steps kept ahead").
+// maxLaterVisits: an answer as of an instant with at most this many
+// visits entered or left after it corrects the aggregates as of now;
+// past it, the aggregates as of one end of the instant's hour (the logs).
+const maxLaterVisits = 5_000
+
+// Steps computes what RawSteps does from the step aggregates. For an
+// earlier instant it corrects them by the visits entered or left after it
+// (none for an answer as of now) or, with more of those, starts from the
+// aggregates as of one end of the instant's hour (the logs of migration
+// 008) and corrects them by the visits entered or left between that end
+// and the instant. Counts and the histogram of durations are sums over
+// visits; a median is the value at its rank, found in the histogram's
+// bucket and then looked up exactly among that bucket's visits in order
+// of duration (docs/reporting.md, "Steps kept ahead").
 func Steps(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigure, []domain.Rejection, error) {
-	var w db.Where
-	asOf := w.Arg(s.AsOf)
-	s.where(&w, "")
-	rows, err := q.Query(ctx, `SELECT ord, entered_at <= `+asOf+`, left_at IS NOT NULL, coalesce(bucket, 0), step, reason
-		FROM step_visits`+w.SQL()+` AND (entered_at > `+asOf+` OR left_at > `+asOf+`) LIMIT `+strconv.Itoa(maxChangedVisits+1), w.Args...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("visits after %s: %w", s.AsOf, err)
-	}
-	type changed struct {
-		ord, bucket     int
-		enteredBy, left bool
-		step, reason    string
-	}
-	later, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (changed, error) {
-		var c changed
-		err := r.Scan(&c.ord, &c.enteredBy, &c.left, &c.bucket, &c.step, &c.reason)
-		return c, err
-	})
+	later, err := visitsBetween(ctx, q, s, s.AsOf, endOfTime, maxLaterVisits)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(later) > maxChangedVisits {
-		return RawSteps(ctx, q, s)
+	if len(later) <= maxLaterVisits {
+		return stepsFrom(ctx, q, s, 0, later, -1)
 	}
+	st, rej, ok, err := StepsByHours(ctx, q, s)
+	if err != nil || ok {
+		return st, rej, err
+	}
+	return RawSteps(ctx, q, s)
+}
+
+// StepsByHours is Steps read from the logs: the step aggregates as of the
+// end of the hour before the instant's, or of the instant's own hour,
+// whichever has fewer visits entered or left between it and the instant,
+// corrected by those visits. False when both have more than
+// maxChangedVisits.
+func StepsByHours(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigure, []domain.Rejection, bool, error) {
+	h := hourOf(s.AsOf)
+	var best []visitChange
+	var bound int64
+	var sign int64
+	found := false
+	for _, limit := range []int{firstLook, maxChangedVisits} {
+		for _, side := range []struct {
+			bound int64
+			base  time.Time
+		}{{h, lastBefore(hourStart(h))}, {h + 1, lastBefore(hourStart(h + 1))}} {
+			lo, hi, sg := side.base, s.AsOf, int64(1)
+			if hi.Before(lo) {
+				lo, hi, sg = hi, lo, -1
+			}
+			ch, err := visitsBetween(ctx, q, s, lo, hi, limit)
+			if err != nil {
+				return nil, nil, false, err
+			}
+			if len(ch) <= limit && (!found || len(ch) < len(best)) {
+				best, bound, sign, found = ch, side.bound, sg, true
+			}
+			if found && len(best) == 0 {
+				break
+			}
+		}
+		if found {
+			break
+		}
+	}
+	if !found {
+		return nil, nil, false, nil
+	}
+	st, rej, err := stepsFrom(ctx, q, s, bound, best, sign)
+	return st, rej, err == nil, err
+}
+
+// visitChange is a visit that entered or left its step in a window of
+// time.
+type visitChange struct {
+	ord, bucket   int
+	entered, left bool
+	step, reason  string
+}
+
+// visitsBetween lists the selection's visits entered or left in (lo, hi];
+// more than limit of them return limit+1. Each part (entered in the
+// window; left in it, entered before) reads its instant's index in order
+// and stops at limit+1 rows.
+func visitsBetween(ctx context.Context, q db.Querier, s Selection, lo, hi time.Time, limit int) ([]visitChange, error) {
+	if !hi.After(lo) {
+		return nil, nil
+	}
+	var out []visitChange
+	for _, col := range []string{"entered_at", "left_at"} {
+		var w db.Where
+		l, u := w.Arg(lo), w.Arg(hi)
+		s.where(&w, "")
+		in := func(col string) string { return "(" + col + " > " + l + " AND " + col + " <= " + u + ")" }
+		cond := in("entered_at")
+		if col == "left_at" {
+			cond = in("left_at") + " AND entered_at <= " + l
+		}
+		rows, err := q.Query(ctx, `SELECT ord, `+in("entered_at")+`, coalesce(`+in("left_at")+`, false), coalesce(bucket, 0), step, reason
+			FROM step_visits`+w.SQL()+` AND `+cond+` ORDER BY `+col+` LIMIT `+strconv.Itoa(limit+1), w.Args...)
+		if err != nil {
+			return nil, fmt.Errorf("visits between %s and %s: %w", lo, hi, err)
+		}
+		part, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (visitChange, error) {
+			var c visitChange
+			err := r.Scan(&c.ord, &c.entered, &c.left, &c.bucket, &c.step, &c.reason)
+			return c, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("visits between %s and %s: %w", lo, hi, err)
+		}
+		out = append(out, part...)
+		if len(out) > limit {
+			return out, nil
+		}
+	}
+	return out, nil
+}
+
+// stepsFrom reads the step aggregates (bound 0: as of now; else the logs
+// of the hours before bound) and adds sign × the changes of the visits
+// that entered or left between their instant and the selection's.
+func stepsFrom(ctx context.Context, q db.Querier, s Selection, bound int64, changes []visitChange, sign int64) ([]domain.StepFigure, []domain.Rejection, error) {
 	n := len(domain.Steps)
 	at, left := make([]int64, n+1), make([]int64, n+1)
 	hist := make([]map[int]int64, n+1) // by step order, bucket
@@ -286,7 +398,12 @@ func Steps(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigure,
 	}
 	var sel db.Where
 	s.where(&sel, "")
-	rows, err = q.Query(ctx, `SELECT ord, sum(at_step)::bigint, sum(left_step)::bigint FROM step_cells`+sel.SQL()+` GROUP BY ord`, sel.Args...)
+	cells, durations := "step_cells", "step_durations"
+	if bound != 0 {
+		cells, durations = "step_cells_log", "step_durations_log"
+		sel.Add("at_hour < ?", bound)
+	}
+	rows, err := q.Query(ctx, `SELECT ord, sum(at_step)::bigint, sum(left_step)::bigint FROM `+cells+sel.SQL()+` GROUP BY ord`, sel.Args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("step cells: %w", err)
 	}
@@ -305,7 +422,7 @@ func Steps(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigure,
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
-	rows, err = q.Query(ctx, `SELECT ord, bucket, sum(visits)::bigint FROM step_durations`+sel.SQL()+` GROUP BY ord, bucket`, sel.Args...)
+	rows, err = q.Query(ctx, `SELECT ord, bucket, sum(visits)::bigint FROM `+durations+sel.SQL()+` GROUP BY ord, bucket`, sel.Args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("step durations: %w", err)
 	}
@@ -324,25 +441,25 @@ func Steps(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigure,
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
-	// The aggregates count each visit as it is now; as of the instant, a
-	// visit entered after it is not there, one left after it was still
-	// at its step.
+	// A visit that entered in the window is at its step from then (and a
+	// rejection counted); one that left in it has left with its duration.
 	var rOrd []int
 	var rStep, rReason []string
-	for _, c := range later {
+	var rSign []int64
+	for _, c := range changes {
 		if c.ord < 1 || c.ord > n {
 			continue
 		}
-		if c.left {
-			left[c.ord]--
-			hist[c.ord][c.bucket]--
-		} else {
-			at[c.ord]--
+		if c.entered {
+			at[c.ord] += sign
+			if c.ord == domain.StepOrder(domain.StepSchoolRejected) || c.ord == domain.StepOrder(domain.StepBureauRejected) {
+				rOrd, rStep, rReason, rSign = append(rOrd, c.ord), append(rStep, c.step), append(rReason, c.reason), append(rSign, sign)
+			}
 		}
-		if c.enteredBy {
-			at[c.ord]++
-		} else if c.ord == domain.StepOrder(domain.StepSchoolRejected) || c.ord == domain.StepOrder(domain.StepBureauRejected) {
-			rOrd, rStep, rReason = append(rOrd, c.ord), append(rStep, c.step), append(rReason, c.reason)
+		if c.left {
+			at[c.ord] -= sign
+			left[c.ord] += sign
+			hist[c.ord][c.bucket] += sign
 		}
 	}
 	out := make([]domain.StepFigure, n)
@@ -364,7 +481,7 @@ func Steps(ctx context.Context, q db.Querier, s Selection) ([]domain.StepFigure,
 			out[i].MedianSeconds = vlo + 0.5*(vhi-vlo)
 		}
 	}
-	rejections, err := reasonsAhead(ctx, q, s, rOrd, rStep, rReason)
+	rejections, err := reasonsAhead(ctx, q, s, bound, rOrd, rStep, rReason, rSign)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -434,20 +551,27 @@ func valuesAt(ctx context.Context, q db.Querier, s Selection, ord int, hist map[
 	return v[0], w[0], nil
 }
 
-// reasonsAhead is RawSteps' rejections by reason read from step_reasons,
-// less the rejections entered after the instant (given by step order,
-// step and reason), ranked by the same statement.
-func reasonsAhead(ctx context.Context, q db.Querier, s Selection, ords []int, steps, reasons []string) ([]domain.Rejection, error) {
+// reasonsAhead is RawSteps' rejections by reason read from step_reasons
+// (bound 0) or the logs of the hours before bound, plus the rejections
+// entered between their instant and the selection's (given by step order,
+// step, reason and sign), ranked by the same statement.
+func reasonsAhead(ctx context.Context, q db.Querier, s Selection, bound int64, ords []int, steps, reasons []string, signs []int64) ([]domain.Rejection, error) {
 	var w db.Where
 	s.where(&w, "")
-	later := `SELECT * FROM unnest(` + w.Arg(ords) + `::int[], ` + w.Arg(steps) + `::text[], ` + w.Arg(reasons) + `::text[]) x (ord, step, reason)`
+	table := "step_reasons"
+	if bound != 0 {
+		table = "step_reasons_log"
+		w.Add("at_hour < ?", bound)
+	}
+	later := `SELECT * FROM unnest(` + w.Arg(ords) + `::int[], ` + w.Arg(steps) + `::text[], ` + w.Arg(reasons) + `::text[], ` +
+		w.Arg(signs) + `::bigint[]) x (ord, step, reason, sign)`
 	top := strconv.Itoa(TopReasons)
 	rows, err := q.Query(ctx, `SELECT step, reason, other, sum(n)::bigint FROM (
 		  SELECT step, n, rn > `+top+` AS other, CASE WHEN rn > `+top+` THEN '' ELSE reason END AS reason FROM (
 		    SELECT step, reason, n, row_number() OVER (PARTITION BY step ORDER BY n DESC, reason) AS rn
 		    FROM (SELECT step, reason, sum(n) AS n FROM (
-		            SELECT step, reason, visits AS n FROM step_reasons`+w.SQL()+`
-		            UNION ALL SELECT step, reason, -1 FROM (`+later+`) l) v
+		            SELECT step, reason, visits AS n FROM `+table+w.SQL()+`
+		            UNION ALL SELECT step, reason, sign FROM (`+later+`) l) v
 		          GROUP BY 1, 2 HAVING sum(n) > 0) r) ranked) t
 		GROUP BY step, reason, other
 		ORDER BY step = '`+domain.StepBureauRejected+`', other, sum(n) DESC, reason`, w.Args...)

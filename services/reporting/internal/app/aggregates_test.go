@@ -173,6 +173,12 @@ func aggregateRows(ctx context.Context, t *testing.T, q db.Querier) []string {
 		`SELECT concat_ws(' ', 'runs', school_code, filter, program_key, term_rank, prev_rank, persons)
 		 FROM person_runs WHERE persons <> 0 ORDER BY 1`,
 		`SELECT 'multi-school ' || student_id_hash FROM multi_school_students ORDER BY 1`,
+		`SELECT concat_ws(' ', 'paid log', at_hour, term_rank, program_code, school_code, stage, government_total, loan, shares_bp, net_fen,
+		   payments, gross_fen, recovered_fen)
+		 FROM paid_log WHERE payments <> 0 OR gross_fen <> 0 OR recovered_fen <> 0 ORDER BY 1`,
+		`SELECT concat_ws(' ', 'runs log', at_hour, school_code, filter, program_key, term_rank, prev_rank, persons)
+		 FROM person_runs_log WHERE persons <> 0 ORDER BY 1`,
+		`SELECT 'multi-school ever ' || student_id_hash FROM multi_school_ever ORDER BY 1`,
 	)
 }
 
@@ -247,6 +253,20 @@ func TestAggregatesFollowTheRows(t *testing.T) {
 			}
 			if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 				t.Errorf("%s:\nfrom the aggregates %+v\nfrom the rows       %+v", name, got, want)
+			}
+			// The same from the hourly logs, whatever the number of
+			// students changed after the instant.
+			byHours, ok, err := adapters.FiguresByHours(ctx, tx, sel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				t.Fatalf("%s: the hourly logs could not answer", name)
+			}
+			maps.DeleteFunc(byHours.Funding, func(_ string, v int64) bool { return v == 0 })
+			maps.DeleteFunc(byHours.GovernmentFunding, func(_ string, v int64) bool { return v == 0 })
+			if fmt.Sprintf("%+v", byHours) != fmt.Sprintf("%+v", want) {
+				t.Errorf("%s:\nfrom the hourly logs %+v\nfrom the rows        %+v", name, byHours, want)
 			}
 		}
 	}

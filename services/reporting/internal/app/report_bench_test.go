@@ -89,6 +89,9 @@ func BenchmarkAnnualReport(b *testing.B) {
 		`SELECT rebuild_person_runs()`,
 		// The step aggregates likewise (TestStepAggregatesFollowTheRows).
 		`SELECT rebuild_step_aggregates()`,
+		// The hourly logs of both (migration 008), likewise.
+		`SELECT rebuild_paid_logs()`,
+		`SELECT rebuild_step_logs()`,
 		`VACUUM ANALYZE`,
 	} {
 		args := []any{rows}
@@ -161,6 +164,12 @@ func BenchmarkAnnualReport(b *testing.B) {
 		{"statistics, three terms, one stage", StatisticsQuery{FromTerm: "2016-autumn", ToTerm: "2017-autumn", Stage: "high_school"}},
 		{"statistics, the year as of a refund", StatisticsQuery{FromTerm: "2017-spring", ToTerm: "2017-autumn",
 			AsOf: time.Date(2018, time.January, 15, 0, 0, 0, 0, time.UTC)}},
+		{"statistics, three terms, 50 schools, as of the instant of every payment", StatisticsQuery{FromTerm: "2016-autumn",
+			ToTerm: "2017-autumn", Schools: schools, AsOf: time.Date(2017, time.November, 1, 0, 0, 0, 0, time.UTC)}},
+		{"statistics, one program, as of a minute before every payment", StatisticsQuery{FromTerm: "2017-spring", ToTerm: "2017-autumn",
+			Program: "BOARDING_SUBSIDY", AsOf: time.Date(2017, time.October, 31, 23, 59, 0, 0, time.UTC)}},
+		{"statistics, one stage, 450 schools, as of 2017-03-05 12:30 (inside the steps)", StatisticsQuery{FromTerm: "2017-spring",
+			ToTerm: "2017-autumn", Stage: "high_school", Schools: most, AsOf: time.Date(2017, time.March, 5, 12, 30, 0, 0, time.UTC)}},
 	} {
 		b.Run(q.name, func(b *testing.B) {
 			for range b.N {

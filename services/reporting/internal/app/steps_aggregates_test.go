@@ -106,6 +106,12 @@ func stepAggregateRows(ctx context.Context, t *testing.T, q db.Querier) []string
 		 FROM step_durations WHERE visits <> 0 ORDER BY 1`,
 		`SELECT concat_ws(' ', 'reason', ord, term_rank, school_code, stage, program_code, step, reason, visits)
 		 FROM step_reasons WHERE visits <> 0 ORDER BY 1`,
+		`SELECT concat_ws(' ', 'cell log', at_hour, ord, term_rank, school_code, stage, program_code, at_step, left_step)
+		 FROM step_cells_log WHERE at_step <> 0 OR left_step <> 0 ORDER BY 1`,
+		`SELECT concat_ws(' ', 'duration log', at_hour, ord, term_rank, school_code, stage, program_code, bucket, visits)
+		 FROM step_durations_log WHERE visits <> 0 ORDER BY 1`,
+		`SELECT concat_ws(' ', 'reason log', at_hour, ord, term_rank, school_code, stage, program_code, step, reason, visits)
+		 FROM step_reasons_log WHERE visits <> 0 ORDER BY 1`,
 	)
 }
 
@@ -170,6 +176,19 @@ func TestStepAggregatesFollowTheRows(t *testing.T) {
 			}
 			if fmt.Sprintf("%+v", gotRej) != fmt.Sprintf("%+v", wantRej) {
 				t.Errorf("%s: rejections\nfrom the aggregates %+v\nfrom the visits     %+v", name, gotRej, wantRej)
+			}
+			hourSteps, hourRej, ok, err := adapters.StepsByHours(ctx, tx, sel)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if !ok {
+				t.Fatalf("%s: the hourly logs could not answer", name)
+			}
+			if fmt.Sprintf("%+v", hourSteps) != fmt.Sprintf("%+v", wantSteps) {
+				t.Errorf("%s:\nfrom the hourly logs %+v\nfrom the visits      %+v", name, hourSteps, wantSteps)
+			}
+			if fmt.Sprintf("%+v", hourRej) != fmt.Sprintf("%+v", wantRej) {
+				t.Errorf("%s: rejections\nfrom the hourly logs %+v\nfrom the visits      %+v", name, hourRej, wantRej)
 			}
 			for _, st := range wantSteps {
 				if st.MedianSeconds != 0 {
