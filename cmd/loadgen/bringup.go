@@ -115,7 +115,7 @@ func startSystem(ctx context.Context, c config, logf func(string, ...any)) (*sys
 		if err != nil {
 			return nil, err
 		}
-		groups = append(groups, driver.ProcessGroup{Name: "loadgen", Pid: os.Getpid()})
+		groups = append(groups, driver.ProcessGroup{Name: "loadgen", Pid: os.Getpid(), Tool: true})
 		return &system{endpoints: eps, tokens: tokens, groups: groups, sampling: "as configured by the running stack", stop: func() {}}, nil
 	}
 
@@ -143,9 +143,10 @@ func startSystem(ctx context.Context, c config, logf func(string, ...any)) (*sys
 	}
 	ratio := strconv.FormatFloat(c.SampleRatio, 'f', -1, 64)
 	opts := stack.Options{
-		Dir:       dir,
-		BinDir:    c.BinDir,
-		JaegerBin: jaeger,
+		Dir:             dir,
+		BinDir:          c.BinDir,
+		JaegerBin:       jaeger,
+		JaegerMaxTraces: c.JaegerMaxTraces,
 		Env: map[string]string{
 			"SCHOOL_REVIEW_NOTICE_PERIOD": c.Notice,
 			"OTEL_TRACES_SAMPLER":         "parentbased_traceidratio",
@@ -164,9 +165,9 @@ func startSystem(ctx context.Context, c config, logf func(string, ...any)) (*sys
 	}
 	logf("stack up in %s", time.Since(started).Round(time.Millisecond))
 	sys := &system{endpoints: s.Endpoints, tokens: s, databaseURL: s.DatabaseURL, natsURL: s.NATSURL, natsSeed: s.NATSSeed(natsx.LoadgenIdentity)}
-	for _, name := range append(append([]string{}, stack.Services...), "banksim", "nats") {
+	for _, name := range processNames(c) {
 		if p := s.Process(name); p != nil && p.Pid() != 0 {
-			sys.groups = append(sys.groups, driver.ProcessGroup{Name: name, Pid: p.Pid()})
+			sys.groups = append(sys.groups, driver.ProcessGroup{Name: name, Pid: p.Pid(), Tool: name == "banksim"})
 		}
 	}
 	if pg := s.Postgres(); pg != nil {
@@ -177,11 +178,11 @@ func startSystem(ctx context.Context, c config, logf func(string, ...any)) (*sys
 	if jaeger != "" {
 		for _, pid := range driver.Children(os.Getpid()) {
 			if p, err := driver.ReadProc(pid); err == nil && p.Comm == "jaeger" {
-				sys.groups = append(sys.groups, driver.ProcessGroup{Name: "jaeger", Pid: pid})
+				sys.groups = append(sys.groups, driver.ProcessGroup{Name: "jaeger", Pid: pid, Tool: true})
 			}
 		}
 	}
-	sys.groups = append(sys.groups, driver.ProcessGroup{Name: "loadgen", Pid: os.Getpid()})
+	sys.groups = append(sys.groups, driver.ProcessGroup{Name: "loadgen", Pid: os.Getpid(), Tool: true})
 	sys.sampling = "parentbased_traceidratio " + ratio
 	if jaeger == "" {
 		sys.sampling += " (no Jaeger: spans sampled but not exported)"
@@ -229,9 +230,27 @@ func parsePIDs(s string) ([]driver.ProcessGroup, error) {
 		if !ok || err != nil || pid <= 0 {
 			return nil, fmt.Errorf("-pids: %q is not name=pid", part)
 		}
-		out = append(out, driver.ProcessGroup{Name: name, Pid: pid, WithChildren: name == "postgres"})
+		out = append(out, driver.ProcessGroup{Name: name, Pid: pid, WithChildren: name == "postgres", Tool: name == "banksim" || name == "jaeger"})
 	}
 	return out, nil
+}
+
+// processNames are the stack's processes loadgen measures, each on its
+// own: every replica of every service (the second and later named
+// "<service>-r2", …), the bank simulator and every NATS node.
+func processNames(c config) []string {
+	var out []string
+	for _, name := range stack.Services {
+		out = append(out, name)
+		for r := 2; r <= c.Replicas; r++ {
+			out = append(out, fmt.Sprintf("%s-r%d", name, r))
+		}
+	}
+	out = append(out, "banksim", "nats")
+	for n := 2; n <= c.NATSNodes; n++ {
+		out = append(out, fmt.Sprintf("nats-%d", n))
+	}
+	return out
 }
 
 // actors are the load's users.

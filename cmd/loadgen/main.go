@@ -40,39 +40,41 @@ func main() {
 // config is the command line. Its JSON names are the Go field names, which
 // the result files written so far use.
 type config struct {
-	N            int           `json:"N"`
-	Rate         float64       `json:"Rate"`
-	Concurrency  int           `json:"Concurrency"`
-	Batch        int           `json:"Batch"`
-	REST         bool          `json:"REST"`
-	RejectSchool float64       `json:"RejectSchool"`
-	RejectBureau float64       `json:"RejectBureau"`
-	Start        bool          `json:"Start"`
-	BinDir       string        `json:"BinDir"`
-	Dir          string        `json:"Dir"`
-	Keep         bool          `json:"Keep"`
-	JaegerBin    string        `json:"JaegerBin"`
-	SampleRatio  float64       `json:"SampleRatio"`
-	LogLevel     string        `json:"LogLevel"`
-	Endpoints    string        `json:"Endpoints"`
-	KeyFile      string        `json:"KeyFile"`
-	PIDs         string        `json:"PIDs"`
-	Schools      int           `json:"Schools"`
-	Replicas     int           `json:"Replicas,omitempty"`
-	NATSNodes    int           `json:"NATSNodes,omitempty"`
-	Term         string        `json:"Term"`
-	Program      string        `json:"Program"`
-	Seed         uint64        `json:"Seed"`
-	Poll         time.Duration `json:"Poll"`
-	Notice       string        `json:"Notice"`
-	FinanceEvery time.Duration `json:"FinanceEvery"`
-	WatchPoll    time.Duration `json:"WatchPoll"`
-	Timeout      time.Duration `json:"Timeout"`
-	ShownWait    time.Duration `json:"ShownWait"`
-	JSON         string        `json:"JSON"`
-	SingleBatch  bool          `json:"SingleBatch"`
-	SubmitOnly   bool          `json:"SubmitOnly"`
-	PgbenchTPS   float64       `json:"PgbenchTPS"`
+	N            int     `json:"N"`
+	Rate         float64 `json:"Rate"`
+	Concurrency  int     `json:"Concurrency"`
+	Batch        int     `json:"Batch"`
+	REST         bool    `json:"REST"`
+	RejectSchool float64 `json:"RejectSchool"`
+	RejectBureau float64 `json:"RejectBureau"`
+	Start        bool    `json:"Start"`
+	BinDir       string  `json:"BinDir"`
+	Dir          string  `json:"Dir"`
+	Keep         bool    `json:"Keep"`
+	JaegerBin    string  `json:"JaegerBin"`
+	SampleRatio  float64 `json:"SampleRatio"`
+	LogLevel     string  `json:"LogLevel"`
+	Endpoints    string  `json:"Endpoints"`
+	KeyFile      string  `json:"KeyFile"`
+	PIDs         string  `json:"PIDs"`
+	Schools      int     `json:"Schools"`
+	Replicas     int     `json:"Replicas,omitempty"`
+	NATSNodes    int     `json:"NATSNodes,omitempty"`
+	// JaegerMaxTraces bounds Jaeger's in-memory store (0: the stack's default).
+	JaegerMaxTraces int           `json:"JaegerMaxTraces,omitempty"`
+	Term            string        `json:"Term"`
+	Program         string        `json:"Program"`
+	Seed            uint64        `json:"Seed"`
+	Poll            time.Duration `json:"Poll"`
+	Notice          string        `json:"Notice"`
+	FinanceEvery    time.Duration `json:"FinanceEvery"`
+	WatchPoll       time.Duration `json:"WatchPoll"`
+	Timeout         time.Duration `json:"Timeout"`
+	ShownWait       time.Duration `json:"ShownWait"`
+	JSON            string        `json:"JSON"`
+	SingleBatch     bool          `json:"SingleBatch"`
+	SubmitOnly      bool          `json:"SubmitOnly"`
+	PgbenchTPS      float64       `json:"PgbenchTPS"`
 	// SoakBaseline, when set, samples every process's memory that long
 	// after the first submission and compares the end of the run with it.
 	SoakBaseline time.Duration `json:"SoakBaseline,omitempty"`
@@ -100,6 +102,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.PIDs, "pids", "", "with -start=false: name=pid,… of processes to measure (postgres is measured with its children)")
 	fs.IntVar(&c.Schools, "schools", 20, "schools submitting (S001 …)")
 	fs.IntVar(&c.Replicas, "replicas", 1, "processes of every service the stack runs (2+: they compete for the consumers; the load goes to the first)")
+	fs.IntVar(&c.JaegerMaxTraces, "jaeger-max-traces", 0, "traces Jaeger's in-memory store keeps before it drops the oldest (0: the dev stack's 200,000; make soak: 1,000, full before the baseline)")
 	fs.IntVar(&c.NATSNodes, "nats-nodes", 1, "JetStream nodes the stack runs (3: a cluster with R3 streams)")
 	fs.StringVar(&c.Term, "term", "2017-autumn", "term of the applications")
 	fs.StringVar(&c.Program, "program", "", "generate only this program (default: the report's mix; -single-batch: POVERTY_EXTENSION)")
@@ -130,6 +133,8 @@ func parseFlags(args []string) (config, error) {
 		return c, errors.New("reject rates must be 0..1")
 	case c.SampleRatio < 0 || c.SampleRatio > 1:
 		return c, errors.New("-sample must be 0..1")
+	case c.JaegerMaxTraces < 0:
+		return c, errors.New("-jaeger-max-traces must not be negative")
 	case c.SingleBatch && c.SubmitOnly:
 		return c, errors.New("-single-batch and -submit-only exclude each other")
 	}

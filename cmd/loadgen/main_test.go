@@ -71,22 +71,37 @@ func TestParseEndpointsAndPIDs(t *testing.T) {
 }
 
 // TestSoakResults: a process that grew by 5 % since the baseline is within
-// the soak's 10 %, one that grew by 15 % is not, and the run fails with it.
+// the soak's 10 %, one that grew by 15 % is not, and the run fails with it;
+// a test tool's growth is reported and does not decide the verdict.
 func TestSoakResults(t *testing.T) {
 	t.Parallel()
 	const mib = 1 << 20
-	groups := []driver.ProcessGroup{{Name: "payout", Pid: 1}, {Name: "application", Pid: 2}}
+	groups := []driver.ProcessGroup{{Name: "payout", Pid: 1}, {Name: "application", Pid: 2}, {Name: "loadgen", Pid: 3, Tool: true},
+		{Name: "postgres", Pid: 4, WithChildren: true}}
 	start := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	ch := chain{
-		soakAt:       start.Add(10 * time.Minute),
-		end:          start.Add(60 * time.Minute),
-		soakBaseline: map[string]driver.GroupSample{"payout": {RSS: 100 * mib}, "application": {RSS: 200 * mib}},
-		cpuAfter:     map[string]driver.GroupSample{"payout": {RSS: 105 * mib}, "application": {RSS: 230 * mib}},
+		soakAt: start.Add(10 * time.Minute),
+		end:    start.Add(60 * time.Minute),
+		soakBaseline: map[string]driver.GroupSample{"payout": {RSS: 100 * mib}, "application": {RSS: 200 * mib}, "loadgen": {RSS: 100 * mib},
+			"postgres": {RSS: 3000 * mib, PSS: 200 * mib}},
+		cpuAfter: map[string]driver.GroupSample{"payout": {RSS: 105 * mib}, "application": {RSS: 230 * mib}, "loadgen": {RSS: 300 * mib},
+			"postgres": {RSS: 3600 * mib, PSS: 210 * mib}},
 	}
 	got := soakResults(groups, ch, 10*time.Minute)
-	if got == nil || len(got.Processes) != 2 || got.Within || got.EndAfterS != 3600 {
+	if got == nil || len(got.Processes) != 4 || got.Within || got.Judged != 3 || got.EndAfterS != 3600 {
 		t.Fatalf("soak: %+v", got)
 	}
+	if p := got.Processes[2]; !p.Tool || p.ChangePct != 200 || p.Within {
+		t.Errorf("loadgen: %+v, want a tool at +200 %%", p)
+	}
+	if p := got.Processes[3]; !p.PSS || p.ChangePct != 5 || !p.Within {
+		t.Errorf("postgres: %+v, want its PSS sum at +5 %% (its RSS sum grew 20 %% with the shared buffers)", p)
+	}
+	ch.cpuAfter["application"] = driver.GroupSample{RSS: 210 * mib}
+	if ok := soakResults(groups, ch, 10*time.Minute); !ok.Within || ok.Judged != 3 {
+		t.Errorf("platform within 10 %%, the tool at +200 %%: %+v, want within", ok)
+	}
+	ch.cpuAfter["application"] = driver.GroupSample{RSS: 230 * mib}
 	if p := got.Processes[0]; p.Name != "payout" || p.ChangePct != 5 || !p.Within {
 		t.Errorf("payout: %+v, want +5 %% within", p)
 	}

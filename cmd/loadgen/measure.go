@@ -154,7 +154,9 @@ func sampleGroups(groups []driver.ProcessGroup) map[string]driver.GroupSample {
 const SoakTolerance = 0.10
 
 // soakResults compares each process's resident memory at the end of the
-// chain with the soak's baseline; nil without one.
+// chain with the soak's baseline; nil without one. Every process of the
+// platform (each replica, each NATS node, PostgreSQL) is judged; the test
+// tools are reported beside them.
 func soakResults(groups []driver.ProcessGroup, ch chain, baseline time.Duration) *soakResult {
 	if baseline <= 0 {
 		return nil
@@ -169,13 +171,17 @@ func soakResults(groups []driver.ProcessGroup, ch chain, baseline time.Duration)
 	for _, g := range groups {
 		b, ok1 := ch.soakBaseline[g.Name]
 		a, ok2 := ch.cpuAfter[g.Name]
-		if !ok1 || !ok2 || b.RSS == 0 {
+		if !ok1 || !ok2 || b.Memory(g.WithChildren) == 0 {
 			continue
 		}
-		m := soakProcess{Name: g.Name, BaselineMiB: float64(b.RSS) / (1 << 20), EndMiB: float64(a.RSS) / (1 << 20)}
+		m := soakProcess{Name: g.Name, BaselineMiB: float64(b.Memory(g.WithChildren)) / (1 << 20),
+			EndMiB: float64(a.Memory(g.WithChildren)) / (1 << 20), Tool: g.Tool, PSS: g.WithChildren && b.PSS > 0}
 		m.ChangePct = (m.EndMiB - m.BaselineMiB) / m.BaselineMiB * 100
 		m.Within = m.ChangePct <= SoakTolerance*100
-		out.Within = out.Within && m.Within
+		if !g.Tool {
+			out.Within = out.Within && m.Within
+			out.Judged++
+		}
 		out.Processes = append(out.Processes, m)
 	}
 	return out

@@ -42,7 +42,7 @@ extensions:
     backends:
       memstore:
         memory:
-          max_traces: 200000
+          max_traces: %d
 receivers:
   otlp:
     protocols:
@@ -57,6 +57,10 @@ exporters:
     trace_storage: memstore
 `
 
+// DefaultJaegerMaxTraces is how many traces Jaeger's in-memory store keeps
+// unless Options.JaegerMaxTraces says otherwise; it then drops the oldest.
+const DefaultJaegerMaxTraces = 200_000
+
 // startJaeger runs Jaeger v2 with in-memory storage, every port on
 // loopback and its self-tracing off.
 func (s *Stack) startJaeger(ctx context.Context) error {
@@ -65,7 +69,11 @@ func (s *Stack) startJaeger(ctx context.Context) error {
 		ui = "    ui:\n      assets_path: \"${env:JAEGER_UI_ASSETS}\"\n"
 	}
 	cfgPath := filepath.Join(s.opts.Dir, "jaeger.yaml")
-	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(jaegerConfig, ui)), 0o644); err != nil {
+	maxTraces := s.opts.JaegerMaxTraces
+	if maxTraces <= 0 {
+		maxTraces = DefaultJaegerMaxTraces
+	}
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(jaegerConfig, ui, maxTraces)), 0o644); err != nil {
 		return err
 	}
 	ports := map[string]int{}

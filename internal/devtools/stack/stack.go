@@ -70,6 +70,10 @@ type Options struct {
 	JaegerBin string
 	// JaegerUIAssets is a Jaeger UI build folder served by Jaeger, if given.
 	JaegerUIAssets string
+	// JaegerMaxTraces bounds Jaeger's in-memory store (0:
+	// DefaultJaegerMaxTraces); a soak sets it low so the store is full, and
+	// its memory level, long before the soak's baseline.
+	JaegerMaxTraces int
 	// Env is added to every service's environment.
 	Env map[string]string
 	// GatewayEnv is added to the gateway's environment (AID_GATEWAY_RATE, …).

@@ -32,9 +32,14 @@ type ProcSample struct {
 	// PeakRSS (VmHWM) and RSS (VmRSS) in bytes.
 	PeakRSS int64
 	RSS     int64
+	// PSS is the proportional set size (smaps_rollup), in bytes: pages
+	// shared with other processes count by their share, so a group's sum
+	// counts PostgreSQL's shared buffers once. 0 when unreadable.
+	PSS int64
 }
 
-// ReadProc reads /proc/<pid>/stat and /proc/<pid>/status.
+// ReadProc reads /proc/<pid>/stat, /proc/<pid>/status and
+// /proc/<pid>/smaps_rollup.
 func ReadProc(pid int) (ProcSample, error) {
 	return readProc("/proc", pid)
 }
@@ -75,7 +80,17 @@ func readProc(root string, pid int) (ProcSample, error) {
 			s.RSS = kB(line)
 		}
 	}
-	return s, sc.Err()
+	if err := sc.Err(); err != nil {
+		return s, err
+	}
+	if b, err := os.ReadFile(filepath.Join(root, strconv.Itoa(pid), "smaps_rollup")); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if strings.HasPrefix(line, "Pss:") {
+				s.PSS = kB(line)
+			}
+		}
+	}
+	return s, nil
 }
 
 func kB(line string) int64 {
@@ -116,6 +131,10 @@ type ProcessGroup struct {
 	Name         string
 	Pid          int
 	WithChildren bool
+	// Tool marks a test tool, not deployed with the platform (the load
+	// generator, the bank simulator, Jaeger's in-memory store): its figures
+	// are reported, and a soak does not judge its memory.
+	Tool bool
 }
 
 // GroupSample is a group's CPU time and memory at one moment.
@@ -125,8 +144,20 @@ type GroupSample struct {
 	// PeakRSS is the largest VmHWM among the group's processes.
 	PeakRSS int64
 	// RSS sums VmRSS over the group (shared pages count once per process).
-	RSS   int64
+	RSS int64
+	// PSS sums the proportional set sizes (shared pages once in all).
+	PSS   int64
 	Procs int
+}
+
+// Memory is the group's memory as a soak judges it: the RSS of a lone
+// process; for a group with children (PostgreSQL) the PSS sum, since
+// summing RSS would count the shared buffers once per backend.
+func (s GroupSample) Memory(withChildren bool) int64 {
+	if withChildren && s.PSS > 0 {
+		return s.PSS
+	}
+	return s.RSS
 }
 
 // Sample reads the group's processes now.
@@ -135,7 +166,7 @@ func (g ProcessGroup) Sample() (GroupSample, error) {
 	if err != nil {
 		return GroupSample{}, err
 	}
-	out := GroupSample{CPU: root.CPU, PeakRSS: root.PeakRSS, RSS: root.RSS, Procs: 1}
+	out := GroupSample{CPU: root.CPU, PeakRSS: root.PeakRSS, RSS: root.RSS, PSS: root.PSS, Procs: 1}
 	if !g.WithChildren {
 		return out, nil
 	}
@@ -148,6 +179,7 @@ func (g ProcessGroup) Sample() (GroupSample, error) {
 		out.CPU += c.CPU
 		out.PeakRSS = max(out.PeakRSS, c.PeakRSS)
 		out.RSS += c.RSS
+		out.PSS += c.PSS
 		out.Procs++
 	}
 	return out, nil

@@ -151,12 +151,19 @@ func TestReadProcParsesStatAndStatus(t *testing.T) {
 	write("42", "42 (post (gres) x) S 1 42 42 0 -1 4194560 100 0 0 0 150 50 7 3 20 0 1 0 100 1000 10",
 		"Name:\tpostgres\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n")
 	write("43", "43 (worker) S 42 42 42 0 -1 0 0 0 0 0 10 10 0 0 20 0 1 0 100 1000 10", "VmHWM:\t4096 kB\n")
+	rollup := "00400000-7ffd1a3e6000 ---p 00000000 00:00 0 [rollup]\nRss:\t  1024 kB\nPss:\t   512 kB\nPss_Anon:\t 256 kB\n"
+	if err := os.WriteFile(filepath.Join(root, "42", "smaps_rollup"), []byte(rollup), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	s, err := readProc(root, 42)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Comm != "post (gres) x" || s.PPid != 1 || s.CPU != 2*time.Second || s.ChildCPU != 100*time.Millisecond || s.PeakRSS != 2<<20 || s.RSS != 1<<20 {
+	if s.Comm != "post (gres) x" || s.PPid != 1 || s.CPU != 2*time.Second || s.ChildCPU != 100*time.Millisecond || s.PeakRSS != 2<<20 || s.RSS != 1<<20 || s.PSS != 512<<10 {
 		t.Fatalf("%+v", s)
+	}
+	if w, err := readProc(root, 43); err != nil || w.PSS != 0 {
+		t.Fatalf("no smaps_rollup: %+v, %v; want PSS 0", w, err)
 	}
 	if kids := children(root, 42); len(kids) != 1 || kids[0] != 43 {
 		t.Fatalf("children %v", kids)
