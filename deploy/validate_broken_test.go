@@ -718,6 +718,14 @@ func TestClusterValidators(t *testing.T) {
 			t.Helper()
 			return streamFixtures(t, func(c *jetstream.StreamConfig) { c.Storage = jetstream.MemoryStorage })
 		}, "want file"},
+		{"event stream without a byte limit", func(t *testing.T) map[string][]byte {
+			t.Helper()
+			return streamFixtures(t, func(c *jetstream.StreamConfig) {
+				if c.Name == natsx.EventStream {
+					c.MaxBytes = 0
+				}
+			})
+		}, "the event stream needs a byte limit"},
 		{"stream missing", func(t *testing.T) map[string][]byte {
 			t.Helper()
 			f := streamFixtures(t, nil)

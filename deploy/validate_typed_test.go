@@ -435,6 +435,9 @@ func validateStreams(files map[string][]byte) []error {
 		if cfg.Storage != jetstream.FileStorage {
 			p.addf(name, "storage is %v, want file", cfg.Storage)
 		}
+		if cfg.Name == natsx.EventStream && (cfg.MaxBytes <= 0 || cfg.Discard != jetstream.DiscardOld) {
+			p.addf(name, "max_bytes %d with discard %v: the event stream needs a byte limit with discard old, or it fills the file store and JetStream refuses every publish", cfg.MaxBytes, cfg.Discard)
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		p.addf("nats/streams", "no definition of stream %s: run make nats-streams", name)

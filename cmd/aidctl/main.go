@@ -138,7 +138,14 @@ func natsSetup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := natsx.EnsureStreamsReplicated(ctx, js, replicas); err != nil {
+	maxBytes, err := config.Int("AID_NATS_EVENT_STREAM_MAX_BYTES", int(natsx.EventStreamMaxBytes))
+	if err != nil {
+		return err
+	}
+	if maxBytes < 1<<30 {
+		return fmt.Errorf("AID_NATS_EVENT_STREAM_MAX_BYTES is %d: the event stream needs at least 1 GiB (1073741824)", maxBytes)
+	}
+	if err := natsx.EnsureStreamsWith(ctx, js, natsx.StreamSetup{Replicas: replicas, EventMaxBytes: int64(maxBytes)}); err != nil {
 		return err
 	}
 	for _, st := range natsx.Streams() {

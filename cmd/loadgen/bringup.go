@@ -143,10 +143,11 @@ func startSystem(ctx context.Context, c config, logf func(string, ...any)) (*sys
 	}
 	ratio := strconv.FormatFloat(c.SampleRatio, 'f', -1, 64)
 	opts := stack.Options{
-		Dir:             dir,
-		BinDir:          c.BinDir,
-		JaegerBin:       jaeger,
-		JaegerMaxTraces: c.JaegerMaxTraces,
+		Dir:                 dir,
+		BinDir:              c.BinDir,
+		JaegerBin:           jaeger,
+		JaegerMaxTraces:     c.JaegerMaxTraces,
+		EventStreamMaxBytes: c.StreamMaxMiB << 20,
 		Env: map[string]string{
 			"SCHOOL_REVIEW_NOTICE_PERIOD": c.Notice,
 			"OTEL_TRACES_SAMPLER":         "parentbased_traceidratio",

@@ -31,6 +31,14 @@ const (
 	CheckpointStream   = "AID_CHECKPOINTS"
 	CheckpointSubject  = "trail.checkpoints.v1"
 	CheckpointRetained = 10 * 365 * 24 * time.Hour
+	// EventStreamMaxBytes bounds the event stream, oldest events dropped
+	// first: about a day at the national peak (250 applications/s write
+	// some 2.2 GiB of events an hour). Without a byte limit the stream would
+	// fill the server's file store (deploy/: 100 GiB) and JetStream would
+	// then refuse every publish. A consumer a day behind is an outage the
+	// lag alert has long reported; every event is also a row of its
+	// writer's outbox, and `aidctl republish` sends a range again.
+	EventStreamMaxBytes int64 = 64 << 30
 )
 
 // Option configures Connect.
@@ -109,6 +117,8 @@ func Streams() []jetstream.StreamConfig {
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
 			MaxAge:      365 * 24 * time.Hour,
+			MaxBytes:    EventStreamMaxBytes,
+			Discard:     jetstream.DiscardOld,
 			Duplicates:  DuplicateWindow,
 		},
 		{
@@ -134,20 +144,44 @@ func Streams() []jetstream.StreamConfig {
 	}
 }
 
-// EnsureStreams creates or updates Streams. It is the privileged setup step
-// (`aidctl nats-setup`, the dev stack, the tests) and needs the admin
-// identity; the services only check the streams exist (CheckStreams).
+// DevEventStreamMaxBytes caps the event stream of a development or test
+// server, which reserves a stream's byte limit from its disk at creation
+// and would refuse EventStreamMaxBytes on a laptop.
+const DevEventStreamMaxBytes int64 = 4 << 30
+
+// EnsureStreams creates or updates Streams, on one server, the event
+// stream capped at DevEventStreamMaxBytes: the dev stack's and the tests'
+// setup. It needs the admin identity; the services only check the streams
+// exist (CheckStreams).
 func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
-	return EnsureStreamsReplicated(ctx, js, 1)
+	return EnsureStreamsWith(ctx, js, StreamSetup{Replicas: 1, EventMaxBytes: DevEventStreamMaxBytes})
 }
 
-// EnsureStreamsReplicated is EnsureStreams with each stream kept on
-// replicas servers of a JetStream cluster (3 in production: R3 survives the
-// loss of any one node). A cluster still electing its meta leader is
-// waited for.
+// EnsureStreamsReplicated creates or updates Streams as they are (the
+// event stream at EventStreamMaxBytes) with each stream kept on replicas
+// servers of a JetStream cluster (3 in production: R3 survives the loss of
+// any one node). A cluster still electing its meta leader is waited for.
+// It is the privileged setup step (`aidctl nats-setup`).
 func EnsureStreamsReplicated(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	return EnsureStreamsWith(ctx, js, StreamSetup{Replicas: replicas})
+}
+
+// StreamSetup is how EnsureStreamsWith sets the streams up.
+type StreamSetup struct {
+	// Replicas is each stream's replication (1 when 0).
+	Replicas int
+	// EventMaxBytes, when set, bounds the event stream instead of
+	// EventStreamMaxBytes (a soak caps it low to run at its limit).
+	EventMaxBytes int64
+}
+
+// EnsureStreamsWith is EnsureStreams as set says.
+func EnsureStreamsWith(ctx context.Context, js jetstream.JetStream, set StreamSetup) error {
 	for _, cfg := range Streams() {
-		cfg.Replicas = max(replicas, 1)
+		cfg.Replicas = max(set.Replicas, 1)
+		if cfg.Name == EventStream && set.EventMaxBytes > 0 {
+			cfg.MaxBytes = set.EventMaxBytes
+		}
 		var err error
 		for range 80 {
 			// Each attempt has its own deadline: a cluster that has not

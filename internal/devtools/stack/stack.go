@@ -70,6 +70,10 @@ type Options struct {
 	JaegerBin string
 	// JaegerUIAssets is a Jaeger UI build folder served by Jaeger, if given.
 	JaegerUIAssets string
+	// EventStreamMaxBytes caps the event stream (0:
+	// natsx.DevEventStreamMaxBytes; a soak sets it low to run with the
+	// stream at its limit).
+	EventStreamMaxBytes int64
 	// JaegerMaxTraces bounds Jaeger's in-memory store (0:
 	// DefaultJaegerMaxTraces); a soak sets it low so the store is full, and
 	// its memory level, long before the soak's baseline.
@@ -415,7 +419,11 @@ func (s *Stack) setupNATS(ctx context.Context) error {
 		return err
 	}
 	defer nc.Close()
-	return natsx.EnsureStreamsReplicated(ctx, js, max(1, len(s.natsPeers)+1))
+	capped := s.opts.EventStreamMaxBytes
+	if capped <= 0 {
+		capped = natsx.DevEventStreamMaxBytes
+	}
+	return natsx.EnsureStreamsWith(ctx, js, natsx.StreamSetup{Replicas: len(s.natsPeers) + 1, EventMaxBytes: capped})
 }
 
 // startDatabase sets DatabaseURL: the given server's, or a throwaway
