@@ -39,19 +39,27 @@ var ErrUnknownRefund = errors.New("unknown refund")
 
 // InsertApplication keeps a, once.
 func InsertApplication(ctx context.Context, tx db.Tx, a Application) error {
-	shares, err := json.Marshal(a.SharesBP)
+	sql, args, err := applicationInsert(a)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO applications (application_id, student_id_hash, school_code, program_code, term, term_rank,
-		stage, funding_source, government_total, shares_bp, policy_version, submitted_at, back_pay_clue_id)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT DO NOTHING`,
-		a.ID, a.StudentIDHash, a.SchoolCode, a.ProgramCode, a.Term, a.TermRank, a.Stage, a.FundingSource, a.GovernmentTotal,
-		shares, a.PolicyVersion, a.SubmittedAt, a.BackPayClueID)
-	if err != nil {
+	if _, err := tx.Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("insert application %s: %w", a.ID, err)
 	}
 	return nil
+}
+
+// applicationInsert is the statement that keeps a, once.
+func applicationInsert(a Application) (string, []any, error) {
+	shares, err := json.Marshal(a.SharesBP)
+	if err != nil {
+		return "", nil, err
+	}
+	return `INSERT INTO applications (application_id, student_id_hash, school_code, program_code, term, term_rank,
+		stage, funding_source, government_total, shares_bp, policy_version, submitted_at, back_pay_clue_id)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT DO NOTHING`,
+		[]any{a.ID, a.StudentIDHash, a.SchoolCode, a.ProgramCode, a.Term, a.TermRank, a.Stage, a.FundingSource, a.GovernmentTotal,
+			shares, a.PolicyVersion, a.SubmittedAt, a.BackPayClueID}, nil
 }
 
 // InsertPayment keeps a succeeded payment, once, and adds it to the
