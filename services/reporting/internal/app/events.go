@@ -104,3 +104,64 @@ func (s *Service) ApplyClueRaised(ctx context.Context, tx db.Tx, c Clue) error {
 func (s *Service) ApplyClueClosed(ctx context.Context, tx db.Tx, clueID, outcome string, ineligible bool, at time.Time) error {
 	return adapters.CloseClue(ctx, tx, clueID, outcome, ineligible, at)
 }
+
+// Batch applies many events in one transaction: the submissions and steps
+// in their order with one round trip (adapters.StepPipeline), then the
+// other events in their order, then the step aggregates' changes of them
+// all, summed, once. Steps and the other events touch different tables
+// but applications, which only submissions write, so the order between
+// them does not change what is kept; the caller refuses a batch where a
+// payment comes before its application's submission.
+type Batch struct {
+	s     *Service
+	steps adapters.StepPipeline
+	later []func(ctx context.Context, tx db.Tx) error
+}
+
+// NewBatch returns an empty batch.
+func (s *Service) NewBatch() *Batch { return &Batch{s: s} }
+
+// Submitted adds ApplySubmitted of a.
+func (b *Batch) Submitted(a Submitted) error {
+	r, err := domain.TermRank(a.Term)
+	if err != nil {
+		return fmt.Errorf("%w: application %s: %w", ErrBadEvent, a.ID, err)
+	}
+	a.TermRank = r
+	if a.SharesBP == nil {
+		a.SharesBP = map[string]int32{}
+	}
+	if err := b.steps.Application(a); err != nil {
+		return err
+	}
+	return b.steps.Step(adapters.StepEntered{ApplicationID: a.ID, Step: domain.StepSchoolReview, EventID: a.EventID, At: a.SubmittedAt})
+}
+
+// Step adds ApplyStep.
+func (b *Batch) Step(applicationID, step, reason, eventID string, at time.Time) error {
+	return b.steps.Step(adapters.StepEntered{ApplicationID: applicationID, Step: step,
+		Reason: strings.TrimSpace(reason), EventID: eventID, At: at.UTC()})
+}
+
+// Later adds a use case applied after the submissions and steps, in the
+// order added.
+func (b *Batch) Later(fn func(ctx context.Context, tx db.Tx) error) { b.later = append(b.later, fn) }
+
+// Run applies the batch in tx. ErrNotYet when a step's application is not
+// known, or as the use cases return it.
+func (b *Batch) Run(ctx context.Context, tx db.Tx) error {
+	d := adapters.NewStepDeltas()
+	err := b.steps.Run(ctx, tx, d)
+	if errors.Is(err, adapters.ErrUnknownApplication) {
+		return fmt.Errorf("%w: %w", ErrNotYet, err)
+	}
+	if err != nil {
+		return err
+	}
+	for _, fn := range b.later {
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+	}
+	return d.Flush(ctx, tx)
+}
