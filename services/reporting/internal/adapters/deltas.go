@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/services/reporting/internal/domain"
@@ -443,46 +442,3 @@ func (p *StepPipeline) Run(ctx context.Context, tx db.Tx, d *StepDeltas) error {
 	}
 	return res.Close()
 }
-
-// results are a sent batch's results, read in order.
-type results interface {
-	Exec() (pgconn.CommandTag, error)
-	QueryRow() pgx.Row
-	Close() error
-}
-
-// send sends b's statements together when tx can (a pgx.Tx), else one at
-// a time.
-func send(ctx context.Context, tx db.Tx, b *pgx.Batch) results {
-	if s, ok := tx.(interface {
-		SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
-	}); ok {
-		return s.SendBatch(ctx, b)
-	}
-	return &serial{ctx: ctx, tx: tx, qs: b.QueuedQueries}
-}
-
-// serial runs a batch's statements one at a time, as they are read.
-type serial struct {
-	ctx context.Context //nolint:containedctx // the context of the batch it stands for
-	tx  db.Tx
-	qs  []*pgx.QueuedQuery
-}
-
-func (s *serial) next() *pgx.QueuedQuery {
-	q := s.qs[0]
-	s.qs = s.qs[1:]
-	return q
-}
-
-func (s *serial) Exec() (pgconn.CommandTag, error) {
-	q := s.next()
-	return s.tx.Exec(s.ctx, q.SQL, q.Arguments...)
-}
-
-func (s *serial) QueryRow() pgx.Row {
-	q := s.next()
-	return s.tx.QueryRow(s.ctx, q.SQL, q.Arguments...)
-}
-
-func (s *serial) Close() error { return nil }

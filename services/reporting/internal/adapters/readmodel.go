@@ -62,33 +62,98 @@ func applicationInsert(a Application) (string, []any, error) {
 			shares, a.PolicyVersion, a.SubmittedAt, a.BackPayClueID}, nil
 }
 
+// Writes are the changes of the tables the consumer only adds to and never
+// reads back (person_runs, multi_school_students, period_persons, and the
+// hourly logs of payments), queued in order to be sent together: after
+// one event, or after a batch of them.
+type Writes struct{ s stmts }
+
+// Run sends the queued writes in tx.
+func (w *Writes) Run(ctx context.Context, tx db.Tx) error { return w.s.run(ctx, tx) }
+
 // InsertPayment keeps a succeeded payment, once, and adds it to the
 // aggregates in the same transaction.
 func InsertPayment(ctx context.Context, tx db.Tx, paymentID, applicationID string, amountFen int64, loanContract string, at time.Time) error {
-	var known bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM applications WHERE application_id = $1)`, applicationID).Scan(&known); err != nil {
+	w := &Writes{}
+	if err := InsertPaymentTo(ctx, tx, w, paymentID, applicationID, amountFen, loanContract, at); err != nil {
 		return err
 	}
-	if !known {
+	return w.Run(ctx, tx)
+}
+
+// paymentInsert keeps a payment of a known application, once, and returns
+// its fact but the payment's own amount and kind: no row when the
+// application is not known.
+const paymentInsert = `WITH a AS (
+	  SELECT term_rank, program_code, school_code, stage, shares_bp::text AS shares, student_id_hash, government_total
+	  FROM applications WHERE application_id = $2::uuid),
+	ins AS (
+	  INSERT INTO payments (payment_id, application_id, amount_fen, loan_contract_number, paid_at)
+	  SELECT $1::text, $2::uuid, $3::bigint, $4::text, $5::timestamptz FROM a ON CONFLICT DO NOTHING RETURNING 1)
+	SELECT a.term_rank, a.program_code, a.school_code, a.stage, a.shares, a.student_id_hash, a.government_total,
+	       EXISTS (SELECT 1 FROM ins),
+	       coalesce((SELECT sum(rr.amount_fen) FROM refunds r JOIN refund_receipts rr USING (refund_id) WHERE r.payment_id = $1::text), 0)::bigint
+	FROM a`
+
+// InsertPaymentTo is InsertPayment with the writes no later statement
+// reads queued in w: one statement keeps the payment, one round trip adds
+// it to paid_groups and person_terms and reads what the rest follows from.
+func InsertPaymentTo(ctx context.Context, tx db.Tx, w *Writes, paymentID, applicationID string, amountFen int64, loanContract string, at time.Time) error {
+	var f fact
+	var inserted bool
+	err := tx.QueryRow(ctx, paymentInsert, paymentID, applicationID, amountFen, loanContract, at).Scan(&f.termRank, &f.program,
+		&f.school, &f.stage, &f.shares, &f.studentIDH, &f.government, &inserted, &f.recoveredFen)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%w %s (payment %s)", ErrUnknownApplication, applicationID, paymentID)
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO payments (payment_id, application_id, amount_fen, loan_contract_number, paid_at)
-		VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING`, paymentID, applicationID, amountFen, loanContract, at)
 	if err != nil {
 		return fmt.Errorf("insert payment %s: %w", paymentID, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !inserted {
 		return nil // kept before: already in the aggregates
 	}
-	// Receipts of a refund can arrive before the payment they recover.
-	f, _, err := loadFact(ctx, tx, paymentID)
-	if err != nil {
-		return err
+	// Receipts of a refund can arrive before the payment they recover:
+	// they are in f's recovered amount.
+	f.loan, f.amountFen = loanContract != "", amountFen
+	r := &stmts{}
+	r.exec("paid groups", paidGroupsAdd, paidGroupsArgs(f)...)
+	var live int
+	var now []liveRow
+	var n [16]int64
+	if f.live() {
+		r.add(func(res results) error {
+			if err := res.QueryRow().Scan(&live); err != nil {
+				return fmt.Errorf("person terms: %w", err)
+			}
+			return nil
+		}, personTermsAdd, personTermsArgs(f)...)
+		r.add(func(res results) error {
+			rows, err := res.Query()
+			if err != nil {
+				return fmt.Errorf("person runs: %w", err)
+			}
+			now, err = scanLiveRows(rows)
+			return err
+		}, liveRowsSQL, f.studentIDH)
+		r.add(func(res results) error {
+			var err error
+			n, err = scanPeriods(res.QueryRow())
+			return err
+		}, periodsSQL, periodsArgs(f)...)
 	}
-	if err := moveFact(ctx, tx, nil, &f); err != nil {
+	var h history
+	queueHistory(r, &h, f.studentIDH, "")
+	if err := r.run(ctx, tx); err != nil {
 		return fmt.Errorf("aggregate payment %s: %w", paymentID, err)
 	}
-	return logPaymentChange(ctx, tx, f.studentIDH, paymentID, "")
+	// personCounts: the student's counts move when this row is their
+	// only live one in its cell.
+	if f.live() && live == 1 {
+		queueRuns(&w.s, f, now, 1)
+		queuePeriods(&w.s, f, n, 1)
+	}
+	queueLogStudent(&w.s, f.studentIDH, h.without(paymentID, ""), h)
+	return nil
 }
 
 // InsertRefund keeps an ordered refund, once.
@@ -102,6 +167,16 @@ func InsertRefund(ctx context.Context, tx db.Tx, refundID, paymentID, clueID str
 // refunded payment (if it is known yet) to its new net amount in the
 // aggregates, in the same transaction.
 func InsertReceipt(ctx context.Context, tx db.Tx, eventID, refundID string, amountFen int64, at time.Time) error {
+	w := &Writes{}
+	if err := InsertReceiptTo(ctx, tx, w, eventID, refundID, amountFen, at); err != nil {
+		return err
+	}
+	return w.Run(ctx, tx)
+}
+
+// InsertReceiptTo is InsertReceipt with the writes no later statement
+// reads queued in w.
+func InsertReceiptTo(ctx context.Context, tx db.Tx, w *Writes, eventID, refundID string, amountFen int64, at time.Time) error {
 	var paymentID string
 	err := tx.QueryRow(ctx, `SELECT payment_id FROM refunds WHERE refund_id = $1`, refundID).Scan(&paymentID)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -121,10 +196,10 @@ func InsertReceipt(ctx context.Context, tx db.Tx, eventID, refundID string, amou
 	}
 	before := after
 	before.recoveredFen -= amountFen
-	if err := moveFact(ctx, tx, &before, &after); err != nil {
+	if err := moveFact(ctx, tx, &w.s, &before, &after); err != nil {
 		return fmt.Errorf("aggregate receipt %s: %w", eventID, err)
 	}
-	return logPaymentChange(ctx, tx, after.studentIDH, paymentID, eventID)
+	return logPaymentChange(ctx, tx, &w.s, after.studentIDH, paymentID, eventID)
 }
 
 // InsertRepayment keeps a loan repayment or recovery, once.

@@ -46,10 +46,18 @@ func (s *Service) ApplyStep(ctx context.Context, tx db.Tx, applicationID, step, 
 
 // ApplyPaid keeps a succeeded payment (a loan when loanContract is set).
 func (s *Service) ApplyPaid(ctx context.Context, tx db.Tx, paymentID, applicationID string, amountFen int64, loanContract string, at time.Time) error {
+	w := &adapters.Writes{}
+	if err := applyPaid(ctx, tx, w, paymentID, applicationID, amountFen, loanContract, at); err != nil {
+		return err
+	}
+	return w.Run(ctx, tx)
+}
+
+func applyPaid(ctx context.Context, tx db.Tx, w *adapters.Writes, paymentID, applicationID string, amountFen int64, loanContract string, at time.Time) error {
 	if paymentID == "" || amountFen <= 0 {
 		return fmt.Errorf("%w: payment %q of %d fen", ErrBadEvent, paymentID, amountFen)
 	}
-	err := adapters.InsertPayment(ctx, tx, paymentID, applicationID, amountFen, loanContract, at)
+	err := adapters.InsertPaymentTo(ctx, tx, w, paymentID, applicationID, amountFen, loanContract, at)
 	if errors.Is(err, adapters.ErrUnknownApplication) {
 		return fmt.Errorf("%w: %w", ErrNotYet, err)
 	}
@@ -63,10 +71,18 @@ func (s *Service) ApplyRefundOpened(ctx context.Context, tx db.Tx, refundID, pay
 
 // ApplyReceipt keeps money recovered against a refund.
 func (s *Service) ApplyReceipt(ctx context.Context, tx db.Tx, eventID, refundID string, amountFen int64, at time.Time) error {
+	w := &adapters.Writes{}
+	if err := applyReceipt(ctx, tx, w, eventID, refundID, amountFen, at); err != nil {
+		return err
+	}
+	return w.Run(ctx, tx)
+}
+
+func applyReceipt(ctx context.Context, tx db.Tx, w *adapters.Writes, eventID, refundID string, amountFen int64, at time.Time) error {
 	if amountFen <= 0 {
 		return fmt.Errorf("%w: receipt %s of %d fen", ErrBadEvent, eventID, amountFen)
 	}
-	err := adapters.InsertReceipt(ctx, tx, eventID, refundID, amountFen, at)
+	err := adapters.InsertReceiptTo(ctx, tx, w, eventID, refundID, amountFen, at)
 	if errors.Is(err, adapters.ErrUnknownRefund) {
 		return fmt.Errorf("%w: %w", ErrNotYet, err)
 	}
@@ -108,14 +124,16 @@ func (s *Service) ApplyClueClosed(ctx context.Context, tx db.Tx, clueID, outcome
 // Batch applies many events in one transaction: the submissions and steps
 // in their order with one round trip (adapters.StepPipeline), then the
 // other events in their order, then the step aggregates' changes of them
-// all, summed, once. Steps and the other events touch different tables
+// all, summed, once, with the writes of the payments and receipts that no
+// later statement reads (adapters.Writes), in order. Steps and the other events touch different tables
 // but applications, which only submissions write, so the order between
 // them does not change what is kept; the caller refuses a batch where a
 // payment comes before its application's submission.
 type Batch struct {
-	s     *Service
-	steps adapters.StepPipeline
-	later []func(ctx context.Context, tx db.Tx) error
+	s      *Service
+	steps  adapters.StepPipeline
+	later  []func(ctx context.Context, tx db.Tx) error
+	writes adapters.Writes
 }
 
 // NewBatch returns an empty batch.
@@ -147,6 +165,20 @@ func (b *Batch) Step(applicationID, step, reason, eventID string, at time.Time) 
 // order added.
 func (b *Batch) Later(fn func(ctx context.Context, tx db.Tx) error) { b.later = append(b.later, fn) }
 
+// Paid adds ApplyPaid.
+func (b *Batch) Paid(paymentID, applicationID string, amountFen int64, loanContract string, at time.Time) {
+	b.Later(func(ctx context.Context, tx db.Tx) error {
+		return applyPaid(ctx, tx, &b.writes, paymentID, applicationID, amountFen, loanContract, at)
+	})
+}
+
+// Receipt adds ApplyReceipt.
+func (b *Batch) Receipt(eventID, refundID string, amountFen int64, at time.Time) {
+	b.Later(func(ctx context.Context, tx db.Tx) error {
+		return applyReceipt(ctx, tx, &b.writes, eventID, refundID, amountFen, at)
+	})
+}
+
 // Run applies the batch in tx. ErrNotYet when a step's application is not
 // known, or as the use cases return it.
 func (b *Batch) Run(ctx context.Context, tx db.Tx) error {
@@ -162,6 +194,9 @@ func (b *Batch) Run(ctx context.Context, tx db.Tx) error {
 		if err := fn(ctx, tx); err != nil {
 			return err
 		}
+	}
+	if err := b.writes.Run(ctx, tx); err != nil {
+		return err
 	}
 	return d.Flush(ctx, tx)
 }

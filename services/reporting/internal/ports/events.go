@@ -93,12 +93,17 @@ func applyBatch(ctx context.Context, a *app.Service, tx pgx.Tx, ds []natsx.Deliv
 			if j, ok := submitted[ev.GetApplicationId()]; ok && j > i {
 				return fmt.Errorf("%w: payment %s before its application's submission in the batch", app.ErrNotYet, p.GetPaymentId())
 			}
-			b.Later(func(ctx context.Context, tx db.Tx) error {
-				return a.ApplyPaid(ctx, tx, p.GetPaymentId(), id, p.GetAmountFen(), p.GetLoanContractNumber(), at)
-			})
+			b.Paid(p.GetPaymentId(), id, p.GetAmountFen(), p.GetLoanContractNumber(), at)
 			if err := b.Step(id, domain.StepPaid, "", ev.GetEventId(), at); err != nil {
 				return err
 			}
+		case *eventsv1.Event_RefundReceiptRecorded:
+			r := body.RefundReceiptRecorded
+			id, err := uuid.Parse(ev.GetEventId())
+			if err != nil {
+				return fmt.Errorf("%w: receipt event id %q", app.ErrBadEvent, ev.GetEventId())
+			}
+			b.Receipt(id.String(), r.GetRefundId(), r.GetAmountFen(), at)
 		default:
 			dctx := d.Ctx
 			b.Later(func(context.Context, db.Tx) error { return apply(dctx, a, tx, ev) })
