@@ -51,7 +51,7 @@ func loadFact(ctx context.Context, tx db.Tx, paymentID string) (fact, bool, erro
 // (nil for a new payment) is taken out, after put in. It runs in the
 // transaction that records the change, so the aggregates always equal
 // rebuild_aggregates() of the rows.
-func moveFact(ctx context.Context, tx db.Tx, w *stmts, before, after *fact) error {
+func moveFact(ctx context.Context, tx db.Tx, w *Writes, before, after *fact) error {
 	if before != nil {
 		tag, err := tx.Exec(ctx, `UPDATE paid_groups SET payments = payments - 1, gross_fen = gross_fen - $9, recovered_fen = recovered_fen - $10
 			WHERE term_rank = $1 AND program_code = $2 AND school_code = $3 AND stage = $4 AND government_total = $5 AND loan = $6
@@ -96,7 +96,7 @@ var errOutOfStep = errors.New("aggregates out of step with the rows")
 
 // personCounts counts a payment that became live in its student's
 // person_terms row.
-func personCounts(ctx context.Context, tx db.Tx, w *stmts, f fact) error {
+func personCounts(ctx context.Context, tx db.Tx, w *Writes, f fact) error {
 	var live int
 	if err := tx.QueryRow(ctx, personTermsAdd, personTermsArgs(f)...).Scan(&live); err != nil {
 		return fmt.Errorf("person terms: %w", err)
@@ -121,7 +121,7 @@ func personTermsArgs(f fact) []any {
 }
 
 // personLeaves uncounts a payment no longer live (refunded in full).
-func personLeaves(ctx context.Context, tx db.Tx, w *stmts, f fact) error {
+func personLeaves(ctx context.Context, tx db.Tx, w *Writes, f fact) error {
 	var live int
 	err := tx.QueryRow(ctx, `UPDATE person_terms SET live = live - 1
 		WHERE program_code = $1 AND term_rank = $2 AND school_code = $3 AND stage = $4 AND government_total = $5 AND student_id_hash = $6
@@ -147,7 +147,7 @@ func personLeaves(ctx context.Context, tx db.Tx, w *stmts, f fact) error {
 // and its year; all stages and f's; all programs and f's) the student is
 // one more person when this row is now their only live one there, one less
 // when they have none left.
-func movePeriods(ctx context.Context, tx db.Tx, w *stmts, f fact, delta int64) error {
+func movePeriods(ctx context.Context, tx db.Tx, w *Writes, f fact, delta int64) error {
 	n, err := scanPeriods(tx.QueryRow(ctx, periodsSQL, periodsArgs(f)...))
 	if err != nil {
 		return err
@@ -188,7 +188,7 @@ func scanPeriods(row pgx.Row) ([16]int64, error) {
 
 // queuePeriods queues the change of period_persons from the student's
 // live rows in each cell (n, scanPeriods) after f's row moved by delta.
-func queuePeriods(w *stmts, f fact, n [16]int64, delta int64) {
+func queuePeriods(w *Writes, f fact, n [16]int64, delta int64) {
 	year := f.termRank / 2 * 2
 	var target int64 // the student's live rows in a cell when this row decides
 	if delta > 0 {
@@ -220,11 +220,9 @@ func queuePeriods(w *stmts, f fact, n [16]int64, delta int64) {
 	if len(from) == 0 {
 		return
 	}
-	w.exec("period persons", `INSERT INTO period_persons AS pp (from_rank, to_rank, filter, program_code, persons, government_persons)
-		SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
-		ON CONFLICT (from_rank, to_rank, filter, program_code) DO UPDATE
-		SET persons = pp.persons + EXCLUDED.persons, government_persons = pp.government_persons + EXCLUDED.government_persons`,
-		from, to, filters, programs, persons, gov)
+	for i := range from {
+		w.period(periodKey{from[i], to[i], filters[i], programs[i]}, persons[i], gov[i])
+	}
 }
 
 // liveRow is one of a student's live person_terms rows.
@@ -279,7 +277,7 @@ func runs(rows []liveRow, school string) map[[5]string]int64 {
 // their live rows before, at f's school and across all schools (the
 // student's rows at other schools count alike before and after, except
 // across all schools, where they are read too).
-func moveRuns(ctx context.Context, tx db.Tx, w *stmts, f fact, delta int64) error {
+func moveRuns(ctx context.Context, tx db.Tx, w *Writes, f fact, delta int64) error {
 	rows, err := tx.Query(ctx, liveRowsSQL, f.studentIDH)
 	if err != nil {
 		return fmt.Errorf("person runs: %w", err)
@@ -310,7 +308,7 @@ func scanLiveRows(rows pgx.Rows) ([]liveRow, error) {
 
 // queueRuns queues the change of person_runs and multi_school_students
 // from the student's live rows now after f's row moved by delta.
-func queueRuns(w *stmts, f fact, now []liveRow, delta int64) {
+func queueRuns(w *Writes, f fact, now []liveRow, delta int64) {
 	row := liveRow{term: f.termRank, school: f.school, stage: f.stage, program: f.program, government: f.government}
 	before := slices.Clone(now)
 	if delta > 0 {
@@ -354,17 +352,10 @@ func queueRuns(w *stmts, f fact, now []liveRow, delta int64) {
 		sc, filters, keys, terms, prevs, persons = append(sc, k[0]), append(filters, k[1]), append(keys, k[2]),
 			append(terms, t), append(prevs, p), append(persons, v)
 	}
-	if len(sc) > 0 {
-		w.exec("person runs", `INSERT INTO person_runs AS r (school_code, filter, program_key, term_rank, prev_rank, persons)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[])
-			ON CONFLICT (school_code, filter, program_key, term_rank, prev_rank) DO UPDATE SET persons = r.persons + EXCLUDED.persons`,
-			sc, filters, keys, terms, prevs, persons)
+	for i := range sc {
+		w.run(runKey{sc[i], filters[i], keys[i], terms[i], prevs[i]}, persons[i])
 	}
-	if len(schools) > 1 {
-		w.exec("multi-school students", `INSERT INTO multi_school_students (student_id_hash) VALUES ($1) ON CONFLICT DO NOTHING`, f.studentIDH)
-	} else {
-		w.exec("multi-school students", `DELETE FROM multi_school_students WHERE student_id_hash = $1`, f.studentIDH)
-	}
+	w.multiSchool(f.studentIDH, len(schools) > 1)
 }
 
 // RebuildAggregates replaces the aggregates by those computed from the

@@ -267,7 +267,7 @@ func studentLogRows(before, after history) logRows {
 // queueLogStudent queues the filing of the change of a student's history
 // from before to after in paid_log, person_runs_log and
 // multi_school_ever.
-func queueLogStudent(w *stmts, student string, before, after history) {
+func queueLogStudent(w *Writes, student string, before, after history) {
 	rows := studentLogRows(before, after)
 	queuePaidLog(w, rows)
 	queueRunsLog(w, rows)
@@ -278,59 +278,27 @@ func queueLogStudent(w *stmts, student string, before, after history) {
 		}
 	}
 	if len(schools) > 1 {
-		w.exec("multi-school students", `INSERT INTO multi_school_ever (student_id_hash) VALUES ($1) ON CONFLICT DO NOTHING`, student)
+		w.everMultiSchool(student)
 	}
 }
 
-func queuePaidLog(w *stmts, rows logRows) {
-	n := len(rows.paidHours)
-	if n == 0 {
-		return
-	}
-	terms := make([]int, 0, n)
-	programs, schools, stages, shares := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	govs, loans := make([]bool, 0, n), make([]bool, 0, n)
-	nets, payments, gross, recovered := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+func queuePaidLog(w *Writes, rows logRows) {
 	for i, k := range rows.paidKeys {
-		v := rows.paidVals[i]
-		terms, programs, schools, stages, shares = append(terms, k.term), append(programs, k.program), append(schools, k.school),
-			append(stages, k.stage), append(shares, k.shares)
-		govs, loans = append(govs, k.government), append(loans, k.loan)
-		nets, payments, gross, recovered = append(nets, k.net), append(payments, v.payments), append(gross, v.gross),
-			append(recovered, v.recovered)
+		w.paidLog(paidHour{k, rows.paidHours[i]}, rows.paidVals[i])
 	}
-	w.exec("paid log", `INSERT INTO paid_log AS g (at_hour, term_rank, program_code, school_code, stage, government_total,
-		loan, shares_bp, net_fen, payments, gross_fen, recovered_fen)
-		SELECT h, t, pc, sc, st, gov, loan, sh::jsonb, net, n, gross, rec FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[],
-		  $5::text[], $6::bool[], $7::bool[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
-		  x (h, t, pc, sc, st, gov, loan, sh, net, n, gross, rec)
-		ON CONFLICT (term_rank, program_code, school_code, stage, government_total, loan, shares_bp, net_fen, at_hour) DO UPDATE
-		SET payments = g.payments + EXCLUDED.payments, gross_fen = g.gross_fen + EXCLUDED.gross_fen,
-		    recovered_fen = g.recovered_fen + EXCLUDED.recovered_fen`,
-		rows.paidHours, terms, programs, schools, stages, govs, loans, shares, nets, payments, gross, recovered)
 }
 
-func queueRunsLog(w *stmts, rows logRows) {
-	n := len(rows.runHours)
-	if n == 0 {
-		return
-	}
-	sc, filters, keys := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	terms, prevs := make([]int, 0, n), make([]int, 0, n)
-	for _, k := range rows.runKeys {
+func queueRunsLog(w *Writes, rows logRows) {
+	for i, k := range rows.runKeys {
 		t, _ := strconv.Atoi(k[3])
 		p, _ := strconv.Atoi(k[4])
-		sc, filters, keys, terms, prevs = append(sc, k[0]), append(filters, k[1]), append(keys, k[2]), append(terms, t), append(prevs, p)
+		w.runLog(runHour{runKey{k[0], k[1], k[2], t, p}, rows.runHours[i]}, rows.runVals[i])
 	}
-	w.exec("person runs log", `INSERT INTO person_runs_log AS r (school_code, filter, program_key, term_rank, prev_rank, at_hour, persons)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::bigint[])
-		ON CONFLICT (school_code, filter, program_key, term_rank, prev_rank, at_hour) DO UPDATE SET persons = r.persons + EXCLUDED.persons`,
-		sc, filters, keys, terms, prevs, rows.runHours, rows.runVals)
 }
 
 // logPaymentChange files in the logs the change a payment (eventID "") or
 // a receipt (eventID) made to its student's history.
-func logPaymentChange(ctx context.Context, tx db.Tx, w *stmts, student, paymentID, eventID string) error {
+func logPaymentChange(ctx context.Context, tx db.Tx, w *Writes, student, paymentID, eventID string) error {
 	after, err := studentHistory(ctx, tx, student, eventID)
 	if err != nil {
 		return err

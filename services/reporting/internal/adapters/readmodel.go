@@ -62,15 +62,6 @@ func applicationInsert(a Application) (string, []any, error) {
 			shares, a.PolicyVersion, a.SubmittedAt, a.BackPayClueID}, nil
 }
 
-// Writes are the changes of the tables the consumer only adds to and never
-// reads back (person_runs, multi_school_students, period_persons, and the
-// hourly logs of payments), queued in order to be sent together: after
-// one event, or after a batch of them.
-type Writes struct{ s stmts }
-
-// Run sends the queued writes in tx.
-func (w *Writes) Run(ctx context.Context, tx db.Tx) error { return w.s.run(ctx, tx) }
-
 // InsertPayment keeps a succeeded payment, once, and adds it to the
 // aggregates in the same transaction.
 func InsertPayment(ctx context.Context, tx db.Tx, paymentID, applicationID string, amountFen int64, loanContract string, at time.Time) error {
@@ -149,10 +140,10 @@ func InsertPaymentTo(ctx context.Context, tx db.Tx, w *Writes, paymentID, applic
 	// personCounts: the student's counts move when this row is their
 	// only live one in its cell.
 	if f.live() && live == 1 {
-		queueRuns(&w.s, f, now, 1)
-		queuePeriods(&w.s, f, n, 1)
+		queueRuns(w, f, now, 1)
+		queuePeriods(w, f, n, 1)
 	}
-	queueLogStudent(&w.s, f.studentIDH, h.without(paymentID, ""), h)
+	queueLogStudent(w, f.studentIDH, h.without(paymentID, ""), h)
 	return nil
 }
 
@@ -196,10 +187,10 @@ func InsertReceiptTo(ctx context.Context, tx db.Tx, w *Writes, eventID, refundID
 	}
 	before := after
 	before.recoveredFen -= amountFen
-	if err := moveFact(ctx, tx, &w.s, &before, &after); err != nil {
+	if err := moveFact(ctx, tx, w, &before, &after); err != nil {
 		return fmt.Errorf("aggregate receipt %s: %w", eventID, err)
 	}
-	return logPaymentChange(ctx, tx, &w.s, after.studentIDH, paymentID, eventID)
+	return logPaymentChange(ctx, tx, w, after.studentIDH, paymentID, eventID)
 }
 
 // InsertRepayment keeps a loan repayment or recovery, once.
