@@ -1,9 +1,13 @@
 package adapters
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,18 +56,38 @@ type reasonHour struct {
 	hour int64
 }
 
+// sorted returns m's keys in order: concurrent consumers write the rows
+// of the keys they share in the same order, so they wait for each other
+// rather than deadlock.
+func sorted[K comparable, V any](m map[K]V, compare func(a, b K) int) []K {
+	return slices.SortedFunc(maps.Keys(m), compare)
+}
+
+func (c stepCell) cmp(o stepCell) int {
+	return cmp.Or(cmp.Compare(c.termRank, o.termRank), strings.Compare(c.school, o.school), strings.Compare(c.stage, o.stage),
+		strings.Compare(c.program, o.program))
+}
+
+func (k cellKey) cmp(o cellKey) int { return cmp.Or(cmp.Compare(k.ord, o.ord), k.c.cmp(o.c)) }
+
+func (k durationKey) cmp(o durationKey) int {
+	return cmp.Or(cmp.Compare(k.ord, o.ord), k.c.cmp(o.c), cmp.Compare(k.bucket, o.bucket))
+}
+
+func (k reasonKey) cmp(o reasonKey) int {
+	return cmp.Or(cmp.Compare(k.ord, o.ord), k.c.cmp(o.c), strings.Compare(k.reason, o.reason), strings.Compare(k.step, o.step))
+}
+
 // StepDeltas are changes of the step aggregates and their logs, summed
 // per key. A key once touched is written even when its changes cancel, as
 // the changes one by one would have left its row.
 type StepDeltas struct {
-	cells         map[cellKey][2]int64
-	durations     map[durationKey]int64
-	reasons       map[reasonKey]int64
-	cellsLog      map[cellHour][2]int64
-	durationsLog  map[durationHour]int64
-	reasonsLog    map[reasonHour]int64
-	cellOrder     []cellKey
-	durationOrder []durationKey
+	cells        map[cellKey][2]int64
+	durations    map[durationKey]int64
+	reasons      map[reasonKey]int64
+	cellsLog     map[cellHour][2]int64
+	durationsLog map[durationHour]int64
+	reasonsLog   map[reasonHour]int64
 }
 
 // NewStepDeltas returns empty deltas.
@@ -79,10 +103,7 @@ func (d *StepDeltas) count(c stepCell, ord int, left bool, bucket *int, delta in
 		return fmt.Errorf("step durations: a visit left without a bucket: %w", errOutOfStep)
 	}
 	k := cellKey{ord: ord, c: c}
-	v, ok := d.cells[k]
-	if !ok {
-		d.cellOrder = append(d.cellOrder, k)
-	}
+	v := d.cells[k]
 	if left {
 		v[1] += delta
 	} else {
@@ -91,9 +112,6 @@ func (d *StepDeltas) count(c stepCell, ord int, left bool, bucket *int, delta in
 	d.cells[k] = v
 	if left {
 		dk := durationKey{ord: ord, bucket: *bucket, c: c}
-		if _, ok := d.durations[dk]; !ok {
-			d.durationOrder = append(d.durationOrder, dk)
-		}
 		d.durations[dk] += delta
 	}
 	return nil
@@ -261,7 +279,7 @@ func (d *StepDeltas) Flush(ctx context.Context, tx db.Tx) error {
 	}
 	var up, down cellCols
 	var upAt, upLeft, downAt, downLeft []int64
-	for _, k := range d.cellOrder {
+	for _, k := range sorted(d.cells, cellKey.cmp) {
 		v := d.cells[k]
 		if v[0] < 0 || v[1] < 0 {
 			down.add(k.ord, k.c)
@@ -287,7 +305,7 @@ func (d *StepDeltas) Flush(ctx context.Context, tx db.Tx) error {
 	var dUp, dDown cellCols
 	var dUpB, dDownB []int
 	var dUpV, dDownV []int64
-	for _, k := range d.durationOrder {
+	for _, k := range sorted(d.durations, durationKey.cmp) {
 		v := d.durations[k]
 		if v < 0 {
 			dDown.add(k.ord, k.c)
@@ -313,7 +331,8 @@ func (d *StepDeltas) Flush(ctx context.Context, tx db.Tx) error {
 		var rc cellCols
 		var steps, reasons []string
 		var n []int64
-		for k, v := range d.reasons {
+		for _, k := range sorted(d.reasons, reasonKey.cmp) {
+			v := d.reasons[k]
 			rc.add(k.ord, k.c)
 			steps, reasons, n = append(steps, k.step), append(reasons, k.reason), append(n, v)
 		}
@@ -325,7 +344,8 @@ func (d *StepDeltas) Flush(ctx context.Context, tx db.Tx) error {
 	if len(d.cellsLog) > 0 {
 		var lc cellCols
 		var hours, at, gone []int64
-		for k, v := range d.cellsLog {
+		for _, k := range sorted(d.cellsLog, func(a, b cellHour) int { return cmp.Or(a.cmp(b.cellKey), cmp.Compare(a.hour, b.hour)) }) {
+			v := d.cellsLog[k]
 			lc.add(k.ord, k.c)
 			hours, at, gone = append(hours, k.hour), append(at, v[0]), append(gone, v[1])
 		}
@@ -339,7 +359,10 @@ func (d *StepDeltas) Flush(ctx context.Context, tx db.Tx) error {
 		var lc cellCols
 		var buckets []int
 		var hours, n []int64
-		for k, v := range d.durationsLog {
+		for _, k := range sorted(d.durationsLog, func(a, b durationHour) int {
+			return cmp.Or(a.cmp(b.durationKey), cmp.Compare(a.hour, b.hour))
+		}) {
+			v := d.durationsLog[k]
 			lc.add(k.ord, k.c)
 			buckets, hours, n = append(buckets, k.bucket), append(hours, k.hour), append(n, v)
 		}
@@ -352,7 +375,8 @@ func (d *StepDeltas) Flush(ctx context.Context, tx db.Tx) error {
 		var lc cellCols
 		var steps, reasons []string
 		var hours, n []int64
-		for k, v := range d.reasonsLog {
+		for _, k := range sorted(d.reasonsLog, func(a, b reasonHour) int { return cmp.Or(a.cmp(b.reasonKey), cmp.Compare(a.hour, b.hour)) }) {
+			v := d.reasonsLog[k]
 			lc.add(k.ord, k.c)
 			steps, reasons, hours, n = append(steps, k.step), append(reasons, k.reason), append(hours, k.hour), append(n, v)
 		}

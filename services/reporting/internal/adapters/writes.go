@@ -1,7 +1,11 @@
 package adapters
 
 import (
+	"cmp"
 	"context"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/edubureau/studentaid/pkg/db"
 )
@@ -14,13 +18,12 @@ import (
 // written even when its changes cancel, as the changes one by one would
 // have left its row.
 type Writes struct {
-	runs     map[runKey]int64
-	periods  map[periodKey][2]int64
-	paid     map[paidHour]paidVal
-	runsLog  map[runHour]int64
-	multi    map[string]bool
-	ever     map[string]bool
-	students []string // of multi, in the order first named
+	runs    map[runKey]int64
+	periods map[periodKey][2]int64
+	paid    map[paidHour]paidVal
+	runsLog map[runHour]int64
+	multi   map[string]bool
+	ever    map[string]bool
 }
 
 // runKey is a person_runs row's key.
@@ -45,6 +48,29 @@ type paidHour struct {
 type runHour struct {
 	runKey
 	hour int64
+}
+
+func (k runKey) cmp(o runKey) int {
+	return cmp.Or(strings.Compare(k.school, o.school), strings.Compare(k.filter, o.filter), strings.Compare(k.program, o.program),
+		cmp.Compare(k.term, o.term), cmp.Compare(k.prev, o.prev))
+}
+
+func (k periodKey) cmp(o periodKey) int {
+	return cmp.Or(cmp.Compare(k.from, o.from), cmp.Compare(k.to, o.to), strings.Compare(k.filter, o.filter), strings.Compare(k.program, o.program))
+}
+
+func (k paidHour) cmp(o paidHour) int {
+	a, b := k.paidKey, o.paidKey
+	return cmp.Or(cmp.Compare(a.term, b.term), strings.Compare(a.program, b.program), strings.Compare(a.school, b.school),
+		strings.Compare(a.stage, b.stage), cmp.Compare(boolInt(a.government), boolInt(b.government)), cmp.Compare(boolInt(a.loan), boolInt(b.loan)),
+		strings.Compare(a.shares, b.shares), cmp.Compare(a.net, b.net), cmp.Compare(k.hour, o.hour))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (w *Writes) run(k runKey, persons int64) {
@@ -83,9 +109,6 @@ func (w *Writes) multiSchool(student string, multi bool) {
 	if w.multi == nil {
 		w.multi = map[string]bool{}
 	}
-	if _, ok := w.multi[student]; !ok {
-		w.students = append(w.students, student)
-	}
 	w.multi[student] = multi
 }
 
@@ -99,11 +122,11 @@ func (w *Writes) everMultiSchool(student string) {
 // Run writes w in tx, the statements sent together, and empties it.
 func (w *Writes) Run(ctx context.Context, tx db.Tx) error {
 	s := &stmts{}
-	if len(w.runs) > 0 {
-		var sc, filters, keys []string
-		var terms, prevs []int
-		var persons []int64
-		for k, v := range w.runs {
+	if n := len(w.runs); n > 0 {
+		sc, filters, keys := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		terms, prevs, persons := make([]int, 0, n), make([]int, 0, n), make([]int64, 0, n)
+		for _, k := range sorted(w.runs, runKey.cmp) {
+			v := w.runs[k]
 			sc, filters, keys = append(sc, k.school), append(filters, k.filter), append(keys, k.program)
 			terms, prevs, persons = append(terms, k.term), append(prevs, k.prev), append(persons, v)
 		}
@@ -113,7 +136,7 @@ func (w *Writes) Run(ctx context.Context, tx db.Tx) error {
 			sc, filters, keys, terms, prevs, persons)
 	}
 	var multi, single []string
-	for _, st := range w.students {
+	for _, st := range slices.Sorted(maps.Keys(w.multi)) {
 		if w.multi[st] {
 			multi = append(multi, st)
 		} else {
@@ -127,11 +150,12 @@ func (w *Writes) Run(ctx context.Context, tx db.Tx) error {
 	if len(single) > 0 {
 		s.exec("multi-school students", `DELETE FROM multi_school_students WHERE student_id_hash = ANY ($1::text[])`, single)
 	}
-	if len(w.periods) > 0 {
-		var from, to []int
-		var filters, programs []string
-		var persons, gov []int64
-		for k, v := range w.periods {
+	if n := len(w.periods); n > 0 {
+		from, to := make([]int, 0, n), make([]int, 0, n)
+		filters, programs := make([]string, 0, n), make([]string, 0, n)
+		persons, gov := make([]int64, 0, n), make([]int64, 0, n)
+		for _, k := range sorted(w.periods, periodKey.cmp) {
+			v := w.periods[k]
 			from, to, filters, programs = append(from, k.from), append(to, k.to), append(filters, k.filter), append(programs, k.program)
 			persons, gov = append(persons, v[0]), append(gov, v[1])
 		}
@@ -147,7 +171,8 @@ func (w *Writes) Run(ctx context.Context, tx db.Tx) error {
 		programs, schools, stages, shares := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 		govs, loans := make([]bool, 0, n), make([]bool, 0, n)
 		nets, payments, gross, recovered := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
-		for k, v := range w.paid {
+		for _, k := range sorted(w.paid, paidHour.cmp) {
+			v := w.paid[k]
 			hours, terms, programs, schools, stages, shares = append(hours, k.hour), append(terms, k.term), append(programs, k.program),
 				append(schools, k.school), append(stages, k.stage), append(shares, k.shares)
 			govs, loans = append(govs, k.government), append(loans, k.loan)
@@ -164,11 +189,12 @@ func (w *Writes) Run(ctx context.Context, tx db.Tx) error {
 			    recovered_fen = g.recovered_fen + EXCLUDED.recovered_fen`,
 			hours, terms, programs, schools, stages, govs, loans, shares, nets, payments, gross, recovered)
 	}
-	if len(w.runsLog) > 0 {
-		var sc, filters, keys []string
-		var terms, prevs []int
-		var hours, persons []int64
-		for k, v := range w.runsLog {
+	if n := len(w.runsLog); n > 0 {
+		sc, filters, keys := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		terms, prevs := make([]int, 0, n), make([]int, 0, n)
+		hours, persons := make([]int64, 0, n), make([]int64, 0, n)
+		for _, k := range sorted(w.runsLog, func(a, b runHour) int { return cmp.Or(a.cmp(b.runKey), cmp.Compare(a.hour, b.hour)) }) {
+			v := w.runsLog[k]
 			sc, filters, keys = append(sc, k.school), append(filters, k.filter), append(keys, k.program)
 			terms, prevs, hours, persons = append(terms, k.term), append(prevs, k.prev), append(hours, k.hour), append(persons, v)
 		}
@@ -178,10 +204,7 @@ func (w *Writes) Run(ctx context.Context, tx db.Tx) error {
 			sc, filters, keys, terms, prevs, hours, persons)
 	}
 	if len(w.ever) > 0 {
-		var students []string
-		for st := range w.ever {
-			students = append(students, st)
-		}
+		students := slices.Sorted(maps.Keys(w.ever))
 		s.exec("multi-school students", `INSERT INTO multi_school_ever (student_id_hash) SELECT * FROM unnest($1::text[])
 			ON CONFLICT DO NOTHING`, students)
 	}
