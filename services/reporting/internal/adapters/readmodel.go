@@ -87,64 +87,131 @@ const paymentInsert = `WITH a AS (
 	FROM a`
 
 // InsertPaymentTo is InsertPayment with the writes no later statement
-// reads queued in w: one statement keeps the payment, one round trip adds
-// it to paid_groups and person_terms and reads what the rest follows from.
+// reads queued in w.
 func InsertPaymentTo(ctx context.Context, tx db.Tx, w *Writes, paymentID, applicationID string, amountFen int64, loanContract string, at time.Time) error {
-	var f fact
-	var inserted bool
-	err := tx.QueryRow(ctx, paymentInsert, paymentID, applicationID, amountFen, loanContract, at).Scan(&f.termRank, &f.program,
-		&f.school, &f.stage, &f.shares, &f.studentIDH, &f.government, &inserted, &f.recoveredFen)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%w %s (payment %s)", ErrUnknownApplication, applicationID, paymentID)
-	}
-	if err != nil {
-		return fmt.Errorf("insert payment %s: %w", paymentID, err)
-	}
-	if !inserted {
-		return nil // kept before: already in the aggregates
-	}
-	// Receipts of a refund can arrive before the payment they recover:
-	// they are in f's recovered amount.
-	f.loan, f.amountFen = loanContract != "", amountFen
+	return InsertPaymentsTo(ctx, tx, w, []Payment{{ID: paymentID, ApplicationID: applicationID, AmountFen: amountFen,
+		LoanContract: loanContract, At: at}})
+}
+
+// Payment is a succeeded payment.
+type Payment struct {
+	ID, ApplicationID string
+	AmountFen         int64
+	LoanContract      string
+	At                time.Time
+}
+
+// paid is what keeping one payment reads.
+type paid struct {
+	f        fact
+	inserted bool
+	live     int
+	now      []liveRow
+	n        [16]int64
+	h        history
+}
+
+// InsertPaymentsTo is InsertPaymentTo of each of ps in order, payments of
+// different students (no two of ps may be the same student's): one round
+// trip keeps them all (paymentInsert), one adds them to paid_groups and
+// person_terms and reads what the rest follows from. Each payment reads
+// only its own student's rows, and adds to paid_groups, so the others'
+// statements before its own do not change what it reads or keeps.
+func InsertPaymentsTo(ctx context.Context, tx db.Tx, w *Writes, ps []Payment) error {
+	st := make([]paid, len(ps))
 	r := &stmts{}
-	r.exec("paid groups", paidGroupsAdd, paidGroupsArgs(f)...)
-	var live int
-	var now []liveRow
-	var n [16]int64
-	if f.live() {
+	for i, p := range ps {
+		x := &st[i]
 		r.add(func(res results) error {
-			if err := res.QueryRow().Scan(&live); err != nil {
-				return fmt.Errorf("person terms: %w", err)
+			err := res.QueryRow().Scan(&x.f.termRank, &x.f.program, &x.f.school, &x.f.stage, &x.f.shares, &x.f.studentIDH,
+				&x.f.government, &x.inserted, &x.f.recoveredFen)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("%w %s (payment %s)", ErrUnknownApplication, p.ApplicationID, p.ID)
+			}
+			if err != nil {
+				return fmt.Errorf("insert payment %s: %w", p.ID, err)
+			}
+			// Receipts of a refund can arrive before the payment they
+			// recover: they are in its recovered amount.
+			x.f.loan, x.f.amountFen = p.LoanContract != "", p.AmountFen
+			return nil
+		}, paymentInsert, p.ID, p.ApplicationID, p.AmountFen, p.LoanContract, p.At)
+	}
+	if err := r.run(ctx, tx); err != nil {
+		return err
+	}
+	for i, p := range ps {
+		x := &st[i]
+		if !x.inserted {
+			continue // kept before: already in the aggregates
+		}
+		f := x.f
+		what := func(err error) error { return fmt.Errorf("aggregate payment %s: %w", p.ID, err) }
+		r.add(func(res results) error {
+			if _, err := res.Exec(); err != nil {
+				return what(fmt.Errorf("paid groups: %w", err))
 			}
 			return nil
-		}, personTermsAdd, personTermsArgs(f)...)
-		r.add(func(res results) error {
-			rows, err := res.Query()
-			if err != nil {
-				return fmt.Errorf("person runs: %w", err)
-			}
-			now, err = scanLiveRows(rows)
-			return err
-		}, liveRowsSQL, f.studentIDH)
-		r.add(func(res results) error {
-			var err error
-			n, err = scanPeriods(res.QueryRow())
-			return err
-		}, periodsSQL, periodsArgs(f)...)
+		}, paidGroupsAdd, paidGroupsArgs(f)...)
+		if f.live() {
+			r.add(func(res results) error {
+				if err := res.QueryRow().Scan(&x.live); err != nil {
+					return what(fmt.Errorf("person terms: %w", err))
+				}
+				return nil
+			}, personTermsAdd, personTermsArgs(f)...)
+			r.add(func(res results) error {
+				rows, err := res.Query()
+				if err != nil {
+					return what(fmt.Errorf("person runs: %w", err))
+				}
+				if x.now, err = scanLiveRows(rows); err != nil {
+					return what(err)
+				}
+				return nil
+			}, liveRowsSQL, f.studentIDH)
+			r.add(func(res results) error {
+				var err error
+				if x.n, err = scanPeriods(res.QueryRow()); err != nil {
+					return what(err)
+				}
+				return nil
+			}, periodsSQL, periodsArgs(f)...)
+		}
+		queueHistory(r, &x.h, f.studentIDH, "")
 	}
-	var h history
-	queueHistory(r, &h, f.studentIDH, "")
 	if err := r.run(ctx, tx); err != nil {
-		return fmt.Errorf("aggregate payment %s: %w", paymentID, err)
+		return err
 	}
-	// personCounts: the student's counts move when this row is their
-	// only live one in its cell.
-	if f.live() && live == 1 {
-		queueRuns(w, f, now, 1)
-		queuePeriods(w, f, n, 1)
+	for i, p := range ps {
+		x := &st[i]
+		if !x.inserted {
+			continue
+		}
+		// personCounts: the student's counts move when this row is their
+		// only live one in its cell.
+		if x.f.live() && x.live == 1 {
+			queueRuns(w, x.f, x.now, 1)
+			queuePeriods(w, x.f, x.n, 1)
+		}
+		queueLogStudent(w, x.f.studentIDH, x.h.without(p.ID, ""), x.h)
 	}
-	queueLogStudent(w, f.studentIDH, h.without(paymentID, ""), h)
 	return nil
+}
+
+// Students returns the students of the known applications among ids.
+func Students(ctx context.Context, q db.Querier, ids []string) (map[string]string, error) {
+	rows, err := q.Query(ctx, `SELECT application_id::text, student_id_hash FROM applications WHERE application_id = ANY ($1::uuid[])`, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	var id, student string
+	_, err = pgx.ForEachRow(rows, []any{&id, &student}, func() error {
+		out[id] = student
+		return nil
+	})
+	return out, err
 }
 
 // InsertRefund keeps an ordered refund, once.

@@ -132,8 +132,15 @@ func (s *Service) ApplyClueClosed(ctx context.Context, tx db.Tx, clueID, outcome
 type Batch struct {
 	s      *Service
 	steps  adapters.StepPipeline
-	later  []func(ctx context.Context, tx db.Tx) error
+	later  []later
 	writes adapters.Writes
+}
+
+// later is a use case applied after the submissions and steps: a payment,
+// or another.
+type later struct {
+	pay *adapters.Payment
+	fn  func(ctx context.Context, tx db.Tx) error
 }
 
 // NewBatch returns an empty batch.
@@ -163,13 +170,19 @@ func (b *Batch) Step(applicationID, step, reason, eventID string, at time.Time) 
 
 // Later adds a use case applied after the submissions and steps, in the
 // order added.
-func (b *Batch) Later(fn func(ctx context.Context, tx db.Tx) error) { b.later = append(b.later, fn) }
+func (b *Batch) Later(fn func(ctx context.Context, tx db.Tx) error) {
+	b.later = append(b.later, later{fn: fn})
+}
 
-// Paid adds ApplyPaid.
-func (b *Batch) Paid(paymentID, applicationID string, amountFen int64, loanContract string, at time.Time) {
-	b.Later(func(ctx context.Context, tx db.Tx) error {
-		return applyPaid(ctx, tx, &b.writes, paymentID, applicationID, amountFen, loanContract, at)
-	})
+// Paid adds ApplyPaid: consecutive payments of different students are
+// kept together (adapters.InsertPaymentsTo).
+func (b *Batch) Paid(paymentID, applicationID string, amountFen int64, loanContract string, at time.Time) error {
+	if paymentID == "" || amountFen <= 0 {
+		return fmt.Errorf("%w: payment %q of %d fen", ErrBadEvent, paymentID, amountFen)
+	}
+	b.later = append(b.later, later{pay: &adapters.Payment{ID: paymentID, ApplicationID: applicationID, AmountFen: amountFen,
+		LoanContract: loanContract, At: at}})
+	return nil
 }
 
 // Receipt adds ApplyReceipt.
@@ -190,13 +203,68 @@ func (b *Batch) Run(ctx context.Context, tx db.Tx) error {
 	if err != nil {
 		return err
 	}
-	for _, fn := range b.later {
-		if err := fn(ctx, tx); err != nil {
-			return err
-		}
+	if err := b.runLater(ctx, tx); err != nil {
+		return err
 	}
 	if err := b.writes.Run(ctx, tx); err != nil {
 		return err
 	}
 	return d.Flush(ctx, tx)
+}
+
+// runLater applies the use cases after the steps in order, each run of
+// consecutive payments of different students together.
+func (b *Batch) runLater(ctx context.Context, tx db.Tx) error {
+	var ids []string
+	for _, l := range b.later {
+		if l.pay != nil {
+			ids = append(ids, l.pay.ApplicationID)
+		}
+	}
+	students := map[string]string{}
+	if len(ids) > 1 {
+		var err error
+		if students, err = adapters.Students(ctx, tx, ids); err != nil {
+			return err
+		}
+	}
+	var run []adapters.Payment
+	inRun := map[string]bool{}
+	flush := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		err := adapters.InsertPaymentsTo(ctx, tx, &b.writes, run)
+		run, inRun = run[:0], map[string]bool{}
+		if errors.Is(err, adapters.ErrUnknownApplication) {
+			return fmt.Errorf("%w: %w", ErrNotYet, err)
+		}
+		return err
+	}
+	for _, l := range b.later {
+		if l.pay == nil {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := l.fn(ctx, tx); err != nil {
+				return err
+			}
+			continue
+		}
+		// An application not known yet has no student: it runs alone (and
+		// is not yet).
+		student, known := students[l.pay.ApplicationID]
+		if !known || inRun[student] {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		run = append(run, *l.pay)
+		if known {
+			inRun[student] = true
+		} else if err := flush(); err != nil {
+			return err
+		}
+	}
+	return flush()
 }

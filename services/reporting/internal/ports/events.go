@@ -93,7 +93,9 @@ func applyBatch(ctx context.Context, a *app.Service, tx pgx.Tx, ds []natsx.Deliv
 			if j, ok := submitted[ev.GetApplicationId()]; ok && j > i {
 				return fmt.Errorf("%w: payment %s before its application's submission in the batch", app.ErrNotYet, p.GetPaymentId())
 			}
-			b.Paid(p.GetPaymentId(), id, p.GetAmountFen(), p.GetLoanContractNumber(), at)
+			if err := b.Paid(p.GetPaymentId(), id, p.GetAmountFen(), p.GetLoanContractNumber(), at); err != nil {
+				return err
+			}
 			if err := b.Step(id, domain.StepPaid, "", ev.GetEventId(), at); err != nil {
 				return err
 			}

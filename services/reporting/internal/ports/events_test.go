@@ -37,7 +37,7 @@ func mixedEvents(seed uint64) []*eventsv1.Event {
 	progs := []struct{ code, stage string }{{"PRESCHOOL_AID", "preschool"}, {"HS_NATIONAL_GRANT", "high_school"}, {"STUDENT_LOAN", "university"}}
 	actor := events.Actor("test", "service", "BUREAU")
 	var out []*eventsv1.Event
-	for i := range 160 {
+	for i := range 400 {
 		p := progs[r.IntN(len(progs))]
 		keys := events.Keys{ApplicationID: fmt.Sprintf("00000000-0000-0000-0008-%012d", i), SchoolCode: fmt.Sprintf("S%d", r.IntN(3)),
 			ProgramCode: p.code, Term: terms[r.IntN(len(terms))]}
@@ -50,7 +50,7 @@ func mixedEvents(seed uint64) []*eventsv1.Event {
 			out = append(out, events.MustNew(at, actor, keys, body))
 		}
 		reason := func() string { return fmt.Sprintf(" reason %d ", r.IntN(4)) }
-		ev(&eventsv1.ApplicationSubmitted{StudentIdHash: fmt.Sprintf("h%d", r.IntN(60)), Stage: p.stage, FundingSource: "government",
+		ev(&eventsv1.ApplicationSubmitted{StudentIdHash: fmt.Sprintf("h%d", r.IntN(40)), Stage: p.stage, FundingSource: "government",
 			AmountFen: 50_000, PolicyVersion: 1, GovernmentTotal: r.IntN(4) != 0,
 			FundingSharesBp: map[string]int32{"central_provincial": 8000, "municipal": 2000}})
 		switch r.IntN(8) {
@@ -195,7 +195,7 @@ func consume(ctx context.Context, t *testing.T, pool *pgxpool.Pool, c *natsx.Con
 		}
 		n := 1
 		if batches {
-			n = 1 + r.IntN(60)
+			n = 1 + r.IntN(80)
 		}
 		var batch []*eventsv1.Event
 		seen := map[string]bool{}
