@@ -123,12 +123,13 @@ func (s *Service) ApplyClueClosed(ctx context.Context, tx db.Tx, clueID, outcome
 
 // Batch applies many events in one transaction: the submissions and steps
 // in their order with one round trip (adapters.StepPipeline), then the
-// other events in their order, then the step aggregates' changes of them
-// all, summed, once, with the writes of the payments and receipts that no
-// later statement reads (adapters.Writes), in order. Steps and the other events touch different tables
-// but applications, which only submissions write, so the order between
-// them does not change what is kept; the caller refuses a batch where a
-// payment comes before its application's submission.
+// other events in their order, then, summed once per key, the step
+// aggregates' changes and the writes of the payments and receipts that no
+// later statement reads (adapters.Writes). Steps and the other events
+// touch different tables but applications, which only submissions write,
+// so the order between them does not change what is kept; the caller
+// refuses a batch where a payment comes before its application's
+// submission.
 type Batch struct {
 	s      *Service
 	steps  adapters.StepPipeline
