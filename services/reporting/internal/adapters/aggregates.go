@@ -51,7 +51,7 @@ func loadFact(ctx context.Context, tx db.Tx, paymentID string) (fact, bool, erro
 // (nil for a new payment) is taken out, after put in. It runs in the
 // transaction that records the change, so the aggregates always equal
 // rebuild_aggregates() of the rows.
-func moveFact(ctx context.Context, tx db.Tx, before, after *fact) error {
+func moveFact(ctx context.Context, tx db.Tx, w *Writes, before, after *fact) error {
 	if before != nil {
 		tag, err := tx.Exec(ctx, `UPDATE paid_groups SET payments = payments - 1, gross_fen = gross_fen - $9, recovered_fen = recovered_fen - $10
 			WHERE term_rank = $1 AND program_code = $2 AND school_code = $3 AND stage = $4 AND government_total = $5 AND loan = $6
@@ -66,23 +66,28 @@ func moveFact(ctx context.Context, tx db.Tx, before, after *fact) error {
 		}
 	}
 	if after != nil {
-		if _, err := tx.Exec(ctx, `INSERT INTO paid_groups AS g (term_rank, program_code, school_code, stage, government_total, loan,
-			shares_bp, net_fen, payments, gross_fen, recovered_fen) VALUES ($1,$2,$3,$4,$5,$6,$7::jsonb,$8,1,$9,$10)
-			ON CONFLICT (term_rank, program_code, school_code, stage, government_total, loan, shares_bp, net_fen) DO UPDATE
-			SET payments = g.payments + 1, gross_fen = g.gross_fen + EXCLUDED.gross_fen,
-			    recovered_fen = g.recovered_fen + EXCLUDED.recovered_fen`,
-			after.termRank, after.program, after.school, after.stage, after.government, after.loan, after.shares, after.net(),
-			after.amountFen, after.recoveredFen); err != nil {
+		if _, err := tx.Exec(ctx, paidGroupsAdd, paidGroupsArgs(*after)...); err != nil {
 			return fmt.Errorf("paid groups: %w", err)
 		}
 	}
 	switch {
 	case before != nil && before.live() && (after == nil || !after.live()):
-		return personLeaves(ctx, tx, *before)
+		return personLeaves(ctx, tx, w, *before)
 	case after != nil && after.live() && (before == nil || !before.live()):
-		return personCounts(ctx, tx, *after)
+		return personCounts(ctx, tx, w, *after)
 	}
 	return nil
+}
+
+// paidGroupsAdd puts a payment's fact in paid_groups (paidGroupsArgs).
+const paidGroupsAdd = `INSERT INTO paid_groups AS g (term_rank, program_code, school_code, stage, government_total, loan,
+	shares_bp, net_fen, payments, gross_fen, recovered_fen) VALUES ($1,$2,$3,$4,$5,$6,$7::jsonb,$8,1,$9,$10)
+	ON CONFLICT (term_rank, program_code, school_code, stage, government_total, loan, shares_bp, net_fen) DO UPDATE
+	SET payments = g.payments + 1, gross_fen = g.gross_fen + EXCLUDED.gross_fen,
+	    recovered_fen = g.recovered_fen + EXCLUDED.recovered_fen`
+
+func paidGroupsArgs(f fact) []any {
+	return []any{f.termRank, f.program, f.school, f.stage, f.government, f.loan, f.shares, f.net(), f.amountFen, f.recoveredFen}
 }
 
 // errOutOfStep: the aggregates lack a payment's contribution, which
@@ -91,25 +96,32 @@ var errOutOfStep = errors.New("aggregates out of step with the rows")
 
 // personCounts counts a payment that became live in its student's
 // person_terms row.
-func personCounts(ctx context.Context, tx db.Tx, f fact) error {
+func personCounts(ctx context.Context, tx db.Tx, w *Writes, f fact) error {
 	var live int
-	if err := tx.QueryRow(ctx, `INSERT INTO person_terms AS t (term_rank, program_code, school_code, stage, government_total, student_id_hash, live)
-		VALUES ($1,$2,$3,$4,$5,$6,1) ON CONFLICT (program_code, term_rank, school_code, stage, government_total, student_id_hash)
-		DO UPDATE SET live = t.live + 1 RETURNING live`,
-		f.termRank, f.program, f.school, f.stage, f.government, f.studentIDH).Scan(&live); err != nil {
+	if err := tx.QueryRow(ctx, personTermsAdd, personTermsArgs(f)...).Scan(&live); err != nil {
 		return fmt.Errorf("person terms: %w", err)
 	}
 	if live != 1 {
 		return nil // another payment of the same cell keeps the student counted
 	}
-	if err := moveRuns(ctx, tx, f, 1); err != nil {
+	if err := moveRuns(ctx, tx, w, f, 1); err != nil {
 		return err
 	}
-	return movePeriods(ctx, tx, f, 1)
+	return movePeriods(ctx, tx, w, f, 1)
+}
+
+// personTermsAdd counts a live payment in its person_terms row and
+// returns the row's live payments.
+const personTermsAdd = `INSERT INTO person_terms AS t (term_rank, program_code, school_code, stage, government_total, student_id_hash, live)
+	VALUES ($1,$2,$3,$4,$5,$6,1) ON CONFLICT (program_code, term_rank, school_code, stage, government_total, student_id_hash)
+	DO UPDATE SET live = t.live + 1 RETURNING live`
+
+func personTermsArgs(f fact) []any {
+	return []any{f.termRank, f.program, f.school, f.stage, f.government, f.studentIDH}
 }
 
 // personLeaves uncounts a payment no longer live (refunded in full).
-func personLeaves(ctx context.Context, tx db.Tx, f fact) error {
+func personLeaves(ctx context.Context, tx db.Tx, w *Writes, f fact) error {
 	var live int
 	err := tx.QueryRow(ctx, `UPDATE person_terms SET live = live - 1
 		WHERE program_code = $1 AND term_rank = $2 AND school_code = $3 AND stage = $4 AND government_total = $5 AND student_id_hash = $6
@@ -124,10 +136,10 @@ func personLeaves(ctx context.Context, tx db.Tx, f fact) error {
 	if live != 0 {
 		return nil
 	}
-	if err := moveRuns(ctx, tx, f, -1); err != nil {
+	if err := moveRuns(ctx, tx, w, f, -1); err != nil {
 		return err
 	}
-	return movePeriods(ctx, tx, f, -1)
+	return movePeriods(ctx, tx, w, f, -1)
 }
 
 // movePeriods moves period_persons after f's person_terms row went from 0
@@ -135,27 +147,49 @@ func personLeaves(ctx context.Context, tx db.Tx, f fact) error {
 // and its year; all stages and f's; all programs and f's) the student is
 // one more person when this row is now their only live one there, one less
 // when they have none left.
-func movePeriods(ctx context.Context, tx db.Tx, f fact, delta int64) error {
-	year := f.termRank / 2 * 2
+func movePeriods(ctx context.Context, tx db.Tx, w *Writes, f fact, delta int64) error {
+	n, err := scanPeriods(tx.QueryRow(ctx, periodsSQL, periodsArgs(f)...))
+	if err != nil {
+		return err
+	}
+	queuePeriods(w, f, n, delta)
+	return nil
+}
+
+// periodsSQL counts a student's live person_terms rows in each cell
+// period_persons counts them in (periodsArgs; scanPeriods).
+const periodsSQL = `SELECT
+	count(*) FILTER (WHERE term_rank = $3), count(*) FILTER (WHERE term_rank = $3 AND government_total),
+	count(*) FILTER (WHERE term_rank = $3 AND program_code = $4), count(*) FILTER (WHERE term_rank = $3 AND program_code = $4 AND government_total),
+	count(*) FILTER (WHERE term_rank = $3 AND stage = $5), count(*) FILTER (WHERE term_rank = $3 AND stage = $5 AND government_total),
+	count(*) FILTER (WHERE term_rank = $3 AND stage = $5 AND program_code = $4),
+	count(*) FILTER (WHERE term_rank = $3 AND stage = $5 AND program_code = $4 AND government_total),
+	count(*), count(*) FILTER (WHERE government_total),
+	count(*) FILTER (WHERE program_code = $4), count(*) FILTER (WHERE program_code = $4 AND government_total),
+	count(*) FILTER (WHERE stage = $5), count(*) FILTER (WHERE stage = $5 AND government_total),
+	count(*) FILTER (WHERE stage = $5 AND program_code = $4), count(*) FILTER (WHERE stage = $5 AND program_code = $4 AND government_total)
+	FROM person_terms WHERE student_id_hash = $1 AND term_rank BETWEEN $2 AND $2 + 1 AND live > 0`
+
+func periodsArgs(f fact) []any {
+	return []any{f.studentIDH, f.termRank / 2 * 2, f.termRank, f.program, f.stage}
+}
+
+func scanPeriods(row pgx.Row) ([16]int64, error) {
 	var n [16]int64
 	dest := make([]any, len(n))
 	for i := range n {
 		dest[i] = &n[i]
 	}
-	if err := tx.QueryRow(ctx, `SELECT
-		count(*) FILTER (WHERE term_rank = $3), count(*) FILTER (WHERE term_rank = $3 AND government_total),
-		count(*) FILTER (WHERE term_rank = $3 AND program_code = $4), count(*) FILTER (WHERE term_rank = $3 AND program_code = $4 AND government_total),
-		count(*) FILTER (WHERE term_rank = $3 AND stage = $5), count(*) FILTER (WHERE term_rank = $3 AND stage = $5 AND government_total),
-		count(*) FILTER (WHERE term_rank = $3 AND stage = $5 AND program_code = $4),
-		count(*) FILTER (WHERE term_rank = $3 AND stage = $5 AND program_code = $4 AND government_total),
-		count(*), count(*) FILTER (WHERE government_total),
-		count(*) FILTER (WHERE program_code = $4), count(*) FILTER (WHERE program_code = $4 AND government_total),
-		count(*) FILTER (WHERE stage = $5), count(*) FILTER (WHERE stage = $5 AND government_total),
-		count(*) FILTER (WHERE stage = $5 AND program_code = $4), count(*) FILTER (WHERE stage = $5 AND program_code = $4 AND government_total)
-		FROM person_terms WHERE student_id_hash = $1 AND term_rank BETWEEN $2 AND $2 + 1 AND live > 0`,
-		f.studentIDH, year, f.termRank, f.program, f.stage).Scan(dest...); err != nil {
-		return fmt.Errorf("period persons: %w", err)
+	if err := row.Scan(dest...); err != nil {
+		return n, fmt.Errorf("period persons: %w", err)
 	}
+	return n, nil
+}
+
+// queuePeriods queues the change of period_persons from the student's
+// live rows in each cell (n, scanPeriods) after f's row moved by delta.
+func queuePeriods(w *Writes, f fact, n [16]int64, delta int64) {
+	year := f.termRank / 2 * 2
 	var target int64 // the student's live rows in a cell when this row decides
 	if delta > 0 {
 		target = 1
@@ -184,16 +218,11 @@ func movePeriods(ctx context.Context, tx db.Tx, f fact, delta int64) error {
 		}
 	}
 	if len(from) == 0 {
-		return nil
+		return
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO period_persons AS pp (from_rank, to_rank, filter, program_code, persons, government_persons)
-		SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
-		ON CONFLICT (from_rank, to_rank, filter, program_code) DO UPDATE
-		SET persons = pp.persons + EXCLUDED.persons, government_persons = pp.government_persons + EXCLUDED.government_persons`,
-		from, to, filters, programs, persons, gov); err != nil {
-		return fmt.Errorf("period persons: %w", err)
+	for i := range from {
+		w.period(periodKey{from[i], to[i], filters[i], programs[i]}, persons[i], gov[i])
 	}
-	return nil
 }
 
 // liveRow is one of a student's live person_terms rows.
@@ -248,20 +277,38 @@ func runs(rows []liveRow, school string) map[[5]string]int64 {
 // their live rows before, at f's school and across all schools (the
 // student's rows at other schools count alike before and after, except
 // across all schools, where they are read too).
-func moveRuns(ctx context.Context, tx db.Tx, f fact, delta int64) error {
-	rows, err := tx.Query(ctx, `SELECT term_rank, school_code, stage, program_code, government_total FROM person_terms
-		WHERE student_id_hash = $1 AND live > 0`, f.studentIDH)
+func moveRuns(ctx context.Context, tx db.Tx, w *Writes, f fact, delta int64) error {
+	rows, err := tx.Query(ctx, liveRowsSQL, f.studentIDH)
 	if err != nil {
 		return fmt.Errorf("person runs: %w", err)
 	}
+	now, err := scanLiveRows(rows)
+	if err != nil {
+		return err
+	}
+	queueRuns(w, f, now, delta)
+	return nil
+}
+
+// liveRowsSQL reads a student's live person_terms rows (scanLiveRows).
+const liveRowsSQL = `SELECT term_rank, school_code, stage, program_code, government_total FROM person_terms
+	WHERE student_id_hash = $1 AND live > 0`
+
+func scanLiveRows(rows pgx.Rows) ([]liveRow, error) {
 	now, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (liveRow, error) {
 		var l liveRow
 		err := r.Scan(&l.term, &l.school, &l.stage, &l.program, &l.government)
 		return l, err
 	})
 	if err != nil {
-		return fmt.Errorf("person runs: %w", err)
+		return nil, fmt.Errorf("person runs: %w", err)
 	}
+	return now, nil
+}
+
+// queueRuns queues the change of person_runs and multi_school_students
+// from the student's live rows now after f's row moved by delta.
+func queueRuns(w *Writes, f fact, now []liveRow, delta int64) {
 	row := liveRow{term: f.termRank, school: f.school, stage: f.stage, program: f.program, government: f.government}
 	before := slices.Clone(now)
 	if delta > 0 {
@@ -305,23 +352,10 @@ func moveRuns(ctx context.Context, tx db.Tx, f fact, delta int64) error {
 		sc, filters, keys, terms, prevs, persons = append(sc, k[0]), append(filters, k[1]), append(keys, k[2]),
 			append(terms, t), append(prevs, p), append(persons, v)
 	}
-	if len(sc) > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO person_runs AS r (school_code, filter, program_key, term_rank, prev_rank, persons)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[])
-			ON CONFLICT (school_code, filter, program_key, term_rank, prev_rank) DO UPDATE SET persons = r.persons + EXCLUDED.persons`,
-			sc, filters, keys, terms, prevs, persons); err != nil {
-			return fmt.Errorf("person runs: %w", err)
-		}
+	for i := range sc {
+		w.run(runKey{sc[i], filters[i], keys[i], terms[i], prevs[i]}, persons[i])
 	}
-	if len(schools) > 1 {
-		_, err = tx.Exec(ctx, `INSERT INTO multi_school_students (student_id_hash) VALUES ($1) ON CONFLICT DO NOTHING`, f.studentIDH)
-	} else {
-		_, err = tx.Exec(ctx, `DELETE FROM multi_school_students WHERE student_id_hash = $1`, f.studentIDH)
-	}
-	if err != nil {
-		return fmt.Errorf("multi-school students: %w", err)
-	}
-	return nil
+	w.multiSchool(f.studentIDH, len(schools) > 1)
 }
 
 // RebuildAggregates replaces the aggregates by those computed from the

@@ -64,37 +64,47 @@ type history struct {
 // none.
 func studentHistory(ctx context.Context, tx db.Tx, student, eventID string) (history, error) {
 	var h history
-	rows, err := tx.Query(ctx, `SELECT p.payment_id, a.term_rank, a.school_code, a.stage, a.program_code, a.government_total,
+	r := &stmts{}
+	queueHistory(r, &h, student, eventID)
+	return h, r.run(ctx, tx)
+}
+
+// queueHistory queues the reads of studentHistory into h.
+func queueHistory(r *stmts, h *history, student, eventID string) {
+	r.add(func(res results) error {
+		rows, err := res.Query()
+		if err == nil {
+			h.payments, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (histPayment, error) {
+				var p histPayment
+				err := r.Scan(&p.id, &p.row.term, &p.row.school, &p.row.stage, &p.row.program, &p.row.government, &p.loan, &p.shares,
+					&p.amount, &p.paid)
+				return p, err
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("history of %s: %w", student, err)
+		}
+		return nil
+	}, `SELECT p.payment_id, a.term_rank, a.school_code, a.stage, a.program_code, a.government_total,
 		p.loan_contract_number <> '', a.shares_bp::text, p.amount_fen, p.paid_at
 		FROM applications a JOIN payments p USING (application_id) WHERE a.student_id_hash = $1`, student)
-	if err != nil {
-		return h, fmt.Errorf("history of %s: %w", student, err)
-	}
-	h.payments, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (histPayment, error) {
-		var p histPayment
-		err := r.Scan(&p.id, &p.row.term, &p.row.school, &p.row.stage, &p.row.program, &p.row.government, &p.loan, &p.shares,
-			&p.amount, &p.paid)
-		return p, err
-	})
-	if err != nil {
-		return h, fmt.Errorf("history of %s: %w", student, err)
-	}
-	rows, err = tx.Query(ctx, `SELECT CASE WHEN rr.event_id = nullif($2, '')::uuid THEN $2 ELSE '' END, r.payment_id, rr.amount_fen,
+	r.add(func(res results) error {
+		rows, err := res.Query()
+		if err == nil {
+			h.receipts, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (histReceipt, error) {
+				var x histReceipt
+				err := r.Scan(&x.eventID, &x.paymentID, &x.amount, &x.at)
+				return x, err
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("receipts of %s: %w", student, err)
+		}
+		return nil
+	}, `SELECT CASE WHEN rr.event_id = nullif($2, '')::uuid THEN $2 ELSE '' END, r.payment_id, rr.amount_fen,
 		rr.received_at
 		FROM applications a JOIN payments p USING (application_id) JOIN refunds r USING (payment_id)
 		JOIN refund_receipts rr USING (refund_id) WHERE a.student_id_hash = $1`, student, eventID)
-	if err != nil {
-		return h, fmt.Errorf("receipts of %s: %w", student, err)
-	}
-	h.receipts, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (histReceipt, error) {
-		var x histReceipt
-		err := r.Scan(&x.eventID, &x.paymentID, &x.amount, &x.at)
-		return x, err
-	})
-	if err != nil {
-		return h, fmt.Errorf("receipts of %s: %w", student, err)
-	}
-	return h, nil
 }
 
 // without is h less one payment (paymentID) or one receipt (eventID).
@@ -254,16 +264,13 @@ func studentLogRows(before, after history) logRows {
 	return out
 }
 
-// logStudent files the change of a student's history from before to after
-// in paid_log, person_runs_log and multi_school_ever.
-func logStudent(ctx context.Context, tx db.Tx, student string, before, after history) error {
+// queueLogStudent queues the filing of the change of a student's history
+// from before to after in paid_log, person_runs_log and
+// multi_school_ever.
+func queueLogStudent(w *Writes, student string, before, after history) {
 	rows := studentLogRows(before, after)
-	if err := writePaidLog(ctx, tx, rows); err != nil {
-		return err
-	}
-	if err := writeRunsLog(ctx, tx, rows); err != nil {
-		return err
-	}
+	queuePaidLog(w, rows)
+	queueRunsLog(w, rows)
 	schools := map[string]bool{}
 	for _, p := range after.payments {
 		if !p.loan {
@@ -271,68 +278,27 @@ func logStudent(ctx context.Context, tx db.Tx, student string, before, after his
 		}
 	}
 	if len(schools) > 1 {
-		if _, err := tx.Exec(ctx, `INSERT INTO multi_school_ever (student_id_hash) VALUES ($1) ON CONFLICT DO NOTHING`, student); err != nil {
-			return fmt.Errorf("multi-school students: %w", err)
-		}
+		w.everMultiSchool(student)
 	}
-	return nil
 }
 
-func writePaidLog(ctx context.Context, tx db.Tx, rows logRows) error {
-	n := len(rows.paidHours)
-	if n == 0 {
-		return nil
-	}
-	terms := make([]int, 0, n)
-	programs, schools, stages, shares := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	govs, loans := make([]bool, 0, n), make([]bool, 0, n)
-	nets, payments, gross, recovered := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+func queuePaidLog(w *Writes, rows logRows) {
 	for i, k := range rows.paidKeys {
-		v := rows.paidVals[i]
-		terms, programs, schools, stages, shares = append(terms, k.term), append(programs, k.program), append(schools, k.school),
-			append(stages, k.stage), append(shares, k.shares)
-		govs, loans = append(govs, k.government), append(loans, k.loan)
-		nets, payments, gross, recovered = append(nets, k.net), append(payments, v.payments), append(gross, v.gross),
-			append(recovered, v.recovered)
+		w.paidLog(paidHour{k, rows.paidHours[i]}, rows.paidVals[i])
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO paid_log AS g (at_hour, term_rank, program_code, school_code, stage, government_total,
-		loan, shares_bp, net_fen, payments, gross_fen, recovered_fen)
-		SELECT h, t, pc, sc, st, gov, loan, sh::jsonb, net, n, gross, rec FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[],
-		  $5::text[], $6::bool[], $7::bool[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
-		  x (h, t, pc, sc, st, gov, loan, sh, net, n, gross, rec)
-		ON CONFLICT (term_rank, program_code, school_code, stage, government_total, loan, shares_bp, net_fen, at_hour) DO UPDATE
-		SET payments = g.payments + EXCLUDED.payments, gross_fen = g.gross_fen + EXCLUDED.gross_fen,
-		    recovered_fen = g.recovered_fen + EXCLUDED.recovered_fen`,
-		rows.paidHours, terms, programs, schools, stages, govs, loans, shares, nets, payments, gross, recovered); err != nil {
-		return fmt.Errorf("paid log: %w", err)
-	}
-	return nil
 }
 
-func writeRunsLog(ctx context.Context, tx db.Tx, rows logRows) error {
-	n := len(rows.runHours)
-	if n == 0 {
-		return nil
-	}
-	sc, filters, keys := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	terms, prevs := make([]int, 0, n), make([]int, 0, n)
-	for _, k := range rows.runKeys {
+func queueRunsLog(w *Writes, rows logRows) {
+	for i, k := range rows.runKeys {
 		t, _ := strconv.Atoi(k[3])
 		p, _ := strconv.Atoi(k[4])
-		sc, filters, keys, terms, prevs = append(sc, k[0]), append(filters, k[1]), append(keys, k[2]), append(terms, t), append(prevs, p)
+		w.runLog(runHour{runKey{k[0], k[1], k[2], t, p}, rows.runHours[i]}, rows.runVals[i])
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO person_runs_log AS r (school_code, filter, program_key, term_rank, prev_rank, at_hour, persons)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::bigint[])
-		ON CONFLICT (school_code, filter, program_key, term_rank, prev_rank, at_hour) DO UPDATE SET persons = r.persons + EXCLUDED.persons`,
-		sc, filters, keys, terms, prevs, rows.runHours, rows.runVals); err != nil {
-		return fmt.Errorf("person runs log: %w", err)
-	}
-	return nil
 }
 
 // logPaymentChange files in the logs the change a payment (eventID "") or
 // a receipt (eventID) made to its student's history.
-func logPaymentChange(ctx context.Context, tx db.Tx, student, paymentID, eventID string) error {
+func logPaymentChange(ctx context.Context, tx db.Tx, w *Writes, student, paymentID, eventID string) error {
 	after, err := studentHistory(ctx, tx, student, eventID)
 	if err != nil {
 		return err
@@ -343,46 +309,6 @@ func logPaymentChange(ctx context.Context, tx db.Tx, student, paymentID, eventID
 	} else {
 		before = after.without("", eventID)
 	}
-	return logStudent(ctx, tx, student, before, after)
-}
-
-// logVisit files delta times a visit's part in the step logs: at its step
-// from the hour it entered, left it (with its duration's bucket) from the
-// hour it left; a rejection (reason non-nil: step and reason) from the
-// hour it entered.
-func (c stepCell) logVisit(ctx context.Context, tx db.Tx, ord int, entered time.Time, left *time.Time, bucket *int, rejection []string, delta int) error {
-	eh := hourOf(entered)
-	hours, at, gone := []int64{eh}, []int64{int64(delta)}, []int64{0}
-	lh, b := int64(0), 0
-	if left != nil {
-		if bucket == nil {
-			return fmt.Errorf("step log: a visit left without a bucket: %w", errOutOfStep)
-		}
-		lh, b = hourOf(*left), *bucket
-		if lh == eh {
-			at[0], gone[0] = 0, int64(delta)
-		} else {
-			hours, at, gone = append(hours, lh), append(at, -int64(delta)), append(gone, int64(delta))
-		}
-	}
-	step, reason := "", ""
-	if rejection != nil {
-		step, reason = rejection[0], rejection[1]
-	}
-	if _, err := tx.Exec(ctx, `WITH c AS (
-		  INSERT INTO step_cells_log AS l (ord, term_rank, school_code, stage, program_code, at_hour, at_step, left_step)
-		  SELECT $1::smallint, $2::int, $3::text, $4::text, $5::text, h, a, g FROM unnest($6::bigint[], $7::bigint[], $8::bigint[]) x (h, a, g)
-		  ON CONFLICT (ord, term_rank, school_code, stage, program_code, at_hour)
-		  DO UPDATE SET at_step = l.at_step + EXCLUDED.at_step, left_step = l.left_step + EXCLUDED.left_step),
-		d AS (
-		  INSERT INTO step_durations_log AS l (ord, term_rank, school_code, stage, program_code, bucket, at_hour, visits)
-		  SELECT $1::smallint, $2::int, $3::text, $4::text, $5::text, $10::int, $9::bigint, $11::bigint WHERE $12::bool
-		  ON CONFLICT (ord, term_rank, school_code, stage, program_code, bucket, at_hour) DO UPDATE SET visits = l.visits + EXCLUDED.visits)
-		INSERT INTO step_reasons_log AS l (ord, term_rank, school_code, stage, program_code, step, reason, at_hour, visits)
-		SELECT $1::smallint, $2::int, $3::text, $4::text, $5::text, $13::text, $14::text, $15::bigint, $11::bigint WHERE $16::bool
-		ON CONFLICT (ord, term_rank, school_code, stage, program_code, reason, at_hour) DO UPDATE SET visits = l.visits + EXCLUDED.visits`,
-		ord, c.termRank, c.school, c.stage, c.program, hours, at, gone, lh, b, delta, left != nil, step, reason, eh, rejection != nil); err != nil {
-		return fmt.Errorf("step log: %w", err)
-	}
+	queueLogStudent(w, student, before, after)
 	return nil
 }

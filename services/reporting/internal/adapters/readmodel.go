@@ -39,48 +39,179 @@ var ErrUnknownRefund = errors.New("unknown refund")
 
 // InsertApplication keeps a, once.
 func InsertApplication(ctx context.Context, tx db.Tx, a Application) error {
-	shares, err := json.Marshal(a.SharesBP)
+	sql, args, err := applicationInsert(a)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO applications (application_id, student_id_hash, school_code, program_code, term, term_rank,
-		stage, funding_source, government_total, shares_bp, policy_version, submitted_at, back_pay_clue_id)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT DO NOTHING`,
-		a.ID, a.StudentIDHash, a.SchoolCode, a.ProgramCode, a.Term, a.TermRank, a.Stage, a.FundingSource, a.GovernmentTotal,
-		shares, a.PolicyVersion, a.SubmittedAt, a.BackPayClueID)
-	if err != nil {
+	if _, err := tx.Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("insert application %s: %w", a.ID, err)
 	}
 	return nil
 }
 
+// applicationInsert is the statement that keeps a, once.
+func applicationInsert(a Application) (string, []any, error) {
+	shares, err := json.Marshal(a.SharesBP)
+	if err != nil {
+		return "", nil, err
+	}
+	return `INSERT INTO applications (application_id, student_id_hash, school_code, program_code, term, term_rank,
+		stage, funding_source, government_total, shares_bp, policy_version, submitted_at, back_pay_clue_id)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT DO NOTHING`,
+		[]any{a.ID, a.StudentIDHash, a.SchoolCode, a.ProgramCode, a.Term, a.TermRank, a.Stage, a.FundingSource, a.GovernmentTotal,
+			shares, a.PolicyVersion, a.SubmittedAt, a.BackPayClueID}, nil
+}
+
 // InsertPayment keeps a succeeded payment, once, and adds it to the
 // aggregates in the same transaction.
 func InsertPayment(ctx context.Context, tx db.Tx, paymentID, applicationID string, amountFen int64, loanContract string, at time.Time) error {
-	var known bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM applications WHERE application_id = $1)`, applicationID).Scan(&known); err != nil {
+	w := &Writes{}
+	if err := InsertPaymentTo(ctx, tx, w, paymentID, applicationID, amountFen, loanContract, at); err != nil {
 		return err
 	}
-	if !known {
-		return fmt.Errorf("%w %s (payment %s)", ErrUnknownApplication, applicationID, paymentID)
+	return w.Run(ctx, tx)
+}
+
+// paymentInsert keeps a payment of a known application, once, and returns
+// its fact but the payment's own amount and kind: no row when the
+// application is not known.
+const paymentInsert = `WITH a AS (
+	  SELECT term_rank, program_code, school_code, stage, shares_bp::text AS shares, student_id_hash, government_total
+	  FROM applications WHERE application_id = $2::uuid),
+	ins AS (
+	  INSERT INTO payments (payment_id, application_id, amount_fen, loan_contract_number, paid_at)
+	  SELECT $1::text, $2::uuid, $3::bigint, $4::text, $5::timestamptz FROM a ON CONFLICT DO NOTHING RETURNING 1)
+	SELECT a.term_rank, a.program_code, a.school_code, a.stage, a.shares, a.student_id_hash, a.government_total,
+	       EXISTS (SELECT 1 FROM ins),
+	       coalesce((SELECT sum(rr.amount_fen) FROM refunds r JOIN refund_receipts rr USING (refund_id) WHERE r.payment_id = $1::text), 0)::bigint
+	FROM a`
+
+// InsertPaymentTo is InsertPayment with the writes no later statement
+// reads queued in w.
+func InsertPaymentTo(ctx context.Context, tx db.Tx, w *Writes, paymentID, applicationID string, amountFen int64, loanContract string, at time.Time) error {
+	return InsertPaymentsTo(ctx, tx, w, []Payment{{ID: paymentID, ApplicationID: applicationID, AmountFen: amountFen,
+		LoanContract: loanContract, At: at}})
+}
+
+// Payment is a succeeded payment.
+type Payment struct {
+	ID, ApplicationID string
+	AmountFen         int64
+	LoanContract      string
+	At                time.Time
+}
+
+// paid is what keeping one payment reads.
+type paid struct {
+	f        fact
+	inserted bool
+	live     int
+	now      []liveRow
+	n        [16]int64
+	h        history
+}
+
+// InsertPaymentsTo is InsertPaymentTo of each of ps in order, payments of
+// different students (no two of ps may be the same student's): one round
+// trip keeps them all (paymentInsert), one adds them to paid_groups and
+// person_terms and reads what the rest follows from. Each payment reads
+// only its own student's rows, and adds to paid_groups, so the others'
+// statements before its own do not change what it reads or keeps.
+func InsertPaymentsTo(ctx context.Context, tx db.Tx, w *Writes, ps []Payment) error {
+	st := make([]paid, len(ps))
+	r := &stmts{}
+	for i, p := range ps {
+		x := &st[i]
+		r.add(func(res results) error {
+			err := res.QueryRow().Scan(&x.f.termRank, &x.f.program, &x.f.school, &x.f.stage, &x.f.shares, &x.f.studentIDH,
+				&x.f.government, &x.inserted, &x.f.recoveredFen)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("%w %s (payment %s)", ErrUnknownApplication, p.ApplicationID, p.ID)
+			}
+			if err != nil {
+				return fmt.Errorf("insert payment %s: %w", p.ID, err)
+			}
+			// Receipts of a refund can arrive before the payment they
+			// recover: they are in its recovered amount.
+			x.f.loan, x.f.amountFen = p.LoanContract != "", p.AmountFen
+			return nil
+		}, paymentInsert, p.ID, p.ApplicationID, p.AmountFen, p.LoanContract, p.At)
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO payments (payment_id, application_id, amount_fen, loan_contract_number, paid_at)
-		VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING`, paymentID, applicationID, amountFen, loanContract, at)
-	if err != nil {
-		return fmt.Errorf("insert payment %s: %w", paymentID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return nil // kept before: already in the aggregates
-	}
-	// Receipts of a refund can arrive before the payment they recover.
-	f, _, err := loadFact(ctx, tx, paymentID)
-	if err != nil {
+	if err := r.run(ctx, tx); err != nil {
 		return err
 	}
-	if err := moveFact(ctx, tx, nil, &f); err != nil {
-		return fmt.Errorf("aggregate payment %s: %w", paymentID, err)
+	for i, p := range ps {
+		x := &st[i]
+		if !x.inserted {
+			continue // kept before: already in the aggregates
+		}
+		f := x.f
+		what := func(err error) error { return fmt.Errorf("aggregate payment %s: %w", p.ID, err) }
+		r.add(func(res results) error {
+			if _, err := res.Exec(); err != nil {
+				return what(fmt.Errorf("paid groups: %w", err))
+			}
+			return nil
+		}, paidGroupsAdd, paidGroupsArgs(f)...)
+		if f.live() {
+			r.add(func(res results) error {
+				if err := res.QueryRow().Scan(&x.live); err != nil {
+					return what(fmt.Errorf("person terms: %w", err))
+				}
+				return nil
+			}, personTermsAdd, personTermsArgs(f)...)
+			r.add(func(res results) error {
+				rows, err := res.Query()
+				if err != nil {
+					return what(fmt.Errorf("person runs: %w", err))
+				}
+				if x.now, err = scanLiveRows(rows); err != nil {
+					return what(err)
+				}
+				return nil
+			}, liveRowsSQL, f.studentIDH)
+			r.add(func(res results) error {
+				var err error
+				if x.n, err = scanPeriods(res.QueryRow()); err != nil {
+					return what(err)
+				}
+				return nil
+			}, periodsSQL, periodsArgs(f)...)
+		}
+		queueHistory(r, &x.h, f.studentIDH, "")
 	}
-	return logPaymentChange(ctx, tx, f.studentIDH, paymentID, "")
+	if err := r.run(ctx, tx); err != nil {
+		return err
+	}
+	for i, p := range ps {
+		x := &st[i]
+		if !x.inserted {
+			continue
+		}
+		// personCounts: the student's counts move when this row is their
+		// only live one in its cell.
+		if x.f.live() && x.live == 1 {
+			queueRuns(w, x.f, x.now, 1)
+			queuePeriods(w, x.f, x.n, 1)
+		}
+		queueLogStudent(w, x.f.studentIDH, x.h.without(p.ID, ""), x.h)
+	}
+	return nil
+}
+
+// Students returns the students of the known applications among ids.
+func Students(ctx context.Context, q db.Querier, ids []string) (map[string]string, error) {
+	rows, err := q.Query(ctx, `SELECT application_id::text, student_id_hash FROM applications WHERE application_id = ANY ($1::uuid[])`, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	var id, student string
+	_, err = pgx.ForEachRow(rows, []any{&id, &student}, func() error {
+		out[id] = student
+		return nil
+	})
+	return out, err
 }
 
 // InsertRefund keeps an ordered refund, once.
@@ -94,6 +225,16 @@ func InsertRefund(ctx context.Context, tx db.Tx, refundID, paymentID, clueID str
 // refunded payment (if it is known yet) to its new net amount in the
 // aggregates, in the same transaction.
 func InsertReceipt(ctx context.Context, tx db.Tx, eventID, refundID string, amountFen int64, at time.Time) error {
+	w := &Writes{}
+	if err := InsertReceiptTo(ctx, tx, w, eventID, refundID, amountFen, at); err != nil {
+		return err
+	}
+	return w.Run(ctx, tx)
+}
+
+// InsertReceiptTo is InsertReceipt with the writes no later statement
+// reads queued in w.
+func InsertReceiptTo(ctx context.Context, tx db.Tx, w *Writes, eventID, refundID string, amountFen int64, at time.Time) error {
 	var paymentID string
 	err := tx.QueryRow(ctx, `SELECT payment_id FROM refunds WHERE refund_id = $1`, refundID).Scan(&paymentID)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -113,10 +254,10 @@ func InsertReceipt(ctx context.Context, tx db.Tx, eventID, refundID string, amou
 	}
 	before := after
 	before.recoveredFen -= amountFen
-	if err := moveFact(ctx, tx, &before, &after); err != nil {
+	if err := moveFact(ctx, tx, w, &before, &after); err != nil {
 		return fmt.Errorf("aggregate receipt %s: %w", eventID, err)
 	}
-	return logPaymentChange(ctx, tx, after.studentIDH, paymentID, eventID)
+	return logPaymentChange(ctx, tx, w, after.studentIDH, paymentID, eventID)
 }
 
 // InsertRepayment keeps a loan repayment or recovery, once.

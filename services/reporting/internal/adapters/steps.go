@@ -2,7 +2,6 @@ package adapters
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -36,83 +35,15 @@ func InsertStep(ctx context.Context, tx db.Tx, e StepEntered) error {
 	if ord == 0 {
 		return fmt.Errorf("unknown step %q", e.Step)
 	}
-	var termRank int
-	var school, stage, program string
-	// One event of an application at a time: its visits are read and
-	// moved together.
-	err := tx.QueryRow(ctx, `SELECT term_rank, school_code, stage, program_code FROM applications
-		WHERE application_id = $1 FOR NO KEY UPDATE`, e.ApplicationID).Scan(&termRank, &school, &stage, &program)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%w %s (%s)", ErrUnknownApplication, e.ApplicationID, e.Step)
-	}
+	v, err := scanStep(tx.QueryRow(ctx, stepSQL, stepArgs(e, ord)...), e)
 	if err != nil {
 		return err
 	}
-	c := stepCell{termRank: termRank, school: school, stage: stage, program: program}
-	var leftAt *time.Time
-	var bucket *int
-	err = tx.QueryRow(ctx, `INSERT INTO step_visits (application_id, entered_at, ord, step, left_at, reason, event_id,
-		term_rank, school_code, stage, program_code)
-		SELECT $1, $2, $3, $4, (SELECT entered_at FROM step_visits WHERE application_id = $1 AND (entered_at, ord) > ($2, $3)
-		                        ORDER BY entered_at, ord LIMIT 1), $5, $6, $7, $8, $9, $10
-		ON CONFLICT DO NOTHING RETURNING left_at, bucket`, e.ApplicationID, e.At, ord, e.Step, e.Reason, e.EventID,
-		termRank, school, stage, program).Scan(&leftAt, &bucket)
-	left := leftAt != nil
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil // kept before
-	}
-	if err != nil {
-		return fmt.Errorf("insert step %s of %s: %w", e.Step, e.ApplicationID, err)
-	}
-	if err := c.count(ctx, tx, ord, left, bucket, 1); err != nil {
+	d := NewStepDeltas()
+	if err := d.add(e, ord, v); err != nil {
 		return err
 	}
-	rejected := ord == domain.StepOrder(domain.StepSchoolRejected) || ord == domain.StepOrder(domain.StepBureauRejected)
-	var rejection []string
-	if rejected {
-		rejection = []string{e.Step, e.Reason}
-	}
-	if err := c.logVisit(ctx, tx, ord, e.At, leftAt, bucket, rejection, 1); err != nil {
-		return err
-	}
-	if rejected {
-		if _, err := tx.Exec(ctx, `INSERT INTO step_reasons AS r (ord, term_rank, school_code, stage, program_code, step, reason, visits)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 1) ON CONFLICT (ord, term_rank, school_code, stage, program_code, reason)
-			DO UPDATE SET visits = r.visits + 1`, ord, termRank, school, stage, program, e.Step, e.Reason); err != nil {
-			return fmt.Errorf("step reasons: %w", err)
-		}
-	}
-	// The visit before now ends at e.At: its part in the counts moves
-	// (it was at its step, or left it at a later instant).
-	var prevEntered time.Time
-	var prevOrd int
-	var prevLeftAt *time.Time
-	var prevBucket *int
-	err = tx.QueryRow(ctx, `SELECT entered_at, ord, left_at, bucket FROM step_visits
-		WHERE application_id = $1 AND (entered_at, ord) < ($2, $3) ORDER BY entered_at DESC, ord DESC LIMIT 1`,
-		e.ApplicationID, e.At, ord).Scan(&prevEntered, &prevOrd, &prevLeftAt, &prevBucket)
-	prevLeft := prevLeftAt != nil
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("the step before %s of %s: %w", e.Step, e.ApplicationID, err)
-	}
-	var newBucket *int
-	if err := tx.QueryRow(ctx, `UPDATE step_visits SET left_at = $4 WHERE application_id = $1 AND entered_at = $2 AND ord = $3
-		RETURNING bucket`, e.ApplicationID, prevEntered, prevOrd, e.At).Scan(&newBucket); err != nil {
-		return fmt.Errorf("end the step before %s of %s: %w", e.Step, e.ApplicationID, err)
-	}
-	if err := c.count(ctx, tx, prevOrd, prevLeft, prevBucket, -1); err != nil {
-		return err
-	}
-	if err := c.count(ctx, tx, prevOrd, true, newBucket, 1); err != nil {
-		return err
-	}
-	if err := c.logVisit(ctx, tx, prevOrd, prevEntered, prevLeftAt, prevBucket, nil, -1); err != nil {
-		return err
-	}
-	return c.logVisit(ctx, tx, prevOrd, prevEntered, &e.At, newBucket, nil, 1)
+	return d.Flush(ctx, tx)
 }
 
 // stepCell is an application's selection cell, which all its visits
@@ -120,59 +51,6 @@ func InsertStep(ctx context.Context, tx db.Tx, e StepEntered) error {
 type stepCell struct {
 	termRank               int
 	school, stage, program string
-}
-
-// count adds delta visits of step ord to the cell's counts: at the step,
-// or left it with a duration in bucket.
-func (c stepCell) count(ctx context.Context, tx db.Tx, ord int, left bool, bucket *int, delta int) error {
-	at, gone := delta, 0
-	if left {
-		at, gone = 0, delta
-	}
-	if left && bucket == nil {
-		return fmt.Errorf("step durations: a visit left without a bucket: %w", errOutOfStep)
-	}
-	// A visit taken out is an update (an insert's row would fail the
-	// counts' checks before its conflict is seen).
-	if delta < 0 {
-		tag, err := tx.Exec(ctx, `UPDATE step_cells SET at_step = at_step + $6, left_step = left_step + $7
-			WHERE ord = $1 AND term_rank = $2 AND school_code = $3 AND stage = $4 AND program_code = $5`,
-			ord, c.termRank, c.school, c.stage, c.program, at, gone)
-		if err == nil && tag.RowsAffected() != 1 {
-			err = errOutOfStep
-		}
-		if err != nil {
-			return fmt.Errorf("step cells: %w", err)
-		}
-		if !left {
-			return nil
-		}
-		tag, err = tx.Exec(ctx, `UPDATE step_durations SET visits = visits + $7
-			WHERE ord = $1 AND term_rank = $2 AND school_code = $3 AND stage = $4 AND program_code = $5 AND bucket = $6`,
-			ord, c.termRank, c.school, c.stage, c.program, *bucket, delta)
-		if err == nil && tag.RowsAffected() != 1 {
-			err = errOutOfStep
-		}
-		if err != nil {
-			return fmt.Errorf("step durations: %w", err)
-		}
-		return nil
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO step_cells AS c (ord, term_rank, school_code, stage, program_code, at_step, left_step)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ord, term_rank, school_code, stage, program_code)
-		DO UPDATE SET at_step = c.at_step + EXCLUDED.at_step, left_step = c.left_step + EXCLUDED.left_step`,
-		ord, c.termRank, c.school, c.stage, c.program, at, gone); err != nil {
-		return fmt.Errorf("step cells: %w", err)
-	}
-	if !left {
-		return nil
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO step_durations AS d (ord, term_rank, school_code, stage, program_code, bucket, visits)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ord, term_rank, school_code, stage, program_code, bucket)
-		DO UPDATE SET visits = d.visits + EXCLUDED.visits`, ord, c.termRank, c.school, c.stage, c.program, *bucket, delta); err != nil {
-		return fmt.Errorf("step durations: %w", err)
-	}
-	return nil
 }
 
 // RebuildStepAggregates replaces the step aggregates by those computed

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/edubureau/studentaid/pkg/db"
 	"github.com/edubureau/studentaid/pkg/events"
 	"github.com/edubureau/studentaid/pkg/natsx"
 	eventsv1 "github.com/edubureau/studentaid/proto/gen/aid/events/v1"
@@ -45,7 +46,90 @@ var Subjects = []string{
 func Consumer(a *app.Service) *natsx.Consumer {
 	return &natsx.Consumer{Subjects: Subjects, Handle: func(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
 		return classify(apply(ctx, a, tx, ev))
+	}, HandleBatch: func(ctx context.Context, tx pgx.Tx, ds []natsx.Delivery) error {
+		return classify(applyBatch(ctx, a, tx, ds))
 	}}
+}
+
+// applyBatch applies ds in order as apply would one by one, with fewer
+// round trips (app.Batch). A payment before its application's submission
+// in the batch is not yet (one by one, it would wait for it).
+func applyBatch(ctx context.Context, a *app.Service, tx pgx.Tx, ds []natsx.Delivery) error {
+	submitted := map[string]int{} // application → the last of its submissions in ds
+	for i, d := range ds {
+		if _, ok := d.Event.GetBody().(*eventsv1.Event_ApplicationSubmitted); ok {
+			submitted[d.Event.GetApplicationId()] = i
+		}
+	}
+	b := a.NewBatch()
+	for i, d := range ds {
+		ev := d.Event
+		at := ev.GetOccurredAt().AsTime().UTC()
+		if step, reason := stepOf(ev); step != "" {
+			id, err := applicationID(ev)
+			if err != nil {
+				return err
+			}
+			if err := b.Step(id, step, reason, ev.GetEventId(), at); err != nil {
+				return err
+			}
+			continue
+		}
+		switch body := ev.GetBody().(type) {
+		case *eventsv1.Event_ApplicationSubmitted:
+			id, err := applicationID(ev)
+			if err != nil {
+				return err
+			}
+			if err := b.Submitted(submittedOf(ev, id, body.ApplicationSubmitted)); err != nil {
+				return err
+			}
+		case *eventsv1.Event_PaymentSucceeded:
+			p := body.PaymentSucceeded
+			id, err := applicationID(ev)
+			if err != nil {
+				return err
+			}
+			if j, ok := submitted[ev.GetApplicationId()]; ok && j > i {
+				return fmt.Errorf("%w: payment %s before its application's submission in the batch", app.ErrNotYet, p.GetPaymentId())
+			}
+			if err := b.Paid(p.GetPaymentId(), id, p.GetAmountFen(), p.GetLoanContractNumber(), at); err != nil {
+				return err
+			}
+			if err := b.Step(id, domain.StepPaid, "", ev.GetEventId(), at); err != nil {
+				return err
+			}
+		case *eventsv1.Event_RefundReceiptRecorded:
+			r := body.RefundReceiptRecorded
+			id, err := uuid.Parse(ev.GetEventId())
+			if err != nil {
+				return fmt.Errorf("%w: receipt event id %q", app.ErrBadEvent, ev.GetEventId())
+			}
+			b.Receipt(id.String(), r.GetRefundId(), r.GetAmountFen(), at)
+		default:
+			dctx := d.Ctx
+			b.Later(func(context.Context, db.Tx) error { return apply(dctx, a, tx, ev) })
+		}
+	}
+	return b.Run(ctx, tx)
+}
+
+// applicationID is ev's application, checked.
+func applicationID(ev *eventsv1.Event) (string, error) {
+	id, err := uuid.Parse(ev.GetApplicationId())
+	if err != nil {
+		return "", fmt.Errorf("%w: %s %s has no application id", app.ErrBadEvent, ev.GetType(), ev.GetEventId())
+	}
+	return id.String(), nil
+}
+
+// submittedOf is the submission ev of application id.
+func submittedOf(ev *eventsv1.Event, id string, s *eventsv1.ApplicationSubmitted) app.Submitted {
+	return app.Submitted{ID: id, StudentIDHash: s.GetStudentIdHash(),
+		SchoolCode: ev.GetSchoolCode(), ProgramCode: ev.GetProgramCode(), Term: ev.GetTerm(), Stage: s.GetStage(),
+		FundingSource: s.GetFundingSource(), GovernmentTotal: s.GetGovernmentTotal(), SharesBP: s.GetFundingSharesBp(),
+		PolicyVersion: s.GetPolicyVersion(), SubmittedAt: ev.GetOccurredAt().AsTime().UTC(), EventID: ev.GetEventId(),
+		BackPayClueID: s.GetBackPayClueId()}
 }
 
 // stepOf is the step an event moves its application to, and the reason it
@@ -89,15 +173,11 @@ func apply(ctx context.Context, a *app.Service, tx pgx.Tx, ev *eventsv1.Event) e
 	}
 	switch b := ev.GetBody().(type) {
 	case *eventsv1.Event_ApplicationSubmitted:
-		s := b.ApplicationSubmitted
-		id, err := uuid.Parse(ev.GetApplicationId())
+		id, err := applicationID(ev)
 		if err != nil {
-			return fmt.Errorf("%w: %s %s has no application id", app.ErrBadEvent, ev.GetType(), ev.GetEventId())
+			return err
 		}
-		return a.ApplySubmitted(ctx, tx, app.Submitted{ID: id.String(), StudentIDHash: s.GetStudentIdHash(),
-			SchoolCode: ev.GetSchoolCode(), ProgramCode: ev.GetProgramCode(), Term: ev.GetTerm(), Stage: s.GetStage(),
-			FundingSource: s.GetFundingSource(), GovernmentTotal: s.GetGovernmentTotal(), SharesBP: s.GetFundingSharesBp(),
-			PolicyVersion: s.GetPolicyVersion(), SubmittedAt: at, EventID: ev.GetEventId(), BackPayClueID: s.GetBackPayClueId()})
+		return a.ApplySubmitted(ctx, tx, submittedOf(ev, id, b.ApplicationSubmitted))
 	case *eventsv1.Event_PaymentSucceeded:
 		p := b.PaymentSucceeded
 		id, err := uuid.Parse(ev.GetApplicationId())
