@@ -104,7 +104,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.PIDs, "pids", "", "with -start=false: name=pid,… of processes to measure (postgres is measured with its children)")
 	fs.IntVar(&c.Schools, "schools", 20, "schools submitting (S001 …)")
 	fs.IntVar(&c.Replicas, "replicas", 1, "processes of every service the stack runs (2+: they compete for the consumers; the load goes to the first)")
-	fs.Int64Var(&c.StreamMaxMiB, "stream-max-mib", 0, "cap the event stream at this many MiB, oldest events dropped first (0: the platform's 64 GiB; make soak: 256, at its limit before the baseline)")
+	fs.Int64Var(&c.StreamMaxMiB, "stream-max-mib", 0, "cap the event stream at this many MiB, oldest events dropped first (0: the dev stack's 4 GiB; e.g. 256 to run a soak with the stream at its limit)")
 	fs.IntVar(&c.JaegerMaxTraces, "jaeger-max-traces", 0, "traces Jaeger's in-memory store keeps before it drops the oldest (0: the dev stack's 200,000; make soak: 1,000, full before the baseline)")
 	fs.IntVar(&c.NATSNodes, "nats-nodes", 1, "JetStream nodes the stack runs (3: a cluster with R3 streams)")
 	fs.StringVar(&c.Term, "term", "2017-autumn", "term of the applications")

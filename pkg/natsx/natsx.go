@@ -24,7 +24,13 @@ const (
 	EventSubjects   = "aid.>"
 	DeadStream      = "AID_DEAD_LETTERS"
 	DeadPrefix      = "dead."
-	DuplicateWindow = 10 * time.Minute
+	// DuplicateWindow is how long JetStream remembers a message ID to drop
+	// a re-publish: long enough for a relay's restart or a standby's
+	// takeover (its lease lapses in 10 s). The server keeps every ID of the
+	// window in memory, so its size follows rate × window (a 10-minute
+	// window held about a million IDs at the national peak). A re-publish
+	// after it is stored twice and dropped by every consumer's inbox.
+	DuplicateWindow = 2 * time.Minute
 	// CheckpointStream holds the application service's signed trail
 	// checkpoints, outside any service's database; nobody may delete or
 	// purge its messages.
