@@ -74,7 +74,7 @@ bench: build ## pgbench baseline, then the chain under loadgen; prints both and 
 	./scripts/bench.sh
 
 .PHONY: soak
-soak: build ## (writes .cache/soak.json) one hour at 250 applications/s with three replicas of every service; every platform process's memory at the end (each replica, each NATS node, PostgreSQL by PSS) within 10 % of where it stood after ten minutes; the test tools (loadgen, banksim, Jaeger kept at SOAK_JAEGER_TRACES traces) are reported, not judged (SOAK_N, SOAK_RATE, SOAK_REPLICAS, SOAK_BASELINE to change; not in CI)
+soak: build ## (writes .cache/soak.json) one hour at 250 applications/s with three replicas of every service; every platform process's memory (each replica, each NATS node, PostgreSQL by PSS) averaged over the last five minutes within 10 % of its average over the five minutes after the first ten; the test tools (loadgen, banksim, Jaeger kept at SOAK_JAEGER_TRACES traces) are reported, not judged (SOAK_N, SOAK_RATE, SOAK_REPLICAS, SOAK_BASELINE to change; not in CI)
 	@mkdir -p .cache
 	$(BIN)/loadgen -n $${SOAK_N:-900000} -rate $${SOAK_RATE:-250} -replicas $${SOAK_REPLICAS:-3} -soak-baseline $${SOAK_BASELINE:-10m} -jaeger-max-traces $${SOAK_JAEGER_TRACES:-1000} -timeout 90m -json $${SOAK_JSON:-.cache/soak.json}
 

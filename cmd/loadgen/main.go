@@ -80,6 +80,10 @@ type config struct {
 	// SoakBaseline, when set, samples every process's memory that long
 	// after the first submission and compares the end of the run with it.
 	SoakBaseline time.Duration `json:"SoakBaseline,omitempty"`
+	// SoakWindow is how long each end of the soak is averaged over: a Go
+	// heap's garbage and a duplicate table's compaction swing one sample by
+	// more than the tolerance.
+	SoakWindow time.Duration `json:"SoakWindow,omitempty"`
 }
 
 func parseFlags(args []string) (config, error) {
@@ -120,7 +124,8 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.SingleBatch, "single-batch", false, "submit -n applications of one program, approve all, wait until they sit in one open batch, confirm it and time confirm → all paid")
 	fs.BoolVar(&c.SubmitOnly, "submit-only", false, "only submit (no bots): measures the submit API alone")
 	fs.Float64Var(&c.PgbenchTPS, "pgbench-tps", 0, "pgbench TPS measured on this machine, to report the ratio (make bench passes it)")
-	fs.DurationVar(&c.SoakBaseline, "soak-baseline", 0, "soak: sample every process's resident memory this long after the first submission and report how far it moved by the end (make soak: 10m)")
+	fs.DurationVar(&c.SoakBaseline, "soak-baseline", 0, "soak: compare every process's memory averaged over -soak-window from this long after the first submission with its average over the chain's last -soak-window (make soak: 10m)")
+	fs.DurationVar(&c.SoakWindow, "soak-window", 5*time.Minute, "soak: how long each end of the comparison is averaged over (sampled 30 times)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -138,6 +143,8 @@ func parseFlags(args []string) (config, error) {
 		return c, errors.New("-sample must be 0..1")
 	case c.JaegerMaxTraces < 0:
 		return c, errors.New("-jaeger-max-traces must not be negative")
+	case c.SoakBaseline > 0 && c.SoakWindow <= 0:
+		return c, errors.New("-soak-window must be positive")
 	case c.StreamMaxMiB < 0:
 		return c, errors.New("-stream-max-mib must not be negative")
 	case c.SingleBatch && c.SubmitOnly:

@@ -24,7 +24,7 @@ func (l *load) measure(ctx context.Context, ch chain) *result {
 	res.Problems = ch.problems
 	measureChain(res, l.rec, ch, l.c)
 	res.Processes = processResults(l.sys.groups, ch.cpuBefore, ch.cpuAfter, ch.submitted.Accepted, ch.end.Sub(ch.submitted.Start))
-	res.Soak = soakResults(l.sys.groups, ch, l.c.SoakBaseline)
+	res.Soak = soakResults(l.sys.groups, ch, l.c.SoakBaseline, l.c.SoakWindow)
 	measureBacklog(res, l.probe)
 	if l.c.PgbenchTPS > 0 && res.EndToEndPerSecond > 0 {
 		res.PgbenchTPS = l.c.PgbenchTPS
@@ -153,29 +153,33 @@ func sampleGroups(groups []driver.ProcessGroup) map[string]driver.GroupSample {
 // soak's baseline and the end of the run.
 const SoakTolerance = 0.10
 
-// soakResults compares each process's resident memory at the end of the
-// chain with the soak's baseline; nil without one. Every process of the
-// platform (each replica, each NATS node, PostgreSQL) is judged; the test
-// tools are reported beside them.
-func soakResults(groups []driver.ProcessGroup, ch chain, baseline time.Duration) *soakResult {
+// soakResults compares each process's memory averaged over the window
+// that begins at the soak's baseline with its average over the window that
+// ends with the chain; nil without a soak. Every process of the platform
+// (each replica, each NATS node, PostgreSQL) is judged; the test tools are
+// reported beside them.
+func soakResults(groups []driver.ProcessGroup, ch chain, baseline, window time.Duration) *soakResult {
 	if baseline <= 0 {
 		return nil
 	}
-	out := &soakResult{BaselineAfterS: baseline.Seconds()}
-	if ch.soakBaseline == nil {
-		out.Problem = "the chain ended before the baseline was taken: run longer (-n) or take it sooner (-soak-baseline)"
+	out := &soakResult{BaselineAfterS: baseline.Seconds(), WindowS: window.Seconds()}
+	from := ch.soakStart.Add(baseline)
+	first := samplesIn(ch.soakSamples, from, from.Add(window))
+	last := samplesIn(ch.soakSamples, ch.end.Add(-window+time.Nanosecond), ch.end.Add(time.Nanosecond)) // (end-window, end]
+	if len(first) == 0 || len(last) == 0 || !ch.end.Add(-window).After(from.Add(window)) {
+		out.Problem = "the chain ended before both windows fit: run longer (-n) or take the baseline sooner (-soak-baseline, -soak-window)"
 		return out
 	}
-	out.EndAfterS = ch.end.Sub(ch.soakAt).Seconds() + baseline.Seconds()
+	out.EndAfterS = ch.end.Sub(ch.soakStart).Seconds()
+	out.Samples = len(first) + len(last)
 	out.Within = true
 	for _, g := range groups {
-		b, ok1 := ch.soakBaseline[g.Name]
-		a, ok2 := ch.cpuAfter[g.Name]
-		if !ok1 || !ok2 || b.Memory(g.WithChildren) == 0 {
+		b, e := meanMemory(first, g), meanMemory(last, g)
+		if b == 0 || e == 0 {
 			continue
 		}
-		m := soakProcess{Name: g.Name, BaselineMiB: float64(b.Memory(g.WithChildren)) / (1 << 20),
-			EndMiB: float64(a.Memory(g.WithChildren)) / (1 << 20), Tool: g.Tool, PSS: g.WithChildren && b.PSS > 0}
+		m := soakProcess{Name: g.Name, BaselineMiB: b / (1 << 20), EndMiB: e / (1 << 20), Tool: g.Tool, PSS: g.WithChildren,
+			PeakMiB: peakMemory(ch.soakSamples, g) / (1 << 20)}
 		m.ChangePct = (m.EndMiB - m.BaselineMiB) / m.BaselineMiB * 100
 		m.Within = m.ChangePct <= SoakTolerance*100
 		if !g.Tool {
@@ -185,6 +189,45 @@ func soakResults(groups []driver.ProcessGroup, ch chain, baseline time.Duration)
 		out.Processes = append(out.Processes, m)
 	}
 	return out
+}
+
+// samplesIn are the samples taken in [from, to).
+func samplesIn(ss []timedSample, from, to time.Time) []timedSample {
+	var out []timedSample
+	for _, s := range ss {
+		if !s.at.Before(from) && s.at.Before(to) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// meanMemory is g's memory (driver.GroupSample.Memory) averaged over the
+// samples that have it; 0 when none has.
+func meanMemory(ss []timedSample, g driver.ProcessGroup) float64 {
+	var sum float64
+	n := 0
+	for _, s := range ss {
+		if v, ok := s.s[g.Name]; ok && v.Memory(g.WithChildren) > 0 {
+			sum += float64(v.Memory(g.WithChildren))
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
+}
+
+// peakMemory is g's largest sampled memory.
+func peakMemory(ss []timedSample, g driver.ProcessGroup) float64 {
+	var peak int64
+	for _, s := range ss {
+		if v, ok := s.s[g.Name]; ok {
+			peak = max(peak, v.Memory(g.WithChildren))
+		}
+	}
+	return float64(peak)
 }
 
 func processResults(groups []driver.ProcessGroup, before, after map[string]driver.GroupSample, apps int, wall time.Duration) []processResult {

@@ -52,7 +52,11 @@ type result struct {
 // soakResult is a soak's memory check: each process's resident memory at
 // the baseline and at the end of the chain.
 type soakResult struct {
+	// BaselineAfterS is when the first window begins, WindowS how long each
+	// window is; EndAfterS is when the last one ends (the chain's end).
 	BaselineAfterS float64       `json:"baseline_after_s"`
+	WindowS        float64       `json:"window_s"`
+	Samples        int           `json:"samples_in_windows,omitempty"`
 	EndAfterS      float64       `json:"end_after_s,omitempty"`
 	Processes      []soakProcess `json:"processes,omitempty"`
 	// Within: every process of the platform (not a test tool) ended at most
@@ -63,9 +67,12 @@ type soakResult struct {
 }
 
 type soakProcess struct {
-	Name        string  `json:"name"`
-	BaselineMiB float64 `json:"baseline_rss_mib"`
-	EndMiB      float64 `json:"end_rss_mib"`
+	Name string `json:"name"`
+	// BaselineMiB and EndMiB are the means over the two windows; PeakMiB
+	// the largest sample of the whole soak.
+	BaselineMiB float64 `json:"baseline_mib"`
+	EndMiB      float64 `json:"end_mib"`
+	PeakMiB     float64 `json:"peak_mib"`
 	ChangePct   float64 `json:"change_pct"`
 	Within      bool    `json:"within_tolerance"`
 	// Tool: a test tool's memory, reported and not judged.
@@ -299,7 +306,9 @@ func printSoak(out io.Writer, sk *soakResult) {
 		return
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "process\tMiB at %.0f s\tMiB at end (%.0f s)\tchange\twithin %.0f %%\t\n", sk.BaselineAfterS, sk.EndAfterS, SoakTolerance*100)
+	fmt.Fprintf(out, "soak: memory (RSS; PostgreSQL the PSS of all its processes) averaged over %.0f s from %.0f s and over the last %.0f s to the chain's end at %.0f s\n",
+		sk.WindowS, sk.BaselineAfterS, sk.WindowS, sk.EndAfterS)
+	fmt.Fprintf(tw, "process\tMiB, first window\tMiB, last window\tchange\tpeak MiB\twithin %.0f %%\t\n", SoakTolerance*100)
 	for _, p := range sk.Processes {
 		within := strconv.FormatBool(p.Within)
 		if p.Tool {
@@ -309,7 +318,7 @@ func printSoak(out io.Writer, sk *soakResult) {
 		if p.PSS {
 			name += " (PSS of all its processes)"
 		}
-		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%+.1f %%\t%s\t\n", name, p.BaselineMiB, p.EndMiB, p.ChangePct, within)
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%+.1f %%\t%.1f\t%s\t\n", name, p.BaselineMiB, p.EndMiB, p.ChangePct, p.PeakMiB, within)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(out, "SOAK: every one of the platform's %d processes within %.0f %% of its memory at the baseline: %t\n", sk.Judged, SoakTolerance*100, sk.Within)

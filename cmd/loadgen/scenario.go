@@ -18,12 +18,13 @@ type chain struct {
 	summary             submitSummary
 	end                 time.Time
 	cpuBefore, cpuAfter map[string]driver.GroupSample
-	// soakBaseline is the processes' sample at -soak-baseline (nil: not
-	// taken, or the chain ended first).
-	soakBaseline map[string]driver.GroupSample
-	soakAt       time.Time
-	singleBatch  *singleBatchResult
-	problems     []string
+	// soakSamples are the processes' memory samples of a soak, taken every
+	// few seconds from the first submission (none without -soak-baseline);
+	// soakStart is when they began.
+	soakSamples []timedSample
+	soakStart   time.Time
+	singleBatch *singleBatchResult
+	problems    []string
 }
 
 // runScenario is the second phase: the bots and the backlog probe start, the
@@ -48,7 +49,7 @@ func (l *load) runScenario(ctx context.Context) (chain, error) {
 	}
 	ch.end, ch.singleBatch, ch.problems = l.waitForChain(ctx, ch.submitted, b)
 	stopProgress()
-	ch.soakBaseline, ch.soakAt = soak()
+	ch.soakSamples, ch.soakStart = soak()
 	ch.cpuAfter = sampleGroups(l.sys.groups)
 	l.probe.Mark("after_chain", time.Now())
 	b.stop()
@@ -63,33 +64,59 @@ func (l *load) runScenario(ctx context.Context) (chain, error) {
 	return ch, nil
 }
 
-// soakSampler samples the processes -soak-baseline after it is called (the
-// first submission follows at once); the function it returns stops the
-// timer and gives the sample, or nil if the time had not come.
-func (l *load) soakSampler(ctx context.Context) func() (map[string]driver.GroupSample, time.Time) {
+// timedSample is every process's sample at one instant.
+type timedSample struct {
+	at time.Time
+	s  map[string]driver.GroupSample
+}
+
+// soakSampler samples the processes every soakInterval from now (the first
+// submission follows at once) until the function it returns is called,
+// which gives the samples and when they began.
+func (l *load) soakSampler(ctx context.Context) func() ([]timedSample, time.Time) {
+	start := time.Now()
 	if l.c.SoakBaseline <= 0 {
-		return func() (map[string]driver.GroupSample, time.Time) { return nil, time.Time{} }
+		return func() ([]timedSample, time.Time) { return nil, start }
 	}
-	type sample struct {
-		at time.Time
-		s  map[string]driver.GroupSample
-	}
-	got := make(chan sample, 1)
+	var (
+		mu  sync.Mutex
+		out []timedSample
+	)
 	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
-		select {
-		case <-sctx.Done():
-			got <- sample{}
-		case at := <-time.After(l.c.SoakBaseline):
-			l.logf("soak: memory baseline taken")
-			got <- sample{at: at, s: sampleGroups(l.sys.groups)}
+		defer close(done)
+		t := time.NewTicker(soakInterval(l.c.SoakWindow))
+		defer t.Stop()
+		logged := false
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case at := <-t.C:
+				s := timedSample{at: at, s: sampleGroups(l.sys.groups)}
+				mu.Lock()
+				out = append(out, s)
+				mu.Unlock()
+				if !logged && at.Sub(start) >= l.c.SoakBaseline {
+					l.logf("soak: baseline window begins (%s long)", l.c.SoakWindow)
+					logged = true
+				}
+			}
 		}
 	}()
-	return func() (map[string]driver.GroupSample, time.Time) {
+	return func() ([]timedSample, time.Time) {
 		cancel()
-		s := <-got
-		return s.s, s.at
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return out, start
 	}
+}
+
+// soakInterval is how often a soak samples: thirty samples per window.
+func soakInterval(window time.Duration) time.Duration {
+	return max(window/30, 100*time.Millisecond)
 }
 
 // bots are the reviewers' and the finance officer's stand-ins.

@@ -20,10 +20,10 @@ import (
 
 // Stream names and subjects.
 const (
-	EventStream     = "AID_EVENTS"
-	EventSubjects   = "aid.>"
-	DeadStream      = "AID_DEAD_LETTERS"
-	DeadPrefix      = "dead."
+	EventStream   = "AID_EVENTS"
+	EventSubjects = "aid.>"
+	DeadStream    = "AID_DEAD_LETTERS"
+	DeadPrefix    = "dead."
 	// DuplicateWindow is how long JetStream remembers a message ID to drop
 	// a re-publish: long enough for a relay's restart or a standby's
 	// takeover (its lease lapses in 10 s). The server keeps every ID of the
