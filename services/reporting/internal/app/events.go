@@ -15,15 +15,25 @@ import (
 // Submitted is an application as submitted.
 type Submitted = adapters.Application
 
-// ApplySubmitted keeps a submitted application.
-func (s *Service) ApplySubmitted(ctx context.Context, tx db.Tx, a Submitted) error {
+// normalise gives a submission its term's rank and an empty funding split
+// when it has none; a term that is not one is a bad event.
+func normalise(a Submitted) (Submitted, error) {
 	r, err := domain.TermRank(a.Term)
 	if err != nil {
-		return fmt.Errorf("%w: application %s: %w", ErrBadEvent, a.ID, err)
+		return a, fmt.Errorf("%w: application %s: %w", ErrBadEvent, a.ID, err)
 	}
 	a.TermRank = r
 	if a.SharesBP == nil {
 		a.SharesBP = map[string]int32{}
+	}
+	return a, nil
+}
+
+// ApplySubmitted keeps a submitted application.
+func (s *Service) ApplySubmitted(ctx context.Context, tx db.Tx, a Submitted) error {
+	a, err := normalise(a)
+	if err != nil {
+		return err
 	}
 	if err := adapters.InsertApplication(ctx, tx, a); err != nil {
 		return err
@@ -149,13 +159,9 @@ func (s *Service) NewBatch() *Batch { return &Batch{s: s} }
 
 // Submitted adds ApplySubmitted of a.
 func (b *Batch) Submitted(a Submitted) error {
-	r, err := domain.TermRank(a.Term)
+	a, err := normalise(a)
 	if err != nil {
-		return fmt.Errorf("%w: application %s: %w", ErrBadEvent, a.ID, err)
-	}
-	a.TermRank = r
-	if a.SharesBP == nil {
-		a.SharesBP = map[string]int32{}
+		return err
 	}
 	if err := b.steps.Application(a); err != nil {
 		return err
