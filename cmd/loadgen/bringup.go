@@ -166,7 +166,7 @@ func startSystem(ctx context.Context, c config, logf func(string, ...any)) (*sys
 	}
 	logf("stack up in %s", time.Since(started).Round(time.Millisecond))
 	sys := &system{endpoints: s.Endpoints, tokens: s, databaseURL: s.DatabaseURL, natsURL: s.NATSURL, natsSeed: s.NATSSeed(natsx.LoadgenIdentity)}
-	for _, name := range processNames(c) {
+	for _, name := range s.ProcessNames() {
 		if p := s.Process(name); p != nil && p.Pid() != 0 {
 			sys.groups = append(sys.groups, driver.ProcessGroup{Name: name, Pid: p.Pid(), Tool: name == "banksim"})
 		}
@@ -234,24 +234,6 @@ func parsePIDs(s string) ([]driver.ProcessGroup, error) {
 		out = append(out, driver.ProcessGroup{Name: name, Pid: pid, WithChildren: name == "postgres", Tool: name == "banksim" || name == "jaeger"})
 	}
 	return out, nil
-}
-
-// processNames are the stack's processes loadgen measures, each on its
-// own: every replica of every service (the second and later named
-// "<service>-r2", …), the bank simulator and every NATS node.
-func processNames(c config) []string {
-	var out []string
-	for _, name := range stack.Services {
-		out = append(out, name)
-		for r := 2; r <= c.Replicas; r++ {
-			out = append(out, fmt.Sprintf("%s-r%d", name, r))
-		}
-	}
-	out = append(out, "banksim", "nats")
-	for n := 2; n <= c.NATSNodes; n++ {
-		out = append(out, fmt.Sprintf("nats-%d", n))
-	}
-	return out
 }
 
 // actors are the load's users.

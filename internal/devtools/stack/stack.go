@@ -340,7 +340,7 @@ func (s *Stack) startReplicas(ctx context.Context) error {
 				return err
 			}
 			ep := Endpoint{GRPC: "127.0.0.1:" + strconv.Itoa(gp), HTTP: "127.0.0.1:" + strconv.Itoa(hp)}
-			rname := fmt.Sprintf("%s-r%d", name, r)
+			rname := replicaName(name, r)
 			p := s.newProcess(rname, filepath.Join(s.opts.BinDir, name), s.serviceEnv(name, ep), "http://"+ep.HTTP+"/readyz")
 			s.mu.Lock()
 			s.procs[rname] = p
@@ -560,6 +560,29 @@ func (s *Stack) keys() error {
 func (s *Stack) Token(user string, role auth.Role, org string) (string, error) {
 	return s.Signer.Mint(auth.Identity{UserID: user, Role: role, Org: org}, 12*time.Hour)
 }
+
+// ProcessNames names the processes Process finds: every replica of every
+// service in Services' order (the second and later "<service>-r2", …),
+// the bank simulator and every NATS node.
+func (s *Stack) ProcessNames() []string {
+	var out []string
+	for _, name := range Services {
+		out = append(out, name)
+		for r := 2; r <= s.opts.Replicas; r++ {
+			out = append(out, replicaName(name, r))
+		}
+	}
+	out = append(out, "banksim", "nats")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.natsPeers {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+// replicaName is the r-th replica's name (r ≥ 2) of a service.
+func replicaName(service string, r int) string { return fmt.Sprintf("%s-r%d", service, r) }
 
 // Process returns a service's process.
 func (s *Stack) Process(name string) *Process {
