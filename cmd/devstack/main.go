@@ -140,6 +140,10 @@ func execWithDatabase(ctx context.Context, dir string, args []string) error {
 // With three more arguments, `<node-name> <cluster-port> <cluster-ports>`
 // (the comma-separated cluster ports of every node, its own included), it is
 // a node of a JetStream cluster on loopback (natsdev.JoinCluster).
+//
+// AID_NATS_PROF_PORT, when set, serves the server's Go profiles
+// (/debug/pprof) on that loopback port, for finding where its memory goes
+// (docs/performance.md).
 func natsd(ctx context.Context, args []string) error {
 	const usage = "usage: devstack natsd <store-dir> <port> <monitor-port> <keys-dir> [<node-name> <cluster-port> <cluster-ports,...>]"
 	if len(args) != 4 && len(args) != 7 {
@@ -157,6 +161,11 @@ func natsd(ctx context.Context, args []string) error {
 	opts, err := natsdev.ServerOptions(args[0], port, monitor, keys)
 	if err != nil {
 		return err
+	}
+	if p := os.Getenv("AID_NATS_PROF_PORT"); p != "" {
+		if opts.ProfPort, err = strconv.Atoi(p); err != nil {
+			return errors.New("natsd: AID_NATS_PROF_PORT must be a port number")
+		}
 	}
 	if len(args) == 7 {
 		clusterPort, err := strconv.Atoi(args[5])

@@ -19,6 +19,7 @@ import (
 
 	"github.com/edubureau/studentaid/pkg/apperr"
 	"github.com/edubureau/studentaid/pkg/grpcx"
+	"github.com/edubureau/studentaid/pkg/wait"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 )
 
@@ -88,8 +89,8 @@ func (c *Client) Submit(ctx context.Context, req *applicationv1.SubmitApplicatio
 		if err == nil || attempt >= c.maxAttempts || !Retryable(err) || ctx.Err() != nil {
 			return resp, err
 		}
-		if err := sleep(ctx, pauseAfter(err, pause)); err != nil {
-			return nil, err
+		if !wait.For(ctx, pauseAfter(err, pause)) {
+			return nil, ctx.Err()
 		}
 		pause = min(2*pause, c.most)
 	}
@@ -119,8 +120,8 @@ func (c *Client) Follow(ctx context.Context, school, after string, handle Handle
 			if !Retryable(err) {
 				return err
 			}
-			if err := sleep(ctx, pauseAfter(err, pause)); err != nil {
-				return err
+			if !wait.For(ctx, pauseAfter(err, pause)) {
+				return ctx.Err()
 			}
 			pause = min(2*pause, c.most)
 			continue
@@ -159,17 +160,6 @@ func pauseAfter(err error, pause time.Duration) time.Duration {
 		return max(pause, time.Second)
 	}
 	return pause
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // ErrStop may be returned by a Handler to end Follow; Follow returns it.

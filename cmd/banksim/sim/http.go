@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/edubureau/studentaid/pkg/wait"
 )
 
 // Limits of GET /v1/ledger.
@@ -91,7 +93,7 @@ func toPaymentResponse(c Credit) paymentResponse {
 
 func (b *Bank) handlePay(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if !sleep(ctx, b.faults.Latency) {
+	if !wait.For(ctx, b.faults.Latency) {
 		return // the caller gave up before anything happened
 	}
 	if b.roll(b.faults.FailureRate) {
@@ -126,7 +128,7 @@ func (b *Bank) handlePay(w http.ResponseWriter, r *http.Request) {
 		"reason", c.Reason, "amount_fen", c.AmountFen, "card_last4", cardTail(c.CardNumber), "replay", !created)
 	if b.roll(b.faults.TimeoutRate) {
 		b.logger.InfoContext(ctx, "injected timeout: holding response", "idempotency_key", c.IdempotencyKey, "delay", b.faults.TimeoutDelay)
-		if !sleep(ctx, b.faults.TimeoutDelay) {
+		if !wait.For(ctx, b.faults.TimeoutDelay) {
 			return // the caller gave up; the credit stands
 		}
 	}
@@ -183,7 +185,7 @@ func toLoanResponse(l Loan) loanResponse {
 
 func (b *Bank) handleOpenLoan(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if !sleep(ctx, b.faults.Latency) {
+	if !wait.For(ctx, b.faults.Latency) {
 		return
 	}
 	if b.roll(b.faults.FailureRate) {
@@ -217,7 +219,7 @@ func (b *Bank) handleOpenLoan(w http.ResponseWriter, r *http.Request) {
 		"years", loan.Years, "card_last4", cardTail(loan.CardNumber), "replay", !created)
 	if b.roll(b.faults.TimeoutRate) {
 		b.logger.InfoContext(ctx, "injected timeout: holding response", "idempotency_key", loan.IdempotencyKey, "delay", b.faults.TimeoutDelay)
-		if !sleep(ctx, b.faults.TimeoutDelay) {
+		if !wait.For(ctx, b.faults.TimeoutDelay) {
 			return // the caller gave up; the contract stands
 		}
 	}
@@ -314,21 +316,6 @@ func (b *Bank) roll(p float64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.rng.Float64() < p
-}
-
-// sleep waits d or until ctx ends, reporting whether it waited the full d.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

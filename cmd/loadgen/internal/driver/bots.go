@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edubureau/studentaid/pkg/catalog"
+	"github.com/edubureau/studentaid/pkg/wait"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 	bureaureviewv1 "github.com/edubureau/studentaid/proto/gen/aid/bureaureview/v1"
 	commonv1 "github.com/edubureau/studentaid/proto/gen/aid/common/v1"
@@ -51,24 +52,12 @@ func pickLevel(rng *rand.Rand) string {
 	return string(catalog.LevelDifficult)
 }
 
-// sleep waits d or until ctx is done; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // decideUntilDone runs round after round until ctx is done, waiting poll
 // whenever a round found nothing to decide or less than a full page.
 func decideUntilDone(ctx context.Context, poll time.Duration, round func() (decided int, full bool)) {
 	for ctx.Err() == nil {
 		n, full := round()
-		if (n == 0 || !full) && !sleep(ctx, poll) {
+		if (n == 0 || !full) && !wait.For(ctx, poll) {
 			return
 		}
 	}
@@ -217,7 +206,7 @@ type FinanceBot struct {
 
 // Run settles batches every interval until ctx is done.
 func (b *FinanceBot) Run(ctx context.Context) {
-	for sleep(ctx, b.Every) {
+	for wait.For(ctx, b.Every) {
 		batches, err := b.Unconfirmed(ctx, "")
 		if err != nil {
 			if ctx.Err() == nil {
@@ -403,7 +392,7 @@ func (w *Watcher) Done(batchID string) (BatchDone, bool) {
 
 // Run polls until ctx is done.
 func (w *Watcher) Run(ctx context.Context) {
-	for sleep(ctx, w.Poll) {
+	for wait.For(ctx, w.Poll) {
 		w.mu.Lock()
 		var open []*watched
 		for _, b := range w.batches {

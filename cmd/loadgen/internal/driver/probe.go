@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/edubureau/studentaid/pkg/wait"
 )
 
 // clockTick is USER_HZ, the unit of /proc/<pid>/stat times; 100 on every
@@ -324,7 +326,7 @@ func (p *BacklogProbe) Last() map[string]float64 {
 
 // Run polls until ctx is done.
 func (p *BacklogProbe) Run(ctx context.Context) {
-	for sleep(ctx, p.Poll) {
+	for wait.For(ctx, p.Poll) {
 		_, _ = p.Once(ctx) // a failed poll times no drain; the next one tries again
 	}
 }

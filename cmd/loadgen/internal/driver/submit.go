@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/edubureau/studentaid/pkg/wait"
 	applicationv1 "github.com/edubureau/studentaid/proto/gen/aid/application/v1"
 )
 
@@ -137,11 +138,11 @@ func (r *submitRun) waitUntilDue(ctx context.Context, sent int) bool {
 		return true
 	}
 	due := r.res.Start.Add(time.Duration(float64(sent) / r.c.Rate * float64(time.Second)))
-	wait := time.Until(due)
-	if wait > 0 {
-		return sleep(ctx, wait)
+	early := time.Until(due)
+	if early > 0 {
+		return wait.For(ctx, early)
 	}
-	r.res.MaxLag = max(r.res.MaxLag, -wait)
+	r.res.MaxLag = max(r.res.MaxLag, -early)
 	return true
 }
 

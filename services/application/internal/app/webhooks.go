@@ -26,6 +26,7 @@ import (
 	"github.com/edubureau/studentaid/pkg/keyrotation"
 	"github.com/edubureau/studentaid/pkg/lease"
 	"github.com/edubureau/studentaid/pkg/pii"
+	"github.com/edubureau/studentaid/pkg/wait"
 	"github.com/edubureau/studentaid/services/application/internal/adapters"
 )
 
@@ -400,7 +401,7 @@ func (s *Service) RunWebhooks(ctx context.Context, l lease.Lease, poll time.Dura
 		case <-t.C:
 		}
 		t.Stop()
-		if !sleepCtx(ctx, webhookRoundGap-time.Since(started)) {
+		if !wait.For(ctx, webhookRoundGap-time.Since(started)) {
 			return nil
 		}
 	}
@@ -408,21 +409,6 @@ func (s *Service) RunWebhooks(ctx context.Context, l lease.Lease, poll time.Dura
 
 // webhookRoundGap is the least time between the starts of two delivery rounds.
 const webhookRoundGap = 50 * time.Millisecond
-
-// sleepCtx waits d (nothing when d ≤ 0); false when ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
 
 func (s *Service) deliverDue(ctx context.Context, l lease.Lease) error {
 	due, err := s.store.DueWebhooks(ctx, s.pool, s.clock(), 256)
